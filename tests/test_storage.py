@@ -1,0 +1,153 @@
+"""The disk object store: journals, packs, torn tails, bit flips, bombs and size bounds."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import zstandard
+
+from trace_core.errors import CorruptObject, MalformedObject, MissingObject, ObjectTooLarge
+from trace_core.objects import Blob
+from trace_core.storage import compress as zc
+from trace_core.storage import journal as jn
+from trace_core.storage.objectstore import DiskObjectStore, StoreOptions
+from trace_core.storage.repack import repack_packs, seal_idle_journals
+
+
+def _blobs(n, tag="m"):
+    return [Blob({"role": "user", "content": f"{tag} {i} " + "words and more words " * 10})
+            for i in range(n)]
+
+
+def _journal_path(d):
+    return next(jn.iter_journals(os.path.join(d, "journal")))
+
+
+def test_write_read_across_processes_views(tmp_path):
+    d = str(tmp_path / "objects")
+    a = DiskObjectStore(d)
+    bl = _blobs(50)
+    for b in bl:
+        a.write([b])
+    b2 = DiskObjectStore(d)  # a second reader sees everything, then more after a refresh
+    assert all(b2.get(b.id) == b for b in bl)
+    more = _blobs(5, "later")
+    a.write(more)
+    assert b2.get(more[0].id) == more[0]
+    with pytest.raises(MissingObject):
+        b2.get_bytes(os.urandom(32))
+    a.close(), b2.close()
+
+
+def test_one_file_operation_per_write(tmp_path):
+    d = str(tmp_path / "objects")
+    a = DiskObjectStore(d)
+    a.write(_blobs(1))
+    files = sorted(os.listdir(os.path.join(d, "journal")))
+    for b in _blobs(100, "x"):
+        a.write([b])
+    assert sorted(os.listdir(os.path.join(d, "journal"))) == files  # appends, no new files
+    a.close()
+
+
+def test_sealing_and_repack_keep_every_object(tmp_path):
+    d = str(tmp_path / "objects")
+    a = DiskObjectStore(d, StoreOptions(journal_max_records=100, auto_pack_limit=3))
+    bl = _blobs(700)
+    for b in bl:
+        a.write([b])
+        a.maybe_seal()
+    assert len(a.packs()) <= 4
+    seal_idle_journals(a)
+    repack_packs(a, train=True)
+    assert len(a.packs()) == 1
+    c = DiskObjectStore(d)
+    assert all(c.get(b.id) == b for b in bl)
+    assert len({oid for oid, _ in c.iter_objects()}) == 700
+    a.close(), c.close()
+
+
+def test_torn_journal_tail_is_ignored_then_cut_by_the_next_writer(tmp_path):
+    d = str(tmp_path / "objects")
+    a = DiskObjectStore(d)
+    bl = _blobs(10)
+    a.write(bl)
+    a.close()
+    path = _journal_path(d)
+    good = os.path.getsize(path)
+    with open(path, "ab") as f:
+        f.write(b"\x00\x00\x01\x00\x01" + b"garbage")  # half a record
+    r = DiskObjectStore(d)
+    assert all(r.get(b.id) == b for b in bl)
+    res = jn.scan(open(path, "rb").read())
+    assert res.torn_bytes == 12 and len(res.records) == 10
+    w = DiskObjectStore(d)
+    w.write(_blobs(1, "after"))
+    assert any("torn tail" in n for n in w.notes)
+    assert os.path.getsize(path) > good
+    assert jn.scan(open(path, "rb").read()).torn_bytes == 0
+    r.close(), w.close()
+
+
+def test_bit_flip_in_journal_names_the_object(tmp_path):
+    d = str(tmp_path / "objects")
+    a = DiskObjectStore(d)
+    b = _blobs(1)[0]
+    a.write([b])
+    a.close()
+    path = _journal_path(d)
+    data = bytearray(open(path, "rb").read())
+    data[-10] ^= 0x40
+    open(path, "wb").write(bytes(data))
+    r = DiskObjectStore(d)
+    with pytest.raises(CorruptObject) as exc:
+        r.get(b.id)
+    assert b.hex in str(exc.value)
+
+
+def test_bit_flip_in_pack_block_names_the_object(tmp_path):
+    d = str(tmp_path / "objects")
+    a = DiskObjectStore(d)
+    bl = _blobs(20)
+    a.write(bl)
+    seal_idle_journals(a)
+    a.close()
+    pack = next(p for p in os.listdir(os.path.join(d, "pack")) if p.endswith(".pack"))
+    path = os.path.join(d, "pack", pack)
+    data = bytearray(open(path, "rb").read())
+    data[len(data) // 2] ^= 0x01
+    open(path, "wb").write(bytes(data))
+    r = DiskObjectStore(d)
+    with pytest.raises(CorruptObject) as exc:
+        r.get(bl[5].id)
+    assert bl[5].hex in str(exc.value)  # the block's zstd checksum catches any flip in it
+
+
+def test_decompression_bomb_and_oversize_refused():
+    big = b"\0" * (10 * 1024 * 1024)
+    frame = zc.compress(big)
+    assert len(frame) < 2000
+    with pytest.raises(ObjectTooLarge):
+        zc.decompress(frame, limit=1024 * 1024)
+    nosize = zstandard.ZstdCompressor(write_content_size=False).compressobj()
+    frame2 = nosize.compress(b"x" * 1000) + nosize.flush()
+    with pytest.raises(MalformedObject):
+        zc.decompress(frame2, limit=1 << 20)
+    with pytest.raises(MalformedObject):
+        zc.decompress(b"not zstd at all", limit=1 << 20)
+
+
+def test_oversized_object_refused_before_storing(tmp_path):
+    from trace_core import objects
+    d = str(tmp_path / "objects")
+    a = DiskObjectStore(d)
+    old = objects.MAX_OBJECT_SIZE
+    objects.MAX_OBJECT_SIZE = 1000
+    try:
+        with pytest.raises(ObjectTooLarge):
+            a.write([Blob({"role": "user", "content": "x" * 5000})])
+    finally:
+        objects.MAX_OBJECT_SIZE = old
+    assert not os.path.exists(os.path.join(d, "journal")) or \
+        all(os.path.getsize(p) <= 8 for p in jn.iter_journals(os.path.join(d, "journal")))

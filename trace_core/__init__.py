@@ -1,0 +1,1 @@
+"""Trace: version control for the context windows of LLM agents."""

@@ -1,0 +1,104 @@
+"""Canonical msgpack: the one byte encoding of a value, so that equal values hash equally.
+
+Rules (docs/FORMAT.md, "Canonical msgpack"):
+- nil, false, true; integers in the shortest msgpack form (-2**63 .. 2**64-1);
+- floats always as float64 (0xcb), finite only (NaN and infinities are refused);
+- strings as msgpack str (valid UTF-8), byte strings as msgpack bin;
+- arrays; maps whose keys are strings, sorted by their UTF-8 bytes, without duplicates;
+- no extension types, no float32, no non-shortest lengths.
+A decoder accepts bytes only if re-encoding the decoded value gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import msgpack
+
+from .errors import InputError, MalformedObject
+
+MAX_DEPTH = 64
+_INT_MIN = -(2**63)
+_INT_MAX = 2**64 - 1
+
+
+def normalize(value: Any, _depth: int = 0) -> Any:
+    """Return a copy of a JSON-like value in canonical form (sorted maps, lists for tuples).
+
+    Raises InputError for values that have no canonical encoding.
+    """
+    if _depth > MAX_DEPTH:
+        raise InputError(f"value nested deeper than {MAX_DEPTH} levels")
+    if value is None or value is True or value is False or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        if not _INT_MIN <= value <= _INT_MAX:
+            raise InputError(f"integer {value} out of the 64-bit range")
+        return int(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InputError("NaN and infinite floats have no canonical encoding")
+        return value
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    if isinstance(value, (list, tuple)):
+        return [normalize(v, _depth + 1) for v in value]
+    if isinstance(value, dict):
+        out = {}
+        for k in sorted(value, key=_key_bytes):
+            out[k] = normalize(value[k], _depth + 1)
+        return out
+    raise InputError(f"a value of type {type(value).__name__} cannot be stored")
+
+
+def _key_bytes(key: Any) -> bytes:
+    if not isinstance(key, str):
+        raise InputError(f"map keys must be strings, got {type(key).__name__}")
+    try:
+        return key.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError("map key is not valid UTF-8") from None
+
+
+def encode(value: Any) -> bytes:
+    """Encode an already-normalized value (maps in canonical key order)."""
+    return msgpack.packb(value, use_bin_type=True)
+
+
+def encode_any(value: Any) -> bytes:
+    """Normalize, then encode."""
+    return encode(normalize(value))
+
+
+def decode(data: bytes, max_len: int, strict: bool = True) -> Any:
+    """Decode canonical msgpack; raise MalformedObject for anything else.
+
+    With strict=False the canonical-form check (a re-encode) is skipped: for bytes already
+    verified against their blake3 name, whose form was checked when they were written or by fsck.
+    """
+    if len(data) > max_len:
+        raise MalformedObject(f"object of {len(data)} bytes exceeds the limit of {max_len}")
+    try:
+        value = msgpack.unpackb(
+            data, raw=False, strict_map_key=True, use_list=True,
+            ext_hook=_no_ext,
+        )
+    except MalformedObject:
+        raise
+    except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError,
+            msgpack.StackError, UnicodeDecodeError, RecursionError) as exc:
+        raise MalformedObject(f"not valid msgpack: {type(exc).__name__}") from None
+    if not strict:
+        return value
+    try:
+        again = encode(normalize(value))
+    except InputError as exc:
+        raise MalformedObject(f"not canonical: {exc}") from None
+    if again != data:
+        raise MalformedObject("not in canonical msgpack form")
+    return value
+
+
+def _no_ext(code: int, data: bytes) -> Any:
+    raise MalformedObject("msgpack extension types are not allowed")

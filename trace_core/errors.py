@@ -1,0 +1,131 @@
+"""The exception tree of trace_core: every error the library raises on purpose is a TraceError.
+
+    TraceError
+    ├── RepositoryError            no repository, unknown format version, bad layout
+    │   └── UnsupportedFormat      the repository's format version is unknown to this build
+    ├── ConfigError                malformed config file, bad key or value
+    ├── ObjectError                object-level problems
+    │   ├── MalformedObject        bytes that do not decode to a valid canonical object
+    │   ├── ObjectTooLarge         over the size bound (also decompression bombs)
+    │   ├── CorruptObject          stored bytes whose hash does not match their id
+    │   └── MissingObject          an id that is not in the store
+    ├── InvalidObjectId            not hex, wrong length
+    ├── AmbiguousObjectId          a short id that matches several objects
+    ├── RefError                   ref problems
+    │   ├── InvalidRefName         fails check-ref-format
+    │   ├── RefNotFound            no such ref
+    │   ├── RefConflict            compare-and-swap failed: the ref moved under us
+    │   └── SymrefLoop             symbolic refs nested too deep
+    ├── LockError                  a lock is held by another writer
+    ├── RevisionError              a revision expression that cannot be resolved
+    ├── PackError                  malformed pack or pack index
+    ├── IndexError_                the SQLite index (always recoverable: it is rebuilt)
+    ├── OperationError             a porcelain operation that cannot run in this state
+    └── InputError                 user input that cannot be parsed (JSON, UTF-8, ranges)
+"""
+
+from __future__ import annotations
+
+
+class TraceError(Exception):
+    """Base of every error trace_core raises deliberately."""
+
+
+class RepositoryError(TraceError):
+    """No repository where one was expected, or a repository laid out wrongly."""
+
+
+class UnsupportedFormat(RepositoryError):
+    """The repository records a format version this build does not know."""
+
+
+class ConfigError(TraceError):
+    """A config file that does not parse, or a key or value that is not valid."""
+
+
+class ObjectError(TraceError):
+    """Base of object-level errors."""
+
+
+class MalformedObject(ObjectError):
+    """Bytes that do not decode to a valid, canonical object."""
+
+
+class ObjectTooLarge(ObjectError):
+    """An object (or its decompressed form) exceeds the configured size bound."""
+
+
+class CorruptObject(ObjectError):
+    """Stored bytes whose hash does not match the id they are stored under."""
+
+    def __init__(self, oid_hex: str, detail: str = "") -> None:
+        self.oid = oid_hex
+        msg = f"object {oid_hex} is corrupt"
+        if detail:
+            msg += f": {detail}"
+        super().__init__(msg)
+
+
+class MissingObject(ObjectError):
+    """An id that is not present in the object store."""
+
+    def __init__(self, oid_hex: str) -> None:
+        self.oid = oid_hex
+        super().__init__(f"object {oid_hex} not found")
+
+
+class InvalidObjectId(TraceError):
+    """A string or bytes value that is not a well-formed object id."""
+
+
+class AmbiguousObjectId(TraceError):
+    """A short id matching more than one object."""
+
+    def __init__(self, prefix: str, candidates: list[str]) -> None:
+        self.prefix = prefix
+        self.candidates = candidates
+        super().__init__(f"short id {prefix} is ambiguous ({len(candidates)} objects match)")
+
+
+class RefError(TraceError):
+    """Base of ref errors."""
+
+
+class InvalidRefName(RefError):
+    """A ref name that git check-ref-format would refuse."""
+
+
+class RefNotFound(RefError):
+    """A ref that does not exist."""
+
+
+class RefConflict(RefError):
+    """A compare-and-swap whose expected old value did not match."""
+
+
+class SymrefLoop(RefError):
+    """Symbolic refs nested deeper than the resolution limit."""
+
+
+class LockError(TraceError):
+    """A lock held by another writer."""
+
+
+class RevisionError(TraceError):
+    """A revision expression that cannot be resolved."""
+
+
+class PackError(TraceError):
+    """A pack or pack index that is malformed or fails its checksum."""
+
+
+class IndexError_(TraceError):
+    """The derived SQLite index is unusable (callers rebuild it)."""
+
+
+class OperationError(TraceError):
+    """A porcelain operation that cannot run in the repository's current state."""
+
+
+class InputError(TraceError):
+    """User input that cannot be parsed or is out of range."""

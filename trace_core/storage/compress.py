@@ -1,0 +1,65 @@
+"""Bounded zstd: every frame must declare its size, and nothing decompresses past a limit."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import zstandard
+
+from ..errors import MalformedObject, ObjectTooLarge
+
+_compressors: dict = {}
+_decompressors: dict = {}
+
+
+def _dict_key(zdict: Optional[bytes]) -> Optional[bytes]:
+    return zdict if zdict else None
+
+
+def compress(data: bytes, level: int = 3, zdict: Optional[bytes] = None,
+             checksum: bool = False) -> bytes:
+    """One zstd frame declaring its size (and carrying a content checksum when asked)."""
+    key = (level, _dict_key(zdict), checksum)
+    c = _compressors.get(key)
+    if c is None:
+        d = zstandard.ZstdCompressionDict(zdict) if zdict else None
+        c = zstandard.ZstdCompressor(level=level, dict_data=d, write_content_size=True,
+                                     write_checksum=checksum, write_dict_id=bool(zdict))
+        _compressors[key] = c
+    return c.compress(data)
+
+
+def decompress(frame: bytes, limit: int, zdict: Optional[bytes] = None) -> bytes:
+    """Decompress one frame; refuse frames without a declared size or larger than `limit`."""
+    try:
+        params = zstandard.get_frame_parameters(frame)
+    except zstandard.ZstdError:
+        raise MalformedObject("not a zstd frame") from None
+    size = params.content_size
+    if size == zstandard.CONTENTSIZE_UNKNOWN or size < 0:
+        raise MalformedObject("zstd frame does not declare its size")
+    if size > limit:
+        raise ObjectTooLarge(f"zstd frame declares {size} bytes, over the limit of {limit}")
+    key = _dict_key(zdict)
+    d = _decompressors.get(key)
+    if d is None:
+        dd = zstandard.ZstdCompressionDict(zdict) if zdict else None
+        d = zstandard.ZstdDecompressor(dict_data=dd)
+        _decompressors[key] = d
+    try:
+        out = d.decompress(frame, max_output_size=limit)
+    except zstandard.ZstdError as exc:
+        raise MalformedObject(f"zstd frame does not decompress: {exc}") from None
+    if len(out) != size:
+        raise MalformedObject("zstd frame size does not match its header")
+    return out
+
+
+def train_dictionary(samples: list, size: int = 64 * 1024) -> Optional[bytes]:
+    """Train a zstd dictionary, or None when there is too little material."""
+    if len(samples) < 200 or sum(map(len, samples)) < 100 * 1024:
+        return None
+    try:
+        return zstandard.train_dictionary(size, samples).as_bytes()
+    except zstandard.ZstdError:
+        return None

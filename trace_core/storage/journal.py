@@ -1,0 +1,196 @@
+"""Append-only, checksummed object journals: one file per concurrent writer, sealed into packs.
+
+A journal is `objects/journal/<16 hex>.journal`: an 8-byte header, then records
+
+    u32 BE clen | u8 type | 32-byte id | u32 BE ulen | clen bytes (zstd frame) | u32 BE crc32
+
+where the crc covers every preceding byte of the record. A writer holds an exclusive flock on the
+journal it appends to, so each journal has one writer at a time; readers take no lock. A record
+that runs past the end of the file, or whose crc does not match, ends the valid part: the bytes
+after it are a torn tail, ignored by readers and cut off by the next writer (docs/FORMAT.md).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import struct
+import zlib
+from dataclasses import dataclass, field
+from typing import Iterator, Optional
+
+from ..errors import MalformedObject
+from .lockfile import fsync_dir
+
+MAGIC = b"TRJNL\x00\x00\x01"
+HEADER = struct.Struct(">IB32sI")  # clen, type, id, ulen
+CRC = struct.Struct(">I")
+REC_OVERHEAD = HEADER.size + CRC.size
+SUFFIX = ".journal"
+
+
+@dataclass
+class ScanResult:
+    """Where each valid record lives, and what follows the last one."""
+
+    records: list = field(default_factory=list)  # (id, type, offset of payload, clen, ulen)
+    valid_end: int = len(MAGIC)
+    size: int = 0
+    torn_bytes: int = 0
+    bad_header: bool = False
+
+
+def encode_record(oid: bytes, type_code: int, frame: bytes, ulen: int) -> bytes:
+    head = HEADER.pack(len(frame), type_code, oid, ulen)
+    body = head + frame
+    return body + CRC.pack(zlib.crc32(body))
+
+
+def scan(data: bytes, base: int = 0, verify_crc: bool = True, max_len: int = 1 << 30) -> ScanResult:
+    """Parse journal records in `data`, the file's bytes from offset `base` (0 or a record boundary).
+
+    Offsets in the result are file offsets.
+    """
+    res = ScanResult(size=base + len(data))
+    pos = 0
+    if base == 0:
+        if data[:len(MAGIC)] != MAGIC:
+            res.bad_header = True
+            res.valid_end = 0
+            res.torn_bytes = len(data)
+            return res
+        pos = len(MAGIC)
+    n = len(data)
+    recs = res.records
+    unpack = HEADER.unpack_from
+    view = memoryview(data)
+    while pos + REC_OVERHEAD <= n:
+        clen, tcode, oid, ulen = unpack(data, pos)
+        end = pos + HEADER.size + clen + CRC.size
+        if clen > max_len or end > n or not 1 <= tcode <= 4:
+            break
+        if verify_crc:
+            (crc,) = CRC.unpack_from(data, end - CRC.size)
+            if zlib.crc32(view[pos:end - CRC.size]) != crc:
+                break
+        recs.append((oid, tcode, base + pos + HEADER.size, clen, ulen))
+        pos = end
+    res.valid_end = base + pos
+    res.torn_bytes = n - pos
+    return res
+
+
+def read_payload(path: str, offset: int, clen: int) -> bytes:
+    """The compressed frame at `offset`; raises FileNotFoundError if the journal is gone."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        data = os.pread(fd, clen + CRC.size, offset)
+        head = os.pread(fd, HEADER.size, offset - HEADER.size)
+    finally:
+        os.close(fd)
+    if len(data) != clen + CRC.size:
+        raise MalformedObject(f"journal record at {offset} in {path} is truncated")
+    (crc,) = CRC.unpack_from(data, clen)
+    if zlib.crc32(head + data[:clen]) != crc:
+        raise MalformedObject(f"journal record at {offset} in {path} fails its checksum")
+    return data[:clen]
+
+
+class JournalWriter:
+    """The one appender of a journal file, holding its flock for as long as it lives."""
+
+    def __init__(self, path: str, fd: int, end: int, torn_bytes: int, fsync: bool) -> None:
+        self.path = path
+        self.fd = fd
+        self.end = end
+        self.torn_bytes_cut = torn_bytes
+        self.fsync = fsync
+        self.records = 0
+
+    @classmethod
+    def acquire(cls, directory: str, fsync: bool, name_hint: Optional[str] = None) -> "JournalWriter":
+        """Lock a journal no other writer holds, cutting its torn tail, or create a new one."""
+        os.makedirs(directory, exist_ok=True)
+        for name in sorted(os.listdir(directory)):
+            if not name.endswith(SUFFIX):
+                continue
+            path = os.path.join(directory, name)
+            try:
+                fd = os.open(path, os.O_RDWR)
+            except FileNotFoundError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                continue
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                os.close(fd)
+                continue
+            if os.fstat(fd).st_ino != st.st_ino:
+                os.close(fd)
+                continue
+            size = os.fstat(fd).st_size
+            data = os.pread(fd, size, 0)
+            res = scan(data)
+            if res.bad_header:
+                os.close(fd)
+                continue
+            if res.torn_bytes:
+                os.ftruncate(fd, res.valid_end)
+                if fsync:
+                    os.fsync(fd)
+            w = cls(path, fd, res.valid_end, res.torn_bytes, fsync)
+            w.records = len(res.records)
+            return w
+        return cls._create(directory, fsync)
+
+    @classmethod
+    def _create(cls, directory: str, fsync: bool) -> "JournalWriter":
+        while True:
+            path = os.path.join(directory, os.urandom(8).hex() + SUFFIX)
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+                break
+            except FileExistsError:
+                continue
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.write(fd, MAGIC)
+        if fsync:
+            os.fsync(fd)
+            fsync_dir(directory)
+        return cls(path, fd, len(MAGIC), 0, fsync)
+
+    def append(self, buf: bytes) -> int:
+        """Append encoded records with one write; returns the offset they start at."""
+        start = self.end
+        view = memoryview(buf)
+        pos = start
+        while view:
+            n = os.pwrite(self.fd, view, pos)
+            view = view[n:]
+            pos += n
+        if self.fsync:
+            os.fsync(self.fd)
+        self.end = pos
+        return start
+
+    def read_all(self) -> bytes:
+        return os.pread(self.fd, self.end, 0)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+def iter_journals(directory: str) -> Iterator[str]:
+    try:
+        names = sorted(os.listdir(directory))
+    except FileNotFoundError:
+        return
+    for name in names:
+        if name.endswith(SUFFIX):
+            yield os.path.join(directory, name)

@@ -1,0 +1,90 @@
+"""Whole-file replacement under a `.lock` file: create exclusively, write, (fsync,) rename."""
+
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+from ..errors import LockError
+
+
+def fsync_dir(path: str) -> None:
+    """fsync a directory so a rename or creation inside it survives power loss."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+class LockFile:
+    """Replace `path` atomically.
+
+    `with LockFile(path) as lk: lk.write(data)` creates `path.lock` with O_CREAT|O_EXCL (raising
+    LockError if another writer holds it), and on a clean exit renames it over `path`; on an
+    exception the lock file is removed and `path` is untouched. With `fsync=True` the data and the
+    directory entry are flushed to disk before the call returns.
+    """
+
+    def __init__(self, path: str, fsync: bool = False, mode: int = 0o644) -> None:
+        self.path = path
+        self.lock_path = path + ".lock"
+        self.fsync = fsync
+        self._mode = mode
+        self._fd: Optional[int] = None
+
+    def acquire(self) -> "LockFile":
+        try:
+            self._fd = os.open(self.lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, self._mode)
+        except FileExistsError:
+            raise LockError(f"{self.lock_path} exists: another writer holds it "
+                            "(remove it if no trace process is running)") from None
+        return self
+
+    def write(self, data: bytes) -> None:
+        assert self._fd is not None, "lock not held"
+        view = memoryview(data)
+        while view:
+            n = os.write(self._fd, view)
+            view = view[n:]
+
+    def commit(self) -> None:
+        assert self._fd is not None, "lock not held"
+        fd, self._fd = self._fd, None
+        try:
+            if self.fsync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(self.lock_path, self.path)
+        if self.fsync:
+            fsync_dir(os.path.dirname(self.path) or ".")
+
+    def abort(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+            try:
+                os.unlink(self.lock_path)
+            except FileNotFoundError:
+                pass
+
+    def __enter__(self) -> "LockFile":
+        return self.acquire()
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
+
+def write_file_atomic(path: str, data: bytes, fsync: bool = False) -> None:
+    """Write a whole file through a lock file: readers see the old or the new bytes, never a mix."""
+    with LockFile(path, fsync=fsync) as lk:
+        lk.write(data)

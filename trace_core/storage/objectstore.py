@@ -1,0 +1,374 @@
+"""Object stores: an in-memory one, and the disk one (packs, then journals) under `.trace/objects`."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from dataclasses import dataclass
+from typing import Iterable, Iterator, Optional
+
+from ..errors import CorruptObject, MalformedObject, MissingObject, PackError
+from ..ids import hash_bytes, to_hex
+from ..objects import CODE_TAGS, MAX_OBJECT_SIZE, TYPE_CODES, TraceObject, object_tag, parse_object
+from . import compress as zc
+from . import journal as jn
+from .pack import BlockCache, Pack, list_packs, write_pack
+
+
+@dataclass
+class StoreOptions:
+    """Tunables of the disk store (from the repository config)."""
+
+    durability: str = "normal"
+    level: int = 3
+    journal_max_records: int = 4096
+    journal_max_bytes: int = 8 * 1024 * 1024
+    auto_pack_limit: int = 16
+    max_object_size: int = MAX_OBJECT_SIZE
+
+
+class ObjectStore:
+    """The interface: bytes by id (verified), decoded objects (cached), writes, enumeration."""
+
+    def __init__(self) -> None:
+        self._decoded: dict = {}
+
+    # implemented by subclasses
+    def get_bytes(self, oid: bytes) -> bytes:
+        raise NotImplementedError
+
+    def has(self, oid: bytes) -> bool:
+        raise NotImplementedError
+
+    def write(self, objs: Iterable[TraceObject]) -> None:
+        raise NotImplementedError
+
+    def iter_objects(self) -> Iterator[tuple]:
+        """(id, type code) of every stored object (duplicates possible across containers)."""
+        raise NotImplementedError
+
+    def ids_with_prefix(self, hex_prefix: str) -> set:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    # shared
+    def get(self, oid: bytes) -> TraceObject:
+        obj = self._decoded.get(oid)
+        if obj is None:
+            data = self.get_bytes(oid)
+            try:
+                obj = parse_object(data, strict=False)
+            except MalformedObject as exc:
+                raise CorruptObject(to_hex(oid), str(exc)) from None
+            if len(self._decoded) >= 200_000:
+                self._decoded.clear()
+            self._decoded[oid] = obj
+        return obj
+
+    def add(self, obj: TraceObject) -> bytes:
+        self.write([obj])
+        return obj.id
+
+    def remember(self, obj: TraceObject) -> None:
+        """Cache a decoded object we just wrote, so reading it back costs nothing."""
+        if len(self._decoded) >= 200_000:
+            self._decoded.clear()
+        self._decoded[obj.id] = obj
+
+
+class MemoryObjectStore(ObjectStore):
+    """A dict of id -> canonical bytes; for tests and scratch work."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._data: dict = {}
+
+    def get_bytes(self, oid: bytes) -> bytes:
+        try:
+            return self._data[oid]
+        except KeyError:
+            raise MissingObject(to_hex(oid)) from None
+
+    def has(self, oid: bytes) -> bool:
+        return oid in self._data
+
+    def write(self, objs: Iterable[TraceObject]) -> None:
+        for o in objs:
+            self._data[o.id] = o.to_bytes()
+            self.remember(o)
+
+    def iter_objects(self) -> Iterator[tuple]:
+        for oid, data in self._data.items():
+            yield oid, TYPE_CODES[object_tag(data)]
+
+    def ids_with_prefix(self, hex_prefix: str) -> set:
+        return {i for i in self._data if i.hex().startswith(hex_prefix)}
+
+
+class DiskObjectStore(ObjectStore):
+    """Packs (sealed, indexed) and journals (append-only, one writer each) in one directory."""
+
+    def __init__(self, objects_dir: str, options: Optional[StoreOptions] = None) -> None:
+        super().__init__()
+        self.dir = objects_dir
+        self.pack_dir = os.path.join(objects_dir, "pack")
+        self.journal_dir = os.path.join(objects_dir, "journal")
+        self.opts = options or StoreOptions()
+        self._packs: dict = {}          # name -> Pack
+        self._pack_order: list = []     # newest first
+        self._jindex: dict = {}         # id -> (path, offset, clen, ulen, type)
+        self._jscanned: dict = {}       # path -> scanned end offset
+        self._writer: Optional[jn.JournalWriter] = None
+        self._cache = BlockCache()
+        self.notes: list = []           # recoveries worth telling a user (torn tails cut)
+        self._loaded = False
+
+    # -- discovery ----------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Pick up packs and journal records written since we last looked."""
+        names = list_packs(self.pack_dir)
+        current = set(names)
+        for gone in [n for n in self._packs if n not in current]:
+            self._packs.pop(gone).close()
+            self._cache.drop_pack(gone)
+        for n in names:
+            if n not in self._packs:
+                try:
+                    self._packs[n] = Pack(self.pack_dir, n)
+                except FileNotFoundError:
+                    continue
+        self._pack_order = [n for n in reversed(names) if n in self._packs]
+        self._scan_journals()
+        self._loaded = True
+
+    def _scan_journals(self) -> None:
+        paths = set(jn.iter_journals(self.journal_dir))
+        for gone in [p for p in self._jscanned if p not in paths]:
+            del self._jscanned[gone]
+            for oid in [k for k, v in self._jindex.items() if v[0] == gone]:
+                del self._jindex[oid]
+        for path in sorted(paths):
+            start = self._jscanned.get(path, 0)
+            try:
+                with open(path, "rb") as f:
+                    if start:
+                        f.seek(start)
+                    data = f.read()
+            except FileNotFoundError:
+                continue
+            res = jn.scan(data, base=start, verify_crc=False,
+                          max_len=self.opts.max_object_size * 2)
+            if res.bad_header:
+                continue
+            recs = res.records
+            end = res.valid_end
+            for oid, tcode, off, clen, ulen in recs:
+                self._jindex[oid] = (path, off, clen, ulen, tcode)
+            self._jscanned[path] = end
+
+    def _ensure(self) -> None:
+        if not self._loaded:
+            self.refresh()
+
+    # -- reads --------------------------------------------------------------------------------
+    def _find(self, oid: bytes) -> Optional[bytes]:
+        for name in self._pack_order:
+            pack = self._packs[name]
+            for i in pack.candidates(oid):
+                b = pack.block_of(i)
+                key = (name, b)
+                recs = self._cache.get(key)
+                if recs is None:
+                    recs = pack.read_block(b, self.opts.max_object_size)
+                    self._cache.put(key, recs, pack.block_info(b)[2])
+                data = recs.get(oid)
+                if data is not None:
+                    return bytes(data)
+        loc = self._jindex.get(oid)
+        if loc is not None:
+            path, off, clen, ulen, _ = loc
+            if ulen > self.opts.max_object_size:
+                raise CorruptObject(to_hex(oid), "record declares an oversized object")
+            frame = jn.read_payload(path, off, clen)
+            return zc.decompress(frame, ulen)
+        return None
+
+    def get_bytes(self, oid: bytes) -> bytes:
+        self._ensure()
+        data = None
+        for attempt in range(3):
+            try:
+                data = self._find(oid)
+            except FileNotFoundError:
+                data = None  # a pack or journal went away under us: look again
+            except (MalformedObject, PackError) as exc:
+                raise CorruptObject(to_hex(oid), str(exc)) from None
+            if data is not None or attempt == 2:
+                break
+            self.refresh()
+        if data is None:
+            raise MissingObject(to_hex(oid))
+        if hash_bytes(data) != oid:
+            raise CorruptObject(to_hex(oid), "content does not hash to its id")
+        return data
+
+    def has(self, oid: bytes) -> bool:
+        self._ensure()
+        for refreshed in (False, True):
+            if oid in self._jindex or oid in self._decoded:
+                return True
+            for name in self._pack_order:
+                pack = self._packs[name]
+                for i in pack.candidates(oid):
+                    try:
+                        recs = self._cache.get((name, pack.block_of(i)))
+                        if recs is None:
+                            b = pack.block_of(i)
+                            recs = pack.read_block(b, self.opts.max_object_size)
+                            self._cache.put((name, b), recs, pack.block_info(b)[2])
+                    except FileNotFoundError:
+                        continue
+                    if oid in recs:
+                        return True
+            if not refreshed:
+                self.refresh()
+        return False
+
+    def type_of(self, oid: bytes) -> str:
+        return object_tag(self.get_bytes(oid))
+
+    def ids_with_prefix(self, hex_prefix: str) -> set:
+        """Full ids of stored objects whose hex starts with `hex_prefix` (4..64 hex chars)."""
+        self.refresh()
+        raw = bytes.fromhex(hex_prefix[: len(hex_prefix) // 2 * 2])
+        odd = int(hex_prefix[-1], 16) if len(hex_prefix) % 2 else None
+        out = {oid for oid in self._jindex if oid.hex().startswith(hex_prefix)}
+        for name in self._pack_order:
+            pack = self._packs[name]
+            blocks = {pack.block_of(i) for i in pack.prefix_matches(raw, odd)}
+            for b in blocks:
+                recs = pack.read_block(b, self.opts.max_object_size)
+                out.update(o for o in recs if o.hex().startswith(hex_prefix))
+        return out
+
+    def iter_objects(self) -> Iterator[tuple]:
+        self.refresh()
+        for name in list(self._pack_order):
+            pack = self._packs[name]
+            for b in range(pack.nblocks):
+                for oid, data in pack.read_block(b, self.opts.max_object_size).items():
+                    yield oid, TYPE_CODES[object_tag(bytes(data[:16]))]
+        for oid, loc in list(self._jindex.items()):
+            yield oid, loc[4]
+
+    def packs(self) -> list:
+        self._ensure()
+        return [self._packs[n] for n in self._pack_order]
+
+    def journal_locations(self) -> dict:
+        self._ensure()
+        return dict(self._jindex)
+
+    # -- writes -------------------------------------------------------------------------------
+    def write(self, objs: Iterable[TraceObject]) -> None:
+        """Append objects to this process's journal with one write (O(1) file operations)."""
+        parts = []
+        fresh = []
+        for o in objs:
+            data = o.to_bytes()
+            frame = zc.compress(data, self.opts.level)
+            parts.append((o.id, TYPE_CODES[o.tag], frame, len(data)))
+            fresh.append(o)
+        if not parts:
+            return
+        w = self._journal()
+        buf = b"".join(jn.encode_record(oid, t, fr, ul) for oid, t, fr, ul in parts)
+        start = w.append(buf)
+        pos = start
+        for oid, t, fr, ul in parts:
+            self._jindex[oid] = (w.path, pos + jn.HEADER.size, len(fr), ul, t)
+            pos += jn.REC_OVERHEAD + len(fr)
+        self._jscanned[w.path] = w.end
+        w.records += len(parts)
+        for o in fresh:
+            self.remember(o)
+
+    def _journal(self) -> jn.JournalWriter:
+        if self._writer is None:
+            self._ensure()
+            w = jn.JournalWriter.acquire(self.journal_dir, self.opts.durability == "full")
+            if w.torn_bytes_cut:
+                self.notes.append(f"cut a torn tail of {w.torn_bytes_cut} bytes from "
+                                  f"{os.path.basename(w.path)} (left by a killed writer)")
+            self._writer = w
+            self._scan_journals()
+        return self._writer
+
+    def maybe_seal(self) -> Optional[str]:
+        """Seal our journal into a pack once it is over the configured size; may auto-repack."""
+        w = self._writer
+        if w is None:
+            return None
+        if w.records < self.opts.journal_max_records and w.end < self.opts.journal_max_bytes:
+            return None
+        name = self.seal_writer()
+        if len(list_packs(self.pack_dir)) > self.opts.auto_pack_limit:
+            from .repack import repack_packs
+            repack_packs(self)
+        return name
+
+    def seal_writer(self) -> Optional[str]:
+        """Turn our journal into a pack, then delete it; the next write starts a new journal."""
+        w = self._writer
+        if w is None:
+            return None
+        name = seal_journal_fd(self, w.path, w.read_all())
+        os.unlink(w.path)
+        w.close()
+        self._writer = None
+        self.refresh()
+        return name
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        for p in self._packs.values():
+            p.close()
+        self._packs.clear()
+        self._loaded = False
+
+
+def journal_objects(store: DiskObjectStore, data: bytes) -> Iterator[tuple]:
+    """(id, type code, canonical bytes) of a journal's valid records, hash-verified."""
+    res = jn.scan(data)
+    for oid, tcode, off, clen, ulen in res.records:
+        raw = zc.decompress(bytes(data[off:off + clen]), min(ulen, store.opts.max_object_size))
+        if hash_bytes(raw) != oid:
+            raise CorruptObject(to_hex(oid), "journal record does not hash to its id")
+        yield oid, tcode, raw
+
+
+def seal_journal_fd(store: DiskObjectStore, path: str, data: bytes) -> str:
+    """Write a journal's objects as a pack (published before the journal may be removed)."""
+    return write_pack(store.pack_dir, journal_objects(store, data), level=store.opts.level,
+                      fsync=store.opts.durability == "full")
+
+
+def try_lock(path: str) -> Optional[int]:
+    """An fd holding an exclusive flock on `path`, or None if another process holds it."""
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+__all__ = ["ObjectStore", "MemoryObjectStore", "DiskObjectStore", "StoreOptions", "CODE_TAGS"]

@@ -1,0 +1,119 @@
+"""Consolidation: seal idle journals, merge packs into one (optionally with a trained dictionary)."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from typing import Callable, Iterable, Iterator, Optional
+
+from ..objects import TYPE_CODES, object_tag
+from . import compress as zc
+from . import journal as jn
+from .objectstore import DiskObjectStore, journal_objects, try_lock
+from .pack import list_packs, write_pack
+
+LOCK_NAME = "repack.lock"
+
+
+class RepackLock:
+    """An flock on objects/pack/repack.lock: one consolidation at a time."""
+
+    def __init__(self, pack_dir: str, wait: bool = True) -> None:
+        os.makedirs(pack_dir, exist_ok=True)
+        self.fd = os.open(os.path.join(pack_dir, LOCK_NAME), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            self.held = True
+        except OSError:
+            self.held = False
+
+    def release(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+def seal_idle_journals(store: DiskObjectStore) -> list:
+    """Seal every journal no live writer holds (and our own); returns the new pack names."""
+    names = []
+    if store._writer is not None:
+        n = store.seal_writer()
+        if n:
+            names.append(n)
+    for path in list(jn.iter_journals(store.journal_dir)):
+        fd = try_lock(path)
+        if fd is None:
+            continue
+        try:
+            st = os.stat(path)
+            if os.fstat(fd).st_ino != st.st_ino:
+                continue
+            data = os.pread(fd, os.fstat(fd).st_size, 0)
+            res = jn.scan(data)
+            if res.bad_header:
+                continue
+            if res.records:
+                from .objectstore import seal_journal_fd
+                names.append(seal_journal_fd(store, path, data))
+            os.unlink(path)
+        except FileNotFoundError:
+            continue
+        finally:
+            os.close(fd)
+    store.refresh()
+    return names
+
+
+def pack_objects_in_order(store: DiskObjectStore, packs: list) -> Iterator[tuple]:
+    """(id, type code, bytes) of the given packs, oldest pack first, block order within."""
+    for pack in packs:
+        for b in range(pack.nblocks):
+            for oid, data in pack.read_block(b, store.opts.max_object_size).items():
+                raw = bytes(data)
+                yield oid, TYPE_CODES[object_tag(raw)], raw
+
+
+def repack_packs(store: DiskObjectStore, objects: Optional[Iterable[tuple]] = None,
+                 train: bool = False, keep: Callable[[bytes], bool] = lambda oid: True,
+                 progress: Optional[Callable[[int], None]] = None) -> Optional[str]:
+    """Merge all current packs (or the given object stream) into one new pack, then drop the old.
+
+    Returns the new pack's name, or None if another repack holds the lock or nothing was packed.
+    """
+    lock = RepackLock(store.pack_dir, wait=False)
+    if not lock.held:
+        lock.release()
+        return None
+    try:
+        store.refresh()
+        old = list(reversed(store.packs()))  # oldest first
+        if objects is None:
+            if len(old) <= 1 and not train:
+                return None
+            objects = pack_objects_in_order(store, old)
+        stream = [(o, t, d) for (o, t, d) in objects if keep(o)]
+        zdict = None
+        if train:
+            samples = [d for (_, t, d) in stream if t == TYPE_CODES["blob"]][:20000]
+            zdict = zc.train_dictionary(samples)
+        if progress:
+            progress(len(stream))
+        name = write_pack(store.pack_dir, stream, zdict=zdict, level=max(store.opts.level, 6),
+                          fsync=store.opts.durability == "full") if stream else None
+        for p in old:
+            if p.name == name:
+                continue
+            base = os.path.join(store.pack_dir, f"pack-{p.name}")
+            for ext in (".idx", ".pack"):  # unpublish (idx) first
+                try:
+                    os.unlink(base + ext)
+                except FileNotFoundError:
+                    pass
+        store.refresh()
+        return name
+    finally:
+        lock.release()
+
+
+def pack_names(store: DiskObjectStore) -> list:
+    return list_packs(store.pack_dir)
