@@ -1,1 +1,54 @@
-"""Trace: version control for the context windows of LLM agents."""
+"""Trace: version control for the context windows of LLM agents.
+
+The curated public API. Submodules are imported on first attribute access, so `import trace_core`
+stays cheap for command-line start-up.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "Repository": "trace_core.repository",
+    "Blob": "trace_core.objects",
+    "Commit": "trace_core.objects",
+    "Entry": "trace_core.objects",
+    "Node": "trace_core.objects",
+    "Snapshot": "trace_core.objects",
+    "TraceError": "trace_core.errors",
+    "RepositoryError": "trace_core.errors",
+    "UnsupportedFormat": "trace_core.errors",
+    "ConfigError": "trace_core.errors",
+    "ObjectError": "trace_core.errors",
+    "MalformedObject": "trace_core.errors",
+    "ObjectTooLarge": "trace_core.errors",
+    "CorruptObject": "trace_core.errors",
+    "MissingObject": "trace_core.errors",
+    "InvalidObjectId": "trace_core.errors",
+    "AmbiguousObjectId": "trace_core.errors",
+    "RefError": "trace_core.errors",
+    "InvalidRefName": "trace_core.errors",
+    "RefNotFound": "trace_core.errors",
+    "RefConflict": "trace_core.errors",
+    "LockError": "trace_core.errors",
+    "RevisionError": "trace_core.errors",
+    "OperationError": "trace_core.errors",
+    "BudgetExceeded": "trace_core.errors",
+    "InputError": "trace_core.errors",
+    "TiktokenCounter": "trace_core.tokens",
+    "CharCounter": "trace_core.tokens",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    mod = _EXPORTS.get(name)
+    if mod is None:
+        raise AttributeError(f"module 'trace_core' has no attribute {name!r}")
+    return getattr(importlib.import_module(mod), name)
+
+
+def __dir__() -> list:
+    return __all__

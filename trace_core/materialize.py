@@ -1,0 +1,200 @@
+"""The read path: a snapshot's messages become a prompt (OpenAI, Anthropic, text, JSON).
+
+Stored messages are OpenAI chat-completions messages (role, content, tool_calls, tool_call_id,
+name, plus any provider fields), or Anthropic-style messages whose content holds tool_use /
+tool_result blocks; both materialize to both formats. The rules are in docs/materialization.md.
+Every function here is deterministic: the same snapshot gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any, List, Sequence
+
+from .errors import InputError
+
+FORMATS = ("openai", "anthropic", "text", "json")
+
+
+def to_openai(messages: Sequence[dict]) -> List[dict]:
+    """OpenAI chat messages: stored messages as they are, Anthropic blocks translated."""
+    out: List[dict] = []
+    for m in messages:
+        content = m.get("content")
+        if isinstance(content, list) and any(_is_block(b, ("tool_use", "tool_result")) for b in content):
+            out.extend(_anthropic_to_openai(m))
+        else:
+            out.append(copy.deepcopy(m))
+    return out
+
+
+def _is_block(b: Any, kinds: tuple) -> bool:
+    return isinstance(b, dict) and b.get("type") in kinds
+
+
+def _anthropic_to_openai(m: dict) -> List[dict]:
+    role = m.get("role")
+    texts, calls, results = [], [], []
+    for b in m["content"]:
+        if _is_block(b, ("tool_use",)):
+            calls.append({"id": b.get("id", ""), "type": "function",
+                          "function": {"name": b.get("name", ""),
+                                       "arguments": json.dumps(b.get("input", {}), sort_keys=True,
+                                                               ensure_ascii=False)}})
+        elif _is_block(b, ("tool_result",)):
+            results.append({"role": "tool", "tool_call_id": b.get("tool_use_id", ""),
+                            "content": _flatten_text(b.get("content"))})
+        elif _is_block(b, ("text",)):
+            texts.append(b.get("text", ""))
+    out: List[dict] = []
+    if role == "assistant":
+        msg: dict = {"role": "assistant", "content": "\n".join(texts) if texts else None}
+        if calls:
+            msg["tool_calls"] = calls
+        out.append(msg)
+    else:
+        out.extend(results)
+        if texts:
+            out.append({"role": role or "user", "content": "\n".join(texts)})
+    return out
+
+
+def _flatten_text(content: Any) -> Any:
+    if isinstance(content, list):
+        parts = [b.get("text", "") for b in content if _is_block(b, ("text",))]
+        if len(parts) == len(content):
+            return "\n".join(parts)
+    return content
+
+
+def to_anthropic(messages: Sequence[dict]) -> dict:
+    """{"system": …, "messages": […]}: system hoisted, tool calls as tool_use blocks, tool results
+    as tool_result blocks in a user turn (consecutive results share one turn)."""
+    system_parts: List[str] = []
+    out: List[dict] = []
+    for m in to_openai(messages):
+        role = m.get("role")
+        content = m.get("content")
+        if role in ("system", "developer"):
+            system_parts.append(_as_text(content))
+            continue
+        if role == "tool":
+            block = {"type": "tool_result", "tool_use_id": m.get("tool_call_id", ""),
+                     "content": content if isinstance(content, (str, list)) else _as_text(content)}
+            if out and out[-1]["role"] == "user" and out[-1].get("_tool_results"):
+                out[-1]["content"].append(block)
+            else:
+                out.append({"role": "user", "content": [block], "_tool_results": True})
+            continue
+        blocks = _content_blocks(content)
+        if role == "assistant":
+            for call in m.get("tool_calls") or []:
+                fn = call.get("function", {}) if isinstance(call, dict) else {}
+                blocks.append({"type": "tool_use", "id": call.get("id", ""), "name": fn.get("name", ""),
+                               "input": _parse_args(fn.get("arguments"))})
+        out.append({"role": "assistant" if role == "assistant" else "user", "content": blocks})
+    for m in out:
+        m.pop("_tool_results", None)
+    result: dict = {"messages": out}
+    if system_parts:
+        result["system"] = "\n\n".join(system_parts)
+    return result
+
+
+def _content_blocks(content: Any) -> List[dict]:
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}] if content else []
+    if isinstance(content, list):
+        blocks = []
+        for part in content:
+            if isinstance(part, dict) and part.get("type") in ("text", "input_text", "output_text"):
+                blocks.append({"type": "text", "text": part.get("text", "")})
+            elif isinstance(part, dict) and part.get("type") == "image_url":
+                url = part.get("image_url", {})
+                url = url.get("url") if isinstance(url, dict) else url
+                blocks.append({"type": "image", "source": {"type": "url", "url": url}})
+            elif isinstance(part, dict):
+                blocks.append(copy.deepcopy(part))
+            else:
+                blocks.append({"type": "text", "text": str(part)})
+        return blocks
+    return [{"type": "text", "text": _as_text(content)}]
+
+
+def _parse_args(arguments: Any) -> Any:
+    if isinstance(arguments, str):
+        try:
+            return json.loads(arguments)
+        except json.JSONDecodeError:
+            return {"_raw": arguments}
+    return arguments if arguments is not None else {}
+
+
+def _as_text(content: Any) -> str:
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = []
+        for p in content:
+            if isinstance(p, dict) and "text" in p:
+                parts.append(str(p["text"]))
+            else:
+                parts.append(json.dumps(p, sort_keys=True, ensure_ascii=False, default=_jsonable))
+        return "\n".join(parts)
+    return json.dumps(content, sort_keys=True, ensure_ascii=False, default=_jsonable)
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, (bytes, bytearray)):
+        return {"$bytes": bytes(v).hex()}
+    raise TypeError(type(v).__name__)
+
+
+def to_text(messages: Sequence[dict], pinned: Sequence[bool] = ()) -> str:
+    """A readable transcript: one block per message, '[role]' headers, '*' marks pins."""
+    out = []
+    for i, m in enumerate(to_openai(messages)):
+        mark = "*" if i < len(pinned) and pinned[i] else ""
+        head = f"[{m.get('role', '?')}{mark}]"
+        body = _as_text(m.get("content"))
+        calls = m.get("tool_calls") or []
+        for c in calls:
+            fn = c.get("function", {}) if isinstance(c, dict) else {}
+            body += ("\n" if body else "") + f"-> {fn.get('name', '?')}({fn.get('arguments', '')}) id={c.get('id', '')}"
+        if m.get("role") == "tool":
+            head = f"[tool{mark} {m.get('tool_call_id', '')}]"
+        out.append(f"{head}\n{body}")
+    return "\n\n".join(out) + ("\n" if out else "")
+
+
+def to_json_entries(messages: Sequence[dict], blob_ids: Sequence[str], flags: Sequence[int]) -> List[dict]:
+    return [{"index": i, "blob": blob_ids[i], "pinned": bool(flags[i] & 1), "flags": flags[i],
+             "message": _json_safe(m)} for i, m in enumerate(messages)]
+
+
+def _json_safe(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {k: _json_safe(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_json_safe(x) for x in v]
+    if isinstance(v, (bytes, bytearray)):
+        return {"$bytes": bytes(v).hex()}
+    return v
+
+
+def render(fmt: str, messages: Sequence[dict], blob_ids: Sequence[str] = (),
+           flags: Sequence[int] = ()) -> Any:
+    if fmt == "openai":
+        return to_openai(messages)
+    if fmt == "anthropic":
+        return to_anthropic(messages)
+    if fmt == "text":
+        return to_text(messages, [bool(f & 1) for f in flags])
+    if fmt == "json":
+        return to_json_entries(messages, blob_ids, flags)
+    raise InputError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
