@@ -21,6 +21,7 @@
     ├── PackError                  malformed pack or pack index
     ├── IndexError_                the SQLite index (always recoverable: it is rebuilt)
     ├── OperationError             a porcelain operation that cannot run in this state
+    │   └── BudgetExceeded         a strict commit that would cross the token budget
     └── InputError                 user input that cannot be parsed (JSON, UTF-8, ranges)
 """
 
@@ -125,6 +126,10 @@ class IndexError_(TraceError):
 
 class OperationError(TraceError):
     """A porcelain operation that cannot run in the repository's current state."""
+
+
+class BudgetExceeded(OperationError):
+    """A commit refused under strict budget checking."""
 
 
 class InputError(TraceError):

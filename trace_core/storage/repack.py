@@ -13,6 +13,13 @@ from .objectstore import DiskObjectStore, journal_objects, try_lock
 from .pack import list_packs, write_pack
 
 LOCK_NAME = "repack.lock"
+#: A cruft pack (unreachable objects kept for gc's grace period, see trace_core/gc.py) is a pack
+#: with a `pack-<name>.cruft` file beside it. Plain repacks leave cruft packs alone.
+CRUFT_EXT = ".cruft"
+
+
+def cruft_marker(pack_dir: str, name: str) -> str:
+    return os.path.join(pack_dir, f"pack-{name}{CRUFT_EXT}")
 
 
 class RepackLock:
@@ -50,8 +57,8 @@ def seal_idle_journals(store: DiskObjectStore) -> list:
                 continue
             data = os.pread(fd, os.fstat(fd).st_size, 0)
             res = jn.scan(data)
-            if res.bad_header:
-                continue
+            if res.bad_header or _damaged_inside(data, res):
+                continue  # never cut off well-formed records after a damaged one: fsck reports it
             if res.records:
                 from .objectstore import seal_journal_fd
                 names.append(seal_journal_fd(store, path, data))
@@ -62,6 +69,14 @@ def seal_idle_journals(store: DiskObjectStore) -> list:
             os.close(fd)
     store.refresh()
     return names
+
+
+def _damaged_inside(data: bytes, res: jn.ScanResult) -> bool:
+    """True when records that are well formed follow one that fails its crc (bit rot, not a
+    torn tail): sealing would drop them."""
+    if not res.torn_bytes:
+        return False
+    return len(jn.scan(data, verify_crc=False).records) > len(res.records) + 1
 
 
 def pack_objects_in_order(store: DiskObjectStore, packs: list) -> Iterator[tuple]:
@@ -75,18 +90,26 @@ def pack_objects_in_order(store: DiskObjectStore, packs: list) -> Iterator[tuple
 
 def repack_packs(store: DiskObjectStore, objects: Optional[Iterable[tuple]] = None,
                  train: bool = False, keep: Callable[[bytes], bool] = lambda oid: True,
-                 progress: Optional[Callable[[int], None]] = None) -> Optional[str]:
-    """Merge all current packs (or the given object stream) into one new pack, then drop the old.
+                 progress: Optional[Callable[[int], None]] = None, level: Optional[int] = None,
+                 replace: Optional[Iterable[str]] = None, locked: bool = False) -> Optional[str]:
+    """Merge all current non-cruft packs (or the given object stream) into one new pack, then
+    drop the old ones: those named in `replace` when given (with an object stream, only packs
+    whose objects the stream carries may be dropped), else every current non-cruft pack.
 
-    Returns the new pack's name, or None if another repack holds the lock or nothing was packed.
+    `locked`: the caller already holds RepackLock. Returns the new pack's name, or None if
+    another repack holds the lock or nothing was packed.
     """
-    lock = RepackLock(store.pack_dir, wait=False)
-    if not lock.held:
+    lock = None if locked else RepackLock(store.pack_dir, wait=False)
+    if lock is not None and not lock.held:
         lock.release()
         return None
     try:
         store.refresh()
-        old = list(reversed(store.packs()))  # oldest first
+        old = [p for p in reversed(store.packs())  # oldest first
+               if not os.path.exists(cruft_marker(store.pack_dir, p.name))]
+        if replace is not None:
+            names = set(replace)
+            old = [p for p in reversed(store.packs()) if p.name in names]
         if objects is None:
             if len(old) <= 1 and not train:
                 return None
@@ -98,13 +121,14 @@ def repack_packs(store: DiskObjectStore, objects: Optional[Iterable[tuple]] = No
             zdict = zc.train_dictionary(samples)
         if progress:
             progress(len(stream))
-        name = write_pack(store.pack_dir, stream, zdict=zdict, level=max(store.opts.level, 6),
+        level = level if level is not None else max(store.opts.level, 6)
+        name = write_pack(store.pack_dir, stream, zdict=zdict, level=level,
                           fsync=store.opts.durability == "full") if stream else None
         for p in old:
             if p.name == name:
                 continue
             base = os.path.join(store.pack_dir, f"pack-{p.name}")
-            for ext in (".idx", ".pack"):  # unpublish (idx) first
+            for ext in (".idx", ".pack", CRUFT_EXT):  # unpublish (idx) first
                 try:
                     os.unlink(base + ext)
                 except FileNotFoundError:
@@ -112,7 +136,8 @@ def repack_packs(store: DiskObjectStore, objects: Optional[Iterable[tuple]] = No
         store.refresh()
         return name
     finally:
-        lock.release()
+        if lock is not None:
+            lock.release()
 
 
 def pack_names(store: DiskObjectStore) -> list:

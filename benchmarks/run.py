@@ -1,0 +1,322 @@
+"""Trace benchmarks against git and dulwich measured in the same run; prints a table, writes JSON.
+
+    python benchmarks/run.py [--commits 10000] [--out benchmarks/results/latest.json] [--quick]
+
+Every figure is a median or a per-commit mean of the stated operation; ratios compare Trace with
+the peer measured seconds earlier on the same machine and the same messages. Nothing here is a
+pass/fail test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+
+WORDS = ("the agent reads file parser module error trace function returns value test case fails "
+         "because index off by one fix patch apply run again output shows passing tool call result "
+         "context window token budget summary branch merge user asks assistant answers step plan "
+         "check log line config path import class method variable loop list dict string json").split()
+
+
+def messages(n: int, seed: int = 7, size: int = 400) -> list:
+    rnd = random.Random(seed)
+    out = []
+    for i in range(n):
+        words = []
+        length = 0
+        while length < size:
+            w = rnd.choice(WORDS)
+            words.append(w)
+            length += len(w) + 1
+        role = ("user", "assistant", "tool")[i % 3]
+        out.append((role, f"{i}: " + " ".join(words)))
+    return out
+
+
+def timed(fn, repeat: int = 1):
+    best = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        best.append(time.perf_counter() - t)
+    return statistics.median(best)
+
+
+def proc_time(cmd, cwd, repeat: int = 7, env=None) -> float:
+    """Median wall time of a whole process."""
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        subprocess.run(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True, env=env)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def trace_cmd() -> list:
+    exe = shutil.which("trace")
+    return [exe] if exe else [sys.executable, "-m", "trace_cli.main"]
+
+
+# -- trace --------------------------------------------------------------------------------------
+def bench_trace_append(root: str, msgs: list) -> dict:
+    from trace_core.repository import Repository
+
+    repo = Repository.init(os.path.join(root, "append"))
+    n = len(msgs)
+    marks = {}
+    t0 = time.perf_counter()
+    window = []
+    for i, (role, text) in enumerate(msgs):
+        t = time.perf_counter()
+        repo.append({"role": role, "content": text})
+        window.append(time.perf_counter() - t)
+        if i + 1 in (100, n):
+            marks[i + 1] = statistics.mean(window[-100:])
+    total = time.perf_counter() - t0
+    repo.close()
+    return {"per_commit_us": total / n * 1e6, "at_100_us": marks.get(100, 0) * 1e6,
+            "at_end_us": marks.get(n, 0) * 1e6, "repo": os.path.join(root, "append")}
+
+
+def bench_trace_full_durability(root: str, msgs: list) -> float:
+    from trace_core.repository import Repository
+
+    repo = Repository.init(os.path.join(root, "full"), durability="full")
+    sample = msgs[:300]
+    t = time.perf_counter()
+    for role, text in sample:
+        repo.append({"role": role, "content": text})
+    dt = (time.perf_counter() - t) / len(sample)
+    repo.close()
+    return dt * 1e6
+
+
+def bench_trace_batch(root: str, msgs: list) -> float:
+    from trace_core.repository import Repository
+
+    repo = Repository.init(os.path.join(root, "batch"))
+    t = time.perf_counter()
+    with repo.transaction():
+        for role, text in msgs:
+            repo.append({"role": role, "content": text})
+    dt = time.perf_counter() - t
+    repo.close()
+    return dt / len(msgs) * 1e6
+
+
+def trace_dir_bytes(trace_dir: str) -> int:
+    total = 0
+    pack = os.path.join(trace_dir, "objects", "pack")
+    for name in os.listdir(pack):
+        if name.endswith((".pack", ".idx")):
+            total += os.path.getsize(os.path.join(pack, name))
+    return total
+
+
+# -- git / dulwich ------------------------------------------------------------------------------
+def git(args, cwd, **kw):
+    env = dict(os.environ, GIT_AUTHOR_NAME="a", GIT_AUTHOR_EMAIL="a@x", GIT_COMMITTER_NAME="a",
+               GIT_COMMITTER_EMAIL="a@x")
+    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, **kw)
+
+
+def fast_import_stream(msgs: list) -> bytes:
+    parts = []
+    ts = 1_700_000_000
+    for i, (role, text) in enumerate(msgs):
+        data = f"{role}: {text}\n".encode()
+        parts.append(b"blob\nmark :%d\ndata %d\n%s\n" % (2 * i + 1, len(data), data))
+        cm = f"{role}: {text[:50]}".encode()
+        parts.append(b"commit refs/heads/main\nmark :%d\ncommitter a <a@x> %d +0000\ndata %d\n%s\n"
+                     % (2 * i + 2, ts + i, len(cm), cm))
+        if i:
+            parts.append(b"from :%d\n" % (2 * i))
+        parts.append(b"M 100644 :%d context.txt\n\n" % (2 * i + 1))
+    return b"".join(parts)
+
+
+def bench_git(root: str, msgs: list) -> dict:
+    repo = os.path.join(root, "git")
+    git(["init", "-q", "-b", "main", repo], root)
+    stream = fast_import_stream(msgs)
+    t = time.perf_counter()
+    subprocess.run(["git", "fast-import", "--quiet"], cwd=repo, input=stream, check=True,
+                   capture_output=True)
+    fi = (time.perf_counter() - t) / len(msgs) * 1e6
+    git(["gc", "-q", "--aggressive"], repo)
+    packdir = os.path.join(repo, ".git", "objects", "pack")
+    pack_bytes = sum(os.path.getsize(os.path.join(packdir, f)) for f in os.listdir(packdir)
+                     if f.endswith((".pack", ".idx")))
+    return {"repo": repo, "fast_import_us": fi, "bytes_per_commit": pack_bytes / len(msgs)}
+
+
+def bench_git_cli_commit(root: str, msgs: list) -> float:
+    repo = os.path.join(root, "gitcli")
+    git(["init", "-q", "-b", "main", repo], root)
+    sample = msgs[:100]
+    t = time.perf_counter()
+    for role, text in sample:
+        with open(os.path.join(repo, "context.txt"), "w") as f:
+            f.write(f"{role}: {text}\n")
+        git(["add", "context.txt"], repo)
+        git(["commit", "-q", "-m", text[:50]], repo)
+    return (time.perf_counter() - t) / len(sample) * 1e6
+
+
+def bench_dulwich(root: str, msgs: list) -> dict:
+    try:
+        from dulwich.objects import Blob, Commit, Tree
+        from dulwich.repo import Repo
+    except ImportError:
+        return {}
+    path = os.path.join(root, "dulwich")
+    os.makedirs(path)
+    repo = Repo.init(path)
+    parent = None
+    window = []
+    t0 = time.perf_counter()
+    for i, (role, text) in enumerate(msgs):
+        t = time.perf_counter()
+        blob = Blob.from_string(f"{role}: {text}\n".encode())
+        tree = Tree()
+        tree.add(b"context.txt", 0o100644, blob.id)
+        c = Commit()
+        c.tree = tree.id
+        c.parents = [parent] if parent else []
+        c.author = c.committer = b"a <a@x>"
+        c.commit_time = c.author_time = 1_700_000_000 + i
+        c.commit_timezone = c.author_timezone = 0
+        c.message = text[:50].encode()
+        store = repo.object_store
+        store.add_object(blob)
+        store.add_object(tree)
+        store.add_object(c)
+        repo.refs[b"refs/heads/main"] = c.id
+        parent = c.id
+        window.append(time.perf_counter() - t)
+    total = time.perf_counter() - t0
+    return {"per_commit_us": total / len(msgs) * 1e6,
+            "at_end_us": statistics.mean(window[-100:]) * 1e6}
+
+
+# -- main ---------------------------------------------------------------------------------------
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--commits", type=int, default=10_000)
+    ap.add_argument("--out", default=os.path.join(HERE, "results", "latest.json"))
+    ap.add_argument("--quick", action="store_true", help="1,000 commits, fewer repeats")
+    ap.add_argument("--keep", action="store_true", help="keep the scratch directory")
+    args = ap.parse_args()
+    n = 1000 if args.quick else args.commits
+    rep = 3 if args.quick else 7
+    msgs = messages(n)
+    root = tempfile.mkdtemp(prefix="trace-bench-")
+    tc = trace_cmd()
+    res: dict = {"commits": n, "message_chars": statistics.mean(len(t) for _, t in msgs)}
+    try:
+        res["trace_append"] = bench_trace_append(root, msgs)
+        res["trace_full_durability_us"] = bench_trace_full_durability(root, msgs)
+        res["trace_batch_us"] = bench_trace_batch(root, msgs)
+        res["dulwich"] = bench_dulwich(root, msgs)
+        res["git"] = bench_git(root, msgs)
+        res["git_cli_commit_us"] = bench_git_cli_commit(root, msgs)
+        trepo = res["trace_append"].pop("repo")
+        grepo = res["git"].pop("repo")
+
+        # read paths, whole processes
+        res["trace_log_s"] = proc_time([*tc, "log", "--oneline"], trepo, rep)
+        res["git_log_s"] = proc_time(["git", "log", "--oneline"], grepo, rep)
+        res["trace_rev_list_s"] = proc_time([*tc, "rev-list", "HEAD"], trepo, rep)
+        res["git_rev_list_s"] = proc_time(["git", "rev-list", "HEAD"], grepo, rep)
+        res["trace_status_s"] = proc_time([*tc, "status"], trepo, rep)
+        res["trace_context_s"] = proc_time([*tc, "context"], trepo, rep)
+        res["trace_rev_parse_s"] = proc_time([*tc, "rev-parse", "HEAD~5"], trepo, rep)
+        res["git_rev_parse_s"] = proc_time(["git", "rev-parse", "HEAD~5"], grepo, rep)
+        head = subprocess.run([*tc, "rev-parse", "HEAD"], cwd=trepo, capture_output=True, text=True).stdout.strip()
+        ghead = git(["rev-parse", "HEAD"], grepo, text=True).stdout.strip()
+        res["trace_cat_object_s"] = proc_time([*tc, "cat-object", "-p", head], trepo, rep)
+        res["git_cat_file_s"] = proc_time(["git", "cat-file", "-p", ghead], grepo, rep)
+
+        # in-process materialize, cold (fresh Repository) and warm (second call)
+        from trace_core.repository import Repository
+        cold = []
+        warm = []
+        for _ in range(rep):
+            r = Repository.open(trepo)
+            t = time.perf_counter()
+            r.materialize()
+            cold.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            r.materialize()
+            warm.append(time.perf_counter() - t)
+            r.close()
+        res["materialize_cold_ms"] = statistics.median(cold) * 1e3
+        res["materialize_warm_ms"] = statistics.median(warm) * 1e3
+
+        # reindex, then gc and bytes per commit
+        r = Repository.open(trepo)
+        res["reindex_s"] = timed(r.index.rebuild)
+        from trace_core.gc import gc
+        res["gc_s"] = timed(lambda: gc(r))
+        r.close()
+        res["trace_bytes_per_commit"] = trace_dir_bytes(os.path.join(trepo, ".trace")) / n
+    finally:
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
+    report(res)
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump(res, f, indent=2)
+    print(f"\nwrote {args.out}" + (f" (scratch kept in {root})" if args.keep else ""))
+
+
+def report(r: dict) -> None:
+    ta = r["trace_append"]
+    d = r.get("dulwich") or {}
+    g = r["git"]
+    rows = [
+        ("append via API, per commit", f"{ta['per_commit_us']:.0f} µs", "dulwich", f"{d.get('per_commit_us', 0):.0f} µs",
+         d.get("per_commit_us", 0) / ta["per_commit_us"] if d else None),
+        ("append at 100 / at end", f"{ta['at_100_us']:.0f} / {ta['at_end_us']:.0f} µs", "dulwich at end",
+         f"{d.get('at_end_us', 0):.0f} µs", None),
+        ("append, durability=full", f"{r['trace_full_durability_us']:.0f} µs", "git CLI commit", f"{r['git_cli_commit_us']:.0f} µs",
+         r["git_cli_commit_us"] / r["trace_full_durability_us"]),
+        ("batch import, per commit", f"{r['trace_batch_us']:.0f} µs", "git fast-import", f"{g['fast_import_us']:.0f} µs",
+         g["fast_import_us"] / r["trace_batch_us"]),
+        ("log --oneline (process)", f"{r['trace_log_s'] * 1e3:.0f} ms", "git log --oneline", f"{r['git_log_s'] * 1e3:.0f} ms",
+         r["git_log_s"] / r["trace_log_s"]),
+        ("rev-list HEAD (process)", f"{r['trace_rev_list_s'] * 1e3:.0f} ms", "git rev-list", f"{r['git_rev_list_s'] * 1e3:.0f} ms",
+         r["git_rev_list_s"] / r["trace_rev_list_s"]),
+        ("rev-parse HEAD~5 (process)", f"{r['trace_rev_parse_s'] * 1e3:.0f} ms", "git rev-parse", f"{r['git_rev_parse_s'] * 1e3:.0f} ms",
+         r["git_rev_parse_s"] / r["trace_rev_parse_s"]),
+        ("cat-object -p (process)", f"{r['trace_cat_object_s'] * 1e3:.0f} ms", "git cat-file -p", f"{r['git_cat_file_s'] * 1e3:.0f} ms",
+         r["git_cat_file_s"] / r["trace_cat_object_s"]),
+        ("status (process)", f"{r['trace_status_s'] * 1e3:.0f} ms", "", "", None),
+        ("context, 10k entries (process)", f"{r['trace_context_s'] * 1e3:.0f} ms", "", "", None),
+        ("materialize cold / warm", f"{r['materialize_cold_ms']:.1f} / {r['materialize_warm_ms']:.1f} ms", "", "", None),
+        ("reindex", f"{r['reindex_s'] * 1e3:.0f} ms", "", "", None),
+        ("gc", f"{r['gc_s'] * 1e3:.0f} ms", "", "", None),
+        ("packed bytes per commit", f"{r['trace_bytes_per_commit']:.0f} B", "git gc pack+idx", f"{g['bytes_per_commit']:.0f} B",
+         r["trace_bytes_per_commit"] / g["bytes_per_commit"]),
+    ]
+    print(f"{r['commits']} commits, messages of ~{r['message_chars']:.0f} characters\n")
+    print(f"{'measure':<32} {'trace':>18}   {'peer':<20} {'peer value':>12}  {'ratio':>7}")
+    for name, tv, peer, pv, ratio in rows:
+        rs = f"{ratio:.2f}x" if ratio else ""
+        print(f"{name:<32} {tv:>18}   {peer:<20} {pv:>12}  {rs:>7}")
+    print("\nratio = peer / trace (higher is better for Trace), except bytes: trace / git (lower is better)")
+
+
+if __name__ == "__main__":
+    main()

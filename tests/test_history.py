@@ -1,0 +1,332 @@
+"""Linear history through the Python API: appends, rewrites, reset/reapply, checkout, budgets,
+agents, concurrent writer processes, killed writers, and copies of a repository."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import shutil
+import signal
+import tarfile
+import time
+
+import pytest
+
+from trace_core import Repository
+from trace_core.errors import (BudgetExceeded, InputError, InvalidRefName, MalformedObject,
+                               OperationError, RefConflict, RevisionError, TraceError)
+
+
+def test_append_and_read_back(repo):
+    c1 = repo.system("You are terse.")
+    repo.user("What is 2+2?")
+    c3 = repo.assistant("4")
+    assert repo.head_branch() == "refs/heads/main" and repo.head_commit() == c3.id
+    assert [m["content"] for m in repo.messages()] == ["You are terse.", "What is 2+2?", "4"]
+    assert repo.messages("HEAD~2") == [{"role": "system", "content": "You are terse."}]
+    assert repo.resolve("main@{2}") == c1.id and repo.resolve(c3.hex[:10]) == c3.id
+    assert c3.parents == (repo.resolve("HEAD~1"),) and c3.op == "append"
+    # the running total equals a recount of the whole context
+    from trace_core.plumbing import count_entries
+    assert c3.total_tokens == count_entries(repo, repo.entries_at(c3.id))
+    assert [r.id for r in repo.index.walk([c3.id])] == [c3.id, repo.resolve("HEAD~1"), c1.id]
+
+
+def test_provider_fields_and_tool_messages_round_trip(repo):
+    repo.tool_call("search", {"q": "x"}, call_id="call_1")
+    repo.tool_result("call_1", {"hits": 3}, name="search")
+    repo.append({"role": "assistant", "content": "ok", "refusal": None, "x_extra": [1, 2.5, True]})
+    msgs = repo.messages()
+    assert msgs[0]["tool_calls"][0]["id"] == "call_1"
+    assert msgs[1]["tool_call_id"] == "call_1"
+    assert msgs[2] == {"role": "assistant", "content": "ok", "refusal": None, "x_extra": [1, 2.5, True]}
+
+
+def test_edit_pin_drop(repo):
+    repo.system("sys")
+    repo.user("a")
+    repo.user("b")
+    repo.edit(1, {"role": "user", "content": "A"})
+    repo.pin(0)
+    with pytest.raises(OperationError):
+        repo.pin(0)
+    with pytest.raises(OperationError):
+        repo.drop(0)
+    repo.drop(-1)
+    assert [m["content"] for m in repo.messages()] == ["sys", "A"]
+    assert repo.entries_at(repo.head_commit())[0].pinned
+    repo.drop(0, force=True)
+    assert [m["content"] for m in repo.messages()] == ["A"]
+    # the old versions are still in history
+    assert [m["content"] for m in repo.messages("HEAD~3")] == ["sys", "A", "b"]
+    assert [m["content"] for m in repo.messages("HEAD~4")] == ["sys", "a", "b"]
+    kinds = [d.kind for d in repo.diff("HEAD~4", "HEAD").items]
+    assert sorted(kinds) == ["edited", "removed", "removed"]
+
+
+@pytest.mark.parametrize("bad", [
+    lambda r: r.append("not a dict"),
+    lambda r: r.append({"role": "user", "content": float("nan")}),
+    lambda r: r.append({"role": "user", "content": {1: "int key"}}),
+    lambda r: r.append({"role": "user", "content": object()}),
+    lambda r: r.append_many([]),
+    lambda r: r.edit(5, {"role": "user", "content": "x"}),
+    lambda r: r.drop("0"),
+    lambda r: r.drop(0, 0),
+    lambda r: r.pin(),
+    lambda r: r.resolve("HEAD~99"),
+    lambda r: r.resolve("nope"),
+    lambda r: r.resolve("refs/heads/../x"),
+    lambda r: r.reset("HEAD", mode="medium"),
+    lambda r: r.agent("../evil"),
+])
+def test_bad_input_is_a_trace_error_and_changes_nothing(repo, bad):
+    repo.user("keep me")
+    before = repo.head_commit()
+    with pytest.raises((TraceError, MalformedObject)):
+        bad(repo)
+    assert repo.head_commit() == before and repo.messages() == [{"role": "user", "content": "keep me"}]
+
+
+def test_oversize_message_refused(repo):
+    with pytest.raises(TraceError):
+        repo.user("x" * (65 * 1024 * 1024))
+    assert repo.head_commit() is None
+
+
+def test_reset_soft_undone_reapply_and_hard(repo):
+    repo.user("question")
+    good = repo.assistant("good answer")
+    repo.assistant("wrong turn 1")
+    wrong = repo.assistant("wrong turn 2")
+    assert repo.reset("HEAD~2") == wrong.hex
+    assert repo.head_commit() == good.id
+    st = repo.status()
+    assert [u["message"]["content"] for u in st.undone] == ["wrong turn 1", "wrong turn 2"]
+    assert repo.resolve("ORIG_HEAD") == wrong.id
+    c = repo.reapply()
+    assert [m["content"] for m in repo.messages()][-2:] == ["wrong turn 1", "wrong turn 2"]
+    assert c.parents == (good.id,) and repo.status().undone == []
+    repo.reset(good.hex, mode="hard")
+    assert repo.messages()[-1]["content"] == "good answer"
+    # hard reset is recoverable through the reflog until gc
+    assert repo.resolve("main@{1}") == c.id
+    with pytest.raises(OperationError):
+        repo.reapply()
+
+
+def test_exit_demo_reset_removes_the_wrong_turn(repo):
+    """The issue's exit demo: an agent takes a wrong turn, reset takes it out of the prompt."""
+    repo.system("You are a careful assistant.")
+    repo.user("Plan a trip to Lisbon.")
+    ok = repo.assistant("Day 1: Alfama.")
+    repo.tool_call("flights", {"to": "LIS"}, call_id="c1")
+    repo.tool_result("c1", "ERROR 500: upstream timeout, retrying forever...")
+    repo.assistant("I will keep retrying the flight search.")
+    assert any("ERROR 500" in str(m.get("content")) for m in repo.materialize("openai"))
+    repo.reset(ok.hex, mode="hard")
+    prompt = repo.materialize("openai")
+    assert prompt[-1] == {"role": "assistant", "content": "Day 1: Alfama."}
+    assert not any("ERROR" in str(m.get("content")) for m in prompt)
+    assert repo.status().total_tokens == repo.get_commit(ok.id).total_tokens
+
+
+def test_checkout_detached_and_branch(repo):
+    repo.user("one")
+    repo.user("two")
+    repo.checkout("HEAD~1")
+    assert repo.head_branch() is None and len(repo.messages()) == 1
+    repo.user("on a detached head")
+    assert repo.refs.resolve("refs/heads/main") != repo.head_commit().hex
+    assert repo.checkout("main") == "refs/heads/main" and len(repo.messages()) == 2
+
+
+def test_transaction_commits_once(repo):
+    repo.user("base")
+    with repo.transaction() as tx:
+        repo.user("a")
+        repo.assistant("b")
+        assert repo.refs.reflog("refs/heads/main")[0].message.startswith("append")
+    assert len(tx.commits) == 2 and len(repo.messages()) == 3
+    assert repo.refs.reflog("refs/heads/main")[0].message == "transaction: 2 commits"
+    with pytest.raises(RuntimeError):
+        with repo.transaction():
+            repo.user("never published")
+            raise RuntimeError("boom")
+    assert len(repo.messages()) == 3
+
+
+def test_budget_warnings_and_strict(repo):
+    repo.set_config("budget.max-tokens", "40")
+    repo.set_config("budget.warn", "0.5")
+    repo.user("x" * 80)
+    st = repo.status()
+    assert st.budget.max_tokens == 40 and st.warnings and "warning" in st.warnings[0]
+    with repo.strict_budget():
+        with pytest.raises(BudgetExceeded):
+            repo.user("y" * 200)
+    assert len(repo.messages()) == 1
+    repo.user("y" * 200)  # not strict: it commits and warns
+    assert "over the budget" in repo.status().warnings[0]
+
+
+def test_agents_have_their_own_refs(repo):
+    repo.user("parent")
+    child = repo.agent("researcher")
+    assert child.head_commit() is None
+    child.user("child work")
+    assert [m["content"] for m in child.messages()] == ["child work"]
+    assert [m["content"] for m in repo.messages()] == ["parent"]
+    assert repo.agents() == ["researcher"]
+    assert child.refs.reflog("refs/heads/main")[0].who == "researcher"
+    # objects are shared: the parent can read the child's commit by id
+    assert repo.get_commit(child.head_commit()).author == "researcher"
+    with pytest.raises(InvalidRefName):
+        repo.agent("a/b")
+
+
+# -- real processes ----------------------------------------------------------------------------
+def _appender(path: str, label: str, n: int, branch: str) -> None:
+    r = Repository.open(path)
+    if branch != "main":
+        r = r.worktree(branch)
+    for i in range(n):
+        r.user(f"{label}-{i}")
+    r.close()
+
+
+def test_four_processes_on_one_branch_lose_nothing(tmp_path):
+    path = str(tmp_path / "r")
+    Repository.init(path, encoding="chars/4").close()
+    ctx = mp.get_context("fork")
+    procs = [ctx.Process(target=_appender, args=(path, f"p{k}", 40, "main")) for k in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    r = Repository.open(path)
+    contents = [m["content"] for m in r.messages()]
+    assert len(contents) == 160 and len(set(contents)) == 160
+    for k in range(4):  # each writer's own messages stay in its order
+        mine = [c for c in contents if c.startswith(f"p{k}-")]
+        assert mine == [f"p{k}-{i}" for i in range(40)]
+    assert len(list(r.index.walk([r.head_commit()]))) == 160
+    from trace_core.fsck import fsck
+    assert [f for f in fsck(r) if f.severity == "error"] == []
+
+
+def test_processes_on_separate_branches(tmp_path):
+    path = str(tmp_path / "r")
+    r = Repository.init(path, encoding="chars/4")
+    base = r.user("shared start")
+    for k in range(3):
+        r.refs.add_if_new(f"refs/heads/b{k}", base.hex)
+    ctx = mp.get_context("fork")
+    procs = [ctx.Process(target=_appender, args=(path, f"b{k}", 30, f"b{k}")) for k in range(3)]
+    procs.append(ctx.Process(target=_appender, args=(path, "m", 30, "main")))
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    for k in range(3):
+        msgs = r.messages(f"b{k}")
+        assert [m["content"] for m in msgs] == ["shared start"] + [f"b{k}-{i}" for i in range(30)]
+    assert len(r.messages("main")) == 31
+    assert r.head_branch() == "refs/heads/main"  # the shared HEAD never moved
+    w = r.worktree("b0")
+    w.reset("HEAD~29", "hard")
+    assert len(w.messages()) == 2 and len(r.messages("b0")) == 2 and len(r.messages()) == 31
+    with pytest.raises(OperationError):
+        w.checkout("main")
+
+
+def _forever(path: str) -> None:
+    r = Repository.open(path)
+    i = 0
+    while True:
+        r.user(f"msg {i}")
+        i += 1
+
+
+def test_sigkilled_writers_lose_nothing_acknowledged(tmp_path):
+    path = str(tmp_path / "r")
+    Repository.init(path, encoding="chars/4").close()
+    ctx = mp.get_context("fork")
+    seen = 0
+    for round_ in range(8):
+        p = ctx.Process(target=_forever, args=(path,))
+        p.start()
+        time.sleep(0.15 + 0.017 * round_)
+        os.kill(p.pid, signal.SIGKILL)
+        p.join()
+        r = Repository.open(path)
+        msgs = r.messages()
+        assert len(msgs) >= seen  # every commit a ref reached is still readable
+        seen = len(msgs)
+        for c in r.index.walk([r.head_commit()], limit=5):
+            r.messages(c.id.hex())
+        r.close()
+    assert seen > 8
+    r = Repository.open(path)
+    from trace_core.fsck import fsck
+    assert [f for f in fsck(r) if f.severity == "error"] == []
+    r.user("still writable after all that")
+
+
+@pytest.mark.parametrize("how", ["cp", "tar"])
+def test_copied_repository_reads_identically_without_its_index(tmp_path, how):
+    src = str(tmp_path / "src")
+    r = Repository.init(src, encoding="chars/4")
+    for i in range(30):
+        r.user(f"m{i}")
+    r.store.seal_writer()
+    for i in range(5):
+        r.assistant(f"after seal {i}")
+    log = [(c.id, c.summary) for c in r.index.walk([r.head_commit()])]
+    prompt = r.materialize()
+    r.close()
+    dst = str(tmp_path / "dst")
+    if how == "cp":
+        shutil.copytree(src, dst)
+    else:
+        with tarfile.open(tmp_path / "t.tar", "w") as t:
+            t.add(src, arcname="dst")
+        with tarfile.open(tmp_path / "t.tar") as t:
+            t.extractall(tmp_path, filter="data")
+    os.unlink(os.path.join(dst, ".trace", "index.sqlite"))
+    c = Repository.open(dst)
+    assert c.materialize() == prompt
+    assert [(x.id, x.summary) for x in c.index.walk([c.head_commit()])] == log
+    c.user("the copy is writable")
+    assert len(c.messages()) == 36
+
+
+def test_unknown_format_refused(tmp_path):
+    path = str(tmp_path / "r")
+    Repository.init(path).close()
+    with open(os.path.join(path, ".trace", "format"), "w") as f:
+        f.write("trace-repository-format 9\n")
+    from trace_core.errors import UnsupportedFormat
+    with pytest.raises(UnsupportedFormat, match="version 9"):
+        Repository.open(path)
+
+
+def test_ref_conflict_surfaces_in_transactions(repo):
+    repo.user("a")
+    with pytest.raises(RefConflict):
+        with repo.transaction():
+            repo.user("b")
+            other = Repository.open(repo.trace_dir)
+            other.user("moved the branch meanwhile")
+            other.close()
+    assert repo.messages()[-1]["content"] == "moved the branch meanwhile"
+
+
+def test_revision_errors(repo):
+    with pytest.raises(RevisionError):
+        repo.resolve("HEAD")
+    repo.user("x")
+    with pytest.raises(InputError):
+        repo.edit(0, "not a dict")  # type: ignore[arg-type]

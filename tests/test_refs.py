@@ -1,0 +1,216 @@
+"""Refs: names (checked against git itself), CAS, symbolic refs, reflogs, torn tails, processes."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+
+from trace_core.errors import InvalidObjectId, InvalidRefName, RefConflict, RefNotFound, SymrefLoop
+from trace_core.refs import ANY, RefStore, check_agent_name, check_ref_format
+
+A, B, C = "a" * 64, "b" * 64, "c" * 64
+
+
+@pytest.fixture
+def refs(tmp_path):
+    return RefStore(str(tmp_path))
+
+
+NAMES = [
+    "refs/heads/main", "refs/heads/feature/x", "refs/tags/v1.0", "heads/main", "main",
+    "refs/heads/../x", "refs/heads/.hidden", "refs/heads/x.lock", "refs/heads/x.", "refs/heads//x",
+    "/refs/heads/x", "refs/heads/x/", "refs/heads/a b", "refs/heads/a~1", "refs/heads/a^",
+    "refs/heads/a:b", "refs/heads/a?", "refs/heads/a*", "refs/heads/a[", "refs/heads/a\\b",
+    "refs/heads/a@{1}", "@", "refs/heads/@", "refs/heads/a@b", "refs/heads/a\x01", "refs/heads/a\x7f",
+    "refs/heads/-x", "-x", "refs/heads/ü", "refs/heads/a..b", "refs/heads/a.b", ".x/y", "x/.y",
+    "refs/heads/x.lock/y", "refs/heads/a\tb", "a/b.lock", "", "refs/heads/.", "refs/./x",
+]
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+@pytest.mark.parametrize("onelevel", [False, True])
+def test_check_ref_format_agrees_with_git(onelevel):
+    for name in NAMES:
+        if name.startswith("-"):
+            continue  # git's command line would read it as an option
+        args = ["git", "check-ref-format"] + (["--allow-onelevel"] if onelevel else []) + [name]
+        git_ok = subprocess.run(args, capture_output=True).returncode == 0
+        try:
+            check_ref_format(name, allow_onelevel=onelevel)
+            ours = True
+        except InvalidRefName:
+            ours = False
+        assert ours == git_ok, (name, onelevel)
+
+
+def test_hostile_names_never_escape_the_root(refs, tmp_path):
+    for name in ["../x", "refs/../../x", "/etc/passwd", "refs/heads/a\x00b", "refs/heads/a\nb",
+                 "HEAD/../../x", "x" * 2000, "FOO_HEAD", "refs/x", "refs/heads/a.lock"]:
+        with pytest.raises(InvalidRefName):
+            refs.set_if_equals(name, ANY, A)
+        with pytest.raises(InvalidRefName):
+            refs.read(name)
+    assert os.listdir(tmp_path) == []
+    with pytest.raises(InvalidRefName):
+        refs.read(123)  # type: ignore[arg-type]
+
+
+def test_agent_names():
+    for ok in ["a", "planner-1", "sub.agent_2", "A" * 64]:
+        assert check_agent_name(ok) == ok
+    for bad in ["", ".x", "-x", "a/b", "..", "a..b", "x.lock", "A" * 65, "a b", "\x00", None]:
+        with pytest.raises(InvalidRefName):
+            check_agent_name(bad)  # type: ignore[arg-type]
+
+
+def test_cas_symbolic_and_reflog(refs):
+    refs.set_symbolic("HEAD", "refs/heads/main", "init")
+    assert refs.read("HEAD") == "ref:refs/heads/main" and refs.resolve("HEAD") is None
+    assert refs.set_if_equals("HEAD", None, A, "one") == "refs/heads/main"
+    refs.set_if_equals("HEAD", A, B, "two")
+    with pytest.raises(RefConflict):
+        refs.set_if_equals("HEAD", A, C)
+    with pytest.raises(RefConflict):
+        refs.add_if_new("refs/heads/main", C)
+    assert refs.resolve("HEAD") == B
+    log = refs.reflog("refs/heads/main")
+    assert [(e.new, e.old, e.message) for e in log] == [(B, A, "two"), (A, "0" * 64, "one")]
+    assert refs.resolve_at("refs/heads/main", 1) == A
+    with pytest.raises(RefNotFound):
+        refs.resolve_at("refs/heads/main", 2)
+    # detaching HEAD writes HEAD itself, not the branch
+    refs.set_if_equals("HEAD", ANY, C, deref=False)
+    assert refs.read("HEAD") == C and refs.resolve("refs/heads/main") == B
+    with pytest.raises(InvalidObjectId):
+        refs.set_if_equals("refs/heads/x", ANY, "nothex")
+    with pytest.raises(InvalidObjectId):
+        refs.set_if_equals("refs/heads/x", ANY, "0" * 64)
+
+
+def test_symref_loop(refs):
+    refs.set_symbolic("HEAD", "refs/heads/a")
+    refs.set_symbolic("refs/heads/a", "refs/heads/b")
+    refs.set_symbolic("refs/heads/b", "refs/heads/a")
+    with pytest.raises(SymrefLoop):
+        refs.resolve("HEAD")
+
+
+def test_delete_list_and_df_conflicts(refs, tmp_path):
+    refs.add_if_new("refs/heads/a/b", A)
+    refs.add_if_new("refs/tags/v1", B)
+    with pytest.raises(RefConflict):
+        refs.add_if_new("refs/heads/a", A)
+    assert refs.list("refs/") == [("refs/heads/a/b", A), ("refs/tags/v1", B)]
+    with pytest.raises(RefConflict):
+        refs.remove_if_equals("refs/heads/a/b", B)
+    refs.remove_if_equals("refs/heads/a/b", A)
+    assert not os.path.exists(tmp_path / "refs" / "heads" / "a")
+    refs.add_if_new("refs/heads/a", C)  # the directory was pruned, the name is free again
+    with pytest.raises(RefNotFound):
+        refs.remove_if_equals("refs/heads/nope")
+    assert not os.path.exists(tmp_path / "refs" / "heads" / "nope")
+    (tmp_path / "refs" / "heads" / "junk.lock").write_bytes(b"x")
+    assert [n for n, _ in refs.list()] == ["refs/heads/a", "refs/tags/v1"]
+
+
+def test_torn_tail_ignored_then_cut(refs, tmp_path):
+    refs.add_if_new("refs/heads/main", A)
+    path = tmp_path / "refs" / "heads" / "main"
+    good = path.read_bytes()
+    for torn in [b"b" * 30, good[:-1].replace(A.encode(), B.encode()), b"\n\n"]:
+        path.write_bytes(good + torn)
+        assert refs.read("refs/heads/main") == A
+        assert any(s == "warning" for s, _, _ in refs.check())
+    refs.set_if_equals("refs/heads/main", A, B)
+    data = path.read_bytes()
+    assert data.startswith(good) and data.count(b"\n") == 2 and refs.check() == []
+    # a flipped bit inside an older record is an error fsck reports, the value stays readable
+    flipped = bytearray(data)
+    flipped[5] ^= 1
+    path.write_bytes(bytes(flipped))
+    assert refs.read("refs/heads/main") == B
+    assert [s for s, _, _ in refs.check()] == ["error"]
+
+
+def test_transaction_all_or_nothing(refs):
+    refs.add_if_new("refs/heads/main", A)
+    refs.add_if_new("ORIG_HEAD", A)
+    tx = refs.transaction().update("refs/heads/main", A, B).update("ORIG_HEAD", C, B)
+    with pytest.raises(RefConflict):
+        tx.commit()
+    assert refs.read("refs/heads/main") == A
+    refs.transaction().update("refs/heads/main", A, B).update("ORIG_HEAD", ANY, A).commit()
+    assert refs.read("refs/heads/main") == B
+    refs.transaction().delete("ORIG_HEAD", A).commit()
+    assert refs.read("ORIG_HEAD") is None
+    with pytest.raises(RefConflict):
+        refs.transaction().update("refs/heads/main", ANY, A).update("refs/heads/main", ANY, B).commit()
+
+
+def test_expire_reflog_keeps_current(refs):
+    for i, v in enumerate([A, B, C]):
+        refs.set_if_equals("refs/heads/main", ANY, v, f"m{i}")
+    assert refs.expire_reflog("refs/heads/main", lambda e: e.message != "m1") == 1
+    assert [e.message for e in refs.reflog("refs/heads/main")] == ["m2", "m0"]
+    assert refs.expire_reflog("refs/heads/main", lambda e: False) == 1
+    assert [e.message for e in refs.reflog("refs/heads/main")] == ["m2"]
+    assert refs.read("refs/heads/main") == C
+
+
+# -- real processes ----------------------------------------------------------------------------
+def _counter(root: str, name: str, n: int) -> None:
+    refs = RefStore(root)
+    done = 0
+    while done < n:
+        cur = refs.read(name)
+        nxt = "%064x" % (int(cur, 16) + 1 if cur else 1)
+        try:
+            refs.set_if_equals(name, cur, nxt, "inc")
+            done += 1
+        except RefConflict:
+            continue
+
+
+def test_four_processes_lose_no_update(tmp_path):
+    ctx = mp.get_context("fork")
+    procs = [ctx.Process(target=_counter, args=(str(tmp_path), "refs/heads/n", 150)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    refs = RefStore(str(tmp_path))
+    assert int(refs.read("refs/heads/n"), 16) == 600
+    log = refs.reflog("refs/heads/n")
+    assert len(log) == 600 and [int(e.new, 16) for e in log] == list(range(600, 0, -1))
+
+
+def _forever(root: str) -> None:
+    _counter(root, "refs/heads/k", 10 ** 9)
+
+
+def test_sigkill_leaves_a_valid_ref(tmp_path):
+    ctx = mp.get_context("fork")
+    last = 0
+    for i in range(8):
+        p = ctx.Process(target=_forever, args=(str(tmp_path),))
+        p.start()
+        time.sleep(0.05 + 0.013 * i)
+        os.kill(p.pid, signal.SIGKILL)
+        p.join()
+        refs = RefStore(str(tmp_path))
+        value = refs.read("refs/heads/k")
+        if value is not None:
+            n = int(value, 16)
+            assert n >= last  # nothing acknowledged is lost, the count only grows
+            last = n
+            assert [int(e.new, 16) for e in refs.reflog("refs/heads/k")][:3] == \
+                list(range(n, max(n - 3, 0), -1))
+    assert last > 0
+    assert all(sev != "error" for sev, _, _ in RefStore(str(tmp_path)).check())

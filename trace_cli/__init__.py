@@ -1,0 +1,1 @@
+"""The `trace` command line: thin click wrappers over trace_core."""

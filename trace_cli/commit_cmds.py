@@ -1,0 +1,129 @@
+"""Porcelain that changes history: commit, reset, checkout."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from .util import decode_utf8, fail, open_repo, parse_json, read_input, warn
+
+
+def _content(ctx, content, file) -> str | None:
+    if content is not None and file is not None:
+        fail("give the content as an argument or with --file, not both", 2)
+    if file is not None:
+        return decode_utf8(read_input(file, file == "-"), file)
+    if content == "-" or (content is None and not sys.stdin.isatty()):
+        return decode_utf8(read_input(None, True), "standard input")
+    return content
+
+
+def _report(repo, commit) -> None:
+    from trace_core.tokens import REPLY_PRIMING  # noqa: F401  (kept light: module is small)
+
+    branch = repo.head_branch()
+    where = branch[len("refs/heads/"):] if branch and branch.startswith("refs/heads/") else "detached HEAD"
+    sign = "+" if commit.op != "drop" else "-"
+    click.echo(f"[{where} {commit.hex[:12]}] {commit.summary} ({commit.op}, {sign}{commit.tokens} "
+               f"tokens, {commit.total_tokens} in context)")
+    for w in repo.budget_warnings(commit.total_tokens):
+        warn(w)
+    for note in repo.store.notes:
+        warn(note)
+
+
+@click.command("commit")
+@click.argument("content", required=False)
+@click.option("-F", "--file", "file", metavar="FILE", help="Read the content from FILE ('-' for stdin).")
+@click.option("--role", default="user", show_default=True, help="Message role for plain content.")
+@click.option("--json", "as_json", is_flag=True, help="The content is a whole JSON message object.")
+@click.option("--type", "op", type=click.Choice(["append", "edit", "pin", "unpin", "drop"]),
+              default="append", show_default=True, help="Operation.")
+@click.option("--target", "targets", multiple=True, type=int, metavar="N",
+              help="Entry index for edit/pin/unpin/drop (repeatable; negative counts from the end).")
+@click.option("--pin", "pinned", is_flag=True, help="Append the entry pinned.")
+@click.option("-m", "message", help="Commit message (default: derived from the content).")
+@click.option("--author", help="Author (agent name) of this commit.")
+@click.option("--strict", is_flag=True, help="Refuse a commit that crosses a budget threshold.")
+@click.option("--force", is_flag=True, help="Drop pinned entries too.")
+@click.option("--reapply", is_flag=True, help="Commit again what 'reset --soft' undid, as one append.")
+@click.pass_context
+def commit_cmd(ctx, content, file, role, as_json, op, targets, pinned, message, author, strict,
+               force, reapply):
+    """Record a change to the context: append a message, or edit/pin/unpin/drop entries.
+
+    \b
+    trace commit "Find the bug in parser.py"           append a user message
+    trace commit --role assistant -F answer.txt        content from a file
+    echo '{"role":"tool","tool_call_id":"c1","content":"ok"}' | trace commit --json
+    trace commit --type edit --target 3 "new text"     replace entry 3
+    trace commit --type pin --target 0                 pin entry 0
+    trace commit --type drop --target 5 --target 6     drop entries 5 and 6
+    """
+    with open_repo(ctx) as repo:
+        if strict:
+            ctx.with_resource(repo.strict_budget())
+        if reapply:
+            _report(repo, repo.reapply(commit_message=message))
+            return
+        if op in ("pin", "unpin", "drop"):
+            if not targets:
+                fail(f"--type {op} needs --target", 2)
+            if content is not None or file is not None:
+                fail(f"--type {op} takes no content", 2)
+            fn = {"pin": repo.pin, "unpin": repo.unpin}.get(op)
+            c = fn(*targets, commit_message=message, author=author) if fn else \
+                repo.drop(*targets, commit_message=message, force=force, author=author)
+            _report(repo, c)
+            return
+        text = _content(ctx, content, file)
+        if text is None:
+            fail("nothing to commit: give content as an argument, with --file, or on stdin", 2)
+        msg = parse_json(text, "the message") if as_json else {"role": role, "content": text}
+        if not isinstance(msg, dict):
+            fail("a JSON message must be an object like {\"role\": \"user\", \"content\": \"hi\"}")
+        if op == "edit":
+            if len(targets) != 1:
+                fail("--type edit needs exactly one --target", 2)
+            c = repo.edit(targets[0], msg, commit_message=message, author=author)
+        else:
+            if targets:
+                fail("--target is for edit/pin/unpin/drop", 2)
+            c = repo.append(msg, pinned=pinned, commit_message=message, author=author)
+        _report(repo, c)
+
+
+@click.command("reset")
+@click.option("--soft", "mode", flag_value="soft", default=True, help="Keep the undone entries available (default).")
+@click.option("--hard", "mode", flag_value="hard", help="Discard them from the branch (the reflog keeps them).")
+@click.argument("rev", default="HEAD")
+@click.pass_context
+def reset_cmd(ctx, mode, rev):
+    """Move the current branch to REV (e.g. HEAD~2)."""
+    with open_repo(ctx) as repo:
+        old = repo.reset(rev, mode)
+        head = repo.head_commit()
+        n_undone = len(repo.undone_entries()) if mode == "soft" else 0
+        c = repo.get_commit(head)
+        click.echo(f"HEAD is now at {head.hex()[:12]} {c.summary}")
+        if mode == "soft" and n_undone:
+            click.echo(f"{n_undone} undone entr{'y' if n_undone == 1 else 'ies'} kept: see 'trace status'; "
+                       f"'trace commit --reapply' commits them again")
+        elif mode == "hard":
+            click.echo(f"previous head {old[:12]} is reachable as ORIG_HEAD and in the reflog until gc")
+
+
+@click.command("checkout")
+@click.argument("rev")
+@click.pass_context
+def checkout_cmd(ctx, rev):
+    """Switch to a branch, or detach HEAD at a commit (its context exactly)."""
+    with open_repo(ctx) as repo:
+        branch = repo.checkout(rev)
+        head = repo.head_commit()
+        if branch:
+            click.echo(f"Switched to branch '{branch[len('refs/heads/'):]}'")
+        else:
+            c = repo.get_commit(head)
+            click.echo(f"HEAD is now detached at {head.hex()[:12]} {c.summary}")

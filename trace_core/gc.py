@@ -1,0 +1,347 @@
+"""Reachability, reflog expiry, gc and prune: keep what refs reach, retire the rest after a grace.
+
+Reachable: from every ref of every namespace (the root and each `agents/<name>/`, recursively,
+pseudo refs such as ORIG_HEAD included) and its reflog (see reflog_ids); from a commit its
+parents, snapshot, blobs and any 32-byte id in `meta`; from a snapshot its nodes and tail blobs.
+
+Cruft packs. gc consumes exactly the packs published when it starts (after sealing the journals no
+live writer holds; live journals are never touched) and writes the reachable objects as ONE pack
+with a trained dictionary. Unreachable objects go into a *cruft pack*: an ordinary, readable pack
+with a `pack-<name>.cruft` file beside it holding when gc found them unreachable (Unix seconds).
+Each gc writes at most one, for what it newly found unreachable; an object already in a cruft
+pack within its grace period is not copied again, so it keeps the older time. When a cruft pack's
+time is `gc.prune-expire` (2 weeks) old, gc copies what has become reachable again into the new
+pack and deletes the cruft pack: reachability is re-checked at expiry, never assumed.
+
+The race, as in git: while gc runs, another process may make an old object reachable again
+without writing it anew (reset or checkout to a dangling commit, a commit on top of one). If gc
+computed reachability before that ref moved, the object goes into the new cruft pack, survives the
+grace period, and the next gc finds it reachable. It is lost only if it already sat in a cruft
+pack past its grace period, or with `expire_s == 0` (`--prune=now`), unsafe while others write,
+as in git. Objects written meanwhile are in live journals or in packs published after gc started,
+which it never consumes. gc and repack exclude each other through `repack.lock`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator, List, Optional, Tuple
+
+from .errors import CorruptObject, InputError, TraceError
+from .ids import ID_LEN, ZERO_HEX, hash_bytes, is_hex_id, to_hex
+from .objects import TYPE_CODES, Commit, Node, Snapshot, object_tag
+from .storage.lockfile import write_file_atomic
+from .storage.pack import list_packs, write_pack
+from .storage.repack import CRUFT_EXT, RepackLock, cruft_marker, repack_packs, seal_idle_journals
+
+DAY = 86400
+REFLOG_EXPIRE = ("gc.reflog-expire", 90 * DAY)
+REFLOG_EXPIRE_UNREACHABLE = ("gc.reflog-expire-unreachable", 30 * DAY)
+MAX_AGENT_DEPTH = 32
+Progress = Optional[Callable[[int], None]]
+
+
+@dataclass
+class GcReport:
+    """What a gc (or prune) did; `report.__dict__` is its JSON form."""
+
+    packs_before: int = 0
+    packs_after: int = 0
+    objects_kept: int = 0
+    objects_cruft: int = 0
+    objects_pruned: int = 0
+    bytes_before: int = 0
+    bytes_after: int = 0
+    reflog_entries_expired: int = 0
+    seconds: float = 0.0
+
+
+# -- refs of every namespace --------------------------------------------------------------------
+def namespaces(repo) -> List[Tuple[str, object]]:
+    """(path prefix, RefStore) of the root namespace and every agent namespace, recursively."""
+    from .refs import RefStore, check_agent_name
+
+    out = []
+    stack = [("", repo.trace_dir, 0)]
+    while stack:
+        prefix, root, depth = stack.pop()
+        out.append((prefix, RefStore(root, durability=repo.durability, who=repo.who)))
+        adir = os.path.join(root, "agents")
+        try:
+            names = sorted(os.listdir(adir), reverse=True)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for name in names:
+            path = os.path.join(adir, name)
+            if depth >= MAX_AGENT_DEPTH or os.path.islink(path) or not os.path.isdir(path):
+                continue
+            try:
+                check_agent_name(name)
+            except TraceError:
+                continue
+            stack.append((f"{prefix}agents/{name}/", path, depth + 1))
+    return out
+
+
+def _hex_values(values: Iterable[str]) -> Iterator[bytes]:
+    for v in values:
+        if is_hex_id(v) and v != ZERO_HEX:
+            yield bytes.fromhex(v)
+
+
+def reflog_ids(log: list) -> Iterator[bytes]:
+    """Ids a reflog (newest first) keeps alive: every entry's new value, and every entry's old
+    value but the newest's. That one is the previous entry's new value unless expiry dropped it;
+    the record holding a ref's value is never dropped, so following its old value would keep
+    what a `reset --hard` left behind alive until the ref moves again, whatever the expiry."""
+    return _hex_values([e.new for e in log] + [e.old for e in log[1:]])
+
+
+def ref_roots(repo, include_reflogs: bool = True) -> set:
+    """Raw ids named by every ref (and, if asked, every reflog entry) of every namespace."""
+    roots: set = set()
+    for _prefix, refs in namespaces(repo):
+        try:
+            listed = refs.list("")
+        except (TraceError, OSError):
+            continue
+        roots.update(_hex_values(raw for _, raw in listed))
+        for name, _raw in listed if include_reflogs else ():
+            with contextlib.suppress(TraceError, OSError):
+                roots.update(reflog_ids(refs.reflog(name)))
+    return roots
+
+
+# -- reachability -------------------------------------------------------------------------------
+def meta_ids(value, _depth: int = 0) -> Iterator[bytes]:
+    """32-byte binary values anywhere inside a commit's meta (object pointers)."""
+    if isinstance(value, bytes) and len(value) == ID_LEN:
+        yield value
+    elif _depth < 64 and isinstance(value, (dict, list, tuple)):
+        for v in value.values() if isinstance(value, dict) else value:
+            yield from meta_ids(v, _depth + 1)
+
+
+def walk(get, roots: Iterable[bytes], commits_only: bool = False, progress: Progress = None) -> set:
+    """Ids reachable from `roots`; objects that are missing or unreadable are not followed.
+
+    Blobs are named, not read. With `commits_only`, only parent links are followed.
+    """
+    seen: set = set()
+    blobs: set = set()
+    stack = list(roots)
+    n = 0
+    while stack:
+        oid = stack.pop()
+        if oid in seen:
+            continue
+        seen.add(oid)
+        try:
+            obj = get(oid)
+        except TraceError:
+            continue
+        n += 1
+        if progress and n % 1000 == 0:
+            progress(n)
+        if isinstance(obj, Commit):
+            stack.extend(obj.parents)
+            if not commits_only:
+                stack.append(obj.snapshot)
+                blobs.update(obj.blobs)
+                stack.extend(meta_ids(obj.meta))
+        elif commits_only:
+            continue
+        elif isinstance(obj, Snapshot):
+            if obj.root is not None:
+                stack.append(obj.root)
+            blobs.update(e.blob for e in obj.tail)
+        elif isinstance(obj, Node):
+            if obj.level == 0:
+                blobs.update(e.blob for e in obj.items)
+            else:
+                stack.extend(cid for cid, _ in obj.items)
+    if progress:
+        progress(n)
+    return seen | blobs
+
+
+def reachable(repo, include_reflogs: bool = True, progress: Progress = None) -> set:
+    """Every object id reachable from every ref of every agent (and reflog entry, if asked)."""
+    return walk(repo.store.get, ref_roots(repo, include_reflogs), progress=progress)
+
+
+# -- reflog expiry ------------------------------------------------------------------------------
+def _duration(repo, spec: tuple) -> Optional[int]:
+    """A duration setting in seconds; None for never (`never`, `false`, `off`)."""
+    from .config import parse_duration
+    raw = repo.config.get(spec[0])
+    if raw is None:
+        return spec[1]
+    if raw.strip().lower() in ("never", "false", "off"):
+        return None
+    return parse_duration(raw)
+
+
+def expire_reflogs(repo, now: Optional[float] = None) -> int:
+    """Drop reflog entries older than gc.reflog-expire (90 days), or than
+    gc.reflog-expire-unreachable (30 days) when their old or new commit is not reachable from
+    any ref's current value. A ref's current value is always kept. Returns entries dropped."""
+    now = time.time() if now is None else float(now)
+    all_s = _duration(repo, REFLOG_EXPIRE)
+    unr_s = _duration(repo, REFLOG_EXPIRE_UNREACHABLE)
+    if all_s is None and unr_s is None:
+        return 0
+    tips = walk(repo.store.get, ref_roots(repo, include_reflogs=False), commits_only=True)
+
+    def keep(e) -> bool:
+        t = e.time_ms / 1000.0
+        if all_s is not None and t < now - all_s:
+            return False
+        if unr_s is not None and t < now - unr_s:
+            return all(oid in tips for oid in _hex_values((e.new, e.old)))
+        return True
+
+    dropped = 0
+    for _prefix, refs in namespaces(repo):
+        for name, _raw in refs.list(""):
+            dropped += refs.expire_reflog(name, keep)
+    return dropped
+
+
+# -- gc and prune -------------------------------------------------------------------------------
+def gc(repo, prune_expire_s: Optional[int] = None, now: Optional[float] = None,
+       aggressive: bool = False, progress: Progress = None) -> GcReport:
+    """Expire reflogs, seal idle journals, pack reachable objects into one pack with a trained
+    dictionary, move newly unreachable objects to a cruft pack and drop expired cruft."""
+    if prune_expire_s is None:
+        prune_expire_s = repo.config.get_typed("gc.prune-expire")
+    return _collect(repo, prune_expire_s, now, reflogs=True, level=19 if aggressive else None,
+                    progress=progress)
+
+
+def prune(repo, expire_s: int, now: Optional[float] = None) -> int:
+    """Drop unreachable objects found unreachable at least `expire_s` seconds ago (0: all of
+    them now; unsafe while other processes write). Returns how many were dropped."""
+    return _collect(repo, expire_s, now, reflogs=False, level=None, progress=None).objects_pruned
+
+
+def _collect(repo, expire_s: int, now: Optional[float], reflogs: bool, level: Optional[int],
+             progress: Progress) -> GcReport:
+    if not isinstance(expire_s, (int, float)) or isinstance(expire_s, bool) or expire_s < 0:
+        raise InputError(f"the prune grace period must be a duration >= 0, not {expire_s!r}")
+    t0 = time.monotonic()
+    now = time.time() if now is None else float(now)
+    store = repo.store
+    rep = GcReport()
+    lock = RepackLock(store.pack_dir, wait=True)
+    try:
+        rep.packs_before, rep.bytes_before = usage(store)
+        if reflogs:
+            rep.reflog_entries_expired = expire_reflogs(repo, now)
+        seal_idle_journals(store)
+        packs = list(reversed(store.packs()))  # oldest first: exactly these may be consumed
+        times = {p.name: cruft_time(store.pack_dir, p.name) for p in packs}
+        keep = reachable(repo, True, progress)
+        cutoff = now - expire_s
+        main: list = []
+        fresh: list = []
+        live: set = set()
+        dropped: set = set()
+        n = len(keep)
+        for p in packs:
+            t = times[p.name]
+            for item in _verified_objects(store, p):
+                oid = item[0]
+                if oid in keep:
+                    main.append(item)
+                elif t is None:
+                    fresh.append(item)  # found unreachable now
+                elif t > cutoff:
+                    live.add(oid)       # in a cruft pack still within its grace period
+                else:
+                    dropped.add(oid)
+                n += 1
+                if progress and n % 1000 == 0:
+                    progress(n)
+        if expire_s == 0:
+            dropped.update(item[0] for item in fresh)
+            fresh = []
+        fresh = [item for item in fresh if item[0] not in live]
+        cruft = _write_cruft(store, fresh, now) if fresh else None
+        consumed = [p.name for p in packs
+                    if (times[p.name] is None or times[p.name] <= cutoff) and p.name != cruft]
+        repack_packs(store, objects=main, train=True, level=level, replace=consumed, locked=True)
+        _drop_orphan_markers(store.pack_dir)
+        fresh_ids = {item[0] for item in fresh}
+        rep.objects_kept = len({item[0] for item in main})
+        rep.objects_cruft = len(live | fresh_ids)
+        rep.objects_pruned = len(dropped - live - fresh_ids - keep)
+        rep.packs_after, rep.bytes_after = usage(store)
+    finally:
+        lock.release()
+    if progress:
+        progress(n)
+    rep.seconds = round(time.monotonic() - t0, 3)
+    return rep
+
+
+def _verified_objects(store, pack) -> Iterator[tuple]:
+    """(id, type code, bytes) of a pack, re-hashed: gc refuses to copy corrupt objects."""
+    for b in range(pack.nblocks):
+        for oid, data in pack.read_block(b, store.opts.max_object_size).items():
+            raw = bytes(data)
+            if hash_bytes(raw) != oid:
+                raise CorruptObject(to_hex(oid), f"in pack {pack.name}; run 'trace fsck' (gc "
+                                                 "changed nothing)")
+            yield oid, TYPE_CODES[object_tag(raw)], raw
+
+
+def _write_cruft(store, objects: list, now: float) -> str:
+    full = store.opts.durability == "full"
+    name = write_pack(store.pack_dir, objects, level=store.opts.level, fsync=full)
+    write_file_atomic(cruft_marker(store.pack_dir, name), f"{now:.3f}\n".encode(), fsync=full)
+    return name
+
+
+def cruft_time(pack_dir: str, name: str) -> Optional[float]:
+    """When the objects of cruft pack `name` were found unreachable; None if it is not cruft."""
+    path = cruft_marker(pack_dir, name)
+    try:
+        with open(path, "rb") as f:
+            text = f.read(64)
+    except FileNotFoundError:
+        return None
+    try:
+        return float(text.decode("ascii").strip())
+    except (UnicodeDecodeError, ValueError):
+        try:
+            return os.stat(path).st_mtime
+        except FileNotFoundError:
+            return None
+
+
+def _drop_orphan_markers(pack_dir: str) -> None:
+    """Markers left beside no pack (a crash while deleting one); we hold repack.lock."""
+    for f in os.listdir(pack_dir):
+        base = os.path.join(pack_dir, f[: -len(CRUFT_EXT)])
+        if f.endswith(CRUFT_EXT) and not os.path.exists(base + ".idx"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(base + CRUFT_EXT)
+
+
+def usage(store) -> Tuple[int, int]:
+    """(number of packs, bytes in packs, their indexes and journals)."""
+    from .storage import journal as jn
+    names = list_packs(store.pack_dir)
+    paths = [os.path.join(store.pack_dir, f"pack-{n}{e}") for n in names for e in (".pack", ".idx")]
+    paths += list(jn.iter_journals(store.journal_dir))
+    size = 0
+    for p in paths:
+        try:
+            size += os.path.getsize(p)
+        except FileNotFoundError:
+            pass
+    return len(names), size

@@ -1,0 +1,417 @@
+"""The commit index: a derived, disposable SQLite cache of commit metadata and token counts.
+
+Rows are filled lazily from the object store the first time a commit is asked for, together with
+its unindexed ancestors, so a missing, stale or corrupt `index.sqlite` is rebuilt, never trusted.
+Generation numbers (1 for a root, 1 + the highest parent's otherwise) let walks, merge bases and
+ancestry tests stop early without loading whole histories.
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+from contextlib import suppress
+import sqlite3
+import threading
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator, Optional
+
+from ..errors import CorruptObject, IndexError_, ObjectError
+from ..ids import ID_LEN, to_hex
+from ..objects import TAG_COMMIT, TYPE_CODES, Commit
+
+SCHEMA_VERSION = "1"
+SUMMARY_MAX = 200
+_COMMIT_CODE = TYPE_CODES[TAG_COMMIT]
+_COLS = "id, parents, gen, time_ms, tz, author, op, tokens, total, snapshot, summary"
+_CHAIN = (f"WITH RECURSIVE ch({_COLS}, k) AS (SELECT {_COLS}, 1 FROM commits WHERE id = ? "
+          f"UNION ALL SELECT {', '.join('c.' + x for x in _COLS.split(', '))}, ch.k + 1 "
+          f"FROM ch JOIN commits c ON c.id = substr(ch.parents, 1, {ID_LEN}) "
+          f"WHERE ch.k < ? AND length(ch.parents) >= {ID_LEN}) SELECT {_COLS} FROM ch")
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS commits (
+    id BLOB PRIMARY KEY, parents BLOB NOT NULL, gen INTEGER NOT NULL, time_ms INTEGER NOT NULL,
+    tz INTEGER NOT NULL, author TEXT NOT NULL, op TEXT NOT NULL, tokens INTEGER NOT NULL,
+    total INTEGER NOT NULL, snapshot BLOB NOT NULL, summary TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS tokens (
+    blob BLOB NOT NULL, encoding TEXT NOT NULL, n INTEGER NOT NULL,
+    PRIMARY KEY (blob, encoding)) WITHOUT ROWID;
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class CommitRow:
+    """What the index knows about one commit (ids are raw 32-byte values)."""
+
+    id: bytes
+    parents: tuple
+    generation: int
+    time_ms: int
+    tz: int
+    author: str
+    op: str
+    tokens: int
+    total_tokens: int
+    snapshot: bytes
+    summary: str
+
+
+def _from_db(r: tuple) -> CommitRow:
+    p = r[1]
+    parents = (p,) if len(p) == ID_LEN else tuple(p[i:i + ID_LEN] for i in range(0, len(p), ID_LEN))
+    return CommitRow(r[0], parents, *r[2:])
+
+
+def _to_db(r: CommitRow) -> tuple:
+    return (r.id, b"".join(r.parents), r.generation, r.time_ms, r.tz, r.author, r.op, r.tokens,
+            r.total_tokens, r.snapshot, r.summary)
+
+
+def _is_busy(exc: Exception) -> bool:
+    msg = str(exc).lower()
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in msg or "busy" in msg)
+
+
+def _schema_row(conn: sqlite3.Connection) -> Optional[tuple]:
+    try:
+        return conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return None
+        raise
+
+
+class _StaleSchema(Exception):
+    pass
+
+
+class CommitIndex:
+    """Commit rows, ancestry queries and a token-count cache over an object store."""
+
+    def __init__(self, db_path: str, store) -> None:
+        self.path = db_path
+        self.store = store
+        self.in_memory = False
+        self._extra: dict = {}   # rows whose integers SQLite cannot hold (kept per process)
+        self._lock = threading.RLock()
+        try:
+            self._conn = self._open()
+        except sqlite3.Error as exc:
+            raise IndexError_(f"cannot open the commit index: {exc}") from None
+
+    # -- connection and recovery ----------------------------------------------------------------
+    def _open(self) -> sqlite3.Connection:
+        d = os.path.dirname(os.path.abspath(self.path))
+        if self.path != ":memory:" and os.path.isdir(d) and os.access(d, os.W_OK | os.X_OK):
+            for _ in range(2):
+                try:
+                    return self._connect(self.path)
+                except (sqlite3.DatabaseError, _StaleSchema) as exc:
+                    if _is_busy(exc):
+                        break  # another process holds it: do not destroy it, use memory
+                    self._delete_files()
+        self.in_memory = True
+        return self._connect(":memory:")
+
+    def _connect(self, path: str) -> sqlite3.Connection:
+        conn = sqlite3.connect(path, timeout=5.0, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA busy_timeout=5000")
+            if path != ":memory:":
+                conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            row = _schema_row(conn)
+            if row is None:
+                conn.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "INSERT OR IGNORE INTO meta "
+                                   f"VALUES ('schema', '{SCHEMA_VERSION}'); COMMIT;")
+                row = _schema_row(conn)
+        except BaseException:
+            conn.close()
+            raise
+        if row is None or row[0] != SCHEMA_VERSION:
+            conn.close()
+            raise _StaleSchema()
+        return conn
+
+    def _delete_files(self) -> None:
+        for suffix in ("", "-wal", "-shm"):
+            with suppress(OSError):
+                os.unlink(self.path + suffix)
+
+    def _recover(self, exc: Exception, attempt: int) -> None:
+        """First failure: recreate the file (unless merely busy); then: use a memory database."""
+        with suppress(sqlite3.Error):
+            self._conn.close()
+        if attempt == 0 and not self.in_memory and not _is_busy(exc):
+            self._delete_files()
+            self._conn = self._open()
+        else:
+            self.in_memory = True
+            self._conn = self._connect(":memory:")
+
+    def _db(self, fn: Callable):
+        """Run fn(conn); on SQLite errors recover and retry, finally raise IndexError_."""
+        with self._lock:
+            for attempt in range(3):
+                try:
+                    return fn(self._conn)
+                except sqlite3.DatabaseError as exc:
+                    with suppress(sqlite3.Error):
+                        if self._conn.in_transaction:
+                            self._conn.rollback()
+                    try:
+                        if attempt == 2:
+                            raise exc
+                        self._recover(exc, attempt)
+                    except sqlite3.Error as final:
+                        raise IndexError_(f"commit index unusable: {final}") from None
+
+    def close(self) -> None:
+        with self._lock, suppress(sqlite3.Error):
+            self._conn.close()
+
+    # -- rows -----------------------------------------------------------------------------------
+    def _fetch(self, oid: bytes) -> Optional[CommitRow]:
+        r = self._db(lambda c: c.execute(f"SELECT {_COLS} FROM commits WHERE id=?", (oid,)).fetchone())
+        return _from_db(r) if r is not None else self._extra.get(oid)
+
+    def _compute(self, starts: Iterable[bytes], use_db: bool, strict: bool) -> dict:
+        """Rows of `starts` and their ancestors not yet indexed (iterative; no recursion)."""
+        gens: dict = {}      # generation of every id met that needs no new row
+        loaded: dict = {}    # id -> Commit to index
+        start_set = set(starts)
+        stack = list(start_set)
+        while stack:
+            oid = stack.pop()
+            if oid in loaded or oid in gens:
+                continue
+            known = self._fetch(oid) if use_db else None
+            if known is not None:
+                gens[oid] = known.generation
+                continue
+            try:
+                c = self.store.get(oid)
+                if not isinstance(c, Commit):
+                    raise CorruptObject(to_hex(oid), f"expected a commit, found a {c.tag}")
+            except ObjectError:
+                if strict and oid in start_set:
+                    raise
+                gens[oid] = 0    # a missing or damaged parent counts as generation 0
+                continue
+            loaded[oid] = c
+            stack.extend(p for p in c.parents if p not in loaded and p not in gens)
+        for oid in loaded:       # generations in topological order, parents first
+            work = [oid]
+            while work:
+                x = work[-1]
+                if x in gens:
+                    work.pop()
+                    continue
+                parents = loaded[x].parents
+                todo = [p for p in parents if p not in gens]
+                if todo:
+                    work.extend(todo)
+                else:
+                    gens[x] = 1 + max((gens[p] for p in parents), default=0)
+                    work.pop()
+        out = {}
+        for oid, c in loaded.items():
+            summary = c.message.split("\n", 1)[0][:SUMMARY_MAX] if c.message else c.op
+            out[oid] = CommitRow(oid, c.parents, gens[oid], c.time_ms, c.tz_min, c.author, c.op,
+                                 c.tokens, c.total_tokens, c.snapshot, summary)
+        return out
+
+    def _save(self, rows: dict, reset: bool = False) -> None:
+        """Insert rows in one transaction (after emptying everything if `reset`)."""
+        lo, hi = -(2**63), 2**63 - 1
+        good = []
+        for r in rows.values():
+            if lo <= r.time_ms <= hi and lo <= r.tokens <= hi and lo <= r.total_tokens <= hi:
+                good.append(_to_db(r))
+            else:
+                self._extra[r.id] = r
+
+        def tx(c: sqlite3.Connection) -> None:
+            c.execute("BEGIN IMMEDIATE")
+            if reset:
+                c.execute("DELETE FROM commits")
+                c.execute("DELETE FROM tokens")
+                c.execute("INSERT OR REPLACE INTO meta VALUES ('scanned', '1')")
+            c.executemany(f"INSERT OR IGNORE INTO commits ({_COLS}) VALUES ({','.join('?' * 11)})",
+                          sorted(good))  # in key order: sequential b-tree inserts
+            c.execute("COMMIT")
+        self._db(tx)
+
+    def _load(self, starts: Iterable[bytes], strict: bool = True) -> dict:
+        """Index `starts` and their unindexed ancestors in one transaction; return the new rows."""
+        empty = self._db(lambda c: c.execute("SELECT 1 FROM commits LIMIT 1").fetchone()) is None
+        rows = self._compute(starts, use_db=not empty or bool(self._extra), strict=strict)
+        if rows:
+            self._save(rows)
+        return rows
+
+    def _row(self, oid: bytes, cache: Optional[dict] = None) -> CommitRow:
+        r = self._fetch(oid)
+        if r is None:
+            new = self._load([oid])
+            if cache is not None:
+                cache.update(new)
+            r = new.get(oid) or self._fetch(oid)
+            if r is None:
+                raise IndexError_(f"commit {to_hex(oid)} could not be indexed")
+        return r
+
+    def _reader(self) -> Callable[[bytes], CommitRow]:
+        """A row lookup for one traversal: reads first-parent chains ahead in growing runs."""
+        cache: dict = {}
+        step = 4
+
+        def row(oid: bytes) -> CommitRow:
+            nonlocal step
+            r = cache.get(oid)
+            if r is None:
+                rows = self._db(lambda c: c.execute(_CHAIN, (oid, step)).fetchall())
+                if not rows:
+                    return self._row(oid, cache)
+                step = min(step * 2, 1024)
+                for x in rows:
+                    x = _from_db(x)
+                    cache[x.id] = x
+                r = cache[oid]
+            return r
+        return row
+
+    # -- public API -----------------------------------------------------------------------------
+    def get(self, oid: bytes) -> CommitRow:
+        """The row of commit `oid` (MissingObject / CorruptObject if the store lacks it)."""
+        return self._row(oid)
+
+    def parents(self, oid: bytes) -> tuple:
+        return self._row(oid).parents
+
+    def walk(self, starts: Iterable[bytes], exclude: Iterable[bytes] = (),
+             limit: Optional[int] = None, first_parent: bool = False) -> Iterator[CommitRow]:
+        """Like `git rev-list starts ^exclude`: newest first (time, then generation), each once.
+
+        `first_parent` restricts the included side to first parents; exclusion still follows
+        every parent, as git's --first-parent does.
+        """
+        if limit is not None and limit <= 0:
+            return
+        row = self._reader()
+        heap = [(-r.time_ms, -r.generation, r.id, r) for r in map(row, dict.fromkeys(starts))]
+        seen = {h[2] for h in heap}
+        xheap = [(-r.generation, r.id, r) for r in map(row, dict.fromkeys(exclude))]
+        xseen = {h[1] for h in xheap}    # xheap: the exclude frontier, highest generation first
+        heapq.heapify(heap)
+        heapq.heapify(xheap)
+        n = 0
+        while heap:
+            _, ng, oid, r = heapq.heappop(heap)
+            # expand the exclude side above our generation: then all of it at or above us is seen
+            while xheap and xheap[0][0] < ng:
+                xr = heapq.heappop(xheap)[2]
+                for p in xr.parents:
+                    if p not in xseen:
+                        xseen.add(p)
+                        pr = row(p)
+                        heapq.heappush(xheap, (-pr.generation, p, pr))
+            if oid in xseen:
+                continue
+            yield r
+            n += 1
+            if n == limit:
+                return
+            for p in (r.parents[:1] if first_parent else r.parents):
+                if p not in seen:
+                    seen.add(p)
+                    pr = row(p)
+                    heapq.heappush(heap, (-pr.time_ms, -pr.generation, p, pr))
+
+    def merge_bases(self, a: bytes, b: bytes) -> list:
+        """Best common ancestors of a and b (`git merge-base --all`), newest first."""
+        row = self._reader()
+        ra, rb = row(a), row(b)
+        if a == b:
+            return [a]
+        P1, P2, STALE = 1, 2, 4
+        flags = {a: P1, b: P2}
+        heap = [(-ra.generation, a, ra), (-rb.generation, b, rb)]
+        heapq.heapify(heap)
+        active = {a, b}      # queued ids not yet known to be below a common ancestor
+        found = []
+        while active:
+            _, oid, r = heapq.heappop(heap)
+            active.discard(oid)
+            f = flags[oid]
+            if f & (P1 | P2) == P1 | P2 and not f & STALE:
+                found.append(r)
+                f |= STALE
+            for p in r.parents:
+                pf = flags.get(p)
+                if pf is None:
+                    flags[p] = f
+                    pr = row(p)
+                    heapq.heappush(heap, (-pr.generation, p, pr))
+                    if not f & STALE:
+                        active.add(p)
+                else:
+                    flags[p] = pf | f
+                    if f & STALE:
+                        active.discard(p)
+        found.sort(key=lambda r: (-r.time_ms, -r.generation, r.id))
+        return [r.id for r in found]
+
+    def is_ancestor(self, a: bytes, b: bytes) -> bool:
+        """True if a is b or an ancestor of b (pruned by generation)."""
+        row = self._reader()
+        ra, rb = row(a), row(b)
+        if a == b:
+            return True
+        ga = ra.generation
+        stack = [rb] if rb.generation > ga else []
+        seen = {b}
+        while stack:
+            for p in stack.pop().parents:
+                if p == a:
+                    return True
+                if p not in seen:
+                    seen.add(p)
+                    pr = row(p)
+                    if pr.generation > ga:
+                        stack.append(pr)
+        return False
+
+    def count(self) -> int:
+        """Number of indexed commits (scanning the whole store the first time)."""
+        scanned = self._db(lambda c: c.execute("SELECT value FROM meta WHERE key='scanned'").fetchone())
+        if scanned is None:
+            have = self._db(lambda c: {r[0] for r in c.execute("SELECT id FROM commits")})
+            todo = {o for o, t in self.store.iter_objects() if t == _COMMIT_CODE and o not in have}
+            self._load(todo, strict=False)
+            self._db(lambda c: c.execute("INSERT OR REPLACE INTO meta VALUES ('scanned', '1')"))
+        n = self._db(lambda c: c.execute("SELECT count(*) FROM commits").fetchone()[0])
+        return n + len(self._extra)
+
+    def rebuild(self) -> None:
+        """Forget everything and index every commit in the store (tolerates damaged stores)."""
+        ids = {o for o, t in self.store.iter_objects() if t == _COMMIT_CODE}
+        rows = self._compute(ids, use_db=False, strict=False)
+        self._extra = {}
+        self._save(rows, reset=True)
+
+    # -- token counts ---------------------------------------------------------------------------
+    def get_tokens(self, blob_id: bytes, encoding: str) -> Optional[int]:
+        r = self._db(lambda c: c.execute("SELECT n FROM tokens WHERE blob=? AND encoding=?",
+                                         (blob_id, encoding)).fetchone())
+        return r[0] if r is not None else None
+
+    def put_tokens(self, rows: list) -> None:
+        """Cache (blob id, encoding, token count) triples."""
+        def tx(c: sqlite3.Connection) -> None:
+            c.execute("BEGIN IMMEDIATE")
+            c.executemany("INSERT OR REPLACE INTO tokens VALUES (?,?,?)", rows)
+            c.execute("COMMIT")
+        if rows:
+            self._db(tx)

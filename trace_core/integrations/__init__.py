@@ -1,0 +1,1 @@
+"""Adapters to agent frameworks. Each module imports its framework lazily (optional extras)."""

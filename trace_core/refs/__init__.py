@@ -1,0 +1,8 @@
+"""Refs: named, compare-and-swap pointers to commits, each with its log (docs/FORMAT.md, "Refs")."""
+
+from .names import PSEUDO_REFS, check_agent_name, check_ref_format, check_writable, shorten
+from .reffile import RefLogEntry
+from .store import ANY, RefStore, RefTransaction
+
+__all__ = ["ANY", "PSEUDO_REFS", "RefLogEntry", "RefStore", "RefTransaction", "check_agent_name",
+           "check_ref_format", "check_writable", "shorten"]

@@ -1,0 +1,101 @@
+"""Ref and agent names: git check-ref-format rules, plus the names Trace lets callers write."""
+
+from __future__ import annotations
+
+import re
+
+from ..errors import InvalidRefName
+
+#: Refs that live at the top of a repository (or agent namespace) rather than under refs/.
+PSEUDO_REFS = ("HEAD", "ORIG_HEAD", "MERGE_HEAD", "REBASE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD")
+
+MAX_NAME_BYTES = 1024
+MAX_COMPONENT_BYTES = 255
+_BAD_CHARS = set(" ~^:?*[\\\x7f") | {chr(c) for c in range(32)}
+_AGENT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
+
+
+def _shown(name: str) -> str:
+    return repr(name) if len(name) <= 80 else repr(name[:77] + "...")
+
+
+def check_ref_format(name: str, allow_onelevel: bool = False) -> str:
+    """Return `name` if git check-ref-format would accept it, else raise InvalidRefName.
+
+    The rules (git-check-ref-format(1)): no component starts with '.' or ends with '.lock'; at
+    least one '/' unless `allow_onelevel`; no '..'; no control characters, space, ~ ^ : ? * [ or
+    backslash; no leading, trailing or doubled '/'; no trailing '.'; no '@{'; not '@' alone.
+    Trace adds filesystem limits: 1024 bytes per name, 255 per component.
+    """
+    if not isinstance(name, str):
+        raise InvalidRefName(f"a ref name must be a string, not {type(name).__name__}")
+
+    def bad(why: str) -> InvalidRefName:
+        return InvalidRefName(f"invalid ref name {_shown(name)}: {why}")
+
+    if not name:
+        raise bad("it is empty")
+    try:
+        size = len(name.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise bad("it is not valid UTF-8") from None
+    if size > MAX_NAME_BYTES:
+        raise bad(f"longer than {MAX_NAME_BYTES} bytes")
+    if name == "@":
+        raise bad("'@' alone is not a ref name")
+    for ch in name:
+        if ch in _BAD_CHARS:
+            raise bad(f"it contains {ch!r}" if ch.isprintable() else "it contains a control character")
+    if name.startswith("/") or name.endswith("/"):
+        raise bad("it starts or ends with '/'")
+    if "//" in name:
+        raise bad("it contains '//'")
+    if ".." in name:
+        raise bad("it contains '..'")
+    if "@{" in name:
+        raise bad("it contains '@{'")
+    if name.endswith("."):
+        raise bad("it ends with '.'")
+    parts = name.split("/")
+    if len(parts) < 2 and not allow_onelevel:
+        raise bad("it has only one component (use refs/heads/<name>)")
+    for part in parts:
+        if part.startswith("."):
+            raise bad("a component starts with '.'")
+        if part.endswith(".lock"):
+            raise bad("a component ends with '.lock'")
+        if len(part.encode("utf-8")) > MAX_COMPONENT_BYTES:
+            raise bad(f"a component is longer than {MAX_COMPONENT_BYTES} bytes")
+    return name
+
+
+def check_writable(name: str) -> str:
+    """A name Trace stores: a pseudo ref (HEAD, ORIG_HEAD, ...) or a valid name under refs/."""
+    if name in PSEUDO_REFS:
+        return name
+    check_ref_format(name, allow_onelevel=True)
+    if not name.startswith("refs/"):
+        raise InvalidRefName(f"invalid ref name {_shown(name)}: refs live under refs/ "
+                             f"(or are one of {', '.join(PSEUDO_REFS)})")
+    if name.count("/") < 2:
+        raise InvalidRefName(f"invalid ref name {_shown(name)}: refs/ needs a category and a name, "
+                             "such as refs/heads/main")
+    return name
+
+
+def check_agent_name(name: str) -> str:
+    """Agent names are single path components: [A-Za-z0-9][A-Za-z0-9._-]{0,63}, no '..' or '.lock'."""
+    if not isinstance(name, str) or not _AGENT_RE.match(name) or ".." in name \
+            or name.endswith(".lock"):
+        shown = _shown(name) if isinstance(name, str) else type(name).__name__
+        raise InvalidRefName(f"invalid agent name {shown}: use 1-64 letters, digits, '.', '_' or "
+                             "'-', starting with a letter or digit")
+    return name
+
+
+def shorten(name: str) -> str:
+    """refs/heads/x -> x, refs/tags/x -> x; other names unchanged."""
+    for prefix in ("refs/heads/", "refs/tags/"):
+        if name.startswith(prefix):
+            return name[len(prefix):]
+    return name

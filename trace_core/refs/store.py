@@ -1,0 +1,293 @@
+"""RefStore: read, compare-and-swap, delete and list the refs of one namespace (repo or agent)."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Callable, Iterator, Optional, Union
+
+from ..errors import InvalidObjectId, RefConflict, RefNotFound, SymrefLoop
+from ..ids import ZERO_HEX, is_hex_id
+from .names import PSEUDO_REFS, check_ref_format, check_writable
+from .reffile import (LockedRef, RefLogEntry, iter_records, read_all, read_value)
+
+MAX_SYMREF_DEPTH = 5
+
+
+class _Any:
+    def __repr__(self) -> str:
+        return "ANY"
+
+
+#: Pass as the expected old value to skip the compare in a compare-and-swap.
+ANY = _Any()
+Expected = Union[None, str, _Any]  # None: the ref must not exist
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _check_new(value: str) -> str:
+    if not isinstance(value, str) or not is_hex_id(value) or value == ZERO_HEX:
+        raise InvalidObjectId(f"a ref must hold a 64-hex-digit object id, not {value!r}")
+    return value.lower()
+
+
+def _matches(current: Optional[RefLogEntry], expected: Expected) -> bool:
+    if expected is ANY:
+        return True
+    value = current.new if current is not None else None
+    return value == expected
+
+
+def _describe(value: Optional[str]) -> str:
+    return "absent" if value is None else value[:12] if is_hex_id(value) else value
+
+
+class RefStore:
+    """The refs under `root`: HEAD and other pseudo refs at the top, the rest under refs/."""
+
+    def __init__(self, root: str, durability: str = "normal", who: str = "trace") -> None:
+        self.root = os.path.abspath(root)
+        self.durability = durability
+        self.who = who
+
+    def _path(self, name: str) -> str:
+        return os.path.join(self.root, *name.split("/"))
+
+    # -- reading ------------------------------------------------------------------------------
+    def read_entry(self, name: str) -> Optional[RefLogEntry]:
+        return read_value(self._path(check_writable(name)))
+
+    def read(self, name: str) -> Optional[str]:
+        """The raw value of `name`: a hex id, `ref:<target>`, or None if it does not exist."""
+        e = self.read_entry(name)
+        return e.new if e is not None else None
+
+    def resolve_chain(self, name: str) -> list:
+        """The names followed from `name` through symbolic refs; the last holds an id or nothing."""
+        chain = [check_writable(name)]
+        for _ in range(MAX_SYMREF_DEPTH):
+            raw = self.read(chain[-1])
+            if raw is None or not raw.startswith("ref:"):
+                return chain
+            chain.append(check_writable(raw[4:]))
+        raise SymrefLoop(f"ref {name}: symbolic refs nest deeper than {MAX_SYMREF_DEPTH}")
+
+    def resolve(self, name: str) -> Optional[str]:
+        """The id `name` finally points to, or None (absent ref or unborn branch)."""
+        raw = self.read(self.resolve_chain(name)[-1])
+        return raw if raw is not None and not raw.startswith("ref:") else None
+
+    def list(self, prefix: str = "") -> list:
+        """Sorted (name, raw value) for every existing ref whose name starts with `prefix`."""
+        out = []
+        for name in self._names():
+            if name.startswith(prefix):
+                raw = self.read(name)
+                if raw is not None:
+                    out.append((name, raw))
+        return out
+
+    def _names(self) -> Iterator[str]:
+        for p in PSEUDO_REFS:
+            if os.path.isfile(self._path(p)):
+                yield p
+        base = os.path.join(self.root, "refs")
+        found = []
+        for dirpath, dirnames, filenames in os.walk(base):
+            rel = os.path.relpath(dirpath, self.root).replace(os.sep, "/")
+            for f in filenames:
+                name = f"{rel}/{f}"
+                try:
+                    check_writable(name)
+                except Exception:
+                    continue  # lock files, editor droppings: not refs
+                found.append(name)
+        yield from sorted(found)
+
+    def reflog(self, name: str) -> list:
+        """Every recorded move of `name`, newest first (torn or corrupt lines skipped)."""
+        data = read_all(self._path(check_writable(name)))
+        return [r for _, r in reversed(list(iter_records(data))) if r is not None]
+
+    def resolve_at(self, name: str, n: int) -> str:
+        """The id `name` held `n` moves ago (n=0: now), from its reflog."""
+        entries = [e for e in self.reflog(name) if not e.new.startswith("ref:")]
+        if not 0 <= n < len(entries):
+            raise RefNotFound(f"{name}@{{{n}}}: the reflog of {name} has only {len(entries)} entries")
+        return entries[n].new
+
+    # -- writing ------------------------------------------------------------------------------
+    def _target(self, name: str, deref: bool) -> str:
+        return self.resolve_chain(name)[-1] if deref else check_writable(name)
+
+    def _record(self, new: str, current: Optional[RefLogEntry], message: str,
+                who: Optional[str], time_ms: Optional[int]) -> RefLogEntry:
+        old = current.new if current is not None else ZERO_HEX
+        return RefLogEntry(new, old, _now_ms() if time_ms is None else int(time_ms),
+                           self.who if who is None else who, message)
+
+    def set_if_equals(self, name: str, old: Expected, new: str, message: str = "",
+                      who: Optional[str] = None, deref: bool = True,
+                      time_ms: Optional[int] = None) -> str:
+        """Point `name` (or, with `deref`, the ref it symbolically names) at `new` if it holds
+        `old` (ANY: whatever it holds; None: it must not exist). Returns the ref written.
+        Raises RefConflict when the ref holds something else."""
+        new = _check_new(new)
+        target = self._target(name, deref)
+        with LockedRef(self.root, target, self.durability) as f:
+            if not _matches(f.current, old):
+                raise RefConflict(f"ref {target} is {_describe(f.current and f.current.new)}, "
+                                  f"expected {_describe(old)}")
+            f.append(self._record(new, f.current, message, who, time_ms))
+        return target
+
+    def add_if_new(self, name: str, new: str, message: str = "", who: Optional[str] = None) -> str:
+        return self.set_if_equals(name, None, new, message, who=who, deref=False)
+
+    def remove_if_equals(self, name: str, old: Expected = ANY, message: str = "",
+                         deref: bool = False) -> str:
+        """Delete `name` (and its reflog) if it holds `old`; RefNotFound if it does not exist."""
+        target = self._target(name, deref)
+        with LockedRef(self.root, target, self.durability) as f:
+            if f.current is None:
+                raise RefNotFound(f"ref {target} does not exist")
+            if not _matches(f.current, old):
+                raise RefConflict(f"ref {target} is {_describe(f.current.new)}, "
+                                  f"expected {_describe(old)}")
+            f.remove()
+            f.current = None
+            f.created = False
+        return target
+
+    def set_symbolic(self, name: str, target: str, message: str = "",
+                     who: Optional[str] = None) -> None:
+        """Make `name` a symbolic ref to `target` (a name under refs/)."""
+        name = check_writable(name)
+        check_ref_format(target)
+        if not target.startswith("refs/"):
+            raise RefConflict(f"refusing to point {name} at {target}: targets live under refs/")
+        with LockedRef(self.root, name, self.durability) as f:
+            f.append(self._record(f"ref:{target}", f.current, message, who, None))
+
+    def expire_reflog(self, name: str, keep: Callable[[RefLogEntry], bool]) -> int:
+        """Drop the log records of `name` that `keep` rejects (never its current value).
+
+        Returns how many were dropped. The file is rewritten under its lock (lock file + rename).
+        """
+        name = check_writable(name)
+        with LockedRef(self.root, name, self.durability) as f:
+            if f.current is None:
+                return 0
+            data = os.pread(f.fd, f.valid_end, 0)
+            lines, dropped = [], 0
+            records = list(iter_records(data))
+            for i, (off, rec) in enumerate(records):
+                end = records[i + 1][0] if i + 1 < len(records) else len(data)
+                last = i == len(records) - 1
+                if rec is None or (not last and not keep(rec)):
+                    dropped += 1
+                    continue
+                lines.append(data[off:end])
+            if dropped:
+                f.rewrite(b"".join(lines))
+            return dropped
+
+    def transaction(self) -> "RefTransaction":
+        return RefTransaction(self)
+
+    # -- checking -----------------------------------------------------------------------------
+    def check(self) -> list:
+        """(severity, ref name, message) for every problem in the ref files."""
+        out = []
+        base = os.path.join(self.root, "refs")
+        for dirpath, _dirs, files in os.walk(base):
+            rel = os.path.relpath(dirpath, self.root).replace(os.sep, "/")
+            for f in files:
+                name = f"{rel}/{f}"
+                if f.endswith(".lock"):
+                    out.append(("warning", name, f"leftover lock file {name} (a killed writer)"))
+                    continue
+                try:
+                    check_writable(name)
+                except Exception:
+                    out.append(("warning", name, f"file {name} is not a valid ref name"))
+                    continue
+                out.extend(self._check_file(name))
+        for p in PSEUDO_REFS:
+            if os.path.isfile(self._path(p)):
+                out.extend(self._check_file(p))
+        return out
+
+    def _check_file(self, name: str) -> list:
+        data = read_all(self._path(name))
+        records = list(iter_records(data))
+        out = []
+        bad = [off for off, r in records if r is None]
+        valid = [r for _, r in records if r is not None]
+        if not valid:
+            return [("error", name, f"ref {name} holds no valid record")]
+        last_valid_off = max(off for off, r in records if r is not None)
+        torn = [off for off in bad if off > last_valid_off]
+        middle = [off for off in bad if off < last_valid_off]
+        if torn:
+            out.append(("warning", name, f"ref {name} ends in a torn record at byte {torn[0]} "
+                                         "(ignored; the next update cuts it off)"))
+        if middle:
+            out.append(("error", name, f"ref {name} has {len(middle)} corrupt reflog record(s), "
+                                       f"first at byte {middle[0]}"))
+        return out
+
+
+class RefTransaction:
+    """Several compare-and-swaps applied together: all refs are locked (in name order, so
+    transactions cannot deadlock), every expected value is checked, then every update is
+    appended in the order given. Concurrent writers see all of it or none; a process killed
+    while appending leaves a prefix of the updates applied (each ref itself stays valid)."""
+
+    def __init__(self, store: RefStore) -> None:
+        self.store = store
+        self.ops: list = []
+        self.done = False
+
+    def update(self, name: str, old: Expected, new: str, message: str = "",
+               deref: bool = True) -> "RefTransaction":
+        self.ops.append(("update", self.store._target(name, deref), old, _check_new(new), message))
+        return self
+
+    def delete(self, name: str, old: Expected = ANY, message: str = "") -> "RefTransaction":
+        self.ops.append(("delete", check_writable(name), old, None, message))
+        return self
+
+    def commit(self) -> None:
+        if self.done:
+            raise RefConflict("this ref transaction was already committed")
+        self.done = True
+        names = [op[1] for op in self.ops]
+        if len(set(names)) != len(names):
+            raise RefConflict("a ref transaction may update each ref only once")
+        locked: dict = {}
+        try:
+            for name in sorted(names):
+                f = LockedRef(self.store.root, name, self.store.durability)
+                f.acquire()
+                locked[name] = f
+            for kind, name, old, _new, _msg in self.ops:
+                f = locked[name]
+                if kind == "delete" and f.current is None:
+                    raise RefNotFound(f"ref {name} does not exist")
+                if not _matches(f.current, old):
+                    raise RefConflict(f"ref {name} is {_describe(f.current and f.current.new)}, "
+                                      f"expected {_describe(old)}")
+            for kind, name, _old, new, msg in self.ops:
+                f = locked[name]
+                if kind == "delete":
+                    f.remove()
+                    f.current, f.created = None, False
+                else:
+                    f.append(self.store._record(new, f.current, msg, None, None))
+        finally:
+            for f in locked.values():
+                f.release()

@@ -1,0 +1,342 @@
+"""A repository: the `.trace` directory, its format version, config, object store, refs and index."""
+
+from __future__ import annotations
+
+import os
+from typing import Iterable, Optional
+
+from .errors import RepositoryError, UnsupportedFormat
+from .history import HistoryOps
+from .views import MoveOps, ViewOps
+from .ids import RawId, from_hex, to_hex
+from .objects import Blob, Commit, Node, Snapshot, TraceObject
+from .storage.lockfile import fsync_dir, write_file_atomic
+from .storage.objectstore import DiskObjectStore, StoreOptions
+
+TRACE_DIR = ".trace"
+FORMAT_FILE = "format"
+FORMAT_VERSION = 1
+FORMAT_LINE = f"trace-repository-format {FORMAT_VERSION}\n"
+DEFAULT_BRANCH = "main"
+
+
+def _read_format(trace_dir: str) -> int:
+    path = os.path.join(trace_dir, FORMAT_FILE)
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(256)
+    except FileNotFoundError:
+        raise RepositoryError(f"{trace_dir} is not a trace repository (no {FORMAT_FILE} file)") from None
+    try:
+        text = raw.decode("ascii")
+        word, num = text.strip().split(" ")
+        version = int(num)
+        if word != "trace-repository-format" or not text.endswith("\n"):
+            raise ValueError
+    except (UnicodeDecodeError, ValueError):
+        raise RepositoryError(f"{path} is malformed") from None
+    if version != FORMAT_VERSION:
+        raise UnsupportedFormat(f"repository format version {version} is not supported by this "
+                                f"trace (it knows version {FORMAT_VERSION}); upgrade trace")
+    return version
+
+
+def find_trace_dir(path: str) -> str:
+    """`path` itself if it is a .trace directory, else `path/.trace`."""
+    path = os.path.abspath(path)
+    if os.path.isfile(os.path.join(path, FORMAT_FILE)) and os.path.isdir(os.path.join(path, "objects")):
+        return path
+    return os.path.join(path, TRACE_DIR)
+
+
+class Repository(HistoryOps, ViewOps, MoveOps):
+    """One agent's view of a `.trace` repository (the default agent unless `agent` is given)."""
+
+    def __init__(self, trace_dir: str, agent: Optional[str] = None,
+                 _parent: Optional["Repository"] = None, _head_ref: str = "HEAD") -> None:
+        from .config import Config
+        from .refs import RefStore, check_agent_name
+
+        self.trace_dir = os.path.abspath(trace_dir)
+        if _parent is None:
+            _read_format(self.trace_dir)
+            self.config = Config.load(os.path.join(self.trace_dir, "config"))
+            self.store = DiskObjectStore(os.path.join(self.trace_dir, "objects"), self._store_options())
+            self._index = None
+        else:
+            self.config = _parent.config
+            self.store = _parent.store
+            self._index = _parent._index
+        self._parent = _parent
+        self._root = _parent._root if _parent is not None else self  # owns shared state
+        self.agent_name = agent
+        if agent is None:
+            self.refs_root = self.trace_dir
+        else:
+            check_agent_name(agent)
+            base = _parent.refs_root if _parent is not None else self.trace_dir
+            self.refs_root = os.path.join(base, "agents", agent)
+        self.refs = RefStore(self.refs_root, durability=self.durability, who=self.who)
+        #: the ref commits move: HEAD, or a branch for a worktree view (see `worktree`)
+        self.head_ref = _head_ref
+        self._tx = None
+        self._strict = False
+        self._token_counter = None
+        self._token_cache: dict = {}
+        self._token_pending: list = []
+
+    # -- opening ------------------------------------------------------------------------------
+    @classmethod
+    def init(cls, path: str = ".", *, encoding: Optional[str] = None, durability: str = "normal",
+             branch: str = DEFAULT_BRANCH, author: Optional[str] = None) -> "Repository":
+        """Create `path/.trace` (or `path` itself if it ends in .trace) and open it."""
+        from .config import Config, validate_value
+        from .refs import RefStore, check_ref_format
+        from .tokens import DEFAULT_ENCODING
+
+        path = os.path.abspath(path)
+        trace_dir = path if os.path.basename(path) == TRACE_DIR else os.path.join(path, TRACE_DIR)
+        if os.path.exists(os.path.join(trace_dir, FORMAT_FILE)):
+            raise RepositoryError(f"{trace_dir} already holds a trace repository")
+        check_ref_format(f"refs/heads/{branch}")
+        durability = validate_value("core.durability", durability)
+        encoding = encoding or DEFAULT_ENCODING
+        for d in ("objects/journal", "objects/pack", "refs/heads", "refs/tags", "agents"):
+            os.makedirs(os.path.join(trace_dir, d), exist_ok=True)
+        cfg = Config.parse("", origin="config")
+        cfg = cfg.set("core.format", str(FORMAT_VERSION))
+        cfg = cfg.set("core.encoding", encoding)
+        cfg = cfg.set("core.durability", durability)
+        if author:
+            cfg = cfg.set("user.name", author)
+        cfg.save(os.path.join(trace_dir, "config"), fsync=durability == "full")
+        head = os.path.join(trace_dir, "HEAD")
+        if not os.path.exists(head):
+            RefStore(trace_dir, durability).set_symbolic("HEAD", f"refs/heads/{branch}", message="init")
+        # the format file is written last: its presence marks a complete repository
+        write_file_atomic(os.path.join(trace_dir, FORMAT_FILE), FORMAT_LINE.encode(),
+                          fsync=durability == "full")
+        if durability == "full":
+            fsync_dir(trace_dir)
+        return cls(trace_dir)
+
+    @classmethod
+    def open(cls, path: str = ".", agent: Optional[str] = None) -> "Repository":
+        trace_dir = find_trace_dir(path)
+        if not os.path.isdir(trace_dir):
+            raise RepositoryError(f"no trace repository at {os.path.abspath(path)}")
+        return cls(trace_dir, agent=agent)
+
+    @classmethod
+    def discover(cls, start: str = ".", agent: Optional[str] = None) -> "Repository":
+        """Walk up from `start` to the first directory holding a `.trace` repository."""
+        cur = os.path.abspath(start)
+        while True:
+            cand = find_trace_dir(cur)
+            if os.path.isfile(os.path.join(cand, FORMAT_FILE)):
+                return cls(cand, agent=agent)
+            parent = os.path.dirname(cur)
+            if parent == cur:
+                raise RepositoryError(f"not in a trace repository (or any parent of "
+                                      f"{os.path.abspath(start)}); run 'trace init'")
+            cur = parent
+
+    def agent(self, name: str) -> "Repository":
+        """The repository of sub-agent `name`: own HEAD, branches, reflog; shared objects."""
+        return Repository(self.trace_dir, agent=name, _parent=self)
+
+    def worktree(self, branch: str) -> "Repository":
+        """A view whose HEAD is fixed to `branch`: its commits, resets and reads use that branch
+        and never move the shared HEAD, so several processes can work on different branches of
+        one namespace at once. The branch must exist (create it with `refs.add_if_new`)."""
+        from .errors import RefNotFound
+        from .refs import check_writable
+        full = branch if branch.startswith("refs/") else f"refs/heads/{branch}"
+        check_writable(full)
+        if self.refs.read(full) is None:
+            raise RefNotFound(f"branch {full} does not exist")
+        return Repository(self.trace_dir, agent=self.agent_name, _parent=self._parent or self,
+                          _head_ref=full)
+
+    def agents(self) -> list:
+        d = os.path.join(self.refs_root, "agents")
+        try:
+            return sorted(n for n in os.listdir(d) if os.path.isdir(os.path.join(d, n)))
+        except FileNotFoundError:
+            return []
+
+    def close(self) -> None:
+        if self._parent is None:
+            self.flush_token_cache()
+            self.store.close()
+            if self._index is not None:
+                self._index.close()
+                self._index = None
+
+    def __enter__(self) -> "Repository":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- settings -----------------------------------------------------------------------------
+    def _store_options(self) -> StoreOptions:
+        c = self.config
+        return StoreOptions(
+            durability=c.get_typed("core.durability"),
+            level=c.get_typed("core.compression-level"),
+            journal_max_records=c.get_typed("pack.journal-max-records"),
+            journal_max_bytes=c.get_typed("pack.journal-max-bytes"),
+            auto_pack_limit=c.get_typed("pack.auto-pack-limit"),
+        )
+
+    @property
+    def durability(self) -> str:
+        return self.config.get_typed("core.durability")
+
+    @property
+    def encoding(self) -> str:
+        return self.config.get_typed("core.encoding")
+
+    @property
+    def who(self) -> str:
+        return self.agent_name or self.config.get("user.name", "") or "trace"
+
+    def set_config(self, key: str, value: str) -> None:
+        """Validate and store a config value (read-modify-write under the config's lock file)."""
+        from .config import update_file, validate_value
+        value = validate_value(key, value)
+        self._set_config(update_file(self._config_path(), lambda c: c.set(key, value),
+                                     fsync=self.durability == "full"))
+
+    def unset_config(self, key: str) -> None:
+        from .config import update_file
+        self._set_config(update_file(self._config_path(), lambda c: c.unset(key),
+                                     fsync=self.durability == "full"))
+
+    def _config_path(self) -> str:
+        return os.path.join(self.trace_dir, "config")
+
+    def _set_config(self, cfg) -> None:
+        root = self._root
+        root.config = cfg
+        self.config = cfg
+
+    # -- objects ------------------------------------------------------------------------------
+    def write(self, objs: Iterable[TraceObject]) -> None:
+        self.store.write(objs)
+
+    def get(self, oid: bytes) -> TraceObject:
+        return self.store.get(oid)
+
+    def get_commit(self, oid: bytes) -> Commit:
+        obj = self.store.get(oid)
+        if not isinstance(obj, Commit):
+            from .errors import RevisionError
+            raise RevisionError(f"{to_hex(oid)} is a {obj.tag}, not a commit")
+        return obj
+
+    def get_snapshot(self, oid: bytes) -> Snapshot:
+        obj = self.store.get(oid)
+        if not isinstance(obj, Snapshot):
+            from .errors import RevisionError
+            raise RevisionError(f"{to_hex(oid)} is a {obj.tag}, not a snapshot")
+        return obj
+
+    def get_node(self, oid: bytes) -> Node:
+        obj = self.store.get(oid)
+        if not isinstance(obj, Node):
+            from .errors import CorruptObject
+            raise CorruptObject(to_hex(oid), f"expected a node, found a {obj.tag}")
+        return obj
+
+    def get_blob(self, oid: bytes) -> Blob:
+        obj = self.store.get(oid)
+        if not isinstance(obj, Blob):
+            from .errors import CorruptObject
+            raise CorruptObject(to_hex(oid), f"expected a blob, found a {obj.tag}")
+        return obj
+
+    @property
+    def index(self):
+        """The derived SQLite commit index (opened lazily, shared with agent views)."""
+        root = self._root
+        if root._index is None:
+            from .index import CommitIndex
+            root._index = CommitIndex(os.path.join(self.trace_dir, "index.sqlite"), self.store)
+        return root._index
+
+    # -- refs ---------------------------------------------------------------------------------
+    def head_branch(self) -> Optional[str]:
+        """The ref HEAD points to (e.g. refs/heads/main), or None when detached."""
+        if self.head_ref != "HEAD":
+            return self.head_ref
+        raw = self.refs.read("HEAD")
+        if raw is not None and raw.startswith("ref:"):
+            return raw[4:]
+        return None
+
+    def head_commit(self) -> Optional[RawId]:
+        hexid = self.refs.resolve(self.head_ref)
+        return from_hex(hexid) if hexid else None
+
+    def resolve(self, rev: str) -> RawId:
+        """A revision expression (see revparse) to a commit id."""
+        from .revparse import resolve_revision
+        return resolve_revision(self, rev)
+
+    def resolve_object(self, rev: str) -> RawId:
+        """A revision expression or an id of any object type."""
+        from .revparse import resolve_any
+        return resolve_any(self, rev)
+
+    # -- tokens -------------------------------------------------------------------------------
+    def token_counter(self):
+        """The counter for this repository's encoding (loaded on first use), or a custom one."""
+        root = self._root
+        if root._token_counter is None:
+            from .tokens import CharCounter, TiktokenCounter
+            enc = self.encoding
+            root._token_counter = CharCounter() if enc == CharCounter.name else TiktokenCounter(enc)
+        return root._token_counter
+
+    def set_token_counter(self, counter) -> None:
+        """Use a custom counter (anything with `name` and `count_text(text) -> int`)."""
+        root = self._root
+        root._token_counter = counter
+        root._token_cache = {}
+
+    def blob_tokens(self, oid: bytes, blob: Optional[Blob] = None) -> int:
+        """Tokens of one message including its framing, cached per blob and encoding."""
+        root = self._root
+        cache = root._token_cache
+        n = cache.get(oid)
+        if n is not None:
+            return n
+        counter = self.token_counter()
+        n = None
+        if blob is None:  # a stored blob may have been counted by an earlier process
+            try:
+                n = self.index.get_tokens(oid, counter.name)
+            except Exception:  # the index is only a cache
+                n = None
+        if n is None:
+            from .tokens import count_message
+            msg = (blob or self.get_blob(oid)).message
+            n = count_message(msg, counter)
+            pending = root._token_pending
+            pending.append((oid, counter.name, n))
+            if len(pending) >= 512:
+                self.flush_token_cache()
+        cache[oid] = n
+        return n
+
+    def flush_token_cache(self) -> None:
+        root = self._root
+        pending = root._token_pending
+        if pending:
+            try:
+                self.index.put_tokens(list(pending))
+            except Exception:  # a cache write that fails costs only a recount later
+                pass
+            pending.clear()

@@ -1,0 +1,149 @@
+"""Revision expressions: names, short ids, `~n`, `^n`, `@{n}` (docs/plumbing.md, "Revisions").
+
+    rev      := base ['@{' n '}'] suffix*
+    base     := 'HEAD' | '@' | ref name | short or full hex id
+    suffix   := '~' [n]   (n-th first-parent ancestor, default 1)
+              | '^' [n]   (n-th parent, default 1; '^0' is the commit itself)
+A name is looked up as given (HEAD, pseudo-refs, refs/...), then as refs/<name>, refs/tags/<name>,
+refs/heads/<name>; refs win over short ids. `name@{n}` is the value the ref had n moves ago (its
+reflog); on a symbolic HEAD, `HEAD@{n}` and `@{n}` read the reflog of the branch HEAD points to.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Optional
+
+from .errors import AmbiguousObjectId, InvalidRefName, RefNotFound, RevisionError
+from .ids import MIN_SHORT, RawId, from_hex, is_hex_id, is_hex_prefix, to_hex
+
+if TYPE_CHECKING:
+    from .repository import Repository
+
+_SUFFIX_RE = re.compile(r"([~^])(\d*)")
+_REFLOG_RE = re.compile(r"@\{(\d+)\}")
+PSEUDO = ("HEAD", "ORIG_HEAD", "MERGE_HEAD", "REBASE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD")
+MAX_EXPR = 1024
+
+
+def _split(expr: str) -> tuple:
+    """(base, reflog index or None, [(op, n), ...])."""
+    m = re.search(r"[~^]", expr)
+    head, rest = (expr[:m.start()], expr[m.start():]) if m else (expr, "")
+    reflog = None
+    at = head.find("@{")
+    if at >= 0:
+        rm = _REFLOG_RE.fullmatch(head[at:])
+        if not rm:
+            raise RevisionError(f"bad reflog selector in {expr!r}")
+        reflog = int(rm.group(1))
+        head = head[:at] or "HEAD"
+    suffixes = []
+    pos = 0
+    while pos < len(rest):
+        sm = _SUFFIX_RE.match(rest, pos)
+        if not sm:
+            raise RevisionError(f"cannot parse revision {expr!r}")
+        suffixes.append((sm.group(1), int(sm.group(2)) if sm.group(2) else None))
+        pos = sm.end()
+    return head, reflog, suffixes
+
+
+def ref_candidates(name: str) -> list:
+    if name in PSEUDO or name.startswith("refs/"):
+        return [name]
+    return [f"refs/{name}", f"refs/tags/{name}", f"refs/heads/{name}"]
+
+
+def resolve_ref_name(repo: "Repository", name: str) -> Optional[str]:
+    """The full name of the ref `name` abbreviates, or None."""
+    for cand in ref_candidates(name):
+        try:
+            if repo.refs.read(cand) is not None:
+                return cand
+        except InvalidRefName:
+            continue
+    return None
+
+
+def _base(repo: "Repository", base: str, reflog: Optional[int]) -> RawId:
+    if base == "@":
+        base = "HEAD"
+    full = resolve_ref_name(repo, base)
+    if full == "HEAD" and repo.head_ref != "HEAD":  # a worktree view: HEAD is its branch
+        full = repo.head_ref
+    if full is not None:
+        if reflog is not None:
+            target = full
+            if full == "HEAD" and repo.head_branch():
+                target = repo.head_branch()
+            try:
+                return from_hex(repo.refs.resolve_at(target, reflog))
+            except RefNotFound as exc:
+                raise RevisionError(str(exc)) from None
+        value = repo.refs.resolve(full)
+        if value is None:
+            raise RevisionError(f"{base} does not point to a commit yet (unborn branch)")
+        return from_hex(value)
+    if reflog is not None:
+        raise RevisionError(f"unknown ref {base!r}")
+    if base == "HEAD":
+        raise RevisionError("HEAD does not point to a commit yet (empty repository)")
+    if is_hex_id(base):
+        return from_hex(base)
+    if is_hex_prefix(base):
+        return resolve_short(repo, base)
+    raise RevisionError(f"unknown revision {base!r}")
+
+
+def resolve_short(repo: "Repository", prefix: str) -> RawId:
+    if len(prefix) < MIN_SHORT:
+        raise RevisionError(f"short id {prefix!r} is shorter than {MIN_SHORT} characters")
+    ids = sorted(repo.store.ids_with_prefix(prefix))
+    if not ids:
+        raise RevisionError(f"no object with id starting {prefix}")
+    if len(ids) > 1:
+        raise AmbiguousObjectId(prefix, [to_hex(i) for i in ids])
+    return RawId(ids[0])
+
+
+def resolve_any(repo: "Repository", expr: str) -> RawId:
+    """A revision or the id of any object (blob, node, snapshot)."""
+    _check_expr(expr)
+    base, reflog, suffixes = _split(expr)
+    oid = _base(repo, base, reflog)
+    for op, n in suffixes:
+        oid = _step(repo, oid, op, n)
+    return oid
+
+
+def resolve_revision(repo: "Repository", expr: str) -> RawId:
+    """A revision expression to a commit id; RevisionError if it names no commit."""
+    oid = resolve_any(repo, expr)
+    repo.get_commit(oid)
+    return oid
+
+
+def _check_expr(expr: object) -> None:
+    if not isinstance(expr, str) or not expr:
+        raise RevisionError("empty revision")
+    if len(expr) > MAX_EXPR or any(ord(c) < 0x20 or c == "\x7f" for c in expr):
+        raise RevisionError(f"invalid revision {expr[:40]!r}")
+
+
+def _step(repo: "Repository", oid: RawId, op: str, n: Optional[int]) -> RawId:
+    commit = repo.get_commit(oid)
+    if op == "^":
+        n = 1 if n is None else n
+        if n == 0:
+            return oid
+        if n > len(commit.parents):
+            raise RevisionError(f"{to_hex(oid)[:12]} has no parent {n}")
+        return RawId(commit.parents[n - 1])
+    n = 1 if n is None else n
+    for _ in range(n):
+        if not commit.parents:
+            raise RevisionError(f"{to_hex(oid)[:12]} has no parent")
+        oid = RawId(commit.parents[0])
+        commit = repo.get_commit(oid)
+    return oid
