@@ -36,12 +36,19 @@ def fsck_cmd(ctx, as_json, no_dangling):
 @click.pass_context
 def repack_cmd(ctx, dictionary):
     """Seal idle journals and merge all packs into one."""
-    from trace_core.storage.repack import repack_packs, seal_idle_journals
+    from trace_core.storage.repack import RepackLock, repack_packs, seal_idle_journals
 
     with open_repo(ctx) as repo:
-        seal_idle_journals(repo.store)
-        name = repack_packs(repo.store, train=dictionary)
-        click.echo(f"pack-{name}" if name else "nothing to repack")
+        lock = RepackLock(repo.store.pack_dir, wait=False)
+        if not lock.held:
+            lock.release()
+            fail("another repack or gc is running; try again when it has finished")
+        try:
+            seal_idle_journals(repo.store)
+            name = repack_packs(repo.store, train=dictionary, locked=True)
+        finally:
+            lock.release()
+        click.echo(f"pack-{name}" if name else "nothing to repack: already one pack")
 
 
 @click.command("gc")

@@ -299,11 +299,17 @@ def parse_bool(text: str) -> bool:
         raise ConfigError(f"not a boolean (true/false/yes/no/on/off/1/0): {text!r}") from None
 
 
+NEVER = 1 << 62
+
+
 def parse_duration(text: str) -> int:
-    """Seconds in "now", "3600s", "14d", "2.weeks", "2 weeks", "1.day.ago" (months are 30 days)."""
+    """Seconds in "now", "3600s", "14d", "2.weeks", "2 weeks", "1.day.ago" (months are 30 days);
+    "never" is NEVER (2**62 seconds, longer than any history)."""
     t = text.strip(_WS).lower()
     if t == "now":
         return 0
+    if t == "never":
+        return NEVER
     m = _DURATION_RE.match(t)
     if m is None or m.group(2) not in _DURATION_UNITS:
         raise ConfigError(f"not a duration (like 'now', '3600s', '14d' or '2.weeks'): {text!r}")
@@ -364,6 +370,10 @@ KNOWN_KEYS: dict[str, KeySpec] = {
     "pack.auto-pack-limit": KeySpec("int", 16, "packs before they are merged (0: never)"),
     "gc.prune-expire": KeySpec("duration", 1209600,
                                "age after which unreachable objects are pruned"),
+    "gc.reflog-expire": KeySpec("duration", 90 * 86400,
+                                "age after which reflog entries are dropped by gc"),
+    "gc.reflog-expire-unreachable": KeySpec("duration", 30 * 86400,
+                                            "the same, for entries no ref reaches any more"),
     "llm.provider": KeySpec("openai|anthropic|offline", None, "LLM provider for summaries"),
     "llm.model": KeySpec("str", None, "model name passed to the provider"),
     "llm.base-url": KeySpec("url", None, "base URL of the provider's API"),

@@ -25,12 +25,13 @@ which it never consumes. gc and repack exclude each other through `repack.lock`.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import time
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, List, Optional, Tuple
 
-from .errors import CorruptObject, InputError, TraceError
+from .errors import CorruptObject, InputError, OperationError, TraceError
 from .ids import ID_LEN, ZERO_HEX, hash_bytes, is_hex_id, to_hex
 from .objects import TYPE_CODES, Commit, Node, Snapshot, object_tag
 from .storage.lockfile import write_file_atomic
@@ -125,13 +126,14 @@ def meta_ids(value, _depth: int = 0) -> Iterator[bytes]:
             yield from meta_ids(v, _depth + 1)
 
 
-def walk(get, roots: Iterable[bytes], commits_only: bool = False, progress: Progress = None) -> set:
-    """Ids reachable from `roots`; objects that are missing or unreadable are not followed.
-
-    Blobs are named, not read. With `commits_only`, only parent links are followed.
-    """
+def walk(get, roots: Iterable[bytes], commits_only: bool = False, progress: Progress = None,
+         broken: Optional[list] = None) -> set:
+    """Ids reachable from `roots`. Blobs are named, not read; with `commits_only` only parent
+    links are followed. Objects that are missing or unreadable are not followed (and are listed
+    in `broken`, unless only a commit's meta names them: meta may hold other 32-byte values)."""
     seen: set = set()
     blobs: set = set()
+    soft: set = set()
     stack = list(roots)
     n = 0
     while stack:
@@ -142,6 +144,8 @@ def walk(get, roots: Iterable[bytes], commits_only: bool = False, progress: Prog
         try:
             obj = get(oid)
         except TraceError:
+            if broken is not None and oid not in soft:
+                broken.append(oid)
             continue
         n += 1
         if progress and n % 1000 == 0:
@@ -151,7 +155,9 @@ def walk(get, roots: Iterable[bytes], commits_only: bool = False, progress: Prog
             if not commits_only:
                 stack.append(obj.snapshot)
                 blobs.update(obj.blobs)
-                stack.extend(meta_ids(obj.meta))
+                ids = [i for i in meta_ids(obj.meta) if i not in seen]
+                soft.update(ids)
+                stack.extend(ids)
         elif commits_only:
             continue
         elif isinstance(obj, Snapshot):
@@ -168,9 +174,10 @@ def walk(get, roots: Iterable[bytes], commits_only: bool = False, progress: Prog
     return seen | blobs
 
 
-def reachable(repo, include_reflogs: bool = True, progress: Progress = None) -> set:
+def reachable(repo, include_reflogs: bool = True, progress: Progress = None,
+              broken: Optional[list] = None) -> set:
     """Every object id reachable from every ref of every agent (and reflog entry, if asked)."""
-    return walk(repo.store.get, ref_roots(repo, include_reflogs), progress=progress)
+    return walk(repo.store.get, ref_roots(repo, include_reflogs), progress=progress, broken=broken)
 
 
 # -- reflog expiry ------------------------------------------------------------------------------
@@ -178,11 +185,9 @@ def _duration(repo, spec: tuple) -> Optional[int]:
     """A duration setting in seconds; None for never (`never`, `false`, `off`)."""
     from .config import parse_duration
     raw = repo.config.get(spec[0])
-    if raw is None:
-        return spec[1]
-    if raw.strip().lower() in ("never", "false", "off"):
+    if raw is not None and raw.strip().lower() in ("never", "false", "off"):
         return None
-    return parse_duration(raw)
+    return spec[1] if raw is None else parse_duration(raw)
 
 
 def expire_reflogs(repo, now: Optional[float] = None) -> int:
@@ -244,12 +249,14 @@ def _collect(repo, expire_s: int, now: Optional[float], reflogs: bool, level: Op
         seal_idle_journals(store)
         packs = list(reversed(store.packs()))  # oldest first: exactly these may be consumed
         times = {p.name: cruft_time(store.pack_dir, p.name) for p in packs}
-        keep = reachable(repo, True, progress)
+        broken: list = []
+        keep = reachable(repo, True, progress, broken)
+        if broken:  # what they would reach cannot be known: moving anything could lose it
+            raise OperationError(f"{len(broken)} object(s) reachable from refs are missing or "
+                                 f"corrupt, e.g. {broken[0].hex()}; gc stopped before moving or "
+                                 "deleting any object: run 'trace fsck'")
         cutoff = now - expire_s
-        main: list = []
-        fresh: list = []
-        live: set = set()
-        dropped: set = set()
+        main, fresh, live, dropped = [], [], set(), set()
         n = len(keep)
         for p in packs:
             t = times[p.name]
@@ -264,12 +271,11 @@ def _collect(repo, expire_s: int, now: Optional[float], reflogs: bool, level: Op
                 else:
                     dropped.add(oid)
                 n += 1
-                if progress and n % 1000 == 0:
-                    progress(n)
-        if expire_s == 0:
+            if progress:
+                progress(n)
+        if expire_s == 0:  # --prune=now: what is newly unreachable gets no grace period
             dropped.update(item[0] for item in fresh)
-            fresh = []
-        fresh = [item for item in fresh if item[0] not in live]
+        fresh = [item for item in fresh if item[0] not in live] if expire_s else []
         cruft = _write_cruft(store, fresh, now) if fresh else None
         consumed = [p.name for p in packs
                     if (times[p.name] is None or times[p.name] <= cutoff) and p.name != cruft]
@@ -282,6 +288,8 @@ def _collect(repo, expire_s: int, now: Optional[float], reflogs: bool, level: Op
         rep.packs_after, rep.bytes_after = usage(store)
     finally:
         lock.release()
+    if rep.objects_pruned:  # the derived index may name pruned commits: rebuild it
+        repo.index.rebuild()
     if progress:
         progress(n)
     rep.seconds = round(time.monotonic() - t0, 3)
@@ -294,8 +302,8 @@ def _verified_objects(store, pack) -> Iterator[tuple]:
         for oid, data in pack.read_block(b, store.opts.max_object_size).items():
             raw = bytes(data)
             if hash_bytes(raw) != oid:
-                raise CorruptObject(to_hex(oid), f"in pack {pack.name}; run 'trace fsck' (gc "
-                                                 "changed nothing)")
+                raise CorruptObject(to_hex(oid), f"in pack {pack.name}; gc stopped before "
+                                                 "moving or deleting any object: run 'trace fsck'")
             yield oid, TYPE_CODES[object_tag(raw)], raw
 
 
@@ -311,16 +319,14 @@ def cruft_time(pack_dir: str, name: str) -> Optional[float]:
     path = cruft_marker(pack_dir, name)
     try:
         with open(path, "rb") as f:
-            text = f.read(64)
+            t = float(f.read(64).decode("ascii").strip())
+        if math.isfinite(t):
+            return t
     except FileNotFoundError:
         return None
-    try:
-        return float(text.decode("ascii").strip())
     except (UnicodeDecodeError, ValueError):
-        try:
-            return os.stat(path).st_mtime
-        except FileNotFoundError:
-            return None
+        pass
+    return os.stat(path).st_mtime  # a damaged marker: the time it was written
 
 
 def _drop_orphan_markers(pack_dir: str) -> None:
@@ -340,8 +346,6 @@ def usage(store) -> Tuple[int, int]:
     paths += list(jn.iter_journals(store.journal_dir))
     size = 0
     for p in paths:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             size += os.path.getsize(p)
-        except FileNotFoundError:
-            pass
     return len(names), size

@@ -20,11 +20,16 @@ _HEX_RE = re.compile(r"[0-9a-f]{64}\Z")
 _PREFIX_RE = re.compile(r"[0-9a-f]{4,64}\Z")
 
 
+_blake3 = None
+
+
 def hash_bytes(data: bytes) -> RawId:
     """The blake3 digest that names an object with these canonical bytes."""
-    from blake3 import blake3
-
-    return RawId(blake3(data).digest())
+    global _blake3
+    if _blake3 is None:  # imported on first use: read-only commands may never hash
+        from blake3 import blake3 as _b
+        _blake3 = _b
+    return _blake3(data).digest()  # type: ignore[return-value]
 
 
 def to_hex(raw: bytes) -> HexId:

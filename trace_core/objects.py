@@ -280,9 +280,14 @@ def _build(value: Any) -> TraceObject:
         raise MalformedObject("an object is an array starting with its type tag")
     tag = value[0]
     if tag == TAG_BLOB and len(value) == 2:
-        if not isinstance(value[1], dict):
+        msg = value[1]
+        if not isinstance(msg, dict):
             raise MalformedObject("blob payload must be a map")
-        return Blob(value[1])
+        if not isinstance(msg.get("role", ""), str):
+            raise MalformedObject("a message's role must be a string")
+        blob = Blob.__new__(Blob)  # decoded msgpack is already plain data: skip normalize()
+        blob._init(message=msg)
+        return blob
     if tag == TAG_NODE and len(value) == 3:
         level, items = value[1], value[2]
         if not isinstance(level, int) or not isinstance(items, list):

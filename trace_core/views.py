@@ -78,15 +78,25 @@ class ViewOps:
     def messages(self, rev: str = "HEAD") -> List[dict]:
         """The messages of the context at `rev`, in order."""
         cid = self._rev_or_none(rev)
-        return [self.get_blob(e.blob).message for e in self.entries_at(cid)]
+        return self.entry_messages(self.entries_at(cid))
 
     def materialize(self, fmt: str = "openai", rev: str = "HEAD") -> Any:
         """The prompt for the context at `rev`: openai (list), anthropic (dict), text, json."""
         from .materialize import render
         cid = self._rev_or_none(rev)
         entries = self.entries_at(cid)
-        msgs = [self.get_blob(e.blob).message for e in entries]
+        msgs = self.entry_messages(entries)
         return render(fmt, msgs, [e.blob.hex() for e in entries], [e.flags for e in entries])
+
+    def entry_messages(self, entries: Sequence[Entry]) -> List[dict]:
+        """The stored message of each entry (one bulk read of their blobs)."""
+        out = []
+        for e, obj in zip(entries, self.store.get_many([e.blob for e in entries])):
+            if obj.tag != "blob":
+                from .errors import CorruptObject
+                raise CorruptObject(to_hex(e.blob), f"expected a blob, found a {obj.tag}")
+            out.append(obj.message)
+        return out
 
     def _rev_or_none(self, rev: str) -> Optional[bytes]:
         if rev == "HEAD" and self.head_commit() is None:

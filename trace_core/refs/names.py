@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 from ..errors import InvalidRefName
@@ -69,7 +70,19 @@ def check_ref_format(name: str, allow_onelevel: bool = False) -> str:
     return name
 
 
+@functools.lru_cache(maxsize=1024)
+def _check_writable_cached(name: str) -> str:
+    return _check_writable(name)
+
+
 def check_writable(name: str) -> str:
+    """A name Trace stores: a pseudo ref (HEAD, ORIG_HEAD, ...) or a valid name under refs/."""
+    if isinstance(name, str):
+        return _check_writable_cached(name)
+    return _check_writable(name)
+
+
+def _check_writable(name: str) -> str:
     """A name Trace stores: a pseudo ref (HEAD, ORIG_HEAD, ...) or a valid name under refs/."""
     if name in PSEUDO_REFS:
         return name

@@ -43,6 +43,9 @@ class RefLogEntry:
 
 
 def _clean(text: str, limit: int) -> str:
+    text = str(text)
+    if text.isprintable():  # the common case: no control characters (TAB, LF, ...) at all
+        return text[:limit]
     text = "".join(" " if (ord(c) < 32 or ord(c) == 127) else c for c in str(text))
     return text[:limit]
 
@@ -130,18 +133,38 @@ def read_last(fd: int, size: int) -> tuple:
     return (rec, start + end) if rec is not None else (None, 0)
 
 
-def read_value(path: str) -> Optional[RefLogEntry]:
-    """The current record of the ref file at `path` (no lock: appends are whole records)."""
+def stat_key(st: os.stat_result) -> tuple:
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def read_value(path: str, cache: Optional[dict] = None) -> Optional[RefLogEntry]:
+    """The current record of the ref file at `path` (no lock: appends are whole records).
+
+    With `cache` (path -> (stat key, record)), an unchanged file costs one stat: every update
+    appends or replaces the file, so it changes size or inode. Only lock-free reads use this;
+    compare-and-swap always re-reads under the lock.
+    """
+    if cache is not None:
+        try:
+            st = os.stat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            cache.pop(path, None)
+            return None
+        hit = cache.get(path)
+        if hit is not None and hit[0] == stat_key(st):
+            return hit[1]
     try:
         fd = os.open(path, os.O_RDONLY)
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    except IsADirectoryError:
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
         return None
     try:
-        return read_last(fd, os.fstat(fd).st_size)[0]
+        st = os.fstat(fd)
+        rec = read_last(fd, st.st_size)[0]
     finally:
         os.close(fd)
+    if cache is not None:
+        cache[path] = (stat_key(st), rec)
+    return rec
 
 
 def read_all(path: str) -> bytes:
@@ -193,6 +216,12 @@ class LockedRef:
     def _open(self) -> int:
         flags = os.O_RDWR | os.O_APPEND | os.O_CREAT
         for _ in range(100):
+            try:  # the common case: the ref exists
+                return os.open(self.path, os.O_RDWR | os.O_APPEND)
+            except FileNotFoundError:
+                pass
+            except (IsADirectoryError, NotADirectoryError):
+                raise self._df_conflict() from None
             try:
                 fd = os.open(self.path, flags | os.O_EXCL, 0o644)
                 self.created = True
@@ -224,7 +253,7 @@ class LockedRef:
         return RefConflict(f"cannot create ref {self.name}: a ref with a conflicting name exists "
                            "(one ref's name is a directory of the other's)")
 
-    def append(self, entry: RefLogEntry) -> None:
+    def append(self, entry: RefLogEntry, cache: Optional[dict] = None) -> None:
         if self.valid_end < self.size:  # cut a torn tail left by a killed writer
             os.ftruncate(self.fd, self.valid_end)
         data = encode_record(entry)
@@ -233,6 +262,8 @@ class LockedRef:
             os.fsync(self.fd)
         self.current = entry
         self.valid_end = self.size = self.valid_end + len(data)
+        if cache is not None:  # we know the value this file now holds
+            cache[self.path] = (stat_key(os.fstat(self.fd)), entry)
 
     def truncate_to(self, size: int) -> None:
         os.ftruncate(self.fd, size)

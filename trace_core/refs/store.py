@@ -52,13 +52,14 @@ class RefStore:
         self.root = os.path.abspath(root)
         self.durability = durability
         self.who = who
+        self._cache: dict = {}  # path -> (stat key, record): see reffile.read_value
 
     def _path(self, name: str) -> str:
         return os.path.join(self.root, *name.split("/"))
 
     # -- reading ------------------------------------------------------------------------------
     def read_entry(self, name: str) -> Optional[RefLogEntry]:
-        return read_value(self._path(check_writable(name)))
+        return read_value(self._path(check_writable(name)), self._cache)
 
     def read(self, name: str) -> Optional[str]:
         """The raw value of `name`: a hex id, `ref:<target>`, or None if it does not exist."""
@@ -141,7 +142,7 @@ class RefStore:
             if not _matches(f.current, old):
                 raise RefConflict(f"ref {target} is {_describe(f.current and f.current.new)}, "
                                   f"expected {_describe(old)}")
-            f.append(self._record(new, f.current, message, who, time_ms))
+            f.append(self._record(new, f.current, message, who, time_ms), self._cache)
         return target
 
     def add_if_new(self, name: str, new: str, message: str = "", who: Optional[str] = None) -> str:
@@ -187,9 +188,11 @@ class RefStore:
             for i, (off, rec) in enumerate(records):
                 end = records[i + 1][0] if i + 1 < len(records) else len(data)
                 last = i == len(records) - 1
-                if rec is None or (not last and not keep(rec)):
+                if rec is None and last:
+                    continue  # a torn tail: never part of the log
+                if rec is not None and not last and not keep(rec):
                     dropped += 1
-                    continue
+                    continue  # (a corrupt record is kept as it is, for fsck to report)
                 lines.append(data[off:end])
             if dropped:
                 f.rewrite(b"".join(lines))
@@ -200,7 +203,8 @@ class RefStore:
 
     # -- checking -----------------------------------------------------------------------------
     def check(self) -> list:
-        """(severity, ref name, message) for every problem in the ref files."""
+        """(kind, severity, ref name, message) for every problem in the ref files. Kinds (stable,
+        used as fsck finding ids): tornRefTail, badReflogEntry, badRefFile, strayRefFile."""
         out = []
         base = os.path.join(self.root, "refs")
         for dirpath, _dirs, files in os.walk(base):
@@ -208,12 +212,12 @@ class RefStore:
             for f in files:
                 name = f"{rel}/{f}"
                 if f.endswith(".lock"):
-                    out.append(("warning", name, f"leftover lock file {name} (a killed writer)"))
+                    out.append(("strayRefFile", "warning", name, f"leftover lock file {name} (a killed writer)"))
                     continue
                 try:
                     check_writable(name)
                 except Exception:
-                    out.append(("warning", name, f"file {name} is not a valid ref name"))
+                    out.append(("strayRefFile", "warning", name, f"file {name} is not a valid ref name"))
                     continue
                 out.extend(self._check_file(name))
         for p in PSEUDO_REFS:
@@ -228,15 +232,15 @@ class RefStore:
         bad = [off for off, r in records if r is None]
         valid = [r for _, r in records if r is not None]
         if not valid:
-            return [("error", name, f"ref {name} holds no valid record")]
+            return [("badRefFile", "error", name, f"ref {name} holds no valid record")]
         last_valid_off = max(off for off, r in records if r is not None)
         torn = [off for off in bad if off > last_valid_off]
         middle = [off for off in bad if off < last_valid_off]
         if torn:
-            out.append(("warning", name, f"ref {name} ends in a torn record at byte {torn[0]} "
+            out.append(("tornRefTail", "warning", name, f"ref {name} ends in a torn record at byte {torn[0]} "
                                          "(ignored; the next update cuts it off)"))
         if middle:
-            out.append(("error", name, f"ref {name} has {len(middle)} corrupt reflog record(s), "
+            out.append(("badReflogEntry", "error", name, f"ref {name} has {len(middle)} corrupt reflog record(s), "
                                        f"first at byte {middle[0]}"))
         return out
 

@@ -80,6 +80,14 @@ def scan(data: bytes, base: int = 0, verify_crc: bool = True, max_len: int = 1 <
     return res
 
 
+def damaged_inside(data: bytes, res: ScanResult) -> bool:
+    """True when well-formed records follow one that fails its CRC (bit rot, not a torn tail):
+    cutting the journal there would drop acknowledged objects, so nobody may append or seal."""
+    if not res.torn_bytes:
+        return False
+    return len(scan(data, verify_crc=False).records) > len(res.records) + 1
+
+
 def read_payload(path: str, offset: int, clen: int) -> bytes:
     """The compressed frame at `offset`; raises FileNotFoundError if the journal is gone."""
     fd = os.open(path, os.O_RDONLY)
@@ -135,8 +143,8 @@ class JournalWriter:
             size = os.fstat(fd).st_size
             data = os.pread(fd, size, 0)
             res = scan(data)
-            if res.bad_header:
-                os.close(fd)
+            if res.bad_header or damaged_inside(data, res):
+                os.close(fd)  # leave a damaged journal as it is, for fsck to report
                 continue
             if res.torn_bytes:
                 os.ftruncate(fd, res.valid_end)

@@ -67,6 +67,20 @@ class ObjectStore:
             self._decoded[oid] = obj
         return obj
 
+    def get_many(self, oids: Iterable[bytes]) -> list:
+        """The objects with these ids, in order (a bulk read: see DiskObjectStore)."""
+        return [self.get(o) for o in oids]
+
+    def _decode(self, oid: bytes, data: bytes) -> TraceObject:
+        try:
+            obj = parse_object(data, strict=False)
+        except MalformedObject as exc:
+            raise CorruptObject(to_hex(oid), str(exc)) from None
+        if len(self._decoded) >= 200_000:
+            self._decoded.clear()
+        self._decoded[oid] = obj
+        return obj
+
     def add(self, obj: TraceObject) -> bytes:
         self.write([obj])
         return obj.id
@@ -138,6 +152,11 @@ class DiskObjectStore(ObjectStore):
                 try:
                     self._packs[n] = Pack(self.pack_dir, n)
                 except FileNotFoundError:
+                    continue
+                except PackError as exc:  # one damaged pack must not make the others unreadable
+                    note = f"skipping pack {n[:16]}: {exc} (run 'trace fsck')"
+                    if note not in self.notes:
+                        self.notes.append(note)
                     continue
         self._pack_order = [n for n in reversed(names) if n in self._packs]
         self._scan_journals()
@@ -213,6 +232,41 @@ class DiskObjectStore(ObjectStore):
         if hash_bytes(data) != oid:
             raise CorruptObject(to_hex(oid), "content does not hash to its id")
         return data
+
+    def get_many(self, oids: Iterable[bytes]) -> list:
+        """Like [get(o) for o in oids], reading each pack block once: materializing a context
+        of 10,000 messages touches a few hundred blocks, not 10,000 lookups."""
+        self._ensure()
+        oids = list(oids)
+        found: dict = {}
+        decoded = self._decoded
+        limit = self.opts.max_object_size
+        for oid in oids:
+            if oid in found or oid in decoded:
+                continue
+            for name in self._pack_order:
+                pack = self._packs[name]
+                hit = False
+                for i in pack.candidates(oid):
+                    key = (name, pack.block_of(i))
+                    recs = self._cache.get(key)
+                    if recs is None:
+                        try:
+                            recs = pack.read_block(key[1], limit)
+                        except (MalformedObject, PackError) as exc:
+                            raise CorruptObject(to_hex(oid), str(exc)) from None
+                        self._cache.put(key, recs, pack.block_info(key[1])[2])
+                    data = recs.get(oid)
+                    if data is not None:
+                        data = bytes(data)
+                        if hash_bytes(data) != oid:
+                            raise CorruptObject(to_hex(oid), "stored bytes do not hash to this id")
+                        found[oid] = self._decode(oid, data)
+                        hit = True
+                        break
+                if hit:
+                    break
+        return [found.get(o) or decoded.get(o) or self.get(o) for o in oids]
 
     def has(self, oid: bytes) -> bool:
         self._ensure()

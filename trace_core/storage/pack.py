@@ -15,6 +15,7 @@ writer publishes the .pack first and the .idx last (docs/FORMAT.md, "Packs").
 
 from __future__ import annotations
 
+import bisect
 import mmap
 import os
 import struct
@@ -179,6 +180,8 @@ class Pack:
         self._fd: Optional[int] = None
         self._zdict: Optional[bytes] = None
         self._dict_loaded = False
+        self._lookups = 0
+        self._table: Optional[list] = None  # all prefixes, built once a pack is read a lot
 
     def close(self) -> None:
         try:
@@ -208,13 +211,22 @@ class Pack:
         key = oid[:PREFIX]
         lo, hi = self._range(key[0])
         mm, base = self._mm, self._pfx
-        while lo < hi:
-            mid = (lo + hi) // 2
-            p = base + mid * PREFIX
-            if mm[p:p + PREFIX] < key:
-                lo = mid + 1
-            else:
-                hi = mid
+        table = self._table
+        if table is None:
+            self._lookups += 1
+            if self._lookups > 256:  # a bulk reader: bisect in C over a list of all prefixes
+                table = self._table = [mm[p:p + PREFIX] for p in
+                                       range(base, base + self.count * PREFIX, PREFIX)]
+        if table is not None:
+            lo = bisect.bisect_left(table, key, lo, hi)
+        else:
+            while lo < hi:
+                mid = (lo + hi) // 2
+                p = base + mid * PREFIX
+                if mm[p:p + PREFIX] < key:
+                    lo = mid + 1
+                else:
+                    hi = mid
         n = self.count
         while lo < n:
             p = base + lo * PREFIX
@@ -314,16 +326,21 @@ def parse_block(raw: bytes, name: str, b: int) -> dict:
     out = {}
     pos, n = 0, len(raw)
     view = memoryview(raw)
-    while pos < n:
-        if pos + REC_HEAD.size > n:
-            raise PackError(f"pack {name}: block {b} has a truncated record")
-        oid, ln = REC_HEAD.unpack_from(raw, pos)
-        pos += REC_HEAD.size
-        if pos + ln > n:
-            raise PackError(f"pack {name}: block {b} has a truncated record")
-        out[oid] = view[pos:pos + ln]
-        pos += ln
-    return out
+    unpack, head = REC_HEAD.unpack_from, REC_HEAD.size
+    try:
+        while pos < n:
+            oid, ln = unpack(raw, pos)
+            pos += head
+            end = pos + ln
+            if end > n:
+                break
+            out[oid] = view[pos:end]
+            pos = end
+        else:
+            return out
+    except Exception:  # struct.error: fewer bytes left than a record header
+        pass
+    raise PackError(f"pack {name}: block {b} has a truncated record")
 
 
 class BlockCache:

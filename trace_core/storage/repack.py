@@ -57,7 +57,7 @@ def seal_idle_journals(store: DiskObjectStore) -> list:
                 continue
             data = os.pread(fd, os.fstat(fd).st_size, 0)
             res = jn.scan(data)
-            if res.bad_header or _damaged_inside(data, res):
+            if res.bad_header or jn.damaged_inside(data, res):
                 continue  # never cut off well-formed records after a damaged one: fsck reports it
             if res.records:
                 from .objectstore import seal_journal_fd
@@ -69,14 +69,6 @@ def seal_idle_journals(store: DiskObjectStore) -> list:
             os.close(fd)
     store.refresh()
     return names
-
-
-def _damaged_inside(data: bytes, res: jn.ScanResult) -> bool:
-    """True when records that are well formed follow one that fails its crc (bit rot, not a
-    torn tail): sealing would drop them."""
-    if not res.torn_bytes:
-        return False
-    return len(jn.scan(data, verify_crc=False).records) > len(res.records) + 1
 
 
 def pack_objects_in_order(store: DiskObjectStore, packs: list) -> Iterator[tuple]:
@@ -99,6 +91,9 @@ def repack_packs(store: DiskObjectStore, objects: Optional[Iterable[tuple]] = No
     `locked`: the caller already holds RepackLock. Returns the new pack's name, or None if
     another repack holds the lock or nothing was packed.
     """
+    if objects is not None and replace is None:
+        raise ValueError("repack_packs: an object stream needs `replace` (the packs it covers), "
+                         "or packs published meanwhile would be deleted")
     lock = None if locked else RepackLock(store.pack_dir, wait=False)
     if lock is not None and not lock.held:
         lock.release()
