@@ -236,3 +236,16 @@ def test_help_lists_commands():
     for cmd in ["commit", "log", "status", "reset", "update-ref", "fsck", "gc", "context"]:
         assert cmd in p.stdout
     assert textwrap.dedent(p.stdout)
+
+
+def test_repository_discovery(rdir, tmp_path):
+    t(rdir, "commit", "found me", check=True)
+    sub = os.path.join(rdir, "a", "b")
+    os.makedirs(sub)
+    p = run_cli("context", "--format", "text", cwd=sub, check=True)
+    assert "found me" in p.stdout
+    p = run_cli("context", "--format", "text", cwd=str(tmp_path),
+                env={"TRACE_DIR": os.path.join(rdir, ".trace")}, check=True)
+    assert "found me" in p.stdout
+    p = run_cli("-C", os.path.join(rdir, ".trace"), "context", "--format", "text", check=True)
+    assert "found me" in p.stdout

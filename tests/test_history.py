@@ -330,3 +330,13 @@ def test_revision_errors(repo):
     repo.user("x")
     with pytest.raises(InputError):
         repo.edit(0, "not a dict")  # type: ignore[arg-type]
+
+
+def test_full_durability_round_trip(tmp_path):
+    r = Repository.init(str(tmp_path / "r"), encoding="chars/4", durability="full")
+    for i in range(5):
+        r.user(f"durable {i}")
+    r.reset("HEAD~1", "hard")
+    r.close()
+    r = Repository.open(str(tmp_path / "r"))
+    assert r.durability == "full" and [m["content"] for m in r.messages()][-1] == "durable 3"
