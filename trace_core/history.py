@@ -74,13 +74,19 @@ class HistoryOps:
 
     # -- the commit primitive ------------------------------------------------------------------
     def _tip(self):
-        tip = self.head_commit()
-        if tip is None:
-            if self.head_ref == "HEAD" and self.refs.read("HEAD") is None:  # a new agent namespace: HEAD on its main branch
+        return self._tip_at()[1:]
+
+    def _tip_at(self):
+        """(the ref commits move, its commit id or None, that commit, its snapshot)."""
+        target, value = self.refs.resolve_target(self.head_ref)
+        if value is None:
+            if self.head_ref == "HEAD" and target == "HEAD":  # a new agent namespace
                 self.refs.set_symbolic("HEAD", "refs/heads/main", message="agent: first commit")
-            return None, None, chunked.EMPTY
+                target = "refs/heads/main"
+            return target, None, None, chunked.EMPTY
+        tip = bytes.fromhex(value)
         commit = self.get_commit(tip)
-        return tip, commit, self.get_snapshot(commit.snapshot)
+        return target, tip, commit, self.get_snapshot(commit.snapshot)
 
     def commit_change(self, build: Callable[[Optional[Commit], Snapshot], Change],
                       author: Optional[str] = None) -> Commit:
@@ -89,14 +95,15 @@ class HistoryOps:
         if tx is not None:
             return tx.apply(build, author)
         for _ in range(MAX_RETRIES):
-            tip, parent, snap = self._tip()
+            target, tip, parent, snap = self._tip_at()
             change = build(parent, snap)
             self._check_budget(change)
             commit = self._make_commit(change, [tip] if tip else [], author)
             self.store.write([*change.objects, change.snapshot, commit])
-            try:
-                self.refs.set_if_equals(self.head_ref, to_hex(tip) if tip else None, commit.hex,
-                                        message=f"{change.op}: {commit.summary}"[:200])
+            try:  # the branch the tip was read from, even if HEAD was switched meanwhile
+                self.refs.set_if_equals(target, tip.hex() if tip else None, commit.hex,
+                                        message=f"{change.op}: {commit.summary}"[:200],
+                                        deref=False)
             except RefConflict:
                 continue
             self.store.maybe_seal()

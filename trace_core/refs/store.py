@@ -66,6 +66,16 @@ class RefStore:
         e = self.read_entry(name)
         return e.new if e is not None else None
 
+    def resolve_target(self, name: str) -> tuple:
+        """(the ref `name` finally names through symbolic refs, the id it holds or None)."""
+        target = check_writable(name)
+        for _ in range(MAX_SYMREF_DEPTH + 1):
+            raw = self.read(target)
+            if raw is None or not raw.startswith("ref:"):
+                return target, raw
+            target = check_writable(raw[4:])
+        raise SymrefLoop(f"ref {name}: symbolic refs nest deeper than {MAX_SYMREF_DEPTH}")
+
     def resolve_chain(self, name: str) -> list:
         """The names followed from `name` through symbolic refs; the last holds an id or nothing."""
         chain = [check_writable(name)]
@@ -78,8 +88,7 @@ class RefStore:
 
     def resolve(self, name: str) -> Optional[str]:
         """The id `name` finally points to, or None (absent ref or unborn branch)."""
-        raw = self.read(self.resolve_chain(name)[-1])
-        return raw if raw is not None and not raw.startswith("ref:") else None
+        return self.resolve_target(name)[1]
 
     def list(self, prefix: str = "") -> list:
         """Sorted (name, raw value) for every existing ref whose name starts with `prefix`."""

@@ -15,6 +15,11 @@ from . import journal as jn
 from .pack import BlockCache, Pack, list_packs, write_pack
 
 
+#: zstd level of journal frames: fast (they are recompressed in 64 KiB blocks when sealed);
+#: 3x faster than level 3 on 400-byte messages, frames ~30% larger until then.
+JOURNAL_LEVEL = -1
+
+
 @dataclass
 class StoreOptions:
     """Tunables of the disk store (from the repository config)."""
@@ -332,7 +337,7 @@ class DiskObjectStore(ObjectStore):
         fresh = []
         for o in objs:
             data = o.to_bytes()
-            frame = zc.compress(data, self.opts.level)
+            frame = zc.compress(data, JOURNAL_LEVEL)
             parts.append((o.id, TYPE_CODES[o.tag], frame, len(data)))
             fresh.append(o)
         if not parts:
