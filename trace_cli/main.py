@@ -1,12 +1,13 @@
-"""Entry point: a click group that imports a command's module only when that command runs."""
+"""Entry point: a click group that imports a command's module only when that command runs.
+
+Common read-only command lines skip click altogether (`trace_cli.fast`); the click group is built
+only for the others, so start-up stays cheap (docs/architecture.md).
+"""
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
-
-import click
 
 # command name -> (module, function name); modules are imported lazily to keep start-up fast
 COMMANDS = {
@@ -44,36 +45,56 @@ COMMANDS = {
     "config": ("trace_cli.view_cmds", "config_cmd"),
 }
 
-
-class LazyGroup(click.Group):
-    """A group whose subcommands live in modules imported on first use."""
-
-    def list_commands(self, ctx: click.Context) -> list:
-        return sorted(COMMANDS)
-
-    def get_command(self, ctx: click.Context, name: str):
-        spec = COMMANDS.get(name)
-        if spec is None:
-            return None
-        return getattr(importlib.import_module(spec[0]), spec[1])
+_cli = None
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-C", "directory", metavar="DIR", help="Run as if started in DIR (or use the .trace repository DIR).")
-@click.option("--agent", metavar="NAME", help="Work in the namespace of sub-agent NAME.")
-@click.version_option(package_name="trace-vcs", prog_name="trace")
-@click.pass_context
-def cli(ctx: click.Context, directory: str | None, agent: str | None) -> None:
-    """Trace: version control for the context windows of LLM agents."""
-    ctx.ensure_object(dict)
-    ctx.obj["directory"] = directory
-    ctx.obj["trace_dir"] = os.environ.get("TRACE_DIR") or None
-    ctx.obj["agent"] = agent
+def _build_cli():
+    import importlib
+
+    import click
+
+    class LazyGroup(click.Group):
+        """A group whose subcommands live in modules imported on first use."""
+
+        def list_commands(self, ctx: click.Context) -> list:
+            return sorted(COMMANDS)
+
+        def get_command(self, ctx: click.Context, name: str):
+            spec = COMMANDS.get(name)
+            if spec is None:
+                return None
+            return getattr(importlib.import_module(spec[0]), spec[1])
+
+    @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+    @click.option("-C", "directory", metavar="DIR", help="Run as if started in DIR (or use the .trace repository DIR).")
+    @click.option("--agent", metavar="NAME", help="Work in the namespace of sub-agent NAME.")
+    @click.version_option(package_name="trace-vcs", prog_name="trace")
+    @click.pass_context
+    def cli(ctx: click.Context, directory: str | None, agent: str | None) -> None:
+        """Trace: version control for the context windows of LLM agents."""
+        ctx.ensure_object(dict)
+        ctx.obj["directory"] = directory
+        ctx.obj["trace_dir"] = os.environ.get("TRACE_DIR") or None
+        ctx.obj["agent"] = agent
+
+    return cli
+
+
+def __getattr__(name: str):
+    if name == "cli":  # the click group, built on first use
+        global _cli
+        if _cli is None:
+            _cli = _build_cli()
+        return _cli
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main() -> None:
+    if not os.environ.get("_TRACE_NO_FASTPATH"):
+        from trace_cli.fast import try_fast
+        try_fast(sys.argv[1:])
     from trace_cli.util import run
-    run(cli)
+    run(__getattr__("cli"))
 
 
 if __name__ == "__main__":

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
-from .util import (base_dir, decode_utf8, emit_json, fail, json_option, open_repo, parse_json,
-                   read_input)
+from .commands import objects
+from .util import (base_dir, decode_utf8, fail, json_option, open_repo, parse_json, read_input,
+                   root_obj)
 
 
 @click.command("init")
@@ -64,28 +63,7 @@ def hash_object_cmd(ctx, write, use_stdin, text, role, file):
 @click.pass_context
 def cat_object_cmd(ctx, show_type, show_size, pretty, exists, as_json, object):
     """Show an object (blob, node, snap, commit) by id or revision."""
-    from trace_core import plumbing
-    from trace_core.errors import TraceError
-
-    with open_repo(ctx) as repo:
-        if exists:
-            try:
-                plumbing.cat_object(repo, object)
-            except TraceError:
-                ctx.exit(1)
-            return
-        obj = plumbing.cat_object(repo, object)
-        if show_type:
-            click.echo(obj.tag)
-        elif show_size:
-            click.echo(len(obj.to_bytes()))
-        elif as_json or pretty:
-            desc = plumbing.describe(obj)
-            if pretty and not as_json and obj.tag == "blob":
-                desc = desc["message"]
-            emit_json(desc)
-        else:
-            fail("give one of -t, -s, -p, -e or --json", 2)
+    objects.cat_object(root_obj(ctx), show_type, show_size, pretty, exists, as_json, object)
 
 
 @click.command("write-snapshot")
@@ -119,34 +97,7 @@ def write_snapshot_cmd(ctx, use_stdin, no_verify, file):
 @click.pass_context
 def ls_snapshot_cmd(ctx, as_json, long_, rev):
     """List a snapshot's entries as '<blob id> <flags>' (REV: commit or snapshot)."""
-    from trace_core import plumbing
-
-    with open_repo(ctx) as repo:
-        snap = plumbing.snapshot_of(repo, rev)
-        entries = plumbing.snapshot_entries(repo, snap)
-        if as_json:
-            out = []
-            for i, e in enumerate(entries):
-                item = {"index": i, "blob": e.blob.hex(), "flags": e.flags}
-                if long_:
-                    item["message"] = plumbing.to_jsonable(repo.get_blob(e.blob).message)
-                out.append(item)
-            emit_json(out)
-            return
-        for i, e in enumerate(entries):
-            if long_:
-                msg = repo.get_blob(e.blob).message
-                preview = _preview(msg)
-                click.echo(f"{i}\t{e.blob.hex()} {e.flags}\t{msg.get('role', '')}\t{preview}")
-            else:
-                click.echo(f"{e.blob.hex()} {e.flags}")
-
-
-def _preview(msg: dict, width: int = 60) -> str:
-    content = msg.get("content")
-    text = content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
-    text = " ".join(str(text).split())
-    return text if len(text) <= width else text[: width - 3] + "..."
+    objects.ls_snapshot(root_obj(ctx), as_json, long_, rev)
 
 
 @click.command("commit-tree")

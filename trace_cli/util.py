@@ -1,60 +1,110 @@
-"""What every command shares: opening the repository, JSON output, errors as one line."""
+"""What every command shares: opening the repository, output, JSON, errors as one line.
+
+Importing this module does not import click (nor json): the fast path in `trace_cli.fast` runs
+the common read-only commands without click, on the same code as the click commands.
+"""
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-from typing import Any, Callable
-
-import click
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 
+# click.style's codes for the colors the commands use
+_FG = {"red": 31, "green": 32, "yellow": 33, "cyan": 36}
 
-def open_repo(ctx: click.Context):
-    """The repository named by -C, TRACE_DIR, or found by walking up from the working dir."""
+
+def root_obj(ctx) -> dict:
+    """The global options (-C, --agent, TRACE_DIR) of a click context, or a dict of them."""
+    if isinstance(ctx, dict):
+        return ctx
+    return ctx.find_root().obj or {}
+
+
+def open_repo(ctx):
+    """The repository named by -C, TRACE_DIR, or found by walking up from the working dir.
+
+    `ctx` is a click context or the dict of global options."""
     from trace_core.repository import Repository
 
-    obj = ctx.find_root().obj or {}
+    obj = root_obj(ctx)
     agent = obj.get("agent")
     if obj.get("trace_dir") and not obj.get("directory"):
         return Repository.open(obj["trace_dir"], agent=agent)
     return Repository.discover(obj.get("directory") or ".", agent=agent)
 
 
-def base_dir(ctx: click.Context) -> str:
-    obj = ctx.find_root().obj or {}
-    return obj.get("directory") or "."
+def base_dir(ctx) -> str:
+    return root_obj(ctx).get("directory") or "."
 
 
-def emit_json(value: Any) -> None:
-    click.echo(json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False))
+def echo(message="", err: bool = False) -> None:
+    """Print one line and flush, like click.echo for text (which also drops ANSI escapes when
+    the stream is not a terminal)."""
+    f = sys.stderr if err else sys.stdout
+    text = f"{message}\n"
+    if "\x1b" in text and not f.isatty():
+        import re
+        text = re.sub(r"\033\[[0-?]*[ -/]*[@-~]", "", text)
+    f.write(text)
+    f.flush()
 
 
-def json_option(f: Callable) -> Callable:
+def when(ms: int, tz: int = 0) -> str:
+    """A commit time as `YYYY-MM-DD HH:MM:SS +hhmm` in its own time zone."""
+    import time
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ms / 1000 + tz * 60)) + \
+        f" {'+' if tz >= 0 else '-'}{abs(tz) // 60:02d}{abs(tz) % 60:02d}"
+
+
+def color() -> bool:
+    return sys.stdout.isatty()
+
+
+def style(text: str, fg: str) -> str:
+    """`text` in color when standard output is a terminal (click.style's escape codes)."""
+    return f"\x1b[{_FG[fg]}m{text}\x1b[0m" if sys.stdout.isatty() else text
+
+
+def echo_err_styled(text: str, fg: str) -> None:
+    """A colored line on stderr; plain when either stream is not a terminal (as click.echo)."""
+    echo(style(text, fg), err=True)
+
+
+def emit_json(value) -> None:
+    import json
+    echo(json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False))
+
+
+def json_option(f):
+    import click
     return click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")(f)
 
 
+class CommandExit(SystemExit):
+    """Ends a command with an exit status (its message, if any, is already printed)."""
+
+
 def fail(message: str, code: int = EXIT_ERROR) -> None:
-    raise click.exceptions.Exit(_err(message, code))
+    raise CommandExit(_err(message, code))
 
 
 def _err(message: str, code: int) -> int:
-    click.echo(f"error: {message}", err=True)
+    _flush_quietly()
+    echo(f"error: {message}", err=True)
     return code
 
 
 def warn(message: str) -> None:
-    click.echo(f"warning: {message}", err=True)
+    echo(f"warning: {message}", err=True)
 
 
 def progress(label: str):
     """A progress callback drawing a bar on a terminal's stderr, or None when not a terminal."""
     if not sys.stderr.isatty():
         return None
-    state = {"bar": None}
 
     def update(done: int, total: int | None = None) -> None:
         if total:
@@ -91,7 +141,8 @@ def decode_utf8(data: bytes, what: str = "input") -> str:
         raise
 
 
-def parse_json(text: str, what: str = "input") -> Any:
+def parse_json(text: str, what: str = "input"):
+    import json
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
@@ -100,22 +151,16 @@ def parse_json(text: str, what: str = "input") -> Any:
         fail(f"{what} is nested too deeply")
 
 
-def run(cli: click.Group) -> None:
-    """Run the CLI turning library errors into `error: ...` and a non-zero exit, never a traceback."""
+def guarded(fn) -> None:
+    """Call fn() and exit: library errors become `error: ...` and a non-zero status, never a
+    traceback. (Click's own exceptions are handled by `run`.)"""
     from trace_core.errors import TraceError
 
     try:
-        rv = cli.main(standalone_mode=False, prog_name="trace")
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+        rv = fn()
     except TraceError as exc:
-        click.echo(f"error: {_one_line(str(exc))}", err=True)
+        _flush_quietly()
+        echo(f"error: {_one_line(str(exc))}", err=True)
         sys.exit(EXIT_ERROR)
     except BrokenPipeError:
         try:
@@ -126,12 +171,39 @@ def run(cli: click.Group) -> None:
     except KeyboardInterrupt:
         sys.exit(130)
     except RecursionError:
-        click.echo("error: input is nested too deeply", err=True)
+        _flush_quietly()
+        echo("error: input is nested too deeply", err=True)
         sys.exit(EXIT_ERROR)
     except OSError as exc:
-        click.echo(f"error: {exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}".rstrip(": "), err=True)
+        _flush_quietly()
+        echo(f"error: {exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}".rstrip(": "), err=True)
         sys.exit(EXIT_ERROR)
     sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _flush_quietly() -> None:
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        pass
+
+
+def run(cli) -> None:
+    """Run the click CLI turning library errors into `error: ...` and a non-zero exit."""
+    import click
+
+    def call():
+        try:
+            return cli.main(standalone_mode=False, prog_name="trace")
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        except click.exceptions.Abort:
+            click.echo("aborted", err=True)
+            sys.exit(130)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+    guarded(call)
 
 
 def _one_line(text: str) -> str:

@@ -27,13 +27,13 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, replace
 from functools import cached_property
-from typing import Any, Callable, NamedTuple, Optional, Union
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any, NamedTuple, Optional
 
 from .errors import ConfigError
-from .storage.lockfile import LockFile, write_file_atomic
+
+if TYPE_CHECKING:
+    from typing import Callable, Union
 
 SectionId = tuple[str, Optional[str]]          # (lowercase section, case-sensitive subsection)
 KeyId = tuple[str, Optional[str], str]         # (section, subsection, lowercase key)
@@ -45,24 +45,59 @@ _BAD_CHAR_RE = re.compile(r"[\x00-\x08\x0a-\x1f\ud800-\udfff]")
 _HEADER_RE = re.compile(r"\[(" + _NAME + r")(?:[ \t]+\"((?:[^\"\\]|\\.)*)\")?\][ \t]*(?:[#;].*)?\Z")
 _ENTRY_RE = re.compile(r"(" + _NAME + r")[ \t]*(=.*)?\Z")
 _VALUE_ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t"}
-_BARE_SAFE_RE = re.compile(r"[^ \t\"\\#;\n][^\t\"\\#;\n]*(?<! )\Z")
+_BARE_SAFE = r"[^ \t\"\\#;\n][^\t\"\\#;\n]*(?<! )\Z"     # compiled on first use (writes only)
 
 
 # ---------------------------------------------------------------------------------------------
 # Lines
 
 
-@dataclass(frozen=True)
-class _Line:
-    """One physical line: its text, plus the parsed meaning for headers and entries."""
+def _frozen(self, *args) -> None:
+    from dataclasses import FrozenInstanceError
+    raise FrozenInstanceError(f"cannot assign to field of {type(self).__name__}")
 
-    raw: str
-    section: Optional[SectionId] = None        # the section in effect (headers: their own)
-    key: Optional[str] = None                  # entries only: the lowercase key
-    value: Optional[str] = None                # entries only: the decoded value
-    is_header: bool = False
-    prefix: str = ""                           # entries: indentation and key as written
-    suffix: str = ""                           # entries: the trailing comment with its spacing
+
+class _Line:
+    """One physical line: its text, plus the parsed meaning for headers and entries.
+
+    Immutable, compared and hashed by value. (A plain class rather than a dataclass: creating
+    dataclasses costs milliseconds at import, and every command reads the config.)"""
+
+    __slots__ = ("raw", "section", "key", "value", "is_header", "prefix", "suffix")
+    _FIELDS = __slots__
+
+    def __init__(self, raw: str, section: Optional[SectionId] = None, key: Optional[str] = None,
+                 value: Optional[str] = None, is_header: bool = False, prefix: str = "",
+                 suffix: str = "") -> None:
+        init = object.__setattr__
+        init(self, "raw", raw)
+        init(self, "section", section)     # the section in effect (headers: their own)
+        init(self, "key", key)             # entries only: the lowercase key
+        init(self, "value", value)         # entries only: the decoded value
+        init(self, "is_header", is_header)
+        init(self, "prefix", prefix)       # entries: indentation and key as written
+        init(self, "suffix", suffix)       # entries: the trailing comment with its spacing
+
+    __setattr__ = __delattr__ = _frozen
+
+    def _astuple(self) -> tuple:
+        return (self.raw, self.section, self.key, self.value, self.is_header, self.prefix, self.suffix)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._astuple() == other._astuple()
+
+    def __hash__(self) -> int:
+        return hash(self._astuple())
+
+    def __repr__(self) -> str:
+        return "_Line(" + ", ".join(f"{f}={getattr(self, f)!r}" for f in self._FIELDS) + ")"
+
+    def replace(self, **changes) -> "_Line":
+        kw = {f: getattr(self, f) for f in self._FIELDS}
+        kw.update(changes)
+        return _Line(**kw)
 
     @property
     def is_entry(self) -> bool:
@@ -228,7 +263,7 @@ def _check_value_chars(key: str, value: str) -> None:
 
 def format_value(value: str) -> str:
     """The text that encodes `value` on a line: bare when that is unambiguous, else quoted."""
-    if _BARE_SAFE_RE.match(value):
+    if re.match(_BARE_SAFE, value):
         return value
     out = ['"']
     for ch in value:
@@ -258,7 +293,7 @@ def _as_text(value: Union[str, int, float, bool]) -> str:
 # ---------------------------------------------------------------------------------------------
 # Typed values
 
-_INT_RE = re.compile(r"([+-]?)([0-9]+)([kmg]?)\Z", re.IGNORECASE)
+_INT = r"(?i)([+-]?)([0-9]+)([kmg]?)\Z"       # patterns used via re's cache: compiled on use
 _SUFFIX = {"": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}
 _BOOLS = {"true": True, "yes": True, "on": True, "1": True,
           "false": False, "no": False, "off": False, "0": False}
@@ -271,12 +306,12 @@ _DURATION_UNITS = {
     "month": 2592000, "months": 2592000,
     "y": 31536000, "year": 31536000, "years": 31536000,
 }
-_DURATION_RE = re.compile(r"([0-9]+)[. ]?([a-z]+)(?:[. ]ago)?\Z")
+_DURATION = r"([0-9]+)[. ]?([a-z]+)(?:[. ]ago)?\Z"
 
 
 def parse_int(text: str) -> int:
     """An integer with an optional k/m/g suffix (powers of 1024, case-insensitive), like git."""
-    m = _INT_RE.match(text.strip(_WS))
+    m = re.match(_INT, text.strip(_WS))
     if m is None:
         raise ConfigError(f"not an integer: {text!r}")
     n = int(m.group(2)) * _SUFFIX[m.group(3).lower()]
@@ -285,7 +320,7 @@ def parse_int(text: str) -> int:
 
 def parse_size(text: str) -> int:
     """A non-negative byte count with an optional k/m/g suffix: "8m" is 8388608."""
-    m = _INT_RE.match(text.strip(_WS))
+    m = re.match(_INT, text.strip(_WS))
     if m is None or m.group(1) == "-":
         raise ConfigError(f"not a size (digits with an optional k, m or g suffix): {text!r}")
     return int(m.group(2)) * _SUFFIX[m.group(3).lower()]
@@ -310,7 +345,7 @@ def parse_duration(text: str) -> int:
         return 0
     if t == "never":
         return NEVER
-    m = _DURATION_RE.match(t)
+    m = re.match(_DURATION, t)
     if m is None or m.group(2) not in _DURATION_UNITS:
         raise ConfigError(f"not a duration (like 'now', '3600s', '14d' or '2.weeks'): {text!r}")
     return int(m.group(1)) * _DURATION_UNITS[m.group(2)]
@@ -460,6 +495,7 @@ def _normalize_typed(spec: KeySpec, skey: str, value: str) -> tuple[str, Any]:
             raise _TypeMismatch("a boolean (true/false/yes/no/on/off/1/0)") from None
         return ("true" if b else "false"), b
     if t == "url":
+        from urllib.parse import urlsplit
         v = value.strip(_WS)
         parts = urlsplit(v) if " " not in v else None
         if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
@@ -502,13 +538,31 @@ def validate_value(key: str, value: str) -> str:
 # Config
 
 
-@dataclass(frozen=True)
 class Config:
-    """A parsed config file: its lines (kept verbatim) and where it came from."""
+    """A parsed config file: its lines (kept verbatim) and where it came from.
 
-    lines: tuple[_Line, ...] = ()
-    origin: str = "config"
-    final_newline: bool = True
+    Immutable, compared and hashed by value (lines, origin, final_newline)."""
+
+    def __init__(self, lines: tuple[_Line, ...] = (), origin: str = "config",
+                 final_newline: bool = True) -> None:
+        init = object.__setattr__
+        init(self, "lines", lines)
+        init(self, "origin", origin)
+        init(self, "final_newline", final_newline)
+
+    __setattr__ = __delattr__ = _frozen
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.lines, self.origin, self.final_newline) == \
+            (other.lines, other.origin, other.final_newline)
+
+    def __hash__(self) -> int:
+        return hash((self.lines, self.origin, self.final_newline))
+
+    def __repr__(self) -> str:
+        return f"Config(lines={self.lines!r}, origin={self.origin!r}, final_newline={self.final_newline!r})"
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -643,7 +697,7 @@ class Config:
             old = lines[found[-1]]
             suffix = old.suffix if not old.suffix or old.suffix[0] in _WS else " " + old.suffix
             raw = f"{old.prefix} = {format_value(text)}{suffix}"
-            lines[found[-1]] = replace(old, raw=raw, value=text)
+            lines[found[-1]] = old.replace(raw=raw, value=text)
             return self._with(lines)
         new = _Line(f"{self._indent(kid[:2])}{kid[2]} = {format_value(text)}",
                     kid[:2], kid[2], text, prefix=f"{self._indent(kid[:2])}{kid[2]}")
@@ -672,6 +726,7 @@ class Config:
 
     def save(self, path: str, fsync: bool = False) -> None:
         """Replace the file at `path` atomically (readers see the old or the new file)."""
+        from .storage.lockfile import write_file_atomic
         write_file_atomic(path, self.to_text().encode("utf-8"), fsync=fsync)
 
     # -- helpers --------------------------------------------------------------------------------
@@ -745,6 +800,7 @@ def update_file(path: str, edit: Callable[[Config], Config], fsync: bool = False
     `edit` receives the current Config and returns the new one, which is written and returned.
     Raises LockError if another writer holds the lock.
     """
+    from .storage.lockfile import LockFile
     with LockFile(path, fsync=fsync) as lk:
         new = edit(Config.load(path))
         lk.write(new.to_text().encode("utf-8"))

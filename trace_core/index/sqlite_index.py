@@ -10,24 +10,45 @@ from __future__ import annotations
 
 import heapq
 import os
-from contextlib import suppress
 import sqlite3
-import threading
-from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator, Optional
+from _thread import RLock
+from contextlib import suppress
+from typing import TYPE_CHECKING
 
 from ..errors import CorruptObject, IndexError_, ObjectError
 from ..ids import ID_LEN, to_hex
 from ..objects import TAG_COMMIT, TYPE_CODES, Commit
 
+if TYPE_CHECKING:
+    from typing import Callable, Iterable, Iterator, Optional
+
+    from .rows import CommitRow
+
 SCHEMA_VERSION = "1"
 SUMMARY_MAX = 200
 _COMMIT_CODE = TYPE_CODES[TAG_COMMIT]
 _COLS = "id, parents, gen, time_ms, tz, author, op, tokens, total, snapshot, summary"
-_CHAIN = (f"WITH RECURSIVE ch({_COLS}, k) AS (SELECT {_COLS}, 1 FROM commits WHERE id = ? "
-          f"UNION ALL SELECT {', '.join('c.' + x for x in _COLS.split(', '))}, ch.k + 1 "
-          f"FROM ch JOIN commits c ON c.id = substr(ch.parents, 1, {ID_LEN}) "
-          f"WHERE ch.k < ? AND length(ch.parents) >= {ID_LEN}) SELECT {_COLS} FROM ch")
+_NAMES = tuple(_COLS.split(", "))
+_KEY_COLS = _NAMES[:4]     # every raw row starts with these: id, parents, gen, time_ms
+_ATTRS = {"id": "id", "gen": "generation", "time_ms": "time_ms", "tz": "tz", "author": "author",
+          "op": "op", "tokens": "tokens", "total": "total_tokens", "snapshot": "snapshot",
+          "summary": "summary"}
+_BULK_MIN = 256            # walks expected to read this many rows may read the table in one scan
+
+
+def _chain_sql(exprs) -> str:
+    """Values of `exprs` (the first two: id, parents) for the rows along the first-parent chain
+    from ? (at most ? rows). The chain's own columns are c0, c1, ... so that names in `exprs`
+    can only mean the commits table's columns."""
+    sel = ", ".join(exprs)
+    names = ", ".join(f"c{i}" for i in range(len(exprs)))
+    return (f"WITH RECURSIVE ch({names}, k) AS (SELECT {sel}, 1 FROM commits WHERE id = ? "
+            f"UNION ALL SELECT {sel}, ch.k + 1 "
+            f"FROM ch JOIN commits ON commits.id = substr(ch.c1, 1, {ID_LEN}) "
+            f"WHERE ch.k < ? AND length(ch.c1) >= {ID_LEN}) SELECT {names} FROM ch")
+
+
+_CHAIN = _chain_sql(_NAMES)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS commits (
@@ -39,33 +60,45 @@ CREATE TABLE IF NOT EXISTS tokens (
     PRIMARY KEY (blob, encoding)) WITHOUT ROWID;
 """
 
+_CommitRow = None
 
-@dataclass(frozen=True, slots=True)
-class CommitRow:
-    """What the index knows about one commit (ids are raw 32-byte values)."""
 
-    id: bytes
-    parents: tuple
-    generation: int
-    time_ms: int
-    tz: int
-    author: str
-    op: str
-    tokens: int
-    total_tokens: int
-    snapshot: bytes
-    summary: str
+def _row_class():
+    global _CommitRow
+    if _CommitRow is None:
+        from .rows import CommitRow
+        _CommitRow = CommitRow
+    return _CommitRow
+
+
+def __getattr__(name: str):
+    if name == "CommitRow":
+        return _row_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def split_parents(p: bytes) -> tuple:
+    """The parent ids packed in a raw row's `parents` value."""
+    if len(p) == ID_LEN:
+        return (p,)
+    return tuple(p[i:i + ID_LEN] for i in range(0, len(p), ID_LEN))
 
 
 def _from_db(r: tuple) -> CommitRow:
     p = r[1]
     parents = (p,) if len(p) == ID_LEN else tuple(p[i:i + ID_LEN] for i in range(0, len(p), ID_LEN))
-    return CommitRow(r[0], parents, *r[2:])
+    return (_CommitRow or _row_class())(r[0], parents, *r[2:])
 
 
 def _to_db(r: CommitRow) -> tuple:
     return (r.id, b"".join(r.parents), r.generation, r.time_ms, r.tz, r.author, r.op, r.tokens,
             r.total_tokens, r.snapshot, r.summary)
+
+
+def _to_raw(r: CommitRow, extra: tuple) -> tuple:
+    """A CommitRow as a raw row: id, packed parents, gen, time_ms, then the `extra` columns."""
+    return (r.id, b"".join(r.parents), r.generation, r.time_ms,
+            *[getattr(r, _ATTRS[c]) if isinstance(c, str) else c[1](r) for c in extra])
 
 
 def _is_busy(exc: Exception) -> bool:
@@ -94,7 +127,7 @@ class CommitIndex:
         self.store = store
         self.in_memory = False
         self._extra: dict = {}   # rows whose integers SQLite cannot hold (kept per process)
-        self._lock = threading.RLock()
+        self._lock = RLock()
         try:
             self._conn = self._open()
         except sqlite3.Error as exc:
@@ -104,12 +137,22 @@ class CommitIndex:
     def _open(self) -> sqlite3.Connection:
         d = os.path.dirname(os.path.abspath(self.path))
         if self.path != ":memory:" and os.path.isdir(d) and os.access(d, os.W_OK | os.X_OK):
-            for _ in range(2):
+            failures = waits = 0
+            while failures < 2:
                 try:
                     return self._connect(self.path)
                 except (sqlite3.DatabaseError, _StaleSchema) as exc:
                     if _is_busy(exc):
-                        break  # another process holds it: do not destroy it, use memory
+                        # another process holds it, e.g. while creating it or switching it to
+                        # WAL (SQLite reports that at once, without its busy timeout): wait a
+                        # little; never destroy it; finally use memory
+                        if waits >= 40:
+                            break
+                        waits += 1
+                        import time
+                        time.sleep(0.005 * min(waits, 10))
+                        continue
+                    failures += 1
                     self._delete_files()
         self.in_memory = True
         return self._connect(":memory:")
@@ -216,9 +259,10 @@ class CommitIndex:
                     gens[x] = 1 + max((gens[p] for p in parents), default=0)
                     work.pop()
         out = {}
+        row_cls = _row_class()
         for oid, c in loaded.items():
             summary = c.message.split("\n", 1)[0][:SUMMARY_MAX] if c.message else c.op
-            out[oid] = CommitRow(oid, c.parents, gens[oid], c.time_ms, c.tz_min, c.author, c.op,
+            out[oid] = row_cls(oid, c.parents, gens[oid], c.time_ms, c.tz_min, c.author, c.op,
                                  c.tokens, c.total_tokens, c.snapshot, summary)
         return out
 
@@ -262,30 +306,16 @@ class CommitIndex:
                 raise IndexError_(f"commit {to_hex(oid)} could not be indexed")
         return r
 
-    def _reader(self) -> Callable[[bytes], CommitRow]:
-        """A row lookup for one traversal: reads first-parent chains ahead in growing runs."""
-        cache: dict = {}
-        step = 4
-
-        def row(oid: bytes) -> CommitRow:
-            nonlocal step
-            r = cache.get(oid)
-            if r is None:
-                rows = self._db(lambda c: c.execute(_CHAIN, (oid, step)).fetchall())
-                if not rows:
-                    return self._row(oid, cache)
-                step = min(step * 2, 1024)
-                for x in rows:
-                    x = _from_db(x)
-                    cache[x.id] = x
-                r = cache[oid]
-            return r
-        return row
-
     # -- public API -----------------------------------------------------------------------------
     def get(self, oid: bytes) -> CommitRow:
         """The row of commit `oid` (MissingObject / CorruptObject if the store lacks it)."""
         return self._row(oid)
+
+    def has(self, oid: bytes) -> bool:
+        """True if commit `oid` is indexed (then it is a commit; nothing is read from the store)."""
+        if oid in self._extra:
+            return True
+        return self._db(lambda c: c.execute("SELECT 1 FROM commits WHERE id=?", (oid,)).fetchone()) is not None
 
     def parents(self, oid: bytes) -> tuple:
         return self._row(oid).parents
@@ -297,47 +327,137 @@ class CommitIndex:
         `first_parent` restricts the included side to first parents; exclusion still follows
         every parent, as git's --first-parent does.
         """
+        for r in self.walk_raw(starts, exclude, limit, first_parent, _NAMES[4:]):
+            yield _from_db(r)
+
+    def walk_raw(self, starts: Iterable[bytes], exclude: Iterable[bytes] = (),
+                 limit: Optional[int] = None, first_parent: bool = False,
+                 columns: tuple = ()) -> Iterator[tuple]:
+        """`walk` yielding plain tuples, for hot loops: (id, packed parents, generation, time_ms,
+        *columns). Each of `columns` is the name of a column of the commits table (tz, author,
+        op, tokens, total, snapshot, summary), or a pair (SQL expression over those columns,
+        function computing the same value from a CommitRow) for values SQLite computes faster
+        than Python would. Packed parents are the parent ids concatenated (`split_parents`)."""
         if limit is not None and limit <= 0:
             return
-        row = self._reader()
-        heap = [(-r.time_ms, -r.generation, r.id, r) for r in map(row, dict.fromkeys(starts))]
+        columns = tuple(columns)
+        for c in columns:
+            if isinstance(c, str) and (c not in _ATTRS or c in _KEY_COLS):
+                raise ValueError(f"unknown commit index column {c!r}")
+        row, bulk, get = self._raw_reader(columns)
+        pop, push = heapq.heappop, heapq.heappush
+        heap = [(-r[3], -r[2], r[0], r) for r in map(row, dict.fromkeys(starts))]
         seen = {h[2] for h in heap}
-        xheap = [(-r.generation, r.id, r) for r in map(row, dict.fromkeys(exclude))]
+        xheap = [(-r[2], r[0], r) for r in map(row, dict.fromkeys(exclude))]
         xseen = {h[1] for h in xheap}    # xheap: the exclude frontier, highest generation first
+        if heap and (limit is None or limit >= _BULK_MIN):
+            # a long walk reads most of a small table: one scan beats thousands of lookups
+            want = max(-h[1] for h in heap) - max((-h[0] for h in xheap), default=0)
+            if limit is not None:
+                want = min(want, limit)
+            if want >= _BULK_MIN and self._count_upto(3 * want + 1) <= 3 * want:
+                bulk()
         heapq.heapify(heap)
         heapq.heapify(xheap)
         n = 0
-        while heap:
-            _, ng, oid, r = heapq.heappop(heap)
-            # expand the exclude side above our generation: then all of it at or above us is seen
-            while xheap and xheap[0][0] < ng:
-                xr = heapq.heappop(xheap)[2]
-                for p in xr.parents:
-                    if p not in xseen:
-                        xseen.add(p)
-                        pr = row(p)
-                        heapq.heappush(xheap, (-pr.generation, p, pr))
-            if oid in xseen:
+        cur = None       # the next commit when it is known without the heap (linear history)
+        while True:
+            if cur is not None:
+                r, cur = cur, None
+                ng, oid = -r[2], r[0]
+            elif heap:
+                _, ng, oid, r = pop(heap)
+            else:
+                return
+            if xheap:
+                # expand the exclude side above our generation: then all of it at or above us
+                # is seen
+                while xheap and xheap[0][0] < ng:
+                    xp = pop(xheap)[2][1]
+                    for p in ((xp,) if len(xp) == ID_LEN else split_parents(xp)):
+                        if p not in xseen:
+                            xseen.add(p)
+                            pr = row(p)
+                            push(xheap, (-pr[2], p, pr))
+            if xseen and oid in xseen:
                 continue
             yield r
             n += 1
             if n == limit:
                 return
-            for p in (r.parents[:1] if first_parent else r.parents):
+            ps = r[1]
+            if len(ps) == ID_LEN:
+                if ps not in seen:
+                    seen.add(ps)
+                    pr = get(ps) or row(ps)
+                    if heap:
+                        push(heap, (-pr[3], -pr[2], ps, pr))
+                    else:        # it would be the next popped: skip the heap
+                        cur = pr
+                continue
+            if not ps:
+                continue
+            for p in ((ps[:ID_LEN],) if first_parent else split_parents(ps)):
                 if p not in seen:
                     seen.add(p)
                     pr = row(p)
-                    heapq.heappush(heap, (-pr.time_ms, -pr.generation, p, pr))
+                    push(heap, (-pr[3], -pr[2], p, pr))
+
+    def _raw_reader(self, columns: tuple) -> tuple:
+        """(row, bulk, get) for one traversal over raw rows: `row(oid)` reads first-parent
+        chains ahead in growing runs; `bulk()` reads every indexed row in one scan; `get(oid)`
+        is the row if already read, else None."""
+        exprs = _KEY_COLS + tuple(c if isinstance(c, str) else c[0] for c in columns)
+        cols = ", ".join(exprs)
+        chain_sql = _chain_sql(exprs)
+        cache: dict = {}
+        step = 4
+        db = self._db
+
+        def row(oid: bytes) -> tuple:
+            nonlocal step
+            r = cache.get(oid)
+            if r is None:
+                rows = db(lambda c: c.execute(chain_sql, (oid, step)).fetchall())
+                if not rows:
+                    return self._row_raw(oid, columns, cache)
+                step = min(step * 2, 1024)
+                for x in rows:
+                    cache[x[0]] = x
+                r = cache[oid]
+            return r
+
+        def bulk() -> None:
+            rows = db(lambda c: c.execute(f"SELECT {cols} FROM commits").fetchall())
+            cache.update({x[0]: x for x in rows})
+        return row, bulk, cache.get
+
+    def _row_raw(self, oid: bytes, columns: tuple, cache: dict) -> tuple:
+        """The raw row of a commit missing from the database (indexing it and its ancestors)."""
+        r = self._fetch(oid)
+        if r is None:
+            new = self._load([oid])
+            for k, v in new.items():
+                cache[k] = _to_raw(v, columns)
+            r = new.get(oid) or self._fetch(oid)
+            if r is None:
+                raise IndexError_(f"commit {to_hex(oid)} could not be indexed")
+        return _to_raw(r, columns)
+
+    def _count_upto(self, cap: int) -> int:
+        """min(number of indexed commits, cap), reading at most `cap` keys."""
+        return self._db(lambda c: c.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM commits LIMIT ?)", (cap,)).fetchone()[0]) + len(self._extra)
 
     def merge_bases(self, a: bytes, b: bytes) -> list:
         """Best common ancestors of a and b (`git merge-base --all`), newest first."""
-        row = self._reader()
+        row = self._raw_reader(())[0]      # raw rows: id, packed parents, generation, time_ms
         ra, rb = row(a), row(b)
         if a == b:
             return [a]
         P1, P2, STALE = 1, 2, 4
         flags = {a: P1, b: P2}
-        heap = [(-ra.generation, a, ra), (-rb.generation, b, rb)]
+        heap = [(-ra[2], a, ra), (-rb[2], b, rb)]
         heapq.heapify(heap)
         active = {a, b}      # queued ids not yet known to be below a common ancestor
         found = []
@@ -348,38 +468,38 @@ class CommitIndex:
             if f & (P1 | P2) == P1 | P2 and not f & STALE:
                 found.append(r)
                 f |= STALE
-            for p in r.parents:
+            for p in split_parents(r[1]):
                 pf = flags.get(p)
                 if pf is None:
                     flags[p] = f
                     pr = row(p)
-                    heapq.heappush(heap, (-pr.generation, p, pr))
+                    heapq.heappush(heap, (-pr[2], p, pr))
                     if not f & STALE:
                         active.add(p)
                 else:
                     flags[p] = pf | f
                     if f & STALE:
                         active.discard(p)
-        found.sort(key=lambda r: (-r.time_ms, -r.generation, r.id))
-        return [r.id for r in found]
+        found.sort(key=lambda r: (-r[3], -r[2], r[0]))
+        return [r[0] for r in found]
 
     def is_ancestor(self, a: bytes, b: bytes) -> bool:
         """True if a is b or an ancestor of b (pruned by generation)."""
-        row = self._reader()
+        row = self._raw_reader(())[0]      # raw rows: id, packed parents, generation, time_ms
         ra, rb = row(a), row(b)
         if a == b:
             return True
-        ga = ra.generation
-        stack = [rb] if rb.generation > ga else []
+        ga = ra[2]
+        stack = [rb] if rb[2] > ga else []
         seen = {b}
         while stack:
-            for p in stack.pop().parents:
+            for p in split_parents(stack.pop()[1]):
                 if p == a:
                     return True
                 if p not in seen:
                     seen.add(p)
                     pr = row(p)
-                    if pr.generation > ga:
+                    if pr[2] > ga:
                         stack.append(pr)
         return False
 

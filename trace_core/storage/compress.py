@@ -4,9 +4,19 @@ from __future__ import annotations
 
 from typing import Optional
 
-import zstandard
-
 from ..errors import MalformedObject, ObjectTooLarge
+
+
+class _Lazy:
+    """`zstandard`, imported on first use (it pulls in `platform`: ~3 ms of CLI start-up)."""
+
+    def __getattr__(self, name: str):
+        import zstandard as z
+        globals()["zstandard"] = z
+        return getattr(z, name)
+
+
+zstandard = _Lazy()
 
 _compressors: dict = {}
 _decompressors: dict = {}

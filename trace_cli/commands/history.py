@@ -1,0 +1,192 @@
+"""log, rev-list, merge-base: walks over the commit index.
+
+Click-free command bodies: see trace_cli/commands/__init__.py."""
+
+from __future__ import annotations
+
+import sys
+
+from ..util import CommandExit, color, echo, emit_json, fail, open_repo, style, when
+
+
+def split_ranges(revs) -> tuple:
+    include, exclude = [], []
+    for r in revs:
+        if ".." in r and "..." not in r:
+            a, b = r.split("..", 1)
+            exclude.append(a or "HEAD")
+            include.append(b or "HEAD")
+        elif r.startswith("^") and len(r) > 1:
+            exclude.append(r[1:])
+        else:
+            include.append(r)
+    return include, exclude
+
+
+def resolve_commit(repo, expr: str) -> bytes:
+    """repo.resolve(expr), without reading the commit from the object store when the commit
+    index already has it (only commits are indexed): a walk over the index then opens no pack
+    and no journal."""
+    oid = repo.resolve_object(expr)
+    if not repo.index.has(oid):
+        repo.get_commit(oid)   # not a commit, or missing: the errors repo.resolve raises
+    return oid
+
+
+def labels(repo) -> dict:
+    """commit hex -> ref labels, like git's decorations."""
+    out: dict = {}
+    head = repo.refs.resolve("HEAD")
+    branch = repo.head_branch()
+    for name, raw in repo.refs.list("refs/"):
+        if raw.startswith("ref:"):
+            continue
+        short = name.split("/", 2)[2] if name.startswith(("refs/heads/", "refs/tags/")) else name
+        label = f"tag: {short}" if name.startswith("refs/tags/") else short
+        if name == branch:
+            label = f"HEAD -> {short}"
+        out.setdefault(raw, []).append(label)
+    if head and branch is None:
+        out.setdefault(head, []).insert(0, "HEAD")
+    return out
+
+
+def _raw_labels(by_hex: dict) -> dict:
+    """The same labels keyed by raw id (only keys that are full lowercase hex ids can match)."""
+    out = {}
+    for h, v in by_hex.items():
+        if len(h) == 64 and h == h.lower():
+            try:
+                out[bytes.fromhex(h)] = v
+            except ValueError:
+                pass
+    return out
+
+
+_ONELINE_COLS = ("op", "tokens", "total", "summary")
+
+
+def _oneline_py(r) -> str:
+    return "%s %-7s %s%-5d %7d  %s" % (r.id[:6].hex(), r.op, "-" if r.op == "drop" else "+",
+                                       r.tokens, r.total_tokens, r.summary)
+
+
+# the uncolored --oneline line, computed by SQLite while it reads the row (faster than formatting
+# 10,000 lines in Python); _oneline_py is the same for rows that are not in the database yet.
+# (op names are ASCII, so printf's byte padding equals Python's; || keeps any character.)
+_ONELINE_LINE = ("lower(hex(substr(id, 1, 6))) || printf(' %-7s %s%-5d %7d  ', op, "
+                 "CASE op WHEN 'drop' THEN '-' ELSE '+' END, tokens, total) || summary", _oneline_py)
+
+_LONG_COLS = ("tz", "author", "op", "tokens", "total", "summary")
+
+
+def log(obj, oneline=False, limit=None, first_parent=False, no_pager=False, as_json=False,
+        revs=()) -> None:
+    """History from REVS (default HEAD): each commit's token cost and the running total."""
+    include, exclude = split_ranges(revs or ("HEAD",))
+    with open_repo(obj) as repo:
+        if repo.head_commit() is None and not revs:
+            fail("your current branch has no commits yet")
+        inc = [resolve_commit(repo, r) for r in include or ["HEAD"]]
+        exc = [resolve_commit(repo, r) for r in exclude]
+        by_hex = labels(repo)
+        if as_json:
+            rows = repo.index.walk(inc, exclude=exc, limit=limit, first_parent=first_parent)
+            emit_json([{"id": r.id.hex(), "parents": [p.hex() for p in r.parents], "op": r.op,
+                        "author": r.author, "time_ms": r.time_ms, "tokens": r.tokens,
+                        "total_tokens": r.total_tokens, "summary": r.summary,
+                        "refs": by_hex.get(r.id.hex(), [])} for r in rows])
+            return
+        deco = _raw_labels(by_hex)
+        if oneline and not color():
+            rows = repo.index.walk_raw(inc, exc, limit, first_parent, (_ONELINE_LINE,))
+            if deco:
+                get = deco.get
+                lines = [r[4] if (d := get(r[0])) is None else r[4][:12] + _deco(d) + r[4][12:]
+                         for r in rows]
+            else:
+                lines = [r[4] for r in rows]
+        elif oneline:
+            lines = _oneline(repo.index.walk_raw(inc, exc, limit, first_parent, _ONELINE_COLS), deco)
+        else:
+            lines = _long(repo.index.walk_raw(inc, exc, limit, first_parent, _LONG_COLS), deco)
+        text = "\n".join(lines) + ("\n" if lines else "")
+    if sys.stdout.isatty() and not no_pager and text.count("\n") > 40:
+        import click
+        click.echo_via_pager(text)
+    else:
+        sys.stdout.write(text)
+
+
+def _deco(d) -> str:
+    return style(" (" + ", ".join(d) + ")", "yellow") if d else ""
+
+
+def _oneline(rows, deco: dict) -> list:
+    """--oneline lines in color; rows: (id, parents, gen, time_ms, op, tokens, total, summary)."""
+    return ["%s%s %-7s %s%-5d %7d  %s" % (style(r[0].hex()[:12], "yellow"), _deco(deco.get(r[0])),
+                                         r[4], "-" if r[4] == "drop" else "+", r[5], r[6], r[7])
+            for r in rows]
+
+
+def _long(rows, deco: dict) -> list:
+    # rows: (id, parents, gen, time_ms, tz, author, op, tokens, total, summary)
+    from trace_core.index.sqlite_index import split_parents
+
+    lines = []
+    add = lines.append
+    dates: dict = {}     # many commits share a second: format each (second, zone) once
+    for r in rows:
+        add(style(f"commit {r[0].hex()}", "yellow") + _deco(deco.get(r[0])))
+        if len(r[1]) > 32:
+            add("Merge:  " + " ".join(p.hex()[:12] for p in split_parents(r[1])))
+        op = r[6]
+        sign = "-" if op == "drop" else "+"
+        add(f"Author: {r[5]}")
+        key = ((r[3] / 1000 + r[4] * 60) // 1, r[4])    # what when() formats (gmtime floors)
+        date = dates.get(key)
+        if date is None:
+            date = dates[key] = when(r[3], r[4])
+        add(f"Date:   {date}")
+        add(f"Op:     {op}  {sign}{r[7]} tokens, {r[8]} in context")
+        add("")
+        add(f"    {r[9]}")
+        add("")
+    return lines
+
+
+def rev_list(obj, limit=None, first_parent=False, count_only=False, as_json=False, revs=()) -> None:
+    """List commits reachable from REVS (default HEAD), newest first; ^X or X..Y excludes X."""
+    include, exclude = split_ranges(revs or ("HEAD",))
+    if not include:
+        include = ["HEAD"]
+    with open_repo(obj) as repo:
+        if as_json:
+            from trace_core import plumbing
+            rows = plumbing.rev_list(repo, include, exclude, limit=limit, first_parent=first_parent)
+        else:
+            inc = [resolve_commit(repo, r) for r in include]
+            exc = [resolve_commit(repo, r) for r in exclude]
+            rows = list(repo.index.walk_raw(inc, exc, limit, first_parent))
+    if count_only:
+        echo(len(rows))
+    elif as_json:
+        emit_json([{"id": r.id.hex(), "parents": [p.hex() for p in r.parents], "time_ms": r.time_ms,
+                    "author": r.author, "op": r.op, "tokens": r.tokens,
+                    "total_tokens": r.total_tokens, "summary": r.summary} for r in rows])
+    elif rows:
+        echo("\n".join([r[0].hex() for r in rows]))
+
+
+def merge_base(obj, all_bases=False, is_ancestor=False, a=None, b=None) -> None:
+    """Print the best common ancestor(s) of A and B."""
+    from trace_core import plumbing
+
+    with open_repo(obj) as repo:
+        if is_ancestor:
+            raise CommandExit(0 if repo.index.is_ancestor(repo.resolve(a), repo.resolve(b)) else 1)
+        bases = plumbing.merge_base(repo, a, b, all_bases=all_bases)
+    if not bases:
+        raise CommandExit(1)
+    for x in bases:
+        echo(x)

@@ -1,0 +1,164 @@
+"""status, show, diff, context, config.
+
+Click-free command bodies: see trace_cli/commands/__init__.py."""
+
+from __future__ import annotations
+
+import sys
+
+from ..util import CommandExit, echo, echo_err_styled, emit_json, fail, open_repo, style, when
+
+
+def preview(msg: dict, width: int = 60) -> str:
+    from trace_core.history import preview as _preview
+    return _preview(msg, width)
+
+
+def _bar(used: int, total: int, width: int = 30) -> str:
+    frac = min(1.0, used / total) if total else 0.0
+    n = int(round(frac * width))
+    fg = "green" if frac < 0.8 else ("yellow" if frac < 0.95 else "red")
+    return style("[" + "#" * n + "." * (width - n) + "]", fg)
+
+
+def status(obj, as_json=False) -> None:
+    """HEAD, branch, entries, tokens against the budget, warnings, undone entries."""
+    with open_repo(obj) as repo:
+        st = repo.status()
+    if as_json:
+        from trace_core.plumbing import to_jsonable
+        emit_json({"head": st.head, "branch": st.branch, "detached": st.detached, "agent": st.agent,
+                   "entries": st.entries, "pinned": st.pinned, "total_tokens": st.total_tokens,
+                   "budget": {"max_tokens": st.budget.max_tokens, "warn": list(st.budget.warn)},
+                   "warnings": st.warnings, "undone": to_jsonable(st.undone)})
+        return
+    if st.agent:
+        echo(f"Agent {st.agent}")
+    if st.detached:
+        echo(f"HEAD detached at {st.head[:12] if st.head else '(none)'}")
+    else:
+        echo(f"On branch {st.branch[len('refs/heads/'):] if st.branch.startswith('refs/heads/') else st.branch}")
+    if st.head is None:
+        echo("No commits yet")
+    echo(f"Context: {st.entries} entr{'y' if st.entries == 1 else 'ies'} ({st.pinned} pinned)")
+    if st.budget.max_tokens:
+        pct = 100 * st.total_tokens / st.budget.max_tokens
+        echo(f"Tokens:  {st.total_tokens} / {st.budget.max_tokens} {_bar(st.total_tokens, st.budget.max_tokens)} {pct:.0f}%")
+    else:
+        echo(f"Tokens:  {st.total_tokens} (no budget set: trace config budget.max-tokens N)")
+    if st.undone:
+        echo(f"\nUndone by reset --soft ({len(st.undone)}; 'trace commit --reapply' commits them again):")
+        for u in st.undone:
+            echo(f"  #{u['index']} {u['message'].get('role', '?')}: {preview(u['message'])}")
+    for w in st.warnings:
+        echo_err_styled(f"warning: {w}", "red")
+
+
+def print_diff(d) -> None:
+    if not d.items:
+        echo("(no changes to the context)")
+    for it in d.items:
+        if it.kind == "added":
+            echo(style(f"+ #{it.new_index} {it.new.get('role', '?')}: {preview(it.new)}", "green"))
+        elif it.kind == "removed":
+            echo(style(f"- #{it.old_index} {it.old.get('role', '?')}: {preview(it.old)}", "red"))
+        elif it.kind == "moved":
+            echo(style(f"> #{it.old_index} -> #{it.new_index} {it.new.get('role', '?')}: {preview(it.new)}", "cyan"))
+        elif it.kind in ("pinned", "unpinned"):
+            echo(f"* #{it.new_index} {it.kind}: {preview(it.new)}")
+        else:
+            echo(style(f"~ #{it.old_index} edited", "yellow"))
+            for line in it.text_diff.splitlines():
+                fg = "green" if line.startswith("+") else ("red" if line.startswith("-") else None)
+                echo("    " + (style(line, fg) if fg else line))
+    sign = "+" if d.token_delta >= 0 else ""
+    echo(f"tokens: {d.old_tokens} -> {d.new_tokens} ({sign}{d.token_delta})")
+
+
+def diff_json(d) -> dict:
+    from trace_core.plumbing import to_jsonable
+    return {"old": d.old, "new": d.new, "old_tokens": d.old_tokens, "new_tokens": d.new_tokens,
+            "token_delta": d.token_delta,
+            "changes": [{"kind": i.kind, "old_index": i.old_index, "new_index": i.new_index,
+                         "old": to_jsonable(i.old), "new": to_jsonable(i.new), "text_diff": i.text_diff}
+                        for i in d.items]}
+
+
+def diff(obj, as_json=False, a=None, b=None) -> None:
+    """Compare the contexts of two commits (default: HEAD's parent and HEAD; one arg: A and HEAD)."""
+    with open_repo(obj) as repo:
+        if a is None:
+            head = repo.head_commit()
+            if head is None:
+                fail("no commits yet")
+            parents = repo.get_commit(head).parents
+            a, b = (parents[0].hex() if parents else None), "HEAD"
+        elif b is None:
+            b = "HEAD"
+        d = repo.diff(a, b)
+    if as_json:
+        emit_json(diff_json(d))
+    else:
+        print_diff(d)
+
+
+def show(obj, as_json=False, rev="HEAD") -> None:
+    """A commit: metadata, the content it carried, and its change to the context."""
+    with open_repo(obj) as repo:
+        info = repo.show(rev)
+    if as_json:
+        from trace_core.plumbing import to_jsonable
+        info = dict(info, carried=to_jsonable(info["carried"]), diff=diff_json(info["diff"]))
+        emit_json(info)
+        return
+    echo(style(f"commit {info['id']}", "yellow"))
+    if len(info["parents"]) > 1:
+        echo("Merge:  " + " ".join(p[:12] for p in info["parents"]))
+    echo(f"Author: {info['author']}")
+    echo(f"Date:   {when(info['time_ms'], info['tz_min'])}")
+    echo(f"Op:     {info['op']}  {info['tokens']} tokens, {info['total_tokens']} in context "
+         f"({info['encoding']})")
+    if info["meta"]:
+        import json
+        echo("Meta:   " + json.dumps(info["meta"], sort_keys=True, ensure_ascii=False))
+    echo(f"\n    {info['message']}\n")
+    print_diff(info["diff"])
+
+
+def context(obj, fmt="openai", rev="HEAD") -> None:
+    """Print the context at REV exactly as the model would be sent it."""
+    with open_repo(obj) as repo:
+        out = repo.materialize(fmt, rev=rev)
+    if fmt == "text":
+        sys.stdout.write(out)
+    else:
+        from trace_core.plumbing import to_jsonable
+        emit_json(to_jsonable(out))
+
+
+def config(obj, action=None, key=None, value=None) -> None:
+    """Get or set settings in .trace/config (git-config style: section.key)."""
+    with open_repo(obj) as repo:
+        if action == "list" or (action is None and key is None):
+            for k, v in repo.config.items():
+                echo(f"{k}={v}")
+            return
+        if key is None:
+            fail("give a key", 2)
+        if action == "unset":
+            if key not in repo.config:
+                raise CommandExit(5)
+            repo.unset_config(key)
+            return
+        if value is None or action == "get":
+            if value is not None:
+                fail("--get takes only a key", 2)
+            v = repo.config.get(key)
+            if v is None:
+                raise CommandExit(1)
+            echo(v)
+            return
+        from trace_core.config import READ_ONLY_KEYS
+        if key.lower() in READ_ONLY_KEYS:
+            fail(f"{key} is set by 'trace init' and cannot be changed")
+        repo.set_config(key, value)
