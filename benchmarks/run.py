@@ -53,8 +53,17 @@ def timed(fn, repeat: int = 1):
     return statistics.median(best)
 
 
+def _installed_env() -> dict:
+    """The environment of an installed trace: byte code cached (pip compiles .pyc files)."""
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
 def proc_time(cmd, cwd, repeat: int = 7, env=None) -> float:
-    """Median wall time of a whole process."""
+    """Median wall time of a whole process (after one unmeasured warm-up run)."""
+    env = env or _installed_env()
+    subprocess.run(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     times = []
     for _ in range(repeat):
         t = time.perf_counter()
