@@ -249,3 +249,10 @@ def test_repository_discovery(rdir, tmp_path):
     assert "found me" in p.stdout
     p = run_cli("-C", os.path.join(rdir, ".trace"), "context", "--format", "text", check=True)
     assert "found me" in p.stdout
+
+
+def test_rev_parse_short_like_git(rdir):
+    t(rdir, "commit", "x", check=True)
+    full = t(rdir, "rev-parse", "HEAD", check=True).stdout.strip()
+    assert t(rdir, "rev-parse", "--short", "HEAD", check=True).stdout.strip() == full[:12]
+    assert t(rdir, "rev-parse", "--short=7", "HEAD", check=True).stdout.strip() == full[:7]

@@ -89,7 +89,17 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def _git_style_args(argv: list) -> list:
+    """`rev-parse --short REV` as in git: a bare --short means 12 digits (click would otherwise
+    take REV as its value)."""
+    if "rev-parse" in argv:
+        i = argv.index("rev-parse")
+        argv = argv[:i + 1] + ["--short=12" if a == "--short" else a for a in argv[i + 1:]]
+    return argv
+
+
 def main() -> None:
+    sys.argv[1:] = _git_style_args(sys.argv[1:])
     if not os.environ.get("_TRACE_NO_FASTPATH"):
         from trace_cli.fast import try_fast
         try_fast(sys.argv[1:])
