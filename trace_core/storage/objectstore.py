@@ -62,14 +62,7 @@ class ObjectStore:
     def get(self, oid: bytes) -> TraceObject:
         obj = self._decoded.get(oid)
         if obj is None:
-            data = self.get_bytes(oid)
-            try:
-                obj = parse_object(data, strict=False)
-            except MalformedObject as exc:
-                raise CorruptObject(to_hex(oid), str(exc)) from None
-            if len(self._decoded) >= 200_000:
-                self._decoded.clear()
-            self._decoded[oid] = obj
+            obj = self._decode(oid, self.get_bytes(oid))
         return obj
 
     def get_many(self, oids: Iterable[bytes]) -> list:
