@@ -93,6 +93,12 @@ def test_cas_symbolic_and_reflog(refs):
         refs.set_if_equals("refs/heads/x", ANY, "0" * 64)
 
 
+def test_head_only_points_at_branches(refs):
+    with pytest.raises(RefConflict):
+        refs.set_symbolic("HEAD", "refs/tags/v1")
+    assert refs.read("HEAD") is None
+
+
 def test_symref_loop(refs):
     refs.set_symbolic("HEAD", "refs/heads/a")
     refs.set_symbolic("refs/heads/a", "refs/heads/b")

@@ -179,6 +179,9 @@ class RefStore:
         check_ref_format(target)
         if not target.startswith("refs/"):
             raise RefConflict(f"refusing to point {name} at {target}: targets live under refs/")
+        if name == "HEAD" and not target.startswith("refs/heads/"):
+            raise RefConflict(f"refusing to point HEAD outside refs/heads/ ({target}): commits "
+                              "would move it")
         with LockedRef(self.root, name, self.durability) as f:
             f.append(self._record(f"ref:{target}", f.current, message, who, None))
 
