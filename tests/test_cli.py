@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 
 import pytest
 
@@ -226,16 +225,15 @@ def test_corrupted_object_is_reported_not_served(rdir):
     open(path, "wb").write(bytes(data))
     p = t(rdir, "fsck")
     assert p.returncode == 1 and "error" in p.stdout
-    p = t(rdir, "context", "--format", "text")
-    assert p.returncode != 0 or "a message that will be damaged" in p.stdout
-    assert "Traceback" not in p.stderr
+    p = t(rdir, "context", "--format", "text")  # needs every object of that one commit
+    assert_one_line_error(p)
+    assert "a message that will be damaged" not in p.stdout
 
 
 def test_help_lists_commands():
     p = run_cli("--help", check=True)
     for cmd in ["commit", "log", "status", "reset", "update-ref", "fsck", "gc", "context"]:
         assert cmd in p.stdout
-    assert textwrap.dedent(p.stdout)
 
 
 def test_repository_discovery(rdir, tmp_path):

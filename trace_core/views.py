@@ -89,14 +89,8 @@ class ViewOps:
         return render(fmt, msgs, [e.blob.hex() for e in entries], [e.flags for e in entries])
 
     def entry_messages(self, entries: Sequence[Entry]) -> List[dict]:
-        """The stored message of each entry (one bulk read of their blobs)."""
-        out = []
-        for e, obj in zip(entries, self.store.get_many([e.blob for e in entries])):
-            if obj.tag != "blob":
-                from .errors import CorruptObject
-                raise CorruptObject(to_hex(e.blob), f"expected a blob, found a {obj.tag}")
-            out.append(obj.message)
-        return out
+        """The stored message of each entry."""
+        return [self.get_blob(e.blob).message for e in entries]
 
     def _rev_or_none(self, rev: str) -> Optional[bytes]:
         if rev == "HEAD" and self.head_commit() is None:

@@ -76,16 +76,6 @@ class RefStore:
             target = check_writable(raw[4:])
         raise SymrefLoop(f"ref {name}: symbolic refs nest deeper than {MAX_SYMREF_DEPTH}")
 
-    def resolve_chain(self, name: str) -> list:
-        """The names followed from `name` through symbolic refs; the last holds an id or nothing."""
-        chain = [check_writable(name)]
-        for _ in range(MAX_SYMREF_DEPTH):
-            raw = self.read(chain[-1])
-            if raw is None or not raw.startswith("ref:"):
-                return chain
-            chain.append(check_writable(raw[4:]))
-        raise SymrefLoop(f"ref {name}: symbolic refs nest deeper than {MAX_SYMREF_DEPTH}")
-
     def resolve(self, name: str) -> Optional[str]:
         """The id `name` finally points to, or None (absent ref or unborn branch)."""
         return self.resolve_target(name)[1]
@@ -131,7 +121,7 @@ class RefStore:
 
     # -- writing ------------------------------------------------------------------------------
     def _target(self, name: str, deref: bool) -> str:
-        return self.resolve_chain(name)[-1] if deref else check_writable(name)
+        return self.resolve_target(name)[0] if deref else check_writable(name)
 
     def _record(self, new: str, current: Optional[RefLogEntry], message: str,
                 who: Optional[str], time_ms: Optional[int]) -> RefLogEntry:

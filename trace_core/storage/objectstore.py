@@ -65,10 +65,6 @@ class ObjectStore:
             obj = self._decode(oid, self.get_bytes(oid))
         return obj
 
-    def get_many(self, oids: Iterable[bytes]) -> list:
-        """The objects with these ids, in order (a bulk read: see DiskObjectStore)."""
-        return [self.get(o) for o in oids]
-
     def _decode(self, oid: bytes, data: bytes) -> TraceObject:
         try:
             obj = parse_object(data, strict=False)
@@ -230,41 +226,6 @@ class DiskObjectStore(ObjectStore):
         if hash_bytes(data) != oid:
             raise CorruptObject(to_hex(oid), "content does not hash to its id")
         return data
-
-    def get_many(self, oids: Iterable[bytes]) -> list:
-        """Like [get(o) for o in oids], reading each pack block once: materializing a context
-        of 10,000 messages touches a few hundred blocks, not 10,000 lookups."""
-        self._ensure()
-        oids = list(oids)
-        found: dict = {}
-        decoded = self._decoded
-        limit = self.opts.max_object_size
-        for oid in oids:
-            if oid in found or oid in decoded:
-                continue
-            for name in self._pack_order:
-                pack = self._packs[name]
-                hit = False
-                for i in pack.candidates(oid):
-                    key = (name, pack.block_of(i))
-                    recs = self._cache.get(key)
-                    if recs is None:
-                        try:
-                            recs = pack.read_block(key[1], limit)
-                        except (MalformedObject, PackError) as exc:
-                            raise CorruptObject(to_hex(oid), str(exc)) from None
-                        self._cache.put(key, recs, pack.block_info(key[1])[2])
-                    data = recs.get(oid)
-                    if data is not None:
-                        data = bytes(data)
-                        if hash_bytes(data) != oid:
-                            raise CorruptObject(to_hex(oid), "stored bytes do not hash to this id")
-                        found[oid] = self._decode(oid, data)
-                        hit = True
-                        break
-                if hit:
-                    break
-        return [found.get(o) or decoded.get(o) or self.get(o) for o in oids]
 
     def has(self, oid: bytes) -> bool:
         self._ensure()

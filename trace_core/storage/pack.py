@@ -15,7 +15,6 @@ writer publishes the .pack first and the .idx last (docs/FORMAT.md, "Packs").
 
 from __future__ import annotations
 
-import bisect
 import mmap
 import os
 import struct
@@ -180,8 +179,6 @@ class Pack:
         self._fd: Optional[int] = None
         self._zdict: Optional[bytes] = None
         self._dict_loaded = False
-        self._lookups = 0
-        self._table: Optional[list] = None  # all prefixes, built once a pack is read a lot
 
     def close(self) -> None:
         try:
@@ -211,22 +208,13 @@ class Pack:
         key = oid[:PREFIX]
         lo, hi = self._range(key[0])
         mm, base = self._mm, self._pfx
-        table = self._table
-        if table is None:
-            self._lookups += 1
-            if self._lookups > 256:  # a bulk reader: bisect in C over a list of all prefixes
-                table = self._table = [mm[p:p + PREFIX] for p in
-                                       range(base, base + self.count * PREFIX, PREFIX)]
-        if table is not None:
-            lo = bisect.bisect_left(table, key, lo, hi)
-        else:
-            while lo < hi:
-                mid = (lo + hi) // 2
-                p = base + mid * PREFIX
-                if mm[p:p + PREFIX] < key:
-                    lo = mid + 1
-                else:
-                    hi = mid
+        while lo < hi:
+            mid = (lo + hi) // 2
+            p = base + mid * PREFIX
+            if mm[p:p + PREFIX] < key:
+                lo = mid + 1
+            else:
+                hi = mid
         n = self.count
         while lo < n:
             p = base + lo * PREFIX
