@@ -43,6 +43,18 @@ COMMANDS = {
     "diff": ("trace_cli.view_cmds", "diff_cmd"),
     "context": ("trace_cli.view_cmds", "context_cmd"),
     "config": ("trace_cli.view_cmds", "config_cmd"),
+    "branch": ("trace_cli.branch_cmds", "branch_cmd"),
+    "switch": ("trace_cli.branch_cmds", "switch_cmd"),
+    "tag": ("trace_cli.branch_cmds", "tag_cmd"),
+    "merge": ("trace_cli.merge_cmds", "merge_cmd"),
+    "resolve": ("trace_cli.merge_cmds", "resolve_cmd"),
+    "rebase": ("trace_cli.merge_cmds", "rebase_cmd"),
+    "cherry-pick": ("trace_cli.merge_cmds", "cherry_pick_cmd"),
+    "revert": ("trace_cli.merge_cmds", "revert_cmd"),
+    "reorder": ("trace_cli.reorder_cmds", "reorder_cmd"),
+    "graph": ("trace_cli.dag_cmds", "graph_cmd"),
+    "compress": ("trace_cli.compress_cmds", "compress_cmd"),
+    "llm": ("trace_cli.llm_cmds", "llm_cmd"),
 }
 
 _cli = None

@@ -412,7 +412,22 @@ KNOWN_KEYS: dict[str, KeySpec] = {
     "llm.provider": KeySpec("openai|anthropic|offline", None, "LLM provider for summaries"),
     "llm.model": KeySpec("str", None, "model name passed to the provider"),
     "llm.base-url": KeySpec("url", None, "base URL of the provider's API"),
-    "llm.timeout": KeySpec("float", None, "seconds to wait for the provider"),
+    "llm.timeout": KeySpec("float", 60.0, "seconds to wait for one provider request"),
+    "llm.max-retries": KeySpec("int", 2, "retries of a failed provider request (with backoff)"),
+    "llm.max-tokens": KeySpec("int", 1024, "completion token limit of one provider request"),
+    "llm.api-key-env": KeySpec("str", None,
+                               "environment variable the CLI reads the API key from (default: "
+                               "OPENAI_API_KEY or ANTHROPIC_API_KEY by provider)"),
+    "price.<model>.prompt": KeySpec("float", None, "USD per million prompt tokens of <model>"),
+    "price.<model>.completion": KeySpec("float", None,
+                                        "USD per million completion tokens of <model>"),
+    "merge.order": KeySpec("ours-first|theirs-first|chronological", "ours-first",
+                           "order of entries appended on both sides of a merge"),
+    "merge.similarity": KeySpec("float", 0.9,
+                                "text similarity (0-1) at which entries added on both sides "
+                                "count as redundant"),
+    "compress.instructions": KeySpec("str", None, "instructions given to the llm strategy"),
+    "compress.placeholder": KeySpec("str", None, "text of the mask strategy's placeholder"),
 }
 
 READ_ONLY_KEYS = frozenset({"core.format"})
@@ -424,14 +439,16 @@ _INT_BOUNDS: dict[str, tuple[int, Optional[int]]] = {
     "branch.<name>.max-tokens": (1, None),
     "pack.journal-max-records": (1, None),
     "pack.auto-pack-limit": (0, None),
+    "llm.max-retries": (0, 20),
+    "llm.max-tokens": (1, None),
 }
 
 
 def schema_key(key: str) -> Optional[str]:
     """The KNOWN_KEYS entry that governs `key` (branch.X.k maps to branch.<name>.k), or None."""
     section, sub, name = split_key(key)
-    if section == "branch" and sub is not None:
-        pattern = f"branch.<name>.{name}"
+    if section in ("branch", "price") and sub is not None:
+        pattern = f"{section}.<{'model' if section == 'price' else 'name'}>.{name}"
         return pattern if pattern in KNOWN_KEYS else None
     full = join_key((section, sub, name))
     return full if full in KNOWN_KEYS else None

@@ -134,3 +134,27 @@ class BudgetExceeded(OperationError):
 
 class InputError(TraceError):
     """User input that cannot be parsed or is out of range."""
+
+
+class ProviderError(OperationError):
+    """An LLM provider request failed (the repository is unchanged)."""
+
+
+class ProviderUnavailable(ProviderError):
+    """The endpoint could not be reached, timed out, or kept failing after the retries."""
+
+
+class ProviderHTTPError(ProviderError):
+    """The endpoint refused the request (an HTTP error status that is not worth retrying)."""
+
+
+class ProviderResponseError(ProviderError):
+    """The endpoint answered something that is not a valid completion (garbage, empty, too big)."""
+
+
+class MergeConflict(OperationError):
+    """A merge, rebase, cherry-pick or revert stopped with conflicts recorded in the merge state."""
+
+
+class MergeInProgress(OperationError):
+    """An operation was refused because a merge, rebase, cherry-pick or revert is in progress."""
