@@ -110,10 +110,22 @@ def ref_roots(repo, include_reflogs: bool = True) -> set:
         except (TraceError, OSError):
             continue
         roots.update(_hex_values(raw for _, raw in listed))
+        roots.update(_merge_state_ids(refs.root))
         for name, _raw in listed if include_reflogs else ():
             with contextlib.suppress(TraceError, OSError):
                 roots.update(reflog_ids(refs.reflog(name)))
     return roots
+
+
+def _merge_state_ids(root: str) -> set:
+    """Ids a stopped merge or rebase still needs (its commits and resolution blobs)."""
+    import re
+    try:
+        with open(os.path.join(root, "MERGE_STATE"), "rb") as f:
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        return set()
+    return set(_hex_values(re.findall(r'"([0-9a-f]{64})"', text)))
 
 
 # -- reachability -------------------------------------------------------------------------------

@@ -6,7 +6,9 @@ import os
 from typing import Iterable, Optional
 
 from .errors import RepositoryError, UnsupportedFormat
+from .branches import BranchOps
 from .history import HistoryOps
+from .merging import MergeOps
 from .views import MoveOps, ViewOps
 from .ids import RawId, from_hex, to_hex
 from .objects import Blob, Commit, Node, Snapshot, TraceObject
@@ -49,7 +51,7 @@ def find_trace_dir(path: str) -> str:
     return os.path.join(path, TRACE_DIR)
 
 
-class Repository(HistoryOps, ViewOps, MoveOps):
+class Repository(HistoryOps, ViewOps, MoveOps, BranchOps, MergeOps):
     """One agent's view of a `.trace` repository (the default agent unless `agent` is given)."""
 
     def __init__(self, trace_dir: str, agent: Optional[str] = None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 from dataclasses import dataclass, field
 from typing import Any, List, Optional, Sequence
 
@@ -40,6 +41,8 @@ class Status:
     warnings: List[str] = field(default_factory=list)
     undone: List[dict] = field(default_factory=list)
     agent: Optional[str] = None
+    #: the merge / rebase / cherry-pick / revert stopped on conflicts (see `operation_status`)
+    operation: Optional[dict] = None
 
 
 @dataclass
@@ -132,7 +135,32 @@ class ViewOps:
         st.undone = self.undone_entries(entries)
         for note in self.store.notes:
             st.warnings.append(note)
+        st.operation = self.operation_status()
         return st
+
+    def operation_status(self) -> Optional[dict]:
+        """The stopped merge, rebase, cherry-pick or revert: op, what, conflicts (open and
+        settled), and whether the branch moved since; None when nothing is in progress."""
+        from . import mergestate
+        if not os.path.exists(mergestate.state_path(self)):
+            return None
+        try:
+            ms = mergestate.load(self)
+        except mergestate.StateError as exc:
+            return {"op": "merge", "damaged": str(exc), "conflicts": []}
+        if ms is None:
+            return None
+        _, now = self.refs.resolve_target(ms.ref)
+        out = {"op": ms.op, "ref": ms.ref, "theirs": ms.theirs, "theirs_name": ms.theirs_name,
+               "orig_head": ms.orig_head, "moved": now != ms.orig_head,
+               "strategy": ms.strategy,
+               "conflicts": [{"id": c.id, "kind": c.kind, "note": c.note,
+                              "resolved": c.resolved, "action": c.action, "by": c.by}
+                             for c in ms.conflicts]}
+        if ms.rebase:
+            out["rebase"] = {"onto": ms.rebase.get("onto"), "done": len(ms.rebase.get("done", [])),
+                             "todo": len(ms.rebase.get("todo", []))}
+        return out
 
     def undone_entries(self, current: Optional[List[Entry]] = None) -> List[dict]:
         """Entries a `reset --soft` took out of the branch (ORIG_HEAD ahead of HEAD)."""

@@ -109,7 +109,8 @@ def log(obj, oneline=False, limit=None, first_parent=False, no_pager=False, as_j
         elif oneline:
             lines = _oneline(repo.index.walk_raw(inc, exc, limit, first_parent, _ONELINE_COLS), deco)
         else:
-            lines = _long(repo.index.walk_raw(inc, exc, limit, first_parent, _LONG_COLS), deco)
+            lines = _long(repo.index.walk_raw(inc, exc, limit, first_parent, _LONG_COLS), deco,
+                          repo)
         text = "\n".join(lines) + ("\n" if lines else "")
     if sys.stdout.isatty() and not no_pager and text.count("\n") > 40:
         import click
@@ -129,7 +130,19 @@ def _oneline(rows, deco: dict) -> list:
             for r in rows]
 
 
-def _long(rows, deco: dict) -> list:
+_METERED_OPS = frozenset({"merge", "compress", "cherry-pick", "revert"})
+
+
+def inference_line(meta: dict):
+    """`Inference: ...` for a commit whose operation called an LLM, else None."""
+    inf = meta.get("inference") if isinstance(meta, dict) else None
+    if not isinstance(inf, dict):
+        return None
+    from trace_cli.merge_cmds import format_inference
+    return "Inference: " + format_inference(inf)
+
+
+def _long(rows, deco: dict, repo=None) -> list:
     # rows: (id, parents, gen, time_ms, tz, author, op, tokens, total, summary)
     from trace_core.index.sqlite_index import split_parents
 
@@ -149,6 +162,10 @@ def _long(rows, deco: dict) -> list:
             date = dates[key] = when(r[3], r[4])
         add(f"Date:   {date}")
         add(f"Op:     {op}  {sign}{r[7]} tokens, {r[8]} in context")
+        if op in _METERED_OPS and repo is not None:
+            line = inference_line(repo.get_commit(r[0]).meta)
+            if line:
+                add(line)
         add("")
         add(f"    {r[9]}")
         add("")

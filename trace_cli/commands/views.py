@@ -30,7 +30,8 @@ def status(obj, as_json=False) -> None:
         emit_json({"head": st.head, "branch": st.branch, "detached": st.detached, "agent": st.agent,
                    "entries": st.entries, "pinned": st.pinned, "total_tokens": st.total_tokens,
                    "budget": {"max_tokens": st.budget.max_tokens, "warn": list(st.budget.warn)},
-                   "warnings": st.warnings, "undone": to_jsonable(st.undone)})
+                   "warnings": st.warnings, "undone": to_jsonable(st.undone),
+                   "operation": st.operation})
         return
     if st.agent:
         echo(f"Agent {st.agent}")
@@ -50,8 +51,36 @@ def status(obj, as_json=False) -> None:
         echo(f"\nUndone by reset --soft ({len(st.undone)}; 'trace commit --reapply' commits them again):")
         for u in st.undone:
             echo(f"  #{u['index']} {u['message'].get('role', '?')}: {preview(u['message'])}")
+    if st.operation:
+        _print_operation(st.operation)
     for w in st.warnings:
         echo_err_styled(f"warning: {w}", "red")
+
+
+def _print_operation(op: dict) -> None:
+    name = op["op"]
+    if op.get("damaged"):
+        echo(f"\nA {name} was interrupted and its state is unreadable: {op['damaged']}")
+        return
+    what = op.get("theirs_name") or (op.get("theirs") or "")[:12]
+    echo(f"\nYou are in the middle of a {name} ({what}, strategy {op['strategy']}); the branch "
+         "has not moved yet.")
+    if op.get("rebase"):
+        rb = op["rebase"]
+        echo(f"  rebase onto {(rb['onto'] or '')[:12]}: {rb['done']} commit(s) replayed, "
+             f"{rb['todo']} to go (the current one included)")
+    open_ = [c for c in op["conflicts"] if not c["resolved"]]
+    for c in op["conflicts"]:
+        state = f"resolved ({c['action']}, by {c['by']})" if c["resolved"] else "open"
+        echo(f"  conflict {c['id']} {c['kind']}: {state}: {c['note']}")
+    if op["moved"]:
+        echo(f"  the branch moved since the {name} started: 'trace {name} --abort', then start again")
+    elif open_:
+        echo(f"  settle with 'trace resolve <id> --ours|--theirs|--both|--drop|--text TEXT' "
+             f"('trace resolve --list' shows them), then 'trace {name} --continue'; "
+             f"'trace {name} --abort' restores the state before the {name}")
+    else:
+        echo(f"  all conflicts settled: 'trace {name} --continue' (or 'trace {name} --abort')")
 
 
 def print_diff(d) -> None:
@@ -120,6 +149,10 @@ def show(obj, as_json=False, rev="HEAD") -> None:
          f"({info['encoding']})")
     if info["meta"]:
         import json
+        from .history import inference_line
+        line = inference_line(info["meta"])
+        if line:
+            echo(line)
         echo("Meta:   " + json.dumps(info["meta"], sort_keys=True, ensure_ascii=False))
     echo(f"\n    {info['message']}\n")
     print_diff(info["diff"])

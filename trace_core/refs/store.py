@@ -162,6 +162,35 @@ class RefStore:
             f.created = False
         return target
 
+    def rename(self, old: str, new: str, message: str = "", force: bool = False) -> None:
+        """Move ref `old` to `new` with its log (as `git branch -m`), both locked meanwhile.
+        `new` must not exist unless `force` (then its log is replaced)."""
+        old, new = check_writable(old), check_writable(new)
+        if old == new:
+            raise RefConflict(f"cannot rename {old} to itself")
+        locks = {n: LockedRef(self.root, n, self.durability) for n in sorted((old, new))}
+        try:
+            for f in locks.values():
+                f.acquire()
+            src, dst = locks[old], locks[new]
+            if src.current is None:
+                raise RefNotFound(f"ref {old} does not exist")
+            if dst.current is not None and not force:
+                raise RefConflict(f"ref {new} already exists")
+            data = os.pread(src.fd, src.valid_end, 0)
+            if dst.size:
+                dst.truncate_to(0)
+            os.write(dst.fd, data)
+            dst.size = dst.valid_end = len(data)
+            dst.current = src.current
+            dst.append(self._record(src.current.new, src.current, message, None, None),
+                       self._cache)
+            src.remove()
+            src.current, src.created = None, False
+        finally:
+            for f in locks.values():
+                f.release()
+
     def set_symbolic(self, name: str, target: str, message: str = "",
                      who: Optional[str] = None) -> None:
         """Make `name` a symbolic ref to `target` (a name under refs/)."""

@@ -1,0 +1,109 @@
+"""Branches and tags: branch, switch, tag."""
+
+from __future__ import annotations
+
+import click
+
+from .util import echo, emit_json, fail, json_option, open_repo, style
+
+
+@click.command("branch")
+@click.option("-d", "--delete", "delete", is_flag=True, help="Delete the branch (must be merged into HEAD).")
+@click.option("-D", "force_delete", is_flag=True, help="Delete the branch even if it is not merged.")
+@click.option("-m", "--move", "move", is_flag=True, help="Rename OLD to NEW (or the current branch to NAME).")
+@click.option("-f", "--force", is_flag=True, help="Reset an existing branch / overwrite on rename.")
+@json_option
+@click.argument("names", nargs=-1)
+@click.pass_context
+def branch_cmd(ctx, delete, force_delete, move, force, as_json, names):
+    """List branches, or create NAME at START (default HEAD), delete or rename them.
+
+    \b
+    trace branch                   list (the current branch is marked *)
+    trace branch explore HEAD~3    create 'explore' at HEAD~3
+    trace branch -d explore        delete (refused if not merged into HEAD; -D forces)
+    trace branch -m old new        rename, reflog included
+    """
+    with open_repo(ctx) as repo:
+        if delete or force_delete:
+            if not names:
+                fail("branch -d needs a branch name", 2)
+            for n in names:
+                old = repo.branch_delete(n, force=force_delete)
+                echo(f"Deleted branch {n} (was {old[:12]}).")
+            return
+        if move:
+            if len(names) == 1:
+                cur = repo.head_branch()
+                if not cur or not cur.startswith("refs/heads/"):
+                    fail("HEAD is detached: give the branch to rename")
+                names = (cur[len("refs/heads/"):], names[0])
+            if len(names) != 2:
+                fail("branch -m needs OLD NEW (or NEW for the current branch)", 2)
+            new = repo.branch_rename(names[0], names[1], force=force)
+            echo(f"Renamed branch {names[0]} to {new[len('refs/heads/'):]}")
+            return
+        if names:
+            if len(names) > 2:
+                fail("branch takes NAME [START]", 2)
+            full = repo.branch_create(names[0], names[1] if len(names) == 2 else "HEAD", force)
+            tip = repo.refs.read(full)
+            echo(f"Created branch {names[0]} at {tip[:12]}")
+            return
+        rows = repo.branches()
+    if as_json:
+        emit_json(rows)
+        return
+    for b in rows:
+        mark = "*" if b["current"] else " "
+        name = style(b["name"], "green") if b["current"] else b["name"]
+        echo(f"{mark} {name} {b['id'][:12]} {b['summary']}")
+
+
+@click.command("switch")
+@click.option("-c", "--create", "create", is_flag=True, help="Create the branch first (at START).")
+@click.option("--detach", is_flag=True, help="Detach HEAD at the commit NAME names.")
+@click.argument("name")
+@click.argument("start", required=False, default="HEAD")
+@click.pass_context
+def switch_cmd(ctx, create, detach, name, start):
+    """Switch HEAD to branch NAME (or detach it at a commit)."""
+    if start != "HEAD" and not create:
+        fail("START is only used with -c", 2)
+    with open_repo(ctx) as repo:
+        full = repo.switch(name, create=create, start=start, detach=detach)
+        head = repo.head_commit()
+        if full is None:
+            c = repo.get_commit(head)
+            echo(f"HEAD is now detached at {head.hex()[:12]} {c.summary}")
+        else:
+            verb = "a new branch" if create else "branch"
+            echo(f"Switched to {verb} '{name}'")
+
+
+@click.command("tag")
+@click.option("-d", "--delete", is_flag=True, help="Delete the tag.")
+@click.option("-f", "--force", is_flag=True, help="Replace an existing tag.")
+@json_option
+@click.argument("name", required=False)
+@click.argument("rev", required=False, default="HEAD")
+@click.pass_context
+def tag_cmd(ctx, delete, force, as_json, name, rev):
+    """List tags, or tag REV (default HEAD) as NAME (a lightweight tag, as git's)."""
+    with open_repo(ctx) as repo:
+        if delete:
+            if not name:
+                fail("tag -d needs a tag name", 2)
+            old = repo.tag_delete(name)
+            echo(f"Deleted tag '{name}' (was {old[:12]})")
+            return
+        if name:
+            full = repo.tag_create(name, rev, force=force)
+            echo(f"Tagged {repo.refs.read(full)[:12]} as {name}")
+            return
+        rows = repo.tags()
+    if as_json:
+        emit_json(rows)
+        return
+    for t in rows:
+        echo(t["name"])

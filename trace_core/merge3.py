@@ -1,0 +1,244 @@
+"""Three-way merge of context entry lists: the rules of docs/merge.md, with no I/O.
+
+Each side is compared with the merge base: every base entry is kept (possibly with new flags),
+edited (replaced in place by an entry of the same role) or dropped, and new entries are inserted
+in the gaps between base entries (gap `len(base)` is the end, where appends land). The two sides'
+fates of each base entry and their insertions in each gap are then combined; what cannot be
+combined is a `Conflict`, recorded as data in the result.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+from .objects import FLAG_PINNED, Entry
+
+ORDERS = ("ours-first", "theirs-first", "chronological")
+KINDS = ("edit/edit", "edit/drop", "drop/edit", "pin/drop", "drop/pin", "redundant",
+         "contradiction")
+#: how many of the entries one side inserted in a gap are compared with each entry the other
+#: side inserted there, looking for near-duplicates (the first and the last N): bounded work
+NEAR_WINDOW = 128
+
+Similar = Callable[[Entry, Entry], bool]
+Role = Callable[[Entry], Optional[str]]
+
+
+class Conflict:
+    """Something the two sides did that cannot both stand. `ours`/`theirs` are what each side
+    has at this place (possibly nothing); `resolution` is the entries that replace it once
+    settled (an empty list drops it)."""
+
+    __slots__ = ("id", "kind", "base", "ours", "theirs", "resolution", "action", "by", "note")
+
+    def __init__(self, kind: str, base: Optional[Entry], ours: Sequence[Entry],
+                 theirs: Sequence[Entry], note: str = "") -> None:
+        self.id = 0
+        self.kind = kind
+        self.base = base
+        self.ours = list(ours)
+        self.theirs = list(theirs)
+        self.resolution: Optional[List[Entry]] = None
+        self.action: Optional[str] = None
+        self.by: Optional[str] = None
+        self.note = note
+
+    @property
+    def resolved(self) -> bool:
+        return self.resolution is not None
+
+    def settle(self, action: str, by: str, entries: Optional[Sequence[Entry]] = None) -> None:
+        """Resolve with ours, theirs, both, base, drop, or text (then `entries` is given)."""
+        if action == "ours":
+            out = self.ours
+        elif action == "theirs":
+            out = self.theirs
+        elif action == "both":
+            out = self.ours + [e for e in self.theirs if e not in self.ours]
+        elif action == "base":
+            out = [self.base] if self.base is not None else []
+        elif action == "drop":
+            out = []
+        elif action == "text":
+            if entries is None:
+                raise ValueError("a text resolution needs its entries")
+            out = list(entries)
+        else:
+            raise ValueError(f"unknown resolution {action!r}")
+        self.resolution = list(out)
+        self.action = action
+        self.by = by
+
+    def __repr__(self) -> str:
+        return f"<Conflict {self.id} {self.kind}>"
+
+
+class Outcome:
+    """The merged list as slots (an Entry or a Conflict) plus what was merged automatically."""
+
+    __slots__ = ("slots", "conflicts", "deduplicated")
+
+    def __init__(self, slots: list, deduplicated: int) -> None:
+        self.slots = slots
+        self.conflicts = [s for s in slots if isinstance(s, Conflict)]
+        for i, c in enumerate(self.conflicts, 1):
+            c.id = i
+        self.deduplicated = deduplicated
+
+
+def resolved_entries(slots: Sequence) -> List[Entry]:
+    """The entries of a fully resolved slot list (ValueError if a conflict is open)."""
+    out: List[Entry] = []
+    for s in slots:
+        if isinstance(s, Conflict):
+            if s.resolution is None:
+                raise ValueError(f"conflict {s.id} is not resolved")
+            out.extend(s.resolution)
+        else:
+            out.append(s)
+    return out
+
+
+# -- one side against the base ------------------------------------------------------------------
+KEEP, EDIT, DROP = "keep", "edit", "drop"
+
+
+def align(base: Sequence[Entry], side: Sequence[Entry], role: Role) -> Tuple[list, Dict[int, list]]:
+    """(fate of each base entry: (KEEP|EDIT|DROP, entry or None), insertions by gap)."""
+    fate: list = [None] * len(base)
+    ins: Dict[int, list] = {}
+    n = min(len(base), len(side))
+    p = 0
+    while p < n and base[p].blob == side[p].blob:
+        fate[p] = (KEEP, side[p])
+        p += 1
+    s = 0
+    while s < n - p and base[-1 - s].blob == side[-1 - s].blob:
+        fate[len(base) - 1 - s] = (KEEP, side[len(side) - 1 - s])
+        s += 1
+    b_mid = base[p:len(base) - s]
+    o_mid = side[p:len(side) - s]
+    sm = difflib.SequenceMatcher(a=[e.blob for e in b_mid], b=[e.blob for e in o_mid],
+                                 autojunk=False)
+    for tag, i1, i2, j1, j2 in sm.get_opcodes():
+        i1 += p
+        i2 += p
+        j1 += p
+        j2 += p
+        if tag == "equal":
+            for k in range(i2 - i1):
+                fate[i1 + k] = (KEEP, side[j1 + k])
+            continue
+        added: list = []
+        j = j1
+        for i in range(i1, i2):  # pair replaced entries in order while roles match: edits
+            if tag == "replace" and j < j2 and role(base[i]) == role(side[j]):
+                fate[i] = (EDIT, side[j])
+                j += 1
+            else:
+                fate[i] = (DROP, None)
+        added.extend(side[j:j2])
+        if added:
+            ins.setdefault(i2, []).extend(added)
+    return fate, ins
+
+
+# -- combining two sides ------------------------------------------------------------------------
+def _flags(b: Entry, o: Entry, t: Entry) -> int:
+    return o.flags if o.flags != b.flags else t.flags
+
+
+def _combine(b: Entry, fo: tuple, ft: tuple) -> object:
+    """The merged slot for one base entry: an Entry, None (dropped) or a Conflict."""
+    ko, eo = fo
+    kt, et = ft
+    if ko == KEEP and kt == KEEP:
+        return b.with_flags(_flags(b, eo, et)) if eo.flags != b.flags or et.flags != b.flags else b
+    if ko == DROP and kt == DROP:
+        return None
+    if ko == KEEP and kt == EDIT:
+        return Entry(et.blob, _flags(b, eo, et))
+    if ko == EDIT and kt == KEEP:
+        return Entry(eo.blob, _flags(b, eo, et))
+    if ko == EDIT and kt == EDIT:
+        if eo.blob == et.blob:
+            return Entry(eo.blob, _flags(b, eo, et))
+        return Conflict("edit/edit", b, [eo], [et], "both sides edited this entry differently")
+    if ko == KEEP and kt == DROP:
+        if eo.pinned and not b.pinned:
+            return Conflict("pin/drop", b, [eo], [], "ours pinned this entry, theirs dropped it")
+        return None
+    if ko == DROP and kt == KEEP:
+        if et.pinned and not b.pinned:
+            return Conflict("drop/pin", b, [], [et], "ours dropped this entry, theirs pinned it")
+        return None
+    if ko == EDIT:  # theirs dropped
+        return Conflict("edit/drop", b, [eo], [], "ours edited this entry, theirs dropped it")
+    return Conflict("drop/edit", b, [], [et], "ours dropped this entry, theirs edited it")
+
+
+def _gap(io: list, it: list, order: str, when: Optional[Dict[bytes, int]],
+         similar: Optional[Similar]) -> Tuple[list, int]:
+    """Merge the entries both sides inserted at one place: (slots, exact duplicates dropped)."""
+    if not io or not it:
+        return list(io or it), 0
+    have = {e.blob for e in io}
+    rest = [e for e in it if e.blob not in have]
+    dups = len(it) - len(rest)
+    near: Dict[int, Conflict] = {}      # index in io -> its redundancy conflict
+    theirs_left = []
+    if similar is not None:
+        window = range(len(io)) if len(io) <= 2 * NEAR_WINDOW else \
+            [*range(NEAR_WINDOW), *range(len(io) - NEAR_WINDOW, len(io))]
+        for e in rest:
+            hit = next((i for i in window if i not in near and similar(io[i], e)), None)
+            if hit is None:
+                theirs_left.append(e)
+            else:
+                near[hit] = Conflict("redundant", None, [io[hit]], [e],
+                                     "both sides added nearly the same entry")
+    else:
+        theirs_left = rest
+    ours_slots = [near.get(i, e) for i, e in enumerate(io)]
+    if order == "ours-first":
+        return ours_slots + theirs_left, dups
+    if order == "theirs-first":
+        return theirs_left + ours_slots, dups
+    when = when or {}
+    tagged = [(when.get(e.blob, 0), 0, i, s) for i, (e, s) in enumerate(zip(io, ours_slots))]
+    tagged += [(when.get(e.blob, 0), 1, i, e) for i, e in enumerate(theirs_left)]
+    tagged.sort(key=lambda t: t[:3])
+    return [t[3] for t in tagged], dups
+
+
+def merge_lists(base: Sequence[Entry], ours: Sequence[Entry], theirs: Sequence[Entry], *,
+                role: Role, order: str = "ours-first",
+                when: Optional[Dict[bytes, int]] = None,
+                similar: Optional[Similar] = None) -> Outcome:
+    """Three-way merge of entry lists. `role(entry)` gives an entry's role (edits pair entries
+    of the same role); `similar(a, b)` says whether two inserted entries are near-duplicates;
+    `when[blob]` orders insertions for the chronological order."""
+    if order not in ORDERS:
+        raise ValueError(f"unknown order {order!r}")
+    fo, io = align(base, ours, role)
+    ft, it = align(base, theirs, role)
+    slots: list = []
+    dedup = 0
+    for g in range(len(base) + 1):
+        a, b = io.get(g, []), it.get(g, [])
+        if a or b:
+            merged, d = _gap(a, b, order, when, similar)
+            slots.extend(merged)
+            dedup += d
+        if g < len(base):
+            s = _combine(base[g], fo[g], ft[g])
+            if s is not None:
+                slots.append(s)
+    return Outcome(slots, dedup)
+
+
+def pinned_lost(base: Sequence[Entry], result: Sequence[Entry]) -> List[Entry]:
+    """Pinned base entries that are missing from a result (for reporting)."""
+    have = {e.blob for e in result}
+    return [e for e in base if e.flags & FLAG_PINNED and e.blob not in have]

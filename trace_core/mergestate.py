@@ -1,0 +1,209 @@
+"""The state of a merge, rebase, cherry-pick or revert that stopped on conflicts.
+
+One JSON file, `MERGE_STATE`, next to the namespace's HEAD (docs/FORMAT.md §13), replaced
+atomically on every change. The branch is not moved until the operation finishes, so removing
+this file (`--abort`) restores exactly the state before the operation started.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, List, Optional, Sequence
+
+from .errors import MergeInProgress, OperationError
+from .ids import is_hex_id
+from .merge3 import KINDS, Conflict
+from .objects import Entry
+from .storage.lockfile import write_file_atomic
+
+STATE_FILE = "MERGE_STATE"
+STATE_FORMAT = 1
+OPS = ("merge", "rebase", "cherry-pick", "revert")
+ACTIONS = ("ours", "theirs", "both", "base", "drop", "text")
+MAX_STATE_BYTES = 256 * 1024 * 1024
+
+
+class StateError(OperationError):
+    """MERGE_STATE exists but cannot be read (the message says how to get out)."""
+
+
+def _entry(e: Entry) -> list:
+    return [e.blob.hex(), e.flags]
+
+
+def _parse_entry(v: Any) -> Entry:
+    if (not isinstance(v, list) or len(v) != 2 or not isinstance(v[0], str) or not is_hex_id(v[0])
+            or not isinstance(v[1], int) or isinstance(v[1], bool)):
+        raise ValueError("bad entry")
+    return Entry(bytes.fromhex(v[0]), v[1])
+
+
+def _hex_or_none(v: Any) -> Optional[str]:
+    if v is None:
+        return None
+    if not isinstance(v, str) or not is_hex_id(v):
+        raise ValueError("bad commit id")
+    return v
+
+
+class MergeState:
+    """Everything needed to finish or abort a stopped operation (see docs/merge.md)."""
+
+    def __init__(self, op: str, ref: str, orig_head: Optional[str], ours: Optional[str],
+                 theirs: str, base: Optional[str], *, theirs_name: str = "",
+                 strategy: str = "manual", order: str = "ours-first", message: str = "",
+                 prefix: int = 0, suffix: int = 0, slots: Optional[list] = None,
+                 conflicts: Sequence[Conflict] = (), inference: Optional[dict] = None,
+                 driver: Optional[str] = None, rebase: Optional[dict] = None,
+                 deduplicated: int = 0, committed: Optional[str] = None) -> None:
+        self.op = op
+        self.ref = ref
+        self.orig_head = orig_head
+        self.ours = ours
+        self.theirs = theirs
+        self.base = base
+        self.theirs_name = theirs_name
+        self.strategy = strategy
+        self.order = order
+        self.message = message
+        self.prefix = prefix
+        self.suffix = suffix
+        self.slots = slots or []          # Entry | Conflict | ("o", start, end) runs of ours
+        self.conflicts = list(conflicts)
+        self.inference = inference
+        self.driver = driver
+        self.rebase = rebase
+        self.deduplicated = deduplicated
+        self.committed = committed
+
+    # -- queries ----------------------------------------------------------------------------------
+    @property
+    def open_conflicts(self) -> List[Conflict]:
+        return [c for c in self.conflicts if not c.resolved]
+
+    def conflict(self, cid: int) -> Conflict:
+        for c in self.conflicts:
+            if c.id == cid:
+                return c
+        ids = ", ".join(str(c.id) for c in self.conflicts) or "none"
+        raise OperationError(f"no conflict {cid} in the {self.op} in progress (conflicts: {ids})")
+
+    # -- bytes --------------------------------------------------------------------------------------
+    def to_json(self) -> bytes:
+        slots = []
+        for s in self.slots:
+            if isinstance(s, Conflict):
+                slots.append({"c": s.id})
+            elif isinstance(s, tuple):
+                slots.append({"o": [s[1], s[2]]})
+            else:
+                slots.append({"e": _entry(s)})
+        doc = {
+            "format": STATE_FORMAT, "op": self.op, "ref": self.ref, "orig_head": self.orig_head,
+            "ours": self.ours, "theirs": self.theirs, "base": self.base,
+            "theirs_name": self.theirs_name, "strategy": self.strategy, "order": self.order,
+            "message": self.message, "prefix": self.prefix, "suffix": self.suffix,
+            "slots": slots, "deduplicated": self.deduplicated, "inference": self.inference,
+            "driver": self.driver, "rebase": self.rebase, "committed": self.committed,
+            "conflicts": [{
+                "id": c.id, "kind": c.kind, "note": c.note,
+                "base": _entry(c.base) if c.base is not None else None,
+                "ours": [_entry(e) for e in c.ours], "theirs": [_entry(e) for e in c.theirs],
+                "resolution": None if c.resolution is None else [_entry(e) for e in c.resolution],
+                "action": c.action, "by": c.by,
+            } for c in self.conflicts],
+        }
+        return (json.dumps(doc, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+                + "\n").encode("utf-8")
+
+    @classmethod
+    def from_json(cls, data: bytes) -> "MergeState":
+        try:
+            doc = json.loads(data.decode("utf-8"))
+            if not isinstance(doc, dict) or doc.get("format") != STATE_FORMAT:
+                raise ValueError("unknown format")
+            if doc["op"] not in OPS or not isinstance(doc["ref"], str):
+                raise ValueError("bad op")
+            conflicts = []
+            by_id = {}
+            for d in doc["conflicts"]:
+                if d["kind"] not in KINDS or not isinstance(d["id"], int):
+                    raise ValueError("bad conflict")
+                c = Conflict(d["kind"], _parse_entry(d["base"]) if d["base"] is not None else None,
+                             [_parse_entry(e) for e in d["ours"]],
+                             [_parse_entry(e) for e in d["theirs"]], str(d.get("note", "")))
+                c.id = d["id"]
+                if d["resolution"] is not None:
+                    if d["action"] not in ACTIONS:
+                        raise ValueError("bad action")
+                    c.resolution = [_parse_entry(e) for e in d["resolution"]]
+                    c.action, c.by = d["action"], str(d["by"])
+                conflicts.append(c)
+                by_id[c.id] = c
+            slots: list = []
+            for s in doc["slots"]:
+                if "c" in s:
+                    slots.append(by_id[s["c"]])
+                elif "o" in s:
+                    a, b = s["o"]
+                    if not (isinstance(a, int) and isinstance(b, int) and 0 <= a <= b):
+                        raise ValueError("bad run")
+                    slots.append(("o", a, b))
+                else:
+                    slots.append(_parse_entry(s["e"]))
+            for k in ("prefix", "suffix", "deduplicated"):
+                if not isinstance(doc[k], int) or doc[k] < 0:
+                    raise ValueError(f"bad {k}")
+            return cls(doc["op"], doc["ref"], _hex_or_none(doc["orig_head"]),
+                       _hex_or_none(doc["ours"]), _hex_or_none(doc["theirs"]) or "",
+                       _hex_or_none(doc["base"]), theirs_name=str(doc["theirs_name"]),
+                       strategy=str(doc["strategy"]), order=str(doc["order"]),
+                       message=str(doc["message"]), prefix=doc["prefix"], suffix=doc["suffix"],
+                       slots=slots, conflicts=conflicts, inference=doc["inference"],
+                       driver=doc["driver"], rebase=doc["rebase"],
+                       deduplicated=doc["deduplicated"], committed=_hex_or_none(doc["committed"]))
+        except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
+            raise StateError(f"{STATE_FILE} is damaged ({exc}); run 'trace merge --abort' to "
+                             "remove it (the branch was never moved)") from None
+
+
+def state_path(repo) -> str:
+    return os.path.join(repo.refs_root, STATE_FILE)
+
+
+def load(repo) -> Optional[MergeState]:
+    """The stopped operation of this namespace, or None."""
+    try:
+        with open(state_path(repo), "rb") as f:
+            data = f.read(MAX_STATE_BYTES + 1)
+    except FileNotFoundError:
+        return None
+    if len(data) > MAX_STATE_BYTES:
+        raise StateError(f"{STATE_FILE} is larger than {MAX_STATE_BYTES} bytes; run "
+                         "'trace merge --abort'")
+    return MergeState.from_json(data)
+
+
+def save(repo, state: MergeState) -> None:
+    write_file_atomic(state_path(repo), state.to_json(), fsync=repo.durability == "full")
+
+
+def remove(repo) -> bool:
+    try:
+        os.unlink(state_path(repo))
+        return True
+    except FileNotFoundError:
+        return False
+
+
+def refuse_if_in_progress(repo) -> None:
+    path = state_path(repo)
+    if os.path.exists(path):
+        try:
+            st = load(repo)
+            what = st.op if st is not None else "merge"
+        except StateError:
+            what = "merge"
+        raise MergeInProgress(f"a {what} is in progress; settle it with 'trace resolve', then "
+                              f"'trace {what} --continue', or 'trace {what} --abort'")

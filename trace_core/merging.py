@@ -1,0 +1,605 @@
+"""Merge, cherry-pick, revert and rebase of contexts, with conflicts kept as data (docs/merge.md).
+
+Every operation computes its result from the commits alone and moves the branch once, with a
+compare-and-swap, when it is complete. When conflicts stop it, everything needed to finish is
+written to MERGE_STATE (trace_core.mergestate) and the branch stays where it was: `abort` only
+removes that file, and `continue` commits only if the branch has not moved meanwhile.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from . import chunked, mergestate
+from .errors import InputError, MergeConflict, OperationError, RefConflict
+from .ids import from_hex, to_hex
+from .merge3 import ORDERS, Conflict, merge_lists, resolved_entries
+from .merge_driver import normalized
+from .objects import Blob, Commit, Entry, Snapshot
+
+STRATEGIES = ("manual", "ours", "theirs", "union", "semantic")
+_STRATEGY_ACTION = {"ours": "ours", "theirs": "theirs", "union": "both"}
+
+
+class MergeResult:
+    """What a merge / pick / rebase did. status: up-to-date, fast-forward, merged, picked,
+    reverted, rebased, empty (nothing to commit) or conflicts (see `conflicts`)."""
+
+    def __init__(self, op: str, status: str, commit: Optional[str] = None,
+                 conflicts: Sequence[Conflict] = (), base: Optional[str] = None,
+                 deduplicated: int = 0, inference: Optional[dict] = None,
+                 driver: Optional[str] = None, replayed: Sequence = ()) -> None:
+        self.op = op
+        self.status = status
+        self.commit = commit
+        self.conflicts = list(conflicts)
+        self.base = base
+        self.deduplicated = deduplicated
+        self.inference = inference
+        self.driver = driver
+        self.replayed = list(replayed)
+
+    def to_dict(self) -> dict:
+        return {"op": self.op, "status": self.status, "commit": self.commit, "base": self.base,
+                "deduplicated": self.deduplicated, "inference": self.inference,
+                "driver": self.driver, "replayed": [list(p) for p in self.replayed],
+                "conflicts": [{"id": c.id, "kind": c.kind, "note": c.note,
+                               "resolved": c.resolved} for c in self.conflicts]}
+
+
+class BranchMoved(OperationError):
+    """The branch moved (another process committed) between reading and updating it."""
+
+
+class _Work:
+    """A three-way merge computed over the parts of three contexts that differ."""
+
+    __slots__ = ("ours_id", "ours", "ours_snap", "prefix", "suffix", "ours_mid", "outcome",
+                 "added_ours", "added_theirs")
+
+
+def _snap_of(repo, cid: Optional[bytes]) -> Snapshot:
+    if cid is None:
+        return chunked.EMPTY
+    return repo.get_snapshot(repo.get_commit(cid).snapshot)
+
+
+def _common_leaves(views: list) -> Tuple[int, int]:
+    """(entries in leading leaves shared by all, entries in shared trailing leaves + tails)."""
+    refs = [v[0] for v in views]
+    k = 0
+    n = min(len(r) for r in refs)
+    while k < n and refs[0][k][0] == refs[1][k][0] == refs[2][k][0]:
+        k += 1
+    prefix = sum(c for _, c in refs[0][:k])
+    tails = [tuple(v[1]) for v in views]
+    if not tails[0] == tails[1] == tails[2]:
+        return prefix, 0
+    j = 0
+    while j < n - k and refs[0][-1 - j][0] == refs[1][-1 - j][0] == refs[2][-1 - j][0]:
+        j += 1
+    return prefix, len(tails[0]) + sum(c for _, c in refs[0][len(refs[0]) - j:])
+
+
+class MergeOps:
+    """Mixed into Repository: merge, resolve, continue/abort, cherry-pick, revert, rebase."""
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def _role_of(self, e: Entry) -> Optional[str]:
+        return self.get_blob(e.blob).message.get("role")
+
+    def _similar(self, threshold: float):
+        def similar(a: Entry, b: Entry) -> bool:
+            ma, mb = self.get_blob(a.blob).message, self.get_blob(b.blob).message
+            if ma.get("role") != mb.get("role"):
+                return False
+            ta, tb = normalized(ma), normalized(mb)
+            if ta == tb:
+                return True
+            if not ta or not tb or min(len(ta), len(tb)) < threshold * max(len(ta), len(tb)):
+                return False
+            sm = difflib.SequenceMatcher(a=ta, b=tb, autojunk=False)
+            return sm.quick_ratio() >= threshold and sm.ratio() >= threshold
+        return similar
+
+    def _added_times(self, tip: Optional[bytes], base: Optional[bytes]) -> Dict[bytes, int]:
+        """blob id -> time of the commit that added it, for commits in base..tip."""
+        out: Dict[bytes, int] = {}
+        if tip is None:
+            return out
+        for row in self.index.walk([tip], [base] if base else []):
+            c = self.get_commit(row.id)
+            for b in c.blobs:
+                out.setdefault(b, c.time_ms)
+        return out
+
+    def _three_way(self, base: Optional[bytes], ours: Optional[bytes], theirs: Optional[bytes],
+                   order: str) -> _Work:
+        snaps = [_snap_of(self, base), _snap_of(self, ours), _snap_of(self, theirs)]
+        views = [chunked.leaves(s, self.get_node) for s in snaps]
+        prefix, suffix = _common_leaves(views)
+        mids = [chunked.entries_between(v[0], v[1], prefix, s.count - suffix, self.get_node)
+                for v, s in zip(views, snaps)]
+        when = None
+        if order == "chronological":
+            when = self._added_times(ours, base)
+            when.update((k, v) for k, v in self._added_times(theirs, base).items()
+                        if k not in when)
+        w = _Work()
+        w.ours_id = ours
+        w.ours = self.get_commit(ours) if ours else None
+        w.ours_snap = snaps[1]
+        w.prefix, w.suffix = prefix, suffix
+        w.ours_mid = mids[1]
+        w.outcome = merge_lists(mids[0], mids[1], mids[2], role=self._role_of, order=order,
+                                when=when,
+                                similar=self._similar(self.config.get_typed("merge.similarity")))
+        base_blobs = {e.blob for e in mids[0]}
+        w.added_ours = [e for e in mids[1] if e.blob not in base_blobs]
+        w.added_theirs = [e for e in mids[2] if e.blob not in base_blobs]
+        return w
+
+    def _apply_strategy(self, w: _Work, strategy: str, driver) -> Tuple[Optional[dict], Optional[str]]:
+        """Settle what the strategy settles; returns (inference usage, driver name)."""
+        outcome = w.outcome
+        if strategy in _STRATEGY_ACTION:
+            for c in outcome.conflicts:
+                c.settle(_STRATEGY_ACTION[strategy], "strategy")
+            return None, None
+        if strategy != "semantic":
+            return None, None
+        if driver is None:
+            from .merge_driver import DeterministicDriver
+            driver = DeterministicDriver()
+        load = lambda e: self.get_blob(e.blob).message  # noqa: E731
+        res = driver.reconcile(outcome.conflicts, w.added_ours, w.added_theirs, load)
+        for c in outcome.conflicts:
+            if c.id in res.resolutions:
+                action, text = res.resolutions[c.id]
+                if action == "text":
+                    self._settle_text(c, text, driver.name)
+                else:
+                    c.settle(action, driver.name)
+        for ours_e, theirs_e, why in res.contradictions:
+            self._flag_contradiction(outcome, ours_e, theirs_e, why)
+        return res.usage, driver.name
+
+    def _flag_contradiction(self, outcome, ours_e: Entry, theirs_e: Entry, why: str) -> None:
+        slots = outcome.slots
+        try:
+            i = next(k for k, s in enumerate(slots) if isinstance(s, Entry) and s == ours_e)
+            j = next(k for k, s in enumerate(slots) if isinstance(s, Entry) and s == theirs_e)
+        except StopIteration:
+            return  # one of them did not survive the merge: nothing to contradict
+        c = Conflict("contradiction", None, [ours_e], [theirs_e],
+                     why or "the two sides state incompatible facts")
+        slots[i] = c
+        del slots[j]
+        outcome.conflicts.append(c)
+        c.id = max(x.id for x in outcome.conflicts) + 1
+
+    def _settle_text(self, c: Conflict, text: str, by: str, role: Optional[str] = None) -> None:
+        if not isinstance(text, str) or not text.strip():
+            raise InputError("a text resolution needs non-empty text")
+        sample = (c.ours or c.theirs or ([c.base] if c.base else []))
+        if role is None:
+            role = self.get_blob(sample[0].blob).message.get("role") if sample else "user"
+        blob = Blob({"role": role or "user", "content": text})
+        self.store.write([blob])
+        flags = max((e.flags for e in sample), default=0)
+        c.settle("text", by, [Entry(blob.id, flags)])
+
+    def _result_snapshot(self, w: _Work, mid: List[Entry]) -> Tuple[Snapshot, list, int]:
+        """(snapshot, new nodes, total tokens) of ours with its differing middle replaced."""
+        om = w.ours_mid
+        n = min(len(om), len(mid))
+        lcp = 0
+        while lcp < n and om[lcp] == mid[lcp]:
+            lcp += 1
+        nodes: list = []
+        snap = chunked.splice(w.ours_snap, w.prefix + lcp, w.ours_snap.count - w.suffix,
+                              mid[lcp:], self.get_node, nodes.append)
+        counter = self.token_counter().name
+        if w.ours is None or w.ours.encoding != counter or w.ours_snap.count == 0 \
+                or snap.count == 0:
+            total = self._recount(snap) if snap.count else 0
+        else:
+            total = (w.ours.total_tokens + sum(self.blob_tokens(e.blob) for e in mid[lcp:])
+                     - sum(self.blob_tokens(e.blob) for e in om[lcp:]))
+        return snap, nodes, total
+
+    def _new_commit(self, snap: Snapshot, nodes: list, total: int, parents: list, op: str,
+                    message: str, prev_total: int, meta: dict, blobs: Sequence[bytes] = (),
+                    targets: Sequence[int] = (), author: Optional[str] = None) -> Commit:
+        from .history import Change
+        change = Change(snap, nodes, op, blobs=blobs, targets=targets, message=message,
+                        tokens=total - prev_total, total_tokens=total, meta=meta)
+        commit = self._make_commit(change, parents, author)
+        self.store.write([*nodes, snap, commit])
+        return commit
+
+    def _move(self, ref: str, old: Optional[str], new: str, message: str) -> None:
+        tx = self.refs.transaction()
+        if old is not None:
+            tx.update("ORIG_HEAD", _any(), old, message=message)
+        tx.update(ref, old, new, message=message, deref=False)
+        try:
+            tx.commit()
+        except RefConflict:
+            raise BranchMoved(f"{ref} moved while the operation ran (another process "
+                              "committed); nothing was changed: run it again") from None
+        self.store.maybe_seal()
+
+    def _head(self) -> Tuple[str, Optional[bytes]]:
+        ref, tip, _, _ = self._tip_at()
+        return ref, tip
+
+    # -- state -----------------------------------------------------------------------------------
+    def merge_state(self) -> Optional["mergestate.MergeState"]:
+        """The merge, rebase, cherry-pick or revert stopped on conflicts, or None."""
+        return mergestate.load(self)
+
+    def _save_state(self, st, w: _Work) -> None:
+        """Record the slots of `w` in `st`, with runs of ours' entries kept as index ranges."""
+        om = w.ours_mid
+        pos = {}
+        for i, e in enumerate(om):
+            pos.setdefault(e, i)
+        slots: list = []
+        for s in w.outcome.slots:
+            if isinstance(s, Entry):
+                i = pos.get(s)
+                if i is not None:
+                    last = slots[-1] if slots else None
+                    a = w.prefix + i
+                    if isinstance(last, tuple) and last[2] == a and om[i] == s:
+                        slots[-1] = ("o", last[1], a + 1)
+                    else:
+                        slots.append(("o", a, a + 1))
+                    continue
+            slots.append(s)
+        st.slots = slots
+        st.prefix, st.suffix = w.prefix, w.suffix
+        st.conflicts = w.outcome.conflicts
+        st.deduplicated = w.outcome.deduplicated
+        mergestate.save(self, st)
+
+    def _work_from_state(self, st) -> _Work:
+        w = _Work()
+        w.ours_id = from_hex(st.ours) if st.ours else None
+        w.ours = self.get_commit(w.ours_id) if w.ours_id else None
+        w.ours_snap = _snap_of(self, w.ours_id)
+        w.prefix, w.suffix = st.prefix, st.suffix
+        if st.prefix + st.suffix > w.ours_snap.count:
+            raise mergestate.StateError("MERGE_STATE does not match its commits; run "
+                                        f"'trace {st.op} --abort'")
+        refs, tail = chunked.leaves(w.ours_snap, self.get_node)
+        w.ours_mid = chunked.entries_between(refs, tail, st.prefix,
+                                             w.ours_snap.count - st.suffix, self.get_node)
+        slots: list = []
+        for s in st.slots:
+            if isinstance(s, tuple):
+                if s[2] > w.ours_snap.count:
+                    raise mergestate.StateError("MERGE_STATE does not match its commits")
+                slots.extend(chunked.entries_between(refs, tail, s[1], s[2], self.get_node))
+            else:
+                slots.append(s)
+
+        class _O:
+            pass
+        w.outcome = _O()
+        w.outcome.slots = slots
+        w.outcome.conflicts = st.conflicts
+        w.outcome.deduplicated = st.deduplicated
+        w.added_ours = w.added_theirs = []
+        return w
+
+    # -- merge -----------------------------------------------------------------------------------
+    def merge(self, rev: str, *, strategy: str = "manual", order: Optional[str] = None,
+              message: Optional[str] = None, ff: str = "auto", driver=None) -> MergeResult:
+        """Merge commit `rev` into the current branch (see docs/merge.md).
+
+        ff: auto (fast-forward when possible), only (refuse otherwise), never (always a merge
+        commit). strategy: manual (conflicts stop the merge), ours, theirs, union, semantic
+        (a driver settles conflicts and flags contradictions; offline rules by default)."""
+        mergestate.refuse_if_in_progress(self)
+        order = self._check_options(strategy, order)
+        if ff not in ("auto", "only", "never"):
+            raise InputError(f"unknown fast-forward mode {ff!r} (auto, only, never)")
+        theirs = self.resolve(rev)
+        for attempt in range(16):  # another process committing meanwhile: merge its tip again
+            try:
+                return self._merge_once(rev, theirs, strategy, order, message, ff, driver)
+            except BranchMoved:
+                if strategy == "semantic" or attempt == 15:
+                    raise  # (a driver's answer was about the old tip: do not reuse it)
+        raise AssertionError("unreachable")
+
+    def _merge_once(self, rev: str, theirs: bytes, strategy: str, order: str,
+                    message: Optional[str], ff: str, driver) -> MergeResult:
+        ref, ours = self._head()
+        if ours == theirs:
+            raise OperationError(f"cannot merge {rev} into itself")
+        if ours is not None and self.index.is_ancestor(theirs, ours):
+            return MergeResult("merge", "up-to-date", to_hex(ours))
+        if ours is None or (ff != "never" and self.index.is_ancestor(ours, theirs)):
+            self._move(ref, to_hex(ours) if ours else None, to_hex(theirs),
+                       f"merge {rev}: fast-forward")
+            return MergeResult("merge", "fast-forward", to_hex(theirs))
+        if ff == "only":
+            raise OperationError(f"not possible to fast-forward to {rev}; the branches diverged")
+        bases = self.index.merge_bases(ours, theirs)
+        base = bases[0] if bases else None
+        w = self._three_way(base, ours, theirs, order)
+        usage, dname = self._apply_strategy(w, strategy, driver)
+        msg = message or f"merge {rev}"
+        st = mergestate.MergeState("merge", ref, to_hex(ours), to_hex(ours), to_hex(theirs),
+                                   to_hex(base) if base else None, theirs_name=rev,
+                                   strategy=strategy, order=order, message=msg,
+                                   inference=usage, driver=dname)
+        if any(not c.resolved for c in w.outcome.conflicts):
+            self._save_state(st, w)
+            return MergeResult("merge", "conflicts", None, w.outcome.conflicts, st.base,
+                               w.outcome.deduplicated, usage, dname)
+        return self._finish(st, w)
+
+    def _check_options(self, strategy: str, order: Optional[str]) -> str:
+        if strategy not in STRATEGIES:
+            raise InputError(f"unknown strategy {strategy!r} ({', '.join(STRATEGIES)})")
+        order = order or self.config.get_typed("merge.order")
+        if order not in ORDERS:
+            raise InputError(f"unknown order {order!r} ({', '.join(ORDERS)})")
+        return order
+
+    def _finish(self, st, w: _Work) -> MergeResult:
+        """Commit a fully resolved merge or pick and move the branch (CAS on where it started)."""
+        mid = resolved_entries(w.outcome.slots)
+        snap, nodes, total = self._result_snapshot(w, mid)
+        prev = w.ours.total_tokens if w.ours is not None else 0
+        conflicts = [{"id": c.id, "kind": c.kind, "action": c.action, "by": c.by}
+                     for c in st.conflicts]
+        meta: dict = {"strategy": st.strategy, "order": st.order}
+        if st.base:
+            meta["base"] = st.base
+        if conflicts:
+            meta["conflicts"] = conflicts
+        if st.deduplicated:
+            meta["deduplicated"] = st.deduplicated
+        if st.driver:
+            meta["driver"] = st.driver
+        if st.inference:
+            meta["inference"] = st.inference
+        new_blobs = [e.blob for c in st.conflicts if c.action == "text" for e in c.resolution]
+        if st.op == "merge":
+            parents = [from_hex(st.ours), from_hex(st.theirs)]
+            commit = self._new_commit(snap, nodes, total, parents, "merge", st.message, prev,
+                                      meta, blobs=new_blobs)
+            self._move(st.ref, st.orig_head, commit.hex, f"merge {st.theirs_name}: {st.strategy}")
+            mergestate.remove(self)
+            return MergeResult("merge", "merged", commit.hex, st.conflicts, st.base,
+                               st.deduplicated, st.inference, st.driver)
+        return self._finish_pick(st, w, snap, nodes, total, prev, meta, new_blobs)
+
+    # -- resolving --------------------------------------------------------------------------------
+    def resolve_conflict(self, conflict_id: int, action: str, text: Optional[str] = None,
+                role: Optional[str] = None) -> Conflict:
+        """Settle one conflict of the stopped operation: ours, theirs, both, base, drop, or text
+        (a new message with `text`, in the role of the conflicting entries unless `role`)."""
+        st = mergestate.load(self)
+        if st is None:
+            raise OperationError("no merge, rebase, cherry-pick or revert is in progress")
+        c = st.conflict(conflict_id)
+        if action not in mergestate.ACTIONS:
+            raise InputError(f"unknown resolution {action!r} ({', '.join(mergestate.ACTIONS)})")
+        if action == "text":
+            self._settle_text(c, text, "user", role)
+        else:
+            if text is not None:
+                raise InputError("text is given only with the 'text' resolution")
+            if action == "base" and c.base is None:
+                raise InputError(f"conflict {c.id} ({c.kind}) has no base version")
+            c.settle(action, "user")
+        mergestate.save(self, st)
+        return c
+
+    def merge_abort(self) -> str:
+        """Forget the stopped operation; the branch never moved, so it is as it was. Returns the
+        operation's name."""
+        try:
+            st = mergestate.load(self)
+            op = st.op if st is not None else None
+        except mergestate.StateError:
+            op = "merge"
+        if op is None or not mergestate.remove(self):
+            raise OperationError("no merge, rebase, cherry-pick or revert is in progress")
+        return op
+
+    def merge_continue(self, message: Optional[str] = None, driver=None) -> MergeResult:
+        """Finish the stopped operation once every conflict is settled."""
+        st = mergestate.load(self)
+        if st is None:
+            raise OperationError("no merge, rebase, cherry-pick or revert is in progress")
+        open_ = st.open_conflicts
+        if open_:
+            ids = ", ".join(f"{c.id} ({c.kind})" for c in open_)
+            raise MergeConflict(f"{len(open_)} conflict{'s' * (len(open_) != 1)} not resolved: "
+                                f"{ids}; use 'trace resolve'")
+        _, now = self.refs.resolve_target(st.ref)
+        if now != st.orig_head:
+            raise OperationError(f"{st.ref} moved since the {st.op} started (now "
+                                 f"{(now or 'absent')[:12]}, was {(st.orig_head or 'absent')[:12]}"
+                                 f"); run 'trace {st.op} --abort' and start again")
+        if message:
+            st.message = message
+        res = self._finish(st, self._work_from_state(st))
+        if st.op == "rebase":
+            return self._rebase_run(st, driver)
+        return res
+
+    # -- cherry-pick, revert, rebase --------------------------------------------------------------
+    def cherry_pick(self, rev: str, *, strategy: str = "manual", order: Optional[str] = None,
+                    driver=None) -> MergeResult:
+        """Apply the change commit `rev` made (against its parent) on top of the branch."""
+        return self._pick_op("cherry-pick", rev, strategy, order, driver)
+
+    def revert(self, rev: str, *, strategy: str = "manual", order: Optional[str] = None,
+               driver=None) -> MergeResult:
+        """Undo the change commit `rev` made, as a new commit on top of the branch."""
+        return self._pick_op("revert", rev, strategy, order, driver)
+
+    def _pick_op(self, op: str, rev: str, strategy: str, order: Optional[str],
+                 driver) -> MergeResult:
+        mergestate.refuse_if_in_progress(self)
+        order = self._check_options(strategy, order)
+        cid = self.resolve(rev)
+        c = self.get_commit(cid)
+        if len(c.parents) > 1:
+            raise OperationError(f"{rev} is a merge commit; {op} of merges is not supported")
+        ref, tip = self._head()
+        if tip is None:
+            raise OperationError(f"nothing to {op} onto: the branch has no commits")
+        parent = c.parents[0] if c.parents else None
+        base, theirs = (parent, cid) if op == "cherry-pick" else (cid, parent)
+        summary = c.summary
+        msg = summary if op == "cherry-pick" else f'Revert "{summary}"'
+        st = mergestate.MergeState(op, ref, to_hex(tip), to_hex(tip), to_hex(cid),
+                                   to_hex(base) if base else None, theirs_name=rev,
+                                   strategy=strategy, order=order, message=msg)
+        return self._pick(st, base, theirs, driver)
+
+    def _pick(self, st, base: Optional[bytes], theirs: Optional[bytes], driver) -> MergeResult:
+        """One replay step: three-way (base -> theirs applied on st.ours); stop on conflicts."""
+        ours = from_hex(st.ours)
+        w = self._three_way(base, ours, theirs, st.order)
+        st.inference, st.driver = self._apply_strategy(w, st.strategy, driver)
+        if any(not c.resolved for c in w.outcome.conflicts):
+            self._save_state(st, w)
+            return MergeResult(st.op, "conflicts", None, w.outcome.conflicts, st.base,
+                               w.outcome.deduplicated, st.inference, st.driver)
+        return self._finish(st, w)
+
+    def _finish_pick(self, st, w: _Work, snap: Snapshot, nodes: list, total: int, prev: int,
+                     meta: dict, new_blobs: list) -> MergeResult:
+        src = self.get_commit(from_hex(st.theirs))
+        if st.op == "revert":
+            meta["reverted"] = st.theirs
+        elif st.op == "cherry-pick":
+            meta["picked"] = st.theirs
+        if st.op == "rebase":
+            return self._rebase_step_done(st, w, snap, nodes, total, prev, meta, new_blobs)
+        if snap.id == w.ours_snap.id:
+            mergestate.remove(self)
+            return MergeResult(st.op, "empty", st.ours, st.conflicts)
+        op = "revert" if st.op == "revert" else "cherry-pick"
+        carried = new_blobs or (list(src.blobs) if op == "cherry-pick" else [])
+        commit = self._new_commit(snap, nodes, total, [from_hex(st.ours)], op, st.message, prev,
+                                  meta, blobs=carried)
+        self._move(st.ref, st.orig_head, commit.hex, f"{st.op}: {commit.summary}"[:200])
+        mergestate.remove(self)
+        return MergeResult(st.op, "picked" if st.op == "cherry-pick" else "reverted", commit.hex,
+                           st.conflicts, st.base, st.deduplicated, st.inference, st.driver)
+
+    def rebase(self, upstream: str, *, strategy: str = "manual", order: Optional[str] = None,
+               driver=None) -> MergeResult:
+        """Replay the branch's commits that `upstream` lacks on top of it (merges are left out,
+        as git does), then move the branch once. Conflicts stop it with MERGE_STATE."""
+        mergestate.refuse_if_in_progress(self)
+        order = self._check_options(strategy, order)
+        onto = self.resolve(upstream)
+        ref, tip = self._head()
+        if tip is None:
+            raise OperationError("nothing to rebase: the branch has no commits")
+        if self.index.is_ancestor(onto, tip):
+            return MergeResult("rebase", "up-to-date", to_hex(tip))
+        if self.index.is_ancestor(tip, onto):
+            self._move(ref, to_hex(tip), to_hex(onto), f"rebase {upstream}: fast-forward")
+            return MergeResult("rebase", "fast-forward", to_hex(onto))
+        rows = [r for r in self.index.walk([tip], [onto]) if len(r.parents) <= 1]
+        rows.sort(key=lambda r: (r.generation, r.time_ms))
+        st = mergestate.MergeState("rebase", ref, to_hex(tip), to_hex(onto), "", None,
+                                   theirs_name=upstream, strategy=strategy, order=order,
+                                   rebase={"onto": to_hex(onto), "todo": [r.id.hex() for r in rows],
+                                           "done": []})
+        return self._rebase_run(st, driver)
+
+    def _rebase_run(self, st, driver) -> MergeResult:
+        rb = st.rebase
+        while rb["todo"]:
+            cid = from_hex(rb["todo"][0])
+            c = self.get_commit(cid)
+            parent = c.parents[0] if c.parents else None
+            st.theirs, st.base, st.message = rb["todo"][0], to_hex(parent) if parent else None, \
+                c.message
+            st.conflicts, st.slots = [], []
+            fast = self._replay_append(st, c, cid, parent)
+            if fast is None:
+                res = self._pick(st, parent, cid, driver)
+                if res.status == "conflicts":
+                    return res
+        tip = st.ours
+        mergestate.remove(self)
+        self._move(st.ref, st.orig_head, tip, f"rebase onto {st.theirs_name}")
+        return MergeResult("rebase", "rebased", tip, base=rb["onto"],
+                           replayed=[tuple(p) for p in rb["done"]])
+
+    def _replay_append(self, st, c: Commit, cid: bytes, parent: Optional[bytes]) -> Optional[str]:
+        """Replay a pure append without a three-way merge: the new entries go after the tip."""
+        rb = st.rebase
+        if parent is not None and to_hex(parent) == st.ours:  # already on top: reuse as is
+            rb["done"].append([to_hex(cid), to_hex(cid)])
+            rb["todo"].pop(0)
+            return st.ours
+        if c.op != "append" or parent is None:
+            return None
+        psnap = _snap_of(self, parent)
+        csnap = self.get_snapshot(c.snapshot)
+        k = csnap.count - psnap.count
+        if k <= 0 or list(c.targets) != list(range(psnap.count, csnap.count)):
+            return None
+        new = [chunked.entry_at(csnap, i, self.get_node) for i in range(psnap.count, csnap.count)]
+        if chunked.append(psnap, new, self.get_node, lambda n: None).id != csnap.id:
+            return None  # not what an append makes (a commit built by hand): merge it
+        tip = from_hex(st.ours)
+        tip_c = self.get_commit(tip)
+        tsnap = self.get_snapshot(tip_c.snapshot)
+        nodes: list = []
+        snap = chunked.append(tsnap, new, self.get_node, nodes.append)
+        cost = sum(self.blob_tokens(e.blob) for e in new)
+        total = self._total_after(tip_c, tsnap, cost, snap.count)
+        meta = dict(c.meta)
+        meta["replayed"] = to_hex(cid)
+        commit = self._new_commit(snap, nodes, total, [tip], "append", c.message,
+                                  tip_c.total_tokens, meta, blobs=c.blobs,
+                                  targets=range(tsnap.count, snap.count), author=c.author)
+        rb["done"].append([to_hex(cid), commit.hex])
+        rb["todo"].pop(0)
+        st.ours = commit.hex
+        return commit.hex
+
+    def _rebase_step_done(self, st, w: _Work, snap: Snapshot, nodes: list, total: int, prev: int,
+                          meta: dict, new_blobs: list) -> MergeResult:
+        rb = st.rebase
+        src_id = rb["todo"][0]
+        src = self.get_commit(from_hex(src_id))
+        if snap.id == w.ours_snap.id:  # the change is already there: drop the commit, as git
+            rb["done"].append([src_id, None])
+        else:
+            m = dict(src.meta)
+            m["replayed"] = src_id
+            for k in ("conflicts", "driver", "inference"):
+                if k in meta:
+                    m[k] = meta[k]
+            commit = self._new_commit(snap, nodes, total, [from_hex(st.ours)], src.op,
+                                      src.message, prev, m, blobs=new_blobs or list(src.blobs),
+                                      author=src.author)
+            rb["done"].append([src_id, commit.hex])
+            st.ours = commit.hex
+        rb["todo"].pop(0)
+        st.conflicts, st.slots, st.inference, st.driver = [], [], None, None
+        return MergeResult("rebase", "step", st.ours)
+
+
+def _any():
+    from .refs import ANY
+    return ANY
