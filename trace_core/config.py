@@ -423,9 +423,9 @@ KNOWN_KEYS: dict[str, KeySpec] = {
                                         "USD per million completion tokens of <model>"),
     "merge.order": KeySpec("ours-first|theirs-first|chronological", "ours-first",
                            "order of entries appended on both sides of a merge"),
-    "merge.similarity": KeySpec("float", 0.9,
-                                "text similarity (0-1) at which entries added on both sides "
-                                "count as redundant"),
+    "merge.similarity": KeySpec("float", 0.7,
+                                "word-bigram Jaccard similarity (0-1) at which entries added "
+                                "on both sides count as redundant"),
     "compress.instructions": KeySpec("str", None, "instructions given to the llm strategy"),
     "compress.placeholder": KeySpec("str", None, "text of the mask strategy's placeholder"),
 }

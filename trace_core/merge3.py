@@ -10,19 +10,48 @@ combined is a `Conflict`, recorded as data in the result.
 from __future__ import annotations
 
 import difflib
+import math
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from .objects import FLAG_PINNED, Entry
+from .objects import Entry
 
 ORDERS = ("ours-first", "theirs-first", "chronological")
 KINDS = ("edit/edit", "edit/drop", "drop/edit", "pin/drop", "drop/pin", "redundant",
          "contradiction")
 #: how many of the entries one side inserted in a gap are compared with each entry the other
 #: side inserted there, looking for near-duplicates (the first and the last N): bounded work
-NEAR_WINDOW = 128
+NEAR_WINDOW = 64
 
-Similar = Callable[[Entry, Entry], bool]
+#: an entry's features for near-duplicate search: (role, normalized text, set of shingle ids)
+Features = Callable[[Entry], Tuple[Optional[str], str, frozenset]]
 Role = Callable[[Entry], Optional[str]]
+
+
+class Similar:
+    """Near-duplicates: same role, and equal normalized text or a Jaccard similarity of their
+    word-bigram sets of at least `threshold`. Candidates are found with prefix filtering (each
+    set indexed by its |A| - ceil(t|A|) + 1 smallest shingle ids: two sets that similar must
+    share one of those), so the search does not compare every pair."""
+
+    def __init__(self, features: Features, threshold: float) -> None:
+        self.features = features
+        self.threshold = threshold
+
+    def _prefix(self, shingles: frozenset) -> list:
+        n = len(shingles)
+        k = n - math.ceil(self.threshold * n) + 1
+        return sorted(shingles)[:max(k, 0)]
+
+    def matches(self, a: tuple, b: tuple) -> bool:
+        if a[0] != b[0]:
+            return False
+        if a[1] == b[1]:
+            return True
+        sa, sb = a[2], b[2]
+        if not sa or not sb:
+            return False
+        inter = len(sa & sb)
+        return inter >= self.threshold * (len(sa) + len(sb) - inter)
 
 
 class Conflict:
@@ -178,28 +207,53 @@ def _combine(b: Entry, fo: tuple, ft: tuple) -> object:
     return Conflict("drop/edit", b, [], [et], "ours dropped this entry, theirs edited it")
 
 
+def window(n: int) -> range | list:
+    """Which of n entries one side inserted at a place are searched for duplicates: all of
+    them up to 2 * NEAR_WINDOW, else the first and last NEAR_WINDOW (bounded work)."""
+    return range(n) if n <= 2 * NEAR_WINDOW else \
+        [*range(NEAR_WINDOW), *range(n - NEAR_WINDOW, n)]
+
+
+def redundancy(ours: Dict[int, Entry], theirs: Sequence[Entry],
+               similar: Optional[Similar]) -> Tuple[list, Dict[int, Conflict], int]:
+    """Compare what theirs inserted with the (windowed) entries ours inserted at one place:
+    (theirs' entries left, redundancy conflicts by ours' index, exact duplicates dropped)."""
+    have = {e.blob for e in ours.values()}
+    rest = [e for e in theirs if e.blob not in have]
+    dups = len(theirs) - len(rest)
+    near: Dict[int, Conflict] = {}
+    if similar is None or not rest:
+        return rest, near, dups
+    feats = {i: similar.features(o) for i, o in ours.items()}
+    by_text: Dict[tuple, List[int]] = {}
+    by_shingle: Dict[int, List[int]] = {}
+    for i in sorted(feats):
+        f = feats[i]
+        by_text.setdefault((f[0], f[1]), []).append(i)
+        for sh in similar._prefix(f[2]):
+            by_shingle.setdefault(sh, []).append(i)
+    left = []
+    for e in rest:
+        fe = similar.features(e)
+        cands = set(by_text.get((fe[0], fe[1]), ()))
+        for sh in similar._prefix(fe[2]):
+            cands.update(by_shingle.get(sh, ()))
+        hit = next((i for i in sorted(cands) if i not in near and similar.matches(feats[i], fe)),
+                   None)
+        if hit is None:
+            left.append(e)
+        else:
+            near[hit] = Conflict("redundant", None, [ours[hit]], [e],
+                                 "both sides added nearly the same entry")
+    return left, near, dups
+
+
 def _gap(io: list, it: list, order: str, when: Optional[Dict[bytes, int]],
          similar: Optional[Similar]) -> Tuple[list, int]:
     """Merge the entries both sides inserted at one place: (slots, exact duplicates dropped)."""
     if not io or not it:
         return list(io or it), 0
-    have = {e.blob for e in io}
-    rest = [e for e in it if e.blob not in have]
-    dups = len(it) - len(rest)
-    near: Dict[int, Conflict] = {}      # index in io -> its redundancy conflict
-    theirs_left = []
-    if similar is not None:
-        window = range(len(io)) if len(io) <= 2 * NEAR_WINDOW else \
-            [*range(NEAR_WINDOW), *range(len(io) - NEAR_WINDOW, len(io))]
-        for e in rest:
-            hit = next((i for i in window if i not in near and similar(io[i], e)), None)
-            if hit is None:
-                theirs_left.append(e)
-            else:
-                near[hit] = Conflict("redundant", None, [io[hit]], [e],
-                                     "both sides added nearly the same entry")
-    else:
-        theirs_left = rest
+    theirs_left, near, dups = redundancy({i: io[i] for i in window(len(io))}, it, similar)
     ours_slots = [near.get(i, e) for i, e in enumerate(io)]
     if order == "ours-first":
         return ours_slots + theirs_left, dups
@@ -236,9 +290,3 @@ def merge_lists(base: Sequence[Entry], ours: Sequence[Entry], theirs: Sequence[E
             if s is not None:
                 slots.append(s)
     return Outcome(slots, dedup)
-
-
-def pinned_lost(base: Sequence[Entry], result: Sequence[Entry]) -> List[Entry]:
-    """Pinned base entries that are missing from a result (for reporting)."""
-    have = {e.blob for e in result}
-    return [e for e in base if e.flags & FLAG_PINNED and e.blob not in have]

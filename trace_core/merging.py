@@ -8,16 +8,19 @@ removes that file, and `continue` commits only if the branch has not moved meanw
 
 from __future__ import annotations
 
-import difflib
+import re
+import zlib
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from . import chunked, mergestate
 from .errors import InputError, MergeConflict, OperationError, RefConflict
 from .ids import from_hex, to_hex
-from .merge3 import ORDERS, Conflict, merge_lists, resolved_entries
+from .merge3 import (NEAR_WINDOW, ORDERS, Conflict, Outcome, Similar, merge_lists,
+                     redundancy, resolved_entries, window)
 from .merge_driver import normalized
 from .objects import Blob, Commit, Entry, Snapshot
 
+_WORD = re.compile(r"\w+")
 STRATEGIES = ("manual", "ours", "theirs", "union", "semantic")
 _STRATEGY_ACTION = {"ours": "ours", "theirs": "theirs", "union": "both"}
 
@@ -89,19 +92,20 @@ class MergeOps:
     def _role_of(self, e: Entry) -> Optional[str]:
         return self.get_blob(e.blob).message.get("role")
 
-    def _similar(self, threshold: float):
-        def similar(a: Entry, b: Entry) -> bool:
-            ma, mb = self.get_blob(a.blob).message, self.get_blob(b.blob).message
-            if ma.get("role") != mb.get("role"):
-                return False
-            ta, tb = normalized(ma), normalized(mb)
-            if ta == tb:
-                return True
-            if not ta or not tb or min(len(ta), len(tb)) < threshold * max(len(ta), len(tb)):
-                return False
-            sm = difflib.SequenceMatcher(a=ta, b=tb, autojunk=False)
-            return sm.quick_ratio() >= threshold and sm.ratio() >= threshold
-        return similar
+    def _similar(self, threshold: float) -> Similar:
+        cache: dict = {}
+
+        def features(e: Entry) -> tuple:
+            f = cache.get(e.blob)
+            if f is None:
+                m = self.get_blob(e.blob).message
+                text = normalized(m)
+                words = _WORD.findall(text)
+                grams = [" ".join(words[k:k + 2]) for k in range(len(words) - 1)] or words
+                f = cache[e.blob] = (m.get("role"), text,
+                                     frozenset(zlib.crc32(g.encode()) for g in grams))
+            return f
+        return Similar(features, threshold)
 
     def _added_times(self, tip: Optional[bytes], base: Optional[bytes]) -> Dict[bytes, int]:
         """blob id -> time of the commit that added it, for commits in base..tip."""
@@ -119,6 +123,11 @@ class MergeOps:
         snaps = [_snap_of(self, base), _snap_of(self, ours), _snap_of(self, theirs)]
         views = [chunked.leaves(s, self.get_node) for s in snaps]
         prefix, suffix = _common_leaves(views)
+        similar = self._similar(self.config.get_typed("merge.similarity"))
+        if suffix == 0 and order == "ours-first":
+            w = self._appends_only(snaps, views, prefix, ours, similar)
+            if w is not None:
+                return w
         mids = [chunked.entries_between(v[0], v[1], prefix, s.count - suffix, self.get_node)
                 for v, s in zip(views, snaps)]
         when = None
@@ -133,11 +142,53 @@ class MergeOps:
         w.prefix, w.suffix = prefix, suffix
         w.ours_mid = mids[1]
         w.outcome = merge_lists(mids[0], mids[1], mids[2], role=self._role_of, order=order,
-                                when=when,
-                                similar=self._similar(self.config.get_typed("merge.similarity")))
+                                when=when, similar=similar)
         base_blobs = {e.blob for e in mids[0]}
         w.added_ours = [e for e in mids[1] if e.blob not in base_blobs]
         w.added_theirs = [e for e in mids[2] if e.blob not in base_blobs]
+        return w
+
+    def _appends_only(self, snaps: list, views: list, prefix: int, ours: Optional[bytes],
+                      similar) -> Optional[_Work]:
+        """The common case without reading the whole of either side: since the base, both sides
+        only appended. The result is ours plus what theirs appended (duplicates of ours'
+        windowed appends dropped), unless a near-duplicate needs a decision (None: merge it the
+        general way)."""
+        base_s, ours_s, theirs_s = snaps
+        nb = base_s.count - prefix
+        if nb > 4 * chunked.MAX_LEAF or ours_s.count < base_s.count or theirs_s.count < base_s.count:
+            return None
+        get = self.get_node
+        base_mid = chunked.entries_between(*views[0], prefix, base_s.count, get)
+        if chunked.entries_between(*views[1], prefix, base_s.count, get) != base_mid or \
+                chunked.entries_between(*views[2], prefix, base_s.count, get) != base_mid:
+            return None
+        n_ours = ours_s.count - base_s.count
+        idx = list(window(n_ours))
+        runs = [(0, min(n_ours, NEAR_WINDOW))] if len(idx) == n_ours else \
+            [(0, NEAR_WINDOW), (n_ours - NEAR_WINDOW, n_ours)]
+        ours_win: Dict[int, Entry] = {}
+        for a, b in runs:
+            got = chunked.entries_between(*views[1], base_s.count + a, base_s.count + b, get)
+            ours_win.update(zip(range(a, b), got))
+        if len(idx) == n_ours:
+            got = chunked.entries_between(*views[1], base_s.count, ours_s.count, get)
+            ours_win = dict(enumerate(got))
+        added = chunked.entries_between(*views[2], base_s.count, theirs_s.count, get)
+        if not ours_win:
+            rest, near, dups = added, {}, 0
+        else:
+            rest, near, dups = redundancy(ours_win, added, similar)
+        if near:
+            return None
+        w = _Work()
+        w.ours_id = ours
+        w.ours = self.get_commit(ours) if ours else None
+        w.ours_snap = ours_s
+        w.prefix, w.suffix, w.ours_mid = ours_s.count, 0, []
+        w.outcome = Outcome(list(rest), dups)
+        w.added_ours = [ours_win[i] for i in sorted(ours_win)]
+        w.added_theirs = added
         return w
 
     def _apply_strategy(self, w: _Work, strategy: str, driver) -> Tuple[Optional[dict], Optional[str]]:
@@ -319,17 +370,20 @@ class MergeOps:
     def _merge_once(self, rev: str, theirs: bytes, strategy: str, order: str,
                     message: Optional[str], ff: str, driver) -> MergeResult:
         ref, ours = self._head()
-        if ours == theirs:
+        from .revparse import resolve_ref_name
+        if resolve_ref_name(self, rev) == ref or rev == "HEAD":
             raise OperationError(f"cannot merge {rev} into itself")
-        if ours is not None and self.index.is_ancestor(theirs, ours):
+        if ours == theirs:
             return MergeResult("merge", "up-to-date", to_hex(ours))
-        if ours is None or (ff != "never" and self.index.is_ancestor(ours, theirs)):
+        bases = self.index.merge_bases(ours, theirs) if ours is not None else []
+        if theirs in bases:
+            return MergeResult("merge", "up-to-date", to_hex(ours))
+        if ours is None or (ff != "never" and ours in bases):
             self._move(ref, to_hex(ours) if ours else None, to_hex(theirs),
                        f"merge {rev}: fast-forward")
             return MergeResult("merge", "fast-forward", to_hex(theirs))
         if ff == "only":
             raise OperationError(f"not possible to fast-forward to {rev}; the branches diverged")
-        bases = self.index.merge_bases(ours, theirs)
         base = bases[0] if bases else None
         w = self._three_way(base, ours, theirs, order)
         usage, dname = self._apply_strategy(w, strategy, driver)
@@ -337,7 +391,8 @@ class MergeOps:
         st = mergestate.MergeState("merge", ref, to_hex(ours), to_hex(ours), to_hex(theirs),
                                    to_hex(base) if base else None, theirs_name=rev,
                                    strategy=strategy, order=order, message=msg,
-                                   inference=usage, driver=dname)
+                                   inference=usage, driver=dname,
+                                   deduplicated=w.outcome.deduplicated)
         if any(not c.resolved for c in w.outcome.conflicts):
             self._save_state(st, w)
             return MergeResult("merge", "conflicts", None, w.outcome.conflicts, st.base,
@@ -473,6 +528,7 @@ class MergeOps:
         ours = from_hex(st.ours)
         w = self._three_way(base, ours, theirs, st.order)
         st.inference, st.driver = self._apply_strategy(w, st.strategy, driver)
+        st.deduplicated = w.outcome.deduplicated
         if any(not c.resolved for c in w.outcome.conflicts):
             self._save_state(st, w)
             return MergeResult(st.op, "conflicts", None, w.outcome.conflicts, st.base,

@@ -1,0 +1,475 @@
+"""Merge, resolve, continue/abort, cherry-pick, revert and rebase (API, CLI, faults)."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+
+import pytest
+
+from trace_core import chunked
+from trace_core.errors import (MergeConflict, MergeInProgress, OperationError, RevisionError,
+                               TraceError)
+from trace_core.ids import hash_bytes
+from trace_core.merge3 import Conflict, Similar, merge_lists, resolved_entries
+from trace_core.objects import Entry
+from trace_core.repository import Repository
+
+
+def texts(repo, rev="HEAD"):
+    return [m["content"] for m in repo.messages(rev)]
+
+
+def fork(repo, *main_msgs, feat_msgs=(), base=("sys", "q1", "a1")):
+    for t in base:
+        repo.user(t)
+    repo.branch_create("feat")
+    for t in main_msgs:
+        repo.user(t)
+    feat = repo.worktree("feat")
+    for t in feat_msgs:
+        feat.user(t)
+    return feat
+
+
+# -- the list algorithm ----------------------------------------------------------------------------
+def E(name: str, flags: int = 0) -> Entry:
+    return Entry(hash_bytes(name.encode()), flags)
+
+
+def _role(e):
+    return "user"
+
+
+def _names(slots, table):
+    out = []
+    for s in slots:
+        out.append(f"C:{s.kind}" if isinstance(s, Conflict) else table[s.blob])
+    return out
+
+
+def run3(base, ours, theirs, **kw):
+    table = {E(n).blob: n for n in {*base, *ours, *theirs}}
+    out = merge_lists([E(n) for n in base], [E(n) for n in ours], [E(n) for n in theirs],
+                      role=_role, **kw)
+    return _names(out.slots, table), out
+
+
+@pytest.mark.parametrize("base,ours,theirs,want", [
+    ("abc", "abcd", "abce", "abcde"),               # both appended: ours first
+    ("abc", "abc", "abce", "abce"),                 # one side appended
+    ("abc", "ac", "abcd", "acd"),                   # drop + append
+    ("abc", "aXc", "abcd", "aXcd"),                 # edit + append
+    ("abc", "aXc", "aXcd", "aXcd"),                 # same edit on both sides
+    ("abc", "ac", "ac", "ac"),                      # same drop
+    ("abc", "abcd", "abcd", "abcd"),                # same append: once
+    ("abc", "Zabc", "abcd", "Zabcd"),               # insert at the front + append
+])
+def test_merge_lists_clean(base, ours, theirs, want):
+    got, out = run3(list(base), list(ours), list(theirs))
+    assert not out.conflicts
+    assert "".join(got) == want
+
+
+@pytest.mark.parametrize("base,ours,theirs,kind", [
+    ("abc", "aXc", "aYc", "edit/edit"),
+    ("abc", "aXc", "ac", "edit/drop"),
+    ("abc", "ac", "aYc", "drop/edit"),
+])
+def test_merge_lists_conflicts(base, ours, theirs, kind):
+    got, out = run3(list(base), list(ours), list(theirs))
+    assert [c.kind for c in out.conflicts] == [kind]
+    with pytest.raises(ValueError):
+        resolved_entries(out.slots)
+    out.conflicts[0].settle("both", "test")
+    assert len(resolved_entries(out.slots)) == 3 + (kind == "edit/edit")
+
+
+def test_pin_versus_drop_is_a_conflict():
+    base = [E("a"), E("b")]
+    ours = [E("a"), E("b", 1)]          # ours pinned b
+    theirs = [E("a")]                   # theirs dropped b
+    out = merge_lists(base, ours, theirs, role=_role)
+    assert [c.kind for c in out.conflicts] == ["pin/drop"]
+
+
+def test_orders():
+    base, ours, theirs = list("ab"), list("abcd"), list("abxy")
+    assert "".join(run3(base, ours, theirs, order="theirs-first")[0]) == "abxycd"
+    when = {E("c").blob: 1, E("d").blob: 3, E("x").blob: 2, E("y").blob: 4}
+    assert "".join(run3(base, ours, theirs, order="chronological", when=when)[0]) == "abcxdy"
+    with pytest.raises(ValueError):
+        run3(base, ours, theirs, order="random")
+
+
+def test_near_duplicates_found_by_prefix_filtering_match_brute_force():
+    rnd = random.Random(3)
+    words = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu".split()
+    texts_ = [" ".join(rnd.choice(words) for _ in range(30)) for _ in range(60)]
+    # near copies: one word changed
+    texts_ += [t.rsplit(" ", 1)[0] + " omega" for t in texts_[:10]]
+    entries = {t: E(t) for t in texts_}
+
+    def feats(e):
+        t = next(k for k, v in entries.items() if v == e)
+        w = t.split()
+        import zlib
+        return ("user", t, frozenset(zlib.crc32(" ".join(w[i:i + 2]).encode())
+                                     for i in range(len(w) - 1)))
+    sim = Similar(feats, 0.9)
+    ours = [entries[t] for t in texts_[:60]]
+    theirs = [entries[t] for t in texts_[60:]]
+    out = merge_lists([], ours, theirs, role=_role, similar=sim)
+    brute = sum(any(sim.matches(feats(o), feats(t)) for o in ours) for t in theirs)
+    assert len(out.conflicts) == brute
+    assert all(c.kind == "redundant" for c in out.conflicts)
+
+
+# -- merge through the repository -------------------------------------------------------------------
+def test_fast_forward_up_to_date_and_self(repo):
+    fork(repo, feat_msgs=("f1",))
+    assert repo.merge("feat").status == "fast-forward"
+    assert texts(repo)[-1] == "f1"
+    assert repo.merge("feat").status == "up-to-date"
+    with pytest.raises(OperationError, match="into itself"):
+        repo.merge("main")
+    with pytest.raises(RevisionError):
+        repo.merge("nope")
+
+
+def test_no_ff_and_ff_only(repo):
+    fork(repo, feat_msgs=("f1",))
+    res = repo.merge("feat", ff="never")
+    assert res.status == "merged"
+    c = repo.get_commit(bytes.fromhex(res.commit))
+    assert len(c.parents) == 2 and c.op == "merge"
+    repo.user("m2")
+    repo.worktree("feat").user("f2")
+    with pytest.raises(OperationError, match="fast-forward"):
+        repo.merge("feat", ff="only")
+
+
+def test_clean_merge_keeps_both_sides_and_tokens(repo):
+    fork(repo, "m1", "m2", feat_msgs=("f1", "f2"))
+    res = repo.merge("feat")
+    assert res.status == "merged"
+    assert texts(repo) == ["sys", "q1", "a1", "m1", "m2", "f1", "f2"]
+    head = repo.get_commit(repo.head_commit())
+    assert head.parents == (bytes.fromhex(res.commit) and head.parents)
+    assert head.total_tokens == repo._recount(repo.get_snapshot(head.snapshot))
+    # the snapshot is canonical: the same as building the list from scratch
+    ents = chunked.entries(repo.get_snapshot(head.snapshot), repo.get_node)
+    assert chunked.build(ents, lambda n: None).id == head.snapshot
+    assert repo.show()["meta"]["base"]
+
+
+def test_same_entry_appended_on_both_sides_is_merged_once(repo):
+    fork(repo, "same", "m", feat_msgs=("f0", "same", "f"))
+    res = repo.merge("feat")
+    assert res.deduplicated == 1
+    assert texts(repo)[3:] == ["same", "m", "f0", "f"]
+
+
+def test_near_duplicate_is_a_redundancy_conflict(repo):
+    a = "Run the whole test suite with pytest, then report which tests fail and why they fail."
+    fork(repo, a, feat_msgs=(a.replace("whole", "entire").upper(),))
+    res = repo.merge("feat")
+    assert res.status == "conflicts"
+    assert [c.kind for c in res.conflicts] == ["redundant"]
+
+
+def test_conflict_flow_resolve_continue(repo):
+    fork(repo, feat_msgs=())
+    repo.edit(2, {"role": "user", "content": "a1 main"})
+    repo.worktree("feat").edit(2, {"role": "user", "content": "a1 feat"})
+    before = repo.head_commit()
+    res = repo.merge("feat")
+    assert res.status == "conflicts" and repo.head_commit() == before
+    st = repo.status()
+    assert st.operation["op"] == "merge" and st.operation["conflicts"][0]["kind"] == "edit/edit"
+    with pytest.raises(MergeInProgress):
+        repo.merge("feat")
+    with pytest.raises(MergeConflict):
+        repo.merge_continue()
+    with pytest.raises(OperationError):
+        repo.resolve_conflict(9, "ours")
+    with pytest.raises(TraceError):
+        repo.resolve_conflict(1, "sideways")
+    repo.resolve_conflict(1, "text", "a1 reconciled")
+    res = repo.merge_continue()
+    assert res.status == "merged"
+    assert texts(repo) == ["sys", "q1", "a1 reconciled"]
+    assert repo.merge_state() is None
+    meta = repo.show()["meta"]
+    assert meta["conflicts"] == [{"action": "text", "by": "user", "id": 1, "kind": "edit/edit"}]
+    assert repo.refs.resolve("ORIG_HEAD") == before.hex()
+
+
+def test_abort_restores_exactly(repo):
+    fork(repo, "m", feat_msgs=())
+    repo.edit(1, {"role": "user", "content": "x"})
+    repo.worktree("feat").drop(1)
+    refs_before = repo.refs.list()
+    res = repo.merge("feat")
+    assert [c.kind for c in res.conflicts] == ["edit/drop"]
+    assert repo.merge_abort() == "merge"
+    assert repo.refs.list() == refs_before
+    assert repo.merge_state() is None and repo.status().operation is None
+    with pytest.raises(OperationError):
+        repo.merge_abort()
+
+
+@pytest.mark.parametrize("strategy,want", [
+    ("ours", ["sys", "q1", "A"]),
+    ("theirs", ["sys", "q1", "B"]),
+    ("union", ["sys", "q1", "A", "B"]),
+])
+def test_strategies(repo, strategy, want):
+    fork(repo)
+    repo.edit(2, {"role": "user", "content": "A"})
+    repo.worktree("feat").edit(2, {"role": "user", "content": "B"})
+    res = repo.merge("feat", strategy=strategy)
+    assert res.status == "merged"
+    assert texts(repo) == want
+
+
+def test_semantic_deterministic_driver(repo):
+    fork(repo)
+    repo.edit(2, {"role": "user", "content": "the build uses python 3.11"})
+    repo.worktree("feat").edit(2, {"role": "user", "content": "The build uses Python 3.11 and uv"})
+    res = repo.merge("feat", strategy="semantic")
+    assert res.status == "merged" and res.driver == "deterministic"
+    assert texts(repo)[-1] == "The build uses Python 3.11 and uv"   # the superset wins
+
+
+def test_continue_refused_when_branch_moved(repo):
+    fork(repo)
+    repo.edit(2, {"role": "user", "content": "A"})
+    repo.worktree("feat").edit(2, {"role": "user", "content": "B"})
+    repo.merge("feat")
+    repo.resolve_conflict(1, "ours")
+    repo.user("appended meanwhile")
+    with pytest.raises(OperationError, match="moved since"):
+        repo.merge_continue()
+    assert repo.status().operation["moved"] is True
+    repo.merge_abort()
+    assert texts(repo)[-1] == "appended meanwhile"
+
+
+def test_damaged_state_is_explained_and_abortable(repo):
+    fork(repo)
+    repo.edit(2, {"role": "user", "content": "A"})
+    repo.worktree("feat").edit(2, {"role": "user", "content": "B"})
+    repo.merge("feat")
+    path = os.path.join(repo.refs_root, "MERGE_STATE")
+    with open(path, "r+b") as f:
+        f.truncate(40)
+    st = repo.status()
+    assert "damaged" in st.operation
+    with pytest.raises(TraceError, match="damaged"):
+        repo.merge_continue()
+    assert repo.merge_abort() == "merge"
+    assert not os.path.exists(path)
+
+
+def test_merge_into_unborn_namespace_fast_forwards(repo):
+    repo.user("q")
+    sub = repo.agent("child")
+    assert sub.merge("refs/heads/main" if False else repo.head_commit().hex()).status == "fast-forward"
+    assert texts(sub) == ["q"]
+
+
+# -- cherry-pick, revert -----------------------------------------------------------------------------
+def test_cherry_pick_and_revert(repo):
+    fork(repo, "m1", feat_msgs=("f1", "f2"))
+    res = repo.cherry_pick("feat~1")
+    assert res.status == "picked" and texts(repo)[-1] == "f1"
+    c = repo.get_commit(repo.head_commit())
+    assert c.op == "cherry-pick" and c.meta["picked"] == repo.resolve("feat~1").hex()
+    res = repo.revert("HEAD~1")          # undo m1
+    assert res.status == "reverted"
+    assert texts(repo) == ["sys", "q1", "a1", "f1"]
+    assert repo.get_commit(repo.head_commit()).message.startswith('Revert "')
+    assert repo.cherry_pick("feat~1").status == "empty"
+
+
+def test_cherry_pick_conflict_then_abort(repo):
+    fork(repo)
+    repo.edit(2, {"role": "user", "content": "A"})
+    feat = repo.worktree("feat")
+    feat.edit(2, {"role": "user", "content": "B"})
+    head = repo.head_commit()
+    res = repo.cherry_pick("feat")
+    assert res.status == "conflicts"
+    with pytest.raises(MergeInProgress):
+        repo.switch("feat")
+    assert repo.merge_abort() == "cherry-pick"
+    assert repo.head_commit() == head
+
+
+def test_revert_root_and_merge_refused(repo):
+    repo.user("only")
+    assert repo.revert("HEAD").status == "reverted"
+    assert texts(repo) == []
+    fork(repo, "m", feat_msgs=("f",), base=("b",))
+    res = repo.merge("feat")
+    with pytest.raises(OperationError, match="merge commit"):
+        repo.cherry_pick(res.commit)
+
+
+# -- rebase ------------------------------------------------------------------------------------------
+def test_rebase_linear_and_orig_head(repo):
+    fork(repo, "m1", "m2", feat_msgs=("f1", "f2", "f3"))
+    old_feat = repo.refs.resolve("refs/heads/feat")
+    repo.switch("feat")
+    res = repo.rebase("main")
+    assert res.status == "rebased" and len(res.replayed) == 3
+    assert texts(repo) == ["sys", "q1", "a1", "m1", "m2", "f1", "f2", "f3"]
+    assert repo.refs.resolve("ORIG_HEAD") == old_feat
+    rows = list(repo.index.walk([repo.head_commit()]))
+    assert all(len(r.parents) <= 1 for r in rows)
+    assert repo.rebase("main").status == "up-to-date"
+    # main behind feat: rebasing main onto feat fast-forwards
+    repo.switch("main")
+    assert repo.rebase("feat").status == "fast-forward"
+
+
+def test_rebase_conflict_continue_and_abort(repo):
+    fork(repo, feat_msgs=())
+    repo.edit(2, {"role": "user", "content": "main edit"})
+    feat = repo.worktree("feat")
+    feat.user("f1")
+    feat.edit(2, {"role": "user", "content": "feat edit"})
+    feat.user("f2")
+    repo.switch("feat")
+    before = repo.head_commit()
+    res = repo.rebase("main")
+    assert res.status == "conflicts"
+    op = repo.status().operation
+    assert op["op"] == "rebase" and op["rebase"]["done"] == 1
+    assert repo.head_commit() == before         # nothing moved yet
+    repo.merge_abort()
+    assert repo.head_commit() == before
+    res = repo.rebase("main")
+    repo.resolve_conflict(1, "theirs")
+    res = repo.merge_continue()
+    assert res.status == "rebased"
+    assert texts(repo) == ["sys", "q1", "feat edit", "f1", "f2"]
+
+
+# -- crashes ---------------------------------------------------------------------------------------------
+def test_killed_rebase_leaves_branch_or_result(tmp_path, cli):
+    import signal
+    import subprocess
+    import sys
+    import time
+    path = str(tmp_path / "k")
+    r = Repository.init(path, encoding="chars/4")
+    r.user("base")
+    r.branch_create("feat")
+    with r.transaction():
+        for i in range(50):
+            r.user(f"main {i}")
+    feat = r.worktree("feat")
+    with feat.transaction():
+        for i in range(300):
+            feat.user(f"feat {i}")
+    r.switch("feat")
+    start = r.head_commit().hex()
+    r.close()
+    script = ("import sys; from trace_core.repository import Repository; "
+              "r = Repository.open(sys.argv[1]); r.rebase('main', strategy='semantic'); r.close()")
+    outcomes = set()
+    for delay in (0.05, 0.15, 0.3, 0.6):
+        subprocess.run([sys.executable, "-c", "import sys; from trace_core.repository import "
+                        "Repository; r = Repository.open(sys.argv[1]); "
+                        "r.refs.set_if_equals('refs/heads/feat', r.refs.resolve('refs/heads/feat'),"
+                        " sys.argv[2], deref=False); r.close()", path, start], check=True)
+        p = subprocess.Popen([sys.executable, "-c", script, path])
+        time.sleep(delay)
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        r = Repository.open(path)
+        tip = r.refs.resolve("refs/heads/feat")
+        if tip == start:
+            outcomes.add("before")
+        else:
+            assert texts(r)[:51] == ["base"] + [f"main {i}" for i in range(50)]
+            assert texts(r)[51:] == [f"feat {i}" for i in range(300)]
+            outcomes.add("after")
+        st = cli("-C", path, "status")
+        assert st.returncode == 0 and "Traceback" not in st.stderr
+        if r.merge_state() is not None:
+            r.merge_abort()
+        r.close()
+        assert cli("-C", path, "fsck").returncode == 0
+    assert outcomes
+
+
+# -- CLI ------------------------------------------------------------------------------------------------
+def test_cli_merge_conflict_resolve_continue(tmp_path, cli):
+    d = str(tmp_path / "c")
+    cli("init", d, check=True)
+    for t in ("q", "a"):
+        cli("-C", d, "commit", t, check=True)
+    cli("-C", d, "branch", "feat", check=True)
+    cli("-C", d, "commit", "--type", "edit", "--target", "1", "main", check=True)
+    cli("-C", d, "switch", "feat", check=True)
+    cli("-C", d, "commit", "--type", "edit", "--target", "1", "feat", check=True)
+    cli("-C", d, "switch", "main", check=True)
+    p = cli("-C", d, "merge", "feat")
+    assert p.returncode == 1 and "CONFLICT 1 (edit/edit)" in p.stdout
+    p = cli("-C", d, "status")
+    assert "middle of a merge" in p.stdout and "conflict 1 edit/edit: open" in p.stdout
+    p = cli("-C", d, "merge", "feat")
+    assert p.returncode == 1 and p.stderr.startswith("error: a merge is in progress")
+    p = cli("-C", d, "rebase", "--continue")
+    assert p.returncode == 1 and "a merge is in progress, not a rebase" in p.stderr
+    p = cli("-C", d, "merge", "--continue")
+    assert p.returncode == 1 and "not resolved" in p.stderr
+    p = cli("-C", d, "resolve", "1")
+    assert p.returncode == 2
+    cli("-C", d, "resolve", "1", "--text", "both said", check=True)
+    p = cli("-C", d, "merge", "--continue", "--json", check=True)
+    assert json.loads(p.stdout)["status"] == "merged"
+    p = cli("-C", d, "context", "--format", "json", check=True)
+    assert "both said" in p.stdout
+    p = cli("-C", d, "log", check=True)
+    assert "Merge:" in p.stdout
+
+
+def test_cli_branch_tag_switch(tmp_path, cli):
+    d = str(tmp_path / "b")
+    cli("init", d, check=True)
+    cli("-C", d, "commit", "q", check=True)
+    cli("-C", d, "branch", "explore", check=True)
+    p = cli("-C", d, "branch", "explore")
+    assert p.returncode == 1 and "already exists" in p.stderr
+    for bad in ("../x", "a..b", "HEAD", "refs/tags/x", "x.lock", "a b", "x/"):
+        p = cli("-C", d, "branch", bad)
+        assert p.returncode != 0 and "Traceback" not in p.stderr, bad
+        assert len(p.stderr.strip().splitlines()) == 1, (bad, p.stderr)
+    cli("-C", d, "switch", "explore", check=True)
+    cli("-C", d, "commit", "on explore", check=True)
+    p = cli("-C", d, "branch", "-m", "tried")
+    assert p.returncode == 0
+    p = cli("-C", d, "status", check=True)
+    assert "On branch tried" in p.stdout
+    p = cli("-C", d, "reflog", "refs/heads/tried", check=True)
+    assert "created from" in p.stdout and "renamed" in p.stdout
+    cli("-C", d, "switch", "main", check=True)
+    p = cli("-C", d, "branch", "-d", "tried")
+    assert p.returncode == 1 and "not merged" in p.stderr
+    cli("-C", d, "tag", "v1", "tried", check=True)
+    assert cli("-C", d, "tag", check=True).stdout.split() == ["v1"]
+    cli("-C", d, "branch", "-D", "tried", check=True)
+    assert [b["name"] for b in json.loads(cli("-C", d, "branch", "--json", check=True).stdout)] \
+        == ["main"]
+    cli("-C", d, "switch", "-c", "again", "v1", check=True)
+    assert "on explore" in cli("-C", d, "context", "--format", "text", check=True).stdout
+    p = cli("-C", d, "switch", "nope")
+    assert p.returncode == 1 and "no branch" in p.stderr
+    cli("-C", d, "tag", "-d", "v1", check=True)
+    p = cli("-C", d, "merge", "nope")
+    assert p.returncode == 1 and "Traceback" not in p.stderr
