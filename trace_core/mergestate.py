@@ -56,7 +56,7 @@ class MergeState:
                  prefix: int = 0, suffix: int = 0, slots: Optional[list] = None,
                  conflicts: Sequence[Conflict] = (), inference: Optional[dict] = None,
                  driver: Optional[str] = None, rebase: Optional[dict] = None,
-                 deduplicated: int = 0, committed: Optional[str] = None) -> None:
+                 deduplicated: int = 0) -> None:
         self.op = op
         self.ref = ref
         self.orig_head = orig_head
@@ -75,7 +75,6 @@ class MergeState:
         self.driver = driver
         self.rebase = rebase
         self.deduplicated = deduplicated
-        self.committed = committed
 
     # -- queries ----------------------------------------------------------------------------------
     @property
@@ -105,7 +104,7 @@ class MergeState:
             "theirs_name": self.theirs_name, "strategy": self.strategy, "order": self.order,
             "message": self.message, "prefix": self.prefix, "suffix": self.suffix,
             "slots": slots, "deduplicated": self.deduplicated, "inference": self.inference,
-            "driver": self.driver, "rebase": self.rebase, "committed": self.committed,
+            "driver": self.driver, "rebase": self.rebase,
             "conflicts": [{
                 "id": c.id, "kind": c.kind, "note": c.note,
                 "base": _entry(c.base) if c.base is not None else None,
@@ -162,7 +161,7 @@ class MergeState:
                        message=str(doc["message"]), prefix=doc["prefix"], suffix=doc["suffix"],
                        slots=slots, conflicts=conflicts, inference=doc["inference"],
                        driver=doc["driver"], rebase=doc["rebase"],
-                       deduplicated=doc["deduplicated"], committed=_hex_or_none(doc["committed"]))
+                       deduplicated=doc["deduplicated"])
         except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
             raise StateError(f"{STATE_FILE} is damaged ({exc}); run 'trace merge --abort' to "
                              "remove it (the branch was never moved)") from None
