@@ -67,15 +67,21 @@ _ONELINE_COLS = ("op", "tokens", "total", "summary")
 
 
 def _oneline_py(r) -> str:
-    return "%s %-7s %s%-5d %7d  %s" % (r.id[:6].hex(), r.op, "-" if r.op == "drop" else "+",
-                                       r.tokens, r.total_tokens, r.summary)
+    return "%s %-7s %s%-5d %7d  %s" % (r.id[:6].hex(), r.op, _sign(r.op, r.tokens),
+                                       abs(r.tokens), r.total_tokens, r.summary)
+
+
+def _sign(op: str, tokens: int) -> str:
+    """The sign shown before a commit's token cost (drops and shrinking merges remove)."""
+    return "-" if op == "drop" or tokens < 0 else "+"
 
 
 # the uncolored --oneline line, computed by SQLite while it reads the row (faster than formatting
 # 10,000 lines in Python); _oneline_py is the same for rows that are not in the database yet.
 # (op names are ASCII, so printf's byte padding equals Python's; || keeps any character.)
 _ONELINE_LINE = ("lower(hex(substr(id, 1, 6))) || printf(' %-7s %s%-5d %7d  ', op, "
-                 "CASE op WHEN 'drop' THEN '-' ELSE '+' END, tokens, total) || summary", _oneline_py)
+                 "CASE WHEN op = 'drop' OR tokens < 0 THEN '-' ELSE '+' END, abs(tokens), total) || summary",
+                 _oneline_py)
 
 _LONG_COLS = ("tz", "author", "op", "tokens", "total", "summary")
 
@@ -126,7 +132,7 @@ def _deco(d) -> str:
 def _oneline(rows, deco: dict) -> list:
     """--oneline lines in color; rows: (id, parents, gen, time_ms, op, tokens, total, summary)."""
     return ["%s%s %-7s %s%-5d %7d  %s" % (style(r[0].hex()[:12], "yellow"), _deco(deco.get(r[0])),
-                                         r[4], "-" if r[4] == "drop" else "+", r[5], r[6], r[7])
+                                         r[4], _sign(r[4], r[5]), abs(r[5]), r[6], r[7])
             for r in rows]
 
 
@@ -154,14 +160,14 @@ def _long(rows, deco: dict, repo=None) -> list:
         if len(r[1]) > 32:
             add("Merge:  " + " ".join(p.hex()[:12] for p in split_parents(r[1])))
         op = r[6]
-        sign = "-" if op == "drop" else "+"
+        sign = _sign(op, r[7])
         add(f"Author: {r[5]}")
         key = ((r[3] / 1000 + r[4] * 60) // 1, r[4])    # what when() formats (gmtime floors)
         date = dates.get(key)
         if date is None:
             date = dates[key] = when(r[3], r[4])
         add(f"Date:   {date}")
-        add(f"Op:     {op}  {sign}{r[7]} tokens, {r[8]} in context")
+        add(f"Op:     {op}  {sign}{abs(r[7])} tokens, {r[8]} in context")
         if op in _METERED_OPS and repo is not None:
             line = inference_line(repo.get_commit(r[0]).meta)
             if line:
