@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import threading
 import time
@@ -481,3 +482,117 @@ def test_factory_defaults_and_errors(repo_llm):
     r.set_config("price.other/model-1.5.completion", "2")
     t = prices_from_config(r.config)
     assert t.get("claude-x") == (3.0, 15.0) and t.get("other/model-1.5") == (1.0, 2.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI: trace llm complete / config (real processes; the key only in their environment)
+
+NO_KEYS = {"OPENAI_API_KEY": "", "ANTHROPIC_API_KEY": "", "MY_LLM_KEY": ""}
+
+
+def _wd(repo) -> str:
+    return os.path.dirname(repo.trace_dir)
+
+
+def test_cli_complete_openai(repo_llm, server, cli):
+    r = repo_llm
+    for k, v in [("llm.provider", "openai"), ("llm.model", "gpt-test"),
+                 ("llm.base-url", server.url + "/v1"), ("price.gpt-test.prompt", "2"),
+                 ("price.gpt-test.completion", "8")]:
+        r.set_config(k, v)
+    server.script = [reply(200, openai_ok(text="The cat sat.", p=1000, c=500))]
+    p = cli("llm", "complete", "--system", "Be brief.", "Summarize", cwd=_wd(r),
+            env={**NO_KEYS, "OPENAI_API_KEY": KEY})
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == "The cat sat.\n"
+    assert p.stderr == "tokens: 1000 prompt + 500 completion, cost $0.006000\n"
+    req = server.requests[0]
+    assert req["headers"]["authorization"] == f"Bearer {KEY}"
+    assert req["body"]["messages"] == [{"role": "system", "content": "Be brief."},
+                                       {"role": "user", "content": "Summarize"}]
+    assert req["body"]["max_tokens"] == 1024
+
+    server.script = [reply(200, openai_ok(text="x", model="other"))]
+    r.set_config("llm.api-key-env", "MY_LLM_KEY")
+    r.unset_config("price.gpt-test.prompt")
+    r.unset_config("price.gpt-test.completion")
+    p = cli("llm", "complete", "--json", "--max-tokens", "5", "hi", cwd=_wd(r),
+            env={**NO_KEYS, "MY_LLM_KEY": "other-key"})
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(p.stdout)
+    assert doc["text"] == "x" and doc["model"] == "other" and doc["cost_usd"] is None
+    assert (doc["provider"], doc["prompt_tokens"], doc["completion_tokens"]) == ("openai", 12, 3)
+    assert server.requests[1]["headers"]["authorization"] == "Bearer other-key"
+    assert server.requests[1]["body"]["max_tokens"] == 5
+
+    server.script = [reply(200, openai_ok(text="local"))]
+    p = cli("llm", "complete", "hi", cwd=_wd(r), env=NO_KEYS)     # no key: local server
+    assert p.returncode == 0 and p.stdout == "local\n"
+    assert p.stderr.endswith("cost unknown\n")
+    assert "authorization" not in server.requests[2]["headers"]
+
+
+def test_cli_complete_anthropic_reads_prompt_from_stdin(repo_llm, server, cli):
+    r = repo_llm
+    for k, v in [("llm.provider", "anthropic"), ("llm.model", "claude-test"),
+                 ("llm.base-url", server.url)]:
+        r.set_config(k, v)
+    server.script = [reply(200, anthropic_ok(text="ok"))]
+    p = cli("llm", "complete", "--system", "S", "-", cwd=_wd(r), input="from stdin",
+            env={**NO_KEYS, "ANTHROPIC_API_KEY": KEY})
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == "ok\n"
+    body = server.requests[0]["body"]
+    assert body["system"] == "S" and body["messages"] == [{"role": "user", "content": "from stdin"}]
+    assert server.requests[0]["headers"]["x-api-key"] == KEY
+
+
+def _one_line_error(p, *needles):
+    assert p.returncode != 0
+    assert p.stdout == ""
+    lines = p.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), p.stderr
+    for n in needles:
+        assert n in lines[0]
+    assert "Traceback" not in p.stderr and KEY not in p.stderr
+
+
+def test_cli_errors(repo_llm, server, cli):
+    r = repo_llm
+    env = {**NO_KEYS, "OPENAI_API_KEY": KEY}
+    _one_line_error(cli("llm", "complete", "hi", cwd=_wd(r), env=env),
+                    "no LLM provider configured")
+    r.set_config("llm.provider", "offline")
+    _one_line_error(cli("llm", "complete", "hi", cwd=_wd(r), env=env), "offline", "deterministic")
+    r.set_config("llm.provider", "anthropic")
+    r.set_config("llm.model", "claude-test")
+    _one_line_error(cli("llm", "complete", "hi", cwd=_wd(r), env=NO_KEYS),
+                    "no Anthropic API key", "ANTHROPIC_API_KEY")
+    r.set_config("llm.provider", "openai")
+    r.set_config("llm.max-retries", "0")
+    r.set_config("llm.base-url", f"http://127.0.0.1:{_closed_port()}/v1")
+    _one_line_error(cli("llm", "complete", "hi", cwd=_wd(r), env=env), "refused the connection")
+    r.set_config("llm.base-url", server.url + "/v1")
+    server.script = [reply(401, {"error": {"message": f"bad key {KEY}"}})]
+    _one_line_error(cli("llm", "complete", "hi", cwd=_wd(r), env=env), "HTTP 401", "bad key")
+    _one_line_error(cli("llm", "complete", " ", cwd=_wd(r), env=env), "prompt is empty")
+
+
+def test_cli_config_shows_where_the_key_is_never_the_key(repo_llm, cli):
+    r = repo_llm
+    p = cli("llm", "config", cwd=_wd(r), env=NO_KEYS)
+    assert p.returncode == 0 and "provider:    (unset)" in p.stdout
+    r.set_config("llm.provider", "anthropic")
+    r.set_config("llm.model", "claude-test")
+    p = cli("llm", "config", cwd=_wd(r), env={**NO_KEYS, "ANTHROPIC_API_KEY": KEY})
+    assert p.returncode == 0
+    assert "base-url:    https://api.anthropic.com" in p.stdout
+    assert "$ANTHROPIC_API_KEY (set)" in p.stdout and KEY not in p.stdout
+    r.set_config("llm.api-key-env", "MY_LLM_KEY")
+    r.set_config("price.claude-test.prompt", "3")
+    r.set_config("price.claude-test.completion", "15")
+    p = cli("llm", "config", "--json", cwd=_wd(r), env={**NO_KEYS, "ANTHROPIC_API_KEY": KEY})
+    doc = json.loads(p.stdout)
+    assert (doc["api_key_env"], doc["api_key_set"]) == ("MY_LLM_KEY", False)
+    assert doc["prices"] == {"claude-test": {"prompt": 3.0, "completion": 15.0}}
+    assert (doc["timeout"], doc["max_retries"], doc["max_tokens"]) == (60.0, 2, 1024)
