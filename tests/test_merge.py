@@ -473,3 +473,95 @@ def test_cli_branch_tag_switch(tmp_path, cli):
     cli("-C", d, "tag", "-d", "v1", check=True)
     p = cli("-C", d, "merge", "nope")
     assert p.returncode == 1 and "Traceback" not in p.stderr
+
+
+# -- the LLM merge driver ---------------------------------------------------------------------------------
+class _Answer:
+    def __init__(self, text):
+        self.text = text
+
+    def to_meta(self):
+        return {"provider": "fake", "model": "m", "prompt_tokens": 100, "completion_tokens": 20,
+                "cost_usd": 0.0015}
+
+
+class FakeProvider:
+    name, model = "fake", "m"
+
+    def __init__(self, answer):
+        self.answer = answer
+        self.requests = []
+
+    def complete(self, messages, *, system=None, max_tokens=None, temperature=0.0):
+        self.requests.append((system, messages))
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return _Answer(self.answer)
+
+
+def _edit_conflict(repo):
+    fork(repo, "main says the port is 8080", feat_msgs=("feat says the port is 9090",))
+    repo.edit(2, {"role": "user", "content": "A"})
+    repo.worktree("feat").edit(2, {"role": "user", "content": "B"})
+
+
+def test_llm_driver_resolves_and_records_cost(repo):
+    from trace_core.merge_driver import LLMDriver
+    _edit_conflict(repo)
+    answer = json.dumps({"resolutions": [{"id": 1, "action": "text", "text": "A and B"}],
+                         "contradictions": []})
+    prov = FakeProvider("```json\n" + answer + "\n```")
+    res = repo.merge("feat", strategy="semantic", driver=LLMDriver(prov))
+    assert res.status == "merged" and res.driver == "llm"
+    assert texts(repo)[2] == "A and B"
+    meta = repo.show()["meta"]
+    assert meta["inference"]["cost_usd"] == 0.0015
+    assert meta["conflicts"][0]["by"] == "llm"
+    sent = json.loads(prov.requests[0][1][0]["content"])
+    assert sent["conflicts"][0]["ours"][0]["text"] == "A"
+
+
+def test_llm_driver_flags_contradictions_as_conflicts(repo):
+    from trace_core.merge_driver import LLMDriver
+    _edit_conflict(repo)
+    answer = json.dumps({"resolutions": [{"id": 1, "action": "ours"}],
+                         "contradictions": [{"ours": 1, "theirs": 1,
+                                             "explanation": "two different ports"}]})
+    res = repo.merge("feat", strategy="semantic", driver=LLMDriver(FakeProvider(answer)))
+    assert res.status == "conflicts"
+    kinds = {c.kind: c for c in res.conflicts}
+    assert kinds["edit/edit"].resolved and not kinds["contradiction"].resolved
+    assert repo.status().operation["conflicts"][1]["note"] == "two different ports"
+    repo.resolve_conflict(kinds["contradiction"].id, "theirs")
+    repo.merge_continue()
+    assert "feat says the port is 9090" in texts(repo)
+    assert "main says the port is 8080" not in texts(repo)
+
+
+@pytest.mark.parametrize("answer", [
+    "I think you should keep both.",                                   # not JSON
+    json.dumps({"resolutions": [{"id": 7, "action": "ours"}]}),        # unknown conflict
+    json.dumps({"resolutions": [{"id": 1, "action": "shrug"}]}),       # unknown action
+    json.dumps({"resolutions": [{"id": 1, "action": "text", "text": " "}]}),
+    json.dumps({"resolutions": "all"}),                                # wrong shape
+    json.dumps({"contradictions": [{"ours": 99, "theirs": 0}]}),
+])
+def test_llm_driver_garbage_leaves_branch_unchanged(repo, answer):
+    from trace_core.errors import ProviderError
+    from trace_core.merge_driver import LLMDriver
+    _edit_conflict(repo)
+    before = repo.refs.list()
+    with pytest.raises(ProviderError):
+        repo.merge("feat", strategy="semantic", driver=LLMDriver(FakeProvider(answer)))
+    assert repo.refs.list() == before and repo.merge_state() is None
+
+
+def test_llm_driver_endpoint_down_leaves_branch_unchanged(repo):
+    from trace_core.errors import ProviderUnavailable
+    from trace_core.merge_driver import LLMDriver
+    _edit_conflict(repo)
+    before = repo.refs.list()
+    with pytest.raises(ProviderUnavailable):
+        repo.merge("feat", strategy="semantic",
+                   driver=LLMDriver(FakeProvider(ProviderUnavailable("connection refused"))))
+    assert repo.refs.list() == before and repo.merge_state() is None

@@ -9,7 +9,6 @@ removes that file, and `continue` commits only if the branch has not moved meanw
 from __future__ import annotations
 
 import re
-import zlib
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from . import chunked, mergestate
@@ -94,16 +93,16 @@ class MergeOps:
 
     def _similar(self, threshold: float) -> Similar:
         cache: dict = {}
+        vocab: dict = {}    # word -> number, in order of first sight: exact and deterministic
 
         def features(e: Entry) -> tuple:
             f = cache.get(e.blob)
             if f is None:
                 m = self.get_blob(e.blob).message
                 text = normalized(m)
-                words = _WORD.findall(text)
-                grams = [" ".join(words[k:k + 2]) for k in range(len(words) - 1)] or words
-                f = cache[e.blob] = (m.get("role"), text,
-                                     frozenset(zlib.crc32(g.encode()) for g in grams))
+                ids = [vocab.setdefault(w, len(vocab)) for w in _WORD.findall(text)]
+                grams = frozenset(zip(ids, ids[1:])) if len(ids) > 1 else frozenset(ids)
+                f = cache[e.blob] = (m.get("role"), text, grams)
             return f
         return Similar(features, threshold)
 
@@ -393,6 +392,7 @@ class MergeOps:
                                    strategy=strategy, order=order, message=msg,
                                    inference=usage, driver=dname,
                                    deduplicated=w.outcome.deduplicated)
+        st.conflicts = w.outcome.conflicts
         if any(not c.resolved for c in w.outcome.conflicts):
             self._save_state(st, w)
             return MergeResult("merge", "conflicts", None, w.outcome.conflicts, st.base,
@@ -529,6 +529,7 @@ class MergeOps:
         w = self._three_way(base, ours, theirs, st.order)
         st.inference, st.driver = self._apply_strategy(w, st.strategy, driver)
         st.deduplicated = w.outcome.deduplicated
+        st.conflicts = w.outcome.conflicts
         if any(not c.resolved for c in w.outcome.conflicts):
             self._save_state(st, w)
             return MergeResult(st.op, "conflicts", None, w.outcome.conflicts, st.base,
