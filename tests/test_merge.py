@@ -565,3 +565,137 @@ def test_llm_driver_endpoint_down_leaves_branch_unchanged(repo):
         repo.merge("feat", strategy="semantic",
                    driver=LLMDriver(FakeProvider(ProviderUnavailable("connection refused"))))
     assert repo.refs.list() == before and repo.merge_state() is None
+
+
+# -- end to end: `trace merge -s semantic` through a local OpenAI-compatible server --------------------
+class _ChatServer:
+    """127.0.0.1 server speaking POST /v1/chat/completions; `mode` is answer, garbage or hang."""
+
+    def __init__(self, content: str, mode: str = "answer"):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        outer = self
+        self.content, self.mode, self.requests = content, mode, []
+        self.release = threading.Event()
+
+        class H(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                outer.requests.append((self.path, dict(self.headers), body))
+                if outer.mode == "hang":
+                    outer.release.wait(30)
+                    return
+                if outer.mode == "garbage":
+                    data = b"<html>502 bad gateway</html>"
+                else:
+                    data = json.dumps({
+                        "id": "x", "object": "chat.completion", "model": body["model"],
+                        "choices": [{"index": 0, "finish_reason": "stop", "message": {
+                            "role": "assistant", "content": outer.content}}],
+                        "usage": {"prompt_tokens": 1200, "completion_tokens": 80,
+                                  "total_tokens": 1280}}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    def close(self):
+        self.release.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def _cli_conflict_repo(tmp_path, cli, server):
+    d = str(tmp_path / "s")
+    cli("init", d, check=True)
+    for t in ("q", "a"):
+        cli("-C", d, "commit", t, check=True)
+    cli("-C", d, "branch", "feat", check=True)
+    cli("-C", d, "commit", "--type", "edit", "--target", "1", "port 8080", check=True)
+    cli("-C", d, "switch", "feat", check=True)
+    cli("-C", d, "commit", "--type", "edit", "--target", "1", "port 9090", check=True)
+    cli("-C", d, "switch", "main", check=True)
+    for k, v in (("llm.provider", "openai"), ("llm.model", "merge-model"),
+                 ("llm.base-url", server.url), ("llm.timeout", "2"), ("llm.max-retries", "0"),
+                 ("price.merge-model.prompt", "2.5"), ("price.merge-model.completion", "10")):
+        cli("-C", d, "config", k, v, check=True)
+    return d
+
+
+def test_cli_semantic_merge_over_http(tmp_path, cli):
+    answer = json.dumps({"resolutions": [{"id": 1, "action": "text",
+                                          "text": "the port moved from 8080 to 9090"}]})
+    server = _ChatServer(answer)
+    try:
+        d = _cli_conflict_repo(tmp_path, cli, server)
+        p = cli("-C", d, "merge", "feat", "-s", "semantic", env={"OPENAI_API_KEY": "sk-abc"})
+        assert p.returncode == 0, p.stderr
+        assert "Driver: llm" in p.stdout and "1200 prompt + 80 completion" in p.stdout
+        path, headers, body = server.requests[0]
+        assert path == "/v1/chat/completions" and body["model"] == "merge-model"
+        assert headers.get("Authorization") == "Bearer sk-abc"
+        ctx = cli("-C", d, "context", "--format", "text", check=True).stdout
+        assert "the port moved from 8080 to 9090" in ctx
+        show = cli("-C", d, "show", check=True).stdout
+        # 1200 * 2.5e-6 + 80 * 10e-6 = 0.0038
+        assert "Inference: openai/merge-model: 1200 prompt + 80 completion tokens, $0.003800" in show
+        log = cli("-C", d, "log", "-n", "1", check=True).stdout
+        assert "Inference:" in log and "$0.003800" in log
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize("mode", ["garbage", "hang", "down"])
+def test_cli_semantic_merge_endpoint_faults(tmp_path, cli, mode):
+    server = _ChatServer("{}", "answer" if mode == "down" else mode)
+    try:
+        d = _cli_conflict_repo(tmp_path, cli, server)
+        if mode == "down":
+            server.close()
+        before = cli("-C", d, "for-each-ref", check=True).stdout
+        p = cli("-C", d, "merge", "feat", "-s", "semantic", "--driver", "llm")
+        assert p.returncode == 1 and p.stderr.startswith("error: ")
+        assert len(p.stderr.strip().splitlines()) == 1 and "Traceback" not in p.stderr
+        assert cli("-C", d, "for-each-ref", check=True).stdout == before
+        assert "middle of" not in cli("-C", d, "status", check=True).stdout
+    finally:
+        server.close()
+
+
+def test_killed_during_semantic_merge_changes_nothing(tmp_path, cli):
+    import signal
+    import subprocess
+    import sys
+    import time
+    server = _ChatServer("{}", "hang")
+    try:
+        d = _cli_conflict_repo(tmp_path, cli, server)
+        cli("-C", d, "config", "llm.timeout", "30", check=True)
+        before = cli("-C", d, "for-each-ref", check=True).stdout
+        p = subprocess.Popen([sys.executable, "-m", "trace_cli.main", "-C", d, "merge", "feat",
+                              "-s", "semantic", "--driver", "llm"])
+        for _ in range(200):
+            if server.requests:
+                break
+            time.sleep(0.05)
+        assert server.requests, "the merge never asked the model"
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        assert cli("-C", d, "for-each-ref", check=True).stdout == before
+        st = cli("-C", d, "status", check=True)
+        assert "middle of" not in st.stdout
+        assert cli("-C", d, "fsck").returncode == 0
+        assert cli("-C", d, "merge", "feat", "-s", "ours").returncode == 0
+    finally:
+        server.close()
