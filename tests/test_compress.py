@@ -1,0 +1,956 @@
+"""Compression: ranges, plans, strategies, hierarchy, validation, atomicity, CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from conftest import run_cli
+from trace_core import chunked
+from trace_core.compress import compress, describe, plan_compression, show_lines, trace_back
+from trace_core.compress.origins import align
+from trace_core.compress.strategies import extractive
+from trace_core.errors import (ConfigError, InputError, OperationError, ProviderHTTPError,
+                               ProviderResponseError, ProviderUnavailable, RevisionError,
+                               TraceError)
+from trace_core.objects import Entry
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+
+def build_session(r, turns=4, pin_first_user=False):
+    """system + `turns` turns of user / assistant tool call / tool result / assistant answer.
+    Returns the commit id of each appended entry, in order."""
+    ids = [r.system("You are a careful coding agent.").id]
+    for t in range(turns):
+        ids.append(r.user(f"Task {t}: find why test_{t} fails in module_{t}.py; "
+                          f"the error mentions code E{t}{t}{t}.").id)
+        ids.append(r.tool_call("run_tests", {"k": f"test_{t}"}, call_id=f"call{t}").id)
+        ids.append(r.tool_result(f"call{t}", (f"FAILED test_{t} - AssertionError: expected "
+                                              f"{t} got {t + 1}\n") * 12, name="run_tests").id)
+        ids.append(r.assistant(f"The failure in module_{t}.py comes from an off-by-one in "
+                               f"count_{t}(); I fixed it and test_{t} passes now.").id)
+    if pin_first_user:
+        r.pin(1)
+    return ids
+
+
+def head(r):
+    return r.head_commit()
+
+
+def state(r):
+    """Everything a failed compression must leave unchanged."""
+    return (r.head_commit(), r.refs.read("refs/heads/main"),
+            [(e.blob, e.flags) for e in r.entries_at(r.head_commit())],
+            len(r.refs.reflog("refs/heads/main")))
+
+
+def contents(r):
+    return [m.get("content") for m in r.messages()]
+
+
+class FakeProvider:
+    """Duck-typed provider (the real one is exercised further down through HTTP)."""
+
+    def __init__(self, texts=None, error=None, hook=None):
+        self.texts = list(texts or [])
+        self.error = error
+        self.hook = hook
+        self.calls = []
+
+    def complete(self, messages, *, system=None, max_tokens=None, temperature=0.0):
+        from trace_core.llm import ChatResult
+        self.calls.append({"messages": messages, "system": system, "max_tokens": max_tokens})
+        if self.hook:
+            self.hook()
+        if self.error:
+            raise self.error
+        text = self.texts.pop(0) if self.texts else "Summary: tests fixed."
+        return ChatResult(text, "fake", "fake-1", 100, 10, 0.001, "stop", 5)
+
+
+# ---------------------------------------------------------------------------------------------
+# alignment and selection
+
+def test_align_prefix_suffix_moves_and_fresh():
+    def E(c):
+        return Entry(bytes([c]) * 32)
+    old = [E(1), E(2), E(3), E(4), E(5)]
+    new = [E(1), E(9), E(4), E(3), E(5), E(8)]
+    pairs, fresh = align(old, new)
+    m = dict(pairs)
+    assert m[0] == 0 and m[4] == 4 and sorted(fresh) == [1, 5]
+    assert {m[2], m[3]} == {2, 3}   # 3 and 4 swapped: moved, not introduced
+
+
+def test_commit_range_selects_what_the_range_introduced(repo):
+    r = repo
+    ids = build_session(r, turns=3)                     # 13 entries, 13 commits
+    plan = plan_compression(r, "HEAD~8..HEAD~4")
+    assert [s.commit for s in plan.steps] == [c.hex for c in (
+        r.get_commit(r.resolve(f"HEAD~{n}")) for n in (7, 6, 5, 4))]
+    assert [s.entries for s in plan.steps] == [[5], [6], [7], [8]]
+    assert plan_compression(r, "HEAD~3").steps[0].entries == [10]    # HEAD~3 = HEAD~3..HEAD
+    assert plan_compression(r, "HEAD~3..").label == "HEAD~3..HEAD"
+    assert ids[5].hex() == plan.steps[0].commit
+
+
+def test_bad_ranges_are_refused_without_change(repo):
+    r = repo
+    build_session(r, turns=2)
+    before = state(r)
+    for spec, msg in [("HEAD~2..HEAD~2", "empty range"), ("HEAD~1..HEAD~3", "inverted range"),
+                      ("..HEAD", "lower end"), ("HEAD~3...HEAD", "symmetric"),
+                      ("", "commit range")]:
+        with pytest.raises(InputError, match=msg):
+            compress(r, spec)
+    with pytest.raises(RevisionError):
+        compress(r, "nosuchref..HEAD")
+    for spec, msg in [("5:5", "empty"), ("6:2", "inverted"), ("0:99", "outside"), ("x", "I:J")]:
+        with pytest.raises(InputError, match=msg):
+            compress(r, entries=spec)
+    with pytest.raises(InputError, match="either"):
+        compress(r, "HEAD~2", entries="1:3")
+    assert state(r) == before
+
+
+def test_range_off_the_current_branch_is_refused(repo):
+    r = repo
+    build_session(r, turns=1)
+    side = r.resolve("HEAD~1")
+    r.refs.set_if_equals("refs/heads/side", None, side.hex())
+    r.user("on main")
+    r.checkout("side")
+    r.user("on side")
+    r.checkout("main")
+    with pytest.raises(InputError, match="not in the history"):
+        compress(r, "HEAD~2..side")
+
+
+def _merge_history(r):
+    """main: sys, u1, (side: s1, s2), m1, merge(side) — with a plumbing merge commit."""
+    from trace_core.plumbing import commit_tree, update_ref, write_snapshot
+    r.system("sys")
+    base = r.user("u1 " + "base words " * 10)
+    r.refs.set_if_equals("refs/heads/side", None, base.hex)
+    r.checkout("side")
+    s1 = r.user("s1 " + "side words " * 10)
+    s2 = r.assistant("s2 " + "side answer " * 10)
+    r.checkout("main")
+    m1 = r.user("m1 " + "main words " * 10)
+    ents = r.entries_at(m1.id) + r.entries_at(s2.id)[2:]
+    snap = write_snapshot(r, ents)
+    merge = commit_tree(r, snap.id, [m1.id, s2.id], op="merge", message="merge side")
+    update_ref(r, "refs/heads/main", merge.hex, m1.hex)
+    return base, s1, s2, m1, merge
+
+
+def test_range_crossing_a_merge(repo):
+    r = repo
+    base, s1, s2, m1, merge = _merge_history(r)
+    before = state(r)
+    with pytest.raises(InputError, match="crosses a merge"):
+        compress(r, f"{s1.hex}..HEAD")      # lower end only on the second-parent side
+    assert state(r) == before
+    # the merge commit inside the range: the side's entries count as the merge's (first-parent)
+    plan = plan_compression(r, f"{base.hex}..HEAD")
+    assert [(s.commit, s.entries) for s in plan.steps] == [(m1.hex, [2]), (merge.hex, [3, 4])]
+    res = compress(r, f"{base.hex}..HEAD", strategy="manual", summaries=["merged work"])
+    assert contents(r) == ["sys", "u1 " + "base words " * 10, "merged work"]
+    meta = r.get_commit(head(r)).meta
+    assert [x[1] for x in meta["summaries"][0]["replaced"]] == \
+        [e.blob for e in r.entries_at(merge.id)[2:]]
+    assert res.commit == head(r).hex()
+
+
+# ---------------------------------------------------------------------------------------------
+# the commit and its provenance
+
+def test_extractive_commit_and_exact_provenance(repo):
+    r = repo
+    ids = build_session(r, turns=3)
+    old_head = head(r)
+    old = r.entries_at(old_head)
+    res = compress(r, "HEAD~12..HEAD~4")               # entries 1..8 (turns 0 and 1)
+    c = r.get_commit(head(r))
+    assert c.op == "compress" and c.parents == (old_head,)
+    new = r.entries_at(head(r))
+    assert new[0] == old[0] and new[2:] == old[9:]
+    summary = r.get_blob(new[1].blob).message
+    assert summary["role"] == "user" and summary["content"].startswith("[Summary of 8 messages")
+    m = c.meta
+    assert m["strategy"] == "extractive" and m["granularity"] == "range" and m["version"] == 1
+    assert m["base"] == old_head and m["span"] == [1, 9]
+    assert m["commits"] == ids[1:9] and m["plan"] == ["summarize"] * 8
+    [s] = m["summaries"]
+    assert s["index"] == 1 and s["blob"] == new[1].blob and list(c.blobs) == [new[1].blob]
+    assert [(x[0], x[1], m["commits"][x[2]], x[4], x[5]) for x in s["replaced"]] == \
+        [(i, old[i].blob, ids[i], 0, "entry") for i in range(1, 9)]
+    assert list(c.targets) == list(range(1, 9))
+    assert sum(x[3] for x in s["replaced"]) == m["tokens"]["replaced"] == res.replaced_tokens
+    assert s["tokens"] == m["tokens"]["added"] == c.tokens
+    assert m["tokens"]["before"] == r.get_commit(old_head).total_tokens == res.tokens_before
+    assert m["tokens"]["after"] == c.total_tokens == res.tokens_after < res.tokens_before
+    from trace_core.plumbing import count_entries
+    assert c.total_tokens == count_entries(r, new)
+    info = describe(c)
+    assert info["summaries"][0]["replaced"][0]["commit"] == ids[1].hex()
+    assert info["commits"][0] == {"commit": ids[1].hex(), "action": "summarize"}
+    text = "\n".join(show_lines(info))
+    assert "Summary #1" in text and ids[1].hex()[:12] in text
+    shown = r.show("HEAD")    # trace show reads it like any commit
+    assert shown["op"] == "compress" and shown["meta"]["summaries"][0]["index"] == 1
+
+
+def test_appends_after_the_range_are_kept_and_tool_pairs_stay_valid(repo):
+    r = repo
+    build_session(r, turns=3)
+    tail = contents(r)[9:]
+    compress(r, "HEAD~12..HEAD~4", granularity="turn")
+    assert contents(r)[-4:] == tail
+    msgs = r.materialize("openai")
+    _assert_pairs_valid(msgs)
+    _assert_pairs_valid(r.materialize("anthropic")["messages"], anthropic=True)
+
+
+def _assert_pairs_valid(msgs, anthropic=False):
+    """Every tool result answers a call made in the message right before it (OpenAI) or in the
+    previous assistant turn (Anthropic); every call is answered."""
+    open_calls = set()
+    for m in msgs:
+        if anthropic:
+            blocks = m["content"] if isinstance(m["content"], list) else []
+            for b in blocks:
+                if b.get("type") == "tool_result":
+                    assert b["tool_use_id"] in open_calls
+                    open_calls.discard(b["tool_use_id"])
+            if m["role"] == "assistant":
+                assert not open_calls
+                open_calls = {b["id"] for b in blocks if b.get("type") == "tool_use"}
+        else:
+            if m["role"] == "tool":
+                assert m["tool_call_id"] in open_calls
+                open_calls.discard(m["tool_call_id"])
+                continue
+            assert not open_calls, m
+            open_calls = {c["id"] for c in m.get("tool_calls") or []}
+    assert not open_calls
+
+
+def test_boundary_tool_call_is_kept_with_its_result(repo):
+    r = repo
+    build_session(r, turns=2)          # 0 sys, 1 user, 2 call0, 3 result0, 4 ans0, 5 user, 6 call1 ...
+    res = compress(r, entries="1:3", strategy="manual", summaries=["user asked about test_0"])
+    assert [k["reason"] for k in res.kept] == ["tool-pair"] and res.kept[0]["index"] == 2
+    assert contents(r)[1] == "user asked about test_0"
+    assert r.messages()[2]["tool_calls"][0]["id"] == "call0"
+    _assert_pairs_valid(r.materialize("openai"))
+    res = compress(r, entries="3:5", strategy="manual", summaries=["x"], dry_run=True)
+    assert [k["reason"] for k in res.kept] == ["tool-pair"]  # the result answers call0 before
+
+
+def test_drop_that_separates_a_tool_pair_is_refused(repo):
+    r = repo
+    build_session(r, turns=1)
+    before = state(r)
+    plan = plan_compression(r, "HEAD~4")
+    plan.set(plan.steps[1].commit, "drop")               # the call, its result is summarized
+    plan.set(plan.steps[2].commit, "keep")
+    with pytest.raises(OperationError, match="separate a tool call"):
+        compress(r, "HEAD~4", plan=plan)
+    assert state(r) == before
+
+
+# ---------------------------------------------------------------------------------------------
+# pins
+
+def test_pins_refused_respected_or_forced(repo):
+    r = repo
+    build_session(r, turns=2)
+    r.pin(3)                              # the first tool result
+    r.pin(5)                              # the second user message
+    before = state(r)
+    pinned = [r.get_blob(e.blob).to_bytes() for e in r.entries_at(head(r)) if e.pinned]
+    with pytest.raises(OperationError, match="2 pinned entries.*--respect-pins"):
+        compress(r, entries="1:8")
+    assert state(r) == before
+    old = contents(r)
+    res = compress(r, entries="1:8", respect_pins=True, strategy="manual",
+                   summaries=["A", "B", "C"], granularity="range")
+    # 1 user, 2 call (kept: its result is pinned), 3 result (pinned), 4 answer, 5 user (pinned),
+    # 6 call, 7 result: A = #1, then #2 #3 verbatim, B = #4, #5 verbatim, C = #6-#7
+    assert contents(r) == [old[0], "A", old[2], old[3], "B", old[5], "C", old[8]]
+    ents = r.entries_at(head(r))
+    assert [r.get_blob(e.blob).to_bytes() for e in ents if e.pinned] == pinned
+    assert [k["reason"] for k in res.kept] == ["tool-pair", "pinned", "pinned"]
+    assert res.pins_checked == 2
+    _assert_pairs_valid(r.materialize("openai"))
+    # forced: the pins are compressed and recorded
+    r2_before = head(r)
+    res = compress(r, entries="1:6", force=True, strategy="manual", summaries=["all of it"])
+    meta = r.get_commit(head(r)).meta
+    assert meta["forced_pins"] and not any(e.pinned for e in r.entries_at(head(r)))
+    assert r.get_commit(head(r)).parents == (r2_before,)
+
+
+def test_pins_outside_the_range_and_after_it_are_untouched(repo):
+    r = repo
+    build_session(r, turns=2, pin_first_user=True)
+    r.pin(8)
+    res = compress(r, entries="5:8", strategy="manual", summaries=["turn 1 summary"])
+    assert res.pins_checked == 2
+    ents = r.entries_at(head(r))
+    assert ents[1].pinned and ents[6].pinned
+
+
+def test_pin_check_is_done_on_the_spliced_snapshot(repo, monkeypatch):
+    """A splice that loses a pin is caught by the check, and nothing is committed."""
+    r = repo
+    build_session(r, turns=2, pin_first_user=True)
+    before = state(r)
+    real = chunked.splice
+
+    def bad_splice(snap, start, end, new, get, put):
+        return real(snap, 0, end, new, get, put)      # also drops the pinned entry 1
+    monkeypatch.setattr(chunked, "splice", bad_splice)
+    with pytest.raises(OperationError):
+        compress(r, entries="5:8", strategy="manual", summaries=["s"])
+    assert state(r) == before
+
+
+# ---------------------------------------------------------------------------------------------
+# strategies
+
+def test_mask_replaces_old_tool_outputs_and_keeps_pairs(repo):
+    r = repo
+    build_session(r, turns=4)
+    before = r.messages()
+    res = compress(r, "HEAD~16", strategy="mask", keep_last=1)
+    msgs = r.messages()
+    assert len(msgs) == len(before)
+    masked = [i for i, (a, b) in enumerate(zip(before, msgs)) if a != b]
+    assert masked == [3, 7, 11]                       # the last tool output (15) is protected
+    m = msgs[3]
+    assert m["role"] == "tool" and m["tool_call_id"] == "call0" and m["name"] == "run_tests"
+    assert m["content"].startswith("[output of run_tests masked: ") and "tokens]" in m["content"]
+    n = int(m["content"].split(": ")[1].split()[0])
+    assert n == (len(before[3]["content"]) + 3) // 4
+    assert res.tokens_after < res.tokens_before and len(res.masked) == 3
+    _assert_pairs_valid(r.materialize("openai"))
+    meta = r.get_commit(head(r)).meta
+    assert [x["replaced"][0][0] for x in meta["masked"]] == [3, 7, 11] and not meta["summaries"]
+    # masking again finds nothing worth masking
+    with pytest.raises(OperationError, match="nothing to compress"):
+        compress(r, "HEAD~17", strategy="mask", keep_last=1)
+
+
+def test_mask_placeholder_config_and_anthropic_blocks(repo):
+    r = repo
+    r.user("go")
+    r.append({"role": "assistant", "content": [
+        {"type": "text", "text": "reading"},
+        {"type": "tool_use", "id": "tu1", "name": "read", "input": {"p": "a.txt"}}]})
+    r.append({"role": "user", "content": [
+        {"type": "tool_result", "tool_use_id": "tu1", "content": "line of the file\n" * 30}]})
+    r.assistant("done")
+    r.set_config("compress.placeholder", "<{tool} output elided ({tokens} tok, {call_id})>")
+    compress(r, "HEAD~3", strategy="mask", keep_last=0)
+    block = r.messages()[2]["content"][0]
+    assert block == {"type": "tool_result", "tool_use_id": "tu1",
+                     "content": "<read output elided (128 tok, tu1)>"}    # 510 chars / 4
+    _assert_pairs_valid(r.materialize("anthropic")["messages"], anthropic=True)
+    r.set_config("compress.placeholder", "{nope}")
+    r.tool_call("t", {}, call_id="z")
+    r.tool_result("z", "x" * 400)
+    before = state(r)
+    with pytest.raises(ConfigError, match="placeholder"):
+        compress(r, "HEAD~2", strategy="mask", keep_last=0)
+    assert state(r) == before
+
+
+def test_extractive_is_deterministic_and_within_target(repo, tmp_path):
+    from trace_core.repository import Repository
+    out = []
+    for n in range(2):
+        rr = Repository.init(str(tmp_path / f"d{n}"), encoding="chars/4")
+        build_session(rr, turns=4)
+        res = compress(rr, "HEAD~16", target_tokens=60)
+        out.append(res.summaries[0]["text"])
+        assert res.summaries[0]["tokens"] <= 60 + 10      # the text within target, plus framing
+        rr.close()
+    assert out[0] == out[1]
+    assert out[0].startswith("[Summary of 16 messages, extractive]\nuser: Task ")
+
+
+def test_extractive_scoring_prefers_signal_and_must_keep():
+    msgs = [{"role": "user", "content": "Please fix the crash in parser.py when input is empty."},
+            {"role": "assistant", "content": "ok\nsure thing\nThe crash is an IndexError in "
+             "parse_header() at line 42 because the list is empty."},
+            {"role": "tool", "tool_call_id": "a", "content": "lorem ipsum dolor\n" * 5 +
+             "secret token ZX-9"}]
+    count = lambda s: (len(s) + 3) // 4          # noqa: E731
+    s = extractive(msgs, 52, count)
+    assert "parser.py" in s and "IndexError" in s and "lorem" not in s and "ok" not in s
+    assert count(s) <= 52
+    s2 = extractive(msgs, 52, count, lambda t: "ZX-9" in t)
+    assert "ZX-9" in s2
+    assert extractive(msgs, 52, count) == s
+    assert extractive([{"role": "user", "content": "word " * 200}], 10, count).count("\n") == 1
+
+
+def test_manual_strategy_counts_and_empty_text(repo):
+    r = repo
+    build_session(r, turns=2)
+    before = state(r)
+    with pytest.raises(InputError, match="2 summary text.*makes 1"):
+        compress(r, "HEAD~8", strategy="manual", summaries=["a", "b"])
+    with pytest.raises(InputError, match="empty"):
+        compress(r, "HEAD~8", strategy="manual", summaries=["  \n"])
+    with pytest.raises(InputError, match="needs the summary"):
+        compress(r, "HEAD~8", strategy="manual")
+    with pytest.raises(InputError, match="only used by the manual"):
+        compress(r, "HEAD~8", summaries=["x"])
+    assert state(r) == before
+    compress(r, "HEAD~8", strategy="manual", granularity="turn",
+             summaries=["turn one", "turn two"], role="assistant")
+    assert contents(r)[1:] == ["turn one", "turn two"]
+    assert r.messages()[1]["role"] == "assistant"
+
+
+def test_oversized_summary_needs_allow_growth(repo):
+    r = repo
+    r.user("hi")
+    r.assistant("hello")
+    before = state(r)
+    with pytest.raises(OperationError, match="more than the .* --allow-growth"):
+        compress(r, "HEAD~1", strategy="manual", summaries=["a much longer text " * 5])
+    assert state(r) == before
+    compress(r, "HEAD~1", strategy="manual", summaries=["a much longer text " * 5],
+             allow_growth=True)
+    assert contents(r)[-1].startswith("a much longer")
+
+
+# ---------------------------------------------------------------------------------------------
+# the plan
+
+def test_plan_actions_keep_drop_combine_summarize(repo):
+    r = repo
+    build_session(r, turns=2)                   # commits HEAD~8..HEAD: entries 1..8
+    plan = plan_compression(r, "HEAD~8")
+    c = [s.commit for s in plan.steps]
+    text = plan.format()
+    lines = [ln for ln in text.splitlines() if ln and not ln.startswith("#")]
+    assert len(lines) == 8 and all(ln.startswith("summarize ") for ln in lines)
+    edited = "\n".join([f"keep {c[0][:8]} the user asks",
+                        f"s {c[1][:7]}", f"summarize {c[2]}", f"drop {c[3][:10]}",
+                        f"c {c[4][:9]}", f"combine {c[5][:9]}", f"summarize {c[6][:9]}",
+                        f"pick {c[7][:9]}", "# a comment", ""])
+    old = contents(r)
+    res = compress(r, "HEAD~8", plan=edited, strategy="manual", granularity="turn",
+                   summaries=["tool run 0", "turn 1 combined"])
+    # 1 kept; 2-3 summarized (turn 0's call and result); 4 dropped; 5-7 combined into one
+    # summary with no cut at the user message 5; 8 kept
+    assert contents(r) == [old[0], old[1], "tool run 0", "turn 1 combined", old[8]]
+    assert res.dropped == [4]
+    meta = r.get_commit(head(r)).meta
+    assert meta["plan"] == ["keep", "summarize", "summarize", "drop", "combine", "combine",
+                            "summarize", "keep"]
+    assert [x[0] for x in meta["dropped"]] == [4]
+
+
+@pytest.mark.parametrize("text, msg", [
+    ("frobnicate {c0}", "unknown plan action 'frobnicate'"),
+    ("keep deadbeef0000", "not in the range"),
+    ("keep {c0}\nkeep {c0}", "appears twice"),
+    ("keep {c1}\nkeep {c0}\n{rest}", "out of order"),
+    ("keep {c0}", "does not mention commit"),
+    ("# nothing\n\n", "empty plan"),
+    ("keep", "expected '<action> <commit>'"),
+    ("keep zz!", "not a commit id"),
+    ("{allbutlast}\ncombine {last}", "combine on"),
+])
+def test_bad_plans_are_refused(repo, text, msg):
+    r = repo
+    build_session(r, turns=1)
+    plan = plan_compression(r, "HEAD~4")
+    c = [s.commit for s in plan.steps]
+    rest = "\n".join(f"keep {x}" for x in c[2:])
+    allbutlast = "\n".join(f"keep {x}" for x in c[:-1])
+    before = state(r)
+    with pytest.raises(InputError, match=msg):
+        compress(r, "HEAD~4", plan=text.format(c0=c[0], c1=c[1], rest=rest, last=c[-1],
+                                                 allbutlast=allbutlast))
+    assert state(r) == before
+
+
+def test_plan_object_and_mapping(repo):
+    r = repo
+    build_session(r, turns=2)
+    plan = plan_compression(r, "HEAD~8").set_all("keep")
+    with pytest.raises(OperationError, match="nothing to compress"):
+        compress(r, "HEAD~8", plan=plan)
+    plan.set(plan.steps[-1].commit[:6], "drop")
+    with pytest.raises(InputError, match="unknown plan action"):
+        plan.set(plan.steps[0].commit, "squash")
+    res = compress(r, "HEAD~8", plan={s.commit: s.action for s in plan.steps}, dry_run=True)
+    assert res.dropped == [8] and res.commit is None
+    with pytest.raises(InputError, match="does not mention"):
+        compress(r, "HEAD~8", plan={plan.steps[0].commit: "keep"})
+    with pytest.raises(InputError, match="a plan is"):
+        compress(r, "HEAD~8", plan=42)
+
+
+def test_plan_on_a_moved_branch_is_checked_against_the_new_range(repo):
+    r = repo
+    build_session(r, turns=1)
+    plan = plan_compression(r, "HEAD~4")
+    r.user("later")
+    with pytest.raises(InputError, match="not in the range HEAD~4..HEAD"):
+        compress(r, "HEAD~4", plan=plan)      # HEAD~4 now names a different range
+
+
+# ---------------------------------------------------------------------------------------------
+# granularity and hierarchy
+
+def test_granularities(repo):
+    r = repo
+    build_session(r, turns=4)                   # 16 entries in 4 turns of ~ equal size
+    n = {}
+    for g in ("turn", "episode", "range"):
+        res = compress(r, "HEAD~16", granularity=g, episode_tokens=500, dry_run=True)
+        n[g] = [s["replaced"] for s in res.summaries]
+    assert n["turn"] == [[1, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11, 12], [13, 14, 15, 16]]
+    assert n["range"] == [list(range(1, 17))]
+    assert 1 < len(n["episode"]) < 4 and sum(n["episode"], []) == list(range(1, 17))
+    plan = plan_compression(r, "HEAD~16")
+    plan.set(plan.steps[3].commit, "combine")          # the end of turn 0 with turn 1's user
+    res = compress(r, "HEAD~16", plan=plan, granularity="turn", dry_run=True)
+    assert [s["replaced"] for s in res.summaries][:2] == [[1, 2, 3, 4, 5, 6, 7, 8], [9, 10, 11, 12]]
+
+
+def test_summaries_of_summaries_keep_the_provenance_chain(repo):
+    r = repo
+    ids = build_session(r, turns=4)
+    compress(r, "HEAD~16", granularity="turn", strategy="manual",
+             summaries=["T0", "T1", "T2", "T3"])
+    first = head(r)
+    assert contents(r) == ["You are a careful coding agent.", "T0", "T1", "T2", "T3"]
+    r.user("next task")
+    # compress the summaries of turns 0-2 (entries 1..3) into one
+    res = compress(r, entries="1:4", strategy="manual", summaries=["T0-2"])
+    assert contents(r) == ["You are a careful coding agent.", "T0-2", "T3", "next task"]
+    assert res.plan.steps[0].commit == first.hex()
+    meta = r.get_commit(head(r)).meta
+    [s] = meta["summaries"]
+    assert [x[5] for x in s["replaced"]] == ["summary"] * 3
+    assert {meta["commits"][x[2]] for x in s["replaced"]} == {first}
+    leaves = trace_back(r, head(r), s["blob"])
+    assert [leaf["commit"] for leaf in leaves] == [i.hex() for i in ids[1:13]]
+    assert all(leaf["via"] == [head(r).hex(), first.hex()] for leaf in leaves)
+    # episode granularity starts a new episode at an earlier summary
+    res = compress(r, entries="1:4", granularity="episode", episode_tokens=10_000, dry_run=True,
+                   allow_growth=True)
+    assert [s["replaced"] for s in res.summaries] == [[1], [2, 3]]
+
+
+# ---------------------------------------------------------------------------------------------
+# validation
+
+def test_must_keep_strings_and_patterns(repo):
+    r = repo
+    build_session(r, turns=2)
+    before = state(r)
+    with pytest.raises(OperationError, match="must-keep string 'E111' would be lost"):
+        compress(r, "HEAD~8", strategy="manual", summaries=["we fixed things"],
+                 must_keep=["E111"])
+    with pytest.raises(OperationError, match="not in the context even before"):
+        compress(r, "HEAD~8", strategy="manual", summaries=["x"], must_keep=["NOPE-123"])
+    with pytest.raises(OperationError, match=r"pattern 'count_\\d\+'"):
+        compress(r, "HEAD~8", strategy="manual", summaries=["x"], must_keep_re=[r"count_\d+"])
+    with pytest.raises(InputError, match="not a valid regular expression"):
+        compress(r, "HEAD~8", must_keep_re=["(unclosed"])
+    assert state(r) == before
+    res = compress(r, "HEAD~8", must_keep=["E111"], must_keep_re=[r"module_\d\.py"],
+                   target_tokens=80)
+    assert "E111" in res.summaries[0]["text"]
+    assert r.get_commit(head(r)).meta["must_keep"] == {"strings": ["E111"],
+                                                       "patterns": [r"module_\d\.py"]}
+
+
+def test_dry_run_reports_the_same_counts_and_changes_nothing(repo):
+    r = repo
+    build_session(r, turns=3)
+    before = state(r)
+    dry = compress(r, "HEAD~12..HEAD~4", granularity="turn", dry_run=True)
+    assert state(r) == before and dry.commit is None and dry.dry_run
+    real = compress(r, "HEAD~12..HEAD~4", granularity="turn")
+    assert (dry.tokens_before, dry.tokens_after, dry.replaced_tokens, dry.added_tokens) == \
+        (real.tokens_before, real.tokens_after, real.replaced_tokens, real.added_tokens)
+    assert [s["text"] for s in dry.summaries] == [s["text"] for s in real.summaries]
+    d = real.to_dict()
+    assert d["tokens"]["saved"] == real.tokens_before - real.tokens_after > 0
+    json.dumps(d)
+
+
+def test_bad_options(repo):
+    r = repo
+    build_session(r, turns=1)
+    for kw, msg in [({"strategy": "zip"}, "unknown strategy"),
+                    ({"granularity": "page"}, "unknown granularity"),
+                    ({"ratio": 0}, "ratio"), ({"ratio": 1.5}, "ratio"),
+                    ({"keep_last": -1}, "keep-last"), ({"target_tokens": 0}, "target-tokens"),
+                    ({"episode_tokens": True}, "episode-tokens"), ({"role": "tool"}, "role"),
+                    ({"strategy": "llm"}, "needs a provider"),
+                    ({"provider": FakeProvider()}, "only used by the llm")]:
+        with pytest.raises(InputError, match=msg):
+            compress(r, "HEAD~2", **kw)
+
+
+# ---------------------------------------------------------------------------------------------
+# llm strategy through a fake provider: usage, errors, concurrency
+
+def test_llm_with_fake_provider_records_usage(repo):
+    r = repo
+    build_session(r, turns=2)
+    p = FakeProvider(["Fixed test_0 (off-by-one).", "Fixed test_1."])
+    res = compress(r, "HEAD~8", strategy="llm", provider=p, granularity="turn",
+                   instructions="Be terse.", must_keep=["test_0"])
+    assert len(p.calls) == 2 and p.calls[0]["system"] == "Be terse."
+    assert "test_0" in p.calls[0]["messages"][0]["content"]
+    assert "contain each of these" in p.calls[0]["messages"][0]["content"]
+    meta = r.get_commit(head(r)).meta
+    assert meta["usage"] == {"calls": 2, "prompt_tokens": 200, "completion_tokens": 20,
+                             "cost_usd": 0.002, "priced": True}
+    assert meta["summaries"][0]["inference"]["model"] == "fake-1"
+    assert res.usage == meta["usage"]
+
+
+def test_llm_instructions_from_config(repo):
+    r = repo
+    build_session(r, turns=1)
+    r.set_config("compress.instructions", "Summarize like a pirate.")
+    p = FakeProvider(["Arr."])
+    compress(r, "HEAD~4", strategy="llm", provider=p)
+    assert p.calls[0]["system"] == "Summarize like a pirate."
+
+
+@pytest.mark.parametrize("err", [ProviderUnavailable("down"), ProviderHTTPError("401"),
+                                 ProviderResponseError("garbage")])
+def test_provider_errors_leave_the_branch_unchanged(repo, err):
+    r = repo
+    build_session(r, turns=1)
+    before = state(r)
+    with pytest.raises(type(err)):
+        compress(r, "HEAD~4", strategy="llm", provider=FakeProvider(error=err))
+    assert state(r) == before
+
+
+def test_empty_or_oversized_provider_summary(repo):
+    r = repo
+    build_session(r, turns=1)
+    before = state(r)
+    with pytest.raises(ProviderResponseError, match="empty summary"):
+        compress(r, "HEAD~4", strategy="llm", provider=FakeProvider(["   "]))
+    with pytest.raises(OperationError, match="more than the"):
+        compress(r, "HEAD~4", strategy="llm", provider=FakeProvider(["blah " * 2000]))
+    assert state(r) == before
+
+
+def test_concurrent_change_of_the_range_is_refused(repo):
+    from trace_core.repository import Repository
+    r = repo
+    build_session(r, turns=1)
+    other = Repository.open(r.trace_dir)
+
+    def edit_range():
+        other.edit(2, {"role": "user", "content": "changed by another process"})
+    with pytest.raises(OperationError, match="changed the entries of this range"):
+        compress(r, "HEAD~4", strategy="llm", provider=FakeProvider(hook=edit_range))
+    assert r.head_commit() == other.head_commit()
+    assert r.get_commit(head(r)).op == "edit"
+    other.close()
+
+
+def test_concurrent_append_after_the_range_is_kept(repo):
+    from trace_core.repository import Repository
+    r = repo
+    build_session(r, turns=1)
+    other = Repository.open(r.trace_dir)
+    calls = []
+
+    def append():
+        calls.append(1)
+        other.user("appended meanwhile")
+    res = compress(r, "HEAD~4", strategy="llm", provider=FakeProvider(["sum"], hook=append))
+    assert len(calls) == 1                      # the provider ran once: build was retried alone
+    assert contents(r) == ["You are a careful coding agent.", "sum", "appended meanwhile"]
+    c = r.get_commit(head(r))
+    assert c.meta["base"] != c.parents[0] and r.get_commit(c.parents[0]).op == "append"
+    assert res.tokens_after == c.total_tokens
+    other.close()
+
+
+def test_compress_inside_a_transaction(repo):
+    r = repo
+    build_session(r, turns=1)
+    with r.transaction():
+        compress(r, "HEAD~4", strategy="manual", summaries=["s"])
+        r.user("more")
+        with pytest.raises(OperationError, match="outside the transaction"):
+            compress(r, "HEAD~1", strategy="manual", summaries=["t"])
+    assert contents(r) == ["You are a careful coding agent.", "s", "more"]
+
+
+def test_fsck_is_clean_after_compressions(repo):
+    from trace_core.fsck import fsck
+    r = repo
+    build_session(r, turns=3, pin_first_user=True)
+    compress(r, "HEAD~13", strategy="mask", keep_last=1, respect_pins=True)
+    compress(r, entries="1:9", respect_pins=True, granularity="turn")
+    assert [f for f in fsck(r) if f.severity != "info"] == []
+
+
+# ---------------------------------------------------------------------------------------------
+# the real provider over HTTP (OpenAICompatProvider against a local server)
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        body = json.loads(self.rfile.read(n))
+        srv = self.server
+        srv.requests.append({"path": self.path, "body": body})
+        mode = srv.modes.pop(0) if srv.modes else "ok"
+        if mode == "hang":
+            srv.hung.set()
+            srv.release.wait(30)
+            return
+        if mode == "500":
+            data = b'{"error": {"message": "overloaded"}}'
+            self.send_response(500)
+        else:
+            text = "" if mode == "empty" else \
+                f"Summary of the history: {len(body['messages'][-1]['content'])} chars seen."
+            data = json.dumps({"id": "x", "object": "chat.completion", "model": "gpt-test",
+                               "choices": [{"index": 0, "finish_reason": "stop",
+                                            "message": {"role": "assistant", "content": text}}],
+                               "usage": {"prompt_tokens": 120, "completion_tokens": 12}}).encode()
+            self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def llm_server():
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    srv.daemon_threads = True
+    srv.requests, srv.modes = [], []
+    srv.hung, srv.release = threading.Event(), threading.Event()
+    srv.url = f"http://127.0.0.1:{srv.server_address[1]}/v1"
+    t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    t.start()
+    yield srv
+    srv.release.set()
+    srv.shutdown()
+    srv.server_close()
+
+
+def _configure(r, url, retries="0"):
+    for k, v in [("llm.provider", "openai"), ("llm.model", "gpt-test"), ("llm.base-url", url),
+                 ("llm.max-retries", retries), ("llm.timeout", "20"),
+                 ("price.gpt-test.prompt", "1"), ("price.gpt-test.completion", "2")]:
+        r.set_config(k, v)
+
+
+def test_llm_through_the_openai_compatible_provider(repo, llm_server):
+    from trace_core.llm import OpenAICompatProvider, provider_from_config
+    r = repo
+    build_session(r, turns=2)
+    _configure(r, llm_server.url)
+    prov = provider_from_config(r.config, None)
+    assert isinstance(prov, OpenAICompatProvider)
+    res = compress(r, "HEAD~8", strategy="llm", provider=prov, granularity="turn", max_tokens=50)
+    assert len(llm_server.requests) == 2
+    req = llm_server.requests[0]
+    assert req["path"] == "/v1/chat/completions" and req["body"]["max_tokens"] == 50
+    assert req["body"]["messages"][0]["role"] == "system"
+    assert "find why test_0 fails" in req["body"]["messages"][1]["content"]
+    assert contents(r)[1].startswith("Summary of the history:")
+    meta = r.get_commit(head(r)).meta
+    assert meta["usage"]["calls"] == 2 and meta["usage"]["prompt_tokens"] == 240
+    assert meta["usage"]["cost_usd"] == pytest.approx(2 * (120 * 1 + 12 * 2) / 1e6)
+    assert meta["summaries"][1]["inference"] == {"provider": "openai", "model": "gpt-test",
+                                                 "prompt_tokens": 120, "completion_tokens": 12,
+                                                 "cost_usd": pytest.approx(144 / 1e6)}
+    assert res.usage["calls"] == 2
+
+
+def test_llm_http_errors_and_empty_answers_change_nothing(repo, llm_server):
+    from trace_core.llm import provider_from_config
+    r = repo
+    build_session(r, turns=1)
+    _configure(r, llm_server.url)
+    prov = provider_from_config(r.config, None)
+    before = state(r)
+    llm_server.modes = ["500"]
+    with pytest.raises(TraceError):
+        compress(r, "HEAD~4", strategy="llm", provider=prov)
+    llm_server.modes = ["empty"]
+    with pytest.raises(ProviderResponseError):
+        compress(r, "HEAD~4", strategy="llm", provider=prov)
+    assert state(r) == before
+
+
+def _trace(*args, cwd):
+    env = dict(os.environ)
+    env.pop("TRACE_DIR", None)
+    env.update({"OPENAI_API_KEY": "", "_TRACE_NO_FASTPATH": ""})
+    return [sys.executable, "-m", "trace_cli.main", "-C", cwd, *args], env
+
+
+def test_killed_during_the_provider_request_leaves_the_branch(repo, llm_server):
+    from trace_core.fsck import fsck
+    r = repo
+    build_session(r, turns=2)
+    _configure(r, llm_server.url)
+    wd = os.path.dirname(r.trace_dir)
+    before = state(r)
+    ref_file = os.path.join(r.trace_dir, "refs", "heads", "main")
+    with open(ref_file, "rb") as f:
+        raw_ref = f.read()
+    llm_server.modes = ["hang"]
+    cmd, env = _trace("compress", "HEAD~8", "-s", "llm", cwd=wd)
+    p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert llm_server.hung.wait(30), p.stderr.read() if p.poll() is not None else "no request"
+        os.kill(p.pid, signal.SIGKILL)
+        p.wait(10)
+    finally:
+        if p.poll() is None:
+            p.kill()
+        p.stdout.close()
+        p.stderr.close()
+    assert p.returncode == -signal.SIGKILL
+    from trace_core.repository import Repository
+    fresh = Repository.open(wd)
+    assert state(fresh) == before
+    with open(ref_file, "rb") as f:
+        assert f.read() == raw_ref                   # not even a reflog record was added
+    assert [f for f in fsck(fresh) if f.severity == "error"] == []
+    # the repository works on: the same compression now succeeds
+    llm_server.release.set()
+    p2 = run_cli("-C", wd, "compress", "HEAD~8", "-s", "llm", env={"OPENAI_API_KEY": ""})
+    assert p2.returncode == 0, p2.stderr
+    assert fresh.get_commit(fresh.head_commit()).op == "compress"
+    fresh.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI
+
+@pytest.fixture
+def rdir(repo):
+    build_session(repo, turns=2, pin_first_user=True)
+    repo.close()
+    return os.path.dirname(repo.trace_dir)
+
+
+def t(rdir, *args, **kw):
+    return run_cli("-C", rdir, *args, **kw)
+
+
+def _one_line_error(p, code=1):
+    assert p.returncode == code, (p.returncode, p.stdout, p.stderr)
+    assert "Traceback" not in p.stderr
+    lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith(("error:", "Error:")), p.stderr
+
+
+def test_cli_show_plan_dry_run_json_and_commit(rdir):
+    p = t(rdir, "compress", "HEAD~8", "--show-plan", check=True)
+    assert p.stdout.startswith("# trace compress plan for HEAD~8..HEAD: 7 commits, 7 entries")
+    assert sum(ln.startswith("summarize ") for ln in p.stdout.splitlines()) == 7
+    assert "no entries left" in p.stdout                  # the pin commit
+    plan = json.loads(t(rdir, "compress", "HEAD~8", "--show-plan", "--json", check=True).stdout)
+    assert len(plan["steps"]) == 7
+    head0 = t(rdir, "rev-parse", "HEAD", check=True).stdout
+    p = t(rdir, "compress", "HEAD~8", "--dry-run", "--respect-pins", check=True)
+    assert "nothing committed" in p.stdout and "tokens:" in p.stdout
+    assert t(rdir, "rev-parse", "HEAD", check=True).stdout == head0
+    p = t(rdir, "compress", "HEAD~8", "--respect-pins", "-g", "turn", "--json", check=True)
+    out = json.loads(p.stdout)
+    assert out["commit"] and out["tokens"]["after"] < out["tokens"]["before"]
+    assert out["pins_checked"] == 1
+    show = json.loads(t(rdir, "show", "--json", check=True).stdout)
+    assert show["op"] == "compress" and show["meta"]["summaries"]
+    assert "compress" in t(rdir, "log", "--oneline", "-n", "1", check=True).stdout
+
+
+def test_cli_errors_are_one_line(rdir, tmp_path):
+    head0 = t(rdir, "rev-parse", "HEAD", check=True).stdout
+    _one_line_error(t(rdir, "compress", "HEAD~9"))                     # pinned entry #1
+    _one_line_error(t(rdir, "compress"), 2)
+    _one_line_error(t(rdir, "compress", "HEAD~2..HEAD~4"))
+    _one_line_error(t(rdir, "compress", "--entries", "9:2"))
+    _one_line_error(t(rdir, "compress", "HEAD~8", "--force", "--must-keep-re", "(x"))
+    bad = tmp_path / "plan.txt"
+    bad.write_text("squash abcdef\n")
+    _one_line_error(t(rdir, "compress", "HEAD~8", "--force", "--plan", str(bad)))
+    _one_line_error(t(rdir, "compress", "HEAD~8", "--force", "-s", "manual"))
+    _one_line_error(t(rdir, "compress", "HEAD~8", "--force", "-s", "llm"))     # no provider
+    _one_line_error(t(rdir, "compress", "HEAD~8", "--force", "--plan", str(tmp_path / "no")))
+    assert t(rdir, "rev-parse", "HEAD", check=True).stdout == head0
+
+
+def test_cli_plan_file_and_stdin_and_manual_file(rdir, tmp_path):
+    plan = t(rdir, "compress", "HEAD~8", "--show-plan", check=True).stdout
+    plan = plan.replace("summarize", "keep", 4)
+    summary = tmp_path / "s.txt"
+    summary.write_text("Turn 1: fixed test_1.\n")
+    p = t(rdir, "compress", "HEAD~8", "--plan", "-", "-s", "manual", "--summary-file",
+          str(summary), input=plan, check=True)
+    assert "summary #6: replaces #6-#8 (3 entries" in p.stdout
+    ctx = json.loads(t(rdir, "context", check=True).stdout)
+    assert ctx[-1]["content"] == "Turn 1: fixed test_1.\n" and len(ctx) == 7
+
+
+def test_cli_interactive_uses_the_editor(rdir, tmp_path):
+    editor = tmp_path / "ed.py"
+    editor.write_text("import sys\np = sys.argv[1]\ns = open(p).read()\n"
+                      "open(p, 'w').write(s.replace('summarize', 'keep', 3)"
+                      ".replace('summarize', 'drop', 1))\n")
+    env = {"EDITOR": f"{sys.executable} {editor}", "VISUAL": ""}
+    p = t(rdir, "compress", "HEAD~8", "-i", "--respect-pins", env=env, check=True)
+    assert "dropped 1 entry" in p.stdout
+    meta = json.loads(t(rdir, "show", "--json", check=True).stdout)["meta"]
+    assert meta["plan"] == ["keep", "keep", "keep", "drop", "summarize", "summarize", "summarize"]
+    env = {"EDITOR": f"{sys.executable} -c \"open(__import__('sys').argv[1], 'w').write('')\"",
+           "VISUAL": ""}
+    p = t(rdir, "compress", "HEAD~3", "-i", env=env)
+    _one_line_error(p)
+    assert "empty plan" in p.stderr
+
+
+def test_cli_llm_uses_the_configured_provider(rdir, llm_server):
+    for k, v in [("llm.provider", "openai"), ("llm.model", "gpt-test"),
+                 ("llm.base-url", llm_server.url), ("llm.max-retries", "0")]:
+        t(rdir, "config", k, v, check=True)
+    p = t(rdir, "compress", "HEAD~4", "-s", "llm", env={"OPENAI_API_KEY": "sk-x"}, check=True)
+    assert "usage: calls=1" in p.stdout
+    assert llm_server.requests[0]["body"]["model"] == "gpt-test"

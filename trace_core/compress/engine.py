@@ -1,0 +1,462 @@
+"""Running a compression: select, plan, lay out, call the strategy, validate, commit.
+
+Order of work (docs/compress.md, "Atomicity"): everything slow or fallible — reading the range,
+the provider requests, the size and must-keep checks — happens before the commit primitive. The
+`build` function handed to `repo.commit_change` only re-checks that the branch still holds the
+same entries in the span (appends after it are kept), splices the snapshot, and re-checks the
+pins on the spliced snapshot; it may run several times and never calls the provider. A failure
+anywhere leaves the branch as it was.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from .. import chunked
+from ..errors import InputError, OperationError
+from ..history import Change
+from ..ids import to_hex
+from ..objects import Blob, Entry
+from . import messages as M
+from . import provenance as P
+from . import strategies as S
+from .plan import Plan, PlanStep, check_plan, from_actions, parse_plan
+from .select import Selection, select
+from .units import GRANULARITIES, Layout, cut_units, layout
+from .validate import Facts, check_pins, check_size, check_text
+
+ROLES = ("user", "assistant", "system", "developer")
+
+
+@dataclass
+class Options:
+    """Every knob of a compression (see `trace_core.compress.compress`)."""
+
+    range: Optional[str] = None
+    entries: Any = None
+    strategy: str = "extractive"
+    plan: Any = None
+    granularity: str = "range"
+    episode_tokens: int = 2000
+    respect_pins: bool = False
+    force: bool = False
+    must_keep: Sequence[str] = ()
+    must_keep_re: Sequence[str] = ()
+    dry_run: bool = False
+    provider: Any = None
+    instructions: Optional[str] = None
+    summaries: Sequence[str] = ()
+    keep_last: int = 3
+    ratio: float = 0.2
+    target_tokens: Optional[int] = None
+    max_tokens: Optional[int] = None
+    role: str = "user"
+    allow_growth: bool = False
+    message: Optional[str] = None
+    author: Optional[str] = None
+
+    def check(self) -> None:
+        S.check_strategy(self.strategy)
+        if self.granularity not in GRANULARITIES:
+            raise InputError(f"unknown granularity {self.granularity!r} (turn, episode or range)")
+        for name in ("episode_tokens", "keep_last", "target_tokens", "max_tokens"):
+            v = getattr(self, name)
+            if v is None and name in ("target_tokens", "max_tokens"):
+                continue
+            low = 0 if name == "keep_last" else 1
+            if not isinstance(v, int) or isinstance(v, bool) or v < low:
+                raise InputError(f"{name.replace('_', '-')} must be an integer >= {low}")
+        if isinstance(self.ratio, bool) or not isinstance(self.ratio, (int, float)) \
+                or not 0 < self.ratio <= 1:
+            raise InputError("ratio must be a number in (0, 1]")
+        if self.role not in ROLES:
+            raise InputError(f"summary role must be one of {', '.join(ROLES)}")
+        if self.strategy == "llm" and self.provider is None:
+            raise InputError("the llm strategy needs a provider (configure llm.provider)")
+        if self.strategy != "llm" and self.provider is not None:
+            raise InputError(f"a provider is only used by the llm strategy, not {self.strategy}")
+        if self.strategy == "manual" and not self.summaries:
+            raise InputError("the manual strategy needs the summary text (--summary or "
+                             "--summary-file)")
+        if self.strategy != "manual" and self.summaries:
+            raise InputError("summary texts are only used by the manual strategy")
+        if isinstance(self.summaries, str):
+            raise InputError("summaries must be a list of texts")
+
+
+@dataclass
+class CompressResult:
+    """What a compression did (or, with dry_run, would do)."""
+
+    commit: Optional[str]
+    parent: Optional[str]
+    dry_run: bool
+    strategy: str
+    granularity: str
+    range: str
+    plan: Plan
+    summaries: List[dict] = field(default_factory=list)
+    masked: List[dict] = field(default_factory=list)
+    dropped: List[int] = field(default_factory=list)
+    kept: List[dict] = field(default_factory=list)
+    tokens_before: int = 0
+    tokens_after: int = 0
+    replaced_tokens: int = 0
+    added_tokens: int = 0
+    usage: Optional[dict] = None
+    pins_checked: int = 0
+
+    @property
+    def saved_tokens(self) -> int:
+        return self.tokens_before - self.tokens_after
+
+    def to_dict(self) -> dict:
+        return {"commit": self.commit, "parent": self.parent, "dry_run": self.dry_run,
+                "strategy": self.strategy, "granularity": self.granularity, "range": self.range,
+                "plan": self.plan.to_dict(), "summaries": self.summaries, "masked": self.masked,
+                "dropped": self.dropped, "kept": self.kept,
+                "tokens": {"before": self.tokens_before, "after": self.tokens_after,
+                           "saved": self.saved_tokens, "replaced": self.replaced_tokens,
+                           "added": self.added_tokens},
+                "usage": self.usage, "pins_checked": self.pins_checked}
+
+
+# -- planning ---------------------------------------------------------------------------------
+def default_plan(sel: Selection, tokens) -> Plan:
+    by_commit: Dict[bytes, List[int]] = {}
+    for i in sel.selected:
+        by_commit.setdefault(sel.origin[i], []).append(i)
+    steps, idle = [], []
+    for cid in sel.commits:
+        idx = by_commit.get(cid, [])
+        step = PlanStep(to_hex(cid), "summarize", idx, sum(tokens(i) for i in idx),
+                        sel.commit_objs[cid].summary if cid in sel.commit_objs else "")
+        (steps if idx else idle).append(step)
+    return Plan(steps, sel.label, to_hex(sel.head), idle)
+
+
+def resolve_plan(given: Any, default: Plan) -> Plan:
+    if given is None:
+        plan = default
+    elif isinstance(given, Plan):
+        order = [s.commit for s in given.steps if any(d.commit == s.commit for d in default.steps)]
+        plan = from_actions({s.commit: s.action for s in given.steps}, default, order)
+    elif isinstance(given, str):
+        plan = parse_plan(given, default)
+    elif isinstance(given, Mapping):
+        plan = from_actions(given, default)
+    else:
+        raise InputError("a plan is a Plan, plan text, or a {commit: action} mapping")
+    check_plan(plan)
+    return plan
+
+
+def plan_compression(repo, opts: Options) -> Tuple[Selection, Plan]:
+    sel = select(repo, opts.range, opts.entries)
+
+    def tokens(i: int) -> int:
+        return repo.blob_tokens(sel.entries[i].blob)
+    return sel, resolve_plan(opts.plan, default_plan(sel, tokens))
+
+
+# -- running ----------------------------------------------------------------------------------
+class _Run:
+    def __init__(self, repo, opts: Options) -> None:
+        self.repo, self.opts = repo, opts
+        self.facts = Facts(opts.must_keep, opts.must_keep_re)
+        self.sel, self.plan = plan_compression(repo, opts)
+        sel = self.sel
+        self.msgs = {i: repo.get_blob(sel.entries[i].blob).message for i in range(sel.start, sel.end)}
+        self._produced: Dict[bytes, Dict[bytes, str]] = {}
+        self.pos = {bytes.fromhex(s.commit): k for k, s in enumerate(self.plan.steps)}
+
+    def tokens(self, i: int) -> int:
+        return self.repo.blob_tokens(self.sel.entries[i].blob)
+
+    def kind(self, i: int) -> str:
+        cid = self.sel.origin.get(i)
+        if cid not in self._produced:
+            self._produced[cid] = P.produced(self.sel.commit_objs.get(cid))
+        return self._produced[cid].get(self.sel.entries[i].blob, "entry")
+
+    def rec(self, i: int) -> list:
+        e = self.sel.entries[i]
+        return P.record(i, e.blob, self.pos[self.sel.origin[i]], self.tokens(i), e.flags, self.kind(i))
+
+    def _messages_after(self):
+        """Messages after the span, last first (loaded lazily)."""
+        ents = self.sel.entries
+        for i in range(len(ents) - 1, self.sel.end - 1, -1):
+            yield i, self.repo.get_blob(ents[i].blob).message
+
+    def results_after(self) -> set:
+        out: set = set()
+        for _, m in self._messages_after():
+            out.update(M.result_ids(m))
+        return out
+
+    def protected_outputs(self) -> set:
+        """Indices of the last `keep_last` tool outputs of the whole context."""
+        k = self.opts.keep_last
+        out: set = set()
+        if k <= 0:
+            return out
+        seen = 0
+        for _, m in self._messages_after():
+            if M.is_tool_output(m):
+                seen += 1
+                if seen >= k:
+                    return out
+        for i in range(self.sel.end - 1, self.sel.start - 1, -1):
+            if M.is_tool_output(self.msgs[i]):
+                out.add(i)
+                seen += 1
+                if seen >= k:
+                    break
+        return out
+
+    # -- strategies -----------------------------------------------------------------------
+    def mask(self, lay: Layout) -> Dict[int, Tuple[Blob, int]]:
+        counter = self.repo.token_counter()
+        from ..tokens import TOKENS_PER_MESSAGE, count_message
+        template = self.repo.config.get("compress.placeholder")
+        protected = self.protected_outputs()
+        out: Dict[int, Tuple[Blob, int]] = {}
+        start = self.sel.start
+        span = [self.msgs[j] for j in range(start, self.sel.end)]
+        for i in lay.indices("sum"):
+            m = self.msgs[i]
+            if i in protected or not M.is_tool_output(m):
+                continue
+
+            rest = None
+            if m.get("role") == "tool":  # the content's tokens: the cached total minus the rest
+                rest = count_message({k: v for k, v in m.items() if k != "content"}, counter)
+
+            def make(call_id: str, content: Any, i: int = i, rest=rest) -> str:
+                n = self.tokens(i) - rest if rest is not None else \
+                    count_message({"content": content}, counter) - TOKENS_PER_MESSAGE
+                name = M.tool_name_for(span, i - start, call_id) or "tool"
+                return S.placeholder(template, name, n, call_id)
+            new = S.mask_message(m, make)
+            if new is None:
+                continue
+            b = Blob(new)
+            nt = self.repo.blob_tokens(b.id, b)
+            if nt < self.tokens(i):
+                out[i] = (b, nt)
+        return out
+
+    def summarize(self, lay: Layout) -> List[dict]:
+        o = self.opts
+        texts: List[Optional[str]] = [None] * len(lay.units)
+        if o.strategy == "manual":
+            if len(o.summaries) != len(lay.units):
+                spans = ", ".join(f"#{u[0]}-#{u[-1]}" for u in lay.units[:6])
+                raise InputError(f"{len(o.summaries)} summary text(s) given but this compression "
+                                 f"makes {len(lay.units)} summaries ({spans}); give one per "
+                                 "summary, in order, or change the granularity or the plan")
+            texts = list(o.summaries)
+        out = []
+        usage = None
+        for k, unit in enumerate(lay.units):
+            ms = [self.msgs[i] for i in unit]
+            ut = sum(self.tokens(i) for i in unit)
+            what = f"entries #{unit[0]}-#{unit[-1]}" if len(unit) > 1 else f"entry #{unit[0]}"
+            target = S.unit_target(ut, o.ratio, o.target_tokens)
+            inference = None
+            if o.strategy == "extractive":
+                text = S.extractive(ms, target, self.repo.token_counter().count_text,
+                                    self.facts.matches)
+            elif o.strategy == "llm":
+                text, result = S.llm_summary(o.provider, ms, instructions=self._instructions(),
+                                             target=target, facts=self.facts.strings,
+                                             max_tokens=o.max_tokens or o.target_tokens)
+                inference = _result_meta(result)
+                if usage is None:
+                    from ..llm import Usage
+                    usage = Usage()
+                usage.add(result)
+            else:
+                text = texts[k]
+            text = check_text(text, what)
+            blob = Blob({"role": o.role, "content": text})
+            nt = self.repo.blob_tokens(blob.id, blob)
+            check_size(what, nt, ut, o.allow_growth)
+            out.append({"unit": unit, "blob": blob, "tokens": nt, "replaced_tokens": ut,
+                        "text": text, "inference": inference})
+        self.usage = usage.to_meta() if usage is not None else None
+        return out
+
+    def _instructions(self) -> Optional[str]:
+        return self.opts.instructions or self.repo.config.get("compress.instructions")
+
+    # -- assembling -----------------------------------------------------------------------
+    def run(self) -> CompressResult:
+        o, sel, repo = self.opts, self.sel, self.repo
+        lay = layout(sel, self.plan, self.msgs, respect_pins=o.respect_pins, force=o.force,
+                     survives_sum=o.strategy == "mask", results_after=self.results_after)
+        self.usage = None
+        masked: Dict[int, Tuple[Blob, int]] = {}
+        sums: List[dict] = []
+        if o.strategy == "mask":
+            masked = self.mask(lay)
+        else:
+            done = {i for i in lay.indices("sum") if self.kind(i) == "summary"}
+            cut_units(lay, sel, self.plan, self.msgs, self.tokens, o.granularity,
+                      o.episode_tokens, done)
+            sums = self.summarize(lay)
+        drops = lay.indices("drop")
+        if not masked and not sums and not drops:
+            raise OperationError("nothing to compress: every entry of the range stays as it is "
+                                 "(see the plan, the pins, and for mask --keep-last)")
+        first = {s["unit"][0]: s for s in sums}
+        new_span: List[Entry] = []
+        meta_sums, meta_masked, kept, res_sums, res_masked = [], [], [], [], []
+        new_blobs: List[Blob] = []
+        removed: List[int] = []
+        for i in range(sel.start, sel.end):
+            e = sel.entries[i]
+            st = lay.state[i]
+            at = sel.start + len(new_span)
+            if st == "keep" or (st == "sum" and o.strategy == "mask" and i not in masked):
+                if st == "keep":
+                    kept.append({"index": i, "new_index": at, "reason": lay.reason.get(i, "")})
+                new_span.append(e)
+            elif st == "drop":
+                removed.append(i)
+            elif o.strategy == "mask":
+                b, nt = masked[i]
+                new_span.append(Entry(b.id, e.flags))
+                new_blobs.append(b)
+                removed.append(i)
+                meta_masked.append({"index": at, "blob": b.id, "tokens": nt,
+                                    "replaced": [self.rec(i)]})
+                res_masked.append({"index": at, "old_index": i, "blob": b.hex, "tokens": nt,
+                                   "replaced_tokens": self.tokens(i)})
+            else:
+                removed.append(i)
+                s = first.get(i)
+                if s is None:
+                    continue
+                b = s["blob"]
+                new_span.append(Entry(b.id, 0))
+                new_blobs.append(b)
+                m = {"index": at, "blob": b.id, "tokens": s["tokens"],
+                     "replaced": [self.rec(j) for j in s["unit"]]}
+                if s["inference"] is not None:
+                    m["inference"] = s["inference"]
+                meta_sums.append(m)
+                res_sums.append({"index": at, "blob": b.hex, "tokens": s["tokens"],
+                                 "replaced": list(s["unit"]), "replaced_tokens": s["replaced_tokens"],
+                                 "text": s["text"], "inference": s["inference"]})
+        old_cost = sum(self.tokens(i) for i in removed)
+        new_cost = sum(repo.blob_tokens(b.id, b) for b in new_blobs)
+        if self.facts:
+            self._check_facts(new_span, new_blobs)
+        meta = {
+            "version": P.VERSION, "strategy": o.strategy, "granularity": o.granularity,
+            "range": sel.label, "base": sel.head, "span": [sel.start, sel.end],
+            "commits": [bytes.fromhex(s.commit) for s in self.plan.steps],
+            "plan": [s.action for s in self.plan.steps],
+            "summaries": meta_sums, "masked": meta_masked,
+            "dropped": [self.rec(i) for i in lay.indices("drop")],
+            "kept": [[k["index"], k["new_index"], k["reason"]] for k in kept],
+            "respect_pins": bool(o.respect_pins), "forced_pins": list(lay.forced_pins),
+            "tokens": {"replaced": old_cost, "added": new_cost},
+        }
+        if "from" in sel.spec:
+            meta["from"], meta["to"] = sel.spec["from"], sel.spec["to"]
+        if self.facts:
+            meta["must_keep"] = self.facts.to_meta()
+        if self.usage is not None:
+            meta["usage"] = self.usage
+        n_commits = len({sel.origin[i] for i in removed})
+        message = o.message or (f"compress {len(removed)} entr{'y' if len(removed) == 1 else 'ies'}"
+                                f" of {n_commits} commit{'s' if n_commits != 1 else ''} "
+                                f"({o.strategy}): "
+                                f"{old_cost} -> {new_cost} tokens")
+        head_commit = repo.get_commit(sel.head)
+        before = head_commit.total_tokens
+        result = CompressResult(None, to_hex(sel.head), o.dry_run, o.strategy, o.granularity,
+                                sel.label, self.plan, res_sums, res_masked, lay.indices("drop"),
+                                kept, before, 0, old_cost, new_cost, self.usage)
+        if o.dry_run:
+            snap = repo.get_snapshot(head_commit.snapshot)
+            count = snap.count - (sel.end - sel.start) + len(new_span)
+            result.tokens_after = repo._total_after(head_commit, snap, new_cost - old_cost, count)
+            after = [*sel.entries[:sel.start], *new_span, *sel.entries[sel.end:]]
+            result.pins_checked = check_pins(sel.entries, after, lay.forced_pins,
+                                             [b.id for b in new_blobs], lambda b: b'', {})
+            return result
+        build = self._builder(new_span, new_blobs, removed, lay, meta, message,
+                              new_cost - old_cost, new_cost, result)
+        commit = repo.commit_change(build, o.author)
+        result.commit = commit.hex
+        result.parent = to_hex(commit.parents[0]) if commit.parents else None
+        result.tokens_after = commit.total_tokens
+        return result
+
+    def _check_facts(self, new_span: List[Entry], new_blobs: List[Blob]) -> None:
+        sel, repo = self.sel, self.repo
+        made = {b.id: b.message for b in new_blobs}
+        outside = [M.message_text(repo.get_blob(e.blob).message)
+                   for e in (*sel.entries[:sel.start], *sel.entries[sel.end:])]
+        span_before = [M.message_text(self.msgs[i]) for i in range(sel.start, sel.end)]
+        by_blob = {sel.entries[i].blob: self.msgs[i] for i in range(sel.start, sel.end)}
+        span_after = [M.message_text(made.get(e.blob) or by_blob[e.blob]) for e in new_span]
+        self.facts.check(outside + span_before, outside + span_after)
+
+    def _builder(self, new_span, new_blobs, removed, lay, meta, message, delta, cost, result):
+        sel, repo = self.sel, self.repo
+        start, end = sel.start, sel.end
+        planned = sel.entries[start:end]
+        created = [b.id for b in new_blobs]
+        expected = {sel.entries[i].blob: repo.store.get_bytes(sel.entries[i].blob)
+                    for i in range(start, end) if lay.state[i] == "keep" and sel.entries[i].pinned}
+        removed_calls = {c for i in removed for c in M.call_ids(self.msgs[i])}
+        base_suffix = {e.blob for e in sel.entries[end:]}
+
+        def build(parent, snap) -> Change:
+            cur = chunked.entries(snap, repo.get_node)
+            if len(cur) < end or cur[start:end] != planned:
+                raise OperationError("the branch changed the entries of this range since the "
+                                     "compression started (another writer); nothing was "
+                                     "committed: run the compression again")
+            if removed_calls:
+                for e in cur[end:]:
+                    if e.blob not in base_suffix and \
+                            set(M.result_ids(repo.get_blob(e.blob).message)) & removed_calls:
+                        raise OperationError("an entry appended meanwhile answers a tool call "
+                                             "this compression removes; nothing was committed")
+            nodes: list = []
+            new = chunked.splice(snap, start, end, new_span, repo.get_node, nodes.append)
+            local = {n.id: n for n in nodes}
+            after = chunked.entries(new, lambda oid: local.get(oid) or repo.get_node(oid))
+            if after != cur[:start] + list(new_span) + cur[end:]:
+                raise OperationError("internal error: the spliced context is not the planned one")
+            result.pins_checked = check_pins(cur, after, lay.forced_pins, created,
+                                             repo.store.get_bytes, expected)
+            total = repo._total_after(parent, snap, delta, new.count)
+            m = dict(meta)
+            m["tokens"] = dict(meta["tokens"], before=parent.total_tokens if parent else 0,
+                               after=total)
+            return Change(new, [*new_blobs, *nodes], "compress", blobs=created,
+                          targets=sorted(removed), message=message, tokens=cost,
+                          total_tokens=total, meta=m)
+        return build
+
+
+def _result_meta(result: Any) -> Optional[dict]:
+    fn = getattr(result, "to_meta", None)
+    return fn() if callable(fn) else None
+
+
+def run(repo, opts: Options) -> CompressResult:
+    opts.check()
+    tx = getattr(repo, "_tx", None)
+    if tx is not None and tx.commits:
+        raise OperationError("compress resolves its range on the published branch: run it "
+                             "outside the transaction, or before its first commit")
+    return _Run(repo, opts).run()

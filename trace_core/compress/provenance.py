@@ -1,0 +1,142 @@
+"""The provenance a compress commit records in its `meta`, and reading it back (docs/FORMAT.md,
+"Compress commits").
+
+A replaced entry is recorded as `[index, blob, commit, tokens, flags, kind]`: its index in the
+parent's context, its blob id, the position in `meta.commits` of the commit that introduced it,
+its tokens, its flags, and its kind: "entry" (an ordinary entry), "summary" or "masked" (made by
+the earlier compress commit `meta.commits[commit]`, whose own meta says what it replaced).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List
+
+from ..errors import OperationError
+from ..ids import to_hex
+
+VERSION = 1
+KINDS = ("entry", "summary", "masked")
+
+
+def produced(commit) -> Dict[bytes, str]:
+    """{blob id: "summary" | "masked"} for the entries a compress commit created."""
+    if commit is None or commit.op != "compress":
+        return {}
+    meta = commit.meta or {}
+    out: Dict[bytes, str] = {}
+    for key, kind in (("summaries", "summary"), ("masked", "masked")):
+        for s in meta.get(key) or []:
+            if isinstance(s, dict) and isinstance(s.get("blob"), bytes):
+                out[s["blob"]] = kind
+    return out
+
+
+def record(index: int, blob: bytes, commit_pos: int, tokens: int, flags: int, kind: str) -> list:
+    return [index, blob, commit_pos, tokens, flags, kind]
+
+
+def _rec(r: Any, commits: List[bytes]) -> dict:
+    if not isinstance(r, list) or len(r) != 6:
+        raise OperationError("malformed compress provenance record")
+    idx, blob, pos, tokens, flags, kind = r
+    commit = commits[pos] if isinstance(pos, int) and 0 <= pos < len(commits) else None
+    return {"index": idx, "blob": to_hex(blob) if isinstance(blob, bytes) else None,
+            "commit": to_hex(commit) if commit else None, "tokens": tokens, "flags": flags,
+            "pinned": bool(isinstance(flags, int) and flags & 1), "kind": kind}
+
+
+def describe(commit) -> dict:
+    """A compress commit's meta with ids as hex and records as dicts (for show and --json)."""
+    if commit.op != "compress":
+        raise OperationError(f"commit {commit.hex[:12]} is a {commit.op} commit, not compress")
+    m = commit.meta or {}
+    commits = [c for c in m.get("commits") or [] if isinstance(c, bytes)]
+    hexes = [to_hex(c) for c in commits]
+
+    def group(items, key="replaced"):
+        out = []
+        for s in items or []:
+            d = {k: v for k, v in s.items() if k not in ("blob", key)}
+            d["blob"] = to_hex(s["blob"]) if isinstance(s.get("blob"), bytes) else None
+            d[key] = [_rec(r, commits) for r in s.get(key) or []]
+            out.append(d)
+        return out
+
+    out = {k: v for k, v in m.items() if k not in ("commits", "plan", "summaries", "masked",
+                                                   "dropped", "base", "from", "to")}
+    for k in ("base", "from", "to"):
+        if isinstance(m.get(k), bytes):
+            out[k] = to_hex(m[k])
+    out["commits"] = [{"commit": h, "action": a} for h, a in zip(hexes, m.get("plan") or [])]
+    out["summaries"] = group(m.get("summaries"))
+    out["masked"] = group(m.get("masked"))
+    out["dropped"] = [_rec(r, commits) for r in m.get("dropped") or []]
+    return out
+
+
+def trace_back(repo, commit_id: bytes, blob: bytes, _depth: int = 0) -> List[dict]:
+    """The original entries a summary (or masked entry) made by `commit_id` stands for,
+    following summaries of summaries down to ordinary entries. Each item: {"commit": the
+    commit that introduced it, "blob", "via": [compress commits walked through]}."""
+    if _depth > 256:
+        raise OperationError("compress provenance nested too deeply")
+    c = repo.get_commit(commit_id)
+    m = c.meta or {}
+    commits = m.get("commits") or []
+    for key in ("summaries", "masked"):
+        for s in m.get(key) or []:
+            if s.get("blob") != blob:
+                continue
+            out: List[dict] = []
+            for r in s.get("replaced") or []:
+                d = _rec(r, commits)
+                if d["kind"] in ("summary", "masked") and d["commit"]:
+                    for leaf in trace_back(repo, bytes.fromhex(d["commit"]), r[1], _depth + 1):
+                        leaf["via"].insert(0, to_hex(commit_id))
+                        out.append(leaf)
+                else:
+                    out.append({"commit": d["commit"], "blob": d["blob"], "tokens": d["tokens"],
+                                "via": [to_hex(commit_id)]})
+            return out
+    raise OperationError(f"commit {to_hex(commit_id)[:12]} did not create entry {to_hex(blob)[:12]}")
+
+
+def show_lines(info: dict, width: int = 100) -> List[str]:
+    """Human-readable lines for a described compress commit (see `describe`)."""
+    lines = [f"Compress: {info.get('strategy')} / {info.get('granularity')} over "
+             f"{info.get('range', '')}"]
+    tok = info.get("tokens") or {}
+    if tok:
+        lines.append(f"Tokens:   {tok.get('before')} -> {tok.get('after')} in context "
+                     f"({tok.get('replaced')} replaced by {tok.get('added')})")
+    if info.get("usage"):
+        u = info["usage"]
+        lines.append("Usage:    " + ", ".join(f"{k}={u[k]}" for k in sorted(u)))
+    lines.append("Plan:")
+    for c in info.get("commits") or []:
+        lines.append(f"  {c['action']:<9} {c['commit'][:12]}")
+    for s in info.get("summaries") or []:
+        lines.append(f"Summary #{s.get('index')} ({s.get('tokens')} tokens, blob "
+                     f"{(s.get('blob') or '')[:12]}) replaces {_span(s['replaced'])}")
+        for r in s["replaced"]:
+            lines.append("  " + _rec_line(r))
+    for s in info.get("masked") or []:
+        r = s["replaced"][0] if s["replaced"] else {}
+        lines.append(f"Masked #{s.get('index')} ({r.get('tokens')} -> {s.get('tokens')} tokens) "
+                     f"was {(r.get('blob') or '')[:12]} from {(r.get('commit') or '')[:12]}")
+    for r in info.get("dropped") or []:
+        lines.append("Dropped " + _rec_line(r))
+    return [ln[:width] if len(ln) > width else ln for ln in lines]
+
+
+def _span(recs: List[dict]) -> str:
+    if not recs:
+        return "nothing"
+    return f"{len(recs)} entr{'y' if len(recs) == 1 else 'ies'} (#{recs[0]['index']}-#{recs[-1]['index']})"
+
+
+def _rec_line(r: dict) -> str:
+    extra = f" [{r['kind']}]" if r.get("kind") != "entry" else ""
+    pin = " pinned" if r.get("pinned") else ""
+    return (f"#{r['index']} blob {(r.get('blob') or '')[:12]} from {(r.get('commit') or '')[:12]} "
+            f"{r.get('tokens')} tokens{pin}{extra}")

@@ -1,0 +1,230 @@
+"""The compression strategies: mask, extractive, llm, manual (docs/compress.md, "Strategies").
+
+- mask: a tool output (a role "tool" message, or the content of a tool_result block) becomes a
+  placeholder, `compress.placeholder` (default "[output of {tool} masked: {tokens} tokens]";
+  fields {tool}, {tokens}, {call_id}). The message keeps its role and call id, so calls and
+  results stay paired. An output is masked only if the placeholder is smaller.
+- extractive: deterministic and offline. Candidates are the lines of each message's text (lines
+  longer than 200 characters are split into sentences). Each candidate is scored
+
+      score = (centrality + role + first + signal) * length  (+ 100 if it holds a must-keep fact)
+
+  centrality = mean over its distinct content words (lower-cased, stop words removed) of
+  (the number of distinct candidate lines of the unit holding the word / the highest such
+  number); length = min(1, (words + 1) / 6), so fragments rank low; role = 0.6 user, 0.3 assistant or system,
+  0 tool; first = 0.2 for a message's first candidate; signal = 0.3 if it holds a number, a
+  path or file name, an identifier (snake_case, camelCase) or a word such as error, fail, must,
+  decided, todo, fix, because, found. Candidates are taken by score (ties: earlier first) while
+  they fit the token target and printed in their original order as "role: text" under the
+  header "[Summary of N messages, extractive]". Duplicate lines are taken once.
+- llm: one provider request per unit (instructions from compress.instructions or the caller).
+- manual: the caller's texts, one per unit.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Callable, List, Optional, Sequence, Tuple
+
+from ..errors import ConfigError, InputError, ProviderResponseError
+from . import messages as M
+
+STRATEGIES = ("mask", "extractive", "llm", "manual")
+DEFAULT_PLACEHOLDER = "[output of {tool} masked: {tokens} tokens]"
+DEFAULT_INSTRUCTIONS = (
+    "You compress part of the working history of an AI agent so that it can continue the task "
+    "with a shorter context. Write a concise summary of the messages you are given. Keep the "
+    "user's goals, constraints and preferences; decisions taken and why; facts learned (file "
+    "names, identifiers, numbers, commands, error messages) that may matter later; results of "
+    "tool calls that are still relevant; and what remains to be done. Drop chit-chat, repeated "
+    "content and tool output that no longer matters. Write plain text, no preamble.")
+MIN_TARGET = 32
+MAX_CANDIDATE_CHARS = 2000
+
+_STOP = frozenset("""a an and are as at be been but by can could did do does for from had has have
+he her his i if in into is it its just may me might my no not of on or our she should so than that
+the their them then there these they this those to too very was we were what when which who will
+with would you your also about there here all any some such only over out up down more most other
+""".split())
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_]*|\d+(?:\.\d+)?")
+_SENT = re.compile(r"(?<=[.!?;])\s+")
+_SIGNAL = re.compile(r"\d|\w[/\\]\w|\w\.[A-Za-z]{1,4}\b|[a-z0-9]_[a-z0-9]|[a-z][A-Z]|\b(?:error|"
+                     r"fail\w*|exception|must|never|always|decid\w*|todo|fix\w*|because|found|"
+                     r"bug|warning|important|require\w*|constraint)\b", re.I)
+_ROLE_WEIGHT = {"user": 0.6, "assistant": 0.3, "system": 0.3, "developer": 0.3}
+
+
+# -- mask -------------------------------------------------------------------------------------
+def placeholder(template: Optional[str], tool: str, tokens: int, call_id: str) -> str:
+    tpl = template if template is not None else DEFAULT_PLACEHOLDER
+    try:
+        return tpl.format_map({"tool": tool, "tokens": tokens, "call_id": call_id})
+    except (KeyError, IndexError, ValueError, AttributeError) as exc:
+        raise ConfigError(f"compress.placeholder {tpl!r} is not a valid template ({exc!s}); "
+                          "use the fields {tool}, {tokens} and {call_id}") from None
+
+
+def mask_message(msg: dict, make: Callable[[str, Any], str]) -> Optional[dict]:
+    """A copy of a tool-output message with every output replaced by make(call_id, content),
+    or None if the message holds no tool output."""
+    if msg.get("role") == "tool":
+        out = dict(msg)
+        out["content"] = make(str(msg.get("tool_call_id", "")), msg.get("content"))
+        return out
+    content = msg.get("content")
+    if not isinstance(content, list):
+        return None
+    changed = False
+    blocks = []
+    for b in content:
+        if isinstance(b, dict) and b.get("type") == "tool_result":
+            nb = dict(b)
+            nb["content"] = make(str(b.get("tool_use_id", "")), b.get("content"))
+            blocks.append(nb)
+            changed = True
+        else:
+            blocks.append(b)
+    if not changed:
+        return None
+    out = dict(msg)
+    out["content"] = blocks
+    return out
+
+
+# -- extractive -------------------------------------------------------------------------------
+@dataclass
+class _Cand:
+    pos: int
+    label: str
+    text: str
+    first: bool
+    role: str
+    words: frozenset
+
+
+def _label(msgs: Sequence[dict], i: int) -> str:
+    m = msgs[i]
+    role = str(m.get("role") or "message")
+    if M.is_tool_output(m):
+        ids = M.result_ids(m)
+        name = M.tool_name_for(list(msgs), i, ids[0]) if ids else None
+        return f"tool {name}" if name else "tool"
+    return role
+
+
+def _candidates(msgs: Sequence[dict]) -> List[_Cand]:
+    out: List[_Cand] = []
+    for mi, m in enumerate(msgs):
+        text = M.message_text(m)
+        pieces: List[str] = []
+        for line in text.splitlines():
+            line = line.strip()
+            if not line:
+                continue
+            if len(line) > 200:
+                pieces.extend(p.strip() for p in _SENT.split(line) if p.strip())
+            else:
+                pieces.append(line)
+        label = None
+        first = True
+        for p in pieces:
+            if not any(ch.isalnum() for ch in p):
+                continue
+            if len(p) > MAX_CANDIDATE_CHARS:
+                p = p[:MAX_CANDIDATE_CHARS - 3] + "..."
+            if label is None:
+                label = _label(msgs, mi)
+            words = frozenset(w.lower() for w in _WORD.findall(p)
+                              if w.lower() not in _STOP and (len(w) > 2 or w.isdigit()))
+            out.append(_Cand(len(out), label, p, first, str(m.get("role") or ""), words))
+            first = False
+    return out
+
+
+def extractive(msgs: Sequence[dict], target: int, count: Callable[[str], int],
+               must_keep: Callable[[str], bool] = lambda s: False) -> str:
+    """The extractive summary of `msgs` within `target` tokens (see the module docstring)."""
+    header = f"[Summary of {len(msgs)} message{'s' if len(msgs) != 1 else ''}, extractive]"
+    cands = _candidates(msgs)
+    if not cands:
+        return header
+    freq: Counter = Counter()
+    counted = set()
+    for c in cands:  # a line repeated verbatim counts once
+        key = " ".join(c.text.lower().split())
+        if key not in counted:
+            counted.add(key)
+            freq.update(c.words)
+    top = max(freq.values()) if freq else 1
+
+    def score(c: _Cand) -> float:
+        cen = sum(freq[w] for w in c.words) / (top * len(c.words)) if c.words else 0.0
+        s = cen + _ROLE_WEIGHT.get(c.role, 0.0) + (0.2 if c.first else 0.0) + \
+            (0.3 if _SIGNAL.search(c.text) else 0.0)
+        s *= min(1.0, (len(c.words) + 1) / 6)
+        return s + (100.0 if must_keep(c.text) else 0.0)
+
+    ranked = sorted(cands, key=lambda c: (-score(c), c.pos))
+    budget = target - count(header + "\n")
+    chosen: List[Tuple[int, str]] = []
+    seen = set()
+    for c in ranked:
+        if budget <= 2:
+            break
+        key = " ".join(c.text.lower().split())
+        if key in seen:
+            continue
+        line = f"{c.label}: {c.text}"
+        cost = count(line + "\n")
+        if cost <= budget:
+            chosen.append((c.pos, line))
+            seen.add(key)
+            budget -= cost
+    if not chosen:  # nothing fits whole: the best candidate, cut to the target
+        full = f"{ranked[0].label}: {ranked[0].text}"
+        line, n = full, len(full)
+        while count(line + "\n") > max(budget, 4) and n > 16:
+            n = max(16, n * 3 // 4)
+            line = full[:n].rstrip() + "..."
+        chosen.append((ranked[0].pos, line))
+    chosen.sort()
+    return header + "\n" + "\n".join(line for _, line in chosen)
+
+
+def unit_target(unit_tokens: int, ratio: float, target_tokens: Optional[int]) -> int:
+    if target_tokens is not None:
+        return target_tokens
+    return max(MIN_TARGET, int(unit_tokens * ratio))
+
+
+# -- llm --------------------------------------------------------------------------------------
+def llm_request(msgs: Sequence[dict], target: int, facts: Sequence[str]) -> List[dict]:
+    from ..materialize import to_text
+    text = to_text(list(msgs))
+    keep = ""
+    if facts:
+        keep = ("\nThe summary must contain each of these exactly as written:\n" +
+                "\n".join(f"- {f}" for f in facts) + "\n")
+    prompt = (f"Summarize these {len(msgs)} messages of the agent's history in at most about "
+              f"{target} tokens.\n{keep}\n<history>\n{text}</history>")
+    return [{"role": "user", "content": prompt}]
+
+
+def llm_summary(provider: Any, msgs: Sequence[dict], *, instructions: Optional[str], target: int,
+                facts: Sequence[str], max_tokens: Optional[int]) -> Tuple[str, Any]:
+    """(summary text, the provider's ChatResult). Provider errors propagate unchanged."""
+    result = provider.complete(llm_request(msgs, target, facts),
+                               system=instructions or DEFAULT_INSTRUCTIONS,
+                               max_tokens=max_tokens, temperature=0.0)
+    text = getattr(result, "text", None)
+    if not isinstance(text, str) or not text.strip():
+        raise ProviderResponseError("the provider returned an empty summary")
+    return text.strip(), result
+
+
+def check_strategy(strategy: str) -> str:
+    if strategy not in STRATEGIES:
+        raise InputError(f"unknown strategy {strategy!r} ({', '.join(STRATEGIES)})")
+    return strategy

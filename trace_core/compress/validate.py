@@ -1,0 +1,107 @@
+"""Checks a compression must pass before (and while) it is committed.
+
+- pins: every pinned entry that is not compressed by force is in the new context with the same
+  blob id and flags, in the same order, and its stored bytes equal the bytes read when the
+  compression was planned (read again, not assumed);
+- must-keep facts: each string (substring) or pattern (Python `re.search`) matches the text of
+  some message of the new context (message by message: a fact never spans two messages); a fact
+  that the context did not hold before is reported as such;
+- sizes: a summary may not be empty, nor larger than what it replaces (unless allowed).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Dict, Iterable, List, Optional, Sequence
+
+from ..errors import InputError, OperationError
+from ..objects import Entry
+
+MAX_PATTERN = 1000
+
+
+class Facts:
+    """Must-keep strings and patterns."""
+
+    def __init__(self, strings: Sequence[str] = (), patterns: Sequence[str] = ()) -> None:
+        self.strings: List[str] = []
+        for s in strings:
+            if not isinstance(s, str) or not s:
+                raise InputError("a must-keep string must be non-empty text")
+            self.strings.append(s)
+        self.patterns: List[re.Pattern] = []
+        for p in patterns:
+            if not isinstance(p, str) or not p or len(p) > MAX_PATTERN:
+                raise InputError(f"a must-keep pattern must be non-empty text of at most "
+                                 f"{MAX_PATTERN} characters")
+            try:
+                self.patterns.append(re.compile(p))
+            except re.error as exc:
+                raise InputError(f"must-keep pattern {p!r} is not a valid regular expression: "
+                                 f"{exc}") from None
+
+    def __bool__(self) -> bool:
+        return bool(self.strings or self.patterns)
+
+    def matches(self, text: str) -> bool:
+        return any(s in text for s in self.strings) or any(p.search(text) for p in self.patterns)
+
+    def items(self) -> List[tuple]:
+        return [("string", s, s) for s in self.strings] + \
+            [("pattern", p.pattern, p) for p in self.patterns]
+
+    def to_meta(self) -> dict:
+        return {"strings": list(self.strings), "patterns": [p.pattern for p in self.patterns]}
+
+    def check(self, before: Iterable[str], after: Iterable[str]) -> None:
+        """Raise OperationError naming the first fact missing from `after`."""
+        after_l = list(after)
+        missing = [(k, label, f) for k, label, f in self.items() if not _found(f, after_l)]
+        if not missing:
+            return
+        before_l = list(before)
+        kind, label, f = missing[0]
+        if not _found(f, before_l):
+            raise OperationError(f"must-keep {kind} '{label}' is not in the context even before "
+                                 "compression; nothing was committed")
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise OperationError(f"must-keep {kind} '{label}' would be lost by this compression"
+                             f"{more}; nothing was committed")
+
+
+def _found(fact, texts: List[str]) -> bool:
+    if isinstance(fact, str):
+        return any(fact in t for t in texts)
+    return any(fact.search(t) for t in texts)
+
+
+def check_pins(before: Sequence[Entry], after: Sequence[Entry], forced: Iterable[int],
+               created: Iterable[bytes], read_bytes, expected: Dict[bytes, bytes]) -> int:
+    """Pinned entries of `before` (except the `forced` indices) must be exactly the pinned entries
+    of `after` that this compression did not create; `expected` maps blob id -> bytes read at
+    planning time for pins of the span, re-read with `read_bytes`. Returns the pins checked."""
+    forced = set(forced)
+    created = set(created)
+    want = [(e.blob, e.flags) for i, e in enumerate(before) if e.pinned and i not in forced]
+    got = [(e.blob, e.flags) for e in after if e.pinned and e.blob not in created]
+    if want != got:
+        raise OperationError("pinned entries would not survive the compression unchanged; "
+                             "nothing was committed")
+    for blob, data in expected.items():
+        if read_bytes(blob) != data:
+            raise OperationError(f"pinned entry {blob.hex()[:12]} changed while compressing; "
+                                 "nothing was committed")
+    return len(want)
+
+
+def check_size(what: str, new_tokens: int, old_tokens: int, allow_growth: bool) -> None:
+    if new_tokens > old_tokens and not allow_growth:
+        raise OperationError(f"the summary of {what} has {new_tokens} tokens, more than the "
+                             f"{old_tokens} it replaces; use a coarser --granularity, a smaller "
+                             "target, or --allow-growth")
+
+
+def check_text(text: Optional[str], what: str) -> str:
+    if not isinstance(text, str) or not text.strip():
+        raise InputError(f"the summary for {what} is empty")
+    return text
