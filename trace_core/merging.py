@@ -202,6 +202,8 @@ class MergeOps:
         if driver is None:
             from .merge_driver import DeterministicDriver
             driver = DeterministicDriver()
+        if not outcome.conflicts and not (w.added_ours and w.added_theirs):
+            return None, driver.name  # nothing to settle and nothing that could contradict
         load = lambda e: self.get_blob(e.blob).message  # noqa: E731
         res = driver.reconcile(outcome.conflicts, w.added_ours, w.added_theirs, load)
         for c in outcome.conflicts:
