@@ -169,7 +169,7 @@ def test_range_crossing_a_merge(repo):
     assert contents(r) == ["sys", "u1 " + "base words " * 10, "merged work"]
     meta = r.get_commit(head(r)).meta
     assert [x[1] for x in meta["summaries"][0]["replaced"]] == \
-        [e.blob for e in r.entries_at(merge.id)[2:]]
+        [e.blob.hex() for e in r.entries_at(merge.id)[2:]]
     assert res.commit == head(r).hex()
 
 
@@ -190,12 +190,13 @@ def test_extractive_commit_and_exact_provenance(repo):
     assert summary["role"] == "user" and summary["content"].startswith("[Summary of 8 messages")
     m = c.meta
     assert m["strategy"] == "extractive" and m["granularity"] == "range" and m["version"] == 1
-    assert m["base"] == old_head and m["span"] == [1, 9]
-    assert m["commits"] == ids[1:9] and m["plan"] == ["summarize"] * 8
+    assert m["base"] == old_head.hex() and m["span"] == [1, 9]
+    assert m["commits"] == [i.hex() for i in ids[1:9]] and m["plan"] == [["summarize", 8]]
+    assert m["from"] == ids[0].hex() and m["to"] == r.resolve("HEAD~5").hex()
     [s] = m["summaries"]
-    assert s["index"] == 1 and s["blob"] == new[1].blob and list(c.blobs) == [new[1].blob]
+    assert s["index"] == 1 and s["blob"] == new[1].blob.hex() and list(c.blobs) == [new[1].blob]
     assert [(x[0], x[1], m["commits"][x[2]], x[4], x[5]) for x in s["replaced"]] == \
-        [(i, old[i].blob, ids[i], 0, "entry") for i in range(1, 9)]
+        [(i, old[i].blob.hex(), ids[i].hex(), 0, "entry") for i in range(1, 9)]
     assert list(c.targets) == list(range(1, 9))
     assert sum(x[3] for x in s["replaced"]) == m["tokens"]["replaced"] == res.replaced_tokens
     assert s["tokens"] == m["tokens"]["added"] == c.tokens
@@ -463,8 +464,10 @@ def test_plan_actions_keep_drop_combine_summarize(repo):
     assert contents(r) == [old[0], old[1], "tool run 0", "turn 1 combined", old[8]]
     assert res.dropped == [4]
     meta = r.get_commit(head(r)).meta
-    assert meta["plan"] == ["keep", "summarize", "summarize", "drop", "combine", "combine",
-                            "summarize", "keep"]
+    assert meta["plan"] == [["keep", 1], ["summarize", 2], ["drop", 1], ["combine", 2],
+                            ["summarize", 1], ["keep", 1]]
+    assert [c["action"] for c in describe(r.get_commit(head(r)))["commits"]] == \
+        ["keep", "summarize", "summarize", "drop", "combine", "combine", "summarize", "keep"]
     assert [x[0] for x in meta["dropped"]] == [4]
 
 
@@ -553,7 +556,7 @@ def test_summaries_of_summaries_keep_the_provenance_chain(repo):
     meta = r.get_commit(head(r)).meta
     [s] = meta["summaries"]
     assert [x[5] for x in s["replaced"]] == ["summary"] * 3
-    assert {meta["commits"][x[2]] for x in s["replaced"]} == {first}
+    assert {meta["commits"][x[2]] for x in s["replaced"]} == {first.hex()}
     leaves = trace_back(r, head(r), s["blob"])
     assert [leaf["commit"] for leaf in leaves] == [i.hex() for i in ids[1:13]]
     assert all(leaf["via"] == [head(r).hex(), first.hex()] for leaf in leaves)
@@ -632,6 +635,8 @@ def test_llm_with_fake_provider_records_usage(repo):
     assert meta["usage"] == {"calls": 2, "prompt_tokens": 200, "completion_tokens": 20,
                              "cost_usd": 0.002, "priced": True}
     assert meta["summaries"][0]["inference"]["model"] == "fake-1"
+    assert meta["inference"] == {"provider": "fake", "model": "fake-1", "prompt_tokens": 200,
+                                 "completion_tokens": 20, "cost_usd": 0.002}
     assert res.usage == meta["usage"]
 
 
@@ -695,7 +700,8 @@ def test_concurrent_append_after_the_range_is_kept(repo):
     assert len(calls) == 1                      # the provider ran once: build was retried alone
     assert contents(r) == ["You are a careful coding agent.", "sum", "appended meanwhile"]
     c = r.get_commit(head(r))
-    assert c.meta["base"] != c.parents[0] and r.get_commit(c.parents[0]).op == "append"
+    assert c.meta["base"] != c.parents[0].hex() and r.get_commit(c.parents[0]).op == "append"
+    assert r.get_commit(c.parents[0]).parents[0].hex() == c.meta["base"]
     assert res.tokens_after == c.total_tokens
     other.close()
 
@@ -939,7 +945,7 @@ def test_cli_interactive_uses_the_editor(rdir, tmp_path):
     p = t(rdir, "compress", "HEAD~8", "-i", "--respect-pins", env=env, check=True)
     assert "dropped 1 entry" in p.stdout
     meta = json.loads(t(rdir, "show", "--json", check=True).stdout)["meta"]
-    assert meta["plan"] == ["keep", "keep", "keep", "drop", "summarize", "summarize", "summarize"]
+    assert meta["plan"] == [["keep", 3], ["drop", 1], ["summarize", 3]]
     env = {"EDITOR": f"{sys.executable} -c \"open(__import__('sys').argv[1], 'w').write('')\"",
            "VISUAL": ""}
     p = t(rdir, "compress", "HEAD~3", "-i", env=env)
@@ -954,3 +960,14 @@ def test_cli_llm_uses_the_configured_provider(rdir, llm_server):
     p = t(rdir, "compress", "HEAD~4", "-s", "llm", env={"OPENAI_API_KEY": "sk-x"}, check=True)
     assert "usage: calls=1" in p.stdout
     assert llm_server.requests[0]["body"]["model"] == "gpt-test"
+
+
+def test_benchmark_runs_small(capsys):
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "benchmarks"))
+    import bench_compress
+    out = bench_compress.main(["--entries", "80", "--repeat", "1"])
+    for name, _ in bench_compress.CASES:
+        assert 0 < out[name]["tokens_after"] < out[name]["tokens_before"]
+    assert out["mask"]["masked"] == 10                 # 20 tool outputs, the last 10 are kept
+    assert out["extractive, turn"]["summaries"] == 20
+    assert "extractive, turn" in capsys.readouterr().out

@@ -331,7 +331,7 @@ class _Run:
                 new_span.append(Entry(b.id, e.flags))
                 new_blobs.append(b)
                 removed.append(i)
-                meta_masked.append({"index": at, "blob": b.id, "tokens": nt,
+                meta_masked.append({"index": at, "blob": b.hex, "tokens": nt,
                                     "replaced": [self.rec(i)]})
                 res_masked.append({"index": at, "old_index": i, "blob": b.hex, "tokens": nt,
                                    "replaced_tokens": self.tokens(i)})
@@ -343,7 +343,7 @@ class _Run:
                 b = s["blob"]
                 new_span.append(Entry(b.id, 0))
                 new_blobs.append(b)
-                m = {"index": at, "blob": b.id, "tokens": s["tokens"],
+                m = {"index": at, "blob": b.hex, "tokens": s["tokens"],
                      "replaced": [self.rec(j) for j in s["unit"]]}
                 if s["inference"] is not None:
                     m["inference"] = s["inference"]
@@ -357,9 +357,9 @@ class _Run:
             self._check_facts(new_span, new_blobs)
         meta = {
             "version": P.VERSION, "strategy": o.strategy, "granularity": o.granularity,
-            "range": sel.label, "base": sel.head, "span": [sel.start, sel.end],
-            "commits": [bytes.fromhex(s.commit) for s in self.plan.steps],
-            "plan": [s.action for s in self.plan.steps],
+            "range": sel.label, "base": to_hex(sel.head), "span": [sel.start, sel.end],
+            "commits": [s.commit for s in self.plan.steps],
+            "plan": P.runs([s.action for s in self.plan.steps]),
             "summaries": meta_sums, "masked": meta_masked,
             "dropped": [self.rec(i) for i in lay.indices("drop")],
             "kept": [[k["index"], k["new_index"], k["reason"]] for k in kept],
@@ -367,11 +367,12 @@ class _Run:
             "tokens": {"replaced": old_cost, "added": new_cost},
         }
         if "from" in sel.spec:
-            meta["from"], meta["to"] = sel.spec["from"], sel.spec["to"]
+            meta["from"], meta["to"] = to_hex(sel.spec["from"]), to_hex(sel.spec["to"])
         if self.facts:
             meta["must_keep"] = self.facts.to_meta()
         if self.usage is not None:
             meta["usage"] = self.usage
+            meta["inference"] = P.inference_total([s["inference"] for s in sums])
         n_commits = len({sel.origin[i] for i in removed})
         message = o.message or (f"compress {len(removed)} entr{'y' if len(removed) == 1 else 'ies'}"
                                 f" of {n_commits} commit{'s' if n_commits != 1 else ''} "

@@ -7,7 +7,7 @@ Both stored shapes are understood: OpenAI (assistant `tool_calls`, role `tool` w
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 
 def _blocks(m: dict, kind: str) -> List[dict]:
@@ -115,7 +115,7 @@ def tool_pairs(msgs: List[dict]) -> Tuple[List[Tuple[int, int]], List[int]]:
     return pairs, pending
 
 
-def tool_name_for(msgs: List[dict], i: int, call_id: str) -> Optional[str]:
+def tool_name_for(msgs: Sequence[dict], i: int, call_id: str) -> Optional[str]:
     """The name of the tool whose call `call_id` message i answers (searching backwards)."""
     m = msgs[i]
     if m.get("role") == "tool" and m.get("name"):

@@ -1,5 +1,5 @@
-"""The provenance a compress commit records in its `meta`, and reading it back (docs/FORMAT.md,
-"Compress commits").
+"""The provenance a compress commit records in its `meta`, and reading it back (docs/FORMAT.md
+§6.4.2, "Compress commits"). Ids are lowercase hex strings, as in every operation's meta.
 
 A replaced entry is recorded as `[index, blob, commit, tokens, flags, kind]`: its index in the
 parent's context, its blob id, the position in `meta.commits` of the commit that introduced it,
@@ -12,36 +12,69 @@ from __future__ import annotations
 from typing import Any, Dict, List
 
 from ..errors import OperationError
-from ..ids import to_hex
+from ..ids import from_hex, is_hex_id, to_hex
 
 VERSION = 1
 KINDS = ("entry", "summary", "masked")
 
 
 def produced(commit) -> Dict[bytes, str]:
-    """{blob id: "summary" | "masked"} for the entries a compress commit created."""
+    """{blob id (raw): "summary" | "masked"} for the entries a compress commit created."""
     if commit is None or commit.op != "compress":
         return {}
     meta = commit.meta or {}
     out: Dict[bytes, str] = {}
     for key, kind in (("summaries", "summary"), ("masked", "masked")):
         for s in meta.get(key) or []:
-            if isinstance(s, dict) and isinstance(s.get("blob"), bytes):
-                out[s["blob"]] = kind
+            if isinstance(s, dict) and isinstance(s.get("blob"), str) and is_hex_id(s["blob"]):
+                out[from_hex(s["blob"])] = kind
+    return out
+
+
+def inference_total(results: List[Any]) -> dict:
+    """The operation-level `inference` of several calls, in the shape every operation uses:
+    {"provider", "model", "prompt_tokens", "completion_tokens", "cost_usd"} (cost None when
+    any call's cost is unknown; provider/model of the first call)."""
+    calls = [r for r in results if isinstance(r, dict)]
+    costs = [r.get("cost_usd") for r in calls]
+    return {"provider": calls[0].get("provider") if calls else None,
+            "model": calls[0].get("model") if calls else None,
+            "prompt_tokens": sum(int(r.get("prompt_tokens") or 0) for r in calls),
+            "completion_tokens": sum(int(r.get("completion_tokens") or 0) for r in calls),
+            "cost_usd": None if any(c is None for c in costs) else round(sum(costs), 10)}
+
+
+def runs(actions: List[str]) -> list:
+    """Run-length form of the plan's actions: [[action, count], ...] in commit order."""
+    out: list = []
+    for a in actions:
+        if out and out[-1][0] == a:
+            out[-1][1] += 1
+        else:
+            out.append([a, 1])
+    return out
+
+
+def actions(meta: dict) -> List[str]:
+    """The plan's action for each of `meta.commits`, in order."""
+    out: List[str] = []
+    for item in meta.get("plan") or []:
+        if isinstance(item, list) and len(item) == 2 and isinstance(item[1], int):
+            out.extend([item[0]] * item[1])
     return out
 
 
 def record(index: int, blob: bytes, commit_pos: int, tokens: int, flags: int, kind: str) -> list:
-    return [index, blob, commit_pos, tokens, flags, kind]
+    return [index, to_hex(blob), commit_pos, tokens, flags, kind]
 
 
-def _rec(r: Any, commits: List[bytes]) -> dict:
+def _rec(r: Any, commits: List[str]) -> dict:
     if not isinstance(r, list) or len(r) != 6:
         raise OperationError("malformed compress provenance record")
     idx, blob, pos, tokens, flags, kind = r
     commit = commits[pos] if isinstance(pos, int) and 0 <= pos < len(commits) else None
-    return {"index": idx, "blob": to_hex(blob) if isinstance(blob, bytes) else None,
-            "commit": to_hex(commit) if commit else None, "tokens": tokens, "flags": flags,
+    return {"index": idx, "blob": blob if isinstance(blob, str) else None,
+            "commit": commit, "tokens": tokens, "flags": flags,
             "pinned": bool(isinstance(flags, int) and flags & 1), "kind": kind}
 
 
@@ -50,55 +83,52 @@ def describe(commit) -> dict:
     if commit.op != "compress":
         raise OperationError(f"commit {commit.hex[:12]} is a {commit.op} commit, not compress")
     m = commit.meta or {}
-    commits = [c for c in m.get("commits") or [] if isinstance(c, bytes)]
-    hexes = [to_hex(c) for c in commits]
+    commits = [c for c in m.get("commits") or [] if isinstance(c, str)]
 
     def group(items, key="replaced"):
         out = []
         for s in items or []:
-            d = {k: v for k, v in s.items() if k not in ("blob", key)}
-            d["blob"] = to_hex(s["blob"]) if isinstance(s.get("blob"), bytes) else None
+            d = {k: v for k, v in s.items() if k != key}
             d[key] = [_rec(r, commits) for r in s.get(key) or []]
             out.append(d)
         return out
 
     out = {k: v for k, v in m.items() if k not in ("commits", "plan", "summaries", "masked",
-                                                   "dropped", "base", "from", "to")}
-    for k in ("base", "from", "to"):
-        if isinstance(m.get(k), bytes):
-            out[k] = to_hex(m[k])
-    out["commits"] = [{"commit": h, "action": a} for h, a in zip(hexes, m.get("plan") or [])]
+                                                   "dropped")}
+    out["commits"] = [{"commit": h, "action": a} for h, a in zip(commits, actions(m))]
     out["summaries"] = group(m.get("summaries"))
     out["masked"] = group(m.get("masked"))
     out["dropped"] = [_rec(r, commits) for r in m.get("dropped") or []]
     return out
 
 
-def trace_back(repo, commit_id: bytes, blob: bytes, _depth: int = 0) -> List[dict]:
-    """The original entries a summary (or masked entry) made by `commit_id` stands for,
-    following summaries of summaries down to ordinary entries. Each item: {"commit": the
-    commit that introduced it, "blob", "via": [compress commits walked through]}."""
+def trace_back(repo, commit_id: bytes, blob, _depth: int = 0) -> List[dict]:
+    """The original entries a summary (or masked entry) `blob` (raw or hex id) made by the
+    compress commit `commit_id` stands for, following summaries of summaries down to ordinary
+    entries. Each item: {"commit": the commit that introduced it, "blob", "tokens", "via": [the
+    compress commits walked through, newest first]}."""
     if _depth > 256:
         raise OperationError("compress provenance nested too deeply")
+    want = to_hex(blob) if isinstance(blob, bytes) else blob
     c = repo.get_commit(commit_id)
     m = c.meta or {}
     commits = m.get("commits") or []
     for key in ("summaries", "masked"):
         for s in m.get(key) or []:
-            if s.get("blob") != blob:
+            if s.get("blob") != want:
                 continue
             out: List[dict] = []
             for r in s.get("replaced") or []:
                 d = _rec(r, commits)
-                if d["kind"] in ("summary", "masked") and d["commit"]:
-                    for leaf in trace_back(repo, bytes.fromhex(d["commit"]), r[1], _depth + 1):
+                if d["kind"] in ("summary", "masked") and d["commit"] and is_hex_id(d["commit"]):
+                    for leaf in trace_back(repo, from_hex(d["commit"]), d["blob"], _depth + 1):
                         leaf["via"].insert(0, to_hex(commit_id))
                         out.append(leaf)
                 else:
                     out.append({"commit": d["commit"], "blob": d["blob"], "tokens": d["tokens"],
                                 "via": [to_hex(commit_id)]})
             return out
-    raise OperationError(f"commit {to_hex(commit_id)[:12]} did not create entry {to_hex(blob)[:12]}")
+    raise OperationError(f"commit {to_hex(commit_id)[:12]} did not create entry {str(want)[:12]}")
 
 
 def show_lines(info: dict, width: int = 100) -> List[str]:

@@ -109,7 +109,7 @@ def _label(msgs: Sequence[dict], i: int) -> str:
     role = str(m.get("role") or "message")
     if M.is_tool_output(m):
         ids = M.result_ids(m)
-        name = M.tool_name_for(list(msgs), i, ids[0]) if ids else None
+        name = M.tool_name_for(msgs, i, ids[0]) if ids else None
         return f"tool {name}" if name else "tool"
     return role
 
