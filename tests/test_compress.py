@@ -62,7 +62,8 @@ def contents(r):
 class FakeProvider:
     """Duck-typed provider (the real one is exercised further down through HTTP)."""
 
-    def __init__(self, texts=None, error=None, hook=None):
+    def __init__(self, texts=None, error=None, hook=None, finish="stop"):
+        self.finish = finish
         self.texts = list(texts or [])
         self.error = error
         self.hook = hook
@@ -76,7 +77,7 @@ class FakeProvider:
         if self.error:
             raise self.error
         text = self.texts.pop(0) if self.texts else "Summary: tests fixed."
-        return ChatResult(text, "fake", "fake-1", 100, 10, 0.001, "stop", 5)
+        return ChatResult(text, "fake", "fake-1", 100, 10, 0.001, self.finish, 5)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -640,6 +641,16 @@ def test_llm_with_fake_provider_records_usage(repo):
     assert res.usage == meta["usage"]
 
 
+def test_llm_truncated_summary_is_recorded(repo):
+    r = repo
+    build_session(r, turns=2)
+    compress(r, "HEAD~8", strategy="llm", granularity="turn",
+             provider=FakeProvider(["cut sho", "cut too"], finish="length"))
+    meta = r.get_commit(head(r)).meta
+    assert meta["truncated"] == [1, 2]
+    assert meta["summaries"][0]["inference"]["finish_reason"] == "length"
+
+
 def test_llm_instructions_from_config(repo):
     r = repo
     build_session(r, turns=1)
@@ -803,7 +814,9 @@ def test_llm_through_the_openai_compatible_provider(repo, llm_server):
     assert meta["usage"]["cost_usd"] == pytest.approx(2 * (120 * 1 + 12 * 2) / 1e6)
     assert meta["summaries"][1]["inference"] == {"provider": "openai", "model": "gpt-test",
                                                  "prompt_tokens": 120, "completion_tokens": 12,
-                                                 "cost_usd": pytest.approx(144 / 1e6)}
+                                                 "cost_usd": pytest.approx(144 / 1e6),
+                                                 "finish_reason": "stop"}
+    assert "truncated" not in meta
     assert res.usage["calls"] == 2
 
 

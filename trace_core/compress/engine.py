@@ -274,6 +274,9 @@ class _Run:
                                              target=target, facts=self.facts.strings,
                                              max_tokens=o.max_tokens or o.target_tokens)
                 inference = _result_meta(result)
+                finish = getattr(result, "finish_reason", None)
+                if finish is not None:
+                    inference["finish_reason"] = finish
                 if usage is None:
                     from ..llm import Usage
                     usage = Usage()
@@ -373,6 +376,10 @@ class _Run:
         if self.usage is not None:
             meta["usage"] = self.usage
             meta["inference"] = P.inference_total([s["inference"] for s in sums])
+            truncated = [m["index"] for m in meta_sums
+                         if m.get("inference", {}).get("finish_reason") == "length"]
+            if truncated:
+                meta["truncated"] = truncated
         n_commits = len({sel.origin[i] for i in removed})
         message = o.message or (f"compress {len(removed)} entr{'y' if len(removed) == 1 else 'ies'}"
                                 f" of {n_commits} commit{'s' if n_commits != 1 else ''} "
@@ -449,9 +456,9 @@ class _Run:
         return build
 
 
-def _result_meta(result: Any) -> Optional[dict]:
+def _result_meta(result: Any) -> dict:
     fn = getattr(result, "to_meta", None)
-    return fn() if callable(fn) else None
+    return dict(fn()) if callable(fn) else {}
 
 
 def run(repo, opts: Options) -> CompressResult:
