@@ -444,6 +444,14 @@ _INT_BOUNDS: dict[str, tuple[int, Optional[int]]] = {
 }
 
 
+_FLOAT_BOUNDS: dict = {
+    "merge.similarity": (lambda x: 0 < x <= 1, "a number greater than 0 and at most 1"),
+    "price.<model>.prompt": (lambda x: x >= 0, "a non-negative number (USD per million tokens)"),
+    "price.<model>.completion": (lambda x: x >= 0,
+                                 "a non-negative number (USD per million tokens)"),
+}
+
+
 def schema_key(key: str) -> Optional[str]:
     """The KNOWN_KEYS entry that governs `key` (branch.X.k maps to branch.<name>.k), or None."""
     section, sub, name = split_key(key)
@@ -490,8 +498,9 @@ def _normalize_typed(spec: KeySpec, skey: str, value: str) -> tuple[str, Any]:
             f = parse_float(value)
         except ConfigError:
             f = -1.0
-        if f <= 0:
-            raise _TypeMismatch("a positive number of seconds")
+        ok, what = _FLOAT_BOUNDS.get(skey, (lambda x: x > 0, "a positive number of seconds"))
+        if not ok(f) or f != f or f in (math.inf, -math.inf):
+            raise _TypeMismatch(what)
         return repr(f), f
     if t == "duration":
         try:
