@@ -606,6 +606,38 @@ def test_dry_run_reports_the_same_counts_and_changes_nothing(repo):
     json.dumps(d)
 
 
+def test_bad_inputs_of_the_api(repo):
+    r = repo
+    build_session(r, turns=1)
+    before = state(r)
+    with pytest.raises(InputError, match="larger than"):
+        compress(r, "HEAD~4", plan="# x\n" * (1_100_000))
+    with pytest.raises(InputError, match="integers"):
+        compress(r, entries=(1, "3"))
+    with pytest.raises(InputError, match="list of texts"):
+        compress(r, "HEAD~4", strategy="manual", summaries="one text")
+    with pytest.raises(OperationError, match="not compress"):
+        describe(r.get_commit(head(r)))
+    assert state(r) == before
+
+
+def test_agent_namespace_and_worktree_views(repo):
+    r = repo
+    sub = r.agent("helper")
+    build_session(sub, turns=1)
+    compress(sub, "HEAD~4", strategy="manual", summaries=["helper work"])
+    assert [m["content"] for m in sub.messages()] == ["You are a careful coding agent.",
+                                                      "helper work"]
+    assert r.head_commit() is None
+    build_session(r, turns=1)
+    r.refs.set_if_equals("refs/heads/side", None, r.head_commit().hex())
+    side = r.worktree("side")
+    side.user("side only")
+    compress(side, "HEAD~5..HEAD~1", strategy="manual", summaries=["turn 0"])
+    assert [m["content"] for m in side.messages()][1:] == ["turn 0", "side only"]
+    assert len(r.messages()) == 5                         # main did not move
+
+
 def test_bad_options(repo):
     r = repo
     build_session(r, turns=1)

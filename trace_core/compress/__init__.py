@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any, Optional, Sequence, Union
 
-from .engine import CompressResult, Options, run
+from .engine import run
+from .options import CompressResult, Options
 from .plan import ACTIONS, Plan, PlanStep
 from .provenance import describe, show_lines, trace_back
 from .strategies import STRATEGIES

@@ -10,8 +10,7 @@ anywhere leaves the branch as it was.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from .. import chunked
 from ..errors import InputError, OperationError
@@ -21,106 +20,11 @@ from ..objects import Blob, Entry
 from . import messages as M
 from . import provenance as P
 from . import strategies as S
+from .options import CompressResult, Options
 from .plan import Plan, PlanStep, check_plan, from_actions, parse_plan
 from .select import Selection, select
-from .units import GRANULARITIES, Layout, cut_units, layout
+from .units import Layout, cut_units, layout
 from .validate import Facts, check_pins, check_size, check_text
-
-ROLES = ("user", "assistant", "system", "developer")
-
-
-@dataclass
-class Options:
-    """Every knob of a compression (see `trace_core.compress.compress`)."""
-
-    range: Optional[str] = None
-    entries: Any = None
-    strategy: str = "extractive"
-    plan: Any = None
-    granularity: str = "range"
-    episode_tokens: int = 2000
-    respect_pins: bool = False
-    force: bool = False
-    must_keep: Sequence[str] = ()
-    must_keep_re: Sequence[str] = ()
-    dry_run: bool = False
-    provider: Any = None
-    instructions: Optional[str] = None
-    summaries: Sequence[str] = ()
-    keep_last: int = 3
-    ratio: float = 0.2
-    target_tokens: Optional[int] = None
-    max_tokens: Optional[int] = None
-    role: str = "user"
-    allow_growth: bool = False
-    message: Optional[str] = None
-    author: Optional[str] = None
-
-    def check(self) -> None:
-        S.check_strategy(self.strategy)
-        if self.granularity not in GRANULARITIES:
-            raise InputError(f"unknown granularity {self.granularity!r} (turn, episode or range)")
-        for name in ("episode_tokens", "keep_last", "target_tokens", "max_tokens"):
-            v = getattr(self, name)
-            if v is None and name in ("target_tokens", "max_tokens"):
-                continue
-            low = 0 if name == "keep_last" else 1
-            if not isinstance(v, int) or isinstance(v, bool) or v < low:
-                raise InputError(f"{name.replace('_', '-')} must be an integer >= {low}")
-        if isinstance(self.ratio, bool) or not isinstance(self.ratio, (int, float)) \
-                or not 0 < self.ratio <= 1:
-            raise InputError("ratio must be a number in (0, 1]")
-        if self.role not in ROLES:
-            raise InputError(f"summary role must be one of {', '.join(ROLES)}")
-        if self.strategy == "llm" and self.provider is None:
-            raise InputError("the llm strategy needs a provider (configure llm.provider)")
-        if self.strategy != "llm" and self.provider is not None:
-            raise InputError(f"a provider is only used by the llm strategy, not {self.strategy}")
-        if self.strategy == "manual" and not self.summaries:
-            raise InputError("the manual strategy needs the summary text (--summary or "
-                             "--summary-file)")
-        if self.strategy != "manual" and self.summaries:
-            raise InputError("summary texts are only used by the manual strategy")
-        if isinstance(self.summaries, str):
-            raise InputError("summaries must be a list of texts")
-
-
-@dataclass
-class CompressResult:
-    """What a compression did (or, with dry_run, would do)."""
-
-    commit: Optional[str]
-    parent: Optional[str]
-    dry_run: bool
-    strategy: str
-    granularity: str
-    range: str
-    plan: Plan
-    summaries: List[dict] = field(default_factory=list)
-    masked: List[dict] = field(default_factory=list)
-    dropped: List[int] = field(default_factory=list)
-    kept: List[dict] = field(default_factory=list)
-    tokens_before: int = 0
-    tokens_after: int = 0
-    replaced_tokens: int = 0
-    added_tokens: int = 0
-    usage: Optional[dict] = None
-    pins_checked: int = 0
-
-    @property
-    def saved_tokens(self) -> int:
-        return self.tokens_before - self.tokens_after
-
-    def to_dict(self) -> dict:
-        return {"commit": self.commit, "parent": self.parent, "dry_run": self.dry_run,
-                "strategy": self.strategy, "granularity": self.granularity, "range": self.range,
-                "plan": self.plan.to_dict(), "summaries": self.summaries, "masked": self.masked,
-                "dropped": self.dropped, "kept": self.kept,
-                "tokens": {"before": self.tokens_before, "after": self.tokens_after,
-                           "saved": self.saved_tokens, "replaced": self.replaced_tokens,
-                           "added": self.added_tokens},
-                "usage": self.usage, "pins_checked": self.pins_checked}
-
 
 # -- planning ---------------------------------------------------------------------------------
 def default_plan(sel: Selection, tokens) -> Plan:
