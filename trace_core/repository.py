@@ -292,6 +292,13 @@ class Repository(HistoryOps, ViewOps, MoveOps, BranchOps, MergeOps):
         from .revparse import resolve_any
         return resolve_any(self, rev)
 
+    # -- compression ---------------------------------------------------------------------------
+    def compress(self, range=None, **options):
+        """Replace a range of the context with summaries as one commit (docs/compress.md);
+        the options are those of `trace_core.compress.compress`."""
+        from .compress import compress
+        return compress(self, range, **options)
+
     # -- tokens -------------------------------------------------------------------------------
     def token_counter(self):
         """The counter for this repository's encoding (loaded on first use), or a custom one."""

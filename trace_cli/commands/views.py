@@ -135,6 +135,10 @@ def show(obj, as_json=False, rev="HEAD") -> None:
     """A commit: metadata, the content it carried, and its change to the context."""
     with open_repo(obj) as repo:
         info = repo.show(rev)
+        compress_lines = None
+        if info["op"] == "compress" and not as_json:
+            from trace_core.compress import describe, show_lines
+            compress_lines = show_lines(describe(repo.get_commit(bytes.fromhex(info["id"]))))
     if as_json:
         from trace_core.plumbing import to_jsonable
         info = dict(info, carried=to_jsonable(info["carried"]), diff=diff_json(info["diff"]))
@@ -148,12 +152,16 @@ def show(obj, as_json=False, rev="HEAD") -> None:
     echo(f"Op:     {info['op']}  {info['tokens']} tokens, {info['total_tokens']} in context "
          f"({info['encoding']})")
     if info["meta"]:
-        import json
         from .history import inference_line
         line = inference_line(info["meta"])
         if line:
             echo(line)
-        echo("Meta:   " + json.dumps(info["meta"], sort_keys=True, ensure_ascii=False))
+        if compress_lines is not None:  # provenance may list thousands of entries: summarized
+            for text in compress_lines:
+                echo(text)
+        else:
+            import json
+            echo("Meta:   " + json.dumps(info["meta"], sort_keys=True, ensure_ascii=False))
     echo(f"\n    {info['message']}\n")
     print_diff(info["diff"])
 
