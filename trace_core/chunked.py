@@ -47,7 +47,11 @@ def _ref(node: Node) -> Ref:
 
 def build(entries: Sequence[Entry], put: PutNode) -> Snapshot:
     """The canonical snapshot of an entry list, writing its nodes through `put`."""
-    refs: List[Ref] = []
+    return _chunk([], entries, put)
+
+
+def _chunk(refs: List[Ref], entries: Sequence[Entry], put: PutNode) -> Snapshot:
+    """The snapshot of the sealed leaves `refs` followed by `entries` cut into leaves."""
     cur: List[Entry] = []
     for e in entries:
         cur.append(e)
@@ -57,7 +61,7 @@ def build(entries: Sequence[Entry], put: PutNode) -> Snapshot:
             refs.append(_ref(node))
             cur = []
     root = _build_levels(refs, 1, put) if refs else None
-    return Snapshot(len(entries), root, cur)
+    return Snapshot(sum(n for _, n in refs) + len(cur), root, cur)
 
 
 def _build_levels(refs: List[Ref], level: int, put: PutNode) -> bytes:
@@ -236,13 +240,4 @@ def splice(snap: Snapshot, start: int, end: int, new: Sequence[Entry], get: GetN
     rest = entries_between(refs, tail, pos, start, get)
     rest.extend(new)
     rest.extend(entries_between(refs, tail, end, snap.count, get))
-    cur: List[Entry] = []
-    for e in rest:
-        cur.append(e)
-        if leaf_done(cur):
-            node = Node(0, cur)
-            put(node)
-            keep.append(_ref(node))
-            cur = []
-    root = _build_levels(keep, 1, put) if keep else None
-    return Snapshot(sum(n for _, n in keep) + len(cur), root, cur)
+    return _chunk(keep, rest, put)

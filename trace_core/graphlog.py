@@ -431,21 +431,6 @@ def ref_labels(repo) -> Dict[bytes, list]:
     return out
 
 
-def _split_revs(revs: Sequence[str]) -> Tuple[list, list]:
-    """`A..B` and `^A` as in git: (included, excluded) revision expressions."""
-    include, exclude = [], []
-    for r in revs:
-        if ".." in r and "..." not in r:
-            a, b = r.split("..", 1)
-            exclude.append(a or "HEAD")
-            include.append(b or "HEAD")
-        elif r.startswith("^") and len(r) > 1:
-            exclude.append(r[1:])
-        else:
-            include.append(r)
-    return include, exclude
-
-
 def graph_log(repo, revs: Sequence[str] = (), *, all_refs: bool = False,
               limit: Optional[int] = None, colors: bool = False) -> List[GraphRow]:
     """The commits reachable from `revs` (default HEAD; `^X` and `X..Y` exclude X's history),
@@ -457,7 +442,8 @@ def graph_log(repo, revs: Sequence[str] = (), *, all_refs: bool = False,
     from .errors import InputError, OperationError
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
         raise InputError(f"limit must be a non-negative integer, got {limit!r}")
-    include, exclude = _split_revs(revs)
+    from .revparse import split_ranges
+    include, exclude = split_ranges(revs)
     starts = [_commit_id(repo, r) for r in include]
     if all_refs:
         for _, raw in repo.refs.list("refs/"):

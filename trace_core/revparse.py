@@ -147,3 +147,18 @@ def _step(repo: "Repository", oid: RawId, op: str, n: Optional[int]) -> RawId:
         oid = RawId(commit.parents[0])
         commit = repo.get_commit(oid)
     return oid
+
+
+def split_ranges(revs) -> tuple:
+    """`A..B` and `^A` as git reads them: (included, excluded) revision expressions."""
+    include, exclude = [], []
+    for r in revs:
+        if ".." in r and "..." not in r:
+            a, b = r.split("..", 1)
+            exclude.append(a or "HEAD")
+            include.append(b or "HEAD")
+        elif r.startswith("^") and len(r) > 1:
+            exclude.append(r[1:])
+        else:
+            include.append(r)
+    return include, exclude

@@ -6,21 +6,9 @@ from __future__ import annotations
 
 import sys
 
+from trace_core.revparse import split_ranges
+
 from ..util import CommandExit, color, echo, emit_json, fail, open_repo, style, when
-
-
-def split_ranges(revs) -> tuple:
-    include, exclude = [], []
-    for r in revs:
-        if ".." in r and "..." not in r:
-            a, b = r.split("..", 1)
-            exclude.append(a or "HEAD")
-            include.append(b or "HEAD")
-        elif r.startswith("^") and len(r) > 1:
-            exclude.append(r[1:])
-        else:
-            include.append(r)
-    return include, exclude
 
 
 def resolve_commit(repo, expr: str) -> bytes:
