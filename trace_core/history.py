@@ -217,7 +217,8 @@ class HistoryOps:
                 new_cost = old_cost
             delta = new_cost - old_cost if op not in ("pin", "unpin") else 0
             return Change(new, [*new_blobs, *nodes], op, blobs=[b.id for b in new_blobs],
-                          targets=idx, message=message, tokens=new_cost,
+                          targets=idx, message=message,
+                          tokens=old_cost if op == "drop" else new_cost,
                           total_tokens=self._total_after(parent, snap, delta, new.count),
                           meta=meta)
         return self.commit_change(build, author)
