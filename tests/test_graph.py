@@ -401,7 +401,8 @@ def git_drawing(spec) -> str:
             out.append(f"commit refs/heads/tmp\nmark :{k}\ncommitter t <t@t> {1700000000 + t} "
                        f"+0000\ndata {len(name)}\n{name}\n")
             if ps:
-                out.append(f"from :{marks[ps[0]]}\n" + "".join(f"merge :{marks[p]}\n" for p in ps[1:]))
+                out.append(f"from :{marks[ps[0]]}\n"
+                           + "".join(f"merge :{marks[p]}\n" for p in ps[1:]))
             else:
                 out.append("deleteall\n")
             out.append("\n")

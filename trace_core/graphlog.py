@@ -391,7 +391,8 @@ def _step(edges: list, colors: list, merge_row: bool, widen: bool) -> tuple:
     return out, (text, cols[:len(text)], False)
 
 
-def layout(commits: Iterable[Tuple[bytes, Sequence[bytes]]], colors: bool = False) -> Iterator[tuple]:
+def layout(commits: Iterable[Tuple[bytes, Sequence[bytes]]],
+           colors: bool = False) -> Iterator[tuple]:
     """Rows (text, colors, commit id or None) for commits given children first, each with the
     parents that are drawn (parents left out of the drawing must be left out here too)."""
     g = GraphLayout(colors)

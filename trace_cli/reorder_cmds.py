@@ -1,0 +1,167 @@
+"""`trace reorder`: rearrange the entries of the current context (trace_core.reorder)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+
+import click
+
+from .util import (decode_utf8, echo, emit_json, fail, open_repo, read_input, root_obj, warn)
+
+
+def _parse_move(text: str) -> tuple:
+    """`5:8` -> (5, 8); `5` -> (5, 6)."""
+    a, sep, b = text.partition(":")
+    try:
+        start = int(a)
+        end = int(b) if sep else start + 1
+    except ValueError:
+        fail(f"--move takes START:END (entries START to END-1) or one index, got {text!r}", 2)
+        raise
+    return start, end
+
+
+def _edit(text: str) -> str:
+    """Let the user edit `text` in $VISUAL / $EDITOR (vi if neither is set); the edited text."""
+    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+    fd, path = tempfile.mkstemp(prefix="trace-reorder-", suffix=".todo")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        rc = subprocess.run(["sh", "-c", f'{editor} "$@"', editor, path]).returncode
+        if rc != 0:
+            fail(f"the editor ({editor}) exited with status {rc}; nothing changed")
+        with open(path, "rb") as f:
+            return decode_utf8(f.read(), "the todo list")
+    finally:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
+def _describe_order(repo, result, messages, flags) -> list:
+    from trace_core.history import preview
+    moved = set(result.moved)
+    lines = []
+    for pos, old in enumerate(result.order):
+        m = messages[old]
+        role = str(m.get("role") or m.get("type") or "message")
+        mark = "*" if old in moved else " "
+        pin = " [pinned]" if flags[old] & 1 else ""
+        lines.append(f"{mark}{pos:4d}  #{old:<4d} {role:9s}{pin} {preview(m, 60)}")
+    return lines
+
+
+def reorder(obj, moves=(), to=(), interactive=False, todo=None, print_todo=False,
+            dry_run=False, strict=False, force=False, as_json=False, message=None,
+            author=None) -> None:
+    """The body of `trace reorder` (click-free)."""
+    from trace_core.reorder import ReorderRefused, format_todo, parse_todo
+    from trace_core.reorder import reorder as do_reorder
+
+    modes = sum([bool(moves), interactive, todo is not None, print_todo])
+    if modes != 1:
+        fail("give --move/--to, -i, --todo FILE or --print-todo (one of them)", 2)
+    if len(moves) != len(to):
+        fail(f"each --move needs a --to ({len(moves)} --move, {len(to)} --to)", 2)
+    with open_repo(obj) as repo:
+        base = repo.head_commit()
+        if base is None:
+            fail("your current branch has no commits yet")
+        entries = repo.entries_at(base)
+        flags = [e.flags for e in entries]
+        kw: dict = {"base": base}
+        if moves:
+            kw["moves"] = [(*_parse_move(m), k) for m, k in zip(moves, to)]
+        else:
+            messages = repo.entry_messages(entries)
+            branch = repo.head_branch() or "detached HEAD"
+            header = (f"Context of {branch} at {base.hex()[:12]}: {len(entries)} entries.")
+            if print_todo:
+                sys.stdout.write(format_todo(messages, flags, header))
+                return
+            if not entries:
+                echo("nothing to do: the context is empty")
+                return
+            if interactive:
+                text = _edit(format_todo(messages, flags, header))
+            else:
+                text = decode_utf8(read_input(todo, todo == "-"), todo)
+            kw["order"] = parse_todo(text, len(entries))
+        try:
+            res = do_reorder(repo, strict=strict, force=force, commit_message=message,
+                             dry_run=dry_run, author=author, **kw)
+        except ReorderRefused as exc:
+            if not as_json:
+                for w in exc.warnings:
+                    warn(w.message)
+            fail(str(exc))
+            raise
+        if as_json:
+            emit_json({"commit": res.commit.hex if res.commit else None,
+                       "base": res.base.hex() if res.base else None, "changed": res.changed,
+                       "dry_run": res.dry_run, "order": res.order, "moved": res.moved,
+                       "warnings": [{"kind": w.kind, "entries": list(w.entries),
+                                     "message": w.message} for w in res.warnings]})
+            return
+        if not res.changed:
+            echo("nothing to do: the order is unchanged")
+            return
+        if dry_run:
+            echo("new order (dry run: nothing committed; * = moved):")
+            for line in _describe_order(repo, res, repo.entry_messages(entries), flags):
+                echo(line)
+        else:
+            c = res.commit
+            branch = repo.head_branch()
+            where = branch[len("refs/heads/"):] if branch and branch.startswith("refs/heads/") \
+                else "detached HEAD"
+            n = len(res.moved)
+            echo(f"[{where} {c.hex[:12]}] {c.summary} (reorder, {n} entr"
+                 f"{'y' if n == 1 else 'ies'} moved)")
+        for w in res.warnings:
+            warn(w.message)
+        if res.warnings and force and not dry_run:
+            warn(f"applied anyway (--force): {len(res.warnings)} warning"
+                 f"{'s' if len(res.warnings) != 1 else ''} recorded in the commit")
+
+
+@click.command("reorder")
+@click.option("--move", "moves", multiple=True, metavar="START:END",
+              help="Move entries START to END-1 (or one index) (repeatable; with --to).")
+@click.option("--to", "to", multiple=True, type=click.IntRange(min=0), metavar="K",
+              help="...to just before entry K of the list as it is then (K = count: the end).")
+@click.option("-i", "--interactive", is_flag=True,
+              help="Edit the order as a todo list in $VISUAL / $EDITOR.")
+@click.option("--todo", metavar="FILE", help="Take the order from a todo list ('-': stdin).")
+@click.option("--print-todo", is_flag=True, help="Print the todo list of the current context.")
+@click.option("--dry-run", "dry_run", is_flag=True,
+              help="Show the new order and the warnings; commit nothing.")
+@click.option("--strict", is_flag=True, help="Refuse if the safety checks warn.")
+@click.option("--force", is_flag=True, help="Apply despite warnings, even with --strict; "
+                                            "the warnings are recorded in the commit.")
+@click.option("-m", "message", help="Commit message.")
+@click.option("--author", help="Author (agent name) of this commit.")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@click.pass_context
+def reorder_cmd(ctx, moves, to, interactive, todo, print_todo, dry_run, strict, force, message,
+                author, as_json):
+    """Rearrange the entries of the current context, as one commit.
+
+    \b
+    trace reorder --move 5:8 --to 2        entries 5, 6, 7 go before entry 2
+    trace reorder --move 3 --to 10         entry 3 goes before entry 10 (moves are applied
+                                           in turn; later indices refer to the new list)
+    trace reorder -i                       reorder lines in an editor, like git rebase -i
+    trace reorder --print-todo > t; ...; trace reorder --todo t
+    trace reorder --move 0 --to 4 --dry-run
+
+    Safety checks warn when a tool result would precede its call, an answer its question,
+    an entry what it refers to, or when entries cross a system message or a pinned block.
+    """
+    reorder(root_obj(ctx), moves, to, interactive, todo, print_todo, dry_run, strict, force,
+            as_json, message, author)
