@@ -19,6 +19,7 @@ from .ids import to_hex
 from .objects import FLAG_PINNED, Blob, Commit, Entry, Snapshot, TraceObject
 
 MAX_RETRIES = 64
+BACKOFF_CAP = 0.05   # seconds: the longest pause between two attempts of one operation
 
 
 @dataclass
@@ -94,7 +95,9 @@ class HistoryOps:
         tx = getattr(self, "_tx", None)
         if tx is not None:
             return tx.apply(build, author)
-        for _ in range(MAX_RETRIES):
+        for attempt in range(MAX_RETRIES):
+            if attempt >= 2:  # contention: back off (randomized) so that a writer rebuilding a
+                _backoff(attempt)  # large change is not beaten by a tight append loop forever
             target, tip, parent, snap = self._tip_at()
             change = build(parent, snap)
             self._check_budget(change)
@@ -137,7 +140,7 @@ class HistoryOps:
                       total_tokens=change.total_tokens, encoding=self.token_counter().name,
                       meta=change.meta)
 
-    def _total_after(self, parent: Optional[Commit], before: Snapshot, delta: int,
+    def total_after(self, parent: Optional[Commit], before: Snapshot, delta: int,
                      after_count: int) -> int:
         from .tokens import REPLY_PRIMING
         prev = parent.total_tokens if parent is not None else 0
@@ -182,7 +185,7 @@ class HistoryOps:
             return Change(new, [*blobs, *nodes], "append", blobs=[b.id for b in blobs],
                           targets=list(range(snap.count, new.count)),
                           message=commit_message or default_msg, tokens=cost,
-                          total_tokens=self._total_after(parent, snap, cost, new.count))
+                          total_tokens=self.total_after(parent, snap, cost, new.count))
 
         return self.commit_change(build, author)
 
@@ -219,7 +222,7 @@ class HistoryOps:
             return Change(new, [*new_blobs, *nodes], op, blobs=[b.id for b in new_blobs],
                           targets=idx, message=message,
                           tokens=old_cost if op == "drop" else new_cost,
-                          total_tokens=self._total_after(parent, snap, delta, new.count),
+                          total_tokens=self.total_after(parent, snap, delta, new.count),
                           meta=meta)
         return self.commit_change(build, author)
 
@@ -280,6 +283,12 @@ class HistoryOps:
     def transaction(self, message: Optional[str] = None) -> "Transaction":
         """Many commits, one ref update: `with repo.transaction(): repo.user(...); ...`."""
         return Transaction(self)
+
+
+def _backoff(attempt: int) -> None:
+    import random
+    import time
+    time.sleep(random.uniform(0, min(BACKOFF_CAP, 0.0005 * 2 ** attempt)))
 
 
 def _check_indices(indices: Iterable[int], count: int) -> list:

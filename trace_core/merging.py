@@ -625,7 +625,7 @@ class MergeOps:
         nodes: list = []
         snap = chunked.append(tsnap, new, self.get_node, nodes.append)
         cost = sum(self.blob_tokens(e.blob) for e in new)
-        total = self._total_after(tip_c, tsnap, cost, snap.count)
+        total = self.total_after(tip_c, tsnap, cost, snap.count)
         meta = dict(c.meta)
         meta["replayed"] = to_hex(cid)
         commit = self._new_commit(snap, nodes, total, [tip], "append", c.message,

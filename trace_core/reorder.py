@@ -47,7 +47,6 @@ from .errors import InputError, OperationError
 from .history import Change, preview
 
 MAX_MOVES = 1000
-BACKOFF_ROUNDS = 8
 META_ENTRIES = 64
 SYSTEM_ROLES = ("system", "developer")
 REFERENCE_KEYS = ("reply_to", "in_reply_to", "parent_id", "previous_response_id")
@@ -496,10 +495,7 @@ def reorder(repo, order: Optional[Sequence[int]] = None,
                                      f"{'y' if len(moved) == 1 else 'ies'}")
     cost = sum(repo.blob_tokens(base_entries[i].blob) for i in moved)
 
-    attempts = [0]
-
     def build(parent, snap) -> Change:
-        attempts[0] += 1
         entries = chunked.entries(snap, repo.get_node)
         if entries[:n] != base_entries:
             raise OperationError(f"the context changed since {base_hex[:12]} other than by "
@@ -508,27 +504,8 @@ def reorder(repo, order: Optional[Sequence[int]] = None,
         nodes: list = []
         new = chunked.build(new_entries, nodes.append)
         return Change(new, nodes, "reorder", blobs=(), targets=list(moved), message=message,
-                      tokens=cost, total_tokens=repo._total_after(parent, snap, 0, new.count),
+                      tokens=cost, total_tokens=repo.total_after(parent, snap, 0, new.count),
                       meta=dict(meta))
 
-    result.commit = _commit_with_backoff(repo, build, author, attempts)
+    result.commit = repo.commit_change(build, author)
     return result
-
-
-def _commit_with_backoff(repo, build, author, attempts: list):
-    """repo.commit_change(build), tried again after a short random pause when it gave up
-    because the branch kept moving: a reorder rebuilds the whole snapshot on every attempt, so
-    a writer appending in a tight loop can win every compare-and-swap of one round."""
-    import random
-    import time
-    from .history import MAX_RETRIES
-    for round_ in range(BACKOFF_ROUNDS):
-        attempts[0] = 0
-        try:
-            return repo.commit_change(build, author)
-        except OperationError:
-            if attempts[0] < MAX_RETRIES or round_ == BACKOFF_ROUNDS - 1 or \
-                    getattr(repo, "_tx", None) is not None:
-                raise                  # a refusal of ours, or the last round
-        time.sleep(random.uniform(0.001, 0.004) * (round_ + 1))
-    raise AssertionError("not reached")

@@ -297,7 +297,7 @@ class _Run:
         if o.dry_run:
             snap = repo.get_snapshot(head_commit.snapshot)
             count = snap.count - (sel.end - sel.start) + len(new_span)
-            result.tokens_after = repo._total_after(head_commit, snap, new_cost - old_cost, count)
+            result.tokens_after = repo.total_after(head_commit, snap, new_cost - old_cost, count)
             after = [*sel.entries[:sel.start], *new_span, *sel.entries[sel.end:]]
             result.pins_checked = check_pins(sel.entries, after, lay.forced_pins,
                                              [b.id for b in new_blobs], lambda b: b'', {})
@@ -350,7 +350,7 @@ class _Run:
                 raise OperationError("internal error: the spliced context is not the planned one")
             result.pins_checked = check_pins(cur, after, lay.forced_pins, created,
                                              repo.store.get_bytes, expected)
-            total = repo._total_after(parent, snap, delta, new.count)
+            total = repo.total_after(parent, snap, delta, new.count)
             m = dict(meta)
             m["tokens"] = dict(meta["tokens"], before=parent.total_tokens if parent else 0,
                                after=total)
