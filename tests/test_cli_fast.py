@@ -57,6 +57,8 @@ SAMPLES = {
                      ["-mwhy", "HEAD", "refs/heads/x"]],
     "check-ref-format": [["refs/heads/a"], ["-q", "x"], ["--quiet", "--allow-onelevel", "x"]],
     "reflog": [[], ["-n", "2"], ["--json", "-n1", "refs/heads/main"]],
+    "graph": [[], ["--all"], ["-n", "3", "--json", "side..HEAD"], ["--color", "never", "--no-pager"],
+              ["--color=always", "--max-count=2", "HEAD", "side"]],
 }
 
 
@@ -95,7 +97,8 @@ PARITY = [
     ["cat-object", "-p", "HEAD"], ["cat-object", "-t", "HEAD"], ["cat-object", "-e", "0000"],
     ["ls-snapshot", "-l"], ["for-each-ref"], ["symbolic-ref", "--short", "HEAD"],
     ["check-ref-format", "a..b"], ["reflog", "-n", "2"], ["merge-base", "HEAD", "side"],
-    ["merge-base", "--is-ancestor", "side", "HEAD"],
+    ["merge-base", "--is-ancestor", "side", "HEAD"], ["graph"], ["graph", "--all"],
+    ["graph", "-n", "2", "--json"], ["graph", "--color", "always"], ["graph", "nosuch"],
 ]
 
 

@@ -18,7 +18,7 @@ from trace_core.errors import InputError, OperationError, RevisionError
 from trace_core.graphlog import (GraphLayout, first_commits, graph_log, layout, ref_labels,
                                  topo_order)
 from trace_core.refs import ANY
-from trace_cli.dag_cmds import format_rows, to_json
+from trace_cli.commands.graph import format_rows, to_json
 
 
 # -- helpers ----------------------------------------------------------------------------------

@@ -1,88 +1,14 @@
 """`trace graph`: the commit graph in the terminal, like `git log --graph --oneline --decorate`.
 
-The layout is trace_core.graphlog's; this module only formats and prints it."""
+The layout is trace_core.graphlog's; the body is trace_cli/commands/graph.py (also run by the
+fast path)."""
 
 from __future__ import annotations
 
-import sys
-
 import click
 
-from .util import echo, emit_json, json_option, open_repo, root_obj
-
-# lane colors (trace_core.graphlog.N_COLORS of them): red, green, yellow, blue, magenta, cyan
-_LANE = ("\x1b[31m", "\x1b[32m", "\x1b[33m", "\x1b[34m", "\x1b[35m", "\x1b[36m")
-_RESET = "\x1b[0m"
-_YELLOW = "\x1b[33m"
-
-
-def _paint(text: str, colors) -> str:
-    """The graph prefix with each lane character in its lane's color."""
-    out = []
-    for ch, c in zip(text, colors):
-        out.append(ch if c < 0 or ch == " " else f"{_LANE[c % len(_LANE)]}{ch}{_RESET}")
-    out.append(text[len(colors):])
-    return "".join(out)
-
-
-def format_rows(rows, color: bool = False) -> list:
-    """Text lines of graph rows: `<graph><12-hex id> (<labels>) <summary>` for commits."""
-    lines = []
-    add = lines.append
-    for graph, commit, _, summary, _, labels, colors in rows:
-        if color and colors is not None:
-            graph = _paint(graph, colors)
-        if commit is None:
-            add(graph)
-        elif color:
-            deco = f" ({', '.join(labels)})" if labels else ""
-            add(f"{graph}{_YELLOW}{commit[:6].hex()}{deco}{_RESET} {summary}")
-        elif labels:
-            add(f"{graph}{commit[:6].hex()} ({', '.join(labels)}) {summary}")
-        else:
-            add(f"{graph}{commit[:6].hex()} {summary}")
-    return lines
-
-
-def to_json(rows) -> list:
-    """One object per commit; `graph` is its row's prefix and `after` the connector rows drawn
-    below it (before the next commit), so the list reproduces the drawing."""
-    out: list = []
-    for r in rows:
-        if r.commit is None:
-            if out:
-                out[-1]["after"].append(r.graph)
-            continue
-        out.append({"id": r.commit.hex(), "parents": [p.hex() for p in r.parents],
-                    "refs": list(r.labels), "summary": r.summary, "op": r.op,
-                    "graph": r.graph, "after": []})
-    return out
-
-
-def graph(obj, revs=(), all_refs=False, limit=None, as_json=False, color="auto",
-          no_pager=False) -> None:
-    """The body of `trace graph` (click-free)."""
-    from trace_core.graphlog import graph_log
-
-    tty = sys.stdout.isatty()
-    use_color = color == "always" or (color == "auto" and tty)
-    with open_repo(obj) as repo:
-        rows = graph_log(repo, revs, all_refs=all_refs, limit=limit,
-                         colors=use_color and not as_json)
-    if as_json:
-        emit_json(to_json(rows))
-        return
-    lines = format_rows(rows, use_color)
-    if not lines:
-        return
-    text = "\n".join(lines) + "\n"
-    if tty and not no_pager and len(lines) > 40:
-        click.echo_via_pager(text, color=use_color)
-    elif use_color and not tty:
-        sys.stdout.write(text)     # --color=always into a pipe: keep the escapes
-        sys.stdout.flush()
-    else:
-        echo(text[:-1])
+from .commands.graph import graph
+from .util import json_option, root_obj
 
 
 @click.command("graph")

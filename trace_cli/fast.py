@@ -7,7 +7,8 @@ same function the click command runs (`trace_cli.commands`). Anything else (help
 unknown or clustered options, `--`, bad values, missing arguments, other commands) returns
 False, and click parses the line as usual, with its own errors and help.
 
-SPECS mirrors the click declarations in view_cmds, graph_cmds, ref_cmds and plumbing_cmds;
+SPECS mirrors the click declarations in view_cmds, graph_cmds, dag_cmds, ref_cmds and
+plumbing_cmds;
 tests/test_cli_fast.py checks that they agree.
 """
 
@@ -67,6 +68,11 @@ SPECS: dict = {
                                               "--quiet": ("quiet", FLAG), "-q": ("quiet", FLAG)},
                          [("name", 1, True, None)], {}),
     "reflog": ("refs.reflog", {"-n": ("limit", UINT1), **JSON}, [("ref", 1, False, "HEAD")], {}),
+    "graph": ("graph.graph", {"--all": ("all_refs", FLAG), "-n": ("limit", UINT0),
+                              "--max-count": ("limit", UINT0),
+                              "--color": ("color", _choice("auto", "always", "never")),
+                              "--no-pager": ("no_pager", FLAG), **JSON},
+              [("revs", -1, False, ())], {"color": "auto"}),
 }
 
 GLOBAL_OPTS = {"-C": ("directory", STR), "--agent": ("agent", STR)}
