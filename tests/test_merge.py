@@ -617,19 +617,20 @@ class _ChatServer:
 
 
 def _cli_conflict_repo(tmp_path, cli, server):
+    """An edit/edit conflict between main and feat, and the LLM configured for `server`
+    (built through the API: only the command under test runs as a process)."""
     d = str(tmp_path / "s")
-    cli("init", d, check=True)
+    r = Repository.init(d)
     for t in ("q", "a"):
-        cli("-C", d, "commit", t, check=True)
-    cli("-C", d, "branch", "feat", check=True)
-    cli("-C", d, "commit", "--type", "edit", "--target", "1", "port 8080", check=True)
-    cli("-C", d, "switch", "feat", check=True)
-    cli("-C", d, "commit", "--type", "edit", "--target", "1", "port 9090", check=True)
-    cli("-C", d, "switch", "main", check=True)
+        r.user(t)
+    r.branch_create("feat")
+    r.edit(1, {"role": "user", "content": "port 8080"})
+    r.worktree("feat").edit(1, {"role": "user", "content": "port 9090"})
     for k, v in (("llm.provider", "openai"), ("llm.model", "merge-model"),
                  ("llm.base-url", server.url), ("llm.timeout", "2"), ("llm.max-retries", "0"),
                  ("price.merge-model.prompt", "2.5"), ("price.merge-model.completion", "10")):
-        cli("-C", d, "config", k, v, check=True)
+        r.set_config(k, v)
+    r.close()
     return d
 
 
