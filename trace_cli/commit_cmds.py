@@ -20,8 +20,6 @@ def _content(ctx, content, file) -> str | None:
 
 
 def _report(repo, commit) -> None:
-    from trace_core.tokens import REPLY_PRIMING  # noqa: F401  (kept light: module is small)
-
     branch = repo.head_branch()
     where = branch[len("refs/heads/"):] if branch and branch.startswith("refs/heads/") else "detached HEAD"
     sign = "+" if commit.op != "drop" else "-"

@@ -9,6 +9,7 @@ from .errors import RepositoryError, UnsupportedFormat
 from .branches import BranchOps
 from .history import HistoryOps
 from .merging import MergeOps
+from .replay import ReplayOps
 from .views import MoveOps, ViewOps
 from .ids import RawId, from_hex, to_hex
 from .objects import Blob, Commit, Node, Snapshot, TraceObject
@@ -51,7 +52,7 @@ def find_trace_dir(path: str) -> str:
     return os.path.join(path, TRACE_DIR)
 
 
-class Repository(HistoryOps, ViewOps, MoveOps, BranchOps, MergeOps):
+class Repository(HistoryOps, ViewOps, MoveOps, BranchOps, MergeOps, ReplayOps):
     """One agent's view of a `.trace` repository (the default agent unless `agent` is given)."""
 
     def __init__(self, trace_dir: str, agent: Optional[str] = None,

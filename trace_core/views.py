@@ -11,7 +11,7 @@ from typing import Any, List, Optional, Sequence
 from . import chunked
 from .errors import OperationError
 from .ids import to_hex
-from .objects import Commit, Entry, Snapshot
+from .objects import Commit, Entry
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,7 @@ class TraceSession:
         if self.repo.refs.read(full) is None:
             head = self.repo.head_commit()
             if head is not None:
-                self.repo.refs.add_if_new(full, head.hex(), message=f"branch: created for session")
+                self.repo.refs.add_if_new(full, head.hex(), message="branch: created for session")
         self.repo.refs.set_symbolic("HEAD", full, message=f"session: switch to {branch}")
 
     # -- the Session protocol -------------------------------------------------------------------

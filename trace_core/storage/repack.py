@@ -9,7 +9,7 @@ from typing import Callable, Iterable, Iterator, Optional
 from ..objects import TYPE_CODES, object_tag
 from . import compress as zc
 from . import journal as jn
-from .objectstore import DiskObjectStore, journal_objects, try_lock
+from .objectstore import DiskObjectStore, try_lock
 from .pack import list_packs, write_pack
 
 LOCK_NAME = "repack.lock"
