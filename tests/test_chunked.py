@@ -74,3 +74,18 @@ def test_append_writes_a_bounded_number_of_bytes():
         snap = chunked.append(snap, [e], get, lambda n: (written.append(n), put(n)))
         worst = max(worst, sum(len(n.to_bytes()) for n in written) + len(snap.to_bytes()))
     assert worst < 20_000  # independent of the 10,000 entries behind it
+
+
+def test_append_many_leaves_at_once_reads_only_what_it_made_or_stored(tmp_path):
+    # the nodes an append creates are only queued (written with the commit); completing
+    # several leaves in one append must not read them back from the store
+    from trace_core.repository import Repository
+    r = Repository.init(str(tmp_path / "r"), encoding="chars/4")
+    r.append_many([{"role": "user", "content": f"m{i}"} for i in range(600)])
+    r.append_many([{"role": "user", "content": f"n{i}"} for i in range(700)])
+    assert [m["content"] for m in r.messages()][-1] == "n699"
+    assert len(r.messages()) == 1300
+    snap = r.get_snapshot(r.get_commit(r.head_commit()).snapshot)
+    from trace_core import chunked as ch
+    assert ch.build(ch.entries(snap, r.get_node), lambda n: None).id == snap.id
+    r.close()

@@ -89,12 +89,22 @@ def append(snap: Snapshot, new: Sequence[Entry], get: GetNode, put: PutNode) -> 
     tail = list(snap.tail)
     root = snap.root
     root_count = snap.count - len(snap.tail)
+    made: dict = {}     # nodes put by this call: `put` may only queue them for a later write
+
+    def put_made(node: Node) -> None:
+        made[node.id] = node
+        put(node)
+
+    def get_made(oid: bytes) -> Node:
+        node = made.get(oid)
+        return node if node is not None else get(oid)
+
     for e in new:
         tail.append(e)
         if leaf_done(tail):
             leaf = Node(0, tail)
-            put(leaf)
-            root, root_count = _push(root, root_count, _ref(leaf), get, put)
+            put_made(leaf)
+            root, root_count = _push(root, root_count, _ref(leaf), get_made, put_made)
             tail = []
     return Snapshot(root_count + len(tail), root, tail)
 
