@@ -700,3 +700,94 @@ def test_killed_during_semantic_merge_changes_nothing(tmp_path, cli):
         assert cli("-C", d, "merge", "feat", "-s", "ours").returncode == 0
     finally:
         server.close()
+
+
+def test_llm_contradiction_between_plain_appends_is_flagged(repo):
+    # both sides only appended (the appends-only shortcut must not hide ours' entries)
+    from trace_core.merge_driver import LLMDriver
+    fork(repo, "Port is 8080.", feat_msgs=("Port is 9090.",))
+    answer = json.dumps({"contradictions": [{"ours": 0, "theirs": 0, "explanation": "ports"}]})
+    res = repo.merge("feat", strategy="semantic", driver=LLMDriver(FakeProvider(answer)))
+    assert res.status == "conflicts"
+    assert [c.kind for c in res.conflicts] == ["contradiction"]
+    repo.resolve_conflict(1, "both")
+    repo.merge_continue()
+    assert texts(repo)[3:] == ["Port is 8080.", "Port is 9090."]
+
+
+def test_llm_contradiction_of_an_entry_with_itself_is_ignored(repo):
+    from trace_core.merge_driver import LLMDriver
+    fork(repo, "Port is 8080.", "m", feat_msgs=("Port is 8080.", "f"))
+    answer = json.dumps({"contradictions": [{"ours": 0, "theirs": 0}]})
+    res = repo.merge("feat", strategy="semantic", driver=LLMDriver(FakeProvider(answer)))
+    assert res.status == "merged"
+    assert texts(repo).count("Port is 8080.") == 1
+
+
+def test_cli_abort_removes_a_damaged_state(tmp_path, cli):
+    d = str(tmp_path / "dmg")
+    r = Repository.init(d)
+    r.user("q")
+    r.branch_create("feat")
+    r.edit(0, {"role": "user", "content": "A"})
+    r.worktree("feat").edit(0, {"role": "user", "content": "B"})
+    assert r.merge("feat").status == "conflicts"
+    path = os.path.join(r.refs_root, "MERGE_STATE")
+    r.close()
+    with open(path, "w") as f:
+        f.write("garbage\n")
+    p = cli("-C", d, "merge", "--continue")
+    assert p.returncode == 1 and "damaged" in p.stderr and len(p.stderr.splitlines()) == 1
+    assert "unreadable" in cli("-C", d, "status", check=True).stdout
+    cli("-C", d, "rebase", "--abort", check=True)
+    assert not os.path.exists(path)
+    assert cli("-C", d, "merge", "feat", "-s", "theirs").returncode == 0
+
+
+@pytest.mark.parametrize("field,value", [
+    ("rebase", [1]), ("inference", "x"), ("strategy", "yolo"), ("order", "random"),
+    ("driver", "oracle"), ("ref", "../../etc/passwd"), ("prefix", -1), ("slots", "x"),
+    ("conflicts", [{"id": 1}]), ("theirs", "not-hex"), ("format", 2),
+])
+def test_malformed_state_fields_are_one_line_errors(repo, field, value):
+    fork(repo)
+    repo.edit(2, {"role": "user", "content": "A"})
+    repo.worktree("feat").edit(2, {"role": "user", "content": "B"})
+    repo.merge("feat")
+    path = os.path.join(repo.refs_root, "MERGE_STATE")
+    doc = json.loads(open(path).read())
+    doc[field] = value
+    with open(path, "w") as f:
+        json.dump(doc, f)
+    assert "damaged" in repo.status().operation
+    with pytest.raises(TraceError, match="damaged"):
+        repo.merge_continue()
+    with pytest.raises(TraceError, match="damaged"):
+        repo.resolve_conflict(1, "ours")
+    assert repo.merge_abort() == "merge"
+
+
+def test_malformed_rebase_progress_is_a_one_line_error(repo):
+    fork(repo, feat_msgs=())
+    repo.edit(2, {"role": "user", "content": "main edit"})
+    feat = repo.worktree("feat")
+    feat.user("f1")
+    feat.edit(2, {"role": "user", "content": "feat edit"})
+    repo.switch("feat")
+    assert repo.rebase("main").status == "conflicts"
+    path = os.path.join(repo.refs_root, "MERGE_STATE")
+    for bad in (None, {"onto": "x", "todo": [], "done": []},
+                {"onto": "0" * 64, "todo": "x", "done": []},
+                {"onto": "0" * 64, "todo": [], "done": "x"}):
+        doc = json.loads(open(path).read())
+        good = doc["rebase"]
+        doc["rebase"] = bad
+        with open(path, "w") as f:
+            json.dump(doc, f)
+        assert "damaged" in repo.status().operation
+        with pytest.raises(TraceError, match="damaged"):
+            repo.merge_continue()
+        doc["rebase"] = good
+        with open(path, "w") as f:
+            json.dump(doc, f)
+    assert repo.status().operation["op"] == "rebase"

@@ -103,7 +103,13 @@ def report(repo, res, as_json: bool) -> int:
 
 def _continue_or_abort(ctx, repo, op: str, cont: bool, abort: bool, message, as_json,
                        driver=None) -> int:
-    st = repo.merge_state()
+    from trace_core.mergestate import StateError
+    try:
+        st = repo.merge_state()
+    except StateError:
+        if not abort:
+            raise
+        st = None          # damaged: --abort of any of the operations removes it
     if st is not None and st.op != op:
         fail(f"a {st.op} is in progress, not a {op}: use 'trace {st.op} --continue' or --abort")
     if abort:

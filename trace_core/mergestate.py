@@ -11,9 +11,9 @@ import json
 import os
 from typing import Any, List, Optional, Sequence
 
-from .errors import MergeInProgress, OperationError
+from .errors import MergeInProgress, OperationError, TraceError
 from .ids import is_hex_id
-from .merge3 import KINDS, Conflict
+from .merge3 import KINDS, ORDERS, Conflict
 from .objects import Entry
 from .storage.lockfile import write_file_atomic
 
@@ -21,6 +21,8 @@ STATE_FILE = "MERGE_STATE"
 STATE_FORMAT = 1
 OPS = ("merge", "rebase", "cherry-pick", "revert")
 ACTIONS = ("ours", "theirs", "both", "base", "drop", "text")
+STRATEGIES = ("manual", "ours", "theirs", "union", "semantic")
+DRIVERS = (None, "deterministic", "llm")
 MAX_STATE_BYTES = 256 * 1024 * 1024
 
 
@@ -37,6 +39,21 @@ def _parse_entry(v: Any) -> Entry:
             or not isinstance(v[1], int) or isinstance(v[1], bool)):
         raise ValueError("bad entry")
     return Entry(bytes.fromhex(v[0]), v[1])
+
+
+def _rebase_doc(v: Any) -> dict:
+    if (not isinstance(v, dict) or set(v) != {"onto", "todo", "done"}
+            or _hex_or_none(v["onto"]) is None or not isinstance(v["todo"], list)
+            or not isinstance(v["done"], list)):
+        raise ValueError("bad rebase progress")
+    for t in v["todo"]:
+        if _hex_or_none(t) is None:
+            raise ValueError("bad rebase todo")
+    for d in v["done"]:
+        if not isinstance(d, list) or len(d) != 2 or _hex_or_none(d[0]) is None:
+            raise ValueError("bad rebase done")
+        _hex_or_none(d[1])
+    return v
 
 
 def _hex_or_none(v: Any) -> Optional[str]:
@@ -152,8 +169,27 @@ class MergeState:
                 else:
                     slots.append(_parse_entry(s["e"]))
             for k in ("prefix", "suffix", "deduplicated"):
-                if not isinstance(doc[k], int) or doc[k] < 0:
+                if not isinstance(doc[k], int) or isinstance(doc[k], bool) or doc[k] < 0:
                     raise ValueError(f"bad {k}")
+            if doc["strategy"] not in STRATEGIES or doc["order"] not in ORDERS \
+                    or doc["driver"] not in DRIVERS:
+                raise ValueError("bad options")
+            if doc["inference"] is not None and not isinstance(doc["inference"], dict):
+                raise ValueError("bad inference")
+            if doc["op"] == "rebase":
+                _rebase_doc(doc["rebase"])
+            elif doc["rebase"] is not None:
+                raise ValueError("rebase progress in a non-rebase state")
+            if _hex_or_none(doc["theirs"]) is None and doc["op"] != "rebase":
+                raise ValueError("no commit to merge")
+            for k in ("message", "theirs_name", "ref"):
+                if not isinstance(doc[k], str):
+                    raise ValueError(f"bad {k}")
+            from .refs import check_writable
+            try:
+                check_writable(doc["ref"])
+            except TraceError:
+                raise ValueError("bad ref name") from None
             return cls(doc["op"], doc["ref"], _hex_or_none(doc["orig_head"]),
                        _hex_or_none(doc["ours"]), _hex_or_none(doc["theirs"]) or "",
                        _hex_or_none(doc["base"]), theirs_name=str(doc["theirs_name"]),

@@ -21,7 +21,7 @@ from .merge_driver import normalized
 from .objects import Blob, Commit, Entry, Snapshot
 
 _WORD = re.compile(r"\w+")
-STRATEGIES = ("manual", "ours", "theirs", "union", "semantic")
+STRATEGIES = mergestate.STRATEGIES
 _STRATEGY_ACTION = {"ours": "ours", "theirs": "theirs", "union": "both"}
 
 
@@ -120,12 +120,14 @@ class MergeOps:
         return out
 
     def _three_way(self, base: Optional[bytes], ours: Optional[bytes], theirs: Optional[bytes],
-                   order: str) -> _Work:
+                   order: str, fast: bool = True) -> _Work:
+        """The three-way merge of the three contexts. `fast` allows the appends-only shortcut,
+        whose result does not list ours' entries as slots (a semantic driver needs them)."""
         snaps = [_snap_of(self, base), _snap_of(self, ours), _snap_of(self, theirs)]
         views = [chunked.leaves(s, self.get_node) for s in snaps]
         prefix, suffix = _common_leaves(views)
         similar = self._similar(self.config.get_typed("merge.similarity"))
-        if suffix == 0 and order == "ours-first":
+        if fast and suffix == 0 and order == "ours-first":
             w = self._appends_only(snaps, views, prefix, ours, similar)
             if w is not None:
                 return w
@@ -221,11 +223,15 @@ class MergeOps:
 
     def _flag_contradiction(self, outcome, ours_e: Entry, theirs_e: Entry, why: str) -> None:
         slots = outcome.slots
+        if ours_e == theirs_e:
+            return  # one entry cannot contradict itself
         try:
             i = next(k for k, s in enumerate(slots) if isinstance(s, Entry) and s == ours_e)
             j = next(k for k, s in enumerate(slots) if isinstance(s, Entry) and s == theirs_e)
         except StopIteration:
             return  # one of them did not survive the merge: nothing to contradict
+        if i == j:
+            return
         c = Conflict("contradiction", None, [ours_e], [theirs_e],
                      why or "the two sides state incompatible facts")
         slots[i] = c
@@ -388,7 +394,7 @@ class MergeOps:
         if ff == "only":
             raise OperationError(f"not possible to fast-forward to {rev}; the branches diverged")
         base = bases[0] if bases else None
-        w = self._three_way(base, ours, theirs, order)
+        w = self._three_way(base, ours, theirs, order, fast=strategy != "semantic")
         usage, dname = self._apply_strategy(w, strategy, driver)
         msg = message or f"merge {rev}"
         st = mergestate.MergeState("merge", ref, to_hex(ours), to_hex(ours), to_hex(theirs),

@@ -52,7 +52,7 @@ class ReplayOps:
     def _pick(self, st, base: Optional[bytes], theirs: Optional[bytes], driver) -> MergeResult:
         """One replay step: three-way (base -> theirs applied on st.ours); stop on conflicts."""
         ours = from_hex(st.ours)
-        w = self._three_way(base, ours, theirs, st.order)
+        w = self._three_way(base, ours, theirs, st.order, fast=st.strategy != "semantic")
         st.inference, st.driver = self._apply_strategy(w, st.strategy, driver)
         st.deduplicated = w.outcome.deduplicated
         st.conflicts = w.outcome.conflicts
