@@ -791,3 +791,32 @@ def test_malformed_rebase_progress_is_a_one_line_error(repo):
         with open(path, "w") as f:
             json.dump(doc, f)
     assert repo.status().operation["op"] == "rebase"
+
+
+@pytest.mark.parametrize("op", ["merge", "cherry-pick", "rebase"])
+def test_state_left_by_a_kill_after_the_branch_moved_is_cleared(repo, op, monkeypatch):
+    # simulate a process killed between moving the branch and removing MERGE_STATE
+    from trace_core import mergestate
+    fork(repo, feat_msgs=())
+    repo.edit(2, {"role": "user", "content": "A"})
+    feat = repo.worktree("feat")
+    feat.user("f1")
+    feat.edit(2, {"role": "user", "content": "B"})
+    if op == "merge":
+        res = repo.merge("feat")
+    elif op == "cherry-pick":
+        res = repo.cherry_pick("feat")
+    else:
+        repo.switch("feat")
+        res = repo.rebase("main")
+    assert res.status == "conflicts"
+    repo.resolve_conflict(1, "theirs")
+    monkeypatch.setattr(mergestate, "remove", lambda r: False)
+    done = repo.merge_continue()
+    assert done.status in ("merged", "picked", "rebased")
+    monkeypatch.undo()
+    assert os.path.exists(mergestate.state_path(repo))       # the "killed" process left it
+    repo.switch("after", create=True)                        # not refused
+    assert repo.status().operation is None                   # recognised as finished
+    assert not os.path.exists(mergestate.state_path(repo))
+    repo.user("next")                                        # and nothing is blocked

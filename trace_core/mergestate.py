@@ -208,7 +208,8 @@ def state_path(repo) -> str:
 
 
 def load(repo) -> Optional[MergeState]:
-    """The stopped operation of this namespace, or None."""
+    """The stopped operation of this namespace, or None. A state left behind by a process
+    killed after it moved the branch (the operation is complete) is removed here."""
     try:
         with open(state_path(repo), "rb") as f:
             data = f.read(MAX_STATE_BYTES + 1)
@@ -217,7 +218,33 @@ def load(repo) -> Optional[MergeState]:
     if len(data) > MAX_STATE_BYTES:
         raise StateError(f"{STATE_FILE} is larger than {MAX_STATE_BYTES} bytes; run "
                          "'trace merge --abort'")
-    return MergeState.from_json(data)
+    st = MergeState.from_json(data)
+    if _finished(repo, st):
+        remove(repo)
+        return None
+    return st
+
+
+def _finished(repo, st: MergeState) -> bool:
+    """Whether the ref already holds the operation's result (its last step moved the branch;
+    removing this file is the step after)."""
+    _, now = repo.refs.resolve_target(st.ref)
+    if now is None or now == st.orig_head:
+        return False
+    try:
+        c = repo.get_commit(bytes.fromhex(now))
+    except TraceError:
+        return False
+    parents = [p.hex() for p in c.parents]
+    meta = c.meta if isinstance(c.meta, dict) else {}
+    if st.op == "merge":
+        return parents == [st.ours, st.theirs]
+    if st.op in ("cherry-pick", "revert"):
+        key = "picked" if st.op == "cherry-pick" else "reverted"
+        return parents == [st.ours] and meta.get(key) == st.theirs
+    rb = st.rebase or {}
+    originals = set(rb.get("todo", [])) | {d[0] for d in rb.get("done", [])}
+    return meta.get("replayed") in originals or now in {d[1] for d in rb.get("done", [])}
 
 
 def save(repo, state: MergeState) -> None:
@@ -237,7 +264,9 @@ def refuse_if_in_progress(repo) -> None:
     if os.path.exists(path):
         try:
             st = load(repo)
-            what = st.op if st is not None else "merge"
+            if st is None:
+                return          # a finished operation's leftover, just removed
+            what = st.op
         except StateError:
             what = "merge"
         raise MergeInProgress(f"a {what} is in progress; settle it with 'trace resolve', then "
