@@ -820,3 +820,31 @@ def test_state_left_by_a_kill_after_the_branch_moved_is_cleared(repo, op, monkey
     assert repo.status().operation is None                   # recognised as finished
     assert not os.path.exists(mergestate.state_path(repo))
     repo.user("next")                                        # and nothing is blocked
+
+
+def test_branch_moves_of_the_merging_ref_are_refused_while_stopped(repo):
+    fork(repo)
+    repo.edit(2, {"role": "user", "content": "A"})
+    repo.worktree("feat").edit(2, {"role": "user", "content": "B"})
+    repo.merge("feat")
+    repo.resolve_conflict(1, "theirs")
+    with pytest.raises(MergeInProgress):
+        repo.branch_rename("main", "dev")
+    repo.branch_create("other", "feat")
+    repo.branch_rename("other", "other2")          # other branches are free
+    with pytest.raises(TraceError, match="not a valid name"):
+        repo.branch_create("@")
+    assert repo.merge_continue().status == "merged"
+
+
+def test_dir_file_ref_name_clashes_are_one_line_errors(tmp_path, cli):
+    d = str(tmp_path / "clash")
+    r = Repository.init(d)
+    r.user("q")
+    r.tag_create("a/b")
+    r.branch_create("q/r")
+    r.branch_create("dev")
+    r.close()
+    for args in (("tag", "a"), ("branch", "-m", "dev", "q"), ("branch", "q")):
+        p = cli("-C", d, *args)
+        assert p.returncode == 1 and "conflicting name" in p.stderr, (args, p.stderr)

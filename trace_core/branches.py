@@ -19,7 +19,7 @@ def _full(prefix: str, name: str) -> str:
     full = name if name.startswith(prefix) else prefix + name
     if name.startswith("refs/") and not name.startswith(prefix):
         raise InputError(f"{name} is not under {prefix}")
-    if full in (HEADS + "HEAD",) or name.startswith("-"):
+    if full in (HEADS + "HEAD",) or name in ("@",) or name.startswith("-"):
         raise InputError(f"{name!r} is not a valid name here")
     check_writable(full)
     return full
@@ -27,6 +27,14 @@ def _full(prefix: str, name: str) -> str:
 
 class BranchOps:
     """Mixed into Repository."""
+
+    def _guard(self, *refs: str) -> None:
+        """Refuse to move, rename or delete the ref a stopped merge or rebase will move."""
+        st = mergestate.load(self)
+        if st is not None and st.ref in refs:
+            raise mergestate.MergeInProgress(
+                f"a {st.op} of {st.ref} is in progress; finish it ('trace {st.op} --continue') "
+                f"or abort it ('trace {st.op} --abort') first")
 
     # -- branches ----------------------------------------------------------------------------
     def branch_create(self, name: str, start: str = "HEAD", force: bool = False) -> str:
@@ -36,6 +44,7 @@ class BranchOps:
         if force:
             if full == self.head_branch():
                 raise OperationError(f"cannot force-update {name}: it is the current branch")
+            self._guard(full)
             self.refs.set_if_equals(full, _any(), target, message=f"branch: reset to {start}",
                                     deref=False)
         else:
@@ -69,6 +78,7 @@ class BranchOps:
         raw = self.refs.read(full)
         if raw is None:
             raise RefNotFound(f"branch {name!r} not found")
+        self._guard(full)
         if not force and not raw.startswith("ref:"):
             head = self.head_commit()
             if head is None or not self.index.is_ancestor(bytes.fromhex(raw), head):
@@ -81,6 +91,7 @@ class BranchOps:
         """Rename a branch with its reflog; HEAD follows if it pointed there."""
         src, dst = _full(HEADS, old), _full(HEADS, new)
         current = self.head_branch() == src and self.head_ref == "HEAD"
+        self._guard(src, dst)
         self.refs.rename(src, dst, message=f"branch: renamed {src} to {dst}", force=force)
         if current:
             self.refs.set_symbolic("HEAD", dst, message=f"branch: renamed {src} to {dst}")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import stat
 import zlib
 from dataclasses import dataclass
 from typing import Iterator, Optional
@@ -159,6 +160,8 @@ def read_value(path: str, cache: Optional[dict] = None) -> Optional[RefLogEntry]
         return None
     try:
         st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):  # a directory of refs (refs/heads/a for refs/heads/a/b)
+            return None
         rec = read_last(fd, st.st_size)[0]
     finally:
         os.close(fd)
