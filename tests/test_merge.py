@@ -717,8 +717,8 @@ def test_llm_contradiction_between_plain_appends_is_flagged(repo):
 
 def test_llm_contradiction_of_an_entry_with_itself_is_ignored(repo):
     from trace_core.merge_driver import LLMDriver
-    fork(repo, "Port is 8080.", "m", feat_msgs=("Port is 8080.", "f"))
-    answer = json.dumps({"contradictions": [{"ours": 0, "theirs": 0}]})
+    fork(repo, "Port is 8080.", "m", feat_msgs=("f0", "Port is 8080.", "f"))
+    answer = json.dumps({"contradictions": [{"ours": 0, "theirs": 1}]})   # the same entry
     res = repo.merge("feat", strategy="semantic", driver=LLMDriver(FakeProvider(answer)))
     assert res.status == "merged"
     assert texts(repo).count("Port is 8080.") == 1
