@@ -848,3 +848,37 @@ def test_dir_file_ref_name_clashes_are_one_line_errors(tmp_path, cli):
     for args in (("tag", "a"), ("branch", "-m", "dev", "q"), ("branch", "q")):
         p = cli("-C", d, *args)
         assert p.returncode == 1 and "conflicting name" in p.stderr, (args, p.stderr)
+
+
+def test_rebase_drops_an_append_already_upstream(repo):
+    fork(repo, feat_msgs=("fix found", "f2"))
+    repo.cherry_pick("feat~1")
+    repo.user("more on main")
+    repo.switch("feat")
+    res = repo.rebase("main")
+    assert res.status == "rebased"
+    assert texts(repo)[3:] == ["fix found", "more on main", "f2"]
+    assert [new for _, new in res.replayed][0] is None       # the duplicate was dropped
+
+
+def test_rebase_keeps_ops_targets_and_tokens_of_rewrites(repo):
+    fork(repo, "m1", feat_msgs=())
+    feat = repo.worktree("feat")
+    feat.pin(0)
+    feat.user("to drop")
+    feat.drop(3)
+    feat.edit(1, {"role": "user", "content": "q1 edited"})
+    originals = [repo.get_commit(repo.resolve(f"feat~{i}")) for i in (3, 1, 0)]  # pin, drop, edit
+    repo.switch("feat")
+    res = repo.rebase("main")
+    assert res.status == "rebased"
+    assert texts(repo) == ["sys", "q1 edited", "a1", "m1"]
+    replayed = {repo.get_commit(bytes.fromhex(new)).meta["replayed"]: repo.get_commit(bytes.fromhex(new))
+                for _, new in res.replayed if new}
+    # targets are positions in the context each replayed op was applied to (m1 is now before
+    # "to drop", so the drop addresses #4 where the original addressed #3)
+    for o, want in zip(originals, ([0], [4], [1])):
+        r = replayed[o.hex]
+        assert (r.op, list(r.targets), r.tokens) == (o.op, want, o.tokens)
+    head = repo.get_commit(repo.head_commit())
+    assert head.total_tokens == repo._recount(repo.get_snapshot(head.snapshot))

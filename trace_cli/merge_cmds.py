@@ -102,7 +102,7 @@ def report(repo, res, as_json: bool) -> int:
 
 
 def _continue_or_abort(ctx, repo, op: str, cont: bool, abort: bool, message, as_json,
-                       driver=None) -> int:
+                       driver_name=None) -> int:
     from trace_core.mergestate import StateError
     try:
         st = repo.merge_state()
@@ -116,6 +116,10 @@ def _continue_or_abort(ctx, repo, op: str, cont: bool, abort: bool, message, as_
         repo.merge_abort()
         echo(f"{op} aborted; the branch is as it was before.")
         return 0
+    driver = None
+    if st is not None and st.op == "rebase" and st.strategy == "semantic":
+        # the rest of the rebase uses the driver it started with (unless --driver says)
+        driver = _driver(repo, "semantic", driver_name or st.driver)
     return report(repo, repo.merge_continue(message, driver=driver), as_json)
 
 
@@ -209,8 +213,7 @@ def _pick_command(name: str, method: str, doc: str):
             if cont or abort:
                 if rev or (cont and abort):
                     fail("--continue and --abort take no revision and exclude each other", 2)
-                d = _driver(repo, strategy, driver) if name == "rebase" else None
-                return _continue_or_abort(ctx, repo, name, cont, abort, None, as_json, d)
+                return _continue_or_abort(ctx, repo, name, cont, abort, None, as_json, driver)
             if not rev:
                 fail(f"{name} needs a revision", 2)
             d = _driver(repo, strategy, driver)

@@ -271,10 +271,13 @@ class MergeOps:
 
     def _new_commit(self, snap: Snapshot, nodes: list, total: int, parents: list, op: str,
                     message: str, prev_total: int, meta: dict, blobs: Sequence[bytes] = (),
-                    targets: Sequence[int] = (), author: Optional[str] = None) -> Commit:
+                    targets: Sequence[int] = (), author: Optional[str] = None,
+                    tokens: Optional[int] = None) -> Commit:
+        """Write a commit of `snap`; its `tokens` is the change of the total unless given."""
         from .history import Change
         change = Change(snap, nodes, op, blobs=blobs, targets=targets, message=message,
-                        tokens=total - prev_total, total_tokens=total, meta=meta)
+                        tokens=total - prev_total if tokens is None else tokens,
+                        total_tokens=total, meta=meta)
         commit = self._make_commit(change, parents, author)
         self.store.write([*nodes, snap, commit])
         return commit

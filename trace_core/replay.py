@@ -12,6 +12,7 @@ from typing import Optional
 from . import chunked, mergestate
 from .errors import OperationError
 from .ids import from_hex, to_hex
+from .merge3 import resolved_entries
 from .merging import MergeResult, _Work, _snap_of
 from .objects import Commit, Snapshot
 
@@ -146,6 +147,10 @@ class ReplayOps:
         tip = from_hex(st.ours)
         tip_c = self.get_commit(tip)
         tsnap = self.get_snapshot(tip_c.snapshot)
+        seen = self._upstream_blobs(st, psnap, tsnap)
+        if any(e.blob in seen for e in new):
+            return None  # maybe already upstream: let the three-way pick decide (it drops it)
+        seen.update(e.blob for e in new)
         nodes: list = []
         snap = chunked.append(tsnap, new, self.get_node, nodes.append)
         cost = sum(self.blob_tokens(e.blob) for e in new)
@@ -160,6 +165,44 @@ class ReplayOps:
         st.ours = commit.hex
         return commit.hex
 
+    def _upstream_blobs(self, st, parent: Snapshot, tip: Snapshot) -> set:
+        """Blob ids of the entries the rebased tip has beyond what it shares with the replayed
+        commits' parent (upstream's additions, then the replayed ones): read once per run."""
+        seen = getattr(st, "_seen", None)
+        if seen is None:
+            views = [chunked.leaves(parent, self.get_node), chunked.leaves(tip, self.get_node)]
+            k = 0
+            while k < min(len(views[0][0]), len(views[1][0])) and \
+                    views[0][0][k][0] == views[1][0][k][0]:
+                k += 1
+            start = sum(n for _, n in views[1][0][:k])
+            seen = {e.blob for e in chunked.entries_between(*views[1], start, tip.count,
+                                                            self.get_node)}
+            st._seen = seen
+        return seen
+
+    def _replayed_targets(self, w: _Work, src: Commit) -> list:
+        """The positions the replayed operation addressed, in the new context (append) or in
+        the context it was applied to (edit, pin, unpin, drop), as the original records them."""
+        mid = resolved_entries(w.outcome.slots)
+        if src.op == "append":
+            carried = set(src.blobs)
+            return [w.prefix + i for i, e in enumerate(mid) if e.blob in carried]
+        if src.op not in ("edit", "pin", "unpin", "drop"):
+            return []
+        psnap = _snap_of(self, src.parents[0] if src.parents else None)
+        out = []
+        for t in src.targets:
+            if not 0 <= t < psnap.count:
+                continue
+            if t < w.prefix:
+                out.append(t)
+                continue
+            e = chunked.entry_at(psnap, t, self.get_node)
+            if e in w.ours_mid:
+                out.append(w.prefix + w.ours_mid.index(e))
+        return sorted(out)
+
     def _rebase_step_done(self, st, w: _Work, snap: Snapshot, nodes: list, total: int, prev: int,
                           meta: dict, new_blobs: list) -> MergeResult:
         rb = st.rebase
@@ -173,9 +216,11 @@ class ReplayOps:
             for k in ("conflicts", "driver", "inference"):
                 if k in meta:
                     m[k] = meta[k]
+            clean = not st.conflicts and src.op in ("append", "edit", "pin", "unpin", "drop")
             commit = self._new_commit(snap, nodes, total, [from_hex(st.ours)], src.op,
                                       src.message, prev, m, blobs=new_blobs or list(src.blobs),
-                                      author=src.author)
+                                      targets=self._replayed_targets(w, src), author=src.author,
+                                      tokens=src.tokens if clean else None)
             rb["done"].append([src_id, commit.hex])
             st.ours = commit.hex
         rb["todo"].pop(0)
