@@ -94,9 +94,10 @@ class ReplayOps:
         ref, tip = self._head()
         if tip is None:
             raise OperationError("nothing to rebase: the branch has no commits")
-        if self.index.is_ancestor(onto, tip):
+        bases = self.index.merge_bases(tip, onto)     # one walk answers both questions
+        if onto in bases:
             return MergeResult("rebase", "up-to-date", to_hex(tip))
-        if self.index.is_ancestor(tip, onto):
+        if tip in bases:
             self._move(ref, to_hex(tip), to_hex(onto), f"rebase {upstream}: fast-forward")
             return MergeResult("rebase", "fast-forward", to_hex(onto))
         rows = [r for r in self.index.walk([tip], [onto]) if len(r.parents) <= 1]
