@@ -28,6 +28,9 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+
+from run import materialize_ms  # noqa: E402
 
 CASES = [
     ("mask", {"strategy": "mask", "keep_last": 10}),
@@ -72,21 +75,6 @@ def build(root: str, n: int) -> str:
     repo.flush_token_cache()
     repo.close()
     return path
-
-
-def materialize_ms(path: str, repeat: int) -> tuple:
-    from trace_core.repository import Repository
-    cold, warm = [], []
-    for _ in range(repeat):
-        r = Repository.open(path)
-        t = time.perf_counter()
-        r.materialize()
-        cold.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        r.materialize()
-        warm.append(time.perf_counter() - t)
-        r.close()
-    return statistics.median(cold) * 1e3, statistics.median(warm) * 1e3
 
 
 def run_case(built: str, root: str, n: int, kw: dict, repeat: int) -> dict:

@@ -72,6 +72,22 @@ def proc_time(cmd, cwd, repeat: int = 7, env=None) -> float:
     return statistics.median(times)
 
 
+def materialize_ms(path: str, repeat: int) -> tuple:
+    """Median ms of materializing HEAD in a freshly opened repository (cold), then again (warm)."""
+    from trace_core.repository import Repository
+    cold, warm = [], []
+    for _ in range(repeat):
+        r = Repository.open(path)
+        t = time.perf_counter()
+        r.materialize()
+        cold.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        r.materialize()
+        warm.append(time.perf_counter() - t)
+        r.close()
+    return statistics.median(cold) * 1e3, statistics.median(warm) * 1e3
+
+
 def trace_cmd() -> list:
     exe = shutil.which("trace")
     return [exe] if exe else [sys.executable, "-m", "trace_cli.main"]
@@ -258,20 +274,8 @@ def main() -> None:
         res["git_cat_file_s"] = proc_time(["git", "cat-file", "-p", ghead], grepo, rep)
 
         # in-process materialize, cold (fresh Repository) and warm (second call)
+        res["materialize_cold_ms"], res["materialize_warm_ms"] = materialize_ms(trepo, rep)
         from trace_core.repository import Repository
-        cold = []
-        warm = []
-        for _ in range(rep):
-            r = Repository.open(trepo)
-            t = time.perf_counter()
-            r.materialize()
-            cold.append(time.perf_counter() - t)
-            t = time.perf_counter()
-            r.materialize()
-            warm.append(time.perf_counter() - t)
-            r.close()
-        res["materialize_cold_ms"] = statistics.median(cold) * 1e3
-        res["materialize_warm_ms"] = statistics.median(warm) * 1e3
 
         # reindex, then gc and bytes per commit
         r = Repository.open(trepo)
