@@ -14,6 +14,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from .errors import ProviderResponseError
 from .merge3 import Conflict
+from .messages import message_text, normalized
 from .objects import Entry
 
 Load = Callable[[Entry], dict]
@@ -30,23 +31,6 @@ class DriverResult:
         self.resolutions: Dict[int, Tuple[str, Optional[str]]] = {}
         self.contradictions: List[Tuple[Entry, Entry, str]] = []
         self.usage: Optional[dict] = None
-
-
-def message_text(m: dict) -> str:
-    c = m.get("content")
-    if isinstance(c, str):
-        text = c
-    elif c is None:
-        text = ""
-    else:
-        text = json.dumps(c, sort_keys=True, ensure_ascii=False, default=str)
-    if m.get("tool_calls"):
-        text += " " + json.dumps(m["tool_calls"], sort_keys=True, ensure_ascii=False, default=str)
-    return text
-
-
-def normalized(m: dict) -> str:
-    return " ".join(message_text(m).lower().split())
 
 
 class DeterministicDriver:

@@ -17,7 +17,7 @@ from .errors import InputError, MergeConflict, OperationError, RefConflict
 from .ids import from_hex, to_hex
 from .merge3 import (NEAR_WINDOW, ORDERS, Conflict, Outcome, Similar, merge_lists,
                      redundancy, resolved_entries, window)
-from .merge_driver import normalized
+from .messages import normalized
 from .objects import Blob, Commit, Entry, Snapshot
 
 _WORD = re.compile(r"\w+")

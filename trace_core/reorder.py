@@ -45,6 +45,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 from . import chunked
 from .errors import InputError, OperationError
 from .history import Change, preview
+from .messages import call_ids, is_question, result_ids
 
 MAX_MOVES = 1000
 META_ENTRIES = 64
@@ -201,42 +202,6 @@ def order_from_runs(meta_runs: Any, count: int) -> List[int]:
 
 
 # -- what a message says about its neighbours --------------------------------------------------
-def _parts(m: dict, kind: str) -> List[dict]:
-    c = m.get("content")
-    if not isinstance(c, list):
-        return []
-    return [b for b in c if isinstance(b, dict) and b.get("type") == kind]
-
-
-def call_ids(m: dict) -> List[str]:
-    """Ids of the tool calls a message makes."""
-    out = [c.get("id") for c in (m.get("tool_calls") or []) if isinstance(c, dict)]
-    out += [b.get("id") for b in _parts(m, "tool_use")]
-    if m.get("type") == "function_call":
-        out.append(m.get("call_id"))
-    return [x for x in out if isinstance(x, str) and x]
-
-
-def result_ids(m: dict) -> List[str]:
-    """Ids of the tool calls a message answers."""
-    out = []
-    if m.get("role") == "tool":
-        out.append(m.get("tool_call_id"))
-    out += [b.get("tool_use_id") for b in _parts(m, "tool_result")]
-    if m.get("type") == "function_call_output":
-        out.append(m.get("call_id"))
-    return [x for x in out if isinstance(x, str) and x]
-
-
-def is_question(m: dict) -> bool:
-    """A user message that is not only tool results."""
-    if m.get("role") != "user":
-        return False
-    c = m.get("content")
-    return not (isinstance(c, list) and c and
-                all(isinstance(b, dict) and b.get("type") == "tool_result" for b in c))
-
-
 def _strings(value: Any, depth: int = 0) -> Iterable[str]:
     """Every string in a message, at any depth."""
     if depth > 64:

@@ -1,101 +1,15 @@
-"""What compression needs to know about a stored message: its text, its tool calls and results.
-
-Both stored shapes are understood: OpenAI (assistant `tool_calls`, role `tool` with
-`tool_call_id`) and Anthropic (`tool_use` / `tool_result` blocks in `content`).
-"""
+"""What compression needs to know about stored messages beyond trace_core.messages: how tool
+calls pair with their results, and which tool a result came from."""
 
 from __future__ import annotations
 
-import json
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
+from ..messages import (call_ids, call_names, is_question as is_turn_start, is_tool_output,
+                        message_text, result_ids, text_of)
 
-def _blocks(m: dict, kind: str) -> List[dict]:
-    c = m.get("content")
-    if not isinstance(c, list):
-        return []
-    return [b for b in c if isinstance(b, dict) and b.get("type") == kind]
-
-
-def call_ids(m: dict) -> List[str]:
-    """Ids of the tool calls a message makes."""
-    out = []
-    for c in m.get("tool_calls") or []:
-        if isinstance(c, dict):
-            out.append(str(c.get("id", "")))
-    out.extend(str(b.get("id", "")) for b in _blocks(m, "tool_use"))
-    return out
-
-
-def call_names(m: dict) -> Dict[str, str]:
-    out = {}
-    for c in m.get("tool_calls") or []:
-        if isinstance(c, dict):
-            fn = c.get("function")
-            out[str(c.get("id", ""))] = str(fn.get("name", "")) if isinstance(fn, dict) else ""
-    for b in _blocks(m, "tool_use"):
-        out[str(b.get("id", ""))] = str(b.get("name", ""))
-    return out
-
-
-def result_ids(m: dict) -> List[str]:
-    """Ids of the tool calls a message answers."""
-    out = []
-    if m.get("role") == "tool":
-        out.append(str(m.get("tool_call_id", "")))
-    out.extend(str(b.get("tool_use_id", "")) for b in _blocks(m, "tool_result"))
-    return out
-
-
-def is_tool_output(m: dict) -> bool:
-    return m.get("role") == "tool" or bool(_blocks(m, "tool_result"))
-
-
-def is_turn_start(m: dict) -> bool:
-    """A user message that is not only tool results starts a turn."""
-    if m.get("role") != "user":
-        return False
-    c = m.get("content")
-    if isinstance(c, list) and c and all(isinstance(b, dict) and b.get("type") == "tool_result"
-                                         for b in c):
-        return False
-    return True
-
-
-def text_of(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list):
-        parts = []
-        for p in value:
-            if isinstance(p, str):
-                parts.append(p)
-            elif isinstance(p, dict) and isinstance(p.get("text"), str):
-                parts.append(p["text"])
-            elif isinstance(p, dict) and p.get("type") == "tool_result":
-                parts.append(text_of(p.get("content")))
-            elif isinstance(p, dict) and p.get("type") == "tool_use":
-                parts.append(f"call {p.get('name', '?')}({_json(p.get('input'))})")
-            else:
-                parts.append(_json(p))
-        return "\n".join(x for x in parts if x)
-    return _json(value)
-
-
-def message_text(m: dict) -> str:
-    """The searchable text of a message: its content, then its tool calls."""
-    s = text_of(m.get("content"))
-    for c in m.get("tool_calls") or []:
-        fn = c.get("function", {}) if isinstance(c, dict) else {}
-        if isinstance(fn, dict):
-            s += ("\n" if s else "") + f"call {fn.get('name', '?')}({fn.get('arguments', '')})"
-    return s
-
-
-def _json(v: Any) -> str:
-    return json.dumps(v, sort_keys=True, ensure_ascii=False, default=str)
+__all__ = ["call_ids", "call_names", "is_tool_output", "is_turn_start", "message_text",
+           "result_ids", "text_of", "tool_name_for", "tool_pairs"]
 
 
 def tool_pairs(msgs: List[dict]) -> Tuple[List[Tuple[int, int]], List[int]]:
