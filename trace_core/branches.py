@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import List, Optional
 
-from . import mergestate
 from .errors import InputError, OperationError, RefNotFound
 from .ids import to_hex
 
@@ -30,6 +29,7 @@ class BranchOps:
 
     def _guard(self, *refs: str) -> None:
         """Refuse to move, rename or delete the ref a stopped merge or rebase will move."""
+        from . import mergestate
         st = mergestate.load(self)
         if st is not None and st.ref in refs:
             raise mergestate.MergeInProgress(
@@ -101,6 +101,7 @@ class BranchOps:
                detach: bool = False) -> Optional[str]:
         """Make HEAD point to branch `name` (creating it at `start` with `create`), or detach
         HEAD at revision `name`. Refused while a merge or rebase is stopped."""
+        from . import mergestate
         mergestate.refuse_if_in_progress(self)
         if self.head_ref != "HEAD":
             raise OperationError(f"this view is fixed to {self.head_ref}; switch moves the "

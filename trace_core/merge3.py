@@ -9,8 +9,6 @@ combined is a `Conflict`, recorded as data in the result.
 
 from __future__ import annotations
 
-import difflib
-import math
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from .objects import Entry
@@ -38,6 +36,7 @@ class Similar:
         self.threshold = threshold
 
     def _prefix(self, shingles: frozenset) -> list:
+        import math
         n = len(shingles)
         k = n - math.ceil(self.threshold * n) + 1
         return sorted(shingles)[:max(k, 0)]
@@ -108,12 +107,16 @@ class Outcome:
 
     __slots__ = ("slots", "conflicts", "deduplicated")
 
-    def __init__(self, slots: list, deduplicated: int) -> None:
+    def __init__(self, slots: list, deduplicated: int,
+                 conflicts: Optional[List[Conflict]] = None) -> None:
+        """Conflicts are numbered in slot order unless given (already numbered)."""
         self.slots = slots
-        self.conflicts = [s for s in slots if isinstance(s, Conflict)]
-        for i, c in enumerate(self.conflicts, 1):
-            c.id = i
         self.deduplicated = deduplicated
+        if conflicts is None:
+            conflicts = [s for s in slots if isinstance(s, Conflict)]
+            for i, c in enumerate(conflicts, 1):
+                c.id = i
+        self.conflicts = conflicts
 
 
 def resolved_entries(slots: Sequence) -> List[Entry]:
@@ -146,6 +149,7 @@ def align(base: Sequence[Entry], side: Sequence[Entry], role: Role) -> Tuple[lis
     while s < n - p and base[-1 - s].blob == side[-1 - s].blob:
         fate[len(base) - 1 - s] = (KEEP, side[len(side) - 1 - s])
         s += 1
+    import difflib   # (imported here: merge3 is imported by every command, difflib by few)
     b_mid = base[p:len(base) - s]
     o_mid = side[p:len(side) - s]
     sm = difflib.SequenceMatcher(a=[e.blob for e in b_mid], b=[e.blob for e in o_mid],

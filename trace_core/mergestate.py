@@ -260,14 +260,12 @@ def remove(repo) -> bool:
 
 
 def refuse_if_in_progress(repo) -> None:
-    path = state_path(repo)
-    if os.path.exists(path):
-        try:
-            st = load(repo)
-            if st is None:
-                return          # a finished operation's leftover, just removed
-            what = st.op
-        except StateError:
-            what = "merge"
-        raise MergeInProgress(f"a {what} is in progress; settle it with 'trace resolve', then "
+    try:
+        st = load(repo)
+        if st is None:
+            return
+        what = st.op
+    except StateError:
+        what = "merge"
+    raise MergeInProgress(f"a {what} is in progress; settle it with 'trace resolve', then "
                               f"'trace {what} --continue', or 'trace {what} --abort'")

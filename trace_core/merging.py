@@ -10,18 +10,20 @@ removes that file, and `continue` commits only if the branch has not moved meanw
 from __future__ import annotations
 
 import re
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
 
-from . import chunked, mergestate
+from . import chunked
 from .errors import InputError, MergeConflict, OperationError, RefConflict
 from .ids import from_hex, to_hex
-from .merge3 import (NEAR_WINDOW, ORDERS, Conflict, Outcome, Similar, merge_lists,
-                     redundancy, resolved_entries, window)
-from .messages import normalized
 from .objects import Blob, Commit, Entry, Snapshot
 
-_WORD = re.compile(r"\w+")
-STRATEGIES = mergestate.STRATEGIES
+if TYPE_CHECKING:
+    from . import mergestate
+    from .merge3 import Conflict, Similar
+
+# merge3, mergestate and messages are imported where they are used: Repository imports this
+# module, so every command would pay for them at start-up otherwise.
+_WORD = None
 _STRATEGY_ACTION = {"ours": "ours", "theirs": "theirs", "union": "both"}
 
 
@@ -68,13 +70,20 @@ def _snap_of(repo, cid: Optional[bytes]) -> Snapshot:
     return repo.get_snapshot(repo.get_commit(cid).snapshot)
 
 
+def shared_leaves(refs: list) -> int:
+    """How many leading leaves all the leaf lists (chunked.leaves()[0]) have in common."""
+    k = 0
+    n = min(len(r) for r in refs)
+    while k < n and all(r[k][0] == refs[0][k][0] for r in refs[1:]):
+        k += 1
+    return k
+
+
 def _common_leaves(views: list) -> Tuple[int, int]:
     """(entries in leading leaves shared by all, entries in shared trailing leaves + tails)."""
     refs = [v[0] for v in views]
-    k = 0
     n = min(len(r) for r in refs)
-    while k < n and refs[0][k][0] == refs[1][k][0] == refs[2][k][0]:
-        k += 1
+    k = shared_leaves(refs)
     prefix = sum(c for _, c in refs[0][:k])
     tails = [tuple(v[1]) for v in views]
     if not tails[0] == tails[1] == tails[2]:
@@ -94,6 +103,11 @@ class MergeOps:
         return self.get_blob(e.blob).message.get("role")
 
     def _similar(self, threshold: float) -> Similar:
+        from .merge3 import Similar
+        from .messages import normalized
+        global _WORD
+        if _WORD is None:
+            _WORD = re.compile(r"\w+")
         cache: dict = {}
         vocab: dict = {}    # word -> number, in order of first sight: exact and deterministic
 
@@ -144,6 +158,7 @@ class MergeOps:
         w.ours_snap = snaps[1]
         w.prefix, w.suffix = prefix, suffix
         w.ours_mid = mids[1]
+        from .merge3 import merge_lists
         w.outcome = merge_lists(mids[0], mids[1], mids[2], role=self._role_of, order=order,
                                 when=when, similar=similar)
         base_blobs = {e.blob for e in mids[0]}
@@ -157,6 +172,7 @@ class MergeOps:
         only appended. The result is ours plus what theirs appended (duplicates of ours'
         windowed appends dropped), unless a near-duplicate needs a decision (None: merge it the
         general way)."""
+        from .merge3 import NEAR_WINDOW, Outcome, redundancy
         base_s, ours_s, theirs_s = snaps
         nb = base_s.count - prefix
         if nb > 4 * chunked.MAX_LEAF or ours_s.count < base_s.count or theirs_s.count < base_s.count:
@@ -167,16 +183,12 @@ class MergeOps:
                 chunked.entries_between(*views[2], prefix, base_s.count, get) != base_mid:
             return None
         n_ours = ours_s.count - base_s.count
-        idx = list(window(n_ours))
-        runs = [(0, min(n_ours, NEAR_WINDOW))] if len(idx) == n_ours else \
-            [(0, NEAR_WINDOW), (n_ours - NEAR_WINDOW, n_ours)]
+        runs = [(0, n_ours)] if n_ours <= 2 * NEAR_WINDOW else \
+            [(0, NEAR_WINDOW), (n_ours - NEAR_WINDOW, n_ours)]   # merge3.window's entries
         ours_win: Dict[int, Entry] = {}
         for a, b in runs:
             got = chunked.entries_between(*views[1], base_s.count + a, base_s.count + b, get)
             ours_win.update(zip(range(a, b), got))
-        if len(idx) == n_ours:
-            got = chunked.entries_between(*views[1], base_s.count, ours_s.count, get)
-            ours_win = dict(enumerate(got))
         added = chunked.entries_between(*views[2], base_s.count, theirs_s.count, get)
         if not ours_win:
             rest, near, dups = added, {}, 0
@@ -232,6 +244,7 @@ class MergeOps:
             return  # one of them did not survive the merge: nothing to contradict
         if i == j:
             return
+        from .merge3 import Conflict
         c = Conflict("contradiction", None, [ours_e], [theirs_e],
                      why or "the two sides state incompatible facts")
         slots[i] = c
@@ -301,6 +314,7 @@ class MergeOps:
     # -- state -----------------------------------------------------------------------------------
     def merge_state(self) -> Optional["mergestate.MergeState"]:
         """The merge, rebase, cherry-pick or revert stopped on conflicts, or None."""
+        from . import mergestate
         return mergestate.load(self)
 
     def _save_state(self, st, w: _Work) -> None:
@@ -316,7 +330,7 @@ class MergeOps:
                 if i is not None:
                     last = slots[-1] if slots else None
                     a = w.prefix + i
-                    if isinstance(last, tuple) and last[2] == a and om[i] == s:
+                    if isinstance(last, tuple) and last[2] == a:
                         slots[-1] = ("o", last[1], a + 1)
                     else:
                         slots.append(("o", a, a + 1))
@@ -326,9 +340,12 @@ class MergeOps:
         st.prefix, st.suffix = w.prefix, w.suffix
         st.conflicts = w.outcome.conflicts
         st.deduplicated = w.outcome.deduplicated
+        from . import mergestate
         mergestate.save(self, st)
 
     def _work_from_state(self, st) -> _Work:
+        from . import mergestate
+        from .merge3 import Outcome
         w = _Work()
         w.ours_id = from_hex(st.ours) if st.ours else None
         w.ours = self.get_commit(w.ours_id) if w.ours_id else None
@@ -349,12 +366,7 @@ class MergeOps:
             else:
                 slots.append(s)
 
-        class _O:
-            pass
-        w.outcome = _O()
-        w.outcome.slots = slots
-        w.outcome.conflicts = st.conflicts
-        w.outcome.deduplicated = st.deduplicated
+        w.outcome = Outcome(slots, st.deduplicated, st.conflicts)
         w.added_ours = w.added_theirs = []
         return w
 
@@ -366,6 +378,7 @@ class MergeOps:
         ff: auto (fast-forward when possible), only (refuse otherwise), never (always a merge
         commit). strategy: manual (conflicts stop the merge), ours, theirs, union, semantic
         (a driver settles conflicts and flags contradictions; offline rules by default)."""
+        from . import mergestate
         mergestate.refuse_if_in_progress(self)
         order = self._check_options(strategy, order)
         if ff not in ("auto", "only", "never"):
@@ -400,6 +413,7 @@ class MergeOps:
         w = self._three_way(base, ours, theirs, order, fast=strategy != "semantic")
         usage, dname = self._apply_strategy(w, strategy, driver)
         msg = message or f"merge {rev}"
+        from . import mergestate
         st = mergestate.MergeState("merge", ref, to_hex(ours), to_hex(ours), to_hex(theirs),
                                    to_hex(base) if base else None, theirs_name=rev,
                                    strategy=strategy, order=order, message=msg,
@@ -413,6 +427,8 @@ class MergeOps:
         return self._finish(st, w)
 
     def _check_options(self, strategy: str, order: Optional[str]) -> str:
+        from .merge3 import ORDERS
+        from .mergestate import STRATEGIES
         if strategy not in STRATEGIES:
             raise InputError(f"unknown strategy {strategy!r} ({', '.join(STRATEGIES)})")
         order = order or self.config.get_typed("merge.order")
@@ -422,6 +438,8 @@ class MergeOps:
 
     def _finish(self, st, w: _Work) -> MergeResult:
         """Commit a fully resolved merge or pick and move the branch (CAS on where it started)."""
+        from . import mergestate
+        from .merge3 import resolved_entries
         mid = resolved_entries(w.outcome.slots)
         snap, nodes, total = self._result_snapshot(w, mid)
         prev = w.ours.total_tokens if w.ours is not None else 0
@@ -454,6 +472,7 @@ class MergeOps:
                 role: Optional[str] = None) -> Conflict:
         """Settle one conflict of the stopped operation: ours, theirs, both, base, drop, or text
         (a new message with `text`, in the role of the conflicting entries unless `role`)."""
+        from . import mergestate
         st = mergestate.load(self)
         if st is None:
             raise OperationError("no merge, rebase, cherry-pick or revert is in progress")
@@ -474,6 +493,7 @@ class MergeOps:
     def merge_abort(self) -> str:
         """Forget the stopped operation; the branch never moved, so it is as it was. Returns the
         operation's name."""
+        from . import mergestate
         try:
             st = mergestate.load(self)
             op = st.op if st is not None else None
@@ -485,6 +505,7 @@ class MergeOps:
 
     def merge_continue(self, message: Optional[str] = None, driver=None) -> MergeResult:
         """Finish the stopped operation once every conflict is settled."""
+        from . import mergestate
         st = mergestate.load(self)
         if st is None:
             raise OperationError("no merge, rebase, cherry-pick or revert is in progress")

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from typing import Optional
 
-from . import chunked, mergestate
+from . import chunked
 from .errors import OperationError
 from .ids import from_hex, to_hex
-from .merge3 import resolved_entries
-from .merging import MergeResult, _Work, _snap_of
+from .merging import MergeResult, _Work, _snap_of, shared_leaves
 from .objects import Commit, Snapshot
 
 
@@ -32,6 +31,7 @@ class ReplayOps:
 
     def _pick_op(self, op: str, rev: str, strategy: str, order: Optional[str],
                  driver) -> MergeResult:
+        from . import mergestate
         mergestate.refuse_if_in_progress(self)
         order = self._check_options(strategy, order)
         cid = self.resolve(rev)
@@ -65,6 +65,7 @@ class ReplayOps:
 
     def _finish_pick(self, st, w: _Work, snap: Snapshot, nodes: list, total: int, prev: int,
                      meta: dict, new_blobs: list) -> MergeResult:
+        from . import mergestate
         src = self.get_commit(from_hex(st.theirs))
         if st.op == "revert":
             meta["reverted"] = st.theirs
@@ -88,6 +89,7 @@ class ReplayOps:
                driver=None) -> MergeResult:
         """Replay the branch's commits that `upstream` lacks on top of it (merges are left out,
         as git does), then move the branch once. Conflicts stop it with MERGE_STATE."""
+        from . import mergestate
         mergestate.refuse_if_in_progress(self)
         order = self._check_options(strategy, order)
         onto = self.resolve(upstream)
@@ -109,6 +111,7 @@ class ReplayOps:
         return self._rebase_run(st, driver)
 
     def _rebase_run(self, st, driver) -> MergeResult:
+        from . import mergestate
         rb = st.rebase
         while rb["todo"]:
             cid = from_hex(rb["todo"][0])
@@ -172,10 +175,7 @@ class ReplayOps:
         seen = getattr(st, "_seen", None)
         if seen is None:
             views = [chunked.leaves(parent, self.get_node), chunked.leaves(tip, self.get_node)]
-            k = 0
-            while k < min(len(views[0][0]), len(views[1][0])) and \
-                    views[0][0][k][0] == views[1][0][k][0]:
-                k += 1
+            k = shared_leaves([views[0][0], views[1][0]])
             start = sum(n for _, n in views[1][0][:k])
             seen = {e.blob for e in chunked.entries_between(*views[1], start, tip.count,
                                                             self.get_node)}
@@ -185,6 +185,7 @@ class ReplayOps:
     def _replayed_targets(self, w: _Work, src: Commit) -> list:
         """The positions the replayed operation addressed, in the new context (append) or in
         the context it was applied to (edit, pin, unpin, drop), as the original records them."""
+        from .merge3 import resolved_entries
         mid = resolved_entries(w.outcome.slots)
         if src.op == "append":
             carried = set(src.blobs)

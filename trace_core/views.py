@@ -141,9 +141,9 @@ class ViewOps:
     def operation_status(self) -> Optional[dict]:
         """The stopped merge, rebase, cherry-pick or revert: op, what, conflicts (open and
         settled), and whether the branch moved since; None when nothing is in progress."""
+        if not os.path.exists(os.path.join(self.refs_root, "MERGE_STATE")):
+            return None     # the common case, without importing the merge machinery
         from . import mergestate
-        if not os.path.exists(mergestate.state_path(self)):
-            return None
         try:
             ms = mergestate.load(self)
         except mergestate.StateError as exc:
