@@ -76,6 +76,21 @@ def build_git(root: str, msgs: list, fork: int, branch: int) -> str:
     return path
 
 
+def _api(path: str, reset, op, want: str, repeat: int) -> float:
+    """Median seconds of `op(repo)` on a freshly opened repository (after one warm-up run)."""
+    from trace_core.repository import Repository
+    times = []
+    for _ in range(repeat + 1):
+        reset()
+        r = Repository.open(path)
+        t = time.perf_counter()
+        out = op(r)
+        times.append(time.perf_counter() - t)
+        r.close()
+        assert out.status == want, out.status
+    return statistics.median(times[1:])
+
+
 def _proc(cmd, cwd, reset, repeat: int) -> float:
     env = _installed_env()
     times = []
@@ -121,18 +136,11 @@ def main() -> dict:
             git(["reset", "-q", "--hard", gmain if branch == "main" else gfeat], gpath)
 
         # merge, in process
-        api = []
-        for _ in range(args.repeat + 1):
-            reset_trace()
-            r = Repository.open(tpath)
-            t = time.perf_counter()
-            out = r.merge("feat")
-            api.append(time.perf_counter() - t)
-            assert out.status == "merged", out.status
-            n = len(r.messages())
-            r.close()
-        res["merge_api_ms"] = statistics.median(api[1:]) * 1e3
-        res["merged_entries"] = n
+        res["merge_api_ms"] = _api(tpath, reset_trace, lambda r: r.merge("feat"), "merged",
+                                   args.repeat) * 1e3
+        r = Repository.open(tpath)
+        res["merged_entries"] = len(r.messages())
+        r.close()
         tc = trace_cmd()
         res["merge_proc_ms"] = _proc([*tc, "merge", "feat"], tpath, reset_trace, args.repeat) * 1e3
         res["git_merge_proc_ms"] = _proc(["git", "merge", "-q", "--no-edit", "feat"], gpath,
@@ -145,16 +153,8 @@ def main() -> dict:
             r.refs.set_symbolic("HEAD", "refs/heads/feat")
             r.close()
 
-        api = []
-        for _ in range(args.repeat + 1):
-            reset_trace_feat()
-            r = Repository.open(tpath)
-            t = time.perf_counter()
-            out = r.rebase("main")
-            api.append(time.perf_counter() - t)
-            assert out.status == "rebased", out.status
-            r.close()
-        res["rebase_api_ms"] = statistics.median(api[1:]) * 1e3
+        res["rebase_api_ms"] = _api(tpath, reset_trace_feat, lambda r: r.rebase("main"),
+                                    "rebased", args.repeat) * 1e3
         res["rebase_proc_ms"] = _proc([*tc, "rebase", "main"], tpath, reset_trace_feat,
                                       args.repeat) * 1e3
         res["git_rebase_proc_ms"] = _proc(["git", "rebase", "-q", "main"], gpath,

@@ -33,6 +33,14 @@ def fork(repo, *main_msgs, feat_msgs=(), base=("sys", "q1", "a1")):
     return feat
 
 
+def edit_edit(repo, *main_msgs, feat_msgs=()):
+    """main and feat both edit entry 2 ("A" / "B") after the fork: an edit/edit conflict."""
+    feat = fork(repo, *main_msgs, feat_msgs=feat_msgs)
+    repo.edit(2, {"role": "user", "content": "A"})
+    feat.edit(2, {"role": "user", "content": "B"})
+    return feat
+
+
 # -- the list algorithm ----------------------------------------------------------------------------
 def E(name: str, flags: int = 0) -> Entry:
     return Entry(hash_bytes(name.encode()), flags)
@@ -226,9 +234,7 @@ def test_abort_restores_exactly(repo):
     ("union", ["sys", "q1", "A", "B"]),
 ])
 def test_strategies(repo, strategy, want):
-    fork(repo)
-    repo.edit(2, {"role": "user", "content": "A"})
-    repo.worktree("feat").edit(2, {"role": "user", "content": "B"})
+    edit_edit(repo)
     res = repo.merge("feat", strategy=strategy)
     assert res.status == "merged"
     assert texts(repo) == want
@@ -244,9 +250,7 @@ def test_semantic_deterministic_driver(repo):
 
 
 def test_continue_refused_when_branch_moved(repo):
-    fork(repo)
-    repo.edit(2, {"role": "user", "content": "A"})
-    repo.worktree("feat").edit(2, {"role": "user", "content": "B"})
+    edit_edit(repo)
     repo.merge("feat")
     repo.resolve_conflict(1, "ours")
     repo.user("appended meanwhile")
@@ -258,9 +262,7 @@ def test_continue_refused_when_branch_moved(repo):
 
 
 def test_damaged_state_is_explained_and_abortable(repo):
-    fork(repo)
-    repo.edit(2, {"role": "user", "content": "A"})
-    repo.worktree("feat").edit(2, {"role": "user", "content": "B"})
+    edit_edit(repo)
     repo.merge("feat")
     path = os.path.join(repo.refs_root, "MERGE_STATE")
     with open(path, "r+b") as f:
@@ -295,10 +297,7 @@ def test_cherry_pick_and_revert(repo):
 
 
 def test_cherry_pick_conflict_then_abort(repo):
-    fork(repo)
-    repo.edit(2, {"role": "user", "content": "A"})
-    feat = repo.worktree("feat")
-    feat.edit(2, {"role": "user", "content": "B"})
+    edit_edit(repo)
     head = repo.head_commit()
     res = repo.cherry_pick("feat")
     assert res.status == "conflicts"
@@ -500,9 +499,7 @@ class FakeProvider:
 
 
 def _edit_conflict(repo):
-    fork(repo, "main says the port is 8080", feat_msgs=("feat says the port is 9090",))
-    repo.edit(2, {"role": "user", "content": "A"})
-    repo.worktree("feat").edit(2, {"role": "user", "content": "B"})
+    edit_edit(repo, "main says the port is 8080", feat_msgs=("feat says the port is 9090",))
 
 
 def test_llm_driver_resolves_and_records_cost(repo):
@@ -750,9 +747,7 @@ def test_cli_abort_removes_a_damaged_state(tmp_path, cli):
     ("conflicts", [{"id": 1}]), ("theirs", "not-hex"), ("format", 2),
 ])
 def test_malformed_state_fields_are_one_line_errors(repo, field, value):
-    fork(repo)
-    repo.edit(2, {"role": "user", "content": "A"})
-    repo.worktree("feat").edit(2, {"role": "user", "content": "B"})
+    edit_edit(repo)
     repo.merge("feat")
     path = os.path.join(repo.refs_root, "MERGE_STATE")
     doc = json.loads(open(path).read())
@@ -823,9 +818,7 @@ def test_state_left_by_a_kill_after_the_branch_moved_is_cleared(repo, op, monkey
 
 
 def test_branch_moves_of_the_merging_ref_are_refused_while_stopped(repo):
-    fork(repo)
-    repo.edit(2, {"role": "user", "content": "A"})
-    repo.worktree("feat").edit(2, {"role": "user", "content": "B"})
+    edit_edit(repo)
     repo.merge("feat")
     repo.resolve_conflict(1, "theirs")
     with pytest.raises(MergeInProgress):
