@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import click
 
+from trace_core.merge3 import ORDERS
+from trace_core.mergestate import STRATEGIES
+
+from .commands.history import format_inference
 from .util import echo, emit_json, fail, json_option, open_repo, read_input, decode_utf8, style, warn
 
 EXIT_CONFLICT = 1
-_STRATEGIES = ["manual", "ours", "theirs", "union", "semantic"]
-_ORDERS = ["ours-first", "theirs-first", "chronological"]
 
 
 def _strategy_options(f):
     f = click.option("--driver", type=click.Choice(["llm", "deterministic"]),
                      help="Driver of --strategy semantic (default: llm when llm.provider is "
                           "configured, else deterministic).")(f)
-    f = click.option("--order", type=click.Choice(_ORDERS),
+    f = click.option("--order", type=click.Choice(ORDERS),
                      help="Order of entries added on both sides (default: config merge.order, "
                           "ours-first).")(f)
-    f = click.option("-s", "--strategy", type=click.Choice(_STRATEGIES), default="manual",
+    f = click.option("-s", "--strategy", type=click.Choice(STRATEGIES), default="manual",
                      show_default=True, help="How conflicts are settled.")(f)
     return f
 
@@ -37,14 +39,6 @@ def _driver(repo, strategy: str, name):
     return LLMDriver(make_provider(repo), max_tokens=repo.config.get_typed("llm.max-tokens"))
 
 
-def format_inference(inf: dict) -> str:
-    cost = inf.get("cost_usd")
-    price = f"${cost:.6f}" if isinstance(cost, (int, float)) else "cost unknown"
-    who = "/".join(str(x) for x in (inf.get("provider"), inf.get("model")) if x)
-    return (f"{who}: {inf.get('prompt_tokens', 0)} prompt + {inf.get('completion_tokens', 0)} "
-            f"completion tokens, {price}")
-
-
 def _preview(repo, entries) -> str:
     from trace_core.history import preview
     if not entries:
@@ -53,10 +47,8 @@ def _preview(repo, entries) -> str:
                       for e in entries)
 
 
-def print_conflicts(repo, conflicts, only_open: bool = False) -> None:
+def print_conflicts(repo, conflicts) -> None:
     for c in conflicts:
-        if only_open and c.resolved:
-            continue
         state = f"resolved: {c.action} (by {c.by})" if c.resolved else "open"
         echo(style(f"CONFLICT {c.id} ({c.kind}), {state}: {c.note}", "red" if not c.resolved else "green"))
         if c.base is not None:

@@ -132,8 +132,16 @@ def inference_line(meta: dict):
     inf = meta.get("inference") if isinstance(meta, dict) else None
     if not isinstance(inf, dict):
         return None
-    from trace_cli.merge_cmds import format_inference
     return "Inference: " + format_inference(inf)
+
+
+def format_inference(inf: dict) -> str:
+    """`provider/model: P prompt + C completion tokens, $X` of an `inference` meta."""
+    cost = inf.get("cost_usd")
+    price = f"${cost:.6f}" if isinstance(cost, (int, float)) else "cost unknown"
+    who = "/".join(str(x) for x in (inf.get("provider"), inf.get("model")) if x)
+    return (f"{who}: {inf.get('prompt_tokens', 0)} prompt + {inf.get('completion_tokens', 0)} "
+            f"completion tokens, {price}")
 
 
 def _long(rows, deco: dict, repo=None) -> list:
