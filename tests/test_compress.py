@@ -324,7 +324,7 @@ def test_pin_check_is_done_on_the_spliced_snapshot(repo, monkeypatch):
     def bad_splice(snap, start, end, new, get, put):
         return real(snap, 0, end, new, get, put)      # also drops the pinned entry 1
     monkeypatch.setattr(chunked, "splice", bad_splice)
-    with pytest.raises(OperationError):
+    with pytest.raises(OperationError, match="pinned"):
         compress(r, entries="5:8", strategy="manual", summaries=["s"])
     assert state(r) == before
 
@@ -995,6 +995,12 @@ def test_cli_interactive_uses_the_editor(rdir, tmp_path):
     p = t(rdir, "compress", "HEAD~3", "-i", env=env)
     _one_line_error(p)
     assert "empty plan" in p.stderr
+    for script, words in (("open(__import__('sys').argv[1], 'wb').write(b'keep \\xff')",
+                           "not valid UTF-8"), ("raise SystemExit(3)", "exited with status 3")):
+        env = {"EDITOR": f"{sys.executable} -c \"{script}\"", "VISUAL": ""}
+        p = t(rdir, "compress", "HEAD~3", "-i", env=env)
+        _one_line_error(p)
+        assert words in p.stderr
 
 
 def test_cli_llm_uses_the_configured_provider(rdir, llm_server):
@@ -1015,3 +1021,19 @@ def test_benchmark_runs_small(capsys):
     assert out["mask"]["masked"] == 10                 # 20 tool outputs, the last 10 are kept
     assert out["extractive, turn"]["summaries"] == 20
     assert "extractive, turn" in capsys.readouterr().out
+
+
+def test_mask_handles_responses_api_items(repo):
+    r = repo
+    r.user("start")
+    for i in range(3):
+        r.append({"type": "function_call", "call_id": f"c{i}", "name": "read_file",
+                  "arguments": "{}"})
+        r.append({"type": "function_call_output", "call_id": f"c{i}",
+                  "output": f"file {i}: " + "lorem ipsum dolor sit amet " * 40})
+    res = compress(r, entries="1:", strategy="mask", keep_last=1)
+    assert len(res.masked) == 2
+    outs = [m for m in r.messages() if m.get("type") == "function_call_output"]
+    assert "read_file" in outs[0]["output"] and "lorem" not in outs[0]["output"]
+    assert "lorem" in outs[2]["output"]            # the last one is kept
+    assert [m["call_id"] for m in outs] == ["c0", "c1", "c2"]

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from .util import decode_utf8, fail, open_repo, parse_json, read_input, warn
+from .util import commit_line, decode_utf8, fail, open_repo, parse_json, read_input, warn
 
 
 def _content(ctx, content, file) -> str | None:
@@ -20,10 +20,8 @@ def _content(ctx, content, file) -> str | None:
 
 
 def _report(repo, commit) -> None:
-    branch = repo.head_branch()
-    where = branch[len("refs/heads/"):] if branch and branch.startswith("refs/heads/") else "detached HEAD"
     sign = "+" if commit.op != "drop" else "-"
-    click.echo(f"[{where} {commit.hex[:12]}] {commit.summary} ({commit.op}, {sign}{commit.tokens} "
+    click.echo(f"{commit_line(repo, commit)} ({commit.op}, {sign}{commit.tokens} "
                f"tokens, {commit.total_tokens} in context)")
     for w in repo.budget_warnings(commit.total_tokens):
         warn(w)

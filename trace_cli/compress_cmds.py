@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from .util import decode_utf8, echo, emit_json, fail, json_option, open_repo, read_input, warn
+from .util import (commit_line, decode_utf8, echo, edit_text, emit_json, fail, json_option,
+                   open_repo, read_input, warn)
 
 _STRATEGIES = ("mask", "extractive", "llm", "manual")
 _GRANULARITIES = ("turn", "episode", "range")
@@ -92,7 +93,8 @@ def compress_cmd(ctx, range_, entries, strategy, granularity, episode_tokens, in
                 else:
                     click.echo(default.format(_header(default, strategy, granularity)), nl=False)
                 return
-            plan = _edit(default.format(_header(default, strategy, granularity)))
+            plan = edit_text(default.format(_header(default, strategy, granularity)), ".plan",
+                             "the plan")
         provider = None
         if strategy == "llm":
             from .llm_support import make_provider
@@ -123,24 +125,13 @@ def _n(n: int, one: str, many: str = "") -> str:
     return f"{n} {one if n == 1 else (many or one + 's')}"
 
 
-def _edit(text: str) -> str:
-    edited = click.edit(text, extension=".plan", require_save=False)
-    if edited is None:
-        fail("the editor returned no plan: compression aborted")
-    return edited
-
-
 def _report(repo, r) -> None:
     if r.dry_run:
         echo(f"dry run of compress {r.range} ({r.strategy}, {r.granularity}): nothing committed")
         for s in r.plan.steps:
             echo(f"  {s.action:<9} {s.commit[:12]}  {s.summary}")
     else:
-        branch = repo.head_branch()
-        where = branch[len("refs/heads/"):] if branch and branch.startswith("refs/heads/") \
-            else "detached HEAD"
-        c = repo.get_commit(bytes.fromhex(r.commit))
-        echo(f"[{where} {r.commit[:12]}] {c.summary}")
+        echo(commit_line(repo, repo.get_commit(bytes.fromhex(r.commit))))
     for s in r.summaries:
         span = s["replaced"]
         echo(f"  summary #{s['index']}: replaces #{span[0]}-#{span[-1]} ({_n(len(span), 'entry', 'entries')}, "

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
-import tempfile
 
 import click
 
-from .util import (decode_utf8, echo, emit_json, fail, open_repo, read_input, root_obj, warn)
+from .util import (commit_line, decode_utf8, echo, edit_text, emit_json, fail, open_repo,
+                   read_input, root_obj, warn)
 
 
 def _parse_move(text: str) -> tuple:
@@ -22,25 +20,6 @@ def _parse_move(text: str) -> tuple:
         fail(f"--move takes START:END (entries START to END-1) or one index, got {text!r}", 2)
         raise
     return start, end
-
-
-def _edit(text: str) -> str:
-    """Let the user edit `text` in $VISUAL / $EDITOR (vi if neither is set); the edited text."""
-    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
-    fd, path = tempfile.mkstemp(prefix="trace-reorder-", suffix=".todo")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        rc = subprocess.run(["sh", "-c", f'{editor} "$@"', editor, path]).returncode
-        if rc != 0:
-            fail(f"the editor ({editor}) exited with status {rc}; nothing changed")
-        with open(path, "rb") as f:
-            return decode_utf8(f.read(), "the todo list")
-    finally:
-        try:
-            os.unlink(path)
-        except OSError:
-            pass
 
 
 def _describe_order(repo, result, messages, flags) -> list:
@@ -88,7 +67,7 @@ def reorder(obj, moves=(), to=(), interactive=False, todo=None, print_todo=False
                 echo("nothing to do: the context is empty")
                 return
             if interactive:
-                text = _edit(format_todo(messages, flags, header))
+                text = edit_text(format_todo(messages, flags, header), ".todo", "the todo list")
             else:
                 text = decode_utf8(read_input(todo, todo == "-"), todo)
             kw["order"] = parse_todo(text, len(entries))
@@ -117,11 +96,8 @@ def reorder(obj, moves=(), to=(), interactive=False, todo=None, print_todo=False
                 echo(line)
         else:
             c = res.commit
-            branch = repo.head_branch()
-            where = branch[len("refs/heads/"):] if branch and branch.startswith("refs/heads/") \
-                else "detached HEAD"
             n = len(res.moved)
-            echo(f"[{where} {c.hex[:12]}] {c.summary} (reorder, {n} entr"
+            echo(f"{commit_line(repo, c)} (reorder, {n} entr"
                  f"{'y' if n == 1 else 'ies'} moved)")
         for w in res.warnings:
             warn(w.message)

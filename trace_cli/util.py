@@ -208,3 +208,33 @@ def run(cli) -> None:
 
 def _one_line(text: str) -> str:
     return " ".join(text.split()) or "unknown error"
+
+
+def edit_text(text: str, suffix: str, what: str) -> str:
+    """Let the user edit `text` in $VISUAL / $EDITOR (vi if neither is set) and return the
+    edited text; a failing editor or bytes that are not UTF-8 end the command with one line."""
+    import subprocess
+    import tempfile
+    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+    fd, path = tempfile.mkstemp(prefix="trace-", suffix=suffix)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        rc = subprocess.run(["sh", "-c", f'{editor} "$@"', editor, path]).returncode
+        if rc != 0:
+            fail(f"the editor ({editor}) exited with status {rc}; nothing changed")
+        with open(path, "rb") as f:
+            return decode_utf8(f.read(), what)
+    finally:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
+def commit_line(repo, commit) -> str:
+    """`[branch 12-hex] summary`, as git prints a new commit (`detached HEAD` when detached)."""
+    branch = repo.head_branch()
+    where = branch[len("refs/heads/"):] if branch and branch.startswith("refs/heads/") \
+        else "detached HEAD"
+    return f"[{where} {commit.hex[:12]}] {commit.summary}"

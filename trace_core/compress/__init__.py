@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Optional, Sequence, Union
 
-from .engine import run
+from .engine import plan_compression as _plan, run
 from .options import CompressResult, Options
 from .plan import ACTIONS, Plan, PlanStep
 from .provenance import describe, show_lines, trace_back
@@ -49,5 +49,4 @@ def plan_compression(repo, range: Optional[str] = None, *,
                      entries: Union[str, Sequence[int], None] = None, plan: Any = None) -> Plan:
     """The plan of a compression of `range` / `entries`: the default one (every commit
     `summarize`), or `plan` (text, mapping or Plan) checked against the range."""
-    from .engine import plan_compression as _plan
     return _plan(repo, Options(range=range, entries=entries, plan=plan))[1]

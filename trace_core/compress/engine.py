@@ -35,7 +35,7 @@ def default_plan(sel: Selection, tokens) -> Plan:
     for cid in sel.commits:
         idx = by_commit.get(cid, [])
         step = PlanStep(to_hex(cid), "summarize", idx, sum(tokens(i) for i in idx),
-                        sel.commit_objs[cid].summary if cid in sel.commit_objs else "")
+                        sel.commit_objs[cid].summary)
         (steps if idx else idle).append(step)
     return Plan(steps, sel.label, to_hex(sel.head), idle)
 
@@ -44,7 +44,8 @@ def resolve_plan(given: Any, default: Plan) -> Plan:
     if given is None:
         plan = default
     elif isinstance(given, Plan):
-        order = [s.commit for s in given.steps if any(d.commit == s.commit for d in default.steps)]
+        known = {d.commit for d in default.steps}
+        order = [s.commit for s in given.steps if s.commit in known]
         plan = from_actions({s.commit: s.action for s in given.steps}, default, order)
     elif isinstance(given, str):
         plan = parse_plan(given, default)
@@ -313,12 +314,12 @@ class _Run:
     def _check_facts(self, new_span: List[Entry], new_blobs: List[Blob]) -> None:
         sel, repo = self.sel, self.repo
         made = {b.id: b.message for b in new_blobs}
-        outside = [M.message_text(repo.get_blob(e.blob).message)
-                   for e in (*sel.entries[:sel.start], *sel.entries[sel.end:])]
+        outside = (M.message_text(repo.get_blob(e.blob).message)
+                   for e in (*sel.entries[:sel.start], *sel.entries[sel.end:]))
         span_before = [M.message_text(self.msgs[i]) for i in range(sel.start, sel.end)]
         by_blob = {sel.entries[i].blob: self.msgs[i] for i in range(sel.start, sel.end)}
         span_after = [M.message_text(made.get(e.blob) or by_blob[e.blob]) for e in new_span]
-        self.facts.check(outside + span_before, outside + span_after)
+        self.facts.check(span_before, span_after, outside)
 
     def _builder(self, new_span, new_blobs, removed, lay, meta, message, delta, cost, result):
         sel, repo = self.sel, self.repo
@@ -346,8 +347,6 @@ class _Run:
             new = chunked.splice(snap, start, end, new_span, repo.get_node, nodes.append)
             local = {n.id: n for n in nodes}
             after = chunked.entries(new, lambda oid: local.get(oid) or repo.get_node(oid))
-            if after != cur[:start] + list(new_span) + cur[end:]:
-                raise OperationError("internal error: the spliced context is not the planned one")
             result.pins_checked = check_pins(cur, after, lay.forced_pins, created,
                                              repo.store.get_bytes, expected)
             total = repo.total_after(parent, snap, delta, new.count)

@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..messages import (call_ids, call_names, is_question as is_turn_start, is_tool_output,
-                        message_text, result_ids, text_of)
+                        message_text, result_ids)
 
 __all__ = ["call_ids", "call_names", "is_tool_output", "is_turn_start", "message_text",
-           "result_ids", "text_of", "tool_name_for", "tool_pairs"]
+           "result_ids", "tool_name_for", "tool_pairs"]
 
 
 def tool_pairs(msgs: List[dict]) -> Tuple[List[Tuple[int, int]], List[int]]:

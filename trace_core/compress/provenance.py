@@ -15,7 +15,6 @@ from ..errors import OperationError
 from ..ids import from_hex, is_hex_id, to_hex
 
 VERSION = 1
-KINDS = ("entry", "summary", "masked")
 
 
 def produced(commit) -> Dict[bytes, str]:

@@ -32,9 +32,6 @@ class Selection:
     commit_objs: Dict[bytes, Commit] = field(default_factory=dict)
     spec: dict = field(default_factory=dict)
 
-    def entries_of(self, cid: bytes) -> List[int]:
-        return [i for i in self.selected if self.origin.get(i) == cid]
-
     @property
     def label(self) -> str:
         if "entries" in self.spec:

@@ -73,6 +73,10 @@ def mask_message(msg: dict, make: Callable[[str, Any], str]) -> Optional[dict]:
         out = dict(msg)
         out["content"] = make(str(msg.get("tool_call_id", "")), msg.get("content"))
         return out
+    if msg.get("type") == "function_call_output":      # a Responses API item
+        out = dict(msg)
+        out["output"] = make(str(msg.get("call_id", "")), msg.get("output"))
+        return out
     content = msg.get("content")
     if not isinstance(content, list):
         return None

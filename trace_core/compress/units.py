@@ -191,7 +191,3 @@ def layout(sel, plan: Plan, msgs: Dict[int, dict], *, respect_pins: bool, force:
     repair_pairs(lay, msgs, sel.start, sel.end, survives_sum, results_after)
     return lay
 
-
-def describe_state(lay: Layout, i: int) -> str:
-    s = lay.state[i]
-    return f"keep ({lay.reason.get(i, '')})" if s == "keep" else s

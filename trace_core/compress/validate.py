@@ -53,15 +53,21 @@ class Facts:
     def to_meta(self) -> dict:
         return {"strings": list(self.strings), "patterns": [p.pattern for p in self.patterns]}
 
-    def check(self, before: Iterable[str], after: Iterable[str]) -> None:
-        """Raise OperationError naming the first fact missing from `after`."""
-        after_l = list(after)
-        missing = [(k, label, f) for k, label, f in self.items() if not _found(f, after_l)]
+    def check(self, span_before: Sequence[str], span_after: Sequence[str],
+              outside: Iterable[str]) -> None:
+        """Raise OperationError naming the first fact missing after the compression. The texts
+        of the compressed span before and after are given; `outside` (the unchanged rest of the
+        context) is read lazily, only while some fact is still unfound."""
+        missing = [m for m in self.items() if not _found(m[2], span_after)]
+        if missing:
+            for text in outside:
+                missing = [m for m in missing if not _found(m[2], (text,))]
+                if not missing:
+                    break
         if not missing:
             return
-        before_l = list(before)
         kind, label, f = missing[0]
-        if not _found(f, before_l):
+        if not _found(f, span_before):
             raise OperationError(f"must-keep {kind} '{label}' is not in the context even before "
                                  "compression; nothing was committed")
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
@@ -69,7 +75,7 @@ class Facts:
                              f"{more}; nothing was committed")
 
 
-def _found(fact, texts: List[str]) -> bool:
+def _found(fact, texts: Sequence[str]) -> bool:
     if isinstance(fact, str):
         return any(fact in t for t in texts)
     return any(fact.search(t) for t in texts)
