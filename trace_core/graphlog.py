@@ -402,36 +402,6 @@ def layout(commits: Iterable[Tuple[bytes, Sequence[bytes]]],
 
 
 # -- the repository's graph -------------------------------------------------------------------
-def ref_labels(repo) -> Dict[bytes, list]:
-    """Decorations of the current namespace's refs by commit id, as `git log --decorate` shows
-    them: `HEAD -> main` (or `HEAD` when detached) first, then tags (`tag: v1`), then the other
-    branches and refs, each group by name."""
-    head_branch = repo.head_branch()
-    head = repo.refs.resolve("HEAD")
-    groups: dict = {}
-    for name, raw in repo.refs.list("refs/"):
-        if raw.startswith("ref:"):
-            continue
-        if name.startswith("refs/heads/"):
-            short = name[len("refs/heads/"):]
-            rank, label = (0, f"HEAD -> {short}") if name == head_branch else (2, short)
-        elif name.startswith("refs/tags/"):
-            rank, label = 1, f"tag: {name[len('refs/tags/'):]}"
-        else:
-            rank, label = 3, name
-        groups.setdefault(raw, []).append((rank, label))
-    if head and head_branch is None:
-        groups.setdefault(head, []).append((0, "HEAD"))
-    out = {}
-    for hexid, labels in groups.items():
-        if len(hexid) == 64:
-            try:
-                out[bytes.fromhex(hexid)] = [label for _, label in sorted(labels)]
-            except ValueError:
-                continue
-    return out
-
-
 def graph_log(repo, revs: Sequence[str] = (), *, all_refs: bool = False,
               limit: Optional[int] = None, colors: bool = False) -> List[GraphRow]:
     """The commits reachable from `revs` (default HEAD; `^X` and `X..Y` exclude X's history),
@@ -495,6 +465,7 @@ def graph_log(repo, revs: Sequence[str] = (), *, all_refs: bool = False,
         order = topo_order(walk, parents) if skew else walk
         if limit is not None:
             del order[limit:]
+    from .views import ref_labels
     labels = ref_labels(repo)
     rows: List[GraphRow] = []
     add = rows.append

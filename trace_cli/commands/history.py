@@ -21,36 +21,6 @@ def resolve_commit(repo, expr: str) -> bytes:
     return oid
 
 
-def labels(repo) -> dict:
-    """commit hex -> ref labels, like git's decorations."""
-    out: dict = {}
-    head = repo.refs.resolve("HEAD")
-    branch = repo.head_branch()
-    for name, raw in repo.refs.list("refs/"):
-        if raw.startswith("ref:"):
-            continue
-        short = name.split("/", 2)[2] if name.startswith(("refs/heads/", "refs/tags/")) else name
-        label = f"tag: {short}" if name.startswith("refs/tags/") else short
-        if name == branch:
-            label = f"HEAD -> {short}"
-        out.setdefault(raw, []).append(label)
-    if head and branch is None:
-        out.setdefault(head, []).insert(0, "HEAD")
-    return out
-
-
-def _raw_labels(by_hex: dict) -> dict:
-    """The same labels keyed by raw id (only keys that are full lowercase hex ids can match)."""
-    out = {}
-    for h, v in by_hex.items():
-        if len(h) == 64 and h == h.lower():
-            try:
-                out[bytes.fromhex(h)] = v
-            except ValueError:
-                pass
-    return out
-
-
 _ONELINE_COLS = ("op", "tokens", "total", "summary")
 
 
@@ -83,15 +53,15 @@ def log(obj, oneline=False, limit=None, first_parent=False, no_pager=False, as_j
             fail("your current branch has no commits yet")
         inc = [resolve_commit(repo, r) for r in include or ["HEAD"]]
         exc = [resolve_commit(repo, r) for r in exclude]
-        by_hex = labels(repo)
+        from trace_core.views import ref_labels
+        deco = ref_labels(repo)
         if as_json:
             rows = repo.index.walk(inc, exclude=exc, limit=limit, first_parent=first_parent)
             emit_json([{"id": r.id.hex(), "parents": [p.hex() for p in r.parents], "op": r.op,
                         "author": r.author, "time_ms": r.time_ms, "tokens": r.tokens,
                         "total_tokens": r.total_tokens, "summary": r.summary,
-                        "refs": by_hex.get(r.id.hex(), [])} for r in rows])
+                        "refs": deco.get(r.id, [])} for r in rows])
             return
-        deco = _raw_labels(by_hex)
         if oneline and not color():
             rows = repo.index.walk_raw(inc, exc, limit, first_parent, (_ONELINE_LINE,))
             if deco:
