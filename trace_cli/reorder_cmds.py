@@ -22,7 +22,7 @@ def _parse_move(text: str) -> tuple:
     return start, end
 
 
-def _describe_order(repo, result, messages, flags) -> list:
+def _describe_order(result, messages, flags) -> list:
     from trace_core.history import preview
     moved = set(result.moved)
     lines = []
@@ -53,7 +53,7 @@ def reorder(obj, moves=(), to=(), interactive=False, todo=None, print_todo=False
             fail("your current branch has no commits yet")
         entries = repo.entries_at(base)
         flags = [e.flags for e in entries]
-        kw: dict = {"base": base}
+        kw: dict = {"base": base, "entries": entries}
         if moves:
             kw["moves"] = [(*_parse_move(m), k) for m, k in zip(moves, to)]
         else:
@@ -71,6 +71,7 @@ def reorder(obj, moves=(), to=(), interactive=False, todo=None, print_todo=False
             else:
                 text = decode_utf8(read_input(todo, todo == "-"), todo)
             kw["order"] = parse_todo(text, len(entries))
+            kw["messages"] = messages
         try:
             res = do_reorder(repo, strict=strict, force=force, commit_message=message,
                              dry_run=dry_run, author=author, **kw)
@@ -92,7 +93,7 @@ def reorder(obj, moves=(), to=(), interactive=False, todo=None, print_todo=False
             return
         if dry_run:
             echo("new order (dry run: nothing committed; * = moved):")
-            for line in _describe_order(repo, res, repo.entry_messages(entries), flags):
+            for line in _describe_order(res, res.messages, flags):
                 echo(line)
         else:
             c = res.commit

@@ -91,6 +91,7 @@ class ReorderResult:
     base: Optional[bytes] = None     # the commit whose context the indices refer to
     changed: bool = True             # False: the order is the current one (nothing to do)
     dry_run: bool = False
+    messages: List[dict] = field(default_factory=list)   # the base context's messages
 
 
 # -- permutations ----------------------------------------------------------------------------
@@ -300,10 +301,19 @@ def check(messages: Sequence[dict], flags: Sequence[int], blob_ids: Sequence[byt
             out.append(ReorderWarning(
                 "reference", (i, j), f"{_label(i, messages[i])} refers to "
                 f"{_label(j, messages[j])} but would come before it"))
+    # Entries outside a longest increasing run keep their relative order, so an entry (or
+    # block) that did not move can only be crossed by the moved ones: scan those, not all n.
+    moved = moved_entries(order)
+    moved_set = set(moved)
+
+    def candidates(members: range) -> Sequence[int]:
+        return range(n) if any(x in moved_set for x in members) else moved
+
     # across system messages
     for s, m in enumerate(messages):
         if m.get("role") in SYSTEM_ROLES:
-            crossed = [x for x in range(n) if x != s and (x < s) != (new[x] < new[s])]
+            crossed = [x for x in candidates(range(s, s + 1))
+                       if x != s and (x < s) != (new[x] < new[s])]
             if crossed:
                 out.append(ReorderWarning(
                     "system", (s, *crossed), f"{_list(crossed)} would move across the "
@@ -320,7 +330,7 @@ def check(messages: Sequence[dict], flags: Sequence[int], blob_ids: Sequence[byt
         lo = min(new[k] for k in range(i, j + 1))
         hi = max(new[k] for k in range(i, j + 1))
         # outside the block: on the same side as before, or it crossed (or split) the block
-        crossed = [x for x in range(n) if (x < i or x > j) and
+        crossed = [x for x in candidates(range(i, j + 1)) if (x < i or x > j) and
                    (new[x] < lo if x < i else new[x] > hi) is False]
         if crossed:
             block = f"#{i}" if i == j else f"#{i}-#{j}"
@@ -399,14 +409,17 @@ def parse_todo(text: str, count: int) -> List[int]:
 
 # -- the operation -----------------------------------------------------------------------------
 def plan(repo, order: Optional[Sequence[int]] = None,
-         moves: Optional[Sequence[Sequence[int]]] = None, base: Optional[bytes] = None) -> dict:
-    """Read the context the indices refer to (`base`, default the tip) and work out the order,
-    the moved entries and the warnings, writing nothing."""
+         moves: Optional[Sequence[Sequence[int]]] = None, base: Optional[bytes] = None,
+         entries: Optional[list] = None, messages: Optional[list] = None) -> dict:
+    """Read the context the indices refer to (`base`, default the tip; its `entries` and
+    `messages` when the caller has read them already) and work out the order, the moved entries
+    and the warnings, writing nothing."""
     if (order is None) == (moves is None):
         raise InputError("give either an order or moves")
     if base is None:
         base = repo.head_commit()
-    entries = repo.entries_at(base) if base is not None else []
+    if entries is None:
+        entries = repo.entries_at(base) if base is not None else []
     count = len(entries)
     if order is not None:
         new_order = check_order(order, count)
@@ -415,7 +428,8 @@ def plan(repo, order: Optional[Sequence[int]] = None,
         new_order, moved = apply_moves(moves, count)
         if new_order == list(range(count)):
             moved = []
-    messages = repo.entry_messages(entries)
+    if messages is None:
+        messages = repo.entry_messages(entries)
     flags = [e.flags for e in entries]
     warnings = check(messages, flags, [e.blob for e in entries], new_order)
     return {"base": base, "entries": entries, "order": new_order, "moved": moved,
@@ -426,7 +440,8 @@ def reorder(repo, order: Optional[Sequence[int]] = None,
             moves: Optional[Sequence[Sequence[int]]] = None, strict: bool = False,
             force: bool = False, commit_message: Optional[str] = None, *,
             dry_run: bool = False, base: Optional[bytes] = None,
-            author: Optional[str] = None) -> ReorderResult:
+            author: Optional[str] = None, entries: Optional[list] = None,
+            messages: Optional[list] = None) -> ReorderResult:
     """Rearrange the entries of the current context as one `reorder` commit.
 
     `order`: new position i holds old entry order[i] (a full permutation). `moves`: `(start,
@@ -434,11 +449,12 @@ def reorder(repo, order: Optional[Sequence[int]] = None,
     context the indices refer to (default: the tip when called); the commit is made on the tip,
     which may have appended entries since (they stay at the end). `strict` refuses when the
     checks warn, unless `force`. `dry_run` works everything out and writes nothing.
+    `entries` / `messages`: the context of `base`, if the caller has read it already.
     """
-    p = plan(repo, order, moves, base)
+    p = plan(repo, order, moves, base, entries, messages)
     new_order, moved, warnings = p["order"], p["moved"], p["warnings"]
     result = ReorderResult(None, new_order, moved, warnings, p["base"],
-                           changed=new_order != list(range(len(new_order))), dry_run=dry_run)
+                           changed=bool(moved), dry_run=dry_run, messages=p["messages"])
     if not result.changed or dry_run:
         return result
     if strict and warnings and not force:
