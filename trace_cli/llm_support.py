@@ -10,36 +10,21 @@ import os
 import sys
 from typing import Optional
 
-from .util import echo, emit_json, fail, open_repo
+from .util import decode_utf8, echo, emit_json, fail, open_repo, read_input
 
 
-def key_env_name(config) -> Optional[str]:
-    """The environment variable holding the API key: llm.api-key-env, else OPENAI_API_KEY /
-    ANTHROPIC_API_KEY by llm.provider (None while no HTTP provider is configured)."""
-    from trace_core.llm import llm_settings
-    return llm_settings(config).api_key_env
-
-
-def api_key(config) -> Optional[str]:
-    """The API key from the environment, or None (an empty variable counts as unset)."""
-    name = key_env_name(config)
+def api_key(settings) -> Optional[str]:
+    """The API key from the environment variable the settings name (llm.api-key-env, else
+    OPENAI_API_KEY / ANTHROPIC_API_KEY by provider), or None; an empty variable counts as
+    unset."""
+    name = settings.api_key_env
     return (os.environ.get(name) or None) if name else None
 
 
 def make_provider(repo):
-    """The provider configured in `repo`, with its key from the environment.
-
-    A missing key is fine for OpenAI-compatible servers (local vLLM, Ollama, llama.cpp get no
-    Authorization header) but a ConfigError for Anthropic."""
-    from trace_core.errors import ConfigError
+    """The provider configured in `repo`, with its key from the environment."""
     from trace_core.llm import llm_settings, provider_from_config
-
-    s = llm_settings(repo.config)
-    key = api_key(repo.config)
-    if s.provider == "anthropic" and s.model is not None and key is None:
-        raise ConfigError(f"no Anthropic API key: set the {s.api_key_env} environment variable "
-                          f"(or name another one with llm.api-key-env)")
-    return provider_from_config(repo.config, key)
+    return provider_from_config(repo.config, api_key(llm_settings(repo.config)))
 
 
 def cost_line(result) -> str:
@@ -56,11 +41,7 @@ def complete(obj, prompt: str, system: Optional[str], max_tokens: Optional[int],
              as_json: bool) -> None:
     """`trace llm complete`: one request; the text on stdout, the usage on stderr."""
     if prompt == "-":
-        data = sys.stdin.buffer.read()
-        try:
-            prompt = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            fail(f"standard input is not valid UTF-8 (byte {exc.start})")
+        prompt = decode_utf8(read_input(None, True), "standard input")
     if not prompt.strip():
         fail("the prompt is empty", 2)
     with open_repo(obj) as repo:
@@ -84,7 +65,7 @@ def show_config(obj, as_json: bool) -> None:
     with open_repo(obj) as repo:
         s = llm_settings(repo.config)
         prices = prices_from_config(repo.config)
-    key_set = bool(os.environ.get(s.api_key_env)) if s.api_key_env else False
+    key_set = api_key(s) is not None
     info = {"provider": s.provider, "model": s.model, "base_url": s.base_url,
             "timeout": s.timeout, "max_retries": s.max_retries, "max_tokens": s.max_tokens,
             "api_key_env": s.api_key_env, "api_key_set": key_set,

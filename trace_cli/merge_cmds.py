@@ -36,7 +36,7 @@ def _driver(repo, strategy: str, name):
     if name == "deterministic":
         return DeterministicDriver()
     from .llm_support import make_provider
-    return LLMDriver(make_provider(repo), max_tokens=repo.config.get_typed("llm.max-tokens"))
+    return LLMDriver(make_provider(repo))     # (llm.max-tokens is the provider's default)
 
 
 def _preview(repo, entries) -> str:

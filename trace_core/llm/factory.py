@@ -87,5 +87,8 @@ def provider_from_config(config, api_key: Optional[str], *,
     cls = PROVIDERS.get(s.provider)
     if cls is None:
         raise ConfigError(f"llm.provider {s.provider!r} is not supported (openai, anthropic)")
+    if s.provider == "anthropic" and api_key is None:   # (local OpenAI-compatible servers
+        raise ConfigError(f"no Anthropic API key: set the {s.api_key_env} "  # need no key)
+                          "environment variable (or name another one with llm.api-key-env)")
     return cls(s.base_url, s.model, api_key, timeout=s.timeout, max_retries=s.max_retries,
                prices=prices_from_config(config), sleep=sleep, max_tokens=s.max_tokens)

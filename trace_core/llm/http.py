@@ -15,11 +15,9 @@ replaced by "[redacted]" in every message this module builds.
 
 from __future__ import annotations
 
-import http.client
 import json
+import math
 import socket
-import ssl
-import threading
 import time
 from typing import Callable, Iterable, Optional
 from urllib.parse import urlsplit
@@ -120,6 +118,8 @@ def post_json(url: str, body: dict, headers: dict, *, what: str, timeout: float,
 def _attempt(url: str, payload: bytes, headers: dict, timeout: float, limit: int,
              what: str) -> tuple:
     """One request: (status, reason, headers, body bytes); _Retryable on transport failures."""
+    import http.client      # (here, not at import: http.client + ssl cost ~50 ms, and
+    import threading        # `trace llm config` or a deterministic merge never send anything)
     p = urlsplit(url)
     path = (p.path or "/") + (f"?{p.query}" if p.query else "")
     deadline = time.monotonic() + timeout
@@ -190,6 +190,8 @@ def _attempt(url: str, payload: bytes, headers: dict, timeout: float, limit: int
 
 
 def _transport_error(e: BaseException, what: str) -> Exception:
+    import http.client
+    import ssl
     if isinstance(e, socket.gaierror):
         return ProviderUnavailable(f"{what} endpoint: cannot resolve the host name "
                                    f"({e.strerror or e})")
@@ -216,7 +218,7 @@ def _retry_after(headers) -> Optional[float]:
         secs = float(v.strip())
     except ValueError:
         return None          # an HTTP date: use the normal backoff
-    return secs if secs >= 0 and secs == secs and secs != float("inf") else None
+    return secs if secs >= 0 and math.isfinite(secs) else None
 
 
 def _http_message(status: int, reason: str, data: bytes, what: str) -> str:
@@ -317,10 +319,6 @@ class HTTPProvider:
         self.prices = prices if isinstance(prices, PriceTable) else PriceTable(prices)
         self._sleep = sleep
         self.__key = api_key
-
-    @property
-    def has_api_key(self) -> bool:
-        return self.__key is not None
 
     def _key(self) -> Optional[str]:
         return self.__key
