@@ -413,9 +413,9 @@ def graph_log(repo, revs: Sequence[str] = (), *, all_refs: bool = False,
     from .errors import InputError, OperationError
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
         raise InputError(f"limit must be a non-negative integer, got {limit!r}")
-    from .revparse import split_ranges
+    from .revparse import resolve_commit, split_ranges
     include, exclude = split_ranges(revs)
-    starts = [_commit_id(repo, r) for r in include]
+    starts = [resolve_commit(repo, r) for r in include]
     if all_refs:
         for _, raw in repo.refs.list("refs/"):
             oid = _hex_commit(repo, raw)
@@ -429,8 +429,8 @@ def graph_log(repo, revs: Sequence[str] = (), *, all_refs: bool = False,
     elif not include:
         if repo.head_commit() is None:
             raise OperationError("your current branch has no commits yet")
-        starts.append(_commit_id(repo, "HEAD"))
-    stops = [_commit_id(repo, r) for r in exclude]
+        starts.append(resolve_commit(repo, "HEAD"))
+    stops = [resolve_commit(repo, r) for r in exclude]
     if limit == 0 or not starts:
         return []
     order = None
@@ -483,23 +483,14 @@ def graph_log(repo, revs: Sequence[str] = (), *, all_refs: bool = False,
     return rows
 
 
-def _commit_id(repo, expr: str) -> bytes:
-    """A revision expression to a commit id (through the index when it has the commit)."""
-    oid = repo.resolve_object(expr)
-    if not repo.index.has(oid):
-        repo.get_commit(oid)       # not a commit, or missing: the errors resolve raises
-    return oid
-
-
 def _hex_commit(repo, hexid: str) -> Optional[bytes]:
     """The commit a ref value names, or None if it names something else (or nothing)."""
     from .errors import TraceError
+    from .ids import is_hex_id
+    from .revparse import resolve_commit
+    if not is_hex_id(hexid):
+        return None
     try:
-        oid = bytes.fromhex(hexid)
-        if len(oid) != 32:
-            return None
-        if not repo.index.has(oid):
-            repo.get_commit(oid)
-        return oid
-    except (ValueError, TraceError):
+        return resolve_commit(repo, hexid)
+    except TraceError:
         return None

@@ -162,3 +162,13 @@ def split_ranges(revs) -> tuple:
         else:
             include.append(r)
     return include, exclude
+
+
+def resolve_commit(repo: "Repository", expr: str) -> RawId:
+    """repo.resolve(expr), without reading the commit from the object store when the commit
+    index already has it (only commits are indexed): a walk over the index then opens no pack
+    and no journal."""
+    oid = repo.resolve_object(expr)
+    if not repo.index.has(oid):
+        repo.get_commit(oid)   # not a commit, or missing: the errors repo.resolve raises
+    return oid

@@ -6,19 +6,9 @@ from __future__ import annotations
 
 import sys
 
-from trace_core.revparse import split_ranges
+from trace_core.revparse import resolve_commit, split_ranges
 
 from ..util import CommandExit, color, echo, emit_json, fail, open_repo, style, when
-
-
-def resolve_commit(repo, expr: str) -> bytes:
-    """repo.resolve(expr), without reading the commit from the object store when the commit
-    index already has it (only commits are indexed): a walk over the index then opens no pack
-    and no journal."""
-    oid = repo.resolve_object(expr)
-    if not repo.index.has(oid):
-        repo.get_commit(oid)   # not a commit, or missing: the errors repo.resolve raises
-    return oid
 
 
 _ONELINE_COLS = ("op", "tokens", "total", "summary")
