@@ -413,6 +413,7 @@ def graph_log(repo, revs: Sequence[str] = (), *, all_refs: bool = False,
     from .errors import InputError, OperationError
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
         raise InputError(f"limit must be a non-negative integer, got {limit!r}")
+    from .index.sqlite_index import split_parents
     from .revparse import resolve_commit, split_ranges
     include, exclude = split_ranges(revs)
     starts = [resolve_commit(repo, r) for r in include]
@@ -436,9 +437,11 @@ def graph_log(repo, revs: Sequence[str] = (), *, all_refs: bool = False,
     order = None
     if limit is not None and not stops:
         # the first commits only: read as little history as that takes
+        read = repo.index.row_reader(("summary", "op"))   # reads parent chains ahead
+
         def get_row(oid: bytes) -> tuple:
-            r = repo.index.get(oid)
-            return (r.id, r.parents, r.generation, r.time_ms, r.summary, r.op)
+            r = read(oid)
+            return (r[0], split_parents(r[1]), *r[2:])
         order = first_commits(get_row, starts, limit, 4 * limit + 256)
         parents = {r[0]: r[1] for r in order} if order is not None else {}
     if order is None:
@@ -456,8 +459,7 @@ def graph_log(repo, revs: Sequence[str] = (), *, all_refs: bool = False,
                     parents[r[0]] = (ps,)
                     skew = skew or t > r[3]
             else:
-                ps = tuple(p for p in (ps[i:i + 32] for i in range(0, len(ps), 32))
-                           if p in times)
+                ps = tuple(p for p in split_parents(ps) if p in times)
                 parents[r[0]] = ps
                 skew = skew or any(times[p] > r[3] for p in ps)
         # without skew every parent sorts after its children, and a walk newest-first (ties:

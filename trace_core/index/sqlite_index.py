@@ -403,6 +403,11 @@ class CommitIndex:
                     pr = row(p)
                     push(heap, (-pr[3], -pr[2], p, pr))
 
+    def row_reader(self, columns: tuple = ()):
+        """A function id -> raw row (id, packed parents, generation, time_ms, *columns) for one
+        traversal, reading first-parent chains ahead (see `_raw_reader`)."""
+        return self._raw_reader(columns)[0]
+
     def _raw_reader(self, columns: tuple) -> tuple:
         """(row, bulk, get) for one traversal over raw rows: `row(oid)` reads first-parent
         chains ahead in growing runs; `bulk()` reads every indexed row in one scan; `get(oid)`
