@@ -219,7 +219,8 @@ def test_random_graphs_are_well_formed(seed):
         graph = ln.split("c", 1)[0] if "*" in ln else ln
         assert set(graph) <= set(" |/\\_*-."), ln
         assert graph.count("*") == (1 if "*" in ln else 0)
-    # every connector row is followed by something; commit rows say which commit they draw
+    assert not lines or "*" in lines[-1]            # the drawing ends on a commit row
+    # commit rows say which commit they draw
     names = [ln.rsplit(" ", 1)[-1] for ln in commit_lines]
     pos = {n: i for i, n in enumerate(names)}
     for n, ps, _ in spec:
@@ -256,6 +257,7 @@ def test_first_commits_equal_the_full_order(seed):
         reads.append(oid)
         return rows[oid]
     assert first_commits(get_row, starts, k, 10**6) == full[:k]
+    assert len(reads) == len(set(reads)) <= len(seen)       # each row read at most once
     assert first_commits(get_row, starts, len(full), 0) in (None, full)
 
 
