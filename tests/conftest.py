@@ -34,3 +34,16 @@ def run_cli(*args, cwd=None, input=None, env=None, check=False):
 @pytest.fixture
 def cli():
     return run_cli
+
+
+def run_in(rdir, *args, **kw):
+    """`trace -C RDIR ARGS` in a real process (see run_cli)."""
+    return run_cli("-C", rdir, *args, **kw)
+
+
+@pytest.fixture
+def rdir(tmp_path):
+    """An empty repository (chars/4 token counting) made by `trace init`; its directory."""
+    d = str(tmp_path / "r")
+    run_cli("init", "--encoding", "chars/4", "-q", d, check=True)
+    return d

@@ -9,18 +9,9 @@ import sys
 
 import pytest
 
-from conftest import run_cli
+from conftest import run_cli, run_in
 
 
-@pytest.fixture
-def rdir(tmp_path):
-    d = str(tmp_path / "r")
-    run_cli("init", "--encoding", "chars/4", "-q", d, check=True)
-    return d
-
-
-def t(rdir, *args, **kw):
-    return run_cli("-C", rdir, *args, **kw)
 
 
 def assert_one_line_error(p, code=1):
@@ -31,53 +22,53 @@ def assert_one_line_error(p, code=1):
 
 
 def test_porcelain_flow(rdir):
-    t(rdir, "commit", "--role", "system", "You are terse.", check=True)
-    out = t(rdir, "commit", "What is 2+2?", check=True).stdout
+    run_in(rdir, "commit", "--role", "system", "You are terse.", check=True)
+    out = run_in(rdir, "commit", "What is 2+2?", check=True).stdout
     assert out.startswith("[main ") and "append" in out
-    t(rdir, "commit", "--role", "assistant", "5", check=True)
-    t(rdir, "commit", "--role", "assistant", "4", check=True)
-    log = t(rdir, "log", "--oneline", check=True).stdout.splitlines()
+    run_in(rdir, "commit", "--role", "assistant", "5", check=True)
+    run_in(rdir, "commit", "--role", "assistant", "4", check=True)
+    log = run_in(rdir, "log", "--oneline", check=True).stdout.splitlines()
     assert len(log) == 4 and "(HEAD -> main)" in log[0] or "HEAD" in log[0]
-    st = json.loads(t(rdir, "status", "--json", check=True).stdout)
+    st = json.loads(run_in(rdir, "status", "--json", check=True).stdout)
     assert st["entries"] == 4 and st["branch"] == "refs/heads/main"
     # roll the wrong answer back
-    t(rdir, "reset", "--hard", "HEAD~2", check=True)
-    t(rdir, "commit", "--role", "assistant", "4", check=True)
-    ctx = json.loads(t(rdir, "context", "--format", "openai", check=True).stdout)
+    run_in(rdir, "reset", "--hard", "HEAD~2", check=True)
+    run_in(rdir, "commit", "--role", "assistant", "4", check=True)
+    ctx = json.loads(run_in(rdir, "context", "--format", "openai", check=True).stdout)
     assert [m["content"] for m in ctx] == ["You are terse.", "What is 2+2?", "4"]
-    assert "5" not in t(rdir, "context", "--format", "text", check=True).stdout.split()
-    reflog = t(rdir, "reflog", check=True).stdout
+    assert "5" not in run_in(rdir, "context", "--format", "text", check=True).stdout.split()
+    reflog = run_in(rdir, "reflog", check=True).stdout
     assert "reset --hard" in reflog
-    show = json.loads(t(rdir, "show", "--json", check=True).stdout)
+    show = json.loads(run_in(rdir, "show", "--json", check=True).stdout)
     assert show["op"] == "append"
-    diff = json.loads(t(rdir, "diff", "--json", "HEAD~1", "HEAD", check=True).stdout)
+    diff = json.loads(run_in(rdir, "diff", "--json", "HEAD~1", "HEAD", check=True).stdout)
     assert diff["changes"][0]["kind"] == "added" and diff["token_delta"] > 0
 
 
 def test_soft_reset_status_and_reapply(rdir):
     for m in ["a", "b", "c"]:
-        t(rdir, "commit", m, check=True)
-    out = t(rdir, "reset", "HEAD~2", check=True).stdout
+        run_in(rdir, "commit", m, check=True)
+    out = run_in(rdir, "reset", "HEAD~2", check=True).stdout
     assert "2 undone entries" in out
-    st = json.loads(t(rdir, "status", "--json", check=True).stdout)
+    st = json.loads(run_in(rdir, "status", "--json", check=True).stdout)
     assert [u["message"]["content"] for u in st["undone"]] == ["b", "c"]
-    t(rdir, "commit", "--reapply", check=True)
-    ctx = json.loads(t(rdir, "context", "--format", "openai", check=True).stdout)
+    run_in(rdir, "commit", "--reapply", check=True)
+    ctx = json.loads(run_in(rdir, "context", "--format", "openai", check=True).stdout)
     assert [m["content"] for m in ctx] == ["a", "b", "c"]
 
 
 def test_json_message_from_stdin_and_edit_pin_drop(rdir):
     msg = {"role": "tool", "tool_call_id": "c1", "content": "ok", "x_provider": {"k": 1}}
-    t(rdir, "commit", "--json", input=json.dumps(msg), check=True)
-    t(rdir, "commit", "second", check=True)
-    t(rdir, "commit", "--type", "edit", "--target", "1", "SECOND", check=True)
-    t(rdir, "commit", "--type", "pin", "--target", "0", check=True)
-    p = t(rdir, "commit", "--type", "drop", "--target", "0")
+    run_in(rdir, "commit", "--json", input=json.dumps(msg), check=True)
+    run_in(rdir, "commit", "second", check=True)
+    run_in(rdir, "commit", "--type", "edit", "--target", "1", "SECOND", check=True)
+    run_in(rdir, "commit", "--type", "pin", "--target", "0", check=True)
+    p = run_in(rdir, "commit", "--type", "drop", "--target", "0")
     assert_one_line_error(p)
-    t(rdir, "commit", "--type", "drop", "--target", "0", "--force", check=True)
-    ctx = json.loads(t(rdir, "context", "--format", "json", check=True).stdout)
+    run_in(rdir, "commit", "--type", "drop", "--target", "0", "--force", check=True)
+    ctx = json.loads(run_in(rdir, "context", "--format", "json", check=True).stdout)
     assert [e["message"]["content"] for e in ctx] == ["SECOND"]
-    first = json.loads(t(rdir, "context", "--format", "openai", "HEAD~3", check=True).stdout)
+    first = json.loads(run_in(rdir, "context", "--format", "openai", "HEAD~3", check=True).stdout)
     assert first[0] == msg
 
 
@@ -135,13 +126,13 @@ HOSTILE_REFS = ["refs/heads/../../x", "/etc/passwd", "-rf", "refs/heads/a\x01b",
 
 @pytest.mark.parametrize("name", HOSTILE_REFS)
 def test_hostile_ref_names(rdir, name):
-    c = t(rdir, "commit", "x", check=True)
+    c = run_in(rdir, "commit", "x", check=True)
     assert c.returncode == 0
     before = sorted(os.listdir(rdir + "/.trace/refs/heads"))
-    p = t(rdir, "update-ref", "--", name, "HEAD")
+    p = run_in(rdir, "update-ref", "--", name, "HEAD")
     assert_one_line_error(p, p.returncode if p.returncode in (1, 2) else 1)
     assert sorted(os.listdir(rdir + "/.trace/refs/heads")) == before
-    assert t(rdir, "check-ref-format", "--", name).returncode == 1
+    assert run_in(rdir, "check-ref-format", "--", name).returncode == 1
 
 
 @pytest.mark.parametrize("args", [
@@ -153,13 +144,13 @@ def test_hostile_ref_names(rdir, name):
     ["--agent", "../up", "status"], ["write-snapshot"], ["diff", "HEAD", "HEAD~9"],
 ])
 def test_bad_input_one_line_error(rdir, args):
-    t(rdir, "commit", "x", check=True)
-    before = t(rdir, "rev-parse", "HEAD", check=True).stdout
+    run_in(rdir, "commit", "x", check=True)
+    before = run_in(rdir, "rev-parse", "HEAD", check=True).stdout
     stdin = {"commit": "{not json", "write-snapshot": "abc 1\n"}.get(args[0])
-    p = t(rdir, *args, input=stdin)
+    p = run_in(rdir, *args, input=stdin)
     assert p.returncode in (1, 2), (args, p.returncode, p.stderr)
     assert "Traceback" not in p.stderr and p.stderr.strip()
-    assert t(rdir, "rev-parse", "HEAD", check=True).stdout == before
+    assert run_in(rdir, "rev-parse", "HEAD", check=True).stdout == before
 
 
 def test_ambiguous_short_id(rdir):
@@ -175,28 +166,28 @@ def test_ambiguous_short_id(rdir):
         seen[h[:4]] = msg
         i += 1
     for m in pair:
-        t(rdir, "hash-object", "-w", "--stdin", input=json.dumps(m), check=True)
-    p = t(rdir, "cat-object", "-t", h[:4])
+        run_in(rdir, "hash-object", "-w", "--stdin", input=json.dumps(m), check=True)
+    p = run_in(rdir, "cat-object", "-t", h[:4])
     assert_one_line_error(p)
     assert "ambiguous" in p.stderr
-    assert t(rdir, "cat-object", "-t", h, check=True).stdout.strip() == "blob"
+    assert run_in(rdir, "cat-object", "-t", h, check=True).stdout.strip() == "blob"
 
 
 def test_invalid_utf8_and_malformed_json_inputs(rdir, tmp_path):
     bad = tmp_path / "bad.bin"
     bad.write_bytes(b"\xff\xfe hi")
-    assert_one_line_error(t(rdir, "commit", "-F", str(bad)))
-    assert_one_line_error(t(rdir, "hash-object", "--stdin", input="[1, 2]"))
-    assert_one_line_error(t(rdir, "hash-object", "--stdin", input='{"a": NaN}'))
+    assert_one_line_error(run_in(rdir, "commit", "-F", str(bad)))
+    assert_one_line_error(run_in(rdir, "hash-object", "--stdin", input="[1, 2]"))
+    assert_one_line_error(run_in(rdir, "hash-object", "--stdin", input='{"a": NaN}'))
     deep = "[" * 5000 + "]" * 5000
-    p = t(rdir, "commit", "--json", input='{"role":"user","content":' + deep + "}")
+    p = run_in(rdir, "commit", "--json", input='{"role":"user","content":' + deep + "}")
     assert p.returncode != 0 and "Traceback" not in p.stderr
 
 
 def test_unknown_format_version_refused(rdir):
     with open(os.path.join(rdir, ".trace", "format"), "w") as f:
         f.write("trace-repository-format 7\n")
-    p = t(rdir, "log")
+    p = run_in(rdir, "log")
     assert_one_line_error(p)
     assert "version 7" in p.stderr
 
@@ -207,25 +198,25 @@ def test_not_a_repository(tmp_path):
 
 
 def test_agent_namespace_cli(rdir):
-    t(rdir, "commit", "parent", check=True)
-    t(rdir, "--agent", "worker-1", "commit", "child", check=True)
-    out = json.loads(t(rdir, "--agent", "worker-1", "context", "--format", "openai", check=True).stdout)
+    run_in(rdir, "commit", "parent", check=True)
+    run_in(rdir, "--agent", "worker-1", "commit", "child", check=True)
+    out = json.loads(run_in(rdir, "--agent", "worker-1", "context", "--format", "openai", check=True).stdout)
     assert [m["content"] for m in out] == ["child"]
-    out = json.loads(t(rdir, "context", "--format", "openai", check=True).stdout)
+    out = json.loads(run_in(rdir, "context", "--format", "openai", check=True).stdout)
     assert [m["content"] for m in out] == ["parent"]
 
 
 def test_corrupted_object_is_reported_not_served(rdir):
-    t(rdir, "commit", "a message that will be damaged", check=True)
+    run_in(rdir, "commit", "a message that will be damaged", check=True)
     jdir = os.path.join(rdir, ".trace", "objects", "journal")
     (name,) = [n for n in os.listdir(jdir) if not n.endswith(".lock")]
     path = os.path.join(jdir, name)
     data = bytearray(open(path, "rb").read())
     data[len(data) // 2] ^= 0x40
     open(path, "wb").write(bytes(data))
-    p = t(rdir, "fsck")
+    p = run_in(rdir, "fsck")
     assert p.returncode == 1 and "error" in p.stdout
-    p = t(rdir, "context", "--format", "text")  # needs every object of that one commit
+    p = run_in(rdir, "context", "--format", "text")  # needs every object of that one commit
     assert_one_line_error(p)
     assert "a message that will be damaged" not in p.stdout
 
@@ -237,7 +228,7 @@ def test_help_lists_commands():
 
 
 def test_repository_discovery(rdir, tmp_path):
-    t(rdir, "commit", "found me", check=True)
+    run_in(rdir, "commit", "found me", check=True)
     sub = os.path.join(rdir, "a", "b")
     os.makedirs(sub)
     p = run_cli("context", "--format", "text", cwd=sub, check=True)
@@ -250,7 +241,7 @@ def test_repository_discovery(rdir, tmp_path):
 
 
 def test_rev_parse_short_like_git(rdir):
-    t(rdir, "commit", "x", check=True)
-    full = t(rdir, "rev-parse", "HEAD", check=True).stdout.strip()
-    assert t(rdir, "rev-parse", "--short", "HEAD", check=True).stdout.strip() == full[:12]
-    assert t(rdir, "rev-parse", "--short=7", "HEAD", check=True).stdout.strip() == full[:7]
+    run_in(rdir, "commit", "x", check=True)
+    full = run_in(rdir, "rev-parse", "HEAD", check=True).stdout.strip()
+    assert run_in(rdir, "rev-parse", "--short", "HEAD", check=True).stdout.strip() == full[:12]
+    assert run_in(rdir, "rev-parse", "--short=7", "HEAD", check=True).stdout.strip() == full[:7]

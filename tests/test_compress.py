@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from conftest import run_cli
+from conftest import run_cli, run_in
 from trace_core import chunked
 from trace_core.compress import compress, describe, plan_compression, show_lines, trace_back
 from trace_core.compress.origins import align
@@ -921,8 +921,6 @@ def rdir(repo):
     return os.path.dirname(repo.trace_dir)
 
 
-def t(rdir, *args, **kw):
-    return run_cli("-C", rdir, *args, **kw)
 
 
 def _one_line_error(p, code=1):
@@ -933,50 +931,51 @@ def _one_line_error(p, code=1):
 
 
 def test_cli_show_plan_dry_run_json_and_commit(rdir):
-    p = t(rdir, "compress", "HEAD~8", "--show-plan", check=True)
+    p = run_in(rdir, "compress", "HEAD~8", "--show-plan", check=True)
     assert p.stdout.startswith("# trace compress plan for HEAD~8..HEAD: 7 commits, 7 entries")
     assert sum(ln.startswith("summarize ") for ln in p.stdout.splitlines()) == 7
     assert "no entries left" in p.stdout                  # the pin commit
-    plan = json.loads(t(rdir, "compress", "HEAD~8", "--show-plan", "--json", check=True).stdout)
+    p = run_in(rdir, "compress", "HEAD~8", "--show-plan", "--json", check=True)
+    plan = json.loads(p.stdout)
     assert len(plan["steps"]) == 7
-    head0 = t(rdir, "rev-parse", "HEAD", check=True).stdout
-    p = t(rdir, "compress", "HEAD~8", "--dry-run", "--respect-pins", check=True)
+    head0 = run_in(rdir, "rev-parse", "HEAD", check=True).stdout
+    p = run_in(rdir, "compress", "HEAD~8", "--dry-run", "--respect-pins", check=True)
     assert "nothing committed" in p.stdout and "tokens:" in p.stdout
-    assert t(rdir, "rev-parse", "HEAD", check=True).stdout == head0
-    p = t(rdir, "compress", "HEAD~8", "--respect-pins", "-g", "turn", "--json", check=True)
+    assert run_in(rdir, "rev-parse", "HEAD", check=True).stdout == head0
+    p = run_in(rdir, "compress", "HEAD~8", "--respect-pins", "-g", "turn", "--json", check=True)
     out = json.loads(p.stdout)
     assert out["commit"] and out["tokens"]["after"] < out["tokens"]["before"]
     assert out["pins_checked"] == 1
-    show = json.loads(t(rdir, "show", "--json", check=True).stdout)
+    show = json.loads(run_in(rdir, "show", "--json", check=True).stdout)
     assert show["op"] == "compress" and show["meta"]["summaries"]
-    assert "compress" in t(rdir, "log", "--oneline", "-n", "1", check=True).stdout
+    assert "compress" in run_in(rdir, "log", "--oneline", "-n", "1", check=True).stdout
 
 
 def test_cli_errors_are_one_line(rdir, tmp_path):
-    head0 = t(rdir, "rev-parse", "HEAD", check=True).stdout
-    _one_line_error(t(rdir, "compress", "HEAD~9"))                     # pinned entry #1
-    _one_line_error(t(rdir, "compress"), 2)
-    _one_line_error(t(rdir, "compress", "HEAD~2..HEAD~4"))
-    _one_line_error(t(rdir, "compress", "--entries", "9:2"))
-    _one_line_error(t(rdir, "compress", "HEAD~8", "--force", "--must-keep-re", "(x"))
+    head0 = run_in(rdir, "rev-parse", "HEAD", check=True).stdout
+    _one_line_error(run_in(rdir, "compress", "HEAD~9"))                     # pinned entry #1
+    _one_line_error(run_in(rdir, "compress"), 2)
+    _one_line_error(run_in(rdir, "compress", "HEAD~2..HEAD~4"))
+    _one_line_error(run_in(rdir, "compress", "--entries", "9:2"))
+    _one_line_error(run_in(rdir, "compress", "HEAD~8", "--force", "--must-keep-re", "(x"))
     bad = tmp_path / "plan.txt"
     bad.write_text("squash abcdef\n")
-    _one_line_error(t(rdir, "compress", "HEAD~8", "--force", "--plan", str(bad)))
-    _one_line_error(t(rdir, "compress", "HEAD~8", "--force", "-s", "manual"))
-    _one_line_error(t(rdir, "compress", "HEAD~8", "--force", "-s", "llm"))     # no provider
-    _one_line_error(t(rdir, "compress", "HEAD~8", "--force", "--plan", str(tmp_path / "no")))
-    assert t(rdir, "rev-parse", "HEAD", check=True).stdout == head0
+    _one_line_error(run_in(rdir, "compress", "HEAD~8", "--force", "--plan", str(bad)))
+    _one_line_error(run_in(rdir, "compress", "HEAD~8", "--force", "-s", "manual"))
+    _one_line_error(run_in(rdir, "compress", "HEAD~8", "--force", "-s", "llm"))     # no provider
+    _one_line_error(run_in(rdir, "compress", "HEAD~8", "--force", "--plan", str(tmp_path / "no")))
+    assert run_in(rdir, "rev-parse", "HEAD", check=True).stdout == head0
 
 
 def test_cli_plan_file_and_stdin_and_manual_file(rdir, tmp_path):
-    plan = t(rdir, "compress", "HEAD~8", "--show-plan", check=True).stdout
+    plan = run_in(rdir, "compress", "HEAD~8", "--show-plan", check=True).stdout
     plan = plan.replace("summarize", "keep", 4)
     summary = tmp_path / "s.txt"
     summary.write_text("Turn 1: fixed test_1.\n")
-    p = t(rdir, "compress", "HEAD~8", "--plan", "-", "-s", "manual", "--summary-file",
+    p = run_in(rdir, "compress", "HEAD~8", "--plan", "-", "-s", "manual", "--summary-file",
           str(summary), input=plan, check=True)
     assert "summary #6: replaces #6-#8 (3 entries" in p.stdout
-    ctx = json.loads(t(rdir, "context", check=True).stdout)
+    ctx = json.loads(run_in(rdir, "context", check=True).stdout)
     assert ctx[-1]["content"] == "Turn 1: fixed test_1.\n" and len(ctx) == 7
 
 
@@ -986,19 +985,19 @@ def test_cli_interactive_uses_the_editor(rdir, tmp_path):
                       "open(p, 'w').write(s.replace('summarize', 'keep', 3)"
                       ".replace('summarize', 'drop', 1))\n")
     env = {"EDITOR": f"{sys.executable} {editor}", "VISUAL": ""}
-    p = t(rdir, "compress", "HEAD~8", "-i", "--respect-pins", env=env, check=True)
+    p = run_in(rdir, "compress", "HEAD~8", "-i", "--respect-pins", env=env, check=True)
     assert "dropped 1 entry" in p.stdout
-    meta = json.loads(t(rdir, "show", "--json", check=True).stdout)["meta"]
+    meta = json.loads(run_in(rdir, "show", "--json", check=True).stdout)["meta"]
     assert meta["plan"] == [["keep", 3], ["drop", 1], ["summarize", 3]]
     env = {"EDITOR": f"{sys.executable} -c \"open(__import__('sys').argv[1], 'w').write('')\"",
            "VISUAL": ""}
-    p = t(rdir, "compress", "HEAD~3", "-i", env=env)
+    p = run_in(rdir, "compress", "HEAD~3", "-i", env=env)
     _one_line_error(p)
     assert "empty plan" in p.stderr
     for script, words in (("open(__import__('sys').argv[1], 'wb').write(b'keep \\xff')",
                            "not valid UTF-8"), ("raise SystemExit(3)", "exited with status 3")):
         env = {"EDITOR": f"{sys.executable} -c \"{script}\"", "VISUAL": ""}
-        p = t(rdir, "compress", "HEAD~3", "-i", env=env)
+        p = run_in(rdir, "compress", "HEAD~3", "-i", env=env)
         _one_line_error(p)
         assert words in p.stderr
 
@@ -1006,8 +1005,8 @@ def test_cli_interactive_uses_the_editor(rdir, tmp_path):
 def test_cli_llm_uses_the_configured_provider(rdir, llm_server):
     for k, v in [("llm.provider", "openai"), ("llm.model", "gpt-test"),
                  ("llm.base-url", llm_server.url), ("llm.max-retries", "0")]:
-        t(rdir, "config", k, v, check=True)
-    p = t(rdir, "compress", "HEAD~4", "-s", "llm", env={"OPENAI_API_KEY": "sk-x"}, check=True)
+        run_in(rdir, "config", k, v, check=True)
+    p = run_in(rdir, "compress", "HEAD~4", "-s", "llm", env={"OPENAI_API_KEY": "sk-x"}, check=True)
     assert "usage: calls=1" in p.stdout
     assert llm_server.requests[0]["body"]["model"] == "gpt-test"
 
