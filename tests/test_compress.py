@@ -994,6 +994,14 @@ def test_cli_interactive_uses_the_editor(rdir, tmp_path):
     p = run_in(rdir, "compress", "HEAD~3", "-i", env=env)
     _one_line_error(p)
     assert "empty plan" in p.stderr
+    env = {"EDITOR": f"{sys.executable} -c \"import sys; p = sys.argv[1]; s = open(p).read(); "
+                     f"open(p, 'w').write(s.replace('summarize', 'sumarize', 1))\"",
+           "VISUAL": ""}
+    p = run_in(rdir, "compress", "HEAD~3", "-i", env=env)      # a typo: the edit is kept
+    _one_line_error(p)
+    kept = p.stderr.split("run again with --plan ", 1)[1].rstrip(")\n")
+    assert "sumarize" in open(kept).read()
+    os.unlink(kept)
     for script, words in (("open(__import__('sys').argv[1], 'wb').write(b'keep \\xff')",
                            "not valid UTF-8"), ("raise SystemExit(3)", "exited with status 3")):
         env = {"EDITOR": f"{sys.executable} -c \"{script}\"", "VISUAL": ""}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
+import os
 import sys
 import textwrap
 
@@ -474,6 +475,25 @@ def test_cli_interactive_unchanged_removed_duplicated(rdir, tmp_path):
     p = run_in(rdir, "reorder", "-i", env={"EDITOR": "false", "VISUAL": ""})
     assert p.returncode == 1 and "exited with status" in p.stderr
     assert head_of(rdir) == head
+
+
+def test_cli_interactive_typo_keeps_the_edit(rdir, tmp_path):
+    # a typo must not throw the user's reordering away: the edited list is kept for --todo
+    env = editor(tmp_path, """
+        picks = [i for i, ln in enumerate(lines) if ln.startswith('pick')]
+        lines.insert(picks[1], lines.pop(picks[-1]))
+        lines[picks[0]] = lines[picks[0]].replace('pick', 'pik')
+    """)
+    p = run_in(rdir, "reorder", "-i", env=env)
+    assert p.returncode == 1 and len(p.stderr.strip().splitlines()) == 1
+    kept = p.stderr.split("run again with --todo ", 1)[1].rstrip(")\n")
+    text = open(kept).read()
+    assert "pik #0" in text
+    with open(kept, "w") as f:
+        f.write(text.replace("pik #0", "pick #0"))
+    run_in(rdir, "reorder", "--todo", kept, check=True)
+    assert ctx_of(rdir) == ["sys", "a2", "q1", "a1", "q2"]
+    os.unlink(kept)
 
 
 def test_cli_todo_file(rdir, tmp_path):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
+
 import click
 
-from .util import (commit_line, decode_utf8, echo, edit_text, emit_json, fail, json_option,
+from .util import (commit_line, decode_utf8, echo, edited, emit_json, fail, json_option,
                    open_repo, read_input, warn)
 
 _STRATEGIES = ("mask", "extractive", "llm", "manual")
@@ -93,19 +95,22 @@ def compress_cmd(ctx, range_, entries, strategy, granularity, episode_tokens, in
                 else:
                     click.echo(default.format(_header(default, strategy, granularity)), nl=False)
                 return
-            plan = edit_text(default.format(_header(default, strategy, granularity)), ".plan",
-                             "the plan")
-        provider = None
-        if strategy == "llm":
-            from .llm_support import make_provider
-            provider = make_provider(repo)
-        result = compress(repo, range_, entries=entries, strategy=strategy, plan=plan,
-                          granularity=granularity, respect_pins=respect_pins, force=force,
-                          must_keep=must_keep, must_keep_re=must_keep_re, dry_run=dry_run,
-                          provider=provider, instructions=instructions, summaries=texts,
-                          keep_last=keep_last, ratio=ratio, target_tokens=target_tokens,
-                          max_tokens=max_tokens, episode_tokens=episode_tokens, role=role,
-                          allow_growth=allow_growth, message=message, author=author)
+        with ExitStack() as stack:
+            if interactive:
+                plan = stack.enter_context(edited(
+                    default.format(_header(default, strategy, granularity)), ".plan",
+                    "the plan", "--plan"))
+            provider = None
+            if strategy == "llm":
+                from .llm_support import make_provider
+                provider = make_provider(repo)
+            result = compress(repo, range_, entries=entries, strategy=strategy, plan=plan,
+                              granularity=granularity, respect_pins=respect_pins, force=force,
+                              must_keep=must_keep, must_keep_re=must_keep_re, dry_run=dry_run,
+                              provider=provider, instructions=instructions, summaries=texts,
+                              keep_last=keep_last, ratio=ratio, target_tokens=target_tokens,
+                              max_tokens=max_tokens, episode_tokens=episode_tokens, role=role,
+                              allow_growth=allow_growth, message=message, author=author)
         if as_json:
             emit_json(result.to_dict())
             return

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import sys
+from contextlib import ExitStack
 
 import click
 
-from .util import (commit_line, decode_utf8, echo, edit_text, emit_json, fail, open_repo,
+from .util import (commit_line, decode_utf8, echo, edited, emit_json, fail, open_repo,
                    read_input, root_obj, warn)
 
 
@@ -66,21 +67,24 @@ def reorder(obj, moves=(), to=(), interactive=False, todo=None, print_todo=False
             if not entries:
                 echo("nothing to do: the context is empty")
                 return
-            if interactive:
-                text = edit_text(format_todo(messages, flags, header), ".todo", "the todo list")
-            else:
-                text = decode_utf8(read_input(todo, todo == "-"), todo)
-            kw["order"] = parse_todo(text, len(entries))
             kw["messages"] = messages
-        try:
-            res = do_reorder(repo, strict=strict, force=force, commit_message=message,
-                             dry_run=dry_run, author=author, **kw)
-        except ReorderRefused as exc:
-            if not as_json:
-                for w in exc.warnings:
-                    warn(w.message)
-            fail(str(exc))
-            raise
+        with ExitStack() as stack:
+            if interactive:
+                text = stack.enter_context(edited(format_todo(messages, flags, header), ".todo",
+                                                  "the todo list", "--todo"))
+                kw["order"] = parse_todo(text, len(entries))
+            elif todo is not None:
+                text = decode_utf8(read_input(todo, todo == "-"), todo)
+                kw["order"] = parse_todo(text, len(entries))
+            try:
+                res = do_reorder(repo, strict=strict, force=force, commit_message=message,
+                                 dry_run=dry_run, author=author, **kw)
+            except ReorderRefused as exc:
+                if not as_json:
+                    for w in exc.warnings:
+                        warn(w.message)
+                fail(str(exc))
+                raise
         if as_json:
             emit_json({"commit": res.commit.hex if res.commit else None,
                        "base": res.base.hex() if res.base else None, "changed": res.changed,

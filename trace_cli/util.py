@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import contextmanager
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -210,13 +211,18 @@ def _one_line(text: str) -> str:
     return " ".join(text.split()) or "unknown error"
 
 
-def edit_text(text: str, suffix: str, what: str) -> str:
-    """Let the user edit `text` in $VISUAL / $EDITOR (vi if neither is set) and return the
-    edited text; a failing editor or bytes that are not UTF-8 end the command with one line."""
+@contextmanager
+def edited(text: str, suffix: str, what: str, rerun: str):
+    """Let the user edit `text` in $VISUAL / $EDITOR (vi if neither is set) and yield the edited
+    text. A failing editor or bytes that are not UTF-8 end the command with one line. If the
+    block raises a TraceError (a typo in the edit, say), the edited file is kept and its path
+    is added to the error (`rerun` names the option that reads it back, e.g. --todo)."""
     import subprocess
     import tempfile
+    from trace_core.errors import TraceError
     editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
     fd, path = tempfile.mkstemp(prefix="trace-", suffix=suffix)
+    keep = False
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
@@ -224,12 +230,25 @@ def edit_text(text: str, suffix: str, what: str) -> str:
         if rc != 0:
             fail(f"the editor ({editor}) exited with status {rc}; nothing changed")
         with open(path, "rb") as f:
-            return decode_utf8(f.read(), what)
-    finally:
+            result = decode_utf8(f.read(), what)
         try:
-            os.unlink(path)
-        except OSError:
-            pass
+            yield result
+        except (TraceError, CommandExit) as exc:
+            if not any(ln.strip() and not ln.lstrip().startswith("#")
+                       for ln in result.splitlines()):
+                raise                  # nothing written worth keeping
+            keep = True
+            note = f"your edit is kept: fix it and run again with {rerun} {path}"
+            if isinstance(exc, CommandExit):       # its error line is printed already
+                warn(note)
+                raise
+            raise type(exc)(f"{exc} ({note})") from None
+    finally:
+        if not keep:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
 
 
 def commit_line(repo, commit) -> str:
