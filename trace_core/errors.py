@@ -21,7 +21,15 @@
     ├── PackError                  malformed pack or pack index
     ├── IndexError_                the SQLite index (always recoverable: it is rebuilt)
     ├── OperationError             a porcelain operation that cannot run in this state
-    │   └── BudgetExceeded         a strict commit that would cross the token budget
+    │   ├── BudgetExceeded         a strict commit that would cross the token budget
+    │   ├── BranchMoved            the branch moved while an operation computed its result
+    │   ├── MergeConflict          conflicts not yet resolved (merge, rebase, pick, revert)
+    │   ├── MergeInProgress        refused: a stopped merge, rebase, pick or revert exists
+    │   ├── StateError             MERGE_STATE exists but cannot be read (merge.state)
+    │   └── ProviderError          an LLM request failed; the repository is unchanged
+    │       ├── ProviderUnavailable    unreachable, timed out, or failing after retries
+    │       ├── ProviderHTTPError      an HTTP error status not worth retrying
+    │       └── ProviderResponseError  an answer that is not a valid completion
     └── InputError                 user input that cannot be parsed (JSON, UTF-8, ranges)
 """
 
@@ -132,6 +140,10 @@ class BudgetExceeded(OperationError):
     """A commit refused under strict budget checking."""
 
 
+class BranchMoved(OperationError):
+    """The branch moved (another process committed) between reading it and publishing to it."""
+
+
 class InputError(TraceError):
     """User input that cannot be parsed or is out of range."""
 
@@ -158,3 +170,7 @@ class MergeConflict(OperationError):
 
 class MergeInProgress(OperationError):
     """An operation was refused because a merge, rebase, cherry-pick or revert is in progress."""
+
+
+class StateError(OperationError):
+    """MERGE_STATE exists but cannot be read (the message says how to get out)."""

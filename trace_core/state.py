@@ -1,20 +1,26 @@
-"""A repository: the `.trace` directory, its format version, config, object store, refs and index."""
+"""Repository state: an opened `.trace` directory with its format version, config, object store,
+refs, index, token counter and agent namespace. It holds state and has no operations: those are
+functions in the plumbing and porcelain modules, and `trace_core.repository.Repository` is the
+facade that puts them together (docs/architecture.md)."""
 
 from __future__ import annotations
 
 import os
-from typing import Iterable, Optional
+from typing import TYPE_CHECKING, Any, Iterable, Optional, TypeVar
 
 from .errors import RepositoryError, UnsupportedFormat
-from .branches import BranchOps
-from .history import HistoryOps
-from .merging import MergeOps
-from .replay import ReplayOps
-from .views import MoveOps, ViewOps
 from .ids import RawId, from_hex, to_hex
 from .objects import Blob, Commit, Node, Snapshot, TraceObject
 from .storage.lockfile import fsync_dir, write_file_atomic
 from .storage.objectstore import DiskObjectStore, StoreOptions
+
+if TYPE_CHECKING:
+    from .config import Config
+    from .index import CommitIndex
+    from .plumbing.commit import Transaction
+    from .tokens import TokenCounter
+
+S = TypeVar("S", bound="RepoState")
 
 TRACE_DIR = ".trace"
 FORMAT_FILE = "format"
@@ -52,20 +58,21 @@ def find_trace_dir(path: str) -> str:
     return os.path.join(path, TRACE_DIR)
 
 
-class Repository(HistoryOps, ViewOps, MoveOps, BranchOps, MergeOps, ReplayOps):
-    """One agent's view of a `.trace` repository (the default agent unless `agent` is given)."""
+class RepoState:
+    """One agent's view of a `.trace` repository (the default agent unless `agent` is given):
+    the store, refs, index, config and token counter it reads and writes through."""
 
     def __init__(self, trace_dir: str, agent: Optional[str] = None,
-                 _parent: Optional["Repository"] = None, _head_ref: str = "HEAD") -> None:
+                 _parent: Optional["RepoState"] = None, _head_ref: str = "HEAD") -> None:
         from .config import Config
         from .refs import RefStore, check_agent_name
 
         self.trace_dir = os.path.abspath(trace_dir)
         if _parent is None:
             _read_format(self.trace_dir)
-            self.config = Config.load(os.path.join(self.trace_dir, "config"))
+            self.config: Config = Config.load(os.path.join(self.trace_dir, "config"))
             self.store = DiskObjectStore(os.path.join(self.trace_dir, "objects"), self._store_options())
-            self._index = None
+            self._index: Optional[CommitIndex] = None
         else:
             self.config = _parent.config
             self.store = _parent.store
@@ -82,16 +89,19 @@ class Repository(HistoryOps, ViewOps, MoveOps, BranchOps, MergeOps, ReplayOps):
         self.refs = RefStore(self.refs_root, durability=self.durability, who=self.who)
         #: the ref commits move: HEAD, or a branch for a worktree view (see `worktree`)
         self.head_ref = _head_ref
-        self._tx = None
-        self._strict = False
-        self._token_counter = None
+        #: the transaction commits of this view go to (plumbing.commit.Transaction), or None
+        self.open_transaction: Optional[Transaction] = None
+        #: when set, a commit that would cross a budget threshold is refused (strict_budget)
+        self.budget_strict = False
+        self._token_counter: Optional[TokenCounter] = None
         self._token_cache: dict = {}
         self._token_pending: list = []
 
     # -- opening ------------------------------------------------------------------------------
     @classmethod
-    def init(cls, path: str = ".", *, encoding: Optional[str] = None, durability: str = "normal",
-             branch: str = DEFAULT_BRANCH, author: Optional[str] = None) -> "Repository":
+    def init(cls: type[S], path: str = ".", *, encoding: Optional[str] = None,
+             durability: str = "normal", branch: str = DEFAULT_BRANCH,
+             author: Optional[str] = None) -> S:
         """Create `path/.trace` (or `path` itself if it ends in .trace) and open it."""
         from .config import Config, validate_value
         from .refs import RefStore, check_ref_format
@@ -124,14 +134,14 @@ class Repository(HistoryOps, ViewOps, MoveOps, BranchOps, MergeOps, ReplayOps):
         return cls(trace_dir)
 
     @classmethod
-    def open(cls, path: str = ".", agent: Optional[str] = None) -> "Repository":
+    def open(cls: type[S], path: str = ".", agent: Optional[str] = None) -> S:
         trace_dir = find_trace_dir(path)
         if not os.path.isdir(trace_dir):
             raise RepositoryError(f"no trace repository at {os.path.abspath(path)}")
         return cls(trace_dir, agent=agent)
 
     @classmethod
-    def discover(cls, start: str = ".", agent: Optional[str] = None) -> "Repository":
+    def discover(cls: type[S], start: str = ".", agent: Optional[str] = None) -> S:
         """Walk up from `start` to the first directory holding a `.trace` repository."""
         cur = os.path.abspath(start)
         while True:
@@ -144,11 +154,11 @@ class Repository(HistoryOps, ViewOps, MoveOps, BranchOps, MergeOps, ReplayOps):
                                       f"{os.path.abspath(start)}); run 'trace init'")
             cur = parent
 
-    def agent(self, name: str) -> "Repository":
+    def agent(self: S, name: str) -> S:
         """The repository of sub-agent `name`: own HEAD, branches, reflog; shared objects."""
-        return Repository(self.trace_dir, agent=name, _parent=self)
+        return type(self)(self.trace_dir, agent=name, _parent=self)
 
-    def worktree(self, branch: str) -> "Repository":
+    def worktree(self: S, branch: str) -> S:
         """A view whose HEAD is fixed to `branch`: its commits, resets and reads use that branch
         and never move the shared HEAD, so several processes can work on different branches of
         one namespace at once. The branch must exist (create it with `refs.add_if_new`)."""
@@ -158,10 +168,10 @@ class Repository(HistoryOps, ViewOps, MoveOps, BranchOps, MergeOps, ReplayOps):
         check_writable(full)
         if self.refs.read(full) is None:
             raise RefNotFound(f"branch {full} does not exist")
-        return Repository(self.trace_dir, agent=self.agent_name, _parent=self._parent or self,
+        return type(self)(self.trace_dir, agent=self.agent_name, _parent=self._parent or self,
                           _head_ref=full)
 
-    def agents(self) -> list:
+    def agents(self) -> list[str]:
         d = os.path.join(self.refs_root, "agents")
         try:
             return sorted(n for n in os.listdir(d) if os.path.isdir(os.path.join(d, n)))
@@ -176,10 +186,10 @@ class Repository(HistoryOps, ViewOps, MoveOps, BranchOps, MergeOps, ReplayOps):
                 self._index.close()
                 self._index = None
 
-    def __enter__(self) -> "Repository":
+    def __enter__(self: S) -> S:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: Any) -> None:
         self.close()
 
     # -- settings -----------------------------------------------------------------------------
@@ -220,7 +230,7 @@ class Repository(HistoryOps, ViewOps, MoveOps, BranchOps, MergeOps, ReplayOps):
     def _config_path(self) -> str:
         return os.path.join(self.trace_dir, "config")
 
-    def _set_config(self, cfg) -> None:
+    def _set_config(self, cfg: Config) -> None:
         root = self._root
         root.config = cfg
         self.config = cfg
@@ -261,7 +271,7 @@ class Repository(HistoryOps, ViewOps, MoveOps, BranchOps, MergeOps, ReplayOps):
         return obj
 
     @property
-    def index(self):
+    def index(self) -> CommitIndex:
         """The derived SQLite commit index (opened lazily, shared with agent views)."""
         root = self._root
         if root._index is None:
@@ -283,25 +293,8 @@ class Repository(HistoryOps, ViewOps, MoveOps, BranchOps, MergeOps, ReplayOps):
         hexid = self.refs.resolve(self.head_ref)
         return from_hex(hexid) if hexid else None
 
-    def resolve(self, rev: str) -> RawId:
-        """A revision expression (see revparse) to a commit id."""
-        from .revparse import resolve_revision
-        return resolve_revision(self, rev)
-
-    def resolve_object(self, rev: str) -> RawId:
-        """A revision expression or an id of any object type."""
-        from .revparse import resolve_any
-        return resolve_any(self, rev)
-
-    # -- compression ---------------------------------------------------------------------------
-    def compress(self, range=None, **options):
-        """Replace a range of the context with summaries as one commit (docs/compress.md);
-        the options are those of `trace_core.compress.compress`."""
-        from .compress import compress
-        return compress(self, range, **options)
-
     # -- tokens -------------------------------------------------------------------------------
-    def token_counter(self):
+    def token_counter(self) -> TokenCounter:
         """The counter for this repository's encoding (loaded on first use), or a custom one."""
         root = self._root
         if root._token_counter is None:
@@ -310,7 +303,7 @@ class Repository(HistoryOps, ViewOps, MoveOps, BranchOps, MergeOps, ReplayOps):
             root._token_counter = CharCounter() if enc == CharCounter.name else TiktokenCounter(enc)
         return root._token_counter
 
-    def set_token_counter(self, counter) -> None:
+    def set_token_counter(self, counter: TokenCounter) -> None:
         """Use a custom counter (anything with `name` and `count_text(text) -> int`)."""
         root = self._root
         root._token_counter = counter

@@ -12,10 +12,10 @@ import json
 import re
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from .errors import ProviderResponseError
+from ..errors import ProviderResponseError
 from .merge3 import Conflict
-from .messages import message_text, normalized
-from .objects import Entry
+from ..messages import message_text, normalized
+from ..objects import Entry
 
 Load = Callable[[Entry], dict]
 #: entries of each side shown to the LLM when looking for contradictions (the latest ones)

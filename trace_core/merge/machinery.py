@@ -12,13 +12,13 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
 
-from . import chunked
-from .errors import InputError, MergeConflict, OperationError, RefConflict
-from .ids import from_hex, to_hex
-from .objects import Blob, Commit, Entry, Snapshot
+from .. import chunked
+from ..errors import InputError, MergeConflict, OperationError, RefConflict
+from ..ids import from_hex, to_hex
+from ..objects import Blob, Commit, Entry, Snapshot
 
 if TYPE_CHECKING:
-    from . import mergestate
+    from . import state as mergestate
     from .merge3 import Conflict, Similar
 
 # merge3, mergestate and messages are imported where they are used: Repository imports this
@@ -104,7 +104,7 @@ class MergeOps:
 
     def _similar(self, threshold: float) -> Similar:
         from .merge3 import Similar
-        from .messages import normalized
+        from ..messages import normalized
         global _WORD
         if _WORD is None:
             _WORD = re.compile(r"\w+")
@@ -216,7 +216,7 @@ class MergeOps:
         if strategy != "semantic":
             return None, None
         if driver is None:
-            from .merge_driver import DeterministicDriver
+            from .driver import DeterministicDriver
             driver = DeterministicDriver()
         if not outcome.conflicts and not (w.added_ours and w.added_theirs):
             return None, driver.name  # nothing to settle and nothing that could contradict
@@ -287,7 +287,7 @@ class MergeOps:
                     targets: Sequence[int] = (), author: Optional[str] = None,
                     tokens: Optional[int] = None) -> Commit:
         """Write a commit of `snap`; its `tokens` is the change of the total unless given."""
-        from .history import Change
+        from ..history import Change
         change = Change(snap, nodes, op, blobs=blobs, targets=targets, message=message,
                         tokens=total - prev_total if tokens is None else tokens,
                         total_tokens=total, meta=meta)
@@ -314,7 +314,7 @@ class MergeOps:
     # -- state -----------------------------------------------------------------------------------
     def merge_state(self) -> Optional["mergestate.MergeState"]:
         """The merge, rebase, cherry-pick or revert stopped on conflicts, or None."""
-        from . import mergestate
+        from . import state as mergestate
         return mergestate.load(self)
 
     def _save_state(self, st, w: _Work) -> None:
@@ -340,11 +340,11 @@ class MergeOps:
         st.prefix, st.suffix = w.prefix, w.suffix
         st.conflicts = w.outcome.conflicts
         st.deduplicated = w.outcome.deduplicated
-        from . import mergestate
+        from . import state as mergestate
         mergestate.save(self, st)
 
     def _work_from_state(self, st) -> _Work:
-        from . import mergestate
+        from . import state as mergestate
         from .merge3 import Outcome
         w = _Work()
         w.ours_id = from_hex(st.ours) if st.ours else None
@@ -378,7 +378,7 @@ class MergeOps:
         ff: auto (fast-forward when possible), only (refuse otherwise), never (always a merge
         commit). strategy: manual (conflicts stop the merge), ours, theirs, union, semantic
         (a driver settles conflicts and flags contradictions; offline rules by default)."""
-        from . import mergestate
+        from . import state as mergestate
         mergestate.refuse_if_in_progress(self)
         order = self._check_options(strategy, order)
         if ff not in ("auto", "only", "never"):
@@ -395,7 +395,7 @@ class MergeOps:
     def _merge_once(self, rev: str, theirs: bytes, strategy: str, order: str,
                     message: Optional[str], ff: str, driver) -> MergeResult:
         ref, ours = self._head()
-        from .revparse import resolve_ref_name
+        from ..revparse import resolve_ref_name
         if resolve_ref_name(self, rev) == ref or rev == "HEAD":
             raise OperationError(f"cannot merge {rev} into itself")
         if ours == theirs:
@@ -413,7 +413,7 @@ class MergeOps:
         w = self._three_way(base, ours, theirs, order, fast=strategy != "semantic")
         usage, dname = self._apply_strategy(w, strategy, driver)
         msg = message or f"merge {rev}"
-        from . import mergestate
+        from . import state as mergestate
         st = mergestate.MergeState("merge", ref, to_hex(ours), to_hex(ours), to_hex(theirs),
                                    to_hex(base) if base else None, theirs_name=rev,
                                    strategy=strategy, order=order, message=msg,
@@ -428,7 +428,7 @@ class MergeOps:
 
     def _check_options(self, strategy: str, order: Optional[str]) -> str:
         from .merge3 import ORDERS
-        from .mergestate import STRATEGIES
+        from .state import STRATEGIES
         if strategy not in STRATEGIES:
             raise InputError(f"unknown strategy {strategy!r} ({', '.join(STRATEGIES)})")
         order = order or self.config.get_typed("merge.order")
@@ -438,7 +438,7 @@ class MergeOps:
 
     def _finish(self, st, w: _Work) -> MergeResult:
         """Commit a fully resolved merge or pick and move the branch (CAS on where it started)."""
-        from . import mergestate
+        from . import state as mergestate
         from .merge3 import resolved_entries
         mid = resolved_entries(w.outcome.slots)
         snap, nodes, total = self._result_snapshot(w, mid)
@@ -472,7 +472,7 @@ class MergeOps:
                 role: Optional[str] = None) -> Conflict:
         """Settle one conflict of the stopped operation: ours, theirs, both, base, drop, or text
         (a new message with `text`, in the role of the conflicting entries unless `role`)."""
-        from . import mergestate
+        from . import state as mergestate
         st = mergestate.load(self)
         if st is None:
             raise OperationError("no merge, rebase, cherry-pick or revert is in progress")
@@ -493,7 +493,7 @@ class MergeOps:
     def merge_abort(self) -> str:
         """Forget the stopped operation; the branch never moved, so it is as it was. Returns the
         operation's name."""
-        from . import mergestate
+        from . import state as mergestate
         try:
             st = mergestate.load(self)
             op = st.op if st is not None else None
@@ -505,7 +505,7 @@ class MergeOps:
 
     def merge_continue(self, message: Optional[str] = None, driver=None) -> MergeResult:
         """Finish the stopped operation once every conflict is settled."""
-        from . import mergestate
+        from . import state as mergestate
         st = mergestate.load(self)
         if st is None:
             raise OperationError("no merge, rebase, cherry-pick or revert is in progress")
@@ -528,5 +528,5 @@ class MergeOps:
 
 
 def _any():
-    from .refs import ANY
+    from ..refs import ANY
     return ANY

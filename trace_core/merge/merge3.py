@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from .objects import Entry
+from ..objects import Entry
 
 ORDERS = ("ours-first", "theirs-first", "chronological")
 KINDS = ("edit/edit", "edit/drop", "drop/edit", "pin/drop", "drop/pin", "redundant",

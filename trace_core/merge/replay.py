@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Optional
 
-from . import chunked
-from .errors import OperationError
-from .ids import from_hex, to_hex
-from .merging import MergeResult, _Work, _snap_of, shared_leaves
-from .objects import Commit, Snapshot
+from .. import chunked
+from ..errors import OperationError
+from ..ids import from_hex, to_hex
+from .machinery import MergeResult, _Work, _snap_of, shared_leaves
+from ..objects import Commit, Snapshot
 
 
 class ReplayOps:
@@ -31,7 +31,7 @@ class ReplayOps:
 
     def _pick_op(self, op: str, rev: str, strategy: str, order: Optional[str],
                  driver) -> MergeResult:
-        from . import mergestate
+        from . import state as mergestate
         mergestate.refuse_if_in_progress(self)
         order = self._check_options(strategy, order)
         cid = self.resolve(rev)
@@ -65,7 +65,7 @@ class ReplayOps:
 
     def _finish_pick(self, st, w: _Work, snap: Snapshot, nodes: list, total: int, prev: int,
                      meta: dict, new_blobs: list) -> MergeResult:
-        from . import mergestate
+        from . import state as mergestate
         src = self.get_commit(from_hex(st.theirs))
         if st.op == "revert":
             meta["reverted"] = st.theirs
@@ -89,7 +89,7 @@ class ReplayOps:
                driver=None) -> MergeResult:
         """Replay the branch's commits that `upstream` lacks on top of it (merges are left out,
         as git does), then move the branch once. Conflicts stop it with MERGE_STATE."""
-        from . import mergestate
+        from . import state as mergestate
         mergestate.refuse_if_in_progress(self)
         order = self._check_options(strategy, order)
         onto = self.resolve(upstream)
@@ -111,7 +111,7 @@ class ReplayOps:
         return self._rebase_run(st, driver)
 
     def _rebase_run(self, st, driver) -> MergeResult:
-        from . import mergestate
+        from . import state as mergestate
         rb = st.rebase
         while rb["todo"]:
             cid = from_hex(rb["todo"][0])

@@ -11,11 +11,11 @@ import json
 import os
 from typing import Any, List, Optional, Sequence
 
-from .errors import MergeInProgress, OperationError, TraceError
-from .ids import is_hex_id
+from ..errors import MergeInProgress, OperationError, StateError, TraceError
+from ..ids import is_hex_id
 from .merge3 import KINDS, ORDERS, Conflict
-from .objects import Entry
-from .storage.lockfile import write_file_atomic
+from ..objects import Entry
+from ..storage.lockfile import write_file_atomic
 
 STATE_FILE = "MERGE_STATE"
 STATE_FORMAT = 1
@@ -24,10 +24,6 @@ ACTIONS = ("ours", "theirs", "both", "base", "drop", "text")
 STRATEGIES = ("manual", "ours", "theirs", "union", "semantic")
 DRIVERS = (None, "deterministic", "llm")
 MAX_STATE_BYTES = 256 * 1024 * 1024
-
-
-class StateError(OperationError):
-    """MERGE_STATE exists but cannot be read (the message says how to get out)."""
 
 
 def _entry(e: Entry) -> list:
@@ -185,7 +181,7 @@ class MergeState:
             for k in ("message", "theirs_name", "ref"):
                 if not isinstance(doc[k], str):
                     raise ValueError(f"bad {k}")
-            from .refs import check_writable
+            from ..refs import check_writable
             try:
                 check_writable(doc["ref"])
             except TraceError:

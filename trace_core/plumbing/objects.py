@@ -1,15 +1,17 @@
-"""Plumbing: the small, stable primitives every porcelain command is built on (docs/plumbing.md)."""
+"""Objects: hash and write blobs, read any object, describe it as JSON, build and read snapshots,
+create commit objects for existing snapshots (`commit-tree`)."""
 
 from __future__ import annotations
 
-import time
 from typing import Any, Iterable, Optional, Sequence
 
-from . import chunked
-from .errors import InputError, RevisionError
-from .ids import RawId, ZERO_HEX, from_hex, is_hex_id, to_hex
-from .objects import Blob, Commit, Entry, Node, Snapshot, TraceObject
-from .repository import Repository
+from .. import chunked
+from ..errors import InputError, RevisionError
+from ..ids import RawId, from_hex, is_hex_id
+from ..objects import Blob, Commit, Entry, Node, Snapshot, TraceObject
+from ..state import RepoState
+from .commit import count_entries, now_and_tz
+from .revparse import resolve_any
 
 
 # -- objects ----------------------------------------------------------------------------------
@@ -19,7 +21,7 @@ def make_blob(message: Any) -> Blob:
     return Blob(message)
 
 
-def hash_object(repo: Optional[Repository], message: Any, write: bool = False) -> str:
+def hash_object(repo: Optional[RepoState], message: Any, write: bool = False) -> str:
     """The id a message would have as a blob; stored when `write`."""
     blob = make_blob(message)
     if write:
@@ -63,8 +65,8 @@ def describe(obj: TraceObject) -> dict:
             "meta": to_jsonable(obj.meta)}
 
 
-def cat_object(repo: Repository, rev: str) -> TraceObject:
-    return repo.get(repo.resolve_object(rev))
+def cat_object(repo: RepoState, rev: str) -> TraceObject:
+    return repo.get(resolve_any(repo, rev))
 
 
 # -- snapshots --------------------------------------------------------------------------------
@@ -89,7 +91,7 @@ def parse_entries(pairs: Iterable[Sequence]) -> list:
     return out
 
 
-def write_snapshot(repo: Repository, entries: Sequence[Entry], verify: bool = True) -> Snapshot:
+def write_snapshot(repo: RepoState, entries: Sequence[Entry], verify: bool = True) -> Snapshot:
     """Store the canonical snapshot of `entries` (each blob must exist unless verify=False)."""
     if verify:
         for e in entries:
@@ -100,9 +102,9 @@ def write_snapshot(repo: Repository, entries: Sequence[Entry], verify: bool = Tr
     return snap
 
 
-def snapshot_of(repo: Repository, rev: str) -> Snapshot:
+def snapshot_of(repo: RepoState, rev: str) -> Snapshot:
     """The snapshot named by `rev`: a snapshot id, or a commit (revision) whose snapshot it is."""
-    obj = repo.get(repo.resolve_object(rev))
+    obj = repo.get(resolve_any(repo, rev))
     if isinstance(obj, Commit):
         return repo.get_snapshot(obj.snapshot)
     if isinstance(obj, Snapshot):
@@ -110,21 +112,12 @@ def snapshot_of(repo: Repository, rev: str) -> Snapshot:
     raise RevisionError(f"{rev} names a {obj.tag}, not a commit or snapshot")
 
 
-def snapshot_entries(repo: Repository, snap: Snapshot) -> list:
+def snapshot_entries(repo: RepoState, snap: Snapshot) -> list:
     return chunked.entries(snap, repo.get_node)
 
 
-# -- tokens -----------------------------------------------------------------------------------
-def count_entries(repo: Repository, entries: Sequence[Entry]) -> int:
-    """Tokens of a context made of these entries (framing and reply priming included)."""
-    from .tokens import REPLY_PRIMING
-    if not entries:
-        return 0
-    return sum(repo.blob_tokens(e.blob) for e in entries) + REPLY_PRIMING
-
-
 # -- commits ----------------------------------------------------------------------------------
-def commit_tree(repo: Repository, snapshot: RawId, parents: Sequence[RawId], *, op: str = "append",
+def commit_tree(repo: RepoState, snapshot: RawId, parents: Sequence[RawId], *, op: str = "append",
                 message: str = "", author: Optional[str] = None, blobs: Sequence[RawId] = (),
                 targets: Sequence[int] = (), time_ms: Optional[int] = None, tz_min: Optional[int] = None,
                 meta: Optional[dict] = None, tokens: Optional[int] = None,
@@ -147,123 +140,3 @@ def commit_tree(repo: Repository, snapshot: RawId, parents: Sequence[RawId], *, 
                     total_tokens=total_tokens, encoding=repo.encoding, meta=meta)
     repo.write([commit])
     return commit
-
-
-def now_and_tz() -> tuple:
-    t = time.time()
-    lt = time.localtime(t)
-    return int(t * 1000), int((lt.tm_gmtoff or 0) // 60)
-
-
-# -- refs -------------------------------------------------------------------------------------
-def update_ref(repo: Repository, name: str, new: Optional[str], old: Optional[str] = None, *,
-               delete: bool = False, message: str = "", deref: bool = True) -> None:
-    """Set (or delete) a ref, checking it still holds `old` when given (compare-and-swap)."""
-    from .refs import ANY
-    expected: Any = ANY
-    if old is not None:
-        expected = None if old in ("", ZERO_HEX) else to_hex(repo.resolve_object(old))
-    if delete:
-        repo.refs.remove_if_equals(name, expected, message=message, deref=deref)
-        return
-    if new is None:
-        raise InputError("update-ref needs a new value")
-    target = to_hex(repo.resolve(new))
-    repo.refs.set_if_equals(name, expected, target, message=message, deref=deref)
-
-
-def rev_parse(repo: Repository, expr: str) -> str:
-    return to_hex(repo.resolve_object(expr))
-
-
-def for_each_ref(repo: Repository, prefix: str = "refs/") -> list:
-    """(name, commit hex or None, symbolic target or None) for every ref under `prefix`."""
-    out = []
-    for name, raw in repo.refs.list(prefix):
-        if raw.startswith("ref:"):
-            out.append((name, repo.refs.resolve(name), raw[4:]))
-        else:
-            out.append((name, raw, None))
-    return out
-
-
-def rev_list(repo: Repository, include: Sequence[str], exclude: Sequence[str] = (),
-             limit: Optional[int] = None, first_parent: bool = False) -> list:
-    inc = [repo.resolve(r) for r in include]
-    exc = [repo.resolve(r) for r in exclude]
-    return list(repo.index.walk(inc, exclude=exc, limit=limit, first_parent=first_parent))
-
-
-def merge_base(repo: Repository, a: str, b: str, all_bases: bool = False) -> list:
-    bases = repo.index.merge_bases(repo.resolve(a), repo.resolve(b))
-    return [to_hex(x) for x in (bases if all_bases else bases[:1])]
-
-
-# -- storage ----------------------------------------------------------------------------------
-def count_objects(repo: Repository) -> dict:
-    import os
-    store = repo.store
-    store.refresh()
-    packs = store.packs()
-    pack_bytes = 0
-    for p in packs:
-        for path in (p.pack_path, p.idx_path):
-            try:
-                pack_bytes += os.path.getsize(path)
-            except FileNotFoundError:
-                pass
-    journals = {}
-    for oid, loc in store.journal_locations().items():
-        journals.setdefault(loc[0], 0)
-        journals[loc[0]] += 1
-    journal_bytes = 0
-    for path in journals:
-        try:
-            journal_bytes += os.path.getsize(path)
-        except FileNotFoundError:
-            pass
-    return {"packs": len(packs), "packed_objects": sum(p.count for p in packs),
-            "pack_bytes": pack_bytes, "journals": len(journals),
-            "journal_objects": sum(journals.values()), "journal_bytes": journal_bytes}
-
-
-def verify_pack(repo: Repository, name: str) -> list:
-    """Problems found in one pack (checksums, every block, every object's hash); [] if sound."""
-    from .errors import PackError, TraceError
-    from .ids import hash_bytes
-    from .storage.pack import Pack
-    if name.startswith("pack-"):
-        name = name[5:]
-    for ext in (".pack", ".idx"):
-        if name.endswith(ext):
-            name = name[: -len(ext)]
-    if not is_hex_id(name):
-        raise InputError(f"{name!r} is not a pack name")
-    try:
-        pack = Pack(repo.store.pack_dir, name)
-    except FileNotFoundError:
-        raise InputError(f"no pack {name}") from None
-    except PackError as exc:
-        return [str(exc)]
-    problems = []
-    try:
-        if not pack.verify_index_checksum():
-            problems.append(f"pack {name}: index checksum mismatch")
-        if not pack.verify_pack_checksum():
-            problems.append(f"pack {name}: pack checksum mismatch")
-        seen = 0
-        for b in range(pack.nblocks):
-            try:
-                recs = pack.read_block(b, repo.store.opts.max_object_size)
-            except (TraceError, OSError) as exc:
-                problems.append(str(exc))
-                continue
-            for oid, data in recs.items():
-                seen += 1
-                if hash_bytes(bytes(data)) != oid:
-                    problems.append(f"object {oid.hex()} in pack {name} does not hash to its id")
-        if seen != pack.count:
-            problems.append(f"pack {name}: index lists {pack.count} objects, blocks hold {seen}")
-    finally:
-        pack.close()
-    return problems

@@ -1,0 +1,43 @@
+"""The context at a commit: its entries, its messages, and its materialized prompt."""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence
+
+from . import chunked
+from .objects import Entry
+from .plumbing.revparse import resolve_revision
+from .state import RepoState
+
+
+def entries_at(repo: RepoState, commit_id: Optional[bytes]) -> list[Entry]:
+    """The entries of the context at commit `commit_id` (none for None)."""
+    if commit_id is None:
+        return []
+    snap = repo.get_snapshot(repo.get_commit(commit_id).snapshot)
+    return chunked.entries(snap, repo.get_node)
+
+
+def entry_messages(repo: RepoState, entries: Sequence[Entry]) -> list[dict]:
+    """The stored message of each entry."""
+    return [repo.get_blob(e.blob).message for e in entries]
+
+
+def rev_or_none(repo: RepoState, rev: str) -> Optional[bytes]:
+    """The commit `rev` names; None for HEAD on a branch without commits."""
+    if rev == "HEAD" and repo.head_commit() is None:
+        return None
+    return resolve_revision(repo, rev)
+
+
+def messages(repo: RepoState, rev: str = "HEAD") -> list[dict]:
+    """The messages of the context at `rev`, in order."""
+    return entry_messages(repo, entries_at(repo, rev_or_none(repo, rev)))
+
+
+def materialize(repo: RepoState, fmt: str = "openai", rev: str = "HEAD") -> Any:
+    """The prompt for the context at `rev`: openai (list), anthropic (dict), text, json."""
+    from .materialize import render
+    entries = entries_at(repo, rev_or_none(repo, rev))
+    msgs = entry_messages(repo, entries)
+    return render(fmt, msgs, [e.blob.hex() for e in entries], [e.flags for e in entries])

@@ -1,0 +1,116 @@
+"""Differences between two contexts (added, removed, edited, pinned, unpinned, moved) and `show`."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+from .context import entries_at
+from .ids import to_hex
+from .objects import Entry
+from .plumbing.objects import describe
+from .plumbing.revparse import resolve_revision
+from .state import RepoState
+
+
+@dataclass
+class DiffItem:
+    kind: str                 # added, removed, edited, pinned, unpinned, moved
+    old_index: Optional[int]
+    new_index: Optional[int]
+    old: Optional[dict]
+    new: Optional[dict]
+    text_diff: str = ""
+
+
+@dataclass
+class Diff:
+    old: Optional[str]
+    new: Optional[str]
+    items: list[DiffItem]
+    old_tokens: int
+    new_tokens: int
+
+    @property
+    def token_delta(self) -> int:
+        return self.new_tokens - self.old_tokens
+
+
+# -- show / diff ------------------------------------------------------------------------------
+def show(repo: RepoState, rev: str = "HEAD") -> dict:
+    cid = resolve_revision(repo, rev)
+    c = repo.get_commit(cid)
+    from .plumbing import describe
+    out = describe(c)
+    out["id"] = to_hex(cid)
+    out["carried"] = [repo.get_blob(b).message for b in c.blobs]
+    parent = c.parents[0] if c.parents else None
+    out["diff"] = diff(repo, to_hex(parent) if parent else None, to_hex(cid))
+    return out
+
+def diff(repo: RepoState, a: Optional[str], b: Optional[str]) -> Diff:
+    """What changed between the contexts of commits `a` and `b` (None: the empty context)."""
+    ca = resolve_revision(repo, a) if a else None
+    cb = resolve_revision(repo, b) if b else None
+    ea, eb = entries_at(repo, ca), entries_at(repo, cb)
+    items = diff_entries(ea, eb, lambda e: repo.get_blob(e.blob).message)
+    ta = repo.get_commit(ca).total_tokens if ca else 0
+    tb = repo.get_commit(cb).total_tokens if cb else 0
+    return Diff(to_hex(ca) if ca else None, to_hex(cb) if cb else None, items, ta, tb)
+
+
+def _text(m: dict) -> str:
+    c = m.get("content")
+    s = c if isinstance(c, str) else json.dumps(c, indent=1, sort_keys=True, ensure_ascii=False, default=str)
+    if m.get("tool_calls"):
+        s += "\n" + json.dumps(m["tool_calls"], indent=1, sort_keys=True, ensure_ascii=False)
+    return s
+
+
+def diff_entries(old: Sequence[Entry], new: Sequence[Entry], load) -> list[DiffItem]:
+    """Classify changes: added, removed, edited (replaced in place), pinned/unpinned, moved."""
+    sm = difflib.SequenceMatcher(a=[e.blob for e in old], b=[e.blob for e in new], autojunk=False)
+    items: list[DiffItem] = []
+    removed: list[int] = []
+    added: list[int] = []
+    for tag, i1, i2, j1, j2 in sm.get_opcodes():
+        if tag == "equal":
+            for k in range(i2 - i1):
+                eo, en = old[i1 + k], new[j1 + k]
+                if eo.pinned != en.pinned:
+                    items.append(DiffItem("pinned" if en.pinned else "unpinned", i1 + k, j1 + k,
+                                          load(eo), load(en)))
+            continue
+        if tag == "replace":
+            n = min(i2 - i1, j2 - j1)
+            for k in range(n):
+                mo, mn = load(old[i1 + k]), load(new[j1 + k])
+                td = "".join(difflib.unified_diff(_text(mo).splitlines(True), _text(mn).splitlines(True),
+                                                  f"#{i1 + k}", f"#{j1 + k}", n=2))
+                items.append(DiffItem("edited", i1 + k, j1 + k, mo, mn, td))
+            removed.extend(range(i1 + n, i2))
+            added.extend(range(j1 + n, j2))
+        elif tag == "delete":
+            removed.extend(range(i1, i2))
+        elif tag == "insert":
+            added.extend(range(j1, j2))
+    moved_new = set()
+    by_blob = {}
+    for j in added:
+        by_blob.setdefault(new[j].blob, []).append(j)
+    for i in removed:
+        cands = by_blob.get(old[i].blob)
+        if cands:
+            j = cands.pop(0)
+            moved_new.add(j)
+            items.append(DiffItem("moved", i, j, load(old[i]), load(new[j])))
+        else:
+            items.append(DiffItem("removed", i, None, load(old[i]), None))
+    for j in added:
+        if j not in moved_new:
+            items.append(DiffItem("added", None, j, None, load(new[j])))
+    order = {"removed": 0, "moved": 1, "edited": 2, "pinned": 3, "unpinned": 3, "added": 4}
+    items.sort(key=lambda d: (d.new_index if d.new_index is not None else d.old_index, order[d.kind]))
+    return items

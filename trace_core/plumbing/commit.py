@@ -1,0 +1,216 @@
+"""The commit primitive every operation goes through, transactions, and publishing results.
+
+`commit_change` reads the tip of the ref commits move, hands (parent commit, parent snapshot) to
+a `build` function that returns a `Change`, writes the new objects with one store write, and
+moves the ref with a compare-and-swap. If another process moved it in between, the change is
+rebuilt on the new tip and tried again (with randomized back-off), so concurrent writers of one
+branch never lose each other's commits. Inside `Transaction` the same builds are chained in
+memory and the ref moves once at the end.
+
+`publish` is the other way a ref moves to a new commit: for results computed elsewhere (merge,
+cherry-pick, revert, rebase, reset) it compare-and-swaps one ref from where the operation
+started, records ORIG_HEAD in the same ref transaction, and fails with `BranchMoved` if the ref
+moved meanwhile. No other code moves a branch or builds a `Commit` to publish.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, Sequence
+
+from .. import chunked
+from ..errors import BranchMoved, BudgetExceeded, OperationError, RefConflict
+from ..ids import RawId, to_hex
+from ..objects import Commit, Snapshot, TraceObject
+from ..state import RepoState
+from .refs import ANY, move_refs
+
+MAX_RETRIES = 64
+BACKOFF_CAP = 0.05   # seconds: the longest pause between two attempts of one operation
+
+
+@dataclass
+class Change:
+    """What an operation produces from (parent commit, parent snapshot)."""
+
+    snapshot: Snapshot
+    objects: list[TraceObject]
+    op: str
+    blobs: Sequence[bytes] = ()
+    targets: Sequence[int] = ()
+    message: str = ""
+    tokens: int = 0
+    total_tokens: int = 0
+    meta: Optional[dict] = None
+
+
+Build = Callable[[Optional[Commit], Snapshot], Change]
+
+
+def now_and_tz() -> tuple[int, int]:
+    """(milliseconds since the epoch, the local UTC offset in minutes)."""
+    t = time.time()
+    lt = time.localtime(t)
+    return int(t * 1000), int((lt.tm_gmtoff or 0) // 60)
+
+
+# -- reading the tip --------------------------------------------------------------------------
+def tip(repo: RepoState) -> tuple[str, Optional[RawId], Optional[Commit], Snapshot]:
+    """(the ref commits move, its commit id or None, that commit, its snapshot)."""
+    target, value = repo.refs.resolve_target(repo.head_ref)
+    if value is None:
+        if repo.head_ref == "HEAD" and target == "HEAD":  # a new agent namespace
+            repo.refs.set_symbolic("HEAD", "refs/heads/main", message="agent: first commit")
+            target = "refs/heads/main"
+        return target, None, None, chunked.EMPTY
+    cid = bytes.fromhex(value)
+    commit = repo.get_commit(cid)
+    return target, cid, commit, repo.get_snapshot(commit.snapshot)
+
+
+def snapshot_of_commit(repo: RepoState, cid: Optional[bytes]) -> Snapshot:
+    """The snapshot of commit `cid` (the empty snapshot for None)."""
+    if cid is None:
+        return chunked.EMPTY
+    return repo.get_snapshot(repo.get_commit(cid).snapshot)
+
+
+# -- tokens -----------------------------------------------------------------------------------
+def count_entries(repo: RepoState, entries: Sequence[Any]) -> int:
+    """Tokens of a context made of these entries (framing and reply priming included)."""
+    from ..tokens import REPLY_PRIMING
+    if not entries:
+        return 0
+    return sum(repo.blob_tokens(e.blob) for e in entries) + REPLY_PRIMING
+
+
+def total_after(repo: RepoState, parent: Optional[Commit], before: Snapshot, delta: int,
+                after_count: int) -> int:
+    """The context total after a change of `delta` tokens to the context of `parent`
+    (recounted when `parent` was counted with another encoding)."""
+    from ..tokens import REPLY_PRIMING
+    prev = parent.total_tokens if parent is not None else 0
+    if parent is not None and parent.encoding != repo.token_counter().name:
+        prev = count_entries(repo, chunked.entries(before, repo.get_node))
+    body = prev - (REPLY_PRIMING if before.count else 0) + delta
+    return body + REPLY_PRIMING if after_count else 0
+
+
+# -- building commits -------------------------------------------------------------------------
+def make_commit(repo: RepoState, change: Change, parents: Sequence[bytes],
+                author: Optional[str] = None) -> Commit:
+    """The commit object of `change` on `parents` (now, this repository's author and encoding)."""
+    t, tz = now_and_tz()
+    return Commit(parents=list(parents), snapshot=change.snapshot.id, op=change.op,
+                  blobs=change.blobs, targets=change.targets, message=change.message,
+                  author=author or repo.who, time_ms=t, tz_min=tz, tokens=change.tokens,
+                  total_tokens=change.total_tokens, encoding=repo.token_counter().name,
+                  meta=change.meta)
+
+
+def write_change(repo: RepoState, change: Change, parents: Sequence[bytes],
+                 author: Optional[str] = None) -> Commit:
+    """Write the objects of `change` and its commit with one store write; no ref moves."""
+    commit = make_commit(repo, change, parents, author)
+    repo.store.write([*change.objects, change.snapshot, commit])
+    return commit
+
+
+def check_budget(repo: RepoState, change: Change) -> None:
+    """Refuse a change that crosses a budget threshold while `budget_strict` is set."""
+    if not repo.budget_strict:
+        return
+    from .budget import budget_warnings
+    warnings = budget_warnings(repo, change.total_tokens)
+    if warnings:
+        raise BudgetExceeded(f"refused ({change.op}): {warnings[0]}")
+
+
+def commit_change(repo: RepoState, build: Build, author: Optional[str] = None) -> Commit:
+    """Apply `build` to the tip and move HEAD's branch (or detached HEAD) with CAS + retry;
+    inside a transaction, chain it onto the transaction's tip instead."""
+    if repo.open_transaction is not None:
+        return repo.open_transaction.apply(build, author)
+    for attempt in range(MAX_RETRIES):
+        if attempt >= 2:  # contention: back off (randomized) so that a writer rebuilding a
+            _backoff(attempt)  # large change is not beaten by a tight append loop forever
+        target, cid, parent, snap = tip(repo)
+        change = build(parent, snap)
+        check_budget(repo, change)
+        commit = write_change(repo, change, [cid] if cid else [], author)
+        try:  # the branch the tip was read from, even if HEAD was switched meanwhile
+            repo.refs.set_if_equals(target, cid.hex() if cid else None, commit.hex,
+                                    message=f"{change.op}: {commit.summary}"[:200], deref=False)
+        except RefConflict:
+            continue
+        repo.store.maybe_seal()
+        return commit
+    raise OperationError("the branch kept moving under us; gave up after "
+                         f"{MAX_RETRIES} attempts")
+
+
+def _backoff(attempt: int) -> None:
+    time.sleep(random.uniform(0, min(BACKOFF_CAP, 0.0005 * 2 ** attempt)))
+
+
+@dataclass
+class Transaction:
+    """Commits built in memory on top of the tip and published with one compare-and-swap.
+
+    `with Transaction(repo):` routes every `commit_change` of `repo` here; on a clean exit the
+    ref moves once to the last commit (refused if it moved meanwhile), on an exception it stays
+    (objects already written are unreferenced until gc)."""
+
+    repo: RepoState
+    commits: list[Commit] = field(default_factory=list)
+    _ref: str = ""
+    _base: Optional[bytes] = None
+    _tip: Any = None
+
+    def __enter__(self) -> "Transaction":
+        if self.repo.open_transaction is not None:
+            raise OperationError("a transaction is already open on this repository")
+        self._ref, cid, parent, snap = tip(self.repo)
+        self._base = cid
+        self._tip = (cid, parent, snap)
+        self.repo.open_transaction = self
+        return self
+
+    def apply(self, build: Build, author: Optional[str]) -> Commit:
+        cid, parent, snap = self._tip
+        change = build(parent, snap)
+        check_budget(self.repo, change)
+        commit = write_change(self.repo, change, [cid] if cid else [], author)
+        self._tip = (commit.id, commit, change.snapshot)
+        self.commits.append(commit)
+        return commit
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self.repo.open_transaction = None
+        if exc_type is not None or not self.commits:
+            return
+        n = len(self.commits)
+        self.repo.refs.set_if_equals(self.repo.head_ref,
+                                     to_hex(self._base) if self._base else None,
+                                     self.commits[-1].hex,
+                                     message=f"transaction: {n} commit{'s' * (n != 1)}")
+        self.repo.store.maybe_seal()
+
+
+# -- publishing results computed elsewhere ----------------------------------------------------
+def publish(repo: RepoState, ref: str, old: Optional[str], new: str, message: str, *,
+            orig_head: bool = True, orig_head_message: Optional[str] = None) -> None:
+    """Move `ref` (not dereferenced) from `old` (hex, None: absent) to `new`, recording `old` as
+    ORIG_HEAD in the same ref transaction; `BranchMoved` if `ref` no longer holds `old`."""
+    updates: list = []
+    if orig_head and old is not None:
+        updates.append(("ORIG_HEAD", ANY, old, orig_head_message or message))
+    updates.append((ref, old, new))
+    try:
+        move_refs(repo, updates, message)
+    except RefConflict:
+        raise BranchMoved(f"{ref} moved while the operation ran (another process "
+                          "committed); nothing was changed: run it again") from None
+    repo.store.maybe_seal()

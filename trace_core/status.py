@@ -1,0 +1,100 @@
+"""Status of a namespace: HEAD, branch, entries, tokens against the budget, entries a soft reset
+undid, and the stopped merge, rebase, cherry-pick or revert."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Optional
+
+from . import chunked
+from .context import entries_at
+from .ids import from_hex, to_hex
+from .objects import Entry
+from .plumbing.budget import Budget, budget, budget_warnings
+from .state import RepoState
+
+__all__ = ["Budget", "Status", "operation_status", "status", "undone_entries"]
+
+
+@dataclass
+class Status:
+    head: Optional[str]
+    branch: Optional[str]
+    detached: bool
+    entries: int
+    pinned: int
+    total_tokens: int
+    budget: Budget
+    warnings: list[str] = field(default_factory=list)
+    undone: list[dict] = field(default_factory=list)
+    agent: Optional[str] = None
+    #: the merge / rebase / cherry-pick / revert stopped on conflicts (see `operation_status`)
+    operation: Optional[dict] = None
+
+
+def status(repo: RepoState) -> Status:
+    """Where HEAD is, the context's size against its budget, and what is in progress."""
+    head = repo.head_commit()
+    branch = repo.head_branch()
+    entries: list[Entry] = []
+    total = 0
+    if head is not None:
+        commit = repo.get_commit(head)
+        entries = chunked.entries(repo.get_snapshot(commit.snapshot), repo.get_node)
+        total = commit.total_tokens
+    limits = budget(repo)
+    st = Status(head=to_hex(head) if head else None, branch=branch, detached=branch is None,
+                entries=len(entries), pinned=sum(e.pinned for e in entries),
+                total_tokens=total, budget=limits, agent=repo.agent_name)
+    st.warnings = budget_warnings(repo, total, limits)
+    st.undone = undone_entries(repo, entries)
+    for note in repo.store.notes:
+        st.warnings.append(note)
+    st.operation = operation_status(repo)
+    return st
+
+
+def operation_status(repo: RepoState) -> Optional[dict]:
+    """The stopped merge, rebase, cherry-pick or revert: op, what, conflicts (open and
+    settled), and whether the branch moved since; None when nothing is in progress."""
+    if not os.path.exists(os.path.join(repo.refs_root, "MERGE_STATE")):
+        return None     # the common case, without importing the merge machinery
+    from .merge import state as mergestate
+    try:
+        ms = mergestate.load(repo)
+    except mergestate.StateError as exc:
+        return {"op": "merge", "damaged": str(exc), "conflicts": []}
+    if ms is None:
+        return None
+    _, now = repo.refs.resolve_target(ms.ref)
+    out = {"op": ms.op, "ref": ms.ref, "theirs": ms.theirs, "theirs_name": ms.theirs_name,
+           "orig_head": ms.orig_head, "moved": now != ms.orig_head,
+           "strategy": ms.strategy,
+           "conflicts": [{"id": c.id, "kind": c.kind, "note": c.note,
+                          "resolved": c.resolved, "action": c.action, "by": c.by}
+                         for c in ms.conflicts]}
+    if ms.rebase:
+        out["rebase"] = {"onto": ms.rebase.get("onto"), "done": len(ms.rebase.get("done", [])),
+                         "todo": len(ms.rebase.get("todo", []))}
+    return out
+
+
+def undone_entries(repo: RepoState, current: Optional[list[Entry]] = None) -> list[dict]:
+    """Entries a `reset --soft` took out of the branch (ORIG_HEAD ahead of HEAD)."""
+    entry = repo.refs.read_entry("ORIG_HEAD")
+    # only a soft reset leaves entries "undone"; ORIG_HEAD records which reset wrote it
+    if entry is None or entry.new.startswith("ref:") or \
+            not entry.message.startswith("reset --soft"):
+        return []
+    orig = entry.new
+    head = repo.head_commit()
+    orig_id = from_hex(orig)
+    if head is not None and (orig_id == head or not repo.index.is_ancestor(head, orig_id)):
+        return []
+    have = current if current is not None else entries_at(repo, head)
+    before = entries_at(repo, orig_id)
+    if before[: len(have)] != have:
+        return []
+    return [{"index": len(have) + i, "blob": e.blob.hex(), "flags": e.flags,
+             "message": repo.get_blob(e.blob).message} for i, e in enumerate(before[len(have):])]
