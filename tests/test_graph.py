@@ -15,9 +15,9 @@ import pytest
 from conftest import run_in
 from trace_core import plumbing
 from trace_core.errors import InputError, OperationError, RevisionError
-from trace_core.graphlog import GraphLayout, first_commits, graph_log, layout, topo_order
+from trace_core.render.graph import GraphLayout, first_commits, graph_log, layout, topo_order
 from trace_core.refs import ANY
-from trace_core.views import ref_labels
+from trace_core.render.labels import ref_labels
 from trace_cli.commands.graph import format_rows, to_json
 
 

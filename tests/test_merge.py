@@ -12,9 +12,16 @@ from trace_core import chunked
 from trace_core.errors import (MergeConflict, MergeInProgress, OperationError, RevisionError,
                                TraceError)
 from trace_core.ids import hash_bytes
-from trace_core.merge3 import Conflict, Similar, merge_lists, resolved_entries
+from trace_core.merge.merge3 import Conflict, Similar, merge_lists, resolved_entries
 from trace_core.objects import Entry
 from trace_core.repository import Repository
+
+
+def recount(repo, commit):
+    """The total tokens of `commit`'s context, counted from scratch."""
+    from trace_core import chunked
+    from trace_core.plumbing import count_entries
+    return count_entries(repo, chunked.entries(repo.get_snapshot(commit.snapshot), repo.get_node))
 
 
 def texts(repo, rev="HEAD"):
@@ -165,7 +172,7 @@ def test_clean_merge_keeps_both_sides_and_tokens(repo):
     assert texts(repo) == ["sys", "q1", "a1", "m1", "m2", "f1", "f2"]
     head = repo.get_commit(repo.head_commit())
     assert head.parents == (bytes.fromhex(res.commit) and head.parents)
-    assert head.total_tokens == repo._recount(repo.get_snapshot(head.snapshot))
+    assert head.total_tokens == recount(repo, head)
     # the snapshot is canonical: the same as building the list from scratch
     ents = chunked.entries(repo.get_snapshot(head.snapshot), repo.get_node)
     assert chunked.build(ents, lambda n: None).id == head.snapshot
@@ -503,7 +510,7 @@ def _edit_conflict(repo):
 
 
 def test_llm_driver_resolves_and_records_cost(repo):
-    from trace_core.merge_driver import LLMDriver
+    from trace_core.merge.driver import LLMDriver
     _edit_conflict(repo)
     answer = json.dumps({"resolutions": [{"id": 1, "action": "text", "text": "A and B"}],
                          "contradictions": []})
@@ -519,7 +526,7 @@ def test_llm_driver_resolves_and_records_cost(repo):
 
 
 def test_llm_driver_flags_contradictions_as_conflicts(repo):
-    from trace_core.merge_driver import LLMDriver
+    from trace_core.merge.driver import LLMDriver
     _edit_conflict(repo)
     answer = json.dumps({"resolutions": [{"id": 1, "action": "ours"}],
                          "contradictions": [{"ours": 1, "theirs": 1,
@@ -545,7 +552,7 @@ def test_llm_driver_flags_contradictions_as_conflicts(repo):
 ])
 def test_llm_driver_garbage_leaves_branch_unchanged(repo, answer):
     from trace_core.errors import ProviderError
-    from trace_core.merge_driver import LLMDriver
+    from trace_core.merge.driver import LLMDriver
     _edit_conflict(repo)
     before = repo.refs.list()
     with pytest.raises(ProviderError):
@@ -555,7 +562,7 @@ def test_llm_driver_garbage_leaves_branch_unchanged(repo, answer):
 
 def test_llm_driver_endpoint_down_leaves_branch_unchanged(repo):
     from trace_core.errors import ProviderUnavailable
-    from trace_core.merge_driver import LLMDriver
+    from trace_core.merge.driver import LLMDriver
     _edit_conflict(repo)
     before = repo.refs.list()
     with pytest.raises(ProviderUnavailable):
@@ -701,7 +708,7 @@ def test_killed_during_semantic_merge_changes_nothing(tmp_path, cli):
 
 def test_llm_contradiction_between_plain_appends_is_flagged(repo):
     # both sides only appended (the appends-only shortcut must not hide ours' entries)
-    from trace_core.merge_driver import LLMDriver
+    from trace_core.merge.driver import LLMDriver
     fork(repo, "Port is 8080.", feat_msgs=("Port is 9090.",))
     answer = json.dumps({"contradictions": [{"ours": 0, "theirs": 0, "explanation": "ports"}]})
     res = repo.merge("feat", strategy="semantic", driver=LLMDriver(FakeProvider(answer)))
@@ -713,7 +720,7 @@ def test_llm_contradiction_between_plain_appends_is_flagged(repo):
 
 
 def test_llm_contradiction_of_an_entry_with_itself_is_ignored(repo):
-    from trace_core.merge_driver import LLMDriver
+    from trace_core.merge.driver import LLMDriver
     fork(repo, "Port is 8080.", "m", feat_msgs=("f0", "Port is 8080.", "f"))
     answer = json.dumps({"contradictions": [{"ours": 0, "theirs": 1}]})   # the same entry
     res = repo.merge("feat", strategy="semantic", driver=LLMDriver(FakeProvider(answer)))
@@ -791,7 +798,7 @@ def test_malformed_rebase_progress_is_a_one_line_error(repo):
 @pytest.mark.parametrize("op", ["merge", "cherry-pick", "rebase"])
 def test_state_left_by_a_kill_after_the_branch_moved_is_cleared(repo, op, monkeypatch):
     # simulate a process killed between moving the branch and removing MERGE_STATE
-    from trace_core import mergestate
+    from trace_core.merge import state as mergestate
     fork(repo, feat_msgs=())
     repo.edit(2, {"role": "user", "content": "A"})
     feat = repo.worktree("feat")
@@ -874,4 +881,4 @@ def test_rebase_keeps_ops_targets_and_tokens_of_rewrites(repo):
         r = replayed[o.hex]
         assert (r.op, list(r.targets), r.tokens) == (o.op, want, o.tokens)
     head = repo.get_commit(repo.head_commit())
-    assert head.total_tokens == repo._recount(repo.get_snapshot(head.snapshot))
+    assert head.total_tokens == recount(repo, head)

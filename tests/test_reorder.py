@@ -268,23 +268,26 @@ def test_check_only_reports_what_changes(repo):
 
 
 # -- concurrent writers -----------------------------------------------------------------------
-def test_append_between_plan_and_commit_is_kept(repo, tmp_path):
+def test_append_between_plan_and_commit_is_kept(repo, tmp_path, monkeypatch):
+    from trace_core.plumbing import commit as primitive
     fill(repo, ["a", "b", "c"])
     other = Repository.open(repo.trace_dir)
-    real = repo._tip_at
+    real = primitive.tip
     calls = []
 
-    def tip_then_append():
-        out = real()
+    def tip_then_append(r):
+        out = real(r)
+        if r is not repo:
+            return out
         if not calls:                   # another writer commits right after our first read
             other.user("late")
         calls.append(1)
         return out
-    repo._tip_at = tip_then_append
+    monkeypatch.setattr(primitive, "tip", tip_then_append)
     try:
         res = reorder(repo, moves=[(2, 3, 0)])
     finally:
-        repo._tip_at = real
+        monkeypatch.undo()
         other.close()
     assert len(calls) >= 2                      # the compare-and-swap failed once: rebuilt
     assert contents(repo) == ["c", "a", "b", "late"]
@@ -292,24 +295,27 @@ def test_append_between_plan_and_commit_is_kept(repo, tmp_path):
     assert res.commit.meta["base"] != repo.resolve("HEAD~1").hex()
 
 
-def test_a_concurrent_rewrite_refuses_the_reorder(repo):
+def test_a_concurrent_rewrite_refuses_the_reorder(repo, monkeypatch):
+    from trace_core.plumbing import commit as primitive
     fill(repo, ["a", "b", "c"])
     other = Repository.open(repo.trace_dir)
-    real = repo._tip_at
+    real = primitive.tip
     calls = []
 
-    def tip_then_drop():
-        out = real()
+    def tip_then_drop(r):
+        out = real(r)
+        if r is not repo:
+            return out
         if not calls:
             other.drop(0)
         calls.append(1)
         return out
-    repo._tip_at = tip_then_drop
+    monkeypatch.setattr(primitive, "tip", tip_then_drop)
     try:
         with pytest.raises(OperationError, match="other than by appends"):
             reorder(repo, moves=[(2, 3, 0)])
     finally:
-        repo._tip_at = real
+        monkeypatch.undo()
         other.close()
     assert contents(repo) == ["b", "c"]
     assert repo.get_commit(repo.head_commit()).op == "drop"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from trace_core.merge3 import ORDERS
-from trace_core.mergestate import STRATEGIES
+from trace_core.merge.merge3 import ORDERS
+from trace_core.merge.state import STRATEGIES
 
 from .commands.history import format_inference
 from .util import echo, emit_json, fail, json_option, open_repo, read_input, decode_utf8, style, warn
@@ -30,7 +30,7 @@ def _driver(repo, strategy: str, name):
         if name:
             fail("--driver is used with --strategy semantic", 2)
         return None
-    from trace_core.merge_driver import DeterministicDriver, LLMDriver
+    from trace_core.merge.driver import DeterministicDriver, LLMDriver
     if name is None:
         name = "llm" if repo.config.get("llm.provider") not in (None, "offline") else "deterministic"
     if name == "deterministic":
@@ -95,7 +95,7 @@ def report(repo, res, as_json: bool) -> int:
 
 def _continue_or_abort(ctx, repo, op: str, cont: bool, abort: bool, message, as_json,
                        driver_name=None) -> int:
-    from trace_core.mergestate import StateError
+    from trace_core.errors import StateError
     try:
         st = repo.merge_state()
     except StateError:

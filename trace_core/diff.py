@@ -14,8 +14,9 @@ from .plumbing.objects import describe
 from .plumbing.revparse import resolve_revision
 from .state import RepoState
 
-
 @dataclass
+
+
 class DiffItem:
     kind: str                 # added, removed, edited, pinned, unpinned, moved
     old_index: Optional[int]
@@ -24,8 +25,9 @@ class DiffItem:
     new: Optional[dict]
     text_diff: str = ""
 
-
 @dataclass
+
+
 class Diff:
     old: Optional[str]
     new: Optional[str]
@@ -39,16 +41,18 @@ class Diff:
 
 
 # -- show / diff ------------------------------------------------------------------------------
+
+
 def show(repo: RepoState, rev: str = "HEAD") -> dict:
     cid = resolve_revision(repo, rev)
     c = repo.get_commit(cid)
-    from .plumbing import describe
     out = describe(c)
     out["id"] = to_hex(cid)
     out["carried"] = [repo.get_blob(b).message for b in c.blobs]
     parent = c.parents[0] if c.parents else None
     out["diff"] = diff(repo, to_hex(parent) if parent else None, to_hex(cid))
     return out
+
 
 def diff(repo: RepoState, a: Optional[str], b: Optional[str]) -> Diff:
     """What changed between the contexts of commits `a` and `b` (None: the empty context)."""

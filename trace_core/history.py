@@ -58,6 +58,8 @@ def tool_result_message(call_id: str, content: Any, name: Optional[str] = None) 
 
 
 # -- appends ----------------------------------------------------------------------------------
+
+
 def append(repo: RepoState, message: Any = None, *, role: Optional[str] = None,
            content: Any = None, pinned: bool = False, commit_message: Optional[str] = None,
            author: Optional[str] = None, **fields: Any) -> Commit:
@@ -123,6 +125,8 @@ def tool_result(repo: RepoState, call_id: str, content: Any, name: Optional[str]
 
 
 # -- rewrites of existing entries -------------------------------------------------------------
+
+
 def _rewrite(repo: RepoState, op: str, indices: Sequence[int], fn: Callable, message: str,
              new_blobs: Sequence[Blob] = (), author: Optional[str] = None,
              meta: Optional[dict] = None) -> Commit:
@@ -206,12 +210,15 @@ def drop(repo: RepoState, *indices: int, commit_message: Optional[str] = None,
 
 
 # -- transactions and budgets -----------------------------------------------------------------
+
+
 def transaction(repo: RepoState, message: Optional[str] = None) -> Transaction:
     """Many commits, one ref update: `with repo.transaction(): repo.user(...); ...`."""
     return Transaction(repo)
 
-
 @contextmanager
+
+
 def strict_budget(repo: RepoState) -> Iterator[None]:
     """Inside this block, an operation that would cross a budget threshold raises instead."""
     prev = repo.budget_strict
@@ -223,6 +230,8 @@ def strict_budget(repo: RepoState) -> Iterator[None]:
 
 
 # -- moves ------------------------------------------------------------------------------------
+
+
 def reset(repo: RepoState, rev: str, mode: str = "soft") -> Optional[str]:
     """Move the current branch (or detached HEAD) to `rev`.
 

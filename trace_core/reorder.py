@@ -44,7 +44,10 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from . import chunked
 from .errors import InputError, OperationError
-from .history import Change, preview
+from .context import entries_at, entry_messages
+from .history import preview
+from .plumbing.commit import Change, commit_change, total_after
+from .state import RepoState
 from .messages import call_ids, is_question, result_ids
 
 MAX_MOVES = 1000
@@ -408,7 +411,7 @@ def parse_todo(text: str, count: int) -> List[int]:
 
 
 # -- the operation -----------------------------------------------------------------------------
-def plan(repo, order: Optional[Sequence[int]] = None,
+def plan(repo: RepoState, order: Optional[Sequence[int]] = None,
          moves: Optional[Sequence[Sequence[int]]] = None, base: Optional[bytes] = None,
          entries: Optional[list] = None, messages: Optional[list] = None) -> dict:
     """Read the context the indices refer to (`base`, default the tip; its `entries` and
@@ -419,7 +422,7 @@ def plan(repo, order: Optional[Sequence[int]] = None,
     if base is None:
         base = repo.head_commit()
     if entries is None:
-        entries = repo.entries_at(base) if base is not None else []
+        entries = entries_at(repo, base) if base is not None else []
     count = len(entries)
     if order is not None:
         new_order = check_order(order, count)
@@ -429,14 +432,14 @@ def plan(repo, order: Optional[Sequence[int]] = None,
         if new_order == list(range(count)):
             moved = []
     if messages is None:
-        messages = repo.entry_messages(entries)
+        messages = entry_messages(repo, entries)
     flags = [e.flags for e in entries]
     warnings = check(messages, flags, [e.blob for e in entries], new_order)
     return {"base": base, "entries": entries, "order": new_order, "moved": moved,
             "warnings": warnings, "messages": messages}
 
 
-def reorder(repo, order: Optional[Sequence[int]] = None,
+def reorder(repo: RepoState, order: Optional[Sequence[int]] = None,
             moves: Optional[Sequence[Sequence[int]]] = None, strict: bool = False,
             force: bool = False, commit_message: Optional[str] = None, *,
             dry_run: bool = False, base: Optional[bytes] = None,
@@ -485,8 +488,8 @@ def reorder(repo, order: Optional[Sequence[int]] = None,
         nodes: list = []
         new = chunked.build(new_entries, nodes.append)
         return Change(new, nodes, "reorder", blobs=(), targets=list(moved), message=message,
-                      tokens=cost, total_tokens=repo.total_after(parent, snap, 0, new.count),
+                      tokens=cost, total_tokens=total_after(repo, parent, snap, 0, new.count),
                       meta=dict(meta))
 
-    result.commit = repo.commit_change(build, author)
+    result.commit = commit_change(repo, build, author)
     return result

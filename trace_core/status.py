@@ -11,13 +11,14 @@ from . import chunked
 from .context import entries_at
 from .ids import from_hex, to_hex
 from .objects import Entry
-from .plumbing.budget import Budget, budget, budget_warnings
+from .plumbing.budgets import Budget, budget, budget_warnings
 from .state import RepoState
 
 __all__ = ["Budget", "Status", "operation_status", "status", "undone_entries"]
 
-
 @dataclass
+
+
 class Status:
     head: Optional[str]
     branch: Optional[str]

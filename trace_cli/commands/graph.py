@@ -59,7 +59,7 @@ def to_json(rows) -> list:
 def graph(obj, revs=(), all_refs=False, limit=None, as_json=False, color="auto",
           no_pager=False) -> None:
     """The body of `trace graph` (click-free)."""
-    from trace_core.graphlog import graph_log
+    from trace_core.render.graph import graph_log
 
     tty = sys.stdout.isatty()
     use_color = color == "always" or (color == "auto" and tty)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 
-from trace_core.revparse import resolve_commit, split_ranges
+from trace_core.plumbing.revparse import resolve_commit, split_ranges
 
 from ..util import CommandExit, color, echo, emit_json, fail, open_repo, style, when
 
@@ -43,7 +43,7 @@ def log(obj, oneline=False, limit=None, first_parent=False, no_pager=False, as_j
             fail("your current branch has no commits yet")
         inc = [resolve_commit(repo, r) for r in include or ["HEAD"]]
         exc = [resolve_commit(repo, r) for r in exclude]
-        from trace_core.views import ref_labels
+        from trace_core.render.labels import ref_labels
         deco = ref_labels(repo)
         if as_json:
             rows = repo.index.walk(inc, exclude=exc, limit=limit, first_parent=first_parent)

@@ -18,7 +18,7 @@ def rev_parse(obj, short=None, symbolic_full_name=False, verify=False, revs=()) 
     with open_repo(obj) as repo:
         for rev in revs:
             if symbolic_full_name:
-                from trace_core.revparse import resolve_ref_name
+                from trace_core.plumbing.revparse import resolve_ref_name
                 full = resolve_ref_name(repo, rev)
                 if full == "HEAD" and repo.head_branch():
                     full = repo.head_branch()
@@ -85,7 +85,7 @@ def check_ref_format(obj, allow_onelevel=False, quiet=False, name=None) -> None:
 
 def reflog(obj, as_json=False, limit=None, ref="HEAD") -> None:
     """Show how REF moved, newest first (HEAD shows its branch's log)."""
-    from trace_core.revparse import resolve_ref_name
+    from trace_core.plumbing.revparse import resolve_ref_name
 
     with open_repo(obj) as repo:
         full = resolve_ref_name(repo, ref)

@@ -2,7 +2,7 @@
 
 Order of work (docs/compress.md, "Atomicity"): everything slow or fallible — reading the range,
 the provider requests, the size and must-keep checks — happens before the commit primitive. The
-`build` function handed to `repo.commit_change` only re-checks that the branch still holds the
+`build` function handed to `plumbing.commit.commit_change` only re-checks that the branch still holds the
 same entries in the span (appends after it are kept), splices the snapshot, and re-checks the
 pins on the spliced snapshot; it may run several times and never calls the provider. A failure
 anywhere leaves the branch as it was.
@@ -14,7 +14,8 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from .. import chunked
 from ..errors import InputError, OperationError
-from ..history import Change
+from ..plumbing.commit import Change, commit_change, total_after
+from ..state import RepoState
 from ..ids import to_hex
 from ..objects import Blob, Entry
 from . import messages as M
@@ -298,14 +299,14 @@ class _Run:
         if o.dry_run:
             snap = repo.get_snapshot(head_commit.snapshot)
             count = snap.count - (sel.end - sel.start) + len(new_span)
-            result.tokens_after = repo.total_after(head_commit, snap, new_cost - old_cost, count)
+            result.tokens_after = total_after(repo, head_commit, snap, new_cost - old_cost, count)
             after = [*sel.entries[:sel.start], *new_span, *sel.entries[sel.end:]]
             result.pins_checked = check_pins(sel.entries, after, lay.forced_pins,
                                              [b.id for b in new_blobs], lambda b: b'', {})
             return result
         build = self._builder(new_span, new_blobs, removed, lay, meta, message,
                               new_cost - old_cost, new_cost, result)
-        commit = repo.commit_change(build, o.author)
+        commit = commit_change(repo, build, o.author)
         result.commit = commit.hex
         result.parent = to_hex(commit.parents[0]) if commit.parents else None
         result.tokens_after = commit.total_tokens
@@ -349,7 +350,7 @@ class _Run:
             after = chunked.entries(new, lambda oid: local.get(oid) or repo.get_node(oid))
             result.pins_checked = check_pins(cur, after, lay.forced_pins, created,
                                              repo.store.get_bytes, expected)
-            total = repo.total_after(parent, snap, delta, new.count)
+            total = total_after(repo, parent, snap, delta, new.count)
             m = dict(meta)
             m["tokens"] = dict(meta["tokens"], before=parent.total_tokens if parent else 0,
                                after=total)
@@ -364,9 +365,9 @@ def _result_meta(result: Any) -> dict:
     return dict(fn()) if callable(fn) else {}
 
 
-def run(repo, opts: Options) -> CompressResult:
+def run(repo: RepoState, opts: Options) -> CompressResult:
     opts.check()
-    tx = getattr(repo, "_tx", None)
+    tx = repo.open_transaction
     if tx is not None and tx.commits:
         raise OperationError("compress resolves its range on the published branch: run it "
                              "outside the transaction, or before its first commit")

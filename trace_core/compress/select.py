@@ -15,6 +15,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 from ..errors import InputError, OperationError, RevisionError
 from ..ids import to_hex
 from ..objects import Commit, Entry
+from ..plumbing.revparse import resolve_revision
 from .origins import OriginWalk
 
 
@@ -88,8 +89,8 @@ def select_commits(repo, spec: str) -> Selection:
     head = repo.head_commit()
     if head is None:
         raise OperationError("nothing to compress: the branch has no commits")
-    a = repo.resolve(a_expr)
-    b = repo.resolve(b_expr)
+    a = resolve_revision(repo, a_expr)
+    b = resolve_revision(repo, b_expr)
     label = f"{a_expr}..{b_expr}"
     if a == b:
         raise InputError(f"empty range {label}: both ends are commit {to_hex(a)[:12]}")

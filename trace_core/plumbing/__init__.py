@@ -9,7 +9,7 @@
 - storage: `count_objects`, `verify_pack`; budget: token budgets.
 """
 
-from .budget import Budget, budget, budget_warnings
+from .budgets import Budget, budget, budget_warnings
 from .commit import (Change, Transaction, commit_change, count_entries, make_commit, now_and_tz,
                      publish, snapshot_of_commit, tip, total_after, write_change)
 from .objects import (cat_object, commit_tree, describe, hash_object, make_blob, parse_entries,

@@ -122,7 +122,7 @@ def check_budget(repo: RepoState, change: Change) -> None:
     """Refuse a change that crosses a budget threshold while `budget_strict` is set."""
     if not repo.budget_strict:
         return
-    from .budget import budget_warnings
+    from .budgets import budget_warnings
     warnings = budget_warnings(repo, change.total_tokens)
     if warnings:
         raise BudgetExceeded(f"refused ({change.op}): {warnings[0]}")

@@ -414,7 +414,7 @@ def graph_log(repo, revs: Sequence[str] = (), *, all_refs: bool = False,
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
         raise InputError(f"limit must be a non-negative integer, got {limit!r}")
     from ..index.sqlite_index import split_parents
-    from ..revparse import resolve_commit, split_ranges
+    from ..plumbing.revparse import resolve_commit, split_ranges
     include, exclude = split_ranges(revs)
     starts = [resolve_commit(repo, r) for r in include]
     if all_refs:
@@ -467,7 +467,7 @@ def graph_log(repo, revs: Sequence[str] = (), *, all_refs: bool = False,
         order = topo_order(walk, parents) if skew else walk
         if limit is not None:
             del order[limit:]
-    from ..views import ref_labels
+    from .labels import ref_labels
     labels = ref_labels(repo)
     rows: List[GraphRow] = []
     add = rows.append
@@ -489,7 +489,7 @@ def _hex_commit(repo, hexid: str) -> Optional[bytes]:
     """The commit a ref value names, or None if it names something else (or nothing)."""
     from ..errors import TraceError
     from ..ids import is_hex_id
-    from ..revparse import resolve_commit
+    from ..plumbing.revparse import resolve_commit
     if not is_hex_id(hexid):
         return None
     try:
