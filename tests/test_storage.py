@@ -9,8 +9,8 @@ import zstandard
 
 from trace_core.errors import CorruptObject, MalformedObject, MissingObject, ObjectTooLarge
 from trace_core.objects import Blob
-from trace_core.storage import compress as zc
 from trace_core.storage import journal as jn
+from trace_core.storage import zstd_codec as zc
 from trace_core.storage.objectstore import DiskObjectStore, StoreOptions
 from trace_core.storage.repack import repack_packs, seal_idle_journals
 

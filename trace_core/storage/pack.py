@@ -23,7 +23,7 @@ from typing import Iterable, Iterator, Optional
 
 from ..errors import MalformedObject, PackError
 from ..ids import hash_bytes
-from . import compress as zc
+from . import zstd_codec as zc
 from .lockfile import write_file_atomic
 
 PACK_MAGIC = b"TRPACK\x00\x01"
