@@ -85,7 +85,8 @@ SHAPES = {
         {"type": "tool_use", "id": "t1", "name": "ls", "input": {"d": "."}}]},
     "anthropic_result": {"role": "user", "content": [
         {"type": "tool_result", "tool_use_id": "t1", "content": [{"type": "text", "text": "a b"}]}]},
-    "responses_call": {"type": "function_call", "call_id": "r1", "name": "grep", "arguments": "{\"q\": \"x\"}"},
+    "responses_call": {"type": "function_call", "call_id": "r1", "name": "grep",
+                       "arguments": "{\"q\": \"x\"}"},
     "responses_output": {"type": "function_call_output", "call_id": "r1", "output": "3 hits"},
     "none": {"role": "assistant", "content": None},
     "junk": {"role": "user", "content": [7, None, {"odd": b"\x01"}], "tool_calls": ["x", {"function": 3}]},
