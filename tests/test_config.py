@@ -424,6 +424,14 @@ def test_one_schema_gives_defaults_bounds_and_never():
     from trace_core.config import NEVER, Bounds, default
     from trace_core.tokens import DEFAULT_ENCODING
     assert DEFAULT_ENCODING == default("core.encoding") == KNOWN_KEYS["core.encoding"].default
+    import inspect
+
+    from trace_core.llm.anthropic import DEFAULT_MAX_TOKENS
+    from trace_core.llm.http import HTTPProvider
+    assert DEFAULT_MAX_TOKENS == default("llm.max-tokens")
+    params = inspect.signature(HTTPProvider.__init__).parameters
+    assert params["timeout"].default == default("llm.timeout") == 60.0
+    assert params["max_retries"].default == default("llm.max-retries") == 2
     assert default("gc.prune-expire") == 14 * 86400 and default("branch.x.warn") is None
     with pytest.raises(KeyError):
         default("user.other")
