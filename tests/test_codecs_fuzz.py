@@ -42,7 +42,7 @@ def test_ref_tail_parser_never_raises(data, at_start):
 @settings(max_examples=60)
 @given(st.lists(st.binary(min_size=1, max_size=300), min_size=1, max_size=8), st.data())
 def test_journal_scan_round_trip_and_damage(payloads, data):
-    from trace_core.storage import compress as zc
+    from trace_core.storage import zstd_codec as zc
     recs = []
     buf = jn.MAGIC
     for p in payloads:

@@ -315,7 +315,7 @@ def test_validate_value_refuses(key, value, message):
 
 
 def test_schema_shape():
-    for key, (kind, default, description) in KNOWN_KEYS.items():
+    for key, (kind, default, description, _bounds) in KNOWN_KEYS.items():
         assert kind and description and "\n" not in description
         if default is not None and key != "branch.<name>.warn":
             assert schema_key(key.replace("<name>", "x")) == key
@@ -418,3 +418,31 @@ def test_git_reads_what_we_read(tmp_path_factory, lines, extra):
     theirs = [tuple(e.split("\n", 1)) if "\n" in e else (e, "true")
               for e in out.stdout.split("\0") if e]
     assert theirs == ours
+
+
+def test_one_schema_gives_defaults_bounds_and_never():
+    from trace_core.config import NEVER, Bounds, default
+    from trace_core.tokens import DEFAULT_ENCODING
+    assert DEFAULT_ENCODING == default("core.encoding") == KNOWN_KEYS["core.encoding"].default
+    import inspect
+
+    from trace_core.llm.anthropic import DEFAULT_MAX_TOKENS
+    from trace_core.llm.http import HTTPProvider
+    assert DEFAULT_MAX_TOKENS == default("llm.max-tokens")
+    params = inspect.signature(HTTPProvider.__init__).parameters
+    assert params["timeout"].default == default("llm.timeout") == 60.0
+    assert params["max_retries"].default == default("llm.max-retries") == 2
+    assert default("gc.prune-expire") == 14 * 86400 and default("branch.x.warn") is None
+    with pytest.raises(KeyError):
+        default("user.other")
+    assert KNOWN_KEYS["core.compression-level"].bounds == Bounds(1, 19)
+    assert KNOWN_KEYS["merge.similarity"].parse("1") == ("1.0", 1.0)
+    for word in ("never", "OFF", "false"):                  # what gc always took, now validated
+        assert parse_duration(word) == NEVER
+        assert validate_value("gc.reflog-expire", word) == word.lower()
+        assert Config().set("gc.prune-expire", word).get_typed("gc.prune-expire") == NEVER
+    with pytest.raises(ConfigError, match="or 'never'"):
+        validate_value("gc.prune-expire", "no")
+    c = Config.parse("[gc]\n\treflog-expire = soon\n", "cfg")
+    with pytest.raises(ConfigError, match=r"^cfg:2: gc.reflog-expire must be a duration"):
+        c.get_typed("gc.reflog-expire")

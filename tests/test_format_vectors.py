@@ -7,8 +7,8 @@ import re
 
 from trace_core.ids import hash_bytes
 from trace_core.objects import Blob, Commit, Entry, Node, Snapshot, parse_object
-from trace_core.storage import compress as zc
 from trace_core.storage import journal as jn
+from trace_core.storage import zstd_codec as zc
 
 DOC = os.path.join(os.path.dirname(__file__), "..", "docs", "FORMAT.md")
 

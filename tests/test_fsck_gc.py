@@ -392,3 +392,18 @@ def test_gc_while_another_process_commits_loses_nothing(repo, tmp_path):
     assert [m["content"] for m in repo.messages()] == expected
     assert errors(fsck(repo)) == []
     assert hash_bytes(repo.store.get_bytes(repo.head_commit())) == repo.head_commit()
+
+
+def test_never_and_its_synonyms_expire_nothing(repo):
+    from trace_core.config import NEVER
+    for i in range(3):
+        repo.user(f"m{i}")
+    repo.write([Blob({"role": "user", "content": "garbage"})])
+    for word in ("off", "false"):                          # config validation and gc agree
+        repo.set_config("gc.reflog-expire", word)
+        repo.set_config("gc.reflog-expire-unreachable", "never")
+        assert expire_reflogs(repo, now=time.time() + 1000 * DAY) == 0
+    assert prune(repo, NEVER, now=time.time() + 1000 * DAY) == 0
+    repo.set_config("gc.prune-expire", "never")
+    assert gc(repo, now=time.time() + 1000 * DAY).objects_pruned == 0
+    assert prune(repo, 0, now=time.time() + 1001 * DAY) == 1       # it was there to prune

@@ -56,7 +56,7 @@ def test_text_and_json_are_deterministic():
     t1 = to_text(CONV, [True, False, False, False, False, False])
     assert t1 == to_text(CONV, [True, False, False, False, False, False])
     assert t1.startswith("[system*]\nBe careful.")
-    assert "-> read({\"p\": \"a.py\"}) id=c1" in t1
+    assert "call read({\"p\": \"a.py\"}) id=c1" in t1
     js = render("json", CONV, ["ab" * 32] * 6, [1, 0, 0, 0, 0, 0])
     assert js[0]["pinned"] is True and js[1]["pinned"] is False
     json.dumps(js)
@@ -68,3 +68,73 @@ def test_helpers_build_valid_messages():
     assert tool_result_message("id9", "found")["tool_call_id"] == "id9"
     with pytest.raises(InputError):
         render("yaml", CONV)
+
+
+# -- one message text (trace_core.messages) ---------------------------------------------------
+SHAPES = {
+    "string": {"role": "user", "content": "Read  a.py\nplease"},
+    "blocks": {"role": "user", "content": [{"type": "text", "text": "Read a.py"}, "please",
+                                           {"type": "image_url", "image_url": {"url": "u"}}]},
+    "openai_call": {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "c1", "type": "function", "function": {"name": "read", "arguments": "{\"p\": 1}"}},
+        {"id": "c2", "type": "function", "function": {"name": "ls", "arguments": "{}"}}]},
+    "text_and_call": {"role": "assistant", "content": "Looking.", "tool_calls": [
+        {"id": "c1", "type": "function", "function": {"name": "read", "arguments": "{}"}}]},
+    "anthropic_use": {"role": "assistant", "content": [
+        {"type": "text", "text": "Let me look."},
+        {"type": "tool_use", "id": "t1", "name": "ls", "input": {"d": "."}}]},
+    "anthropic_result": {"role": "user", "content": [
+        {"type": "tool_result", "tool_use_id": "t1", "content": [{"type": "text", "text": "a b"}]}]},
+    "responses_call": {"type": "function_call", "call_id": "r1", "name": "grep",
+                       "arguments": "{\"q\": \"x\"}"},
+    "responses_output": {"type": "function_call_output", "call_id": "r1", "output": "3 hits"},
+    "none": {"role": "assistant", "content": None},
+    "junk": {"role": "user", "content": [7, None, {"odd": b"\x01"}], "tool_calls": ["x", {"function": 3}]},
+}
+
+
+def test_message_text_sees_every_shape():
+    from trace_core.messages import message_text, preview, tool_calls
+    t = {k: message_text(m) for k, m in SHAPES.items()}
+    assert t["string"] == "Read  a.py\nplease"
+    assert t["blocks"].startswith("Read a.py\nplease\n{") and '"url": "u"' in t["blocks"]
+    assert t["openai_call"] == 'call read({"p": 1})\ncall ls({})'
+    assert t["text_and_call"] == "Looking.\ncall read({})"
+    assert t["anthropic_use"] == 'Let me look.\ncall ls({"d": "."})'
+    assert t["anthropic_result"] == "a b"
+    assert t["responses_call"] == 'call grep({"q": "x"})'
+    assert t["responses_output"] == "3 hits"
+    assert t["none"] == ""
+    assert '{"odd": {"$bytes": "01"}}' in t["junk"] and '"x"' in t["junk"] and "call ?()" in t["junk"]
+    assert message_text(SHAPES["openai_call"], ids=True) == 'call read({"p": 1}) id=c1\ncall ls({}) id=c2'
+    assert message_text("not a dict") == '"not a dict"'
+    assert [c.name for c in tool_calls(SHAPES["anthropic_use"])] == ["ls"]
+    assert [(c.id, c.name) for c in tool_calls(SHAPES["responses_call"])] == [("r1", "grep")]
+    p = {k: preview(m) for k, m in SHAPES.items()}
+    assert p["string"] == "Read a.py please"                     # today's output for strings
+    assert p["openai_call"] == "call read, ls"                    # ... and for bare tool calls
+    assert p["text_and_call"] == "Looking."
+    assert p["blocks"].startswith("Read a.py please {")
+    assert p["anthropic_use"] == "Let me look."
+    assert p["anthropic_result"] == "a b"
+    assert p["responses_call"] == "call grep"
+    assert p["responses_output"] == "3 hits"
+    assert p["none"] == ""
+    assert preview({"role": "user", "content": "x" * 80}) == "x" * 47 + "..."
+    assert preview({"role": "user", "content": "x" * 80}, 10) == "x" * 7 + "..."
+    assert all(len(preview(m, 20)) <= 20 and "\n" not in preview(m, 20) for m in SHAPES.values())
+
+
+def test_text_prompt_diff_and_preview_see_the_same_message():
+    """The text prompt's body is message_text (with ids) of the OpenAI form; the preview is the
+    squashed start of the message's own text; both see every shape the merge similarity sees."""
+    from trace_core.messages import message_text, normalized, preview
+    for name, m in SHAPES.items():
+        body = to_text([m]).split("\n", 1)[1].rstrip("\n")
+        assert body == "\n".join(message_text(x, ids=True) for x in to_openai([m])), name
+        assert normalized(m) == " ".join(message_text(m).lower().split())
+        squashed = " ".join(message_text(m).split())
+        pv = preview(m, 10_000)
+        assert pv == squashed or pv.startswith("call ") or squashed.startswith(pv), name
+    assert to_text([SHAPES["responses_call"]]).startswith("[function_call]\ncall grep(")
+    assert to_text([SHAPES["responses_output"]]) == "[function_call_output r1]\n3 hits\n"

@@ -220,3 +220,29 @@ def test_sigkill_leaves_a_valid_ref(tmp_path):
                 list(range(n, max(n - 3, 0), -1))
     assert last > 0
     assert all(sev != "error" for _, sev, _, _ in RefStore(str(tmp_path)).check())
+
+
+def test_shorten_matches_git_abbrev_ref(tmp_path):
+    """refs.shorten against git's own %(refname:short), strict (git's default) and loose."""
+    from trace_core.refs import shorten
+    names = ["refs/heads/main", "refs/heads/feature/a", "refs/heads/x", "refs/tags/x", "refs/tags/v1",
+             "refs/notes/n", "refs/y", "refs/tags/y", "refs/heads/HEAD", "refs/heads/refs/z",
+             "refs/heads/tags/v1"]
+    g = str(tmp_path / "g")
+    subprocess.run(["git", "init", "-q", g], check=True)
+    subprocess.run(["git", "-C", g, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q",
+                    "--allow-empty", "-m", "c"], check=True)
+    for n in names:
+        subprocess.run(["git", "-C", g, "update-ref", n, "HEAD"], check=True)
+    exists = set(names).__contains__
+    for strict in (True, False):
+        out = subprocess.run(["git", "-C", g, "-c", f"core.warnAmbiguousRefs={str(strict).lower()}",
+                              "for-each-ref", "--format=%(refname) %(refname:short)"],
+                             check=True, capture_output=True, text=True).stdout
+        for line in out.splitlines():
+            full, short = line.split(" ")
+            if full != "refs/heads/refs/z":   # git reads refs/z as refs/heads/refs/z; Trace does not
+                assert shorten(full, exists, strict=strict) == short, (full, strict)
+    assert shorten("refs/heads/x") == "x" and shorten("refs/tags/x") == "x"   # no lookup: no check
+    assert shorten("HEAD") == "HEAD" and shorten("main") == "main"
+    assert shorten("refs/heads/HEAD") == "heads/HEAD" and shorten("refs/heads/refs/z") == "heads/refs/z"

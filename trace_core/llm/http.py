@@ -22,6 +22,7 @@ import time
 from typing import Callable, Iterable, Optional
 from urllib.parse import urlsplit
 
+from ..config import default
 from ..errors import ConfigError, ProviderHTTPError, ProviderResponseError, ProviderUnavailable
 
 DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024
@@ -284,7 +285,8 @@ class HTTPProvider:
     default_base_url = ""
 
     def __init__(self, base_url: Optional[str], model: str, api_key: Optional[str] = None,
-                 timeout: float = 60.0, max_retries: int = 2, prices=None,
+                 timeout: float = default("llm.timeout"),
+                 max_retries: int = default("llm.max-retries"), prices=None,
                  sleep: Callable[[float], None] = time.sleep,
                  max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
                  max_tokens: Optional[int] = None) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
+from typing import Callable, Optional
 
 from ..errors import InvalidRefName
 
@@ -106,9 +107,34 @@ def check_agent_name(name: str) -> str:
     return name
 
 
-def shorten(name: str) -> str:
-    """refs/heads/x -> x, refs/tags/x -> x; other names unchanged."""
-    for prefix in ("refs/heads/", "refs/tags/"):
-        if name.startswith(prefix):
-            return name[len(prefix):]
+def shorten(name: str, exists: Optional[Callable[[str], bool]] = None, strict: bool = True) -> str:
+    """The shortest unambiguous name of ref `name`, as git's `rev-parse --abbrev-ref` and
+    `%(refname:short)` print it: refs/heads/x -> x, refs/tags/v1 -> v1, refs/other/y -> other/y;
+    HEAD, pseudo-refs and names outside refs/ are returned unchanged.
+
+    It inverts Trace's lookup rules (revparse: as given, refs/<n>, refs/tags/<n>, refs/heads/<n>)
+    like git's shorten_unambiguous_ref: a short form is refused when another rule would find a
+    ref too; `strict` (git's default, core.warnAmbiguousRefs) checks every other rule, otherwise
+    (`--abbrev-ref=loose`) only the rules tried before it. Forms read as given (a pseudo-ref
+    name, refs/...) are always refused; the others are checked only when `exists(full name) ->
+    bool` is given. With a branch and a tag both named x: strict gives heads/x and tags/x; loose
+    gives heads/x and x. Trace has no remotes: refs/remotes/o/m is remotes/o/m. Unlike git,
+    refs/heads/refs/z is heads/refs/z: Trace reads a name starting with refs/ only as given.
+    """
+    if not name.startswith("refs/"):
+        return name
+    for i in range(len(_RULES) - 1, -1, -1):
+        prefix = _RULES[i]
+        if not name.startswith(prefix) or len(name) == len(prefix):
+            continue
+        short = name[len(prefix):]
+        if short in PSEUDO_REFS or short.startswith("refs/"):
+            continue
+        others = [p for j, p in enumerate(_RULES) if j != i and (strict or j < i)]
+        if exists is not None and any(exists(p + short) for p in others):
+            continue
+        return short
     return name
+
+
+_RULES = ("refs/", "refs/tags/", "refs/heads/")     # revparse's lookup order after "as given"

@@ -25,7 +25,7 @@ from typing import Iterator, Optional
 
 from ..errors import RefConflict, RefError
 from ..ids import ZERO_HEX
-from ..storage.lockfile import fsync_dir
+from ..storage.lockfile import fsync_dir, write_file_atomic
 
 TAIL_READ = 4096
 MAX_WHO = 128
@@ -288,22 +288,9 @@ class LockedRef:
             d = os.path.dirname(d)
 
     def rewrite(self, data: bytes) -> None:
-        """Replace the file's contents atomically (lock file + rename) while holding the lock."""
-        tmp = self.path + ".lock"
-        try:  # we hold the ref's lock, so a leftover lock file is from a killed rewrite
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        try:
-            os.write(fd, data)
-            if self.fsync:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, self.path)
-        if self.fsync:
-            fsync_dir(os.path.dirname(self.path))
+        """Replace the file's contents atomically (lock file + rename) while holding the lock;
+        we hold the ref's flock, so a leftover lock file is from a killed rewrite."""
+        write_file_atomic(self.path, data, fsync=self.fsync, steal=True)
 
     def release(self) -> None:
         if self.fd >= 0:

@@ -1,4 +1,7 @@
-"""Whole-file replacement under a `.lock` file: create exclusively, write, (fsync,) rename."""
+"""Whole-file replacement under a `.lock` file: create exclusively, write, (fsync,) rename.
+
+The one way Trace replaces a whole file (config, FORMAT, MERGE_STATE, cruft markers, pack
+indexes, rewritten ref files): nothing else writes a temporary file and renames it by hand."""
 
 from __future__ import annotations
 
@@ -29,16 +32,27 @@ class LockFile:
     LockError if another writer holds it), and on a clean exit renames it over `path`; on an
     exception the lock file is removed and `path` is untouched. With `fsync=True` the data and the
     directory entry are flushed to disk before the call returns.
+
+    `lock_path` names the temporary file (default `path.lock`). `steal=True` is for callers that
+    already exclude other writers by another lock (a ref's flock, repack.lock): a leftover lock
+    file can then only be a killed writer's, and is removed instead of raising LockError.
     """
 
-    def __init__(self, path: str, fsync: bool = False, mode: int = 0o644) -> None:
+    def __init__(self, path: str, fsync: bool = False, mode: int = 0o644,
+                 lock_path: Optional[str] = None, steal: bool = False) -> None:
         self.path = path
-        self.lock_path = path + ".lock"
+        self.lock_path = lock_path or path + ".lock"
         self.fsync = fsync
         self._mode = mode
+        self._steal = steal
         self._fd: Optional[int] = None
 
     def acquire(self) -> "LockFile":
+        if self._steal:
+            try:
+                os.unlink(self.lock_path)
+            except FileNotFoundError:
+                pass
         try:
             self._fd = os.open(self.lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, self._mode)
         except FileExistsError:
@@ -84,7 +98,9 @@ class LockFile:
             self.abort()
 
 
-def write_file_atomic(path: str, data: bytes, fsync: bool = False) -> None:
-    """Write a whole file through a lock file: readers see the old or the new bytes, never a mix."""
-    with LockFile(path, fsync=fsync) as lk:
+def write_file_atomic(path: str, data: bytes, fsync: bool = False, lock_path: Optional[str] = None,
+                      steal: bool = False) -> None:
+    """Write a whole file through a lock file: readers see the old or the new bytes, never a mix.
+    (`lock_path`, `steal`: see LockFile.)"""
+    with LockFile(path, fsync=fsync, lock_path=lock_path, steal=steal) as lk:
         lk.write(data)

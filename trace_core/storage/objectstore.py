@@ -10,8 +10,8 @@ from typing import Iterable, Iterator, Optional
 from ..errors import CorruptObject, MalformedObject, MissingObject, PackError
 from ..ids import hash_bytes, to_hex
 from ..objects import CODE_TAGS, MAX_OBJECT_SIZE, TYPE_CODES, TraceObject, object_tag, parse_object
-from . import compress as zc
 from . import journal as jn
+from . import zstd_codec as zc
 from .pack import BlockCache, Pack, list_packs, write_pack
 
 

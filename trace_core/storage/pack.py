@@ -23,8 +23,8 @@ from typing import Iterable, Iterator, Optional
 
 from ..errors import MalformedObject, PackError
 from ..ids import hash_bytes
-from . import compress as zc
-from .lockfile import fsync_dir
+from . import zstd_codec as zc
+from .lockfile import write_file_atomic
 
 PACK_MAGIC = b"TRPACK\x00\x01"
 IDX_MAGIC = b"TRIDX\x00\x00\x01"
@@ -103,15 +103,8 @@ def write_pack(directory: str, objects: Iterable[tuple], zdict: Optional[bytes] 
     base = os.path.join(directory, f"pack-{name}")
     os.replace(tmp, base + ".pack")
     idx = build_index(entries, blocks, checksum)
-    itmp = base + ".idx.tmp"
-    with open(itmp, "wb") as f:
-        f.write(idx)
-        if fsync:
-            f.flush()
-            os.fsync(f.fileno())
-    os.replace(itmp, base + ".idx")
-    if fsync:
-        fsync_dir(directory)
+    # a pack's name is its checksum: a leftover .idx.tmp is a killed writer's, of the same bytes
+    write_file_atomic(base + ".idx", idx, fsync=fsync, lock_path=base + ".idx.tmp", steal=True)
     return name
 
 

@@ -7,8 +7,8 @@ import os
 from typing import Callable, Iterable, Iterator, Optional
 
 from ..objects import TYPE_CODES, object_tag
-from . import compress as zc
 from . import journal as jn
+from . import zstd_codec as zc
 from .objectstore import DiskObjectStore, try_lock
 from .pack import list_packs, write_pack
 

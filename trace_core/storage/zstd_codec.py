@@ -1,4 +1,4 @@
-"""Bounded zstd: every frame must declare its size, and nothing decompresses past a limit."""
+"""Bounded zstd for storage (not the compress/ summaries): frames declare their size, output is capped."""
 
 from __future__ import annotations
 
