@@ -40,7 +40,7 @@ def _driver(repo, strategy: str, name):
 
 
 def _preview(repo, entries) -> str:
-    from trace_core.history import preview
+    from trace_core.messages import preview
     if not entries:
         return "(nothing)"
     return " | ".join(f"{(m := repo.get_blob(e.blob).message).get('role', '?')}: {preview(m, 60)}"

@@ -24,7 +24,7 @@ def _parse_move(text: str) -> tuple:
 
 
 def _describe_order(result, messages, flags) -> list:
-    from trace_core.history import preview
+    from trace_core.messages import preview
     moved = set(result.moved)
     lines = []
     for pos, old in enumerate(result.order):

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import difflib
-import json
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
 from .context import entries_at
 from .ids import to_hex
+from .messages import message_text
 from .objects import Entry
 from .plumbing.objects import describe
 from .plumbing.revparse import resolve_revision
@@ -65,14 +65,6 @@ def diff(repo: RepoState, a: Optional[str], b: Optional[str]) -> Diff:
     return Diff(to_hex(ca) if ca else None, to_hex(cb) if cb else None, items, ta, tb)
 
 
-def _text(m: dict) -> str:
-    c = m.get("content")
-    s = c if isinstance(c, str) else json.dumps(c, indent=1, sort_keys=True, ensure_ascii=False, default=str)
-    if m.get("tool_calls"):
-        s += "\n" + json.dumps(m["tool_calls"], indent=1, sort_keys=True, ensure_ascii=False)
-    return s
-
-
 def diff_entries(old: Sequence[Entry], new: Sequence[Entry], load) -> list[DiffItem]:
     """Classify changes: added, removed, edited (replaced in place), pinned/unpinned, moved."""
     sm = difflib.SequenceMatcher(a=[e.blob for e in old], b=[e.blob for e in new], autojunk=False)
@@ -91,7 +83,7 @@ def diff_entries(old: Sequence[Entry], new: Sequence[Entry], load) -> list[DiffI
             n = min(i2 - i1, j2 - j1)
             for k in range(n):
                 mo, mn = load(old[i1 + k]), load(new[j1 + k])
-                td = "".join(difflib.unified_diff(_text(mo).splitlines(True), _text(mn).splitlines(True),
+                td = "".join(difflib.unified_diff(message_text(mo).splitlines(True), message_text(mn).splitlines(True),
                                                   f"#{i1 + k}", f"#{j1 + k}", n=2))
                 items.append(DiffItem("edited", i1 + k, j1 + k, mo, mn, td))
             removed.extend(range(i1 + n, i2))

@@ -17,25 +17,12 @@ from typing import Any, Callable, Iterable, Optional, Sequence
 from . import chunked
 from .errors import InputError, OperationError
 from .ids import to_hex
+from .messages import preview
 from .objects import FLAG_PINNED, Blob, Commit, Entry, Snapshot
 from .plumbing.commit import Change, Transaction, commit_change, publish, total_after
 from .plumbing.refs import ANY, set_ref, set_symbolic_ref
 from .plumbing.revparse import resolve_ref_name, resolve_revision
 from .state import RepoState
-
-
-def preview(message: dict, width: int = 50) -> str:
-    content = message.get("content")
-    if isinstance(content, str):
-        text = content
-    elif content is None and message.get("tool_calls"):
-        names = [c.get("function", {}).get("name", "?") for c in message["tool_calls"]
-                 if isinstance(c, dict)]
-        text = "call " + ", ".join(map(str, names))
-    else:
-        text = json.dumps(content, ensure_ascii=False, default=str)
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def tool_call_message(name: str, arguments: Any, call_id: Optional[str] = None,

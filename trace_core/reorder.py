@@ -45,10 +45,9 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 from . import chunked
 from .errors import InputError, OperationError
 from .context import entries_at, entry_messages
-from .history import preview
 from .plumbing.commit import Change, commit_change, total_after
 from .state import RepoState
-from .messages import call_ids, is_question, result_ids
+from .messages import call_ids, is_question, preview, result_ids
 
 MAX_MOVES = 1000
 META_ENTRIES = 64

@@ -213,7 +213,7 @@ class RepoState:
 
     @property
     def who(self) -> str:
-        return self.agent_name or self.config.get("user.name", "") or "trace"
+        return self.agent_name or self.config.get_typed("user.name") or "trace"
 
     def set_config(self, key: str, value: str) -> None:
         """Validate and store a config value (read-modify-write under the config's lock file)."""

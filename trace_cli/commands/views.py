@@ -10,7 +10,7 @@ from ..util import CommandExit, echo, echo_err_styled, emit_json, fail, open_rep
 
 
 def preview(msg: dict, width: int = 60) -> str:
-    from trace_core.history import preview as _preview
+    from trace_core.messages import preview as _preview
     return _preview(msg, width)
 
 

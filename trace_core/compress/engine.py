@@ -126,7 +126,7 @@ class _Run:
     def mask(self, lay: Layout) -> Dict[int, Tuple[Blob, int]]:
         counter = self.repo.token_counter()
         from ..tokens import TOKENS_PER_MESSAGE, count_message
-        template = self.repo.config.get("compress.placeholder")
+        template = self.repo.config.get_typed("compress.placeholder")
         protected = self.protected_outputs()
         out: Dict[int, Tuple[Blob, int]] = {}
         start = self.sel.start
@@ -199,7 +199,7 @@ class _Run:
         return out
 
     def _instructions(self) -> Optional[str]:
-        return self.opts.instructions or self.repo.config.get("compress.instructions")
+        return self.opts.instructions or self.repo.config.get_typed("compress.instructions")
 
     # -- assembling -----------------------------------------------------------------------
     def run(self) -> CompressResult:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..refs import shorten
 from ..state import RepoState
 
 
@@ -16,10 +17,10 @@ def ref_labels(repo: RepoState) -> dict:
         if raw.startswith("ref:"):
             continue
         if name.startswith("refs/heads/"):
-            short = name[len("refs/heads/"):]
+            short = shorten(name)
             rank, label = (0, f"HEAD -> {short}") if name == head_branch else (2, short)
         elif name.startswith("refs/tags/"):
-            rank, label = 1, f"tag: {name[len('refs/tags/'):]}"
+            rank, label = 1, f"tag: {shorten(name)}"
         else:
             rank, label = 3, name
         groups.setdefault(raw, []).append((rank, label))
