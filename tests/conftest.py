@@ -116,12 +116,15 @@ def assert_one_line_error(p, *contains, code=1):
 
 
 def assert_usage_error(p, *contains):
-    """`p` was refused by the command-line parser: exit status 2, no traceback, click's usage
-    block ending in one `Error: ` line that holds each of `contains`."""
+    """`p` was refused by the command-line parser: exit status 2, no traceback, nothing on
+    stdout, and stderr ending in click's one `Error: ` line (after the usage, if click shows
+    it) that holds each of `contains`."""
     assert p.returncode == 2, (p.returncode, p.stdout, p.stderr)
-    assert "Traceback" not in p.stderr, p.stderr
-    last = p.stderr.rstrip("\n").splitlines()[-1]
-    assert p.stderr.startswith("Usage: ") and last.startswith("Error: "), p.stderr
+    assert "Traceback" not in p.stderr and p.stdout == "", (p.stdout, p.stderr)
+    lines = p.stderr.rstrip("\n").splitlines()
+    last = lines[-1] if lines else ""
+    assert last.startswith("Error: ") and len(lines) in (1, 4), p.stderr
+    assert len(lines) == 1 or lines[0].startswith("Usage: "), p.stderr
     for text in contains:
         assert text in last, (text, p.stderr)
 
