@@ -3,6 +3,7 @@ one-line errors, one scripted LLM HTTP server and one fake LLM provider."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -229,10 +230,8 @@ class _Handler(BaseHTTPRequestHandler):
         with srv.lock:
             srv.requests.append(self.record)
             action = srv.script.pop(0) if srv.script else srv.default
-        try:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client gave up
             action(self)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
         self.close_connection = True
 
     def log_message(self, *args):
