@@ -55,18 +55,23 @@ def invoke_cli(*args, cwd=None, input=None, env=None, check=False):
     the same argument rewriting and the same translation of errors into one `error: ...` line
     and an exit status), with click's CliRunner isolating stdin, stdout, stderr and the
     environment. Returns a CompletedProcess like run_cli. The fast path is turned off (it ends
-    the process with os._exit); TRACE_DIR is unset unless `env` sets it; `cwd` is entered for
-    the call. An exception the entry point does not turn into an exit status propagates: in a
+    the process with os._exit, which is made a SystemExit here in case it runs); TRACE_DIR is
+    unset unless `env` sets it; `cwd` is entered for the call. An exception the entry point does not turn into an exit status propagates: in a
     real process it would be a traceback."""
     from click.testing import CliRunner
 
     import trace_cli.main as entry
 
     full_env = {"TRACE_DIR": None, "_TRACE_NO_FASTPATH": "1", **(env or {})}
-    old_argv, old_cwd = sys.argv, os.getcwd()
+    old_argv, old_cwd, real_exit = sys.argv, os.getcwd(), os._exit
     code = 0
+
+    def no_hard_exit(status):       # a fast path that still runs must not end the test run
+        raise SystemExit(status)
+
     with CliRunner().isolation(input=input, env=full_env) as (out, err, _):
         sys.argv = ["trace", *args]
+        os._exit = no_hard_exit
         try:
             if cwd is not None:
                 os.chdir(cwd)
@@ -80,7 +85,7 @@ def invoke_cli(*args, cwd=None, input=None, env=None, check=False):
                 sys.stderr.write(f"{exc.code}\n")
                 code = 1
         finally:
-            sys.argv = old_argv
+            sys.argv, os._exit = old_argv, real_exit
             os.chdir(old_cwd)
             sys.stdout.flush()
             sys.stderr.flush()
