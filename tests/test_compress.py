@@ -7,12 +7,10 @@ import os
 import signal
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from conftest import run_cli, run_in
+from conftest import FakeProvider, assert_one_line_error, chat, hang, invoke, reply
 from trace_core import chunked
 from trace_core.compress import compress, describe, plan_compression, show_lines, trace_back
 from trace_core.compress.origins import align
@@ -56,27 +54,6 @@ def state(r):
 
 def contents(r):
     return [m.get("content") for m in r.messages()]
-
-
-class FakeProvider:
-    """Duck-typed provider (the real one is exercised further down through HTTP)."""
-
-    def __init__(self, texts=None, error=None, hook=None, finish="stop"):
-        self.finish = finish
-        self.texts = list(texts or [])
-        self.error = error
-        self.hook = hook
-        self.calls = []
-
-    def complete(self, messages, *, system=None, max_tokens=None, temperature=0.0):
-        from trace_core.llm import ChatResult
-        self.calls.append({"messages": messages, "system": system, "max_tokens": max_tokens})
-        if self.hook:
-            self.hook()
-        if self.error:
-            raise self.error
-        text = self.texts.pop(0) if self.texts else "Summary: tests fixed."
-        return ChatResult(text, "fake", "fake-1", 100, 10, 0.001, self.finish, 5)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -771,56 +748,15 @@ def test_fsck_is_clean_after_compressions(repo):
 # ---------------------------------------------------------------------------------------------
 # the real provider over HTTP (OpenAICompatProvider against a local server)
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def do_POST(self):
-        n = int(self.headers.get("Content-Length") or 0)
-        body = json.loads(self.rfile.read(n))
-        srv = self.server
-        srv.requests.append({"path": self.path, "body": body})
-        mode = srv.modes.pop(0) if srv.modes else "ok"
-        if mode == "hang":
-            srv.hung.set()
-            srv.release.wait(30)
-            return
-        if mode == "500":
-            data = b'{"error": {"message": "overloaded"}}'
-            self.send_response(500)
-        else:
-            text = "" if mode == "empty" else \
-                f"Summary of the history: {len(body['messages'][-1]['content'])} chars seen."
-            data = json.dumps({"id": "x", "object": "chat.completion", "model": "gpt-test",
-                               "choices": [{"index": 0, "finish_reason": "stop",
-                                            "message": {"role": "assistant", "content": text}}],
-                               "usage": {"prompt_tokens": 120, "completion_tokens": 12}}).encode()
-            self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
+def _summary(rec):
+    return f"Summary of the history: {len(rec['body']['messages'][-1]['content'])} chars seen."
 
 
-@pytest.fixture
-def llm_server():
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    srv.daemon_threads = True
-    srv.requests, srv.modes = [], []
-    srv.hung, srv.release = threading.Event(), threading.Event()
-    srv.url = f"http://127.0.0.1:{srv.server_address[1]}/v1"
-    t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    t.start()
-    yield srv
-    srv.release.set()
-    srv.shutdown()
-    srv.server_close()
-
-
-def _configure(r, url, retries="0"):
-    for k, v in [("llm.provider", "openai"), ("llm.model", "gpt-test"), ("llm.base-url", url),
+def _configure(r, server, retries="0"):
+    """The repository's LLM is `server`, which answers every request with a summary."""
+    server.default = chat(_summary, p=120, c=12)
+    for k, v in [("llm.provider", "openai"), ("llm.model", "gpt-test"),
+                 ("llm.base-url", server.url + "/v1"),
                  ("llm.max-retries", retries), ("llm.timeout", "20"),
                  ("price.gpt-test.prompt", "1"), ("price.gpt-test.completion", "2")]:
         r.set_config(k, v)
@@ -830,7 +766,7 @@ def test_llm_through_the_openai_compatible_provider(repo, llm_server):
     from trace_core.llm import OpenAICompatProvider, provider_from_config
     r = repo
     build_session(r, turns=2)
-    _configure(r, llm_server.url)
+    _configure(r, llm_server)
     prov = provider_from_config(r.config, None)
     assert isinstance(prov, OpenAICompatProvider)
     res = compress(r, "HEAD~8", strategy="llm", provider=prov, granularity="turn", max_tokens=50)
@@ -855,13 +791,13 @@ def test_llm_http_errors_and_empty_answers_change_nothing(repo, llm_server):
     from trace_core.llm import provider_from_config
     r = repo
     build_session(r, turns=1)
-    _configure(r, llm_server.url)
+    _configure(r, llm_server)
     prov = provider_from_config(r.config, None)
     before = state(r)
-    llm_server.modes = ["500"]
+    llm_server.script = [reply(500, {"error": {"message": "overloaded"}})]
     with pytest.raises(TraceError):
         compress(r, "HEAD~4", strategy="llm", provider=prov)
-    llm_server.modes = ["empty"]
+    llm_server.script = [chat("")]
     with pytest.raises(ProviderResponseError):
         compress(r, "HEAD~4", strategy="llm", provider=prov)
     assert state(r) == before
@@ -878,13 +814,13 @@ def test_killed_during_the_provider_request_leaves_the_branch(repo, llm_server):
     from trace_core.fsck import fsck
     r = repo
     build_session(r, turns=2)
-    _configure(r, llm_server.url)
+    _configure(r, llm_server)
     wd = os.path.dirname(r.trace_dir)
     before = state(r)
     ref_file = os.path.join(r.trace_dir, "refs", "heads", "main")
     with open(ref_file, "rb") as f:
         raw_ref = f.read()
-    llm_server.modes = ["hang"]
+    llm_server.script = [hang]
     cmd, env = _trace("compress", "HEAD~8", "-s", "llm", cwd=wd)
     p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
@@ -905,7 +841,7 @@ def test_killed_during_the_provider_request_leaves_the_branch(repo, llm_server):
     assert [f for f in fsck(fresh) if f.severity == "error"] == []
     # the repository works on: the same compression now succeeds
     llm_server.release.set()
-    p2 = run_cli("-C", wd, "compress", "HEAD~8", "-s", "llm", env={"OPENAI_API_KEY": ""})
+    p2 = invoke(wd, "compress", "HEAD~8", "-s", "llm", env={"OPENAI_API_KEY": ""})
     assert p2.returncode == 0, p2.stderr
     assert fresh.get_commit(fresh.head_commit()).op == "compress"
     fresh.close()
@@ -923,59 +859,52 @@ def rdir(repo):
 
 
 
-def _one_line_error(p, code=1):
-    assert p.returncode == code, (p.returncode, p.stdout, p.stderr)
-    assert "Traceback" not in p.stderr
-    lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith(("error:", "Error:")), p.stderr
-
-
 def test_cli_show_plan_dry_run_json_and_commit(rdir):
-    p = run_in(rdir, "compress", "HEAD~8", "--show-plan", check=True)
+    p = invoke(rdir, "compress", "HEAD~8", "--show-plan", check=True)
     assert p.stdout.startswith("# trace compress plan for HEAD~8..HEAD: 7 commits, 7 entries")
     assert sum(ln.startswith("summarize ") for ln in p.stdout.splitlines()) == 7
     assert "no entries left" in p.stdout                  # the pin commit
-    p = run_in(rdir, "compress", "HEAD~8", "--show-plan", "--json", check=True)
+    p = invoke(rdir, "compress", "HEAD~8", "--show-plan", "--json", check=True)
     plan = json.loads(p.stdout)
     assert len(plan["steps"]) == 7
-    head0 = run_in(rdir, "rev-parse", "HEAD", check=True).stdout
-    p = run_in(rdir, "compress", "HEAD~8", "--dry-run", "--respect-pins", check=True)
+    head0 = invoke(rdir, "rev-parse", "HEAD", check=True).stdout
+    p = invoke(rdir, "compress", "HEAD~8", "--dry-run", "--respect-pins", check=True)
     assert "nothing committed" in p.stdout and "tokens:" in p.stdout
-    assert run_in(rdir, "rev-parse", "HEAD", check=True).stdout == head0
-    p = run_in(rdir, "compress", "HEAD~8", "--respect-pins", "-g", "turn", "--json", check=True)
+    assert invoke(rdir, "rev-parse", "HEAD", check=True).stdout == head0
+    p = invoke(rdir, "compress", "HEAD~8", "--respect-pins", "-g", "turn", "--json", check=True)
     out = json.loads(p.stdout)
     assert out["commit"] and out["tokens"]["after"] < out["tokens"]["before"]
     assert out["pins_checked"] == 1
-    show = json.loads(run_in(rdir, "show", "--json", check=True).stdout)
+    show = json.loads(invoke(rdir, "show", "--json", check=True).stdout)
     assert show["op"] == "compress" and show["meta"]["summaries"]
-    assert "compress" in run_in(rdir, "log", "--oneline", "-n", "1", check=True).stdout
+    assert "compress" in invoke(rdir, "log", "--oneline", "-n", "1", check=True).stdout
 
 
 def test_cli_errors_are_one_line(rdir, tmp_path):
-    head0 = run_in(rdir, "rev-parse", "HEAD", check=True).stdout
-    _one_line_error(run_in(rdir, "compress", "HEAD~9"))                     # pinned entry #1
-    _one_line_error(run_in(rdir, "compress"), 2)
-    _one_line_error(run_in(rdir, "compress", "HEAD~2..HEAD~4"))
-    _one_line_error(run_in(rdir, "compress", "--entries", "9:2"))
-    _one_line_error(run_in(rdir, "compress", "HEAD~8", "--force", "--must-keep-re", "(x"))
+    head0 = invoke(rdir, "rev-parse", "HEAD", check=True).stdout
+    assert_one_line_error(invoke(rdir, "compress", "HEAD~9"))                     # pinned entry #1
+    assert_one_line_error(invoke(rdir, "compress"), code=2)
+    assert_one_line_error(invoke(rdir, "compress", "HEAD~2..HEAD~4"))
+    assert_one_line_error(invoke(rdir, "compress", "--entries", "9:2"))
+    assert_one_line_error(invoke(rdir, "compress", "HEAD~8", "--force", "--must-keep-re", "(x"))
     bad = tmp_path / "plan.txt"
     bad.write_text("squash abcdef\n")
-    _one_line_error(run_in(rdir, "compress", "HEAD~8", "--force", "--plan", str(bad)))
-    _one_line_error(run_in(rdir, "compress", "HEAD~8", "--force", "-s", "manual"))
-    _one_line_error(run_in(rdir, "compress", "HEAD~8", "--force", "-s", "llm"))     # no provider
-    _one_line_error(run_in(rdir, "compress", "HEAD~8", "--force", "--plan", str(tmp_path / "no")))
-    assert run_in(rdir, "rev-parse", "HEAD", check=True).stdout == head0
+    assert_one_line_error(invoke(rdir, "compress", "HEAD~8", "--force", "--plan", str(bad)))
+    assert_one_line_error(invoke(rdir, "compress", "HEAD~8", "--force", "-s", "manual"))
+    assert_one_line_error(invoke(rdir, "compress", "HEAD~8", "--force", "-s", "llm"))     # no provider
+    assert_one_line_error(invoke(rdir, "compress", "HEAD~8", "--force", "--plan", str(tmp_path / "no")))
+    assert invoke(rdir, "rev-parse", "HEAD", check=True).stdout == head0
 
 
 def test_cli_plan_file_and_stdin_and_manual_file(rdir, tmp_path):
-    plan = run_in(rdir, "compress", "HEAD~8", "--show-plan", check=True).stdout
+    plan = invoke(rdir, "compress", "HEAD~8", "--show-plan", check=True).stdout
     plan = plan.replace("summarize", "keep", 4)
     summary = tmp_path / "s.txt"
     summary.write_text("Turn 1: fixed test_1.\n")
-    p = run_in(rdir, "compress", "HEAD~8", "--plan", "-", "-s", "manual", "--summary-file",
+    p = invoke(rdir, "compress", "HEAD~8", "--plan", "-", "-s", "manual", "--summary-file",
           str(summary), input=plan, check=True)
     assert "summary #6: replaces #6-#8 (3 entries" in p.stdout
-    ctx = json.loads(run_in(rdir, "context", check=True).stdout)
+    ctx = json.loads(invoke(rdir, "context", check=True).stdout)
     assert ctx[-1]["content"] == "Turn 1: fixed test_1.\n" and len(ctx) == 7
 
 
@@ -985,36 +914,37 @@ def test_cli_interactive_uses_the_editor(rdir, tmp_path):
                       "open(p, 'w').write(s.replace('summarize', 'keep', 3)"
                       ".replace('summarize', 'drop', 1))\n")
     env = {"EDITOR": f"{sys.executable} {editor}", "VISUAL": ""}
-    p = run_in(rdir, "compress", "HEAD~8", "-i", "--respect-pins", env=env, check=True)
+    p = invoke(rdir, "compress", "HEAD~8", "-i", "--respect-pins", env=env, check=True)
     assert "dropped 1 entry" in p.stdout
-    meta = json.loads(run_in(rdir, "show", "--json", check=True).stdout)["meta"]
+    meta = json.loads(invoke(rdir, "show", "--json", check=True).stdout)["meta"]
     assert meta["plan"] == [["keep", 3], ["drop", 1], ["summarize", 3]]
     env = {"EDITOR": f"{sys.executable} -c \"open(__import__('sys').argv[1], 'w').write('')\"",
            "VISUAL": ""}
-    p = run_in(rdir, "compress", "HEAD~3", "-i", env=env)
-    _one_line_error(p)
+    p = invoke(rdir, "compress", "HEAD~3", "-i", env=env)
+    assert_one_line_error(p)
     assert "empty plan" in p.stderr
     env = {"EDITOR": f"{sys.executable} -c \"import sys; p = sys.argv[1]; s = open(p).read(); "
                      f"open(p, 'w').write(s.replace('summarize', 'sumarize', 1))\"",
            "VISUAL": ""}
-    p = run_in(rdir, "compress", "HEAD~3", "-i", env=env)      # a typo: the edit is kept
-    _one_line_error(p)
+    p = invoke(rdir, "compress", "HEAD~3", "-i", env=env)      # a typo: the edit is kept
+    assert_one_line_error(p)
     kept = p.stderr.split("run again with --plan ", 1)[1].rstrip(")\n")
     assert "sumarize" in open(kept).read()
     os.unlink(kept)
     for script, words in (("open(__import__('sys').argv[1], 'wb').write(b'keep \\xff')",
                            "not valid UTF-8"), ("raise SystemExit(3)", "exited with status 3")):
         env = {"EDITOR": f"{sys.executable} -c \"{script}\"", "VISUAL": ""}
-        p = run_in(rdir, "compress", "HEAD~3", "-i", env=env)
-        _one_line_error(p)
+        p = invoke(rdir, "compress", "HEAD~3", "-i", env=env)
+        assert_one_line_error(p)
         assert words in p.stderr
 
 
 def test_cli_llm_uses_the_configured_provider(rdir, llm_server):
+    llm_server.default = chat(_summary)
     for k, v in [("llm.provider", "openai"), ("llm.model", "gpt-test"),
-                 ("llm.base-url", llm_server.url), ("llm.max-retries", "0")]:
-        run_in(rdir, "config", k, v, check=True)
-    p = run_in(rdir, "compress", "HEAD~4", "-s", "llm", env={"OPENAI_API_KEY": "sk-x"}, check=True)
+                 ("llm.base-url", llm_server.url + "/v1"), ("llm.max-retries", "0")]:
+        invoke(rdir, "config", k, v, check=True)
+    p = invoke(rdir, "compress", "HEAD~4", "-s", "llm", env={"OPENAI_API_KEY": "sk-x"}, check=True)
     assert "usage: calls=1" in p.stdout
     assert llm_server.requests[0]["body"]["model"] == "gpt-test"
 

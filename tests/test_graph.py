@@ -12,7 +12,7 @@ import tempfile
 
 import pytest
 
-from conftest import run_in
+from conftest import assert_one_line_error, assert_usage_error, invoke
 from trace_core import plumbing
 from trace_core.errors import InputError, OperationError, RevisionError
 from trace_core.render.graph import GraphLayout, first_commits, graph_log, layout, topo_order
@@ -439,18 +439,18 @@ def test_same_drawing_as_git(spec):
 
 
 def test_cli_graph_of_a_merge_built_with_commit_tree(rdir):
-    run_in(rdir, "commit", "base", check=True)
-    snap = run_in(rdir, "rev-parse", "HEAD", check=True).stdout.strip()
+    invoke(rdir, "commit", "base", check=True)
+    snap = invoke(rdir, "rev-parse", "HEAD", check=True).stdout.strip()
     base = snap
-    a1 = run_in(rdir, "commit-tree", base, "-p", base, "-m", "a1", "--time", "4102444800000",
+    a1 = invoke(rdir, "commit-tree", base, "-p", base, "-m", "a1", "--time", "4102444800000",
            check=True).stdout.strip()
-    b1 = run_in(rdir, "commit-tree", base, "-p", base, "-m", "b1", "--time", "4102444801000",
+    b1 = invoke(rdir, "commit-tree", base, "-p", base, "-m", "b1", "--time", "4102444801000",
            check=True).stdout.strip()
-    m = run_in(rdir, "commit-tree", base, "-p", a1, "-p", b1, "-m", "merge b1", "--op", "merge",
+    m = invoke(rdir, "commit-tree", base, "-p", a1, "-p", b1, "-m", "merge b1", "--op", "merge",
           "--time", "4102444802000", check=True).stdout.strip()
-    run_in(rdir, "update-ref", "refs/heads/main", m, check=True)
-    run_in(rdir, "update-ref", "refs/heads/side", b1, check=True)
-    out = run_in(rdir, "graph", check=True).stdout
+    invoke(rdir, "update-ref", "refs/heads/main", m, check=True)
+    invoke(rdir, "update-ref", "refs/heads/side", b1, check=True)
+    out = invoke(rdir, "graph", check=True).stdout
     assert out == (f"*   {m[:12]} (HEAD -> main) merge b1\n"
                    "|\\\n"
                    f"| * {b1[:12]} (side) b1\n"
@@ -458,22 +458,20 @@ def test_cli_graph_of_a_merge_built_with_commit_tree(rdir):
                    "|/\n"
                    f"* {base[:12]} user: base\n")
     assert "\x1b[" not in out                          # no color into a pipe
-    colored = run_in(rdir, "graph", "--color=always", check=True).stdout
+    colored = invoke(rdir, "graph", "--color=always", check=True).stdout
     assert "\x1b[" in colored and re.sub(r"\x1b\[[0-9;]*m", "", colored) == out
-    js = json.loads(run_in(rdir, "graph", "--json", "-n", "1", check=True).stdout)
+    js = json.loads(invoke(rdir, "graph", "--json", "-n", "1", check=True).stdout)
     assert js == [{"id": m, "parents": [a1, b1], "refs": ["HEAD -> main"], "summary": "merge b1",
                    "op": "merge", "graph": "*   ", "after": ["|\\"]}]
-    assert run_in(rdir, "graph", "-n", "0", check=True).stdout == ""
-    assert run_in(rdir, "graph", "side", check=True).stdout == \
+    assert invoke(rdir, "graph", "-n", "0", check=True).stdout == ""
+    assert invoke(rdir, "graph", "side", check=True).stdout == \
         f"* {b1[:12]} (side) b1\n* {base[:12]} user: base\n"
 
 
 def test_cli_graph_errors_are_one_line(rdir):
-    p = run_in(rdir, "graph")
-    assert p.returncode == 1 and p.stderr.startswith("error:") and "Traceback" not in p.stderr
-    run_in(rdir, "commit", "x", check=True)
-    for args in (["nosuch"], ["-n", "-3"], ["--color", "purple"]):
-        p = run_in(rdir, "graph", *args)
-        assert p.returncode != 0 and "Traceback" not in p.stderr, args
-        assert len([ln for ln in p.stderr.splitlines() if ln.strip()]) <= 3
-    assert run_in(rdir, "graph", "--all", check=True).stdout.startswith("* ")
+    assert_one_line_error(invoke(rdir, "graph"))                  # no commits yet
+    invoke(rdir, "commit", "x", check=True)
+    assert_one_line_error(invoke(rdir, "graph", "nosuch"), "nosuch")
+    for args in (["-n", "-3"], ["--color", "purple"]):
+        assert_usage_error(invoke(rdir, "graph", *args))
+    assert invoke(rdir, "graph", "--all", check=True).stdout.startswith("* ")

@@ -8,7 +8,6 @@ import os
 import shutil
 import signal
 import tarfile
-import time
 
 import pytest
 
@@ -242,34 +241,71 @@ def test_processes_on_separate_branches(tmp_path):
         w.checkout("main")
 
 
-def _forever(path: str) -> None:
+def _acknowledging_writer(path: str, label: str, ack_fd: int) -> None:
+    """Append `LABEL N` for N = 0, 1, ... until killed; after each append returns, write the
+    new commit's id to `ack_fd` (32 bytes: one atomic pipe write)."""
     r = Repository.open(path)
     i = 0
     while True:
-        r.user(f"msg {i}")
+        c = r.user(f"{label} {i}")
+        os.write(ack_fd, c.id)
         i += 1
+
+
+def _read_acks(fd: int, want: int) -> list:
+    """Commit ids acknowledged through `fd`: `want` of them, or all up to end of file."""
+    out, buf = [], b""
+    while want is None or len(out) < want:
+        data = os.read(fd, 32 - len(buf))
+        if not data:
+            assert buf == b"", "a torn acknowledgement"
+            break
+        buf += data
+        if len(buf) == 32:
+            out.append(buf)
+            buf = b""
+    return out
 
 
 def test_sigkilled_writers_lose_nothing_acknowledged(tmp_path):
     path = str(tmp_path / "r")
     Repository.init(path, encoding="chars/4").close()
     ctx = mp.get_context("fork")
-    seen = 0
-    for round_ in range(8):
-        p = ctx.Process(target=_forever, args=(path,))
+    acked_by_round = []
+    for round_ in range(6):
+        rfd, wfd = os.pipe()
+        p = ctx.Process(target=_acknowledging_writer, args=(path, f"r{round_}", wfd))
         p.start()
-        time.sleep(0.15 + 0.017 * round_)
-        os.kill(p.pid, signal.SIGKILL)
-        p.join()
+        os.close(wfd)
+        try:
+            acked = _read_acks(rfd, 2 + round_)     # killed after a few commits, mid-write
+            os.kill(p.pid, signal.SIGKILL)
+            p.join()
+            acked += _read_acks(rfd, None)          # what it acknowledged before it died
+        finally:
+            os.close(rfd)
+            if p.is_alive():
+                p.kill()
+                p.join()
+        assert p.exitcode == -signal.SIGKILL
+        acked_by_round.append(acked)
         r = Repository.open(path)
-        msgs = r.messages()
-        assert len(msgs) >= seen  # every commit a ref reached is still readable
-        seen = len(msgs)
-        for c in r.index.walk([r.head_commit()], limit=5):
-            r.messages(c.id.hex())
+        history = {c.id for c in r.index.walk([r.head_commit()])}
+        for ids in acked_by_round:              # every acknowledged commit is still there
+            assert set(ids) <= history
         r.close()
-    assert seen > 8
     r = Repository.open(path)
+    contents = [m["content"] for m in r.messages()]
+    expected = []
+    for round_, ids in enumerate(acked_by_round):
+        n = len(ids)        # acknowledged; at most one more may have landed before the kill
+        mine = [c for c in contents if c.startswith(f"r{round_} ")]
+        assert mine in ([f"r{round_} {i}" for i in range(n)],
+                        [f"r{round_} {i}" for i in range(n + 1)]), (round_, n, mine)
+        expected += mine
+        for k, c in enumerate(ids):     # each acknowledged commit holds what it was told
+            assert r.messages(c.hex())[-1]["content"] == f"r{round_} {k}"
+    assert contents == expected                     # in order, nothing else
     from trace_core.fsck import fsck
     assert [f for f in fsck(r) if f.severity == "error"] == []
     r.user("still writable after all that")

@@ -8,6 +8,8 @@ import random
 
 import pytest
 
+from conftest import (FakeProvider, assert_one_line_error, chat, garbage, hang, invoke,
+                      invoke_cli)
 from trace_core import chunked
 from trace_core.errors import (MergeConflict, MergeInProgress, OperationError, RevisionError,
                                TraceError)
@@ -365,146 +367,154 @@ def test_rebase_conflict_continue_and_abort(repo):
 
 
 # -- crashes ---------------------------------------------------------------------------------------------
-def test_killed_rebase_leaves_branch_or_result(tmp_path, cli):
+# A child rebases feat onto main and stops at one point: it writes a byte to stdout there and
+# waits to be killed. The parent kills it once it has read the byte, so the kill lands exactly
+# at that point however loaded the machine is.
+KILLED_REBASE = r"""
+import os, sys, time
+from trace_core.refs import reffile
+from trace_core.repository import Repository
+from trace_core.storage.objectstore import DiskObjectStore
+
+def stop_here():
+    os.write(1, b"!")
+    time.sleep(120)
+
+point = sys.argv[2]
+if point == "mid-replay":           # the first object of the rebased history is written
+    write = DiskObjectStore.write
+    def write_then_stop(self, objs):
+        write(self, objs)
+        stop_here()
+    DiskObjectStore.write = write_then_stop
+else:                               # just before / after the branch's ref record is written
+    append = reffile.LockedRef.append
+    def append_and_stop(self, entry, cache=None):
+        if self.name == "refs/heads/feat" and point == "before-ref":
+            stop_here()
+        append(self, entry, cache)
+        if self.name == "refs/heads/feat":
+            stop_here()
+    reffile.LockedRef.append = append_and_stop
+r = Repository.open(sys.argv[1])
+r.rebase("main", strategy="semantic")
+"""
+
+
+@pytest.mark.parametrize("point,outcome", [("mid-replay", "before"), ("before-ref", "before"),
+                                           ("after-ref", "after")])
+def test_killed_rebase_leaves_branch_or_result(tmp_path, point, outcome):
     import signal
     import subprocess
     import sys
-    import time
     path = str(tmp_path / "k")
     r = Repository.init(path, encoding="chars/4")
     r.user("base")
     r.branch_create("feat")
     with r.transaction():
-        for i in range(50):
+        for i in range(10):
             r.user(f"main {i}")
     feat = r.worktree("feat")
     with feat.transaction():
-        for i in range(300):
+        for i in range(30):
             feat.user(f"feat {i}")
     r.switch("feat")
     start = r.head_commit().hex()
     r.close()
-    script = ("import sys; from trace_core.repository import Repository; "
-              "r = Repository.open(sys.argv[1]); r.rebase('main', strategy='semantic'); r.close()")
-    outcomes = set()
-    for delay in (0.05, 0.15, 0.3, 0.6):
-        subprocess.run([sys.executable, "-c", "import sys; from trace_core.repository import "
-                        "Repository; r = Repository.open(sys.argv[1]); "
-                        "r.refs.set_if_equals('refs/heads/feat', r.refs.resolve('refs/heads/feat'),"
-                        " sys.argv[2], deref=False); r.close()", path, start], check=True)
-        p = subprocess.Popen([sys.executable, "-c", script, path])
-        time.sleep(delay)
+    p = subprocess.Popen([sys.executable, "-c", KILLED_REBASE, path, point],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        reached = p.stdout.read(1)
+        assert reached == b"!", p.stderr.read().decode()     # the child got to the point
         p.send_signal(signal.SIGKILL)
-        p.wait()
+        assert p.wait(30) == -signal.SIGKILL
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        p.stdout.close()
+        p.stderr.close()
+    r = Repository.open(path)
+    if outcome == "before":
+        assert r.refs.resolve("refs/heads/feat") == start
+        assert texts(r) == ["base"] + [f"feat {i}" for i in range(30)]
+    else:
+        assert r.refs.resolve("refs/heads/feat") != start
+        assert texts(r) == ["base"] + [f"main {i}" for i in range(10)] + \
+            [f"feat {i}" for i in range(30)]
+    st = invoke(path, "status")
+    assert st.returncode == 0, st.stderr
+    if r.merge_state() is not None:
+        r.merge_abort()
+    r.close()
+    assert invoke(path, "fsck").returncode == 0
+    if outcome == "before":           # the rebase can be run again, to the same result
         r = Repository.open(path)
-        tip = r.refs.resolve("refs/heads/feat")
-        if tip == start:
-            outcomes.add("before")
-        else:
-            assert texts(r)[:51] == ["base"] + [f"main {i}" for i in range(50)]
-            assert texts(r)[51:] == [f"feat {i}" for i in range(300)]
-            outcomes.add("after")
-        st = cli("-C", path, "status")
-        assert st.returncode == 0 and "Traceback" not in st.stderr
-        if r.merge_state() is not None:
-            r.merge_abort()
+        assert r.rebase("main", strategy="semantic").status == "rebased"
+        assert texts(r)[1:11] == [f"main {i}" for i in range(10)]
         r.close()
-        assert cli("-C", path, "fsck").returncode == 0
-    assert outcomes
 
 
 # -- CLI ------------------------------------------------------------------------------------------------
-def test_cli_merge_conflict_resolve_continue(tmp_path, cli):
+def test_cli_merge_conflict_resolve_continue(tmp_path):
     d = str(tmp_path / "c")
-    cli("init", d, check=True)
+    invoke_cli("init", d, check=True)
     for t in ("q", "a"):
-        cli("-C", d, "commit", t, check=True)
-    cli("-C", d, "branch", "feat", check=True)
-    cli("-C", d, "commit", "--type", "edit", "--target", "1", "main", check=True)
-    cli("-C", d, "switch", "feat", check=True)
-    cli("-C", d, "commit", "--type", "edit", "--target", "1", "feat", check=True)
-    cli("-C", d, "switch", "main", check=True)
-    p = cli("-C", d, "merge", "feat")
+        invoke_cli("-C", d, "commit", t, check=True)
+    invoke_cli("-C", d, "branch", "feat", check=True)
+    invoke_cli("-C", d, "commit", "--type", "edit", "--target", "1", "main", check=True)
+    invoke_cli("-C", d, "switch", "feat", check=True)
+    invoke_cli("-C", d, "commit", "--type", "edit", "--target", "1", "feat", check=True)
+    invoke_cli("-C", d, "switch", "main", check=True)
+    p = invoke_cli("-C", d, "merge", "feat")
     assert p.returncode == 1 and "CONFLICT 1 (edit/edit)" in p.stdout
-    p = cli("-C", d, "status")
+    p = invoke_cli("-C", d, "status")
     assert "middle of a merge" in p.stdout and "conflict 1 edit/edit: open" in p.stdout
-    p = cli("-C", d, "merge", "feat")
-    assert p.returncode == 1 and p.stderr.startswith("error: a merge is in progress")
-    p = cli("-C", d, "rebase", "--continue")
-    assert p.returncode == 1 and "a merge is in progress, not a rebase" in p.stderr
-    p = cli("-C", d, "merge", "--continue")
-    assert p.returncode == 1 and "not resolved" in p.stderr
-    p = cli("-C", d, "resolve", "1")
-    assert p.returncode == 2
-    cli("-C", d, "resolve", "1", "--text", "both said", check=True)
-    p = cli("-C", d, "merge", "--continue", "--json", check=True)
+    assert_one_line_error(invoke_cli("-C", d, "merge", "feat"), "error: a merge is in progress")
+    assert_one_line_error(invoke_cli("-C", d, "rebase", "--continue"),
+                          "a merge is in progress, not a rebase")
+    assert_one_line_error(invoke_cli("-C", d, "merge", "--continue"), "not resolved")
+    assert_one_line_error(invoke_cli("-C", d, "resolve", "1"), code=2)
+    invoke_cli("-C", d, "resolve", "1", "--text", "both said", check=True)
+    p = invoke_cli("-C", d, "merge", "--continue", "--json", check=True)
     assert json.loads(p.stdout)["status"] == "merged"
-    p = cli("-C", d, "context", "--format", "json", check=True)
+    p = invoke_cli("-C", d, "context", "--format", "json", check=True)
     assert "both said" in p.stdout
-    p = cli("-C", d, "log", check=True)
+    p = invoke_cli("-C", d, "log", check=True)
     assert "Merge:" in p.stdout
 
 
-def test_cli_branch_tag_switch(tmp_path, cli):
+def test_cli_branch_tag_switch(tmp_path):
     d = str(tmp_path / "b")
-    cli("init", d, check=True)
-    cli("-C", d, "commit", "q", check=True)
-    cli("-C", d, "branch", "explore", check=True)
-    p = cli("-C", d, "branch", "explore")
-    assert p.returncode == 1 and "already exists" in p.stderr
+    invoke_cli("init", d, check=True)
+    invoke_cli("-C", d, "commit", "q", check=True)
+    invoke_cli("-C", d, "branch", "explore", check=True)
+    assert_one_line_error(invoke_cli("-C", d, "branch", "explore"), "already exists")
     for bad in ("../x", "a..b", "HEAD", "refs/tags/x", "x.lock", "a b", "x/"):
-        p = cli("-C", d, "branch", bad)
-        assert p.returncode != 0 and "Traceback" not in p.stderr, bad
-        assert len(p.stderr.strip().splitlines()) == 1, (bad, p.stderr)
-    cli("-C", d, "switch", "explore", check=True)
-    cli("-C", d, "commit", "on explore", check=True)
-    p = cli("-C", d, "branch", "-m", "tried")
+        assert_one_line_error(invoke_cli("-C", d, "branch", bad))
+    invoke_cli("-C", d, "switch", "explore", check=True)
+    invoke_cli("-C", d, "commit", "on explore", check=True)
+    p = invoke_cli("-C", d, "branch", "-m", "tried")
     assert p.returncode == 0
-    p = cli("-C", d, "status", check=True)
+    p = invoke_cli("-C", d, "status", check=True)
     assert "On branch tried" in p.stdout
-    p = cli("-C", d, "reflog", "refs/heads/tried", check=True)
+    p = invoke_cli("-C", d, "reflog", "refs/heads/tried", check=True)
     assert "created from" in p.stdout and "renamed" in p.stdout
-    cli("-C", d, "switch", "main", check=True)
-    p = cli("-C", d, "branch", "-d", "tried")
-    assert p.returncode == 1 and "not merged" in p.stderr
-    cli("-C", d, "tag", "v1", "tried", check=True)
-    assert cli("-C", d, "tag", check=True).stdout.split() == ["v1"]
-    cli("-C", d, "branch", "-D", "tried", check=True)
-    assert [b["name"] for b in json.loads(cli("-C", d, "branch", "--json", check=True).stdout)] \
+    invoke_cli("-C", d, "switch", "main", check=True)
+    assert_one_line_error(invoke_cli("-C", d, "branch", "-d", "tried"), "not merged")
+    invoke_cli("-C", d, "tag", "v1", "tried", check=True)
+    assert invoke_cli("-C", d, "tag", check=True).stdout.split() == ["v1"]
+    invoke_cli("-C", d, "branch", "-D", "tried", check=True)
+    assert [b["name"] for b in json.loads(invoke_cli("-C", d, "branch", "--json", check=True).stdout)] \
         == ["main"]
-    cli("-C", d, "switch", "-c", "again", "v1", check=True)
-    assert "on explore" in cli("-C", d, "context", "--format", "text", check=True).stdout
-    p = cli("-C", d, "switch", "nope")
-    assert p.returncode == 1 and "no branch" in p.stderr
-    cli("-C", d, "tag", "-d", "v1", check=True)
-    p = cli("-C", d, "merge", "nope")
-    assert p.returncode == 1 and "Traceback" not in p.stderr
+    invoke_cli("-C", d, "switch", "-c", "again", "v1", check=True)
+    assert "on explore" in invoke_cli("-C", d, "context", "--format", "text", check=True).stdout
+    assert_one_line_error(invoke_cli("-C", d, "switch", "nope"), "no branch")
+    invoke_cli("-C", d, "tag", "-d", "v1", check=True)
+    assert_one_line_error(invoke_cli("-C", d, "merge", "nope"))
 
 
 # -- the LLM merge driver ---------------------------------------------------------------------------------
-class _Answer:
-    def __init__(self, text):
-        self.text = text
-
-    def to_meta(self):
-        return {"provider": "fake", "model": "m", "prompt_tokens": 100, "completion_tokens": 20,
-                "cost_usd": 0.0015}
-
-
-class FakeProvider:
-    name, model = "fake", "m"
-
-    def __init__(self, answer):
-        self.answer = answer
-        self.requests = []
-
-    def complete(self, messages, *, system=None, max_tokens=None, temperature=0.0):
-        self.requests.append((system, messages))
-        if isinstance(self.answer, Exception):
-            raise self.answer
-        return _Answer(self.answer)
-
-
 def _edit_conflict(repo):
     edit_edit(repo, "main says the port is 8080", feat_msgs=("feat says the port is 9090",))
 
@@ -514,14 +524,14 @@ def test_llm_driver_resolves_and_records_cost(repo):
     _edit_conflict(repo)
     answer = json.dumps({"resolutions": [{"id": 1, "action": "text", "text": "A and B"}],
                          "contradictions": []})
-    prov = FakeProvider("```json\n" + answer + "\n```")
+    prov = FakeProvider(["```json\n" + answer + "\n```"])
     res = repo.merge("feat", strategy="semantic", driver=LLMDriver(prov))
     assert res.status == "merged" and res.driver == "llm"
     assert texts(repo)[2] == "A and B"
     meta = repo.show()["meta"]
-    assert meta["inference"]["cost_usd"] == 0.0015
+    assert meta["inference"]["cost_usd"] == 0.001
     assert meta["conflicts"][0]["by"] == "llm"
-    sent = json.loads(prov.requests[0][1][0]["content"])
+    sent = json.loads(prov.calls[0]["messages"][0]["content"])
     assert sent["conflicts"][0]["ours"][0]["text"] == "A"
 
 
@@ -531,7 +541,7 @@ def test_llm_driver_flags_contradictions_as_conflicts(repo):
     answer = json.dumps({"resolutions": [{"id": 1, "action": "ours"}],
                          "contradictions": [{"ours": 1, "theirs": 1,
                                              "explanation": "two different ports"}]})
-    res = repo.merge("feat", strategy="semantic", driver=LLMDriver(FakeProvider(answer)))
+    res = repo.merge("feat", strategy="semantic", driver=LLMDriver(FakeProvider([answer])))
     assert res.status == "conflicts"
     kinds = {c.kind: c for c in res.conflicts}
     assert kinds["edit/edit"].resolved and not kinds["contradiction"].resolved
@@ -556,7 +566,7 @@ def test_llm_driver_garbage_leaves_branch_unchanged(repo, answer):
     _edit_conflict(repo)
     before = repo.refs.list()
     with pytest.raises(ProviderError):
-        repo.merge("feat", strategy="semantic", driver=LLMDriver(FakeProvider(answer)))
+        repo.merge("feat", strategy="semantic", driver=LLMDriver(FakeProvider([answer])))
     assert repo.refs.list() == before and repo.merge_state() is None
 
 
@@ -567,62 +577,14 @@ def test_llm_driver_endpoint_down_leaves_branch_unchanged(repo):
     before = repo.refs.list()
     with pytest.raises(ProviderUnavailable):
         repo.merge("feat", strategy="semantic",
-                   driver=LLMDriver(FakeProvider(ProviderUnavailable("connection refused"))))
+                   driver=LLMDriver(FakeProvider(error=ProviderUnavailable("connection refused"))))
     assert repo.refs.list() == before and repo.merge_state() is None
 
 
 # -- end to end: `trace merge -s semantic` through a local OpenAI-compatible server --------------------
-class _ChatServer:
-    """127.0.0.1 server speaking POST /v1/chat/completions; `mode` is answer, garbage or hang."""
-
-    def __init__(self, content: str, mode: str = "answer"):
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-        outer = self
-        self.content, self.mode, self.requests = content, mode, []
-        self.release = threading.Event()
-
-        class H(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                outer.requests.append((self.path, dict(self.headers), body))
-                if outer.mode == "hang":
-                    outer.release.wait(30)
-                    return
-                if outer.mode == "garbage":
-                    data = b"<html>502 bad gateway</html>"
-                else:
-                    data = json.dumps({
-                        "id": "x", "object": "chat.completion", "model": body["model"],
-                        "choices": [{"index": 0, "finish_reason": "stop", "message": {
-                            "role": "assistant", "content": outer.content}}],
-                        "usage": {"prompt_tokens": 1200, "completion_tokens": 80,
-                                  "total_tokens": 1280}}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-
-    def close(self):
-        self.release.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-def _cli_conflict_repo(tmp_path, cli, server):
+def _cli_conflict_repo(tmp_path, server, timeout="2"):
     """An edit/edit conflict between main and feat, and the LLM configured for `server`
-    (built through the API: only the command under test runs as a process)."""
+    (built through the API: only the commands under test run the CLI)."""
     d = str(tmp_path / "s")
     r = Repository.init(d)
     for t in ("q", "a"):
@@ -631,79 +593,70 @@ def _cli_conflict_repo(tmp_path, cli, server):
     r.edit(1, {"role": "user", "content": "port 8080"})
     r.worktree("feat").edit(1, {"role": "user", "content": "port 9090"})
     for k, v in (("llm.provider", "openai"), ("llm.model", "merge-model"),
-                 ("llm.base-url", server.url), ("llm.timeout", "2"), ("llm.max-retries", "0"),
+                 ("llm.base-url", server.url + "/v1"), ("llm.timeout", timeout),
+                 ("llm.max-retries", "0"),
                  ("price.merge-model.prompt", "2.5"), ("price.merge-model.completion", "10")):
         r.set_config(k, v)
     r.close()
     return d
 
 
-def test_cli_semantic_merge_over_http(tmp_path, cli):
+def test_cli_semantic_merge_over_http(tmp_path, llm_server):
     answer = json.dumps({"resolutions": [{"id": 1, "action": "text",
                                           "text": "the port moved from 8080 to 9090"}]})
-    server = _ChatServer(answer)
-    try:
-        d = _cli_conflict_repo(tmp_path, cli, server)
-        p = cli("-C", d, "merge", "feat", "-s", "semantic", env={"OPENAI_API_KEY": "sk-abc"})
-        assert p.returncode == 0, p.stderr
-        assert "Driver: llm" in p.stdout and "1200 prompt + 80 completion" in p.stdout
-        path, headers, body = server.requests[0]
-        assert path == "/v1/chat/completions" and body["model"] == "merge-model"
-        assert headers.get("Authorization") == "Bearer sk-abc"
-        ctx = cli("-C", d, "context", "--format", "text", check=True).stdout
-        assert "the port moved from 8080 to 9090" in ctx
-        show = cli("-C", d, "show", check=True).stdout
-        # 1200 * 2.5e-6 + 80 * 10e-6 = 0.0038
-        assert "Inference: openai/merge-model: 1200 prompt + 80 completion tokens, $0.003800" in show
-        log = cli("-C", d, "log", "-n", "1", check=True).stdout
-        assert "Inference:" in log and "$0.003800" in log
-    finally:
-        server.close()
+    llm_server.script = [chat(answer, p=1200, c=80)]
+    d = _cli_conflict_repo(tmp_path, llm_server)
+    p = invoke(d, "merge", "feat", "-s", "semantic", env={"OPENAI_API_KEY": "sk-abc"})
+    assert p.returncode == 0, p.stderr
+    assert "Driver: llm" in p.stdout and "1200 prompt + 80 completion" in p.stdout
+    [req] = llm_server.requests
+    assert req["path"] == "/v1/chat/completions" and req["body"]["model"] == "merge-model"
+    assert req["headers"]["authorization"] == "Bearer sk-abc"
+    ctx = invoke(d, "context", "--format", "text", check=True).stdout
+    assert "the port moved from 8080 to 9090" in ctx
+    show = invoke(d, "show", check=True).stdout
+    # 1200 * 2.5e-6 + 80 * 10e-6 = 0.0038
+    assert "Inference: openai/merge-model: 1200 prompt + 80 completion tokens, $0.003800" in show
+    log = invoke(d, "log", "-n", "1", check=True).stdout
+    assert "Inference:" in log and "$0.003800" in log
 
 
 @pytest.mark.parametrize("mode", ["garbage", "hang", "down"])
-def test_cli_semantic_merge_endpoint_faults(tmp_path, cli, mode):
-    server = _ChatServer("{}", "answer" if mode == "down" else mode)
-    try:
-        d = _cli_conflict_repo(tmp_path, cli, server)
-        if mode == "down":
-            server.close()
-        before = cli("-C", d, "for-each-ref", check=True).stdout
-        p = cli("-C", d, "merge", "feat", "-s", "semantic", "--driver", "llm")
-        assert p.returncode == 1 and p.stderr.startswith("error: ")
-        assert len(p.stderr.strip().splitlines()) == 1 and "Traceback" not in p.stderr
-        assert cli("-C", d, "for-each-ref", check=True).stdout == before
-        assert "middle of" not in cli("-C", d, "status", check=True).stdout
-    finally:
-        server.close()
+def test_cli_semantic_merge_endpoint_faults(tmp_path, llm_server, mode):
+    llm_server.script = [{"garbage": garbage, "hang": hang, "down": None}[mode]]
+    d = _cli_conflict_repo(tmp_path, llm_server, timeout="0.5")
+    if mode == "down":
+        llm_server.close()
+    before = invoke(d, "for-each-ref", check=True).stdout
+    p = invoke(d, "merge", "feat", "-s", "semantic", "--driver", "llm")
+    assert_one_line_error(p)
+    assert invoke(d, "for-each-ref", check=True).stdout == before
+    assert "middle of" not in invoke(d, "status", check=True).stdout
+    assert len(llm_server.requests) == (0 if mode == "down" else 1)
 
 
-def test_killed_during_semantic_merge_changes_nothing(tmp_path, cli):
+def test_killed_during_semantic_merge_changes_nothing(tmp_path, llm_server):
     import signal
     import subprocess
     import sys
-    import time
-    server = _ChatServer("{}", "hang")
+    llm_server.script = [hang]
+    d = _cli_conflict_repo(tmp_path, llm_server, timeout="30")
+    before = invoke(d, "for-each-ref", check=True).stdout
+    p = subprocess.Popen([sys.executable, "-m", "trace_cli.main", "-C", d, "merge", "feat",
+                          "-s", "semantic", "--driver", "llm"])
     try:
-        d = _cli_conflict_repo(tmp_path, cli, server)
-        cli("-C", d, "config", "llm.timeout", "30", check=True)
-        before = cli("-C", d, "for-each-ref", check=True).stdout
-        p = subprocess.Popen([sys.executable, "-m", "trace_cli.main", "-C", d, "merge", "feat",
-                              "-s", "semantic", "--driver", "llm"])
-        for _ in range(200):
-            if server.requests:
-                break
-            time.sleep(0.05)
-        assert server.requests, "the merge never asked the model"
+        assert llm_server.hung.wait(30), "the merge never asked the model"
         p.send_signal(signal.SIGKILL)
-        p.wait()
-        assert cli("-C", d, "for-each-ref", check=True).stdout == before
-        st = cli("-C", d, "status", check=True)
-        assert "middle of" not in st.stdout
-        assert cli("-C", d, "fsck").returncode == 0
-        assert cli("-C", d, "merge", "feat", "-s", "ours").returncode == 0
+        assert p.wait(30) == -signal.SIGKILL
     finally:
-        server.close()
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert invoke(d, "for-each-ref", check=True).stdout == before
+    st = invoke(d, "status", check=True)
+    assert "middle of" not in st.stdout
+    assert invoke(d, "fsck").returncode == 0
+    assert invoke(d, "merge", "feat", "-s", "ours").returncode == 0
 
 
 def test_llm_contradiction_between_plain_appends_is_flagged(repo):
@@ -711,7 +664,7 @@ def test_llm_contradiction_between_plain_appends_is_flagged(repo):
     from trace_core.merge.driver import LLMDriver
     fork(repo, "Port is 8080.", feat_msgs=("Port is 9090.",))
     answer = json.dumps({"contradictions": [{"ours": 0, "theirs": 0, "explanation": "ports"}]})
-    res = repo.merge("feat", strategy="semantic", driver=LLMDriver(FakeProvider(answer)))
+    res = repo.merge("feat", strategy="semantic", driver=LLMDriver(FakeProvider([answer])))
     assert res.status == "conflicts"
     assert [c.kind for c in res.conflicts] == ["contradiction"]
     repo.resolve_conflict(1, "both")
@@ -723,12 +676,12 @@ def test_llm_contradiction_of_an_entry_with_itself_is_ignored(repo):
     from trace_core.merge.driver import LLMDriver
     fork(repo, "Port is 8080.", "m", feat_msgs=("f0", "Port is 8080.", "f"))
     answer = json.dumps({"contradictions": [{"ours": 0, "theirs": 1}]})   # the same entry
-    res = repo.merge("feat", strategy="semantic", driver=LLMDriver(FakeProvider(answer)))
+    res = repo.merge("feat", strategy="semantic", driver=LLMDriver(FakeProvider([answer])))
     assert res.status == "merged"
     assert texts(repo).count("Port is 8080.") == 1
 
 
-def test_cli_abort_removes_a_damaged_state(tmp_path, cli):
+def test_cli_abort_removes_a_damaged_state(tmp_path):
     d = str(tmp_path / "dmg")
     r = Repository.init(d)
     r.user("q")
@@ -740,12 +693,11 @@ def test_cli_abort_removes_a_damaged_state(tmp_path, cli):
     r.close()
     with open(path, "w") as f:
         f.write("garbage\n")
-    p = cli("-C", d, "merge", "--continue")
-    assert p.returncode == 1 and "damaged" in p.stderr and len(p.stderr.splitlines()) == 1
-    assert "unreadable" in cli("-C", d, "status", check=True).stdout
-    cli("-C", d, "rebase", "--abort", check=True)
+    assert_one_line_error(invoke_cli("-C", d, "merge", "--continue"), "damaged")
+    assert "unreadable" in invoke_cli("-C", d, "status", check=True).stdout
+    invoke_cli("-C", d, "rebase", "--abort", check=True)
     assert not os.path.exists(path)
-    assert cli("-C", d, "merge", "feat", "-s", "theirs").returncode == 0
+    assert invoke_cli("-C", d, "merge", "feat", "-s", "theirs").returncode == 0
 
 
 @pytest.mark.parametrize("field,value", [
@@ -837,7 +789,7 @@ def test_branch_moves_of_the_merging_ref_are_refused_while_stopped(repo):
     assert repo.merge_continue().status == "merged"
 
 
-def test_dir_file_ref_name_clashes_are_one_line_errors(tmp_path, cli):
+def test_dir_file_ref_name_clashes_are_one_line_errors(tmp_path):
     d = str(tmp_path / "clash")
     r = Repository.init(d)
     r.user("q")
@@ -846,8 +798,7 @@ def test_dir_file_ref_name_clashes_are_one_line_errors(tmp_path, cli):
     r.branch_create("dev")
     r.close()
     for args in (("tag", "a"), ("branch", "-m", "dev", "q"), ("branch", "q")):
-        p = cli("-C", d, *args)
-        assert p.returncode == 1 and "conflicting name" in p.stderr, (args, p.stderr)
+        assert_one_line_error(invoke_cli("-C", d, *args), "conflicting name")
 
 
 def test_rebase_drops_an_append_already_upstream(repo):

@@ -149,13 +149,16 @@ def test_branch_switch_and_bad_ids(repo):
         asyncio.run(s.add_items(["not a dict"]))
 
 
-def test_example_runs_offline(tmp_path):
+def test_example_runs_offline(tmp_path, monkeypatch, capsys):
+    # run as `python examples/agents_sdk_rollback.py DIR` would, in this process (the SDK is
+    # imported already): offline, since no OPENAI_API_KEY is set
     import os
-    import subprocess
+    import runpy
     import sys
-    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "TRACE_DIR")}
-    p = subprocess.run([sys.executable, "examples/agents_sdk_rollback.py", str(tmp_path / "demo")],
-                       cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                       env=env, capture_output=True, text=True, timeout=120)
-    assert p.returncode == 0, p.stderr
-    assert "none of the wrong turn" in p.stdout
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    script = os.path.join(root, "examples", "agents_sdk_rollback.py")
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("TRACE_DIR", raising=False)
+    monkeypatch.setattr(sys, "argv", [script, str(tmp_path / "demo")])
+    runpy.run_path(script, run_name="__main__")
+    assert "none of the wrong turn" in capsys.readouterr().out

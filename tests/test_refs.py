@@ -7,7 +7,6 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 
 import pytest
 
@@ -197,28 +196,59 @@ def test_four_processes_lose_no_update(tmp_path):
     assert len(log) == 600 and [int(e.new, 16) for e in log] == list(range(600, 0, -1))
 
 
-def _forever(root: str) -> None:
-    _counter(root, "refs/heads/k", 10 ** 9)
+def _acknowledging_counter(root: str, ack_fd: int) -> None:
+    """Count refs/heads/k up until killed; after each update returns, write the new count to
+    `ack_fd` (8 bytes: one atomic pipe write)."""
+    refs = RefStore(root)
+    while True:
+        cur = refs.read("refs/heads/k")
+        n = int(cur, 16) + 1 if cur else 1
+        try:
+            refs.set_if_equals("refs/heads/k", cur, "%064x" % n, "inc")
+        except RefConflict:
+            continue
+        os.write(ack_fd, n.to_bytes(8, "big"))
+
+
+def _acks(fd: int, want) -> list:
+    out, buf = [], b""
+    while want is None or len(out) < want:
+        data = os.read(fd, 8 - len(buf))
+        if not data:
+            assert buf == b"", "a torn acknowledgement"
+            break
+        buf += data
+        if len(buf) == 8:
+            out.append(int.from_bytes(buf, "big"))
+            buf = b""
+    return out
 
 
 def test_sigkill_leaves_a_valid_ref(tmp_path):
     ctx = mp.get_context("fork")
     last = 0
     for i in range(8):
-        p = ctx.Process(target=_forever, args=(str(tmp_path),))
+        rfd, wfd = os.pipe()
+        p = ctx.Process(target=_acknowledging_counter, args=(str(tmp_path), wfd))
         p.start()
-        time.sleep(0.05 + 0.013 * i)
-        os.kill(p.pid, signal.SIGKILL)
-        p.join()
+        os.close(wfd)
+        try:
+            acked = _acks(rfd, 1 + i)            # killed after a few updates, mid-update
+            os.kill(p.pid, signal.SIGKILL)
+            p.join()
+            acked += _acks(rfd, None)
+        finally:
+            os.close(rfd)
+            if p.is_alive():
+                p.kill()
+                p.join()
+        assert p.exitcode == -signal.SIGKILL
+        assert acked == list(range(last + 1, last + 1 + len(acked)))
         refs = RefStore(str(tmp_path))
-        value = refs.read("refs/heads/k")
-        if value is not None:
-            n = int(value, 16)
-            assert n >= last  # nothing acknowledged is lost, the count only grows
-            last = n
-            assert [int(e.new, 16) for e in refs.reflog("refs/heads/k")][:3] == \
-                list(range(n, max(n - 3, 0), -1))
-    assert last > 0
+        n = int(refs.read("refs/heads/k"), 16)
+        assert n in (acked[-1], acked[-1] + 1)   # nothing acknowledged is lost; at most one more
+        last = n
+        assert [int(e.new, 16) for e in refs.reflog("refs/heads/k")] == list(range(n, 0, -1))
     assert all(sev != "error" for _, sev, _, _ in RefStore(str(tmp_path)).check())
 
 

@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 
-from conftest import run_cli, run_in
+from conftest import assert_one_line_error, assert_usage_error, invoke
 from trace_core import Repository
 from trace_core.errors import InputError, OperationError
 from trace_core.reorder import (ReorderRefused, apply_moves, check, format_todo, moved_entries,
@@ -390,23 +390,20 @@ def test_bad_todo_lists(text, message):
 
 # -- the command line -------------------------------------------------------------------------
 @pytest.fixture
-def rdir(tmp_path):
-    d = str(tmp_path / "r")
-    run_cli("init", "--encoding", "chars/4", "-q", d, check=True)
+def rdir(repo):
+    """sys, q1, a1, q2, a2 (built through the API: the commands under test run the CLI)."""
     for role, text in [("system", "sys"), ("user", "q1"), ("assistant", "a1"), ("user", "q2"),
                        ("assistant", "a2")]:
-        run_cli("-C", d, "commit", "--role", role, text, check=True)
-    return d
-
-
+        repo.append({"role": role, "content": text})
+    return os.path.dirname(repo.trace_dir)
 
 
 def ctx_of(rdir):
-    return [m["content"] for m in json.loads(run_in(rdir, "context", check=True).stdout)]
+    return [m["content"] for m in json.loads(invoke(rdir, "context", check=True).stdout)]
 
 
 def head_of(rdir):
-    return run_in(rdir, "rev-parse", "HEAD", check=True).stdout.strip()
+    return invoke(rdir, "rev-parse", "HEAD", check=True).stdout.strip()
 
 
 def editor(tmp_path, body: str) -> dict:
@@ -418,28 +415,28 @@ def editor(tmp_path, body: str) -> dict:
 
 
 def test_cli_move(rdir):
-    p = run_in(rdir, "reorder", "--move", "3:5", "--to", "1", check=True)
+    p = invoke(rdir, "reorder", "--move", "3:5", "--to", "1", check=True)
     assert p.stdout.startswith("[main ") and "2 entries moved" in p.stdout
     assert ctx_of(rdir) == ["sys", "q2", "a2", "q1", "a1"]
-    show = json.loads(run_in(rdir, "show", "--json", check=True).stdout)
+    show = json.loads(invoke(rdir, "show", "--json", check=True).stdout)
     assert show["op"] == "reorder" and show["targets"] == [3, 4]
 
 
 def test_cli_json_dry_run_and_strict(rdir):
     head = head_of(rdir)
-    out = json.loads(run_in(rdir, "reorder", "--move", "2", "--to", "1", "--dry-run", "--json",
+    out = json.loads(invoke(rdir, "reorder", "--move", "2", "--to", "1", "--dry-run", "--json",
                        check=True).stdout)
     assert out["commit"] is None and out["order"] == [0, 2, 1, 3, 4] and out["dry_run"]
     assert [w["kind"] for w in out["warnings"]] == ["answer"]
-    p = run_in(rdir, "reorder", "--move", "2", "--to", "1", "--dry-run", check=True)
+    p = invoke(rdir, "reorder", "--move", "2", "--to", "1", "--dry-run", check=True)
     assert "dry run" in p.stdout and "warning: the answer #2" in p.stderr
-    p = run_in(rdir, "reorder", "--move", "2", "--to", "1", "--strict")
+    p = invoke(rdir, "reorder", "--move", "2", "--to", "1", "--strict")
     assert p.returncode == 1 and "warning:" in p.stderr
     assert p.stderr.strip().splitlines()[-1].startswith("error: reorder refused")
     assert head_of(rdir) == head
-    p = run_in(rdir, "reorder", "--move", "2", "--to", "1", "--strict", "--force", check=True)
+    p = invoke(rdir, "reorder", "--move", "2", "--to", "1", "--strict", "--force", check=True)
     assert "recorded in the commit" in p.stderr
-    assert json.loads(run_in(rdir, "show", "--json", check=True).stdout)["meta"]["forced"] is True
+    assert json.loads(invoke(rdir, "show", "--json", check=True).stdout)["meta"]["forced"] is True
 
 
 def test_cli_bad_input_is_one_line_and_changes_nothing(rdir):
@@ -448,10 +445,12 @@ def test_cli_bad_input_is_one_line_and_changes_nothing(rdir):
                        (["--move", "1:4", "--to", "2"], 1), (["--move", "a:b", "--to", "0"], 2),
                        (["--move", "1:2"], 2), ([], 2), (["--move", "1", "--to", "0", "-i"], 2),
                        (["--todo", "/nonexistent/todo"], 1), (["--to", "-1", "--move", "1"], 2)]:
-        p = run_in(rdir, "reorder", *args)
+        p = invoke(rdir, "reorder", *args)
+        if p.stderr.startswith("Usage: "):
+            assert_usage_error(p)
+        else:
+            assert_one_line_error(p, code=code)
         assert p.returncode == code, (args, p.stderr)
-        assert "Traceback" not in p.stderr
-        assert len([ln for ln in p.stderr.splitlines() if ln.strip()]) <= 3, p.stderr
     assert head_of(rdir) == head
 
 
@@ -462,7 +461,7 @@ def test_cli_interactive_with_an_editor_script(rdir, tmp_path):
         last = lines.pop(picks[-1])
         lines.insert(picks[1], last)
     """)
-    p = run_in(rdir, "reorder", "-i", env=env, check=True)
+    p = invoke(rdir, "reorder", "-i", env=env, check=True)
     assert "reorder" in p.stdout
     assert ctx_of(rdir) == ["sys", "a2", "q1", "a1", "q2"]
     assert "answer" in p.stderr          # a2 now precedes its question q2
@@ -470,16 +469,16 @@ def test_cli_interactive_with_an_editor_script(rdir, tmp_path):
 
 def test_cli_interactive_unchanged_removed_duplicated(rdir, tmp_path):
     head = head_of(rdir)
-    p = run_in(rdir, "reorder", "-i", env=editor(tmp_path, "pass"), check=True)
+    p = invoke(rdir, "reorder", "-i", env=editor(tmp_path, "pass"), check=True)
     assert p.stdout.strip() == "nothing to do: the order is unchanged"
-    p = run_in(rdir, "reorder", "-i", env=editor(tmp_path, "del lines[1]"))
-    assert p.returncode == 1 and "lacks entry #1" in p.stderr
-    p = run_in(rdir, "reorder", "-i", env=editor(tmp_path, "lines.insert(0, lines[2])"))
-    assert p.returncode == 1 and "twice" in p.stderr
-    p = run_in(rdir, "reorder", "-i", env=editor(tmp_path, "lines[0] = 'pick #42 nope'"))
-    assert p.returncode == 1 and "no entry #42" in p.stderr
-    p = run_in(rdir, "reorder", "-i", env={"EDITOR": "false", "VISUAL": ""})
-    assert p.returncode == 1 and "exited with status" in p.stderr
+    p = invoke(rdir, "reorder", "-i", env=editor(tmp_path, "del lines[1]"))
+    assert_one_line_error(p, "lacks entry #1")
+    p = invoke(rdir, "reorder", "-i", env=editor(tmp_path, "lines.insert(0, lines[2])"))
+    assert_one_line_error(p, "twice")
+    p = invoke(rdir, "reorder", "-i", env=editor(tmp_path, "lines[0] = 'pick #42 nope'"))
+    assert_one_line_error(p, "no entry #42")
+    p = invoke(rdir, "reorder", "-i", env={"EDITOR": "false", "VISUAL": ""})
+    assert_one_line_error(p, "exited with status")
     assert head_of(rdir) == head
 
 
@@ -490,25 +489,25 @@ def test_cli_interactive_typo_keeps_the_edit(rdir, tmp_path):
         lines.insert(picks[1], lines.pop(picks[-1]))
         lines[picks[0]] = lines[picks[0]].replace('pick', 'pik')
     """)
-    p = run_in(rdir, "reorder", "-i", env=env)
-    assert p.returncode == 1 and len(p.stderr.strip().splitlines()) == 1
+    p = invoke(rdir, "reorder", "-i", env=env)
+    assert_one_line_error(p, "run again with --todo ")
     kept = p.stderr.split("run again with --todo ", 1)[1].rstrip(")\n")
     text = open(kept).read()
     assert "pik #0" in text
     with open(kept, "w") as f:
         f.write(text.replace("pik #0", "pick #0"))
-    run_in(rdir, "reorder", "--todo", kept, check=True)
+    invoke(rdir, "reorder", "--todo", kept, check=True)
     assert ctx_of(rdir) == ["sys", "a2", "q1", "a1", "q2"]
     os.unlink(kept)
 
 
 def test_cli_todo_file(rdir, tmp_path):
-    todo = run_in(rdir, "reorder", "--print-todo", check=True).stdout
+    todo = invoke(rdir, "reorder", "--print-todo", check=True).stdout
     assert todo.startswith("pick #0 system sys\n")
     picks = [ln for ln in todo.splitlines() if ln.startswith("pick")]
     path = tmp_path / "todo"
     path.write_text("\n".join([picks[0], picks[3], picks[4], picks[1], picks[2]]) + "\n")
-    run_in(rdir, "reorder", "--todo", str(path), check=True)
+    invoke(rdir, "reorder", "--todo", str(path), check=True)
     assert ctx_of(rdir) == ["sys", "q2", "a2", "q1", "a1"]
-    p = run_in(rdir, "reorder", "--todo", "-", input="pick #0\n")
-    assert p.returncode == 1 and "lacks" in p.stderr
+    p = invoke(rdir, "reorder", "--todo", "-", input="pick #0\n")
+    assert_one_line_error(p, "lacks")
