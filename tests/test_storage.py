@@ -12,7 +12,7 @@ from trace_core.objects import Blob
 from trace_core.storage import journal as jn
 from trace_core.storage import zstd_codec as zc
 from trace_core.storage.objectstore import DiskObjectStore, StoreOptions
-from trace_core.storage.repack import repack_packs, seal_idle_journals
+from trace_core.storage.repack import maybe_seal, repack_packs, seal_idle_journals
 
 
 def _blobs(n, tag="m"):
@@ -57,7 +57,7 @@ def test_sealing_and_repack_keep_every_object(tmp_path):
     bl = _blobs(700)
     for b in bl:
         a.write([b])
-        a.maybe_seal()
+        maybe_seal(a)
     assert len(a.packs()) <= 4
     seal_idle_journals(a)
     repack_packs(a, train=True)

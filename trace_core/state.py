@@ -6,7 +6,7 @@ facade that puts them together (docs/architecture.md)."""
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Iterable, Optional, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Protocol, TypeVar
 
 from .errors import RepositoryError, UnsupportedFormat
 from .ids import RawId, from_hex, to_hex
@@ -17,10 +17,15 @@ from .storage.objectstore import DiskObjectStore, StoreOptions
 if TYPE_CHECKING:
     from .config import Config
     from .index import CommitIndex
-    from .plumbing.commit import Transaction
     from .tokens import TokenCounter
 
 S = TypeVar("S", bound="RepoState")
+
+
+class OpenTransaction(Protocol):
+    """What the commit primitive needs of an open transaction (plumbing.commit.Transaction)."""
+
+    def apply(self, build: Callable[[Any, Any], Any], author: Optional[str]) -> Commit: ...
 
 TRACE_DIR = ".trace"
 FORMAT_FILE = "format"
@@ -90,7 +95,7 @@ class RepoState:
         #: the ref commits move: HEAD, or a branch for a worktree view (see `worktree`)
         self.head_ref = _head_ref
         #: the transaction commits of this view go to (plumbing.commit.Transaction), or None
-        self.open_transaction: Optional[Transaction] = None
+        self.open_transaction: Optional[OpenTransaction] = None
         #: when set, a commit that would cross a budget threshold is refused (strict_budget)
         self.budget_strict = False
         self._token_counter: Optional[TokenCounter] = None

@@ -55,14 +55,15 @@ class TraceSession:
             self._switch(branch)
 
     def _switch(self, branch: str) -> None:
+        from ..plumbing.refs import create_ref, set_symbolic_ref
         from ..refs import check_ref_format
         full = f"refs/heads/{branch}"
         check_ref_format(full)
         if self.repo.refs.read(full) is None:
             head = self.repo.head_commit()
             if head is not None:
-                self.repo.refs.add_if_new(full, head.hex(), message="branch: created for session")
-        self.repo.refs.set_symbolic("HEAD", full, message=f"session: switch to {branch}")
+                create_ref(self.repo, full, head.hex(), message="branch: created for session")
+        set_symbolic_ref(self.repo, "HEAD", full, message=f"session: switch to {branch}")
 
     # -- the Session protocol -------------------------------------------------------------------
     async def get_items(self, limit: Optional[int] = None) -> List[dict]:

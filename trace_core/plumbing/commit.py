@@ -25,6 +25,7 @@ from ..errors import BranchMoved, BudgetExceeded, OperationError, RefConflict
 from ..ids import RawId, to_hex
 from ..objects import Commit, Snapshot, TraceObject
 from ..state import RepoState
+from ..storage.repack import maybe_seal
 from .refs import ANY, move_refs
 
 MAX_RETRIES = 64
@@ -145,7 +146,7 @@ def commit_change(repo: RepoState, build: Build, author: Optional[str] = None) -
                                     message=f"{change.op}: {commit.summary}"[:200], deref=False)
         except RefConflict:
             continue
-        repo.store.maybe_seal()
+        maybe_seal(repo.store)
         return commit
     raise OperationError("the branch kept moving under us; gave up after "
                          f"{MAX_RETRIES} attempts")
@@ -196,7 +197,7 @@ class Transaction:
                                      to_hex(self._base) if self._base else None,
                                      self.commits[-1].hex,
                                      message=f"transaction: {n} commit{'s' * (n != 1)}")
-        self.repo.store.maybe_seal()
+        self.maybe_seal(repo.store)
 
 
 # -- publishing results computed elsewhere ----------------------------------------------------
@@ -213,4 +214,4 @@ def publish(repo: RepoState, ref: str, old: Optional[str], new: str, message: st
     except RefConflict:
         raise BranchMoved(f"{ref} moved while the operation ran (another process "
                           "committed); nothing was changed: run it again") from None
-    repo.store.maybe_seal()
+    maybe_seal(repo.store)

@@ -319,18 +319,15 @@ class DiskObjectStore(ObjectStore):
             self._scan_journals()
         return self._writer
 
-    def maybe_seal(self) -> Optional[str]:
-        """Seal our journal into a pack once it is over the configured size; may auto-repack."""
+    def journal_full(self) -> bool:
+        """Whether our journal is over the configured size (time to seal it into a pack)."""
         w = self._writer
-        if w is None:
-            return None
-        if w.records < self.opts.journal_max_records and w.end < self.opts.journal_max_bytes:
-            return None
-        name = self.seal_writer()
-        if len(list_packs(self.pack_dir)) > self.opts.auto_pack_limit:
-            from .repack import repack_packs
-            repack_packs(self)
-        return name
+        return w is not None and (w.records >= self.opts.journal_max_records
+                                  or w.end >= self.opts.journal_max_bytes)
+
+    def too_many_packs(self) -> bool:
+        """Whether there are more packs than `pack.auto-pack-limit` (time to repack)."""
+        return len(list_packs(self.pack_dir)) > self.opts.auto_pack_limit
 
     def seal_writer(self) -> Optional[str]:
         """Turn our journal into a pack, then delete it; the next write starts a new journal."""

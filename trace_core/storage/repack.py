@@ -40,6 +40,17 @@ class RepackLock:
             self.fd = -1
 
 
+def maybe_seal(store: DiskObjectStore) -> Optional[str]:
+    """After a write: seal the writer's journal into a pack once it is over the configured size,
+    and merge the packs when there are more than `pack.auto-pack-limit`; the new pack's name."""
+    if not store.journal_full():
+        return None
+    name = store.seal_writer()
+    if store.too_many_packs():
+        repack_packs(store)
+    return name
+
+
 def seal_idle_journals(store: DiskObjectStore) -> list:
     """Seal every journal no live writer holds (and our own); returns the new pack names."""
     names = []
