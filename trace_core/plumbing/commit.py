@@ -197,7 +197,7 @@ class Transaction:
                                      to_hex(self._base) if self._base else None,
                                      self.commits[-1].hex,
                                      message=f"transaction: {n} commit{'s' * (n != 1)}")
-        self.maybe_seal(repo.store)
+        maybe_seal(self.repo.store)
 
 
 # -- publishing results computed elsewhere ----------------------------------------------------
