@@ -15,7 +15,6 @@ moved meanwhile. No other code moves a branch or builds a `Commit` to publish.
 
 from __future__ import annotations
 
-import random
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence
@@ -25,7 +24,6 @@ from ..errors import BranchMoved, BudgetExceeded, OperationError, RefConflict
 from ..ids import RawId, to_hex
 from ..objects import Commit, Snapshot, TraceObject
 from ..state import RepoState
-from ..storage.repack import maybe_seal
 from .refs import ANY, move_refs
 
 MAX_RETRIES = 64
@@ -146,14 +144,22 @@ def commit_change(repo: RepoState, build: Build, author: Optional[str] = None) -
                                     message=f"{change.op}: {commit.summary}"[:200], deref=False)
         except RefConflict:
             continue
-        maybe_seal(repo.store)
+        maybe_seal(repo)
         return commit
     raise OperationError("the branch kept moving under us; gave up after "
                          f"{MAX_RETRIES} attempts")
 
 
 def _backoff(attempt: int) -> None:
+    import random
     time.sleep(random.uniform(0, min(BACKOFF_CAP, 0.0005 * 2 ** attempt)))
+
+
+def maybe_seal(repo: RepoState) -> None:
+    """After a ref moved: seal a full journal into a pack (and repack when there are too many)."""
+    if repo.store.journal_full():
+        from ..storage.repack import maybe_seal as seal
+        seal(repo.store)
 
 
 @dataclass
@@ -197,7 +203,7 @@ class Transaction:
                                      to_hex(self._base) if self._base else None,
                                      self.commits[-1].hex,
                                      message=f"transaction: {n} commit{'s' * (n != 1)}")
-        maybe_seal(self.repo.store)
+        maybe_seal(self.repo)
 
 
 # -- publishing results computed elsewhere ----------------------------------------------------
@@ -214,4 +220,4 @@ def publish(repo: RepoState, ref: str, old: Optional[str], new: str, message: st
     except RefConflict:
         raise BranchMoved(f"{ref} moved while the operation ran (another process "
                           "committed); nothing was changed: run it again") from None
-    maybe_seal(repo.store)
+    maybe_seal(repo)
