@@ -10,32 +10,38 @@ click option of the same spelling means.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
+# plain classes, not dataclasses: creating a dataclass costs about a millisecond at import, and
+# this module is imported by every `trace` process
 
-@dataclass(frozen=True)
+
 class IntRange:
     """An integer at least `min` (and at most `max`, when given)."""
 
-    min: int | None = None
-    max: int | None = None
+    __slots__ = ("min", "max")
+
+    def __init__(self, min: int | None = None, max: int | None = None) -> None:
+        self.min, self.max = min, max
 
 
-@dataclass(frozen=True)
 class FloatRange:
     """A float between `min` and `max`; `min_open`: `min` itself is excluded."""
 
-    min: float | None = None
-    max: float | None = None
-    min_open: bool = False
+    __slots__ = ("min", "max", "min_open")
+
+    def __init__(self, min: float | None = None, max: float | None = None,
+                 min_open: bool = False) -> None:
+        self.min, self.max, self.min_open = min, max, min_open
 
 
-@dataclass(frozen=True)
 class Choice:
     """One of `values`."""
 
-    values: tuple
+    __slots__ = ("values",)
+
+    def __init__(self, values: tuple) -> None:
+        self.values = tuple(values)
 
 
 def _dest(names: tuple) -> str:
@@ -45,7 +51,6 @@ def _dest(names: tuple) -> str:
     return best.lstrip("-").replace("-", "_").lower()
 
 
-@dataclass(frozen=True)
 class Option:
     """An option. `type`: str, int, float, an IntRange, FloatRange or Choice, or None for a flag.
 
@@ -54,17 +59,16 @@ class Option:
     `flag_value`, `--opt=V` means V (e.g. `rev-parse --short`). `fast=False`: the fast path
     leaves command lines that use this option to click."""
 
-    names: tuple
-    dest: str
-    type: Any = None
-    default: Any = None
-    help: str | None = None
-    metavar: str | None = None
-    multiple: bool = False
-    show_default: bool = False
-    flag_value: Any = None
-    optional_value: bool = False
-    fast: bool = True
+    __slots__ = ("names", "dest", "type", "default", "help", "metavar", "multiple",
+                 "show_default", "flag_value", "optional_value", "fast")
+
+    def __init__(self, names: tuple, dest: str, type: Any = None, default: Any = None,
+                 help: str | None = None, metavar: str | None = None, multiple: bool = False,
+                 show_default: bool = False, flag_value: Any = None,
+                 optional_value: bool = False, fast: bool = True) -> None:
+        self.names, self.dest, self.type, self.default, self.help = names, dest, type, default, help
+        self.metavar, self.multiple, self.show_default = metavar, multiple, show_default
+        self.flag_value, self.optional_value, self.fast = flag_value, optional_value, fast
 
     @property
     def is_flag(self) -> bool:
@@ -92,16 +96,15 @@ def flag(*names: str, dest: str | None = None, value: Any = None, default: Any =
 JSON = flag("--json", dest="as_json", help="Print machine-readable JSON.")
 
 
-@dataclass(frozen=True)
 class Argument:
     """A positional parameter; nargs=-1 takes every remaining one (as a tuple)."""
 
-    dest: str
-    nargs: int = 1
-    required: bool = False
-    default: Any = None
-    metavar: str | None = None
-    type: Any = str
+    __slots__ = ("dest", "nargs", "required", "default", "metavar", "type")
+
+    def __init__(self, dest: str, nargs: int = 1, required: bool = False, default: Any = None,
+                 metavar: str | None = None, type: Any = str) -> None:
+        self.dest, self.nargs, self.required, self.default = dest, nargs, required, default
+        self.metavar, self.type = metavar, type
 
 
 def argument(dest: str, nargs: int = 1, required: bool = False, default: Any = None,
@@ -109,16 +112,15 @@ def argument(dest: str, nargs: int = 1, required: bool = False, default: Any = N
     return Argument(dest, nargs, required, default, metavar, type)
 
 
-@dataclass
 class Command:
     """One command: its name, parameters (in help order), body and help (the body's docstring).
     `fast`: the fast path may run it (read-only commands whose options it can parse)."""
 
-    name: str
-    params: tuple
-    body: Callable
-    fast: bool = False
-    _click: Any = field(default=None, repr=False)
+    __slots__ = ("name", "params", "body", "fast", "_click")
+
+    def __init__(self, name: str, params: tuple, body: Callable, fast: bool = False) -> None:
+        self.name, self.params, self.body, self.fast = name, params, body, fast
+        self._click: Any = None
 
     @property
     def help(self) -> str | None:
@@ -127,15 +129,18 @@ class Command:
     def __call__(self, obj, **kw):
         return self.body(obj, **kw)
 
+    def __repr__(self) -> str:
+        return f"<command {self.name}>"
 
-@dataclass
+
 class Group:
     """A command with subcommands (`trace llm complete`)."""
 
-    name: str
-    help: str
-    commands: tuple
-    _click: Any = field(default=None, repr=False)
+    __slots__ = ("name", "help", "commands", "_click")
+
+    def __init__(self, name: str, help: str, commands: tuple) -> None:
+        self.name, self.help, self.commands = name, help, commands
+        self._click: Any = None
 
 
 def command(name: str, *params, fast: bool = False) -> Callable[[Callable], Command]:
