@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import NoReturn
 
 from .declare import Argument, Choice, Command, IntRange, Option
 
@@ -170,7 +171,7 @@ def try_fast(argv: list) -> bool:
     _exit(0)  # not reached: guarded exits
 
 
-def _exit(code) -> None:
+def _exit(code) -> NoReturn:
     """Flush and end the process without the interpreter's teardown.
 
     The command has closed what it opened (repositories are used in `with` blocks); what is
