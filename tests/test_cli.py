@@ -245,3 +245,34 @@ def test_rev_parse_short_like_git(rdir):
     full = run_in(rdir, "rev-parse", "HEAD", check=True).stdout.strip()
     assert run_in(rdir, "rev-parse", "--short", "HEAD", check=True).stdout.strip() == full[:12]
     assert run_in(rdir, "rev-parse", "--short=7", "HEAD", check=True).stdout.strip() == full[:7]
+
+
+def test_python_dash_m_trace_cli(rdir):
+    run_in(rdir, "commit", "hello", check=True)
+    env = {k: v for k, v in os.environ.items() if k != "TRACE_DIR"}
+    p = subprocess.run([sys.executable, "-m", "trace_cli", "-C", rdir, "log", "--oneline"],
+                       capture_output=True, text=True, env=env)
+    assert p.returncode == 0 and p.stdout == run_in(rdir, "log", "--oneline").stdout
+    assert "append" in p.stdout and "hello" in p.stdout
+    p = subprocess.run([sys.executable, "-m", "trace_cli", "-C", rdir, "nosuch"],
+                       capture_output=True, text=True, env=env)
+    assert p.returncode == 2 and "No such command 'nosuch'" in p.stderr
+
+
+def test_repack_refused_while_another_repack_runs(rdir):
+    from trace_core.storage.repack import RepackLock
+
+    for m in ("a", "b"):
+        run_in(rdir, "commit", m, check=True)
+    lock = RepackLock(os.path.join(rdir, ".trace", "objects", "pack"), wait=False)
+    try:
+        assert lock.held
+        p = run_in(rdir, "repack")
+        assert_one_line_error(p)
+        assert p.stderr == "error: another repack or gc is running; try again when it has finished\n"
+    finally:
+        lock.release()
+    out = run_in(rdir, "repack", check=True).stdout
+    assert out.startswith("pack-") and len(out.strip()) == len("pack-") + 64
+    out = run_in(rdir, "repack", "--no-dictionary", check=True).stdout
+    assert out == "nothing to repack: already one pack\n"

@@ -2,40 +2,39 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 import subprocess
 import sys
 
 import pytest
-
 from conftest import run_cli
-from trace_cli import fast
-from trace_cli.main import COMMANDS
 
-# options the fast path leaves to click on purpose (see fast.SPECS)
-LEFT_TO_CLICK = {("rev-parse", "--short")}
+from trace_cli import fast
+from trace_cli.clickgen import to_click
+from trace_cli.declare import Command, Group, Option
+from trace_cli.registry import COMMANDS
+
+FAST = sorted(n for n in COMMANDS if getattr(fast.declaration(n), "fast", False))
 
 
 def click_command(name):
-    mod, attr = COMMANDS[name]
-    return getattr(importlib.import_module(mod), attr)
+    return to_click(fast.declaration(name))
 
 
-@pytest.mark.parametrize("name", sorted(fast.SPECS))
-def test_specs_declare_the_click_options(name):
-    cmd = click_command(name)
-    _fn, opts, positionals, _defaults = fast.SPECS[name]
-    click_opts = {}
-    for p in cmd.params:
-        if p.param_type_name == "option":
-            for o in p.opts + p.secondary_opts:
-                click_opts[o] = p.name
-    fast_opts = {o: dest for o, (dest, _kind) in opts.items()}
-    expected = {o: d for o, d in click_opts.items() if (name, o) not in LEFT_TO_CLICK}
-    assert fast_opts == expected
-    args = [(p.name, p.nargs, p.required) for p in cmd.params if p.param_type_name == "argument"]
-    assert [(d, n, r) for d, n, r, _ in positionals] == args
+def test_the_read_only_commands_are_the_fast_ones():
+    assert FAST == sorted(SAMPLES)
+    for name in COMMANDS:
+        assert isinstance(fast.declaration(name), (Command, Group)), name
+
+
+def test_command_modules_do_not_import_click():
+    code = ("import importlib, sys\n"
+            "from trace_cli.registry import COMMANDS\n"
+            "for mod, _ in COMMANDS.values():\n"
+            "    importlib.import_module(mod)\n"
+            "print(sorted(m for m in sys.modules if m == 'click' or m.startswith('click.')))\n")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert p.stdout.strip() == "[]"
 
 
 SAMPLES = {
@@ -62,22 +61,67 @@ SAMPLES = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(fast.SPECS))
+@pytest.mark.parametrize("name", FAST)
 def test_fast_parse_gives_clicks_parameters(name):
     cmd = click_command(name)
     for args in SAMPLES[name]:
         parsed = fast.parse([name, *args])
         assert parsed is not None, args
-        fn, obj, kw = parsed
+        decl, obj, kw = parsed
+        assert decl is fast.declaration(name) and obj == {}
         ctx = cmd.make_context(name, list(args))
         assert kw == ctx.params, args
-        mod, func = fn.split(".")
-        assert callable(getattr(importlib.import_module(f"trace_cli.commands.{mod}"), func))
+
+
+_VALUES = ["0", "1", "7", "-1", "x", "", "HEAD", "a..b", "^y", "-", "--json", "%(refname)"]
+_JUNK = ["--", "--bogus", "-tp", "-X", "-h", "--help"]
+
+
+def _items(name):
+    """Pieces a command line of `name` is made of: each option with a value (separate or
+    attached) or alone, positional words, and words the fast path must leave to click."""
+    from hypothesis import strategies as st
+
+    pieces = [st.sampled_from([[v] for v in _VALUES + _JUNK])]
+    for p in fast.declaration(name).params:
+        if not isinstance(p, Option):
+            continue
+        values = st.sampled_from(_VALUES + list(getattr(p.type, "values", ())))
+        for n in p.names:
+            attach = "=" if n.startswith("--") else ""
+            pieces += [st.just([n]), values.map(lambda v, n=n: [n, v]),
+                       values.map(lambda v, n=n, a=attach: [f"{n}{a}{v}"])]
+    return st.lists(st.one_of(pieces), max_size=5).map(lambda xs: [t for x in xs for t in x])
+
+
+@pytest.mark.parametrize("name", FAST)
+def test_fast_path_never_disagrees_with_click(name):
+    """Random command lines: whatever the fast path accepts, click parses to the same values."""
+    import click
+    from hypothesis import HealthCheck, given, settings
+
+    cmd = click_command(name)
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(_items(name))
+    def check(args):
+        parsed = fast.parse([name, *args])
+        if parsed is None:
+            return
+        try:
+            ctx = cmd.make_context(name, list(args))
+        except click.exceptions.Exit:
+            raise AssertionError(f"fast path took a line click exits on: {args}") from None
+        except click.UsageError as exc:
+            raise AssertionError(f"fast path took a line click refuses: {args}: {exc}") from None
+        assert parsed[2] == ctx.params, args
+    check()
 
 
 def test_global_options_and_declines():
     assert fast.parse(["-C", "d", "--agent", "w", "status"])[1] == {"directory": "d", "agent": "w"}
     assert fast.parse(["-Cd", "--agent=w", "status"])[1] == {"directory": "d", "agent": "w"}
+    assert fast.parse(["-C", "d", "commit", "hi"]) is None        # not a fast command
     for argv in ([], ["--help"], ["-h"], ["--version"], ["status", "-h"], ["log", "--help"],
                  ["log", "--", "x"], ["cat-object", "-tp", "x"], ["log", "-n", "-1"],
                  ["log", "-n", "x"], ["log", "-n"], ["log", "--oneline=1"], ["log", "--bogus"],

@@ -1,145 +1,88 @@
 """The fast path: common command lines of the read-only commands, run without importing click.
 
-Importing click and building its commands costs about 30 ms, a third of the budget of a whole
-`trace` process (docs: "any read-only CLI command <= 100 ms"). `try_fast` parses a command line
-only when it is in the plain forms below, with the same meaning click gives it, and runs the
-same function the click command runs (`trace_cli.commands`). Anything else (help, --version,
-unknown or clustered options, `--`, bad values, missing arguments, other commands) returns
-False, and click parses the line as usual, with its own errors and help.
-
-SPECS mirrors the click declarations in view_cmds, graph_cmds, dag_cmds, ref_cmds and
-plumbing_cmds;
-tests/test_cli_fast.py checks that they agree.
+Importing click and building its commands costs tens of milliseconds, a large part of the budget
+of a whole `trace` process (docs: "any read-only CLI command <= 100 ms"). `try_fast` parses a
+command line of a command declared `fast` (trace_cli.declare) from the same declaration click's
+command is built from, only when it is in a plain form, with the meaning click gives it, and runs
+the same body. Anything else (help, --version, unknown or clustered options, `--`, bad values,
+missing arguments, options marked fast=False, other commands) returns False, and click parses the
+line as usual, with its own errors and help. tests/test_cli_fast.py checks that both agree.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from typing import NoReturn
 
-FLAG, STR, UINT0, UINT1 = "flag", "str", "uint0", "uint1"
+from .declare import Argument, Choice, Command, IntRange, Option
 
-
-def _choice(*values):
-    return ("choice", values)
-
-
-def _const(value):
-    return ("const", value)
-
-
-JSON = {"--json": ("as_json", FLAG)}
-
-# command -> (module.function in trace_cli.commands, {option: (parameter, kind)}, positionals, defaults)
-# positionals: (parameter, nargs (1 or -1), required, default)
-SPECS: dict = {
-    "log": ("history.log", {"--oneline": ("oneline", FLAG), "-n": ("limit", UINT0),
-                    "--max-count": ("limit", UINT0), "--first-parent": ("first_parent", FLAG),
-                    "--no-pager": ("no_pager", FLAG), **JSON},
-            [("revs", -1, False, ())], {}),
-    "status": ("views.status", dict(JSON), [], {}),
-    "diff": ("views.diff", dict(JSON), [("a", 1, False, None), ("b", 1, False, None)], {}),
-    "show": ("views.show", dict(JSON), [("rev", 1, False, "HEAD")], {}),
-    "context": ("views.context", {"--format": ("fmt", _choice("openai", "anthropic", "text", "json"))},
-                [("rev", 1, False, "HEAD")], {"fmt": "openai"}),
-    "config": ("views.config", {"--get": ("action", _const("get")), "--unset": ("action", _const("unset")),
-                          "--list": ("action", _const("list")), "-l": ("action", _const("list"))},
-               [("key", 1, False, None), ("value", 1, False, None)], {}),
-    "rev-list": ("history.rev_list", {"-n": ("limit", UINT0), "--max-count": ("limit", UINT0),
-                              "--first-parent": ("first_parent", FLAG),
-                              "--count": ("count_only", FLAG), **JSON},
-                 [("revs", -1, False, ())], {}),
-    "merge-base": ("history.merge_base", {"--all": ("all_bases", FLAG), "--is-ancestor": ("is_ancestor", FLAG)},
-                   [("a", 1, True, None), ("b", 1, True, None)], {}),
-    "cat-object": ("objects.cat_object", {"-t": ("show_type", FLAG), "-s": ("show_size", FLAG),
-                                  "-p": ("pretty", FLAG), "-e": ("exists", FLAG), **JSON},
-                   [("object", 1, True, None)], {}),
-    "ls-snapshot": ("objects.ls_snapshot", {"--long": ("long_", FLAG), "-l": ("long_", FLAG), **JSON},
-                    [("rev", 1, False, "HEAD")], {}),
-    # --short takes an optional value: left to click
-    "rev-parse": ("refs.rev_parse", {"--symbolic-full-name": ("symbolic_full_name", FLAG),
-                                "--verify": ("verify", FLAG)},
-                  [("revs", -1, True, ())], {"short": None}),
-    "for-each-ref": ("refs.for_each_ref", {"--format": ("fmt", STR), **JSON},
-                     [("prefix", 1, False, "refs/")], {}),
-    "symbolic-ref": ("refs.symbolic_ref", {"--short": ("short", FLAG), "-m": ("message", STR)},
-                     [("name", 1, True, None), ("target", 1, False, None)], {"message": ""}),
-    "check-ref-format": ("refs.check_ref_format", {"--allow-onelevel": ("allow_onelevel", FLAG),
-                                              "--quiet": ("quiet", FLAG), "-q": ("quiet", FLAG)},
-                         [("name", 1, True, None)], {}),
-    "reflog": ("refs.reflog", {"-n": ("limit", UINT1), **JSON}, [("ref", 1, False, "HEAD")], {}),
-    "graph": ("graph.graph", {"--all": ("all_refs", FLAG), "-n": ("limit", UINT0),
-                              "--max-count": ("limit", UINT0),
-                              "--color": ("color", _choice("auto", "always", "never")),
-                              "--no-pager": ("no_pager", FLAG), **JSON},
-              [("revs", -1, False, ())], {"color": "auto"}),
-}
-
-GLOBAL_OPTS = {"-C": ("directory", STR), "--agent": ("agent", STR)}
+GLOBAL_OPTS = {"-C": "directory", "--agent": "agent"}
 
 
 class _NotFast(Exception):
     """The command line is not in a form the fast path handles: let click parse it."""
 
 
-def _value(kind, text: str):
-    if kind == STR:
+def _value(opt: Option, text: str):
+    t = opt.type
+    if t is str:
         return text
-    if kind in (UINT0, UINT1):
+    if isinstance(t, IntRange) and t.max is None and (t.min or 0) >= 0:
         if not (text.isascii() and text.isdigit()):
             raise _NotFast
         n = int(text)
-        if kind == UINT1 and n < 1:
+        if n < (t.min or 0):
             raise _NotFast
         return n
-    if kind[0] == "choice" and text in kind[1]:
+    if isinstance(t, Choice) and text in t.values:
         return text
     raise _NotFast
 
 
-def _option(opts: dict, args: list, i: int, out: dict) -> int:
-    """Parse the option at args[i] into out; return the index after it."""
-    tok = args[i]
-    attached = None
+def _split(tok: str) -> tuple:
+    """(option name, attached value or None) of an option token."""
     if tok.startswith("--"):
         name, eq, rest = tok.partition("=")
-        if eq:
-            attached = rest
-    elif len(tok) > 2:          # -n5 (a value); clusters of flags (-tp) are left to click
-        name, attached = tok[:2], tok[2:]
-    else:
-        name = tok
-    spec = opts.get(name)
-    if spec is None:
+        return name, (rest if eq else None)
+    if len(tok) > 2:            # -n5 (a value); clusters of flags (-tp) are left to click
+        return tok[:2], tok[2:]
+    return tok, None
+
+
+def _option(opts: dict, args: list, i: int, out: dict) -> int:
+    """Parse the option at args[i] into out; return the index after it."""
+    name, attached = _split(args[i])
+    opt = opts.get(name)
+    if opt is None or not opt.fast or opt.multiple or opt.optional_value or "/" in opt.names[0]:
         raise _NotFast
-    dest, kind = spec
-    if kind == FLAG or kind[0] == "const":
+    if opt.is_flag:
         if attached is not None:
             raise _NotFast
-        out[dest] = True if kind == FLAG else kind[1]
+        out[opt.dest] = True if opt.flag_value is None else opt.flag_value
         return i + 1
     if attached is None:
         if i + 1 >= len(args):
             raise _NotFast
-        out[dest] = _value(kind, args[i + 1])
+        out[opt.dest] = _value(opt, args[i + 1])
         return i + 2
-    out[dest] = _value(kind, attached)
+    out[opt.dest] = _value(opt, attached)
     return i + 1
 
 
-def parse(argv: list):
-    """(function name, global options, keyword arguments), or None to let click parse argv."""
+def _default(opt: Option):
+    if opt.is_flag and opt.flag_value is not None:
+        return opt.flag_value if opt.default is True else opt.default
+    return opt.default
+
+
+def parse_command(cmd: Command, rest: list) -> dict | None:
+    """The keyword arguments click would pass `cmd`'s body for the arguments `rest`, or None
+    when the fast path leaves the line to click."""
+    opts = {n: p for p in cmd.params if isinstance(p, Option) for n in p.names}
     try:
-        obj: dict = {}
-        i = 0
-        while i < len(argv) and argv[i].startswith("-") and argv[i] != "-":
-            i = _option(GLOBAL_OPTS, argv, i, obj)
-        if i >= len(argv) or argv[i] not in SPECS:
-            return None
-        fn, opts, positionals, defaults = SPECS[argv[i]]
         kw: dict = {}
         args = []
-        rest = argv[i + 1:]
         j = 0
         while j < len(rest):
             tok = rest[j]
@@ -150,27 +93,65 @@ def parse(argv: list):
             else:
                 args.append(tok)
                 j += 1
-        for dest, kind in opts.values():
-            if dest not in kw:
-                kw[dest] = defaults.get(dest, False if kind == FLAG else None)
-        for dest, nargs, required, default in positionals:
-            if nargs == -1:
-                if required and not args:
-                    return None
-                kw[dest], args = tuple(args), []
-            elif args:
-                kw[dest] = args.pop(0)
-            elif required:
-                return None
-            else:
-                kw[dest] = default
-        if args:
-            return None
-        for k, v in defaults.items():
-            kw.setdefault(k, v)
     except _NotFast:
         return None
-    return fn, obj, kw
+    for p in cmd.params:
+        if isinstance(p, Option):
+            if p.dest not in kw:
+                kw[p.dest] = _default(p)
+            continue
+        assert isinstance(p, Argument)
+        if p.type is not str:
+            return None
+        if p.nargs == -1:
+            if p.required and not args:
+                return None
+            kw[p.dest], args = tuple(args), []
+        elif args:
+            kw[p.dest] = args.pop(0)
+        elif p.required:
+            return None
+        else:
+            kw[p.dest] = p.default
+    return None if args else kw
+
+
+def declaration(name: str):
+    """The declaration of command `name` (importing its module), or None."""
+    from .registry import COMMANDS
+
+    spec = COMMANDS.get(name)
+    if spec is None:
+        return None
+    import importlib
+    return getattr(importlib.import_module(spec[0]), spec[1])
+
+
+def parse(argv: list):
+    """(command declaration, global options, keyword arguments), or None to let click parse argv."""
+    obj: dict = {}
+    i = 0
+    try:
+        while i < len(argv) and argv[i].startswith("-") and argv[i] != "-":
+            name, attached = _split(argv[i])
+            dest = GLOBAL_OPTS.get(name)
+            if dest is None:
+                return None
+            if attached is None:
+                if i + 1 >= len(argv):
+                    return None
+                attached, i = argv[i + 1], i + 1
+            obj[dest] = attached
+            i += 1
+    except _NotFast:
+        return None
+    if i >= len(argv):
+        return None
+    cmd = declaration(argv[i])
+    if not isinstance(cmd, Command) or not cmd.fast:
+        return None
+    kw = parse_command(cmd, argv[i + 1:])
+    return None if kw is None else (cmd, obj, kw)
 
 
 def try_fast(argv: list) -> bool:
@@ -178,23 +159,19 @@ def try_fast(argv: list) -> bool:
     parsed = parse(argv)
     if parsed is None:
         return False
-    fn, obj, kw = parsed
+    cmd, obj, kw = parsed
     obj = {"directory": obj.get("directory"), "trace_dir": os.environ.get("TRACE_DIR") or None,
            "agent": obj.get("agent")}
-    import importlib
-
     from .util import guarded
 
-    mod, name = fn.split(".")
-    func = getattr(importlib.import_module(f"trace_cli.commands.{mod}"), name)
     try:
-        guarded(lambda: func(obj, **kw))
+        guarded(lambda: cmd.body(obj, **kw))
     except SystemExit as exc:
         _exit(exc.code)
     _exit(0)  # not reached: guarded exits
 
 
-def _exit(code) -> None:
+def _exit(code) -> NoReturn:
     """Flush and end the process without the interpreter's teardown.
 
     The command has closed what it opened (repositories are used in `with` blocks); what is

@@ -41,11 +41,11 @@ def base_dir(ctx) -> str:
     return root_obj(ctx).get("directory") or "."
 
 
-def echo(message="", err: bool = False) -> None:
-    """Print one line and flush, like click.echo for text (which also drops ANSI escapes when
-    the stream is not a terminal)."""
+def echo(message="", err: bool = False, nl: bool = True) -> None:
+    """Print one line (`nl=False`: no newline) and flush, like click.echo for text (which also
+    drops ANSI escapes when the stream is not a terminal)."""
     f = sys.stderr if err else sys.stdout
-    text = f"{message}\n"
+    text = f"{message}\n" if nl else str(message)
     if "\x1b" in text and not f.isatty():
         import re
         text = re.sub(r"\033\[[0-?]*[ -/]*[@-~]", "", text)
@@ -77,11 +77,6 @@ def echo_err_styled(text: str, fg: str) -> None:
 def emit_json(value) -> None:
     import json
     echo(json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False))
-
-
-def json_option(f):
-    import click
-    return click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")(f)
 
 
 class CommandExit(SystemExit):
@@ -219,6 +214,7 @@ def edited(text: str, suffix: str, what: str, rerun: str):
     is added to the error (`rerun` names the option that reads it back, e.g. --todo)."""
     import subprocess
     import tempfile
+
     from trace_core.errors import TraceError
     editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
     fd, path = tempfile.mkstemp(prefix="trace-", suffix=suffix)
@@ -253,7 +249,8 @@ def edited(text: str, suffix: str, what: str, rerun: str):
 
 def commit_line(repo, commit) -> str:
     """`[branch 12-hex] summary`, as git prints a new commit (`detached HEAD` when detached)."""
+    from trace_core.refs import shorten
+
     branch = repo.head_branch()
-    where = branch[len("refs/heads/"):] if branch and branch.startswith("refs/heads/") \
-        else "detached HEAD"
+    where = shorten(branch) if branch and branch.startswith("refs/heads/") else "detached HEAD"
     return f"[{where} {commit.hex[:12]}] {commit.summary}"

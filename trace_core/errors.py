@@ -17,6 +17,7 @@
     │   ├── RefConflict            compare-and-swap failed: the ref moved under us
     │   └── SymrefLoop             symbolic refs nested too deep
     ├── LockError                  a lock is held by another writer
+    │   └── RepackBusy             another repack or gc is running
     ├── RevisionError              a revision expression that cannot be resolved
     ├── PackError                  malformed pack or pack index
     ├── IndexError_                the SQLite index (always recoverable: it is rebuilt)
@@ -118,6 +119,10 @@ class SymrefLoop(RefError):
 
 class LockError(TraceError):
     """A lock held by another writer."""
+
+
+class RepackBusy(LockError):
+    """Another repack or gc holds the repack lock."""
 
 
 class RevisionError(TraceError):

@@ -229,9 +229,12 @@ def gc(repo, prune_expire_s: Optional[int] = None, now: Optional[float] = None,
                     progress=progress)
 
 
-def prune(repo, expire_s: int, now: Optional[float] = None) -> int:
-    """Drop unreachable objects found unreachable at least `expire_s` seconds ago (0: all of
-    them now; unsafe while other processes write). Returns how many were dropped."""
+def prune(repo, expire_s: Optional[int] = None, now: Optional[float] = None) -> int:
+    """Drop unreachable objects found unreachable at least `expire_s` seconds ago (default
+    `gc.prune-expire`; 0: all of them now, unsafe while other processes write). Returns how
+    many were dropped."""
+    if expire_s is None:
+        expire_s = repo.config.get_typed("gc.prune-expire")
     return _collect(repo, expire_s, now, reflogs=False, level=None, progress=None).objects_pruned
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Protocol, TypeVar
 
-from .errors import RepositoryError, UnsupportedFormat
+from .errors import ConfigError, RepositoryError, UnsupportedFormat
 from .ids import RawId, from_hex, to_hex
 from .objects import Blob, Commit, Node, Snapshot, TraceObject
 from .storage.lockfile import fsync_dir, write_file_atomic
@@ -110,7 +110,7 @@ class RepoState:
         """Create `path/.trace` (or `path` itself if it ends in .trace) and open it."""
         from .config import Config, validate_value
         from .refs import RefStore, check_ref_format
-        from .tokens import DEFAULT_ENCODING
+        from .tokens import DEFAULT_ENCODING, CharCounter, TiktokenCounter
 
         path = os.path.abspath(path)
         trace_dir = path if os.path.basename(path) == TRACE_DIR else os.path.join(path, TRACE_DIR)
@@ -118,6 +118,8 @@ class RepoState:
             raise RepositoryError(f"{trace_dir} already holds a trace repository")
         check_ref_format(f"refs/heads/{branch}")
         durability = validate_value("core.durability", durability)
+        if encoding and encoding != CharCounter.name:
+            TiktokenCounter(encoding).load()   # refuse an unknown encoding before creating anything
         encoding = encoding or DEFAULT_ENCODING
         for d in ("objects/journal", "objects/pack", "refs/heads", "refs/tags", "agents"):
             os.makedirs(os.path.join(trace_dir, d), exist_ok=True)
@@ -222,7 +224,9 @@ class RepoState:
 
     def set_config(self, key: str, value: str) -> None:
         """Validate and store a config value (read-modify-write under the config's lock file)."""
-        from .config import update_file, validate_value
+        from .config import READ_ONLY_KEYS, update_file, validate_value
+        if key.lower() in READ_ONLY_KEYS:
+            raise ConfigError(f"{key} is set by 'trace init' and cannot be changed")
         value = validate_value(key, value)
         self._set_config(update_file(self._config_path(), lambda c: c.set(key, value),
                                      fsync=self.durability == "full"))

@@ -1,8 +1,9 @@
-"""The bodies of the read-only commands, free of click.
+"""The commands, one module per subject, each declared once with trace_cli.declare (no click).
 
-The click commands (view_cmds, ref_cmds, graph_cmds, dag_cmds, plumbing_cmds) parse their options and call
-these; the fast path (`trace_cli.fast`) parses the common forms of the same command lines without
-importing click and calls the same functions, so both print exactly the same thing. Each takes
-`obj`, the dict of global options (see `util.open_repo`). One module per group keeps what a
-command compiles small (bytecode caches are not always written).
+objects (init, hash-object, cat-object, write-snapshot, ls-snapshot, commit-tree), refs
+(update-ref, symbolic-ref, check-ref-format, rev-parse, for-each-ref, reflog), history (log,
+rev-list, merge-base), graph, context (status, show, diff, context), config, commit (commit,
+reset, checkout), branches (branch, switch, tag), merge (merge, resolve, rebase, cherry-pick,
+revert), compress, reorder, maintenance (fsck, repack, gc, prune, reindex, verify-pack,
+count-objects), llm. trace_cli.main maps each command name to its declaration.
 """

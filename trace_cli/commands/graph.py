@@ -1,13 +1,14 @@
-"""`trace graph` body (click-free, so the fast path can run it): formats and prints the layout
-of trace_core.graphlog."""
+"""`trace graph`: the commit graph in the terminal, like `git log --graph --oneline --decorate`
+(the layout is trace_core.render.graph's; this module formats and prints it)."""
 
 from __future__ import annotations
 
 import sys
 
+from ..declare import JSON, Choice, IntRange, argument, command, flag, option
 from ..util import echo, emit_json, open_repo
 
-# lane colors (trace_core.graphlog.N_COLORS of them): red, green, yellow, blue, magenta, cyan
+# lane colors (trace_core.render.graph.N_COLORS of them): red, green, yellow, blue, magenta, cyan
 _LANE = ("\x1b[31m", "\x1b[32m", "\x1b[33m", "\x1b[34m", "\x1b[35m", "\x1b[36m")
 _RESET = "\x1b[0m"
 _YELLOW = "\x1b[33m"
@@ -56,9 +57,25 @@ def to_json(rows) -> list:
     return out
 
 
+@command("graph",
+         flag("--all", dest="all_refs", help="Start from every branch, tag and HEAD of this namespace."),
+         option("-n", "--max-count", dest="limit", type=IntRange(min=0), help="At most N commits."),
+         option("--color", type=Choice(("auto", "always", "never")), default="auto",
+                show_default=True, help="Color the lanes (auto: only on a terminal)."),
+         flag("--no-pager", help="Do not page long output on a terminal."),
+         JSON,
+         argument("revs", nargs=-1), fast=True)
 def graph(obj, revs=(), all_refs=False, limit=None, as_json=False, color="auto",
           no_pager=False) -> None:
-    """The body of `trace graph` (click-free)."""
+    """Draw the commit graph from REVS (default HEAD), children before parents.
+
+    \b
+    trace graph                     the history of HEAD
+    trace graph --all               every branch and tag of this namespace
+    trace graph -n 20 feature       the last 20 commits of feature
+    trace graph main..feature       what feature has that main has not
+    trace graph --json              one object per commit, with its graph prefix
+    """
     from trace_core.render.graph import graph_log
 
     tty = sys.stdout.isatty()

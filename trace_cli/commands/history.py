@@ -1,6 +1,4 @@
-"""log, rev-list, merge-base: walks over the commit index.
-
-Click-free command bodies: see trace_cli/commands/__init__.py."""
+"""History commands: log, rev-list, merge-base (walks over the commit index; graph is graph.py)."""
 
 from __future__ import annotations
 
@@ -8,15 +6,10 @@ import sys
 
 from trace_core.plumbing.revparse import resolve_commit, split_ranges
 
+from ..declare import JSON, IntRange, argument, command, flag, option
 from ..util import CommandExit, color, echo, emit_json, fail, open_repo, style, when
 
-
 _ONELINE_COLS = ("op", "tokens", "total", "summary")
-
-
-def _oneline_py(r) -> str:
-    return "%s %-7s %s%-5d %7d  %s" % (r.id[:6].hex(), r.op, _sign(r.op, r.tokens),
-                                       abs(r.tokens), r.total_tokens, r.summary)
 
 
 def _sign(op: str, tokens: int) -> str:
@@ -24,16 +17,16 @@ def _sign(op: str, tokens: int) -> str:
     return "-" if op == "drop" or tokens < 0 else "+"
 
 
-# the uncolored --oneline line, computed by SQLite while it reads the row (faster than formatting
-# 10,000 lines in Python); _oneline_py is the same for rows that are not in the database yet.
-# (op names are ASCII, so printf's byte padding equals Python's; || keeps any character.)
-_ONELINE_LINE = ("lower(hex(substr(id, 1, 6))) || printf(' %-7s %s%-5d %7d  ', op, "
-                 "CASE WHEN op = 'drop' OR tokens < 0 THEN '-' ELSE '+' END, abs(tokens), total) || summary",
-                 _oneline_py)
-
 _LONG_COLS = ("tz", "author", "op", "tokens", "total", "summary")
 
 
+@command("log",
+         flag("--oneline", help="One line per commit."),
+         option("-n", "--max-count", dest="limit", type=IntRange(min=0), help="Show at most N commits."),
+         flag("--first-parent", help="Follow only first parents."),
+         flag("--no-pager", help="Do not page output on a terminal."),
+         JSON,
+         argument("revs", nargs=-1), fast=True)
 def log(obj, oneline=False, limit=None, first_parent=False, no_pager=False, as_json=False,
         revs=()) -> None:
     """History from REVS (default HEAD): each commit's token cost and the running total."""
@@ -53,13 +46,13 @@ def log(obj, oneline=False, limit=None, first_parent=False, no_pager=False, as_j
                         "refs": deco.get(r.id, [])} for r in rows])
             return
         if oneline and not color():
-            rows = repo.index.walk_raw(inc, exc, limit, first_parent, (_ONELINE_LINE,))
+            rows = repo.index.oneline_rows(inc, exc, limit, first_parent)
             if deco:
                 get = deco.get
-                lines = [r[4] if (d := get(r[0])) is None else r[4][:12] + _deco(d) + r[4][12:]
-                         for r in rows]
+                lines = [line if (d := get(oid)) is None else line[:12] + _deco(d) + line[12:]
+                         for oid, line in rows]
             else:
-                lines = [r[4] for r in rows]
+                lines = [line for _, line in rows]
         elif oneline:
             lines = _oneline(repo.index.walk_raw(inc, exc, limit, first_parent, _ONELINE_COLS), deco)
         else:
@@ -134,6 +127,12 @@ def _long(rows, deco: dict, repo=None) -> list:
     return lines
 
 
+@command("rev-list",
+         option("-n", "--max-count", dest="limit", type=IntRange(min=0), help="At most N commits."),
+         flag("--first-parent", help="Follow only first parents."),
+         flag("--count", dest="count_only", help="Print only the number of commits."),
+         JSON,
+         argument("revs", nargs=-1), fast=True)
 def rev_list(obj, limit=None, first_parent=False, count_only=False, as_json=False, revs=()) -> None:
     """List commits reachable from REVS (default HEAD), newest first; ^X or X..Y excludes X."""
     include, exclude = split_ranges(revs or ("HEAD",))
@@ -157,13 +156,18 @@ def rev_list(obj, limit=None, first_parent=False, count_only=False, as_json=Fals
         echo("\n".join([r[0].hex() for r in rows]))
 
 
+@command("merge-base",
+         flag("--all", dest="all_bases", help="Print every best common ancestor."),
+         flag("--is-ancestor", help="Exit 0 if A is an ancestor of B, 1 if not."),
+         argument("a", required=True),
+         argument("b", required=True), fast=True)
 def merge_base(obj, all_bases=False, is_ancestor=False, a=None, b=None) -> None:
     """Print the best common ancestor(s) of A and B."""
     from trace_core import plumbing
 
     with open_repo(obj) as repo:
         if is_ancestor:
-            raise CommandExit(0 if repo.index.is_ancestor(repo.resolve(a), repo.resolve(b)) else 1)
+            raise CommandExit(0 if plumbing.is_ancestor(repo, a, b) else 1)
         bases = plumbing.merge_base(repo, a, b, all_bases=all_bases)
     if not bases:
         raise CommandExit(1)

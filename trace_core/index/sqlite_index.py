@@ -49,6 +49,19 @@ def _chain_sql(exprs) -> str:
 
 
 _CHAIN = _chain_sql(_NAMES)
+
+
+def _oneline_py(r: CommitRow) -> str:
+    sign = "-" if r.op == "drop" or r.tokens < 0 else "+"
+    return "%s %-7s %s%-5d %7d  %s" % (r.id[:6].hex(), r.op, sign, abs(r.tokens),
+                                       r.total_tokens, r.summary)
+
+
+# `oneline_rows`' line as SQL, with _oneline_py for rows not in the database yet (op names are
+# ASCII, so printf's byte padding equals Python's; || keeps any character)
+_ONELINE = ("lower(hex(substr(id, 1, 6))) || printf(' %-7s %s%-5d %7d  ', op, "
+            "CASE WHEN op = 'drop' OR tokens < 0 THEN '-' ELSE '+' END, abs(tokens), total) || summary",
+            _oneline_py)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS commits (
@@ -402,6 +415,15 @@ class CommitIndex:
                     seen.add(p)
                     pr = row(p)
                     push(heap, (-pr[3], -pr[2], p, pr))
+
+    def oneline_rows(self, starts: Iterable[bytes], exclude: Iterable[bytes] = (),
+                     limit: Optional[int] = None, first_parent: bool = False) -> list:
+        """(id, line) for each commit `walk` yields, where line is the uncolored
+        `trace log --oneline` line: `<12-hex id> <op> <+|-><tokens> <total>  <summary>` (the
+        sign is `-` for drops and commits that shrink the context). SQLite formats the line
+        while it reads the row: much faster than Python over 10,000 commits."""
+        return [(r[0], r[4]) for r in self.walk_raw(starts, exclude, limit, first_parent,
+                                                    (_ONELINE,))]
 
     def row_reader(self, columns: tuple = ()):
         """A function id -> raw row (id, packed parents, generation, time_ms, *columns) for one

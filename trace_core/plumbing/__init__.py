@@ -28,7 +28,8 @@ _EXPORTS = {
     "write_snapshot": "objects",
     "create_ref": "refs", "delete_ref": "refs", "for_each_ref": "refs", "move_refs": "refs",
     "rename_ref": "refs", "rev_parse": "refs", "set_ref": "refs", "set_symbolic_ref": "refs",
-    "update_ref": "refs",
+    "update_ref": "refs", "full_ref_name": "refs", "symbolic_ref": "refs", "reflog": "refs",
+    "object_exists": "objects",
     "resolve_any": "revparse", "resolve_commit": "revparse", "resolve_ref_name": "revparse",
     "resolve_revision": "revparse", "split_ranges": "revparse",
     "count_objects": "storage", "verify_pack": "storage",
@@ -44,8 +45,10 @@ if TYPE_CHECKING:
     from .objects import (cat_object, commit_tree, describe, hash_object, make_blob,
                           parse_entries, snapshot_entries, snapshot_of, to_jsonable,
                           write_snapshot)
-    from .refs import (create_ref, delete_ref, for_each_ref, move_refs, rename_ref, rev_parse,
-                       set_ref, set_symbolic_ref, update_ref)
+    from .objects import object_exists
+    from .refs import (create_ref, delete_ref, for_each_ref, full_ref_name, move_refs, reflog,
+                       rename_ref, rev_parse, set_ref, set_symbolic_ref, symbolic_ref,
+                       update_ref)
     from .revparse import (resolve_any, resolve_commit, resolve_ref_name, resolve_revision,
                            split_ranges)
     from .storage import count_objects, verify_pack

@@ -65,6 +65,17 @@ def describe(obj: TraceObject) -> dict:
             "meta": to_jsonable(obj.meta)}
 
 
+def object_exists(repo: RepoState, rev: str) -> bool:
+    """Whether `rev` names a stored object (`cat-object -e`); a malformed or ambiguous name is
+    still an error."""
+    from ..errors import MissingObject, RefNotFound
+    try:
+        repo.get(resolve_any(repo, rev))
+    except (MissingObject, RefNotFound, RevisionError):
+        return False
+    return True
+
+
 def cat_object(repo: RepoState, rev: str) -> TraceObject:
     return repo.get(resolve_any(repo, rev))
 

@@ -6,14 +6,15 @@ from __future__ import annotations
 
 from typing import Any, Optional, Sequence
 
-from ..errors import InputError
+from ..errors import InputError, RefError, RefNotFound
 from ..ids import ZERO_HEX, to_hex
-from ..refs import ANY
+from ..refs import ANY, RefLogEntry, check_ref_format
 from ..state import RepoState
-from .revparse import resolve_any, resolve_revision
+from .revparse import resolve_any, resolve_ref_name, resolve_revision
 
-__all__ = ["ANY", "create_ref", "delete_ref", "for_each_ref", "move_refs", "rename_ref",
-           "rev_parse", "set_ref", "set_symbolic_ref", "update_ref"]
+__all__ = ["ANY", "create_ref", "delete_ref", "for_each_ref", "full_ref_name", "move_refs",
+           "reflog", "rename_ref", "rev_parse", "set_ref", "set_symbolic_ref", "symbolic_ref",
+           "update_ref"]
 
 
 def set_ref(repo: RepoState, name: str, expected: Any, new: str, message: str = "", *,
@@ -69,9 +70,43 @@ def update_ref(repo: RepoState, name: str, new: Optional[str], old: Optional[str
             deref=deref)
 
 
-def rev_parse(repo: RepoState, expr: str) -> str:
-    """The full hex id a revision expression (or object id) names."""
-    return to_hex(resolve_any(repo, expr))
+def rev_parse(repo: RepoState, expr: str, commit: bool = False) -> str:
+    """The full hex id a revision expression (or object id) names; with `commit`, it must name
+    a commit (`rev-parse --verify`)."""
+    return to_hex(resolve_revision(repo, expr) if commit else resolve_any(repo, expr))
+
+
+def full_ref_name(repo: RepoState, name: str) -> Optional[str]:
+    """The full name of the ref `name` abbreviates, HEAD being its branch when it is on one
+    (`rev-parse --symbolic-full-name`); None if `name` is not a ref."""
+    full = resolve_ref_name(repo, name)
+    if full == "HEAD" and repo.head_branch():
+        full = repo.head_branch()
+    return full
+
+
+def symbolic_ref(repo: RepoState, name: str, target: Optional[str] = None,
+                 message: str = "") -> str:
+    """Read the symbolic ref `name` (its target), or point it at the ref `target`, which must
+    be a valid name under refs/ (`symbolic-ref`)."""
+    if target is None:
+        raw = repo.refs.read(name)
+        if raw is None or not raw.startswith("ref:"):
+            raise RefError(f"ref {name} is not a symbolic ref")
+        return raw[4:]
+    check_ref_format(target)
+    if not target.startswith("refs/"):
+        raise InputError(f"refusing to point {name} outside refs/: {target}")
+    set_symbolic_ref(repo, name, target, message=message)
+    return target
+
+
+def reflog(repo: RepoState, ref: str = "HEAD", limit: Optional[int] = None) -> list[RefLogEntry]:
+    """How `ref` moved, newest first; HEAD on a branch shows the branch's log (`reflog`)."""
+    full = full_ref_name(repo, ref)
+    if full is None:
+        raise RefNotFound(f"unknown ref {ref}")
+    return repo.refs.reflog(full)[:limit]
 
 
 def for_each_ref(repo: RepoState, prefix: str = "refs/") -> list:

@@ -6,6 +6,7 @@ import fcntl
 import os
 from typing import Callable, Iterable, Iterator, Optional
 
+from ..errors import RepackBusy
 from ..objects import TYPE_CODES, object_tag
 from . import journal as jn
 from . import zstd_codec as zc
@@ -49,6 +50,22 @@ def maybe_seal(store: DiskObjectStore) -> Optional[str]:
     if store.too_many_packs():
         repack_packs(store)
     return name
+
+
+def repack(store: DiskObjectStore, train: bool = True) -> Optional[str]:
+    """Seal idle journals and merge every non-cruft pack into one (`trace repack`), training a
+    zstd dictionary when `train`. Returns the new pack's name, or None when there was nothing
+    to repack (already one pack). Raises RepackBusy, without waiting, while another repack or
+    gc runs."""
+    lock = RepackLock(store.pack_dir, wait=False)
+    if not lock.held:
+        lock.release()
+        raise RepackBusy("another repack or gc is running; try again when it has finished")
+    try:
+        seal_idle_journals(store)
+        return repack_packs(store, train=train, locked=True)
+    finally:
+        lock.release()
 
 
 def seal_idle_journals(store: DiskObjectStore) -> list:

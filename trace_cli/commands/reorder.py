@@ -5,10 +5,18 @@ from __future__ import annotations
 import sys
 from contextlib import ExitStack
 
-import click
-
-from .util import (commit_line, decode_utf8, echo, edited, emit_json, fail, open_repo,
-                   read_input, root_obj, warn)
+from ..declare import JSON, IntRange, command, flag, option
+from ..util import (
+    commit_line,
+    decode_utf8,
+    echo,
+    edited,
+    emit_json,
+    fail,
+    open_repo,
+    read_input,
+    warn,
+)
 
 
 def _parse_move(text: str) -> tuple:
@@ -36,10 +44,37 @@ def _describe_order(result, messages, flags) -> list:
     return lines
 
 
+@command("reorder",
+         option("--move", dest="moves", multiple=True, metavar="START:END",
+                help="Move entries START to END-1 (or one index) (repeatable; with --to)."),
+         option("--to", dest="to", multiple=True, type=IntRange(min=0), metavar="K",
+                help="...to just before entry K of the list as it is then (K = count: the end)."),
+         flag("-i", "--interactive", help="Edit the order as a todo list in $VISUAL / $EDITOR."),
+         option("--todo", metavar="FILE", help="Take the order from a todo list ('-': stdin)."),
+         flag("--print-todo", help="Print the todo list of the current context."),
+         flag("--dry-run", dest="dry_run", help="Show the new order and the warnings; commit nothing."),
+         flag("--strict", help="Refuse if the safety checks warn."),
+         flag("--force", help="Apply despite warnings, even with --strict; "
+                              "the warnings are recorded in the commit."),
+         option("-m", dest="message", help="Commit message."),
+         option("--author", help="Author (agent name) of this commit."),
+         JSON)
 def reorder(obj, moves=(), to=(), interactive=False, todo=None, print_todo=False,
             dry_run=False, strict=False, force=False, as_json=False, message=None,
             author=None) -> None:
-    """The body of `trace reorder` (click-free)."""
+    """Rearrange the entries of the current context, as one commit.
+
+    \b
+    trace reorder --move 5:8 --to 2        entries 5, 6, 7 go before entry 2
+    trace reorder --move 3 --to 10         entry 3 goes before entry 10 (moves are applied
+                                           in turn; later indices refer to the new list)
+    trace reorder -i                       reorder lines in an editor, like git rebase -i
+    trace reorder --print-todo > t; ...; trace reorder --todo t
+    trace reorder --move 0 --to 4 --dry-run
+
+    Safety checks warn when a tool result would precede its call, an answer its question,
+    an entry what it refers to, or when entries cross a system message or a pinned block.
+    """
     from trace_core.reorder import ReorderRefused, format_todo, parse_todo
     from trace_core.reorder import reorder as do_reorder
 
@@ -109,40 +144,3 @@ def reorder(obj, moves=(), to=(), interactive=False, todo=None, print_todo=False
         if res.warnings and force and not dry_run:
             warn(f"applied anyway (--force): {len(res.warnings)} warning"
                  f"{'s' if len(res.warnings) != 1 else ''} recorded in the commit")
-
-
-@click.command("reorder")
-@click.option("--move", "moves", multiple=True, metavar="START:END",
-              help="Move entries START to END-1 (or one index) (repeatable; with --to).")
-@click.option("--to", "to", multiple=True, type=click.IntRange(min=0), metavar="K",
-              help="...to just before entry K of the list as it is then (K = count: the end).")
-@click.option("-i", "--interactive", is_flag=True,
-              help="Edit the order as a todo list in $VISUAL / $EDITOR.")
-@click.option("--todo", metavar="FILE", help="Take the order from a todo list ('-': stdin).")
-@click.option("--print-todo", is_flag=True, help="Print the todo list of the current context.")
-@click.option("--dry-run", "dry_run", is_flag=True,
-              help="Show the new order and the warnings; commit nothing.")
-@click.option("--strict", is_flag=True, help="Refuse if the safety checks warn.")
-@click.option("--force", is_flag=True, help="Apply despite warnings, even with --strict; "
-                                            "the warnings are recorded in the commit.")
-@click.option("-m", "message", help="Commit message.")
-@click.option("--author", help="Author (agent name) of this commit.")
-@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-@click.pass_context
-def reorder_cmd(ctx, moves, to, interactive, todo, print_todo, dry_run, strict, force, message,
-                author, as_json):
-    """Rearrange the entries of the current context, as one commit.
-
-    \b
-    trace reorder --move 5:8 --to 2        entries 5, 6, 7 go before entry 2
-    trace reorder --move 3 --to 10         entry 3 goes before entry 10 (moves are applied
-                                           in turn; later indices refer to the new list)
-    trace reorder -i                       reorder lines in an editor, like git rebase -i
-    trace reorder --print-todo > t; ...; trace reorder --todo t
-    trace reorder --move 0 --to 4 --dry-run
-
-    Safety checks warn when a tool result would precede its call, an answer its question,
-    an entry what it refers to, or when entries cross a system message or a pinned block.
-    """
-    reorder(root_obj(ctx), moves, to, interactive, todo, print_todo, dry_run, strict, force,
-            as_json, message, author)

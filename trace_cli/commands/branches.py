@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import click
+from trace_core.refs import shorten
 
-from .util import echo, emit_json, fail, json_option, open_repo, style
+from ..declare import JSON, argument, command, flag
+from ..util import echo, emit_json, fail, open_repo, style
 
 
-@click.command("branch")
-@click.option("-d", "--delete", "delete", is_flag=True, help="Delete the branch (must be merged into HEAD).")
-@click.option("-D", "force_delete", is_flag=True, help="Delete the branch even if it is not merged.")
-@click.option("-m", "--move", "move", is_flag=True, help="Rename OLD to NEW (or the current branch to NAME).")
-@click.option("-f", "--force", is_flag=True, help="Reset an existing branch / overwrite on rename.")
-@json_option
-@click.argument("names", nargs=-1)
-@click.pass_context
-def branch_cmd(ctx, delete, force_delete, move, force, as_json, names):
+@command("branch",
+         flag("-d", "--delete", dest="delete", help="Delete the branch (must be merged into HEAD)."),
+         flag("-D", dest="force_delete", help="Delete the branch even if it is not merged."),
+         flag("-m", "--move", dest="move", help="Rename OLD to NEW (or the current branch to NAME)."),
+         flag("-f", "--force", help="Reset an existing branch / overwrite on rename."),
+         JSON,
+         argument("names", nargs=-1))
+def branch(obj, delete=False, force_delete=False, move=False, force=False, as_json=False,
+           names=()) -> None:
     """List branches, or create NAME at START (default HEAD), delete or rename them.
 
     \b
@@ -24,7 +25,7 @@ def branch_cmd(ctx, delete, force_delete, move, force, as_json, names):
     trace branch -d explore        delete (refused if not merged into HEAD; -D forces)
     trace branch -m old new        rename, reflog included
     """
-    with open_repo(ctx) as repo:
+    with open_repo(obj) as repo:
         if delete or force_delete:
             if not names:
                 fail("branch -d needs a branch name", 2)
@@ -37,11 +38,11 @@ def branch_cmd(ctx, delete, force_delete, move, force, as_json, names):
                 cur = repo.head_branch()
                 if not cur or not cur.startswith("refs/heads/"):
                     fail("HEAD is detached: give the branch to rename")
-                names = (cur[len("refs/heads/"):], names[0])
+                names = (shorten(cur), names[0])
             if len(names) != 2:
                 fail("branch -m needs OLD NEW (or NEW for the current branch)", 2)
             new = repo.branch_rename(names[0], names[1], force=force)
-            echo(f"Renamed branch {names[0]} to {new[len('refs/heads/'):]}")
+            echo(f"Renamed branch {names[0]} to {shorten(new)}")
             return
         if names:
             if len(names) > 2:
@@ -60,17 +61,16 @@ def branch_cmd(ctx, delete, force_delete, move, force, as_json, names):
         echo(f"{mark} {name} {b['id'][:12]} {b['summary']}")
 
 
-@click.command("switch")
-@click.option("-c", "--create", "create", is_flag=True, help="Create the branch first (at START).")
-@click.option("--detach", is_flag=True, help="Detach HEAD at the commit NAME names.")
-@click.argument("name")
-@click.argument("start", required=False, default="HEAD")
-@click.pass_context
-def switch_cmd(ctx, create, detach, name, start):
+@command("switch",
+         flag("-c", "--create", dest="create", help="Create the branch first (at START)."),
+         flag("--detach", help="Detach HEAD at the commit NAME names."),
+         argument("name", required=True),
+         argument("start", default="HEAD"))
+def switch(obj, create=False, detach=False, name=None, start="HEAD") -> None:
     """Switch HEAD to branch NAME (or detach it at a commit)."""
     if start != "HEAD" and not create:
         fail("START is only used with -c", 2)
-    with open_repo(ctx) as repo:
+    with open_repo(obj) as repo:
         full = repo.switch(name, create=create, start=start, detach=detach)
         head = repo.head_commit()
         if full is None:
@@ -81,16 +81,15 @@ def switch_cmd(ctx, create, detach, name, start):
             echo(f"Switched to {verb} '{name}'")
 
 
-@click.command("tag")
-@click.option("-d", "--delete", is_flag=True, help="Delete the tag.")
-@click.option("-f", "--force", is_flag=True, help="Replace an existing tag.")
-@json_option
-@click.argument("name", required=False)
-@click.argument("rev", required=False, default="HEAD")
-@click.pass_context
-def tag_cmd(ctx, delete, force, as_json, name, rev):
+@command("tag",
+         flag("-d", "--delete", help="Delete the tag."),
+         flag("-f", "--force", help="Replace an existing tag."),
+         JSON,
+         argument("name"),
+         argument("rev", default="HEAD"))
+def tag(obj, delete=False, force=False, as_json=False, name=None, rev="HEAD") -> None:
     """List tags, or tag REV (default HEAD) as NAME (a lightweight tag, as git's)."""
-    with open_repo(ctx) as repo:
+    with open_repo(obj) as repo:
         if delete:
             if not name:
                 fail("tag -d needs a tag name", 2)

@@ -1,15 +1,26 @@
-"""Porcelain that changes history: commit, reset, checkout."""
+"""Commands that move the current branch: commit, reset, checkout."""
 
 from __future__ import annotations
 
 import sys
+from contextlib import ExitStack
 
-import click
+from trace_core.refs import shorten
 
-from .util import commit_line, decode_utf8, fail, open_repo, parse_json, read_input, warn
+from ..declare import Choice, argument, command, flag, option
+from ..util import (
+    commit_line,
+    decode_utf8,
+    echo,
+    fail,
+    open_repo,
+    parse_json,
+    read_input,
+    warn,
+)
 
 
-def _content(ctx, content, file) -> str | None:
+def _content(content, file) -> str | None:
     if content is not None and file is not None:
         fail("give the content as an argument or with --file, not both", 2)
     if file is not None:
@@ -21,32 +32,32 @@ def _content(ctx, content, file) -> str | None:
 
 def _report(repo, commit) -> None:
     sign = "+" if commit.op != "drop" else "-"
-    click.echo(f"{commit_line(repo, commit)} ({commit.op}, {sign}{commit.tokens} "
-               f"tokens, {commit.total_tokens} in context)")
+    echo(f"{commit_line(repo, commit)} ({commit.op}, {sign}{commit.tokens} "
+         f"tokens, {commit.total_tokens} in context)")
     for w in repo.budget_warnings(commit.total_tokens):
         warn(w)
     for note in repo.store.notes:
         warn(note)
 
 
-@click.command("commit")
-@click.argument("content", required=False)
-@click.option("-F", "--file", "file", metavar="FILE", help="Read the content from FILE ('-' for stdin).")
-@click.option("--role", default="user", show_default=True, help="Message role for plain content.")
-@click.option("--json", "as_json", is_flag=True, help="The content is a whole JSON message object.")
-@click.option("--type", "op", type=click.Choice(["append", "edit", "pin", "unpin", "drop"]),
-              default="append", show_default=True, help="Operation.")
-@click.option("--target", "targets", multiple=True, type=int, metavar="N",
-              help="Entry index for edit/pin/unpin/drop (repeatable; negative counts from the end).")
-@click.option("--pin", "pinned", is_flag=True, help="Append the entry pinned.")
-@click.option("-m", "message", help="Commit message (default: derived from the content).")
-@click.option("--author", help="Author (agent name) of this commit.")
-@click.option("--strict", is_flag=True, help="Refuse a commit that crosses a budget threshold.")
-@click.option("--force", is_flag=True, help="Drop pinned entries too.")
-@click.option("--reapply", is_flag=True, help="Commit again what 'reset --soft' undid, as one append.")
-@click.pass_context
-def commit_cmd(ctx, content, file, role, as_json, op, targets, pinned, message, author, strict,
-               force, reapply):
+@command("commit",
+         argument("content"),
+         option("-F", "--file", dest="file", metavar="FILE", help="Read the content from FILE ('-' for stdin)."),
+         option("--role", default="user", show_default=True, help="Message role for plain content."),
+         flag("--json", dest="as_json", help="The content is a whole JSON message object."),
+         option("--type", dest="op", type=Choice(("append", "edit", "pin", "unpin", "drop")),
+                default="append", show_default=True, help="Operation."),
+         option("--target", dest="targets", multiple=True, type=int, metavar="N",
+                help="Entry index for edit/pin/unpin/drop (repeatable; negative counts from the end)."),
+         flag("--pin", dest="pinned", help="Append the entry pinned."),
+         option("-m", dest="message", help="Commit message (default: derived from the content)."),
+         option("--author", help="Author (agent name) of this commit."),
+         flag("--strict", help="Refuse a commit that crosses a budget threshold."),
+         flag("--force", help="Drop pinned entries too."),
+         flag("--reapply", help="Commit again what 'reset --soft' undid, as one append."))
+def commit(obj, content=None, file=None, role="user", as_json=False, op="append", targets=(),
+           pinned=False, message=None, author=None, strict=False, force=False,
+           reapply=False) -> None:
     """Record a change to the context: append a message, or edit/pin/unpin/drop entries.
 
     \b
@@ -57,9 +68,9 @@ def commit_cmd(ctx, content, file, role, as_json, op, targets, pinned, message, 
     trace commit --type pin --target 0                 pin entry 0
     trace commit --type drop --target 5 --target 6     drop entries 5 and 6
     """
-    with open_repo(ctx) as repo:
+    with open_repo(obj) as repo, ExitStack() as stack:
         if strict:
-            ctx.with_resource(repo.strict_budget())
+            stack.enter_context(repo.strict_budget())
         if reapply:
             _report(repo, repo.reapply(commit_message=message))
             return
@@ -73,7 +84,7 @@ def commit_cmd(ctx, content, file, role, as_json, op, targets, pinned, message, 
                 repo.drop(*targets, commit_message=message, force=force, author=author)
             _report(repo, c)
             return
-        text = _content(ctx, content, file)
+        text = _content(content, file)
         if text is None:
             fail("nothing to commit: give content as an argument, with --file, or on stdin", 2)
         msg = parse_json(text, "the message") if as_json else {"role": role, "content": text}
@@ -90,36 +101,35 @@ def commit_cmd(ctx, content, file, role, as_json, op, targets, pinned, message, 
         _report(repo, c)
 
 
-@click.command("reset")
-@click.option("--soft", "mode", flag_value="soft", default=True, help="Keep the undone entries available (default).")
-@click.option("--hard", "mode", flag_value="hard", help="Discard them from the branch (the reflog keeps them).")
-@click.argument("rev", default="HEAD")
-@click.pass_context
-def reset_cmd(ctx, mode, rev):
+@command("reset",
+         flag("--soft", dest="mode", value="soft", default=True,
+              help="Keep the undone entries available (default)."),
+         flag("--hard", dest="mode", value="hard",
+              help="Discard them from the branch (the reflog keeps them)."),
+         argument("rev", default="HEAD"))
+def reset(obj, mode="soft", rev="HEAD") -> None:
     """Move the current branch to REV (e.g. HEAD~2)."""
-    with open_repo(ctx) as repo:
+    with open_repo(obj) as repo:
         old = repo.reset(rev, mode)
         head = repo.head_commit()
         n_undone = len(repo.undone_entries()) if mode == "soft" else 0
         c = repo.get_commit(head)
-        click.echo(f"HEAD is now at {head.hex()[:12]} {c.summary}")
+        echo(f"HEAD is now at {head.hex()[:12]} {c.summary}")
         if mode == "soft" and n_undone:
-            click.echo(f"{n_undone} undone entr{'y' if n_undone == 1 else 'ies'} kept: see 'trace status'; "
-                       f"'trace commit --reapply' commits them again")
+            echo(f"{n_undone} undone entr{'y' if n_undone == 1 else 'ies'} kept: see 'trace status'; "
+                 f"'trace commit --reapply' commits them again")
         elif mode == "hard":
-            click.echo(f"previous head {old[:12]} is reachable as ORIG_HEAD and in the reflog until gc")
+            echo(f"previous head {old[:12]} is reachable as ORIG_HEAD and in the reflog until gc")
 
 
-@click.command("checkout")
-@click.argument("rev")
-@click.pass_context
-def checkout_cmd(ctx, rev):
+@command("checkout", argument("rev", required=True))
+def checkout(obj, rev=None) -> None:
     """Switch to a branch, or detach HEAD at a commit (its context exactly)."""
-    with open_repo(ctx) as repo:
+    with open_repo(obj) as repo:
         branch = repo.checkout(rev)
         head = repo.head_commit()
         if branch:
-            click.echo(f"Switched to branch '{branch[len('refs/heads/'):]}'")
+            echo(f"Switched to branch '{shorten(branch)}'")
         else:
             c = repo.get_commit(head)
-            click.echo(f"HEAD is now detached at {head.hex()[:12]} {c.summary}")
+            echo(f"HEAD is now detached at {head.hex()[:12]} {c.summary}")

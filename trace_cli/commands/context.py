@@ -1,12 +1,13 @@
-"""status, show, diff, context, config.
-
-Click-free command bodies: see trace_cli/commands/__init__.py."""
+"""What the context is and how it changed: status, show, diff, context."""
 
 from __future__ import annotations
 
 import sys
 
-from ..util import CommandExit, echo, echo_err_styled, emit_json, fail, open_repo, style, when
+from trace_core.refs import shorten
+
+from ..declare import JSON, Choice, argument, command, option
+from ..util import echo, echo_err_styled, emit_json, fail, open_repo, style, when
 
 
 def preview(msg: dict, width: int = 60) -> str:
@@ -21,6 +22,7 @@ def _bar(used: int, total: int, width: int = 30) -> str:
     return style("[" + "#" * n + "." * (width - n) + "]", fg)
 
 
+@command("status", JSON, fast=True)
 def status(obj, as_json=False) -> None:
     """HEAD, branch, entries, tokens against the budget, warnings, undone entries."""
     with open_repo(obj) as repo:
@@ -38,7 +40,7 @@ def status(obj, as_json=False) -> None:
     if st.detached:
         echo(f"HEAD detached at {st.head[:12] if st.head else '(none)'}")
     else:
-        echo(f"On branch {st.branch[len('refs/heads/'):] if st.branch.startswith('refs/heads/') else st.branch}")
+        echo(f"On branch {shorten(st.branch)}")
     if st.head is None:
         echo("No commits yet")
     echo(f"Context: {st.entries} entr{'y' if st.entries == 1 else 'ies'} ({st.pinned} pinned)")
@@ -113,6 +115,7 @@ def diff_json(d) -> dict:
                         for i in d.items]}
 
 
+@command("diff", JSON, argument("a"), argument("b"), fast=True)
 def diff(obj, as_json=False, a=None, b=None) -> None:
     """Compare the contexts of two commits (default: HEAD's parent and HEAD; one arg: A and HEAD)."""
     with open_repo(obj) as repo:
@@ -131,6 +134,7 @@ def diff(obj, as_json=False, a=None, b=None) -> None:
         print_diff(d)
 
 
+@command("show", JSON, argument("rev", default="HEAD"), fast=True)
 def show(obj, as_json=False, rev="HEAD") -> None:
     """A commit: metadata, the content it carried, and its change to the context."""
     with open_repo(obj) as repo:
@@ -166,6 +170,10 @@ def show(obj, as_json=False, rev="HEAD") -> None:
     print_diff(info["diff"])
 
 
+@command("context",
+         option("--format", dest="fmt", type=Choice(("openai", "anthropic", "text", "json")),
+                default="openai", show_default=True, help="Prompt format."),
+         argument("rev", default="HEAD"), fast=True)
 def context(obj, fmt="openai", rev="HEAD") -> None:
     """Print the context at REV exactly as the model would be sent it."""
     with open_repo(obj) as repo:
@@ -175,31 +183,3 @@ def context(obj, fmt="openai", rev="HEAD") -> None:
     else:
         from trace_core.plumbing import to_jsonable
         emit_json(to_jsonable(out))
-
-
-def config(obj, action=None, key=None, value=None) -> None:
-    """Get or set settings in .trace/config (git-config style: section.key)."""
-    with open_repo(obj) as repo:
-        if action == "list" or (action is None and key is None):
-            for k, v in repo.config.items():
-                echo(f"{k}={v}")
-            return
-        if key is None:
-            fail("give a key", 2)
-        if action == "unset":
-            if key not in repo.config:
-                raise CommandExit(5)
-            repo.unset_config(key)
-            return
-        if value is None or action == "get":
-            if value is not None:
-                fail("--get takes only a key", 2)
-            v = repo.config.get(key)
-            if v is None:
-                raise CommandExit(1)
-            echo(v)
-            return
-        from trace_core.config import READ_ONLY_KEYS
-        if key.lower() in READ_ONLY_KEYS:
-            fail(f"{key} is set by 'trace init' and cannot be changed")
-        repo.set_config(key, value)

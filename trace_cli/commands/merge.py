@@ -1,28 +1,35 @@
-"""merge, resolve, rebase, cherry-pick, revert: thin wrappers over trace_core.merging."""
+"""Merging: merge, resolve, rebase, cherry-pick, revert (over trace_core.merge)."""
 
 from __future__ import annotations
-
-import click
 
 from trace_core.merge.merge3 import ORDERS
 from trace_core.merge.state import STRATEGIES
 
-from .commands.history import format_inference
-from .util import echo, emit_json, fail, json_option, open_repo, read_input, decode_utf8, style, warn
+from ..declare import JSON, Choice, argument, command, flag, option
+from ..util import (
+    decode_utf8,
+    echo,
+    emit_json,
+    fail,
+    open_repo,
+    read_input,
+    style,
+    warn,
+)
+from .history import format_inference
 
 EXIT_CONFLICT = 1
 
 
-def _strategy_options(f):
-    f = click.option("--driver", type=click.Choice(["llm", "deterministic"]),
-                     help="Driver of --strategy semantic (default: llm when llm.provider is "
-                          "configured, else deterministic).")(f)
-    f = click.option("--order", type=click.Choice(ORDERS),
-                     help="Order of entries added on both sides (default: config merge.order, "
-                          "ours-first).")(f)
-    f = click.option("-s", "--strategy", type=click.Choice(STRATEGIES), default="manual",
-                     show_default=True, help="How conflicts are settled.")(f)
-    return f
+STRATEGY_OPTIONS = (
+    option("-s", "--strategy", type=Choice(tuple(STRATEGIES)), default="manual", show_default=True,
+           help="How conflicts are settled."),
+    option("--order", type=Choice(tuple(ORDERS)),
+           help="Order of entries added on both sides (default: config merge.order, ours-first)."),
+    option("--driver", type=Choice(("llm", "deterministic")),
+           help="Driver of --strategy semantic (default: llm when llm.provider is configured, "
+                "else deterministic)."),
+)
 
 
 def _driver(repo, strategy: str, name):
@@ -35,7 +42,7 @@ def _driver(repo, strategy: str, name):
         name = "llm" if repo.config.get("llm.provider") not in (None, "offline") else "deterministic"
     if name == "deterministic":
         return DeterministicDriver()
-    from .llm_support import make_provider
+    from ..llm_support import make_provider
     return LLMDriver(make_provider(repo))     # (llm.max-tokens is the provider's default)
 
 
@@ -93,7 +100,7 @@ def report(repo, res, as_json: bool) -> int:
     return EXIT_CONFLICT if res.status == "conflicts" else 0
 
 
-def _continue_or_abort(ctx, repo, op: str, cont: bool, abort: bool, message, as_json,
+def _continue_or_abort(repo, op: str, cont: bool, abort: bool, message, as_json,
                        driver_name=None) -> int:
     from trace_core.errors import StateError
     try:
@@ -115,18 +122,18 @@ def _continue_or_abort(ctx, repo, op: str, cont: bool, abort: bool, message, as_
     return report(repo, repo.merge_continue(message, driver=driver), as_json)
 
 
-@click.command("merge")
-@_strategy_options
-@click.option("--ff-only", "ff", flag_value="only", help="Refuse unless a fast-forward is possible.")
-@click.option("--no-ff", "ff", flag_value="never", help="Always make a merge commit.")
-@click.option("--ff", "ff", flag_value="auto", default=True, help="Fast-forward when possible (default).")
-@click.option("-m", "message", help="Merge commit message.")
-@click.option("--continue", "cont", is_flag=True, help="Commit the merge once conflicts are settled.")
-@click.option("--abort", is_flag=True, help="Forget the stopped merge (the branch never moved).")
-@json_option
-@click.argument("rev", required=False)
-@click.pass_context
-def merge_cmd(ctx, strategy, order, driver, ff, message, cont, abort, as_json, rev):
+@command("merge",
+         *STRATEGY_OPTIONS,
+         flag("--ff-only", dest="ff", value="only", help="Refuse unless a fast-forward is possible."),
+         flag("--no-ff", dest="ff", value="never", help="Always make a merge commit."),
+         flag("--ff", dest="ff", value="auto", default=True, help="Fast-forward when possible (default)."),
+         option("-m", dest="message", help="Merge commit message."),
+         flag("--continue", dest="cont", help="Commit the merge once conflicts are settled."),
+         flag("--abort", help="Forget the stopped merge (the branch never moved)."),
+         JSON,
+         argument("rev"))
+def merge(obj, strategy="manual", order=None, driver=None, ff="auto", message=None, cont=False,
+          abort=False, as_json=False, rev=None) -> int:
     """Merge branch or commit REV into the current branch.
 
     \b
@@ -136,11 +143,11 @@ def merge_cmd(ctx, strategy, order, driver, ff, message, cont, abort, as_json, r
     trace merge --continue / --abort         finish or undo a stopped merge
     Conflicts are kept in the merge state: 'trace status' lists them, 'trace resolve' settles them.
     """
-    with open_repo(ctx) as repo:
+    with open_repo(obj) as repo:
         if cont or abort:
             if rev or (cont and abort):
                 fail("--continue and --abort take no branch and exclude each other", 2)
-            return _continue_or_abort(ctx, repo, "merge", cont, abort, message, as_json)
+            return _continue_or_abort(repo, "merge", cont, abort, message, as_json)
         if not rev:
             fail("merge needs a branch or commit to merge", 2)
         d = _driver(repo, strategy, driver)
@@ -148,22 +155,22 @@ def merge_cmd(ctx, strategy, order, driver, ff, message, cont, abort, as_json, r
         return report(repo, res, as_json)
 
 
-@click.command("resolve")
-@click.option("--ours", "action", flag_value="ours", help="Keep our version.")
-@click.option("--theirs", "action", flag_value="theirs", help="Keep their version.")
-@click.option("--both", "action", flag_value="both", help="Keep both (ours first).")
-@click.option("--base", "action", flag_value="base", help="Keep the merge base's version.")
-@click.option("--drop", "action", flag_value="drop", help="Keep neither.")
-@click.option("--text", "text", help="Replace with one new message with this text.")
-@click.option("-F", "--file", "file", metavar="FILE", help="Like --text, reading FILE ('-': stdin).")
-@click.option("--role", help="Role of the --text message (default: the conflicting entries').")
-@click.option("--list", "list_", is_flag=True, help="List the conflicts and their state.")
-@json_option
-@click.argument("conflict_id", type=int, required=False)
-@click.pass_context
-def resolve_cmd(ctx, action, text, file, role, list_, as_json, conflict_id):
+@command("resolve",
+         flag("--ours", dest="action", value="ours", help="Keep our version."),
+         flag("--theirs", dest="action", value="theirs", help="Keep their version."),
+         flag("--both", dest="action", value="both", help="Keep both (ours first)."),
+         flag("--base", dest="action", value="base", help="Keep the merge base's version."),
+         flag("--drop", dest="action", value="drop", help="Keep neither."),
+         option("--text", dest="text", help="Replace with one new message with this text."),
+         option("-F", "--file", dest="file", metavar="FILE", help="Like --text, reading FILE ('-': stdin)."),
+         option("--role", help="Role of the --text message (default: the conflicting entries')."),
+         flag("--list", dest="list_", help="List the conflicts and their state."),
+         JSON,
+         argument("conflict_id", type=int))
+def resolve(obj, action=None, text=None, file=None, role=None, list_=False, as_json=False,
+            conflict_id=None) -> int:
     """Settle conflict CONFLICT_ID of the stopped merge, rebase, cherry-pick or revert."""
-    with open_repo(ctx) as repo:
+    with open_repo(obj) as repo:
         if list_ or conflict_id is None:
             st = repo.merge_state()
             if st is None:
@@ -193,34 +200,34 @@ def resolve_cmd(ctx, action, text, file, role, list_, as_json, conflict_id):
 
 
 def _pick_command(name: str, method: str, doc: str):
-    @click.command(name, help=doc)
-    @_strategy_options
-    @click.option("--continue", "cont", is_flag=True, help="Finish once conflicts are settled.")
-    @click.option("--abort", is_flag=True, help="Forget the stopped operation (the branch never moved).")
-    @json_option
-    @click.argument("rev", required=False)
-    @click.pass_context
-    def cmd(ctx, strategy, order, driver, cont, abort, as_json, rev):
-        with open_repo(ctx) as repo:
+    def pick(obj, strategy="manual", order=None, driver=None, cont=False, abort=False,
+             as_json=False, rev=None) -> int:
+        with open_repo(obj) as repo:
             if cont or abort:
                 if rev or (cont and abort):
                     fail("--continue and --abort take no revision and exclude each other", 2)
-                return _continue_or_abort(ctx, repo, name, cont, abort, None, as_json, driver)
+                return _continue_or_abort(repo, name, cont, abort, None, as_json, driver)
             if not rev:
                 fail(f"{name} needs a revision", 2)
             d = _driver(repo, strategy, driver)
             return report(repo, getattr(repo, method)(rev, strategy=strategy, order=order,
                                                       driver=d), as_json)
-    return cmd
+    pick.__doc__ = doc
+    return command(name,
+                   *STRATEGY_OPTIONS,
+                   flag("--continue", dest="cont", help="Finish once conflicts are settled."),
+                   flag("--abort", help="Forget the stopped operation (the branch never moved)."),
+                   JSON,
+                   argument("rev"))(pick)
 
 
-rebase_cmd = _pick_command(
+rebase = _pick_command(
     "rebase", "rebase",
     "Replay the current branch's commits on top of REV (no merge commit; ORIG_HEAD keeps the "
     "old tip). Conflicts stop it: 'trace resolve', then 'trace rebase --continue' or --abort.")
-cherry_pick_cmd = _pick_command(
+cherry_pick = _pick_command(
     "cherry-pick", "cherry_pick",
     "Apply the change commit REV made to its parent's context on top of the current branch.")
-revert_cmd = _pick_command(
+revert = _pick_command(
     "revert", "revert",
     "Undo the change commit REV made, as a new commit on top of the current branch.")

@@ -1,0 +1,124 @@
+"""Maintenance plumbing: fsck, repack, gc, prune, reindex, verify-pack, count-objects."""
+
+from __future__ import annotations
+
+from ..declare import JSON, argument, command, flag, option
+from ..util import CommandExit, echo, emit_json, end_progress, open_repo, progress
+
+
+@command("fsck",
+         JSON,
+         flag("--no-dangling", help="Do not report unreachable commits."))
+def fsck(obj, as_json=False, no_dangling=False) -> None:
+    """Re-hash every object, check every reference and pack; exit 1 if any error is found."""
+    from trace_core.fsck import fsck as run_fsck
+
+    with open_repo(obj) as repo:
+        cb = progress("Checking objects")
+        findings = run_fsck(repo, progress=cb)
+        end_progress(cb)
+    if no_dangling:
+        findings = [f for f in findings if f.id != "danglingCommit"]
+    if as_json:
+        emit_json([{"id": f.id, "severity": f.severity, "object": f.object, "message": f.message}
+                   for f in findings])
+    else:
+        for f in findings:
+            echo(f"{f.severity} {f.id}: {f.message}")
+    if any(f.severity == "error" for f in findings):
+        raise CommandExit(1)
+
+
+@command("repack",
+         flag("--dictionary/--no-dictionary", dest="dictionary", default=True,
+              help="Train a zstd dictionary."))
+def repack(obj, dictionary=True) -> None:
+    """Seal idle journals and merge all packs into one."""
+    from trace_core.storage.repack import repack as run_repack
+
+    with open_repo(obj) as repo:
+        name = run_repack(repo.store, train=dictionary)
+    echo(f"pack-{name}" if name else "nothing to repack: already one pack")
+
+
+@command("gc",
+         option("--prune", dest="prune_expire", metavar="WHEN",
+                help="Drop unreachable objects older than WHEN (e.g. 2.weeks, 1d, now)."),
+         flag("--aggressive", help="Compress harder."),
+         JSON)
+def gc(obj, prune_expire=None, aggressive=False, as_json=False) -> None:
+    """Repack reachable objects into one pack with a trained dictionary; prune old garbage."""
+    from trace_core.config import parse_duration
+    from trace_core.gc import gc as run_gc
+
+    with open_repo(obj) as repo:
+        expire = parse_duration(prune_expire) if prune_expire else None
+        cb = progress("Packing")
+        report = run_gc(repo, prune_expire_s=expire, aggressive=aggressive, progress=cb)
+        end_progress(cb)
+    data = report.__dict__ if hasattr(report, "__dict__") else dict(report)
+    if as_json:
+        emit_json(data)
+    else:
+        for k, v in data.items():
+            echo(f"{k}: {v}")
+
+
+@command("prune",
+         option("--expire", metavar="WHEN", help="Grace period (default gc.prune-expire, 2.weeks)."))
+def prune(obj, expire=None) -> None:
+    """Delete unreachable objects older than the grace period."""
+    from trace_core.config import parse_duration
+    from trace_core.gc import prune as run_prune
+
+    with open_repo(obj) as repo:
+        n = run_prune(repo, parse_duration(expire) if expire else None)
+    echo(f"pruned {n} objects")
+
+
+@command("reindex")
+def reindex(obj) -> None:
+    """Rebuild the SQLite index from objects and refs."""
+    with open_repo(obj) as repo:
+        repo.index.rebuild()
+        echo(f"indexed {repo.index.count()} commits")
+
+
+@command("verify-pack",
+         flag("-v", dest="verbose", help="List each pack's object and block counts."),
+         argument("packs", nargs=-1))
+def verify_pack(obj, verbose=False, packs=()) -> None:
+    """Check pack checksums and every object in them (default: all packs)."""
+    from trace_core import plumbing
+
+    bad = False
+    with open_repo(obj) as repo:
+        names = list(packs) or [p.name for p in repo.store.packs()]
+        for name in names:
+            problems = plumbing.verify_pack(repo, name)
+            for p in problems:
+                echo(f"error: {p}", err=True)
+            bad = bad or bool(problems)
+            if verbose or not problems:
+                echo(f"pack-{name[-64:] if len(name) >= 64 else name}: {'ok' if not problems else 'BAD'}")
+    if bad:
+        raise CommandExit(1)
+
+
+@command("count-objects",
+         JSON,
+         flag("-v", dest="verbose", help="Show every figure."))
+def count_objects(obj, as_json=False, verbose=False) -> None:
+    """Count objects in packs and journals, and the bytes they use."""
+    from trace_core import plumbing
+
+    with open_repo(obj) as repo:
+        c = plumbing.count_objects(repo)
+    if as_json:
+        emit_json(c)
+    elif verbose:
+        for k, v in c.items():
+            echo(f"{k.replace('_', '-')}: {v}")
+    else:
+        echo(f"{c['packed_objects'] + c['journal_objects']} objects, "
+             f"{(c['pack_bytes'] + c['journal_bytes']) // 1024} kilobytes")
