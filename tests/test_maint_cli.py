@@ -216,12 +216,7 @@ def test_verify_pack_of_every_pack(hdir):
 
 
 @pytest.mark.parametrize("form", [
-    "{}", "pack-{}",
-    pytest.param("pack-{}.pack", marks=pytest.mark.xfail(strict=True, reason=(
-        "bug: verify-pack labels a pack named with its .pack/.idx file name by the last 64 "
-        "characters of the argument (pack-<59 hex>.pack) instead of the pack's name"))),
-    pytest.param("{}.idx", marks=pytest.mark.xfail(strict=True, reason="the same labelling bug")),
-])
+    "{}", "pack-{}", "pack-{}.pack", "{}.idx"])
 def test_verify_pack_of_a_named_pack(hdir, form):
     name = invoke(hdir, "repack", check=True).stdout.strip()[5:]
     p = invoke(hdir, "verify-pack", form.format(name), check=True)

@@ -93,14 +93,14 @@ def verify_pack(obj, verbose=False, packs=()) -> None:
 
     bad = False
     with open_repo(obj) as repo:
-        names = list(packs) or [p.name for p in repo.store.packs()]
+        names = [plumbing.pack_name(p) for p in packs] or [p.name for p in repo.store.packs()]
         for name in names:
             problems = plumbing.verify_pack(repo, name)
             for p in problems:
                 echo(f"error: {p}", err=True)
             bad = bad or bool(problems)
             if verbose or not problems:
-                echo(f"pack-{name[-64:] if len(name) >= 64 else name}: {'ok' if not problems else 'BAD'}")
+                echo(f"pack-{name}: {'ok' if not problems else 'BAD'}")
     if bad:
         raise CommandExit(1)
 

@@ -32,7 +32,7 @@ _EXPORTS = {
     "object_exists": "objects",
     "resolve_any": "revparse", "resolve_commit": "revparse", "resolve_ref_name": "revparse",
     "resolve_revision": "revparse", "split_ranges": "revparse",
-    "count_objects": "storage", "verify_pack": "storage",
+    "count_objects": "storage", "pack_name": "storage", "verify_pack": "storage",
     "is_ancestor": "walks", "merge_base": "walks", "rev_list": "walks",
 }
 
@@ -51,7 +51,7 @@ if TYPE_CHECKING:
                        update_ref)
     from .revparse import (resolve_any, resolve_commit, resolve_ref_name, resolve_revision,
                            split_ranges)
-    from .storage import count_objects, verify_pack
+    from .storage import count_objects, pack_name, verify_pack
     from .walks import is_ancestor, merge_base, rev_list
 
 

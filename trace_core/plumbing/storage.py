@@ -36,16 +36,22 @@ def count_objects(repo: RepoState) -> dict:
             "journal_objects": sum(journals.values()), "journal_bytes": journal_bytes}
 
 
-def verify_pack(repo: RepoState, name: str) -> list:
-    """Problems found in one pack (checksums, every block, every object's hash); [] if sound."""
-    from ..storage.pack import Pack
-    if name.startswith("pack-"):
-        name = name[5:]
+def pack_name(arg: str) -> str:
+    """The name (64 hex digits) of the pack `arg` names: NAME, pack-NAME, pack-NAME.pack or
+    NAME.idx and the like; InputError for anything else."""
+    name = arg[5:] if arg.startswith("pack-") else arg
     for ext in (".pack", ".idx"):
         if name.endswith(ext):
             name = name[: -len(ext)]
     if not is_hex_id(name):
         raise InputError(f"{name!r} is not a pack name")
+    return name
+
+
+def verify_pack(repo: RepoState, name: str) -> list:
+    """Problems found in one pack (checksums, every block, every object's hash); [] if sound."""
+    from ..storage.pack import Pack
+    name = pack_name(name)
     try:
         pack = Pack(repo.store.pack_dir, name)
     except FileNotFoundError:
