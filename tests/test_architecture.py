@@ -210,3 +210,13 @@ def test_the_cli_holds_no_sql():
     found = [f"{m}: {s.strip()}" for m, p in MODULES.items() if m.startswith("trace_cli")
              for s in sql if s in p.read_text()]
     assert found == []
+
+
+def test_the_plumbing_exports_are_the_documented_primitives():
+    import trace_core.plumbing as plumbing
+    assert sorted(plumbing.__all__) == sorted(plumbing._EXPORTS)
+    doc = (ROOT / "docs" / "plumbing.md").read_text()
+    for name in plumbing.__all__:
+        assert callable(getattr(plumbing, name)), name
+    for name in ("commit_change", "Transaction", "publish", "update_ref", "rev_list"):
+        assert f"`{name}" in doc, name

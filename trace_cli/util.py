@@ -53,13 +53,6 @@ def echo(message="", err: bool = False, nl: bool = True) -> None:
     f.flush()
 
 
-def when(ms: int, tz: int = 0) -> str:
-    """A commit time as `YYYY-MM-DD HH:MM:SS +hhmm` in its own time zone."""
-    import time
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ms / 1000 + tz * 60)) + \
-        f" {'+' if tz >= 0 else '-'}{abs(tz) // 60:02d}{abs(tz) % 60:02d}"
-
-
 def color() -> bool:
     return sys.stdout.isatty()
 

@@ -7,7 +7,7 @@ import sys
 from trace_core.refs import shorten
 
 from ..declare import JSON, Choice, argument, command, option
-from ..util import echo, echo_err_styled, emit_json, fail, open_repo, style, when
+from ..util import echo, echo_err_styled, emit_json, fail, open_repo, style
 
 
 def preview(msg: dict, width: int = 60) -> str:
@@ -152,11 +152,12 @@ def show(obj, as_json=False, rev="HEAD") -> None:
     if len(info["parents"]) > 1:
         echo("Merge:  " + " ".join(p[:12] for p in info["parents"]))
     echo(f"Author: {info['author']}")
-    echo(f"Date:   {when(info['time_ms'], info['tz_min'])}")
+    from trace_core.render.log import commit_date
+    echo(f"Date:   {commit_date(info['time_ms'], info['tz_min'])}")
     echo(f"Op:     {info['op']}  {info['tokens']} tokens, {info['total_tokens']} in context "
          f"({info['encoding']})")
     if info["meta"]:
-        from .history import inference_line
+        from trace_core.render.log import inference_line
         line = inference_line(info["meta"])
         if line:
             echo(line)

@@ -16,7 +16,7 @@ from ..util import (
     style,
     warn,
 )
-from .history import format_inference
+from trace_core.render.log import format_inference
 
 EXIT_CONFLICT = 1
 

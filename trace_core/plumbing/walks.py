@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
-from ..ids import to_hex
+from ..ids import RawId, to_hex
 from ..state import RepoState
-from .revparse import resolve_revision
+from .revparse import resolve_commit, resolve_revision
 
 
 def rev_list(repo: RepoState, include: Sequence[str], exclude: Sequence[str] = (),
@@ -15,6 +15,14 @@ def rev_list(repo: RepoState, include: Sequence[str], exclude: Sequence[str] = (
     inc = [resolve_revision(repo, r) for r in include]
     exc = [resolve_revision(repo, r) for r in exclude]
     return list(repo.index.walk(inc, exclude=exc, limit=limit, first_parent=first_parent))
+
+
+def rev_list_ids(repo: RepoState, include: Sequence[str], exclude: Sequence[str] = (),
+                 limit: Optional[int] = None, first_parent: bool = False) -> list[RawId]:
+    """The ids `rev_list` lists, read without loading whole index rows (`trace rev-list`)."""
+    inc = [resolve_commit(repo, r) for r in include]
+    exc = [resolve_commit(repo, r) for r in exclude]
+    return [r[0] for r in repo.index.walk_raw(inc, exc, limit, first_parent)]
 
 
 def merge_base(repo: RepoState, a: str, b: str, all_bases: bool = False) -> list[str]:
