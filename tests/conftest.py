@@ -305,3 +305,19 @@ class FakeProvider:
         text = self.texts.pop(0) if self.texts else self.default
         p, c, cost = self.usage
         return ChatResult(text, self.name, self.model, p, c, cost, self.finish, 5)
+
+
+def read_acks(fd: int, size: int, want=None) -> list:
+    """Fixed-size acknowledgements (of `size` bytes) a child process wrote to pipe `fd`: `want`
+    of them, or all up to end of file; a partial one at the end fails the test."""
+    out, buf = [], b""
+    while want is None or len(out) < want:
+        data = os.read(fd, size - len(buf))
+        if not data:
+            assert buf == b"", "a torn acknowledgement"
+            break
+        buf += data
+        if len(buf) == size:
+            out.append(buf)
+            buf = b""
+    return out

@@ -10,6 +10,7 @@ import signal
 import tarfile
 
 import pytest
+from conftest import read_acks
 
 from trace_core import Repository
 from trace_core.errors import (BudgetExceeded, InputError, InvalidRefName, MalformedObject,
@@ -252,19 +253,9 @@ def _acknowledging_writer(path: str, label: str, ack_fd: int) -> None:
         i += 1
 
 
-def _read_acks(fd: int, want: int) -> list:
-    """Commit ids acknowledged through `fd`: `want` of them, or all up to end of file."""
-    out, buf = [], b""
-    while want is None or len(out) < want:
-        data = os.read(fd, 32 - len(buf))
-        if not data:
-            assert buf == b"", "a torn acknowledgement"
-            break
-        buf += data
-        if len(buf) == 32:
-            out.append(buf)
-            buf = b""
-    return out
+def _read_acks(fd: int, want) -> list:
+    """Commit ids acknowledged through `fd`."""
+    return read_acks(fd, 32, want)
 
 
 def test_sigkilled_writers_lose_nothing_acknowledged(tmp_path):

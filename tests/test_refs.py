@@ -9,6 +9,7 @@ import signal
 import subprocess
 
 import pytest
+from conftest import read_acks
 
 from trace_core.errors import InvalidObjectId, InvalidRefName, RefConflict, RefNotFound, SymrefLoop
 from trace_core.refs import ANY, RefStore, check_agent_name, check_ref_format
@@ -211,17 +212,7 @@ def _acknowledging_counter(root: str, ack_fd: int) -> None:
 
 
 def _acks(fd: int, want) -> list:
-    out, buf = [], b""
-    while want is None or len(out) < want:
-        data = os.read(fd, 8 - len(buf))
-        if not data:
-            assert buf == b"", "a torn acknowledgement"
-            break
-        buf += data
-        if len(buf) == 8:
-            out.append(int.from_bytes(buf, "big"))
-            buf = b""
-    return out
+    return [int.from_bytes(b, "big") for b in read_acks(fd, 8, want)]
 
 
 def test_sigkill_leaves_a_valid_ref(tmp_path):
