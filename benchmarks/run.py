@@ -23,10 +23,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
-WORDS = ("the agent reads file parser module error trace function returns value test case fails "
-         "because index off by one fix patch apply run again output shows passing tool call result "
-         "context window token budget summary branch merge user asks assistant answers step plan "
-         "check log line config path import class method variable loop list dict string json").split()
+WORDS = ["the", "agent", "reads", "file", "parser", "module", "error", "trace", "function", "returns", "value", "test", "case", "fails", "because", "index", "off", "by", "one", "fix", "patch", "apply", "run", "again", "output", "shows", "passing", "tool", "call", "result", "context", "window", "token", "budget", "summary", "branch", "merge", "user", "asks", "assistant", "answers", "step", "plan", "check", "log", "line", "config", "path", "import", "class", "method", "variable", "loop", "list", "dict", "string", "json"]
 
 
 def messages(n: int, seed: int = 7, size: int = 400) -> list:

@@ -34,8 +34,11 @@ def scripted_model():
     from agents.items import ModelResponse
     from agents.models.interface import Model
     from agents.usage import Usage
-    from openai.types.responses import (ResponseFunctionToolCall, ResponseOutputMessage,
-                                        ResponseOutputText)
+    from openai.types.responses import (
+        ResponseFunctionToolCall,
+        ResponseOutputMessage,
+        ResponseOutputText,
+    )
 
     def text(t):
         return ResponseOutputMessage(id="m", type="message", role="assistant", status="completed",

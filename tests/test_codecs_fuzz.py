@@ -11,7 +11,13 @@ from hypothesis import strategies as st
 
 from trace_core.errors import CorruptObject, MalformedObject, ObjectTooLarge, PackError
 from trace_core.ids import hash_bytes
-from trace_core.refs.reffile import RefLogEntry, encode_record, iter_records, parse_record, parse_tail
+from trace_core.refs.reffile import (
+    RefLogEntry,
+    encode_record,
+    iter_records,
+    parse_record,
+    parse_tail,
+)
 from trace_core.storage import journal as jn
 from trace_core.storage.pack import Pack, write_pack
 

@@ -9,17 +9,23 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import FakeProvider, assert_one_line_error, chat, hang, invoke, reply
+
 from trace_core import chunked
 from trace_core.compress import compress, describe, plan_compression, show_lines, trace_back
 from trace_core.compress.origins import align
 from trace_core.compress.strategies import extractive
-from trace_core.errors import (ConfigError, InputError, OperationError, ProviderHTTPError,
-                               ProviderResponseError, ProviderUnavailable, RevisionError,
-                               TraceError)
+from trace_core.errors import (
+    ConfigError,
+    InputError,
+    OperationError,
+    ProviderHTTPError,
+    ProviderResponseError,
+    ProviderUnavailable,
+    RevisionError,
+    TraceError,
+)
 from trace_core.objects import Entry
-
 
 # ---------------------------------------------------------------------------------------------
 # helpers

@@ -8,11 +8,22 @@ import subprocess
 import threading
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from trace_core.config import (
-    KNOWN_KEYS, READ_ONLY_KEYS, Config, format_value, parse_bool, parse_duration, parse_int,
-    parse_size, schema_key, split_key, update_file, validate_value,
+    KNOWN_KEYS,
+    READ_ONLY_KEYS,
+    Config,
+    format_value,
+    parse_bool,
+    parse_duration,
+    parse_int,
+    parse_size,
+    schema_key,
+    split_key,
+    update_file,
+    validate_value,
 )
 from trace_core.errors import ConfigError, LockError
 
@@ -428,7 +439,7 @@ def test_one_schema_gives_defaults_bounds_and_never():
 
     from trace_core.llm.anthropic import DEFAULT_MAX_TOKENS
     from trace_core.llm.http import HTTPProvider
-    assert DEFAULT_MAX_TOKENS == default("llm.max-tokens")
+    assert default("llm.max-tokens") == DEFAULT_MAX_TOKENS
     params = inspect.signature(HTTPProvider.__init__).parameters
     assert params["timeout"].default == default("llm.timeout") == 60.0
     assert params["max_retries"].default == default("llm.max-retries") == 2

@@ -12,8 +12,7 @@ import threading
 import pytest
 
 from trace_core.errors import CorruptObject, MissingObject
-from trace_core.index import CommitIndex, CommitRow
-from trace_core.index import sqlite_index
+from trace_core.index import CommitIndex, CommitRow, sqlite_index
 from trace_core.objects import Blob, Commit
 from trace_core.storage.objectstore import MemoryObjectStore
 

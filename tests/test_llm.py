@@ -7,13 +7,25 @@ import os
 import socket
 
 import pytest
+from conftest import anthropic_ok, assert_one_line_error, drip, hang, invoke_cli, openai_ok, reply
 
-from conftest import (anthropic_ok, assert_one_line_error, drip, hang, invoke_cli, openai_ok,
-                      reply)
-from trace_core.errors import (ConfigError, InputError, ProviderHTTPError, ProviderResponseError,
-                               ProviderUnavailable)
-from trace_core.llm import (AnthropicProvider, ChatResult, OpenAICompatProvider, PriceTable,
-                            Provider, Usage, prices_from_config, provider_from_config)
+from trace_core.errors import (
+    ConfigError,
+    InputError,
+    ProviderHTTPError,
+    ProviderResponseError,
+    ProviderUnavailable,
+)
+from trace_core.llm import (
+    AnthropicProvider,
+    ChatResult,
+    OpenAICompatProvider,
+    PriceTable,
+    Provider,
+    Usage,
+    prices_from_config,
+    provider_from_config,
+)
 
 KEY = "sk-test-SECRET-0123456789"
 

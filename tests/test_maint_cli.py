@@ -8,8 +8,8 @@ import os
 import re
 
 import pytest
-
 from conftest import assert_one_line_error, assert_usage_error, invoke, run_in
+
 from trace_core.repository import Repository
 from trace_core.storage.pack import list_packs
 from trace_core.storage.repack import RepackLock

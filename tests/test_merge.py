@@ -7,12 +7,16 @@ import os
 import random
 
 import pytest
+from conftest import FakeProvider, assert_one_line_error, chat, garbage, hang, invoke, invoke_cli
 
-from conftest import (FakeProvider, assert_one_line_error, chat, garbage, hang, invoke,
-                      invoke_cli)
 from trace_core import chunked
-from trace_core.errors import (MergeConflict, MergeInProgress, OperationError, RevisionError,
-                               TraceError)
+from trace_core.errors import (
+    MergeConflict,
+    MergeInProgress,
+    OperationError,
+    RevisionError,
+    TraceError,
+)
 from trace_core.ids import hash_bytes
 from trace_core.merge.merge3 import Conflict, Similar, merge_lists, resolved_entries
 from trace_core.objects import Entry
@@ -122,7 +126,7 @@ def test_orders():
 
 def test_near_duplicates_found_by_prefix_filtering_match_brute_force():
     rnd = random.Random(3)
-    words = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu".split()
+    words = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa", "lambda", "mu"]
     texts_ = [" ".join(rnd.choice(words) for _ in range(30)) for _ in range(60)]
     # near copies: one word changed
     texts_ += [t.rsplit(" ", 1)[0] + " omega" for t in texts_[:10]]

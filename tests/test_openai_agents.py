@@ -13,8 +13,11 @@ from agents import Agent, RunConfig, Runner, function_tool, set_tracing_disabled
 from agents.items import ModelResponse  # noqa: E402
 from agents.models.interface import Model  # noqa: E402
 from agents.usage import Usage  # noqa: E402
-from openai.types.responses import (ResponseFunctionToolCall, ResponseOutputMessage,  # noqa: E402
-                                    ResponseOutputText)
+from openai.types.responses import (  # noqa: E402
+    ResponseFunctionToolCall,
+    ResponseOutputMessage,
+    ResponseOutputText,
+)
 
 from trace_core.integrations.openai_agents import TraceSession  # noqa: E402
 

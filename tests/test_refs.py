@@ -204,7 +204,7 @@ def _acknowledging_counter(root: str, ack_fd: int) -> None:
         cur = refs.read("refs/heads/k")
         n = int(cur, 16) + 1 if cur else 1
         try:
-            refs.set_if_equals("refs/heads/k", cur, "%064x" % n, "inc")
+            refs.set_if_equals("refs/heads/k", cur, f"{n:064x}", "inc")
         except RefConflict:
             continue
         os.write(ack_fd, n.to_bytes(8, "big"))

@@ -10,12 +10,21 @@ import sys
 import textwrap
 
 import pytest
-
 from conftest import assert_one_line_error, assert_usage_error, invoke
+
 from trace_core import Repository
 from trace_core.errors import InputError, OperationError
-from trace_core.reorder import (ReorderRefused, apply_moves, check, format_todo, moved_entries,
-                                order_from_runs, parse_todo, reorder, runs)
+from trace_core.reorder import (
+    ReorderRefused,
+    apply_moves,
+    check,
+    format_todo,
+    moved_entries,
+    order_from_runs,
+    parse_todo,
+    reorder,
+    runs,
+)
 
 
 def contents(repo, rev="HEAD"):

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
 
 from .context import entries_at
 from .ids import to_hex
@@ -14,23 +14,24 @@ from .plumbing.objects import describe
 from .plumbing.revparse import resolve_revision
 from .state import RepoState
 
+
 @dataclass
 
 
 class DiffItem:
     kind: str                 # added, removed, edited, pinned, unpinned, moved
-    old_index: Optional[int]
-    new_index: Optional[int]
-    old: Optional[dict]
-    new: Optional[dict]
+    old_index: int | None
+    new_index: int | None
+    old: dict | None
+    new: dict | None
     text_diff: str = ""
 
 @dataclass
 
 
 class Diff:
-    old: Optional[str]
-    new: Optional[str]
+    old: str | None
+    new: str | None
     items: list[DiffItem]
     old_tokens: int
     new_tokens: int
@@ -54,7 +55,7 @@ def show(repo: RepoState, rev: str = "HEAD") -> dict:
     return out
 
 
-def diff(repo: RepoState, a: Optional[str], b: Optional[str]) -> Diff:
+def diff(repo: RepoState, a: str | None, b: str | None) -> Diff:
     """What changed between the contexts of commits `a` and `b` (None: the empty context)."""
     ca = resolve_revision(repo, a) if a else None
     cb = resolve_revision(repo, b) if b else None

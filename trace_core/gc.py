@@ -28,8 +28,8 @@ import contextlib
 import math
 import os
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator, List, Optional, Tuple
 
 from .errors import CorruptObject, InputError, OperationError, TraceError
 from .ids import ID_LEN, ZERO_HEX, hash_bytes, is_hex_id, to_hex
@@ -39,7 +39,7 @@ from .storage.pack import list_packs, write_pack
 from .storage.repack import CRUFT_EXT, RepackLock, cruft_marker, repack_packs, seal_idle_journals
 
 MAX_AGENT_DEPTH = 32
-Progress = Optional[Callable[[int], None]]
+Progress = Callable[[int], None] | None
 
 
 @dataclass
@@ -58,7 +58,7 @@ class GcReport:
 
 
 # -- refs of every namespace --------------------------------------------------------------------
-def namespaces(repo) -> List[Tuple[str, object]]:
+def namespaces(repo) -> list[tuple[str, object]]:
     """(path prefix, RefStore) of the root namespace and every agent namespace, recursively."""
     from .refs import RefStore, check_agent_name
 
@@ -136,7 +136,7 @@ def meta_ids(value, _depth: int = 0) -> Iterator[bytes]:
 
 
 def walk(get, roots: Iterable[bytes], commits_only: bool = False, progress: Progress = None,
-         broken: Optional[list] = None) -> set:
+         broken: list | None = None) -> set:
     """Ids reachable from `roots`. Blobs are named, not read; with `commits_only` only parent
     links are followed. Objects that are missing or unreadable are not followed (and are listed
     in `broken`, unless only a commit's meta names them: meta may hold other 32-byte values)."""
@@ -184,13 +184,13 @@ def walk(get, roots: Iterable[bytes], commits_only: bool = False, progress: Prog
 
 
 def reachable(repo, include_reflogs: bool = True, progress: Progress = None,
-              broken: Optional[list] = None) -> set:
+              broken: list | None = None) -> set:
     """Every object id reachable from every ref of every agent (and reflog entry, if asked)."""
     return walk(repo.store.get, ref_roots(repo, include_reflogs), progress=progress, broken=broken)
 
 
 # -- reflog expiry ------------------------------------------------------------------------------
-def expire_reflogs(repo, now: Optional[float] = None) -> int:
+def expire_reflogs(repo, now: float | None = None) -> int:
     """Drop reflog entries older than gc.reflog-expire (90 days), or than
     gc.reflog-expire-unreachable (30 days) when their old or new commit is not reachable from
     any ref's current value. A ref's current value is always kept. Either setting may be
@@ -219,7 +219,7 @@ def expire_reflogs(repo, now: Optional[float] = None) -> int:
 
 
 # -- gc and prune -------------------------------------------------------------------------------
-def gc(repo, prune_expire_s: Optional[int] = None, now: Optional[float] = None,
+def gc(repo, prune_expire_s: int | None = None, now: float | None = None,
        aggressive: bool = False, progress: Progress = None) -> GcReport:
     """Expire reflogs, seal idle journals, pack reachable objects into one pack with a trained
     dictionary, move newly unreachable objects to a cruft pack and drop expired cruft."""
@@ -229,13 +229,13 @@ def gc(repo, prune_expire_s: Optional[int] = None, now: Optional[float] = None,
                     progress=progress)
 
 
-def prune(repo, expire_s: int, now: Optional[float] = None) -> int:
+def prune(repo, expire_s: int, now: float | None = None) -> int:
     """Drop unreachable objects found unreachable at least `expire_s` seconds ago (0: all of
     them now; unsafe while other processes write). Returns how many were dropped."""
     return _collect(repo, expire_s, now, reflogs=False, level=None, progress=None).objects_pruned
 
 
-def _collect(repo, expire_s: int, now: Optional[float], reflogs: bool, level: Optional[int],
+def _collect(repo, expire_s: int, now: float | None, reflogs: bool, level: int | None,
              progress: Progress) -> GcReport:
     if not isinstance(expire_s, (int, float)) or isinstance(expire_s, bool) or expire_s < 0:
         raise InputError(f"the prune grace period must be a duration >= 0, not {expire_s!r}")
@@ -316,7 +316,7 @@ def _write_cruft(store, objects: list, now: float) -> str:
     return name
 
 
-def cruft_time(pack_dir: str, name: str) -> Optional[float]:
+def cruft_time(pack_dir: str, name: str) -> float | None:
     """When the objects of cruft pack `name` were found unreachable; None if it is not cruft."""
     path = cruft_marker(pack_dir, name)
     try:
@@ -340,7 +340,7 @@ def _drop_orphan_markers(pack_dir: str) -> None:
                 os.unlink(base + CRUFT_EXT)
 
 
-def usage(store) -> Tuple[int, int]:
+def usage(store) -> tuple[int, int]:
     """(number of packs, bytes in packs, their indexes and journals)."""
     from .storage import journal as jn
     names = list_packs(store.pack_dir)

@@ -7,7 +7,8 @@ named by the blake3 digest of exactly those bytes (docs/FORMAT.md, "Objects").
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable, Optional, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from . import canonical
 from .errors import InputError, MalformedObject
@@ -68,7 +69,7 @@ class TraceObject:
             raise MalformedObject(f"{self.tag} does not round-trip")
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> "TraceObject":
+    def from_bytes(cls, data: bytes) -> TraceObject:
         obj = parse_object(data)
         if not isinstance(obj, cls):
             raise MalformedObject(f"expected a {cls.tag} object, found {obj.tag}")
@@ -108,7 +109,7 @@ class Blob(TraceObject):
         self._init(message=canonical.normalize(message))
 
     @property
-    def role(self) -> Optional[str]:
+    def role(self) -> str | None:
         return self.message.get("role")
 
     def _payload(self) -> list:
@@ -135,7 +136,7 @@ class Entry:
     def pinned(self) -> bool:
         return bool(self.flags & FLAG_PINNED)
 
-    def with_flags(self, flags: int) -> "Entry":
+    def with_flags(self, flags: int) -> Entry:
         return Entry(self.blob, flags)
 
     def to_list(self) -> list:
@@ -181,7 +182,7 @@ class Snapshot(TraceObject):
     __slots__ = ("count", "root", "tail")
     tag = TAG_SNAP
 
-    def __init__(self, count: int, root: Optional[bytes], tail: Sequence[Entry]) -> None:
+    def __init__(self, count: int, root: bytes | None, tail: Sequence[Entry]) -> None:
         self._init(count=count, root=root, tail=tuple(tail))
 
     def _payload(self) -> list:
@@ -198,7 +199,7 @@ class Commit(TraceObject):
     def __init__(self, *, parents: Iterable[bytes], snapshot: bytes, op: str,
                  blobs: Iterable[bytes] = (), targets: Iterable[int] = (), message: str = "",
                  author: str = "", time_ms: int = 0, tz_min: int = 0, tokens: int = 0,
-                 total_tokens: int = 0, encoding: str = "", meta: Optional[dict] = None) -> None:
+                 total_tokens: int = 0, encoding: str = "", meta: dict | None = None) -> None:
         parents = tuple(parents)
         blobs = tuple(blobs)
         targets = tuple(targets)

@@ -5,8 +5,10 @@ facade that puts them together (docs/architecture.md)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Protocol, TypeVar
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from .errors import RepositoryError, UnsupportedFormat
 from .ids import RawId, from_hex, to_hex
@@ -25,7 +27,7 @@ S = TypeVar("S", bound="RepoState")
 class OpenTransaction(Protocol):
     """What the commit primitive needs of an open transaction (plumbing.commit.Transaction)."""
 
-    def apply(self, build: Callable[[Any, Any], Any], author: Optional[str]) -> Commit: ...
+    def apply(self, build: Callable[[Any, Any], Any], author: str | None) -> Commit: ...
 
 TRACE_DIR = ".trace"
 FORMAT_FILE = "format"
@@ -67,8 +69,8 @@ class RepoState:
     """One agent's view of a `.trace` repository (the default agent unless `agent` is given):
     the store, refs, index, config and token counter it reads and writes through."""
 
-    def __init__(self, trace_dir: str, agent: Optional[str] = None,
-                 _parent: Optional["RepoState"] = None, _head_ref: str = "HEAD") -> None:
+    def __init__(self, trace_dir: str, agent: str | None = None,
+                 _parent: RepoState | None = None, _head_ref: str = "HEAD") -> None:
         from .config import Config
         from .refs import RefStore, check_agent_name
 
@@ -77,7 +79,7 @@ class RepoState:
             _read_format(self.trace_dir)
             self.config: Config = Config.load(os.path.join(self.trace_dir, "config"))
             self.store = DiskObjectStore(os.path.join(self.trace_dir, "objects"), self._store_options())
-            self._index: Optional[CommitIndex] = None
+            self._index: CommitIndex | None = None
         else:
             self.config = _parent.config
             self.store = _parent.store
@@ -95,18 +97,18 @@ class RepoState:
         #: the ref commits move: HEAD, or a branch for a worktree view (see `worktree`)
         self.head_ref = _head_ref
         #: the transaction commits of this view go to (plumbing.commit.Transaction), or None
-        self.open_transaction: Optional[OpenTransaction] = None
+        self.open_transaction: OpenTransaction | None = None
         #: when set, a commit that would cross a budget threshold is refused (strict_budget)
         self.budget_strict = False
-        self._token_counter: Optional[TokenCounter] = None
+        self._token_counter: TokenCounter | None = None
         self._token_cache: dict = {}
         self._token_pending: list = []
 
     # -- opening ------------------------------------------------------------------------------
     @classmethod
-    def init(cls: type[S], path: str = ".", *, encoding: Optional[str] = None,
+    def init(cls: type[S], path: str = ".", *, encoding: str | None = None,
              durability: str = "normal", branch: str = DEFAULT_BRANCH,
-             author: Optional[str] = None) -> S:
+             author: str | None = None) -> S:
         """Create `path/.trace` (or `path` itself if it ends in .trace) and open it."""
         from .config import Config, validate_value
         from .refs import RefStore, check_ref_format
@@ -139,14 +141,14 @@ class RepoState:
         return cls(trace_dir)
 
     @classmethod
-    def open(cls: type[S], path: str = ".", agent: Optional[str] = None) -> S:
+    def open(cls: type[S], path: str = ".", agent: str | None = None) -> S:
         trace_dir = find_trace_dir(path)
         if not os.path.isdir(trace_dir):
             raise RepositoryError(f"no trace repository at {os.path.abspath(path)}")
         return cls(trace_dir, agent=agent)
 
     @classmethod
-    def discover(cls: type[S], start: str = ".", agent: Optional[str] = None) -> S:
+    def discover(cls: type[S], start: str = ".", agent: str | None = None) -> S:
         """Walk up from `start` to the first directory holding a `.trace` repository."""
         cur = os.path.abspath(start)
         while True:
@@ -285,7 +287,7 @@ class RepoState:
         return root._index
 
     # -- refs ---------------------------------------------------------------------------------
-    def head_branch(self) -> Optional[str]:
+    def head_branch(self) -> str | None:
         """The ref HEAD points to (e.g. refs/heads/main), or None when detached."""
         if self.head_ref != "HEAD":
             return self.head_ref
@@ -294,7 +296,7 @@ class RepoState:
             return raw[4:]
         return None
 
-    def head_commit(self) -> Optional[RawId]:
+    def head_commit(self) -> RawId | None:
         hexid = self.refs.resolve(self.head_ref)
         return from_hex(hexid) if hexid else None
 
@@ -314,7 +316,7 @@ class RepoState:
         root._token_counter = counter
         root._token_cache = {}
 
-    def blob_tokens(self, oid: bytes, blob: Optional[Blob] = None) -> int:
+    def blob_tokens(self, oid: bytes, blob: Blob | None = None) -> int:
         """Tokens of one message including its framing, cached per blob and encoding."""
         root = self._root
         cache = root._token_cache
@@ -343,8 +345,7 @@ class RepoState:
         root = self._root
         pending = root._token_pending
         if pending:
-            try:
+            # a cache write that fails costs only a recount later
+            with contextlib.suppress(Exception):
                 self.index.put_tokens(list(pending))
-            except Exception:  # a cache write that fails costs only a recount later
-                pass
             pending.clear()

@@ -10,14 +10,15 @@ anywhere leaves the branch as it was.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from collections.abc import Mapping
+from typing import Any
 
 from .. import chunked
 from ..errors import InputError, OperationError
-from ..plumbing.commit import Change, commit_change, total_after
-from ..state import RepoState
 from ..ids import to_hex
 from ..objects import Blob, Entry
+from ..plumbing.commit import Change, commit_change, total_after
+from ..state import RepoState
 from . import messages as M
 from . import provenance as P
 from . import strategies as S
@@ -27,9 +28,10 @@ from .select import Selection, select
 from .units import Layout, cut_units, layout
 from .validate import Facts, check_pins, check_size, check_text
 
+
 # -- planning ---------------------------------------------------------------------------------
 def default_plan(sel: Selection, tokens) -> Plan:
-    by_commit: Dict[bytes, List[int]] = {}
+    by_commit: dict[bytes, list[int]] = {}
     for i in sel.selected:
         by_commit.setdefault(sel.origin[i], []).append(i)
     steps, idle = [], []
@@ -58,7 +60,7 @@ def resolve_plan(given: Any, default: Plan) -> Plan:
     return plan
 
 
-def plan_compression(repo, opts: Options) -> Tuple[Selection, Plan]:
+def plan_compression(repo, opts: Options) -> tuple[Selection, Plan]:
     sel = select(repo, opts.range, opts.entries)
 
     def tokens(i: int) -> int:
@@ -74,7 +76,7 @@ class _Run:
         self.sel, self.plan = plan_compression(repo, opts)
         sel = self.sel
         self.msgs = {i: repo.get_blob(sel.entries[i].blob).message for i in range(sel.start, sel.end)}
-        self._produced: Dict[bytes, Dict[bytes, str]] = {}
+        self._produced: dict[bytes, dict[bytes, str]] = {}
         self.pos = {bytes.fromhex(s.commit): k for k, s in enumerate(self.plan.steps)}
 
     def tokens(self, i: int) -> int:
@@ -123,12 +125,12 @@ class _Run:
         return out
 
     # -- strategies -----------------------------------------------------------------------
-    def mask(self, lay: Layout) -> Dict[int, Tuple[Blob, int]]:
+    def mask(self, lay: Layout) -> dict[int, tuple[Blob, int]]:
         counter = self.repo.token_counter()
         from ..tokens import TOKENS_PER_MESSAGE, count_message
         template = self.repo.config.get_typed("compress.placeholder")
         protected = self.protected_outputs()
-        out: Dict[int, Tuple[Blob, int]] = {}
+        out: dict[int, tuple[Blob, int]] = {}
         start = self.sel.start
         span = [self.msgs[j] for j in range(start, self.sel.end)]
         for i in lay.indices("sum"):
@@ -154,9 +156,9 @@ class _Run:
                 out[i] = (b, nt)
         return out
 
-    def summarize(self, lay: Layout) -> List[dict]:
+    def summarize(self, lay: Layout) -> list[dict]:
         o = self.opts
-        texts: List[Optional[str]] = [None] * len(lay.units)
+        texts: list[str | None] = [None] * len(lay.units)
         if o.strategy == "manual":
             if len(o.summaries) != len(lay.units):
                 spans = ", ".join(f"#{u[0]}-#{u[-1]}" for u in lay.units[:6])
@@ -198,7 +200,7 @@ class _Run:
         self.usage = usage.to_meta() if usage is not None else None
         return out
 
-    def _instructions(self) -> Optional[str]:
+    def _instructions(self) -> str | None:
         return self.opts.instructions or self.repo.config.get_typed("compress.instructions")
 
     # -- assembling -----------------------------------------------------------------------
@@ -207,8 +209,8 @@ class _Run:
         lay = layout(sel, self.plan, self.msgs, respect_pins=o.respect_pins, force=o.force,
                      survives_sum=o.strategy == "mask", results_after=self.results_after)
         self.usage = None
-        masked: Dict[int, Tuple[Blob, int]] = {}
-        sums: List[dict] = []
+        masked: dict[int, tuple[Blob, int]] = {}
+        sums: list[dict] = []
         if o.strategy == "mask":
             masked = self.mask(lay)
         else:
@@ -221,10 +223,10 @@ class _Run:
             raise OperationError("nothing to compress: every entry of the range stays as it is "
                                  "(see the plan, the pins, and for mask --keep-last)")
         first = {s["unit"][0]: s for s in sums}
-        new_span: List[Entry] = []
+        new_span: list[Entry] = []
         meta_sums, meta_masked, kept, res_sums, res_masked = [], [], [], [], []
-        new_blobs: List[Blob] = []
-        removed: List[int] = []
+        new_blobs: list[Blob] = []
+        removed: list[int] = []
         for i in range(sel.start, sel.end):
             e = sel.entries[i]
             st = lay.state[i]
@@ -312,7 +314,7 @@ class _Run:
         result.tokens_after = commit.total_tokens
         return result
 
-    def _check_facts(self, new_span: List[Entry], new_blobs: List[Blob]) -> None:
+    def _check_facts(self, new_span: list[Entry], new_blobs: list[Blob]) -> None:
         sel, repo = self.sel, self.repo
         made = {b.id: b.message for b in new_blobs}
         outside = (M.message_text(repo.get_blob(e.blob).message)

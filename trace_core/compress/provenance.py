@@ -9,7 +9,7 @@ the earlier compress commit `meta.commits[commit]`, whose own meta says what it 
 
 from __future__ import annotations
 
-from typing import Any, Dict, List
+from typing import Any
 
 from ..errors import OperationError
 from ..ids import from_hex, is_hex_id, to_hex
@@ -17,12 +17,12 @@ from ..ids import from_hex, is_hex_id, to_hex
 VERSION = 1
 
 
-def produced(commit) -> Dict[bytes, str]:
+def produced(commit) -> dict[bytes, str]:
     """{blob id (raw): "summary" | "masked"} for the entries a compress commit created."""
     if commit is None or commit.op != "compress":
         return {}
     meta = commit.meta or {}
-    out: Dict[bytes, str] = {}
+    out: dict[bytes, str] = {}
     for key, kind in (("summaries", "summary"), ("masked", "masked")):
         for s in meta.get(key) or []:
             if isinstance(s, dict) and isinstance(s.get("blob"), str) and is_hex_id(s["blob"]):
@@ -30,7 +30,7 @@ def produced(commit) -> Dict[bytes, str]:
     return out
 
 
-def inference_total(results: List[Any]) -> dict:
+def inference_total(results: list[Any]) -> dict:
     """The operation-level `inference` of several calls, in the shape every operation uses:
     {"provider", "model", "prompt_tokens", "completion_tokens", "cost_usd"} (cost None when
     any call's cost is unknown; provider/model of the first call)."""
@@ -43,7 +43,7 @@ def inference_total(results: List[Any]) -> dict:
             "cost_usd": None if any(c is None for c in costs) else round(sum(costs), 10)}
 
 
-def runs(actions: List[str]) -> list:
+def runs(actions: list[str]) -> list:
     """Run-length form of the plan's actions: [[action, count], ...] in commit order."""
     out: list = []
     for a in actions:
@@ -54,9 +54,9 @@ def runs(actions: List[str]) -> list:
     return out
 
 
-def actions(meta: dict) -> List[str]:
+def actions(meta: dict) -> list[str]:
     """The plan's action for each of `meta.commits`, in order."""
-    out: List[str] = []
+    out: list[str] = []
     for item in meta.get("plan") or []:
         if isinstance(item, list) and len(item) == 2 and isinstance(item[1], int):
             out.extend([item[0]] * item[1])
@@ -67,7 +67,7 @@ def record(index: int, blob: bytes, commit_pos: int, tokens: int, flags: int, ki
     return [index, to_hex(blob), commit_pos, tokens, flags, kind]
 
 
-def _rec(r: Any, commits: List[str]) -> dict:
+def _rec(r: Any, commits: list[str]) -> dict:
     if not isinstance(r, list) or len(r) != 6:
         raise OperationError("malformed compress provenance record")
     idx, blob, pos, tokens, flags, kind = r
@@ -101,7 +101,7 @@ def describe(commit) -> dict:
     return out
 
 
-def trace_back(repo, commit_id: bytes, blob, _depth: int = 0) -> List[dict]:
+def trace_back(repo, commit_id: bytes, blob, _depth: int = 0) -> list[dict]:
     """The original entries a summary (or masked entry) `blob` (raw or hex id) made by the
     compress commit `commit_id` stands for, following summaries of summaries down to ordinary
     entries. Each item: {"commit": the commit that introduced it, "blob", "tokens", "via": [the
@@ -116,7 +116,7 @@ def trace_back(repo, commit_id: bytes, blob, _depth: int = 0) -> List[dict]:
         for s in m.get(key) or []:
             if s.get("blob") != want:
                 continue
-            out: List[dict] = []
+            out: list[dict] = []
             for r in s.get("replaced") or []:
                 d = _rec(r, commits)
                 if d["kind"] in ("summary", "masked") and d["commit"] and is_hex_id(d["commit"]):
@@ -130,7 +130,7 @@ def trace_back(repo, commit_id: bytes, blob, _depth: int = 0) -> List[dict]:
     raise OperationError(f"commit {to_hex(commit_id)[:12]} did not create entry {str(want)[:12]}")
 
 
-def show_lines(info: dict, width: int = 100) -> List[str]:
+def show_lines(info: dict, width: int = 100) -> list[str]:
     """Human-readable lines for a described compress commit (see `describe`)."""
     lines = [f"Compress: {info.get('strategy')} / {info.get('granularity')} over "
              f"{info.get('range', '')}"]
@@ -158,7 +158,7 @@ def show_lines(info: dict, width: int = 100) -> List[str]:
     return [ln[:width] if len(ln) > width else ln for ln in lines]
 
 
-def _span(recs: List[dict]) -> str:
+def _span(recs: list[dict]) -> str:
     if not recs:
         return "nothing"
     return f"{len(recs)} entr{'y' if len(recs) == 1 else 'ies'} (#{recs[0]['index']}-#{recs[-1]['index']})"

@@ -20,7 +20,7 @@ from ..ids import ID_LEN, to_hex
 from ..objects import TAG_COMMIT, TYPE_CODES, Commit
 
 if TYPE_CHECKING:
-    from typing import Callable, Iterable, Iterator, Optional
+    from collections.abc import Callable, Iterable, Iterator
 
     from .rows import CommitRow
 
@@ -106,7 +106,7 @@ def _is_busy(exc: Exception) -> bool:
     return isinstance(exc, sqlite3.OperationalError) and ("locked" in msg or "busy" in msg)
 
 
-def _schema_row(conn: sqlite3.Connection) -> Optional[tuple]:
+def _schema_row(conn: sqlite3.Connection) -> tuple | None:
     try:
         return conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
     except sqlite3.OperationalError as exc:
@@ -215,7 +215,7 @@ class CommitIndex:
             self._conn.close()
 
     # -- rows -----------------------------------------------------------------------------------
-    def _fetch(self, oid: bytes) -> Optional[CommitRow]:
+    def _fetch(self, oid: bytes) -> CommitRow | None:
         r = self._db(lambda c: c.execute(f"SELECT {_COLS} FROM commits WHERE id=?", (oid,)).fetchone())
         return _from_db(r) if r is not None else self._extra.get(oid)
 
@@ -295,7 +295,7 @@ class CommitIndex:
             self._save(rows)
         return rows
 
-    def _row(self, oid: bytes, cache: Optional[dict] = None) -> CommitRow:
+    def _row(self, oid: bytes, cache: dict | None = None) -> CommitRow:
         r = self._fetch(oid)
         if r is None:
             new = self._load([oid])
@@ -321,7 +321,7 @@ class CommitIndex:
         return self._row(oid).parents
 
     def walk(self, starts: Iterable[bytes], exclude: Iterable[bytes] = (),
-             limit: Optional[int] = None, first_parent: bool = False) -> Iterator[CommitRow]:
+             limit: int | None = None, first_parent: bool = False) -> Iterator[CommitRow]:
         """Like `git rev-list starts ^exclude`: newest first (time, then generation), each once.
 
         `first_parent` restricts the included side to first parents; exclusion still follows
@@ -331,7 +331,7 @@ class CommitIndex:
             yield _from_db(r)
 
     def walk_raw(self, starts: Iterable[bytes], exclude: Iterable[bytes] = (),
-                 limit: Optional[int] = None, first_parent: bool = False,
+                 limit: int | None = None, first_parent: bool = False,
                  columns: tuple = ()) -> Iterator[tuple]:
         """`walk` yielding plain tuples, for hot loops: (id, packed parents, generation, time_ms,
         *columns). Each of `columns` is the name of a column of the commits table (tz, author,
@@ -527,7 +527,7 @@ class CommitIndex:
         self._save(rows, reset=True)
 
     # -- token counts ---------------------------------------------------------------------------
-    def get_tokens(self, blob_id: bytes, encoding: str) -> Optional[int]:
+    def get_tokens(self, blob_id: bytes, encoding: str) -> int | None:
         r = self._db(lambda c: c.execute("SELECT n FROM tokens WHERE blob=? AND encoding=?",
                                          (blob_id, encoding)).fetchone())
         return r[0] if r is not None else None

@@ -7,8 +7,8 @@ trace_cli/llm_support.py).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
 
 from ..errors import ConfigError
 from .anthropic import DEFAULT_ANTHROPIC_BASE_URL, AnthropicProvider
@@ -29,13 +29,13 @@ OFFLINE_MESSAGE = ("llm.provider is 'offline': no LLM requests are made; use an 
 class LLMSettings:
     """The effective llm.* settings (defaults applied; base_url None while provider is unset)."""
 
-    provider: Optional[str]
-    model: Optional[str]
-    base_url: Optional[str]
+    provider: str | None
+    model: str | None
+    base_url: str | None
     timeout: float
     max_retries: int
     max_tokens: int
-    api_key_env: Optional[str]
+    api_key_env: str | None
 
 
 def llm_settings(config) -> LLMSettings:
@@ -70,7 +70,7 @@ def prices_from_config(config) -> PriceTable:
     return PriceTable(table)
 
 
-def provider_from_config(config, api_key: Optional[str], *,
+def provider_from_config(config, api_key: str | None, *,
                          sleep: Callable[[float], None] = time.sleep) -> Provider:
     """The provider named by llm.provider, for llm.model, with the config's timeouts, retries,
     token limit and prices. ConfigError when llm.provider or llm.model is unset, or when the

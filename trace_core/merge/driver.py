@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from collections.abc import Callable, Sequence
 
 from ..errors import ProviderResponseError
-from .merge3 import Conflict
 from ..messages import message_text, normalized
 from ..objects import Entry
+from .merge3 import Conflict
 
 Load = Callable[[Entry], dict]
 #: entries of each side shown to the LLM when looking for contradictions (the latest ones)
@@ -28,9 +28,9 @@ class DriverResult:
     entry, explanation); usage: the provider usage meta (None for offline drivers)."""
 
     def __init__(self) -> None:
-        self.resolutions: Dict[int, Tuple[str, Optional[str]]] = {}
-        self.contradictions: List[Tuple[Entry, Entry, str]] = []
-        self.usage: Optional[dict] = None
+        self.resolutions: dict[int, tuple[str, str | None]] = {}
+        self.contradictions: list[tuple[Entry, Entry, str]] = []
+        self.usage: dict | None = None
 
 
 class DeterministicDriver:
@@ -104,7 +104,7 @@ class LLMDriver:
 
     name = "llm"
 
-    def __init__(self, provider, max_tokens: Optional[int] = None) -> None:
+    def __init__(self, provider, max_tokens: int | None = None) -> None:
         self.provider = provider
         self.max_tokens = max_tokens
 

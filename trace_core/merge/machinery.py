@@ -12,15 +12,14 @@ branch has not moved meanwhile.
 from __future__ import annotations
 
 import re
-from typing import Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 from .. import chunked
 from ..errors import InputError, StateError
 from ..ids import from_hex
-from ..objects import Blob, Commit, Entry, Snapshot
-from ..plumbing.commit import (Change, count_entries, publish, snapshot_of_commit, tip,
-                               write_change)
 from ..messages import normalized
+from ..objects import Blob, Commit, Entry, Snapshot
+from ..plumbing.commit import Change, count_entries, publish, snapshot_of_commit, tip, write_change
 from ..state import RepoState
 from . import state as mergestate
 from .merge3 import ORDERS, Conflict, Outcome, Similar, merge_lists, resolved_entries
@@ -34,10 +33,10 @@ class MergeResult:
     """What a merge / pick / rebase did. status: up-to-date, fast-forward, merged, picked,
     reverted, rebased, empty (nothing to commit) or conflicts (see `conflicts`)."""
 
-    def __init__(self, op: str, status: str, commit: Optional[str] = None,
-                 conflicts: Sequence[Conflict] = (), base: Optional[str] = None,
-                 deduplicated: int = 0, inference: Optional[dict] = None,
-                 driver: Optional[str] = None, replayed: Sequence = ()) -> None:
+    def __init__(self, op: str, status: str, commit: str | None = None,
+                 conflicts: Sequence[Conflict] = (), base: str | None = None,
+                 deduplicated: int = 0, inference: dict | None = None,
+                 driver: str | None = None, replayed: Sequence = ()) -> None:
         self.op = op
         self.status = status
         self.commit = commit
@@ -72,7 +71,7 @@ def shared_leaves(refs: list) -> int:
     return k
 
 
-def _common_leaves(views: list) -> Tuple[int, int]:
+def _common_leaves(views: list) -> tuple[int, int]:
     """(entries in leading leaves shared by all, entries in shared trailing leaves + tails)."""
     refs = [v[0] for v in views]
     n = min(len(r) for r in refs)
@@ -87,7 +86,7 @@ def _common_leaves(views: list) -> Tuple[int, int]:
     return prefix, len(tails[0]) + sum(c for _, c in refs[0][len(refs[0]) - j:])
 
 
-def _role_of(repo: RepoState, e: Entry) -> Optional[str]:
+def _role_of(repo: RepoState, e: Entry) -> str | None:
     return repo.get_blob(e.blob).message.get("role")
 
 
@@ -110,9 +109,9 @@ def _similar(repo: RepoState, threshold: float) -> Similar:
     return Similar(features, threshold)
 
 
-def _added_times(repo: RepoState, tip: Optional[bytes], base: Optional[bytes]) -> Dict[bytes, int]:
+def _added_times(repo: RepoState, tip: bytes | None, base: bytes | None) -> dict[bytes, int]:
     """blob id -> time of the commit that added it, for commits in base..tip."""
-    out: Dict[bytes, int] = {}
+    out: dict[bytes, int] = {}
     if tip is None:
         return out
     for row in repo.index.walk([tip], [base] if base else []):
@@ -122,7 +121,7 @@ def _added_times(repo: RepoState, tip: Optional[bytes], base: Optional[bytes]) -
     return out
 
 
-def three_way(repo: RepoState, base: Optional[bytes], ours: Optional[bytes], theirs: Optional[bytes],
+def three_way(repo: RepoState, base: bytes | None, ours: bytes | None, theirs: bytes | None,
                order: str, fast: bool = True) -> Work:
     """The three-way merge of the three contexts. `fast` allows the appends-only shortcut,
     whose result does not list ours' entries as slots (a semantic driver needs them)."""
@@ -155,8 +154,8 @@ def three_way(repo: RepoState, base: Optional[bytes], ours: Optional[bytes], the
     return w
 
 
-def _appends_only(repo: RepoState, snaps: list, views: list, prefix: int, ours: Optional[bytes],
-                  similar) -> Optional[Work]:
+def _appends_only(repo: RepoState, snaps: list, views: list, prefix: int, ours: bytes | None,
+                  similar) -> Work | None:
     """The common case without reading the whole of either side: since the base, both sides
     only appended. The result is ours plus what theirs appended (duplicates of ours'
     windowed appends dropped), unless a near-duplicate needs a decision (None: merge it the
@@ -174,7 +173,7 @@ def _appends_only(repo: RepoState, snaps: list, views: list, prefix: int, ours: 
     n_ours = ours_s.count - base_s.count
     runs = [(0, n_ours)] if n_ours <= 2 * NEAR_WINDOW else \
         [(0, NEAR_WINDOW), (n_ours - NEAR_WINDOW, n_ours)]   # merge3.window's entries
-    ours_win: Dict[int, Entry] = {}
+    ours_win: dict[int, Entry] = {}
     for a, b in runs:
         got = chunked.entries_between(*views[1], base_s.count + a, base_s.count + b, get)
         ours_win.update(zip(range(a, b), got))
@@ -196,7 +195,7 @@ def _appends_only(repo: RepoState, snaps: list, views: list, prefix: int, ours: 
     return w
 
 
-def apply_strategy(repo: RepoState, w: Work, strategy: str, driver) -> Tuple[Optional[dict], Optional[str]]:
+def apply_strategy(repo: RepoState, w: Work, strategy: str, driver) -> tuple[dict | None, str | None]:
     """Settle what the strategy settles; returns (inference usage, driver name)."""
     outcome = w.outcome
     if strategy in _STRATEGY_ACTION:
@@ -243,7 +242,7 @@ def _flag_contradiction(repo: RepoState, outcome, ours_e: Entry, theirs_e: Entry
     c.id = max(x.id for x in outcome.conflicts) + 1
 
 
-def settle_text(repo: RepoState, c: Conflict, text: str, by: str, role: Optional[str] = None) -> None:
+def settle_text(repo: RepoState, c: Conflict, text: str, by: str, role: str | None = None) -> None:
     if not isinstance(text, str) or not text.strip():
         raise InputError("a text resolution needs non-empty text")
     sample = (c.ours or c.theirs or ([c.base] if c.base else []))
@@ -255,7 +254,7 @@ def settle_text(repo: RepoState, c: Conflict, text: str, by: str, role: Optional
     c.settle("text", by, [Entry(blob.id, flags)])
 
 
-def _result_snapshot(repo: RepoState, w: Work, mid: List[Entry]) -> Tuple[Snapshot, list, int]:
+def _result_snapshot(repo: RepoState, w: Work, mid: list[Entry]) -> tuple[Snapshot, list, int]:
     """(snapshot, new nodes, total tokens) of ours with its differing middle replaced."""
     om = w.ours_mid
     n = min(len(om), len(mid))
@@ -277,8 +276,8 @@ def _result_snapshot(repo: RepoState, w: Work, mid: List[Entry]) -> Tuple[Snapsh
 
 def new_commit(repo: RepoState, snap: Snapshot, nodes: list, total: int, parents: list, op: str,
                 message: str, prev_total: int, meta: dict, blobs: Sequence[bytes] = (),
-                targets: Sequence[int] = (), author: Optional[str] = None,
-                tokens: Optional[int] = None) -> Commit:
+                targets: Sequence[int] = (), author: str | None = None,
+                tokens: int | None = None) -> Commit:
     """Write a commit of `snap`; its `tokens` is the change of the total unless given."""
     change = Change(snap, nodes, op, blobs=blobs, targets=targets, message=message,
                     tokens=total - prev_total if tokens is None else tokens,
@@ -286,7 +285,7 @@ def new_commit(repo: RepoState, snap: Snapshot, nodes: list, total: int, parents
     return write_change(repo, change, parents, author)
 
 
-def head(repo: RepoState) -> Tuple[str, Optional[bytes]]:
+def head(repo: RepoState) -> tuple[str, bytes | None]:
     """(the ref the operation moves, its commit id or None)."""
     ref, cid, _, _ = tip(repo)
     return ref, cid
@@ -344,7 +343,7 @@ def work_from_state(repo: RepoState, st) -> Work:
     return w
 
 
-def check_options(repo: RepoState, strategy: str, order: Optional[str]) -> str:
+def check_options(repo: RepoState, strategy: str, order: str | None) -> str:
     if strategy not in STRATEGIES:
         raise InputError(f"unknown strategy {strategy!r} ({', '.join(STRATEGIES)})")
     order = order or repo.config.get_typed("merge.order")

@@ -7,8 +7,6 @@ way (pure appends without a three-way merge) and moves the branch once at the en
 
 from __future__ import annotations
 
-from typing import Optional
-
 from .. import chunked
 from ..errors import OperationError
 from ..ids import from_hex, to_hex
@@ -17,24 +15,32 @@ from ..plumbing.commit import publish, snapshot_of_commit, total_after
 from ..plumbing.revparse import resolve_revision
 from ..state import RepoState
 from . import state as mergestate
-from .machinery import (MergeResult, apply_strategy, check_options, finish, head, new_commit,
-                        three_way,
-                        save_state, shared_leaves)
+from .machinery import (
+    MergeResult,
+    apply_strategy,
+    check_options,
+    finish,
+    head,
+    new_commit,
+    save_state,
+    shared_leaves,
+    three_way,
+)
 
 
-def cherry_pick(repo: RepoState, rev: str, *, strategy: str = "manual", order: Optional[str] = None,
+def cherry_pick(repo: RepoState, rev: str, *, strategy: str = "manual", order: str | None = None,
                 driver=None) -> MergeResult:
     """Apply the change commit `rev` made (against its parent) on top of the branch."""
     return _pick_op(repo, "cherry-pick", rev, strategy, order, driver)
 
 
-def revert(repo: RepoState, rev: str, *, strategy: str = "manual", order: Optional[str] = None,
+def revert(repo: RepoState, rev: str, *, strategy: str = "manual", order: str | None = None,
            driver=None) -> MergeResult:
     """Undo the change commit `rev` made, as a new commit on top of the branch."""
     return _pick_op(repo, "revert", rev, strategy, order, driver)
 
 
-def _pick_op(repo: RepoState, op: str, rev: str, strategy: str, order: Optional[str],
+def _pick_op(repo: RepoState, op: str, rev: str, strategy: str, order: str | None,
              driver) -> MergeResult:
     mergestate.refuse_if_in_progress(repo)
     order = check_options(repo, strategy, order)
@@ -55,7 +61,7 @@ def _pick_op(repo: RepoState, op: str, rev: str, strategy: str, order: Optional[
     return pick(repo, st, base, theirs, driver)
 
 
-def pick(repo: RepoState, st, base: Optional[bytes], theirs: Optional[bytes], driver) -> MergeResult:
+def pick(repo: RepoState, st, base: bytes | None, theirs: bytes | None, driver) -> MergeResult:
     """One replay step: three-way (base -> theirs applied on st.ours); stop on conflicts."""
     ours = from_hex(st.ours)
     w = three_way(repo, base, ours, theirs, st.order, fast=st.strategy != "semantic")
@@ -69,7 +75,7 @@ def pick(repo: RepoState, st, base: Optional[bytes], theirs: Optional[bytes], dr
     return finish(repo, st, w)
 
 
-def rebase(repo: RepoState, upstream: str, *, strategy: str = "manual", order: Optional[str] = None,
+def rebase(repo: RepoState, upstream: str, *, strategy: str = "manual", order: str | None = None,
            driver=None) -> MergeResult:
     """Replay the branch's commits that `upstream` lacks on top of it (merges are left out,
     as git does), then move the branch once. Conflicts stop it with MERGE_STATE."""
@@ -115,7 +121,7 @@ def rebase_run(repo: RepoState, st, driver) -> MergeResult:
                        replayed=[tuple(p) for p in rb["done"]])
 
 
-def _replay_append(repo: RepoState, st, c: Commit, cid: bytes, parent: Optional[bytes]) -> Optional[str]:
+def _replay_append(repo: RepoState, st, c: Commit, cid: bytes, parent: bytes | None) -> str | None:
     """Replay a pure append without a three-way merge: the new entries go after the tip."""
     rb = st.rebase
     if parent is not None and to_hex(parent) == st.ours:  # already on top: reuse as is

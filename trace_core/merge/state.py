@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, List, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ..errors import MergeInProgress, OperationError, StateError, TraceError
 from ..ids import is_hex_id
-from .merge3 import KINDS, ORDERS, Conflict
 from ..objects import Entry
 from ..storage.lockfile import write_file_atomic
+from .merge3 import KINDS, ORDERS, Conflict
 
 STATE_FILE = "MERGE_STATE"
 STATE_FORMAT = 1
@@ -52,7 +53,7 @@ def _rebase_doc(v: Any) -> dict:
     return v
 
 
-def _hex_or_none(v: Any) -> Optional[str]:
+def _hex_or_none(v: Any) -> str | None:
     if v is None:
         return None
     if not isinstance(v, str) or not is_hex_id(v):
@@ -63,12 +64,12 @@ def _hex_or_none(v: Any) -> Optional[str]:
 class MergeState:
     """Everything needed to finish or abort a stopped operation (see docs/merge.md)."""
 
-    def __init__(self, op: str, ref: str, orig_head: Optional[str], ours: Optional[str],
-                 theirs: str, base: Optional[str], *, theirs_name: str = "",
+    def __init__(self, op: str, ref: str, orig_head: str | None, ours: str | None,
+                 theirs: str, base: str | None, *, theirs_name: str = "",
                  strategy: str = "manual", order: str = "ours-first", message: str = "",
-                 prefix: int = 0, suffix: int = 0, slots: Optional[list] = None,
-                 conflicts: Sequence[Conflict] = (), inference: Optional[dict] = None,
-                 driver: Optional[str] = None, rebase: Optional[dict] = None,
+                 prefix: int = 0, suffix: int = 0, slots: list | None = None,
+                 conflicts: Sequence[Conflict] = (), inference: dict | None = None,
+                 driver: str | None = None, rebase: dict | None = None,
                  deduplicated: int = 0) -> None:
         self.op = op
         self.ref = ref
@@ -91,7 +92,7 @@ class MergeState:
 
     # -- queries ----------------------------------------------------------------------------------
     @property
-    def open_conflicts(self) -> List[Conflict]:
+    def open_conflicts(self) -> list[Conflict]:
         return [c for c in self.conflicts if not c.resolved]
 
     def conflict(self, cid: int) -> Conflict:
@@ -130,7 +131,7 @@ class MergeState:
                 + "\n").encode("utf-8")
 
     @classmethod
-    def from_json(cls, data: bytes) -> "MergeState":
+    def from_json(cls, data: bytes) -> MergeState:
         try:
             doc = json.loads(data.decode("utf-8"))
             if not isinstance(doc, dict) or doc.get("format") != STATE_FORMAT:
@@ -203,7 +204,7 @@ def state_path(repo) -> str:
     return os.path.join(repo.refs_root, STATE_FILE)
 
 
-def load(repo) -> Optional[MergeState]:
+def load(repo) -> MergeState | None:
     """The stopped operation of this namespace, or None. A state left behind by a process
     killed after it moved the branch (the operation is complete) is removed here."""
     try:

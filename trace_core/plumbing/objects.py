@@ -3,7 +3,8 @@ create commit objects for existing snapshots (`commit-tree`)."""
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Optional, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from .. import chunked
 from ..errors import InputError, RevisionError
@@ -21,7 +22,7 @@ def make_blob(message: Any) -> Blob:
     return Blob(message)
 
 
-def hash_object(repo: Optional[RepoState], message: Any, write: bool = False) -> str:
+def hash_object(repo: RepoState | None, message: Any, write: bool = False) -> str:
     """The id a message would have as a blob; stored when `write`."""
     blob = make_blob(message)
     if write:
@@ -118,10 +119,10 @@ def snapshot_entries(repo: RepoState, snap: Snapshot) -> list:
 
 # -- commits ----------------------------------------------------------------------------------
 def commit_tree(repo: RepoState, snapshot: RawId, parents: Sequence[RawId], *, op: str = "append",
-                message: str = "", author: Optional[str] = None, blobs: Sequence[RawId] = (),
-                targets: Sequence[int] = (), time_ms: Optional[int] = None, tz_min: Optional[int] = None,
-                meta: Optional[dict] = None, tokens: Optional[int] = None,
-                total_tokens: Optional[int] = None) -> Commit:
+                message: str = "", author: str | None = None, blobs: Sequence[RawId] = (),
+                targets: Sequence[int] = (), time_ms: int | None = None, tz_min: int | None = None,
+                meta: dict | None = None, tokens: int | None = None,
+                total_tokens: int | None = None) -> Commit:
     """Create a commit object for an existing snapshot and parents (no ref moves)."""
     snap = repo.get_snapshot(snapshot)
     for p in parents:

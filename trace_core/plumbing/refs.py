@@ -4,7 +4,8 @@ against an expected old value, reflog message), and the `update-ref`, `rev-parse
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ..errors import InputError
 from ..ids import ZERO_HEX, to_hex
@@ -53,7 +54,7 @@ def move_refs(repo: RepoState, updates: Sequence[tuple], message: str) -> None:
     tx.commit()
 
 
-def update_ref(repo: RepoState, name: str, new: Optional[str], old: Optional[str] = None, *,
+def update_ref(repo: RepoState, name: str, new: str | None, old: str | None = None, *,
                delete: bool = False, message: str = "", deref: bool = True) -> None:
     """Set (or delete) a ref to a revision, checking it still holds revision `old` when given
     (compare-and-swap; "" or the zero id: must not exist)."""

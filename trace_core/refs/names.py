@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Callable, Optional
+from collections.abc import Callable
 
 from ..errors import InvalidRefName
 
@@ -107,7 +107,7 @@ def check_agent_name(name: str) -> str:
     return name
 
 
-def shorten(name: str, exists: Optional[Callable[[str], bool]] = None, strict: bool = True) -> str:
+def shorten(name: str, exists: Callable[[str], bool] | None = None, strict: bool = True) -> str:
     """The shortest unambiguous name of ref `name`, as git's `rev-parse --abbrev-ref` and
     `%(refname:short)` print it: refs/heads/x -> x, refs/tags/v1 -> v1, refs/other/y -> other/y;
     HEAD, pseudo-refs and names outside refs/ are returned unchanged.

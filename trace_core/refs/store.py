@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Callable, Iterator, Optional, Union
+from collections.abc import Callable, Iterator
 
 from ..errors import InvalidObjectId, RefConflict, RefNotFound, SymrefLoop
 from ..ids import ZERO_HEX, is_hex_id
 from .names import PSEUDO_REFS, check_ref_format, check_writable
-from .reffile import (LockedRef, RefLogEntry, iter_records, read_all, read_value)
+from .reffile import LockedRef, RefLogEntry, iter_records, read_all, read_value
 
 MAX_SYMREF_DEPTH = 5
 
@@ -21,7 +21,7 @@ class _Any:
 
 #: Pass as the expected old value to skip the compare in a compare-and-swap.
 ANY = _Any()
-Expected = Union[None, str, _Any]  # None: the ref must not exist
+Expected = str | _Any | None  # None: the ref must not exist
 
 
 def _now_ms() -> int:
@@ -34,14 +34,14 @@ def _check_new(value: str) -> str:
     return value.lower()
 
 
-def _matches(current: Optional[RefLogEntry], expected: Expected) -> bool:
+def _matches(current: RefLogEntry | None, expected: Expected) -> bool:
     if expected is ANY:
         return True
     value = current.new if current is not None else None
     return value == expected
 
 
-def _describe(value: Optional[str]) -> str:
+def _describe(value: str | None) -> str:
     return "absent" if value is None else value[:12] if is_hex_id(value) else value
 
 
@@ -58,10 +58,10 @@ class RefStore:
         return os.path.join(self.root, *name.split("/"))
 
     # -- reading ------------------------------------------------------------------------------
-    def read_entry(self, name: str) -> Optional[RefLogEntry]:
+    def read_entry(self, name: str) -> RefLogEntry | None:
         return read_value(self._path(check_writable(name)), self._cache)
 
-    def read(self, name: str) -> Optional[str]:
+    def read(self, name: str) -> str | None:
         """The raw value of `name`: a hex id, `ref:<target>`, or None if it does not exist."""
         e = self.read_entry(name)
         return e.new if e is not None else None
@@ -76,7 +76,7 @@ class RefStore:
             target = check_writable(raw[4:])
         raise SymrefLoop(f"ref {name}: symbolic refs nest deeper than {MAX_SYMREF_DEPTH}")
 
-    def resolve(self, name: str) -> Optional[str]:
+    def resolve(self, name: str) -> str | None:
         """The id `name` finally points to, or None (absent ref or unborn branch)."""
         return self.resolve_target(name)[1]
 
@@ -96,7 +96,7 @@ class RefStore:
                 yield p
         base = os.path.join(self.root, "refs")
         found = []
-        for dirpath, dirnames, filenames in os.walk(base):
+        for dirpath, _dirnames, filenames in os.walk(base):
             rel = os.path.relpath(dirpath, self.root).replace(os.sep, "/")
             for f in filenames:
                 name = f"{rel}/{f}"
@@ -123,15 +123,15 @@ class RefStore:
     def _target(self, name: str, deref: bool) -> str:
         return self.resolve_target(name)[0] if deref else check_writable(name)
 
-    def _record(self, new: str, current: Optional[RefLogEntry], message: str,
-                who: Optional[str], time_ms: Optional[int]) -> RefLogEntry:
+    def _record(self, new: str, current: RefLogEntry | None, message: str,
+                who: str | None, time_ms: int | None) -> RefLogEntry:
         old = current.new if current is not None else ZERO_HEX
         return RefLogEntry(new, old, _now_ms() if time_ms is None else int(time_ms),
                            self.who if who is None else who, message)
 
     def set_if_equals(self, name: str, old: Expected, new: str, message: str = "",
-                      who: Optional[str] = None, deref: bool = True,
-                      time_ms: Optional[int] = None) -> str:
+                      who: str | None = None, deref: bool = True,
+                      time_ms: int | None = None) -> str:
         """Point `name` (or, with `deref`, the ref it symbolically names) at `new` if it holds
         `old` (ANY: whatever it holds; None: it must not exist). Returns the ref written.
         Raises RefConflict when the ref holds something else."""
@@ -144,7 +144,7 @@ class RefStore:
             f.append(self._record(new, f.current, message, who, time_ms), self._cache)
         return target
 
-    def add_if_new(self, name: str, new: str, message: str = "", who: Optional[str] = None) -> str:
+    def add_if_new(self, name: str, new: str, message: str = "", who: str | None = None) -> str:
         return self.set_if_equals(name, None, new, message, who=who, deref=False)
 
     def remove_if_equals(self, name: str, old: Expected = ANY, message: str = "",
@@ -192,7 +192,7 @@ class RefStore:
                 f.release()
 
     def set_symbolic(self, name: str, target: str, message: str = "",
-                     who: Optional[str] = None) -> None:
+                     who: str | None = None) -> None:
         """Make `name` a symbolic ref to `target` (a name under refs/)."""
         name = check_writable(name)
         check_ref_format(target)
@@ -229,7 +229,7 @@ class RefStore:
                 f.rewrite(b"".join(lines))
             return dropped
 
-    def transaction(self) -> "RefTransaction":
+    def transaction(self) -> RefTransaction:
         return RefTransaction(self)
 
     # -- checking -----------------------------------------------------------------------------
@@ -288,11 +288,11 @@ class RefTransaction:
         self.done = False
 
     def update(self, name: str, old: Expected, new: str, message: str = "",
-               deref: bool = True) -> "RefTransaction":
+               deref: bool = True) -> RefTransaction:
         self.ops.append(("update", self.store._target(name, deref), old, _check_new(new), message))
         return self
 
-    def delete(self, name: str, old: Expected = ANY, message: str = "") -> "RefTransaction":
+    def delete(self, name: str, old: Expected = ANY, message: str = "") -> RefTransaction:
         self.ops.append(("delete", check_writable(name), old, None, message))
         return self
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
-from typing import Callable, Iterable, Iterator, Optional
+from collections.abc import Callable, Iterable, Iterator
 
 from ..objects import TYPE_CODES, object_tag
 from . import journal as jn
@@ -40,7 +41,7 @@ class RepackLock:
             self.fd = -1
 
 
-def maybe_seal(store: DiskObjectStore) -> Optional[str]:
+def maybe_seal(store: DiskObjectStore) -> str | None:
     """After a write: seal the writer's journal into a pack once it is over the configured size,
     and merge the packs when there are more than `pack.auto-pack-limit`; the new pack's name."""
     if not store.journal_full():
@@ -91,10 +92,10 @@ def pack_objects_in_order(store: DiskObjectStore, packs: list) -> Iterator[tuple
                 yield oid, TYPE_CODES[object_tag(raw)], raw
 
 
-def repack_packs(store: DiskObjectStore, objects: Optional[Iterable[tuple]] = None,
+def repack_packs(store: DiskObjectStore, objects: Iterable[tuple] | None = None,
                  train: bool = False, keep: Callable[[bytes], bool] = lambda oid: True,
-                 progress: Optional[Callable[[int], None]] = None, level: Optional[int] = None,
-                 replace: Optional[Iterable[str]] = None, locked: bool = False) -> Optional[str]:
+                 progress: Callable[[int], None] | None = None, level: int | None = None,
+                 replace: Iterable[str] | None = None, locked: bool = False) -> str | None:
     """Merge all current non-cruft packs (or the given object stream) into one new pack, then
     drop the old ones: those named in `replace` when given (with an object stream, only packs
     whose objects the stream carries may be dropped), else every current non-cruft pack.
@@ -135,10 +136,8 @@ def repack_packs(store: DiskObjectStore, objects: Optional[Iterable[tuple]] = No
                 continue
             base = os.path.join(store.pack_dir, f"pack-{p.name}")
             for ext in (".idx", ".pack", CRUFT_EXT):  # unpublish (idx) first
-                try:
+                with contextlib.suppress(FileNotFoundError):
                     os.unlink(base + ext)
-                except FileNotFoundError:
-                    pass
         store.refresh()
         return name
     finally:
