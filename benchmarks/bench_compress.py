@@ -118,7 +118,7 @@ def main(argv=None) -> dict:
         built = build(root, args.entries)
         out = {"entries": args.entries, "build_seconds": time.perf_counter() - t}
         out["before"] = dict(zip(("materialize_cold_ms", "materialize_warm_ms"),
-                                 materialize_ms(built, args.repeat)))
+                                 materialize_ms(built, args.repeat), strict=True))
         for name, kw in CASES:
             out[name] = run_case(built, root, args.entries, kw, args.repeat)
     finally:

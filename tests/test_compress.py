@@ -322,7 +322,7 @@ def test_mask_replaces_old_tool_outputs_and_keeps_pairs(repo):
     res = compress(r, "HEAD~16", strategy="mask", keep_last=1)
     msgs = r.messages()
     assert len(msgs) == len(before)
-    masked = [i for i, (a, b) in enumerate(zip(before, msgs)) if a != b]
+    masked = [i for i, (a, b) in enumerate(zip(before, msgs, strict=True)) if a != b]
     assert masked == [3, 7, 11]                       # the last tool output (15) is protected
     m = msgs[3]
     assert m["role"] == "tool" and m["tool_call_id"] == "call0" and m["name"] == "run_tests"

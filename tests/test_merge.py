@@ -832,7 +832,7 @@ def test_rebase_keeps_ops_targets_and_tokens_of_rewrites(repo):
                 for _, new in res.replayed if new}
     # targets are positions in the context each replayed op was applied to (m1 is now before
     # "to drop", so the drop addresses #4 where the original addressed #3)
-    for o, want in zip(originals, ([0], [4], [1])):
+    for o, want in zip(originals, ([0], [4], [1]), strict=True):
         r = replayed[o.hex]
         assert (r.op, list(r.targets), r.tokens) == (o.op, want, o.tokens)
     head = repo.get_commit(repo.head_commit())

@@ -366,7 +366,7 @@ _PICK = re.compile(r"^(pick|p)\s+#?(\d+)(?:\s.*)?$")
 def format_todo(messages: Sequence[dict], flags: Sequence[int], header: str = "") -> str:
     """The todo list of a context: `pick #<index> <role> <preview>` per entry, then help."""
     lines = []
-    for i, (m, f) in enumerate(zip(messages, flags)):
+    for i, (m, f) in enumerate(zip(messages, flags, strict=True)):
         role = str(m.get("role") or m.get("type") or "message")
         pin = " [pinned]" if f & 1 else ""
         text = " ".join(preview(m, 72).split())

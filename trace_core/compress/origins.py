@@ -120,7 +120,7 @@ class OriginWalk:
         if k <= 0 or list(c.targets) != list(range(psnap.count, snap.count)) or len(c.blobs) != k:
             return None
         tree = snap.count - len(snap.tail)
-        for t, blob in zip(c.targets, c.blobs):
+        for t, blob in zip(c.targets, c.blobs, strict=True):
             e = snap.tail[t - tree] if t >= tree else chunked.entry_at(snap, t, self.repo.get_node)
             if e.blob != blob:
                 return None

@@ -168,7 +168,8 @@ def from_actions(actions: Mapping[str, str], default: Plan, order: list[str] | N
                          f"({len(missing)} missing); write 'keep' or 'drop' for it")
     want = [s.commit for s in default.steps]
     if order is not None and order != want:
-        bad = next(i for i, (a, b) in enumerate(zip(order, want)) if a != b)
+        # `order` lists the steps with entries only, `want` every step: lengths may differ
+        bad = next(i for i, (a, b) in enumerate(zip(order, want, strict=False)) if a != b)
         raise InputError(f"plan lines are out of order at commit {order[bad][:12]}: keep the "
                          "range's order (reordering entries is a separate operation)")
     steps = [PlanStep(s.commit, resolved[s.commit], list(s.entries), s.tokens, s.summary)

@@ -94,7 +94,7 @@ def describe(commit) -> dict:
 
     out = {k: v for k, v in m.items() if k not in ("commits", "plan", "summaries", "masked",
                                                    "dropped")}
-    out["commits"] = [{"commit": h, "action": a} for h, a in zip(commits, actions(m))]
+    out["commits"] = [{"commit": h, "action": a} for h, a in zip(commits, actions(m), strict=False)]
     out["summaries"] = group(m.get("summaries"))
     out["masked"] = group(m.get("masked"))
     out["dropped"] = [_rec(r, commits) for r in m.get("dropped") or []]

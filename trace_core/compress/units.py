@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 from ..errors import InputError, OperationError
 from . import messages as M
@@ -157,7 +158,7 @@ def cut_units(lay: Layout, sel, plan: Plan, msgs: dict[int, dict], tokens: Calla
     units: list[list[int]] = []
     for run in runs:
         segs: list[list[int]] = [[run[0]]]
-        for prev, i in zip(run, run[1:]):
+        for prev, i in pairwise(run):
             gp, gi = group.get(sel.origin.get(prev)), group.get(sel.origin.get(i))
             joined = gp == gi and gp in chained
             cut = not joined and granularity != "range" and \

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from itertools import pairwise
 
 from .. import chunked
 from ..errors import InputError, StateError
@@ -103,7 +104,7 @@ def _similar(repo: RepoState, threshold: float) -> Similar:
             m = repo.get_blob(e.blob).message
             text = normalized(m)
             ids = [vocab.setdefault(w, len(vocab)) for w in _WORD.findall(text)]
-            grams = frozenset(zip(ids, ids[1:])) if len(ids) > 1 else frozenset(ids)
+            grams = frozenset(pairwise(ids)) if len(ids) > 1 else frozenset(ids)
             f = cache[e.blob] = (m.get("role"), text, grams)
         return f
     return Similar(features, threshold)
@@ -134,7 +135,7 @@ def three_way(repo: RepoState, base: bytes | None, ours: bytes | None, theirs: b
         if w is not None:
             return w
     mids = [chunked.entries_between(v[0], v[1], prefix, s.count - suffix, repo.get_node)
-            for v, s in zip(views, snaps)]
+            for v, s in zip(views, snaps, strict=True)]
     when = None
     if order == "chronological":
         when = _added_times(repo, ours, base)
@@ -176,7 +177,7 @@ def _appends_only(repo: RepoState, snaps: list, views: list, prefix: int, ours: 
     ours_win: dict[int, Entry] = {}
     for a, b in runs:
         got = chunked.entries_between(*views[1], base_s.count + a, base_s.count + b, get)
-        ours_win.update(zip(range(a, b), got))
+        ours_win.update(zip(range(a, b), got, strict=True))
     added = chunked.entries_between(*views[2], base_s.count, theirs_s.count, get)
     if not ours_win:
         rest, near, dups = added, {}, 0

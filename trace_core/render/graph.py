@@ -43,7 +43,7 @@ class GraphRow(tuple):
         return tuple.__new__(cls, (graph, commit, parents, summary, op, labels, colors))
 
     def __repr__(self) -> str:
-        return "GraphRow(" + ", ".join(f"{k}={v!r}" for k, v in zip(self._fields, self)) + ")"
+        return "GraphRow(" + ", ".join(f"{k}={v!r}" for k, v in zip(self._fields, self, strict=True)) + ")"
 
     graph = property(itemgetter(0))
     commit = property(itemgetter(1))
