@@ -30,7 +30,7 @@ import math
 import re
 from collections.abc import Callable
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from .errors import ConfigError
 
@@ -66,6 +66,13 @@ class _Line:
     dataclasses costs milliseconds at import, and every command reads the config.)"""
 
     __slots__ = ("raw", "section", "key", "value", "is_header", "prefix", "suffix")
+    raw: str
+    section: SectionId | None
+    key: str | None
+    value: str | None
+    is_header: bool
+    prefix: str
+    suffix: str
     _FIELDS = __slots__
 
     def __init__(self, raw: str, section: SectionId | None = None, key: str | None = None,
@@ -145,7 +152,7 @@ def _parse_subsection(body: str) -> str:
 
 def _parse_quoted(rest: str) -> tuple[str, str]:
     """Decode a quoted value at the start of `rest`; return (value, trailing comment part)."""
-    out = []
+    out: list[str] = []
     i = 1
     while i < len(rest):
         ch = rest[i]
@@ -631,6 +638,10 @@ class Config:
 
     Immutable, compared and hashed by value (lines, origin, final_newline)."""
 
+    lines: tuple[_Line, ...]
+    origin: str
+    final_newline: bool
+
     def __init__(self, lines: tuple[_Line, ...] = (), origin: str = "config",
                  final_newline: bool = True) -> None:
         init = object.__setattr__
@@ -691,7 +702,7 @@ class Config:
     def _index(self) -> dict[KeyId, list[int]]:
         index: dict[KeyId, list[int]] = {}
         for i, line in enumerate(self.lines):
-            if line.is_entry:
+            if line.key is not None and line.section is not None:   # an entry
                 index.setdefault((*line.section, line.key), []).append(i)
         return index
 
@@ -705,13 +716,17 @@ class Config:
 
     def get_all(self, key: str) -> list[str]:
         """Every value of `key` in file order (empty if unset)."""
-        return [self.lines[i].value for i in self._index.get(split_key(key), [])]
+        return [self._value(i) for i in self._index.get(split_key(key), [])]
+
+    def _value(self, i: int) -> str:
+        """The value of entry line `i` (entries always hold one)."""
+        return cast(str, self.lines[i].value)
 
     def _get_parsed(self, key: str, parse: Callable[[str], Any], default: Any) -> Any:
         found = self._index.get(split_key(key))
         if not found:
             return default
-        value = self.lines[found[-1]].value
+        value = self._value(found[-1])
         try:
             return parse(value)
         except ConfigError as e:
@@ -743,7 +758,7 @@ class Config:
         if not found:
             return KNOWN_KEYS[skey].default
         try:
-            return _checked(key, self.lines[found[-1]].value)[1]
+            return _checked(key, self._value(found[-1]))[1]
         except ConfigError as e:
             raise ConfigError(f"{self.origin}:{found[-1] + 1}: {e}") from None
 
@@ -760,7 +775,8 @@ class Config:
 
     def items(self) -> list[tuple[str, str]]:
         """Every (fully-qualified lowercase key, value) in file order, repeats included."""
-        return [(join_key((*ln.section, ln.key)), ln.value) for ln in self.lines if ln.is_entry]
+        return [(join_key((*ln.section, ln.key)), cast(str, ln.value)) for ln in self.lines
+                if ln.key is not None and ln.section is not None]
 
     def subsections(self, section: str) -> list[str]:
         """The distinct subsection names of `section` that have entries, in first-seen order."""

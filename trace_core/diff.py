@@ -94,7 +94,7 @@ def diff_entries(old: Sequence[Entry], new: Sequence[Entry], load) -> list[DiffI
         elif tag == "insert":
             added.extend(range(j1, j2))
     moved_new = set()
-    by_blob = {}
+    by_blob: dict[bytes, list[int]] = {}
     for j in added:
         by_blob.setdefault(new[j].blob, []).append(j)
     for i in removed:

@@ -117,7 +117,7 @@ def _check_journal(st: _State, path: str) -> None:
         return  # sealed meanwhile: its pack was published first and is listed later
     finally:
         live = fd is None
-        if not live:
+        if fd is not None:
             os.close(fd)
     res = jn.scan(data, verify_crc=False)
     if res.bad_header:

@@ -30,12 +30,16 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .errors import CorruptObject, InputError, OperationError, TraceError
 from .ids import ID_LEN, ZERO_HEX, hash_bytes, is_hex_id, to_hex
 from .objects import TYPE_CODES, Commit, Node, Snapshot, object_tag
 from .storage.lockfile import write_file_atomic
 from .storage.pack import list_packs, write_pack
+
+if TYPE_CHECKING:
+    from .refs import RefStore
 from .storage.repack import CRUFT_EXT, RepackLock, cruft_marker, repack_packs, seal_idle_journals
 
 MAX_AGENT_DEPTH = 32
@@ -58,7 +62,7 @@ class GcReport:
 
 
 # -- refs of every namespace --------------------------------------------------------------------
-def namespaces(repo) -> list[tuple[str, object]]:
+def namespaces(repo) -> list[tuple[str, RefStore]]:
     """(path prefix, RefStore) of the root namespace and every agent namespace, recursively."""
     from .refs import RefStore, check_agent_name
 
@@ -280,7 +284,7 @@ def _collect(repo, expire_s: int, now: float | None, reflogs: bool, level: int |
         fresh = [item for item in fresh if item[0] not in live] if expire_s else []
         cruft = _write_cruft(store, fresh, now) if fresh else None
         consumed = [p.name for p in packs
-                    if (times[p.name] is None or times[p.name] <= cutoff) and p.name != cruft]
+                    if ((t := times[p.name]) is None or t <= cutoff) and p.name != cruft]
         repack_packs(store, objects=main, train=True, level=level, replace=consumed, locked=True)
         _drop_orphan_markers(store.pack_dir)
         fresh_ids = {item[0] for item in fresh}

@@ -35,6 +35,8 @@ class TraceObject:
     """Base of the object kinds: `tag`, `to_bytes()`, `from_bytes()`, `id`, `check()`."""
 
     __slots__ = ("_bytes", "_id")
+    _bytes: bytes | None
+    _id: RawId | None
     tag = ""
 
     def _payload(self) -> list:
@@ -98,6 +100,7 @@ class Blob(TraceObject):
     """One content block: a chat message (role, content, provider fields) kept losslessly."""
 
     __slots__ = ("message",)
+    message: dict
     tag = TAG_BLOB
 
     def __init__(self, message: dict) -> None:
@@ -120,6 +123,8 @@ class Entry:
     """One position in a context: a blob id plus flags (bit 0: pinned). Immutable."""
 
     __slots__ = ("blob", "flags")
+    blob: bytes
+    flags: int
 
     def __init__(self, blob: bytes, flags: int = 0) -> None:
         if not isinstance(blob, bytes) or len(blob) != ID_LEN:
@@ -156,6 +161,8 @@ class Node(TraceObject):
     """A chunk of a snapshot's tree: level 0 holds entries, level n>0 holds [child id, count]."""
 
     __slots__ = ("level", "items")
+    level: int
+    items: tuple[Any, ...]  # level 0: Entry; above: (child id, count)
     tag = TAG_NODE
 
     def __init__(self, level: int, items: Sequence) -> None:
@@ -180,6 +187,9 @@ class Snapshot(TraceObject):
     """A context at one commit: a canonical tree of sealed chunks plus an unsealed tail."""
 
     __slots__ = ("count", "root", "tail")
+    count: int
+    root: bytes | None
+    tail: tuple[Entry, ...]
     tag = TAG_SNAP
 
     def __init__(self, count: int, root: bytes | None, tail: Sequence[Entry]) -> None:
@@ -194,6 +204,19 @@ class Commit(TraceObject):
 
     __slots__ = ("parents", "snapshot", "op", "blobs", "targets", "message", "author",
                  "time_ms", "tz_min", "tokens", "total_tokens", "encoding", "meta")
+    parents: tuple[bytes, ...]
+    snapshot: bytes
+    op: str
+    blobs: tuple[bytes, ...]
+    targets: tuple[int, ...]
+    message: str
+    author: str
+    time_ms: int
+    tz_min: int
+    tokens: int
+    total_tokens: int
+    encoding: str
+    meta: dict
     tag = TAG_COMMIT
 
     def __init__(self, *, parents: Iterable[bytes], snapshot: bytes, op: str,
@@ -214,10 +237,10 @@ class Commit(TraceObject):
         for name, v in (("message", message), ("author", author), ("encoding", encoding)):
             if not isinstance(v, str):
                 raise InputError(f"commit {name} must be a string")
-        for name, v in (("time_ms", time_ms), ("tz_min", tz_min), ("tokens", tokens),
-                        ("total_tokens", total_tokens)):
-            if not isinstance(v, int) or isinstance(v, bool):
-                raise InputError(f"commit {name} must be an integer")
+        for field, n in (("time_ms", time_ms), ("tz_min", tz_min), ("tokens", tokens),
+                         ("total_tokens", total_tokens)):
+            if not isinstance(n, int) or isinstance(n, bool):
+                raise InputError(f"commit {field} must be an integer")
         if not -1440 < tz_min < 1440:
             raise InputError("commit timezone offset out of range")
         meta = canonical.normalize(meta or {})

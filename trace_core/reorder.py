@@ -247,7 +247,7 @@ def references(messages: Sequence[dict], blob_ids: Sequence[bytes]) -> list[tupl
         mid = m.get("id")
         if isinstance(mid, str) and len(mid) >= 8:
             by_msg_id.setdefault(mid, []).append(i)
-    out = set()
+    out: set[tuple[int, int]] = set()
     for i, m in enumerate(messages):
         for text in _strings(m):
             if len(text) >= 64:

@@ -27,6 +27,8 @@ S = TypeVar("S", bound="RepoState")
 class OpenTransaction(Protocol):
     """What the commit primitive needs of an open transaction (plumbing.commit.Transaction)."""
 
+    commits: list[Commit]
+
     def apply(self, build: Callable[[Any, Any], Any], author: str | None) -> Commit: ...
 
 TRACE_DIR = ".trace"
@@ -85,7 +87,7 @@ class RepoState:
             self.store = _parent.store
             self._index = _parent._index
         self._parent = _parent
-        self._root = _parent._root if _parent is not None else self  # owns shared state
+        self._root: RepoState = _parent._root if _parent is not None else self  # owns shared state
         self.agent_name = agent
         if agent is None:
             self.refs_root = self.trace_dir

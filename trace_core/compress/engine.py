@@ -34,7 +34,8 @@ def default_plan(sel: Selection, tokens) -> Plan:
     by_commit: dict[bytes, list[int]] = {}
     for i in sel.selected:
         by_commit.setdefault(sel.origin[i], []).append(i)
-    steps, idle = [], []
+    steps: list[PlanStep] = []
+    idle: list[PlanStep] = []
     for cid in sel.commits:
         idx = by_commit.get(cid, [])
         step = PlanStep(to_hex(cid), "summarize", idx, sum(tokens(i) for i in idx),
@@ -76,7 +77,7 @@ class _Run:
         self.sel, self.plan = plan_compression(repo, opts)
         sel = self.sel
         self.msgs = {i: repo.get_blob(sel.entries[i].blob).message for i in range(sel.start, sel.end)}
-        self._produced: dict[bytes, dict[bytes, str]] = {}
+        self._produced: dict[bytes | None, dict[bytes, str]] = {}
         self.pos = {bytes.fromhex(s.commit): k for k, s in enumerate(self.plan.steps)}
 
     def tokens(self, i: int) -> int:
@@ -85,7 +86,7 @@ class _Run:
     def kind(self, i: int) -> str:
         cid = self.sel.origin.get(i)
         if cid not in self._produced:
-            self._produced[cid] = P.produced(self.sel.commit_objs.get(cid))
+            self._produced[cid] = P.produced(self.sel.commit_objs.get(cid) if cid else None)
         return self._produced[cid].get(self.sel.entries[i].blob, "entry")
 
     def rec(self, i: int) -> list:
@@ -174,6 +175,7 @@ class _Run:
             what = f"entries #{unit[0]}-#{unit[-1]}" if len(unit) > 1 else f"entry #{unit[0]}"
             target = S.unit_target(ut, o.ratio, o.target_tokens)
             inference = None
+            text: str | None
             if o.strategy == "extractive":
                 text = S.extractive(ms, target, self.repo.token_counter().count_text,
                                     self.facts.matches)
@@ -316,7 +318,7 @@ class _Run:
 
     def _check_facts(self, new_span: list[Entry], new_blobs: list[Blob]) -> None:
         sel, repo = self.sel, self.repo
-        made = {b.id: b.message for b in new_blobs}
+        made: dict[bytes, dict] = {b.id: b.message for b in new_blobs}
         outside = (M.message_text(repo.get_blob(e.blob).message)
                    for e in (*sel.entries[:sel.start], *sel.entries[sel.end:]))
         span_before = [M.message_text(self.msgs[i]) for i in range(sel.start, sel.end)]

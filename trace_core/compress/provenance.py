@@ -40,7 +40,8 @@ def inference_total(results: list[Any]) -> dict:
             "model": calls[0].get("model") if calls else None,
             "prompt_tokens": sum(int(r.get("prompt_tokens") or 0) for r in calls),
             "completion_tokens": sum(int(r.get("completion_tokens") or 0) for r in calls),
-            "cost_usd": None if any(c is None for c in costs) else round(sum(costs), 10)}
+            "cost_usd": None if any(c is None for c in costs)
+            else round(sum(c for c in costs if c is not None), 10)}
 
 
 def runs(actions: list[str]) -> list:

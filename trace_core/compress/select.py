@@ -136,7 +136,7 @@ def select_commits(repo, spec: str) -> Selection:
         raise InputError(f"range {label}: its {len(commits)} commit(s) introduced no entry of the "
                          "current context (later commits replaced or dropped them)")
     start, end = selected[0], selected[-1] + 1
-    origin = {i: walk.origin[i] for i in range(start, end) if walk.origin[i] is not None}
+    origin = {i: o for i in range(start, end) if (o := walk.origin[i]) is not None}
     return Selection(head, walk.entries, start, end, selected, origin, commits, objs,
                      {"range": label, "from": a, "to": b})
 
@@ -157,7 +157,7 @@ def select_entries(repo, value: str | Sequence[int]) -> Selection:
         left -= sum(1 for h in walk.found if start <= h < end)
     users = {walk.origin[i] for i in range(start, end)}
     commits = [c for c in reversed(order) if c in users]
-    origin = {i: walk.origin[i] for i in range(start, end) if walk.origin[i] is not None}
+    origin = {i: o for i in range(start, end) if (o := walk.origin[i]) is not None}
     return Selection(head, walk.entries, start, end, list(range(start, end)), origin, commits,
                      {c: objs[c] for c in commits}, {"entries": [start, end]})
 

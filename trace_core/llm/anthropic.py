@@ -26,9 +26,8 @@ class AnthropicProvider(HTTPProvider):
 
     def __init__(self, base_url: str | None, model: str, api_key: str | None = None,
                  *args, max_tokens: int | None = DEFAULT_MAX_TOKENS, **kwargs) -> None:
-        super().__init__(base_url, model, api_key, *args,
-                         max_tokens=DEFAULT_MAX_TOKENS if max_tokens is None else max_tokens,
-                         **kwargs)
+        kwargs["max_tokens"] = DEFAULT_MAX_TOKENS if max_tokens is None else max_tokens
+        super().__init__(base_url, model, api_key, *args, **kwargs)
 
     def _request(self, system: str | None, convo: list, max_tokens: int | None,
                  temperature: float) -> tuple:

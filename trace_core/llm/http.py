@@ -126,6 +126,7 @@ def _attempt(url: str, payload: bytes, headers: dict, timeout: float, limit: int
     path = (p.path or "/") + (f"?{p.query}" if p.query else "")
     deadline = time.monotonic() + timeout
     cls = http.client.HTTPSConnection if p.scheme == "https" else http.client.HTTPConnection
+    assert p.hostname is not None  # check_base_url made sure of a host
     conn = cls(p.hostname, p.port, timeout=timeout)
     fired = threading.Event()
     watchdog: threading.Timer | None = None

@@ -61,6 +61,15 @@ class Work:
 
     __slots__ = ("ours_id", "ours", "ours_snap", "prefix", "suffix", "ours_mid", "outcome",
                  "added_ours", "added_theirs")
+    ours_id: bytes | None
+    ours: Commit | None
+    ours_snap: Snapshot
+    prefix: int
+    suffix: int
+    ours_mid: list[Entry]
+    outcome: Outcome
+    added_ours: list[Entry]
+    added_theirs: list[Entry]
 
 
 def shared_leaves(refs: list) -> int:
@@ -155,7 +164,8 @@ def three_way(repo: RepoState, base: bytes | None, ours: bytes | None, theirs: b
     return w
 
 
-def _appends_only(repo: RepoState, snaps: list, views: list, prefix: int, ours: bytes | None,
+def _appends_only(repo: RepoState, snaps: list[Snapshot],
+                  views: list[tuple[list[chunked.Ref], tuple[Entry, ...]]], prefix: int, ours: bytes | None,
                   similar) -> Work | None:
     """The common case without reading the whole of either side: since the base, both sides
     only appended. The result is ours plus what theirs appended (duplicates of ours'
@@ -179,8 +189,9 @@ def _appends_only(repo: RepoState, snaps: list, views: list, prefix: int, ours: 
         got = chunked.entries_between(*views[1], base_s.count + a, base_s.count + b, get)
         ours_win.update(zip(range(a, b), got, strict=True))
     added = chunked.entries_between(*views[2], base_s.count, theirs_s.count, get)
+    near: dict = {}
     if not ours_win:
-        rest, near, dups = added, {}, 0
+        rest, dups = added, 0
     else:
         rest, near, dups = redundancy(ours_win, added, similar)
     if near:
@@ -243,7 +254,7 @@ def _flag_contradiction(repo: RepoState, outcome, ours_e: Entry, theirs_e: Entry
     c.id = max(x.id for x in outcome.conflicts) + 1
 
 
-def settle_text(repo: RepoState, c: Conflict, text: str, by: str, role: str | None = None) -> None:
+def settle_text(repo: RepoState, c: Conflict, text: str | None, by: str, role: str | None = None) -> None:
     if not isinstance(text, str) or not text.strip():
         raise InputError("a text resolution needs non-empty text")
     sample = (c.ours or c.theirs or ([c.base] if c.base else []))
@@ -295,16 +306,16 @@ def head(repo: RepoState) -> tuple[str, bytes | None]:
 def save_state(repo: RepoState, st, w: Work) -> None:
     """Record the slots of `w` in `st`, with runs of ours' entries kept as index ranges."""
     om = w.ours_mid
-    pos = {}
+    pos: dict[Entry, int] = {}
     for i, e in enumerate(om):
         pos.setdefault(e, i)
     slots: list = []
     for s in w.outcome.slots:
         if isinstance(s, Entry):
-            i = pos.get(s)
-            if i is not None:
+            at = pos.get(s)
+            if at is not None:
                 last = slots[-1] if slots else None
-                a = w.prefix + i
+                a = w.prefix + at
                 if isinstance(last, tuple) and last[2] == a:
                     slots[-1] = ("o", last[1], a + 1)
                 else:

@@ -58,7 +58,7 @@ def _merge_once(repo: RepoState, rev: str, theirs: bytes, strategy: str, order: 
     if ours == theirs:
         return MergeResult("merge", "up-to-date", to_hex(ours))
     bases = repo.index.merge_bases(ours, theirs) if ours is not None else []
-    if theirs in bases:
+    if ours is not None and theirs in bases:   # (no bases without ours)
         return MergeResult("merge", "up-to-date", to_hex(ours))
     if ours is None or (ff != "never" and ours in bases):
         publish(repo, ref, to_hex(ours) if ours else None, to_hex(theirs),

@@ -104,7 +104,7 @@ class MergeState:
 
     # -- bytes --------------------------------------------------------------------------------------
     def to_json(self) -> bytes:
-        slots = []
+        slots: list[dict[str, Any]] = []
         for s in self.slots:
             if isinstance(s, Conflict):
                 slots.append({"c": s.id})

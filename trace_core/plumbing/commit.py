@@ -59,7 +59,7 @@ def now_and_tz() -> tuple[int, int]:
 
 
 # -- reading the tip --------------------------------------------------------------------------
-def tip(repo: RepoState) -> tuple[str, RawId | None, Commit | None, Snapshot]:
+def tip(repo: RepoState) -> tuple[str, bytes | None, Commit | None, Snapshot]:
     """(the ref commits move, its commit id or None, that commit, its snapshot)."""
     target, value = repo.refs.resolve_target(repo.head_ref)
     if value is None:

@@ -75,8 +75,8 @@ def _base(repo: RepoState, base: str, reflog: int | None) -> RawId:
     if full is not None:
         if reflog is not None:
             target = full
-            if full == "HEAD" and repo.head_branch():
-                target = repo.head_branch()
+            if full == "HEAD":
+                target = repo.head_branch() or full
             try:
                 return from_hex(repo.refs.resolve_at(target, reflog))
             except RefNotFound as exc:

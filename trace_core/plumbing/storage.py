@@ -20,7 +20,7 @@ def count_objects(repo: RepoState) -> dict:
         for path in (p.pack_path, p.idx_path):
             with contextlib.suppress(FileNotFoundError):
                 pack_bytes += os.path.getsize(path)
-    journals = {}
+    journals: dict[str, int] = {}
     for _oid, loc in store.journal_locations().items():
         journals.setdefault(loc[0], 0)
         journals[loc[0]] += 1

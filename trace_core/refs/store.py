@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -41,8 +42,10 @@ def _matches(current: RefLogEntry | None, expected: Expected) -> bool:
     return value == expected
 
 
-def _describe(value: str | None) -> str:
-    return "absent" if value is None else value[:12] if is_hex_id(value) else value
+def _describe(value: Expected) -> str:
+    if not isinstance(value, str):
+        return "absent" if value is None else repr(value)
+    return value[:12] if is_hex_id(value) else value
 
 
 class RefStore:
@@ -107,7 +110,7 @@ class RefStore:
                 found.append(name)
         yield from sorted(found)
 
-    def reflog(self, name: str) -> list:
+    def reflog(self, name: str) -> builtins.list[RefLogEntry]:
         """Every recorded move of `name`, newest first (torn or corrupt lines skipped)."""
         data = read_all(self._path(check_writable(name)))
         return [r for _, r in reversed(list(iter_records(data))) if r is not None]
@@ -139,7 +142,7 @@ class RefStore:
         target = self._target(name, deref)
         with LockedRef(self.root, target, self.durability) as f:
             if not _matches(f.current, old):
-                raise RefConflict(f"ref {target} is {_describe(f.current and f.current.new)}, "
+                raise RefConflict(f"ref {target} is {_describe(f.current.new if f.current is not None else None)}, "
                                   f"expected {_describe(old)}")
             f.append(self._record(new, f.current, message, who, time_ms), self._cache)
         return target
@@ -233,7 +236,7 @@ class RefStore:
         return RefTransaction(self)
 
     # -- checking -----------------------------------------------------------------------------
-    def check(self) -> list:
+    def check(self) -> builtins.list[tuple[str, str, str, str]]:
         """(kind, severity, ref name, message) for every problem in the ref files. Kinds (stable,
         used as fsck finding ids): tornRefTail, badReflogEntry, badRefFile, strayRefFile."""
         out = []
@@ -256,7 +259,7 @@ class RefStore:
                 out.extend(self._check_file(p))
         return out
 
-    def _check_file(self, name: str) -> list:
+    def _check_file(self, name: str) -> builtins.list[tuple[str, str, str, str]]:
         data = read_all(self._path(name))
         records = list(iter_records(data))
         out = []
@@ -314,7 +317,7 @@ class RefTransaction:
                 if kind == "delete" and f.current is None:
                     raise RefNotFound(f"ref {name} does not exist")
                 if not _matches(f.current, old):
-                    raise RefConflict(f"ref {name} is {_describe(f.current and f.current.new)}, "
+                    raise RefConflict(f"ref {name} is {_describe(f.current.new if f.current is not None else None)}, "
                                       f"expected {_describe(old)}")
             for kind, name, _old, new, msg in self.ops:
                 f = locked[name]

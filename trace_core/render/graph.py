@@ -416,7 +416,7 @@ def graph_log(repo, revs: Sequence[str] = (), *, all_refs: bool = False,
     from ..index.sqlite_index import split_parents
     from ..plumbing.revparse import resolve_commit, split_ranges
     include, exclude = split_ranges(revs)
-    starts = [resolve_commit(repo, r) for r in include]
+    starts: list[bytes] = [resolve_commit(repo, r) for r in include]
     if all_refs:
         for _, raw in repo.refs.list("refs/"):
             oid = _hex_commit(repo, raw)
