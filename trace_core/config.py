@@ -103,7 +103,7 @@ class _Line:
     def __repr__(self) -> str:
         return "_Line(" + ", ".join(f"{f}={getattr(self, f)!r}" for f in self._FIELDS) + ")"
 
-    def replace(self, **changes) -> _Line:
+    def replace(self, **changes: Any) -> _Line:
         kw = {f: getattr(self, f) for f in self._FIELDS}
         kw.update(changes)
         return _Line(**kw)

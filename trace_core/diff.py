@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from .context import entries_at
@@ -66,7 +66,8 @@ def diff(repo: RepoState, a: str | None, b: str | None) -> Diff:
     return Diff(to_hex(ca) if ca else None, to_hex(cb) if cb else None, items, ta, tb)
 
 
-def diff_entries(old: Sequence[Entry], new: Sequence[Entry], load) -> list[DiffItem]:
+def diff_entries(old: Sequence[Entry], new: Sequence[Entry],
+                 load: Callable[[Entry], dict]) -> list[DiffItem]:
     """Classify changes: added, removed, edited (replaced in place), pinned/unpinned, moved."""
     sm = difflib.SequenceMatcher(a=[e.blob for e in old], b=[e.blob for e in new], autojunk=False)
     items: list[DiffItem] = []

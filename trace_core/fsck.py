@@ -18,6 +18,7 @@ import os
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from . import chunked
 from .errors import TraceError
@@ -29,6 +30,9 @@ from .storage import zstd_codec as zc
 from .storage.objectstore import try_lock
 from .storage.pack import Pack, list_packs
 from .storage.repack import RepackLock
+
+if TYPE_CHECKING:
+    from .state import RepoState
 
 C_BLOB, C_NODE, C_SNAP, C_COMMIT = (TYPE_CODES[t] for t in ("blob", "node", "snap", "commit"))
 _NAMES = {v: k for k, v in TYPE_CODES.items()}
@@ -89,7 +93,7 @@ class _State:
             self.nodes[oid] = node_info(obj)
 
 
-def fsck(repo, full: bool = True, progress: Callable[[int], None] | None = None) -> list:
+def fsck(repo: RepoState, full: bool = True, progress: Callable[[int], None] | None = None) -> list:
     """Every problem found in the repository, as Findings (an empty list for a sound one)."""
     st = _State(repo.store.opts.max_object_size, progress)
     refs = _read_refs(repo, st)

@@ -30,7 +30,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .errors import CorruptObject, InputError, OperationError, TraceError
 from .ids import ID_LEN, ZERO_HEX, hash_bytes, is_hex_id, to_hex
@@ -39,7 +39,10 @@ from .storage.lockfile import write_file_atomic
 from .storage.pack import list_packs, write_pack
 
 if TYPE_CHECKING:
+    from .objects import TraceObject
     from .refs import RefStore
+    from .state import RepoState
+    from .storage.objectstore import DiskObjectStore
 from .storage.repack import CRUFT_EXT, RepackLock, cruft_marker, repack_packs, seal_idle_journals
 
 MAX_AGENT_DEPTH = 32
@@ -62,7 +65,7 @@ class GcReport:
 
 
 # -- refs of every namespace --------------------------------------------------------------------
-def namespaces(repo) -> list[tuple[str, RefStore]]:
+def namespaces(repo: RepoState) -> list[tuple[str, RefStore]]:
     """(path prefix, RefStore) of the root namespace and every agent namespace, recursively."""
     from .refs import RefStore, check_agent_name
 
@@ -102,7 +105,7 @@ def reflog_ids(log: list) -> Iterator[bytes]:
     return _hex_values([e.new for e in log] + [e.old for e in log[1:]])
 
 
-def ref_roots(repo, include_reflogs: bool = True) -> set:
+def ref_roots(repo: RepoState, include_reflogs: bool = True) -> set[bytes]:
     """Raw ids named by every ref (and, if asked, every reflog entry) of every namespace."""
     roots: set = set()
     for _prefix, refs in namespaces(repo):
@@ -130,7 +133,7 @@ def _merge_state_ids(root: str) -> set:
 
 
 # -- reachability -------------------------------------------------------------------------------
-def meta_ids(value, _depth: int = 0) -> Iterator[bytes]:
+def meta_ids(value: Any, _depth: int = 0) -> Iterator[bytes]:
     """32-byte binary values anywhere inside a commit's meta (object pointers)."""
     if isinstance(value, bytes) and len(value) == ID_LEN:
         yield value
@@ -139,7 +142,7 @@ def meta_ids(value, _depth: int = 0) -> Iterator[bytes]:
             yield from meta_ids(v, _depth + 1)
 
 
-def walk(get, roots: Iterable[bytes], commits_only: bool = False, progress: Progress = None,
+def walk(get: Callable[[bytes], TraceObject], roots: Iterable[bytes], commits_only: bool = False, progress: Progress = None,
          broken: list | None = None) -> set:
     """Ids reachable from `roots`. Blobs are named, not read; with `commits_only` only parent
     links are followed. Objects that are missing or unreadable are not followed (and are listed
@@ -187,14 +190,14 @@ def walk(get, roots: Iterable[bytes], commits_only: bool = False, progress: Prog
     return seen | blobs
 
 
-def reachable(repo, include_reflogs: bool = True, progress: Progress = None,
+def reachable(repo: RepoState, include_reflogs: bool = True, progress: Progress = None,
               broken: list | None = None) -> set:
     """Every object id reachable from every ref of every agent (and reflog entry, if asked)."""
     return walk(repo.store.get, ref_roots(repo, include_reflogs), progress=progress, broken=broken)
 
 
 # -- reflog expiry ------------------------------------------------------------------------------
-def expire_reflogs(repo, now: float | None = None) -> int:
+def expire_reflogs(repo: RepoState, now: float | None = None) -> int:
     """Drop reflog entries older than gc.reflog-expire (90 days), or than
     gc.reflog-expire-unreachable (30 days) when their old or new commit is not reachable from
     any ref's current value. A ref's current value is always kept. Either setting may be
@@ -223,7 +226,7 @@ def expire_reflogs(repo, now: float | None = None) -> int:
 
 
 # -- gc and prune -------------------------------------------------------------------------------
-def gc(repo, prune_expire_s: int | None = None, now: float | None = None,
+def gc(repo: RepoState, prune_expire_s: int | None = None, now: float | None = None,
        aggressive: bool = False, progress: Progress = None) -> GcReport:
     """Expire reflogs, seal idle journals, pack reachable objects into one pack with a trained
     dictionary, move newly unreachable objects to a cruft pack and drop expired cruft."""
@@ -233,7 +236,7 @@ def gc(repo, prune_expire_s: int | None = None, now: float | None = None,
                     progress=progress)
 
 
-def prune(repo, expire_s: int, now: float | None = None) -> int:
+def prune(repo: RepoState, expire_s: int, now: float | None = None) -> int:
     """Drop unreachable objects found unreachable at least `expire_s` seconds ago (0: all of
     them now; unsafe while other processes write). Returns how many were dropped."""
     return _collect(repo, expire_s, now, reflogs=False, level=None, progress=None).objects_pruned
@@ -344,7 +347,7 @@ def _drop_orphan_markers(pack_dir: str) -> None:
                 os.unlink(base + CRUFT_EXT)
 
 
-def usage(store) -> tuple[int, int]:
+def usage(store: DiskObjectStore) -> tuple[int, int]:
     """(number of packs, bytes in packs, their indexes and journals)."""
     from .storage import journal as jn
     names = list_packs(store.pack_dir)

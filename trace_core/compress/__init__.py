@@ -10,7 +10,7 @@ control, with exact provenance (docs/compress.md).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .engine import plan_compression as _plan
 from .engine import run
@@ -20,11 +20,14 @@ from .provenance import describe, show_lines, trace_back
 from .strategies import STRATEGIES
 from .units import GRANULARITIES
 
+if TYPE_CHECKING:
+    from ..state import RepoState
+
 __all__ = ["compress", "plan_compression", "CompressResult", "Plan", "PlanStep", "ACTIONS",
            "STRATEGIES", "GRANULARITIES", "describe", "show_lines", "trace_back"]
 
 
-def compress(repo, range: str | None = None, *, entries: str | Sequence[int] | None = None,
+def compress(repo: RepoState, range: str | None = None, *, entries: str | Sequence[int] | None = None,
              strategy: str = "extractive", plan: Any = None, granularity: str = "range",
              respect_pins: bool = False, force: bool = False, must_keep: Sequence[str] = (),
              must_keep_re: Sequence[str] = (), dry_run: bool = False, provider: Any = None,
@@ -47,7 +50,7 @@ def compress(repo, range: str | None = None, *, entries: str | Sequence[int] | N
     return run(repo, opts)
 
 
-def plan_compression(repo, range: str | None = None, *,
+def plan_compression(repo: RepoState, range: str | None = None, *,
                      entries: str | Sequence[int] | None = None, plan: Any = None) -> Plan:
     """The plan of a compression of `range` / `entries`: the default one (every commit
     `summarize`), or `plan` (text, mapping or Plan) checked against the range."""

@@ -10,7 +10,7 @@ anywhere leaves the branch as it was.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .. import chunked
@@ -30,7 +30,7 @@ from .validate import Facts, check_pins, check_size, check_text
 
 
 # -- planning ---------------------------------------------------------------------------------
-def default_plan(sel: Selection, tokens) -> Plan:
+def default_plan(sel: Selection, tokens: Callable[[int], int]) -> Plan:
     by_commit: dict[bytes, list[int]] = {}
     for i in sel.selected:
         by_commit.setdefault(sel.origin[i], []).append(i)
@@ -61,7 +61,7 @@ def resolve_plan(given: Any, default: Plan) -> Plan:
     return plan
 
 
-def plan_compression(repo, opts: Options) -> tuple[Selection, Plan]:
+def plan_compression(repo: RepoState, opts: Options) -> tuple[Selection, Plan]:
     sel = select(repo, opts.range, opts.entries)
 
     def tokens(i: int) -> int:
@@ -71,7 +71,7 @@ def plan_compression(repo, opts: Options) -> tuple[Selection, Plan]:
 
 # -- running ----------------------------------------------------------------------------------
 class _Run:
-    def __init__(self, repo, opts: Options) -> None:
+    def __init__(self, repo: RepoState, opts: Options) -> None:
         self.repo, self.opts = repo, opts
         self.facts = Facts(opts.must_keep, opts.must_keep_re)
         self.sel, self.plan = plan_compression(repo, opts)

@@ -14,9 +14,13 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from .. import chunked
 from ..objects import Commit, Entry, Snapshot
+
+if TYPE_CHECKING:
+    from ..state import RepoState
 
 
 def align(old: Sequence[Entry], new: Sequence[Entry]) -> tuple[list[tuple[int, int]], list[int]]:
@@ -61,10 +65,10 @@ class OriginWalk:
     """Steps down the first-parent history of `head`, attributing each of its entries to the
     commit that introduced it (`origin[i]`, None while unknown)."""
 
-    def __init__(self, repo, head: bytes) -> None:
+    def __init__(self, repo: RepoState, head: bytes) -> None:
         self.repo = repo
         self.cur: bytes | None = head
-        self.commit: Commit = repo.get_commit(head)
+        self.commit: Commit | None = repo.get_commit(head)  # None past the root
         self.snap: Snapshot = repo.get_snapshot(self.commit.snapshot)
         self.entries: list[Entry] = chunked.entries(self.snap, repo.get_node)
         self.origin: list[bytes | None] = [None] * len(self.entries)
@@ -77,7 +81,7 @@ class OriginWalk:
         """Attribute what the current commit introduced, then move to its first parent.
         Returns the commit just processed."""
         cid, c, snap = self.cur, self.commit, self.snap
-        assert cid is not None
+        assert cid is not None and c is not None  # (both None once past the root)
         if c.parents:
             pid = c.parents[0]
             parent = self.repo.get_commit(pid)

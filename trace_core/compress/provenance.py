@@ -9,15 +9,19 @@ the earlier compress commit `meta.commits[commit]`, whose own meta says what it 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import OperationError
 from ..ids import from_hex, is_hex_id, to_hex
 
+if TYPE_CHECKING:
+    from ..objects import Commit
+    from ..state import RepoState
+
 VERSION = 1
 
 
-def produced(commit) -> dict[bytes, str]:
+def produced(commit: Commit | None) -> dict[bytes, str]:
     """{blob id (raw): "summary" | "masked"} for the entries a compress commit created."""
     if commit is None or commit.op != "compress":
         return {}
@@ -78,7 +82,7 @@ def _rec(r: Any, commits: list[str]) -> dict:
             "pinned": bool(isinstance(flags, int) and flags & 1), "kind": kind}
 
 
-def describe(commit) -> dict:
+def describe(commit: Commit) -> dict:
     """A compress commit's meta with ids as hex and records as dicts (for show and --json)."""
     if commit.op != "compress":
         raise OperationError(f"commit {commit.hex[:12]} is a {commit.op} commit, not compress")
@@ -102,7 +106,8 @@ def describe(commit) -> dict:
     return out
 
 
-def trace_back(repo, commit_id: bytes, blob, _depth: int = 0) -> list[dict]:
+def trace_back(repo: RepoState, commit_id: bytes, blob: bytes | str,
+               _depth: int = 0) -> list[dict]:
     """The original entries a summary (or masked entry) `blob` (raw or hex id) made by the
     compress commit `commit_id` stands for, following summaries of summaries down to ordinary
     entries. Each item: {"commit": the commit that introduced it, "blob", "tokens", "via": [the

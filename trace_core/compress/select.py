@@ -11,12 +11,16 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..errors import InputError, OperationError, RevisionError
 from ..ids import to_hex
 from ..objects import Commit, Entry
 from ..plumbing.revparse import resolve_revision
 from .origins import OriginWalk
+
+if TYPE_CHECKING:
+    from ..state import RepoState
 
 
 @dataclass
@@ -84,7 +88,7 @@ def split_range(spec: str) -> tuple[str, str]:
     return spec, "HEAD"
 
 
-def select_commits(repo, spec: str) -> Selection:
+def select_commits(repo: RepoState, spec: str) -> Selection:
     a_expr, b_expr = split_range(spec)
     head = repo.head_commit()
     if head is None:
@@ -141,7 +145,7 @@ def select_commits(repo, spec: str) -> Selection:
                      {"range": label, "from": a, "to": b})
 
 
-def select_entries(repo, value: str | Sequence[int]) -> Selection:
+def select_entries(repo: RepoState, value: str | Sequence[int]) -> Selection:
     head = repo.head_commit()
     if head is None:
         raise OperationError("nothing to compress: the branch has no commits")
@@ -162,7 +166,7 @@ def select_entries(repo, value: str | Sequence[int]) -> Selection:
                      {c: objs[c] for c in commits}, {"entries": [start, end]})
 
 
-def select(repo, range_spec: str | None = None,
+def select(repo: RepoState, range_spec: str | None = None,
            entries: str | Sequence[int] | None = None) -> Selection:
     if (range_spec is None) == (entries is None):
         raise InputError("give either a commit range (A..B) or an entry range (I:J)")

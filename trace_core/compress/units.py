@@ -21,10 +21,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import pairwise
+from typing import TYPE_CHECKING
 
 from ..errors import InputError, OperationError
 from . import messages as M
 from .plan import Plan
+
+if TYPE_CHECKING:
+    from .select import Selection
 
 GRANULARITIES = ("turn", "episode", "range")
 
@@ -40,7 +44,7 @@ class Layout:
         return sorted(i for i, s in self.state.items() if s == state)
 
 
-def initial_states(sel, plan: Plan, respect_pins: bool, force: bool) -> Layout:
+def initial_states(sel: Selection, plan: Plan, respect_pins: bool, force: bool) -> Layout:
     action = {bytes.fromhex(s.commit): s.action for s in plan.steps}
     selected = set(sel.selected)
     lay = Layout({})
@@ -126,13 +130,13 @@ def repair_pairs(lay: Layout, msgs: dict[int, dict], start: int, end: int, survi
             changed |= keep(g)
 
 
-def cut_units(lay: Layout, sel, plan: Plan, msgs: dict[int, dict], tokens: Callable[[int], int],
+def cut_units(lay: Layout, sel: Selection, plan: Plan, msgs: dict[int, dict], tokens: Callable[[int], int],
               granularity: str, episode_tokens: int, summaries: set[int]) -> None:
     """Fill lay.units (see the module docstring); `summaries` are span indices holding an
     earlier summary."""
     if granularity not in GRANULARITIES:
         raise InputError(f"unknown granularity {granularity!r} (turn, episode or range)")
-    group: dict[bytes, int] = {}
+    group: dict[bytes | None, int] = {}
     chained: set[int] = set()
     g = -1
     prev_combine = False
@@ -186,7 +190,7 @@ def cut_units(lay: Layout, sel, plan: Plan, msgs: dict[int, dict], tokens: Calla
     lay.units = units
 
 
-def layout(sel, plan: Plan, msgs: dict[int, dict], *, respect_pins: bool, force: bool,
+def layout(sel: Selection, plan: Plan, msgs: dict[int, dict], *, respect_pins: bool, force: bool,
            survives_sum: bool, results_after: Callable[[], set[str]]) -> Layout:
     lay = initial_states(sel, plan, respect_pins, force)
     repair_pairs(lay, msgs, sel.start, sel.end, survives_sum, results_after)

@@ -13,9 +13,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from ..errors import InputError, OperationError
 from ..objects import Entry
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 MAX_PATTERN = 1000
 
@@ -82,7 +86,8 @@ def _found(fact, texts: Sequence[str]) -> bool:
 
 
 def check_pins(before: Sequence[Entry], after: Sequence[Entry], forced: Iterable[int],
-               created: Iterable[bytes], read_bytes, expected: dict[bytes, bytes]) -> int:
+               created: Iterable[bytes], read_bytes: Callable[[bytes], bytes],
+               expected: dict[bytes, bytes]) -> int:
     """Pinned entries of `before` (except the `forced` indices) must be exactly the pinned entries
     of `after` that this compression did not create; `expected` maps blob id -> bytes read at
     planning time for pins of the span, re-read with `read_bytes`. Returns the pins checked."""

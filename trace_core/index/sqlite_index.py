@@ -22,6 +22,7 @@ from ..objects import TAG_COMMIT, TYPE_CODES, Commit
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
 
+    from ..storage.objectstore import ObjectStore
     from .rows import CommitRow
 
 SCHEMA_VERSION = "1"
@@ -122,7 +123,7 @@ class _StaleSchema(Exception):
 class CommitIndex:
     """Commit rows, ancestry queries and a token-count cache over an object store."""
 
-    def __init__(self, db_path: str, store) -> None:
+    def __init__(self, db_path: str, store: ObjectStore) -> None:
         self.path = db_path
         self.store = store
         self.in_memory = False
@@ -403,7 +404,7 @@ class CommitIndex:
                     pr = row(p)
                     push(heap, (-pr[3], -pr[2], p, pr))
 
-    def row_reader(self, columns: tuple = ()):
+    def row_reader(self, columns: tuple = ()) -> Callable[[bytes], tuple]:
         """A function id -> raw row (id, packed parents, generation, time_ms, *columns) for one
         traversal, reading first-parent chains ahead (see `_raw_reader`)."""
         return self._raw_reader(columns)[0]

@@ -8,6 +8,8 @@ ends in /v1 is accepted as well.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..config import default
 from .base import token_count
 from .http import HTTPProvider
@@ -25,7 +27,7 @@ class AnthropicProvider(HTTPProvider):
     default_base_url = DEFAULT_ANTHROPIC_BASE_URL
 
     def __init__(self, base_url: str | None, model: str, api_key: str | None = None,
-                 *args, max_tokens: int | None = DEFAULT_MAX_TOKENS, **kwargs) -> None:
+                 *args: Any, max_tokens: int | None = DEFAULT_MAX_TOKENS, **kwargs: Any) -> None:
         kwargs["max_tokens"] = DEFAULT_MAX_TOKENS if max_tokens is None else max_tokens
         super().__init__(base_url, model, api_key, *args, **kwargs)
 

@@ -21,10 +21,14 @@ import math
 import socket
 import time
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from ..config import default
 from ..errors import ConfigError, ProviderHTTPError, ProviderResponseError, ProviderUnavailable
+
+if TYPE_CHECKING:
+    from .base import ChatResult, PriceTable
 
 DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 BACKOFF_BASE = 0.5          # seconds before the first retry; doubled each time
@@ -286,7 +290,8 @@ class HTTPProvider:
 
     def __init__(self, base_url: str | None, model: str, api_key: str | None = None,
                  timeout: float = default("llm.timeout"),
-                 max_retries: int = default("llm.max-retries"), prices=None,
+                 max_retries: int = default("llm.max-retries"),
+                 prices: PriceTable | dict | None = None,
                  sleep: Callable[[float], None] = time.sleep,
                  max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
                  max_tokens: int | None = None) -> None:
@@ -331,7 +336,7 @@ class HTTPProvider:
                 f"max_retries={self.max_retries!r})")
 
     def complete(self, messages: list, *, system: str | None = None,
-                 max_tokens: int | None = None, temperature: float = 0.0):
+                 max_tokens: int | None = None, temperature: float = 0.0) -> ChatResult:
         """Send one chat request (retried as documented in this module) -> ChatResult."""
         from .base import ChatResult, check_messages
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from itertools import pairwise
+from typing import TYPE_CHECKING
 
 from .. import chunked
 from ..errors import InputError, StateError
@@ -25,6 +26,10 @@ from ..state import RepoState
 from . import state as mergestate
 from .merge3 import ORDERS, Conflict, Outcome, Similar, merge_lists, resolved_entries
 from .state import STRATEGIES
+
+if TYPE_CHECKING:
+    from .driver import MergeDriver
+    from .state import MergeState
 
 _WORD = None
 _STRATEGY_ACTION = {"ours": "ours", "theirs": "theirs", "union": "both"}
@@ -207,7 +212,8 @@ def _appends_only(repo: RepoState, snaps: list[Snapshot],
     return w
 
 
-def apply_strategy(repo: RepoState, w: Work, strategy: str, driver) -> tuple[dict | None, str | None]:
+def apply_strategy(repo: RepoState, w: Work, strategy: str,
+                   driver: MergeDriver | None) -> tuple[dict | None, str | None]:
     """Settle what the strategy settles; returns (inference usage, driver name)."""
     outcome = w.outcome
     if strategy in _STRATEGY_ACTION:
@@ -303,7 +309,7 @@ def head(repo: RepoState) -> tuple[str, bytes | None]:
     return ref, cid
 
 
-def save_state(repo: RepoState, st, w: Work) -> None:
+def save_state(repo: RepoState, st: MergeState, w: Work) -> None:
     """Record the slots of `w` in `st`, with runs of ours' entries kept as index ranges."""
     om = w.ours_mid
     pos: dict[Entry, int] = {}
@@ -329,7 +335,7 @@ def save_state(repo: RepoState, st, w: Work) -> None:
     mergestate.save(repo, st)
 
 
-def work_from_state(repo: RepoState, st) -> Work:
+def work_from_state(repo: RepoState, st: MergeState) -> Work:
     w = Work()
     w.ours_id = from_hex(st.ours) if st.ours else None
     w.ours = repo.get_commit(w.ours_id) if w.ours_id else None
@@ -364,7 +370,7 @@ def check_options(repo: RepoState, strategy: str, order: str | None) -> str:
     return order
 
 
-def finish(repo: RepoState, st, w: Work) -> MergeResult:
+def finish(repo: RepoState, st: MergeState, w: Work) -> MergeResult:
     """Commit a fully resolved merge or pick and move the branch (CAS on where it started)."""
     mid = resolved_entries(w.outcome.slots)
     snap, nodes, total = _result_snapshot(repo, w, mid)
@@ -382,8 +388,10 @@ def finish(repo: RepoState, st, w: Work) -> MergeResult:
         meta["driver"] = st.driver
     if st.inference:
         meta["inference"] = st.inference
-    new_blobs = [e.blob for c in st.conflicts if c.action == "text" for e in c.resolution]
+    new_blobs = [e.blob for c in st.conflicts if c.action == "text"
+                 for e in c.resolution or ()]
     if st.op == "merge":
+        assert st.ours is not None  # a merge that stopped had a commit to merge into
         parents = [from_hex(st.ours), from_hex(st.theirs)]
         commit = new_commit(repo, snap, nodes, total, parents, "merge", st.message, prev,
                                   meta, blobs=new_blobs)

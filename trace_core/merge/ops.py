@@ -3,6 +3,8 @@ cherry-pick or revert (docs/merge.md)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..errors import BranchMoved, InputError, MergeConflict, OperationError
 from ..ids import to_hex
 from ..plumbing.commit import publish
@@ -23,6 +25,9 @@ from .machinery import (
 from .merge3 import Conflict
 from .replay import rebase_run
 
+if TYPE_CHECKING:
+    from .driver import MergeDriver
+
 
 def merge_state(repo: RepoState) -> mergestate.MergeState | None:
     """The merge, rebase, cherry-pick or revert stopped on conflicts, or None."""
@@ -30,7 +35,8 @@ def merge_state(repo: RepoState) -> mergestate.MergeState | None:
 
 
 def merge(repo: RepoState, rev: str, *, strategy: str = "manual", order: str | None = None,
-          message: str | None = None, ff: str = "auto", driver=None) -> MergeResult:
+          message: str | None = None, ff: str = "auto",
+          driver: MergeDriver | None = None) -> MergeResult:
     """Merge commit `rev` into the current branch (see docs/merge.md).
 
     ff: auto (fast-forward when possible), only (refuse otherwise), never (always a merge
@@ -118,7 +124,8 @@ def merge_abort(repo: RepoState) -> str:
     return op
 
 
-def merge_continue(repo: RepoState, message: str | None = None, driver=None) -> MergeResult:
+def merge_continue(repo: RepoState, message: str | None = None,
+                   driver: MergeDriver | None = None) -> MergeResult:
     """Finish the stopped operation once every conflict is settled."""
     st = mergestate.load(repo)
     if st is None:

@@ -7,6 +7,8 @@ way (pure appends without a three-way merge) and moves the branch once at the en
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .. import chunked
 from ..errors import OperationError
 from ..ids import from_hex, to_hex
@@ -27,15 +29,19 @@ from .machinery import (
     three_way,
 )
 
+if TYPE_CHECKING:
+    from .driver import MergeDriver
+    from .state import MergeState
+
 
 def cherry_pick(repo: RepoState, rev: str, *, strategy: str = "manual", order: str | None = None,
-                driver=None) -> MergeResult:
+                driver: MergeDriver | None = None) -> MergeResult:
     """Apply the change commit `rev` made (against its parent) on top of the branch."""
     return _pick_op(repo, "cherry-pick", rev, strategy, order, driver)
 
 
 def revert(repo: RepoState, rev: str, *, strategy: str = "manual", order: str | None = None,
-           driver=None) -> MergeResult:
+           driver: MergeDriver | None = None) -> MergeResult:
     """Undo the change commit `rev` made, as a new commit on top of the branch."""
     return _pick_op(repo, "revert", rev, strategy, order, driver)
 
@@ -61,8 +67,10 @@ def _pick_op(repo: RepoState, op: str, rev: str, strategy: str, order: str | Non
     return pick(repo, st, base, theirs, driver)
 
 
-def pick(repo: RepoState, st, base: bytes | None, theirs: bytes | None, driver) -> MergeResult:
+def pick(repo: RepoState, st: MergeState, base: bytes | None, theirs: bytes | None,
+         driver: MergeDriver | None) -> MergeResult:
     """One replay step: three-way (base -> theirs applied on st.ours); stop on conflicts."""
+    assert st.ours is not None  # every replay step applies onto a commit
     ours = from_hex(st.ours)
     w = three_way(repo, base, ours, theirs, st.order, fast=st.strategy != "semantic")
     st.inference, st.driver = apply_strategy(repo, w, st.strategy, driver)
@@ -76,7 +84,7 @@ def pick(repo: RepoState, st, base: bytes | None, theirs: bytes | None, driver) 
 
 
 def rebase(repo: RepoState, upstream: str, *, strategy: str = "manual", order: str | None = None,
-           driver=None) -> MergeResult:
+           driver: MergeDriver | None = None) -> MergeResult:
     """Replay the branch's commits that `upstream` lacks on top of it (merges are left out,
     as git does), then move the branch once. Conflicts stop it with MERGE_STATE."""
     mergestate.refuse_if_in_progress(repo)
@@ -100,8 +108,9 @@ def rebase(repo: RepoState, upstream: str, *, strategy: str = "manual", order: s
     return rebase_run(repo, st, driver)
 
 
-def rebase_run(repo: RepoState, st, driver) -> MergeResult:
+def rebase_run(repo: RepoState, st: MergeState, driver: MergeDriver | None) -> MergeResult:
     rb = st.rebase
+    assert rb is not None  # set by rebase()
     while rb["todo"]:
         cid = from_hex(rb["todo"][0])
         c = repo.get_commit(cid)
@@ -115,6 +124,7 @@ def rebase_run(repo: RepoState, st, driver) -> MergeResult:
             if res.status == "conflicts":
                 return res
     tip = st.ours
+    assert tip is not None  # rebase() starts from the branch's commit
     mergestate.remove(repo)
     publish(repo, st.ref, st.orig_head, tip, f"rebase onto {st.theirs_name}")
     return MergeResult("rebase", "rebased", tip, base=rb["onto"],

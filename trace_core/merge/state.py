@@ -10,13 +10,16 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import MergeInProgress, OperationError, StateError, TraceError
 from ..ids import is_hex_id
 from ..objects import Entry
 from ..storage.lockfile import write_file_atomic
 from .merge3 import KINDS, ORDERS, Conflict
+
+if TYPE_CHECKING:
+    from ..state import RepoState
 
 STATE_FILE = "MERGE_STATE"
 STATE_FORMAT = 1
@@ -200,11 +203,11 @@ class MergeState:
                              "remove it (the branch was never moved)") from None
 
 
-def state_path(repo) -> str:
+def state_path(repo: RepoState) -> str:
     return os.path.join(repo.refs_root, STATE_FILE)
 
 
-def load(repo) -> MergeState | None:
+def load(repo: RepoState) -> MergeState | None:
     """The stopped operation of this namespace, or None. A state left behind by a process
     killed after it moved the branch (the operation is complete) is removed here."""
     try:
@@ -244,11 +247,11 @@ def _finished(repo, st: MergeState) -> bool:
     return meta.get("replayed") in originals or now in {d[1] for d in rb.get("done", [])}
 
 
-def save(repo, state: MergeState) -> None:
+def save(repo: RepoState, state: MergeState) -> None:
     write_file_atomic(state_path(repo), state.to_json(), fsync=repo.durability == "full")
 
 
-def remove(repo) -> bool:
+def remove(repo: RepoState) -> bool:
     try:
         os.unlink(state_path(repo))
         return True
@@ -256,7 +259,7 @@ def remove(repo) -> bool:
         return False
 
 
-def refuse_if_in_progress(repo) -> None:
+def refuse_if_in_progress(repo: RepoState) -> None:
     try:
         st = load(repo)
         if st is None:

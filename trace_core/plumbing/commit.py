@@ -23,7 +23,7 @@ from typing import Any
 
 from .. import chunked
 from ..errors import BranchMoved, BudgetExceeded, OperationError, RefConflict
-from ..ids import RawId, to_hex
+from ..ids import to_hex
 from ..objects import Commit, Snapshot, TraceObject
 from ..state import RepoState
 from ..storage.repack import maybe_seal

@@ -18,6 +18,8 @@ from ..errors import AmbiguousObjectId, InvalidRefName, RefNotFound, RevisionErr
 from ..ids import MIN_SHORT, RawId, from_hex, is_hex_id, is_hex_prefix, to_hex
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from ..state import RepoState
 
 _SUFFIX_RE = re.compile(r"([~^])(\d*)")
@@ -149,7 +151,7 @@ def _step(repo: RepoState, oid: RawId, op: str, n: int | None) -> RawId:
     return oid
 
 
-def split_ranges(revs) -> tuple:
+def split_ranges(revs: Iterable[str]) -> tuple[list[str], list[str]]:
     """`A..B` and `^A` as git reads them: (included, excluded) revision expressions."""
     include, exclude = [], []
     for r in revs:

@@ -19,6 +19,10 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from operator import itemgetter
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..state import RepoState
 
 #: number of lane colors the layout cycles through (the CLI maps them to terminal colors)
 N_COLORS = 6
@@ -402,7 +406,7 @@ def layout(commits: Iterable[tuple[bytes, Sequence[bytes]]],
 
 
 # -- the repository's graph -------------------------------------------------------------------
-def graph_log(repo, revs: Sequence[str] = (), *, all_refs: bool = False,
+def graph_log(repo: RepoState, revs: Sequence[str] = (), *, all_refs: bool = False,
               limit: int | None = None, colors: bool = False) -> list[GraphRow]:
     """The commits reachable from `revs` (default HEAD; `^X` and `X..Y` exclude X's history),
     or from every branch, tag and HEAD of the current namespace with `all_refs`, drawn as rows:
