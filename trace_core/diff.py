@@ -85,7 +85,8 @@ def diff_entries(old: Sequence[Entry], new: Sequence[Entry],
             n = min(i2 - i1, j2 - j1)
             for k in range(n):
                 mo, mn = load(old[i1 + k]), load(new[j1 + k])
-                td = "".join(difflib.unified_diff(message_text(mo).splitlines(True), message_text(mn).splitlines(True),
+                td = "".join(difflib.unified_diff(message_text(mo).splitlines(True),
+                                                  message_text(mn).splitlines(True),
                                                   f"#{i1 + k}", f"#{j1 + k}", n=2))
                 items.append(DiffItem("edited", i1 + k, j1 + k, mo, mn, td))
             removed.extend(range(i1 + n, i2))
@@ -110,5 +111,6 @@ def diff_entries(old: Sequence[Entry], new: Sequence[Entry],
         if j not in moved_new:
             items.append(DiffItem("added", None, j, None, load(new[j])))
     order = {"removed": 0, "moved": 1, "edited": 2, "pinned": 3, "unpinned": 3, "added": 4}
-    items.sort(key=lambda d: (d.new_index if d.new_index is not None else d.old_index, order[d.kind]))
+    items.sort(key=lambda d: (d.new_index if d.new_index is not None else d.old_index,
+                              order[d.kind]))
     return items

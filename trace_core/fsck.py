@@ -7,8 +7,9 @@ hides an object) into a compact graph that the link, tree and ref checks use: li
 Finding ids (stable): badObjectHash, malformedObject, nonCanonicalTree, missingParent,
 missingSnapshot, missingBlob, missingNode, badPackChecksum, badIdxChecksum (also an index that
 does not describe its pack), badPackBlock, tornJournalTail (warning), badRefTarget (error for a
-ref's value, warning for a reflog entry), badRefFile, badReflogEntry, tornRefTail and strayRefFile (warnings), danglingCommit (info:
-an unreachable commit no other commit names as parent). A missing object is reported once.
+ref's value, warning for a reflog entry), badRefFile, badReflogEntry, tornRefTail and
+strayRefFile (warnings), danglingCommit (info: an unreachable commit no other commit names as
+parent). A missing object is reported once.
 `full=False` skips the whole-file pack and index checksums and the tree-shape check.
 """
 
@@ -308,7 +309,8 @@ def _read_refs(repo, st: _State) -> list:
     for prefix, refs in namespaces(repo):
         try:
             for kind, sev, name, msg in refs.check():
-                st.add(kind, sev, prefix + name, f"{msg} (in {prefix.rstrip('/')})" if prefix else msg)
+                where = f"{msg} (in {prefix.rstrip('/')})" if prefix else msg
+                st.add(kind, sev, prefix + name, where)
             listed = refs.list("")
         except (TraceError, OSError) as exc:
             st.add("badRefFile", "error", prefix or ".", f"refs under {prefix or '.'}: {exc}")

@@ -142,7 +142,8 @@ def meta_ids(value: Any, _depth: int = 0) -> Iterator[bytes]:
             yield from meta_ids(v, _depth + 1)
 
 
-def walk(get: Callable[[bytes], TraceObject], roots: Iterable[bytes], commits_only: bool = False, progress: Progress = None,
+def walk(get: Callable[[bytes], TraceObject], roots: Iterable[bytes], commits_only: bool = False,
+         progress: Progress = None,
          broken: list | None = None) -> set:
     """Ids reachable from `roots`. Blobs are named, not read; with `commits_only` only parent
     links are followed. Objects that are missing or unreadable are not followed (and are listed

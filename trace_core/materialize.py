@@ -33,7 +33,8 @@ def to_openai(messages: Sequence[dict]) -> list[dict]:
     out: list[dict] = []
     for m in messages:
         content = m.get("content")
-        if isinstance(content, list) and any(_is_block(b, ("tool_use", "tool_result")) for b in content):
+        if isinstance(content, list) and \
+                any(_is_block(b, ("tool_use", "tool_result")) for b in content):
             out.extend(_anthropic_to_openai(m))
         else:
             out.append(_copy(m))
@@ -102,7 +103,8 @@ def to_anthropic(messages: Sequence[dict]) -> dict:
         if role == "assistant":
             for call in m.get("tool_calls") or []:
                 fn = call.get("function", {}) if isinstance(call, dict) else {}
-                blocks.append({"type": "tool_use", "id": call.get("id", ""), "name": fn.get("name", ""),
+                blocks.append({"type": "tool_use", "id": call.get("id", ""),
+                               "name": fn.get("name", ""),
                                "input": _parse_args(fn.get("arguments"))})
         out.append({"role": "assistant" if role == "assistant" else "user", "content": blocks})
     for m in out:
@@ -159,7 +161,8 @@ def to_text(messages: Sequence[dict], pinned: Sequence[bool] = ()) -> str:
     return "\n\n".join(out) + ("\n" if out else "")
 
 
-def to_json_entries(messages: Sequence[dict], blob_ids: Sequence[str], flags: Sequence[int]) -> list[dict]:
+def to_json_entries(messages: Sequence[dict], blob_ids: Sequence[str],
+                    flags: Sequence[int]) -> list[dict]:
     return [{"index": i, "blob": blob_ids[i], "pinned": bool(flags[i] & 1), "flags": flags[i],
              "message": _json_safe(m)} for i, m in enumerate(messages)]
 

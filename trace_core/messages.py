@@ -129,7 +129,8 @@ def _args(v: Any) -> str:
 
 def _own_parts(m: dict) -> Iterator[str | ToolCall]:
     """Every piece of a message: content (or a Responses output), then calls outside content."""
-    yield from _parts(m.get("output") if m.get("type") == "function_call_output" else m.get("content"))
+    yield from _parts(m.get("output") if m.get("type") == "function_call_output"
+                      else m.get("content"))
     for c in m.get("tool_calls") or ():
         if isinstance(c, dict):
             fn = c.get("function")

@@ -44,7 +44,8 @@ def _read_format(trace_dir: str) -> int:
         with open(path, "rb") as f:
             raw = f.read(256)
     except FileNotFoundError:
-        raise RepositoryError(f"{trace_dir} is not a trace repository (no {FORMAT_FILE} file)") from None
+        raise RepositoryError(
+            f"{trace_dir} is not a trace repository (no {FORMAT_FILE} file)") from None
     try:
         text = raw.decode("ascii")
         word, num = text.strip().split(" ")
@@ -62,7 +63,8 @@ def _read_format(trace_dir: str) -> int:
 def find_trace_dir(path: str) -> str:
     """`path` itself if it is a .trace directory, else `path/.trace`."""
     path = os.path.abspath(path)
-    if os.path.isfile(os.path.join(path, FORMAT_FILE)) and os.path.isdir(os.path.join(path, "objects")):
+    if os.path.isfile(os.path.join(path, FORMAT_FILE)) and \
+            os.path.isdir(os.path.join(path, "objects")):
         return path
     return os.path.join(path, TRACE_DIR)
 
@@ -80,7 +82,8 @@ class RepoState:
         if _parent is None:
             _read_format(self.trace_dir)
             self.config: Config = Config.load(os.path.join(self.trace_dir, "config"))
-            self.store = DiskObjectStore(os.path.join(self.trace_dir, "objects"), self._store_options())
+            self.store = DiskObjectStore(os.path.join(self.trace_dir, "objects"),
+                                         self._store_options())
             self._index: CommitIndex | None = None
         else:
             self.config = _parent.config
@@ -134,7 +137,8 @@ class RepoState:
         cfg.save(os.path.join(trace_dir, "config"), fsync=durability == "full")
         head = os.path.join(trace_dir, "HEAD")
         if not os.path.exists(head):
-            RefStore(trace_dir, durability).set_symbolic("HEAD", f"refs/heads/{branch}", message="init")
+            RefStore(trace_dir, durability).set_symbolic("HEAD", f"refs/heads/{branch}",
+                                                         message="init")
         # the format file is written last: its presence marks a complete repository
         write_file_atomic(os.path.join(trace_dir, FORMAT_FILE), FORMAT_LINE.encode(),
                           fsync=durability == "full")

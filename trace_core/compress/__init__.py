@@ -27,8 +27,9 @@ __all__ = ["compress", "plan_compression", "CompressResult", "Plan", "PlanStep",
            "STRATEGIES", "GRANULARITIES", "describe", "show_lines", "trace_back"]
 
 
-def compress(repo: RepoState, range: str | None = None, *, entries: str | Sequence[int] | None = None,
-             strategy: str = "extractive", plan: Any = None, granularity: str = "range",
+def compress(repo: RepoState, range: str | None = None, *,
+             entries: str | Sequence[int] | None = None, strategy: str = "extractive",
+             plan: Any = None, granularity: str = "range",
              respect_pins: bool = False, force: bool = False, must_keep: Sequence[str] = (),
              must_keep_re: Sequence[str] = (), dry_run: bool = False, provider: Any = None,
              instructions: str | None = None, summaries: Sequence[str] = (),

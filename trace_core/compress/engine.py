@@ -2,10 +2,10 @@
 
 Order of work (docs/compress.md, "Atomicity"): everything slow or fallible — reading the range,
 the provider requests, the size and must-keep checks — happens before the commit primitive. The
-`build` function handed to `plumbing.commit.commit_change` only re-checks that the branch still holds the
-same entries in the span (appends after it are kept), splices the snapshot, and re-checks the
-pins on the spliced snapshot; it may run several times and never calls the provider. A failure
-anywhere leaves the branch as it was.
+`build` function handed to `plumbing.commit.commit_change` only re-checks that the branch still
+holds the same entries in the span (appends after it are kept), splices the snapshot, and
+re-checks the pins on the spliced snapshot; it may run several times and never calls the
+provider. A failure anywhere leaves the branch as it was.
 """
 
 from __future__ import annotations
@@ -76,7 +76,8 @@ class _Run:
         self.facts = Facts(opts.must_keep, opts.must_keep_re)
         self.sel, self.plan = plan_compression(repo, opts)
         sel = self.sel
-        self.msgs = {i: repo.get_blob(sel.entries[i].blob).message for i in range(sel.start, sel.end)}
+        self.msgs = {i: repo.get_blob(sel.entries[i].blob).message
+                     for i in range(sel.start, sel.end)}
         self._produced: dict[bytes | None, dict[bytes, str]] = {}
         self.pos = {bytes.fromhex(s.commit): k for k, s in enumerate(self.plan.steps)}
 
@@ -91,7 +92,8 @@ class _Run:
 
     def rec(self, i: int) -> list:
         e = self.sel.entries[i]
-        return P.record(i, e.blob, self.pos[self.sel.origin[i]], self.tokens(i), e.flags, self.kind(i))
+        return P.record(i, e.blob, self.pos[self.sel.origin[i]], self.tokens(i), e.flags,
+                        self.kind(i))
 
     def _messages_after(self):
         """Messages after the span, last first (loaded lazily)."""
@@ -262,7 +264,8 @@ class _Run:
                     m["inference"] = s["inference"]
                 meta_sums.append(m)
                 res_sums.append({"index": at, "blob": b.hex, "tokens": s["tokens"],
-                                 "replaced": list(s["unit"]), "replaced_tokens": s["replaced_tokens"],
+                                 "replaced": list(s["unit"]),
+                                 "replaced_tokens": s["replaced_tokens"],
                                  "text": s["text"], "inference": s["inference"]})
         old_cost = sum(self.tokens(i) for i in removed)
         new_cost = sum(repo.blob_tokens(b.id, b) for b in new_blobs)

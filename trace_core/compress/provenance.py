@@ -167,7 +167,8 @@ def show_lines(info: dict, width: int = 100) -> list[str]:
 def _span(recs: list[dict]) -> str:
     if not recs:
         return "nothing"
-    return f"{len(recs)} entr{'y' if len(recs) == 1 else 'ies'} (#{recs[0]['index']}-#{recs[-1]['index']})"
+    return (f"{len(recs)} entr{'y' if len(recs) == 1 else 'ies'} "
+            f"(#{recs[0]['index']}-#{recs[-1]['index']})")
 
 
 def _rec_line(r: dict) -> str:

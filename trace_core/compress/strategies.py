@@ -11,12 +11,13 @@
 
   centrality = mean over its distinct content words (lower-cased, stop words removed) of
   (the number of distinct candidate lines of the unit holding the word / the highest such
-  number); length = min(1, (words + 1) / 6), so fragments rank low; role = 0.6 user, 0.3 assistant or system,
-  0 tool; first = 0.2 for a message's first candidate; signal = 0.3 if it holds a number, a
-  path or file name, an identifier (snake_case, camelCase) or a word such as error, fail, must,
-  decided, todo, fix, because, found. Candidates are taken by score (ties: earlier first) while
-  they fit the token target and printed in their original order as "role: text" under the
-  header "[Summary of N messages, extractive]". Duplicate lines are taken once.
+  number); length = min(1, (words + 1) / 6), so fragments rank low; role = 0.6 user, 0.3
+  assistant or system, 0 tool; first = 0.2 for a message's first candidate; signal = 0.3 if it
+  holds a number, a path or file name, an identifier (snake_case, camelCase) or a word such as
+  error, fail, must, decided, todo, fix, because, found. Candidates are taken by score (ties:
+  earlier first) while they fit the token target and printed in their original order as
+  "role: text" under the header "[Summary of N messages, extractive]". Duplicate lines are
+  taken once.
 - llm: one provider request per unit (instructions from compress.instructions or the caller).
 - manual: the caller's texts, one per unit.
 """
@@ -44,7 +45,15 @@ DEFAULT_INSTRUCTIONS = (
 MIN_TARGET = 32
 MAX_CANDIDATE_CHARS = 2000
 
-_STOP = frozenset(["a", "an", "and", "are", "as", "at", "be", "been", "but", "by", "can", "could", "did", "do", "does", "for", "from", "had", "has", "have", "he", "her", "his", "i", "if", "in", "into", "is", "it", "its", "just", "may", "me", "might", "my", "no", "not", "of", "on", "or", "our", "she", "should", "so", "than", "that", "the", "their", "them", "then", "there", "these", "they", "this", "those", "to", "too", "very", "was", "we", "were", "what", "when", "which", "who", "will", "with", "would", "you", "your", "also", "about", "there", "here", "all", "any", "some", "such", "only", "over", "out", "up", "down", "more", "most", "other"])
+_STOP = frozenset([
+    "a", "an", "and", "are", "as", "at", "be", "been", "but", "by", "can", "could", "did", "do",
+    "does", "for", "from", "had", "has", "have", "he", "her", "his", "i", "if", "in", "into", "is",
+    "it", "its", "just", "may", "me", "might", "my", "no", "not", "of", "on", "or", "our", "she",
+    "should", "so", "than", "that", "the", "their", "them", "then", "there", "these", "they",
+    "this", "those", "to", "too", "very", "was", "we", "were", "what", "when", "which", "who",
+    "will", "with", "would", "you", "your", "also", "about", "there", "here", "all", "any", "some",
+    "such", "only", "over", "out", "up", "down", "more", "most", "other"
+])
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9_]*|\d+(?:\.\d+)?")
 _SENT = re.compile(r"(?<=[.!?;])\s+")
 _SIGNAL = re.compile(r"\d|\w[/\\]\w|\w\.[A-Za-z]{1,4}\b|[a-z0-9]_[a-z0-9]|[a-z][A-Z]|\b(?:error|"

@@ -130,7 +130,8 @@ def repair_pairs(lay: Layout, msgs: dict[int, dict], start: int, end: int, survi
             changed |= keep(g)
 
 
-def cut_units(lay: Layout, sel: Selection, plan: Plan, msgs: dict[int, dict], tokens: Callable[[int], int],
+def cut_units(lay: Layout, sel: Selection, plan: Plan, msgs: dict[int, dict],
+              tokens: Callable[[int], int],
               granularity: str, episode_tokens: int, summaries: set[int]) -> None:
     """Fill lay.units (see the module docstring); `summaries` are span indices holding an
     earlier summary."""

@@ -217,7 +217,8 @@ class CommitIndex:
 
     # -- rows -----------------------------------------------------------------------------------
     def _fetch(self, oid: bytes) -> CommitRow | None:
-        r = self._db(lambda c: c.execute(f"SELECT {_COLS} FROM commits WHERE id=?", (oid,)).fetchone())
+        r = self._db(lambda c: c.execute(f"SELECT {_COLS} FROM commits WHERE id=?",
+                                         (oid,)).fetchone())
         return _from_db(r) if r is not None else self._extra.get(oid)
 
     def _compute(self, starts: Iterable[bytes], use_db: bool, strict: bool) -> dict:
@@ -316,7 +317,8 @@ class CommitIndex:
         """True if commit `oid` is indexed (then it is a commit; nothing is read from the store)."""
         if oid in self._extra:
             return True
-        return self._db(lambda c: c.execute("SELECT 1 FROM commits WHERE id=?", (oid,)).fetchone()) is not None
+        return self._db(lambda c: c.execute("SELECT 1 FROM commits WHERE id=?",
+                                            (oid,)).fetchone()) is not None
 
     def parents(self, oid: bytes) -> tuple:
         return self._row(oid).parents
@@ -453,7 +455,8 @@ class CommitIndex:
     def _count_upto(self, cap: int) -> int:
         """min(number of indexed commits, cap), reading at most `cap` keys."""
         return self._db(lambda c: c.execute(
-            "SELECT count(*) FROM (SELECT 1 FROM commits LIMIT ?)", (cap,)).fetchone()[0]) + len(self._extra)
+            "SELECT count(*) FROM (SELECT 1 FROM commits LIMIT ?)", (cap,)).fetchone()[0]) \
+            + len(self._extra)
 
     def merge_bases(self, a: bytes, b: bytes) -> list:
         """Best common ancestors of a and b (`git merge-base --all`), newest first."""
@@ -511,7 +514,8 @@ class CommitIndex:
 
     def count(self) -> int:
         """Number of indexed commits (scanning the whole store the first time)."""
-        scanned = self._db(lambda c: c.execute("SELECT value FROM meta WHERE key='scanned'").fetchone())
+        scanned = self._db(
+            lambda c: c.execute("SELECT value FROM meta WHERE key='scanned'").fetchone())
         if scanned is None:
             have = self._db(lambda c: {r[0] for r in c.execute("SELECT id FROM commits")})
             todo = {o for o, t in self.store.iter_objects() if t == _COMMIT_CODE and o not in have}

@@ -77,8 +77,9 @@ class TraceSession:
         msgs = [_plain(i) for i in items]
         if msgs:
             label = msgs[0].get("type") or msgs[0].get("role") or "item"
+            more = ", ..." if len(msgs) > 1 else ""
             self.repo.append_many(msgs, commit_message=f"agents-sdk: {len(msgs)} item"
-                                  f"{'s' * (len(msgs) != 1)} ({label}{', ...' if len(msgs) > 1 else ''})")
+                                  f"{'s' * (len(msgs) != 1)} ({label}{more})")
 
     async def pop_item(self) -> dict | None:
         msgs = self.repo.messages()

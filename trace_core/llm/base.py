@@ -103,15 +103,18 @@ class PriceTable:
         table = {}
         for model, pair in (prices or {}).items():
             if not isinstance(model, str) or not model:
-                raise ConfigError(f"price table: model names must be non-empty strings, got {model!r}")
+                raise ConfigError("price table: model names must be non-empty strings, "
+                                  f"got {model!r}")
             try:
                 p, c = pair
             except (TypeError, ValueError):
-                raise ConfigError(f"price table: {model} needs (prompt, completion) prices") from None
+                raise ConfigError(
+                    f"price table: {model} needs (prompt, completion) prices") from None
             for what, v in (("prompt", p), ("completion", c)):
                 if isinstance(v, bool) or not isinstance(v, (int, float)) or \
                         not math.isfinite(v) or v < 0:
-                    raise ConfigError(f"price.{model}.{what} must be a non-negative number, got {v!r}")
+                    raise ConfigError(f"price.{model}.{what} must be a non-negative number, "
+                                      f"got {v!r}")
             table[model] = (float(p), float(c))
         self._prices = table
 

@@ -140,7 +140,7 @@ def three_way(repo: RepoState, base: bytes | None, ours: bytes | None, theirs: b
                order: str, fast: bool = True) -> Work:
     """The three-way merge of the three contexts. `fast` allows the appends-only shortcut,
     whose result does not list ours' entries as slots (a semantic driver needs them)."""
-    snaps = [snapshot_of_commit(repo, base), snapshot_of_commit(repo, ours), snapshot_of_commit(repo, theirs)]
+    snaps = [snapshot_of_commit(repo, c) for c in (base, ours, theirs)]
     views = [chunked.leaves(s, repo.get_node) for s in snaps]
     prefix, suffix = _common_leaves(views)
     similar = _similar(repo, repo.config.get_typed("merge.similarity"))
@@ -161,8 +161,8 @@ def three_way(repo: RepoState, base: bytes | None, ours: bytes | None, theirs: b
     w.ours_snap = snaps[1]
     w.prefix, w.suffix = prefix, suffix
     w.ours_mid = mids[1]
-    w.outcome = merge_lists(mids[0], mids[1], mids[2], role=lambda e: _role_of(repo, e), order=order,
-                            when=when, similar=similar)
+    w.outcome = merge_lists(mids[0], mids[1], mids[2], role=lambda e: _role_of(repo, e),
+                            order=order, when=when, similar=similar)
     base_blobs = {e.blob for e in mids[0]}
     w.added_ours = [e for e in mids[1] if e.blob not in base_blobs]
     w.added_theirs = [e for e in mids[2] if e.blob not in base_blobs]
@@ -170,8 +170,8 @@ def three_way(repo: RepoState, base: bytes | None, ours: bytes | None, theirs: b
 
 
 def _appends_only(repo: RepoState, snaps: list[Snapshot],
-                  views: list[tuple[list[chunked.Ref], tuple[Entry, ...]]], prefix: int, ours: bytes | None,
-                  similar) -> Work | None:
+                  views: list[tuple[list[chunked.Ref], tuple[Entry, ...]]], prefix: int,
+                  ours: bytes | None, similar) -> Work | None:
     """The common case without reading the whole of either side: since the base, both sides
     only appended. The result is ours plus what theirs appended (duplicates of ours'
     windowed appends dropped), unless a near-duplicate needs a decision (None: merge it the
@@ -260,7 +260,8 @@ def _flag_contradiction(repo: RepoState, outcome, ours_e: Entry, theirs_e: Entry
     c.id = max(x.id for x in outcome.conflicts) + 1
 
 
-def settle_text(repo: RepoState, c: Conflict, text: str | None, by: str, role: str | None = None) -> None:
+def settle_text(repo: RepoState, c: Conflict, text: str | None, by: str,
+                role: str | None = None) -> None:
     if not isinstance(text, str) or not text.strip():
         raise InputError("a text resolution needs non-empty text")
     sample = (c.ours or c.theirs or ([c.base] if c.base else []))
@@ -447,8 +448,8 @@ def _replayed_targets(repo: RepoState, w: Work, src: Commit) -> list:
     return sorted(out)
 
 
-def _rebase_step_done(repo: RepoState, st, w: Work, snap: Snapshot, nodes: list, total: int, prev: int,
-                      meta: dict, new_blobs: list) -> MergeResult:
+def _rebase_step_done(repo: RepoState, st, w: Work, snap: Snapshot, nodes: list, total: int,
+                      prev: int, meta: dict, new_blobs: list) -> MergeResult:
     rb = st.rebase
     src_id = rb["todo"][0]
     src = repo.get_commit(from_hex(src_id))

@@ -264,7 +264,8 @@ def _gap(io: list, it: list, order: str, when: dict[bytes, int] | None,
     if order == "theirs-first":
         return theirs_left + ours_slots, dups
     when = when or {}
-    tagged = [(when.get(e.blob, 0), 0, i, s) for i, (e, s) in enumerate(zip(io, ours_slots, strict=True))]
+    tagged = [(when.get(e.blob, 0), 0, i, s)
+              for i, (e, s) in enumerate(zip(io, ours_slots, strict=True))]
     tagged += [(when.get(e.blob, 0), 1, i, e) for i, e in enumerate(theirs_left)]
     tagged.sort(key=lambda t: t[:3])
     return [t[3] for t in tagged], dups

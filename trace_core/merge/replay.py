@@ -1,8 +1,8 @@
 """cherry-pick, revert and rebase: replaying commits as three-way merges (docs/merge.md).
 
 A pick applies the change a commit made to its parent (cherry-pick) or undoes it (revert) on top
-of the branch, through the three-way machinery (merge.machinery); a rebase replays a list of commits that
-way (pure appends without a three-way merge) and moves the branch once at the end.
+of the branch, through the three-way machinery (merge.machinery); a rebase replays a list of
+commits that way (pure appends without a three-way merge) and moves the branch once at the end.
 """
 
 from __future__ import annotations

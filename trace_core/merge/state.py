@@ -105,7 +105,7 @@ class MergeState:
         ids = ", ".join(str(c.id) for c in self.conflicts) or "none"
         raise OperationError(f"no conflict {cid} in the {self.op} in progress (conflicts: {ids})")
 
-    # -- bytes --------------------------------------------------------------------------------------
+    # -- bytes --------------------------------------------------------------------------------
     def to_json(self) -> bytes:
         slots: list[dict[str, Any]] = []
         for s in self.slots:

@@ -18,7 +18,8 @@ from .revparse import resolve_any
 # -- objects ----------------------------------------------------------------------------------
 def make_blob(message: Any) -> Blob:
     if not isinstance(message, dict):
-        raise InputError("a message must be a JSON object such as {\"role\": \"user\", \"content\": \"hi\"}")
+        raise InputError("a message must be a JSON object such as "
+                         "{\"role\": \"user\", \"content\": \"hi\"}")
     return Blob(message)
 
 

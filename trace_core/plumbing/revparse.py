@@ -167,8 +167,8 @@ def split_ranges(revs: Iterable[str]) -> tuple[list[str], list[str]]:
 
 
 def resolve_commit(repo: RepoState, expr: str) -> RawId:
-    """resolve_revision(repo, expr), without reading the commit from the object store when the commit
-    index already has it (only commits are indexed): a walk over the index then opens no pack
+    """resolve_revision(repo, expr), without reading the commit from the object store when the
+    commit index already has it (only commits are indexed): a walk over the index then opens no pack
     and no journal."""
     oid = resolve_any(repo, expr)
     if not repo.index.has(oid):

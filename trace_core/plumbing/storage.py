@@ -1,4 +1,4 @@
-"""Storage plumbing: object counts and sizes (`count-objects`), pack verification (`verify-pack`)."""
+"""Storage plumbing: object counts and sizes (`count-objects`), pack checks (`verify-pack`)."""
 
 from __future__ import annotations
 

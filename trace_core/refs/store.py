@@ -119,7 +119,8 @@ class RefStore:
         """The id `name` held `n` moves ago (n=0: now), from its reflog."""
         entries = [e for e in self.reflog(name) if not e.new.startswith("ref:")]
         if not 0 <= n < len(entries):
-            raise RefNotFound(f"{name}@{{{n}}}: the reflog of {name} has only {len(entries)} entries")
+            raise RefNotFound(f"{name}@{{{n}}}: the reflog of {name} has only {len(entries)} "
+                              "entries")
         return entries[n].new
 
     # -- writing ------------------------------------------------------------------------------
@@ -142,7 +143,8 @@ class RefStore:
         target = self._target(name, deref)
         with LockedRef(self.root, target, self.durability) as f:
             if not _matches(f.current, old):
-                raise RefConflict(f"ref {target} is {_describe(f.current.new if f.current is not None else None)}, "
+                now = f.current.new if f.current is not None else None
+                raise RefConflict(f"ref {target} is {_describe(now)}, "
                                   f"expected {_describe(old)}")
             f.append(self._record(new, f.current, message, who, time_ms), self._cache)
         return target
@@ -246,12 +248,14 @@ class RefStore:
             for f in files:
                 name = f"{rel}/{f}"
                 if f.endswith(".lock"):
-                    out.append(("strayRefFile", "warning", name, f"leftover lock file {name} (a killed writer)"))
+                    out.append(("strayRefFile", "warning", name,
+                                f"leftover lock file {name} (a killed writer)"))
                     continue
                 try:
                     check_writable(name)
                 except Exception:
-                    out.append(("strayRefFile", "warning", name, f"file {name} is not a valid ref name"))
+                    out.append(("strayRefFile", "warning", name,
+                                f"file {name} is not a valid ref name"))
                     continue
                 out.extend(self._check_file(name))
         for p in PSEUDO_REFS:
@@ -271,11 +275,13 @@ class RefStore:
         torn = [off for off in bad if off > last_valid_off]
         middle = [off for off in bad if off < last_valid_off]
         if torn:
-            out.append(("tornRefTail", "warning", name, f"ref {name} ends in a torn record at byte {torn[0]} "
-                                         "(ignored; the next update cuts it off)"))
+            out.append(("tornRefTail", "warning", name,
+                        f"ref {name} ends in a torn record at byte {torn[0]} "
+                        "(ignored; the next update cuts it off)"))
         if middle:
-            out.append(("badReflogEntry", "error", name, f"ref {name} has {len(middle)} corrupt reflog record(s), "
-                                       f"first at byte {middle[0]}"))
+            out.append(("badReflogEntry", "error", name,
+                        f"ref {name} has {len(middle)} corrupt reflog record(s), "
+                        f"first at byte {middle[0]}"))
         return out
 
 
@@ -317,7 +323,8 @@ class RefTransaction:
                 if kind == "delete" and f.current is None:
                     raise RefNotFound(f"ref {name} does not exist")
                 if not _matches(f.current, old):
-                    raise RefConflict(f"ref {name} is {_describe(f.current.new if f.current is not None else None)}, "
+                    now = f.current.new if f.current is not None else None
+                    raise RefConflict(f"ref {name} is {_describe(now)}, "
                                       f"expected {_describe(old)}")
             for kind, name, _old, new, msg in self.ops:
                 f = locked[name]

@@ -47,7 +47,8 @@ class GraphRow(tuple):
         return tuple.__new__(cls, (graph, commit, parents, summary, op, labels, colors))
 
     def __repr__(self) -> str:
-        return "GraphRow(" + ", ".join(f"{k}={v!r}" for k, v in zip(self._fields, self, strict=True)) + ")"
+        fields = zip(self._fields, self, strict=True)
+        return "GraphRow(" + ", ".join(f"{k}={v!r}" for k, v in fields) + ")"
 
     graph = property(itemgetter(0))
     commit = property(itemgetter(1))

@@ -47,7 +47,8 @@ def encode_record(oid: bytes, type_code: int, frame: bytes, ulen: int) -> bytes:
 
 
 def scan(data: bytes, base: int = 0, verify_crc: bool = True, max_len: int = 1 << 30) -> ScanResult:
-    """Parse journal records in `data`, the file's bytes from offset `base` (0 or a record boundary).
+    """Parse journal records in `data`, the file's bytes from offset `base` (0 or a record
+    boundary).
 
     Offsets in the result are file offsets.
     """

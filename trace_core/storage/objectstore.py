@@ -1,4 +1,4 @@
-"""Object stores: an in-memory one, and the disk one (packs, then journals) under `.trace/objects`."""
+"""Object stores: one in memory, and the disk one (packs, then journals) in `.trace/objects`."""
 
 from __future__ import annotations
 

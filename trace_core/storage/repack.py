@@ -1,4 +1,4 @@
-"""Consolidation: seal idle journals, merge packs into one (optionally with a trained dictionary)."""
+"""Consolidation: seal idle journals, merge packs into one (optionally with a trained dict)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Bounded zstd for storage (not the compress/ summaries): frames declare their size, output is capped."""
+"""Bounded zstd for storage (not compress/ summaries): frames declare their size, output capped."""
 
 from __future__ import annotations
 
