@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -92,10 +93,10 @@ def test_pack_round_trip_and_damage(objs, data):
         pack.close()
         which = data.draw(st.sampled_from([".pack", ".idx"]))
         path = os.path.join(d, f"pack-{name}{which}")
-        raw = bytearray(open(path, "rb").read())
+        raw = bytearray(Path(path).read_bytes())
         i = data.draw(st.integers(0, len(raw) - 1))
         raw[i] ^= 1 << data.draw(st.integers(0, 7))
-        open(path, "wb").write(bytes(raw))
+        Path(path).write_bytes(bytes(raw))
         try:
             pack = Pack(d, name)
             ok = pack.verify_pack_checksum() and pack.verify_index_checksum()

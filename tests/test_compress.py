@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import FakeProvider, assert_one_line_error, chat, hang, invoke, reply
@@ -935,7 +936,7 @@ def test_cli_interactive_uses_the_editor(rdir, tmp_path):
     p = invoke(rdir, "compress", "HEAD~3", "-i", env=env)      # a typo: the edit is kept
     assert_one_line_error(p)
     kept = p.stderr.split("run again with --plan ", 1)[1].rstrip(")\n")
-    assert "sumarize" in open(kept).read()
+    assert "sumarize" in Path(kept).read_text()
     os.unlink(kept)
     for script, words in (("open(__import__('sys').argv[1], 'wb').write(b'keep \\xff')",
                            "not valid UTF-8"), ("raise SystemExit(3)", "exited with status 3")):

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import threading
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -214,7 +215,7 @@ def test_load_and_save(tmp_path):
     path = str(tmp_path / "config")
     assert Config.load(path).items() == []
     Config.load(path).set("core.format", "1").save(path)
-    assert open(path, "rb").read() == b"[core]\n\tformat = 1\n"
+    assert Path(path).read_bytes() == b"[core]\n\tformat = 1\n"
     Config.load(path).set("user.name", "Zoë").save(path, fsync=True)
     assert Config.load(path).get("user.name") == "Zoë"
     assert not os.path.exists(path + ".lock")

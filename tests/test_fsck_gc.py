@@ -7,6 +7,7 @@ import random
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -81,7 +82,7 @@ def test_bit_flip_in_a_journal_record_names_the_object(repo):
         repo.user(f"message {i}")
     repo = reopen(repo)
     [path] = jn.iter_journals(repo.store.journal_dir)
-    data = open(path, "rb").read()
+    data = Path(path).read_bytes()
     recs = jn.scan(data).records
     oid, _t, off, clen, _u = recs[2]
     flip(path, off + clen // 2)

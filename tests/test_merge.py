@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+from pathlib import Path
 
 import pytest
 from conftest import FakeProvider, assert_one_line_error, chat, garbage, hang, invoke, invoke_cli
@@ -713,7 +714,7 @@ def test_malformed_state_fields_are_one_line_errors(repo, field, value):
     edit_edit(repo)
     repo.merge("feat")
     path = os.path.join(repo.refs_root, "MERGE_STATE")
-    doc = json.loads(open(path).read())
+    doc = json.loads(Path(path).read_text())
     doc[field] = value
     with open(path, "w") as f:
         json.dump(doc, f)
@@ -737,7 +738,7 @@ def test_malformed_rebase_progress_is_a_one_line_error(repo):
     for bad in (None, {"onto": "x", "todo": [], "done": []},
                 {"onto": "0" * 64, "todo": "x", "done": []},
                 {"onto": "0" * 64, "todo": [], "done": "x"}):
-        doc = json.loads(open(path).read())
+        doc = json.loads(Path(path).read_text())
         good = doc["rebase"]
         doc["rebase"] = bad
         with open(path, "w") as f:

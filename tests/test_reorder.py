@@ -8,6 +8,7 @@ import multiprocessing as mp
 import os
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 from conftest import assert_one_line_error, assert_usage_error, invoke
@@ -501,7 +502,7 @@ def test_cli_interactive_typo_keeps_the_edit(rdir, tmp_path):
     p = invoke(rdir, "reorder", "-i", env=env)
     assert_one_line_error(p, "run again with --todo ")
     kept = p.stderr.split("run again with --todo ", 1)[1].rstrip(")\n")
-    text = open(kept).read()
+    text = Path(kept).read_text()
     assert "pik #0" in text
     with open(kept, "w") as f:
         f.write(text.replace("pik #0", "pick #0"))
