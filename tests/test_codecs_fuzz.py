@@ -24,7 +24,8 @@ from trace_core.storage.pack import Pack, write_pack
 
 hexid = st.binary(min_size=32, max_size=32).map(bytes.hex)
 value = st.one_of(hexid.filter(lambda h: h != "0" * 64),
-                  st.from_regex(r"refs/heads/[a-z]{1,10}", fullmatch=True).map(lambda n: "ref:" + n))
+                  st.from_regex(r"refs/heads/[a-z]{1,10}",
+                                fullmatch=True).map(lambda n: "ref:" + n))
 
 
 @given(new=value, old=st.one_of(hexid, value), t=st.integers(0, 2 ** 53), who=st.text(max_size=200),
@@ -79,7 +80,8 @@ def test_journal_scan_round_trip_and_damage(payloads, data):
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.lists(st.binary(min_size=1, max_size=2000), min_size=1, max_size=30, unique=True), st.data())
+@given(st.lists(st.binary(min_size=1, max_size=2000), min_size=1, max_size=30, unique=True),
+       st.data())
 def test_pack_round_trip_and_damage(objs, data):
     with tempfile.TemporaryDirectory() as d:
         items = [(hash_bytes(o), 1, o) for o in objs]

@@ -234,7 +234,7 @@ def _assert_pairs_valid(msgs, anthropic=False):
 
 def test_boundary_tool_call_is_kept_with_its_result(repo):
     r = repo
-    build_session(r, turns=2)          # 0 sys, 1 user, 2 call0, 3 result0, 4 ans0, 5 user, 6 call1 ...
+    build_session(r, turns=2)  # 0 sys, 1 user, 2 call0, 3 result0, 4 ans0, 5 user, 6 call1 ...
     res = compress(r, entries="1:3", strategy="manual", summaries=["user asked about test_0"])
     assert [k["reason"] for k in res.kept] == ["tool-pair"] and res.kept[0]["index"] == 2
     assert contents(r)[1] == "user asked about test_0"
@@ -898,8 +898,9 @@ def test_cli_errors_are_one_line(rdir, tmp_path):
     bad.write_text("squash abcdef\n")
     assert_one_line_error(invoke(rdir, "compress", "HEAD~8", "--force", "--plan", str(bad)))
     assert_one_line_error(invoke(rdir, "compress", "HEAD~8", "--force", "-s", "manual"))
-    assert_one_line_error(invoke(rdir, "compress", "HEAD~8", "--force", "-s", "llm"))     # no provider
-    assert_one_line_error(invoke(rdir, "compress", "HEAD~8", "--force", "--plan", str(tmp_path / "no")))
+    assert_one_line_error(invoke(rdir, "compress", "HEAD~8", "--force", "-s", "llm"))  # no LLM
+    assert_one_line_error(invoke(rdir, "compress", "HEAD~8", "--force", "--plan",
+                                 str(tmp_path / "no")))
     assert invoke(rdir, "rev-parse", "HEAD", check=True).stdout == head0
 
 

@@ -154,7 +154,8 @@ def test_set_edits_last_occurrence_in_place_keeping_comments():
 
 
 def test_set_appends_to_section_or_adds_section():
-    base = Config.parse("[core]\n  a = 1\n# about user\n[user]\n\tname = x\n[core]\n\tb = 2\n# tail\n")
+    base = Config.parse("[core]\n  a = 1\n# about user\n[user]\n\tname = x\n"
+                        "[core]\n\tb = 2\n# tail\n")
     c = base.set("core.c", "3").set("llm.model", "gpt").set('branch.a"b\\c.warn', "0.5")
     assert c.to_text() == (
         "[core]\n  a = 1\n# about user\n[user]\n\tname = x\n[core]\n\tb = 2\n\tc = 3\n# tail\n"
@@ -303,9 +304,11 @@ def test_validate_value_accepts(key, value, normalized):
 @pytest.mark.parametrize("key, value, message", [
     ("budget.max-tokens", "abc", "budget.max-tokens must be a positive integer, got 'abc'"),
     ("budget.max-tokens", "0", "budget.max-tokens must be a positive integer, got '0'"),
-    ("core.compression-level", "0", "core.compression-level must be an integer from 1 to 19, got '0'"),
+    ("core.compression-level", "0",
+     "core.compression-level must be an integer from 1 to 19, got '0'"),
     ("core.durability", "fast", "core.durability must be one of normal, full, got 'fast'"),
-    ("budget.warn", "0.8,1.5", "budget.warn must be comma-separated fractions in (0, 1], got '0.8,1.5'"),
+    ("budget.warn", "0.8,1.5",
+     "budget.warn must be comma-separated fractions in (0, 1], got '0.8,1.5'"),
     ("budget.warn", "0", "budget.warn must be comma-separated fractions in (0, 1], got '0'"),
     ("branch.main.max-tokens", "-5", "branch.main.max-tokens must be a positive integer, got '-5'"),
     ("pack.journal-max-bytes", "8x", "pack.journal-max-bytes must be a positive size"),
@@ -408,14 +411,16 @@ def test_set_get_round_trip(edits, start):
 
 _GIT = shutil.which("git")
 _LINES = st.sampled_from([
-    "[a]", '[B "x.Y"]', '[c "q\\"\\\\"]', "k = v", "K=  two  words  ", 'k = "  q#;\\t\\n\\"\\\\ " ; c',
+    "[a]", '[B "x.Y"]', '[c "q\\"\\\\"]', "k = v", "K=  two  words  ",
+    'k = "  q#;\\t\\n\\"\\\\ " ; c',
     "k", "k =", "k = a # c", "k = a;b", " # c", "", "\tk2 = ü", "[a] # c", 'k = "" ',
 ])
 
 
 @pytest.mark.skipif(_GIT is None, reason="git is not installed")
 @settings(max_examples=60, deadline=None)
-@given(st.lists(_LINES, max_size=8), st.text(st.sampled_from(list('[]"\\=#; \tabk1-.é')), max_size=14))
+@given(st.lists(_LINES, max_size=8),
+       st.text(st.sampled_from(list('[]"\\=#; \tabk1-.é')), max_size=14))
 def test_git_reads_what_we_read(tmp_path_factory, lines, extra):
     """Anything we accept, `git config --list` reads as the same entries (strict subset)."""
     text = "\n".join(lines + [extra]) + "\n"

@@ -46,7 +46,8 @@ def test_provider_fields_and_tool_messages_round_trip(repo):
     msgs = repo.messages()
     assert msgs[0]["tool_calls"][0]["id"] == "call_1"
     assert msgs[1]["tool_call_id"] == "call_1"
-    assert msgs[2] == {"role": "assistant", "content": "ok", "refusal": None, "x_extra": [1, 2.5, True]}
+    assert msgs[2] == {"role": "assistant", "content": "ok", "refusal": None,
+                       "x_extra": [1, 2.5, True]}
 
 
 def test_edit_pin_drop(repo):
@@ -92,7 +93,8 @@ def test_bad_input_is_a_trace_error_and_changes_nothing(repo, bad):
     before = repo.head_commit()
     with pytest.raises((TraceError, MalformedObject)):
         bad(repo)
-    assert repo.head_commit() == before and repo.messages() == [{"role": "user", "content": "keep me"}]
+    assert repo.head_commit() == before
+    assert repo.messages() == [{"role": "user", "content": "keep me"}]
 
 
 def test_oversize_message_refused(repo):

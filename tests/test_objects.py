@@ -76,8 +76,10 @@ def test_node_and_snapshot_round_trip(es):
     assert parse_object(s.to_bytes()) == s
 
 
-@given(st.lists(raw_id, max_size=3), raw_id, st.sampled_from(["append", "edit", "merge", "x-custom"]),
-       st.lists(raw_id, max_size=2), st.lists(st.integers(0, 10**6), max_size=3), st.text(max_size=30),
+@given(st.lists(raw_id, max_size=3), raw_id,
+       st.sampled_from(["append", "edit", "merge", "x-custom"]),
+       st.lists(raw_id, max_size=2), st.lists(st.integers(0, 10**6), max_size=3),
+       st.text(max_size=30),
        st.integers(0, 2**50), st.integers(-1439, 1439), json_value)
 def test_commit_round_trip(parents, snap, op, blobs, targets, message, t, tz, metaval):
     c = Commit(parents=parents, snapshot=snap, op=op, blobs=blobs, targets=targets, message=message,

@@ -43,7 +43,8 @@ class ScriptModel(Model):
         else:
             out = ResponseOutputMessage(id=f"msg_{n}", type="message", role="assistant",
                                         status="completed",
-                                        content=[ResponseOutputText(type="output_text", text=args[0],
+                                        content=[ResponseOutputText(type="output_text",
+                                                                    text=args[0],
                                                                     annotations=[])])
         return ModelResponse(output=[out], usage=Usage(), response_id=None)
 
@@ -99,7 +100,8 @@ def test_runner_turns_are_commits(repo):
 
 def test_pop_and_clear(repo):
     session = TraceSession(repo)
-    asyncio.run(session.add_items([{"role": "user", "content": "a"}, {"role": "user", "content": "b"}]))
+    asyncio.run(session.add_items([{"role": "user", "content": "a"},
+                                   {"role": "user", "content": "b"}]))
     assert asyncio.run(session.pop_item()) == {"role": "user", "content": "b"}
     assert asyncio.run(session.get_items()) == [{"role": "user", "content": "a"}]
     asyncio.run(session.clear_session())
@@ -138,7 +140,8 @@ def test_view_filter_serves_a_checked_out_commit_without_touching_storage(repo):
     asyncio.run(Runner.run(agent, "third", session=session,
                            run_config=RunConfig(call_model_input_filter=view)))
     assert _texts(model.inputs[2]) == ["first", "one", "third"]
-    assert _texts(asyncio.run(session.get_items())) == ["first", "one", "second", "two", "third", "three"]
+    assert _texts(asyncio.run(session.get_items())) == ["first", "one", "second", "two", "third",
+                                                        "three"]
 
 
 def test_branch_switch_and_bad_ids(repo):
