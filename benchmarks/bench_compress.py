@@ -51,16 +51,19 @@ def session(n: int) -> list:
         elif k == 1:
             out.append({"role": "assistant", "content": None, "tool_calls": [
                 {"id": f"call_{t}", "type": "function",
-                 "function": {"name": "run_tests", "arguments": json.dumps({"k": f"test_case_{t}"})}}]})
+                 "function": {"name": "run_tests",
+                              "arguments": json.dumps({"k": f"test_case_{t}"})}}]})
         elif k == 2:
             log = "".join(f"tests/test_module_{t % 50}.py::test_case_{t}_{j} PASSED [{j * 3}%]\n"
                           for j in range(18))
             out.append({"role": "tool", "tool_call_id": f"call_{t}", "name": "run_tests",
-                        "content": log + f"FAILED test_case_{t} - AssertionError: expected {t} got {t + 1}\n"})
+                        "content": log + f"FAILED test_case_{t} - AssertionError: "
+                                         f"expected {t} got {t + 1}\n"})
         else:
-            out.append({"role": "assistant", "content": f"The failure of test_case_{t} comes from an "
-                        f"off-by-one in count_{t}() in module_{t % 50}.py; I changed the loop bound "
-                        "and the test passes now."})
+            out.append({"role": "assistant",
+                        "content": f"The failure of test_case_{t} comes from an "
+                        f"off-by-one in count_{t}() in module_{t % 50}.py; I changed the loop "
+                        "bound and the test passes now."})
     return out
 
 
@@ -98,7 +101,8 @@ def run_case(built: str, root: str, n: int, kw: dict, repeat: int) -> dict:
     seal_idle_journals(repo.store)       # what the next auto-seal or `trace repack` does
     repo.close()
     sealed, _ = materialize_ms(path, repeat)
-    return {"materialize_sealed_cold_ms": sealed, "seconds": statistics.median(times), "tokens_before": result.tokens_before,
+    return {"materialize_sealed_cold_ms": sealed, "seconds": statistics.median(times),
+            "tokens_before": result.tokens_before,
             "tokens_after": result.tokens_after, "saved": result.saved_tokens,
             "ratio_after": result.tokens_after / result.tokens_before,
             "summaries": len(result.summaries), "masked": len(result.masked),
@@ -118,7 +122,7 @@ def main(argv=None) -> dict:
         built = build(root, args.entries)
         out = {"entries": args.entries, "build_seconds": time.perf_counter() - t}
         out["before"] = dict(zip(("materialize_cold_ms", "materialize_warm_ms"),
-                                 materialize_ms(built, args.repeat)))
+                                 materialize_ms(built, args.repeat), strict=True))
         for name, kw in CASES:
             out[name] = run_case(built, root, args.entries, kw, args.repeat)
     finally:

@@ -44,7 +44,8 @@ def build_trace(root: str, msgs: list, fork: int, branch: int):
         for i in range(branch):
             feat.append({"role": "user", "content": f"branch step {i}: " + msgs[i][1]})
     repo.flush_token_cache()
-    ids = {"main": repo.refs.resolve("refs/heads/main"), "feat": repo.refs.resolve("refs/heads/feat")}
+    ids = {"main": repo.refs.resolve("refs/heads/main"),
+           "feat": repo.refs.resolve("refs/heads/feat")}
     repo.close()
     return path, ids
 

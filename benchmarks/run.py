@@ -23,10 +23,12 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
-WORDS = ("the agent reads file parser module error trace function returns value test case fails "
-         "because index off by one fix patch apply run again output shows passing tool call result "
-         "context window token budget summary branch merge user asks assistant answers step plan "
-         "check log line config path import class method variable loop list dict string json").split()
+WORDS = ["the", "agent", "reads", "file", "parser", "module", "error", "trace", "function",
+         "returns", "value", "test", "case", "fails", "because", "index", "off", "by", "one", "fix",
+         "patch", "apply", "run", "again", "output", "shows", "passing", "tool", "call", "result",
+         "context", "window", "token", "budget", "summary", "branch", "merge", "user", "asks",
+         "assistant", "answers", "step", "plan", "check", "log", "line", "config", "path", "import",
+         "class", "method", "variable", "loop", "list", "dict", "string", "json"]
 
 
 def messages(n: int, seed: int = 7, size: int = 400) -> list:
@@ -67,7 +69,8 @@ def proc_time(cmd, cwd, repeat: int = 7, env=None) -> float:
     times = []
     for _ in range(repeat):
         t = time.perf_counter()
-        subprocess.run(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True, env=env)
+        subprocess.run(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       check=True, env=env)
         times.append(time.perf_counter() - t)
     return statistics.median(times)
 
@@ -268,7 +271,8 @@ def main() -> None:
         res["trace_context_s"] = proc_time([*tc, "context"], trepo, rep)
         res["trace_rev_parse_s"] = proc_time([*tc, "rev-parse", "HEAD~5"], trepo, rep)
         res["git_rev_parse_s"] = proc_time(["git", "rev-parse", "HEAD~5"], grepo, rep)
-        head = subprocess.run([*tc, "rev-parse", "HEAD"], cwd=trepo, capture_output=True, text=True).stdout.strip()
+        head = subprocess.run([*tc, "rev-parse", "HEAD"], cwd=trepo, capture_output=True,
+                              text=True).stdout.strip()
         ghead = git(["rev-parse", "HEAD"], grepo, text=True).stdout.strip()
         res["trace_cat_object_s"] = proc_time([*tc, "cat-object", "-p", head], trepo, rep)
         res["git_cat_file_s"] = proc_time(["git", "cat-file", "-p", ghead], grepo, rep)
@@ -299,28 +303,38 @@ def report(r: dict) -> None:
     d = r.get("dulwich") or {}
     g = r["git"]
     rows = [
-        ("append via API, per commit", f"{ta['per_commit_us']:.0f} µs", "dulwich", f"{d.get('per_commit_us', 0):.0f} µs",
+        ("append via API, per commit", f"{ta['per_commit_us']:.0f} µs", "dulwich",
+         f"{d.get('per_commit_us', 0):.0f} µs",
          d.get("per_commit_us", 0) / ta["per_commit_us"] if d else None),
-        ("append median at 100 / at end", f"{ta['at_100_us']:.0f} / {ta['at_end_us']:.0f} µs", "dulwich at end",
+        ("append median at 100 / at end", f"{ta['at_100_us']:.0f} / {ta['at_end_us']:.0f} µs",
+         "dulwich at end",
          f"{d.get('at_end_us', 0):.0f} µs", None),
-        ("append, durability=full", f"{r['trace_full_durability_us']:.0f} µs", "git CLI commit", f"{r['git_cli_commit_us']:.0f} µs",
+        ("append, durability=full", f"{r['trace_full_durability_us']:.0f} µs", "git CLI commit",
+         f"{r['git_cli_commit_us']:.0f} µs",
          r["git_cli_commit_us"] / r["trace_full_durability_us"]),
-        ("batch import, per commit", f"{r['trace_batch_us']:.0f} µs", "git fast-import", f"{g['fast_import_us']:.0f} µs",
+        ("batch import, per commit", f"{r['trace_batch_us']:.0f} µs", "git fast-import",
+         f"{g['fast_import_us']:.0f} µs",
          g["fast_import_us"] / r["trace_batch_us"]),
-        ("log --oneline (process)", f"{r['trace_log_s'] * 1e3:.0f} ms", "git log --oneline", f"{r['git_log_s'] * 1e3:.0f} ms",
+        ("log --oneline (process)", f"{r['trace_log_s'] * 1e3:.0f} ms", "git log --oneline",
+         f"{r['git_log_s'] * 1e3:.0f} ms",
          r["git_log_s"] / r["trace_log_s"]),
-        ("rev-list HEAD (process)", f"{r['trace_rev_list_s'] * 1e3:.0f} ms", "git rev-list", f"{r['git_rev_list_s'] * 1e3:.0f} ms",
+        ("rev-list HEAD (process)", f"{r['trace_rev_list_s'] * 1e3:.0f} ms", "git rev-list",
+         f"{r['git_rev_list_s'] * 1e3:.0f} ms",
          r["git_rev_list_s"] / r["trace_rev_list_s"]),
-        ("rev-parse HEAD~5 (process)", f"{r['trace_rev_parse_s'] * 1e3:.0f} ms", "git rev-parse", f"{r['git_rev_parse_s'] * 1e3:.0f} ms",
+        ("rev-parse HEAD~5 (process)", f"{r['trace_rev_parse_s'] * 1e3:.0f} ms", "git rev-parse",
+         f"{r['git_rev_parse_s'] * 1e3:.0f} ms",
          r["git_rev_parse_s"] / r["trace_rev_parse_s"]),
-        ("cat-object -p (process)", f"{r['trace_cat_object_s'] * 1e3:.0f} ms", "git cat-file -p", f"{r['git_cat_file_s'] * 1e3:.0f} ms",
+        ("cat-object -p (process)", f"{r['trace_cat_object_s'] * 1e3:.0f} ms", "git cat-file -p",
+         f"{r['git_cat_file_s'] * 1e3:.0f} ms",
          r["git_cat_file_s"] / r["trace_cat_object_s"]),
         ("status (process)", f"{r['trace_status_s'] * 1e3:.0f} ms", "", "", None),
         ("context, 10k entries (process)", f"{r['trace_context_s'] * 1e3:.0f} ms", "", "", None),
-        ("materialize cold / warm", f"{r['materialize_cold_ms']:.1f} / {r['materialize_warm_ms']:.1f} ms", "", "", None),
+        ("materialize cold / warm",
+         f"{r['materialize_cold_ms']:.1f} / {r['materialize_warm_ms']:.1f} ms", "", "", None),
         ("reindex", f"{r['reindex_s'] * 1e3:.0f} ms", "", "", None),
         ("gc", f"{r['gc_s'] * 1e3:.0f} ms", "", "", None),
-        ("packed bytes per commit", f"{r['trace_bytes_per_commit']:.0f} B", "git gc pack+idx", f"{g['bytes_per_commit']:.0f} B",
+        ("packed bytes per commit", f"{r['trace_bytes_per_commit']:.0f} B", "git gc pack+idx",
+         f"{g['bytes_per_commit']:.0f} B",
          r["trace_bytes_per_commit"] / g["bytes_per_commit"]),
     ]
     print(f"{r['commits']} commits, messages of ~{r['message_chars']:.0f} characters\n")
@@ -328,7 +342,8 @@ def report(r: dict) -> None:
     for name, tv, peer, pv, ratio in rows:
         rs = f"{ratio:.2f}x" if ratio else ""
         print(f"{name:<32} {tv:>18}   {peer:<20} {pv:>12}  {rs:>7}")
-    print("\nratio = peer / trace (higher is better for Trace), except bytes: trace / git (lower is better)")
+    print("\nratio = peer / trace (higher is better for Trace), "
+          "except bytes: trace / git (lower is better)")
 
 
 if __name__ == "__main__":

@@ -34,16 +34,21 @@ def scripted_model():
     from agents.items import ModelResponse
     from agents.models.interface import Model
     from agents.usage import Usage
-    from openai.types.responses import (ResponseFunctionToolCall, ResponseOutputMessage,
-                                        ResponseOutputText)
+    from openai.types.responses import (
+        ResponseFunctionToolCall,
+        ResponseOutputMessage,
+        ResponseOutputText,
+    )
 
     def text(t):
         return ResponseOutputMessage(id="m", type="message", role="assistant", status="completed",
-                                     content=[ResponseOutputText(type="output_text", text=t, annotations=[])])
+                                     content=[ResponseOutputText(type="output_text", text=t,
+                                                                 annotations=[])])
 
     def call(i):
         return ResponseFunctionToolCall(id=f"f{i}", call_id=f"c{i}", type="function_call",
-                                        name="lookup_flight", arguments=json.dumps({"destination": "Lisbon"}))
+                                        name="lookup_flight",
+                                        arguments=json.dumps({"destination": "Lisbon"}))
 
     class Scripted(Model):
         replies = [[text("Happy to help. Where to?")], [call(1)],
@@ -65,7 +70,8 @@ async def main(path: str) -> None:
         else scripted_model()
     agent = Agent(name="travel", instructions="Book flights. Be brief.", model=model,
                   tools=[lookup_flight])
-    repo = Repository.open(path) if os.path.isdir(os.path.join(path, ".trace")) else Repository.init(path)
+    exists = os.path.isdir(os.path.join(path, ".trace"))
+    repo = Repository.open(path) if exists else Repository.init(path)
     session = TraceSession(repo, "travel-demo")
 
     await Runner.run(agent, "Hi, I need a flight.", session=session)
@@ -73,13 +79,15 @@ async def main(path: str) -> None:
     result = await Runner.run(agent, "Book me a flight to Lisbon.", session=session)
     print("agent (wrong turn):", result.final_output)
 
-    session.repo.reset(clean.hex(), "hard")  # the failed tool call and the bad answer leave the prompt
+    # the failed tool call and the bad answer leave the prompt
+    session.repo.reset(clean.hex(), "hard")
     result = await Runner.run(agent, "Book me a flight to Lisbon.", session=session)
     print("agent (after rollback):", result.final_output)
 
     prompt = json.dumps(session.repo.materialize("openai"))
     assert "ERROR 503" not in prompt and "do not exist" not in prompt
-    print(f"\nThe prompt now holds {len(session.repo.messages())} items and none of the wrong turn.")
+    n = len(session.repo.messages())
+    print(f"\nThe prompt now holds {n} items and none of the wrong turn.")
     print(f"Inspect it: trace -C {path} --agent travel-demo log --oneline")
 
 

@@ -56,8 +56,8 @@ def invoke_cli(*args, cwd=None, input=None, env=None, check=False):
     and an exit status), with click's CliRunner isolating stdin, stdout, stderr and the
     environment. Returns a CompletedProcess like run_cli. The fast path is turned off (it ends
     the process with os._exit, which is made a SystemExit here in case it runs); TRACE_DIR is
-    unset unless `env` sets it; `cwd` is entered for the call. An exception the entry point does not turn into an exit status propagates: in a
-    real process it would be a traceback."""
+    unset unless `env` sets it; `cwd` is entered for the call. An exception the entry point does
+    not turn into an exit status propagates: in a real process it would be a traceback."""
     from click.testing import CliRunner
 
     import trace_cli.main as entry

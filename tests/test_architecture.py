@@ -168,7 +168,8 @@ def test_trace_core_never_prints_prompts_or_reads_the_environment(mod):
     tree = ast.parse(src)
     for node in ast.walk(tree):
         if isinstance(node, (ast.Import, ast.ImportFrom)):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""])
             bad += [f"imports {n}" for n in names if n.split(".")[0] == "click"]
         if isinstance(node, ast.Call):
             fn = _attr_chain(node.func)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import random
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from trace_core import chunked
 from trace_core.objects import Entry
@@ -71,7 +72,7 @@ def test_append_writes_a_bounded_number_of_bytes():
     worst = 0
     for e in _entries(300, 6):
         written = []
-        snap = chunked.append(snap, [e], get, lambda n: (written.append(n), put(n)))
+        snap = chunked.append(snap, [e], get, lambda n, w=written: (w.append(n), put(n)))
         worst = max(worst, sum(len(n.to_bytes()) for n in written) + len(snap.to_bytes()))
     assert worst < 20_000  # independent of the 10,000 entries behind it
 

@@ -8,10 +8,7 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import run_cli, run_in
-
-
 
 
 def assert_one_line_error(p, code=1):

@@ -5,19 +5,27 @@ from __future__ import annotations
 
 import os
 import tempfile
+from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from trace_core.errors import CorruptObject, MalformedObject, ObjectTooLarge, PackError
 from trace_core.ids import hash_bytes
-from trace_core.refs.reffile import RefLogEntry, encode_record, iter_records, parse_record, parse_tail
+from trace_core.refs.reffile import (
+    RefLogEntry,
+    encode_record,
+    iter_records,
+    parse_record,
+    parse_tail,
+)
 from trace_core.storage import journal as jn
 from trace_core.storage.pack import Pack, write_pack
 
 hexid = st.binary(min_size=32, max_size=32).map(bytes.hex)
 value = st.one_of(hexid.filter(lambda h: h != "0" * 64),
-                  st.from_regex(r"refs/heads/[a-z]{1,10}", fullmatch=True).map(lambda n: "ref:" + n))
+                  st.from_regex(r"refs/heads/[a-z]{1,10}",
+                                fullmatch=True).map(lambda n: "ref:" + n))
 
 
 @given(new=value, old=st.one_of(hexid, value), t=st.integers(0, 2 ** 53), who=st.text(max_size=200),
@@ -72,7 +80,8 @@ def test_journal_scan_round_trip_and_damage(payloads, data):
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.lists(st.binary(min_size=1, max_size=2000), min_size=1, max_size=30, unique=True), st.data())
+@given(st.lists(st.binary(min_size=1, max_size=2000), min_size=1, max_size=30, unique=True),
+       st.data())
 def test_pack_round_trip_and_damage(objs, data):
     with tempfile.TemporaryDirectory() as d:
         items = [(hash_bytes(o), 1, o) for o in objs]
@@ -86,10 +95,10 @@ def test_pack_round_trip_and_damage(objs, data):
         pack.close()
         which = data.draw(st.sampled_from([".pack", ".idx"]))
         path = os.path.join(d, f"pack-{name}{which}")
-        raw = bytearray(open(path, "rb").read())
+        raw = bytearray(Path(path).read_bytes())
         i = data.draw(st.integers(0, len(raw) - 1))
         raw[i] ^= 1 << data.draw(st.integers(0, 7))
-        open(path, "wb").write(bytes(raw))
+        Path(path).write_bytes(bytes(raw))
         try:
             pack = Pack(d, name)
             ok = pack.verify_pack_checksum() and pack.verify_index_checksum()

@@ -7,19 +7,26 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
-
 from conftest import FakeProvider, assert_one_line_error, chat, hang, invoke, reply
+
 from trace_core import chunked
 from trace_core.compress import compress, describe, plan_compression, show_lines, trace_back
 from trace_core.compress.origins import align
 from trace_core.compress.strategies import extractive
-from trace_core.errors import (ConfigError, InputError, OperationError, ProviderHTTPError,
-                               ProviderResponseError, ProviderUnavailable, RevisionError,
-                               TraceError)
+from trace_core.errors import (
+    ConfigError,
+    InputError,
+    OperationError,
+    ProviderHTTPError,
+    ProviderResponseError,
+    ProviderUnavailable,
+    RevisionError,
+    TraceError,
+)
 from trace_core.objects import Entry
-
 
 # ---------------------------------------------------------------------------------------------
 # helpers
@@ -227,7 +234,7 @@ def _assert_pairs_valid(msgs, anthropic=False):
 
 def test_boundary_tool_call_is_kept_with_its_result(repo):
     r = repo
-    build_session(r, turns=2)          # 0 sys, 1 user, 2 call0, 3 result0, 4 ans0, 5 user, 6 call1 ...
+    build_session(r, turns=2)  # 0 sys, 1 user, 2 call0, 3 result0, 4 ans0, 5 user, 6 call1 ...
     res = compress(r, entries="1:3", strategy="manual", summaries=["user asked about test_0"])
     assert [k["reason"] for k in res.kept] == ["tool-pair"] and res.kept[0]["index"] == 2
     assert contents(r)[1] == "user asked about test_0"
@@ -316,7 +323,7 @@ def test_mask_replaces_old_tool_outputs_and_keeps_pairs(repo):
     res = compress(r, "HEAD~16", strategy="mask", keep_last=1)
     msgs = r.messages()
     assert len(msgs) == len(before)
-    masked = [i for i, (a, b) in enumerate(zip(before, msgs)) if a != b]
+    masked = [i for i, (a, b) in enumerate(zip(before, msgs, strict=True)) if a != b]
     assert masked == [3, 7, 11]                       # the last tool output (15) is protected
     m = msgs[3]
     assert m["role"] == "tool" and m["tool_call_id"] == "call0" and m["name"] == "run_tests"
@@ -891,8 +898,9 @@ def test_cli_errors_are_one_line(rdir, tmp_path):
     bad.write_text("squash abcdef\n")
     assert_one_line_error(invoke(rdir, "compress", "HEAD~8", "--force", "--plan", str(bad)))
     assert_one_line_error(invoke(rdir, "compress", "HEAD~8", "--force", "-s", "manual"))
-    assert_one_line_error(invoke(rdir, "compress", "HEAD~8", "--force", "-s", "llm"))     # no provider
-    assert_one_line_error(invoke(rdir, "compress", "HEAD~8", "--force", "--plan", str(tmp_path / "no")))
+    assert_one_line_error(invoke(rdir, "compress", "HEAD~8", "--force", "-s", "llm"))  # no LLM
+    assert_one_line_error(invoke(rdir, "compress", "HEAD~8", "--force", "--plan",
+                                 str(tmp_path / "no")))
     assert invoke(rdir, "rev-parse", "HEAD", check=True).stdout == head0
 
 
@@ -929,7 +937,7 @@ def test_cli_interactive_uses_the_editor(rdir, tmp_path):
     p = invoke(rdir, "compress", "HEAD~3", "-i", env=env)      # a typo: the edit is kept
     assert_one_line_error(p)
     kept = p.stderr.split("run again with --plan ", 1)[1].rstrip(")\n")
-    assert "sumarize" in open(kept).read()
+    assert "sumarize" in Path(kept).read_text()
     os.unlink(kept)
     for script, words in (("open(__import__('sys').argv[1], 'wb').write(b'keep \\xff')",
                            "not valid UTF-8"), ("raise SystemExit(3)", "exited with status 3")):

@@ -6,13 +6,25 @@ import os
 import shutil
 import subprocess
 import threading
+from pathlib import Path
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from trace_core.config import (
-    KNOWN_KEYS, READ_ONLY_KEYS, Config, format_value, parse_bool, parse_duration, parse_int,
-    parse_size, schema_key, split_key, update_file, validate_value,
+    KNOWN_KEYS,
+    READ_ONLY_KEYS,
+    Config,
+    format_value,
+    parse_bool,
+    parse_duration,
+    parse_int,
+    parse_size,
+    schema_key,
+    split_key,
+    update_file,
+    validate_value,
 )
 from trace_core.errors import ConfigError, LockError
 
@@ -142,7 +154,8 @@ def test_set_edits_last_occurrence_in_place_keeping_comments():
 
 
 def test_set_appends_to_section_or_adds_section():
-    base = Config.parse("[core]\n  a = 1\n# about user\n[user]\n\tname = x\n[core]\n\tb = 2\n# tail\n")
+    base = Config.parse("[core]\n  a = 1\n# about user\n[user]\n\tname = x\n"
+                        "[core]\n\tb = 2\n# tail\n")
     c = base.set("core.c", "3").set("llm.model", "gpt").set('branch.a"b\\c.warn', "0.5")
     assert c.to_text() == (
         "[core]\n  a = 1\n# about user\n[user]\n\tname = x\n[core]\n\tb = 2\n\tc = 3\n# tail\n"
@@ -203,7 +216,7 @@ def test_load_and_save(tmp_path):
     path = str(tmp_path / "config")
     assert Config.load(path).items() == []
     Config.load(path).set("core.format", "1").save(path)
-    assert open(path, "rb").read() == b"[core]\n\tformat = 1\n"
+    assert Path(path).read_bytes() == b"[core]\n\tformat = 1\n"
     Config.load(path).set("user.name", "Zoë").save(path, fsync=True)
     assert Config.load(path).get("user.name") == "Zoë"
     assert not os.path.exists(path + ".lock")
@@ -291,9 +304,11 @@ def test_validate_value_accepts(key, value, normalized):
 @pytest.mark.parametrize("key, value, message", [
     ("budget.max-tokens", "abc", "budget.max-tokens must be a positive integer, got 'abc'"),
     ("budget.max-tokens", "0", "budget.max-tokens must be a positive integer, got '0'"),
-    ("core.compression-level", "0", "core.compression-level must be an integer from 1 to 19, got '0'"),
+    ("core.compression-level", "0",
+     "core.compression-level must be an integer from 1 to 19, got '0'"),
     ("core.durability", "fast", "core.durability must be one of normal, full, got 'fast'"),
-    ("budget.warn", "0.8,1.5", "budget.warn must be comma-separated fractions in (0, 1], got '0.8,1.5'"),
+    ("budget.warn", "0.8,1.5",
+     "budget.warn must be comma-separated fractions in (0, 1], got '0.8,1.5'"),
     ("budget.warn", "0", "budget.warn must be comma-separated fractions in (0, 1], got '0'"),
     ("branch.main.max-tokens", "-5", "branch.main.max-tokens must be a positive integer, got '-5'"),
     ("pack.journal-max-bytes", "8x", "pack.journal-max-bytes must be a positive size"),
@@ -396,14 +411,16 @@ def test_set_get_round_trip(edits, start):
 
 _GIT = shutil.which("git")
 _LINES = st.sampled_from([
-    "[a]", '[B "x.Y"]', '[c "q\\"\\\\"]', "k = v", "K=  two  words  ", 'k = "  q#;\\t\\n\\"\\\\ " ; c',
+    "[a]", '[B "x.Y"]', '[c "q\\"\\\\"]', "k = v", "K=  two  words  ",
+    'k = "  q#;\\t\\n\\"\\\\ " ; c',
     "k", "k =", "k = a # c", "k = a;b", " # c", "", "\tk2 = ü", "[a] # c", 'k = "" ',
 ])
 
 
 @pytest.mark.skipif(_GIT is None, reason="git is not installed")
 @settings(max_examples=60, deadline=None)
-@given(st.lists(_LINES, max_size=8), st.text(st.sampled_from(list('[]"\\=#; \tabk1-.é')), max_size=14))
+@given(st.lists(_LINES, max_size=8),
+       st.text(st.sampled_from(list('[]"\\=#; \tabk1-.é')), max_size=14))
 def test_git_reads_what_we_read(tmp_path_factory, lines, extra):
     """Anything we accept, `git config --list` reads as the same entries (strict subset)."""
     text = "\n".join(lines + [extra]) + "\n"
@@ -428,7 +445,7 @@ def test_one_schema_gives_defaults_bounds_and_never():
 
     from trace_core.llm.anthropic import DEFAULT_MAX_TOKENS
     from trace_core.llm.http import HTTPProvider
-    assert DEFAULT_MAX_TOKENS == default("llm.max-tokens")
+    assert default("llm.max-tokens") == DEFAULT_MAX_TOKENS
     params = inspect.signature(HTTPProvider.__init__).parameters
     assert params["timeout"].default == default("llm.timeout") == 60.0
     assert params["max_retries"].default == default("llm.max-retries") == 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 
 from trace_core.ids import hash_bytes
 from trace_core.objects import Blob, Commit, Entry, Node, Snapshot, parse_object
@@ -14,7 +15,7 @@ DOC = os.path.join(os.path.dirname(__file__), "..", "docs", "FORMAT.md")
 
 
 def _vectors():
-    text = open(DOC, encoding="utf-8").read()
+    text = Path(DOC).read_text(encoding="utf-8")
     out = {}
     for body in re.findall(r"```vector\n(.*?)```", text, re.S):
         lines = dict(line.split(" ", 1) for line in body.strip().splitlines())

@@ -1,4 +1,4 @@
-"""fsck findings on damaged repositories, and gc/prune: what they keep, what they retire, and when."""
+"""fsck findings on damaged repositories, and gc/prune: what they keep, retire, and when."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import random
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -81,7 +82,7 @@ def test_bit_flip_in_a_journal_record_names_the_object(repo):
         repo.user(f"message {i}")
     repo = reopen(repo)
     [path] = jn.iter_journals(repo.store.journal_dir)
-    data = open(path, "rb").read()
+    data = Path(path).read_bytes()
     recs = jn.scan(data).records
     oid, _t, off, clen, _u = recs[2]
     flip(path, off + clen // 2)
@@ -207,7 +208,8 @@ def test_local_tree_check_agrees_with_a_rebuild(small, monkeypatch):
         n = rng.choice([0, 3, 40, 300] + ([] if small else [2500, 5000]))
         entries = [Entry(rng.randbytes(32)) for _ in range(rng.randint(0, n))]
         canon = chunked.build(entries, lambda node: None)
-        snap, nodes = _random_tree(entries, rng, rng.choice([0, 0.02, 0.1]), rng.choice([0, 0.1, 0.3]))
+        snap, nodes = _random_tree(entries, rng, rng.choice([0, 0.02, 0.1]),
+                                   rng.choice([0, 0.1, 0.3]))
         if snap.root is not None and rng.random() < 0.1:  # a root with a single child
             top = Node(nodes[-1].level + 1, [(snap.root, snap.count - len(snap.tail))])
             nodes.append(top)
@@ -282,7 +284,8 @@ def test_unreachable_commit_survives_the_grace_period_then_is_pruned(repo):
     repo.refs.remove_if_equals("ORIG_HEAD")
     assert expire_reflogs(repo, now=t + 91 * DAY) == 3
     assert c3.id not in reachable(repo)
-    assert [(f.id, f.severity, f.object) for f in fsck(repo)] == [("danglingCommit", "info", c3.hex)]
+    assert [(f.id, f.severity, f.object) for f in fsck(repo)] == \
+        [("danglingCommit", "info", c3.hex)]
     later = t + 91 * DAY
     rep = gc(repo, now=later)
     assert rep.objects_cruft == 6 and rep.objects_pruned == 0
@@ -312,7 +315,8 @@ def test_expired_cruft_is_dropped_but_what_became_reachable_again_is_kept(repo):
     assert rep.objects_pruned == 3  # c3, its snapshot, its blob
     assert rep.packs_after == 1
     repo = reopen(repo)
-    assert repo.messages("back") == [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}]
+    assert repo.messages("back") == [{"role": "user", "content": "a"},
+                                     {"role": "user", "content": "b"}]
     with pytest.raises(MissingObject):
         repo.get(c3.id)
 
@@ -387,8 +391,8 @@ def test_gc_while_another_process_commits_loses_nothing(repo, tmp_path):
     assert during >= 1, during
     gc(repo)
     repo = reopen(repo)
-    expected = ["first"] + [f"message {i} again" if i % 40 == 39 else f"message {i} " + "x" * (i % 50)
-                            for i in range(n)]
+    expected = ["first"] + [f"message {i} again" if i % 40 == 39
+                            else f"message {i} " + "x" * (i % 50) for i in range(n)]
     assert [m["content"] for m in repo.messages()] == expected
     assert errors(fsck(repo)) == []
     assert hash_bytes(repo.store.get_bytes(repo.head_commit())) == repo.head_commit()

@@ -11,14 +11,14 @@ import subprocess
 import tempfile
 
 import pytest
-
 from conftest import assert_one_line_error, assert_usage_error, invoke
+
+from trace_cli.commands.graph import format_rows, to_json
 from trace_core import plumbing
 from trace_core.errors import InputError, OperationError, RevisionError
-from trace_core.render.graph import GraphLayout, first_commits, graph_log, layout, topo_order
 from trace_core.refs import ANY
+from trace_core.render.graph import GraphLayout, first_commits, graph_log, layout, topo_order
 from trace_core.render.labels import ref_labels
-from trace_cli.commands.graph import format_rows, to_json
 
 
 # -- helpers ----------------------------------------------------------------------------------

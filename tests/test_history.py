@@ -13,8 +13,16 @@ import pytest
 from conftest import read_acks
 
 from trace_core import Repository
-from trace_core.errors import (BudgetExceeded, InputError, InvalidRefName, MalformedObject,
-                               OperationError, RefConflict, RevisionError, TraceError)
+from trace_core.errors import (
+    BudgetExceeded,
+    InputError,
+    InvalidRefName,
+    MalformedObject,
+    OperationError,
+    RefConflict,
+    RevisionError,
+    TraceError,
+)
 
 
 def test_append_and_read_back(repo):
@@ -39,7 +47,8 @@ def test_provider_fields_and_tool_messages_round_trip(repo):
     msgs = repo.messages()
     assert msgs[0]["tool_calls"][0]["id"] == "call_1"
     assert msgs[1]["tool_call_id"] == "call_1"
-    assert msgs[2] == {"role": "assistant", "content": "ok", "refusal": None, "x_extra": [1, 2.5, True]}
+    assert msgs[2] == {"role": "assistant", "content": "ok", "refusal": None,
+                       "x_extra": [1, 2.5, True]}
 
 
 def test_edit_pin_drop(repo):
@@ -85,7 +94,8 @@ def test_bad_input_is_a_trace_error_and_changes_nothing(repo, bad):
     before = repo.head_commit()
     with pytest.raises((TraceError, MalformedObject)):
         bad(repo)
-    assert repo.head_commit() == before and repo.messages() == [{"role": "user", "content": "keep me"}]
+    assert repo.head_commit() == before
+    assert repo.messages() == [{"role": "user", "content": "keep me"}]
 
 
 def test_oversize_message_refused(repo):
@@ -149,10 +159,9 @@ def test_transaction_commits_once(repo):
         assert repo.refs.reflog("refs/heads/main")[0].message.startswith("append")
     assert len(tx.commits) == 2 and len(repo.messages()) == 3
     assert repo.refs.reflog("refs/heads/main")[0].message == "transaction: 2 commits"
-    with pytest.raises(RuntimeError):
-        with repo.transaction():
-            repo.user("never published")
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), repo.transaction():
+        repo.user("never published")
+        raise RuntimeError("boom")
     assert len(repo.messages()) == 3
 
 
@@ -162,9 +171,8 @@ def test_budget_warnings_and_strict(repo):
     repo.user("x" * 80)
     st = repo.status()
     assert st.budget.max_tokens == 40 and st.warnings and "warning" in st.warnings[0]
-    with repo.strict_budget():
-        with pytest.raises(BudgetExceeded):
-            repo.user("y" * 200)
+    with repo.strict_budget(), pytest.raises(BudgetExceeded):
+        repo.user("y" * 200)
     assert len(repo.messages()) == 1
     repo.user("y" * 200)  # not strict: it commits and warns
     assert "over the budget" in repo.status().warnings[0]
@@ -342,12 +350,11 @@ def test_unknown_format_refused(tmp_path):
 
 def test_ref_conflict_surfaces_in_transactions(repo):
     repo.user("a")
-    with pytest.raises(RefConflict):
-        with repo.transaction():
-            repo.user("b")
-            other = Repository.open(repo.trace_dir)
-            other.user("moved the branch meanwhile")
-            other.close()
+    with pytest.raises(RefConflict), repo.transaction():
+        repo.user("b")
+        other = Repository.open(repo.trace_dir)
+        other.user("moved the branch meanwhile")
+        other.close()
     assert repo.messages()[-1]["content"] == "moved the branch meanwhile"
 
 

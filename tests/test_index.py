@@ -12,8 +12,7 @@ import threading
 import pytest
 
 from trace_core.errors import CorruptObject, MissingObject
-from trace_core.index import CommitIndex, CommitRow
-from trace_core.index import sqlite_index
+from trace_core.index import CommitIndex, CommitRow, sqlite_index
 from trace_core.objects import Blob, Commit
 from trace_core.storage.objectstore import MemoryObjectStore
 
@@ -40,7 +39,8 @@ def random_dag(seed, n=45, skew=True):
     rng = random.Random(seed)
     store, ids, parents, times = MemoryObjectStore(), [], {}, {}
     for i in range(n):
-        k = 0 if i == 0 or rng.random() < 0.06 else (1 if rng.random() < 0.7 else rng.choice((2, 3)))
+        k = 0 if i == 0 or rng.random() < 0.06 else \
+            (1 if rng.random() < 0.7 else rng.choice((2, 3)))
         ps = rng.sample(ids[max(0, i - 12):] if rng.random() < 0.8 else ids, min(k, len(ids)))
         if skew:
             t = i * 10 + rng.choice((0, 0, rng.randint(-200, 200), -10 * i))

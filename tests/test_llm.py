@@ -7,13 +7,25 @@ import os
 import socket
 
 import pytest
+from conftest import anthropic_ok, assert_one_line_error, drip, hang, invoke_cli, openai_ok, reply
 
-from conftest import (anthropic_ok, assert_one_line_error, drip, hang, invoke_cli, openai_ok,
-                      reply)
-from trace_core.errors import (ConfigError, InputError, ProviderHTTPError, ProviderResponseError,
-                               ProviderUnavailable)
-from trace_core.llm import (AnthropicProvider, ChatResult, OpenAICompatProvider, PriceTable,
-                            Provider, Usage, prices_from_config, provider_from_config)
+from trace_core.errors import (
+    ConfigError,
+    InputError,
+    ProviderHTTPError,
+    ProviderResponseError,
+    ProviderUnavailable,
+)
+from trace_core.llm import (
+    AnthropicProvider,
+    ChatResult,
+    OpenAICompatProvider,
+    PriceTable,
+    Provider,
+    Usage,
+    prices_from_config,
+    provider_from_config,
+)
 
 KEY = "sk-test-SECRET-0123456789"
 
@@ -47,7 +59,8 @@ def test_openai_request_and_result(llm_server):
     prov = openai(llm_server, prices={"gpt-test": (2.0, 8.0)}, max_tokens=50)
     assert isinstance(prov, Provider)
     r = prov.complete(USER, system="Be brief.", temperature=0.5)
-    assert (r.text, r.provider, r.model, r.finish_reason) == ("hello", "openai", "gpt-test-2024", "stop")
+    assert (r.text, r.provider, r.model, r.finish_reason) == \
+        ("hello", "openai", "gpt-test-2024", "stop")
     assert (r.prompt_tokens, r.completion_tokens, r.usage_reported) == (12, 3, True)
     assert r.cost_usd == pytest.approx((12 * 2.0 + 3 * 8.0) / 1e6)
     assert r.latency_ms >= 0
@@ -82,7 +95,8 @@ def test_anthropic_request_and_result(llm_server):
     r = prov.complete([{"role": "system", "content": "Second rule."}] + USER +
                       [{"role": "assistant", "content": "ok"}, {"role": "user", "content": "go"}],
                       system="First rule.")
-    assert (r.text, r.provider, r.model, r.finish_reason) == ("hi there", "anthropic", "claude-test", "end_turn")
+    assert (r.text, r.provider, r.model, r.finish_reason) == ("hi there", "anthropic",
+                                                              "claude-test", "end_turn")
     assert (r.prompt_tokens, r.completion_tokens) == (20, 5)
     assert r.cost_usd == pytest.approx((20 * 3.0 + 5 * 15.0) / 1e6)
     [req] = llm_server.requests
@@ -109,7 +123,8 @@ def test_anthropic_base_url_with_v1_and_max_tokens(llm_server):
 
 
 def test_empty_text_is_a_result_missing_content_is_not(llm_server):
-    llm_server.script = [reply(200, openai_ok(text="")), reply(200, {**anthropic_ok(), "content": []})]
+    llm_server.script = [reply(200, openai_ok(text="")),
+                         reply(200, {**anthropic_ok(), "content": []})]
     assert openai(llm_server).complete(USER).text == ""
     assert anthropic(llm_server).complete(USER).text == ""
 
@@ -119,7 +134,8 @@ def test_missing_usage_is_recorded_as_unreported(llm_server):
     del doc["usage"]
     llm_server.script = [reply(200, doc)]
     r = openai(llm_server, prices={"gpt-test": (1.0, 1.0)}).complete(USER)
-    assert (r.prompt_tokens, r.completion_tokens, r.usage_reported, r.cost_usd) == (0, 0, False, None)
+    assert (r.prompt_tokens, r.completion_tokens, r.usage_reported, r.cost_usd) == \
+        (0, 0, False, None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -157,7 +173,8 @@ def test_429_honours_retry_after_capped(llm_server):
 
 
 @pytest.mark.parametrize("status,body,expect", [
-    (401, {"error": {"message": f"Incorrect API key provided: {KEY}", "type": "invalid_request_error"}},
+    (401,
+     {"error": {"message": f"Incorrect API key provided: {KEY}", "type": "invalid_request_error"}},
      "Incorrect API key provided: [redacted]"),
     (400, {"type": "error", "error": {"type": "invalid_request_error",
                                       "message": "max_tokens: must be positive"}},
@@ -189,7 +206,8 @@ def test_redirect_is_not_followed(llm_server):
     ("openai", {"choices": []}, "no 'choices'"),
     ("openai", {"choices": [{"message": "hi"}]}, "no 'message'"),
     ("openai", {"choices": [{"message": {"role": "assistant", "content": None}}]}, "no 'content'"),
-    ("openai", {"choices": [{"message": {"content": None, "refusal": "I can't"}}]}, "refused: I can't"),
+    ("openai", {"choices": [{"message": {"content": None, "refusal": "I can't"}}]},
+     "refused: I can't"),
     ("openai", {**openai_ok(), "usage": {"prompt_tokens": "12", "completion_tokens": 3}},
      "usage.prompt_tokens"),
     ("anthropic", {"type": "message", "content": "text"}, "no 'content' list"),
@@ -200,7 +218,8 @@ def test_redirect_is_not_followed(llm_server):
 def test_malformed_responses(llm_server, make, doc, expect):
     llm_server.script = [reply(200, doc)]
     sleeps = Sleeps()
-    prov = openai(llm_server, sleep=sleeps) if make == "openai" else anthropic(llm_server, sleep=sleeps)
+    make_provider = openai if make == "openai" else anthropic
+    prov = make_provider(llm_server, sleep=sleeps)
     with pytest.raises(ProviderResponseError, match=expect):
         prov.complete(USER)
     assert sleeps == [] and len(llm_server.requests) == 1
@@ -455,7 +474,8 @@ def test_cli_errors(repo, llm_server):
     _one_line_error(invoke_cli("llm", "complete", "hi", cwd=_wd(r), env=env),
                     "no LLM provider configured")
     r.set_config("llm.provider", "offline")
-    _one_line_error(invoke_cli("llm", "complete", "hi", cwd=_wd(r), env=env), "offline", "deterministic")
+    _one_line_error(invoke_cli("llm", "complete", "hi", cwd=_wd(r), env=env), "offline",
+                    "deterministic")
     r.set_config("llm.provider", "anthropic")
     r.set_config("llm.model", "claude-test")
     _one_line_error(invoke_cli("llm", "complete", "hi", cwd=_wd(r), env=NO_KEYS),
@@ -463,11 +483,13 @@ def test_cli_errors(repo, llm_server):
     r.set_config("llm.provider", "openai")
     r.set_config("llm.max-retries", "0")
     r.set_config("llm.base-url", f"http://127.0.0.1:{_closed_port()}/v1")
-    _one_line_error(invoke_cli("llm", "complete", "hi", cwd=_wd(r), env=env), "refused the connection")
+    _one_line_error(invoke_cli("llm", "complete", "hi", cwd=_wd(r), env=env),
+                    "refused the connection")
     r.set_config("llm.base-url", llm_server.url + "/v1")
     llm_server.script = [reply(401, {"error": {"message": f"bad key {KEY}"}})]
     _one_line_error(invoke_cli("llm", "complete", "hi", cwd=_wd(r), env=env), "HTTP 401", "bad key")
-    _one_line_error(invoke_cli("llm", "complete", " ", cwd=_wd(r), env=env), "prompt is empty", code=2)
+    _one_line_error(invoke_cli("llm", "complete", " ", cwd=_wd(r), env=env), "prompt is empty",
+                    code=2)
 
 
 def test_cli_config_shows_where_the_key_is_never_the_key(repo):

@@ -8,8 +8,8 @@ import os
 import re
 
 import pytest
-
 from conftest import assert_one_line_error, assert_usage_error, invoke, run_in
+
 from trace_core.repository import Repository
 from trace_core.storage.pack import list_packs
 from trace_core.storage.repack import RepackLock
@@ -88,7 +88,8 @@ def test_count_objects_follows_objects_from_journals_into_packs(hdir):
     assert (before["packs"], before["packed_objects"], before["journal_objects"]) == (0, 0, n)
     assert before["journals"] >= 1 and before["journal_bytes"] > 0
     total = before["pack_bytes"] + before["journal_bytes"]
-    assert invoke(hdir, "count-objects", check=True).stdout == f"{n} objects, {total // 1024} kilobytes\n"
+    assert invoke(hdir, "count-objects", check=True).stdout == \
+        f"{n} objects, {total // 1024} kilobytes\n"
     invoke(hdir, "repack", check=True)
     after = figures(hdir)
     assert (after["packs"], after["packed_objects"], after["pack_bytes"] > 0) == (1, n, True)

@@ -14,8 +14,10 @@ CONV = [
     {"role": "system", "content": "Be careful."},
     {"role": "user", "content": "Read a.py and b.py"},
     {"role": "assistant", "content": None, "tool_calls": [
-        {"id": "c1", "type": "function", "function": {"name": "read", "arguments": "{\"p\": \"a.py\"}"}},
-        {"id": "c2", "type": "function", "function": {"name": "read", "arguments": "{\"p\": \"b.py\"}"}}]},
+        {"id": "c1", "type": "function",
+         "function": {"name": "read", "arguments": "{\"p\": \"a.py\"}"}},
+        {"id": "c2", "type": "function",
+         "function": {"name": "read", "arguments": "{\"p\": \"b.py\"}"}}]},
     {"role": "tool", "tool_call_id": "c1", "content": "A"},
     {"role": "tool", "tool_call_id": "c2", "content": "B"},
     {"role": "assistant", "content": "Both read.", "x_provider": {"cache": "ephemeral"}},
@@ -43,13 +45,16 @@ def test_anthropic_hoists_system_and_uses_tool_blocks():
 
 def test_anthropic_style_input_round_trips_through_openai():
     stored = [{"role": "assistant", "content": [{"type": "text", "text": "Let me look."},
-                                                {"type": "tool_use", "id": "t1", "name": "ls", "input": {"d": "."}}]},
-              {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "a b"}]}]
+                                                {"type": "tool_use", "id": "t1", "name": "ls",
+                                                 "input": {"d": "."}}]},
+              {"role": "user",
+               "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "a b"}]}]
     oa = to_openai(stored)
     assert oa[0]["tool_calls"][0]["function"] == {"name": "ls", "arguments": "{\"d\": \".\"}"}
     assert oa[1] == {"role": "tool", "tool_call_id": "t1", "content": "a b"}
     back = to_anthropic(stored)["messages"]
-    assert back[0]["content"][1] == {"type": "tool_use", "id": "t1", "name": "ls", "input": {"d": "."}}
+    assert back[0]["content"][1] == {"type": "tool_use", "id": "t1", "name": "ls",
+                                     "input": {"d": "."}}
 
 
 def test_text_and_json_are_deterministic():
@@ -84,12 +89,14 @@ SHAPES = {
         {"type": "text", "text": "Let me look."},
         {"type": "tool_use", "id": "t1", "name": "ls", "input": {"d": "."}}]},
     "anthropic_result": {"role": "user", "content": [
-        {"type": "tool_result", "tool_use_id": "t1", "content": [{"type": "text", "text": "a b"}]}]},
+        {"type": "tool_result", "tool_use_id": "t1",
+         "content": [{"type": "text", "text": "a b"}]}]},
     "responses_call": {"type": "function_call", "call_id": "r1", "name": "grep",
                        "arguments": "{\"q\": \"x\"}"},
     "responses_output": {"type": "function_call_output", "call_id": "r1", "output": "3 hits"},
     "none": {"role": "assistant", "content": None},
-    "junk": {"role": "user", "content": [7, None, {"odd": b"\x01"}], "tool_calls": ["x", {"function": 3}]},
+    "junk": {"role": "user", "content": [7, None, {"odd": b"\x01"}],
+             "tool_calls": ["x", {"function": 3}]},
 }
 
 
@@ -105,8 +112,10 @@ def test_message_text_sees_every_shape():
     assert t["responses_call"] == 'call grep({"q": "x"})'
     assert t["responses_output"] == "3 hits"
     assert t["none"] == ""
-    assert '{"odd": {"$bytes": "01"}}' in t["junk"] and '"x"' in t["junk"] and "call ?()" in t["junk"]
-    assert message_text(SHAPES["openai_call"], ids=True) == 'call read({"p": 1}) id=c1\ncall ls({}) id=c2'
+    assert '{"odd": {"$bytes": "01"}}' in t["junk"] and '"x"' in t["junk"]
+    assert "call ?()" in t["junk"]
+    assert message_text(SHAPES["openai_call"], ids=True) == \
+        'call read({"p": 1}) id=c1\ncall ls({}) id=c2'
     assert message_text("not a dict") == '"not a dict"'
     assert [c.name for c in tool_calls(SHAPES["anthropic_use"])] == ["ls"]
     assert [(c.id, c.name) for c in tool_calls(SHAPES["responses_call"])] == [("r1", "grep")]

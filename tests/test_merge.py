@@ -5,14 +5,19 @@ from __future__ import annotations
 import json
 import os
 import random
+from pathlib import Path
 
 import pytest
+from conftest import FakeProvider, assert_one_line_error, chat, garbage, hang, invoke, invoke_cli
 
-from conftest import (FakeProvider, assert_one_line_error, chat, garbage, hang, invoke,
-                      invoke_cli)
 from trace_core import chunked
-from trace_core.errors import (MergeConflict, MergeInProgress, OperationError, RevisionError,
-                               TraceError)
+from trace_core.errors import (
+    MergeConflict,
+    MergeInProgress,
+    OperationError,
+    RevisionError,
+    TraceError,
+)
 from trace_core.ids import hash_bytes
 from trace_core.merge.merge3 import Conflict, Similar, merge_lists, resolved_entries
 from trace_core.objects import Entry
@@ -122,7 +127,8 @@ def test_orders():
 
 def test_near_duplicates_found_by_prefix_filtering_match_brute_force():
     rnd = random.Random(3)
-    words = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu".split()
+    words = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa",
+             "lambda", "mu"]
     texts_ = [" ".join(rnd.choice(words) for _ in range(30)) for _ in range(60)]
     # near copies: one word changed
     texts_ += [t.rsplit(" ", 1)[0] + " omega" for t in texts_[:10]]
@@ -143,7 +149,7 @@ def test_near_duplicates_found_by_prefix_filtering_match_brute_force():
     assert all(c.kind == "redundant" for c in out.conflicts)
 
 
-# -- merge through the repository -------------------------------------------------------------------
+# -- merge through the repository ------------------------------------------------------------------
 def test_fast_forward_up_to_date_and_self(repo):
     fork(repo, feat_msgs=("f1",))
     assert repo.merge("feat").status == "fast-forward"
@@ -287,11 +293,11 @@ def test_damaged_state_is_explained_and_abortable(repo):
 def test_merge_into_unborn_namespace_fast_forwards(repo):
     repo.user("q")
     sub = repo.agent("child")
-    assert sub.merge("refs/heads/main" if False else repo.head_commit().hex()).status == "fast-forward"
+    assert sub.merge(repo.head_commit().hex()).status == "fast-forward"
     assert texts(sub) == ["q"]
 
 
-# -- cherry-pick, revert -----------------------------------------------------------------------------
+# -- cherry-pick, revert ---------------------------------------------------------------------------
 def test_cherry_pick_and_revert(repo):
     fork(repo, "m1", feat_msgs=("f1", "f2"))
     res = repo.cherry_pick("feat~1")
@@ -326,7 +332,7 @@ def test_revert_root_and_merge_refused(repo):
         repo.cherry_pick(res.commit)
 
 
-# -- rebase ------------------------------------------------------------------------------------------
+# -- rebase ----------------------------------------------------------------------------------------
 def test_rebase_linear_and_orig_head(repo):
     fork(repo, "m1", "m2", feat_msgs=("f1", "f2", "f3"))
     old_feat = repo.refs.resolve("refs/heads/feat")
@@ -366,7 +372,7 @@ def test_rebase_conflict_continue_and_abort(repo):
     assert texts(repo) == ["sys", "q1", "feat edit", "f1", "f2"]
 
 
-# -- crashes ---------------------------------------------------------------------------------------------
+# -- crashes ---------------------------------------------------------------------------------------
 # A child rebases feat onto main and stops at one point: it writes a byte to stdout there and
 # waits to be killed. The parent kills it once it has read the byte, so the kill lands exactly
 # at that point however loaded the machine is.
@@ -455,7 +461,7 @@ def test_killed_rebase_leaves_branch_or_result(tmp_path, point, outcome):
         r.close()
 
 
-# -- CLI ------------------------------------------------------------------------------------------------
+# -- CLI -------------------------------------------------------------------------------------------
 def test_cli_merge_conflict_resolve_continue(tmp_path):
     d = str(tmp_path / "c")
     invoke_cli("init", d, check=True)
@@ -505,7 +511,8 @@ def test_cli_branch_tag_switch(tmp_path):
     invoke_cli("-C", d, "tag", "v1", "tried", check=True)
     assert invoke_cli("-C", d, "tag", check=True).stdout.split() == ["v1"]
     invoke_cli("-C", d, "branch", "-D", "tried", check=True)
-    assert [b["name"] for b in json.loads(invoke_cli("-C", d, "branch", "--json", check=True).stdout)] \
+    listed = json.loads(invoke_cli("-C", d, "branch", "--json", check=True).stdout)
+    assert [b["name"] for b in listed] \
         == ["main"]
     invoke_cli("-C", d, "switch", "-c", "again", "v1", check=True)
     assert "on explore" in invoke_cli("-C", d, "context", "--format", "text", check=True).stdout
@@ -514,7 +521,7 @@ def test_cli_branch_tag_switch(tmp_path):
     assert_one_line_error(invoke_cli("-C", d, "merge", "nope"))
 
 
-# -- the LLM merge driver ---------------------------------------------------------------------------------
+# -- the LLM merge driver --------------------------------------------------------------------------
 def _edit_conflict(repo):
     edit_edit(repo, "main says the port is 8080", feat_msgs=("feat says the port is 9090",))
 
@@ -581,7 +588,7 @@ def test_llm_driver_endpoint_down_leaves_branch_unchanged(repo):
     assert repo.refs.list() == before and repo.merge_state() is None
 
 
-# -- end to end: `trace merge -s semantic` through a local OpenAI-compatible server --------------------
+# -- end to end: `trace merge -s semantic` through a local OpenAI-compatible server ----------------
 def _cli_conflict_repo(tmp_path, server, timeout="2"):
     """An edit/edit conflict between main and feat, and the LLM configured for `server`
     (built through the API: only the commands under test run the CLI)."""
@@ -709,7 +716,7 @@ def test_malformed_state_fields_are_one_line_errors(repo, field, value):
     edit_edit(repo)
     repo.merge("feat")
     path = os.path.join(repo.refs_root, "MERGE_STATE")
-    doc = json.loads(open(path).read())
+    doc = json.loads(Path(path).read_text())
     doc[field] = value
     with open(path, "w") as f:
         json.dump(doc, f)
@@ -733,7 +740,7 @@ def test_malformed_rebase_progress_is_a_one_line_error(repo):
     for bad in (None, {"onto": "x", "todo": [], "done": []},
                 {"onto": "0" * 64, "todo": "x", "done": []},
                 {"onto": "0" * 64, "todo": [], "done": "x"}):
-        doc = json.loads(open(path).read())
+        doc = json.loads(Path(path).read_text())
         good = doc["rebase"]
         doc["rebase"] = bad
         with open(path, "w") as f:
@@ -824,11 +831,11 @@ def test_rebase_keeps_ops_targets_and_tokens_of_rewrites(repo):
     res = repo.rebase("main")
     assert res.status == "rebased"
     assert texts(repo) == ["sys", "q1 edited", "a1", "m1"]
-    replayed = {repo.get_commit(bytes.fromhex(new)).meta["replayed"]: repo.get_commit(bytes.fromhex(new))
-                for _, new in res.replayed if new}
+    replayed = {c.meta["replayed"]: c
+                for c in (repo.get_commit(bytes.fromhex(new)) for _, new in res.replayed if new)}
     # targets are positions in the context each replayed op was applied to (m1 is now before
     # "to drop", so the drop addresses #4 where the original addressed #3)
-    for o, want in zip(originals, ([0], [4], [1])):
+    for o, want in zip(originals, ([0], [4], [1]), strict=True):
         r = replayed[o.hex]
         assert (r.op, list(r.targets), r.tokens) == (o.op, want, o.tokens)
     head = repo.get_commit(repo.head_commit())

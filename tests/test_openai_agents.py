@@ -13,8 +13,11 @@ from agents import Agent, RunConfig, Runner, function_tool, set_tracing_disabled
 from agents.items import ModelResponse  # noqa: E402
 from agents.models.interface import Model  # noqa: E402
 from agents.usage import Usage  # noqa: E402
-from openai.types.responses import (ResponseFunctionToolCall, ResponseOutputMessage,  # noqa: E402
-                                    ResponseOutputText)
+from openai.types.responses import (  # noqa: E402
+    ResponseFunctionToolCall,
+    ResponseOutputMessage,
+    ResponseOutputText,
+)
 
 from trace_core.integrations.openai_agents import TraceSession  # noqa: E402
 
@@ -40,7 +43,8 @@ class ScriptModel(Model):
         else:
             out = ResponseOutputMessage(id=f"msg_{n}", type="message", role="assistant",
                                         status="completed",
-                                        content=[ResponseOutputText(type="output_text", text=args[0],
+                                        content=[ResponseOutputText(type="output_text",
+                                                                    text=args[0],
                                                                     annotations=[])])
         return ModelResponse(output=[out], usage=Usage(), response_id=None)
 
@@ -96,7 +100,8 @@ def test_runner_turns_are_commits(repo):
 
 def test_pop_and_clear(repo):
     session = TraceSession(repo)
-    asyncio.run(session.add_items([{"role": "user", "content": "a"}, {"role": "user", "content": "b"}]))
+    asyncio.run(session.add_items([{"role": "user", "content": "a"},
+                                   {"role": "user", "content": "b"}]))
     assert asyncio.run(session.pop_item()) == {"role": "user", "content": "b"}
     assert asyncio.run(session.get_items()) == [{"role": "user", "content": "a"}]
     asyncio.run(session.clear_session())
@@ -135,7 +140,8 @@ def test_view_filter_serves_a_checked_out_commit_without_touching_storage(repo):
     asyncio.run(Runner.run(agent, "third", session=session,
                            run_config=RunConfig(call_model_input_filter=view)))
     assert _texts(model.inputs[2]) == ["first", "one", "third"]
-    assert _texts(asyncio.run(session.get_items())) == ["first", "one", "second", "two", "third", "three"]
+    assert _texts(asyncio.run(session.get_items())) == ["first", "one", "second", "two", "third",
+                                                        "three"]
 
 
 def test_branch_switch_and_bad_ids(repo):

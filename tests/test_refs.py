@@ -27,7 +27,8 @@ NAMES = [
     "refs/heads/../x", "refs/heads/.hidden", "refs/heads/x.lock", "refs/heads/x.", "refs/heads//x",
     "/refs/heads/x", "refs/heads/x/", "refs/heads/a b", "refs/heads/a~1", "refs/heads/a^",
     "refs/heads/a:b", "refs/heads/a?", "refs/heads/a*", "refs/heads/a[", "refs/heads/a\\b",
-    "refs/heads/a@{1}", "@", "refs/heads/@", "refs/heads/a@b", "refs/heads/a\x01", "refs/heads/a\x7f",
+    "refs/heads/a@{1}", "@", "refs/heads/@", "refs/heads/a@b", "refs/heads/a\x01",
+    "refs/heads/a\x7f",
     "refs/heads/-x", "-x", "refs/heads/ü", "refs/heads/a..b", "refs/heads/a.b", ".x/y", "x/.y",
     "refs/heads/x.lock/y", "refs/heads/a\tb", "a/b.lock", "", "refs/heads/.", "refs/./x",
 ]
@@ -156,7 +157,8 @@ def test_transaction_all_or_nothing(refs):
     refs.transaction().delete("ORIG_HEAD", A).commit()
     assert refs.read("ORIG_HEAD") is None
     with pytest.raises(RefConflict):
-        refs.transaction().update("refs/heads/main", ANY, A).update("refs/heads/main", ANY, B).commit()
+        refs.transaction().update("refs/heads/main", ANY, A) \
+            .update("refs/heads/main", ANY, B).commit()
 
 
 def test_expire_reflog_keeps_current(refs):
@@ -185,7 +187,8 @@ def _counter(root: str, name: str, n: int) -> None:
 
 def test_four_processes_lose_no_update(tmp_path):
     ctx = mp.get_context("fork")
-    procs = [ctx.Process(target=_counter, args=(str(tmp_path), "refs/heads/n", 150)) for _ in range(4)]
+    procs = [ctx.Process(target=_counter, args=(str(tmp_path), "refs/heads/n", 150))
+             for _ in range(4)]
     for p in procs:
         p.start()
     for p in procs:
@@ -205,7 +208,7 @@ def _acknowledging_counter(root: str, ack_fd: int) -> None:
         cur = refs.read("refs/heads/k")
         n = int(cur, 16) + 1 if cur else 1
         try:
-            refs.set_if_equals("refs/heads/k", cur, "%064x" % n, "inc")
+            refs.set_if_equals("refs/heads/k", cur, f"{n:064x}", "inc")
         except RefConflict:
             continue
         os.write(ack_fd, n.to_bytes(8, "big"))
@@ -246,7 +249,8 @@ def test_sigkill_leaves_a_valid_ref(tmp_path):
 def test_shorten_matches_git_abbrev_ref(tmp_path):
     """refs.shorten against git's own %(refname:short), strict (git's default) and loose."""
     from trace_core.refs import shorten
-    names = ["refs/heads/main", "refs/heads/feature/a", "refs/heads/x", "refs/tags/x", "refs/tags/v1",
+    names = ["refs/heads/main", "refs/heads/feature/a", "refs/heads/x", "refs/tags/x",
+             "refs/tags/v1",
              "refs/notes/n", "refs/y", "refs/tags/y", "refs/heads/HEAD", "refs/heads/refs/z",
              "refs/heads/tags/v1"]
     g = str(tmp_path / "g")
@@ -262,8 +266,10 @@ def test_shorten_matches_git_abbrev_ref(tmp_path):
                              check=True, capture_output=True, text=True).stdout
         for line in out.splitlines():
             full, short = line.split(" ")
-            if full != "refs/heads/refs/z":   # git reads refs/z as refs/heads/refs/z; Trace does not
+            # git reads refs/z as refs/heads/refs/z; Trace does not
+            if full != "refs/heads/refs/z":
                 assert shorten(full, exists, strict=strict) == short, (full, strict)
     assert shorten("refs/heads/x") == "x" and shorten("refs/tags/x") == "x"   # no lookup: no check
     assert shorten("HEAD") == "HEAD" and shorten("main") == "main"
-    assert shorten("refs/heads/HEAD") == "heads/HEAD" and shorten("refs/heads/refs/z") == "heads/refs/z"
+    assert shorten("refs/heads/HEAD") == "heads/HEAD"
+    assert shorten("refs/heads/refs/z") == "heads/refs/z"

@@ -8,14 +8,24 @@ import multiprocessing as mp
 import os
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
-
 from conftest import assert_one_line_error, assert_usage_error, invoke
+
 from trace_core import Repository
 from trace_core.errors import InputError, OperationError
-from trace_core.reorder import (ReorderRefused, apply_moves, check, format_todo, moved_entries,
-                                order_from_runs, parse_todo, reorder, runs)
+from trace_core.reorder import (
+    ReorderRefused,
+    apply_moves,
+    check,
+    format_todo,
+    moved_entries,
+    order_from_runs,
+    parse_todo,
+    reorder,
+    runs,
+)
 
 
 def contents(repo, rev="HEAD"):
@@ -492,7 +502,7 @@ def test_cli_interactive_typo_keeps_the_edit(rdir, tmp_path):
     p = invoke(rdir, "reorder", "-i", env=env)
     assert_one_line_error(p, "run again with --todo ")
     kept = p.stderr.split("run again with --todo ", 1)[1].rstrip(")\n")
-    text = open(kept).read()
+    text = Path(kept).read_text()
     assert "pik #0" in text
     with open(kept, "w") as f:
         f.write(text.replace("pik #0", "pick #0"))

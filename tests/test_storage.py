@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 import zstandard
@@ -80,13 +81,13 @@ def test_torn_journal_tail_is_ignored_then_cut_by_the_next_writer(tmp_path):
         f.write(b"\x00\x00\x01\x00\x01" + b"garbage")  # half a record
     r = DiskObjectStore(d)
     assert all(r.get(b.id) == b for b in bl)
-    res = jn.scan(open(path, "rb").read())
+    res = jn.scan(Path(path).read_bytes())
     assert res.torn_bytes == 12 and len(res.records) == 10
     w = DiskObjectStore(d)
     w.write(_blobs(1, "after"))
     assert any("torn tail" in n for n in w.notes)
     assert os.path.getsize(path) > good
-    assert jn.scan(open(path, "rb").read()).torn_bytes == 0
+    assert jn.scan(Path(path).read_bytes()).torn_bytes == 0
     r.close(), w.close()
 
 
@@ -97,9 +98,9 @@ def test_bit_flip_in_journal_names_the_object(tmp_path):
     a.write([b])
     a.close()
     path = _journal_path(d)
-    data = bytearray(open(path, "rb").read())
+    data = bytearray(Path(path).read_bytes())
     data[-10] ^= 0x40
-    open(path, "wb").write(bytes(data))
+    Path(path).write_bytes(bytes(data))
     r = DiskObjectStore(d)
     with pytest.raises(CorruptObject) as exc:
         r.get(b.id)
@@ -115,9 +116,9 @@ def test_bit_flip_in_pack_block_names_the_object(tmp_path):
     a.close()
     pack = next(p for p in os.listdir(os.path.join(d, "pack")) if p.endswith(".pack"))
     path = os.path.join(d, "pack", pack)
-    data = bytearray(open(path, "rb").read())
+    data = bytearray(Path(path).read_bytes())
     data[len(data) // 2] ^= 0x01
-    open(path, "wb").write(bytes(data))
+    Path(path).write_bytes(bytes(data))
     r = DiskObjectStore(d)
     with pytest.raises(CorruptObject) as exc:
         r.get(bl[5].id)
@@ -163,7 +164,7 @@ def test_one_atomic_write_helper_steals_only_when_told(tmp_path):
     with pytest.raises(LockError):
         write_file_atomic(path, b"two")
     write_file_atomic(path, b"two", steal=True)
-    assert open(path, "rb").read() == b"two" and not os.path.exists(path + ".lock")
+    assert Path(path).read_bytes() == b"two" and not os.path.exists(path + ".lock")
     # a pack index is written through it, under the documented pack-<name>.idx.tmp name
     d = str(tmp_path / "pack")
     objs = [(b"\x01" * 32, 1, b"x" * 10)]

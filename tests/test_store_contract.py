@@ -8,8 +8,16 @@ import pytest
 
 from trace_core.errors import MissingObject, ObjectTooLarge
 from trace_core.ids import hash_bytes
-from trace_core.objects import (TYPE_CODES, Blob, Commit, Entry, Node, Snapshot, object_tag,
-                                parse_object)
+from trace_core.objects import (
+    TYPE_CODES,
+    Blob,
+    Commit,
+    Entry,
+    Node,
+    Snapshot,
+    object_tag,
+    parse_object,
+)
 from trace_core.storage.objectstore import DiskObjectStore, MemoryObjectStore, ObjectStore
 
 

@@ -10,8 +10,16 @@ import pytest
 
 from trace_core.errors import ConfigError, InputError
 from trace_core.tokens import (
-    DEFAULT_ENCODING, IMAGE_TOKENS, REPLY_PRIMING, CharCounter, TiktokenCounter, TokenCounter,
-    canonical_json, count_message, count_messages, counter_for,
+    DEFAULT_ENCODING,
+    IMAGE_TOKENS,
+    REPLY_PRIMING,
+    CharCounter,
+    TiktokenCounter,
+    TokenCounter,
+    canonical_json,
+    count_message,
+    count_messages,
+    counter_for,
 )
 
 CL100K = TiktokenCounter(DEFAULT_ENCODING)

@@ -10,7 +10,8 @@ click option of the same spelling means.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 # plain classes, not dataclasses: creating a dataclass costs about a millisecond at import, and
 # this module is imported by every `trace` process

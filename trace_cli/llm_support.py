@@ -4,10 +4,9 @@ reads it). Commands (llm, merge, compress) get their provider from `make_provide
 from __future__ import annotations
 
 import os
-from typing import Optional
 
 
-def api_key(settings) -> Optional[str]:
+def api_key(settings) -> str | None:
     """The API key from the environment variable the settings name (llm.api-key-env, else
     OPENAI_API_KEY / ANTHROPIC_API_KEY by provider), or None; an empty variable counts as
     unset."""

@@ -7,7 +7,34 @@ stays cheap for command-line start-up.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:   # the lazy exports below, typed for mypy and IDEs
+    from .errors import (
+        AmbiguousObjectId,
+        BudgetExceeded,
+        ConfigError,
+        CorruptObject,
+        InputError,
+        InvalidObjectId,
+        InvalidRefName,
+        LockError,
+        MalformedObject,
+        MissingObject,
+        ObjectError,
+        ObjectTooLarge,
+        OperationError,
+        RefConflict,
+        RefError,
+        RefNotFound,
+        RepositoryError,
+        RevisionError,
+        TraceError,
+        UnsupportedFormat,
+    )
+    from .objects import Blob, Commit, Entry, Node, Snapshot
+    from .repository import Repository
+    from .tokens import CharCounter, TiktokenCounter
 
 _EXPORTS = {
     "Repository": "trace_core.repository",
@@ -40,7 +67,13 @@ _EXPORTS = {
     "CharCounter": "trace_core.tokens",
 }
 
-__all__ = sorted(_EXPORTS)
+# written out (not sorted(_EXPORTS)) so that static tools read it; tests check they agree
+__all__ = ["AmbiguousObjectId", "Blob", "BudgetExceeded", "CharCounter", "Commit", "ConfigError",
+           "CorruptObject", "Entry", "InputError", "InvalidObjectId", "InvalidRefName",
+           "LockError", "MalformedObject", "MissingObject", "Node", "ObjectError",
+           "ObjectTooLarge", "OperationError", "RefConflict", "RefError", "RefNotFound",
+           "Repository", "RepositoryError", "RevisionError", "Snapshot", "TiktokenCounter",
+           "TraceError", "UnsupportedFormat"]
 
 
 def __getattr__(name: str) -> Any:
@@ -50,5 +83,5 @@ def __getattr__(name: str) -> Any:
     return getattr(importlib.import_module(mod), name)
 
 
-def __dir__() -> list:
+def __dir__() -> list[str]:
     return __all__

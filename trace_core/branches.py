@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 from .errors import InputError, OperationError, RefNotFound
 from .history import checkout
 from .ids import to_hex
-from .plumbing.refs import (ANY, create_ref, delete_ref, rename_ref, set_ref,
-                            set_symbolic_ref)
+from .plumbing.refs import ANY, create_ref, delete_ref, rename_ref, set_ref, set_symbolic_ref
 from .plumbing.revparse import resolve_revision
 from .refs import check_writable
 from .state import RepoState
@@ -104,7 +101,7 @@ def branch_rename(repo: RepoState, old: str, new: str, force: bool = False) -> s
 
 
 def switch(repo: RepoState, name: str, create: bool = False, start: str = "HEAD",
-           detach: bool = False) -> Optional[str]:
+           detach: bool = False) -> str | None:
     """Make HEAD point to branch `name` (creating it at `start` with `create`), or detach
     HEAD at revision `name`. Refused while a merge or rebase is stopped."""
     from .merge import state as mergestate

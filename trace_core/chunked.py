@@ -12,7 +12,7 @@ when a chunk completes, one node per level: a small bounded number of bytes what
 
 from __future__ import annotations
 
-from typing import Callable, Iterator, List, Optional, Sequence, Tuple
+from collections.abc import Callable, Iterator, Sequence
 
 from .errors import InputError
 from .objects import Entry, Node, Snapshot
@@ -26,7 +26,7 @@ INNER_MAX = 64
 
 GetNode = Callable[[bytes], Node]
 PutNode = Callable[[Node], None]
-Ref = Tuple[bytes, int]
+Ref = tuple[bytes, int]
 
 EMPTY = Snapshot(0, None, ())
 
@@ -50,9 +50,9 @@ def build(entries: Sequence[Entry], put: PutNode) -> Snapshot:
     return _chunk([], entries, put)
 
 
-def _chunk(refs: List[Ref], entries: Sequence[Entry], put: PutNode) -> Snapshot:
+def _chunk(refs: list[Ref], entries: Sequence[Entry], put: PutNode) -> Snapshot:
     """The snapshot of the sealed leaves `refs` followed by `entries` cut into leaves."""
-    cur: List[Entry] = []
+    cur: list[Entry] = []
     for e in entries:
         cur.append(e)
         if leaf_done(cur):
@@ -64,10 +64,10 @@ def _chunk(refs: List[Ref], entries: Sequence[Entry], put: PutNode) -> Snapshot:
     return Snapshot(sum(n for _, n in refs) + len(cur), root, cur)
 
 
-def _build_levels(refs: List[Ref], level: int, put: PutNode) -> bytes:
+def _build_levels(refs: list[Ref], level: int, put: PutNode) -> bytes:
     while len(refs) > 1:
-        out: List[Ref] = []
-        cur: List[Ref] = []
+        out: list[Ref] = []
+        cur: list[Ref] = []
         for r in refs:
             cur.append(r)
             if inner_done(cur):
@@ -109,12 +109,12 @@ def append(snap: Snapshot, new: Sequence[Entry], get: GetNode, put: PutNode) -> 
     return Snapshot(root_count + len(tail), root, tail)
 
 
-def _push(root: Optional[bytes], root_count: int, item: Ref, get: GetNode,
-          put: PutNode) -> Tuple[bytes, int]:
+def _push(root: bytes | None, root_count: int, item: Ref, get: GetNode,
+          put: PutNode) -> tuple[bytes, int]:
     """Append a sealed leaf to the canonical tree rooted at `root`."""
     if root is None:
         return item
-    spine: List[Node] = []
+    spine: list[Node] = []
     node = get(root)
     while node.level > 0:
         spine.append(node)
@@ -159,7 +159,7 @@ def _walk(oid: bytes, get: GetNode) -> Iterator[Entry]:
             yield from _walk(cid, get)
 
 
-def entries(snap: Snapshot, get: GetNode) -> List[Entry]:
+def entries(snap: Snapshot, get: GetNode) -> list[Entry]:
     return list(iter_entries(snap, get))
 
 
@@ -195,11 +195,11 @@ def node_ids(snap: Snapshot, get: GetNode) -> Iterator[bytes]:
             stack.extend(cid for cid, _ in node.items)
 
 
-def leaves(snap: Snapshot, get: GetNode) -> Tuple[List[Ref], Tuple[Entry, ...]]:
+def leaves(snap: Snapshot, get: GetNode) -> tuple[list[Ref], tuple[Entry, ...]]:
     """The sealed leaf chunks of `snap` as (node id, entry count) left to right, and its tail.
 
     Only inner nodes are read: a 10,000-entry context costs a handful of node reads."""
-    refs: List[Ref] = []
+    refs: list[Ref] = []
     if snap.root is not None:
         root = get(snap.root)
         if root.level == 0:
@@ -216,9 +216,9 @@ def leaves(snap: Snapshot, get: GetNode) -> Tuple[List[Ref], Tuple[Entry, ...]]:
 
 
 def entries_between(refs: Sequence[Ref], tail: Sequence[Entry], start: int, end: int,
-                    get: GetNode) -> List[Entry]:
+                    get: GetNode) -> list[Entry]:
     """Entries [start, end) of the list made of the leaves `refs` followed by `tail`."""
-    out: List[Entry] = []
+    out: list[Entry] = []
     pos = 0
     for oid, n in refs:
         if pos >= end:
@@ -240,7 +240,7 @@ def splice(snap: Snapshot, start: int, end: int, new: Sequence[Entry], get: GetN
     if not 0 <= start <= end <= snap.count:
         raise InputError(f"splice range {start}:{end} out of range (count {snap.count})")
     refs, tail = leaves(snap, get)
-    keep: List[Ref] = []
+    keep: list[Ref] = []
     pos = 0
     for r in refs:
         if pos + r[1] > start:

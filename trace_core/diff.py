@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
 
 from .context import entries_at
 from .ids import to_hex
@@ -14,23 +14,24 @@ from .plumbing.objects import describe
 from .plumbing.revparse import resolve_revision
 from .state import RepoState
 
+
 @dataclass
 
 
 class DiffItem:
     kind: str                 # added, removed, edited, pinned, unpinned, moved
-    old_index: Optional[int]
-    new_index: Optional[int]
-    old: Optional[dict]
-    new: Optional[dict]
+    old_index: int | None
+    new_index: int | None
+    old: dict | None
+    new: dict | None
     text_diff: str = ""
 
 @dataclass
 
 
 class Diff:
-    old: Optional[str]
-    new: Optional[str]
+    old: str | None
+    new: str | None
     items: list[DiffItem]
     old_tokens: int
     new_tokens: int
@@ -54,7 +55,7 @@ def show(repo: RepoState, rev: str = "HEAD") -> dict:
     return out
 
 
-def diff(repo: RepoState, a: Optional[str], b: Optional[str]) -> Diff:
+def diff(repo: RepoState, a: str | None, b: str | None) -> Diff:
     """What changed between the contexts of commits `a` and `b` (None: the empty context)."""
     ca = resolve_revision(repo, a) if a else None
     cb = resolve_revision(repo, b) if b else None
@@ -65,7 +66,8 @@ def diff(repo: RepoState, a: Optional[str], b: Optional[str]) -> Diff:
     return Diff(to_hex(ca) if ca else None, to_hex(cb) if cb else None, items, ta, tb)
 
 
-def diff_entries(old: Sequence[Entry], new: Sequence[Entry], load) -> list[DiffItem]:
+def diff_entries(old: Sequence[Entry], new: Sequence[Entry],
+                 load: Callable[[Entry], dict]) -> list[DiffItem]:
     """Classify changes: added, removed, edited (replaced in place), pinned/unpinned, moved."""
     sm = difflib.SequenceMatcher(a=[e.blob for e in old], b=[e.blob for e in new], autojunk=False)
     items: list[DiffItem] = []
@@ -83,7 +85,8 @@ def diff_entries(old: Sequence[Entry], new: Sequence[Entry], load) -> list[DiffI
             n = min(i2 - i1, j2 - j1)
             for k in range(n):
                 mo, mn = load(old[i1 + k]), load(new[j1 + k])
-                td = "".join(difflib.unified_diff(message_text(mo).splitlines(True), message_text(mn).splitlines(True),
+                td = "".join(difflib.unified_diff(message_text(mo).splitlines(True),
+                                                  message_text(mn).splitlines(True),
                                                   f"#{i1 + k}", f"#{j1 + k}", n=2))
                 items.append(DiffItem("edited", i1 + k, j1 + k, mo, mn, td))
             removed.extend(range(i1 + n, i2))
@@ -93,7 +96,7 @@ def diff_entries(old: Sequence[Entry], new: Sequence[Entry], load) -> list[DiffI
         elif tag == "insert":
             added.extend(range(j1, j2))
     moved_new = set()
-    by_blob = {}
+    by_blob: dict[bytes, list[int]] = {}
     for j in added:
         by_blob.setdefault(new[j].blob, []).append(j)
     for i in removed:
@@ -108,5 +111,6 @@ def diff_entries(old: Sequence[Entry], new: Sequence[Entry], load) -> list[DiffI
         if j not in moved_new:
             items.append(DiffItem("added", None, j, None, load(new[j])))
     order = {"removed": 0, "moved": 1, "edited": 2, "pinned": 3, "unpinned": 3, "added": 4}
-    items.sort(key=lambda d: (d.new_index if d.new_index is not None else d.old_index, order[d.kind]))
+    items.sort(key=lambda d: (d.new_index if d.new_index is not None else d.old_index,
+                              order[d.kind]))
     return items

@@ -7,8 +7,9 @@ hides an object) into a compact graph that the link, tree and ref checks use: li
 Finding ids (stable): badObjectHash, malformedObject, nonCanonicalTree, missingParent,
 missingSnapshot, missingBlob, missingNode, badPackChecksum, badIdxChecksum (also an index that
 does not describe its pack), badPackBlock, tornJournalTail (warning), badRefTarget (error for a
-ref's value, warning for a reflog entry), badRefFile, badReflogEntry, tornRefTail and strayRefFile (warnings), danglingCommit (info:
-an unreachable commit no other commit names as parent). A missing object is reported once.
+ref's value, warning for a reflog entry), badRefFile, badReflogEntry, tornRefTail and
+strayRefFile (warnings), danglingCommit (info: an unreachable commit no other commit names as
+parent). A missing object is reported once.
 `full=False` skips the whole-file pack and index checksums and the tree-shape check.
 """
 
@@ -16,11 +17,13 @@ from __future__ import annotations
 
 import os
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional
+from typing import TYPE_CHECKING
 
 from . import chunked
 from .errors import TraceError
+from .gc import meta_ids, namespaces, reflog_ids
 from .ids import hash_bytes, is_hex_id
 from .objects import TYPE_CODES, Commit, Node, Snapshot, parse_object
 from .storage import journal as jn
@@ -28,7 +31,9 @@ from .storage import zstd_codec as zc
 from .storage.objectstore import try_lock
 from .storage.pack import Pack, list_packs
 from .storage.repack import RepackLock
-from .gc import meta_ids, namespaces, reflog_ids
+
+if TYPE_CHECKING:
+    from .state import RepoState
 
 C_BLOB, C_NODE, C_SNAP, C_COMMIT = (TYPE_CODES[t] for t in ("blob", "node", "snap", "commit"))
 _NAMES = {v: k for k, v in TYPE_CODES.items()}
@@ -45,15 +50,15 @@ class Finding:
 
 
 class _State:
-    def __init__(self, limit: int, progress: Optional[Callable[[int], None]]) -> None:
+    def __init__(self, limit: int, progress: Callable[[int], None] | None) -> None:
         self.limit = limit
         self.progress = progress
         self.done = 0
-        self.out: List[Finding] = []
-        self.types: Dict[bytes, int] = {}
-        self.commits: Dict[bytes, tuple] = {}  # id -> (parents, snapshot, blobs, meta ids)
-        self.snaps: Dict[bytes, tuple] = {}    # id -> (count, root, tail blob ids)
-        self.nodes: Dict[bytes, tuple] = {}    # id -> node_info()
+        self.out: list[Finding] = []
+        self.types: dict[bytes, int] = {}
+        self.commits: dict[bytes, tuple] = {}  # id -> (parents, snapshot, blobs, meta ids)
+        self.snaps: dict[bytes, tuple] = {}    # id -> (count, root, tail blob ids)
+        self.nodes: dict[bytes, tuple] = {}    # id -> node_info()
 
     def add(self, fid: str, sev: str, obj: str, msg: str) -> None:
         self.out.append(Finding(fid, sev, obj, msg))
@@ -62,7 +67,7 @@ class _State:
         if self.progress:
             self.progress(self.done)
 
-    def record(self, oid: bytes, data: bytes, where: str, tcode: Optional[int] = None,
+    def record(self, oid: bytes, data: bytes, where: str, tcode: int | None = None,
                tcode_id: str = "malformedObject") -> None:
         """Verify one stored copy of an object and remember its links."""
         self.done += 1
@@ -89,7 +94,7 @@ class _State:
             self.nodes[oid] = node_info(obj)
 
 
-def fsck(repo, full: bool = True, progress: Optional[Callable[[int], None]] = None) -> list:
+def fsck(repo: RepoState, full: bool = True, progress: Callable[[int], None] | None = None) -> list:
     """Every problem found in the repository, as Findings (an empty list for a sound one)."""
     st = _State(repo.store.opts.max_object_size, progress)
     refs = _read_refs(repo, st)
@@ -117,7 +122,7 @@ def _check_journal(st: _State, path: str) -> None:
         return  # sealed meanwhile: its pack was published first and is listed later
     finally:
         live = fd is None
-        if not live:
+        if fd is not None:
             os.close(fd)
     res = jn.scan(data, verify_crc=False)
     if res.bad_header:
@@ -192,7 +197,7 @@ def _check_pack(st: _State, pack_dir: str, name: str, full: bool) -> None:
 
 
 # -- links and trees ----------------------------------------------------------------------------
-def first_cut(ids: tuple, leaf: bool) -> Optional[int]:
+def first_cut(ids: tuple, leaf: bool) -> int | None:
     """How many of these items the canonical chunker puts in the first chunk (None: no cut)."""
     lo, hi, mask = ((chunked.MIN_LEAF, chunked.MAX_LEAF, chunked.LEAF_MASK) if leaf else
                     (chunked.INNER_MIN, chunked.INNER_MAX, chunked.INNER_MASK))
@@ -222,9 +227,9 @@ class TreeChecker:
     last leaf, a root above level 0 has two or more children, and the tail holds no complete chunk.
     """
 
-    def __init__(self, nodes: Dict[bytes, tuple]) -> None:
+    def __init__(self, nodes: dict[bytes, tuple]) -> None:
         self.nodes = nodes
-        self._memo: Dict[bytes, tuple] = {}
+        self._memo: dict[bytes, tuple] = {}
 
     def node(self, nid: bytes) -> tuple:
         """(first problem in the subtree or None, sound: complete down its last edge)."""
@@ -251,7 +256,7 @@ class TreeChecker:
         self._memo[nid] = (problem, sound)
         return problem, sound
 
-    def snapshot(self, count: int, root: Optional[bytes], tail: tuple) -> Optional[str]:
+    def snapshot(self, count: int, root: bytes | None, tail: tuple) -> str | None:
         if first_cut(tail, True) is not None:
             return "its tail holds a complete chunk"
         if root is None or root not in self.nodes:
@@ -265,7 +270,7 @@ class TreeChecker:
 
 
 def _check_links(st: _State, full: bool) -> None:
-    missing: Dict[tuple, list] = {}
+    missing: dict[tuple, list] = {}
     trees = TreeChecker(st.nodes)
 
     def need(oid: bytes, code: int, fid: str, by: bytes) -> None:
@@ -304,7 +309,8 @@ def _read_refs(repo, st: _State) -> list:
     for prefix, refs in namespaces(repo):
         try:
             for kind, sev, name, msg in refs.check():
-                st.add(kind, sev, prefix + name, f"{msg} (in {prefix.rstrip('/')})" if prefix else msg)
+                where = f"{msg} (in {prefix.rstrip('/')})" if prefix else msg
+                st.add(kind, sev, prefix + name, where)
             listed = refs.list("")
         except (TraceError, OSError) as exc:
             st.add("badRefFile", "error", prefix or ".", f"refs under {prefix or '.'}: {exc}")

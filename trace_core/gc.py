@@ -28,18 +28,25 @@ import contextlib
 import math
 import os
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any
 
 from .errors import CorruptObject, InputError, OperationError, TraceError
 from .ids import ID_LEN, ZERO_HEX, hash_bytes, is_hex_id, to_hex
 from .objects import TYPE_CODES, Commit, Node, Snapshot, object_tag
 from .storage.lockfile import write_file_atomic
 from .storage.pack import list_packs, write_pack
+
+if TYPE_CHECKING:
+    from .objects import TraceObject
+    from .refs import RefStore
+    from .state import RepoState
+    from .storage.objectstore import DiskObjectStore
 from .storage.repack import CRUFT_EXT, RepackLock, cruft_marker, repack_packs, seal_idle_journals
 
 MAX_AGENT_DEPTH = 32
-Progress = Optional[Callable[[int], None]]
+Progress = Callable[[int], None] | None
 
 
 @dataclass
@@ -58,7 +65,7 @@ class GcReport:
 
 
 # -- refs of every namespace --------------------------------------------------------------------
-def namespaces(repo) -> List[Tuple[str, object]]:
+def namespaces(repo: RepoState) -> list[tuple[str, RefStore]]:
     """(path prefix, RefStore) of the root namespace and every agent namespace, recursively."""
     from .refs import RefStore, check_agent_name
 
@@ -98,7 +105,7 @@ def reflog_ids(log: list) -> Iterator[bytes]:
     return _hex_values([e.new for e in log] + [e.old for e in log[1:]])
 
 
-def ref_roots(repo, include_reflogs: bool = True) -> set:
+def ref_roots(repo: RepoState, include_reflogs: bool = True) -> set[bytes]:
     """Raw ids named by every ref (and, if asked, every reflog entry) of every namespace."""
     roots: set = set()
     for _prefix, refs in namespaces(repo):
@@ -126,7 +133,7 @@ def _merge_state_ids(root: str) -> set:
 
 
 # -- reachability -------------------------------------------------------------------------------
-def meta_ids(value, _depth: int = 0) -> Iterator[bytes]:
+def meta_ids(value: Any, _depth: int = 0) -> Iterator[bytes]:
     """32-byte binary values anywhere inside a commit's meta (object pointers)."""
     if isinstance(value, bytes) and len(value) == ID_LEN:
         yield value
@@ -135,8 +142,9 @@ def meta_ids(value, _depth: int = 0) -> Iterator[bytes]:
             yield from meta_ids(v, _depth + 1)
 
 
-def walk(get, roots: Iterable[bytes], commits_only: bool = False, progress: Progress = None,
-         broken: Optional[list] = None) -> set:
+def walk(get: Callable[[bytes], TraceObject], roots: Iterable[bytes], commits_only: bool = False,
+         progress: Progress = None,
+         broken: list | None = None) -> set:
     """Ids reachable from `roots`. Blobs are named, not read; with `commits_only` only parent
     links are followed. Objects that are missing or unreadable are not followed (and are listed
     in `broken`, unless only a commit's meta names them: meta may hold other 32-byte values)."""
@@ -183,14 +191,14 @@ def walk(get, roots: Iterable[bytes], commits_only: bool = False, progress: Prog
     return seen | blobs
 
 
-def reachable(repo, include_reflogs: bool = True, progress: Progress = None,
-              broken: Optional[list] = None) -> set:
+def reachable(repo: RepoState, include_reflogs: bool = True, progress: Progress = None,
+              broken: list | None = None) -> set:
     """Every object id reachable from every ref of every agent (and reflog entry, if asked)."""
     return walk(repo.store.get, ref_roots(repo, include_reflogs), progress=progress, broken=broken)
 
 
 # -- reflog expiry ------------------------------------------------------------------------------
-def expire_reflogs(repo, now: Optional[float] = None) -> int:
+def expire_reflogs(repo: RepoState, now: float | None = None) -> int:
     """Drop reflog entries older than gc.reflog-expire (90 days), or than
     gc.reflog-expire-unreachable (30 days) when their old or new commit is not reachable from
     any ref's current value. A ref's current value is always kept. Either setting may be
@@ -219,7 +227,7 @@ def expire_reflogs(repo, now: Optional[float] = None) -> int:
 
 
 # -- gc and prune -------------------------------------------------------------------------------
-def gc(repo, prune_expire_s: Optional[int] = None, now: Optional[float] = None,
+def gc(repo: RepoState, prune_expire_s: int | None = None, now: float | None = None,
        aggressive: bool = False, progress: Progress = None) -> GcReport:
     """Expire reflogs, seal idle journals, pack reachable objects into one pack with a trained
     dictionary, move newly unreachable objects to a cruft pack and drop expired cruft."""
@@ -229,7 +237,7 @@ def gc(repo, prune_expire_s: Optional[int] = None, now: Optional[float] = None,
                     progress=progress)
 
 
-def prune(repo, expire_s: Optional[int] = None, now: Optional[float] = None) -> int:
+def prune(repo: RepoState, expire_s: int | None = None, now: float | None = None) -> int:
     """Drop unreachable objects found unreachable at least `expire_s` seconds ago (default
     `gc.prune-expire`; 0: all of them now, unsafe while other processes write). Returns how
     many were dropped."""
@@ -238,7 +246,7 @@ def prune(repo, expire_s: Optional[int] = None, now: Optional[float] = None) -> 
     return _collect(repo, expire_s, now, reflogs=False, level=None, progress=None).objects_pruned
 
 
-def _collect(repo, expire_s: int, now: Optional[float], reflogs: bool, level: Optional[int],
+def _collect(repo, expire_s: int, now: float | None, reflogs: bool, level: int | None,
              progress: Progress) -> GcReport:
     if not isinstance(expire_s, (int, float)) or isinstance(expire_s, bool) or expire_s < 0:
         raise InputError(f"the prune grace period must be a duration >= 0, not {expire_s!r}")
@@ -283,7 +291,7 @@ def _collect(repo, expire_s: int, now: Optional[float], reflogs: bool, level: Op
         fresh = [item for item in fresh if item[0] not in live] if expire_s else []
         cruft = _write_cruft(store, fresh, now) if fresh else None
         consumed = [p.name for p in packs
-                    if (times[p.name] is None or times[p.name] <= cutoff) and p.name != cruft]
+                    if ((t := times[p.name]) is None or t <= cutoff) and p.name != cruft]
         repack_packs(store, objects=main, train=True, level=level, replace=consumed, locked=True)
         _drop_orphan_markers(store.pack_dir)
         fresh_ids = {item[0] for item in fresh}
@@ -319,7 +327,7 @@ def _write_cruft(store, objects: list, now: float) -> str:
     return name
 
 
-def cruft_time(pack_dir: str, name: str) -> Optional[float]:
+def cruft_time(pack_dir: str, name: str) -> float | None:
     """When the objects of cruft pack `name` were found unreachable; None if it is not cruft."""
     path = cruft_marker(pack_dir, name)
     try:
@@ -343,7 +351,7 @@ def _drop_orphan_markers(pack_dir: str) -> None:
                 os.unlink(base + CRUFT_EXT)
 
 
-def usage(store) -> Tuple[int, int]:
+def usage(store: DiskObjectStore) -> tuple[int, int]:
     """(number of packs, bytes in packs, their indexes and journals)."""
     from .storage import journal as jn
     names = list_packs(store.pack_dir)

@@ -10,9 +10,9 @@ new tip if another process moved the branch meanwhile.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Callable, Iterable, Optional, Sequence
+from typing import Any
 
 from . import chunked
 from .errors import InputError, OperationError
@@ -25,8 +25,8 @@ from .plumbing.revparse import resolve_ref_name, resolve_revision
 from .state import RepoState
 
 
-def tool_call_message(name: str, arguments: Any, call_id: Optional[str] = None,
-                      content: Optional[str] = None) -> dict:
+def tool_call_message(name: str, arguments: Any, call_id: str | None = None,
+                      content: str | None = None) -> dict:
     if not isinstance(name, str) or not name:
         raise InputError("a tool call needs a name")
     args = arguments if isinstance(arguments, str) else json.dumps(arguments, ensure_ascii=False,
@@ -35,7 +35,7 @@ def tool_call_message(name: str, arguments: Any, call_id: Optional[str] = None,
     return {"role": "assistant", "content": content, "tool_calls": [call]}
 
 
-def tool_result_message(call_id: str, content: Any, name: Optional[str] = None) -> dict:
+def tool_result_message(call_id: str, content: Any, name: str | None = None) -> dict:
     if not isinstance(call_id, str):
         raise InputError("a tool result needs the id of the call it answers")
     msg = {"role": "tool", "tool_call_id": call_id, "content": content}
@@ -47,9 +47,9 @@ def tool_result_message(call_id: str, content: Any, name: Optional[str] = None) 
 # -- appends ----------------------------------------------------------------------------------
 
 
-def append(repo: RepoState, message: Any = None, *, role: Optional[str] = None,
-           content: Any = None, pinned: bool = False, commit_message: Optional[str] = None,
-           author: Optional[str] = None, **fields: Any) -> Commit:
+def append(repo: RepoState, message: Any = None, *, role: str | None = None,
+           content: Any = None, pinned: bool = False, commit_message: str | None = None,
+           author: str | None = None, **fields: Any) -> Commit:
     """Append one message (a dict, or role + content + provider fields) as a commit."""
     if message is None:
         if role is None:
@@ -62,7 +62,7 @@ def append(repo: RepoState, message: Any = None, *, role: Optional[str] = None,
 
 
 def append_many(repo: RepoState, messages: Sequence[dict], *, pinned: bool = False,
-                commit_message: Optional[str] = None, author: Optional[str] = None) -> Commit:
+                commit_message: str | None = None, author: str | None = None) -> Commit:
     """Append several messages in one commit."""
     if not messages:
         raise InputError("nothing to append")
@@ -72,7 +72,7 @@ def append_many(repo: RepoState, messages: Sequence[dict], *, pinned: bool = Fal
     default_msg = (f"{blobs[0].role or 'message'}: {preview(blobs[0].message)}"
                    if len(blobs) == 1 else f"append {len(blobs)} messages")
 
-    def build(parent: Optional[Commit], snap: Snapshot) -> Change:
+    def build(parent: Commit | None, snap: Snapshot) -> Change:
         nodes: list = []
         new = chunked.append(snap, [Entry(b.id, flags) for b in blobs], repo.get_node,
                              nodes.append)
@@ -99,13 +99,13 @@ def assistant(repo: RepoState, text: Any, **kw: Any) -> Commit:
     return append(repo, {"role": "assistant", "content": text}, **kw)
 
 
-def tool_call(repo: RepoState, name: str, arguments: Any, call_id: Optional[str] = None,
+def tool_call(repo: RepoState, name: str, arguments: Any, call_id: str | None = None,
               **kw: Any) -> Commit:
     """Append an assistant message calling tool `name` (OpenAI `tool_calls` shape)."""
     return append(repo, tool_call_message(name, arguments, call_id), **kw)
 
 
-def tool_result(repo: RepoState, call_id: str, content: Any, name: Optional[str] = None,
+def tool_result(repo: RepoState, call_id: str, content: Any, name: str | None = None,
                 **kw: Any) -> Commit:
     """Append the result of tool call `call_id`."""
     return append(repo, tool_result_message(call_id, content, name), **kw)
@@ -115,9 +115,9 @@ def tool_result(repo: RepoState, call_id: str, content: Any, name: Optional[str]
 
 
 def _rewrite(repo: RepoState, op: str, indices: Sequence[int], fn: Callable, message: str,
-             new_blobs: Sequence[Blob] = (), author: Optional[str] = None,
-             meta: Optional[dict] = None) -> Commit:
-    def build(parent: Optional[Commit], snap: Snapshot) -> Change:
+             new_blobs: Sequence[Blob] = (), author: str | None = None,
+             meta: dict | None = None) -> Commit:
+    def build(parent: Commit | None, snap: Snapshot) -> Change:
         entries = chunked.entries(snap, repo.get_node)
         idx = _check_indices(indices, len(entries))
         old_cost = sum(repo.blob_tokens(entries[i].blob) for i in idx)
@@ -136,8 +136,8 @@ def _rewrite(repo: RepoState, op: str, indices: Sequence[int], fn: Callable, mes
     return commit_change(repo, build, author)
 
 
-def edit(repo: RepoState, index: int, message: dict, *, commit_message: Optional[str] = None,
-         author: Optional[str] = None) -> Commit:
+def edit(repo: RepoState, index: int, message: dict, *, commit_message: str | None = None,
+         author: str | None = None) -> Commit:
     """Replace the entry at `index` (its pin flag is kept; the old version stays in history)."""
     blob = Blob(message)
 
@@ -149,20 +149,20 @@ def edit(repo: RepoState, index: int, message: dict, *, commit_message: Optional
                     commit_message or f"edit #{index}: {preview(blob.message)}", [blob], author)
 
 
-def pin(repo: RepoState, *indices: int, commit_message: Optional[str] = None,
-        author: Optional[str] = None) -> Commit:
+def pin(repo: RepoState, *indices: int, commit_message: str | None = None,
+        author: str | None = None) -> Commit:
     """Pin entries: kept verbatim by compression, refused by drop without force."""
     return _set_flag(repo, "pin", indices, True, commit_message, author)
 
 
-def unpin(repo: RepoState, *indices: int, commit_message: Optional[str] = None,
-          author: Optional[str] = None) -> Commit:
+def unpin(repo: RepoState, *indices: int, commit_message: str | None = None,
+          author: str | None = None) -> Commit:
     """Unpin entries."""
     return _set_flag(repo, "unpin", indices, False, commit_message, author)
 
 
-def _set_flag(repo: RepoState, op: str, indices: Sequence[int], on: bool, msg: Optional[str],
-              author: Optional[str]) -> Commit:
+def _set_flag(repo: RepoState, op: str, indices: Sequence[int], on: bool, msg: str | None,
+              author: str | None) -> Commit:
     if not indices:
         raise InputError(f"{op} needs at least one entry index")
 
@@ -178,8 +178,8 @@ def _set_flag(repo: RepoState, op: str, indices: Sequence[int], on: bool, msg: O
     return _rewrite(repo, op, list(indices), fn, msg or f"{op} {label}", (), author)
 
 
-def drop(repo: RepoState, *indices: int, commit_message: Optional[str] = None,
-         force: bool = False, author: Optional[str] = None) -> Commit:
+def drop(repo: RepoState, *indices: int, commit_message: str | None = None,
+         force: bool = False, author: str | None = None) -> Commit:
     """Remove entries from the context (history keeps them). Pinned entries need force."""
     if not indices:
         raise InputError("drop needs at least one entry index")
@@ -199,7 +199,7 @@ def drop(repo: RepoState, *indices: int, commit_message: Optional[str] = None,
 # -- transactions and budgets -----------------------------------------------------------------
 
 
-def transaction(repo: RepoState, message: Optional[str] = None) -> Transaction:
+def transaction(repo: RepoState, message: str | None = None) -> Transaction:
     """Many commits, one ref update: `with repo.transaction(): repo.user(...); ...`."""
     return Transaction(repo)
 
@@ -219,7 +219,7 @@ def strict_budget(repo: RepoState) -> Iterator[None]:
 # -- moves ------------------------------------------------------------------------------------
 
 
-def reset(repo: RepoState, rev: str, mode: str = "soft") -> Optional[str]:
+def reset(repo: RepoState, rev: str, mode: str = "soft") -> str | None:
     """Move the current branch (or detached HEAD) to `rev`.
 
     soft: the entries after `rev` stay available (ORIG_HEAD; listed by status, re-committed by
@@ -238,7 +238,7 @@ def reset(repo: RepoState, rev: str, mode: str = "soft") -> Optional[str]:
     return to_hex(old)
 
 
-def reapply(repo: RepoState, commit_message: Optional[str] = None) -> Commit:
+def reapply(repo: RepoState, commit_message: str | None = None) -> Commit:
     """Commit again, as one append, the entries a `reset --soft` took out (see status)."""
     from .status import undone_entries
     undone = undone_entries(repo)
@@ -249,7 +249,7 @@ def reapply(repo: RepoState, commit_message: Optional[str] = None) -> Commit:
                        commit_message=commit_message or f"reapply {len(msgs)} undone entries")
 
 
-def checkout(repo: RepoState, rev: str) -> Optional[str]:
+def checkout(repo: RepoState, rev: str) -> str | None:
     """Switch HEAD to a branch (symbolic) or detach it at a commit; returns the branch or None."""
     if repo.head_ref != "HEAD":
         raise OperationError(f"this view is fixed to {repo.head_ref}; checkout moves the shared "

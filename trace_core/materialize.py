@@ -9,7 +9,8 @@ Every function here is deterministic: the same snapshot gives the same bytes.
 from __future__ import annotations
 
 import json
-from typing import Any, List, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from .errors import InputError
 from .messages import message_text, text_of
@@ -27,12 +28,13 @@ def _copy(v: Any) -> Any:
     return v
 
 
-def to_openai(messages: Sequence[dict]) -> List[dict]:
+def to_openai(messages: Sequence[dict]) -> list[dict]:
     """OpenAI chat messages: stored messages as they are, Anthropic blocks translated."""
-    out: List[dict] = []
+    out: list[dict] = []
     for m in messages:
         content = m.get("content")
-        if isinstance(content, list) and any(_is_block(b, ("tool_use", "tool_result")) for b in content):
+        if isinstance(content, list) and \
+                any(_is_block(b, ("tool_use", "tool_result")) for b in content):
             out.extend(_anthropic_to_openai(m))
         else:
             out.append(_copy(m))
@@ -43,7 +45,7 @@ def _is_block(b: Any, kinds: tuple) -> bool:
     return isinstance(b, dict) and b.get("type") in kinds
 
 
-def _anthropic_to_openai(m: dict) -> List[dict]:
+def _anthropic_to_openai(m: dict) -> list[dict]:
     role = m.get("role")
     texts, calls, results = [], [], []
     for b in m["content"]:
@@ -57,7 +59,7 @@ def _anthropic_to_openai(m: dict) -> List[dict]:
                             "content": _flatten_text(b.get("content"))})
         elif _is_block(b, ("text",)):
             texts.append(b.get("text", ""))
-    out: List[dict] = []
+    out: list[dict] = []
     if role == "assistant":
         msg: dict = {"role": "assistant", "content": "\n".join(texts) if texts else None}
         if calls:
@@ -81,8 +83,8 @@ def _flatten_text(content: Any) -> Any:
 def to_anthropic(messages: Sequence[dict]) -> dict:
     """{"system": …, "messages": […]}: system hoisted, tool calls as tool_use blocks, tool results
     as tool_result blocks in a user turn (consecutive results share one turn)."""
-    system_parts: List[str] = []
-    out: List[dict] = []
+    system_parts: list[str] = []
+    out: list[dict] = []
     for m in to_openai(messages):
         role = m.get("role")
         content = m.get("content")
@@ -101,7 +103,8 @@ def to_anthropic(messages: Sequence[dict]) -> dict:
         if role == "assistant":
             for call in m.get("tool_calls") or []:
                 fn = call.get("function", {}) if isinstance(call, dict) else {}
-                blocks.append({"type": "tool_use", "id": call.get("id", ""), "name": fn.get("name", ""),
+                blocks.append({"type": "tool_use", "id": call.get("id", ""),
+                               "name": fn.get("name", ""),
                                "input": _parse_args(fn.get("arguments"))})
         out.append({"role": "assistant" if role == "assistant" else "user", "content": blocks})
     for m in out:
@@ -112,7 +115,7 @@ def to_anthropic(messages: Sequence[dict]) -> dict:
     return result
 
 
-def _content_blocks(content: Any) -> List[dict]:
+def _content_blocks(content: Any) -> list[dict]:
     if content is None:
         return []
     if isinstance(content, str):
@@ -158,7 +161,8 @@ def to_text(messages: Sequence[dict], pinned: Sequence[bool] = ()) -> str:
     return "\n\n".join(out) + ("\n" if out else "")
 
 
-def to_json_entries(messages: Sequence[dict], blob_ids: Sequence[str], flags: Sequence[int]) -> List[dict]:
+def to_json_entries(messages: Sequence[dict], blob_ids: Sequence[str],
+                    flags: Sequence[int]) -> list[dict]:
     return [{"index": i, "blob": blob_ids[i], "pinned": bool(flags[i] & 1), "flags": flags[i],
              "message": _json_safe(m)} for i, m in enumerate(messages)]
 

@@ -10,10 +10,11 @@ merge drivers, compression, reorder checks and the text prompt all read messages
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, Iterator, List, NamedTuple, Union
+from collections.abc import Iterator
+from typing import Any, NamedTuple
 
 
-def blocks(m: dict, kind: str) -> List[dict]:
+def blocks(m: dict, kind: str) -> list[dict]:
     """The content blocks of type `kind` (Anthropic-style list content)."""
     c = m.get("content")
     if not isinstance(c, list):
@@ -21,11 +22,11 @@ def blocks(m: dict, kind: str) -> List[dict]:
     return [b for b in c if isinstance(b, dict) and b.get("type") == kind]
 
 
-def _ids(values: list) -> List[str]:
+def _ids(values: list) -> list[str]:
     return [x for x in values if isinstance(x, str) and x]
 
 
-def call_ids(m: dict) -> List[str]:
+def call_ids(m: dict) -> list[str]:
     """Ids of the tool calls a message makes."""
     out = [c.get("id") for c in (m.get("tool_calls") or []) if isinstance(c, dict)]
     out += [b.get("id") for b in blocks(m, "tool_use")]
@@ -34,7 +35,7 @@ def call_ids(m: dict) -> List[str]:
     return _ids(out)
 
 
-def call_names(m: dict) -> Dict[str, str]:
+def call_names(m: dict) -> dict[str, str]:
     """Tool call id -> the name of the tool it calls."""
     out = {}
     for c in m.get("tool_calls") or []:
@@ -49,7 +50,7 @@ def call_names(m: dict) -> Dict[str, str]:
     return out
 
 
-def result_ids(m: dict) -> List[str]:
+def result_ids(m: dict) -> list[str]:
     """Ids of the tool calls a message answers."""
     out = [m.get("tool_call_id")] if m.get("role") == "tool" else []
     out += [b.get("tool_use_id") for b in blocks(m, "tool_result")]
@@ -95,7 +96,7 @@ def _call_line(c: ToolCall, ids: bool) -> str:
     return f"call {c.name or '?'}({c.arguments})" + (f" id={c.id}" if ids else "")
 
 
-def _parts(value: Any) -> Iterator[Union[str, ToolCall]]:
+def _parts(value: Any) -> Iterator[str | ToolCall]:
     """The pieces of a content value in order: texts, and tool_use blocks as ToolCalls."""
     if value is None:
         return
@@ -126,9 +127,10 @@ def _args(v: Any) -> str:
     return v if isinstance(v, str) else ("" if v is None else _json(v))
 
 
-def _own_parts(m: dict) -> Iterator[Union[str, ToolCall]]:
+def _own_parts(m: dict) -> Iterator[str | ToolCall]:
     """Every piece of a message: content (or a Responses output), then calls outside content."""
-    yield from _parts(m.get("output") if m.get("type") == "function_call_output" else m.get("content"))
+    yield from _parts(m.get("output") if m.get("type") == "function_call_output"
+                      else m.get("content"))
     for c in m.get("tool_calls") or ():
         if isinstance(c, dict):
             fn = c.get("function")
@@ -140,7 +142,7 @@ def _own_parts(m: dict) -> Iterator[Union[str, ToolCall]]:
         yield ToolCall(_str(m.get("call_id")), _str(m.get("name")), _args(m.get("arguments")))
 
 
-def tool_calls(m: Any) -> List[ToolCall]:
+def tool_calls(m: Any) -> list[ToolCall]:
     """The tool calls a message makes, in order: OpenAI `tool_calls`, Anthropic `tool_use`
     blocks, a Responses `function_call` item."""
     if not isinstance(m, dict):

@@ -7,7 +7,8 @@ named by the blake3 digest of exactly those bytes (docs/FORMAT.md, "Objects").
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable, Optional, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from . import canonical
 from .errors import InputError, MalformedObject
@@ -34,6 +35,8 @@ class TraceObject:
     """Base of the object kinds: `tag`, `to_bytes()`, `from_bytes()`, `id`, `check()`."""
 
     __slots__ = ("_bytes", "_id")
+    _bytes: bytes | None
+    _id: RawId | None
     tag = ""
 
     def _payload(self) -> list:
@@ -68,7 +71,7 @@ class TraceObject:
             raise MalformedObject(f"{self.tag} does not round-trip")
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> "TraceObject":
+    def from_bytes(cls, data: bytes) -> TraceObject:
         obj = parse_object(data)
         if not isinstance(obj, cls):
             raise MalformedObject(f"expected a {cls.tag} object, found {obj.tag}")
@@ -97,6 +100,7 @@ class Blob(TraceObject):
     """One content block: a chat message (role, content, provider fields) kept losslessly."""
 
     __slots__ = ("message",)
+    message: dict
     tag = TAG_BLOB
 
     def __init__(self, message: dict) -> None:
@@ -108,7 +112,7 @@ class Blob(TraceObject):
         self._init(message=canonical.normalize(message))
 
     @property
-    def role(self) -> Optional[str]:
+    def role(self) -> str | None:
         return self.message.get("role")
 
     def _payload(self) -> list:
@@ -119,6 +123,8 @@ class Entry:
     """One position in a context: a blob id plus flags (bit 0: pinned). Immutable."""
 
     __slots__ = ("blob", "flags")
+    blob: bytes
+    flags: int
 
     def __init__(self, blob: bytes, flags: int = 0) -> None:
         if not isinstance(blob, bytes) or len(blob) != ID_LEN:
@@ -135,7 +141,7 @@ class Entry:
     def pinned(self) -> bool:
         return bool(self.flags & FLAG_PINNED)
 
-    def with_flags(self, flags: int) -> "Entry":
+    def with_flags(self, flags: int) -> Entry:
         return Entry(self.blob, flags)
 
     def to_list(self) -> list:
@@ -155,6 +161,8 @@ class Node(TraceObject):
     """A chunk of a snapshot's tree: level 0 holds entries, level n>0 holds [child id, count]."""
 
     __slots__ = ("level", "items")
+    level: int
+    items: tuple[Any, ...]  # level 0: Entry; above: (child id, count)
     tag = TAG_NODE
 
     def __init__(self, level: int, items: Sequence) -> None:
@@ -179,9 +187,12 @@ class Snapshot(TraceObject):
     """A context at one commit: a canonical tree of sealed chunks plus an unsealed tail."""
 
     __slots__ = ("count", "root", "tail")
+    count: int
+    root: bytes | None
+    tail: tuple[Entry, ...]
     tag = TAG_SNAP
 
-    def __init__(self, count: int, root: Optional[bytes], tail: Sequence[Entry]) -> None:
+    def __init__(self, count: int, root: bytes | None, tail: Sequence[Entry]) -> None:
         self._init(count=count, root=root, tail=tuple(tail))
 
     def _payload(self) -> list:
@@ -193,12 +204,25 @@ class Commit(TraceObject):
 
     __slots__ = ("parents", "snapshot", "op", "blobs", "targets", "message", "author",
                  "time_ms", "tz_min", "tokens", "total_tokens", "encoding", "meta")
+    parents: tuple[bytes, ...]
+    snapshot: bytes
+    op: str
+    blobs: tuple[bytes, ...]
+    targets: tuple[int, ...]
+    message: str
+    author: str
+    time_ms: int
+    tz_min: int
+    tokens: int
+    total_tokens: int
+    encoding: str
+    meta: dict
     tag = TAG_COMMIT
 
     def __init__(self, *, parents: Iterable[bytes], snapshot: bytes, op: str,
                  blobs: Iterable[bytes] = (), targets: Iterable[int] = (), message: str = "",
                  author: str = "", time_ms: int = 0, tz_min: int = 0, tokens: int = 0,
-                 total_tokens: int = 0, encoding: str = "", meta: Optional[dict] = None) -> None:
+                 total_tokens: int = 0, encoding: str = "", meta: dict | None = None) -> None:
         parents = tuple(parents)
         blobs = tuple(blobs)
         targets = tuple(targets)
@@ -213,10 +237,10 @@ class Commit(TraceObject):
         for name, v in (("message", message), ("author", author), ("encoding", encoding)):
             if not isinstance(v, str):
                 raise InputError(f"commit {name} must be a string")
-        for name, v in (("time_ms", time_ms), ("tz_min", tz_min), ("tokens", tokens),
-                        ("total_tokens", total_tokens)):
-            if not isinstance(v, int) or isinstance(v, bool):
-                raise InputError(f"commit {name} must be an integer")
+        for field, n in (("time_ms", time_ms), ("tz_min", tz_min), ("tokens", tokens),
+                         ("total_tokens", total_tokens)):
+            if not isinstance(n, int) or isinstance(n, bool):
+                raise InputError(f"commit {field} must be an integer")
         if not -1440 < tz_min < 1440:
             raise InputError("commit timezone offset out of range")
         meta = canonical.normalize(meta or {})

@@ -39,15 +39,16 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any
 
 from . import chunked
-from .errors import InputError, OperationError
 from .context import entries_at, entry_messages
+from .errors import InputError, OperationError
+from .messages import call_ids, is_question, preview, result_ids
 from .plumbing.commit import Change, commit_change, total_after
 from .state import RepoState
-from .messages import call_ids, is_question, preview, result_ids
 
 MAX_MOVES = 1000
 META_ENTRIES = 64
@@ -78,7 +79,7 @@ class ReorderWarning:
     def to_meta(self) -> dict:
         """The warning as recorded in a commit's meta: at most META_ENTRIES entries listed,
         `more` counting the rest."""
-        out: Dict[str, Any] = {"kind": self.kind, "entries": list(self.entries[:META_ENTRIES])}
+        out: dict[str, Any] = {"kind": self.kind, "entries": list(self.entries[:META_ENTRIES])}
         if len(self.entries) > META_ENTRIES:
             out["more"] = len(self.entries) - META_ENTRIES
         return out
@@ -87,13 +88,13 @@ class ReorderWarning:
 @dataclass
 class ReorderResult:
     commit: Any                      # the reorder Commit; None for a dry run or nothing to do
-    order: List[int]                 # new position i holds old entry order[i]
-    moved: List[int]                 # old indices of the entries that moved (the targets)
-    warnings: List[ReorderWarning] = field(default_factory=list)
-    base: Optional[bytes] = None     # the commit whose context the indices refer to
+    order: list[int]                 # new position i holds old entry order[i]
+    moved: list[int]                 # old indices of the entries that moved (the targets)
+    warnings: list[ReorderWarning] = field(default_factory=list)
+    base: bytes | None = None     # the commit whose context the indices refer to
     changed: bool = True             # False: the order is the current one (nothing to do)
     dry_run: bool = False
-    messages: List[dict] = field(default_factory=list)   # the base context's messages
+    messages: list[dict] = field(default_factory=list)   # the base context's messages
 
 
 # -- permutations ----------------------------------------------------------------------------
@@ -103,11 +104,11 @@ def _index(value: Any, what: str) -> int:
     return value
 
 
-def check_order(order: Any, count: int) -> List[int]:
+def check_order(order: Any, count: int) -> list[int]:
     """`order` as a list, if it is a permutation of 0..count-1 (else InputError)."""
     if isinstance(order, (str, bytes)) or not isinstance(order, (list, tuple)):
         raise InputError("order must be a list of entry indices")
-    seen: Dict[int, int] = {}
+    seen: dict[int, int] = {}
     out = []
     for pos, v in enumerate(order):
         i = _index(v, "an entry index")
@@ -124,7 +125,7 @@ def check_order(order: Any, count: int) -> List[int]:
     return out
 
 
-def apply_moves(moves: Any, count: int) -> Tuple[List[int], List[int]]:
+def apply_moves(moves: Any, count: int) -> tuple[list[int], list[int]]:
     """(order, moved old indices) of range moves `(start, end, before)` applied in sequence."""
     if isinstance(moves, (str, bytes)) or not isinstance(moves, (list, tuple)):
         raise InputError("moves must be a list of (start, end, before) triples")
@@ -155,11 +156,11 @@ def apply_moves(moves: Any, count: int) -> Tuple[List[int], List[int]]:
     return cur, sorted(moved)
 
 
-def moved_entries(order: Sequence[int]) -> List[int]:
+def moved_entries(order: Sequence[int]) -> list[int]:
     """The fewest old indices whose moving turns 0..n-1 into `order`: those outside a longest
     increasing subsequence (the first one found scanning left to right)."""
-    tails: List[int] = []       # tails[k]: smallest last value of an increasing run of k+1
-    tail_pos: List[int] = []
+    tails: list[int] = []       # tails[k]: smallest last value of an increasing run of k+1
+    tail_pos: list[int] = []
     prev = [-1] * len(order)
     for pos, v in enumerate(order):
         k = bisect_left(tails, v)
@@ -178,9 +179,9 @@ def moved_entries(order: Sequence[int]) -> List[int]:
     return sorted(set(order) - keep)
 
 
-def runs(order: Sequence[int]) -> List[List[int]]:
+def runs(order: Sequence[int]) -> list[list[int]]:
     """`order` as [start, length] runs of consecutive old indices (the commit meta's form)."""
-    out: List[List[int]] = []
+    out: list[list[int]] = []
     for v in order:
         if out and out[-1][0] + out[-1][1] == v:
             out[-1][1] += 1
@@ -189,11 +190,11 @@ def runs(order: Sequence[int]) -> List[List[int]]:
     return out
 
 
-def order_from_runs(meta_runs: Any, count: int) -> List[int]:
+def order_from_runs(meta_runs: Any, count: int) -> list[int]:
     """The permutation a commit meta's `order` runs describe (InputError if they do not)."""
     if not isinstance(meta_runs, list):
         raise InputError("order runs must be a list of [start, length] pairs")
-    out: List[int] = []
+    out: list[int] = []
     for r in meta_runs:
         if not isinstance(r, list) or len(r) != 2:
             raise InputError("order runs must be a list of [start, length] pairs")
@@ -235,18 +236,18 @@ def _id_refs(value: Any, depth: int = 0) -> Iterable[str]:
             yield from _id_refs(v, depth + 1)
 
 
-def references(messages: Sequence[dict], blob_ids: Sequence[bytes]) -> List[Tuple[int, int]]:
+def references(messages: Sequence[dict], blob_ids: Sequence[bytes]) -> list[tuple[int, int]]:
     """(referring entry, referred entry) pairs by the rules of the module docstring, tool
     results excluded."""
-    by_blob: Dict[str, List[int]] = {}
+    by_blob: dict[str, list[int]] = {}
     for i, b in enumerate(blob_ids):
         by_blob.setdefault(b.hex(), []).append(i)
-    by_msg_id: Dict[str, List[int]] = {}
+    by_msg_id: dict[str, list[int]] = {}
     for i, m in enumerate(messages):
         mid = m.get("id")
         if isinstance(mid, str) and len(mid) >= 8:
             by_msg_id.setdefault(mid, []).append(i)
-    out = set()
+    out: set[tuple[int, int]] = set()
     for i, m in enumerate(messages):
         for text in _strings(m):
             if len(text) >= 64:
@@ -263,19 +264,19 @@ def _label(i: int, m: dict) -> str:
 
 
 def check(messages: Sequence[dict], flags: Sequence[int], blob_ids: Sequence[bytes],
-          order: Sequence[int]) -> List[ReorderWarning]:
+          order: Sequence[int]) -> list[ReorderWarning]:
     """What putting the entries in `order` breaks (see the module docstring)."""
     n = len(order)
     new = [0] * n
     for pos, old in enumerate(order):
         new[old] = pos
-    out: List[ReorderWarning] = []
+    out: list[ReorderWarning] = []
 
     def flipped(a: int, b: int) -> bool:      # a was after b; now it is before
         return a > b and new[a] < new[b]
 
     # tool results before their calls (the nearest call with the id before the result)
-    calls: Dict[str, int] = {}
+    calls: dict[str, int] = {}
     paired = set()
     for i, m in enumerate(messages):
         for cid in result_ids(m):
@@ -365,7 +366,7 @@ _PICK = re.compile(r"^(pick|p)\s+#?(\d+)(?:\s.*)?$")
 def format_todo(messages: Sequence[dict], flags: Sequence[int], header: str = "") -> str:
     """The todo list of a context: `pick #<index> <role> <preview>` per entry, then help."""
     lines = []
-    for i, (m, f) in enumerate(zip(messages, flags)):
+    for i, (m, f) in enumerate(zip(messages, flags, strict=True)):
         role = str(m.get("role") or m.get("type") or "message")
         pin = " [pinned]" if f & 1 else ""
         text = " ".join(preview(m, 72).split())
@@ -374,12 +375,12 @@ def format_todo(messages: Sequence[dict], flags: Sequence[int], header: str = ""
     return "\n".join(lines) + ("\n" if lines else "") + "#\n" + head + TODO_HELP
 
 
-def parse_todo(text: str, count: int) -> List[int]:
+def parse_todo(text: str, count: int) -> list[int]:
     """The order a todo list gives (InputError naming the line for anything malformed)."""
     if not isinstance(text, str):
         raise InputError("a todo list must be text")
-    order: List[int] = []
-    where: Dict[int, int] = {}
+    order: list[int] = []
+    where: dict[int, int] = {}
     for no, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
         if not line or line.startswith("#"):
@@ -410,9 +411,9 @@ def parse_todo(text: str, count: int) -> List[int]:
 
 
 # -- the operation -----------------------------------------------------------------------------
-def plan(repo: RepoState, order: Optional[Sequence[int]] = None,
-         moves: Optional[Sequence[Sequence[int]]] = None, base: Optional[bytes] = None,
-         entries: Optional[list] = None, messages: Optional[list] = None) -> dict:
+def plan(repo: RepoState, order: Sequence[int] | None = None,
+         moves: Sequence[Sequence[int]] | None = None, base: bytes | None = None,
+         entries: list | None = None, messages: list | None = None) -> dict:
     """Read the context the indices refer to (`base`, default the tip; its `entries` and
     `messages` when the caller has read them already) and work out the order, the moved entries
     and the warnings, writing nothing."""
@@ -438,12 +439,12 @@ def plan(repo: RepoState, order: Optional[Sequence[int]] = None,
             "warnings": warnings, "messages": messages}
 
 
-def reorder(repo: RepoState, order: Optional[Sequence[int]] = None,
-            moves: Optional[Sequence[Sequence[int]]] = None, strict: bool = False,
-            force: bool = False, commit_message: Optional[str] = None, *,
-            dry_run: bool = False, base: Optional[bytes] = None,
-            author: Optional[str] = None, entries: Optional[list] = None,
-            messages: Optional[list] = None) -> ReorderResult:
+def reorder(repo: RepoState, order: Sequence[int] | None = None,
+            moves: Sequence[Sequence[int]] | None = None, strict: bool = False,
+            force: bool = False, commit_message: str | None = None, *,
+            dry_run: bool = False, base: bytes | None = None,
+            author: str | None = None, entries: list | None = None,
+            messages: list | None = None) -> ReorderResult:
     """Rearrange the entries of the current context as one `reorder` commit.
 
     `order`: new position i holds old entry order[i] (a full permutation). `moves`: `(start,
@@ -464,7 +465,7 @@ def reorder(repo: RepoState, order: Optional[Sequence[int]] = None,
     base_entries = p["entries"]
     n = len(base_entries)
     base_hex = p["base"].hex()
-    meta: Dict[str, Any] = {"base": base_hex, "count": n, "order": runs(new_order)}
+    meta: dict[str, Any] = {"base": base_hex, "count": n, "order": runs(new_order)}
     if warnings:
         meta["warnings"] = [w.to_meta() for w in warnings]
         if force:

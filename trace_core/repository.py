@@ -9,7 +9,8 @@ module on first use, so that start-up does not pay for machinery a command never
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from . import branches as _branches
 from . import context as _context
@@ -84,7 +85,7 @@ class Repository(RepoState):
         from .diff import show
         return show(self, rev)
 
-    def diff(self, a: Optional[str], b: Optional[str]) -> Diff:
+    def diff(self, a: str | None, b: str | None) -> Diff:
         """What changed between the contexts of commits `a` and `b` (None: the empty context)."""
         from .diff import diff
         return diff(self, a, b)
@@ -100,20 +101,20 @@ class Repository(RepoState):
     tag_delete = _branches.tag_delete
 
     # -- merge, cherry-pick, revert, rebase ---------------------------------------------------
-    def merge(self, rev: str, *, strategy: str = "manual", order: Optional[str] = None,
-              message: Optional[str] = None, ff: str = "auto", driver: Any = None) -> MergeResult:
+    def merge(self, rev: str, *, strategy: str = "manual", order: str | None = None,
+              message: str | None = None, ff: str = "auto", driver: Any = None) -> MergeResult:
         """Merge commit `rev` into the current branch (merge.ops.merge; docs/merge.md)."""
         from .merge.ops import merge
         return merge(self, rev, strategy=strategy, order=order, message=message, ff=ff,
                      driver=driver)
 
-    def merge_state(self) -> Optional[MergeState]:
+    def merge_state(self) -> MergeState | None:
         """The merge, rebase, cherry-pick or revert stopped on conflicts, or None."""
         from .merge.state import load
         return load(self)
 
-    def resolve_conflict(self, conflict_id: int, action: str, text: Optional[str] = None,
-                         role: Optional[str] = None) -> Conflict:
+    def resolve_conflict(self, conflict_id: int, action: str, text: str | None = None,
+                         role: str | None = None) -> Conflict:
         """Settle one conflict of the stopped operation (merge.ops.resolve_conflict)."""
         from .merge.ops import resolve_conflict
         return resolve_conflict(self, conflict_id, action, text, role)
@@ -123,38 +124,38 @@ class Repository(RepoState):
         from .merge.ops import merge_abort
         return merge_abort(self)
 
-    def merge_continue(self, message: Optional[str] = None, driver: Any = None) -> MergeResult:
+    def merge_continue(self, message: str | None = None, driver: Any = None) -> MergeResult:
         """Finish the stopped operation once every conflict is settled."""
         from .merge.ops import merge_continue
         return merge_continue(self, message, driver)
 
-    def cherry_pick(self, rev: str, *, strategy: str = "manual", order: Optional[str] = None,
+    def cherry_pick(self, rev: str, *, strategy: str = "manual", order: str | None = None,
                     driver: Any = None) -> MergeResult:
         """Apply the change commit `rev` made (against its parent) on top of the branch."""
         from .merge.replay import cherry_pick
         return cherry_pick(self, rev, strategy=strategy, order=order, driver=driver)
 
-    def revert(self, rev: str, *, strategy: str = "manual", order: Optional[str] = None,
+    def revert(self, rev: str, *, strategy: str = "manual", order: str | None = None,
                driver: Any = None) -> MergeResult:
         """Undo the change commit `rev` made, as a new commit on top of the branch."""
         from .merge.replay import revert
         return revert(self, rev, strategy=strategy, order=order, driver=driver)
 
-    def rebase(self, upstream: str, *, strategy: str = "manual", order: Optional[str] = None,
+    def rebase(self, upstream: str, *, strategy: str = "manual", order: str | None = None,
                driver: Any = None) -> MergeResult:
         """Replay the branch's commits that `upstream` lacks on top of it, moving it once."""
         from .merge.replay import rebase
         return rebase(self, upstream, strategy=strategy, order=order, driver=driver)
 
     # -- compression and reordering -----------------------------------------------------------
-    def compress(self, range: Optional[str] = None, **options: Any) -> CompressResult:
+    def compress(self, range: str | None = None, **options: Any) -> CompressResult:
         """Replace a range of the context with summaries as one commit (docs/compress.md);
         the options are those of `trace_core.compress.compress`."""
         from .compress import compress
         return compress(self, range, **options)
 
-    def reorder(self, order: Optional[Sequence[int]] = None,
-                moves: Optional[Sequence[Sequence[int]]] = None, **options: Any) -> ReorderResult:
+    def reorder(self, order: Sequence[int] | None = None,
+                moves: Sequence[Sequence[int]] | None = None, **options: Any) -> ReorderResult:
         """Rearrange the entries of the context as one `reorder` commit; the options are those
         of `trace_core.reorder.reorder`."""
         from .reorder import reorder

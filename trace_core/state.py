@@ -5,8 +5,10 @@ facade that puts them together (docs/architecture.md)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Protocol, TypeVar
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from .errors import ConfigError, RepositoryError, UnsupportedFormat
 from .ids import RawId, from_hex, to_hex
@@ -25,7 +27,9 @@ S = TypeVar("S", bound="RepoState")
 class OpenTransaction(Protocol):
     """What the commit primitive needs of an open transaction (plumbing.commit.Transaction)."""
 
-    def apply(self, build: Callable[[Any, Any], Any], author: Optional[str]) -> Commit: ...
+    commits: list[Commit]
+
+    def apply(self, build: Callable[[Any, Any], Any], author: str | None) -> Commit: ...
 
 TRACE_DIR = ".trace"
 FORMAT_FILE = "format"
@@ -40,7 +44,8 @@ def _read_format(trace_dir: str) -> int:
         with open(path, "rb") as f:
             raw = f.read(256)
     except FileNotFoundError:
-        raise RepositoryError(f"{trace_dir} is not a trace repository (no {FORMAT_FILE} file)") from None
+        raise RepositoryError(
+            f"{trace_dir} is not a trace repository (no {FORMAT_FILE} file)") from None
     try:
         text = raw.decode("ascii")
         word, num = text.strip().split(" ")
@@ -58,7 +63,8 @@ def _read_format(trace_dir: str) -> int:
 def find_trace_dir(path: str) -> str:
     """`path` itself if it is a .trace directory, else `path/.trace`."""
     path = os.path.abspath(path)
-    if os.path.isfile(os.path.join(path, FORMAT_FILE)) and os.path.isdir(os.path.join(path, "objects")):
+    if os.path.isfile(os.path.join(path, FORMAT_FILE)) and \
+            os.path.isdir(os.path.join(path, "objects")):
         return path
     return os.path.join(path, TRACE_DIR)
 
@@ -67,8 +73,8 @@ class RepoState:
     """One agent's view of a `.trace` repository (the default agent unless `agent` is given):
     the store, refs, index, config and token counter it reads and writes through."""
 
-    def __init__(self, trace_dir: str, agent: Optional[str] = None,
-                 _parent: Optional["RepoState"] = None, _head_ref: str = "HEAD") -> None:
+    def __init__(self, trace_dir: str, agent: str | None = None,
+                 _parent: RepoState | None = None, _head_ref: str = "HEAD") -> None:
         from .config import Config
         from .refs import RefStore, check_agent_name
 
@@ -76,14 +82,15 @@ class RepoState:
         if _parent is None:
             _read_format(self.trace_dir)
             self.config: Config = Config.load(os.path.join(self.trace_dir, "config"))
-            self.store = DiskObjectStore(os.path.join(self.trace_dir, "objects"), self._store_options())
-            self._index: Optional[CommitIndex] = None
+            self.store = DiskObjectStore(os.path.join(self.trace_dir, "objects"),
+                                         self._store_options())
+            self._index: CommitIndex | None = None
         else:
             self.config = _parent.config
             self.store = _parent.store
             self._index = _parent._index
         self._parent = _parent
-        self._root = _parent._root if _parent is not None else self  # owns shared state
+        self._root: RepoState = _parent._root if _parent is not None else self  # owns shared state
         self.agent_name = agent
         if agent is None:
             self.refs_root = self.trace_dir
@@ -95,18 +102,18 @@ class RepoState:
         #: the ref commits move: HEAD, or a branch for a worktree view (see `worktree`)
         self.head_ref = _head_ref
         #: the transaction commits of this view go to (plumbing.commit.Transaction), or None
-        self.open_transaction: Optional[OpenTransaction] = None
+        self.open_transaction: OpenTransaction | None = None
         #: when set, a commit that would cross a budget threshold is refused (strict_budget)
         self.budget_strict = False
-        self._token_counter: Optional[TokenCounter] = None
+        self._token_counter: TokenCounter | None = None
         self._token_cache: dict = {}
         self._token_pending: list = []
 
     # -- opening ------------------------------------------------------------------------------
     @classmethod
-    def init(cls: type[S], path: str = ".", *, encoding: Optional[str] = None,
+    def init(cls: type[S], path: str = ".", *, encoding: str | None = None,
              durability: str = "normal", branch: str = DEFAULT_BRANCH,
-             author: Optional[str] = None) -> S:
+             author: str | None = None) -> S:
         """Create `path/.trace` (or `path` itself if it ends in .trace) and open it."""
         from .config import Config, validate_value
         from .refs import RefStore, check_ref_format
@@ -132,7 +139,8 @@ class RepoState:
         cfg.save(os.path.join(trace_dir, "config"), fsync=durability == "full")
         head = os.path.join(trace_dir, "HEAD")
         if not os.path.exists(head):
-            RefStore(trace_dir, durability).set_symbolic("HEAD", f"refs/heads/{branch}", message="init")
+            RefStore(trace_dir, durability).set_symbolic("HEAD", f"refs/heads/{branch}",
+                                                         message="init")
         # the format file is written last: its presence marks a complete repository
         write_file_atomic(os.path.join(trace_dir, FORMAT_FILE), FORMAT_LINE.encode(),
                           fsync=durability == "full")
@@ -141,14 +149,14 @@ class RepoState:
         return cls(trace_dir)
 
     @classmethod
-    def open(cls: type[S], path: str = ".", agent: Optional[str] = None) -> S:
+    def open(cls: type[S], path: str = ".", agent: str | None = None) -> S:
         trace_dir = find_trace_dir(path)
         if not os.path.isdir(trace_dir):
             raise RepositoryError(f"no trace repository at {os.path.abspath(path)}")
         return cls(trace_dir, agent=agent)
 
     @classmethod
-    def discover(cls: type[S], start: str = ".", agent: Optional[str] = None) -> S:
+    def discover(cls: type[S], start: str = ".", agent: str | None = None) -> S:
         """Walk up from `start` to the first directory holding a `.trace` repository."""
         cur = os.path.abspath(start)
         while True:
@@ -289,7 +297,7 @@ class RepoState:
         return root._index
 
     # -- refs ---------------------------------------------------------------------------------
-    def head_branch(self) -> Optional[str]:
+    def head_branch(self) -> str | None:
         """The ref HEAD points to (e.g. refs/heads/main), or None when detached."""
         if self.head_ref != "HEAD":
             return self.head_ref
@@ -298,7 +306,7 @@ class RepoState:
             return raw[4:]
         return None
 
-    def head_commit(self) -> Optional[RawId]:
+    def head_commit(self) -> RawId | None:
         hexid = self.refs.resolve(self.head_ref)
         return from_hex(hexid) if hexid else None
 
@@ -318,7 +326,7 @@ class RepoState:
         root._token_counter = counter
         root._token_cache = {}
 
-    def blob_tokens(self, oid: bytes, blob: Optional[Blob] = None) -> int:
+    def blob_tokens(self, oid: bytes, blob: Blob | None = None) -> int:
         """Tokens of one message including its framing, cached per blob and encoding."""
         root = self._root
         cache = root._token_cache
@@ -347,8 +355,7 @@ class RepoState:
         root = self._root
         pending = root._token_pending
         if pending:
-            try:
+            # a cache write that fails costs only a recount later
+            with contextlib.suppress(Exception):
                 self.index.put_tokens(list(pending))
-            except Exception:  # a cache write that fails costs only a recount later
-                pass
             pending.clear()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Optional
 
 from . import chunked
 from .context import entries_at
@@ -20,8 +19,8 @@ __all__ = ["Budget", "Status", "operation_status", "status", "undone_entries"]
 
 
 class Status:
-    head: Optional[str]
-    branch: Optional[str]
+    head: str | None
+    branch: str | None
     detached: bool
     entries: int
     pinned: int
@@ -29,9 +28,9 @@ class Status:
     budget: Budget
     warnings: list[str] = field(default_factory=list)
     undone: list[dict] = field(default_factory=list)
-    agent: Optional[str] = None
+    agent: str | None = None
     #: the merge / rebase / cherry-pick / revert stopped on conflicts (see `operation_status`)
-    operation: Optional[dict] = None
+    operation: dict | None = None
 
 
 def status(repo: RepoState) -> Status:
@@ -56,7 +55,7 @@ def status(repo: RepoState) -> Status:
     return st
 
 
-def operation_status(repo: RepoState) -> Optional[dict]:
+def operation_status(repo: RepoState) -> dict | None:
     """The stopped merge, rebase, cherry-pick or revert: op, what, conflicts (open and
     settled), and whether the branch moved since; None when nothing is in progress."""
     if not os.path.exists(os.path.join(repo.refs_root, "MERGE_STATE")):
@@ -81,7 +80,7 @@ def operation_status(repo: RepoState) -> Optional[dict]:
     return out
 
 
-def undone_entries(repo: RepoState, current: Optional[list[Entry]] = None) -> list[dict]:
+def undone_entries(repo: RepoState, current: list[Entry] | None = None) -> list[dict]:
     """Entries a `reset --soft` took out of the branch (ORIG_HEAD ahead of HEAD)."""
     entry = repo.refs.read_entry("ORIG_HEAD")
     # only a soft reset leaves entries "undone"; ORIG_HEAD records which reset wrote it

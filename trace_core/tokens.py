@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import Any, Iterable, Mapping, Protocol, runtime_checkable
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol, runtime_checkable
 
 from .config import default
 from .errors import ConfigError, InputError
@@ -115,7 +116,7 @@ class TiktokenCounter:
     def __init__(self, encoding_name: str = DEFAULT_ENCODING) -> None:
         self.name = encoding_name
 
-    def load(self) -> "TiktokenCounter":
+    def load(self) -> TiktokenCounter:
         """Load the encoding now (ConfigError if it is unknown or unavailable offline)."""
         load_encoding(self.name)
         return self

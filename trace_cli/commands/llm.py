@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from typing import Optional
 
 from ..declare import JSON, Group, IntRange, argument, command, option
 from ..llm_support import api_key, cost_line, make_provider
@@ -16,7 +15,7 @@ from ..util import decode_utf8, echo, emit_json, fail, open_repo, read_input
                 help="Completion token limit (default: llm.max-tokens)."),
          JSON,
          argument("prompt", required=True))
-def complete(obj, system: Optional[str] = None, max_tokens: Optional[int] = None,
+def complete(obj, system: str | None = None, max_tokens: int | None = None,
              as_json: bool = False, prompt: str = "") -> None:
     """Send PROMPT ('-' for stdin) as one user message; print the answer (usage on stderr)."""
     if prompt == "-":

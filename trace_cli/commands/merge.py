@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from trace_core.merge.merge3 import ORDERS
 from trace_core.merge.state import STRATEGIES
+from trace_core.render.log import format_inference
 
 from ..declare import JSON, Choice, argument, command, flag, option
 from ..util import (
@@ -16,7 +17,6 @@ from ..util import (
     style,
     warn,
 )
-from trace_core.render.log import format_inference
 
 EXIT_CONFLICT = 1
 

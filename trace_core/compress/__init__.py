@@ -9,28 +9,34 @@ control, with exact provenance (docs/compress.md).
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence, Union
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-from .engine import plan_compression as _plan, run
+from .engine import plan_compression as _plan
+from .engine import run
 from .options import CompressResult, Options
 from .plan import ACTIONS, Plan, PlanStep
 from .provenance import describe, show_lines, trace_back
 from .strategies import STRATEGIES
 from .units import GRANULARITIES
 
+if TYPE_CHECKING:
+    from ..state import RepoState
+
 __all__ = ["compress", "plan_compression", "CompressResult", "Plan", "PlanStep", "ACTIONS",
            "STRATEGIES", "GRANULARITIES", "describe", "show_lines", "trace_back"]
 
 
-def compress(repo, range: Optional[str] = None, *, entries: Union[str, Sequence[int], None] = None,
-             strategy: str = "extractive", plan: Any = None, granularity: str = "range",
+def compress(repo: RepoState, range: str | None = None, *,
+             entries: str | Sequence[int] | None = None, strategy: str = "extractive",
+             plan: Any = None, granularity: str = "range",
              respect_pins: bool = False, force: bool = False, must_keep: Sequence[str] = (),
              must_keep_re: Sequence[str] = (), dry_run: bool = False, provider: Any = None,
-             instructions: Optional[str] = None, summaries: Sequence[str] = (),
-             keep_last: int = 3, ratio: float = 0.2, target_tokens: Optional[int] = None,
-             max_tokens: Optional[int] = None, episode_tokens: int = 2000, role: str = "user",
-             allow_growth: bool = False, message: Optional[str] = None,
-             author: Optional[str] = None) -> CompressResult:
+             instructions: str | None = None, summaries: Sequence[str] = (),
+             keep_last: int = 3, ratio: float = 0.2, target_tokens: int | None = None,
+             max_tokens: int | None = None, episode_tokens: int = 2000, role: str = "user",
+             allow_growth: bool = False, message: str | None = None,
+             author: str | None = None) -> CompressResult:
     """Compress the entries that the commits of `range` ("A..B", "A.." or "A" = A..HEAD)
     introduced, or the context entries `entries` ("I:J" or (I, J)), into ONE new commit (op
     "compress") on the current branch; see docs/compress.md for every option."""
@@ -45,8 +51,8 @@ def compress(repo, range: Optional[str] = None, *, entries: Union[str, Sequence[
     return run(repo, opts)
 
 
-def plan_compression(repo, range: Optional[str] = None, *,
-                     entries: Union[str, Sequence[int], None] = None, plan: Any = None) -> Plan:
+def plan_compression(repo: RepoState, range: str | None = None, *,
+                     entries: str | Sequence[int] | None = None, plan: Any = None) -> Plan:
     """The plan of a compression of `range` / `entries`: the default one (every commit
     `summarize`), or `plan` (text, mapping or Plan) checked against the range."""
     return _plan(repo, Options(range=range, entries=entries, plan=plan))[1]

@@ -2,22 +2,23 @@
 
 Order of work (docs/compress.md, "Atomicity"): everything slow or fallible — reading the range,
 the provider requests, the size and must-keep checks — happens before the commit primitive. The
-`build` function handed to `plumbing.commit.commit_change` only re-checks that the branch still holds the
-same entries in the span (appends after it are kept), splices the snapshot, and re-checks the
-pins on the spliced snapshot; it may run several times and never calls the provider. A failure
-anywhere leaves the branch as it was.
+`build` function handed to `plumbing.commit.commit_change` only re-checks that the branch still
+holds the same entries in the span (appends after it are kept), splices the snapshot, and
+re-checks the pins on the spliced snapshot; it may run several times and never calls the
+provider. A failure anywhere leaves the branch as it was.
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from .. import chunked
 from ..errors import InputError, OperationError
-from ..plumbing.commit import Change, commit_change, total_after
-from ..state import RepoState
 from ..ids import to_hex
 from ..objects import Blob, Entry
+from ..plumbing.commit import Change, commit_change, total_after
+from ..state import RepoState
 from . import messages as M
 from . import provenance as P
 from . import strategies as S
@@ -27,12 +28,14 @@ from .select import Selection, select
 from .units import Layout, cut_units, layout
 from .validate import Facts, check_pins, check_size, check_text
 
+
 # -- planning ---------------------------------------------------------------------------------
-def default_plan(sel: Selection, tokens) -> Plan:
-    by_commit: Dict[bytes, List[int]] = {}
+def default_plan(sel: Selection, tokens: Callable[[int], int]) -> Plan:
+    by_commit: dict[bytes, list[int]] = {}
     for i in sel.selected:
         by_commit.setdefault(sel.origin[i], []).append(i)
-    steps, idle = [], []
+    steps: list[PlanStep] = []
+    idle: list[PlanStep] = []
     for cid in sel.commits:
         idx = by_commit.get(cid, [])
         step = PlanStep(to_hex(cid), "summarize", idx, sum(tokens(i) for i in idx),
@@ -58,7 +61,7 @@ def resolve_plan(given: Any, default: Plan) -> Plan:
     return plan
 
 
-def plan_compression(repo, opts: Options) -> Tuple[Selection, Plan]:
+def plan_compression(repo: RepoState, opts: Options) -> tuple[Selection, Plan]:
     sel = select(repo, opts.range, opts.entries)
 
     def tokens(i: int) -> int:
@@ -68,13 +71,14 @@ def plan_compression(repo, opts: Options) -> Tuple[Selection, Plan]:
 
 # -- running ----------------------------------------------------------------------------------
 class _Run:
-    def __init__(self, repo, opts: Options) -> None:
+    def __init__(self, repo: RepoState, opts: Options) -> None:
         self.repo, self.opts = repo, opts
         self.facts = Facts(opts.must_keep, opts.must_keep_re)
         self.sel, self.plan = plan_compression(repo, opts)
         sel = self.sel
-        self.msgs = {i: repo.get_blob(sel.entries[i].blob).message for i in range(sel.start, sel.end)}
-        self._produced: Dict[bytes, Dict[bytes, str]] = {}
+        self.msgs = {i: repo.get_blob(sel.entries[i].blob).message
+                     for i in range(sel.start, sel.end)}
+        self._produced: dict[bytes | None, dict[bytes, str]] = {}
         self.pos = {bytes.fromhex(s.commit): k for k, s in enumerate(self.plan.steps)}
 
     def tokens(self, i: int) -> int:
@@ -83,12 +87,13 @@ class _Run:
     def kind(self, i: int) -> str:
         cid = self.sel.origin.get(i)
         if cid not in self._produced:
-            self._produced[cid] = P.produced(self.sel.commit_objs.get(cid))
+            self._produced[cid] = P.produced(self.sel.commit_objs.get(cid) if cid else None)
         return self._produced[cid].get(self.sel.entries[i].blob, "entry")
 
     def rec(self, i: int) -> list:
         e = self.sel.entries[i]
-        return P.record(i, e.blob, self.pos[self.sel.origin[i]], self.tokens(i), e.flags, self.kind(i))
+        return P.record(i, e.blob, self.pos[self.sel.origin[i]], self.tokens(i), e.flags,
+                        self.kind(i))
 
     def _messages_after(self):
         """Messages after the span, last first (loaded lazily)."""
@@ -123,12 +128,12 @@ class _Run:
         return out
 
     # -- strategies -----------------------------------------------------------------------
-    def mask(self, lay: Layout) -> Dict[int, Tuple[Blob, int]]:
+    def mask(self, lay: Layout) -> dict[int, tuple[Blob, int]]:
         counter = self.repo.token_counter()
         from ..tokens import TOKENS_PER_MESSAGE, count_message
         template = self.repo.config.get_typed("compress.placeholder")
         protected = self.protected_outputs()
-        out: Dict[int, Tuple[Blob, int]] = {}
+        out: dict[int, tuple[Blob, int]] = {}
         start = self.sel.start
         span = [self.msgs[j] for j in range(start, self.sel.end)]
         for i in lay.indices("sum"):
@@ -154,9 +159,9 @@ class _Run:
                 out[i] = (b, nt)
         return out
 
-    def summarize(self, lay: Layout) -> List[dict]:
+    def summarize(self, lay: Layout) -> list[dict]:
         o = self.opts
-        texts: List[Optional[str]] = [None] * len(lay.units)
+        texts: list[str | None] = [None] * len(lay.units)
         if o.strategy == "manual":
             if len(o.summaries) != len(lay.units):
                 spans = ", ".join(f"#{u[0]}-#{u[-1]}" for u in lay.units[:6])
@@ -172,6 +177,7 @@ class _Run:
             what = f"entries #{unit[0]}-#{unit[-1]}" if len(unit) > 1 else f"entry #{unit[0]}"
             target = S.unit_target(ut, o.ratio, o.target_tokens)
             inference = None
+            text: str | None
             if o.strategy == "extractive":
                 text = S.extractive(ms, target, self.repo.token_counter().count_text,
                                     self.facts.matches)
@@ -198,7 +204,7 @@ class _Run:
         self.usage = usage.to_meta() if usage is not None else None
         return out
 
-    def _instructions(self) -> Optional[str]:
+    def _instructions(self) -> str | None:
         return self.opts.instructions or self.repo.config.get_typed("compress.instructions")
 
     # -- assembling -----------------------------------------------------------------------
@@ -207,8 +213,8 @@ class _Run:
         lay = layout(sel, self.plan, self.msgs, respect_pins=o.respect_pins, force=o.force,
                      survives_sum=o.strategy == "mask", results_after=self.results_after)
         self.usage = None
-        masked: Dict[int, Tuple[Blob, int]] = {}
-        sums: List[dict] = []
+        masked: dict[int, tuple[Blob, int]] = {}
+        sums: list[dict] = []
         if o.strategy == "mask":
             masked = self.mask(lay)
         else:
@@ -221,10 +227,10 @@ class _Run:
             raise OperationError("nothing to compress: every entry of the range stays as it is "
                                  "(see the plan, the pins, and for mask --keep-last)")
         first = {s["unit"][0]: s for s in sums}
-        new_span: List[Entry] = []
+        new_span: list[Entry] = []
         meta_sums, meta_masked, kept, res_sums, res_masked = [], [], [], [], []
-        new_blobs: List[Blob] = []
-        removed: List[int] = []
+        new_blobs: list[Blob] = []
+        removed: list[int] = []
         for i in range(sel.start, sel.end):
             e = sel.entries[i]
             st = lay.state[i]
@@ -258,7 +264,8 @@ class _Run:
                     m["inference"] = s["inference"]
                 meta_sums.append(m)
                 res_sums.append({"index": at, "blob": b.hex, "tokens": s["tokens"],
-                                 "replaced": list(s["unit"]), "replaced_tokens": s["replaced_tokens"],
+                                 "replaced": list(s["unit"]),
+                                 "replaced_tokens": s["replaced_tokens"],
                                  "text": s["text"], "inference": s["inference"]})
         old_cost = sum(self.tokens(i) for i in removed)
         new_cost = sum(repo.blob_tokens(b.id, b) for b in new_blobs)
@@ -312,9 +319,9 @@ class _Run:
         result.tokens_after = commit.total_tokens
         return result
 
-    def _check_facts(self, new_span: List[Entry], new_blobs: List[Blob]) -> None:
+    def _check_facts(self, new_span: list[Entry], new_blobs: list[Blob]) -> None:
         sel, repo = self.sel, self.repo
-        made = {b.id: b.message for b in new_blobs}
+        made: dict[bytes, dict] = {b.id: b.message for b in new_blobs}
         outside = (M.message_text(repo.get_blob(e.blob).message)
                    for e in (*sel.entries[:sel.start], *sel.entries[sel.end:]))
         span_before = [M.message_text(self.msgs[i]) for i in range(sel.start, sel.end)]

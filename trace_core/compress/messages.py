@@ -3,21 +3,21 @@ calls pair with their results, and which tool a result came from."""
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
 
-from ..messages import (call_ids, call_names, is_question as is_turn_start, is_tool_output,
-                        message_text, result_ids)
+from ..messages import call_ids, call_names, is_tool_output, message_text, result_ids
+from ..messages import is_question as is_turn_start
 
 __all__ = ["call_ids", "call_names", "is_tool_output", "is_turn_start", "message_text",
            "result_ids", "tool_name_for", "tool_pairs"]
 
 
-def tool_pairs(msgs: List[dict]) -> Tuple[List[Tuple[int, int]], List[int]]:
+def tool_pairs(msgs: list[dict]) -> tuple[list[tuple[int, int]], list[int]]:
     """(pairs of (calling message index, answering message index), calls never answered).
 
     A result answers the most recent unanswered call with its id."""
-    open_calls: Dict[str, List[int]] = {}
-    pairs: List[Tuple[int, int]] = []
+    open_calls: dict[str, list[int]] = {}
+    pairs: list[tuple[int, int]] = []
     for i, m in enumerate(msgs):
         for rid in result_ids(m):
             stack = open_calls.get(rid)
@@ -29,7 +29,7 @@ def tool_pairs(msgs: List[dict]) -> Tuple[List[Tuple[int, int]], List[int]]:
     return pairs, pending
 
 
-def tool_name_for(msgs: Sequence[dict], i: int, call_id: str) -> Optional[str]:
+def tool_name_for(msgs: Sequence[dict], i: int, call_id: str) -> str | None:
     """The name of the tool whose call `call_id` message i answers (searching backwards)."""
     m = msgs[i]
     if m.get("role") == "tool" and m.get("name"):

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, List, Optional, Sequence
+from typing import Any
 
 from ..errors import InputError
 from . import strategies as S
@@ -17,7 +18,7 @@ ROLES = ("user", "assistant", "system", "developer")
 class Options:
     """Every knob of a compression (see `trace_core.compress.compress`)."""
 
-    range: Optional[str] = None
+    range: str | None = None
     entries: Any = None
     strategy: str = "extractive"
     plan: Any = None
@@ -29,16 +30,16 @@ class Options:
     must_keep_re: Sequence[str] = ()
     dry_run: bool = False
     provider: Any = None
-    instructions: Optional[str] = None
+    instructions: str | None = None
     summaries: Sequence[str] = ()
     keep_last: int = 3
     ratio: float = 0.2
-    target_tokens: Optional[int] = None
-    max_tokens: Optional[int] = None
+    target_tokens: int | None = None
+    max_tokens: int | None = None
     role: str = "user"
     allow_growth: bool = False
-    message: Optional[str] = None
-    author: Optional[str] = None
+    message: str | None = None
+    author: str | None = None
 
     def check(self) -> None:
         S.check_strategy(self.strategy)
@@ -73,22 +74,22 @@ class Options:
 class CompressResult:
     """What a compression did (or, with dry_run, would do)."""
 
-    commit: Optional[str]
-    parent: Optional[str]
+    commit: str | None
+    parent: str | None
     dry_run: bool
     strategy: str
     granularity: str
     range: str
     plan: Plan
-    summaries: List[dict] = field(default_factory=list)
-    masked: List[dict] = field(default_factory=list)
-    dropped: List[int] = field(default_factory=list)
-    kept: List[dict] = field(default_factory=list)
+    summaries: list[dict] = field(default_factory=list)
+    masked: list[dict] = field(default_factory=list)
+    dropped: list[int] = field(default_factory=list)
+    kept: list[dict] = field(default_factory=list)
     tokens_before: int = 0
     tokens_after: int = 0
     replaced_tokens: int = 0
     added_tokens: int = 0
-    usage: Optional[dict] = None
+    usage: dict | None = None
     pins_checked: int = 0
 
     @property

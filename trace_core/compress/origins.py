@@ -13,13 +13,17 @@ introduced by the merge commit.
 from __future__ import annotations
 
 import difflib
-from typing import Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from .. import chunked
 from ..objects import Commit, Entry, Snapshot
 
+if TYPE_CHECKING:
+    from ..state import RepoState
 
-def align(old: Sequence[Entry], new: Sequence[Entry]) -> Tuple[List[Tuple[int, int]], List[int]]:
+
+def align(old: Sequence[Entry], new: Sequence[Entry]) -> tuple[list[tuple[int, int]], list[int]]:
     """(matched (new index, old index) pairs, new indices with no counterpart in `old`)."""
     n, m = len(old), len(new)
     pre = 0
@@ -41,7 +45,7 @@ def align(old: Sequence[Entry], new: Sequence[Entry]) -> Tuple[List[Tuple[int, i
                 pairs.append((pre + blk.b + k, pre + blk.a + k))
                 matched_a.add(blk.a + k)
                 matched_b.add(blk.b + k)
-    free: Dict[bytes, List[int]] = {}
+    free: dict[bytes, list[int]] = {}
     for i, blob in enumerate(a):
         if i not in matched_a:
             free.setdefault(blob, []).append(i)
@@ -61,23 +65,23 @@ class OriginWalk:
     """Steps down the first-parent history of `head`, attributing each of its entries to the
     commit that introduced it (`origin[i]`, None while unknown)."""
 
-    def __init__(self, repo, head: bytes) -> None:
+    def __init__(self, repo: RepoState, head: bytes) -> None:
         self.repo = repo
-        self.cur: Optional[bytes] = head
-        self.commit: Commit = repo.get_commit(head)
+        self.cur: bytes | None = head
+        self.commit: Commit | None = repo.get_commit(head)  # None past the root
         self.snap: Snapshot = repo.get_snapshot(self.commit.snapshot)
-        self.entries: List[Entry] = chunked.entries(self.snap, repo.get_node)
-        self.origin: List[Optional[bytes]] = [None] * len(self.entries)
+        self.entries: list[Entry] = chunked.entries(self.snap, repo.get_node)
+        self.origin: list[bytes | None] = [None] * len(self.entries)
         self.unknown = len(self.entries)
-        self._track: List[int] = list(range(len(self.entries)))  # position now -> index at head
-        self._loaded: Optional[List[Entry]] = self.entries
-        self.found: List[int] = []  # head indices the last step attributed
+        self._track: list[int] = list(range(len(self.entries)))  # position now -> index at head
+        self._loaded: list[Entry] | None = self.entries
+        self.found: list[int] = []  # head indices the last step attributed
 
-    def step(self) -> Tuple[bytes, Commit]:
+    def step(self) -> tuple[bytes, Commit]:
         """Attribute what the current commit introduced, then move to its first parent.
         Returns the commit just processed."""
         cid, c, snap = self.cur, self.commit, self.snap
-        assert cid is not None
+        assert cid is not None and c is not None  # (both None once past the root)
         if c.parents:
             pid = c.parents[0]
             parent = self.repo.get_commit(pid)
@@ -112,7 +116,7 @@ class OriginWalk:
         self.cur, self.commit, self.snap, self._loaded = pid, parent, psnap, ploaded
         return cid, c
 
-    def _appended(self, c: Commit, snap: Snapshot, psnap: Snapshot) -> Optional[List[int]]:
+    def _appended(self, c: Commit, snap: Snapshot, psnap: Snapshot) -> list[int] | None:
         """The positions an append commit added, if its record matches its snapshots."""
         if c.op != "append" or len(c.parents) > 1:
             return None
@@ -120,7 +124,7 @@ class OriginWalk:
         if k <= 0 or list(c.targets) != list(range(psnap.count, snap.count)) or len(c.blobs) != k:
             return None
         tree = snap.count - len(snap.tail)
-        for t, blob in zip(c.targets, c.blobs):
+        for t, blob in zip(c.targets, c.blobs, strict=True):
             e = snap.tail[t - tree] if t >= tree else chunked.entry_at(snap, t, self.repo.get_node)
             if e.blob != blob:
                 return None

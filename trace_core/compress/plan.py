@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Dict, List, Mapping, Optional
 
 from ..errors import InputError
 
@@ -46,7 +46,7 @@ class PlanStep:
 
     commit: str                  # full hex id
     action: str
-    entries: List[int] = field(default_factory=list)  # context indices it introduced (in range)
+    entries: list[int] = field(default_factory=list)  # context indices it introduced (in range)
     tokens: int = 0
     summary: str = ""
 
@@ -59,10 +59,10 @@ class PlanStep:
 class Plan:
     """The actions of a compression, one step per commit of the range (oldest first)."""
 
-    steps: List[PlanStep]
+    steps: list[PlanStep]
     label: str = ""
-    head: Optional[str] = None   # the commit the default plan was made on
-    idle: List[PlanStep] = field(default_factory=list)  # range commits with no entries left
+    head: str | None = None   # the commit the default plan was made on
+    idle: list[PlanStep] = field(default_factory=list)  # range commits with no entries left
 
     def find(self, prefix: str) -> PlanStep:
         """The step whose commit id starts with `prefix` (4+ hex digits): a bisection in the
@@ -88,12 +88,12 @@ class Plan:
             self._index = cached
         return cached[1], cached[2]
 
-    def set(self, prefix: str, action: str) -> "Plan":
+    def set(self, prefix: str, action: str) -> Plan:
         """Set the action of the commit `prefix` (in place); returns the plan."""
         self.find(prefix).action = normalize_action(action)
         return self
 
-    def set_all(self, action: str) -> "Plan":
+    def set_all(self, action: str) -> Plan:
         a = normalize_action(action)
         for s in self.steps:
             s.action = a
@@ -132,8 +132,8 @@ def parse_plan(text: str, default: Plan) -> Plan:
         raise InputError("a plan must be text")
     if len(text.encode("utf-8", "surrogatepass")) > MAX_PLAN_BYTES:
         raise InputError(f"plan is larger than {MAX_PLAN_BYTES} bytes")
-    chosen: Dict[str, str] = {}
-    order: List[str] = []
+    chosen: dict[str, str] = {}
+    order: list[str] = []
     for n, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
         if not line or line.startswith("#"):
@@ -156,10 +156,10 @@ def parse_plan(text: str, default: Plan) -> Plan:
     return from_actions(chosen, default, order)
 
 
-def from_actions(actions: Mapping[str, str], default: Plan, order: Optional[List[str]] = None) -> Plan:
+def from_actions(actions: Mapping[str, str], default: Plan, order: list[str] | None = None) -> Plan:
     """The default plan with the given {commit id or prefix: action} applied; every commit with
     entries must be named."""
-    resolved: Dict[str, str] = {}
+    resolved: dict[str, str] = {}
     for k, v in actions.items():
         resolved[default.find(k).commit] = normalize_action(v)
     missing = [s.commit for s in default.steps if s.commit not in resolved]
@@ -168,7 +168,8 @@ def from_actions(actions: Mapping[str, str], default: Plan, order: Optional[List
                          f"({len(missing)} missing); write 'keep' or 'drop' for it")
     want = [s.commit for s in default.steps]
     if order is not None and order != want:
-        bad = next(i for i, (a, b) in enumerate(zip(order, want)) if a != b)
+        # `order` lists the steps with entries only, `want` every step: lengths may differ
+        bad = next(i for i, (a, b) in enumerate(zip(order, want, strict=False)) if a != b)
         raise InputError(f"plan lines are out of order at commit {order[bad][:12]}: keep the "
                          "range's order (reordering entries is a separate operation)")
     steps = [PlanStep(s.commit, resolved[s.commit], list(s.entries), s.tokens, s.summary)
@@ -188,7 +189,7 @@ def check_plan(plan: Plan) -> None:
                                  "combine or summarize")
 
 
-def _ranges(idx: List[int]) -> str:
+def _ranges(idx: list[int]) -> str:
     if not idx:
         return "-"
     out, a, b = [], idx[0], idx[0]

@@ -9,20 +9,24 @@ the earlier compress commit `meta.commits[commit]`, whose own meta says what it 
 
 from __future__ import annotations
 
-from typing import Any, Dict, List
+from typing import TYPE_CHECKING, Any
 
 from ..errors import OperationError
 from ..ids import from_hex, is_hex_id, to_hex
 
+if TYPE_CHECKING:
+    from ..objects import Commit
+    from ..state import RepoState
+
 VERSION = 1
 
 
-def produced(commit) -> Dict[bytes, str]:
+def produced(commit: Commit | None) -> dict[bytes, str]:
     """{blob id (raw): "summary" | "masked"} for the entries a compress commit created."""
     if commit is None or commit.op != "compress":
         return {}
     meta = commit.meta or {}
-    out: Dict[bytes, str] = {}
+    out: dict[bytes, str] = {}
     for key, kind in (("summaries", "summary"), ("masked", "masked")):
         for s in meta.get(key) or []:
             if isinstance(s, dict) and isinstance(s.get("blob"), str) and is_hex_id(s["blob"]):
@@ -30,7 +34,7 @@ def produced(commit) -> Dict[bytes, str]:
     return out
 
 
-def inference_total(results: List[Any]) -> dict:
+def inference_total(results: list[Any]) -> dict:
     """The operation-level `inference` of several calls, in the shape every operation uses:
     {"provider", "model", "prompt_tokens", "completion_tokens", "cost_usd"} (cost None when
     any call's cost is unknown; provider/model of the first call)."""
@@ -40,10 +44,11 @@ def inference_total(results: List[Any]) -> dict:
             "model": calls[0].get("model") if calls else None,
             "prompt_tokens": sum(int(r.get("prompt_tokens") or 0) for r in calls),
             "completion_tokens": sum(int(r.get("completion_tokens") or 0) for r in calls),
-            "cost_usd": None if any(c is None for c in costs) else round(sum(costs), 10)}
+            "cost_usd": None if any(c is None for c in costs)
+            else round(sum(c for c in costs if c is not None), 10)}
 
 
-def runs(actions: List[str]) -> list:
+def runs(actions: list[str]) -> list:
     """Run-length form of the plan's actions: [[action, count], ...] in commit order."""
     out: list = []
     for a in actions:
@@ -54,9 +59,9 @@ def runs(actions: List[str]) -> list:
     return out
 
 
-def actions(meta: dict) -> List[str]:
+def actions(meta: dict) -> list[str]:
     """The plan's action for each of `meta.commits`, in order."""
-    out: List[str] = []
+    out: list[str] = []
     for item in meta.get("plan") or []:
         if isinstance(item, list) and len(item) == 2 and isinstance(item[1], int):
             out.extend([item[0]] * item[1])
@@ -67,7 +72,7 @@ def record(index: int, blob: bytes, commit_pos: int, tokens: int, flags: int, ki
     return [index, to_hex(blob), commit_pos, tokens, flags, kind]
 
 
-def _rec(r: Any, commits: List[str]) -> dict:
+def _rec(r: Any, commits: list[str]) -> dict:
     if not isinstance(r, list) or len(r) != 6:
         raise OperationError("malformed compress provenance record")
     idx, blob, pos, tokens, flags, kind = r
@@ -77,7 +82,7 @@ def _rec(r: Any, commits: List[str]) -> dict:
             "pinned": bool(isinstance(flags, int) and flags & 1), "kind": kind}
 
 
-def describe(commit) -> dict:
+def describe(commit: Commit) -> dict:
     """A compress commit's meta with ids as hex and records as dicts (for show and --json)."""
     if commit.op != "compress":
         raise OperationError(f"commit {commit.hex[:12]} is a {commit.op} commit, not compress")
@@ -94,14 +99,15 @@ def describe(commit) -> dict:
 
     out = {k: v for k, v in m.items() if k not in ("commits", "plan", "summaries", "masked",
                                                    "dropped")}
-    out["commits"] = [{"commit": h, "action": a} for h, a in zip(commits, actions(m))]
+    out["commits"] = [{"commit": h, "action": a} for h, a in zip(commits, actions(m), strict=False)]
     out["summaries"] = group(m.get("summaries"))
     out["masked"] = group(m.get("masked"))
     out["dropped"] = [_rec(r, commits) for r in m.get("dropped") or []]
     return out
 
 
-def trace_back(repo, commit_id: bytes, blob, _depth: int = 0) -> List[dict]:
+def trace_back(repo: RepoState, commit_id: bytes, blob: bytes | str,
+               _depth: int = 0) -> list[dict]:
     """The original entries a summary (or masked entry) `blob` (raw or hex id) made by the
     compress commit `commit_id` stands for, following summaries of summaries down to ordinary
     entries. Each item: {"commit": the commit that introduced it, "blob", "tokens", "via": [the
@@ -116,7 +122,7 @@ def trace_back(repo, commit_id: bytes, blob, _depth: int = 0) -> List[dict]:
         for s in m.get(key) or []:
             if s.get("blob") != want:
                 continue
-            out: List[dict] = []
+            out: list[dict] = []
             for r in s.get("replaced") or []:
                 d = _rec(r, commits)
                 if d["kind"] in ("summary", "masked") and d["commit"] and is_hex_id(d["commit"]):
@@ -130,7 +136,7 @@ def trace_back(repo, commit_id: bytes, blob, _depth: int = 0) -> List[dict]:
     raise OperationError(f"commit {to_hex(commit_id)[:12]} did not create entry {str(want)[:12]}")
 
 
-def show_lines(info: dict, width: int = 100) -> List[str]:
+def show_lines(info: dict, width: int = 100) -> list[str]:
     """Human-readable lines for a described compress commit (see `describe`)."""
     lines = [f"Compress: {info.get('strategy')} / {info.get('granularity')} over "
              f"{info.get('range', '')}"]
@@ -158,10 +164,11 @@ def show_lines(info: dict, width: int = 100) -> List[str]:
     return [ln[:width] if len(ln) > width else ln for ln in lines]
 
 
-def _span(recs: List[dict]) -> str:
+def _span(recs: list[dict]) -> str:
     if not recs:
         return "nothing"
-    return f"{len(recs)} entr{'y' if len(recs) == 1 else 'ies'} (#{recs[0]['index']}-#{recs[-1]['index']})"
+    return (f"{len(recs)} entr{'y' if len(recs) == 1 else 'ies'} "
+            f"(#{recs[0]['index']}-#{recs[-1]['index']})")
 
 
 def _rec_line(r: dict) -> str:

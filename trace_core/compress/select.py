@@ -9,8 +9,9 @@ single `A` mean `A..HEAD` (as `rebase -i A`). `--entries I:J` selects context en
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING
 
 from ..errors import InputError, OperationError, RevisionError
 from ..ids import to_hex
@@ -18,19 +19,22 @@ from ..objects import Commit, Entry
 from ..plumbing.revparse import resolve_revision
 from .origins import OriginWalk
 
+if TYPE_CHECKING:
+    from ..state import RepoState
+
 
 @dataclass
 class Selection:
     """The entries a compression covers, at the commit `head` it was computed on."""
 
     head: bytes
-    entries: List[Entry]                 # the whole context at head
+    entries: list[Entry]                 # the whole context at head
     start: int                           # the span [start, end) holds every selected entry
     end: int
-    selected: List[int]                  # selected context indices, ascending
-    origin: Dict[int, bytes]             # context index -> introducing commit (span indices)
-    commits: List[bytes]                 # the range's commits, oldest first (the plan's lines)
-    commit_objs: Dict[bytes, Commit] = field(default_factory=dict)
+    selected: list[int]                  # selected context indices, ascending
+    origin: dict[int, bytes]             # context index -> introducing commit (span indices)
+    commits: list[bytes]                 # the range's commits, oldest first (the plan's lines)
+    commit_objs: dict[bytes, Commit] = field(default_factory=dict)
     spec: dict = field(default_factory=dict)
 
     @property
@@ -41,7 +45,7 @@ class Selection:
         return self.spec.get("range", "")
 
 
-def parse_entry_range(value: Union[str, Sequence[int]], count: int) -> Tuple[int, int]:
+def parse_entry_range(value: str | Sequence[int], count: int) -> tuple[int, int]:
     """`I:J` (Python slice rules) or (I, J) to a non-empty [start, end) within `count`."""
     if isinstance(value, str):
         m = re.fullmatch(r"\s*(-?\d*)\s*:\s*(-?\d*)\s*", value)
@@ -70,7 +74,7 @@ def parse_entry_range(value: Union[str, Sequence[int]], count: int) -> Tuple[int
     return start, end
 
 
-def split_range(spec: str) -> Tuple[str, str]:
+def split_range(spec: str) -> tuple[str, str]:
     if not isinstance(spec, str) or not spec.strip():
         raise InputError("give a commit range A..B (or --entries I:J)")
     spec = spec.strip()
@@ -84,7 +88,7 @@ def split_range(spec: str) -> Tuple[str, str]:
     return spec, "HEAD"
 
 
-def select_commits(repo, spec: str) -> Selection:
+def select_commits(repo: RepoState, spec: str) -> Selection:
     a_expr, b_expr = split_range(spec)
     head = repo.head_commit()
     if head is None:
@@ -107,8 +111,8 @@ def select_commits(repo, spec: str) -> Selection:
     walk = OriginWalk(repo, head)
     in_range = False
     merged = False  # below a merge, A or B may lie on a second-parent side: check generations
-    commits: List[bytes] = []
-    objs: Dict[bytes, Commit] = {}
+    commits: list[bytes] = []
+    objs: dict[bytes, Commit] = {}
     while True:
         cur = walk.cur
         gen = idx.get(cur).generation if merged and cur is not None else None
@@ -136,20 +140,20 @@ def select_commits(repo, spec: str) -> Selection:
         raise InputError(f"range {label}: its {len(commits)} commit(s) introduced no entry of the "
                          "current context (later commits replaced or dropped them)")
     start, end = selected[0], selected[-1] + 1
-    origin = {i: walk.origin[i] for i in range(start, end) if walk.origin[i] is not None}
+    origin = {i: o for i in range(start, end) if (o := walk.origin[i]) is not None}
     return Selection(head, walk.entries, start, end, selected, origin, commits, objs,
                      {"range": label, "from": a, "to": b})
 
 
-def select_entries(repo, value: Union[str, Sequence[int]]) -> Selection:
+def select_entries(repo: RepoState, value: str | Sequence[int]) -> Selection:
     head = repo.head_commit()
     if head is None:
         raise OperationError("nothing to compress: the branch has no commits")
     walk = OriginWalk(repo, head)
     start, end = parse_entry_range(value, len(walk.entries))
     left = end - start
-    objs: Dict[bytes, Commit] = {}
-    order: List[bytes] = []
+    objs: dict[bytes, Commit] = {}
+    order: list[bytes] = []
     while walk.cur is not None and left:
         cid, c = walk.step()
         objs[cid] = c
@@ -157,13 +161,13 @@ def select_entries(repo, value: Union[str, Sequence[int]]) -> Selection:
         left -= sum(1 for h in walk.found if start <= h < end)
     users = {walk.origin[i] for i in range(start, end)}
     commits = [c for c in reversed(order) if c in users]
-    origin = {i: walk.origin[i] for i in range(start, end) if walk.origin[i] is not None}
+    origin = {i: o for i in range(start, end) if (o := walk.origin[i]) is not None}
     return Selection(head, walk.entries, start, end, list(range(start, end)), origin, commits,
                      {c: objs[c] for c in commits}, {"entries": [start, end]})
 
 
-def select(repo, range_spec: Optional[str] = None,
-           entries: Union[str, Sequence[int], None] = None) -> Selection:
+def select(repo: RepoState, range_spec: str | None = None,
+           entries: str | Sequence[int] | None = None) -> Selection:
     if (range_spec is None) == (entries is None):
         raise InputError("give either a commit range (A..B) or an entry range (I:J)")
     if entries is not None:

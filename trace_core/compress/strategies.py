@@ -11,12 +11,13 @@
 
   centrality = mean over its distinct content words (lower-cased, stop words removed) of
   (the number of distinct candidate lines of the unit holding the word / the highest such
-  number); length = min(1, (words + 1) / 6), so fragments rank low; role = 0.6 user, 0.3 assistant or system,
-  0 tool; first = 0.2 for a message's first candidate; signal = 0.3 if it holds a number, a
-  path or file name, an identifier (snake_case, camelCase) or a word such as error, fail, must,
-  decided, todo, fix, because, found. Candidates are taken by score (ties: earlier first) while
-  they fit the token target and printed in their original order as "role: text" under the
-  header "[Summary of N messages, extractive]". Duplicate lines are taken once.
+  number); length = min(1, (words + 1) / 6), so fragments rank low; role = 0.6 user, 0.3
+  assistant or system, 0 tool; first = 0.2 for a message's first candidate; signal = 0.3 if it
+  holds a number, a path or file name, an identifier (snake_case, camelCase) or a word such as
+  error, fail, must, decided, todo, fix, because, found. Candidates are taken by score (ties:
+  earlier first) while they fit the token target and printed in their original order as
+  "role: text" under the header "[Summary of N messages, extractive]". Duplicate lines are
+  taken once.
 - llm: one provider request per unit (instructions from compress.instructions or the caller).
 - manual: the caller's texts, one per unit.
 """
@@ -25,8 +26,9 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, List, Optional, Sequence, Tuple
+from typing import Any
 
 from ..errors import ConfigError, InputError, ProviderResponseError
 from . import messages as M
@@ -43,11 +45,15 @@ DEFAULT_INSTRUCTIONS = (
 MIN_TARGET = 32
 MAX_CANDIDATE_CHARS = 2000
 
-_STOP = frozenset("""a an and are as at be been but by can could did do does for from had has have
-he her his i if in into is it its just may me might my no not of on or our she should so than that
-the their them then there these they this those to too very was we were what when which who will
-with would you your also about there here all any some such only over out up down more most other
-""".split())
+_STOP = frozenset([
+    "a", "an", "and", "are", "as", "at", "be", "been", "but", "by", "can", "could", "did", "do",
+    "does", "for", "from", "had", "has", "have", "he", "her", "his", "i", "if", "in", "into", "is",
+    "it", "its", "just", "may", "me", "might", "my", "no", "not", "of", "on", "or", "our", "she",
+    "should", "so", "than", "that", "the", "their", "them", "then", "there", "these", "they",
+    "this", "those", "to", "too", "very", "was", "we", "were", "what", "when", "which", "who",
+    "will", "with", "would", "you", "your", "also", "about", "there", "here", "all", "any", "some",
+    "such", "only", "over", "out", "up", "down", "more", "most", "other"
+])
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9_]*|\d+(?:\.\d+)?")
 _SENT = re.compile(r"(?<=[.!?;])\s+")
 _SIGNAL = re.compile(r"\d|\w[/\\]\w|\w\.[A-Za-z]{1,4}\b|[a-z0-9]_[a-z0-9]|[a-z][A-Z]|\b(?:error|"
@@ -57,7 +63,7 @@ _ROLE_WEIGHT = {"user": 0.6, "assistant": 0.3, "system": 0.3, "developer": 0.3}
 
 
 # -- mask -------------------------------------------------------------------------------------
-def placeholder(template: Optional[str], tool: str, tokens: int, call_id: str) -> str:
+def placeholder(template: str | None, tool: str, tokens: int, call_id: str) -> str:
     tpl = template if template is not None else DEFAULT_PLACEHOLDER
     try:
         return tpl.format_map({"tool": tool, "tokens": tokens, "call_id": call_id})
@@ -66,7 +72,7 @@ def placeholder(template: Optional[str], tool: str, tokens: int, call_id: str) -
                           "use the fields {tool}, {tokens} and {call_id}") from None
 
 
-def mask_message(msg: dict, make: Callable[[str, Any], str]) -> Optional[dict]:
+def mask_message(msg: dict, make: Callable[[str, Any], str]) -> dict | None:
     """A copy of a tool-output message with every output replaced by make(call_id, content),
     or None if the message holds no tool output."""
     if msg.get("role") == "tool":
@@ -118,11 +124,11 @@ def _label(msgs: Sequence[dict], i: int) -> str:
     return role
 
 
-def _candidates(msgs: Sequence[dict]) -> List[_Cand]:
-    out: List[_Cand] = []
+def _candidates(msgs: Sequence[dict]) -> list[_Cand]:
+    out: list[_Cand] = []
     for mi, m in enumerate(msgs):
         text = M.message_text(m)
-        pieces: List[str] = []
+        pieces: list[str] = []
         for line in text.splitlines():
             line = line.strip()
             if not line:
@@ -172,7 +178,7 @@ def extractive(msgs: Sequence[dict], target: int, count: Callable[[str], int],
 
     ranked = sorted(cands, key=lambda c: (-score(c), c.pos))
     budget = target - count(header + "\n")
-    chosen: List[Tuple[int, str]] = []
+    chosen: list[tuple[int, str]] = []
     seen = set()
     for c in ranked:
         if budget <= 2:
@@ -197,14 +203,14 @@ def extractive(msgs: Sequence[dict], target: int, count: Callable[[str], int],
     return header + "\n" + "\n".join(line for _, line in chosen)
 
 
-def unit_target(unit_tokens: int, ratio: float, target_tokens: Optional[int]) -> int:
+def unit_target(unit_tokens: int, ratio: float, target_tokens: int | None) -> int:
     if target_tokens is not None:
         return target_tokens
     return max(MIN_TARGET, int(unit_tokens * ratio))
 
 
 # -- llm --------------------------------------------------------------------------------------
-def llm_request(msgs: Sequence[dict], target: int, facts: Sequence[str]) -> List[dict]:
+def llm_request(msgs: Sequence[dict], target: int, facts: Sequence[str]) -> list[dict]:
     from ..materialize import to_text
     text = to_text(list(msgs))
     keep = ""
@@ -216,8 +222,8 @@ def llm_request(msgs: Sequence[dict], target: int, facts: Sequence[str]) -> List
     return [{"role": "user", "content": prompt}]
 
 
-def llm_summary(provider: Any, msgs: Sequence[dict], *, instructions: Optional[str], target: int,
-                facts: Sequence[str], max_tokens: Optional[int]) -> Tuple[str, Any]:
+def llm_summary(provider: Any, msgs: Sequence[dict], *, instructions: str | None, target: int,
+                facts: Sequence[str], max_tokens: int | None) -> tuple[str, Any]:
     """(summary text, the provider's ChatResult). Provider errors propagate unchanged."""
     result = provider.complete(llm_request(msgs, target, facts),
                                system=instructions or DEFAULT_INSTRUCTIONS,

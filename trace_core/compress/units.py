@@ -18,28 +18,33 @@ would separate them, the compression is refused.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Set
+from itertools import pairwise
+from typing import TYPE_CHECKING
 
 from ..errors import InputError, OperationError
 from . import messages as M
 from .plan import Plan
+
+if TYPE_CHECKING:
+    from .select import Selection
 
 GRANULARITIES = ("turn", "episode", "range")
 
 
 @dataclass
 class Layout:
-    state: Dict[int, str]
-    reason: Dict[int, str] = field(default_factory=dict)     # kept entries: why
-    units: List[List[int]] = field(default_factory=list)     # summary units (sum entries)
-    forced_pins: List[int] = field(default_factory=list)     # pinned entries compressed by force
+    state: dict[int, str]
+    reason: dict[int, str] = field(default_factory=dict)     # kept entries: why
+    units: list[list[int]] = field(default_factory=list)     # summary units (sum entries)
+    forced_pins: list[int] = field(default_factory=list)     # pinned entries compressed by force
 
-    def indices(self, state: str) -> List[int]:
+    def indices(self, state: str) -> list[int]:
         return sorted(i for i, s in self.state.items() if s == state)
 
 
-def initial_states(sel, plan: Plan, respect_pins: bool, force: bool) -> Layout:
+def initial_states(sel: Selection, plan: Plan, respect_pins: bool, force: bool) -> Layout:
     action = {bytes.fromhex(s.commit): s.action for s in plan.steps}
     selected = set(sel.selected)
     lay = Layout({})
@@ -69,8 +74,8 @@ def initial_states(sel, plan: Plan, respect_pins: bool, force: bool) -> Layout:
     return lay
 
 
-def repair_pairs(lay: Layout, msgs: Dict[int, dict], start: int, end: int, survives_sum: bool,
-                 results_after: Callable[[], Set[str]]) -> None:
+def repair_pairs(lay: Layout, msgs: dict[int, dict], start: int, end: int, survives_sum: bool,
+                 results_after: Callable[[], set[str]]) -> None:
     """Keep tool calls and results paired (see the module docstring); `msgs` maps span index
     to message; `results_after()` gives the call ids answered after the span (loaded lazily)."""
     order = list(range(start, end))
@@ -125,14 +130,15 @@ def repair_pairs(lay: Layout, msgs: Dict[int, dict], start: int, end: int, survi
             changed |= keep(g)
 
 
-def cut_units(lay: Layout, sel, plan: Plan, msgs: Dict[int, dict], tokens: Callable[[int], int],
-              granularity: str, episode_tokens: int, summaries: Set[int]) -> None:
+def cut_units(lay: Layout, sel: Selection, plan: Plan, msgs: dict[int, dict],
+              tokens: Callable[[int], int],
+              granularity: str, episode_tokens: int, summaries: set[int]) -> None:
     """Fill lay.units (see the module docstring); `summaries` are span indices holding an
     earlier summary."""
     if granularity not in GRANULARITIES:
         raise InputError(f"unknown granularity {granularity!r} (turn, episode or range)")
-    group: Dict[bytes, int] = {}
-    chained: Set[int] = set()
+    group: dict[bytes | None, int] = {}
+    chained: set[int] = set()
     g = -1
     prev_combine = False
     for s in plan.steps:
@@ -142,8 +148,8 @@ def cut_units(lay: Layout, sel, plan: Plan, msgs: Dict[int, dict], tokens: Calla
             chained.add(g)
         group[bytes.fromhex(s.commit)] = g
         prev_combine = s.action == "combine"
-    runs: List[List[int]] = []
-    cur: List[int] = []
+    runs: list[list[int]] = []
+    cur: list[int] = []
     for i in range(sel.start, sel.end):
         st = lay.state[i]
         if st == "keep":
@@ -154,10 +160,10 @@ def cut_units(lay: Layout, sel, plan: Plan, msgs: Dict[int, dict], tokens: Calla
             cur.append(i)
     if cur:
         runs.append(cur)
-    units: List[List[int]] = []
+    units: list[list[int]] = []
     for run in runs:
-        segs: List[List[int]] = [[run[0]]]
-        for prev, i in zip(run, run[1:]):
+        segs: list[list[int]] = [[run[0]]]
+        for prev, i in pairwise(run):
             gp, gi = group.get(sel.origin.get(prev)), group.get(sel.origin.get(i))
             joined = gp == gi and gp in chained
             cut = not joined and granularity != "range" and \
@@ -167,7 +173,7 @@ def cut_units(lay: Layout, sel, plan: Plan, msgs: Dict[int, dict], tokens: Calla
             else:
                 segs[-1].append(i)
         if granularity == "episode":
-            packed: List[List[int]] = []
+            packed: list[list[int]] = []
             size = 0
             for seg in segs:
                 t = sum(tokens(i) for i in seg)
@@ -185,8 +191,8 @@ def cut_units(lay: Layout, sel, plan: Plan, msgs: Dict[int, dict], tokens: Calla
     lay.units = units
 
 
-def layout(sel, plan: Plan, msgs: Dict[int, dict], *, respect_pins: bool, force: bool,
-           survives_sum: bool, results_after: Callable[[], Set[str]]) -> Layout:
+def layout(sel: Selection, plan: Plan, msgs: dict[int, dict], *, respect_pins: bool, force: bool,
+           survives_sum: bool, results_after: Callable[[], set[str]]) -> Layout:
     lay = initial_states(sel, plan, respect_pins, force)
     repair_pairs(lay, msgs, sel.start, sel.end, survives_sum, results_after)
     return lay

@@ -12,10 +12,14 @@
 from __future__ import annotations
 
 import re
-from typing import Dict, Iterable, List, Optional, Sequence
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from ..errors import InputError, OperationError
 from ..objects import Entry
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 MAX_PATTERN = 1000
 
@@ -24,12 +28,12 @@ class Facts:
     """Must-keep strings and patterns."""
 
     def __init__(self, strings: Sequence[str] = (), patterns: Sequence[str] = ()) -> None:
-        self.strings: List[str] = []
+        self.strings: list[str] = []
         for s in strings:
             if not isinstance(s, str) or not s:
                 raise InputError("a must-keep string must be non-empty text")
             self.strings.append(s)
-        self.patterns: List[re.Pattern] = []
+        self.patterns: list[re.Pattern] = []
         for p in patterns:
             if not isinstance(p, str) or not p or len(p) > MAX_PATTERN:
                 raise InputError(f"a must-keep pattern must be non-empty text of at most "
@@ -46,7 +50,7 @@ class Facts:
     def matches(self, text: str) -> bool:
         return any(s in text for s in self.strings) or any(p.search(text) for p in self.patterns)
 
-    def items(self) -> List[tuple]:
+    def items(self) -> list[tuple]:
         return [("string", s, s) for s in self.strings] + \
             [("pattern", p.pattern, p) for p in self.patterns]
 
@@ -82,7 +86,8 @@ def _found(fact, texts: Sequence[str]) -> bool:
 
 
 def check_pins(before: Sequence[Entry], after: Sequence[Entry], forced: Iterable[int],
-               created: Iterable[bytes], read_bytes, expected: Dict[bytes, bytes]) -> int:
+               created: Iterable[bytes], read_bytes: Callable[[bytes], bytes],
+               expected: dict[bytes, bytes]) -> int:
     """Pinned entries of `before` (except the `forced` indices) must be exactly the pinned entries
     of `after` that this compression did not create; `expected` maps blob id -> bytes read at
     planning time for pins of the span, re-read with `read_bytes`. Returns the pins checked."""
@@ -107,7 +112,7 @@ def check_size(what: str, new_tokens: int, old_tokens: int, allow_growth: bool) 
                              "target, or --allow-growth")
 
 
-def check_text(text: Optional[str], what: str) -> str:
+def check_text(text: str | None, what: str) -> str:
     if not isinstance(text, str) or not text.strip():
         raise InputError(f"the summary for {what} is empty")
     return text

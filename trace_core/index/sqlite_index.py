@@ -20,8 +20,9 @@ from ..ids import ID_LEN, to_hex
 from ..objects import TAG_COMMIT, TYPE_CODES, Commit
 
 if TYPE_CHECKING:
-    from typing import Callable, Iterable, Iterator, Optional
+    from collections.abc import Callable, Iterable, Iterator
 
+    from ..storage.objectstore import ObjectStore
     from .rows import CommitRow
 
 SCHEMA_VERSION = "1"
@@ -119,7 +120,7 @@ def _is_busy(exc: Exception) -> bool:
     return isinstance(exc, sqlite3.OperationalError) and ("locked" in msg or "busy" in msg)
 
 
-def _schema_row(conn: sqlite3.Connection) -> Optional[tuple]:
+def _schema_row(conn: sqlite3.Connection) -> tuple | None:
     try:
         return conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
     except sqlite3.OperationalError as exc:
@@ -135,7 +136,7 @@ class _StaleSchema(Exception):
 class CommitIndex:
     """Commit rows, ancestry queries and a token-count cache over an object store."""
 
-    def __init__(self, db_path: str, store) -> None:
+    def __init__(self, db_path: str, store: ObjectStore) -> None:
         self.path = db_path
         self.store = store
         self.in_memory = False
@@ -228,8 +229,9 @@ class CommitIndex:
             self._conn.close()
 
     # -- rows -----------------------------------------------------------------------------------
-    def _fetch(self, oid: bytes) -> Optional[CommitRow]:
-        r = self._db(lambda c: c.execute(f"SELECT {_COLS} FROM commits WHERE id=?", (oid,)).fetchone())
+    def _fetch(self, oid: bytes) -> CommitRow | None:
+        r = self._db(lambda c: c.execute(f"SELECT {_COLS} FROM commits WHERE id=?",
+                                         (oid,)).fetchone())
         return _from_db(r) if r is not None else self._extra.get(oid)
 
     def _compute(self, starts: Iterable[bytes], use_db: bool, strict: bool) -> dict:
@@ -308,7 +310,7 @@ class CommitIndex:
             self._save(rows)
         return rows
 
-    def _row(self, oid: bytes, cache: Optional[dict] = None) -> CommitRow:
+    def _row(self, oid: bytes, cache: dict | None = None) -> CommitRow:
         r = self._fetch(oid)
         if r is None:
             new = self._load([oid])
@@ -328,13 +330,14 @@ class CommitIndex:
         """True if commit `oid` is indexed (then it is a commit; nothing is read from the store)."""
         if oid in self._extra:
             return True
-        return self._db(lambda c: c.execute("SELECT 1 FROM commits WHERE id=?", (oid,)).fetchone()) is not None
+        return self._db(lambda c: c.execute("SELECT 1 FROM commits WHERE id=?",
+                                            (oid,)).fetchone()) is not None
 
     def parents(self, oid: bytes) -> tuple:
         return self._row(oid).parents
 
     def walk(self, starts: Iterable[bytes], exclude: Iterable[bytes] = (),
-             limit: Optional[int] = None, first_parent: bool = False) -> Iterator[CommitRow]:
+             limit: int | None = None, first_parent: bool = False) -> Iterator[CommitRow]:
         """Like `git rev-list starts ^exclude`: newest first (time, then generation), each once.
 
         `first_parent` restricts the included side to first parents; exclusion still follows
@@ -344,7 +347,7 @@ class CommitIndex:
             yield _from_db(r)
 
     def walk_raw(self, starts: Iterable[bytes], exclude: Iterable[bytes] = (),
-                 limit: Optional[int] = None, first_parent: bool = False,
+                 limit: int | None = None, first_parent: bool = False,
                  columns: tuple = ()) -> Iterator[tuple]:
         """`walk` yielding plain tuples, for hot loops: (id, packed parents, generation, time_ms,
         *columns). Each of `columns` is the name of a column of the commits table (tz, author,
@@ -417,7 +420,7 @@ class CommitIndex:
                     push(heap, (-pr[3], -pr[2], p, pr))
 
     def oneline_rows(self, starts: Iterable[bytes], exclude: Iterable[bytes] = (),
-                     limit: Optional[int] = None, first_parent: bool = False) -> list:
+                     limit: int | None = None, first_parent: bool = False) -> list:
         """(id, line) for each commit `walk` yields, where line is the uncolored
         `trace log --oneline` line: `<12-hex id> <op> <+|-><tokens> <total>  <summary>` (the
         sign is `-` for drops and commits that shrink the context). SQLite formats the line
@@ -425,7 +428,7 @@ class CommitIndex:
         return [(r[0], r[4]) for r in self.walk_raw(starts, exclude, limit, first_parent,
                                                     (_ONELINE,))]
 
-    def row_reader(self, columns: tuple = ()):
+    def row_reader(self, columns: tuple = ()) -> Callable[[bytes], tuple]:
         """A function id -> raw row (id, packed parents, generation, time_ms, *columns) for one
         traversal, reading first-parent chains ahead (see `_raw_reader`)."""
         return self._raw_reader(columns)[0]
@@ -474,7 +477,8 @@ class CommitIndex:
     def _count_upto(self, cap: int) -> int:
         """min(number of indexed commits, cap), reading at most `cap` keys."""
         return self._db(lambda c: c.execute(
-            "SELECT count(*) FROM (SELECT 1 FROM commits LIMIT ?)", (cap,)).fetchone()[0]) + len(self._extra)
+            "SELECT count(*) FROM (SELECT 1 FROM commits LIMIT ?)", (cap,)).fetchone()[0]) \
+            + len(self._extra)
 
     def merge_bases(self, a: bytes, b: bytes) -> list:
         """Best common ancestors of a and b (`git merge-base --all`), newest first."""
@@ -532,7 +536,8 @@ class CommitIndex:
 
     def count(self) -> int:
         """Number of indexed commits (scanning the whole store the first time)."""
-        scanned = self._db(lambda c: c.execute("SELECT value FROM meta WHERE key='scanned'").fetchone())
+        scanned = self._db(
+            lambda c: c.execute("SELECT value FROM meta WHERE key='scanned'").fetchone())
         if scanned is None:
             have = self._db(lambda c: {r[0] for r in c.execute("SELECT id FROM commits")})
             todo = {o for o, t in self.store.iter_objects() if t == _COMMIT_CODE and o not in have}
@@ -549,7 +554,7 @@ class CommitIndex:
         self._save(rows, reset=True)
 
     # -- token counts ---------------------------------------------------------------------------
-    def get_tokens(self, blob_id: bytes, encoding: str) -> Optional[int]:
+    def get_tokens(self, blob_id: bytes, encoding: str) -> int | None:
         r = self._db(lambda c: c.execute("SELECT n FROM tokens WHERE blob=? AND encoding=?",
                                          (blob_id, encoding)).fetchone())
         return r[0] if r is not None else None

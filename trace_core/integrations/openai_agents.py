@@ -19,7 +19,8 @@ only for `view_filter` (which builds the SDK's `ModelInputData`).
 from __future__ import annotations
 
 import copy
-from typing import Any, Callable, List, Optional
+from collections.abc import Callable
+from typing import Any
 
 from ..errors import InputError
 from ..repository import Repository
@@ -47,8 +48,8 @@ class TraceSession:
 
     session_settings = None
 
-    def __init__(self, repo: Repository, session_id: Optional[str] = None,
-                 branch: Optional[str] = None) -> None:
+    def __init__(self, repo: Repository, session_id: str | None = None,
+                 branch: str | None = None) -> None:
         self.repo = repo.agent(session_id) if session_id is not None else repo
         self.session_id = session_id if session_id is not None else (repo.head_branch() or "HEAD")
         if branch is not None:
@@ -66,20 +67,21 @@ class TraceSession:
         set_symbolic_ref(self.repo, "HEAD", full, message=f"session: switch to {branch}")
 
     # -- the Session protocol -------------------------------------------------------------------
-    async def get_items(self, limit: Optional[int] = None) -> List[dict]:
+    async def get_items(self, limit: int | None = None) -> list[dict]:
         items = self.repo.messages()
         if limit is not None:
             items = items[-limit:] if limit > 0 else []
         return copy.deepcopy(items)
 
-    async def add_items(self, items: List[Any]) -> None:
+    async def add_items(self, items: list[Any]) -> None:
         msgs = [_plain(i) for i in items]
         if msgs:
             label = msgs[0].get("type") or msgs[0].get("role") or "item"
+            more = ", ..." if len(msgs) > 1 else ""
             self.repo.append_many(msgs, commit_message=f"agents-sdk: {len(msgs)} item"
-                                  f"{'s' * (len(msgs) != 1)} ({label}{', ...' if len(msgs) > 1 else ''})")
+                                  f"{'s' * (len(msgs) != 1)} ({label}{more})")
 
-    async def pop_item(self) -> Optional[dict]:
+    async def pop_item(self) -> dict | None:
         msgs = self.repo.messages()
         if not msgs:
             return None
@@ -102,7 +104,7 @@ class TraceSession:
 
 
 class _ViewFilter:
-    def __init__(self, view: List[dict], start: int) -> None:
+    def __init__(self, view: list[dict], start: int) -> None:
         self.view = view
         self.start = start
 

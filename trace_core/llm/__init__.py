@@ -11,8 +11,13 @@ See docs/llm.md.
 
 from .anthropic import AnthropicProvider
 from .base import ChatResult, PriceTable, Provider, Usage
-from .factory import (DEFAULT_KEY_ENV, LLMSettings, llm_settings, prices_from_config,
-                      provider_from_config)
+from .factory import (
+    DEFAULT_KEY_ENV,
+    LLMSettings,
+    llm_settings,
+    prices_from_config,
+    provider_from_config,
+)
 from .http import HTTPProvider, post_json
 from .openai_compat import OpenAICompatProvider
 

@@ -8,7 +8,7 @@ ends in /v1 is accepted as well.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any
 
 from ..config import default
 from .base import token_count
@@ -26,13 +26,12 @@ class AnthropicProvider(HTTPProvider):
     name = "anthropic"
     default_base_url = DEFAULT_ANTHROPIC_BASE_URL
 
-    def __init__(self, base_url: Optional[str], model: str, api_key: Optional[str] = None,
-                 *args, max_tokens: Optional[int] = DEFAULT_MAX_TOKENS, **kwargs) -> None:
-        super().__init__(base_url, model, api_key, *args,
-                         max_tokens=DEFAULT_MAX_TOKENS if max_tokens is None else max_tokens,
-                         **kwargs)
+    def __init__(self, base_url: str | None, model: str, api_key: str | None = None,
+                 *args: Any, max_tokens: int | None = DEFAULT_MAX_TOKENS, **kwargs: Any) -> None:
+        kwargs["max_tokens"] = DEFAULT_MAX_TOKENS if max_tokens is None else max_tokens
+        super().__init__(base_url, model, api_key, *args, **kwargs)
 
-    def _request(self, system: Optional[str], convo: list, max_tokens: Optional[int],
+    def _request(self, system: str | None, convo: list, max_tokens: int | None,
                  temperature: float) -> tuple:
         body = {"model": self.model, "max_tokens": max_tokens or DEFAULT_MAX_TOKENS,
                 "messages": convo, "temperature": min(temperature, 1.0)}

@@ -7,8 +7,9 @@ protocols live in `openai_compat.py` and `anthropic.py`, the HTTP transport in `
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping, Optional, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from ..errors import ConfigError, InputError
 
@@ -29,8 +30,8 @@ class ChatResult:
     model: str
     prompt_tokens: int
     completion_tokens: int
-    cost_usd: Optional[float]
-    finish_reason: Optional[str]
+    cost_usd: float | None
+    finish_reason: str | None
     latency_ms: int
     usage_reported: bool = True
 
@@ -88,8 +89,8 @@ class Provider(Protocol):
     name: str
     model: str
 
-    def complete(self, messages: list, *, system: Optional[str] = None,
-                 max_tokens: Optional[int] = None, temperature: float = 0.0) -> ChatResult:
+    def complete(self, messages: list, *, system: str | None = None,
+                 max_tokens: int | None = None, temperature: float = 0.0) -> ChatResult:
         ...
 
 
@@ -98,23 +99,26 @@ class PriceTable:
 
     __slots__ = ("_prices",)
 
-    def __init__(self, prices: Optional[Mapping[str, tuple]] = None) -> None:
+    def __init__(self, prices: Mapping[str, tuple] | None = None) -> None:
         table = {}
         for model, pair in (prices or {}).items():
             if not isinstance(model, str) or not model:
-                raise ConfigError(f"price table: model names must be non-empty strings, got {model!r}")
+                raise ConfigError("price table: model names must be non-empty strings, "
+                                  f"got {model!r}")
             try:
                 p, c = pair
             except (TypeError, ValueError):
-                raise ConfigError(f"price table: {model} needs (prompt, completion) prices") from None
+                raise ConfigError(
+                    f"price table: {model} needs (prompt, completion) prices") from None
             for what, v in (("prompt", p), ("completion", c)):
                 if isinstance(v, bool) or not isinstance(v, (int, float)) or \
                         not math.isfinite(v) or v < 0:
-                    raise ConfigError(f"price.{model}.{what} must be a non-negative number, got {v!r}")
+                    raise ConfigError(f"price.{model}.{what} must be a non-negative number, "
+                                      f"got {v!r}")
             table[model] = (float(p), float(c))
         self._prices = table
 
-    def get(self, model: str) -> Optional[tuple]:
+    def get(self, model: str) -> tuple | None:
         """(prompt, completion) USD per million tokens, or None."""
         return self._prices.get(model)
 
@@ -127,7 +131,7 @@ class PriceTable:
     def models(self) -> list:
         return sorted(self._prices)
 
-    def cost(self, model: str, prompt_tokens: int, completion_tokens: int) -> Optional[float]:
+    def cost(self, model: str, prompt_tokens: int, completion_tokens: int) -> float | None:
         """The USD cost of a call, or None when `model` has no price."""
         pair = self._prices.get(model)
         if pair is None:
@@ -174,7 +178,7 @@ def check_messages(messages: object, system: object, max_tokens: object,
     return ("\n\n".join(systems) if systems else None), convo
 
 
-def token_count(usage: object, field: str, what: str) -> Optional[int]:
+def token_count(usage: object, field: str, what: str) -> int | None:
     """A usage field: a non-negative int, None when absent; ProviderResponseError otherwise."""
     from ..errors import ProviderResponseError
 

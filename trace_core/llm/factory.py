@@ -7,13 +7,17 @@ trace_cli/llm_support.py).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
 from .anthropic import DEFAULT_ANTHROPIC_BASE_URL, AnthropicProvider
 from .base import PriceTable, Provider
 from .openai_compat import DEFAULT_OPENAI_BASE_URL, OpenAICompatProvider
+
+if TYPE_CHECKING:
+    from ..config import Config
 
 PROVIDERS = {"openai": OpenAICompatProvider, "anthropic": AnthropicProvider}
 DEFAULT_BASE_URLS = {"openai": DEFAULT_OPENAI_BASE_URL, "anthropic": DEFAULT_ANTHROPIC_BASE_URL}
@@ -29,16 +33,16 @@ OFFLINE_MESSAGE = ("llm.provider is 'offline': no LLM requests are made; use an 
 class LLMSettings:
     """The effective llm.* settings (defaults applied; base_url None while provider is unset)."""
 
-    provider: Optional[str]
-    model: Optional[str]
-    base_url: Optional[str]
+    provider: str | None
+    model: str | None
+    base_url: str | None
     timeout: float
     max_retries: int
     max_tokens: int
-    api_key_env: Optional[str]
+    api_key_env: str | None
 
 
-def llm_settings(config) -> LLMSettings:
+def llm_settings(config: Config) -> LLMSettings:
     """Read the llm.* keys of `config` (a trace_core.config.Config); ConfigError on bad values.
 
     Does not require a provider or model: see provider_from_config for that."""
@@ -52,7 +56,7 @@ def llm_settings(config) -> LLMSettings:
                        or DEFAULT_KEY_ENV.get(provider))
 
 
-def prices_from_config(config) -> PriceTable:
+def prices_from_config(config: Config) -> PriceTable:
     """The price table of every [price "<model>"] section; both prompt and completion must be
     set for a model (ConfigError naming the missing key otherwise)."""
     table = {}
@@ -70,7 +74,7 @@ def prices_from_config(config) -> PriceTable:
     return PriceTable(table)
 
 
-def provider_from_config(config, api_key: Optional[str], *,
+def provider_from_config(config: Config, api_key: str | None, *,
                          sleep: Callable[[float], None] = time.sleep) -> Provider:
     """The provider named by llm.provider, for llm.model, with the config's timeouts, retries,
     token limit and prices. ConfigError when llm.provider or llm.model is unset, or when the

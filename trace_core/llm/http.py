@@ -15,15 +15,20 @@ replaced by "[redacted]" in every message this module builds.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import socket
 import time
-from typing import Callable, Iterable, Optional
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from ..config import default
 from ..errors import ConfigError, ProviderHTTPError, ProviderResponseError, ProviderUnavailable
+
+if TYPE_CHECKING:
+    from .base import ChatResult, PriceTable
 
 DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 BACKOFF_BASE = 0.5          # seconds before the first retry; doubled each time
@@ -37,12 +42,12 @@ _CHUNK = 64 * 1024
 class _Retryable(Exception):
     """One failed attempt worth retrying: its message and an optional Retry-After."""
 
-    def __init__(self, message: str, retry_after: Optional[float] = None) -> None:
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
 
 
-def backoff_delay(attempt: int, retry_after: Optional[float] = None) -> float:
+def backoff_delay(attempt: int, retry_after: float | None = None) -> float:
     """Seconds to wait before retry number `attempt` (0-based): the server's Retry-After when it
     sent a number (capped at RETRY_AFTER_CAP), else BACKOFF_BASE * 2**attempt (capped)."""
     if retry_after is not None:
@@ -66,7 +71,7 @@ def check_base_url(url: object, what: str) -> str:
         raise ConfigError(f"{what} base URL must be an http:// or https:// URL, got {url!r:.80}")
     try:
         p = urlsplit(url)
-        p.port
+        _ = p.port  # raises ValueError on a port out of range
     except ValueError:
         p = None
     if p is None or p.scheme not in ("http", "https") or not p.hostname:
@@ -119,20 +124,21 @@ def post_json(url: str, body: dict, headers: dict, *, what: str, timeout: float,
 def _attempt(url: str, payload: bytes, headers: dict, timeout: float, limit: int,
              what: str) -> tuple:
     """One request: (status, reason, headers, body bytes); _Retryable on transport failures."""
-    import http.client      # (here, not at import: http.client + ssl cost ~50 ms, and
-    import threading        # `trace llm config` or a deterministic merge never send anything)
+    import http.client  # (here, not at import: http.client + ssl cost ~50 ms, and
+    import threading  # `trace llm config` or a deterministic merge never send anything)
     p = urlsplit(url)
     path = (p.path or "/") + (f"?{p.query}" if p.query else "")
     deadline = time.monotonic() + timeout
     cls = http.client.HTTPSConnection if p.scheme == "https" else http.client.HTTPConnection
+    assert p.hostname is not None  # check_base_url made sure of a host
     conn = cls(p.hostname, p.port, timeout=timeout)
     fired = threading.Event()
-    watchdog: Optional[threading.Timer] = None
+    watchdog: threading.Timer | None = None
 
     def left() -> float:
         r = deadline - time.monotonic()
         if r <= 0:
-            raise socket.timeout("deadline")
+            raise TimeoutError("deadline")
         return r
 
     try:
@@ -142,10 +148,8 @@ def _attempt(url: str, payload: bytes, headers: dict, timeout: float, limit: int
 
             def shut() -> None:
                 fired.set()
-                try:
+                with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
             watchdog = threading.Timer(left(), shut)
             watchdog.daemon = True
             watchdog.start()
@@ -174,9 +178,9 @@ def _attempt(url: str, payload: bytes, headers: dict, timeout: float, limit: int
                     break   # an error body: its start is enough for the message
                 chunks.append(chunk)
             if fired.is_set():
-                raise socket.timeout("deadline")
+                raise TimeoutError("deadline")
             return status, resp.reason, resp.headers, b"".join(chunks)
-        except (socket.timeout, TimeoutError):
+        except TimeoutError:
             raise _Retryable(f"{what} endpoint did not answer within {timeout:g} s") from None
         except ProviderResponseError:
             raise
@@ -211,7 +215,7 @@ def _transport_error(e: BaseException, what: str) -> Exception:
     return _Retryable(f"{what} endpoint unreachable ({detail})")
 
 
-def _retry_after(headers) -> Optional[float]:
+def _retry_after(headers) -> float | None:
     v = headers.get("Retry-After") if headers is not None else None
     if not v:
         return None
@@ -284,12 +288,13 @@ class HTTPProvider:
     name = "http"
     default_base_url = ""
 
-    def __init__(self, base_url: Optional[str], model: str, api_key: Optional[str] = None,
+    def __init__(self, base_url: str | None, model: str, api_key: str | None = None,
                  timeout: float = default("llm.timeout"),
-                 max_retries: int = default("llm.max-retries"), prices=None,
+                 max_retries: int = default("llm.max-retries"),
+                 prices: PriceTable | dict | None = None,
                  sleep: Callable[[float], None] = time.sleep,
                  max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
-                 max_tokens: Optional[int] = None) -> None:
+                 max_tokens: int | None = None) -> None:
         from .base import PriceTable
 
         if not isinstance(model, str) or not model.strip():
@@ -322,7 +327,7 @@ class HTTPProvider:
         self._sleep = sleep
         self.__key = api_key
 
-    def _key(self) -> Optional[str]:
+    def _key(self) -> str | None:
         return self.__key
 
     def __repr__(self) -> str:
@@ -330,8 +335,8 @@ class HTTPProvider:
                 f"api_key={'set' if self.__key else None}, timeout={self.timeout!r}, "
                 f"max_retries={self.max_retries!r})")
 
-    def complete(self, messages: list, *, system: Optional[str] = None,
-                 max_tokens: Optional[int] = None, temperature: float = 0.0):
+    def complete(self, messages: list, *, system: str | None = None,
+                 max_tokens: int | None = None, temperature: float = 0.0) -> ChatResult:
         """Send one chat request (retried as documented in this module) -> ChatResult."""
         from .base import ChatResult, check_messages
 

@@ -7,8 +7,6 @@ for local servers). The system prompt goes first in `messages`.
 
 from __future__ import annotations
 
-from typing import Optional
-
 from .base import token_count
 from .http import HTTPProvider
 
@@ -24,7 +22,7 @@ class OpenAICompatProvider(HTTPProvider):
     name = "openai"
     default_base_url = DEFAULT_OPENAI_BASE_URL
 
-    def _request(self, system: Optional[str], convo: list, max_tokens: Optional[int],
+    def _request(self, system: str | None, convo: list, max_tokens: int | None,
                  temperature: float) -> tuple:
         messages = ([{"role": "system", "content": system}] if system is not None else []) + convo
         body = {"model": self.model, "messages": messages, "temperature": temperature}

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Protocol
 
 from ..errors import ProviderResponseError
-from .merge3 import Conflict
 from ..messages import message_text, normalized
 from ..objects import Entry
+from .merge3 import Conflict
+
+if TYPE_CHECKING:
+    from ..llm.base import Provider
 
 Load = Callable[[Entry], dict]
 #: entries of each side shown to the LLM when looking for contradictions (the latest ones)
@@ -28,9 +32,18 @@ class DriverResult:
     entry, explanation); usage: the provider usage meta (None for offline drivers)."""
 
     def __init__(self) -> None:
-        self.resolutions: Dict[int, Tuple[str, Optional[str]]] = {}
-        self.contradictions: List[Tuple[Entry, Entry, str]] = []
-        self.usage: Optional[dict] = None
+        self.resolutions: dict[int, tuple[str, str | None]] = {}
+        self.contradictions: list[tuple[Entry, Entry, str]] = []
+        self.usage: dict | None = None
+
+
+class MergeDriver(Protocol):
+    """What the semantic strategy needs of a driver: a name for the record, and reconcile()."""
+
+    name: str
+
+    def reconcile(self, conflicts: Sequence[Conflict], added_ours: Sequence[Entry],
+                  added_theirs: Sequence[Entry], load: Load) -> DriverResult: ...
 
 
 class DeterministicDriver:
@@ -104,7 +117,7 @@ class LLMDriver:
 
     name = "llm"
 
-    def __init__(self, provider, max_tokens: Optional[int] = None) -> None:
+    def __init__(self, provider: Provider, max_tokens: int | None = None) -> None:
         self.provider = provider
         self.max_tokens = max_tokens
 

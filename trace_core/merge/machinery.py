@@ -12,19 +12,24 @@ branch has not moved meanwhile.
 from __future__ import annotations
 
 import re
-from typing import Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
+from itertools import pairwise
+from typing import TYPE_CHECKING
 
 from .. import chunked
 from ..errors import InputError, StateError
 from ..ids import from_hex
-from ..objects import Blob, Commit, Entry, Snapshot
-from ..plumbing.commit import (Change, count_entries, publish, snapshot_of_commit, tip,
-                               write_change)
 from ..messages import normalized
+from ..objects import Blob, Commit, Entry, Snapshot
+from ..plumbing.commit import Change, count_entries, publish, snapshot_of_commit, tip, write_change
 from ..state import RepoState
 from . import state as mergestate
 from .merge3 import ORDERS, Conflict, Outcome, Similar, merge_lists, resolved_entries
 from .state import STRATEGIES
+
+if TYPE_CHECKING:
+    from .driver import MergeDriver
+    from .state import MergeState
 
 _WORD = None
 _STRATEGY_ACTION = {"ours": "ours", "theirs": "theirs", "union": "both"}
@@ -34,10 +39,10 @@ class MergeResult:
     """What a merge / pick / rebase did. status: up-to-date, fast-forward, merged, picked,
     reverted, rebased, empty (nothing to commit) or conflicts (see `conflicts`)."""
 
-    def __init__(self, op: str, status: str, commit: Optional[str] = None,
-                 conflicts: Sequence[Conflict] = (), base: Optional[str] = None,
-                 deduplicated: int = 0, inference: Optional[dict] = None,
-                 driver: Optional[str] = None, replayed: Sequence = ()) -> None:
+    def __init__(self, op: str, status: str, commit: str | None = None,
+                 conflicts: Sequence[Conflict] = (), base: str | None = None,
+                 deduplicated: int = 0, inference: dict | None = None,
+                 driver: str | None = None, replayed: Sequence = ()) -> None:
         self.op = op
         self.status = status
         self.commit = commit
@@ -61,6 +66,15 @@ class Work:
 
     __slots__ = ("ours_id", "ours", "ours_snap", "prefix", "suffix", "ours_mid", "outcome",
                  "added_ours", "added_theirs")
+    ours_id: bytes | None
+    ours: Commit | None
+    ours_snap: Snapshot
+    prefix: int
+    suffix: int
+    ours_mid: list[Entry]
+    outcome: Outcome
+    added_ours: list[Entry]
+    added_theirs: list[Entry]
 
 
 def shared_leaves(refs: list) -> int:
@@ -72,7 +86,7 @@ def shared_leaves(refs: list) -> int:
     return k
 
 
-def _common_leaves(views: list) -> Tuple[int, int]:
+def _common_leaves(views: list) -> tuple[int, int]:
     """(entries in leading leaves shared by all, entries in shared trailing leaves + tails)."""
     refs = [v[0] for v in views]
     n = min(len(r) for r in refs)
@@ -87,7 +101,7 @@ def _common_leaves(views: list) -> Tuple[int, int]:
     return prefix, len(tails[0]) + sum(c for _, c in refs[0][len(refs[0]) - j:])
 
 
-def _role_of(repo: RepoState, e: Entry) -> Optional[str]:
+def _role_of(repo: RepoState, e: Entry) -> str | None:
     return repo.get_blob(e.blob).message.get("role")
 
 
@@ -104,15 +118,15 @@ def _similar(repo: RepoState, threshold: float) -> Similar:
             m = repo.get_blob(e.blob).message
             text = normalized(m)
             ids = [vocab.setdefault(w, len(vocab)) for w in _WORD.findall(text)]
-            grams = frozenset(zip(ids, ids[1:])) if len(ids) > 1 else frozenset(ids)
+            grams = frozenset(pairwise(ids)) if len(ids) > 1 else frozenset(ids)
             f = cache[e.blob] = (m.get("role"), text, grams)
         return f
     return Similar(features, threshold)
 
 
-def _added_times(repo: RepoState, tip: Optional[bytes], base: Optional[bytes]) -> Dict[bytes, int]:
+def _added_times(repo: RepoState, tip: bytes | None, base: bytes | None) -> dict[bytes, int]:
     """blob id -> time of the commit that added it, for commits in base..tip."""
-    out: Dict[bytes, int] = {}
+    out: dict[bytes, int] = {}
     if tip is None:
         return out
     for row in repo.index.walk([tip], [base] if base else []):
@@ -122,11 +136,11 @@ def _added_times(repo: RepoState, tip: Optional[bytes], base: Optional[bytes]) -
     return out
 
 
-def three_way(repo: RepoState, base: Optional[bytes], ours: Optional[bytes], theirs: Optional[bytes],
+def three_way(repo: RepoState, base: bytes | None, ours: bytes | None, theirs: bytes | None,
                order: str, fast: bool = True) -> Work:
     """The three-way merge of the three contexts. `fast` allows the appends-only shortcut,
     whose result does not list ours' entries as slots (a semantic driver needs them)."""
-    snaps = [snapshot_of_commit(repo, base), snapshot_of_commit(repo, ours), snapshot_of_commit(repo, theirs)]
+    snaps = [snapshot_of_commit(repo, c) for c in (base, ours, theirs)]
     views = [chunked.leaves(s, repo.get_node) for s in snaps]
     prefix, suffix = _common_leaves(views)
     similar = _similar(repo, repo.config.get_typed("merge.similarity"))
@@ -135,7 +149,7 @@ def three_way(repo: RepoState, base: Optional[bytes], ours: Optional[bytes], the
         if w is not None:
             return w
     mids = [chunked.entries_between(v[0], v[1], prefix, s.count - suffix, repo.get_node)
-            for v, s in zip(views, snaps)]
+            for v, s in zip(views, snaps, strict=True)]
     when = None
     if order == "chronological":
         when = _added_times(repo, ours, base)
@@ -147,16 +161,17 @@ def three_way(repo: RepoState, base: Optional[bytes], ours: Optional[bytes], the
     w.ours_snap = snaps[1]
     w.prefix, w.suffix = prefix, suffix
     w.ours_mid = mids[1]
-    w.outcome = merge_lists(mids[0], mids[1], mids[2], role=lambda e: _role_of(repo, e), order=order,
-                            when=when, similar=similar)
+    w.outcome = merge_lists(mids[0], mids[1], mids[2], role=lambda e: _role_of(repo, e),
+                            order=order, when=when, similar=similar)
     base_blobs = {e.blob for e in mids[0]}
     w.added_ours = [e for e in mids[1] if e.blob not in base_blobs]
     w.added_theirs = [e for e in mids[2] if e.blob not in base_blobs]
     return w
 
 
-def _appends_only(repo: RepoState, snaps: list, views: list, prefix: int, ours: Optional[bytes],
-                  similar) -> Optional[Work]:
+def _appends_only(repo: RepoState, snaps: list[Snapshot],
+                  views: list[tuple[list[chunked.Ref], tuple[Entry, ...]]], prefix: int,
+                  ours: bytes | None, similar) -> Work | None:
     """The common case without reading the whole of either side: since the base, both sides
     only appended. The result is ours plus what theirs appended (duplicates of ours'
     windowed appends dropped), unless a near-duplicate needs a decision (None: merge it the
@@ -174,13 +189,14 @@ def _appends_only(repo: RepoState, snaps: list, views: list, prefix: int, ours: 
     n_ours = ours_s.count - base_s.count
     runs = [(0, n_ours)] if n_ours <= 2 * NEAR_WINDOW else \
         [(0, NEAR_WINDOW), (n_ours - NEAR_WINDOW, n_ours)]   # merge3.window's entries
-    ours_win: Dict[int, Entry] = {}
+    ours_win: dict[int, Entry] = {}
     for a, b in runs:
         got = chunked.entries_between(*views[1], base_s.count + a, base_s.count + b, get)
-        ours_win.update(zip(range(a, b), got))
+        ours_win.update(zip(range(a, b), got, strict=True))
     added = chunked.entries_between(*views[2], base_s.count, theirs_s.count, get)
+    near: dict = {}
     if not ours_win:
-        rest, near, dups = added, {}, 0
+        rest, dups = added, 0
     else:
         rest, near, dups = redundancy(ours_win, added, similar)
     if near:
@@ -196,7 +212,8 @@ def _appends_only(repo: RepoState, snaps: list, views: list, prefix: int, ours: 
     return w
 
 
-def apply_strategy(repo: RepoState, w: Work, strategy: str, driver) -> Tuple[Optional[dict], Optional[str]]:
+def apply_strategy(repo: RepoState, w: Work, strategy: str,
+                   driver: MergeDriver | None) -> tuple[dict | None, str | None]:
     """Settle what the strategy settles; returns (inference usage, driver name)."""
     outcome = w.outcome
     if strategy in _STRATEGY_ACTION:
@@ -243,7 +260,8 @@ def _flag_contradiction(repo: RepoState, outcome, ours_e: Entry, theirs_e: Entry
     c.id = max(x.id for x in outcome.conflicts) + 1
 
 
-def settle_text(repo: RepoState, c: Conflict, text: str, by: str, role: Optional[str] = None) -> None:
+def settle_text(repo: RepoState, c: Conflict, text: str | None, by: str,
+                role: str | None = None) -> None:
     if not isinstance(text, str) or not text.strip():
         raise InputError("a text resolution needs non-empty text")
     sample = (c.ours or c.theirs or ([c.base] if c.base else []))
@@ -255,7 +273,7 @@ def settle_text(repo: RepoState, c: Conflict, text: str, by: str, role: Optional
     c.settle("text", by, [Entry(blob.id, flags)])
 
 
-def _result_snapshot(repo: RepoState, w: Work, mid: List[Entry]) -> Tuple[Snapshot, list, int]:
+def _result_snapshot(repo: RepoState, w: Work, mid: list[Entry]) -> tuple[Snapshot, list, int]:
     """(snapshot, new nodes, total tokens) of ours with its differing middle replaced."""
     om = w.ours_mid
     n = min(len(om), len(mid))
@@ -277,8 +295,8 @@ def _result_snapshot(repo: RepoState, w: Work, mid: List[Entry]) -> Tuple[Snapsh
 
 def new_commit(repo: RepoState, snap: Snapshot, nodes: list, total: int, parents: list, op: str,
                 message: str, prev_total: int, meta: dict, blobs: Sequence[bytes] = (),
-                targets: Sequence[int] = (), author: Optional[str] = None,
-                tokens: Optional[int] = None) -> Commit:
+                targets: Sequence[int] = (), author: str | None = None,
+                tokens: int | None = None) -> Commit:
     """Write a commit of `snap`; its `tokens` is the change of the total unless given."""
     change = Change(snap, nodes, op, blobs=blobs, targets=targets, message=message,
                     tokens=total - prev_total if tokens is None else tokens,
@@ -286,25 +304,25 @@ def new_commit(repo: RepoState, snap: Snapshot, nodes: list, total: int, parents
     return write_change(repo, change, parents, author)
 
 
-def head(repo: RepoState) -> Tuple[str, Optional[bytes]]:
+def head(repo: RepoState) -> tuple[str, bytes | None]:
     """(the ref the operation moves, its commit id or None)."""
     ref, cid, _, _ = tip(repo)
     return ref, cid
 
 
-def save_state(repo: RepoState, st, w: Work) -> None:
+def save_state(repo: RepoState, st: MergeState, w: Work) -> None:
     """Record the slots of `w` in `st`, with runs of ours' entries kept as index ranges."""
     om = w.ours_mid
-    pos = {}
+    pos: dict[Entry, int] = {}
     for i, e in enumerate(om):
         pos.setdefault(e, i)
     slots: list = []
     for s in w.outcome.slots:
         if isinstance(s, Entry):
-            i = pos.get(s)
-            if i is not None:
+            at = pos.get(s)
+            if at is not None:
                 last = slots[-1] if slots else None
-                a = w.prefix + i
+                a = w.prefix + at
                 if isinstance(last, tuple) and last[2] == a:
                     slots[-1] = ("o", last[1], a + 1)
                 else:
@@ -318,7 +336,7 @@ def save_state(repo: RepoState, st, w: Work) -> None:
     mergestate.save(repo, st)
 
 
-def work_from_state(repo: RepoState, st) -> Work:
+def work_from_state(repo: RepoState, st: MergeState) -> Work:
     w = Work()
     w.ours_id = from_hex(st.ours) if st.ours else None
     w.ours = repo.get_commit(w.ours_id) if w.ours_id else None
@@ -344,7 +362,7 @@ def work_from_state(repo: RepoState, st) -> Work:
     return w
 
 
-def check_options(repo: RepoState, strategy: str, order: Optional[str]) -> str:
+def check_options(repo: RepoState, strategy: str, order: str | None) -> str:
     if strategy not in STRATEGIES:
         raise InputError(f"unknown strategy {strategy!r} ({', '.join(STRATEGIES)})")
     order = order or repo.config.get_typed("merge.order")
@@ -353,7 +371,7 @@ def check_options(repo: RepoState, strategy: str, order: Optional[str]) -> str:
     return order
 
 
-def finish(repo: RepoState, st, w: Work) -> MergeResult:
+def finish(repo: RepoState, st: MergeState, w: Work) -> MergeResult:
     """Commit a fully resolved merge or pick and move the branch (CAS on where it started)."""
     mid = resolved_entries(w.outcome.slots)
     snap, nodes, total = _result_snapshot(repo, w, mid)
@@ -371,8 +389,10 @@ def finish(repo: RepoState, st, w: Work) -> MergeResult:
         meta["driver"] = st.driver
     if st.inference:
         meta["inference"] = st.inference
-    new_blobs = [e.blob for c in st.conflicts if c.action == "text" for e in c.resolution]
+    new_blobs = [e.blob for c in st.conflicts if c.action == "text"
+                 for e in c.resolution or ()]
     if st.op == "merge":
+        assert st.ours is not None  # a merge that stopped had a commit to merge into
         parents = [from_hex(st.ours), from_hex(st.theirs)]
         commit = new_commit(repo, snap, nodes, total, parents, "merge", st.message, prev,
                                   meta, blobs=new_blobs)
@@ -428,8 +448,8 @@ def _replayed_targets(repo: RepoState, w: Work, src: Commit) -> list:
     return sorted(out)
 
 
-def _rebase_step_done(repo: RepoState, st, w: Work, snap: Snapshot, nodes: list, total: int, prev: int,
-                      meta: dict, new_blobs: list) -> MergeResult:
+def _rebase_step_done(repo: RepoState, st, w: Work, snap: Snapshot, nodes: list, total: int,
+                      prev: int, meta: dict, new_blobs: list) -> MergeResult:
     rb = st.rebase
     src_id = rb["todo"][0]
     src = repo.get_commit(from_hex(src_id))

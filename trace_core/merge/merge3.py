@@ -9,7 +9,7 @@ combined is a `Conflict`, recorded as data in the result.
 
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from collections.abc import Callable, Sequence
 
 from ..objects import Entry
 
@@ -21,8 +21,8 @@ KINDS = ("edit/edit", "edit/drop", "drop/edit", "pin/drop", "drop/pin", "redunda
 NEAR_WINDOW = 64
 
 #: an entry's features for near-duplicate search: (role, normalized text, set of shingle ids)
-Features = Callable[[Entry], Tuple[Optional[str], str, frozenset]]
-Role = Callable[[Entry], Optional[str]]
+Features = Callable[[Entry], tuple[str | None, str, frozenset]]
+Role = Callable[[Entry], str | None]
 
 
 class Similar:
@@ -60,23 +60,23 @@ class Conflict:
 
     __slots__ = ("id", "kind", "base", "ours", "theirs", "resolution", "action", "by", "note")
 
-    def __init__(self, kind: str, base: Optional[Entry], ours: Sequence[Entry],
+    def __init__(self, kind: str, base: Entry | None, ours: Sequence[Entry],
                  theirs: Sequence[Entry], note: str = "") -> None:
         self.id = 0
         self.kind = kind
         self.base = base
         self.ours = list(ours)
         self.theirs = list(theirs)
-        self.resolution: Optional[List[Entry]] = None
-        self.action: Optional[str] = None
-        self.by: Optional[str] = None
+        self.resolution: list[Entry] | None = None
+        self.action: str | None = None
+        self.by: str | None = None
         self.note = note
 
     @property
     def resolved(self) -> bool:
         return self.resolution is not None
 
-    def settle(self, action: str, by: str, entries: Optional[Sequence[Entry]] = None) -> None:
+    def settle(self, action: str, by: str, entries: Sequence[Entry] | None = None) -> None:
         """Resolve with ours, theirs, both, base, drop, or text (then `entries` is given)."""
         if action == "ours":
             out = self.ours
@@ -108,7 +108,7 @@ class Outcome:
     __slots__ = ("slots", "conflicts", "deduplicated")
 
     def __init__(self, slots: list, deduplicated: int,
-                 conflicts: Optional[List[Conflict]] = None) -> None:
+                 conflicts: list[Conflict] | None = None) -> None:
         """Conflicts are numbered in slot order unless given (already numbered)."""
         self.slots = slots
         self.deduplicated = deduplicated
@@ -119,9 +119,9 @@ class Outcome:
         self.conflicts = conflicts
 
 
-def resolved_entries(slots: Sequence) -> List[Entry]:
+def resolved_entries(slots: Sequence) -> list[Entry]:
     """The entries of a fully resolved slot list (ValueError if a conflict is open)."""
-    out: List[Entry] = []
+    out: list[Entry] = []
     for s in slots:
         if isinstance(s, Conflict):
             if s.resolution is None:
@@ -136,10 +136,10 @@ def resolved_entries(slots: Sequence) -> List[Entry]:
 KEEP, EDIT, DROP = "keep", "edit", "drop"
 
 
-def align(base: Sequence[Entry], side: Sequence[Entry], role: Role) -> Tuple[list, Dict[int, list]]:
+def align(base: Sequence[Entry], side: Sequence[Entry], role: Role) -> tuple[list, dict[int, list]]:
     """(fate of each base entry: (KEEP|EDIT|DROP, entry or None), insertions by gap)."""
     fate: list = [None] * len(base)
-    ins: Dict[int, list] = {}
+    ins: dict[int, list] = {}
     n = min(len(base), len(side))
     p = 0
     while p < n and base[p].blob == side[p].blob:
@@ -149,7 +149,7 @@ def align(base: Sequence[Entry], side: Sequence[Entry], role: Role) -> Tuple[lis
     while s < n - p and base[-1 - s].blob == side[-1 - s].blob:
         fate[len(base) - 1 - s] = (KEEP, side[len(side) - 1 - s])
         s += 1
-    import difflib   # (imported here: merge3 is imported by every command, difflib by few)
+    import difflib  # (imported here: merge3 is imported by every command, difflib by few)
     b_mid = base[p:len(base) - s]
     o_mid = side[p:len(side) - s]
     sm = difflib.SequenceMatcher(a=[e.blob for e in b_mid], b=[e.blob for e in o_mid],
@@ -218,19 +218,19 @@ def window(n: int) -> range | list:
         [*range(NEAR_WINDOW), *range(n - NEAR_WINDOW, n)]
 
 
-def redundancy(ours: Dict[int, Entry], theirs: Sequence[Entry],
-               similar: Optional[Similar]) -> Tuple[list, Dict[int, Conflict], int]:
+def redundancy(ours: dict[int, Entry], theirs: Sequence[Entry],
+               similar: Similar | None) -> tuple[list, dict[int, Conflict], int]:
     """Compare what theirs inserted with the (windowed) entries ours inserted at one place:
     (theirs' entries left, redundancy conflicts by ours' index, exact duplicates dropped)."""
     have = {e.blob for e in ours.values()}
     rest = [e for e in theirs if e.blob not in have]
     dups = len(theirs) - len(rest)
-    near: Dict[int, Conflict] = {}
+    near: dict[int, Conflict] = {}
     if similar is None or not rest:
         return rest, near, dups
     feats = {i: similar.features(o) for i, o in ours.items()}
-    by_text: Dict[tuple, List[int]] = {}
-    by_shingle: Dict[int, List[int]] = {}
+    by_text: dict[tuple, list[int]] = {}
+    by_shingle: dict[int, list[int]] = {}
     for i in sorted(feats):
         f = feats[i]
         by_text.setdefault((f[0], f[1]), []).append(i)
@@ -252,8 +252,8 @@ def redundancy(ours: Dict[int, Entry], theirs: Sequence[Entry],
     return left, near, dups
 
 
-def _gap(io: list, it: list, order: str, when: Optional[Dict[bytes, int]],
-         similar: Optional[Similar]) -> Tuple[list, int]:
+def _gap(io: list, it: list, order: str, when: dict[bytes, int] | None,
+         similar: Similar | None) -> tuple[list, int]:
     """Merge the entries both sides inserted at one place: (slots, exact duplicates dropped)."""
     if not io or not it:
         return list(io or it), 0
@@ -264,7 +264,8 @@ def _gap(io: list, it: list, order: str, when: Optional[Dict[bytes, int]],
     if order == "theirs-first":
         return theirs_left + ours_slots, dups
     when = when or {}
-    tagged = [(when.get(e.blob, 0), 0, i, s) for i, (e, s) in enumerate(zip(io, ours_slots))]
+    tagged = [(when.get(e.blob, 0), 0, i, s)
+              for i, (e, s) in enumerate(zip(io, ours_slots, strict=True))]
     tagged += [(when.get(e.blob, 0), 1, i, e) for i, e in enumerate(theirs_left)]
     tagged.sort(key=lambda t: t[:3])
     return [t[3] for t in tagged], dups
@@ -272,8 +273,8 @@ def _gap(io: list, it: list, order: str, when: Optional[Dict[bytes, int]],
 
 def merge_lists(base: Sequence[Entry], ours: Sequence[Entry], theirs: Sequence[Entry], *,
                 role: Role, order: str = "ours-first",
-                when: Optional[Dict[bytes, int]] = None,
-                similar: Optional[Similar] = None) -> Outcome:
+                when: dict[bytes, int] | None = None,
+                similar: Similar | None = None) -> Outcome:
     """Three-way merge of entry lists. `role(entry)` gives an entry's role (edits pair entries
     of the same role); `similar(a, b)` says whether two inserted entries are near-duplicates;
     `when[blob]` orders insertions for the chronological order."""

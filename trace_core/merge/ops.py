@@ -3,7 +3,7 @@ cherry-pick or revert (docs/merge.md)."""
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import TYPE_CHECKING
 
 from ..errors import BranchMoved, InputError, MergeConflict, OperationError
 from ..ids import to_hex
@@ -11,19 +11,32 @@ from ..plumbing.commit import publish
 from ..plumbing.revparse import resolve_ref_name, resolve_revision
 from ..state import RepoState
 from . import state as mergestate
-from .machinery import (MergeResult, apply_strategy, check_options, finish, head, save_state,
-                        settle_text, three_way, work_from_state)
+from .machinery import (
+    MergeResult,
+    apply_strategy,
+    check_options,
+    finish,
+    head,
+    save_state,
+    settle_text,
+    three_way,
+    work_from_state,
+)
 from .merge3 import Conflict
 from .replay import rebase_run
 
+if TYPE_CHECKING:
+    from .driver import MergeDriver
 
-def merge_state(repo: RepoState) -> Optional["mergestate.MergeState"]:
+
+def merge_state(repo: RepoState) -> mergestate.MergeState | None:
     """The merge, rebase, cherry-pick or revert stopped on conflicts, or None."""
     return mergestate.load(repo)
 
 
-def merge(repo: RepoState, rev: str, *, strategy: str = "manual", order: Optional[str] = None,
-          message: Optional[str] = None, ff: str = "auto", driver=None) -> MergeResult:
+def merge(repo: RepoState, rev: str, *, strategy: str = "manual", order: str | None = None,
+          message: str | None = None, ff: str = "auto",
+          driver: MergeDriver | None = None) -> MergeResult:
     """Merge commit `rev` into the current branch (see docs/merge.md).
 
     ff: auto (fast-forward when possible), only (refuse otherwise), never (always a merge
@@ -44,14 +57,14 @@ def merge(repo: RepoState, rev: str, *, strategy: str = "manual", order: Optiona
 
 
 def _merge_once(repo: RepoState, rev: str, theirs: bytes, strategy: str, order: str,
-                message: Optional[str], ff: str, driver) -> MergeResult:
+                message: str | None, ff: str, driver) -> MergeResult:
     ref, ours = head(repo)
     if resolve_ref_name(repo, rev) == ref or rev == "HEAD":
         raise OperationError(f"cannot merge {rev} into itself")
     if ours == theirs:
         return MergeResult("merge", "up-to-date", to_hex(ours))
     bases = repo.index.merge_bases(ours, theirs) if ours is not None else []
-    if theirs in bases:
+    if ours is not None and theirs in bases:   # (no bases without ours)
         return MergeResult("merge", "up-to-date", to_hex(ours))
     if ours is None or (ff != "never" and ours in bases):
         publish(repo, ref, to_hex(ours) if ours else None, to_hex(theirs),
@@ -76,8 +89,8 @@ def _merge_once(repo: RepoState, rev: str, theirs: bytes, strategy: str, order: 
     return finish(repo, st, w)
 
 
-def resolve_conflict(repo: RepoState, conflict_id: int, action: str, text: Optional[str] = None,
-            role: Optional[str] = None) -> Conflict:
+def resolve_conflict(repo: RepoState, conflict_id: int, action: str, text: str | None = None,
+            role: str | None = None) -> Conflict:
     """Settle one conflict of the stopped operation: ours, theirs, both, base, drop, or text
     (a new message with `text`, in the role of the conflicting entries unless `role`)."""
     st = mergestate.load(repo)
@@ -111,7 +124,8 @@ def merge_abort(repo: RepoState) -> str:
     return op
 
 
-def merge_continue(repo: RepoState, message: Optional[str] = None, driver=None) -> MergeResult:
+def merge_continue(repo: RepoState, message: str | None = None,
+                   driver: MergeDriver | None = None) -> MergeResult:
     """Finish the stopped operation once every conflict is settled."""
     st = mergestate.load(repo)
     if st is None:

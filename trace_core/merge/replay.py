@@ -1,13 +1,13 @@
 """cherry-pick, revert and rebase: replaying commits as three-way merges (docs/merge.md).
 
 A pick applies the change a commit made to its parent (cherry-pick) or undoes it (revert) on top
-of the branch, through the three-way machinery (merge.machinery); a rebase replays a list of commits that
-way (pure appends without a three-way merge) and moves the branch once at the end.
+of the branch, through the three-way machinery (merge.machinery); a rebase replays a list of
+commits that way (pure appends without a three-way merge) and moves the branch once at the end.
 """
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import TYPE_CHECKING
 
 from .. import chunked
 from ..errors import OperationError
@@ -17,24 +17,36 @@ from ..plumbing.commit import publish, snapshot_of_commit, total_after
 from ..plumbing.revparse import resolve_revision
 from ..state import RepoState
 from . import state as mergestate
-from .machinery import (MergeResult, apply_strategy, check_options, finish, head, new_commit,
-                        three_way,
-                        save_state, shared_leaves)
+from .machinery import (
+    MergeResult,
+    apply_strategy,
+    check_options,
+    finish,
+    head,
+    new_commit,
+    save_state,
+    shared_leaves,
+    three_way,
+)
+
+if TYPE_CHECKING:
+    from .driver import MergeDriver
+    from .state import MergeState
 
 
-def cherry_pick(repo: RepoState, rev: str, *, strategy: str = "manual", order: Optional[str] = None,
-                driver=None) -> MergeResult:
+def cherry_pick(repo: RepoState, rev: str, *, strategy: str = "manual", order: str | None = None,
+                driver: MergeDriver | None = None) -> MergeResult:
     """Apply the change commit `rev` made (against its parent) on top of the branch."""
     return _pick_op(repo, "cherry-pick", rev, strategy, order, driver)
 
 
-def revert(repo: RepoState, rev: str, *, strategy: str = "manual", order: Optional[str] = None,
-           driver=None) -> MergeResult:
+def revert(repo: RepoState, rev: str, *, strategy: str = "manual", order: str | None = None,
+           driver: MergeDriver | None = None) -> MergeResult:
     """Undo the change commit `rev` made, as a new commit on top of the branch."""
     return _pick_op(repo, "revert", rev, strategy, order, driver)
 
 
-def _pick_op(repo: RepoState, op: str, rev: str, strategy: str, order: Optional[str],
+def _pick_op(repo: RepoState, op: str, rev: str, strategy: str, order: str | None,
              driver) -> MergeResult:
     mergestate.refuse_if_in_progress(repo)
     order = check_options(repo, strategy, order)
@@ -55,8 +67,10 @@ def _pick_op(repo: RepoState, op: str, rev: str, strategy: str, order: Optional[
     return pick(repo, st, base, theirs, driver)
 
 
-def pick(repo: RepoState, st, base: Optional[bytes], theirs: Optional[bytes], driver) -> MergeResult:
+def pick(repo: RepoState, st: MergeState, base: bytes | None, theirs: bytes | None,
+         driver: MergeDriver | None) -> MergeResult:
     """One replay step: three-way (base -> theirs applied on st.ours); stop on conflicts."""
+    assert st.ours is not None  # every replay step applies onto a commit
     ours = from_hex(st.ours)
     w = three_way(repo, base, ours, theirs, st.order, fast=st.strategy != "semantic")
     st.inference, st.driver = apply_strategy(repo, w, st.strategy, driver)
@@ -69,8 +83,8 @@ def pick(repo: RepoState, st, base: Optional[bytes], theirs: Optional[bytes], dr
     return finish(repo, st, w)
 
 
-def rebase(repo: RepoState, upstream: str, *, strategy: str = "manual", order: Optional[str] = None,
-           driver=None) -> MergeResult:
+def rebase(repo: RepoState, upstream: str, *, strategy: str = "manual", order: str | None = None,
+           driver: MergeDriver | None = None) -> MergeResult:
     """Replay the branch's commits that `upstream` lacks on top of it (merges are left out,
     as git does), then move the branch once. Conflicts stop it with MERGE_STATE."""
     mergestate.refuse_if_in_progress(repo)
@@ -94,8 +108,9 @@ def rebase(repo: RepoState, upstream: str, *, strategy: str = "manual", order: O
     return rebase_run(repo, st, driver)
 
 
-def rebase_run(repo: RepoState, st, driver) -> MergeResult:
+def rebase_run(repo: RepoState, st: MergeState, driver: MergeDriver | None) -> MergeResult:
     rb = st.rebase
+    assert rb is not None  # set by rebase()
     while rb["todo"]:
         cid = from_hex(rb["todo"][0])
         c = repo.get_commit(cid)
@@ -109,13 +124,14 @@ def rebase_run(repo: RepoState, st, driver) -> MergeResult:
             if res.status == "conflicts":
                 return res
     tip = st.ours
+    assert tip is not None  # rebase() starts from the branch's commit
     mergestate.remove(repo)
     publish(repo, st.ref, st.orig_head, tip, f"rebase onto {st.theirs_name}")
     return MergeResult("rebase", "rebased", tip, base=rb["onto"],
                        replayed=[tuple(p) for p in rb["done"]])
 
 
-def _replay_append(repo: RepoState, st, c: Commit, cid: bytes, parent: Optional[bytes]) -> Optional[str]:
+def _replay_append(repo: RepoState, st, c: Commit, cid: bytes, parent: bytes | None) -> str | None:
     """Replay a pure append without a three-way merge: the new entries go after the tip."""
     rb = st.rebase
     if parent is not None and to_hex(parent) == st.ours:  # already on top: reuse as is

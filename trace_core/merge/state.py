@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, List, Optional, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..errors import MergeInProgress, OperationError, StateError, TraceError
 from ..ids import is_hex_id
-from .merge3 import KINDS, ORDERS, Conflict
 from ..objects import Entry
 from ..storage.lockfile import write_file_atomic
+from .merge3 import KINDS, ORDERS, Conflict
+
+if TYPE_CHECKING:
+    from ..state import RepoState
 
 STATE_FILE = "MERGE_STATE"
 STATE_FORMAT = 1
@@ -52,7 +56,7 @@ def _rebase_doc(v: Any) -> dict:
     return v
 
 
-def _hex_or_none(v: Any) -> Optional[str]:
+def _hex_or_none(v: Any) -> str | None:
     if v is None:
         return None
     if not isinstance(v, str) or not is_hex_id(v):
@@ -63,12 +67,12 @@ def _hex_or_none(v: Any) -> Optional[str]:
 class MergeState:
     """Everything needed to finish or abort a stopped operation (see docs/merge.md)."""
 
-    def __init__(self, op: str, ref: str, orig_head: Optional[str], ours: Optional[str],
-                 theirs: str, base: Optional[str], *, theirs_name: str = "",
+    def __init__(self, op: str, ref: str, orig_head: str | None, ours: str | None,
+                 theirs: str, base: str | None, *, theirs_name: str = "",
                  strategy: str = "manual", order: str = "ours-first", message: str = "",
-                 prefix: int = 0, suffix: int = 0, slots: Optional[list] = None,
-                 conflicts: Sequence[Conflict] = (), inference: Optional[dict] = None,
-                 driver: Optional[str] = None, rebase: Optional[dict] = None,
+                 prefix: int = 0, suffix: int = 0, slots: list | None = None,
+                 conflicts: Sequence[Conflict] = (), inference: dict | None = None,
+                 driver: str | None = None, rebase: dict | None = None,
                  deduplicated: int = 0) -> None:
         self.op = op
         self.ref = ref
@@ -91,7 +95,7 @@ class MergeState:
 
     # -- queries ----------------------------------------------------------------------------------
     @property
-    def open_conflicts(self) -> List[Conflict]:
+    def open_conflicts(self) -> list[Conflict]:
         return [c for c in self.conflicts if not c.resolved]
 
     def conflict(self, cid: int) -> Conflict:
@@ -101,9 +105,9 @@ class MergeState:
         ids = ", ".join(str(c.id) for c in self.conflicts) or "none"
         raise OperationError(f"no conflict {cid} in the {self.op} in progress (conflicts: {ids})")
 
-    # -- bytes --------------------------------------------------------------------------------------
+    # -- bytes --------------------------------------------------------------------------------
     def to_json(self) -> bytes:
-        slots = []
+        slots: list[dict[str, Any]] = []
         for s in self.slots:
             if isinstance(s, Conflict):
                 slots.append({"c": s.id})
@@ -130,7 +134,7 @@ class MergeState:
                 + "\n").encode("utf-8")
 
     @classmethod
-    def from_json(cls, data: bytes) -> "MergeState":
+    def from_json(cls, data: bytes) -> MergeState:
         try:
             doc = json.loads(data.decode("utf-8"))
             if not isinstance(doc, dict) or doc.get("format") != STATE_FORMAT:
@@ -199,11 +203,11 @@ class MergeState:
                              "remove it (the branch was never moved)") from None
 
 
-def state_path(repo) -> str:
+def state_path(repo: RepoState) -> str:
     return os.path.join(repo.refs_root, STATE_FILE)
 
 
-def load(repo) -> Optional[MergeState]:
+def load(repo: RepoState) -> MergeState | None:
     """The stopped operation of this namespace, or None. A state left behind by a process
     killed after it moved the branch (the operation is complete) is removed here."""
     try:
@@ -243,11 +247,11 @@ def _finished(repo, st: MergeState) -> bool:
     return meta.get("replayed") in originals or now in {d[1] for d in rb.get("done", [])}
 
 
-def save(repo, state: MergeState) -> None:
+def save(repo: RepoState, state: MergeState) -> None:
     write_file_atomic(state_path(repo), state.to_json(), fsync=repo.durability == "full")
 
 
-def remove(repo) -> bool:
+def remove(repo: RepoState) -> bool:
     try:
         os.unlink(state_path(repo))
         return True
@@ -255,7 +259,7 @@ def remove(repo) -> bool:
         return False
 
 
-def refuse_if_in_progress(repo) -> None:
+def refuse_if_in_progress(repo: RepoState) -> None:
     try:
         st = load(repo)
         if st is None:

@@ -50,17 +50,53 @@ __all__ = [
 
 if TYPE_CHECKING:
     from .budgets import Budget, budget, budget_warnings
-    from .commit import (Change, Transaction, commit_change, count_entries, make_commit,
-                         now_and_tz, publish, snapshot_of_commit, tip, total_after, write_change)
-    from .objects import (cat_object, commit_tree, describe, hash_object, make_blob,
-                          parse_entries, snapshot_entries, snapshot_of, to_jsonable,
-                          write_snapshot)
-    from .objects import object_exists
-    from .refs import (create_ref, delete_ref, for_each_ref, full_ref_name, move_refs, reflog,
-                       rename_ref, rev_parse, set_ref, set_symbolic_ref, symbolic_ref,
-                       update_ref)
-    from .revparse import (resolve_any, resolve_commit, resolve_ref_name, resolve_revision,
-                           split_ranges)
+    from .commit import (
+        Change,
+        Transaction,
+        commit_change,
+        count_entries,
+        make_commit,
+        now_and_tz,
+        publish,
+        snapshot_of_commit,
+        tip,
+        total_after,
+        write_change,
+    )
+    from .objects import (
+        cat_object,
+        commit_tree,
+        describe,
+        hash_object,
+        make_blob,
+        object_exists,
+        parse_entries,
+        snapshot_entries,
+        snapshot_of,
+        to_jsonable,
+        write_snapshot,
+    )
+    from .refs import (
+        create_ref,
+        delete_ref,
+        for_each_ref,
+        full_ref_name,
+        move_refs,
+        reflog,
+        rename_ref,
+        rev_parse,
+        set_ref,
+        set_symbolic_ref,
+        symbolic_ref,
+        update_ref,
+    )
+    from .revparse import (
+        resolve_any,
+        resolve_commit,
+        resolve_ref_name,
+        resolve_revision,
+        split_ranges,
+    )
     from .storage import count_objects, pack_name, verify_pack
     from .walks import is_ancestor, merge_base, rev_list, rev_list_ids
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 from ..state import RepoState
 
@@ -12,10 +11,10 @@ from ..state import RepoState
 class Budget:
     """Max tokens and warning thresholds (fractions) for a branch or the repository."""
 
-    max_tokens: Optional[int]
+    max_tokens: int | None
     warn: tuple
 
-    def crossed(self, total: int) -> Optional[float]:
+    def crossed(self, total: int) -> float | None:
         """The highest threshold `total` has reached, or None."""
         if not self.max_tokens:
             return None
@@ -23,7 +22,7 @@ class Budget:
         return max(hit) if hit else None
 
 
-def budget(repo: RepoState, branch: Optional[str] = None) -> Budget:
+def budget(repo: RepoState, branch: str | None = None) -> Budget:
     """The token budget of `branch` (default: the current one): branch.<name>.* over budget.*."""
     short = branch or repo.head_branch() or ""
     short = short[len("refs/heads/"):] if short.startswith("refs/heads/") else short
@@ -31,7 +30,7 @@ def budget(repo: RepoState, branch: Optional[str] = None) -> Budget:
     return Budget(max_tokens, tuple(warn or ()))
 
 
-def budget_warnings(repo: RepoState, total: int, limits: Optional[Budget] = None) -> list[str]:
+def budget_warnings(repo: RepoState, total: int, limits: Budget | None = None) -> list[str]:
     """One line per threshold `total` reaches (at most one: the highest)."""
     b = limits or budget(repo)
     hit = b.crossed(total)

@@ -16,12 +16,13 @@ moved meanwhile. No other code moves a branch or builds a `Commit` to publish.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Sequence
+from typing import Any
 
 from .. import chunked
 from ..errors import BranchMoved, BudgetExceeded, OperationError, RefConflict
-from ..ids import RawId, to_hex
+from ..ids import to_hex
 from ..objects import Commit, Snapshot, TraceObject
 from ..state import RepoState
 from .refs import ANY, move_refs
@@ -42,10 +43,10 @@ class Change:
     message: str = ""
     tokens: int = 0
     total_tokens: int = 0
-    meta: Optional[dict] = None
+    meta: dict | None = None
 
 
-Build = Callable[[Optional[Commit], Snapshot], Change]
+Build = Callable[[Commit | None, Snapshot], Change]
 
 
 def now_and_tz() -> tuple[int, int]:
@@ -56,7 +57,7 @@ def now_and_tz() -> tuple[int, int]:
 
 
 # -- reading the tip --------------------------------------------------------------------------
-def tip(repo: RepoState) -> tuple[str, Optional[RawId], Optional[Commit], Snapshot]:
+def tip(repo: RepoState) -> tuple[str, bytes | None, Commit | None, Snapshot]:
     """(the ref commits move, its commit id or None, that commit, its snapshot)."""
     target, value = repo.refs.resolve_target(repo.head_ref)
     if value is None:
@@ -69,7 +70,7 @@ def tip(repo: RepoState) -> tuple[str, Optional[RawId], Optional[Commit], Snapsh
     return target, cid, commit, repo.get_snapshot(commit.snapshot)
 
 
-def snapshot_of_commit(repo: RepoState, cid: Optional[bytes]) -> Snapshot:
+def snapshot_of_commit(repo: RepoState, cid: bytes | None) -> Snapshot:
     """The snapshot of commit `cid` (the empty snapshot for None)."""
     if cid is None:
         return chunked.EMPTY
@@ -85,7 +86,7 @@ def count_entries(repo: RepoState, entries: Sequence[Any]) -> int:
     return sum(repo.blob_tokens(e.blob) for e in entries) + REPLY_PRIMING
 
 
-def total_after(repo: RepoState, parent: Optional[Commit], before: Snapshot, delta: int,
+def total_after(repo: RepoState, parent: Commit | None, before: Snapshot, delta: int,
                 after_count: int) -> int:
     """The context total after a change of `delta` tokens to the context of `parent`
     (recounted when `parent` was counted with another encoding)."""
@@ -99,7 +100,7 @@ def total_after(repo: RepoState, parent: Optional[Commit], before: Snapshot, del
 
 # -- building commits -------------------------------------------------------------------------
 def make_commit(repo: RepoState, change: Change, parents: Sequence[bytes],
-                author: Optional[str] = None) -> Commit:
+                author: str | None = None) -> Commit:
     """The commit object of `change` on `parents` (now, this repository's author and encoding)."""
     t, tz = now_and_tz()
     return Commit(parents=list(parents), snapshot=change.snapshot.id, op=change.op,
@@ -110,7 +111,7 @@ def make_commit(repo: RepoState, change: Change, parents: Sequence[bytes],
 
 
 def write_change(repo: RepoState, change: Change, parents: Sequence[bytes],
-                 author: Optional[str] = None) -> Commit:
+                 author: str | None = None) -> Commit:
     """Write the objects of `change` and its commit with one store write; no ref moves."""
     commit = make_commit(repo, change, parents, author)
     repo.store.write([*change.objects, change.snapshot, commit])
@@ -127,7 +128,7 @@ def check_budget(repo: RepoState, change: Change) -> None:
         raise BudgetExceeded(f"refused ({change.op}): {warnings[0]}")
 
 
-def commit_change(repo: RepoState, build: Build, author: Optional[str] = None) -> Commit:
+def commit_change(repo: RepoState, build: Build, author: str | None = None) -> Commit:
     """Apply `build` to the tip and move HEAD's branch (or detached HEAD) with CAS + retry;
     inside a transaction, chain it onto the transaction's tip instead."""
     if repo.open_transaction is not None:
@@ -173,10 +174,10 @@ class Transaction:
     repo: RepoState
     commits: list[Commit] = field(default_factory=list)
     _ref: str = ""
-    _base: Optional[bytes] = None
+    _base: bytes | None = None
     _tip: Any = None
 
-    def __enter__(self) -> "Transaction":
+    def __enter__(self) -> Transaction:
         if self.repo.open_transaction is not None:
             raise OperationError("a transaction is already open on this repository")
         self._ref, cid, parent, snap = tip(self.repo)
@@ -185,7 +186,7 @@ class Transaction:
         self.repo.open_transaction = self
         return self
 
-    def apply(self, build: Build, author: Optional[str]) -> Commit:
+    def apply(self, build: Build, author: str | None) -> Commit:
         cid, parent, snap = self._tip
         change = build(parent, snap)
         check_budget(self.repo, change)
@@ -207,8 +208,8 @@ class Transaction:
 
 
 # -- publishing results computed elsewhere ----------------------------------------------------
-def publish(repo: RepoState, ref: str, old: Optional[str], new: str, message: str, *,
-            orig_head: bool = True, orig_head_message: Optional[str] = None) -> None:
+def publish(repo: RepoState, ref: str, old: str | None, new: str, message: str, *,
+            orig_head: bool = True, orig_head_message: str | None = None) -> None:
     """Move `ref` (not dereferenced) from `old` (hex, None: absent) to `new`, recording `old` as
     ORIG_HEAD in the same ref transaction; `BranchMoved` if `ref` no longer holds `old`."""
     updates: list = []

@@ -3,7 +3,8 @@ create commit objects for existing snapshots (`commit-tree`)."""
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Optional, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from .. import chunked
 from ..errors import InputError, RevisionError
@@ -17,11 +18,12 @@ from .revparse import resolve_any
 # -- objects ----------------------------------------------------------------------------------
 def make_blob(message: Any) -> Blob:
     if not isinstance(message, dict):
-        raise InputError("a message must be a JSON object such as {\"role\": \"user\", \"content\": \"hi\"}")
+        raise InputError("a message must be a JSON object such as "
+                         "{\"role\": \"user\", \"content\": \"hi\"}")
     return Blob(message)
 
 
-def hash_object(repo: Optional[RepoState], message: Any, write: bool = False) -> str:
+def hash_object(repo: RepoState | None, message: Any, write: bool = False) -> str:
     """The id a message would have as a blob; stored when `write`."""
     blob = make_blob(message)
     if write:
@@ -129,10 +131,10 @@ def snapshot_entries(repo: RepoState, snap: Snapshot) -> list:
 
 # -- commits ----------------------------------------------------------------------------------
 def commit_tree(repo: RepoState, snapshot: RawId, parents: Sequence[RawId], *, op: str = "append",
-                message: str = "", author: Optional[str] = None, blobs: Sequence[RawId] = (),
-                targets: Sequence[int] = (), time_ms: Optional[int] = None, tz_min: Optional[int] = None,
-                meta: Optional[dict] = None, tokens: Optional[int] = None,
-                total_tokens: Optional[int] = None) -> Commit:
+                message: str = "", author: str | None = None, blobs: Sequence[RawId] = (),
+                targets: Sequence[int] = (), time_ms: int | None = None, tz_min: int | None = None,
+                meta: dict | None = None, tokens: int | None = None,
+                total_tokens: int | None = None) -> Commit:
     """Create a commit object for an existing snapshot and parents (no ref moves)."""
     snap = repo.get_snapshot(snapshot)
     for p in parents:

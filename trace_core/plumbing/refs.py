@@ -4,7 +4,8 @@ against an expected old value, reflog message), and the `update-ref`, `rev-parse
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ..errors import InputError, RefError, RefNotFound
 from ..ids import ZERO_HEX, to_hex
@@ -54,7 +55,7 @@ def move_refs(repo: RepoState, updates: Sequence[tuple], message: str) -> None:
     tx.commit()
 
 
-def update_ref(repo: RepoState, name: str, new: Optional[str], old: Optional[str] = None, *,
+def update_ref(repo: RepoState, name: str, new: str | None, old: str | None = None, *,
                delete: bool = False, message: str = "", deref: bool = True) -> None:
     """Set (or delete) a ref to a revision, checking it still holds revision `old` when given
     (compare-and-swap; "" or the zero id: must not exist)."""
@@ -76,7 +77,7 @@ def rev_parse(repo: RepoState, expr: str, commit: bool = False) -> str:
     return to_hex(resolve_revision(repo, expr) if commit else resolve_any(repo, expr))
 
 
-def full_ref_name(repo: RepoState, name: str) -> Optional[str]:
+def full_ref_name(repo: RepoState, name: str) -> str | None:
     """The full name of the ref `name` abbreviates, HEAD being its branch when it is on one
     (`rev-parse --symbolic-full-name`); None if `name` is not a ref."""
     full = resolve_ref_name(repo, name)
@@ -85,7 +86,7 @@ def full_ref_name(repo: RepoState, name: str) -> Optional[str]:
     return full
 
 
-def symbolic_ref(repo: RepoState, name: str, target: Optional[str] = None,
+def symbolic_ref(repo: RepoState, name: str, target: str | None = None,
                  message: str = "") -> str:
     """Read the symbolic ref `name` (its target), or point it at the ref `target`, which must
     be a valid name under refs/ (`symbolic-ref`)."""
@@ -101,7 +102,7 @@ def symbolic_ref(repo: RepoState, name: str, target: Optional[str] = None,
     return target
 
 
-def reflog(repo: RepoState, ref: str = "HEAD", limit: Optional[int] = None) -> list[RefLogEntry]:
+def reflog(repo: RepoState, ref: str = "HEAD", limit: int | None = None) -> list[RefLogEntry]:
     """How `ref` moved, newest first; HEAD on a branch shows the branch's log (`reflog`)."""
     full = full_ref_name(repo, ref)
     if full is None:

@@ -12,12 +12,14 @@ reflog); on a symbolic HEAD, `HEAD@{n}` and `@{n}` read the reflog of the branch
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
 from ..errors import AmbiguousObjectId, InvalidRefName, RefNotFound, RevisionError
 from ..ids import MIN_SHORT, RawId, from_hex, is_hex_id, is_hex_prefix, to_hex
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from ..state import RepoState
 
 _SUFFIX_RE = re.compile(r"([~^])(\d*)")
@@ -55,7 +57,7 @@ def ref_candidates(name: str) -> list:
     return [f"refs/{name}", f"refs/tags/{name}", f"refs/heads/{name}"]
 
 
-def resolve_ref_name(repo: "RepoState", name: str) -> Optional[str]:
+def resolve_ref_name(repo: RepoState, name: str) -> str | None:
     """The full name of the ref `name` abbreviates, or None."""
     for cand in ref_candidates(name):
         try:
@@ -66,7 +68,7 @@ def resolve_ref_name(repo: "RepoState", name: str) -> Optional[str]:
     return None
 
 
-def _base(repo: "RepoState", base: str, reflog: Optional[int]) -> RawId:
+def _base(repo: RepoState, base: str, reflog: int | None) -> RawId:
     if base == "@":
         base = "HEAD"
     full = resolve_ref_name(repo, base)
@@ -75,8 +77,8 @@ def _base(repo: "RepoState", base: str, reflog: Optional[int]) -> RawId:
     if full is not None:
         if reflog is not None:
             target = full
-            if full == "HEAD" and repo.head_branch():
-                target = repo.head_branch()
+            if full == "HEAD":
+                target = repo.head_branch() or full
             try:
                 return from_hex(repo.refs.resolve_at(target, reflog))
             except RefNotFound as exc:
@@ -96,7 +98,7 @@ def _base(repo: "RepoState", base: str, reflog: Optional[int]) -> RawId:
     raise RevisionError(f"unknown revision {base!r}")
 
 
-def resolve_short(repo: "RepoState", prefix: str) -> RawId:
+def resolve_short(repo: RepoState, prefix: str) -> RawId:
     if len(prefix) < MIN_SHORT:
         raise RevisionError(f"short id {prefix!r} is shorter than {MIN_SHORT} characters")
     ids = sorted(repo.store.ids_with_prefix(prefix))
@@ -107,7 +109,7 @@ def resolve_short(repo: "RepoState", prefix: str) -> RawId:
     return RawId(ids[0])
 
 
-def resolve_any(repo: "RepoState", expr: str) -> RawId:
+def resolve_any(repo: RepoState, expr: str) -> RawId:
     """A revision or the id of any object (blob, node, snapshot)."""
     _check_expr(expr)
     base, reflog, suffixes = _split(expr)
@@ -117,7 +119,7 @@ def resolve_any(repo: "RepoState", expr: str) -> RawId:
     return oid
 
 
-def resolve_revision(repo: "RepoState", expr: str) -> RawId:
+def resolve_revision(repo: RepoState, expr: str) -> RawId:
     """A revision expression to a commit id; RevisionError if it names no commit."""
     oid = resolve_any(repo, expr)
     repo.get_commit(oid)
@@ -131,7 +133,7 @@ def _check_expr(expr: object) -> None:
         raise RevisionError(f"invalid revision {expr[:40]!r}")
 
 
-def _step(repo: "RepoState", oid: RawId, op: str, n: Optional[int]) -> RawId:
+def _step(repo: RepoState, oid: RawId, op: str, n: int | None) -> RawId:
     commit = repo.get_commit(oid)
     if op == "^":
         n = 1 if n is None else n
@@ -149,7 +151,7 @@ def _step(repo: "RepoState", oid: RawId, op: str, n: Optional[int]) -> RawId:
     return oid
 
 
-def split_ranges(revs) -> tuple:
+def split_ranges(revs: Iterable[str]) -> tuple[list[str], list[str]]:
     """`A..B` and `^A` as git reads them: (included, excluded) revision expressions."""
     include, exclude = [], []
     for r in revs:
@@ -164,9 +166,9 @@ def split_ranges(revs) -> tuple:
     return include, exclude
 
 
-def resolve_commit(repo: "RepoState", expr: str) -> RawId:
-    """resolve_revision(repo, expr), without reading the commit from the object store when the commit
-    index already has it (only commits are indexed): a walk over the index then opens no pack
+def resolve_commit(repo: RepoState, expr: str) -> RawId:
+    """resolve_revision(repo, expr), without reading the commit from the object store when the
+    commit index already has it (only commits are indexed): a walk over the index then opens no pack
     and no journal."""
     oid = resolve_any(repo, expr)
     if not repo.index.has(oid):

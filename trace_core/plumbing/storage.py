@@ -1,7 +1,8 @@
-"""Storage plumbing: object counts and sizes (`count-objects`), pack verification (`verify-pack`)."""
+"""Storage plumbing: object counts and sizes (`count-objects`), pack checks (`verify-pack`)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 from ..errors import InputError, PackError, TraceError
@@ -17,20 +18,16 @@ def count_objects(repo: RepoState) -> dict:
     pack_bytes = 0
     for p in packs:
         for path in (p.pack_path, p.idx_path):
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 pack_bytes += os.path.getsize(path)
-            except FileNotFoundError:
-                pass
-    journals = {}
-    for oid, loc in store.journal_locations().items():
+    journals: dict[str, int] = {}
+    for _oid, loc in store.journal_locations().items():
         journals.setdefault(loc[0], 0)
         journals[loc[0]] += 1
     journal_bytes = 0
     for path in journals:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             journal_bytes += os.path.getsize(path)
-        except FileNotFoundError:
-            pass
     return {"packs": len(packs), "packed_objects": sum(p.count for p in packs),
             "pack_bytes": pack_bytes, "journals": len(journals),
             "journal_objects": sum(journals.values()), "journal_bytes": journal_bytes}

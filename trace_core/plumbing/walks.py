@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 from ..ids import RawId, to_hex
 from ..state import RepoState
@@ -10,7 +10,7 @@ from .revparse import resolve_commit, resolve_revision
 
 
 def rev_list(repo: RepoState, include: Sequence[str], exclude: Sequence[str] = (),
-             limit: Optional[int] = None, first_parent: bool = False) -> list:
+             limit: int | None = None, first_parent: bool = False) -> list:
     """Index rows of the commits reachable from `include` and not from `exclude`, newest first."""
     inc = [resolve_revision(repo, r) for r in include]
     exc = [resolve_revision(repo, r) for r in exclude]
@@ -18,7 +18,7 @@ def rev_list(repo: RepoState, include: Sequence[str], exclude: Sequence[str] = (
 
 
 def rev_list_ids(repo: RepoState, include: Sequence[str], exclude: Sequence[str] = (),
-                 limit: Optional[int] = None, first_parent: bool = False) -> list[RawId]:
+                 limit: int | None = None, first_parent: bool = False) -> list[RawId]:
     """The ids `rev_list` lists, read without loading whole index rows (`trace rev-list`)."""
     inc = [resolve_commit(repo, r) for r in include]
     exc = [resolve_commit(repo, r) for r in exclude]

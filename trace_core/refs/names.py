@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Callable, Optional
+from collections.abc import Callable
 
 from ..errors import InvalidRefName
 
@@ -47,7 +47,8 @@ def check_ref_format(name: str, allow_onelevel: bool = False) -> str:
         raise bad("'@' alone is not a ref name")
     for ch in name:
         if ch in _BAD_CHARS:
-            raise bad(f"it contains {ch!r}" if ch.isprintable() else "it contains a control character")
+            raise bad(f"it contains {ch!r}" if ch.isprintable()
+                      else "it contains a control character")
     if name.startswith("/") or name.endswith("/"):
         raise bad("it starts or ends with '/'")
     if "//" in name:
@@ -98,7 +99,8 @@ def _check_writable(name: str) -> str:
 
 
 def check_agent_name(name: str) -> str:
-    """Agent names are single path components: [A-Za-z0-9][A-Za-z0-9._-]{0,63}, no '..' or '.lock'."""
+    """Agent names are single path components: [A-Za-z0-9][A-Za-z0-9._-]{0,63}, no '..' or
+    '.lock'."""
     if not isinstance(name, str) or not _AGENT_RE.match(name) or ".." in name \
             or name.endswith(".lock"):
         shown = _shown(name) if isinstance(name, str) else type(name).__name__
@@ -107,7 +109,7 @@ def check_agent_name(name: str) -> str:
     return name
 
 
-def shorten(name: str, exists: Optional[Callable[[str], bool]] = None, strict: bool = True) -> str:
+def shorten(name: str, exists: Callable[[str], bool] | None = None, strict: bool = True) -> str:
     """The shortest unambiguous name of ref `name`, as git's `rev-parse --abbrev-ref` and
     `%(refname:short)` print it: refs/heads/x -> x, refs/tags/v1 -> v1, refs/other/y -> other/y;
     HEAD, pseudo-refs and names outside refs/ are returned unchanged.

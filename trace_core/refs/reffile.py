@@ -16,12 +16,13 @@ reflog rewrite replaces it), so no update can land in an unlinked file.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import stat
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator, Optional
 
 from ..errors import RefConflict, RefError
 from ..ids import ZERO_HEX
@@ -69,7 +70,7 @@ def _valid_value(v: str, allow_zero: bool) -> bool:
     return allow_zero or v != ZERO_HEX
 
 
-def parse_record(line: bytes) -> Optional[RefLogEntry]:
+def parse_record(line: bytes) -> RefLogEntry | None:
     """The record in `line` (without its LF), or None if it is torn or corrupt."""
     cut = line.rfind(b"\t")
     if cut < 0 or len(line) - cut != 9:
@@ -138,7 +139,7 @@ def stat_key(st: os.stat_result) -> tuple:
     return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
-def read_value(path: str, cache: Optional[dict] = None) -> Optional[RefLogEntry]:
+def read_value(path: str, cache: dict | None = None) -> RefLogEntry | None:
     """The current record of the ref file at `path` (no lock: appends are whole records).
 
     With `cache` (path -> (stat key, record)), an unchanged file costs one stat: every update
@@ -188,11 +189,11 @@ class LockedRef:
         self.fsync = durability == "full"
         self.fd = -1
         self.created = False
-        self.current: Optional[RefLogEntry] = None
+        self.current: RefLogEntry | None = None
         self.valid_end = 0
         self.size = 0
 
-    def __enter__(self) -> "LockedRef":
+    def __enter__(self) -> LockedRef:
         self.acquire()
         return self
 
@@ -256,7 +257,7 @@ class LockedRef:
         return RefConflict(f"cannot create ref {self.name}: a ref with a conflicting name exists "
                            "(one ref's name is a directory of the other's)")
 
-    def append(self, entry: RefLogEntry, cache: Optional[dict] = None) -> None:
+    def append(self, entry: RefLogEntry, cache: dict | None = None) -> None:
         if self.valid_end < self.size:  # cut a torn tail left by a killed writer
             os.ftruncate(self.fd, self.valid_end)
         data = encode_record(entry)
@@ -295,9 +296,7 @@ class LockedRef:
     def release(self) -> None:
         if self.fd >= 0:
             if self.created and self.current is None:  # created but never written: undo
-                try:
+                with contextlib.suppress(OSError):
                     self.remove()
-                except OSError:
-                    pass
             os.close(self.fd)
             self.fd = -1

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import builtins
 import os
 import time
-from typing import Callable, Iterator, Optional, Union
+from collections.abc import Callable, Iterator
 
 from ..errors import InvalidObjectId, RefConflict, RefNotFound, SymrefLoop
 from ..ids import ZERO_HEX, is_hex_id
 from .names import PSEUDO_REFS, check_ref_format, check_writable
-from .reffile import (LockedRef, RefLogEntry, iter_records, read_all, read_value)
+from .reffile import LockedRef, RefLogEntry, iter_records, read_all, read_value
 
 MAX_SYMREF_DEPTH = 5
 
@@ -21,7 +22,7 @@ class _Any:
 
 #: Pass as the expected old value to skip the compare in a compare-and-swap.
 ANY = _Any()
-Expected = Union[None, str, _Any]  # None: the ref must not exist
+Expected = str | _Any | None  # None: the ref must not exist
 
 
 def _now_ms() -> int:
@@ -34,15 +35,17 @@ def _check_new(value: str) -> str:
     return value.lower()
 
 
-def _matches(current: Optional[RefLogEntry], expected: Expected) -> bool:
+def _matches(current: RefLogEntry | None, expected: Expected) -> bool:
     if expected is ANY:
         return True
     value = current.new if current is not None else None
     return value == expected
 
 
-def _describe(value: Optional[str]) -> str:
-    return "absent" if value is None else value[:12] if is_hex_id(value) else value
+def _describe(value: Expected) -> str:
+    if not isinstance(value, str):
+        return "absent" if value is None else repr(value)
+    return value[:12] if is_hex_id(value) else value
 
 
 class RefStore:
@@ -58,10 +61,10 @@ class RefStore:
         return os.path.join(self.root, *name.split("/"))
 
     # -- reading ------------------------------------------------------------------------------
-    def read_entry(self, name: str) -> Optional[RefLogEntry]:
+    def read_entry(self, name: str) -> RefLogEntry | None:
         return read_value(self._path(check_writable(name)), self._cache)
 
-    def read(self, name: str) -> Optional[str]:
+    def read(self, name: str) -> str | None:
         """The raw value of `name`: a hex id, `ref:<target>`, or None if it does not exist."""
         e = self.read_entry(name)
         return e.new if e is not None else None
@@ -76,7 +79,7 @@ class RefStore:
             target = check_writable(raw[4:])
         raise SymrefLoop(f"ref {name}: symbolic refs nest deeper than {MAX_SYMREF_DEPTH}")
 
-    def resolve(self, name: str) -> Optional[str]:
+    def resolve(self, name: str) -> str | None:
         """The id `name` finally points to, or None (absent ref or unborn branch)."""
         return self.resolve_target(name)[1]
 
@@ -96,7 +99,7 @@ class RefStore:
                 yield p
         base = os.path.join(self.root, "refs")
         found = []
-        for dirpath, dirnames, filenames in os.walk(base):
+        for dirpath, _dirnames, filenames in os.walk(base):
             rel = os.path.relpath(dirpath, self.root).replace(os.sep, "/")
             for f in filenames:
                 name = f"{rel}/{f}"
@@ -107,7 +110,7 @@ class RefStore:
                 found.append(name)
         yield from sorted(found)
 
-    def reflog(self, name: str) -> list:
+    def reflog(self, name: str) -> builtins.list[RefLogEntry]:
         """Every recorded move of `name`, newest first (torn or corrupt lines skipped)."""
         data = read_all(self._path(check_writable(name)))
         return [r for _, r in reversed(list(iter_records(data))) if r is not None]
@@ -116,22 +119,23 @@ class RefStore:
         """The id `name` held `n` moves ago (n=0: now), from its reflog."""
         entries = [e for e in self.reflog(name) if not e.new.startswith("ref:")]
         if not 0 <= n < len(entries):
-            raise RefNotFound(f"{name}@{{{n}}}: the reflog of {name} has only {len(entries)} entries")
+            raise RefNotFound(f"{name}@{{{n}}}: the reflog of {name} has only {len(entries)} "
+                              "entries")
         return entries[n].new
 
     # -- writing ------------------------------------------------------------------------------
     def _target(self, name: str, deref: bool) -> str:
         return self.resolve_target(name)[0] if deref else check_writable(name)
 
-    def _record(self, new: str, current: Optional[RefLogEntry], message: str,
-                who: Optional[str], time_ms: Optional[int]) -> RefLogEntry:
+    def _record(self, new: str, current: RefLogEntry | None, message: str,
+                who: str | None, time_ms: int | None) -> RefLogEntry:
         old = current.new if current is not None else ZERO_HEX
         return RefLogEntry(new, old, _now_ms() if time_ms is None else int(time_ms),
                            self.who if who is None else who, message)
 
     def set_if_equals(self, name: str, old: Expected, new: str, message: str = "",
-                      who: Optional[str] = None, deref: bool = True,
-                      time_ms: Optional[int] = None) -> str:
+                      who: str | None = None, deref: bool = True,
+                      time_ms: int | None = None) -> str:
         """Point `name` (or, with `deref`, the ref it symbolically names) at `new` if it holds
         `old` (ANY: whatever it holds; None: it must not exist). Returns the ref written.
         Raises RefConflict when the ref holds something else."""
@@ -139,12 +143,13 @@ class RefStore:
         target = self._target(name, deref)
         with LockedRef(self.root, target, self.durability) as f:
             if not _matches(f.current, old):
-                raise RefConflict(f"ref {target} is {_describe(f.current and f.current.new)}, "
+                now = f.current.new if f.current is not None else None
+                raise RefConflict(f"ref {target} is {_describe(now)}, "
                                   f"expected {_describe(old)}")
             f.append(self._record(new, f.current, message, who, time_ms), self._cache)
         return target
 
-    def add_if_new(self, name: str, new: str, message: str = "", who: Optional[str] = None) -> str:
+    def add_if_new(self, name: str, new: str, message: str = "", who: str | None = None) -> str:
         return self.set_if_equals(name, None, new, message, who=who, deref=False)
 
     def remove_if_equals(self, name: str, old: Expected = ANY, message: str = "",
@@ -192,7 +197,7 @@ class RefStore:
                 f.release()
 
     def set_symbolic(self, name: str, target: str, message: str = "",
-                     who: Optional[str] = None) -> None:
+                     who: str | None = None) -> None:
         """Make `name` a symbolic ref to `target` (a name under refs/)."""
         name = check_writable(name)
         check_ref_format(target)
@@ -229,11 +234,11 @@ class RefStore:
                 f.rewrite(b"".join(lines))
             return dropped
 
-    def transaction(self) -> "RefTransaction":
+    def transaction(self) -> RefTransaction:
         return RefTransaction(self)
 
     # -- checking -----------------------------------------------------------------------------
-    def check(self) -> list:
+    def check(self) -> builtins.list[tuple[str, str, str, str]]:
         """(kind, severity, ref name, message) for every problem in the ref files. Kinds (stable,
         used as fsck finding ids): tornRefTail, badReflogEntry, badRefFile, strayRefFile."""
         out = []
@@ -243,12 +248,14 @@ class RefStore:
             for f in files:
                 name = f"{rel}/{f}"
                 if f.endswith(".lock"):
-                    out.append(("strayRefFile", "warning", name, f"leftover lock file {name} (a killed writer)"))
+                    out.append(("strayRefFile", "warning", name,
+                                f"leftover lock file {name} (a killed writer)"))
                     continue
                 try:
                     check_writable(name)
                 except Exception:
-                    out.append(("strayRefFile", "warning", name, f"file {name} is not a valid ref name"))
+                    out.append(("strayRefFile", "warning", name,
+                                f"file {name} is not a valid ref name"))
                     continue
                 out.extend(self._check_file(name))
         for p in PSEUDO_REFS:
@@ -256,7 +263,7 @@ class RefStore:
                 out.extend(self._check_file(p))
         return out
 
-    def _check_file(self, name: str) -> list:
+    def _check_file(self, name: str) -> builtins.list[tuple[str, str, str, str]]:
         data = read_all(self._path(name))
         records = list(iter_records(data))
         out = []
@@ -268,11 +275,13 @@ class RefStore:
         torn = [off for off in bad if off > last_valid_off]
         middle = [off for off in bad if off < last_valid_off]
         if torn:
-            out.append(("tornRefTail", "warning", name, f"ref {name} ends in a torn record at byte {torn[0]} "
-                                         "(ignored; the next update cuts it off)"))
+            out.append(("tornRefTail", "warning", name,
+                        f"ref {name} ends in a torn record at byte {torn[0]} "
+                        "(ignored; the next update cuts it off)"))
         if middle:
-            out.append(("badReflogEntry", "error", name, f"ref {name} has {len(middle)} corrupt reflog record(s), "
-                                       f"first at byte {middle[0]}"))
+            out.append(("badReflogEntry", "error", name,
+                        f"ref {name} has {len(middle)} corrupt reflog record(s), "
+                        f"first at byte {middle[0]}"))
         return out
 
 
@@ -288,11 +297,11 @@ class RefTransaction:
         self.done = False
 
     def update(self, name: str, old: Expected, new: str, message: str = "",
-               deref: bool = True) -> "RefTransaction":
+               deref: bool = True) -> RefTransaction:
         self.ops.append(("update", self.store._target(name, deref), old, _check_new(new), message))
         return self
 
-    def delete(self, name: str, old: Expected = ANY, message: str = "") -> "RefTransaction":
+    def delete(self, name: str, old: Expected = ANY, message: str = "") -> RefTransaction:
         self.ops.append(("delete", check_writable(name), old, None, message))
         return self
 
@@ -314,7 +323,8 @@ class RefTransaction:
                 if kind == "delete" and f.current is None:
                     raise RefNotFound(f"ref {name} does not exist")
                 if not _matches(f.current, old):
-                    raise RefConflict(f"ref {name} is {_describe(f.current and f.current.new)}, "
+                    now = f.current.new if f.current is not None else None
+                    raise RefConflict(f"ref {name} is {_describe(now)}, "
                                       f"expected {_describe(old)}")
             for kind, name, _old, new, msg in self.ops:
                 f = locked[name]

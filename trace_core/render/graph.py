@@ -17,8 +17,12 @@ A merge of more than two parents draws `*-.` (a dash pair per extra parent) like
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from operator import itemgetter
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..state import RepoState
 
 #: number of lane colors the layout cycles through (the CLI maps them to terminal colors)
 N_COLORS = 6
@@ -37,13 +41,14 @@ class GraphRow(tuple):
     __slots__ = ()
     _fields = ("graph", "commit", "parents", "summary", "op", "labels", "colors")
 
-    def __new__(cls, graph: str, commit: Optional[bytes] = None, parents: tuple = (),
+    def __new__(cls, graph: str, commit: bytes | None = None, parents: tuple = (),
                 summary: str = "", op: str = "", labels: tuple = (),
-                colors: Optional[tuple] = None) -> "GraphRow":
+                colors: tuple | None = None) -> GraphRow:
         return tuple.__new__(cls, (graph, commit, parents, summary, op, labels, colors))
 
     def __repr__(self) -> str:
-        return "GraphRow(" + ", ".join(f"{k}={v!r}" for k, v in zip(self._fields, self)) + ")"
+        fields = zip(self._fields, self, strict=True)
+        return "GraphRow(" + ", ".join(f"{k}={v!r}" for k, v in fields) + ")"
 
     graph = property(itemgetter(0))
     commit = property(itemgetter(1))
@@ -61,7 +66,7 @@ def _priority(row: tuple) -> tuple:
     return (-row[3], -row[2], row[0])
 
 
-def topo_order(rows: Sequence[tuple], parents: Dict[bytes, tuple]) -> List[tuple]:
+def topo_order(rows: Sequence[tuple], parents: dict[bytes, tuple]) -> list[tuple]:
     """`rows` (id, parents, generation, time_ms, ...) reordered so that every commit comes before
     its parents (`parents`: the drawn parents of each id); among the commits whose children are
     all placed, `_priority` decides. Parents that are not in `rows` are ignored."""
@@ -99,7 +104,7 @@ def topo_order(rows: Sequence[tuple], parents: Dict[bytes, tuple]) -> List[tuple
 
 
 def first_commits(get_row: Callable[[bytes], tuple], starts: Iterable[bytes], count: int,
-                  max_reads: int) -> Optional[List[tuple]]:
+                  max_reads: int) -> list[tuple] | None:
     """The first `count` rows of `topo_order` over everything reachable from `starts`, reading
     only as much history as that takes; None once more than `max_reads` rows were read (then
     reading everything at once is cheaper). `get_row(id)` -> (id, parents, generation, time_ms,
@@ -178,7 +183,7 @@ class _Canvas:
             self.chars[x] = ch
             self.colors[x] = color
 
-    def render(self, width: int = 0) -> Tuple[str, tuple]:
+    def render(self, width: int = 0) -> tuple[str, tuple]:
         n = max(max(self.chars, default=-1) + 1, width)
         text = "".join(self.chars.get(i, " ") for i in range(n))
         return text, tuple(self.colors.get(i, -1) for i in range(n))
@@ -391,7 +396,7 @@ def _step(edges: list, colors: list, merge_row: bool, widen: bool) -> tuple:
     return out, (text, cols[:len(text)], False)
 
 
-def layout(commits: Iterable[Tuple[bytes, Sequence[bytes]]],
+def layout(commits: Iterable[tuple[bytes, Sequence[bytes]]],
            colors: bool = False) -> Iterator[tuple]:
     """Rows (text, colors, commit id or None) for commits given children first, each with the
     parents that are drawn (parents left out of the drawing must be left out here too)."""
@@ -402,8 +407,8 @@ def layout(commits: Iterable[Tuple[bytes, Sequence[bytes]]],
 
 
 # -- the repository's graph -------------------------------------------------------------------
-def graph_log(repo, revs: Sequence[str] = (), *, all_refs: bool = False,
-              limit: Optional[int] = None, colors: bool = False) -> List[GraphRow]:
+def graph_log(repo: RepoState, revs: Sequence[str] = (), *, all_refs: bool = False,
+              limit: int | None = None, colors: bool = False) -> list[GraphRow]:
     """The commits reachable from `revs` (default HEAD; `^X` and `X..Y` exclude X's history),
     or from every branch, tag and HEAD of the current namespace with `all_refs`, drawn as rows:
     children before parents, ties newest first. `limit` keeps the first `limit` commits (and
@@ -416,7 +421,7 @@ def graph_log(repo, revs: Sequence[str] = (), *, all_refs: bool = False,
     from ..index.sqlite_index import split_parents
     from ..plumbing.revparse import resolve_commit, split_ranges
     include, exclude = split_ranges(revs)
-    starts = [resolve_commit(repo, r) for r in include]
+    starts: list[bytes] = [resolve_commit(repo, r) for r in include]
     if all_refs:
         for _, raw in repo.refs.list("refs/"):
             oid = _hex_commit(repo, raw)
@@ -469,7 +474,7 @@ def graph_log(repo, revs: Sequence[str] = (), *, all_refs: bool = False,
             del order[limit:]
     from .labels import ref_labels
     labels = ref_labels(repo)
-    rows: List[GraphRow] = []
+    rows: list[GraphRow] = []
     add = rows.append
     layout_add = GraphLayout(colors).add
     make = tuple.__new__
@@ -485,7 +490,7 @@ def graph_log(repo, revs: Sequence[str] = (), *, all_refs: bool = False,
     return rows
 
 
-def _hex_commit(repo, hexid: str) -> Optional[bytes]:
+def _hex_commit(repo, hexid: str) -> bytes | None:
     """The commit a ref value names, or None if it names something else (or nothing)."""
     from ..errors import TraceError
     from ..ids import is_hex_id

@@ -16,8 +16,8 @@ import fcntl
 import os
 import struct
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator, Optional
 
 from ..errors import MalformedObject
 from .lockfile import fsync_dir
@@ -47,7 +47,8 @@ def encode_record(oid: bytes, type_code: int, frame: bytes, ulen: int) -> bytes:
 
 
 def scan(data: bytes, base: int = 0, verify_crc: bool = True, max_len: int = 1 << 30) -> ScanResult:
-    """Parse journal records in `data`, the file's bytes from offset `base` (0 or a record boundary).
+    """Parse journal records in `data`, the file's bytes from offset `base` (0 or a record
+    boundary).
 
     Offsets in the result are file offsets.
     """
@@ -116,7 +117,7 @@ class JournalWriter:
         self.records = 0
 
     @classmethod
-    def acquire(cls, directory: str, fsync: bool, name_hint: Optional[str] = None) -> "JournalWriter":
+    def acquire(cls, directory: str, fsync: bool, name_hint: str | None = None) -> JournalWriter:
         """Lock a journal no other writer holds, cutting its torn tail, or create a new one."""
         os.makedirs(directory, exist_ok=True)
         for name in sorted(os.listdir(directory)):
@@ -156,7 +157,7 @@ class JournalWriter:
         return cls._create(directory, fsync)
 
     @classmethod
-    def _create(cls, directory: str, fsync: bool) -> "JournalWriter":
+    def _create(cls, directory: str, fsync: bool) -> JournalWriter:
         while True:
             path = os.path.join(directory, os.urandom(8).hex() + SUFFIX)
             try:

@@ -5,8 +5,8 @@ indexes, rewritten ref files): nothing else writes a temporary file and renames 
 
 from __future__ import annotations
 
+import contextlib
 import os
-from typing import Optional
 
 from ..errors import LockError
 
@@ -39,20 +39,18 @@ class LockFile:
     """
 
     def __init__(self, path: str, fsync: bool = False, mode: int = 0o644,
-                 lock_path: Optional[str] = None, steal: bool = False) -> None:
+                 lock_path: str | None = None, steal: bool = False) -> None:
         self.path = path
         self.lock_path = lock_path or path + ".lock"
         self.fsync = fsync
         self._mode = mode
         self._steal = steal
-        self._fd: Optional[int] = None
+        self._fd: int | None = None
 
-    def acquire(self) -> "LockFile":
+    def acquire(self) -> LockFile:
         if self._steal:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.lock_path)
-            except FileNotFoundError:
-                pass
         try:
             self._fd = os.open(self.lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, self._mode)
         except FileExistsError:
@@ -83,12 +81,10 @@ class LockFile:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.lock_path)
-            except FileNotFoundError:
-                pass
 
-    def __enter__(self) -> "LockFile":
+    def __enter__(self) -> LockFile:
         return self.acquire()
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -98,7 +94,7 @@ class LockFile:
             self.abort()
 
 
-def write_file_atomic(path: str, data: bytes, fsync: bool = False, lock_path: Optional[str] = None,
+def write_file_atomic(path: str, data: bytes, fsync: bool = False, lock_path: str | None = None,
                       steal: bool = False) -> None:
     """Write a whole file through a lock file: readers see the old or the new bytes, never a mix.
     (`lock_path`, `steal`: see LockFile.)"""

@@ -1,11 +1,11 @@
-"""Object stores: an in-memory one, and the disk one (packs, then journals) under `.trace/objects`."""
+"""Object stores: one in memory, and the disk one (packs, then journals) in `.trace/objects`."""
 
 from __future__ import annotations
 
 import fcntl
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Optional
 
 from ..errors import CorruptObject, MalformedObject, MissingObject, PackError
 from ..ids import hash_bytes, to_hex
@@ -13,7 +13,6 @@ from ..objects import CODE_TAGS, MAX_OBJECT_SIZE, TYPE_CODES, TraceObject, objec
 from . import journal as jn
 from . import zstd_codec as zc
 from .pack import BlockCache, Pack, list_packs, write_pack
-
 
 #: zstd level of journal frames: fast (they are recompressed in 64 KiB blocks when sealed);
 #: 3x faster than level 3 on 400-byte messages, frames ~30% larger until then.
@@ -118,7 +117,7 @@ class MemoryObjectStore(ObjectStore):
 class DiskObjectStore(ObjectStore):
     """Packs (sealed, indexed) and journals (append-only, one writer each) in one directory."""
 
-    def __init__(self, objects_dir: str, options: Optional[StoreOptions] = None) -> None:
+    def __init__(self, objects_dir: str, options: StoreOptions | None = None) -> None:
         super().__init__()
         self.dir = objects_dir
         self.pack_dir = os.path.join(objects_dir, "pack")
@@ -128,7 +127,7 @@ class DiskObjectStore(ObjectStore):
         self._pack_order: list = []     # newest first
         self._jindex: dict = {}         # id -> (path, offset, clen, ulen, type)
         self._jscanned: dict = {}       # path -> scanned end offset
-        self._writer: Optional[jn.JournalWriter] = None
+        self._writer: jn.JournalWriter | None = None
         self._cache = BlockCache()
         self.notes: list = []           # recoveries worth telling a user (torn tails cut)
         self._loaded = False
@@ -186,7 +185,7 @@ class DiskObjectStore(ObjectStore):
             self.refresh()
 
     # -- reads --------------------------------------------------------------------------------
-    def _find(self, oid: bytes) -> Optional[bytes]:
+    def _find(self, oid: bytes) -> bytes | None:
         for name in self._pack_order:
             pack = self._packs[name]
             for i in pack.candidates(oid):
@@ -329,7 +328,7 @@ class DiskObjectStore(ObjectStore):
         """Whether there are more packs than `pack.auto-pack-limit` (time to repack)."""
         return len(list_packs(self.pack_dir)) > self.opts.auto_pack_limit
 
-    def seal_writer(self) -> Optional[str]:
+    def seal_writer(self) -> str | None:
         """Turn our journal into a pack, then delete it; the next write starts a new journal."""
         w = self._writer
         if w is None:
@@ -367,7 +366,7 @@ def seal_journal_fd(store: DiskObjectStore, path: str, data: bytes) -> str:
                       fsync=store.opts.durability == "full")
 
 
-def try_lock(path: str) -> Optional[int]:
+def try_lock(path: str) -> int | None:
     """An fd holding an exclusive flock on `path`, or None if another process holds it."""
     try:
         fd = os.open(path, os.O_RDWR)

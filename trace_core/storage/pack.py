@@ -15,11 +15,12 @@ writer publishes the .pack first and the .idx last (docs/FORMAT.md, "Packs").
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import os
 import struct
 from collections import OrderedDict
-from typing import Iterable, Iterator, Optional
+from collections.abc import Iterable, Iterator
 
 from ..errors import MalformedObject, PackError
 from ..ids import hash_bytes
@@ -37,7 +38,7 @@ _IDX_HEAD = 8 + 4 + 4
 _FANOUT = 256 * 4
 
 
-def write_pack(directory: str, objects: Iterable[tuple], zdict: Optional[bytes] = None,
+def write_pack(directory: str, objects: Iterable[tuple], zdict: bytes | None = None,
                level: int = 3, fsync: bool = False, block_target: int = BLOCK_TARGET) -> str:
     """Write (id, type_code, canonical bytes) triples as a new pack; return its name.
 
@@ -115,10 +116,8 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 def _unlink(path: str) -> None:
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
-    except FileNotFoundError:
-        pass
 
 
 def build_index(entries: list, blocks: list, checksum: bytes) -> bytes:
@@ -169,15 +168,13 @@ class Pack:
         if _U32.unpack_from(mm, _IDX_HEAD + 255 * 4)[0] != self.count:
             raise PackError(f"pack index {name} has a bad fan-out table")
         self.checksum = bytes(mm[size - 64:size - 32])
-        self._fd: Optional[int] = None
-        self._zdict: Optional[bytes] = None
+        self._fd: int | None = None
+        self._zdict: bytes | None = None
         self._dict_loaded = False
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(BufferError, ValueError):
             self._mm.close()
-        except (BufferError, ValueError):
-            pass
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
@@ -216,7 +213,7 @@ class Pack:
             yield lo
             lo += 1
 
-    def prefix_matches(self, prefix: bytes, odd_nibble: Optional[int]) -> Iterator[int]:
+    def prefix_matches(self, prefix: bytes, odd_nibble: int | None) -> Iterator[int]:
         """Positions whose id starts with `prefix` (plus a high nibble, for odd-length hex)."""
         key = prefix[:PREFIX]
         lo, hi = self._range(key[0]) if key else (0, self.count)
@@ -252,7 +249,7 @@ class Pack:
             self._fd = os.open(self.pack_path, os.O_RDONLY)
         return self._fd
 
-    def zdict(self) -> Optional[bytes]:
+    def zdict(self) -> bytes | None:
         if not self._dict_loaded:
             head = os.pread(self._file(), 16, 0)
             if len(head) != 16 or head[:8] != PACK_MAGIC:
@@ -332,7 +329,7 @@ class BlockCache:
         self._d: OrderedDict = OrderedDict()
         self._size = 0
 
-    def get(self, key: tuple) -> Optional[dict]:
+    def get(self, key: tuple) -> dict | None:
         v = self._d.get(key)
         if v is None:
             return None

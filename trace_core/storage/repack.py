@@ -1,10 +1,11 @@
-"""Consolidation: seal idle journals, merge packs into one (optionally with a trained dictionary)."""
+"""Consolidation: seal idle journals, merge packs into one (optionally with a trained dict)."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
-from typing import Callable, Iterable, Iterator, Optional
+from collections.abc import Callable, Iterable, Iterator
 
 from ..errors import RepackBusy
 from ..objects import TYPE_CODES, object_tag
@@ -41,7 +42,7 @@ class RepackLock:
             self.fd = -1
 
 
-def maybe_seal(store: DiskObjectStore) -> Optional[str]:
+def maybe_seal(store: DiskObjectStore) -> str | None:
     """After a write: seal the writer's journal into a pack once it is over the configured size,
     and merge the packs when there are more than `pack.auto-pack-limit`; the new pack's name."""
     if not store.journal_full():
@@ -52,7 +53,7 @@ def maybe_seal(store: DiskObjectStore) -> Optional[str]:
     return name
 
 
-def repack(store: DiskObjectStore, train: bool = True) -> Optional[str]:
+def repack(store: DiskObjectStore, train: bool = True) -> str | None:
     """Seal idle journals and merge every non-cruft pack into one (`trace repack`), training a
     zstd dictionary when `train`. Returns the new pack's name, or None when there was nothing
     to repack (already one pack). Raises RepackBusy, without waiting, while another repack or
@@ -108,10 +109,10 @@ def pack_objects_in_order(store: DiskObjectStore, packs: list) -> Iterator[tuple
                 yield oid, TYPE_CODES[object_tag(raw)], raw
 
 
-def repack_packs(store: DiskObjectStore, objects: Optional[Iterable[tuple]] = None,
+def repack_packs(store: DiskObjectStore, objects: Iterable[tuple] | None = None,
                  train: bool = False, keep: Callable[[bytes], bool] = lambda oid: True,
-                 progress: Optional[Callable[[int], None]] = None, level: Optional[int] = None,
-                 replace: Optional[Iterable[str]] = None, locked: bool = False) -> Optional[str]:
+                 progress: Callable[[int], None] | None = None, level: int | None = None,
+                 replace: Iterable[str] | None = None, locked: bool = False) -> str | None:
     """Merge all current non-cruft packs (or the given object stream) into one new pack, then
     drop the old ones: those named in `replace` when given (with an object stream, only packs
     whose objects the stream carries may be dropped), else every current non-cruft pack.
@@ -152,10 +153,8 @@ def repack_packs(store: DiskObjectStore, objects: Optional[Iterable[tuple]] = No
                 continue
             base = os.path.join(store.pack_dir, f"pack-{p.name}")
             for ext in (".idx", ".pack", CRUFT_EXT):  # unpublish (idx) first
-                try:
+                with contextlib.suppress(FileNotFoundError):
                     os.unlink(base + ext)
-                except FileNotFoundError:
-                    pass
         store.refresh()
         return name
     finally:

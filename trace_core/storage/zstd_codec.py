@@ -1,8 +1,6 @@
-"""Bounded zstd for storage (not the compress/ summaries): frames declare their size, output is capped."""
+"""Bounded zstd for storage (not compress/ summaries): frames declare their size, output capped."""
 
 from __future__ import annotations
-
-from typing import Optional
 
 from ..errors import MalformedObject, ObjectTooLarge
 
@@ -22,11 +20,11 @@ _compressors: dict = {}
 _decompressors: dict = {}
 
 
-def _dict_key(zdict: Optional[bytes]) -> Optional[bytes]:
+def _dict_key(zdict: bytes | None) -> bytes | None:
     return zdict if zdict else None
 
 
-def compress(data: bytes, level: int = 3, zdict: Optional[bytes] = None,
+def compress(data: bytes, level: int = 3, zdict: bytes | None = None,
              checksum: bool = False) -> bytes:
     """One zstd frame declaring its size (and carrying a content checksum when asked)."""
     key = (level, _dict_key(zdict), checksum)
@@ -39,7 +37,7 @@ def compress(data: bytes, level: int = 3, zdict: Optional[bytes] = None,
     return c.compress(data)
 
 
-def decompress(frame: bytes, limit: int, zdict: Optional[bytes] = None) -> bytes:
+def decompress(frame: bytes, limit: int, zdict: bytes | None = None) -> bytes:
     """Decompress one frame; refuse frames without a declared size or larger than `limit`."""
     try:
         params = zstandard.get_frame_parameters(frame)
@@ -65,7 +63,7 @@ def decompress(frame: bytes, limit: int, zdict: Optional[bytes] = None) -> bytes
     return out
 
 
-def train_dictionary(samples: list, size: int = 64 * 1024) -> Optional[bytes]:
+def train_dictionary(samples: list, size: int = 64 * 1024) -> bytes | None:
     """Train a zstd dictionary, or None when there is too little material."""
     if len(samples) < 200 or sum(map(len, samples)) < 100 * 1024:
         return None
