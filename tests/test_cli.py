@@ -9,8 +9,14 @@ import subprocess
 import sys
 
 import pytest
-
-from conftest import assert_one_line_error, assert_usage_error, invoke, invoke_cli, run_cli, run_in
+from conftest import (
+    assert_one_line_error,
+    assert_usage_error,
+    invoke,
+    invoke_cli,
+    run_cli,
+    run_in,
+)
 
 
 def test_porcelain_flow(rdir):
@@ -108,7 +114,7 @@ def test_shell_script_plumbing(tmp_path):
     env = dict(os.environ, PY=sys.executable)
     env.pop("TRACE_DIR", None)
     p = subprocess.run(["bash", "-c", PLUMBING_SCRIPT], cwd=tmp_path, env=env,
-                       capture_output=True, text=True)
+                       capture_output=True, text=True, check=False)
     assert p.returncode == 0 and p.stdout.strip().endswith("OK"), p.stderr
 
 
@@ -193,7 +199,7 @@ def test_invalid_utf8_and_malformed_json_inputs(rdir, tmp_path):
     deep = "[" * 5000 + "]" * 5000
     p = invoke(rdir, "commit", "--json", input='{"role":"user","content":' + deep + "}")
     assert_one_line_error(p, "nested too deeply")
-    assert invoke(rdir, "log", check=True).stdout == ""   # nothing was committed
+    assert_one_line_error(invoke(rdir, "log"), "no commits yet")      # nothing was committed
 
 
 def test_unknown_format_version_refused(rdir):
@@ -221,9 +227,11 @@ def test_corrupted_object_is_reported_not_served(rdir):
     jdir = os.path.join(rdir, ".trace", "objects", "journal")
     (name,) = [n for n in os.listdir(jdir) if not n.endswith(".lock")]
     path = os.path.join(jdir, name)
-    data = bytearray(open(path, "rb").read())
-    data[len(data) // 2] ^= 0x40
-    open(path, "wb").write(bytes(data))
+    with open(path, "r+b") as f:
+        data = bytearray(f.read())
+        data[len(data) // 2] ^= 0x40
+        f.seek(0)
+        f.write(data)
     p = invoke(rdir, "fsck")
     assert p.returncode == 1 and "error" in p.stdout
     p = invoke(rdir, "context", "--format", "text")  # needs every object of that one commit
@@ -264,11 +272,11 @@ def test_python_dash_m_trace_cli(rdir):
     invoke(rdir, "commit", "hello", check=True)
     env = {k: v for k, v in os.environ.items() if k != "TRACE_DIR"}
     p = subprocess.run([sys.executable, "-m", "trace_cli", "-C", rdir, "log", "--oneline"],
-                       capture_output=True, text=True, env=env)
+                       capture_output=True, text=True, check=False, env=env)
     assert p.returncode == 0 and p.stdout == invoke(rdir, "log", "--oneline").stdout
     assert "append" in p.stdout and "hello" in p.stdout
     p = subprocess.run([sys.executable, "-m", "trace_cli", "-C", rdir, "nosuch"],
-                       capture_output=True, text=True, env=env)
+                       capture_output=True, text=True, check=False, env=env)
     assert_usage_error(p, "No such command 'nosuch'")
 
 
