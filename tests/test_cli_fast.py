@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import run_cli
+from conftest import invoke_cli, run_cli
 
 from trace_cli import fast
 from trace_cli.clickgen import to_click
@@ -146,36 +146,80 @@ PARITY = [
 ]
 
 
-def test_fast_and_click_paths_print_the_same(tmp_path):
+FAILING = {("log", "--oneline", "nosuch"), ("rev-parse", "--verify", "nosuch"),
+           ("config", "core.nokey"), ("cat-object", "-e", "0000"), ("check-ref-format", "a..b"),
+           ("graph", "nosuch")}
+
+
+@pytest.fixture
+def sample_repo(tmp_path):
+    """Four commits (one holding ANSI escapes), branch side at HEAD~2, a budget it is over."""
     d = str(tmp_path / "r")
-    run_cli("init", "--encoding", "chars/4", "-q", d, check=True)
+    invoke_cli("init", "--encoding", "chars/4", "-q", d, check=True)
     for text in ("one", "two", "esc \x1b[31mred\x1b[0m", "four"):
-        run_cli("-C", d, "commit", text, check=True)
-    run_cli("-C", d, "update-ref", "refs/heads/side", "HEAD~2", check=True)
-    run_cli("-C", d, "config", "budget.max-tokens", "5", check=True)
+        invoke_cli("-C", d, "commit", text, check=True)
+    invoke_cli("-C", d, "update-ref", "refs/heads/side", "HEAD~2", check=True)
+    invoke_cli("-C", d, "config", "budget.max-tokens", "5", check=True)
+    return d
+
+
+def test_fast_and_click_paths_print_the_same(sample_repo, monkeypatch):
+    """Each PARITY line through the real entry point in this process, once with the fast path
+    (click's runner made to fail, so the line must be the fast path's) and once through click."""
+    import trace_cli.util
+
+    def click_ran(cli):
+        raise AssertionError("the fast path declined the line and click ran it")
+
+    failed = set()
     for args in PARITY:
-        a = run_cli("-C", d, *args)
-        b = run_cli("-C", d, *args, env={"_TRACE_NO_FASTPATH": "1"})
+        argv = ["-C", sample_repo, *args]
+        assert fast.parse(argv) is not None, args
+        with monkeypatch.context() as m:
+            m.setattr(trace_cli.util, "run", click_ran)
+            a = invoke_cli(*argv, env={"_TRACE_NO_FASTPATH": None})
+        b = invoke_cli(*argv)
         assert (a.returncode, a.stdout, a.stderr) == (b.returncode, b.stdout, b.stderr), args
+        if a.returncode:
+            failed.add(tuple(args))
+        else:
+            assert a.stdout or args[:2] == ["merge-base", "--is-ancestor"], args
+    assert failed == FAILING
 
 
-def test_read_only_commands_do_not_import_click_or_tiktoken(tmp_path):
-    d = str(tmp_path / "r")
-    run_cli("init", "--encoding", "chars/4", "-q", d, check=True)
-    run_cli("-C", d, "commit", "hello", check=True)
-    code = ("import os, sys; sys.argv = ['trace', '-C', sys.argv[1]] + sys.argv[2:]\n"
-            "def report(*a):\n"
-            "    bad = [m for m in ('click', 'tiktoken') if m in sys.modules]\n"
-            "    sys.stderr.write('IMPORTED %s' % bad)\n"
-            "    sys.stderr.flush()\n"
-            "    real(*a)\n"
-            "real, os._exit = os._exit, report\n"
+def test_fast_and_click_processes_print_the_same(sample_repo):
+    """Whole processes, as a user runs them: output to a pipe (a message holding ANSI escapes),
+    exit status through the fast path's os._exit, an error line."""
+    for args in (["log", "--oneline", "side..HEAD"], ["context", "--format", "text"],
+                 ["rev-parse", "--verify", "nosuch"]):
+        a = run_cli("-C", sample_repo, *args)
+        b = run_cli("-C", sample_repo, *args, env={"_TRACE_NO_FASTPATH": "1"})
+        assert (a.returncode, a.stdout, a.stderr) == (b.returncode, b.stdout, b.stderr), args
+        assert a.stdout if a.returncode == 0 else a.stderr.startswith("error: "), (args, a)
+
+
+def test_read_only_commands_do_not_import_click_or_tiktoken(sample_repo):
+    """One fresh process runs each line through the fast path in turn (os._exit made an
+    exception) and reports its exit status and whether click or tiktoken is loaded."""
+    code = ("import os, sys\n"
+            "class Exited(BaseException): pass\n"
+            "def report(code): raise Exited(code)\n"
+            "os._exit = report\n"
             "from trace_cli.main import main\n"
-            "main()\n")
+            "repo, lines = sys.argv[1], sys.argv[2:]\n"
+            "for line in lines:\n"
+            "    sys.argv = ['trace', '-C', repo, *line.split()]\n"
+            "    try:\n"
+            "        main()\n"
+            "    except Exited as e:\n"
+            "        status = e.args[0]\n"
+            "    bad = [m for m in ('click', 'tiktoken') if m in sys.modules]\n"
+            "    sys.stderr.write('%s: %s IMPORTED %s\\n' % (line, status, bad))\n")
+    lines = ["log --oneline", "rev-parse HEAD", "status", "rev-list HEAD", "cat-object -p HEAD",
+             "graph", "context --format text"]
     env = dict(os.environ)
     env.pop("TRACE_DIR", None)
-    for args in (["log", "--oneline"], ["rev-parse", "HEAD"], ["status"], ["rev-list", "HEAD"],
-                 ["cat-object", "-p", "HEAD"]):
-        p = subprocess.run([sys.executable, "-c", code, d, *args], capture_output=True, text=True,
-                           env=env)
-        assert p.stderr.endswith("IMPORTED []"), (args, p.stderr)
+    p = subprocess.run([sys.executable, "-c", code, sample_repo, *lines], capture_output=True,
+                       text=True, env=env, check=False)
+    report = [ln for ln in p.stderr.splitlines() if not ln.startswith("warning: ")]
+    assert p.returncode == 0 and report == [f"{ln}: 0 IMPORTED []" for ln in lines], p.stderr
