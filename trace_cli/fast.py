@@ -11,6 +11,7 @@ line as usual, with its own errors and help. tests/test_cli_fast.py checks that 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from typing import NoReturn
@@ -185,8 +186,6 @@ def _exit(code) -> NoReturn:
         sys.stdout.flush()
     except (OSError, ValueError):  # a closed pipe: as guarded() treats one
         code = code or 1
-    try:
+    with contextlib.suppress(OSError, ValueError):
         sys.stderr.flush()
-    except (OSError, ValueError):
-        pass
     os._exit(code)

@@ -6,6 +6,7 @@ the common read-only commands without click, on the same code as the click comma
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from contextlib import contextmanager
@@ -152,10 +153,8 @@ def guarded(fn) -> None:
         echo(f"error: {_one_line(str(exc))}", err=True)
         sys.exit(EXIT_ERROR)
     except BrokenPipeError:
-        try:
-            sys.stdout = open(os.devnull, "w")
-        except OSError:
-            pass
+        with contextlib.suppress(OSError):   # stays open: the interpreter flushes it at exit
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115
         sys.exit(EXIT_ERROR)
     except KeyboardInterrupt:
         sys.exit(130)
@@ -171,10 +170,8 @@ def guarded(fn) -> None:
 
 
 def _flush_quietly() -> None:
-    try:
+    with contextlib.suppress(OSError, ValueError):
         sys.stdout.flush()
-    except (OSError, ValueError):
-        pass
 
 
 def run(cli) -> None:
@@ -234,10 +231,8 @@ def edited(text: str, suffix: str, what: str, rerun: str):
             raise type(exc)(f"{exc} ({note})") from None
     finally:
         if not keep:
-            try:
+            with contextlib.suppress(OSError):
                 os.unlink(path)
-            except OSError:
-                pass
 
 
 def commit_line(repo, commit) -> str:

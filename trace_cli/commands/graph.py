@@ -17,7 +17,7 @@ _YELLOW = "\x1b[33m"
 def _paint(text: str, colors) -> str:
     """The graph prefix with each lane character in its lane's color."""
     out = []
-    for ch, c in zip(text, colors):
+    for ch, c in zip(text, colors, strict=False):  # text may be longer
         out.append(ch if c < 0 or ch == " " else f"{_LANE[c % len(_LANE)]}{ch}{_RESET}")
     out.append(text[len(colors):])
     return "".join(out)

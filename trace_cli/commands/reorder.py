@@ -91,7 +91,7 @@ def reorder(obj, moves=(), to=(), interactive=False, todo=None, print_todo=False
         flags = [e.flags for e in entries]
         kw: dict = {"base": base, "entries": entries}
         if moves:
-            kw["moves"] = [(*_parse_move(m), k) for m, k in zip(moves, to)]
+            kw["moves"] = [(*_parse_move(m), k) for m, k in zip(moves, to, strict=True)]
         else:
             messages = repo.entry_messages(entries)
             branch = repo.head_branch() or "detached HEAD"

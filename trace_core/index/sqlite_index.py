@@ -54,15 +54,14 @@ _CHAIN = _chain_sql(_NAMES)
 
 def _oneline_py(r: CommitRow) -> str:
     sign = "-" if r.op == "drop" or r.tokens < 0 else "+"
-    return "%s %-7s %s%-5d %7d  %s" % (r.id[:6].hex(), r.op, sign, abs(r.tokens),
-                                       r.total_tokens, r.summary)
+    return f"{r.id[:6].hex()} {r.op:<7} {sign}{abs(r.tokens):<5d} {r.total_tokens:7d}  {r.summary}"
 
 
 # `oneline_rows`' line as SQL, with _oneline_py for rows not in the database yet (op names are
 # ASCII, so printf's byte padding equals Python's; || keeps any character)
 _ONELINE = ("lower(hex(substr(id, 1, 6))) || printf(' %-7s %s%-5d %7d  ', op, "
-            "CASE WHEN op = 'drop' OR tokens < 0 THEN '-' ELSE '+' END, abs(tokens), total) || summary",
-            _oneline_py)
+            "CASE WHEN op = 'drop' OR tokens < 0 THEN '-' ELSE '+' END, abs(tokens), total) "
+            "|| summary", _oneline_py)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS commits (

@@ -76,10 +76,8 @@ def sign(op: str, tokens: int) -> str:
 
 def _oneline(rows: Any, deco: dict, colors: bool) -> list[str]:
     """--oneline lines; rows: (id, parents, gen, time_ms, op, tokens, total, summary)."""
-    return ["%s%s %-7s %s%-5d %7d  %s" % (_yellow(r[0].hex()[:12], colors),
-                                         _deco(deco.get(r[0]), colors), r[4], sign(r[4], r[5]),
-                                         abs(r[5]), r[6], r[7])
-            for r in rows]
+    return [f"{_yellow(r[0].hex()[:12], colors)}{_deco(deco.get(r[0]), colors)} {r[4]:<7} "
+            f"{sign(r[4], r[5])}{abs(r[5]):<5d} {r[6]:7d}  {r[7]}" for r in rows]
 
 
 def commit_date(ms: int, tz: int = 0) -> str:
