@@ -221,3 +221,29 @@ def test_the_plumbing_exports_are_the_documented_primitives():
         assert callable(getattr(plumbing, name)), name
     for name in ("commit_change", "Transaction", "publish", "update_ref", "rev_list"):
         assert f"`{name}" in doc, name
+
+
+def test_the_exception_tree_in_errors_py_is_the_code():
+    """errors.py's docstring draws every TraceError subclass of trace_core under its parent."""
+    import importlib
+    import re
+
+    import trace_core.errors as errors
+    drawn = {}
+    stack: list = []
+    for line in errors.__doc__.splitlines():
+        m = re.match(r"^\s{4}((?:[│ ]   )*)(?:[├└]── )?(\w+)\s", line + " ")
+        if not m or not m.group(2)[0].isupper():
+            continue
+        depth = len(m.group(1)) // 4 + (1 if "──" in line else 0)
+        del stack[depth:]
+        drawn[m.group(2)] = stack[-1] if stack else None
+        stack.append(m.group(2))
+    real = {}
+    for mod in CORE:
+        module = importlib.import_module(mod)
+        for name, obj in vars(module).items():
+            if isinstance(obj, type) and issubclass(obj, errors.TraceError) and \
+                    obj.__module__ == mod:
+                real[name] = None if obj is errors.TraceError else obj.__bases__[0].__name__
+    assert drawn == real

@@ -26,7 +26,8 @@
     │   ├── BranchMoved            the branch moved while an operation computed its result
     │   ├── MergeConflict          conflicts not yet resolved (merge, rebase, pick, revert)
     │   ├── MergeInProgress        refused: a stopped merge, rebase, pick or revert exists
-    │   ├── StateError             MERGE_STATE exists but cannot be read (merge.state)
+    │   ├── StateError             MERGE_STATE exists but cannot be read
+    │   ├── ReorderRefused         a strict reorder whose checks warned (trace_core.reorder)
     │   └── ProviderError          an LLM request failed; the repository is unchanged
     │       ├── ProviderUnavailable    unreachable, timed out, or failing after retries
     │       ├── ProviderHTTPError      an HTTP error status not worth retrying
