@@ -982,3 +982,17 @@ def test_mask_handles_responses_api_items(repo):
     assert "read_file" in outs[0]["output"] and "lorem" not in outs[0]["output"]
     assert "lorem" in outs[2]["output"]            # the last one is kept
     assert [m["call_id"] for m in outs] == ["c0", "c1", "c2"]
+
+
+def test_plan_order_is_checked_on_the_steps_it_lists():
+    """A plan that lists a prefix of the steps in order is in order (it used to escape as a
+    StopIteration); one that swaps two is refused with a one-line reason."""
+    from trace_core.compress.plan import Plan, PlanStep, from_actions
+    a, b, c = ("a" * 64, "b" * 64, "c" * 64)
+    default = Plan([PlanStep(a, "summarize", [0]), PlanStep(b, "summarize", [1]),
+                    PlanStep(c, "summarize", [])])
+    acts = {a: "keep", b: "drop", c: "keep"}
+    plan = from_actions(acts, default, [a, b])
+    assert [s.action for s in plan.steps] == ["keep", "drop", "keep"]
+    with pytest.raises(InputError, match=f"out of order at commit {a[:12]}"):
+        from_actions(acts, default, [b, a])

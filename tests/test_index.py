@@ -417,3 +417,21 @@ def test_processes_share_one_database(db):
     got = idx._db(lambda c: c.execute("SELECT count(*) FROM commits").fetchone()[0])
     assert got == 1950 + 1  # ids[1950] is the highest tip either child asked for
     assert ids_of(idx.walk([ids[-1]])) == ids[::-1]
+
+
+def test_oneline_rows_format_like_python_for_indexed_and_new_commits(repo):
+    """`oneline_rows` has SQLite format the --oneline line; rows not in the database yet are
+    formatted in Python (_oneline_py). Both must print the same line for every commit."""
+    repo.user("héllo wörld ✓ " * 8)
+    repo.assistant("a")
+    repo.drop(0)
+    repo.user("x" * 300)
+    head = repo.head_commit()
+    rows = repo.index.oneline_rows([head])          # indexed now, by SQLite
+    assert [line for _, line in rows] == \
+        [sqlite_index._oneline_py(r) for r in repo.index.walk([head])]
+    assert rows[1][1].split()[1] == "drop" and rows[1][1].split()[2].startswith("-")
+    repo.user("one more")                           # not in the database until read
+    new = repo.head_commit()
+    assert repo.index.oneline_rows([new], [head]) == \
+        [(new, sqlite_index._oneline_py(next(iter(repo.index.walk([new], [head])))))]

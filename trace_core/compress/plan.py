@@ -166,12 +166,14 @@ def from_actions(actions: Mapping[str, str], default: Plan, order: list[str] | N
     if missing:
         raise InputError(f"the plan does not mention commit {missing[0][:12]} "
                          f"({len(missing)} missing); write 'keep' or 'drop' for it")
-    want = [s.commit for s in default.steps]
-    if order is not None and order != want:
-        # `order` lists the steps with entries only, `want` every step: lengths may differ
-        bad = next(i for i, (a, b) in enumerate(zip(order, want, strict=False)) if a != b)
-        raise InputError(f"plan lines are out of order at commit {order[bad][:12]}: keep the "
-                         "range's order (reordering entries is a separate operation)")
+    if order is not None:
+        # `order` lists only some steps (those with entries): it must keep their relative order
+        pos = {s.commit: i for i, s in enumerate(default.steps)}
+        ranks = [pos.get(c, -1) for c in order]
+        bad = next((i for i in range(1, len(ranks)) if ranks[i] < ranks[i - 1]), None)
+        if bad is not None:
+            raise InputError(f"plan lines are out of order at commit {order[bad][:12]}: keep "
+                             "the range's order (reordering entries is a separate operation)")
     steps = [PlanStep(s.commit, resolved[s.commit], list(s.entries), s.tokens, s.summary)
              for s in default.steps]
     return Plan(steps, default.label, default.head, list(default.idle))
