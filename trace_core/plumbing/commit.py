@@ -200,9 +200,9 @@ class Transaction:
         if exc_type is not None or not self.commits:
             return
         n = len(self.commits)
-        self.repo.refs.set_if_equals(self.repo.head_ref,
-                                     to_hex(self._base) if self._base else None,
-                                     self.commits[-1].hex,
+        # the branch the tip was read from, even if HEAD was switched meanwhile
+        self.repo.refs.set_if_equals(self._ref, to_hex(self._base) if self._base else None,
+                                     self.commits[-1].hex, deref=False,
                                      message=f"transaction: {n} commit{'s' * (n != 1)}")
         maybe_seal(self.repo)
 
