@@ -85,7 +85,8 @@ s3=$(printf '%s 1\n%s\n%s\n' "$b1" "$b2" "$b3" | trace write-snapshot --stdin)
 c1=$(trace commit-tree "$s1" -m "system prompt" --blob "$b1" --target 0 --time 1000)
 c2=$(trace commit-tree "$s2" -p "$c1" -m "user" --blob "$b2" --target 1 --time 2000)
 c3=$(trace commit-tree "$s3" -p "$c2" -m "assistant" --blob "$b3" --target 2 --time 3000)
-trace update-ref refs/heads/main "$c3" 0000000000000000000000000000000000000000000000000000000000000000
+trace update-ref refs/heads/main "$c3" \
+    0000000000000000000000000000000000000000000000000000000000000000
 trace update-ref refs/heads/side "$c1"
 test "$(trace rev-parse HEAD)" = "$c3"
 test "$(trace rev-parse HEAD~2)" = "$c1"
@@ -118,9 +119,9 @@ def test_shell_script_plumbing(tmp_path):
     assert p.returncode == 0 and p.stdout.strip().endswith("OK"), p.stderr
 
 
-HOSTILE_REFS = ["refs/heads/../../x", "/etc/passwd", "-rf", "refs/heads/a\x01b", "refs/heads/x.lock",
-                "refs/heads/a@{1}", "refs/heads/a b", "refs/heads/a..b", "refs/heads/.x", "x" * 2000,
-                "refs/heads//x", "refs/heads/x/"]
+HOSTILE_REFS = ["refs/heads/../../x", "/etc/passwd", "-rf", "refs/heads/a\x01b",
+                "refs/heads/x.lock", "refs/heads/a@{1}", "refs/heads/a b", "refs/heads/a..b",
+                "refs/heads/.x", "x" * 2000, "refs/heads//x", "refs/heads/x/"]
 
 
 @pytest.mark.parametrize("name", HOSTILE_REFS)
@@ -290,7 +291,8 @@ def test_repack_refused_while_another_repack_runs(rdir):
         assert lock.held
         p = invoke(rdir, "repack")      # the lock is an flock: a second open file is refused
         assert_one_line_error(p)
-        assert p.stderr == "error: another repack or gc is running; try again when it has finished\n"
+        assert p.stderr == ("error: another repack or gc is running; "
+                            "try again when it has finished\n")
     finally:
         lock.release()
     out = invoke(rdir, "repack", check=True).stdout

@@ -56,7 +56,8 @@ SAMPLES = {
                      ["-mwhy", "HEAD", "refs/heads/x"]],
     "check-ref-format": [["refs/heads/a"], ["-q", "x"], ["--quiet", "--allow-onelevel", "x"]],
     "reflog": [[], ["-n", "2"], ["--json", "-n1", "refs/heads/main"]],
-    "graph": [[], ["--all"], ["-n", "3", "--json", "side..HEAD"], ["--color", "never", "--no-pager"],
+    "graph": [[], ["--all"], ["-n", "3", "--json", "side..HEAD"],
+              ["--color", "never", "--no-pager"],
               ["--color=always", "--max-count=2", "HEAD", "side"]],
 }
 

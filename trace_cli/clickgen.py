@@ -1,4 +1,5 @@
-"""Builds click commands from the declarations of trace_cli.declare (imported only when click runs)."""
+"""Builds click commands from the declarations of trace_cli.declare
+(imported only when click runs)."""
 
 from __future__ import annotations
 

@@ -36,7 +36,8 @@ def _build_cli():
             return to_click(getattr(importlib.import_module(spec[0]), spec[1]))
 
     @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-    @click.option("-C", "directory", metavar="DIR", help="Run as if started in DIR (or use the .trace repository DIR).")
+    @click.option("-C", "directory", metavar="DIR",
+                  help="Run as if started in DIR (or use the .trace repository DIR).")
     @click.option("--agent", metavar="NAME", help="Work in the namespace of sub-agent NAME.")
     @click.version_option(package_name="trace-vcs", prog_name="trace")
     @click.pass_context

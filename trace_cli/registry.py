@@ -1,4 +1,5 @@
-"""Every command's name and where it is declared; read by the click group (main) and the fast path."""
+"""Every command's name and where it is declared; read by the click group (main) and the fast
+path."""
 
 from __future__ import annotations
 

@@ -164,7 +164,8 @@ def guarded(fn) -> None:
         sys.exit(EXIT_ERROR)
     except OSError as exc:
         _flush_quietly()
-        echo(f"error: {exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}".rstrip(": "), err=True)
+        echo(f"error: {exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}".rstrip(": "),
+             err=True)
         sys.exit(EXIT_ERROR)
     sys.exit(rv if isinstance(rv, int) else 0)
 

@@ -9,9 +9,11 @@ from ..util import echo, emit_json, fail, open_repo, style
 
 
 @command("branch",
-         flag("-d", "--delete", dest="delete", help="Delete the branch (must be merged into HEAD)."),
+         flag("-d", "--delete", dest="delete",
+              help="Delete the branch (must be merged into HEAD)."),
          flag("-D", dest="force_delete", help="Delete the branch even if it is not merged."),
-         flag("-m", "--move", dest="move", help="Rename OLD to NEW (or the current branch to NAME)."),
+         flag("-m", "--move", dest="move",
+              help="Rename OLD to NEW (or the current branch to NAME)."),
          flag("-f", "--force", help="Reset an existing branch / overwrite on rename."),
          JSON,
          argument("names", nargs=-1))

@@ -42,13 +42,16 @@ def _report(repo, commit) -> None:
 
 @command("commit",
          argument("content"),
-         option("-F", "--file", dest="file", metavar="FILE", help="Read the content from FILE ('-' for stdin)."),
-         option("--role", default="user", show_default=True, help="Message role for plain content."),
+         option("-F", "--file", dest="file", metavar="FILE",
+                help="Read the content from FILE ('-' for stdin)."),
+         option("--role", default="user", show_default=True,
+                help="Message role for plain content."),
          flag("--json", dest="as_json", help="The content is a whole JSON message object."),
          option("--type", dest="op", type=Choice(("append", "edit", "pin", "unpin", "drop")),
                 default="append", show_default=True, help="Operation."),
          option("--target", dest="targets", multiple=True, type=int, metavar="N",
-                help="Entry index for edit/pin/unpin/drop (repeatable; negative counts from the end)."),
+                help="Entry index for edit/pin/unpin/drop "
+                     "(repeatable; negative counts from the end)."),
          flag("--pin", dest="pinned", help="Append the entry pinned."),
          option("-m", dest="message", help="Commit message (default: derived from the content)."),
          option("--author", help="Author (agent name) of this commit."),
@@ -116,8 +119,8 @@ def reset(obj, mode="soft", rev="HEAD") -> None:
         c = repo.get_commit(head)
         echo(f"HEAD is now at {head.hex()[:12]} {c.summary}")
         if mode == "soft" and n_undone:
-            echo(f"{n_undone} undone entr{'y' if n_undone == 1 else 'ies'} kept: see 'trace status'; "
-                 f"'trace commit --reapply' commits them again")
+            echo(f"{n_undone} undone entr{'y' if n_undone == 1 else 'ies'} kept: "
+                 f"see 'trace status'; 'trace commit --reapply' commits them again")
         elif mode == "hard":
             echo(f"previous head {old[:12]} is reachable as ORIG_HEAD and in the reflog until gc")
 

@@ -42,7 +42,8 @@ _ROLES = ("user", "assistant", "system", "developer")
          option("--episode-tokens", type=IntRange(min=1), default=2000, show_default=True,
                 help="Token size up to which turns are packed into one episode."),
          flag("-i", "--interactive", help="Edit the plan in $VISUAL/$EDITOR first."),
-         option("--plan", dest="plan_file", metavar="FILE", help="Read the plan from FILE ('-': stdin)."),
+         option("--plan", dest="plan_file", metavar="FILE",
+                help="Read the plan from FILE ('-': stdin)."),
          flag("--show-plan", help="Print the plan and exit."),
          flag("--respect-pins", help="Keep pinned entries verbatim and in place."),
          flag("--force", help="Compress pinned entries too."),
@@ -158,7 +159,8 @@ def _report(repo, r) -> None:
         echo(commit_line(repo, repo.get_commit(bytes.fromhex(r.commit))))
     for s in r.summaries:
         span = s["replaced"]
-        echo(f"  summary #{s['index']}: replaces #{span[0]}-#{span[-1]} ({_n(len(span), 'entry', 'entries')}, "
+        echo(f"  summary #{s['index']}: replaces #{span[0]}-#{span[-1]} "
+             f"({_n(len(span), 'entry', 'entries')}, "
              f"{s['replaced_tokens']} -> {s['tokens']} tokens)")
     if r.masked:
         echo(f"  masked {_n(len(r.masked), 'tool output')} ("

@@ -7,7 +7,8 @@ from ..util import CommandExit, echo, fail, open_repo
 
 
 @command("config",
-         flag("--get", dest="action", value="get", help="Print a value (default with one argument)."),
+         flag("--get", dest="action", value="get",
+              help="Print a value (default with one argument)."),
          flag("--unset", dest="action", value="unset", help="Remove a key."),
          flag("--list", "-l", dest="action", value="list", help="List every setting."),
          argument("key"),

@@ -46,11 +46,13 @@ def status(obj, as_json=False) -> None:
     echo(f"Context: {st.entries} entr{'y' if st.entries == 1 else 'ies'} ({st.pinned} pinned)")
     if st.budget.max_tokens:
         pct = 100 * st.total_tokens / st.budget.max_tokens
-        echo(f"Tokens:  {st.total_tokens} / {st.budget.max_tokens} {_bar(st.total_tokens, st.budget.max_tokens)} {pct:.0f}%")
+        echo(f"Tokens:  {st.total_tokens} / {st.budget.max_tokens} "
+             f"{_bar(st.total_tokens, st.budget.max_tokens)} {pct:.0f}%")
     else:
         echo(f"Tokens:  {st.total_tokens} (no budget set: trace config budget.max-tokens N)")
     if st.undone:
-        echo(f"\nUndone by reset --soft ({len(st.undone)}; 'trace commit --reapply' commits them again):")
+        echo(f"\nUndone by reset --soft ({len(st.undone)}; "
+             f"'trace commit --reapply' commits them again):")
         for u in st.undone:
             echo(f"  #{u['index']} {u['message'].get('role', '?')}: {preview(u['message'])}")
     if st.operation:
@@ -76,7 +78,8 @@ def _print_operation(op: dict) -> None:
         state = f"resolved ({c['action']}, by {c['by']})" if c["resolved"] else "open"
         echo(f"  conflict {c['id']} {c['kind']}: {state}: {c['note']}")
     if op["moved"]:
-        echo(f"  the branch moved since the {name} started: 'trace {name} --abort', then start again")
+        echo(f"  the branch moved since the {name} started: "
+             f"'trace {name} --abort', then start again")
     elif open_:
         echo(f"  settle with 'trace resolve <id> --ours|--theirs|--both|--drop|--text TEXT' "
              f"('trace resolve --list' shows them), then 'trace {name} --continue'; "
@@ -94,7 +97,8 @@ def print_diff(d) -> None:
         elif it.kind == "removed":
             echo(style(f"- #{it.old_index} {it.old.get('role', '?')}: {preview(it.old)}", "red"))
         elif it.kind == "moved":
-            echo(style(f"> #{it.old_index} -> #{it.new_index} {it.new.get('role', '?')}: {preview(it.new)}", "cyan"))
+            echo(style(f"> #{it.old_index} -> #{it.new_index} "
+                       f"{it.new.get('role', '?')}: {preview(it.new)}", "cyan"))
         elif it.kind in ("pinned", "unpinned"):
             echo(f"* #{it.new_index} {it.kind}: {preview(it.new)}")
         else:
@@ -111,13 +115,15 @@ def diff_json(d) -> dict:
     return {"old": d.old, "new": d.new, "old_tokens": d.old_tokens, "new_tokens": d.new_tokens,
             "token_delta": d.token_delta,
             "changes": [{"kind": i.kind, "old_index": i.old_index, "new_index": i.new_index,
-                         "old": to_jsonable(i.old), "new": to_jsonable(i.new), "text_diff": i.text_diff}
+                         "old": to_jsonable(i.old), "new": to_jsonable(i.new),
+                         "text_diff": i.text_diff}
                         for i in d.items]}
 
 
 @command("diff", JSON, argument("a"), argument("b"), fast=True)
 def diff(obj, as_json=False, a=None, b=None) -> None:
-    """Compare the contexts of two commits (default: HEAD's parent and HEAD; one arg: A and HEAD)."""
+    """Compare the contexts of two commits
+    (default: HEAD's parent and HEAD; one arg: A and HEAD)."""
     with open_repo(obj) as repo:
         if a is None:
             head = repo.head_commit()

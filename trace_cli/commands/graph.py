@@ -58,7 +58,8 @@ def to_json(rows) -> list:
 
 
 @command("graph",
-         flag("--all", dest="all_refs", help="Start from every branch, tag and HEAD of this namespace."),
+         flag("--all", dest="all_refs",
+              help="Start from every branch, tag and HEAD of this namespace."),
          option("-n", "--max-count", dest="limit", type=IntRange(min=0), help="At most N commits."),
          option("--color", type=Choice(("auto", "always", "never")), default="auto",
                 show_default=True, help="Color the lanes (auto: only on a terminal)."),

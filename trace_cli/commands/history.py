@@ -12,7 +12,8 @@ from ..util import CommandExit, color, echo, emit_json, open_repo
 
 @command("log",
          flag("--oneline", help="One line per commit."),
-         option("-n", "--max-count", dest="limit", type=IntRange(min=0), help="Show at most N commits."),
+         option("-n", "--max-count", dest="limit", type=IntRange(min=0),
+                help="Show at most N commits."),
          flag("--first-parent", help="Follow only first parents."),
          flag("--no-pager", help="Do not page output on a terminal."),
          JSON,

@@ -69,7 +69,8 @@ def show_config(obj, as_json: bool = False) -> None:
         echo(f"price:       {m}: ${p:g} prompt, ${c:g} completion per million tokens")
 
 
-llm = Group("llm", """The LLM provider used by semantic merges and `compress --strategy llm` (see docs/llm.md).
+llm = Group("llm", """The LLM provider used by semantic merges and `compress --strategy llm`
+    (see docs/llm.md).
 
     The API key is read from the environment variable named by llm.api-key-env, else
     OPENAI_API_KEY or ANTHROPIC_API_KEY.""", (complete, show_config))

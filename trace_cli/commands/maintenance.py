@@ -65,7 +65,8 @@ def gc(obj, prune_expire=None, aggressive=False, as_json=False) -> None:
 
 
 @command("prune",
-         option("--expire", metavar="WHEN", help="Grace period (default gc.prune-expire, 2.weeks)."))
+         option("--expire", metavar="WHEN",
+                help="Grace period (default gc.prune-expire, 2.weeks)."))
 def prune(obj, expire=None) -> None:
     """Delete unreachable objects older than the grace period."""
     from trace_core.config import parse_duration

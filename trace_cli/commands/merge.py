@@ -39,7 +39,8 @@ def _driver(repo, strategy: str, name):
         return None
     from trace_core.merge.driver import DeterministicDriver, LLMDriver
     if name is None:
-        name = "llm" if repo.config.get("llm.provider") not in (None, "offline") else "deterministic"
+        name = ("llm" if repo.config.get("llm.provider") not in (None, "offline")
+                else "deterministic")
     if name == "deterministic":
         return DeterministicDriver()
     from ..llm_support import make_provider
@@ -57,7 +58,8 @@ def _preview(repo, entries) -> str:
 def print_conflicts(repo, conflicts) -> None:
     for c in conflicts:
         state = f"resolved: {c.action} (by {c.by})" if c.resolved else "open"
-        echo(style(f"CONFLICT {c.id} ({c.kind}), {state}: {c.note}", "red" if not c.resolved else "green"))
+        echo(style(f"CONFLICT {c.id} ({c.kind}), {state}: {c.note}",
+                   "red" if not c.resolved else "green"))
         if c.base is not None:
             echo(f"    base:   {_preview(repo, [c.base])}")
         echo(f"    ours:   {_preview(repo, c.ours)}")
@@ -87,10 +89,11 @@ def report(repo, res, as_json: bool) -> int:
         if res.replayed:
             kept = sum(1 for _, new in res.replayed if new)
             echo(f"Replayed {kept} commit{'s' * (kept != 1)}"
-                 + (f", dropped {len(res.replayed) - kept} already applied" if kept < len(res.replayed) else ""))
+                 + (f", dropped {len(res.replayed) - kept} already applied"
+                    if kept < len(res.replayed) else ""))
     if res.deduplicated:
-        echo(f"Merged {res.deduplicated} entr{'y' if res.deduplicated == 1 else 'ies'} added on both "
-             "sides once.")
+        echo(f"Merged {res.deduplicated} entr{'y' if res.deduplicated == 1 else 'ies'} "
+             "added on both sides once.")
     if res.driver:
         echo(f"Driver: {res.driver}")
     if res.inference:
@@ -124,9 +127,11 @@ def _continue_or_abort(repo, op: str, cont: bool, abort: bool, message, as_json,
 
 @command("merge",
          *STRATEGY_OPTIONS,
-         flag("--ff-only", dest="ff", value="only", help="Refuse unless a fast-forward is possible."),
+         flag("--ff-only", dest="ff", value="only",
+              help="Refuse unless a fast-forward is possible."),
          flag("--no-ff", dest="ff", value="never", help="Always make a merge commit."),
-         flag("--ff", dest="ff", value="auto", default=True, help="Fast-forward when possible (default)."),
+         flag("--ff", dest="ff", value="auto", default=True,
+              help="Fast-forward when possible (default)."),
          option("-m", dest="message", help="Merge commit message."),
          flag("--continue", dest="cont", help="Commit the merge once conflicts are settled."),
          flag("--abort", help="Forget the stopped merge (the branch never moved)."),
@@ -162,7 +167,8 @@ def merge(obj, strategy="manual", order=None, driver=None, ff="auto", message=No
          flag("--base", dest="action", value="base", help="Keep the merge base's version."),
          flag("--drop", dest="action", value="drop", help="Keep neither."),
          option("--text", dest="text", help="Replace with one new message with this text."),
-         option("-F", "--file", dest="file", metavar="FILE", help="Like --text, reading FILE ('-': stdin)."),
+         option("-F", "--file", dest="file", metavar="FILE",
+                help="Like --text, reading FILE ('-': stdin)."),
          option("--role", help="Role of the --text message (default: the conflicting entries')."),
          flag("--list", dest="list_", help="List the conflicts and their state."),
          JSON,

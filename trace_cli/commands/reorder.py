@@ -52,7 +52,8 @@ def _describe_order(result, messages, flags) -> list:
          flag("-i", "--interactive", help="Edit the order as a todo list in $VISUAL / $EDITOR."),
          option("--todo", metavar="FILE", help="Take the order from a todo list ('-': stdin)."),
          flag("--print-todo", help="Print the todo list of the current context."),
-         flag("--dry-run", dest="dry_run", help="Show the new order and the warnings; commit nothing."),
+         flag("--dry-run", dest="dry_run",
+              help="Show the new order and the warnings; commit nothing."),
          flag("--strict", help="Refuse if the safety checks warn."),
          flag("--force", help="Apply despite warnings, even with --strict; "
                               "the warnings are recorded in the commit."),
