@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:   # the lazy exports below, typed for mypy and IDEs
     from .errors import (
         AmbiguousObjectId,
+        BranchMoved,
         BudgetExceeded,
         ConfigError,
         CorruptObject,
@@ -20,24 +21,36 @@ if TYPE_CHECKING:   # the lazy exports below, typed for mypy and IDEs
         InvalidRefName,
         LockError,
         MalformedObject,
+        MergeConflict,
+        MergeInProgress,
         MissingObject,
         ObjectError,
         ObjectTooLarge,
         OperationError,
+        PackError,
+        ProviderError,
+        ProviderHTTPError,
+        ProviderResponseError,
+        ProviderUnavailable,
         RefConflict,
         RefError,
         RefNotFound,
+        RepackBusy,
         RepositoryError,
         RevisionError,
+        StateError,
+        SymrefLoop,
         TraceError,
         UnsupportedFormat,
     )
     from .objects import Blob, Commit, Entry, Node, Snapshot
     from .repository import Repository
+    from .state import RepoState
     from .tokens import CharCounter, TiktokenCounter
 
 _EXPORTS = {
     "Repository": "trace_core.repository",
+    "RepoState": "trace_core.state",
     "Blob": "trace_core.objects",
     "Commit": "trace_core.objects",
     "Entry": "trace_core.objects",
@@ -63,17 +76,30 @@ _EXPORTS = {
     "OperationError": "trace_core.errors",
     "BudgetExceeded": "trace_core.errors",
     "InputError": "trace_core.errors",
+    "BranchMoved": "trace_core.errors",
+    "MergeConflict": "trace_core.errors",
+    "MergeInProgress": "trace_core.errors",
+    "StateError": "trace_core.errors",
+    "RepackBusy": "trace_core.errors",
+    "ProviderError": "trace_core.errors",
+    "ProviderUnavailable": "trace_core.errors",
+    "ProviderHTTPError": "trace_core.errors",
+    "ProviderResponseError": "trace_core.errors",
+    "PackError": "trace_core.errors",
+    "SymrefLoop": "trace_core.errors",
     "TiktokenCounter": "trace_core.tokens",
     "CharCounter": "trace_core.tokens",
 }
 
 # written out (not sorted(_EXPORTS)) so that static tools read it; tests check they agree
-__all__ = ["AmbiguousObjectId", "Blob", "BudgetExceeded", "CharCounter", "Commit", "ConfigError",
-           "CorruptObject", "Entry", "InputError", "InvalidObjectId", "InvalidRefName",
-           "LockError", "MalformedObject", "MissingObject", "Node", "ObjectError",
-           "ObjectTooLarge", "OperationError", "RefConflict", "RefError", "RefNotFound",
-           "Repository", "RepositoryError", "RevisionError", "Snapshot", "TiktokenCounter",
-           "TraceError", "UnsupportedFormat"]
+__all__ = ["AmbiguousObjectId", "Blob", "BranchMoved", "BudgetExceeded", "CharCounter", "Commit",
+           "ConfigError", "CorruptObject", "Entry", "InputError", "InvalidObjectId",
+           "InvalidRefName", "LockError", "MalformedObject", "MergeConflict", "MergeInProgress",
+           "MissingObject", "Node", "ObjectError", "ObjectTooLarge", "OperationError",
+           "PackError", "ProviderError", "ProviderHTTPError", "ProviderResponseError",
+           "ProviderUnavailable", "RefConflict", "RefError", "RefNotFound", "RepackBusy",
+           "RepoState", "Repository", "RepositoryError", "RevisionError", "Snapshot",
+           "StateError", "SymrefLoop", "TiktokenCounter", "TraceError", "UnsupportedFormat"]
 
 
 def __getattr__(name: str) -> Any:
