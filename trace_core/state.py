@@ -21,6 +21,12 @@ if TYPE_CHECKING:
     from .index import CommitIndex
     from .tokens import TokenCounter
 
+TRACE_DIR = ".trace"
+FORMAT_FILE = "format"
+FORMAT_VERSION = 1
+FORMAT_LINE = f"trace-repository-format {FORMAT_VERSION}\n"
+DEFAULT_BRANCH = "main"
+
 S = TypeVar("S", bound="RepoState")
 
 
@@ -30,12 +36,6 @@ class OpenTransaction(Protocol):
     commits: list[Commit]
 
     def apply(self, build: Callable[[Any, Any], Any], author: str | None) -> Commit: ...
-
-TRACE_DIR = ".trace"
-FORMAT_FILE = "format"
-FORMAT_VERSION = 1
-FORMAT_LINE = f"trace-repository-format {FORMAT_VERSION}\n"
-DEFAULT_BRANCH = "main"
 
 
 def _read_format(trace_dir: str) -> int:
