@@ -16,8 +16,6 @@ from .state import RepoState
 
 
 @dataclass
-
-
 class DiffItem:
     kind: str                 # added, removed, edited, pinned, unpinned, moved
     old_index: int | None
@@ -27,8 +25,6 @@ class DiffItem:
     text_diff: str = ""
 
 @dataclass
-
-
 class Diff:
     old: str | None
     new: str | None
@@ -45,6 +41,8 @@ class Diff:
 
 
 def show(repo: RepoState, rev: str = "HEAD") -> dict:
+    """Commit `rev` as a dict: its fields (as `cat-object --json`), its id, the messages it
+    carried, and the diff of its context against its first parent's."""
     cid = resolve_revision(repo, rev)
     c = repo.get_commit(cid)
     out = describe(c)

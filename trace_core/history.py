@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from . import chunked
@@ -203,11 +203,13 @@ def transaction(repo: RepoState, message: str | None = None) -> Transaction:
     """Many commits, one ref update: `with repo.transaction(): repo.user(...); ...`."""
     return Transaction(repo)
 
-@contextmanager
-
-
-def strict_budget(repo: RepoState) -> Iterator[None]:
+def strict_budget(repo: RepoState) -> AbstractContextManager[None]:
     """Inside this block, an operation that would cross a budget threshold raises instead."""
+    return _strict_budget(repo)
+
+
+@contextmanager
+def _strict_budget(repo: RepoState) -> Iterator[None]:
     prev = repo.budget_strict
     repo.budget_strict = True
     try:

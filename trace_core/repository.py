@@ -1,36 +1,80 @@
-"""The public `Repository`: repository state plus every operation, each a thin delegation to the
-plumbing or porcelain function that implements it (docs/architecture.md, layer 6).
+"""The public `Repository`: repository state plus every operation as a method (docs/architecture.md,
+layer 6).
 
-The cheap, always-used operations (history, context, status, branches) are bound directly: the
-method *is* the module function, with its signature and docstring, `self` as its `repo`. The
-heavier ones (merge, replay, diff, compress, reorder) are small wrappers that import their
-module on first use, so that start-up does not pay for machinery a command never runs.
+Each method *is* the plumbing or porcelain function that implements it, with its signature and
+docstring, `self` as its `repo`: the class body below only names them. The modules are imported
+when a method is first looked up (`_LazyFunction`), so a command pays at start-up only for what
+it runs: `trace log` never loads the commit machinery, `trace status` never loads merge or
+compression.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import importlib
 from typing import TYPE_CHECKING, Any
 
-from . import branches as _branches
-from . import context as _context
-from . import history as _history
-from . import status as _status
-from .ids import RawId
-from .plumbing import budgets as _budget_fns
-from .plumbing import commit as _commit
-from .plumbing import revparse as _revparse
 from .state import DEFAULT_BRANCH, FORMAT_VERSION, TRACE_DIR, RepoState, find_trace_dir
 
-if TYPE_CHECKING:
-    from .compress import CompressResult
-    from .diff import Diff
-    from .merge.machinery import MergeResult
-    from .merge.merge3 import Conflict
-    from .merge.state import MergeState
-    from .reorder import ReorderResult
+if TYPE_CHECKING:   # what the type checker sees: the modules themselves
+    from . import branches as _branches
+    from . import compress as _compress
+    from . import context as _context
+    from . import diff as _diff
+    from . import history as _history
+    from . import reorder as _reorder
+    from . import status as _status
+    from .merge import ops as _merge
+    from .merge import replay as _replay
+    from .plumbing import budgets as _budgets
+    from .plumbing import commit as _commit
+    from .plumbing import revparse as _revparse
 
 __all__ = ["DEFAULT_BRANCH", "FORMAT_VERSION", "TRACE_DIR", "Repository", "find_trace_dir"]
+
+
+class _LazyFunction:
+    """A class attribute standing for function `name` of `module`: on first lookup it imports the
+    module and replaces itself on the class with the function, which Python then binds as a
+    method like any other (later lookups cost nothing extra)."""
+
+    __slots__ = ("module", "name", "owner", "attr")
+
+    def __init__(self, module: str, name: str) -> None:
+        self.module, self.name = module, name
+
+    def __set_name__(self, owner: type, attr: str) -> None:
+        self.owner, self.attr = owner, attr
+
+    def __get__(self, obj: Any, objtype: Any = None) -> Any:
+        fn = getattr(importlib.import_module(self.module), self.name)
+        setattr(self.owner, self.attr, fn)
+        return fn if obj is None else fn.__get__(obj, objtype)
+
+
+class _LazyModule:
+    """Stands in for a module in the class body: `_LazyModule("trace_core.history").append` is
+    the lazy method for `history.append`."""
+
+    def __init__(self, module: str) -> None:
+        self._module = module
+
+    def __getattr__(self, name: str) -> _LazyFunction:
+        return _LazyFunction(self._module, name)
+
+
+if not TYPE_CHECKING:
+    _branches = _LazyModule("trace_core.branches")
+    _compress = _LazyModule("trace_core.compress")
+    _context = _LazyModule("trace_core.context")
+    _diff = _LazyModule("trace_core.diff")
+    _history = _LazyModule("trace_core.history")
+    _reorder = _LazyModule("trace_core.reorder")
+    _status = _LazyModule("trace_core.status")
+    _merge = _LazyModule("trace_core.merge.ops")
+    _replay = _LazyModule("trace_core.merge.replay")
+    _budgets = _LazyModule("trace_core.plumbing.budgets")
+    _commit = _LazyModule("trace_core.plumbing.commit")
+    _revparse = _LazyModule("trace_core.plumbing.revparse")
 
 
 class Repository(RepoState):
@@ -40,18 +84,12 @@ class Repository(RepoState):
     is a sub-agent's repository and `worktree(branch)` a view fixed to one branch."""
 
     # -- plumbing -----------------------------------------------------------------------------
+    resolve = _revparse.resolve_revision
+    resolve_object = _revparse.resolve_any
     commit_change = _commit.commit_change
     total_after = _commit.total_after
-    budget = _budget_fns.budget
-    budget_warnings = _budget_fns.budget_warnings
-
-    def resolve(self, rev: str) -> RawId:
-        """A revision expression (see plumbing.revparse) to a commit id."""
-        return _revparse.resolve_revision(self, rev)
-
-    def resolve_object(self, rev: str) -> RawId:
-        """A revision expression or an id of any object type."""
-        return _revparse.resolve_any(self, rev)
+    budget = _budgets.budget
+    budget_warnings = _budgets.budget_warnings
 
     # -- history ------------------------------------------------------------------------------
     append = _history.append
@@ -79,16 +117,8 @@ class Repository(RepoState):
     status = _status.status
     operation_status = _status.operation_status
     undone_entries = _status.undone_entries
-
-    def show(self, rev: str = "HEAD") -> dict:
-        """A commit as a dict: its fields, the messages it carried and its diff to its parent."""
-        from .diff import show
-        return show(self, rev)
-
-    def diff(self, a: str | None, b: str | None) -> Diff:
-        """What changed between the contexts of commits `a` and `b` (None: the empty context)."""
-        from .diff import diff
-        return diff(self, a, b)
+    show = _diff.show
+    diff = _diff.diff
 
     # -- branches and tags --------------------------------------------------------------------
     branch_create = _branches.branch_create
@@ -101,62 +131,15 @@ class Repository(RepoState):
     tag_delete = _branches.tag_delete
 
     # -- merge, cherry-pick, revert, rebase ---------------------------------------------------
-    def merge(self, rev: str, *, strategy: str = "manual", order: str | None = None,
-              message: str | None = None, ff: str = "auto", driver: Any = None) -> MergeResult:
-        """Merge commit `rev` into the current branch (merge.ops.merge; docs/merge.md)."""
-        from .merge.ops import merge
-        return merge(self, rev, strategy=strategy, order=order, message=message, ff=ff,
-                     driver=driver)
-
-    def merge_state(self) -> MergeState | None:
-        """The merge, rebase, cherry-pick or revert stopped on conflicts, or None."""
-        from .merge.state import load
-        return load(self)
-
-    def resolve_conflict(self, conflict_id: int, action: str, text: str | None = None,
-                         role: str | None = None) -> Conflict:
-        """Settle one conflict of the stopped operation (merge.ops.resolve_conflict)."""
-        from .merge.ops import resolve_conflict
-        return resolve_conflict(self, conflict_id, action, text, role)
-
-    def merge_abort(self) -> str:
-        """Forget the stopped operation (the branch never moved); returns its name."""
-        from .merge.ops import merge_abort
-        return merge_abort(self)
-
-    def merge_continue(self, message: str | None = None, driver: Any = None) -> MergeResult:
-        """Finish the stopped operation once every conflict is settled."""
-        from .merge.ops import merge_continue
-        return merge_continue(self, message, driver)
-
-    def cherry_pick(self, rev: str, *, strategy: str = "manual", order: str | None = None,
-                    driver: Any = None) -> MergeResult:
-        """Apply the change commit `rev` made (against its parent) on top of the branch."""
-        from .merge.replay import cherry_pick
-        return cherry_pick(self, rev, strategy=strategy, order=order, driver=driver)
-
-    def revert(self, rev: str, *, strategy: str = "manual", order: str | None = None,
-               driver: Any = None) -> MergeResult:
-        """Undo the change commit `rev` made, as a new commit on top of the branch."""
-        from .merge.replay import revert
-        return revert(self, rev, strategy=strategy, order=order, driver=driver)
-
-    def rebase(self, upstream: str, *, strategy: str = "manual", order: str | None = None,
-               driver: Any = None) -> MergeResult:
-        """Replay the branch's commits that `upstream` lacks on top of it, moving it once."""
-        from .merge.replay import rebase
-        return rebase(self, upstream, strategy=strategy, order=order, driver=driver)
+    merge = _merge.merge
+    merge_state = _merge.merge_state
+    resolve_conflict = _merge.resolve_conflict
+    merge_abort = _merge.merge_abort
+    merge_continue = _merge.merge_continue
+    cherry_pick = _replay.cherry_pick
+    revert = _replay.revert
+    rebase = _replay.rebase
 
     # -- compression and reordering -----------------------------------------------------------
-    def compress(self, range: str | None = None, **options: Any) -> CompressResult:
-        """Replace a range of the context with summaries as one commit (docs/compress.md);
-        the options are those of `trace_core.compress.compress`."""
-        from .compress import compress
-        return compress(self, range, **options)
-
-    def reorder(self, order: Sequence[int] | None = None,
-                moves: Sequence[Sequence[int]] | None = None, **options: Any) -> ReorderResult:
-        """Rearrange the entries of the context as one `reorder` commit; the options are those
-        of `trace_core.reorder.reorder`."""
-        from .reorder import reorder
-        return reorder(self, order, moves, **options)
+    compress = _compress.compress
+    reorder = _reorder.reorder

@@ -16,8 +16,6 @@ from .state import RepoState
 __all__ = ["Budget", "Status", "operation_status", "status", "undone_entries"]
 
 @dataclass
-
-
 class Status:
     head: str | None
     branch: str | None
