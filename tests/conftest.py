@@ -13,6 +13,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+# Child processes (the CLI run as users run it) cache byte code, as an installed trace does
+# (pip compiles it); with PYTHONDONTWRITEBYTECODE set, as on this project's machines, every child
+# compiled every module it imports again (a sixth of the suite's CPU time).
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
 
 @pytest.fixture
 def repo(tmp_path):
