@@ -228,7 +228,13 @@ class RepoState:
 
     @property
     def who(self) -> str:
-        return self.agent_name or self.config.get_typed("user.name") or "trace"
+        """The author recorded in commits and reflogs: the agent's name, user.name or "trace"
+        (worked out once per config: every commit asks)."""
+        cfg = self.config
+        cached = self.__dict__.get("_who")
+        if cached is None or cached[0] is not cfg:
+            cached = self._who = (cfg, self.agent_name or cfg.get_typed("user.name") or "trace")
+        return cached[1]
 
     def set_config(self, key: str, value: str) -> None:
         """Validate and store a config value (read-modify-write under the config's lock file)."""
