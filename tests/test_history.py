@@ -374,3 +374,21 @@ def test_full_durability_round_trip(tmp_path):
     r.close()
     r = Repository.open(str(tmp_path / "r"))
     assert r.durability == "full" and [m["content"] for m in r.messages()][-1] == "durable 3"
+
+
+def test_an_empty_user_name_does_not_stop_a_repository_from_opening(repo):
+    with open(os.path.join(repo.trace_dir, "config"), "a") as f:
+        f.write("[user]\n\tname =\n")
+    from trace_core import Repository as R
+    with R.open(repo.trace_dir) as r:
+        assert r.user("hi").author == "trace"
+
+
+def test_deleting_a_symbolic_branch_deletes_the_alias_not_its_target(repo):
+    from trace_core import plumbing
+    repo.user("hi")
+    plumbing.symbolic_ref(repo, "refs/heads/alias", "refs/heads/main")
+    head = repo.head_commit().hex()
+    repo.branch_delete("alias")
+    assert repo.refs.read("refs/heads/alias") is None
+    assert repo.refs.read("refs/heads/main") == head

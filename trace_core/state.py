@@ -233,7 +233,8 @@ class RepoState:
         cfg = self.config
         cached = self.__dict__.get("_who")
         if cached is None or cached[0] is not cfg:
-            cached = self._who = (cfg, self.agent_name or cfg.get_typed("user.name") or "trace")
+            # the raw value: an empty or odd user.name must never stop a repository from opening
+            cached = self._who = (cfg, self.agent_name or cfg.get("user.name", "") or "trace")
         return cached[1]
 
     def set_config(self, key: str, value: str) -> None:

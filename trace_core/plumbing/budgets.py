@@ -30,9 +30,13 @@ def budget(repo: RepoState, branch: str | None = None) -> Budget:
     return Budget(max_tokens, tuple(warn or ()))
 
 
-def budget_warnings(repo: RepoState, total: int, limits: Budget | None = None) -> list[str]:
-    """One line per threshold `total` reaches (at most one: the highest)."""
-    b = limits or budget(repo)
+budget_of = budget   # (budget_warnings' parameter keeps the name callers pass it by)
+
+
+def budget_warnings(repo: RepoState, total: int, budget: Budget | None = None) -> list[str]:
+    """One line per threshold `total` reaches (at most one: the highest) of `budget` (default:
+    the current branch's)."""
+    b = budget or budget_of(repo)
     hit = b.crossed(total)
     if hit is None or not b.max_tokens:
         return []

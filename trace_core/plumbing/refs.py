@@ -30,7 +30,7 @@ def create_ref(repo: RepoState, name: str, new: str, message: str = "") -> None:
 
 
 def delete_ref(repo: RepoState, name: str, expected: Any = ANY, message: str = "", *,
-               deref: bool = True) -> None:
+               deref: bool = False) -> None:
     """Delete `name` (and its reflog) if it holds `expected`."""
     repo.refs.remove_if_equals(name, expected, message=message, deref=deref)
 

@@ -109,19 +109,19 @@ def resolve_short(repo: RepoState, prefix: str) -> RawId:
     return RawId(ids[0])
 
 
-def resolve_any(repo: RepoState, expr: str) -> RawId:
+def resolve_any(repo: RepoState, rev: str) -> RawId:
     """A revision or the id of any object (blob, node, snapshot)."""
-    _check_expr(expr)
-    base, reflog, suffixes = _split(expr)
+    _check_expr(rev)
+    base, reflog, suffixes = _split(rev)
     oid = _base(repo, base, reflog)
     for op, n in suffixes:
         oid = _step(repo, oid, op, n)
     return oid
 
 
-def resolve_revision(repo: RepoState, expr: str) -> RawId:
+def resolve_revision(repo: RepoState, rev: str) -> RawId:
     """A revision expression to a commit id; RevisionError if it names no commit."""
-    oid = resolve_any(repo, expr)
+    oid = resolve_any(repo, rev)
     repo.get_commit(oid)
     return oid
 

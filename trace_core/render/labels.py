@@ -20,7 +20,7 @@ def ref_labels(repo: RepoState) -> dict:
             short = shorten(name)
             rank, label = (0, f"HEAD -> {short}") if name == head_branch else (2, short)
         elif name.startswith("refs/tags/"):
-            rank, label = 1, f"tag: {shorten(name)}"
+            rank, label = 1, f"tag: {name[len('refs/tags/'):]}"
         else:
             rank, label = 3, name
         groups.setdefault(raw, []).append((rank, label))
