@@ -312,9 +312,7 @@ class FakeProvider:
         return ChatResult(text, self.name, self.model, p, c, cost, self.finish, 5)
 
 
-def read_acks(fd: int, size: int, want=None) -> list:
-    """Fixed-size acknowledgements (of `size` bytes) a child process wrote to pipe `fd`: `want`
-    of them, or all up to end of file; a partial one at the end fails the test."""
+def _read_acks(fd: int, size: int, want=None) -> list:
     out, buf = [], b""
     while want is None or len(out) < want:
         data = os.read(fd, size - len(buf))
@@ -326,3 +324,27 @@ def read_acks(fd: int, size: int, want=None) -> list:
             out.append(buf)
             buf = b""
     return out
+
+
+def killed_after_acks(target, args: tuple, size: int, want: int) -> list:
+    """Run `target(*args, ack_fd)` in a forked child that writes a `size`-byte acknowledgement
+    to `ack_fd` after each durable step; SIGKILL it once `want` have arrived (mid-step) and
+    return every acknowledgement it wrote before it died (a torn one fails the test)."""
+    import multiprocessing as mp
+    import signal
+    rfd, wfd = os.pipe()
+    p = mp.get_context("fork").Process(target=target, args=(*args, wfd))
+    p.start()
+    os.close(wfd)
+    try:
+        acked = _read_acks(rfd, size, want)
+        os.kill(p.pid, signal.SIGKILL)
+        p.join()
+        acked += _read_acks(rfd, size, None)
+    finally:
+        os.close(rfd)
+        if p.is_alive():
+            p.kill()
+            p.join()
+    assert p.exitcode == -signal.SIGKILL
+    return acked

@@ -6,11 +6,10 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import shutil
-import signal
 import tarfile
 
 import pytest
-from conftest import read_acks
+from conftest import killed_after_acks
 
 from trace_core import Repository
 from trace_core.errors import (
@@ -261,32 +260,12 @@ def _acknowledging_writer(path: str, label: str, ack_fd: int) -> None:
         i += 1
 
 
-def _read_acks(fd: int, want) -> list:
-    """Commit ids acknowledged through `fd`."""
-    return read_acks(fd, 32, want)
-
-
 def test_sigkilled_writers_lose_nothing_acknowledged(tmp_path):
     path = str(tmp_path / "r")
     Repository.init(path, encoding="chars/4").close()
-    ctx = mp.get_context("fork")
     acked_by_round = []
-    for round_ in range(6):
-        rfd, wfd = os.pipe()
-        p = ctx.Process(target=_acknowledging_writer, args=(path, f"r{round_}", wfd))
-        p.start()
-        os.close(wfd)
-        try:
-            acked = _read_acks(rfd, 2 + round_)     # killed after a few commits, mid-write
-            os.kill(p.pid, signal.SIGKILL)
-            p.join()
-            acked += _read_acks(rfd, None)          # what it acknowledged before it died
-        finally:
-            os.close(rfd)
-            if p.is_alive():
-                p.kill()
-                p.join()
-        assert p.exitcode == -signal.SIGKILL
+    for round_ in range(6):    # killed after a few commits, mid-write; commit ids acknowledged
+        acked = killed_after_acks(_acknowledging_writer, (path, f"r{round_}"), 32, 2 + round_)
         acked_by_round.append(acked)
         r = Repository.open(path)
         history = {c.id for c in r.index.walk([r.head_commit()])}

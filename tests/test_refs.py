@@ -5,11 +5,10 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import shutil
-import signal
 import subprocess
 
 import pytest
-from conftest import read_acks
+from conftest import killed_after_acks
 
 from trace_core.errors import InvalidObjectId, InvalidRefName, RefConflict, RefNotFound, SymrefLoop
 from trace_core.refs import ANY, RefStore, check_agent_name, check_ref_format
@@ -214,29 +213,11 @@ def _acknowledging_counter(root: str, ack_fd: int) -> None:
         os.write(ack_fd, n.to_bytes(8, "big"))
 
 
-def _acks(fd: int, want) -> list:
-    return [int.from_bytes(b, "big") for b in read_acks(fd, 8, want)]
-
-
 def test_sigkill_leaves_a_valid_ref(tmp_path):
-    ctx = mp.get_context("fork")
     last = 0
-    for i in range(8):
-        rfd, wfd = os.pipe()
-        p = ctx.Process(target=_acknowledging_counter, args=(str(tmp_path), wfd))
-        p.start()
-        os.close(wfd)
-        try:
-            acked = _acks(rfd, 1 + i)            # killed after a few updates, mid-update
-            os.kill(p.pid, signal.SIGKILL)
-            p.join()
-            acked += _acks(rfd, None)
-        finally:
-            os.close(rfd)
-            if p.is_alive():
-                p.kill()
-                p.join()
-        assert p.exitcode == -signal.SIGKILL
+    for i in range(8):         # killed after a few updates, mid-update
+        acked = [int.from_bytes(b, "big") for b in
+                 killed_after_acks(_acknowledging_counter, (str(tmp_path),), 8, 1 + i)]
         assert acked == list(range(last + 1, last + 1 + len(acked)))
         refs = RefStore(str(tmp_path))
         n = int(refs.read("refs/heads/k"), 16)
