@@ -173,3 +173,13 @@ def test_one_atomic_write_helper_steals_only_when_told(tmp_path):
     open(os.path.join(d, f"pack-{name}.idx.tmp"), "wb").close()
     assert write_pack(d, objs) == name and list_packs(d) == [name]
     assert sorted(os.listdir(d)) == [f"pack-{name}.idx", f"pack-{name}.pack"]
+
+
+def test_an_auto_pack_limit_of_0_never_merges_packs(tmp_path):
+    d = str(tmp_path / "objects")
+    a = DiskObjectStore(d, StoreOptions(journal_max_records=10, auto_pack_limit=0))
+    for b in _blobs(60):
+        a.write([b])
+        maybe_seal(a)
+    assert len(a.packs()) == 6        # one pack per sealed journal, none merged
+    a.close()

@@ -132,20 +132,17 @@ def parse(argv: list):
     """(command declaration, global options, keyword arguments), or None to let click parse argv."""
     obj: dict = {}
     i = 0
-    try:
-        while i < len(argv) and argv[i].startswith("-") and argv[i] != "-":
-            name, attached = _split(argv[i])
-            dest = GLOBAL_OPTS.get(name)
-            if dest is None:
+    while i < len(argv) and argv[i].startswith("-") and argv[i] != "-":
+        name, attached = _split(argv[i])
+        dest = GLOBAL_OPTS.get(name)
+        if dest is None:
+            return None
+        if attached is None:
+            if i + 1 >= len(argv):
                 return None
-            if attached is None:
-                if i + 1 >= len(argv):
-                    return None
-                attached, i = argv[i + 1], i + 1
-            obj[dest] = attached
-            i += 1
-    except _NotFast:
-        return None
+            attached, i = argv[i + 1], i + 1
+        obj[dest] = attached
+        i += 1
     if i >= len(argv):
         return None
     cmd = declaration(argv[i])

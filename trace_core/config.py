@@ -31,12 +31,9 @@ import math
 import re
 from collections.abc import Callable
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, NamedTuple, cast
+from typing import Any, NamedTuple, cast
 
 from .errors import ConfigError
-
-if TYPE_CHECKING:
-    pass
 
 SectionId = tuple[str, str | None]          # (lowercase section, case-sensitive subsection)
 KeyId = tuple[str, str | None, str]         # (section, subsection, lowercase key)

@@ -325,8 +325,10 @@ class DiskObjectStore(ObjectStore):
                                   or w.end >= self.opts.journal_max_bytes)
 
     def too_many_packs(self) -> bool:
-        """Whether there are more packs than `pack.auto-pack-limit` (time to repack)."""
-        return len(list_packs(self.pack_dir)) > self.opts.auto_pack_limit
+        """Whether there are more packs than `pack.auto-pack-limit` (time to repack; a limit of
+        0 turns automatic repacking off, as documented)."""
+        limit = self.opts.auto_pack_limit
+        return limit > 0 and len(list_packs(self.pack_dir)) > limit
 
     def seal_writer(self) -> str | None:
         """Turn our journal into a pack, then delete it; the next write starts a new journal."""
