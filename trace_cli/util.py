@@ -34,8 +34,11 @@ def open_repo(ctx):
     obj = root_obj(ctx)
     agent = obj.get("agent")
     if obj.get("trace_dir") and not obj.get("directory"):
-        return Repository.open(obj["trace_dir"], agent=agent)
-    return Repository.discover(obj.get("directory") or ".", agent=agent)
+        repo = Repository.open(obj["trace_dir"], agent=agent)
+    else:
+        repo = Repository.discover(obj.get("directory") or ".", agent=agent)
+    repo.on_warning = warn  # the library's warnings (repo.warn) go to stderr as they happen
+    return repo
 
 
 def base_dir(ctx) -> str:

@@ -105,9 +105,22 @@ class RepoState:
         self.open_transaction: OpenTransaction | None = None
         #: when set, a commit that would cross a budget threshold is refused (strict_budget)
         self.budget_strict = False
+        #: where `warn` sends a warning: the parent view's callback, else appended to `warnings`
+        #: (the CLI sets a callback that prints `warning: ...` on stderr)
+        self.on_warning: Callable[[str], None] | None = (
+            _parent.on_warning if _parent is not None else None)
+        self.warnings: list[str] = []
         self._token_counter: TokenCounter | None = None
         self._token_cache: dict = {}
         self._token_pending: list = []
+
+    def warn(self, text: str) -> None:
+        """Report something the user should see but that does not stop the operation (one
+        line): to `on_warning` when set, else kept in `warnings` for the caller to read."""
+        if self.on_warning is not None:
+            self.on_warning(text)
+        else:
+            self.warnings.append(text)
 
     # -- opening ------------------------------------------------------------------------------
     @classmethod
