@@ -10,6 +10,7 @@ pass/fail test.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -113,8 +114,10 @@ def bench_trace_append(root: str, msgs: list) -> dict:
             marks[100 if i + 1 == 200 else i + 1] = statistics.median(window[-100:])
     total = time.perf_counter() - t0
     repo.close()
+    steady = window[min(100, n // 10):]
     return {"per_commit_us": total / n * 1e6, "at_100_us": marks.get(100, 0) * 1e6,
-            "at_end_us": marks.get(n, 0) * 1e6, "repo": os.path.join(root, "append")}
+            "at_end_us": marks.get(n, 0) * 1e6, "median_us": statistics.median(steady) * 1e6,
+            "p99_us": percentile(steady, 0.99) * 1e6, "repo": os.path.join(root, "append")}
 
 
 def bench_trace_full_durability(root: str, msgs: list) -> float:
@@ -235,7 +238,102 @@ def bench_dulwich(root: str, msgs: list) -> dict:
         window.append(time.perf_counter() - t)
     total = time.perf_counter() - t0
     return {"per_commit_us": total / len(msgs) * 1e6,
+            "median_us": statistics.median(window) * 1e6,
             "at_end_us": statistics.median(window[-100:]) * 1e6}
+
+
+def dir_bytes(path: str) -> int:
+    """Bytes of every file under `path` (a whole .trace or .git directory)."""
+    total = 0
+    for base, _dirs, files in os.walk(path):
+        for f in files:
+            with contextlib.suppress(FileNotFoundError):
+                total += os.path.getsize(os.path.join(base, f))
+    return total
+
+
+def percentile(values: list, q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(len(s) * q))]
+
+
+def bench_startup(cwd: str, rep: int) -> dict:
+    """Whole processes that do (almost) nothing: the floor every command pays."""
+    tc = trace_cmd()
+    return {"python_pass_s": proc_time([sys.executable, "-c", "pass"], cwd, rep),
+            "git_version_s": proc_time(["git", "--version"], cwd, rep),
+            "trace_version_s": proc_time([*tc, "--version"], cwd, rep),
+            "trace_help_s": proc_time([*tc, "--help"], cwd, rep)}
+
+
+def bench_gc(trepo: str, grepo: str) -> dict:
+    """`trace gc` and `git gc` as processes (one run each: gc changes what it measures), then
+    whole-directory bytes per commit after them."""
+    tc = trace_cmd()
+    env = _installed_env()
+    t = time.perf_counter()
+    subprocess.run([*tc, "gc"], cwd=trepo, check=True, capture_output=True, env=env)
+    trace_gc = time.perf_counter() - t
+    t = time.perf_counter()
+    git(["gc", "-q"], grepo)
+    git_gc = time.perf_counter() - t
+    return {"trace_gc_s": trace_gc, "git_gc_s": git_gc,
+            "trace_dir_bytes": dir_bytes(os.path.join(trepo, ".trace")),
+            "git_dir_bytes": dir_bytes(os.path.join(grepo, ".git"))}
+
+
+def growth_row(root: str, n: int, rep: int) -> dict:
+    """One line of the growth table: a history of `n` single appends, then its read paths."""
+    from trace_core.repository import Repository
+
+    path = os.path.join(root, f"growth-{n}")
+    repo = Repository.init(path)
+    times = []
+    for role, text in messages(n, seed=11):
+        t = time.perf_counter()
+        repo.append({"role": role, "content": text})
+        times.append(time.perf_counter() - t)
+    repo.close()
+    steady = times[min(100, n // 10):]  # after the tokenizer load and the first seals
+    cold, warm = materialize_ms(path, max(3, rep // 2))
+    tc = trace_cmd()
+    row = {"commits": n, "append_median_us": statistics.median(steady) * 1e6,
+           "append_p99_us": percentile(steady, 0.99) * 1e6,
+           "append_max_ms": max(steady) * 1e3,
+           "materialize_cold_ms": cold, "materialize_warm_ms": warm,
+           "log_s": proc_time([*tc, "log", "--oneline"], path, rep),
+           "status_s": proc_time([*tc, "status"], path, rep),
+           "packs": len([f for f in os.listdir(os.path.join(path, ".trace", "objects", "pack"))
+                         if f.endswith(".idx")])}
+    t = time.perf_counter()
+    subprocess.run([*tc, "gc"], cwd=path, check=True, capture_output=True, env=_installed_env())
+    row["gc_s"] = time.perf_counter() - t
+    shutil.rmtree(path, ignore_errors=True)
+    return row
+
+
+def report_growth(rows: list) -> None:
+    print("\ngrowth (single appends through the API; processes for log, status, gc)\n")
+    head = (f"{'commits':>8} {'append med':>11} {'p99':>8} {'max':>8} {'packs':>6} "
+            f"{'mat cold':>9} {'warm':>8} {'log':>8} {'status':>8} {'gc':>8}")
+    print(head)
+    base = rows[0] if rows else None
+    for r in rows:
+        print(f"{r['commits']:>8} {r['append_median_us']:>8.0f} µs {r['append_p99_us']:>5.0f} µs "
+              f"{r['append_max_ms']:>5.0f} ms {r['packs']:>6} {r['materialize_cold_ms']:>6.0f} ms "
+              f"{r['materialize_warm_ms']:>5.1f} ms {r['log_s'] * 1e3:>5.0f} ms "
+              f"{r['status_s'] * 1e3:>5.0f} ms {r['gc_s'] * 1e3:>5.0f} ms")
+    if base and len(rows) > 1:
+        print("\ngrowth factors against the first line (work grows by the commit ratio):")
+        for r in rows[1:]:
+            k = r["commits"] / base["commits"]
+            f = {m: r[m] / base[m] if base[m] else float("nan")
+                 for m in ("append_median_us", "append_p99_us", "materialize_cold_ms",
+                           "materialize_warm_ms", "log_s", "status_s", "gc_s")}
+            print(f"  x{k:.0f} commits: append median x{f['append_median_us']:.1f}, p99 "
+                  f"x{f['append_p99_us']:.1f}, materialize cold x{f['materialize_cold_ms']:.1f} "
+                  f"warm x{f['materialize_warm_ms']:.1f}, log x{f['log_s']:.1f}, status "
+                  f"x{f['status_s']:.1f}, gc x{f['gc_s']:.1f}")
 
 
 # -- main ---------------------------------------------------------------------------------------
@@ -245,6 +343,9 @@ def main() -> None:
     ap.add_argument("--out", default=os.path.join(HERE, "results", "latest.json"))
     ap.add_argument("--quick", action="store_true", help="1,000 commits, fewer repeats")
     ap.add_argument("--keep", action="store_true", help="keep the scratch directory")
+    ap.add_argument("--growth", default=None, metavar="N,N,...",
+                    help="history sizes of the growth table (default 1000,10000,100000; "
+                         "--quick: 1000,10000; 0: none)")
     args = ap.parse_args()
     n = 1000 if args.quick else args.commits
     rep = 3 if args.quick else 7
@@ -288,10 +389,15 @@ def main() -> None:
         res["gc_s"] = timed(lambda: gc(r))
         r.close()
         res["trace_bytes_per_commit"] = trace_dir_bytes(os.path.join(trepo, ".trace")) / n
+        res["startup"] = bench_startup(trepo, rep * 2)
+        res["gc"] = bench_gc(trepo, grepo)
+        sizes = args.growth or ("1000,10000" if args.quick else "1000,10000,100000")
+        res["growth"] = [growth_row(root, int(k), rep) for k in sizes.split(",") if int(k) > 0]
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
     report(res)
+    report_growth(res["growth"])
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
         json.dump(res, f, indent=2)
@@ -302,10 +408,15 @@ def report(r: dict) -> None:
     ta = r["trace_append"]
     d = r.get("dulwich") or {}
     g = r["git"]
+    su, gc, n = r["startup"], r["gc"], r["commits"]
     rows = [
         ("append via API, per commit", f"{ta['per_commit_us']:.0f} µs", "dulwich",
          f"{d.get('per_commit_us', 0):.0f} µs",
          d.get("per_commit_us", 0) / ta["per_commit_us"] if d else None),
+        ("append median / mean / p99",
+         f"{ta['median_us']:.0f} / {ta['per_commit_us']:.0f} / {ta['p99_us']:.0f} µs",
+         "dulwich median", f"{d.get('median_us', 0):.0f} µs",
+         d.get("median_us", 0) / ta["median_us"] if d else None),
         ("append median at 100 / at end", f"{ta['at_100_us']:.0f} / {ta['at_end_us']:.0f} µs",
          "dulwich at end",
          f"{d.get('at_end_us', 0):.0f} µs", None),
@@ -336,6 +447,14 @@ def report(r: dict) -> None:
         ("packed bytes per commit", f"{r['trace_bytes_per_commit']:.0f} B", "git gc pack+idx",
          f"{g['bytes_per_commit']:.0f} B",
          r["trace_bytes_per_commit"] / g["bytes_per_commit"]),
+        ("--version (process)", f"{su['trace_version_s'] * 1e3:.0f} ms", "python -c pass",
+         f"{su['python_pass_s'] * 1e3:.0f} ms", su["python_pass_s"] / su["trace_version_s"]),
+        ("--help (process)", f"{su['trace_help_s'] * 1e3:.0f} ms", "git --version",
+         f"{su['git_version_s'] * 1e3:.0f} ms", su["git_version_s"] / su["trace_help_s"]),
+        ("gc (process)", f"{gc['trace_gc_s'] * 1e3:.0f} ms", "git gc",
+         f"{gc['git_gc_s'] * 1e3:.0f} ms", gc["git_gc_s"] / gc["trace_gc_s"]),
+        ("whole dir after gc, per commit", f"{gc['trace_dir_bytes'] / n:.0f} B", "whole .git",
+         f"{gc['git_dir_bytes'] / n:.0f} B", gc["trace_dir_bytes"] / gc["git_dir_bytes"]),
     ]
     print(f"{r['commits']} commits, messages of ~{r['message_chars']:.0f} characters\n")
     print(f"{'measure':<32} {'trace':>18}   {'peer':<20} {'peer value':>12}  {'ratio':>7}")

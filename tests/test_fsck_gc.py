@@ -411,3 +411,17 @@ def test_never_and_its_synonyms_expire_nothing(repo):
     repo.set_config("gc.prune-expire", "never")
     assert gc(repo, now=time.time() + 1000 * DAY).objects_pruned == 0
     assert prune(repo, 0, now=time.time() + 1001 * DAY) == 1       # it was there to prune
+
+
+def test_gc_removes_a_killed_writers_unfinished_pack_once_it_is_stale(repo):
+    history(repo, 3)
+    pack_dir = os.path.join(repo.trace_dir, "objects", "pack")
+    os.makedirs(pack_dir, exist_ok=True)
+    stale, fresh = (os.path.join(pack_dir, f"tmp-{n}-abcd.pack") for n in (1, 2))
+    for p in (stale, fresh):
+        with open(p, "wb") as f:
+            f.write(b"TRPACK\0\1 half written")
+    os.utime(stale, (time.time() - 7200, time.time() - 7200))
+    gc(repo)
+    assert not os.path.exists(stale)
+    assert os.path.exists(fresh)      # might be a live writer's: left alone

@@ -59,7 +59,9 @@ def test_sealing_and_repack_keep_every_object(tmp_path):
     for b in bl:
         a.write([b])
         maybe_seal(a)
+    a.wait_for_sealing()
     assert len(a.packs()) <= 4
+    assert all(a.get(b.id) == b for b in bl)
     seal_idle_journals(a)
     repack_packs(a, train=True)
     assert len(a.packs()) == 1
@@ -181,5 +183,55 @@ def test_an_auto_pack_limit_of_0_never_merges_packs(tmp_path):
     for b in _blobs(60):
         a.write([b])
         maybe_seal(a)
+    a.wait_for_sealing()
     assert len(a.packs()) == 6        # one pack per sealed journal, none merged
     a.close()
+
+
+def test_geometric_split_merges_only_what_breaks_the_progression():
+    from trace_core.storage.repack import geometric_split
+    assert geometric_split([]) == 0
+    assert geometric_split([5]) == 0
+    assert geometric_split([1, 2, 4, 8]) == 0          # already geometric
+    assert geometric_split([1, 1]) == 2
+    assert geometric_split([1, 1, 4, 8]) == 2          # the two small ones; 4 >= 2 * 2 stays
+    assert geometric_split([3, 4, 5, 100]) == 3        # 100 >= 2 * 12 stays
+    assert geometric_split([1, 1, 3, 100]) == 3        # 3 < 2 * 2 joins the rollup
+    assert geometric_split([10, 10, 10, 10]) == 4
+
+
+def test_background_sealing_keeps_pack_count_logarithmic_and_every_object(tmp_path):
+    d = str(tmp_path / "objects")
+    a = DiskObjectStore(d, StoreOptions(journal_max_records=10, auto_pack_limit=16))
+    bl = _blobs(400)
+    for b in bl:
+        a.write([b])
+        maybe_seal(a)                   # 40 seals, each handed to the background thread
+        a.wait_for_sealing()            # (one at a time here, to count deterministically)
+    assert 1 <= len(a.packs()) <= 7     # log2(40) + 1, not 40 and not a merge of everything
+    sizes = sorted(os.path.getsize(p.pack_path) for p in a.packs())
+    from trace_core.storage.repack import geometric_split
+    assert geometric_split(sizes) == 0  # what is left is a geometric progression
+    a.close()
+    c = DiskObjectStore(d)
+    assert all(c.get(b.id) == b for b in bl)
+    c.close()
+
+
+def test_a_seal_in_the_background_does_not_hide_objects_from_the_writer(tmp_path):
+    d = str(tmp_path / "objects")
+    a = DiskObjectStore(d, StoreOptions(journal_max_records=10, auto_pack_limit=4))
+    bl = _blobs(200)
+    for i, b in enumerate(bl):
+        a.write([b])
+        maybe_seal(a)                   # no waiting: reads race the sealer on purpose
+        if i % 7 == 0:
+            a.refresh()                 # drops sealed journals, picks up new packs
+        assert a.get_bytes(bl[i // 2].id) == bl[i // 2].to_bytes()
+        assert a.get_bytes(bl[i].id) == bl[i].to_bytes()
+        assert a.has(bl[i].id)
+    a.close()                           # waits for the last seal
+    assert not [n for n in os.listdir(os.path.join(d, "pack")) if n.startswith("tmp-")]
+    c = DiskObjectStore(d)
+    assert all(c.get(b.id) == b for b in bl)
+    c.close()

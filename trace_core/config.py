@@ -463,7 +463,8 @@ KNOWN_KEYS: dict[str, KeySpec] = {
                                         _POSITIVE),
     "pack.journal-max-bytes": KeySpec("size", 8 * 1024 ** 2, "journal bytes before it is packed",
                                       Bounds(0, lo_open=True)),
-    "pack.auto-pack-limit": KeySpec("int", 16, "packs before they are merged (0: never)",
+    "pack.auto-pack-limit": KeySpec("int", 16, "packs left by geometric rollup before all are "
+                                    "merged (0: never consolidate)",
                                     _NON_NEGATIVE),
     "gc.prune-expire": KeySpec("duration", 14 * 86400,
                                "age after which unreachable objects are pruned"),

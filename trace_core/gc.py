@@ -254,6 +254,7 @@ def _collect(repo, expire_s: int, now: float | None, reflogs: bool, level: int |
     now = time.time() if now is None else float(now)
     store = repo.store
     rep = GcReport()
+    store.wait_for_sealing()
     lock = RepackLock(store.pack_dir, wait=True)
     try:
         rep.packs_before, rep.bytes_before = usage(store)
@@ -294,6 +295,7 @@ def _collect(repo, expire_s: int, now: float | None, reflogs: bool, level: int |
                     if ((t := times[p.name]) is None or t <= cutoff) and p.name != cruft]
         repack_packs(store, objects=main, train=True, level=level, replace=consumed, locked=True)
         _drop_orphan_markers(store.pack_dir)
+        _drop_stale_temp_packs(store.pack_dir, now)
         fresh_ids = {item[0] for item in fresh}
         rep.objects_kept = len({item[0] for item in main})
         rep.objects_cruft = len(live | fresh_ids)
@@ -349,6 +351,21 @@ def _drop_orphan_markers(pack_dir: str) -> None:
         if f.endswith(CRUFT_EXT) and not os.path.exists(base + ".idx"):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(base + CRUFT_EXT)
+
+
+#: a `tmp-*.pack` older than this is a killed writer's (a live one writes its pack in seconds)
+STALE_TEMP_S = 3600
+
+
+def _drop_stale_temp_packs(pack_dir: str, now: float) -> None:
+    """Unfinished packs a killed writer or sealer left (`tmp-<pid>-<random>.pack`, §8), once
+    they are an hour old; we hold repack.lock, and a live writer renames its file in seconds."""
+    for f in os.listdir(pack_dir):
+        if f.startswith("tmp-") and f.endswith(".pack"):
+            path = os.path.join(pack_dir, f)
+            with contextlib.suppress(FileNotFoundError):
+                if os.lstat(path).st_mtime < now - STALE_TEMP_S:
+                    os.unlink(path)
 
 
 def usage(store: DiskObjectStore) -> tuple[int, int]:

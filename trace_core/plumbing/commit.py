@@ -157,7 +157,7 @@ def _backoff(attempt: int) -> None:
 
 
 def maybe_seal(repo: RepoState) -> None:
-    """After a ref moved: seal a full journal into a pack (and repack when there are too many)."""
+    """After a ref moved: hand a full journal to the background sealer (storage/repack.py)."""
     if repo.store.journal_full():
         from ..storage.repack import maybe_seal as seal
         seal(repo.store)

@@ -89,14 +89,20 @@ def damaged_inside(data: bytes, res: ScanResult) -> bool:
     return len(scan(data, verify_crc=False).records) > len(res.records) + 1
 
 
-def read_payload(path: str, offset: int, clen: int) -> bytes:
-    """The compressed frame at `offset`; raises FileNotFoundError if the journal is gone."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        data = os.pread(fd, clen + CRC.size, offset)
-        head = os.pread(fd, HEADER.size, offset - HEADER.size)
-    finally:
-        os.close(fd)
+def read_payload(path: str, offset: int, clen: int, buf: bytes | bytearray | None = None) -> bytes:
+    """The compressed frame at `offset`, CRC-checked; from `buf` (the journal's bytes from its
+    start, as last scanned) when it covers the record, else from the file (FileNotFoundError if
+    the journal is gone)."""
+    if buf is not None and offset + clen + CRC.size <= len(buf):
+        data = bytes(buf[offset:offset + clen + CRC.size])
+        head = bytes(buf[offset - HEADER.size:offset])
+    else:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            data = os.pread(fd, clen + CRC.size, offset)
+            head = os.pread(fd, HEADER.size, offset - HEADER.size)
+        finally:
+            os.close(fd)
     if len(data) != clen + CRC.size:
         raise MalformedObject(f"journal record at {offset} in {path} is truncated")
     (crc,) = CRC.unpack_from(data, clen)

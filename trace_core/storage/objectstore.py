@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import fcntl
 import os
-from collections.abc import Iterable, Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from ..errors import CorruptObject, MalformedObject, MissingObject, PackError
@@ -12,7 +13,7 @@ from ..ids import hash_bytes, to_hex
 from ..objects import CODE_TAGS, MAX_OBJECT_SIZE, TYPE_CODES, TraceObject, object_tag, parse_object
 from . import journal as jn
 from . import zstd_codec as zc
-from .pack import BlockCache, Pack, list_packs, write_pack
+from .pack import BlockCache, Pack, grouped_by_type, list_packs, write_pack
 
 #: zstd level of journal frames: fast (they are recompressed in 64 KiB blocks when sealed);
 #: 3x faster than level 3 on 400-byte messages, frames ~30% larger until then.
@@ -56,6 +57,9 @@ class ObjectStore:
 
     def close(self) -> None:
         pass
+
+    def wait_for_sealing(self) -> None:
+        """Wait for background storage work (a disk store's sealing); nothing to wait for here."""
 
     # shared
     def get(self, oid: bytes) -> TraceObject:
@@ -127,9 +131,11 @@ class DiskObjectStore(ObjectStore):
         self._pack_order: list = []     # newest first
         self._jindex: dict = {}         # id -> (path, offset, clen, ulen, type)
         self._jscanned: dict = {}       # path -> scanned end offset
+        self._jbuf: dict = {}           # path -> the journal's bytes [0, scanned end)
         self._writer: jn.JournalWriter | None = None
         self._cache = BlockCache()
         self.notes: list = []           # recoveries worth telling a user (torn tails cut)
+        self._sealer: threading.Thread | None = None  # background seal + rollup, if running
         self._loaded = False
 
     # -- discovery ----------------------------------------------------------------------------
@@ -159,6 +165,7 @@ class DiskObjectStore(ObjectStore):
         paths = set(jn.iter_journals(self.journal_dir))
         for gone in [p for p in self._jscanned if p not in paths]:
             del self._jscanned[gone]
+            self._jbuf.pop(gone, None)
             for oid in [k for k, v in self._jindex.items() if v[0] == gone]:
                 del self._jindex[oid]
         for path in sorted(paths):
@@ -179,6 +186,18 @@ class DiskObjectStore(ObjectStore):
             for oid, tcode, off, clen, ulen in recs:
                 self._jindex[oid] = (path, off, clen, ulen, tcode)
             self._jscanned[path] = end
+            self._keep_journal_bytes(path, start, data[:end - start])
+
+    def _keep_journal_bytes(self, path: str, start: int, data: bytes) -> None:
+        """Remember a journal's bytes [0, start + len(data)) so its records are read from memory
+        (journals are append-only and bounded by pack.journal-max-bytes; a gap drops it)."""
+        buf = self._jbuf.get(path)
+        if buf is None and start == 0:
+            self._jbuf[path] = bytearray(data)
+        elif buf is not None and len(buf) == start:
+            buf += data
+        elif buf is not None:
+            del self._jbuf[path]
 
     def _ensure(self) -> None:
         if not self._loaded:
@@ -186,6 +205,16 @@ class DiskObjectStore(ObjectStore):
 
     # -- reads --------------------------------------------------------------------------------
     def _find(self, oid: bytes) -> bytes | None:
+        data = self._cache.record(oid)
+        if data is not None:
+            return bytes(data)
+        loc = self._jindex.get(oid)  # a dict lookup: before searching the pack indexes
+        damaged = None
+        if loc is not None:
+            try:
+                return self._from_journal(oid, loc)
+            except MalformedObject as exc:  # a damaged journal record: a pack may hold a copy
+                damaged = exc
         for name in self._pack_order:
             pack = self._packs[name]
             for i in pack.candidates(oid):
@@ -198,14 +227,16 @@ class DiskObjectStore(ObjectStore):
                 data = recs.get(oid)
                 if data is not None:
                     return bytes(data)
-        loc = self._jindex.get(oid)
-        if loc is not None:
-            path, off, clen, ulen, _ = loc
-            if ulen > self.opts.max_object_size:
-                raise CorruptObject(to_hex(oid), "record declares an oversized object")
-            frame = jn.read_payload(path, off, clen)
-            return zc.decompress(frame, ulen)
+        if damaged is not None:
+            raise damaged
         return None
+
+    def _from_journal(self, oid: bytes, loc: tuple) -> bytes:
+        path, off, clen, ulen, _ = loc
+        if ulen > self.opts.max_object_size:
+            raise CorruptObject(to_hex(oid), "record declares an oversized object")
+        frame = jn.read_payload(path, off, clen, self._jbuf.get(path))
+        return zc.decompress(frame, ulen)
 
     def get_bytes(self, oid: bytes) -> bytes:
         self._ensure()
@@ -229,7 +260,7 @@ class DiskObjectStore(ObjectStore):
     def has(self, oid: bytes) -> bool:
         self._ensure()
         for refreshed in (False, True):
-            if oid in self._jindex or oid in self._decoded:
+            if oid in self._jindex or oid in self._decoded or self._cache.record(oid) is not None:
                 return True
             for name in self._pack_order:
                 pack = self._packs[name]
@@ -276,7 +307,8 @@ class DiskObjectStore(ObjectStore):
             yield oid, loc[4]
 
     def packs(self) -> list:
-        self._ensure()
+        """The published packs, newest first (as of now: sealing may have added some)."""
+        self.refresh()
         return [self._packs[n] for n in self._pack_order]
 
     def journal_locations(self) -> dict:
@@ -298,6 +330,7 @@ class DiskObjectStore(ObjectStore):
         w = self._journal()
         buf = b"".join(jn.encode_record(oid, t, fr, ul) for oid, t, fr, ul in parts)
         start = w.append(buf)
+        self._keep_journal_bytes(w.path, start, buf)
         pos = start
         for oid, t, fr, ul in parts:
             self._jindex[oid] = (w.path, pos + jn.HEADER.size, len(fr), ul, t)
@@ -332,6 +365,7 @@ class DiskObjectStore(ObjectStore):
 
     def seal_writer(self) -> str | None:
         """Turn our journal into a pack, then delete it; the next write starts a new journal."""
+        self.wait_for_sealing()
         w = self._writer
         if w is None:
             return None
@@ -342,7 +376,36 @@ class DiskObjectStore(ObjectStore):
         self.refresh()
         return name
 
+    def detach_writer(self) -> jn.JournalWriter | None:
+        """Hand our journal (and its lock) to the caller; the next write starts a new journal.
+        Its records stay readable here until a refresh finds the pack that replaced it."""
+        w, self._writer = self._writer, None
+        return w
+
+    def in_background(self, work: Callable[[], None], what: str) -> None:
+        """Run `work` (sealing, rollup) in a thread, after the previous one has finished; a
+        failure becomes a note (the journal it was sealing stays, and is sealed later)."""
+        self.wait_for_sealing()
+
+        def run() -> None:
+            try:
+                work()
+            except Exception as exc:  # the data stays in the journal: nothing is lost
+                self.notes.append(f"{what} failed: {exc} (run 'trace repack')")
+
+        t = threading.Thread(target=run, name="trace-seal", daemon=False)
+        self._sealer = t
+        t.start()
+
+    def wait_for_sealing(self) -> None:
+        """Wait for the background seal or rollup, if one is running."""
+        t = self._sealer
+        if t is not None:
+            t.join()
+            self._sealer = None
+
     def close(self) -> None:
+        self.wait_for_sealing()
         if self._writer is not None:
             self._writer.close()
             self._writer = None
@@ -364,7 +427,8 @@ def journal_objects(store: DiskObjectStore, data: bytes) -> Iterator[tuple]:
 
 def seal_journal_fd(store: DiskObjectStore, path: str, data: bytes) -> str:
     """Write a journal's objects as a pack (published before the journal may be removed)."""
-    return write_pack(store.pack_dir, journal_objects(store, data), level=store.opts.level,
+    return write_pack(store.pack_dir, grouped_by_type(journal_objects(store, data)),
+                      level=store.opts.level,
                       fsync=store.opts.durability == "full")
 
 

@@ -109,6 +109,14 @@ def write_pack(directory: str, objects: Iterable[tuple], zdict: bytes | None = N
     return name
 
 
+def grouped_by_type(objects: Iterable[tuple]) -> list:
+    """(id, type code, bytes) triples ordered by type code (blobs, nodes, snapshots, commits),
+    keeping the given order within a type: a context's messages, the nodes of its snapshots and
+    a history's commits each land in few blocks, so reading one of them decompresses little of
+    the rest (docs/FORMAT.md, "Packs")."""
+    return sorted(objects, key=lambda o: o[1])
+
+
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
@@ -322,12 +330,15 @@ def parse_block(raw: bytes, name: str, b: int) -> dict:
 
 
 class BlockCache:
-    """LRU of decompressed blocks, bounded by bytes."""
+    """LRU of decompressed blocks, bounded by bytes, with an id -> record map over every cached
+    block: objects stored near each other (a context's messages, a history's commits) are found
+    without searching the pack indexes one by one."""
 
     def __init__(self, max_bytes: int = 64 * 1024 * 1024) -> None:
         self.max_bytes = max_bytes
         self._d: OrderedDict = OrderedDict()
         self._size = 0
+        self._records: dict = {}  # id -> record bytes (a memoryview), for every cached block
 
     def get(self, key: tuple) -> dict | None:
         v = self._d.get(key)
@@ -336,19 +347,34 @@ class BlockCache:
         self._d.move_to_end(key)
         return v[0]
 
+    def record(self, oid: bytes):
+        """The bytes of object `oid` if a cached block holds it, else None."""
+        return self._records.get(oid)
+
     def put(self, key: tuple, value: dict, size: int) -> None:
         old = self._d.pop(key, None)
         if old is not None:
             self._size -= old[1]
+            self._forget(old[0])
         self._d[key] = (value, size)
+        self._records.update(value)
         self._size += size
         while self._size > self.max_bytes and len(self._d) > 1:
-            _, (_, sz) = self._d.popitem(last=False)
+            _, (recs, sz) = self._d.popitem(last=False)
             self._size -= sz
+            self._forget(recs)
+
+    def _forget(self, recs: dict) -> None:
+        records = self._records
+        for oid, data in recs.items():
+            if records.get(oid) is data:
+                del records[oid]
 
     def drop_pack(self, name: str) -> None:
         for k in [k for k in self._d if k[0] == name]:
-            self._size -= self._d.pop(k)[1]
+            recs, sz = self._d.pop(k)
+            self._size -= sz
+            self._forget(recs)
 
 
 def list_packs(directory: str) -> list:

@@ -12,7 +12,7 @@ from ..objects import TYPE_CODES, object_tag
 from . import journal as jn
 from . import zstd_codec as zc
 from .objectstore import DiskObjectStore, try_lock
-from .pack import list_packs, write_pack
+from .pack import Pack, grouped_by_type, list_packs, write_pack
 
 LOCK_NAME = "repack.lock"
 #: A cruft pack (unreachable objects kept for gc's grace period, see trace_core/gc.py) is a pack
@@ -42,15 +42,109 @@ class RepackLock:
             self.fd = -1
 
 
-def maybe_seal(store: DiskObjectStore) -> str | None:
-    """After a write: seal the writer's journal into a pack once it is over the configured size,
-    and merge the packs when there are more than `pack.auto-pack-limit`; the new pack's name."""
+def maybe_seal(store: DiskObjectStore) -> None:
+    """After a write: once the writer's journal is over the configured size, hand it to a
+    background thread that seals it into a pack and then rolls the packs up geometrically; the
+    writer goes on at once with a new journal (sealing is off the commit's critical path)."""
     if not store.journal_full():
+        return
+    w = store.detach_writer()
+    if w is None:
+        return
+    opts = store.opts
+
+    def work() -> None:
+        try:
+            data = w.read_all()
+            from .objectstore import seal_journal_fd
+            seal_journal_fd(store, w.path, data)  # the pack is published first,
+            os.unlink(w.path)                     # then the journal goes
+        finally:
+            w.close()
+        if opts.auto_pack_limit > 0:
+            geometric_rollup(store.pack_dir, level=opts.level, max_object_size=opts.max_object_size,
+                             fsync=opts.durability == "full", limit=opts.auto_pack_limit)
+
+    store.in_background(work, f"sealing {os.path.basename(w.path)}")
+
+
+#: each pack kept by a geometric rollup is at least this many times the size of all smaller ones
+GEOMETRIC_FACTOR = 2
+
+
+def geometric_split(sizes: list, factor: int = GEOMETRIC_FACTOR) -> int:
+    """How many of the smallest packs (`sizes` ascending) to merge so that the packs left, with
+    the merged one, grow geometrically by `factor` (git's `repack --geometric`); 0 or 1: none.
+
+    Each object is then rewritten O(log n) times over a history, and the pack count stays
+    O(log n) without ever merging everything on the write path."""
+    n = len(sizes)
+    i = n - 1
+    while i > 0 and sizes[i] >= factor * sizes[i - 1]:
+        i -= 1
+    if i == 0:
+        return 0
+    split = i + 1
+    total = sum(sizes[:split])
+    while split < n and sizes[split] < factor * total:
+        total += sizes[split]
+        split += 1
+    return split
+
+
+def geometric_rollup(pack_dir: str, *, level: int, max_object_size: int, fsync: bool,
+                     limit: int = 0) -> str | None:
+    """Merge the smallest non-cruft packs so pack sizes grow geometrically (all of them when
+    more than `limit` would remain, `limit` > 0). Works from the directory alone, with its own
+    pack handles (it runs beside the writer's thread); skips when a repack or gc runs.
+    Returns the new pack's name, or None when nothing needed merging."""
+    lock = RepackLock(pack_dir, wait=False)
+    if not lock.held:
+        lock.release()
         return None
-    name = store.seal_writer()
-    if store.too_many_packs():
-        repack_packs(store)
-    return name
+    try:
+        sized = []
+        for n in list_packs(pack_dir):
+            if os.path.exists(cruft_marker(pack_dir, n)):
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                sized.append((os.path.getsize(os.path.join(pack_dir, f"pack-{n}.pack")), n))
+        sized.sort()
+        split = geometric_split([sz for sz, _ in sized])
+        if limit and len(sized) - split + (1 if split else 0) > limit:
+            split = len(sized)
+        if split < 2:
+            return None
+        packs = [Pack(pack_dir, n) for _, n in sized[:split]]
+        try:
+            zdict = packs[-1].zdict()  # the largest one's dictionary, if it was trained
+            stream = grouped_by_type(_pack_objects(packs, max_object_size))
+            name = write_pack(pack_dir, stream, zdict=zdict, level=level, fsync=fsync)
+        finally:
+            for p in packs:
+                p.close()
+        _unpublish(pack_dir, [p.name for p in packs if p.name != name])
+        return name
+    finally:
+        lock.release()
+
+
+def _pack_objects(packs: list, limit: int) -> Iterator[tuple]:
+    """(id, type code, bytes) of `packs`, in the given order, block order within each."""
+    for pack in packs:
+        for b in range(pack.nblocks):
+            for oid, data in pack.read_block(b, limit).items():
+                raw = bytes(data)
+                yield oid, TYPE_CODES[object_tag(raw)], raw
+
+
+def _unpublish(pack_dir: str, names: Iterable[str]) -> None:
+    """Remove packs: the index first (the pack stops being visible), then the data."""
+    for n in names:
+        base = os.path.join(pack_dir, f"pack-{n}")
+        for ext in (".idx", ".pack", CRUFT_EXT):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(base + ext)
 
 
 def repack(store: DiskObjectStore, train: bool = True) -> str | None:
@@ -58,6 +152,7 @@ def repack(store: DiskObjectStore, train: bool = True) -> str | None:
     zstd dictionary when `train`. Returns the new pack's name, or None when there was nothing
     to repack (already one pack). Raises RepackBusy, without waiting, while another repack or
     gc runs."""
+    store.wait_for_sealing()  # our own background rollup holds the lock while it runs
     lock = RepackLock(store.pack_dir, wait=False)
     if not lock.held:
         lock.release()
@@ -72,6 +167,7 @@ def repack(store: DiskObjectStore, train: bool = True) -> str | None:
 def seal_idle_journals(store: DiskObjectStore) -> list:
     """Seal every journal no live writer holds (and our own); returns the new pack names."""
     names = []
+    store.wait_for_sealing()
     if store._writer is not None:
         n = store.seal_writer()
         if n:
@@ -102,11 +198,7 @@ def seal_idle_journals(store: DiskObjectStore) -> list:
 
 def pack_objects_in_order(store: DiskObjectStore, packs: list) -> Iterator[tuple]:
     """(id, type code, bytes) of the given packs, oldest pack first, block order within."""
-    for pack in packs:
-        for b in range(pack.nblocks):
-            for oid, data in pack.read_block(b, store.opts.max_object_size).items():
-                raw = bytes(data)
-                yield oid, TYPE_CODES[object_tag(raw)], raw
+    return _pack_objects(packs, store.opts.max_object_size)
 
 
 def repack_packs(store: DiskObjectStore, objects: Iterable[tuple] | None = None,
@@ -123,6 +215,7 @@ def repack_packs(store: DiskObjectStore, objects: Iterable[tuple] | None = None,
     if objects is not None and replace is None:
         raise ValueError("repack_packs: an object stream needs `replace` (the packs it covers), "
                          "or packs published meanwhile would be deleted")
+    store.wait_for_sealing()
     lock = None if locked else RepackLock(store.pack_dir, wait=False)
     if lock is not None and not lock.held:
         lock.release()
@@ -137,7 +230,7 @@ def repack_packs(store: DiskObjectStore, objects: Iterable[tuple] | None = None,
         if objects is None:
             if len(old) <= 1 and not train:
                 return None
-            objects = pack_objects_in_order(store, old)
+            objects = grouped_by_type(pack_objects_in_order(store, old))
         stream = [(o, t, d) for (o, t, d) in objects if keep(o)]
         zdict = None
         if train:
@@ -148,13 +241,7 @@ def repack_packs(store: DiskObjectStore, objects: Iterable[tuple] | None = None,
         level = level if level is not None else max(store.opts.level, 6)
         name = write_pack(store.pack_dir, stream, zdict=zdict, level=level,
                           fsync=store.opts.durability == "full") if stream else None
-        for p in old:
-            if p.name == name:
-                continue
-            base = os.path.join(store.pack_dir, f"pack-{p.name}")
-            for ext in (".idx", ".pack", CRUFT_EXT):  # unpublish (idx) first
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(base + ext)
+        _unpublish(store.pack_dir, [p.name for p in old if p.name != name])
         store.refresh()
         return name
     finally:
