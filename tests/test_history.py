@@ -164,6 +164,31 @@ def test_transaction_commits_once(repo):
     assert len(repo.messages()) == 3
 
 
+def test_a_transaction_writes_one_pack_and_no_journal_records(repo, tmp_path):
+    from trace_core import Repository
+    repo.user("base")
+    store = repo.store
+    journal_before = dict(store.journal_locations())
+    packs_before = {p.name for p in store.packs()}
+    with repo.transaction() as tx:
+        for i in range(50):
+            repo.user(f"bulk {i}")
+        tip = tx.commits[-1].hex                              # readable before it is published:
+        assert repo.messages(tip)[-1]["content"] == "bulk 49"
+        repo.store._decoded.clear()                           # from the batch, not a cache
+        assert repo.messages(tip)[-1]["content"] == "bulk 49"
+    assert store.journal_locations() == journal_before
+    new = [p for p in store.packs() if p.name not in packs_before]
+    assert len(new) == 1 and new[0].count == 150             # blob + snapshot + commit each
+    other = Repository.open(repo.trace_dir)                   # another process's view
+    assert [m["content"] for m in other.messages()][-1] == "bulk 49"
+    other.close()
+    with pytest.raises(RuntimeError), repo.transaction():
+        repo.user("dropped")
+        raise RuntimeError("boom")
+    assert {p.name for p in store.packs()} == {p.name for p in new} | packs_before
+
+
 def test_budget_warnings_and_strict(repo):
     repo.set_config("budget.max-tokens", "40")
     repo.set_config("budget.warn", "0.5")

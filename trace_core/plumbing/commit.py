@@ -184,6 +184,7 @@ class Transaction:
         self._base = cid
         self._tip = (cid, parent, snap)
         self.repo.open_transaction = self
+        self.repo.store.begin_batch()  # the objects go straight into one pack at the end
         return self
 
     def apply(self, build: Build, author: str | None) -> Commit:
@@ -197,7 +198,9 @@ class Transaction:
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         self.repo.open_transaction = None
-        if exc_type is not None or not self.commits:
+        ok = exc_type is None and bool(self.commits)
+        self.repo.store.end_batch(keep=ok)  # objects are published before the ref names them
+        if not ok:
             return
         n = len(self.commits)
         # the branch the tip was read from, even if HEAD was switched meanwhile

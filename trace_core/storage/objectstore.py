@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import itertools
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -14,6 +15,13 @@ from ..objects import CODE_TAGS, MAX_OBJECT_SIZE, TYPE_CODES, TraceObject, objec
 from . import journal as jn
 from . import zstd_codec as zc
 from .pack import BlockCache, Pack, grouped_by_type, list_packs, write_pack
+
+#: decoded objects kept per store (blobs, nodes, commits): a 100,000-message context and its
+#: nodes fit, so materializing it again costs no decoding
+DECODED_CACHE_MAX = 300_000
+
+#: bytes of objects a batch (a transaction) keeps in memory before writing them as a pack
+BATCH_FLUSH_BYTES = 64 * 1024 * 1024
 
 #: zstd level of journal frames: fast (they are recompressed in 64 KiB blocks when sealed);
 #: 3x faster than level 3 on 400-byte messages, frames ~30% larger until then.
@@ -61,6 +69,12 @@ class ObjectStore:
     def wait_for_sealing(self) -> None:
         """Wait for background storage work (a disk store's sealing); nothing to wait for here."""
 
+    def begin_batch(self) -> None:
+        """Start collecting writes for one bulk write (a disk store's pack); a no-op here."""
+
+    def end_batch(self, keep: bool = True) -> None:
+        """Finish a batch started by `begin_batch`; a no-op here."""
+
     # shared
     def get(self, oid: bytes) -> TraceObject:
         obj = self._decoded.get(oid)
@@ -73,10 +87,17 @@ class ObjectStore:
             obj = parse_object(data, strict=False)
         except MalformedObject as exc:
             raise CorruptObject(to_hex(oid), str(exc)) from None
-        if len(self._decoded) >= 200_000:
-            self._decoded.clear()
-        self._decoded[oid] = obj
+        self._cache_decoded(oid, obj)
         return obj
+
+    def _cache_decoded(self, oid: bytes, obj: TraceObject) -> None:
+        """Keep a decoded object; when full, forget the older half (insertion order), so a
+        working set near the limit (a 100,000-message context) does not thrash."""
+        d = self._decoded
+        if len(d) >= DECODED_CACHE_MAX:
+            for k in list(itertools.islice(d, len(d) // 2)):
+                del d[k]
+        d[oid] = obj
 
     def add(self, obj: TraceObject) -> bytes:
         self.write([obj])
@@ -84,9 +105,7 @@ class ObjectStore:
 
     def remember(self, obj: TraceObject) -> None:
         """Cache a decoded object we just wrote, so reading it back costs nothing."""
-        if len(self._decoded) >= 200_000:
-            self._decoded.clear()
-        self._decoded[obj.id] = obj
+        self._cache_decoded(obj.id, obj)
 
 
 class MemoryObjectStore(ObjectStore):
@@ -136,6 +155,8 @@ class DiskObjectStore(ObjectStore):
         self._cache = BlockCache()
         self.notes: list = []           # recoveries worth telling a user (torn tails cut)
         self._sealer: threading.Thread | None = None  # background seal + rollup, if running
+        self._batch: dict | None = None  # id -> (type code, bytes) while a batch is open
+        self._batch_bytes = 0
         self._loaded = False
 
     # -- discovery ----------------------------------------------------------------------------
@@ -208,6 +229,8 @@ class DiskObjectStore(ObjectStore):
         data = self._cache.record(oid)
         if data is not None:
             return bytes(data)
+        if self._batch is not None and oid in self._batch:
+            return self._batch[oid][1]
         loc = self._jindex.get(oid)  # a dict lookup: before searching the pack indexes
         damaged = None
         if loc is not None:
@@ -262,6 +285,8 @@ class DiskObjectStore(ObjectStore):
         for refreshed in (False, True):
             if oid in self._jindex or oid in self._decoded or self._cache.record(oid) is not None:
                 return True
+            if self._batch is not None and oid in self._batch:
+                return True
             for name in self._pack_order:
                 pack = self._packs[name]
                 for i in pack.candidates(oid):
@@ -288,6 +313,7 @@ class DiskObjectStore(ObjectStore):
         raw = bytes.fromhex(hex_prefix[: len(hex_prefix) // 2 * 2])
         odd = int(hex_prefix[-1], 16) if len(hex_prefix) % 2 else None
         out = {oid for oid in self._jindex if oid.hex().startswith(hex_prefix)}
+        out.update(oid for oid in self._batch or () if oid.hex().startswith(hex_prefix))
         for name in self._pack_order:
             pack = self._packs[name]
             blocks = {pack.block_of(i) for i in pack.prefix_matches(raw, odd)}
@@ -305,6 +331,8 @@ class DiskObjectStore(ObjectStore):
                     yield oid, TYPE_CODES[object_tag(bytes(data[:16]))]
         for oid, loc in list(self._jindex.items()):
             yield oid, loc[4]
+        for oid, (tcode, _) in list((self._batch or {}).items()):
+            yield oid, tcode
 
     def packs(self) -> list:
         """The published packs, newest first (as of now: sealing may have added some)."""
@@ -317,7 +345,11 @@ class DiskObjectStore(ObjectStore):
 
     # -- writes -------------------------------------------------------------------------------
     def write(self, objs: Iterable[TraceObject]) -> None:
-        """Append objects to this process's journal with one write (O(1) file operations)."""
+        """Append objects to this process's journal with one write (O(1) file operations); in
+        a batch (`begin_batch`), keep them in memory for one pack at the batch's end."""
+        if self._batch is not None:
+            self._write_batched(objs)
+            return
         parts = []
         fresh = []
         for o in objs:
@@ -339,6 +371,46 @@ class DiskObjectStore(ObjectStore):
         w.records += len(parts)
         for o in fresh:
             self.remember(o)
+
+    # -- batches: a transaction's objects go straight into a pack ---------------------------
+    def begin_batch(self) -> None:
+        """Collect written objects in memory until `end_batch` writes them as one pack: no
+        journal records, no later seal (a transaction, like git fast-import). Over
+        BATCH_FLUSH_BYTES, what is collected is written as a pack early (memory stays bounded)."""
+        if self._batch is None:
+            self._batch = {}
+            self._batch_bytes = 0
+
+    def _write_batched(self, objs: Iterable[TraceObject]) -> None:
+        batch = self._batch
+        assert batch is not None
+        for o in objs:
+            if o.id not in batch:
+                data = o.to_bytes()
+                batch[o.id] = (TYPE_CODES[o.tag], data)
+                self._batch_bytes += len(data)
+            self.remember(o)
+        if self._batch_bytes >= BATCH_FLUSH_BYTES:
+            self._flush_batch()
+
+    def _flush_batch(self) -> None:
+        batch = self._batch
+        if batch:
+            write_pack(self.pack_dir, grouped_by_type((oid, t, d) for oid, (t, d) in batch.items()),
+                       level=self.opts.level, fsync=self.opts.durability == "full")
+            self._batch = {}
+            self._batch_bytes = 0
+            self.refresh()
+
+    def end_batch(self, keep: bool = True) -> None:
+        """Write the batch's objects as a pack (before any ref may name them), or drop them
+        (`keep=False`: the transaction failed and nothing will name them)."""
+        try:
+            if keep:
+                self._flush_batch()
+        finally:
+            self._batch = None
+            self._batch_bytes = 0
 
     def _journal(self) -> jn.JournalWriter:
         if self._writer is None:
