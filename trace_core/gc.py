@@ -32,17 +32,16 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .errors import CorruptObject, InputError, OperationError, TraceError
+from .errors import CorruptObject, InputError, MalformedObject, OperationError, TraceError
 from .ids import ID_LEN, ZERO_HEX, hash_bytes, is_hex_id, to_hex
-from .objects import TYPE_CODES, Commit, Node, Snapshot, object_tag
+from .objects import TYPE_CODES, Commit, Node, Snapshot, object_links, object_tag
 from .storage.lockfile import write_file_atomic
 from .storage.pack import list_packs, write_pack
 
 if TYPE_CHECKING:
-    from .objects import TraceObject
     from .refs import RefStore
     from .state import RepoState
-    from .storage.objectstore import DiskObjectStore
+    from .storage.objectstore import DiskObjectStore, ObjectStore
 from .storage.repack import CRUFT_EXT, RepackLock, cruft_marker, repack_packs, seal_idle_journals
 
 MAX_AGENT_DEPTH = 32
@@ -105,8 +104,10 @@ def reflog_ids(log: list) -> Iterator[bytes]:
     return _hex_values([e.new for e in log] + [e.old for e in log[1:]])
 
 
-def ref_roots(repo: RepoState, include_reflogs: bool = True) -> set[bytes]:
-    """Raw ids named by every ref (and, if asked, every reflog entry) of every namespace."""
+def ref_roots(repo: RepoState, include_reflogs: bool = True,
+              logs: dict | None = None) -> set[bytes]:
+    """Raw ids named by every ref (and, if asked, every reflog entry) of every namespace.
+    `logs`: reflogs already read, by (namespace root, ref name) (see read_reflogs)."""
     roots: set = set()
     for _prefix, refs in namespaces(repo):
         try:
@@ -116,9 +117,29 @@ def ref_roots(repo: RepoState, include_reflogs: bool = True) -> set[bytes]:
         roots.update(_hex_values(raw for _, raw in listed))
         roots.update(_merge_state_ids(refs.root))
         for name, _raw in listed if include_reflogs else ():
-            with contextlib.suppress(TraceError, OSError):
-                roots.update(reflog_ids(refs.reflog(name)))
+            log = (logs or {}).get((refs.root, name))
+            if log is None:
+                try:
+                    log = refs.reflog(name)
+                except (TraceError, OSError):
+                    continue
+            roots.update(reflog_ids(log))
     return roots
+
+
+def read_reflogs(repo: RepoState) -> dict:
+    """{(namespace root, ref name): reflog, newest first} of every ref of every namespace (a
+    reflog that cannot be read is left out: fsck reports it, and gc reads it again)."""
+    logs = {}
+    for _prefix, refs in namespaces(repo):
+        try:
+            listed = refs.list("")
+        except (TraceError, OSError):
+            continue
+        for name, _raw in listed:
+            with contextlib.suppress(TraceError, OSError):
+                logs[(refs.root, name)] = refs.reflog(name)
+    return logs
 
 
 def _merge_state_ids(root: str) -> set:
@@ -142,12 +163,32 @@ def meta_ids(value: Any, _depth: int = 0) -> Iterator[bytes]:
             yield from meta_ids(v, _depth + 1)
 
 
-def walk(get: Callable[[bytes], TraceObject], roots: Iterable[bytes], commits_only: bool = False,
-         progress: Progress = None,
-         broken: list | None = None) -> set:
-    """Ids reachable from `roots`. Blobs are named, not read; with `commits_only` only parent
-    links are followed. Objects that are missing or unreadable are not followed (and are listed
-    in `broken`, unless only a commit's meta names them: meta may hold other 32-byte values)."""
+def links_of(store: ObjectStore, oid: bytes) -> tuple[list, list, Any]:
+    """(objects to follow, blob ids named, meta or None) of stored object `oid`: from the
+    decoded object when it is cached, else from its verified bytes without building it."""
+    obj = store._decoded.get(oid)
+    if obj is None:
+        try:
+            return object_links(store.get_bytes(oid))
+        except MalformedObject as exc:
+            raise CorruptObject(to_hex(oid), str(exc)) from None
+    if isinstance(obj, Commit):
+        return [*obj.parents, obj.snapshot], list(obj.blobs), obj.meta
+    if isinstance(obj, Snapshot):
+        return ([] if obj.root is None else [obj.root]), [e.blob for e in obj.tail], None
+    if isinstance(obj, Node):
+        if obj.level == 0:
+            return [], [e.blob for e in obj.items], None
+        return [cid for cid, _ in obj.items], [], None
+    return [], [], None
+
+
+def walk(store: ObjectStore, roots: Iterable[bytes], commits_only: bool = False,
+         progress: Progress = None, broken: list | None = None) -> set:
+    """Ids reachable from `roots`. Blobs are named, not read, and nothing is built into an
+    object (links come from the canonical bytes); with `commits_only` only parent links are
+    followed. Objects that are missing or unreadable are not followed (and are listed in
+    `broken`, unless only a commit's meta names them: meta may hold other 32-byte values)."""
     seen: set = set()
     blobs: set = set()
     soft: set = set()
@@ -159,7 +200,7 @@ def walk(get: Callable[[bytes], TraceObject], roots: Iterable[bytes], commits_on
             continue
         seen.add(oid)
         try:
-            obj = get(oid)
+            follow, named, meta = links_of(store, oid)
         except TraceError:
             if broken is not None and oid not in soft:
                 broken.append(oid)
@@ -167,49 +208,53 @@ def walk(get: Callable[[bytes], TraceObject], roots: Iterable[bytes], commits_on
         n += 1
         if progress and n % 1000 == 0:
             progress(n)
-        if isinstance(obj, Commit):
-            stack.extend(obj.parents)
-            if not commits_only:
-                stack.append(obj.snapshot)
-                blobs.update(obj.blobs)
-                ids = [i for i in meta_ids(obj.meta) if i not in seen]
-                soft.update(ids)
-                stack.extend(ids)
+        if meta is not None:  # a commit: parents first, then its snapshot
+            if commits_only:
+                stack.extend(follow[:-1])
+                continue
+            ids = [i for i in meta_ids(meta) if i not in seen]
+            soft.update(ids)
+            stack.extend(ids)
         elif commits_only:
             continue
-        elif isinstance(obj, Snapshot):
-            if obj.root is not None:
-                stack.append(obj.root)
-            blobs.update(e.blob for e in obj.tail)
-        elif isinstance(obj, Node):
-            if obj.level == 0:
-                blobs.update(e.blob for e in obj.items)
-            else:
-                stack.extend(cid for cid, _ in obj.items)
+        stack.extend(follow)
+        blobs.update(named)
     if progress:
         progress(n)
     return seen | blobs
 
 
 def reachable(repo: RepoState, include_reflogs: bool = True, progress: Progress = None,
-              broken: list | None = None) -> set:
-    """Every object id reachable from every ref of every agent (and reflog entry, if asked)."""
-    return walk(repo.store.get, ref_roots(repo, include_reflogs), progress=progress, broken=broken)
+              broken: list | None = None, logs: dict | None = None) -> set:
+    """Every object id reachable from every ref of every agent (and reflog entry, if asked;
+    `logs`: reflogs already read, see read_reflogs)."""
+    return walk(repo.store, ref_roots(repo, include_reflogs, logs), progress=progress,
+                broken=broken)
 
 
 # -- reflog expiry ------------------------------------------------------------------------------
-def expire_reflogs(repo: RepoState, now: float | None = None) -> int:
+def expire_reflogs(repo: RepoState, now: float | None = None, logs: dict | None = None) -> int:
     """Drop reflog entries older than gc.reflog-expire (90 days), or than
     gc.reflog-expire-unreachable (30 days) when their old or new commit is not reachable from
     any ref's current value. A ref's current value is always kept. Either setting may be
-    `never` (config.parse_duration: nothing expires). Returns entries dropped."""
+    `never` (config.parse_duration: nothing expires). Returns entries dropped.
+
+    `logs` (read_reflogs): the reflogs as read; those this call rewrites are removed from it.
+    Only reflogs with an entry past a limit are rewritten, and the history is walked only when
+    one is past the unreachable limit: a young repository's gc reads each reflog once."""
     from .config import NEVER
     now = time.time() if now is None else float(now)
     all_s = repo.config.get_typed("gc.reflog-expire")
     unr_s = repo.config.get_typed("gc.reflog-expire-unreachable")
     if all_s >= NEVER and unr_s >= NEVER:
         return 0
-    tips = walk(repo.store.get, ref_roots(repo, include_reflogs=False), commits_only=True)
+    if logs is None:
+        logs = read_reflogs(repo)
+    oldest_kept = (now - min(all_s, unr_s)) * 1000
+    due = [key for key, log in logs.items() if len(log) > 1 and log[-1].time_ms < oldest_kept]
+    if not due:
+        return 0
+    tips = walk(repo.store, ref_roots(repo, include_reflogs=False), commits_only=True)
 
     def keep(e) -> bool:
         t = e.time_ms / 1000.0
@@ -220,9 +265,12 @@ def expire_reflogs(repo: RepoState, now: float | None = None) -> int:
         return True
 
     dropped = 0
-    for _prefix, refs in namespaces(repo):
-        for name, _raw in refs.list(""):
-            dropped += refs.expire_reflog(name, keep)
+    stores = {refs.root: refs for _prefix, refs in namespaces(repo)}
+    for root, name in due:
+        n = stores[root].expire_reflog(name, keep)
+        if n:
+            logs.pop((root, name), None)
+        dropped += n
     return dropped
 
 
@@ -258,13 +306,14 @@ def _collect(repo, expire_s: int, now: float | None, reflogs: bool, level: int |
     lock = RepackLock(store.pack_dir, wait=True)
     try:
         rep.packs_before, rep.bytes_before = usage(store)
+        logs = read_reflogs(repo)
         if reflogs:
-            rep.reflog_entries_expired = expire_reflogs(repo, now)
+            rep.reflog_entries_expired = expire_reflogs(repo, now, logs)
         seal_idle_journals(store)
         packs = list(reversed(store.packs()))  # oldest first: exactly these may be consumed
         times = {p.name: cruft_time(store.pack_dir, p.name) for p in packs}
         broken: list = []
-        keep = reachable(repo, True, progress, broken)
+        keep = reachable(repo, True, progress, broken, logs)
         if broken:  # what they would reach cannot be known: moving anything could lose it
             raise OperationError(f"{len(broken)} object(s) reachable from refs are missing or "
                                  f"corrupt, e.g. {broken[0].hex()}; gc stopped before moving or "

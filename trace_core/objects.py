@@ -292,11 +292,66 @@ def _entries(raw: Any) -> list:
     if not isinstance(raw, list):
         raise MalformedObject("entries must be an array")
     out = []
-    for item in raw:
-        if not isinstance(item, list) or len(item) != 2:
+    new, put = Entry.__new__, object.__setattr__
+    for item in raw:  # Entry's checks, inlined: snapshots and nodes carry many entries
+        if (type(item) is not list or len(item) != 2 or type(item[0]) is not bytes
+                or len(item[0]) != ID_LEN or type(item[1]) is not int
+                or not 0 <= item[1] < 2**32):
+            if isinstance(item, list) and len(item) == 2:
+                Entry(item[0], item[1])  # raises InputError, worded as for a new entry
             raise MalformedObject("an entry must be [blob id, flags]")
-        out.append(Entry(item[0], item[1]))
+        e = new(Entry)
+        put(e, "blob", item[0])
+        put(e, "flags", item[1])
+        out.append(e)
     return out
+
+
+def _entry_blobs(raw: Any) -> list:
+    """The blob ids of encoded entries, checked as _entries checks them."""
+    if type(raw) is not list:
+        raise MalformedObject("entries must be an array")
+    for item in raw:
+        if (type(item) is not list or len(item) != 2 or type(item[0]) is not bytes
+                or len(item[0]) != ID_LEN or type(item[1]) is not int
+                or not 0 <= item[1] < 2**32):
+            raise MalformedObject("an entry must be [blob id, flags]")
+    return [item[0] for item in raw]
+
+
+def object_links(data: bytes, max_len: int = MAX_OBJECT_SIZE) -> tuple[list, list, Any]:
+    """What an object's canonical bytes point at, without building the object (gc's walk):
+    (objects to follow, blob ids it names, a commit's meta or None). Same checks on the
+    pointers as parse_object; MalformedObject for anything else."""
+    value = canonical.decode(data, max_len, strict=False)
+    tag = value[0] if isinstance(value, list) and value else None
+    try:
+        if tag == TAG_COMMIT and len(value) == 2:
+            m = value[1]
+            parents, blobs, snap = m["parents"], m["blobs"], m["snapshot"]
+            ids = [*parents, snap, *blobs]
+            if not isinstance(m["meta"], dict):
+                raise MalformedObject("bad commit field types")
+            if any(type(i) is not bytes or len(i) != ID_LEN for i in ids):
+                raise MalformedObject("commit ids must be 32 raw bytes")
+            return [*parents, snap], list(blobs), m["meta"]
+        if tag == TAG_SNAP and len(value) == 4:
+            root = value[2]
+            return ([] if root is None else [root]), _entry_blobs(value[3]), None
+        if tag == TAG_NODE and len(value) == 3:
+            if value[1] == 0:
+                return [], _entry_blobs(value[2]), None
+            kids = value[2]
+            if not isinstance(kids, list) or any(
+                    type(k) is not list or len(k) != 2 or type(k[0]) is not bytes
+                    or len(k[0]) != ID_LEN for k in kids):
+                raise MalformedObject("bad node child")
+            return [k[0] for k in kids], [], None
+        if tag == TAG_BLOB and len(value) == 2:
+            return [], [], None
+    except (TypeError, KeyError, IndexError, InputError) as exc:
+        raise MalformedObject(f"bad object structure: {type(exc).__name__}") from None
+    raise MalformedObject(f"unknown object type {tag!r} or wrong arity")
 
 
 def _build(value: Any) -> TraceObject:

@@ -238,7 +238,7 @@ def repack_packs(store: DiskObjectStore, objects: Iterable[tuple] | None = None,
             zdict = zc.train_dictionary(samples)
         if progress:
             progress(len(stream))
-        level = level if level is not None else max(store.opts.level, 6)
+        level = level if level is not None else store.opts.level
         name = write_pack(store.pack_dir, stream, zdict=zdict, level=level,
                           fsync=store.opts.durability == "full") if stream else None
         _unpublish(store.pack_dir, [p.name for p in old if p.name != name])
