@@ -56,6 +56,8 @@ SAMPLES = {
                      ["-mwhy", "HEAD", "refs/heads/x"]],
     "check-ref-format": [["refs/heads/a"], ["-q", "x"], ["--quiet", "--allow-onelevel", "x"]],
     "reflog": [[], ["-n", "2"], ["--json", "-n1", "refs/heads/main"]],
+    "branch": [[], ["--json"], ["x"], ["-d", "x"], ["-m", "a", "b"], ["-f", "x", "HEAD~1"]],
+    "tag": [[], ["--json"], ["v1"], ["-d", "v1"], ["-f", "v1", "HEAD~1"]],
     "graph": [[], ["--all"], ["-n", "3", "--json", "side..HEAD"],
               ["--color", "never", "--no-pager"],
               ["--color=always", "--max-count=2", "HEAD", "side"]],
@@ -144,6 +146,7 @@ PARITY = [
     ["check-ref-format", "a..b"], ["reflog", "-n", "2"], ["merge-base", "HEAD", "side"],
     ["merge-base", "--is-ancestor", "side", "HEAD"], ["graph"], ["graph", "--all"],
     ["graph", "-n", "2", "--json"], ["graph", "--color", "always"], ["graph", "nosuch"],
+    ["branch"], ["branch", "--json"], ["tag", "--json"],
 ]
 
 
@@ -217,7 +220,7 @@ def test_read_only_commands_do_not_import_click_or_tiktoken(sample_repo):
             "    bad = [m for m in ('click', 'tiktoken') if m in sys.modules]\n"
             "    sys.stderr.write('%s: %s IMPORTED %s\\n' % (line, status, bad))\n")
     lines = ["log --oneline", "rev-parse HEAD", "status", "rev-list HEAD", "cat-object -p HEAD",
-             "graph", "context --format text", "--version", "--help", "log --help",
+             "graph", "context --format text", "branch", "--version", "--help", "log --help",
              "commit --help"]
     env = dict(os.environ)
     env.pop("TRACE_DIR", None)

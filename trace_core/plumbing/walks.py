@@ -41,6 +41,11 @@ class _Unordered(Exception):
     cannot read: the index must answer."""
 
 
+def is_ancestor(repo: RepoState, a: str, b: str) -> bool:
+    """Whether commit `a` is an ancestor of (or equal to) commit `b`."""
+    return repo.index.is_ancestor(resolve_revision(repo, a), resolve_revision(repo, b))
+
+
 def merge_bases(repo: RepoState, a: RawId, b: RawId) -> list[RawId]:
     """The best common ancestors of commits `a` and `b` (`git merge-base --all`), newest first
     (commit time, then generation, then id): what `repo.index.merge_bases` answers, without
