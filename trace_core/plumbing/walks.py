@@ -46,7 +46,7 @@ def is_ancestor(repo: RepoState, a: str, b: str) -> bool:
     return repo.index.is_ancestor(resolve_revision(repo, a), resolve_revision(repo, b))
 
 
-def merge_bases(repo: RepoState, a: RawId, b: RawId) -> list[RawId]:
+def merge_bases(repo: RepoState, a: bytes, b: bytes) -> list[bytes]:
     """The best common ancestors of commits `a` and `b` (`git merge-base --all`), newest first
     (commit time, then generation, then id): what `repo.index.merge_bases` answers, without
     indexing the whole history first.
@@ -75,7 +75,7 @@ def merge_bases(repo: RepoState, a: RawId, b: RawId) -> list[RawId]:
     return index.merge_bases(a, b)
 
 
-def _paint_by_time(repo: RepoState, a: RawId, b: RawId) -> list:
+def _paint_by_time(repo: RepoState, a: bytes, b: bytes) -> list:
     """[(time_ms, id)] of the best common ancestors of a and b, read from the object store."""
     pop, push = heapq.heappop, heapq.heappush
 
