@@ -7,6 +7,8 @@ added `branch` commits of its own. Measured:
   - merge of the branch into main: in process (Repository.merge on a freshly opened repository)
     and as a whole `trace merge` process; git: `git merge --no-edit` of the same shape (each
     message a new file, so git's merge is a clean tree merge too);
+  - the same merge in process on a copy of the repository as built, whose commit index was
+    never filled (the transactions that built it index nothing);
   - rebase of the branch's commits onto main: in process and as a process; git: `git rebase`.
 Every run starts from the same refs (reset between runs). Nothing here is a pass/fail test.
 """
@@ -136,6 +138,21 @@ def main() -> dict:
             git(["update-ref", "refs/heads/feat", gfeat], gpath)
             git(["reset", "-q", "--hard", gmain if branch == "main" else gfeat], gpath)
 
+        # merge on copies of the repository as built (commit index never filled)
+        pristine = os.path.join(root, "pristine")
+        shutil.copytree(tpath, pristine)
+        times = []
+        for _ in range(args.repeat):
+            work = os.path.join(root, "noindex")
+            shutil.rmtree(work, ignore_errors=True)
+            shutil.copytree(pristine, work)
+            r = Repository.open(work)
+            t = time.perf_counter()
+            assert r.merge("feat").status == "merged"
+            times.append(time.perf_counter() - t)
+            r.close()
+        res["merge_noindex_api_ms"] = statistics.median(times) * 1e3
+
         # merge, in process
         res["merge_api_ms"] = _api(tpath, reset_trace, lambda r: r.merge("feat"), "merged",
                                    args.repeat) * 1e3
@@ -166,6 +183,7 @@ def main() -> dict:
           f"(forked {res['fork_back']} back):")
     print(f"  trace API {res['merge_api_ms']:.1f} ms | trace process {res['merge_proc_ms']:.1f} ms"
           f" | git merge process {res['git_merge_proc_ms']:.1f} ms")
+    print(f"  trace API, index never built: {res['merge_noindex_api_ms']:.1f} ms")
     print(f"rebase of {args.branch} commits: trace API {res['rebase_api_ms']:.1f} ms | trace "
           f"process {res['rebase_proc_ms']:.1f} ms | git rebase process "
           f"{res['git_rebase_proc_ms']:.1f} ms")

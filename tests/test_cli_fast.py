@@ -56,6 +56,8 @@ SAMPLES = {
                      ["-mwhy", "HEAD", "refs/heads/x"]],
     "check-ref-format": [["refs/heads/a"], ["-q", "x"], ["--quiet", "--allow-onelevel", "x"]],
     "reflog": [[], ["-n", "2"], ["--json", "-n1", "refs/heads/main"]],
+    "branch": [[], ["--json"], ["x"], ["-d", "x"], ["-m", "a", "b"], ["-f", "x", "HEAD~1"]],
+    "tag": [[], ["--json"], ["v1"], ["-d", "v1"], ["-f", "v1", "HEAD~1"]],
     "graph": [[], ["--all"], ["-n", "3", "--json", "side..HEAD"],
               ["--color", "never", "--no-pager"],
               ["--color=always", "--max-count=2", "HEAD", "side"]],
@@ -144,6 +146,7 @@ PARITY = [
     ["check-ref-format", "a..b"], ["reflog", "-n", "2"], ["merge-base", "HEAD", "side"],
     ["merge-base", "--is-ancestor", "side", "HEAD"], ["graph"], ["graph", "--all"],
     ["graph", "-n", "2", "--json"], ["graph", "--color", "always"], ["graph", "nosuch"],
+    ["branch"], ["branch", "--json"], ["tag", "--json"],
 ]
 
 
@@ -217,10 +220,123 @@ def test_read_only_commands_do_not_import_click_or_tiktoken(sample_repo):
             "    bad = [m for m in ('click', 'tiktoken') if m in sys.modules]\n"
             "    sys.stderr.write('%s: %s IMPORTED %s\\n' % (line, status, bad))\n")
     lines = ["log --oneline", "rev-parse HEAD", "status", "rev-list HEAD", "cat-object -p HEAD",
-             "graph", "context --format text"]
+             "graph", "context --format text", "branch", "--version", "--help", "log --help",
+             "commit --help"]
     env = dict(os.environ)
     env.pop("TRACE_DIR", None)
     p = subprocess.run([sys.executable, "-c", code, sample_repo, *lines], capture_output=True,
                        text=True, env=env, check=False)
     report = [ln for ln in p.stderr.splitlines() if not ln.startswith("warning: ")]
     assert p.returncode == 0 and report == [f"{ln}: 0 IMPORTED []" for ln in lines], p.stderr
+
+
+# -- --version and help pages without click ------------------------------------------------------
+
+def _click_help(decl, path: list, width: int) -> str:
+    """click's own help page of the declaration reached by `path` (after `trace`)."""
+    import click
+
+    from trace_cli.main import cli
+
+    ctx = click.Context(cli, info_name="trace", terminal_width=width, **cli.context_settings)
+    cmd = cli
+    for name in path:
+        cmd = cmd.get_command(ctx, name) if isinstance(cmd, click.Group) else None
+        ctx = click.Context(cmd, info_name=name, parent=ctx, terminal_width=width)
+    return cmd.get_help(ctx)
+
+
+def _pages():
+    """(path after `trace`, declaration) of every help page: each command, group and subcommand."""
+    for name in COMMANDS:
+        decl = fast.declaration(name)
+        yield [name], decl
+        if isinstance(decl, Group):
+            for sub in decl.commands:
+                yield [name, sub.name], sub
+
+
+@pytest.fixture
+def fresh_click():
+    """Click commands built anew (before and after): click keeps a command's help option once
+    made, and the contexts other tests make have no -h."""
+    def reset():
+        for _, decl in _pages():
+            decl._click = None
+    reset()
+    yield
+    reset()
+
+
+@pytest.mark.parametrize("width", [78, 58, 50])
+def test_help_pages_equal_clicks(width, fresh_click):
+    """Every page the fast path prints is the page click prints, at several widths."""
+    from trace_cli import help
+
+    assert help.root_help(width) == _click_help(None, [], width)
+    for path, decl in _pages():
+        mine = help.command_help(decl, " ".join(["trace", *path]), width)
+        assert mine == _click_help(decl, path, width), path
+
+
+def test_help_width_follows_the_terminal(monkeypatch):
+    from trace_cli import help
+
+    for columns, width in (("120", 78), ("80", 78), ("60", 58), ("30", 50), ("x", 78)):
+        monkeypatch.setenv("COLUMNS", columns)
+        assert help.width() == width, columns
+
+
+def test_command_summaries_are_the_docstrings_first_sentences():
+    """registry.SUMMARY (the top-level page, read without importing the command modules) says
+    what each command's docstring says; when one changes, put the new sentence there."""
+    from trace_cli import help
+    from trace_cli.registry import SUMMARY
+
+    assert sorted(SUMMARY) == sorted(COMMANDS)
+    for name in COMMANDS:
+        doc = fast.declaration(name).help
+        assert SUMMARY[name] == help.short_help(help.first_paragraph(doc), 10**6), name
+
+
+def test_version_is_pyprojects():
+    import tomllib
+
+    import trace_cli
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "pyproject.toml"), "rb") as f:
+        assert trace_cli.__version__ == tomllib.load(f)["project"]["version"]
+
+
+META = [["--version"], ["--help"], ["-h"], ["log", "--help"], ["commit", "-h"], ["llm", "--help"],
+        ["llm", "complete", "--help"], ["-C", "x", "--agent", "a", "--version"],
+        ["-C", "x", "status", "-h"]]
+
+
+def test_version_and_help_lines_take_the_fast_path(monkeypatch, fresh_click):
+    """Through the real entry point: each META line prints what click prints for it, without
+    click (its runner made to fail); lines around them stay click's. (Click's test runner
+    formats help 80 columns wide: so does the fast path here.)"""
+    import trace_cli.util
+    from trace_cli import help
+
+    monkeypatch.setattr(help, "width", lambda: 80)
+
+    def click_ran(cli):
+        raise AssertionError("the fast path declined the line and click ran it")
+
+    for args in META:
+        assert fast.meta_page(args) is not None, args
+        with monkeypatch.context() as m:
+            m.setattr(trace_cli.util, "run", click_ran)
+            a = invoke_cli(*args, env={"_TRACE_NO_FASTPATH": None})
+        b = invoke_cli(*args)
+        assert (a.returncode, a.stdout, a.stderr) == (b.returncode, b.stdout, b.stderr), args
+        assert a.returncode == 0 and a.stdout.strip(), args
+    from trace_cli import __version__
+    assert invoke_cli("--version").stdout == f"trace, version {__version__}\n"
+    for args in ([], ["--version", "log"], ["log", "-n", "--help"], ["log", "x", "--help"],
+                 ["nosuch", "--help"], ["llm", "nosuch", "--help"], ["--help", "--help"],
+                 ["-C", "--help"], ["--bogus", "--help"], ["log", "--", "--help"]):
+        assert fast.meta_page(args) is None, args

@@ -149,6 +149,49 @@ def test_near_duplicates_found_by_prefix_filtering_match_brute_force():
     assert all(c.kind == "redundant" for c in out.conflicts)
 
 
+def test_redundancy_equals_comparing_every_pair():
+    """The prefix-filtered search (rarest shingles first) pairs each entry theirs added with the
+    same entry of ours as trying every pair in order would: small vocabularies, two roles,
+    exact and near copies, several thresholds."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from trace_core.merge.merge3 import redundancy
+
+    word = st.sampled_from(["a", "b", "c", "d", "e", "f", "g"])
+    text = st.lists(word, min_size=1, max_size=9).map(" ".join)
+    item = st.tuples(st.sampled_from(["user", "tool"]), text)
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.lists(item, max_size=12), st.lists(item, max_size=12),
+           st.sampled_from([0.3, 0.5, 0.7, 0.9, 1.0]))
+    def check(ours_items, theirs_items, threshold):
+        feats = {}
+
+        def entry(role, t, tag):
+            e = E(f"{tag}:{role}:{t}")
+            w = t.split()
+            grams = frozenset(zip(w, w[1:], strict=False)) if len(w) > 1 else frozenset(w)
+            feats[e.blob] = (role, t, grams)
+            return e
+        ours = {i: entry(r, t, f"o{i}") for i, (r, t) in enumerate(ours_items)}
+        theirs = [entry(r, t, f"t{i}") for i, (r, t) in enumerate(theirs_items)]
+        sim = Similar(lambda e: feats[e.blob], threshold)
+        left, near, dups = redundancy(ours, theirs, sim)
+        want_near: dict = {}
+        want_left = []
+        for e in theirs:
+            hit = next((i for i in sorted(ours) if i not in want_near
+                        and sim.matches(feats[ours[i].blob], feats[e.blob])), None)
+            if hit is None:
+                want_left.append(e)
+            else:
+                want_near[hit] = e
+        assert dups == 0 and left == want_left
+        assert {i: c.theirs for i, c in near.items()} == {i: [e] for i, e in want_near.items()}
+    check()
+
+
 # -- merge through the repository ------------------------------------------------------------------
 def test_fast_forward_up_to_date_and_self(repo):
     fork(repo, feat_msgs=("f1",))

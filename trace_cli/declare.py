@@ -10,8 +10,10 @@ click option of the same spelling means.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+TYPE_CHECKING = False  # (not typing's: importing typing costs a `trace --version` ~2 ms)
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 # plain classes, not dataclasses: creating a dataclass costs about a millisecond at import, and
 # this module is imported by every `trace` process

@@ -1,12 +1,15 @@
-"""The fast path: common command lines of the read-only commands, run without importing click.
+"""The fast path: `--version`, help pages and common command lines of the read-only commands,
+run without importing click.
 
 Importing click and building its commands costs tens of milliseconds, a large part of the budget
-of a whole `trace` process (docs: "any read-only CLI command <= 100 ms"). `try_fast` parses a
-command line of a command declared `fast` (trace_cli.declare) from the same declaration click's
-command is built from, only when it is in a plain form, with the meaning click gives it, and runs
-the same body. Anything else (help, --version, unknown or clustered options, `--`, bad values,
-missing arguments, options marked fast=False, other commands) returns False, and click parses the
-line as usual, with its own errors and help. tests/test_cli_fast.py checks that both agree.
+of a whole `trace` process (docs: "any read-only CLI command <= 100 ms"). `try_fast` answers
+`trace --version`, `trace --help`, `trace COMMAND --help` (and `trace GROUP SUB --help`) from the
+declarations (trace_cli.help), and parses a command line of a command declared `fast`
+(trace_cli.declare) from the same declaration click's command is built from, only when it is in
+a plain form, with the meaning click gives it, and runs the same body. Anything else (help
+mixed with other words, unknown or clustered options, `--`, bad values, missing arguments,
+options marked fast=False, other commands) returns False, and click parses the line as usual,
+with its own errors and help. tests/test_cli_fast.py checks that both agree.
 """
 
 from __future__ import annotations
@@ -14,11 +17,15 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from typing import NoReturn
 
-from .declare import Argument, Choice, Command, IntRange, Option
+from .declare import Argument, Choice, Command, Group, IntRange, Option
+
+TYPE_CHECKING = False  # (typing is not imported for `--version` and `--help`)
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 GLOBAL_OPTS = {"-C": "directory", "--agent": "agent"}
+_META = ("--version", "-h", "--help")
 
 
 class _NotFast(Exception):
@@ -128,22 +135,55 @@ def declaration(name: str):
     return getattr(importlib.import_module(spec[0]), spec[1])
 
 
-def parse(argv: list):
-    """(command declaration, global options, keyword arguments), or None to let click parse argv."""
+def _globals(argv: list) -> tuple:
+    """(global options, index of the first word after them), or (None, 0) when a word there is
+    not a global option the fast path knows."""
     obj: dict = {}
     i = 0
-    while i < len(argv) and argv[i].startswith("-") and argv[i] != "-":
+    while i < len(argv) and argv[i].startswith("-") and argv[i] not in ("-", *_META):
         name, attached = _split(argv[i])
         dest = GLOBAL_OPTS.get(name)
         if dest is None:
-            return None
+            return None, 0
         if attached is None:
             if i + 1 >= len(argv):
-                return None
+                return None, 0
             attached, i = argv[i + 1], i + 1
         obj[dest] = attached
         i += 1
-    if i >= len(argv):
+    return obj, i
+
+
+def meta_page(argv: list) -> str | None:
+    """What click prints for `--version`, `--help`/`-h` alone, `COMMAND --help` or `GROUP SUB
+    --help` (after global options), or None for any other line."""
+    obj, i = _globals(argv)
+    if obj is None or not argv:
+        return None
+    rest = argv[i:]
+    if rest == ["--version"]:
+        from . import __version__
+        return f"trace, version {__version__}"
+    if not rest or rest[-1] not in ("-h", "--help"):
+        return None
+    from . import help
+
+    if len(rest) == 1:
+        return help.root_help()
+    decl = declaration(rest[0])
+    if len(rest) == 3 and isinstance(decl, Group):
+        decl = next((c for c in decl.commands if c.name == rest[1]), None)
+    elif len(rest) != 2:
+        return None
+    if decl is None or rest[-1] not in help.help_names(decl):
+        return None
+    return help.command_help(decl, " ".join((help.PROG, *rest[:-1])))
+
+
+def parse(argv: list):
+    """(command declaration, global options, keyword arguments), or None to let click parse argv."""
+    obj, i = _globals(argv)
+    if obj is None or i >= len(argv):
         return None
     cmd = declaration(argv[i])
     if not isinstance(cmd, Command) or not cmd.fast:
@@ -154,6 +194,13 @@ def parse(argv: list):
 
 def try_fast(argv: list) -> bool:
     """Run argv through the fast path if it can (this exits the process); False if it cannot."""
+    page = meta_page(argv)
+    if page is not None:
+        try:
+            sys.stdout.write(page + "\n")
+        except BrokenPipeError:
+            _exit(1)
+        _exit(0)
     parsed = parse(argv)
     if parsed is None:
         return False

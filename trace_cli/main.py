@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 
+from . import __version__
 from .registry import COMMANDS
 
 _cli = None
@@ -39,7 +40,7 @@ def _build_cli():
     @click.option("-C", "directory", metavar="DIR",
                   help="Run as if started in DIR (or use the .trace repository DIR).")
     @click.option("--agent", metavar="NAME", help="Work in the namespace of sub-agent NAME.")
-    @click.version_option(package_name="trace-vcs", prog_name="trace")
+    @click.version_option(__version__, prog_name="trace")
     @click.pass_context
     def cli(ctx: click.Context, directory: str | None, agent: str | None) -> None:
         """Trace: version control for the context windows of LLM agents."""

@@ -1,5 +1,5 @@
-"""Every command's name and where it is declared; read by the click group (main) and the fast
-path."""
+"""Every command's name, where it is declared and its one-line summary; read by the click group
+(main), the fast path and the top-level help page."""
 
 from __future__ import annotations
 
@@ -51,4 +51,63 @@ COMMANDS = {
     "reorder": (_C + "reorder", "reorder"),
     "compress": (_C + "compress", "compress"),
     "llm": (_C + "llm", "llm"),
+}
+
+# command name -> the first sentence of its help (what `trace --help` lists), so the top-level
+# page imports no command module; tests/test_cli_fast.py checks each against the docstring
+SUMMARY = {
+    "init": "Create an empty repository (DIR/.trace).",
+    "hash-object": "Print the id of a message (JSON object, or --text) as a blob; -w stores it.",
+    "cat-object": "Show an object (blob, node, snap, commit) by id or revision.",
+    "write-snapshot": ("Store a snapshot from lines '<blob id> [flags]' (or a JSON list); print "
+                       "its id."),
+    "ls-snapshot": "List a snapshot's entries as '<blob id> <flags>' (REV: commit or snapshot).",
+    "commit-tree": ("Create a commit for SNAPSHOT with the given parents; print its id (moves no"
+                    " ref)."),
+    "update-ref": "Set NAME to NEW, or with -d delete it; OLD makes it a compare-and-swap.",
+    "symbolic-ref": "Read the symbolic ref NAME, or point it at TARGET.",
+    "check-ref-format": ("Exit 0 if NAME is a valid ref name (git check-ref-format rules), 1 if "
+                         "not."),
+    "rev-parse": "Resolve revisions (names, short ids, HEAD~n, ^n, @{n}) to full ids.",
+    "for-each-ref": "List refs under PREFIX as '<id> commit <name>'.",
+    "reflog": "Show how REF moved, newest first (HEAD shows its branch's log).",
+    "rev-list": ("List commits reachable from REVS (default HEAD), newest first; ^X or X..Y "
+                 "excludes X."),
+    "merge-base": "Print the best common ancestor(s) of A and B.",
+    "fsck": ("Re-hash every object, check every reference and pack; exit 1 if any error is "
+             "found."),
+    "repack": "Seal idle journals and merge all packs into one.",
+    "gc": "Repack reachable objects into one pack with a trained dictionary; prune old garbage.",
+    "prune": "Delete unreachable objects older than the grace period.",
+    "reindex": "Rebuild the SQLite index from objects and refs.",
+    "verify-pack": "Check pack checksums and every object in them (default: all packs).",
+    "count-objects": "Count objects in packs and journals, and the bytes they use.",
+    "commit": ("Record a change to the context: append a message, or edit/pin/unpin/drop "
+               "entries."),
+    "reset": "Move the current branch to REV (e.g.",
+    "checkout": "Switch to a branch, or detach HEAD at a commit (its context exactly).",
+    "log": "History from REVS (default HEAD): each commit's token cost and the running total.",
+    "graph": "Draw the commit graph from REVS (default HEAD), children before parents.",
+    "status": "HEAD, branch, entries, tokens against the budget, warnings, undone entries.",
+    "show": "A commit: metadata, the content it carried, and its change to the context.",
+    "diff": ("Compare the contexts of two commits (default: HEAD's parent and HEAD; one arg: A "
+             "and HEAD)."),
+    "context": "Print the context at REV exactly as the model would be sent it.",
+    "config": "Get or set settings in .trace/config (git-config style: section.key).",
+    "branch": "List branches, or create NAME at START (default HEAD), delete or rename them.",
+    "switch": "Switch HEAD to branch NAME (or detach it at a commit).",
+    "tag": "List tags, or tag REV (default HEAD) as NAME (a lightweight tag, as git's).",
+    "merge": "Merge branch or commit REV into the current branch.",
+    "resolve": ("Settle conflict CONFLICT_ID of the stopped merge, rebase, cherry-pick or "
+                "revert."),
+    "rebase": ("Replay the current branch's commits on top of REV (no merge commit; ORIG_HEAD "
+               "keeps the old tip)."),
+    "cherry-pick": ("Apply the change commit REV made to its parent's context on top of the "
+                    "current branch."),
+    "revert": "Undo the change commit REV made, as a new commit on top of the current branch.",
+    "reorder": "Rearrange the entries of the current context, as one commit.",
+    "compress": ("Replace what the commits of RANGE (A..B, A.. or A = A..HEAD) added to the "
+                 "context by summaries, in one new commit with exact provenance."),
+    "llm": ("The LLM provider used by semantic merges and `compress --strategy llm` (see "
+            "docs/llm.md)."),
 }

@@ -16,7 +16,7 @@ from ..util import echo, emit_json, fail, open_repo, style
               help="Rename OLD to NEW (or the current branch to NAME)."),
          flag("-f", "--force", help="Reset an existing branch / overwrite on rename."),
          JSON,
-         argument("names", nargs=-1))
+         argument("names", nargs=-1), fast=True)
 def branch(obj, delete=False, force_delete=False, move=False, force=False, as_json=False,
            names=()) -> None:
     """List branches, or create NAME at START (default HEAD), delete or rename them.
@@ -88,7 +88,7 @@ def switch(obj, create=False, detach=False, name=None, start="HEAD") -> None:
          flag("-f", "--force", help="Replace an existing tag."),
          JSON,
          argument("name"),
-         argument("rev", default="HEAD"))
+         argument("rev", default="HEAD"), fast=True)
 def tag(obj, delete=False, force=False, as_json=False, name=None, rev="HEAD") -> None:
     """List tags, or tag REV (default HEAD) as NAME (a lightweight tag, as git's)."""
     with open_repo(obj) as repo:

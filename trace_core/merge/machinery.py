@@ -118,7 +118,10 @@ def _similar(repo: RepoState, threshold: float) -> Similar:
             m = repo.get_blob(e.blob).message
             text = normalized(m)
             ids = [vocab.setdefault(w, len(vocab)) for w in _WORD.findall(text)]
-            grams = frozenset(pairwise(ids)) if len(ids) > 1 else frozenset(ids)
+            # a word pair as one int (a + 1) << 32 | b: above any word's own number, which
+            # stands for a one-word text
+            grams = frozenset((a + 1) << 32 | b for a, b in pairwise(ids)) if len(ids) > 1 \
+                else frozenset(ids)
             f = cache[e.blob] = (m.get("role"), text, grams)
         return f
     return Similar(features, threshold)

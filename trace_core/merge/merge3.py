@@ -9,6 +9,7 @@ combined is a `Conflict`, recorded as data in the result.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 from ..objects import Entry
@@ -28,18 +29,20 @@ Role = Callable[[Entry], str | None]
 class Similar:
     """Near-duplicates: same role, and equal normalized text or a Jaccard similarity of their
     word-bigram sets of at least `threshold`. Candidates are found with prefix filtering (each
-    set indexed by its |A| - ceil(t|A|) + 1 smallest shingle ids: two sets that similar must
-    share one of those), so the search does not compare every pair."""
+    set indexed by the |A| - ceil(t|A|) + 1 first of its shingles in one global order: two sets
+    that similar must share one of those), so the search does not compare every pair. Any
+    order is exact; `redundancy` orders the rarest shingles first, so that the prefixes of
+    messages sharing only common phrases do not meet."""
 
     def __init__(self, features: Features, threshold: float) -> None:
         self.features = features
         self.threshold = threshold
 
-    def _prefix(self, shingles: frozenset) -> list:
-        import math
+    def _prefix(self, shingles: frozenset, rank: dict | None = None) -> list:
+        """The shingles a set is indexed by: its first ones by `rank` (default: their order)."""
         n = len(shingles)
         k = n - math.ceil(self.threshold * n) + 1
-        return sorted(shingles)[:max(k, 0)]
+        return sorted(shingles, key=rank.__getitem__ if rank is not None else None)[:max(k, 0)]
 
     def matches(self, a: tuple, b: tuple) -> bool:
         if a[0] != b[0]:
@@ -229,19 +232,26 @@ def redundancy(ours: dict[int, Entry], theirs: Sequence[Entry],
     if similar is None or not rest:
         return rest, near, dups
     feats = {i: similar.features(o) for i, o in ours.items()}
+    rest_feats = [similar.features(e) for e in rest]
+    seen: dict = {}     # shingle -> in how many of the sets compared here
+    for f in (*feats.values(), *rest_feats):
+        for sh in f[2]:
+            seen[sh] = seen.get(sh, 0) + 1
+    # rarest first; ties in the order first met (a stable sort: one order for every set)
+    order = sorted(seen, key=seen.__getitem__)
+    rank = {sh: n for n, sh in enumerate(order)}
     by_text: dict[tuple, list[int]] = {}
-    by_shingle: dict[int, list[int]] = {}
+    by_shingle: dict[tuple, list[int]] = {}     # (role, shingle) -> ours' indexes
     for i in sorted(feats):
         f = feats[i]
         by_text.setdefault((f[0], f[1]), []).append(i)
-        for sh in similar._prefix(f[2]):
-            by_shingle.setdefault(sh, []).append(i)
+        for sh in similar._prefix(f[2], rank):
+            by_shingle.setdefault((f[0], sh), []).append(i)
     left = []
-    for e in rest:
-        fe = similar.features(e)
+    for e, fe in zip(rest, rest_feats, strict=True):
         cands = set(by_text.get((fe[0], fe[1]), ()))
-        for sh in similar._prefix(fe[2]):
-            cands.update(by_shingle.get(sh, ()))
+        for sh in similar._prefix(fe[2], rank):
+            cands.update(by_shingle.get((fe[0], sh), ()))
         hit = next((i for i in sorted(cands) if i not in near and similar.matches(feats[i], fe)),
                    None)
         if hit is None:

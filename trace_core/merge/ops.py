@@ -9,6 +9,7 @@ from ..errors import BranchMoved, InputError, MergeConflict, OperationError
 from ..ids import to_hex
 from ..plumbing.commit import publish
 from ..plumbing.revparse import resolve_ref_name, resolve_revision
+from ..plumbing.walks import merge_bases
 from ..state import RepoState
 from . import state as mergestate
 from .machinery import (
@@ -63,7 +64,7 @@ def _merge_once(repo: RepoState, rev: str, theirs: bytes, strategy: str, order: 
         raise OperationError(f"cannot merge {rev} into itself")
     if ours == theirs:
         return MergeResult("merge", "up-to-date", to_hex(ours))
-    bases = repo.index.merge_bases(ours, theirs) if ours is not None else []
+    bases = merge_bases(repo, ours, theirs) if ours is not None else []
     if ours is not None and theirs in bases:   # (no bases without ours)
         return MergeResult("merge", "up-to-date", to_hex(ours))
     if ours is None or (ff != "never" and ours in bases):

@@ -15,6 +15,7 @@ from ..ids import from_hex, to_hex
 from ..objects import Commit, Snapshot
 from ..plumbing.commit import publish, snapshot_of_commit, total_after
 from ..plumbing.revparse import resolve_revision
+from ..plumbing.walks import merge_bases
 from ..state import RepoState
 from . import state as mergestate
 from .machinery import (
@@ -93,7 +94,7 @@ def rebase(repo: RepoState, upstream: str, *, strategy: str = "manual", order: s
     ref, tip = head(repo)
     if tip is None:
         raise OperationError("nothing to rebase: the branch has no commits")
-    bases = repo.index.merge_bases(tip, onto)     # one walk answers both questions
+    bases = merge_bases(repo, tip, onto)     # one walk answers both questions
     if onto in bases:
         return MergeResult("rebase", "up-to-date", to_hex(tip))
     if tip in bases:
