@@ -26,19 +26,55 @@ def root_obj(ctx) -> dict:
 
 
 def open_repo(ctx):
-    """The repository named by -C, TRACE_DIR, or found by walking up from the working dir.
+    """The repository named by -C, TRACE_DIR, or found by walking up from the working dir,
+    with the user's own settings (trace_cli.settings: the global config file, TRACE_CONFIG_*,
+    -c flags) layered around its config (docs/security.md).
 
     `ctx` is a click context or the dict of global options."""
     from trace_core.repository import Repository
 
+    from .settings import user_settings
+
     obj = root_obj(ctx)
     agent = obj.get("agent")
+    user, overrides = user_settings(obj)
     if obj.get("trace_dir") and not obj.get("directory"):
-        repo = Repository.open(obj["trace_dir"], agent=agent)
+        repo = Repository.open(obj["trace_dir"], agent=agent, user_config=user,
+                               overrides=overrides)
     else:
-        repo = Repository.discover(obj.get("directory") or ".", agent=agent)
+        repo = Repository.discover(obj.get("directory") or ".", agent=agent, user_config=user,
+                                   overrides=overrides)
     repo.on_warning = warn  # the library's warnings (repo.warn) go to stderr as they happen
+    for text in repo.warnings:    # (any given while it opened)
+        warn(text)
+    repo.warnings.clear()
     return repo
+
+
+def repo_dir(ctx, path: str | None = None) -> str:
+    """The .trace directory of the repository at `path`, else the one open_repo would open
+    (found without opening it: `trace trust` must work on a repository it cannot open)."""
+    from trace_core.errors import RepositoryError
+    from trace_core.state import FORMAT_FILE, find_trace_dir
+
+    obj = root_obj(ctx)
+    if path is None and obj.get("trace_dir") and not obj.get("directory"):
+        cand = find_trace_dir(obj["trace_dir"])
+        if os.path.isdir(cand):
+            return cand
+        raise RepositoryError(f"no trace repository at {os.path.abspath(obj['trace_dir'])}")
+    start = os.path.abspath(path or obj.get("directory") or ".")
+    cur = start
+    while True:
+        cand = find_trace_dir(cur)
+        if os.path.isfile(os.path.join(cand, FORMAT_FILE)):
+            return cand
+        if path is not None:      # an explicit path names the repository itself
+            raise RepositoryError(f"no trace repository at {start}")
+        parent = os.path.dirname(cur)
+        if parent == cur:
+            raise RepositoryError(f"not in a trace repository (or any parent of {start})")
+        cur = parent
 
 
 def base_dir(ctx) -> str:
