@@ -534,15 +534,21 @@ def default(key: str) -> Any:
     return KNOWN_KEYS[skey].default
 
 
-def key_source(key: str) -> str:
-    """Where `key` may be set: its KeySpec.source, ANYWHERE for keys outside the schema."""
-    skey = schema_key(key)
+def key_source(key: str | KeyId) -> str:
+    """Where `key` (or a split key) may be set: its KeySpec.source, ANYWHERE for keys outside
+    the schema."""
+    skey = schema_key(key) if isinstance(key, str) else schema_key_of(key)
     return KNOWN_KEYS[skey].source if skey is not None else ANYWHERE
 
 
 def schema_key(key: str) -> str | None:
     """The KNOWN_KEYS entry that governs `key` (branch.X.k maps to branch.<name>.k), or None."""
-    section, sub, name = split_key(key)
+    return schema_key_of(split_key(key))
+
+
+def schema_key_of(kid: KeyId) -> str | None:
+    """schema_key of a key already split by split_key."""
+    section, sub, name = kid
     if section in ("branch", "price") and sub is not None:
         pattern = f"{section}.<{'model' if section == 'price' else 'name'}>.{name}"
         return pattern if pattern in KNOWN_KEYS else None

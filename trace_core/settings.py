@@ -112,13 +112,13 @@ class ConfigView:
         #: key -> (origin, layer, source) of the last value left out
         self._ignored: dict[KeyId, tuple[str, str, str]] = {}
         self._reported = reported if reported is not None else set()
+        self._typed: dict[str, Any] = {}      # get_typed's answers (the layers never change)
         for i, (name, cfg) in enumerate(self.layers):
             for ln in cfg.lines:
                 if ln.key is None or ln.section is None:
                     continue
                 kid = (*ln.section, ln.key)
-                source = (key_source(join_key(kid)) if ln.section[0] in _GUARDED_SECTIONS
-                          else ANYWHERE)
+                source = key_source(kid) if ln.section[0] in _GUARDED_SECTIONS else ANYWHERE
                 if allowed(name, source, trusted):
                     hits = self._set.setdefault(kid, [])
                     if not hits or hits[-1] != i:
@@ -173,8 +173,13 @@ class ConfigView:
 
     def get_typed(self, key: str) -> Any:
         """As Config.get_typed, on the value in effect (errors name its file and line)."""
+        try:
+            return self._typed[key]
+        except KeyError:
+            pass
         cfg = self._layer(key)
-        return (cfg if cfg is not None else _EMPTY).get_typed(key)
+        value = self._typed[key] = (cfg if cfg is not None else _EMPTY).get_typed(key)
+        return value
 
     def get_int(self, key: str, default: int | None = None) -> int | None:
         cfg = self._layer(key)
