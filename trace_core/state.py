@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from .errors import ConfigError, RepositoryError, UnsupportedFormat
 from .ids import RawId, from_hex, to_hex
 from .objects import Blob, Commit, Node, Snapshot, TraceObject
+from .storage import safefs
 from .storage.lockfile import fsync_dir, write_file_atomic
 from .storage.objectstore import DiskObjectStore, StoreOptions
 
@@ -41,8 +42,7 @@ class OpenTransaction(Protocol):
 def _read_format(trace_dir: str) -> int:
     path = os.path.join(trace_dir, FORMAT_FILE)
     try:
-        with open(path, "rb") as f:
-            raw = f.read(256)
+        raw = safefs.read_bytes(path, 256)
     except FileNotFoundError:
         raise RepositoryError(
             f"{trace_dir} is not a trace repository (no {FORMAT_FILE} file)") from None
@@ -81,7 +81,8 @@ class RepoState:
         self.trace_dir = os.path.abspath(trace_dir)
         if _parent is None:
             _read_format(self.trace_dir)
-            self.config: Config = Config.load(os.path.join(self.trace_dir, "config"))
+            self.config: Config = Config.load(os.path.join(self.trace_dir, "config"),
+                                              top=self.trace_dir)
             self.store = DiskObjectStore(os.path.join(self.trace_dir, "objects"),
                                          self._store_options())
             self._index: CommitIndex | None = None
@@ -98,7 +99,8 @@ class RepoState:
             check_agent_name(agent)
             base = _parent.refs_root if _parent is not None else self.trace_dir
             self.refs_root = os.path.join(base, "agents", agent)
-        self.refs = RefStore(self.refs_root, durability=self.durability, who=self.who)
+        self.refs = RefStore(self.refs_root, durability=self.durability, who=self.who,
+                             top=self.trace_dir, head_required=agent is None)
         #: the ref commits move: HEAD, or a branch for a worktree view (see `worktree`)
         self.head_ref = _head_ref
         #: the transaction commits of this view go to (plumbing.commit.Transaction), or None
@@ -257,12 +259,12 @@ class RepoState:
             raise ConfigError(f"{key} is set by 'trace init' and cannot be changed")
         value = validate_value(key, value)
         self._set_config(update_file(self._config_path(), lambda c: c.set(key, value),
-                                     fsync=self.durability == "full"))
+                                     fsync=self.durability == "full", top=self.trace_dir))
 
     def unset_config(self, key: str) -> None:
         from .config import update_file
         self._set_config(update_file(self._config_path(), lambda c: c.unset(key),
-                                     fsync=self.durability == "full"))
+                                     fsync=self.durability == "full", top=self.trace_dir))
 
     def _config_path(self) -> str:
         return os.path.join(self.trace_dir, "config")
@@ -313,7 +315,10 @@ class RepoState:
         root = self._root
         if root._index is None:
             from .index import CommitIndex
-            root._index = CommitIndex(os.path.join(self.trace_dir, "index.sqlite"), self.store)
+            path = os.path.join(self.trace_dir, "index.sqlite")
+            for p in (path, path + "-wal", path + "-shm", path + "-journal"):
+                safefs.check_file(self.trace_dir, p)  # SQLite would follow a symlink
+            root._index = CommitIndex(path, self.store)
         return root._index
 
     # -- refs ---------------------------------------------------------------------------------
