@@ -315,7 +315,7 @@ def _check_links(st: _State, full: bool) -> None:
 def _read_refs(repo, st: _State) -> list:
     """(qualified name, value or error text, reflog ids) per ref, read before any object. A
     damaged or symlinked ref is reported once (by RefStore.check or _check_symlinks)."""
-    out = []
+    out: list[tuple[str, str | None, set]] = []
     for prefix, refs in namespaces(repo):
         try:
             for kind, sev, name, msg in refs.check():
