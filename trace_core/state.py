@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -46,18 +47,17 @@ def _read_format(trace_dir: str) -> int:
     except FileNotFoundError:
         raise RepositoryError(
             f"{trace_dir} is not a trace repository (no {FORMAT_FILE} file)") from None
-    try:
-        text = raw.decode("ascii")
-        word, num = text.strip().split(" ")
-        version = int(num)
-        if word != "trace-repository-format" or not text.endswith("\n"):
-            raise ValueError
-    except (UnicodeDecodeError, ValueError):
-        raise RepositoryError(f"{path} is malformed") from None
-    if version != FORMAT_VERSION:
-        raise UnsupportedFormat(f"repository format version {version} is not supported by this "
-                                f"trace (it knows version {FORMAT_VERSION}); upgrade trace")
-    return version
+    except OSError as exc:
+        raise RepositoryError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if raw == FORMAT_LINE.encode():
+        return FORMAT_VERSION
+    m = re.fullmatch(rb"trace-repository-format ([1-9][0-9]{0,8})\n", raw)
+    if m is None or int(m.group(1)) == FORMAT_VERSION:
+        raise RepositoryError(f"{path} is malformed (it must hold exactly "
+                              f"{FORMAT_LINE.strip()!r} and a newline)")
+    version = int(m.group(1))
+    raise UnsupportedFormat(f"repository format version {version} is not supported by this "
+                            f"trace (it knows version {FORMAT_VERSION}); upgrade trace")
 
 
 def find_trace_dir(path: str) -> str:
