@@ -240,14 +240,15 @@ def stat_key(st: os.stat_result) -> tuple:
     return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
-def read_value(path: str, cache: dict | None = None, top: str | None = None) -> RefLogEntry | None:
+def read_value(path: str, cache: dict | None = None, top: str | None = None,
+               verified: set | None = None) -> RefLogEntry | None:
     """The current record of the ref file at `path` (no lock: appends are whole records), or
     None if it does not exist. CorruptRef if that record is damaged; UnsafePath if the file or a
     directory below `top` on the way to it is a symlink.
 
     With `cache` (path -> (stat key, record)), an unchanged file costs one lstat: every update
     appends or replaces the file, so it changes size or inode. Only lock-free reads use this;
-    compare-and-swap always re-reads under the lock.
+    compare-and-swap always re-reads under the lock. `verified`: see safefs.check_dirs.
     """
     if cache is not None:
         try:
@@ -260,7 +261,7 @@ def read_value(path: str, cache: dict | None = None, top: str | None = None) -> 
             return hit[1]
     try:
         if top is not None:
-            safefs.check_dirs(top, os.path.dirname(path))
+            safefs.check_dirs(top, os.path.dirname(path), verified)
         fd = safefs.open_fd(path, os.O_RDONLY)
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
         return None
@@ -295,12 +296,14 @@ class LockedRef:
     in older records, for writers that rewrite or delete the file)."""
 
     def __init__(self, root: str, name: str, durability: str = "normal",
-                 top: str | None = None, whole: bool = False) -> None:
+                 top: str | None = None, whole: bool = False,
+                 verified: set | None = None) -> None:
         self.name = name
         self.path = os.path.join(root, *name.split("/"))
         self.root = root
         self.top = top or root
         self.whole = whole
+        self.verified = verified  # see safefs.check_dirs
         self.fsync = durability == "full"
         self.fd = -1
         self.created = False
@@ -344,7 +347,7 @@ class LockedRef:
     def _open(self) -> int:
         flags = os.O_RDWR | os.O_APPEND | os.O_CREAT
         try:
-            safefs.check_dirs(self.top, os.path.dirname(self.path))
+            safefs.check_dirs(self.top, os.path.dirname(self.path), self.verified)
         except NotADirectoryError:
             raise self._df_conflict() from None
         for _ in range(100):

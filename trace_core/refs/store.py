@@ -64,17 +64,19 @@ class RefStore:
         self.who = who
         self.head_required = head_required
         self._cache: dict = {}  # path -> (stat key, record): see reffile.read_value
+        self._verified: set = set()  # directories found real (safefs.check_dirs)
 
     def _path(self, name: str) -> str:
         return os.path.join(self.root, *name.split("/"))
 
     def _lock(self, name: str, whole: bool = False) -> LockedRef:
-        return LockedRef(self.root, name, self.durability, top=self.top, whole=whole)
+        return LockedRef(self.root, name, self.durability, top=self.top, whole=whole,
+                         verified=self._verified)
 
     # -- reading ------------------------------------------------------------------------------
     def read_entry(self, name: str) -> RefLogEntry | None:
         path = self._path(check_writable(name))
-        e = read_value(path, self._cache, self.top)
+        e = read_value(path, self._cache, self.top, self._verified)
         if e is None and name == "HEAD" and self.head_required:
             raise CorruptRef(f"{path} is missing or holds no record: every repository has a "
                              "HEAD; point it at a branch with 'trace symbolic-ref HEAD "
