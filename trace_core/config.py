@@ -730,11 +730,17 @@ class Config:
         return cls(tuple(parsed), origin, final_newline or not parsed)
 
     @classmethod
-    def load(cls, path: str) -> Config:
-        """Read and parse a config file; a missing file is an empty config."""
+    def load(cls, path: str, top: str | None = None) -> Config:
+        """Read and parse a config file; a missing file is an empty config. With `top` (the
+        repository's .trace directory for its own config), neither the file nor a directory
+        below `top` may be a symlink (UnsafePath): a repository's config is read only from it."""
         try:
-            with open(path, "rb") as f:
-                data = f.read()
+            if top is not None:
+                from .storage import safefs
+                data = safefs.read_inside(top, path)
+            else:
+                with open(path, "rb") as f:
+                    data = f.read()
         except FileNotFoundError:
             return cls(origin=path)
         except OSError as e:
@@ -987,15 +993,17 @@ def _decode(data: bytes, path: str) -> str:
         raise ConfigError(f"{path}:{line}: not valid UTF-8") from None
 
 
-def update_file(path: str, edit: Callable[[Config], Config], fsync: bool = False) -> Config:
+def update_file(path: str, edit: Callable[[Config], Config], fsync: bool = False,
+                top: str | None = None) -> Config:
     """Read-modify-write `path` under its lock file, so concurrent edits are not lost.
 
     `edit` receives the current Config and returns the new one, which is written and returned.
-    Raises LockError if another writer holds the lock.
+    Raises LockError if another writer holds the lock; with `top` (see `Config.load`),
+    UnsafePath if the file or a directory below `top` is a symlink.
     """
     from .storage.lockfile import LockFile
-    with LockFile(path, fsync=fsync) as lk:
-        new = edit(Config.load(path))
+    with LockFile(path, fsync=fsync, top=top) as lk:
+        new = edit(Config.load(path, top=top))
         lk.write(new.to_text().encode("utf-8"))
     return new
 

@@ -2,7 +2,8 @@
 
     TraceError
     ├── RepositoryError            no repository, unknown format version, bad layout
-    │   └── UnsupportedFormat      the repository's format version is unknown to this build
+    │   ├── UnsupportedFormat      the repository's format version is unknown to this build
+    │   └── UnsafePath             a symlink inside .trace where trace reads or writes
     ├── ConfigError                malformed config file, bad key or value
     ├── ObjectError                object-level problems
     │   ├── MalformedObject        bytes that do not decode to a valid canonical object
@@ -15,6 +16,7 @@
     │   ├── InvalidRefName         fails check-ref-format
     │   ├── RefNotFound            no such ref
     │   ├── RefConflict            compare-and-swap failed: the ref moved under us
+    │   ├── CorruptRef             a ref file with a damaged record (not a torn write)
     │   └── SymrefLoop             symbolic refs nested too deep
     ├── LockError                  a lock is held by another writer
     │   └── RepackBusy             another repack or gc is running
@@ -48,6 +50,10 @@ class RepositoryError(TraceError):
 
 class UnsupportedFormat(RepositoryError):
     """The repository records a format version this build does not know."""
+
+
+class UnsafePath(RepositoryError):
+    """A symbolic link inside the repository where trace would read or write (never followed)."""
 
 
 class ConfigError(TraceError):
@@ -112,6 +118,11 @@ class RefNotFound(RefError):
 
 class RefConflict(RefError):
     """A compare-and-swap whose expected old value did not match."""
+
+
+class CorruptRef(RefError):
+    """A ref file whose bytes are damaged, not merely torn by a killed writer (FORMAT.md §9.3):
+    the ref cannot be read, and no writer touches the file, so the evidence stays."""
 
 
 class SymrefLoop(RefError):

@@ -109,15 +109,13 @@ def ref_roots(repo: RepoState, include_reflogs: bool = True) -> set[bytes]:
     """Raw ids named by every ref (and, if asked, every reflog entry) of every namespace."""
     roots: set = set()
     for _prefix, refs in namespaces(repo):
-        try:
-            listed = refs.list("")
-        except (TraceError, OSError):
-            continue
+        # a ref or reflog that cannot be read (damaged, symlinked) raises: skipping it would
+        # let gc prune what it names
+        listed = refs.list("")
         roots.update(_hex_values(raw for _, raw in listed))
         roots.update(_merge_state_ids(refs.root))
         for name, _raw in listed if include_reflogs else ():
-            with contextlib.suppress(TraceError, OSError):
-                roots.update(reflog_ids(refs.reflog(name)))
+            roots.update(reflog_ids(refs.reflog(name)))
     return roots
 
 

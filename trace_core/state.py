@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from .errors import ConfigError, RepositoryError, UnsupportedFormat
 from .ids import RawId, from_hex, to_hex
 from .objects import Blob, Commit, Node, Snapshot, TraceObject
+from .storage import safefs
 from .storage.lockfile import fsync_dir, write_file_atomic
 from .storage.objectstore import DiskObjectStore, StoreOptions
 
@@ -42,23 +44,21 @@ class OpenTransaction(Protocol):
 def _read_format(trace_dir: str) -> int:
     path = os.path.join(trace_dir, FORMAT_FILE)
     try:
-        with open(path, "rb") as f:
-            raw = f.read(256)
+        raw = safefs.read_bytes(path, 256)
     except FileNotFoundError:
         raise RepositoryError(
             f"{trace_dir} is not a trace repository (no {FORMAT_FILE} file)") from None
-    try:
-        text = raw.decode("ascii")
-        word, num = text.strip().split(" ")
-        version = int(num)
-        if word != "trace-repository-format" or not text.endswith("\n"):
-            raise ValueError
-    except (UnicodeDecodeError, ValueError):
-        raise RepositoryError(f"{path} is malformed") from None
-    if version != FORMAT_VERSION:
-        raise UnsupportedFormat(f"repository format version {version} is not supported by this "
-                                f"trace (it knows version {FORMAT_VERSION}); upgrade trace")
-    return version
+    except OSError as exc:
+        raise RepositoryError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if raw == FORMAT_LINE.encode():
+        return FORMAT_VERSION
+    m = re.fullmatch(rb"trace-repository-format ([1-9][0-9]{0,8})\n", raw)
+    if m is None or int(m.group(1)) == FORMAT_VERSION:
+        raise RepositoryError(f"{path} is malformed (it must hold exactly "
+                              f"{FORMAT_LINE.strip()!r} and a newline)")
+    version = int(m.group(1))
+    raise UnsupportedFormat(f"repository format version {version} is not supported by this "
+                            f"trace (it knows version {FORMAT_VERSION}); upgrade trace")
 
 
 def find_trace_dir(path: str) -> str:
@@ -106,7 +106,8 @@ class RepoState:
             self.trusted: bool = (
                 any(is_trusted(c, self.trace_dir) for c in (user_config, overrides))
                 if trusted is None else bool(trusted))
-            self.repo_config: Config = Config.load(os.path.join(self.trace_dir, "config"))
+            self.repo_config: Config = Config.load(os.path.join(self.trace_dir, "config"),
+                                                   top=self.trace_dir)
             self.config: ConfigView = self._view(self.repo_config)
             self.store = DiskObjectStore(os.path.join(self.trace_dir, "objects"),
                                          self._store_options())
@@ -125,7 +126,8 @@ class RepoState:
             check_agent_name(agent)
             base = _parent.refs_root if _parent is not None else self.trace_dir
             self.refs_root = os.path.join(base, "agents", agent)
-        self.refs = RefStore(self.refs_root, durability=self.durability, who=self.who)
+        self.refs = RefStore(self.refs_root, durability=self.durability, who=self.who,
+                             top=self.trace_dir, head_required=agent is None)
         #: the ref commits move: HEAD, or a branch for a worktree view (see `worktree`)
         self.head_ref = _head_ref
         #: the transaction commits of this view go to (plumbing.commit.Transaction), or None
@@ -311,7 +313,7 @@ class RepoState:
                               f"never chooses it): set it in your own config with "
                               f"'trace config --global {key} VALUE'")
         self._set_config(update_file(self._config_path(), lambda c: c.set(key, value),
-                                     fsync=self.durability == "full"))
+                                     fsync=self.durability == "full", top=self.trace_dir))
         if source == TRUSTED and not self.trusted:
             self.warn(f"{key} is stored in {self._config_path()} but takes effect only once "
                       f"you trust this repository ('trace trust {self.trace_dir}'); or set it "
@@ -321,7 +323,7 @@ class RepoState:
         """Remove every occurrence of `key` from the repository's `.trace/config`."""
         from .config import update_file
         self._set_config(update_file(self._config_path(), lambda c: c.unset(key),
-                                     fsync=self.durability == "full"))
+                                     fsync=self.durability == "full", top=self.trace_dir))
 
     def _config_path(self) -> str:
         return os.path.join(self.trace_dir, "config")
@@ -385,7 +387,10 @@ class RepoState:
         root = self._root
         if root._index is None:
             from .index import CommitIndex
-            root._index = CommitIndex(os.path.join(self.trace_dir, "index.sqlite"), self.store)
+            path = os.path.join(self.trace_dir, "index.sqlite")
+            for p in (path, path + "-wal", path + "-shm", path + "-journal"):
+                safefs.check_file(self.trace_dir, p)  # SQLite would follow a symlink
+            root._index = CommitIndex(path, self.store)
         return root._index
 
     # -- refs ---------------------------------------------------------------------------------

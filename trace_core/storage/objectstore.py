@@ -11,6 +11,7 @@ from ..errors import CorruptObject, MalformedObject, MissingObject, PackError
 from ..ids import hash_bytes, to_hex
 from ..objects import CODE_TAGS, MAX_OBJECT_SIZE, TYPE_CODES, TraceObject, object_tag, parse_object
 from . import journal as jn
+from . import safefs
 from . import zstd_codec as zc
 from .pack import BlockCache, Pack, list_packs, write_pack
 
@@ -120,6 +121,7 @@ class DiskObjectStore(ObjectStore):
     def __init__(self, objects_dir: str, options: StoreOptions | None = None) -> None:
         super().__init__()
         self.dir = objects_dir
+        self.top = os.path.dirname(os.path.abspath(objects_dir))  # the .trace directory
         self.pack_dir = os.path.join(objects_dir, "pack")
         self.journal_dir = os.path.join(objects_dir, "journal")
         self.opts = options or StoreOptions()
@@ -134,7 +136,10 @@ class DiskObjectStore(ObjectStore):
 
     # -- discovery ----------------------------------------------------------------------------
     def refresh(self) -> None:
-        """Pick up packs and journal records written since we last looked."""
+        """Pick up packs and journal records written since we last looked (UnsafePath if
+        objects/ or a directory in it is a symlink: nothing is read through one)."""
+        safefs.check_dirs(self.top, self.pack_dir)
+        safefs.check_dirs(self.top, self.journal_dir)
         names = list_packs(self.pack_dir)
         current = set(names)
         for gone in [n for n in self._packs if n not in current]:
@@ -164,12 +169,13 @@ class DiskObjectStore(ObjectStore):
         for path in sorted(paths):
             start = self._jscanned.get(path, 0)
             try:
-                with open(path, "rb") as f:
-                    if start:
-                        f.seek(start)
-                    data = f.read()
+                fd = safefs.open_fd(path, os.O_RDONLY)
             except FileNotFoundError:
                 continue
+            try:
+                data = os.pread(fd, max(0, os.fstat(fd).st_size - start), start)
+            finally:
+                os.close(fd)
             res = jn.scan(data, base=start, verify_crc=False,
                           max_len=self.opts.max_object_size * 2)
             if res.bad_header:
@@ -310,7 +316,8 @@ class DiskObjectStore(ObjectStore):
     def _journal(self) -> jn.JournalWriter:
         if self._writer is None:
             self._ensure()
-            w = jn.JournalWriter.acquire(self.journal_dir, self.opts.durability == "full")
+            w = jn.JournalWriter.acquire(self.journal_dir, self.opts.durability == "full",
+                                         top=self.top)
             if w.torn_bytes_cut:
                 self.notes.append(f"cut a torn tail of {w.torn_bytes_cut} bytes from "
                                   f"{os.path.basename(w.path)} (left by a killed writer)")
@@ -369,9 +376,10 @@ def seal_journal_fd(store: DiskObjectStore, path: str, data: bytes) -> str:
 
 
 def try_lock(path: str) -> int | None:
-    """An fd holding an exclusive flock on `path`, or None if another process holds it."""
+    """An fd holding an exclusive flock on `path`, or None if another process holds it
+    (UnsafePath if `path` is a symlink)."""
     try:
-        fd = os.open(path, os.O_RDWR)
+        fd = safefs.open_fd(path, os.O_RDWR)
     except FileNotFoundError:
         return None
     try:

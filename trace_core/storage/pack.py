@@ -24,6 +24,7 @@ from collections.abc import Iterable, Iterator
 
 from ..errors import MalformedObject, PackError
 from ..ids import hash_bytes
+from . import safefs
 from . import zstd_codec as zc
 from .lockfile import write_file_atomic
 
@@ -148,7 +149,7 @@ class Pack:
         self.name = name
         self.pack_path = os.path.join(directory, f"pack-{name}.pack")
         self.idx_path = os.path.join(directory, f"pack-{name}.idx")
-        with open(self.idx_path, "rb") as f:
+        with os.fdopen(safefs.open_fd(self.idx_path, os.O_RDONLY), "rb") as f:
             size = os.fstat(f.fileno()).st_size
             if size < _IDX_HEAD + _FANOUT + 64:
                 raise PackError(f"pack index {name} is truncated")
@@ -246,7 +247,7 @@ class Pack:
     # -- blocks -------------------------------------------------------------------------------
     def _file(self) -> int:
         if self._fd is None:
-            self._fd = os.open(self.pack_path, os.O_RDONLY)
+            self._fd = safefs.open_fd(self.pack_path, os.O_RDONLY)
         return self._fd
 
     def zdict(self) -> bytes | None:
