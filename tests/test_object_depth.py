@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import msgpack
 import pytest
-
 from conftest import assert_one_line_error, invoke
+
 from trace_core import Repository, canonical
 from trace_core.errors import InputError, MalformedObject
 from trace_core.fsck import fsck

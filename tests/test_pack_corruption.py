@@ -8,8 +8,8 @@ import os
 import struct
 
 import pytest
-
 from conftest import assert_one_line_error, invoke
+
 from trace_core import Repository
 from trace_core.fsck import fsck
 from trace_core.ids import hash_bytes
@@ -103,7 +103,8 @@ def test_index_lying_about_its_count_is_not_skipped(packed):
 
 def test_index_lying_about_its_block_count_is_not_skipped(packed):
     d, base, name = packed
-    rewrite_idx(base, lambda b: struct.pack_into(">I", b, 12, struct.unpack_from(">I", b, 12)[0] - 1))
+    rewrite_idx(base, lambda b: struct.pack_into(">I", b, 12,
+                                                 struct.unpack_from(">I", b, 12)[0] - 1))
     check_reported(d, name)
     assert_one_line_error(invoke(d, "context"), "cannot be read", name[:16])
 

@@ -9,12 +9,15 @@ missingSnapshot, missingBlob, missingNode, badPackChecksum, badIdxChecksum (also
 does not describe its pack), badPackBlock, tornJournalTail (warning), badRefTarget (error for a
 ref's value, warning for a reflog entry), badRefFile, badReflogEntry, tornRefTail and
 strayRefFile (warnings), danglingCommit (info: an unreachable commit no other commit names as
-parent). A missing object is reported once.
+parent), badIndexFile, badIndexRow, badIndexTokens (the SQLite index cannot be read, or a row
+disagrees with its checksum or with the objects it was derived from: fixed by `trace reindex`).
+A missing object is reported once.
 `full=False` skips the whole-file pack and index checksums and the tree-shape check.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import zlib
 from collections.abc import Callable
@@ -108,6 +111,7 @@ def fsck(repo: RepoState, full: bool = True, progress: Callable[[int], None] | N
         lock.release()
     _check_links(st, full)
     _check_refs(st, refs)
+    _check_index(repo, st)
     st.tick()
     return st.out
 
@@ -202,6 +206,31 @@ def _check_pack_index(st: _State, pack: Pack) -> None:
     codes, the block table (the per-object checks in _check_pack catch the rest)."""
     for problem in pack.check_structure():
         st.add("badIdxChecksum", "error", pack.name, problem)
+
+
+def _check_index(repo: RepoState, st: _State) -> None:
+    """Every row of the derived SQLite index against the objects it was derived from (the
+    index.audit), as badIndexFile / badIndexRow / badIndexTokens errors that say to reindex."""
+    from .index.sqlite_index import audit
+    from .tokens import count_message
+
+    counter = None
+    with contextlib.suppress(TraceError, OSError, ValueError):
+        counter = repo.token_counter()   # without one, cached counts get their checksums checked
+
+    def recount(blob: bytes) -> int:
+        assert counter is not None
+        return count_message(repo.get_blob(blob).message, counter)
+
+    path = os.path.join(repo.trace_dir, "index.sqlite")
+    fix = "; run 'trace reindex' to rebuild the index from the objects"
+    for what, obj, problem in audit(path, repo.store, (counter.name, recount) if counter else None):
+        if what == "file":
+            st.add("badIndexFile", "error", "index.sqlite", problem + fix)
+        elif what == "row":
+            st.add("badIndexRow", "error", obj, f"index.sqlite: commit {obj}: {problem}{fix}")
+        else:
+            st.add("badIndexTokens", "error", obj, f"index.sqlite: blob {obj}: {problem}{fix}")
 
 
 # -- links and trees ----------------------------------------------------------------------------

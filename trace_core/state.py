@@ -313,7 +313,8 @@ class RepoState:
         root = self._root
         if root._index is None:
             from .index import CommitIndex
-            root._index = CommitIndex(os.path.join(self.trace_dir, "index.sqlite"), self.store)
+            root._index = CommitIndex(os.path.join(self.trace_dir, "index.sqlite"), self.store,
+                                      on_repair=root.warn)
         return root._index
 
     # -- refs ---------------------------------------------------------------------------------

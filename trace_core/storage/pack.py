@@ -299,7 +299,7 @@ class Pack:
         out = []
         fan = _FAN.unpack_from(mm, _IDX_HEAD)
         prefixes = [bytes(mm[p:p + PREFIX]) for p in range(self._pfx, self._blk, PREFIX)]
-        if any(a > b for a, b in zip(prefixes, prefixes[1:])):
+        if any(a > b for a, b in zip(prefixes, prefixes[1:], strict=False)):
             out.append(f"pack index {name}: object ids are not sorted")
         counts = [0] * 256
         for p in prefixes:
