@@ -66,13 +66,14 @@ def layout(base):
         p.close()
 
 
-def entry_of(base, want_tag):
-    """(index position, full id) of the first object of type `want_tag` in the pack."""
+def entry_of(base, want_tag, where=lambda oid: True):
+    """(index position, full id) of the first object of type `want_tag` in the pack (whose id
+    satisfies `where`)."""
     p = Pack(os.path.dirname(base), os.path.basename(base)[5:])
     try:
         for b, recs in p.iter_blocks(1 << 30):
             for oid, data in recs.items():
-                if object_tag(bytes(data)) == want_tag:
+                if object_tag(bytes(data)) == want_tag and where(oid):
                     [i] = [i for i in p.candidates(oid) if p.block_of(i) == b]
                     return i, oid
     finally:
@@ -111,12 +112,12 @@ def test_index_lying_about_its_block_count_is_not_skipped(packed):
 
 def test_index_lying_about_its_fan_out(packed):
     d, base, name = packed
-    _, oid = entry_of(base, "commit")
+    _, oid = entry_of(base, "commit", lambda o: o[0] > 0)
     first = oid[0]
 
-    def edit(b):     # the entry just below the commit's first byte claims one object fewer
-        k = FAN + (first - 1) * 4
-        struct.pack_into(">I", b, k, struct.unpack_from(">I", b, k)[0] + 1)
+    def edit(b):     # the commit's bucket claims to be empty: fanout[first - 1] = fanout[first]
+        struct.pack_into(">I", b, FAN + (first - 1) * 4,
+                         struct.unpack_from(">I", b, FAN + first * 4)[0])
     rewrite_idx(base, edit)
     check_reported(d, name, "fan-out")
     assert_one_line_error(invoke(d, "cat-object", "-p", oid.hex()), oid.hex(), "pack index",
