@@ -41,6 +41,7 @@ if TYPE_CHECKING:   # the lazy exports below, typed for mypy and IDEs
         StateError,
         SymrefLoop,
         TraceError,
+        UnreadableObject,
         UnsupportedFormat,
     )
     from .objects import Blob, Commit, Entry, Node, Snapshot
@@ -65,6 +66,7 @@ _EXPORTS = {
     "ObjectTooLarge": "trace_core.errors",
     "CorruptObject": "trace_core.errors",
     "MissingObject": "trace_core.errors",
+    "UnreadableObject": "trace_core.errors",
     "InvalidObjectId": "trace_core.errors",
     "AmbiguousObjectId": "trace_core.errors",
     "RefError": "trace_core.errors",
@@ -99,7 +101,8 @@ __all__ = ["AmbiguousObjectId", "Blob", "BranchMoved", "BudgetExceeded", "CharCo
            "PackError", "ProviderError", "ProviderHTTPError", "ProviderResponseError",
            "ProviderUnavailable", "RefConflict", "RefError", "RefNotFound", "RepackBusy",
            "RepoState", "Repository", "RepositoryError", "RevisionError", "Snapshot",
-           "StateError", "SymrefLoop", "TiktokenCounter", "TraceError", "UnsupportedFormat"]
+           "StateError", "SymrefLoop", "TiktokenCounter", "TraceError", "UnreadableObject",
+           "UnsupportedFormat"]
 
 
 def __getattr__(name: str) -> Any:

@@ -9,7 +9,8 @@
     │   ├── MalformedObject        bytes that do not decode to a valid canonical object
     │   ├── ObjectTooLarge         over the size bound (also decompression bombs)
     │   ├── CorruptObject          stored bytes whose hash does not match their id
-    │   └── MissingObject          an id that is not in the store
+    │   ├── MissingObject          an id that is not in the store
+    │   └── UnreadableObject       not found where a damaged pack or pack index may hold it
     ├── InvalidObjectId            not hex, wrong length
     ├── AmbiguousObjectId          a short id that matches several objects
     ├── RefError                   ref problems
@@ -89,6 +90,15 @@ class MissingObject(ObjectError):
     def __init__(self, oid_hex: str) -> None:
         self.oid = oid_hex
         super().__init__(f"object {oid_hex} not found")
+
+
+class UnreadableObject(ObjectError):
+    """An object not found while a pack or pack index is damaged: it may be there, unreadable.
+    Never reported as merely missing, so that damage is not mistaken for absence."""
+
+    def __init__(self, oid_hex: str, detail: str) -> None:
+        self.oid = oid_hex
+        super().__init__(f"object {oid_hex} cannot be read: {detail}")
 
 
 class InvalidObjectId(TraceError):

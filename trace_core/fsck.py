@@ -11,7 +11,9 @@ ref's value, warning for a reflog entry), badRefRecord (a ref whose current reco
 not torn) and badReflogEntry (an older damaged record), badRefFile (unreadable: error; empty:
 warning), missingHead, symlinkInRepository (every symlink inside .trace), tornRefTail and
 strayRefFile (warnings), danglingCommit (info: an unreachable commit no other commit names as
-parent). A missing object is reported once.
+parent), badIndexFile, badIndexRow, badIndexTokens (the SQLite index cannot be read, or a row
+disagrees with its checksum or with the objects it was derived from: fixed by `trace reindex`).
+A missing object is reported once.
 `full=False` skips the whole-file pack and index checksums and the tree-shape check.
 """
 
@@ -117,6 +119,7 @@ def fsck(repo: RepoState, full: bool = True, progress: Callable[[int], None] | N
             lock.release()
     _check_links(st, full)
     _check_refs(st, refs)
+    _check_index(repo, st)
     st.tick()
     return st.out
 
@@ -182,6 +185,7 @@ def _check_pack(st: _State, pack_dir: str, name: str, full: bool) -> None:
             pack.zdict()
         except Exception as exc:
             return st.add("badPackChecksum", "error", name, f"pack {name} is unreadable: {exc}")
+        _check_pack_index(st, pack)
         seen = 0
         for b in range(pack.nblocks):
             try:
@@ -203,6 +207,38 @@ def _check_pack(st: _State, pack_dir: str, name: str, full: bool) -> None:
                    f"objects, its blocks hold {seen}")
     finally:
         pack.close()
+
+
+def _check_pack_index(st: _State, pack: Pack) -> None:
+    """What a consistently rewritten index could lie about: fan-out, order, block numbers, type
+    codes, the block table (the per-object checks in _check_pack catch the rest)."""
+    for problem in pack.check_structure():
+        st.add("badIdxChecksum", "error", pack.name, problem)
+
+
+def _check_index(repo: RepoState, st: _State) -> None:
+    """Every row of the derived SQLite index against the objects it was derived from (the
+    index.audit), as badIndexFile / badIndexRow / badIndexTokens errors that say to reindex."""
+    from .index.sqlite_index import audit
+    from .tokens import count_message
+
+    counter = None
+    with contextlib.suppress(TraceError, OSError, ValueError):
+        counter = repo.token_counter()   # without one, cached counts get their checksums checked
+
+    def recount(blob: bytes) -> int:
+        assert counter is not None
+        return count_message(repo.get_blob(blob).message, counter)
+
+    path = os.path.join(repo.trace_dir, "index.sqlite")
+    fix = "; run 'trace reindex' to rebuild the index from the objects"
+    for what, obj, problem in audit(path, repo.store, (counter.name, recount) if counter else None):
+        if what == "file":
+            st.add("badIndexFile", "error", "index.sqlite", problem + fix)
+        elif what == "row":
+            st.add("badIndexRow", "error", obj, f"index.sqlite: commit {obj}: {problem}{fix}")
+        else:
+            st.add("badIndexTokens", "error", obj, f"index.sqlite: blob {obj}: {problem}{fix}")
 
 
 # -- links and trees ----------------------------------------------------------------------------

@@ -390,7 +390,7 @@ class RepoState:
             path = os.path.join(self.trace_dir, "index.sqlite")
             for p in (path, path + "-wal", path + "-shm", path + "-journal"):
                 safefs.check_file(self.trace_dir, p)  # SQLite would follow a symlink
-            root._index = CommitIndex(path, self.store)
+            root._index = CommitIndex(path, self.store, on_repair=root.warn)
         return root._index
 
     # -- refs ---------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from ..errors import CorruptObject, MalformedObject, MissingObject, PackError
+from ..errors import CorruptObject, MalformedObject, MissingObject, PackError, UnreadableObject
 from ..ids import hash_bytes, to_hex
 from ..objects import CODE_TAGS, MAX_OBJECT_SIZE, TYPE_CODES, TraceObject, object_tag, parse_object
 from . import journal as jn
@@ -132,6 +132,8 @@ class DiskObjectStore(ObjectStore):
         self._writer: jn.JournalWriter | None = None
         self._cache = BlockCache()
         self.notes: list = []           # recoveries worth telling a user (torn tails cut)
+        self._bad_packs: dict = {}      # name -> why it could not be opened
+        self._misled: set = set()       # packs whose index named a block lacking the object
         self._loaded = False
 
     # -- discovery ----------------------------------------------------------------------------
@@ -142,6 +144,8 @@ class DiskObjectStore(ObjectStore):
         safefs.check_dirs(self.top, self.journal_dir)
         names = list_packs(self.pack_dir)
         current = set(names)
+        for gone in [n for n in self._bad_packs if n not in current]:
+            del self._bad_packs[gone]
         for gone in [n for n in self._packs if n not in current]:
             self._packs.pop(gone).close()
             self._cache.drop_pack(gone)
@@ -152,6 +156,7 @@ class DiskObjectStore(ObjectStore):
                 except FileNotFoundError:
                     continue
                 except PackError as exc:  # one damaged pack must not make the others unreadable
+                    self._bad_packs[n] = str(exc)
                     note = f"skipping pack {n[:16]}: {exc} (run 'trace fsck')"
                     if note not in self.notes:
                         self.notes.append(note)
@@ -204,6 +209,7 @@ class DiskObjectStore(ObjectStore):
                 data = recs.get(oid)
                 if data is not None:
                     return bytes(data)
+                self._misled.add(name)   # a prefix match but not in its block: see _damage
         loc = self._jindex.get(oid)
         if loc is not None:
             path, off, clen, ulen, _ = loc
@@ -227,10 +233,33 @@ class DiskObjectStore(ObjectStore):
                 break
             self.refresh()
         if data is None:
+            damage = self._damage()
+            if damage:
+                raise UnreadableObject(to_hex(oid), damage)
             raise MissingObject(to_hex(oid))
         if hash_bytes(data) != oid:
             raise CorruptObject(to_hex(oid), "content does not hash to its id")
         return data
+
+    def _damage(self) -> str | None:
+        """Why an object that was not found might still exist: a pack that could not be opened,
+        an index that named a block without the object, or one that fails its checksum or its
+        structure checks (checked only now, after a miss, once per pack: reads that find what
+        they look for pay nothing)."""
+        for name, why in self._bad_packs.items():
+            return f"pack {name[:16]} is damaged ({why}); run 'trace fsck'"
+        for name in self._pack_order:
+            pack = self._packs[name]
+            if name in self._misled:
+                return (f"pack index {name[:16]} names a block that does not hold it; "
+                        "run 'trace fsck'")
+            try:
+                problem = pack.idx_problem()
+            except (OSError, ValueError) as exc:
+                problem = f"pack index {name[:16]} cannot be checked: {exc}"
+            if problem:
+                return f"{problem}; run 'trace fsck'"
+        return None
 
     def has(self, oid: bytes) -> bool:
         self._ensure()
