@@ -11,8 +11,14 @@ import os
 import sys
 from contextlib import contextmanager
 
-EXIT_ERROR = 1
-EXIT_USAGE = 2
+# Exit statuses (docs/porcelain.md, "Exit codes"): the same meaning for every command.
+EXIT_OK = 0
+EXIT_ERROR = 1        # an error (one `error: ...` line), or a question answered "no" (fsck
+                      # findings, cat-object -e, merge-base --is-ancestor, check-ref-format, a
+                      # merge, rebase, cherry-pick or revert stopped at conflicts)
+EXIT_USAGE = 2        # the command line is wrong (click's usage errors, and ours)
+EXIT_INTERNAL = 3     # an unexpected exception: a bug (TRACE_DEBUG=1 shows the traceback)
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
 
 # click.style's codes for the colors the commands use
 _FG = {"red": 31, "green": 32, "yellow": 33, "cyan": 36}
@@ -134,6 +140,22 @@ def decode_utf8(data: bytes, what: str = "input") -> str:
         raise
 
 
+def text_arg(value: str | None, what: str) -> str | None:
+    """A command-line argument that becomes stored text, refused if it is not UTF-8.
+
+    Python hands argument bytes that are not UTF-8 to us as lone surrogates (PEP 383); text
+    holding one cannot be stored, so it ends the command with one line naming the argument and
+    the offending byte."""
+    if value is None or value.isascii():
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        at = len(value[:exc.start].encode("utf-8", "surrogateescape"))
+        fail(f"{what} is not valid UTF-8 (byte {at})")
+    return value
+
+
 def parse_json(text: str, what: str = "input"):
     import json
     try:
@@ -142,6 +164,8 @@ def parse_json(text: str, what: str = "input"):
         fail(f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
     except RecursionError:
         fail(f"{what} is nested too deeply")
+    except ValueError:      # an integer of more digits than Python converts (4300)
+        fail(f"{what} holds a number too long to read")
 
 
 def guarded(fn) -> None:
@@ -160,17 +184,31 @@ def guarded(fn) -> None:
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115
         sys.exit(EXIT_ERROR)
     except KeyboardInterrupt:
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     except RecursionError:
         _flush_quietly()
         echo("error: input is nested too deeply", err=True)
+        sys.exit(EXIT_ERROR)
+    except MemoryError:
+        _flush_quietly()
+        echo("error: out of memory", err=True)
         sys.exit(EXIT_ERROR)
     except OSError as exc:
         _flush_quietly()
         echo(f"error: {exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}".rstrip(": "),
              err=True)
         sys.exit(EXIT_ERROR)
-    sys.exit(rv if isinstance(rv, int) else 0)
+    except Exception as exc:
+        # the last line of defence: an exception no code meant to raise is a bug; say so in one
+        # line with its own status, and show the traceback only when asked to
+        if os.environ.get("TRACE_DEBUG"):
+            raise
+        _flush_quietly()
+        detail = " ".join(str(exc).split())[:200]
+        echo(f"error: internal error: {type(exc).__name__}{': ' + detail if detail else ''} "
+             f"(a bug in trace; TRACE_DEBUG=1 shows the traceback)", err=True)
+        sys.exit(EXIT_INTERNAL)
+    sys.exit(rv if isinstance(rv, int) else EXIT_OK)
 
 
 def _flush_quietly() -> None:
@@ -189,7 +227,7 @@ def run(cli) -> None:
             sys.exit(exc.exit_code)
         except click.exceptions.Abort:
             click.echo("aborted", err=True)
-            sys.exit(130)
+            sys.exit(EXIT_INTERRUPTED)
         except click.ClickException as exc:
             exc.show()
             sys.exit(exc.exit_code)
