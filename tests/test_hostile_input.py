@@ -244,3 +244,34 @@ def test_unexpected_exception_is_one_line_internal_error(rdir, monkeypatch):
                           "TRACE_DEBUG=1", code=3)
     with pytest.raises(ZeroDivisionError):         # TRACE_DEBUG=1: the traceback, as asked
         invoke(rdir, "status", env={"TRACE_DEBUG": "1"})
+
+
+def test_message_size_limit(rdir, monkeypatch):
+    """A message over MAX_MESSAGE_SIZE (bytes of its canonical encoding) is refused by commit
+    and edit with one line, nothing written; input over 6 times the limit is not read in full."""
+    import trace_core.history as history
+    from trace_core.objects import Blob
+
+    monkeypatch.setattr(history, "MAX_MESSAGE_SIZE", 1000)
+    invoke(rdir, "commit", "x", check=True)
+    fits = next(n for n in range(2000)
+                if len(Blob({"role": "user", "content": "y" * n}).to_bytes()) == 1000)
+    invoke(rdir, "commit", "y" * fits, check=True)                   # exactly at the limit
+    for args in (["commit", "y" * (fits + 1)],
+                 ["commit", "--type", "edit", "--target", "0", "y" * 5000]):
+        assert_one_line_error(invoke(rdir, *args),
+                              "the message is 1001 bytes" if len(args) == 2 else "bytes",
+                              "more than a message may have (1000 bytes")
+    p = invoke(rdir, "commit", "--json", input='{"role":"user","content":"' + "z" * 7000 + '"}')
+    assert_one_line_error(p, "standard input is larger than 6000 bytes")
+    assert invoke(rdir, "rev-list", "--count", "HEAD", check=True).stdout.strip() == "2"
+
+
+def test_message_size_limit_in_the_library(repo):
+    from trace_core.errors import ObjectTooLarge
+    from trace_core.history import MAX_MESSAGE_SIZE
+
+    assert MAX_MESSAGE_SIZE == 16 * 1024 * 1024
+    with pytest.raises(ObjectTooLarge, match="more than a message may have"):
+        repo.user("x" * MAX_MESSAGE_SIZE)
+    assert repo.head_commit() is None

@@ -121,15 +121,23 @@ def end_progress(cb) -> None:
         sys.stderr.write("\n")
 
 
-def read_input(path: str | None, use_stdin: bool) -> bytes:
+def read_input(path: str | None, use_stdin: bool, limit: int | None = None) -> bytes:
+    """The bytes of FILE or standard input; with `limit`, more than `limit` bytes end the
+    command with one line before more is read (memory stays bounded)."""
+    n = -1 if limit is None else limit + 1
     if use_stdin or path in (None, "-"):
-        return sys.stdin.buffer.read()
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except OSError as exc:
-        fail(f"cannot read {path}: {exc.strerror}")
-        raise  # unreachable
+        data = sys.stdin.buffer.read(n)
+    else:
+        try:
+            with open(path, "rb") as f:
+                data = f.read(n)
+        except OSError as exc:
+            fail(f"cannot read {path}: {exc.strerror}")
+            raise  # unreachable
+    if limit is not None and len(data) > limit:
+        what = "standard input" if use_stdin or path in (None, "-") else path
+        fail(f"{what} is larger than {limit} bytes")
+    return data
 
 
 def decode_utf8(data: bytes, what: str = "input") -> str:

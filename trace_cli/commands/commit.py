@@ -23,13 +23,18 @@ from ..util import (
 
 
 def _content(content, file) -> str | None:
-    """The content to commit: the argument, FILE, or standard input; None if there is none."""
+    """The content to commit: the argument, FILE, or standard input; None if there is none.
+    At most 6 x MAX_MESSAGE_SIZE bytes are read: JSON escapes ("\u0001") make a message's text
+    up to 6 times its stored size, so no message within the limit is refused for its input."""
+    from trace_core.history import MAX_MESSAGE_SIZE
+
+    limit = 6 * MAX_MESSAGE_SIZE
     if content is not None and file is not None:
         fail("give the content as an argument or with --file, not both", EXIT_USAGE)
     if file is not None:
-        return decode_utf8(read_input(file, file == "-"), file)
+        return decode_utf8(read_input(file, file == "-", limit), file)
     if content == "-" or (content is None and not sys.stdin.isatty()):
-        return decode_utf8(read_input(None, True), "standard input")
+        return decode_utf8(read_input(None, True, limit), "standard input")
     return text_arg(content, "the content argument")
 
 
