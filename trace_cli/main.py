@@ -74,7 +74,18 @@ def _git_style_args(argv: list) -> list:
     return argv
 
 
+def _tolerant_stdout() -> None:
+    """Let standard output carry what the command line carried: argument bytes that are not
+    UTF-8 (file names, say) reach Python as lone surrogates (PEP 383) and are written back as
+    the same bytes, and a character the terminal's encoding lacks is escaped, not a crash."""
+    out = sys.stdout
+    if getattr(out, "errors", None) == "strict" and hasattr(out, "reconfigure"):
+        utf8 = (out.encoding or "").lower().replace("-", "") == "utf8"
+        out.reconfigure(errors="surrogateescape" if utf8 else "backslashreplace")
+
+
 def main() -> None:
+    _tolerant_stdout()
     sys.argv[1:] = _git_style_args(sys.argv[1:])
     if not os.environ.get("_TRACE_NO_FASTPATH"):
         from trace_cli.fast import try_fast

@@ -70,8 +70,36 @@ def _key_bytes(key: Any) -> bytes:
 
 
 def encode(value: Any) -> bytes:
-    """Encode an already-normalized value (maps in canonical key order)."""
-    return msgpack.packb(value, use_bin_type=True)
+    """Encode an already-normalized value (maps in canonical key order).
+
+    Raises InputError for text that is not valid Unicode (a lone surrogate, as from a JSON
+    "\\ud800" escape or from undecodable bytes in a command-line argument) and for an integer
+    outside -2**63 .. 2**64-1: values that have no canonical encoding."""
+    try:
+        return msgpack.packb(value, use_bin_type=True)
+    except UnicodeEncodeError:
+        raise InputError(_bad_text(value)) from None
+    except OverflowError:
+        raise InputError("an integer is out of the 64-bit range") from None
+
+
+def _bad_text(value: Any) -> str:
+    """Why `value` cannot be encoded: the first string in it that is not valid Unicode."""
+    stack: list = [(value, None)]
+    while stack:
+        v, key = stack.pop()
+        if isinstance(v, dict):
+            stack.extend((k, "a map key") for k in v)
+            stack.extend((x, f"the value of {k!r}") for k, x in v.items() if isinstance(k, str))
+        elif isinstance(v, (list, tuple)):
+            stack.extend((x, key) for x in v)
+        elif isinstance(v, str):
+            try:
+                v.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                return (f"text is not valid Unicode: {key or 'a string'} holds the lone "
+                        f"surrogate U+{ord(v[exc.start]):04X} at character {exc.start}")
+    return "text is not valid Unicode"
 
 
 def encode_any(value: Any) -> bytes:
