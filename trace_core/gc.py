@@ -122,10 +122,10 @@ def ref_roots(repo: RepoState, include_reflogs: bool = True) -> set[bytes]:
 def _merge_state_ids(root: str) -> set:
     """Ids a stopped merge or rebase still needs (its commits and resolution blobs)."""
     import re
-    try:
-        with open(os.path.join(root, "MERGE_STATE"), "rb") as f:
-            text = f.read().decode("utf-8", "replace")
-    except OSError:
+    from .storage import safefs
+    try:  # not through a symlink; unreadable otherwise is an error: gc must account for it
+        text = safefs.read_bytes(os.path.join(root, "MERGE_STATE")).decode("utf-8", "replace")
+    except FileNotFoundError:
         return set()
     return set(_hex_values(re.findall(r'"([0-9a-f]{64})"', text)))
 
@@ -328,16 +328,16 @@ def _write_cruft(store, objects: list, now: float) -> str:
 def cruft_time(pack_dir: str, name: str) -> float | None:
     """When the objects of cruft pack `name` were found unreachable; None if it is not cruft."""
     path = cruft_marker(pack_dir, name)
+    from .storage import safefs
     try:
-        with open(path, "rb") as f:
-            t = float(f.read(64).decode("ascii").strip())
+        t = float(safefs.read_bytes(path, 64).decode("ascii").strip())
         if math.isfinite(t):
             return t
     except FileNotFoundError:
         return None
     except (UnicodeDecodeError, ValueError):
         pass
-    return os.stat(path).st_mtime  # a damaged marker: the time it was written
+    return os.lstat(path).st_mtime  # a damaged marker: the time it was written
 
 
 def _drop_orphan_markers(pack_dir: str) -> None:

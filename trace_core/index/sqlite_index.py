@@ -654,8 +654,8 @@ def audit(path: str, store: ObjectStore,
     "tokens" (a cached count that fails its checksum or, for the encoding of `count_tokens`
     (name, function blob id -> count), differs from a recount). Opens its own read-only
     connection: nothing is repaired, so the evidence stays for `trace reindex`."""
-    if not os.path.exists(path):
-        return []
+    if not os.path.exists(path) or os.path.islink(path):
+        return []  # (a symlink is never opened: fsck reports it as symlinkInRepository)
     out: list = []
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0)
