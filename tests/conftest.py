@@ -3,11 +3,14 @@ one-line errors, one scripted LLM HTTP server and one fake LLM provider."""
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -17,6 +20,14 @@ import pytest
 # (pip compiles it); with PYTHONDONTWRITEBYTECODE set, as on this project's machines, every child
 # compiled every module it imports again (a sixth of the suite's CPU time).
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
+# The user's own configuration (trace_cli.settings) is never the developer's: every test and every
+# CLI it runs reads an empty global config file of this session, unless a test points
+# TRACE_CONFIG_GLOBAL elsewhere (docs/security.md).
+_NO_HOME = tempfile.mkdtemp(prefix="trace-tests-")
+atexit.register(shutil.rmtree, _NO_HOME, True)
+os.environ["TRACE_CONFIG_GLOBAL"] = os.path.join(_NO_HOME, "config")
+os.environ.pop("TRACE_CONFIG_COUNT", None)
 
 
 @pytest.fixture

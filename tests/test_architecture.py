@@ -18,7 +18,8 @@ LAYERS = {
     "trace_core.objects": 1, "trace_core.chunked": 1, "trace_core.messages": 1,
     # 2 storage, refs, index, and the leaf services they and everything above use
     "trace_core.storage": 2, "trace_core.refs": 2, "trace_core.index": 2,
-    "trace_core.config": 2, "trace_core.tokens": 2, "trace_core.llm": 2,
+    "trace_core.config": 2, "trace_core.settings": 2, "trace_core.tokens": 2,
+    "trace_core.llm": 2,
     "trace_core.materialize": 2,
     # 3 repository state
     "trace_core.state": 3,

@@ -45,7 +45,7 @@ SAMPLES = {
     "show": [[], ["HEAD~2"], ["--json", "x"]],
     "context": [[], ["--format", "text"], ["--format=json", "HEAD~1"], ["r"]],
     "config": [[], ["-l"], ["--list"], ["k"], ["k", "v"], ["--get", "k"], ["--unset", "k"],
-               ["--get", "--list"]],
+               ["--get", "--list"], ["--global", "-l"], ["--global", "k", "v"]],
     "rev-list": [[], ["HEAD"], ["--count", "-n", "4", "a", "^b"], ["--json", "--first-parent"]],
     "merge-base": [["a", "b"], ["--all", "a", "b"], ["--is-ancestor", "a", "b"]],
     "cat-object": [["-t", "x"], ["-s", "x"], ["-p", "x"], ["-e", "x"], ["--json", "x"], ["x"]],

@@ -760,7 +760,8 @@ def _summary(rec):
 
 
 def _configure(r, server, retries="0"):
-    """The repository's LLM is `server`, which answers every request with a summary."""
+    """The repository's LLM is `server`, which answers every request with a summary (its
+    llm.provider and llm.base-url take effect where the repository is trusted: docs/security.md)."""
     server.default = chat(_summary, p=120, c=12)
     for k, v in [("llm.provider", "openai"), ("llm.model", "gpt-test"),
                  ("llm.base-url", server.url + "/v1"),
@@ -771,10 +772,12 @@ def _configure(r, server, retries="0"):
 
 def test_llm_through_the_openai_compatible_provider(repo, llm_server):
     from trace_core.llm import OpenAICompatProvider, provider_from_config
+    from trace_core.repository import Repository
     r = repo
     build_session(r, turns=2)
     _configure(r, llm_server)
-    prov = provider_from_config(r.config, None)
+    with Repository.open(r.trace_dir, trusted=True) as trusted:
+        prov = provider_from_config(trusted.config, None)
     assert isinstance(prov, OpenAICompatProvider)
     res = compress(r, "HEAD~8", strategy="llm", provider=prov, granularity="turn", max_tokens=50)
     assert len(llm_server.requests) == 2
@@ -796,10 +799,12 @@ def test_llm_through_the_openai_compatible_provider(repo, llm_server):
 
 def test_llm_http_errors_and_empty_answers_change_nothing(repo, llm_server):
     from trace_core.llm import provider_from_config
+    from trace_core.repository import Repository
     r = repo
     build_session(r, turns=1)
     _configure(r, llm_server)
-    prov = provider_from_config(r.config, None)
+    with Repository.open(r.trace_dir, trusted=True) as trusted:
+        prov = provider_from_config(trusted.config, None)
     before = state(r)
     llm_server.script = [reply(500, {"error": {"message": "overloaded"}})]
     with pytest.raises(TraceError):
@@ -828,7 +833,8 @@ def test_killed_during_the_provider_request_leaves_the_branch(repo, llm_server):
     with open(ref_file, "rb") as f:
         raw_ref = f.read()
     llm_server.script = [hang]
-    cmd, env = _trace("compress", "HEAD~8", "-s", "llm", cwd=wd)
+    trust = ["-c", f"safe.directory={r.trace_dir}"]
+    cmd, env = _trace(*trust, "compress", "HEAD~8", "-s", "llm", cwd=wd)
     p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         assert llm_server.hung.wait(30), p.stderr.read() if p.poll() is not None else "no request"
@@ -848,7 +854,7 @@ def test_killed_during_the_provider_request_leaves_the_branch(repo, llm_server):
     assert [f for f in fsck(fresh) if f.severity == "error"] == []
     # the repository works on: the same compression now succeeds
     llm_server.release.set()
-    p2 = invoke(wd, "compress", "HEAD~8", "-s", "llm", env={"OPENAI_API_KEY": ""})
+    p2 = invoke(wd, *trust, "compress", "HEAD~8", "-s", "llm", env={"OPENAI_API_KEY": ""})
     assert p2.returncode == 0, p2.stderr
     assert fresh.get_commit(fresh.head_commit()).op == "compress"
     fresh.close()
@@ -949,10 +955,10 @@ def test_cli_interactive_uses_the_editor(rdir, tmp_path):
 
 def test_cli_llm_uses_the_configured_provider(rdir, llm_server):
     llm_server.default = chat(_summary)
-    for k, v in [("llm.provider", "openai"), ("llm.model", "gpt-test"),
-                 ("llm.base-url", llm_server.url + "/v1"), ("llm.max-retries", "0")]:
+    for k, v in [("llm.model", "gpt-test"), ("llm.max-retries", "0")]:
         invoke(rdir, "config", k, v, check=True)
-    p = invoke(rdir, "compress", "HEAD~4", "-s", "llm", env={"OPENAI_API_KEY": "sk-x"}, check=True)
+    p = invoke(rdir, "-c", "llm.provider=openai", "-c", f"llm.base-url={llm_server.url}/v1",
+               "compress", "HEAD~4", "-s", "llm", env={"OPENAI_API_KEY": "sk-x"}, check=True)
     assert "usage: calls=1" in p.stdout
     assert llm_server.requests[0]["body"]["model"] == "gpt-test"
 

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from trace_core.config import (
     KNOWN_KEYS,
     READ_ONLY_KEYS,
+    SOURCES,
     Config,
     format_value,
     parse_bool,
@@ -330,7 +331,8 @@ def test_validate_value_refuses(key, value, message):
 
 
 def test_schema_shape():
-    for key, (kind, default, description, _bounds) in KNOWN_KEYS.items():
+    for key, (kind, default, description, _bounds, source) in KNOWN_KEYS.items():
+        assert source in SOURCES
         assert kind and description and "\n" not in description
         if default is not None and key != "branch.<name>.warn":
             assert schema_key(key.replace("<name>", "x")) == key
@@ -463,3 +465,30 @@ def test_one_schema_gives_defaults_bounds_and_never():
     c = Config.parse("[gc]\n\treflog-expire = soon\n", "cfg")
     with pytest.raises(ConfigError, match=r"^cfg:2: gc.reflog-expire must be a duration"):
         c.get_typed("gc.reflog-expire")
+
+
+def test_add_unset_value_and_from_items():
+    c = Config.parse("[safe]\n  directory = /a\n[core]\n\tx = 1\n")
+    c2 = c.add("safe.directory", "/b").add("safe.directory", "/c d")
+    assert c2.get_all("safe.directory") == ["/a", "/b", "/c d"]
+    assert c2.to_text() == '[safe]\n  directory = /a\n  directory = /b\n  directory = /c d\n' \
+        "[core]\n\tx = 1\n"
+    assert c2.unset_value("safe.directory", "/b").get_all("safe.directory") == ["/a", "/c d"]
+    assert c2.unset_value("safe.directory", "/zz") is c2
+    gone = c.unset_value("safe.directory", "/a")
+    assert gone.to_text() == "[core]\n\tx = 1\n"
+    assert Config().add("llm.model", "m").to_text() == "[llm]\n\tmodel = m\n"
+    f = Config.from_items([("safe.directory", "/x"), ("safe.directory", "/y"),
+                           ("budget.max-tokens", "1k")], origin="flags")
+    assert f.origin == "flags" and f.get_all("safe.directory") == ["/x", "/y"]
+    assert f.get("budget.max-tokens") == "1024"
+    with pytest.raises(ConfigError, match="budget.max-tokens must be"):
+        Config.from_items([("budget.max-tokens", "lots")])
+
+
+def test_sources_of_the_sensitive_keys():
+    from trace_core.config import ANYWHERE, REPO_ONLY, TRUSTED, USER_ONLY, key_source
+    assert key_source("llm.provider") == key_source("llm.base-url") == TRUSTED
+    assert key_source("llm.api-key-env") == key_source("safe.directory") == USER_ONLY
+    assert key_source("core.encoding") == key_source("core.format") == REPO_ONLY
+    assert key_source("llm.model") == key_source("no.such-key") == ANYWHERE

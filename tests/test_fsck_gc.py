@@ -152,7 +152,7 @@ def test_ref_file_problems_are_reported(repo):
     sub = repo.agent("w")
     sub.user("b")
     with open(os.path.join(sub.refs_root, "refs", "heads", "main"), "ab") as f:
-        f.write(b"0123 torn")
+        f.write(b"0123abc")  # the beginning of a record: what a killed writer leaves
     found = fsck(repo)
     assert [(f.id, f.severity, f.object) for f in found] == [
         ("tornRefTail", "warning", "agents/w/refs/heads/main")]

@@ -419,9 +419,14 @@ def test_processes_share_one_database(db):
     assert ids_of(idx.walk([ids[-1]])) == ids[::-1]
 
 
+def _oneline_of(r):
+    sign = "-" if r.op == "drop" or r.tokens < 0 else "+"
+    return f"{r.id[:6].hex()} {r.op:<7} {sign}{abs(r.tokens):<5d} {r.total_tokens:7d}  {r.summary}"
+
+
 def test_oneline_rows_format_like_python_for_indexed_and_new_commits(repo):
-    """`oneline_rows` has SQLite format the --oneline line; rows not in the database yet are
-    formatted in Python (_oneline_py). Both must print the same line for every commit."""
+    """`oneline_rows` formats the --oneline line from verified row records, for rows read from
+    the database and rows computed from the objects alike."""
     repo.user("héllo wörld ✓ " * 8)
     repo.assistant("a")
     repo.drop(0)
@@ -429,9 +434,9 @@ def test_oneline_rows_format_like_python_for_indexed_and_new_commits(repo):
     head = repo.head_commit()
     rows = repo.index.oneline_rows([head])          # indexed now, by SQLite
     assert [line for _, line in rows] == \
-        [sqlite_index._oneline_py(r) for r in repo.index.walk([head])]
+        [_oneline_of(r) for r in repo.index.walk([head])]
     assert rows[1][1].split()[1] == "drop" and rows[1][1].split()[2].startswith("-")
     repo.user("one more")                           # not in the database until read
     new = repo.head_commit()
     assert repo.index.oneline_rows([new], [head]) == \
-        [(new, sqlite_index._oneline_py(next(iter(repo.index.walk([new], [head])))))]
+        [(new, _oneline_of(next(iter(repo.index.walk([new], [head])))))]

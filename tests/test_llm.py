@@ -348,8 +348,15 @@ def test_price_table():
 # Factory
 
 
+def _trusted(repo):
+    """`repo` opened by a Python caller that trusts it (docs/security.md): its llm.provider and
+    llm.base-url take effect."""
+    from trace_core.repository import Repository
+    return Repository.open(repo.trace_dir, trusted=True)
+
+
 def test_factory_from_repository_config(repo, llm_server):
-    r = repo
+    r = _trusted(repo)
     for k, v in [("llm.provider", "openai"), ("llm.model", "gpt-test"),
                  ("llm.base-url", llm_server.url + "/v1"), ("llm.timeout", "5"),
                  ("llm.max-retries", "1"), ("llm.max-tokens", "64"),
@@ -376,7 +383,7 @@ def test_factory_from_repository_config(repo, llm_server):
 
 
 def test_factory_defaults_and_errors(repo):
-    r = repo
+    r = _trusted(repo)
     with pytest.raises(ConfigError, match="no LLM provider configured"):
         provider_from_config(r.config, None)
     r.set_config("llm.provider", "offline")
@@ -410,6 +417,14 @@ def _wd(repo) -> str:
     return os.path.dirname(repo.trace_dir)
 
 
+def _trusting(repo) -> dict:
+    """The environment of a user whose global config trusts `repo` (its own file, beside it)."""
+    path = os.path.join(os.path.dirname(_wd(repo)), "user-config")
+    with open(path, "w") as f:
+        f.write(f"[safe]\n\tdirectory = {repo.trace_dir}\n")
+    return {"TRACE_CONFIG_GLOBAL": path}
+
+
 def test_cli_complete_openai(repo, llm_server):
     r = repo
     for k, v in [("llm.provider", "openai"), ("llm.model", "gpt-test"),
@@ -417,8 +432,9 @@ def test_cli_complete_openai(repo, llm_server):
                  ("price.gpt-test.completion", "8")]:
         r.set_config(k, v)
     llm_server.script = [reply(200, openai_ok(text="The cat sat.", p=1000, c=500))]
+    trust = _trusting(r)
     p = invoke_cli("llm", "complete", "--system", "Be brief.", "Summarize", cwd=_wd(r),
-            env={**NO_KEYS, "OPENAI_API_KEY": KEY})
+            env={**NO_KEYS, **trust, "OPENAI_API_KEY": KEY})
     assert p.returncode == 0, p.stderr
     assert p.stdout == "The cat sat.\n"
     assert p.stderr == "tokens: 1000 prompt + 500 completion, cost $0.006000\n"
@@ -429,11 +445,11 @@ def test_cli_complete_openai(repo, llm_server):
     assert req["body"]["max_tokens"] == 1024
 
     llm_server.script = [reply(200, openai_ok(text="x", model="other"))]
-    r.set_config("llm.api-key-env", "MY_LLM_KEY")
     r.unset_config("price.gpt-test.prompt")
     r.unset_config("price.gpt-test.completion")
-    p = invoke_cli("llm", "complete", "--json", "--max-tokens", "5", "hi", cwd=_wd(r),
-            env={**NO_KEYS, "MY_LLM_KEY": "other-key"})
+    p = invoke_cli("-c", "llm.api-key-env=MY_LLM_KEY", "llm", "complete", "--json",
+                   "--max-tokens", "5", "hi", cwd=_wd(r),
+                   env={**NO_KEYS, **trust, "MY_LLM_KEY": "other-key"})
     assert p.returncode == 0, p.stderr
     doc = json.loads(p.stdout)
     assert doc["text"] == "x" and doc["model"] == "other" and doc["cost_usd"] is None
@@ -442,7 +458,7 @@ def test_cli_complete_openai(repo, llm_server):
     assert llm_server.requests[1]["body"]["max_tokens"] == 5
 
     llm_server.script = [reply(200, openai_ok(text="local"))]
-    p = invoke_cli("llm", "complete", "hi", cwd=_wd(r), env=NO_KEYS)     # no key: local server
+    p = invoke_cli("llm", "complete", "hi", cwd=_wd(r), env={**NO_KEYS, **trust})  # no key
     assert p.returncode == 0 and p.stdout == "local\n"
     assert p.stderr.endswith("cost unknown\n")
     assert "authorization" not in llm_server.requests[2]["headers"]
@@ -455,7 +471,7 @@ def test_cli_complete_anthropic_reads_prompt_from_stdin(repo, llm_server, cli):
         r.set_config(k, v)
     llm_server.script = [reply(200, anthropic_ok(text="ok"))]
     p = cli("llm", "complete", "--system", "S", "-", cwd=_wd(r), input="from stdin",
-            env={**NO_KEYS, "ANTHROPIC_API_KEY": KEY})
+            env={**NO_KEYS, **_trusting(r), "ANTHROPIC_API_KEY": KEY})
     assert p.returncode == 0, p.stderr
     assert p.stdout == "ok\n"
     body = llm_server.requests[0]["body"]
@@ -470,7 +486,7 @@ def _one_line_error(p, *needles, code=1):
 
 def test_cli_errors(repo, llm_server):
     r = repo
-    env = {**NO_KEYS, "OPENAI_API_KEY": KEY}
+    env = {**NO_KEYS, **_trusting(r), "OPENAI_API_KEY": KEY}
     _one_line_error(invoke_cli("llm", "complete", "hi", cwd=_wd(r), env=env),
                     "no LLM provider configured")
     r.set_config("llm.provider", "offline")
@@ -478,7 +494,7 @@ def test_cli_errors(repo, llm_server):
                     "deterministic")
     r.set_config("llm.provider", "anthropic")
     r.set_config("llm.model", "claude-test")
-    _one_line_error(invoke_cli("llm", "complete", "hi", cwd=_wd(r), env=NO_KEYS),
+    _one_line_error(invoke_cli("llm", "complete", "hi", cwd=_wd(r), env={**env, **NO_KEYS}),
                     "no Anthropic API key", "ANTHROPIC_API_KEY")
     r.set_config("llm.provider", "openai")
     r.set_config("llm.max-retries", "0")
@@ -498,14 +514,16 @@ def test_cli_config_shows_where_the_key_is_never_the_key(repo):
     assert p.returncode == 0 and "provider:    (unset)" in p.stdout
     r.set_config("llm.provider", "anthropic")
     r.set_config("llm.model", "claude-test")
-    p = invoke_cli("llm", "config", cwd=_wd(r), env={**NO_KEYS, "ANTHROPIC_API_KEY": KEY})
+    env = {**NO_KEYS, **_trusting(r), "ANTHROPIC_API_KEY": KEY}
+    p = invoke_cli("llm", "config", cwd=_wd(r), env=env)
     assert p.returncode == 0
     assert "base-url:    https://api.anthropic.com" in p.stdout
     assert "$ANTHROPIC_API_KEY (set)" in p.stdout and KEY not in p.stdout
-    r.set_config("llm.api-key-env", "MY_LLM_KEY")
+    assert "repository:  trusted" in p.stdout
     r.set_config("price.claude-test.prompt", "3")
     r.set_config("price.claude-test.completion", "15")
-    p = invoke_cli("llm", "config", "--json", cwd=_wd(r), env={**NO_KEYS, "ANTHROPIC_API_KEY": KEY})
+    p = invoke_cli("-c", "llm.api-key-env=MY_LLM_KEY", "llm", "config", "--json", cwd=_wd(r),
+                   env=env)
     doc = json.loads(p.stdout)
     assert (doc["api_key_env"], doc["api_key_set"]) == ("MY_LLM_KEY", False)
     assert doc["prices"] == {"claude-test": {"prompt": 3.0, "completion": 15.0}}

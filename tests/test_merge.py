@@ -634,7 +634,9 @@ def test_llm_driver_endpoint_down_leaves_branch_unchanged(repo):
 # -- end to end: `trace merge -s semantic` through a local OpenAI-compatible server ----------------
 def _cli_conflict_repo(tmp_path, server, timeout="2"):
     """An edit/edit conflict between main and feat, and the LLM configured for `server`
-    (built through the API: only the commands under test run the CLI)."""
+    (built through the API: only the commands under test run the CLI): the model and limits in
+    the repository's config, provider and endpoint in the user's global config (a repository
+    alone cannot name them: docs/security.md). Returns (directory, environment to run in)."""
     d = str(tmp_path / "s")
     r = Repository.init(d)
     for t in ("q", "a"):
@@ -642,21 +644,22 @@ def _cli_conflict_repo(tmp_path, server, timeout="2"):
     r.branch_create("feat")
     r.edit(1, {"role": "user", "content": "port 8080"})
     r.worktree("feat").edit(1, {"role": "user", "content": "port 9090"})
-    for k, v in (("llm.provider", "openai"), ("llm.model", "merge-model"),
-                 ("llm.base-url", server.url + "/v1"), ("llm.timeout", timeout),
+    for k, v in (("llm.model", "merge-model"), ("llm.timeout", timeout),
                  ("llm.max-retries", "0"),
                  ("price.merge-model.prompt", "2.5"), ("price.merge-model.completion", "10")):
         r.set_config(k, v)
     r.close()
-    return d
+    user = tmp_path / "user-config"
+    user.write_text(f"[llm]\n\tprovider = openai\n\tbase-url = {server.url}/v1\n")
+    return d, {"TRACE_CONFIG_GLOBAL": str(user)}
 
 
 def test_cli_semantic_merge_over_http(tmp_path, llm_server):
     answer = json.dumps({"resolutions": [{"id": 1, "action": "text",
                                           "text": "the port moved from 8080 to 9090"}]})
     llm_server.script = [chat(answer, p=1200, c=80)]
-    d = _cli_conflict_repo(tmp_path, llm_server)
-    p = invoke(d, "merge", "feat", "-s", "semantic", env={"OPENAI_API_KEY": "sk-abc"})
+    d, env = _cli_conflict_repo(tmp_path, llm_server)
+    p = invoke(d, "merge", "feat", "-s", "semantic", env={**env, "OPENAI_API_KEY": "sk-abc"})
     assert p.returncode == 0, p.stderr
     assert "Driver: llm" in p.stdout and "1200 prompt + 80 completion" in p.stdout
     [req] = llm_server.requests
@@ -674,11 +677,11 @@ def test_cli_semantic_merge_over_http(tmp_path, llm_server):
 @pytest.mark.parametrize("mode", ["garbage", "hang", "down"])
 def test_cli_semantic_merge_endpoint_faults(tmp_path, llm_server, mode):
     llm_server.script = [{"garbage": garbage, "hang": hang, "down": None}[mode]]
-    d = _cli_conflict_repo(tmp_path, llm_server, timeout="0.5")
+    d, env = _cli_conflict_repo(tmp_path, llm_server, timeout="0.5")
     if mode == "down":
         llm_server.close()
     before = invoke(d, "for-each-ref", check=True).stdout
-    p = invoke(d, "merge", "feat", "-s", "semantic", "--driver", "llm")
+    p = invoke(d, "merge", "feat", "-s", "semantic", "--driver", "llm", env=env)
     assert_one_line_error(p)
     assert invoke(d, "for-each-ref", check=True).stdout == before
     assert "middle of" not in invoke(d, "status", check=True).stdout
@@ -690,10 +693,10 @@ def test_killed_during_semantic_merge_changes_nothing(tmp_path, llm_server):
     import subprocess
     import sys
     llm_server.script = [hang]
-    d = _cli_conflict_repo(tmp_path, llm_server, timeout="30")
+    d, env = _cli_conflict_repo(tmp_path, llm_server, timeout="30")
     before = invoke(d, "for-each-ref", check=True).stdout
     p = subprocess.Popen([sys.executable, "-m", "trace_cli.main", "-C", d, "merge", "feat",
-                          "-s", "semantic", "--driver", "llm"])
+                          "-s", "semantic", "--driver", "llm"], env={**os.environ, **env})
     try:
         assert llm_server.hung.wait(30), "the merge never asked the model"
         p.send_signal(signal.SIGKILL)

@@ -129,19 +129,69 @@ def test_torn_tail_ignored_then_cut(refs, tmp_path):
     refs.add_if_new("refs/heads/main", A)
     path = tmp_path / "refs" / "heads" / "main"
     good = path.read_bytes()
-    for torn in [b"b" * 30, good[:-1].replace(A.encode(), B.encode()), b"\n\n"]:
+    nxt = good.replace(A.encode(), B.encode(), 1)  # another record (its CRC does not matter)
+    # what a killed writer leaves: the beginning of a record, or all of it but its LF (valid
+    # CRC), possibly NUL-filled by a file system after a power loss
+    from trace_core.refs.reffile import RefLogEntry, encode_record
+    whole = encode_record(RefLogEntry(B, A, 1, "w", "m"))
+    for torn in [b"b" * 30, nxt[:70], nxt[:140], whole[:-1], whole[:50] + b"\0" * 20, b"ref:re"]:
         path.write_bytes(good + torn)
-        assert refs.read("refs/heads/main") == A
-        assert [k[:2] for k in refs.check()] == [("tornRefTail", "warning")]
+        assert refs.read("refs/heads/main") == A, torn
+        assert [k[:2] for k in refs.check()] == [("tornRefTail", "warning")], torn
     refs.set_if_equals("refs/heads/main", A, B)
     data = path.read_bytes()
     assert data.startswith(good) and data.count(b"\n") == 2 and refs.check() == []
-    # a flipped bit inside an older record is an error fsck reports, the value stays readable
-    flipped = bytearray(data)
+
+
+@pytest.mark.parametrize("damage", ["crc", "lf-flipped", "empty-lines", "garbage-tail"])
+def test_damaged_current_record_is_an_error_and_never_cut(refs, tmp_path, damage):
+    from trace_core.errors import CorruptRef
+    refs.add_if_new("refs/heads/main", A)
+    refs.set_if_equals("refs/heads/main", A, B)
+    path = tmp_path / "refs" / "heads" / "main"
+    data = bytearray(path.read_bytes())
+    if damage == "crc":
+        data[-20] ^= 1  # a complete, LF-terminated last record that fails its CRC
+    elif damage == "lf-flipped":
+        data[-1] = ord("x")
+    elif damage == "empty-lines":
+        data += b"\n\n"
+    else:
+        data += b"xyz"
+    path.write_bytes(bytes(data))
+    with pytest.raises(CorruptRef, match="refs/heads/main"):
+        refs.read("refs/heads/main")
+    with pytest.raises(CorruptRef):
+        refs.set_if_equals("refs/heads/main", ANY, C)
+    with pytest.raises(CorruptRef):
+        refs.remove_if_equals("refs/heads/main")
+    with pytest.raises(CorruptRef):
+        refs.expire_reflog("refs/heads/main", lambda e: False)
+    assert path.read_bytes() == bytes(data)  # the evidence stays
+    assert ("badRefRecord", "error") in [k[:2] for k in refs.check()]
+
+
+def test_damaged_older_record(refs, tmp_path):
+    """A flipped byte in an older record: the value (the intact last record) still reads and
+    moves; the reflog, delete, rename and expiry refuse; fsck reports an error."""
+    from trace_core.errors import CorruptRef
+    refs.add_if_new("refs/heads/main", A)
+    refs.set_if_equals("refs/heads/main", A, B)
+    path = tmp_path / "refs" / "heads" / "main"
+    flipped = bytearray(path.read_bytes())
     flipped[5] ^= 1
     path.write_bytes(bytes(flipped))
     assert refs.read("refs/heads/main") == B
     assert [k[:2] for k in refs.check()] == [("badReflogEntry", "error")]
+    for refused in (lambda: refs.reflog("refs/heads/main"),
+                    lambda: refs.remove_if_equals("refs/heads/main"),
+                    lambda: refs.rename("refs/heads/main", "refs/heads/other"),
+                    lambda: refs.expire_reflog("refs/heads/main", lambda e: False)):
+        with pytest.raises(CorruptRef):
+            refused()
+    assert path.read_bytes() == bytes(flipped)
+    refs.set_if_equals("refs/heads/main", B, C)  # an append keeps the evidence
+    assert refs.read("refs/heads/main") == C and path.read_bytes().startswith(bytes(flipped))
 
 
 def test_transaction_all_or_nothing(refs):

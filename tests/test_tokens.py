@@ -173,3 +173,95 @@ def test_documented_example():
     msg = {"role": "user", "content": "hello world"}
     assert count_message(msg, CL100K) == 6
     assert count_messages([msg], CL100K) == 9
+
+
+# -- long texts: counted in pieces, linear in time, bounded in memory ---------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from trace_core.tokens import _CUT, PIECE_CHARS, load_encoding, split_text  # noqa: E402
+
+# the pre-tokenizer patterns of the shipped encodings (tiktoken_ext.openai_public): gpt2, r50k,
+# p50k (one pattern), cl100k (from the offline encoding), o200k (as published)
+O200K = "|".join([
+    r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",  # noqa: E501
+    r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",  # noqa: E501
+    r"""\p{N}{1,3}""", r""" ?[^\s\p{L}\p{N}]+[\r\n/]*""", r"""\s*[\r\n]+""", r"""\s+(?!\S)""",
+    r"""\s+"""])
+
+
+def _pretokenizers() -> list:
+    import regex
+    from tiktoken_ext.openai_public import r50k_pat_str
+
+    pats = [r50k_pat_str, load_encoding(DEFAULT_ENCODING)._pat_str, O200K]
+    return [regex.compile(p.replace("$", r"\Z")) for p in pats]    # $: end of text, as in Rust
+
+
+PRETOKENIZERS = _pretokenizers()
+ALPHABET = ["a", "B", "é", "e\u0301", "中", "文", "٣", "7", "Ⅻ", "½", " ", "  ", "\n", "\r", "\t",
+            "\u3000", "\xa0", "'", "'s", "'ll", "’", ".", ",", "!", "?", "-", "_", "/", "+", "=",
+            '"', "(", ")", "[", ":", "、", "。", "，", "\x1c", "😀"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(ALPHABET), max_size=120).map("".join), st.integers(2, 40))
+def test_cuts_are_where_every_pretokenizer_cuts(text, cap):
+    """Pieces joined are the text and never longer than the cap; where a piece was cut at a
+    place `_CUT` finds, every shipped pre-tokenizer splits the pieces exactly as the whole text
+    (so BPE, which works inside those splits, gives the same tokens)."""
+    pieces = list(split_text(text, cap))
+    assert "".join(pieces) == text
+    assert all(len(p) <= cap for p in pieces)
+    assert all(len(p) >= cap // 2 for p in pieces[:-1])
+    at = 0
+    for p in pieces[:-1]:
+        at += len(p)
+        if not _CUT.match(text, at):
+            return                                   # a cut at the cap: approximate
+    for pat in PRETOKENIZERS:
+        assert [w for p in pieces for w in pat.findall(p)] == pat.findall(text)
+
+
+def _prose(n: int) -> str:
+    import random
+    rnd = random.Random(5)
+    words = ["the", "Context", "window's", "agent", "don't", "tokens", "1999", "3.14", "x_y",
+             "(merge)", "naïve", "中文", "https://example.com/a?b=c", "\n", "\n\n", "—", "...", ""]
+    out, size = [], 0
+    while size < n:
+        w = rnd.choice(words)
+        out.append(w)
+        size += len(w) + 1
+    return " ".join(out)
+
+
+def test_long_text_counts_exactly_as_one_piece():
+    text = _prose(5 * PIECE_CHARS)
+    encode = load_encoding(DEFAULT_ENCODING).encode_ordinary
+    whole = len(encode(text))
+    assert CL100K.count_text(text) == whole
+    for cap in (100, 1000):              # every 50 characters of this text hold a place to cut
+        assert sum(len(encode(p)) for p in split_text(text, cap)) == whole
+
+
+def test_a_run_with_no_place_to_cut_is_cut_at_the_cap():
+    """A run of one letter (one pre-tokenizer piece, super-linear for BPE) is counted as its
+    pieces of PIECE_CHARS characters: the count is the sum of theirs."""
+    encode = load_encoding(DEFAULT_ENCODING).encode_ordinary
+    text = "a" * (3 * PIECE_CHARS + 5)
+    pieces = list(split_text(text))
+    assert [len(p) for p in pieces] == [PIECE_CHARS] * 3 + [5]
+    assert CL100K.count_text(text) == sum(len(encode(p)) for p in pieces)
+    mixed = "ab1" * PIECE_CHARS + " tail"
+    assert max(len(p) for p in split_text(mixed)) <= PIECE_CHARS
+    assert CL100K.count_text(mixed) == sum(len(encode(p)) for p in split_text(mixed))
+
+
+def test_split_text_keeps_short_text_whole():
+    assert list(split_text("")) == [""]
+    assert list(split_text("x" * PIECE_CHARS)) == ["x" * PIECE_CHARS]
+    assert list(split_text("aaaaa b", 4)) == ["aaaa", "a b"]
+    with pytest.raises(ValueError):
+        list(split_text("abc", 1))

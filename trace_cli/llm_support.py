@@ -1,5 +1,8 @@
 """The CLI side of the provider layer: API keys come from the environment (trace_core never
-reads it). Commands (llm, merge, compress) get their provider from `make_provider(repo)`."""
+reads it). Commands (llm, merge, compress) get their provider from `make_provider(repo)`, built
+from `repo.config`, the effective settings: which provider, endpoint and key variable are used
+comes from the user's own configuration and flags, or a repository the user trusts, and the key
+variable never from a repository (docs/security.md)."""
 
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ def api_key(settings) -> str | None:
 
 
 def make_provider(repo):
-    """The provider configured in `repo`, with its key from the environment."""
+    """The provider the effective settings of `repo` name, with its key from the environment."""
     from trace_core.llm import llm_settings, provider_from_config
     return provider_from_config(repo.config, api_key(llm_settings(repo.config)))
 

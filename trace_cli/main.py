@@ -40,14 +40,19 @@ def _build_cli():
     @click.option("-C", "directory", metavar="DIR",
                   help="Run as if started in DIR (or use the .trace repository DIR).")
     @click.option("--agent", metavar="NAME", help="Work in the namespace of sub-agent NAME.")
+    @click.option("-c", "config_params", metavar="KEY=VALUE", multiple=True,
+                  help="Set a config value for this command (above the repository's and your "
+                       "global config; docs/security.md).")
     @click.version_option(__version__, prog_name="trace")
     @click.pass_context
-    def cli(ctx: click.Context, directory: str | None, agent: str | None) -> None:
+    def cli(ctx: click.Context, directory: str | None, agent: str | None,
+            config_params: tuple) -> None:
         """Trace: version control for the context windows of LLM agents."""
         ctx.ensure_object(dict)
         ctx.obj["directory"] = directory
         ctx.obj["trace_dir"] = os.environ.get("TRACE_DIR") or None
         ctx.obj["agent"] = agent
+        ctx.obj["config_params"] = config_params
 
     return cli
 
@@ -70,7 +75,18 @@ def _git_style_args(argv: list) -> list:
     return argv
 
 
+def _tolerant_stdout() -> None:
+    """Let standard output carry what the command line carried: argument bytes that are not
+    UTF-8 (file names, say) reach Python as lone surrogates (PEP 383) and are written back as
+    the same bytes, and a character the terminal's encoding lacks is escaped, not a crash."""
+    out = sys.stdout
+    if getattr(out, "errors", None) == "strict" and hasattr(out, "reconfigure"):
+        utf8 = (out.encoding or "").lower().replace("-", "") == "utf8"
+        out.reconfigure(errors="surrogateescape" if utf8 else "backslashreplace")
+
+
 def main() -> None:
+    _tolerant_stdout()
     sys.argv[1:] = _git_style_args(sys.argv[1:])
     if not os.environ.get("_TRACE_NO_FASTPATH"):
         from trace_cli.fast import try_fast

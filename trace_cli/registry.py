@@ -40,6 +40,7 @@ COMMANDS = {
     "diff": (_C + "context", "diff"),
     "context": (_C + "context", "context"),
     "config": (_C + "config", "config"),
+    "trust": (_C + "trust", "trust"),
     "branch": (_C + "branches", "branch"),
     "switch": (_C + "branches", "switch"),
     "tag": (_C + "branches", "tag"),

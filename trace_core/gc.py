@@ -110,20 +110,14 @@ def ref_roots(repo: RepoState, include_reflogs: bool = True,
     `logs`: reflogs already read, by (namespace root, ref name) (see read_reflogs)."""
     roots: set = set()
     for _prefix, refs in namespaces(repo):
-        try:
-            listed = refs.list("")
-        except (TraceError, OSError):
-            continue
+        # a ref or reflog that cannot be read (damaged, symlinked) raises: skipping it would
+        # let gc prune what it names
+        listed = refs.list("")
         roots.update(_hex_values(raw for _, raw in listed))
         roots.update(_merge_state_ids(refs.root))
         for name, _raw in listed if include_reflogs else ():
             log = (logs or {}).get((refs.root, name))
-            if log is None:
-                try:
-                    log = refs.reflog(name)
-                except (TraceError, OSError):
-                    continue
-            roots.update(reflog_ids(log))
+            roots.update(reflog_ids(log if log is not None else refs.reflog(name)))
     return roots
 
 
@@ -145,10 +139,11 @@ def read_reflogs(repo: RepoState) -> dict:
 def _merge_state_ids(root: str) -> set:
     """Ids a stopped merge or rebase still needs (its commits and resolution blobs)."""
     import re
-    try:
-        with open(os.path.join(root, "MERGE_STATE"), "rb") as f:
-            text = f.read().decode("utf-8", "replace")
-    except OSError:
+
+    from .storage import safefs
+    try:  # not through a symlink; unreadable otherwise is an error: gc must account for it
+        text = safefs.read_bytes(os.path.join(root, "MERGE_STATE")).decode("utf-8", "replace")
+    except FileNotFoundError:
         return set()
     return set(_hex_values(re.findall(r'"([0-9a-f]{64})"', text)))
 
@@ -381,16 +376,16 @@ def _write_cruft(store, objects: list, now: float) -> str:
 def cruft_time(pack_dir: str, name: str) -> float | None:
     """When the objects of cruft pack `name` were found unreachable; None if it is not cruft."""
     path = cruft_marker(pack_dir, name)
+    from .storage import safefs
     try:
-        with open(path, "rb") as f:
-            t = float(f.read(64).decode("ascii").strip())
+        t = float(safefs.read_bytes(path, 64).decode("ascii").strip())
         if math.isfinite(t):
             return t
     except FileNotFoundError:
         return None
     except (UnicodeDecodeError, ValueError):
         pass
-    return os.stat(path).st_mtime  # a damaged marker: the time it was written
+    return os.lstat(path).st_mtime  # a damaged marker: the time it was written
 
 
 def _drop_orphan_markers(pack_dir: str) -> None:

@@ -15,7 +15,7 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from . import chunked
-from .errors import InputError, OperationError
+from .errors import InputError, ObjectTooLarge, OperationError
 from .ids import to_hex
 from .messages import preview
 from .objects import FLAG_PINNED, Blob, Commit, Entry, Snapshot
@@ -23,6 +23,25 @@ from .plumbing.commit import Change, Transaction, commit_change, publish, total_
 from .plumbing.refs import ANY, set_ref, set_symbolic_ref
 from .plumbing.revparse import resolve_ref_name, resolve_revision
 from .state import RepoState
+
+MAX_MESSAGE_SIZE = 16 * 1024 * 1024   # bytes of a message's canonical encoding that append
+                                      # and edit take (docs/FORMAT.md §5: larger than any model's
+                                      # context window, and it bounds the time and memory a
+                                      # commit takes)
+
+
+def new_blob(message: Any) -> Blob:
+    """`message` as a blob to append or edit in; ObjectTooLarge if its canonical encoding is
+    over MAX_MESSAGE_SIZE (checked before its tokens are counted)."""
+    blob = Blob(message)
+    try:
+        size = len(blob.to_bytes())
+    except ObjectTooLarge:           # over the format's object limit: not encoded in full
+        size = None
+    if size is None or size > MAX_MESSAGE_SIZE:
+        raise ObjectTooLarge(f"the message is {'over 64 MiB' if size is None else f'{size} bytes'}"
+                             f", more than a message may have ({MAX_MESSAGE_SIZE} bytes, 16 MiB)")
+    return blob
 
 
 def tool_call_message(name: str, arguments: Any, call_id: str | None = None,
@@ -66,7 +85,7 @@ def append_many(repo: RepoState, messages: Sequence[dict], *, pinned: bool = Fal
     """Append several messages in one commit."""
     if not messages:
         raise InputError("nothing to append")
-    blobs = [Blob(m) for m in messages]
+    blobs = [new_blob(m) for m in messages]
     flags = FLAG_PINNED if pinned else 0
     cost = sum(repo.blob_tokens(b.id, b) for b in blobs)
     default_msg = (f"{blobs[0].role or 'message'}: {preview(blobs[0].message)}"
@@ -139,7 +158,7 @@ def _rewrite(repo: RepoState, op: str, indices: Sequence[int], fn: Callable, mes
 def edit(repo: RepoState, index: int, message: dict, *, commit_message: str | None = None,
          author: str | None = None) -> Commit:
     """Replace the entry at `index` (its pin flag is kept; the old version stays in history)."""
-    blob = Blob(message)
+    blob = new_blob(message)
 
     def fn(entries: list, idx: list) -> list:
         out = list(entries)

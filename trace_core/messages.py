@@ -10,6 +10,7 @@ merge drivers, compression, reorder checks and the text prompt all read messages
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
@@ -180,8 +181,24 @@ def preview(message: Any, width: int = 50) -> str:
     else:
         parts = list(_own_parts(message))
         text = " ".join(p for p in parts if isinstance(p, str))
-        if not text.strip():
+        if not text or text.isspace():
             names = [p.name or "?" for p in parts if isinstance(p, ToolCall)]
             text = "call " + ", ".join(names) if names else ""
-    text = " ".join(text.split())
+    text = _squash(text, width)
     return text if len(text) <= width else text[: max(0, width - 3)] + "..."
+
+
+def _squash(text: str, width: int) -> str:
+    """`" ".join(text.split())`, or a prefix of it longer than `width`: only as many words as
+    needed are split off, so a preview of a long text costs little."""
+    words: list[str] = []
+    n = -1
+    for m in _WORD.finditer(text):
+        words.append(text[m.start():min(m.end(), m.start() + width + 1)])
+        n += len(words[-1]) + 1
+        if n > width:
+            break
+    return " ".join(words)
+
+
+_WORD = re.compile(r"\S+")

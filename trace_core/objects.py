@@ -109,7 +109,8 @@ class Blob(TraceObject):
         role = message.get("role")
         if role is not None and not isinstance(role, str):
             raise InputError("a message's role must be a string")
-        self._init(message=canonical.normalize(message))
+        # depth=1: the message sits in the object's array (docs/FORMAT.md §5, nesting)
+        self._init(message=canonical.normalize(message, depth=1))
 
     @property
     def role(self) -> str | None:
@@ -243,7 +244,7 @@ class Commit(TraceObject):
                 raise InputError(f"commit {field} must be an integer")
         if not -1440 < tz_min < 1440:
             raise InputError("commit timezone offset out of range")
-        meta = canonical.normalize(meta or {})
+        meta = canonical.normalize(meta or {}, depth=2)   # in the commit map, in the array
         self._init(parents=parents, snapshot=snapshot, op=op, blobs=blobs, targets=targets,
                    message=message, author=author, time_ms=time_ms, tz_min=tz_min, tokens=tokens,
                    total_tokens=total_tokens, encoding=encoding, meta=meta)
@@ -364,6 +365,8 @@ def _build(value: Any) -> TraceObject:
             raise MalformedObject("blob payload must be a map")
         if not isinstance(msg.get("role", ""), str):
             raise MalformedObject("a message's role must be a string")
+        # the one free-form part: the same depth limit as writing (and fsck's strict decode)
+        canonical.check_depth(msg, depth=1)
         blob = Blob.__new__(Blob)  # decoded msgpack is already plain data: skip normalize()
         blob._init(message=msg)
         return blob

@@ -7,18 +7,21 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from .errors import ConfigError, RepositoryError, UnsupportedFormat
 from .ids import RawId, from_hex, to_hex
 from .objects import Blob, Commit, Node, Snapshot, TraceObject
+from .storage import safefs
 from .storage.lockfile import fsync_dir, write_file_atomic
 from .storage.objectstore import DiskObjectStore, StoreOptions
 
 if TYPE_CHECKING:
     from .config import Config
     from .index import CommitIndex
+    from .settings import ConfigView
     from .tokens import TokenCounter
 
 TRACE_DIR = ".trace"
@@ -41,23 +44,21 @@ class OpenTransaction(Protocol):
 def _read_format(trace_dir: str) -> int:
     path = os.path.join(trace_dir, FORMAT_FILE)
     try:
-        with open(path, "rb") as f:
-            raw = f.read(256)
+        raw = safefs.read_bytes(path, 256)
     except FileNotFoundError:
         raise RepositoryError(
             f"{trace_dir} is not a trace repository (no {FORMAT_FILE} file)") from None
-    try:
-        text = raw.decode("ascii")
-        word, num = text.strip().split(" ")
-        version = int(num)
-        if word != "trace-repository-format" or not text.endswith("\n"):
-            raise ValueError
-    except (UnicodeDecodeError, ValueError):
-        raise RepositoryError(f"{path} is malformed") from None
-    if version != FORMAT_VERSION:
-        raise UnsupportedFormat(f"repository format version {version} is not supported by this "
-                                f"trace (it knows version {FORMAT_VERSION}); upgrade trace")
-    return version
+    except OSError as exc:
+        raise RepositoryError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if raw == FORMAT_LINE.encode():
+        return FORMAT_VERSION
+    m = re.fullmatch(rb"trace-repository-format ([1-9][0-9]{0,8})\n", raw)
+    if m is None or int(m.group(1)) == FORMAT_VERSION:
+        raise RepositoryError(f"{path} is malformed (it must hold exactly "
+                              f"{FORMAT_LINE.strip()!r} and a newline)")
+    version = int(m.group(1))
+    raise UnsupportedFormat(f"repository format version {version} is not supported by this "
+                            f"trace (it knows version {FORMAT_VERSION}); upgrade trace")
 
 
 def find_trace_dir(path: str) -> str:
@@ -71,26 +72,53 @@ def find_trace_dir(path: str) -> str:
 
 class RepoState:
     """One agent's view of a `.trace` repository (the default agent unless `agent` is given):
-    the store, refs, index, config and token counter it reads and writes through."""
+    the store, refs, index, config and token counter it reads and writes through.
 
-    def __init__(self, trace_dir: str, agent: str | None = None,
+    Settings (docs/security.md): `user_config` is the user's own configuration (the CLI loads
+    the global config file; trace_core never reads the home directory or the environment),
+    `overrides` settings for this use only (the CLI's `-c key=value`), both Configs or None.
+    `config` is the effective view of user config < `.trace/config` < overrides, in which the
+    repository's file sets trusted-only keys (llm.provider, llm.base-url) only when `trusted`
+    (default: whether a safe.directory of user_config or overrides names this repository), and
+    never sets user-only keys (llm.api-key-env, safe.directory). `repo_config` is the file
+    itself."""
+
+    def __init__(self, trace_dir: str, agent: str | None = None, *,
+                 user_config: Config | None = None, overrides: Config | None = None,
+                 trusted: bool | None = None,
                  _parent: RepoState | None = None, _head_ref: str = "HEAD") -> None:
-        from .config import Config
         from .refs import RefStore, check_agent_name
 
         self.trace_dir = os.path.abspath(trace_dir)
+        self._parent = _parent
+        self._root: RepoState = _parent._root if _parent is not None else self  # owns shared state
+        #: where `warn` sends a warning: the parent view's callback, else appended to `warnings`
+        #: (the CLI sets a callback that prints `warning: ...` on stderr)
+        self.on_warning: Callable[[str], None] | None = (
+            _parent.on_warning if _parent is not None else None)
+        self.warnings: list[str] = []
         if _parent is None:
+            from .config import Config
+            from .settings import is_trusted
             _read_format(self.trace_dir)
-            self.config: Config = Config.load(os.path.join(self.trace_dir, "config"))
+            self.user_config = user_config
+            self.overrides = overrides
+            self.trusted: bool = (
+                any(is_trusted(c, self.trace_dir) for c in (user_config, overrides))
+                if trusted is None else bool(trusted))
+            self.repo_config: Config = Config.load(os.path.join(self.trace_dir, "config"),
+                                                   top=self.trace_dir)
+            self.config: ConfigView = self._view(self.repo_config)
             self.store = DiskObjectStore(os.path.join(self.trace_dir, "objects"),
                                          self._store_options())
             self._index: CommitIndex | None = None
         else:
+            self.user_config, self.overrides = _parent.user_config, _parent.overrides
+            self.trusted = _parent.trusted
+            self.repo_config = _parent.repo_config
             self.config = _parent.config
             self.store = _parent.store
             self._index = _parent._index
-        self._parent = _parent
-        self._root: RepoState = _parent._root if _parent is not None else self  # owns shared state
         self.agent_name = agent
         if agent is None:
             self.refs_root = self.trace_dir
@@ -98,18 +126,14 @@ class RepoState:
             check_agent_name(agent)
             base = _parent.refs_root if _parent is not None else self.trace_dir
             self.refs_root = os.path.join(base, "agents", agent)
-        self.refs = RefStore(self.refs_root, durability=self.durability, who=self.who)
+        self.refs = RefStore(self.refs_root, durability=self.durability, who=self.who,
+                             top=self.trace_dir, head_required=agent is None)
         #: the ref commits move: HEAD, or a branch for a worktree view (see `worktree`)
         self.head_ref = _head_ref
         #: the transaction commits of this view go to (plumbing.commit.Transaction), or None
         self.open_transaction: OpenTransaction | None = None
         #: when set, a commit that would cross a budget threshold is refused (strict_budget)
         self.budget_strict = False
-        #: where `warn` sends a warning: the parent view's callback, else appended to `warnings`
-        #: (the CLI sets a callback that prints `warning: ...` on stderr)
-        self.on_warning: Callable[[str], None] | None = (
-            _parent.on_warning if _parent is not None else None)
-        self.warnings: list[str] = []
         self._token_counter: TokenCounter | None = None
         self._token_cache: dict = {}
         self._token_pending: list = []
@@ -126,8 +150,10 @@ class RepoState:
     @classmethod
     def init(cls: type[S], path: str = ".", *, encoding: str | None = None,
              durability: str = "normal", branch: str = DEFAULT_BRANCH,
-             author: str | None = None) -> S:
-        """Create `path/.trace` (or `path` itself if it ends in .trace) and open it."""
+             author: str | None = None, user_config: Config | None = None,
+             overrides: Config | None = None, trusted: bool | None = None) -> S:
+        """Create `path/.trace` (or `path` itself if it ends in .trace) and open it (settings
+        as for `open`)."""
         from .config import Config, validate_value
         from .refs import RefStore, check_ref_format
         from .tokens import DEFAULT_ENCODING, CharCounter, TiktokenCounter
@@ -159,23 +185,37 @@ class RepoState:
                           fsync=durability == "full")
         if durability == "full":
             fsync_dir(trace_dir)
-        return cls(trace_dir)
+        return cls(trace_dir, user_config=user_config, overrides=overrides, trusted=trusted)
 
     @classmethod
-    def open(cls: type[S], path: str = ".", agent: str | None = None) -> S:
+    def open(cls: type[S], path: str = ".", agent: str | None = None, *,
+             user_config: Config | None = None, overrides: Config | None = None,
+             trusted: bool | None = None) -> S:
+        """Open the repository at `path` (its .trace directory or the directory holding it).
+
+        `user_config`: your own settings (a Config, e.g. `Config.load(path)` of your global
+        config file); `overrides`: settings for this use only (`Config.from_items([...])`);
+        `trusted`: whether this repository's config may set trusted-only keys such as
+        llm.provider (default: whether a safe.directory value of user_config or overrides names
+        it). See docs/security.md."""
         trace_dir = find_trace_dir(path)
         if not os.path.isdir(trace_dir):
             raise RepositoryError(f"no trace repository at {os.path.abspath(path)}")
-        return cls(trace_dir, agent=agent)
+        return cls(trace_dir, agent=agent, user_config=user_config, overrides=overrides,
+                   trusted=trusted)
 
     @classmethod
-    def discover(cls: type[S], start: str = ".", agent: str | None = None) -> S:
-        """Walk up from `start` to the first directory holding a `.trace` repository."""
+    def discover(cls: type[S], start: str = ".", agent: str | None = None, *,
+                 user_config: Config | None = None, overrides: Config | None = None,
+                 trusted: bool | None = None) -> S:
+        """Walk up from `start` to the first directory holding a `.trace` repository (settings
+        as for `open`)."""
         cur = os.path.abspath(start)
         while True:
             cand = find_trace_dir(cur)
             if os.path.isfile(os.path.join(cand, FORMAT_FILE)):
-                return cls(cand, agent=agent)
+                return cls(cand, agent=agent, user_config=user_config, overrides=overrides,
+                           trusted=trusted)
             parent = os.path.dirname(cur)
             if parent == cur:
                 raise RepositoryError(f"not in a trace repository (or any parent of "
@@ -251,26 +291,60 @@ class RepoState:
         return cached[1]
 
     def set_config(self, key: str, value: str) -> None:
-        """Validate and store a config value (read-modify-write under the config's lock file)."""
-        from .config import READ_ONLY_KEYS, update_file, validate_value
+        """Validate and store a value in the repository's `.trace/config` (read-modify-write
+        under the config's lock file). A user-only key (llm.api-key-env, safe.directory) is
+        refused: the repository's file can never set it. A trusted-only key (llm.provider,
+        llm.base-url) is stored, with a warning when this repository is not trusted, since it
+        then takes no effect (docs/security.md)."""
+        from .config import (
+            READ_ONLY_KEYS,
+            TRUSTED,
+            USER_ONLY,
+            key_source,
+            update_file,
+            validate_value,
+        )
         if key.lower() in READ_ONLY_KEYS:
             raise ConfigError(f"{key} is set by 'trace init' and cannot be changed")
         value = validate_value(key, value)
+        source = key_source(key)
+        if source == USER_ONLY:
+            raise ConfigError(f"{key} cannot be set in a repository's config (a repository "
+                              f"never chooses it): set it in your own config with "
+                              f"'trace config --global {key} VALUE'")
         self._set_config(update_file(self._config_path(), lambda c: c.set(key, value),
-                                     fsync=self.durability == "full"))
+                                     fsync=self.durability == "full", top=self.trace_dir))
+        if source == TRUSTED and not self.trusted:
+            self.warn(f"{key} is stored in {self._config_path()} but takes effect only once "
+                      f"you trust this repository ('trace trust {self.trace_dir}'); or set it "
+                      f"in your own config with 'trace config --global'")
 
     def unset_config(self, key: str) -> None:
+        """Remove every occurrence of `key` from the repository's `.trace/config`."""
         from .config import update_file
         self._set_config(update_file(self._config_path(), lambda c: c.unset(key),
-                                     fsync=self.durability == "full"))
+                                     fsync=self.durability == "full", top=self.trace_dir))
 
     def _config_path(self) -> str:
         return os.path.join(self.trace_dir, "config")
 
+    def _view(self, repo_config: Config) -> ConfigView:
+        """The effective settings over `repo_config` (keys already reported stay reported)."""
+        from .settings import ConfigView
+        old = self.__dict__.get("config")
+        return ConfigView(repo_config, self.user_config, self.overrides, trusted=self.trusted,
+                          trace_dir=self.trace_dir, on_ignored=self._root_warn,
+                          reported=old._reported if old is not None else None)
+
+    def _root_warn(self, text: str) -> None:
+        self._root.warn(text)
+
     def _set_config(self, cfg: Config) -> None:
         root = self._root
-        root.config = cfg
-        self.config = cfg
+        root.repo_config = cfg
+        root.config = root._view(cfg)
+        self.repo_config = cfg
+        self.config = root.config
 
     # -- objects ------------------------------------------------------------------------------
     def write(self, objs: Iterable[TraceObject]) -> None:
@@ -313,7 +387,10 @@ class RepoState:
         root = self._root
         if root._index is None:
             from .index import CommitIndex
-            root._index = CommitIndex(os.path.join(self.trace_dir, "index.sqlite"), self.store)
+            path = os.path.join(self.trace_dir, "index.sqlite")
+            for p in (path, path + "-wal", path + "-shm", path + "-journal"):
+                safefs.check_file(self.trace_dir, p)  # SQLite would follow a symlink
+            root._index = CommitIndex(path, self.store, on_repair=root.warn)
         return root._index
 
     # -- refs ---------------------------------------------------------------------------------

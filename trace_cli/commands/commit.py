@@ -9,6 +9,7 @@ from trace_core.refs import shorten
 
 from ..declare import Choice, argument, command, flag, option
 from ..util import (
+    EXIT_USAGE,
     commit_line,
     decode_utf8,
     echo,
@@ -16,18 +17,25 @@ from ..util import (
     open_repo,
     parse_json,
     read_input,
+    text_arg,
     warn,
 )
 
 
 def _content(content, file) -> str | None:
+    """The content to commit: the argument, FILE, or standard input; None if there is none.
+    At most 6 x MAX_MESSAGE_SIZE bytes are read: JSON escapes ("\u0001") make a message's text
+    up to 6 times its stored size, so no message within the limit is refused for its input."""
+    from trace_core.history import MAX_MESSAGE_SIZE
+
+    limit = 6 * MAX_MESSAGE_SIZE
     if content is not None and file is not None:
-        fail("give the content as an argument or with --file, not both", 2)
+        fail("give the content as an argument or with --file, not both", EXIT_USAGE)
     if file is not None:
-        return decode_utf8(read_input(file, file == "-"), file)
+        return decode_utf8(read_input(file, file == "-", limit), file)
     if content == "-" or (content is None and not sys.stdin.isatty()):
-        return decode_utf8(read_input(None, True), "standard input")
-    return content
+        return decode_utf8(read_input(None, True, limit), "standard input")
+    return text_arg(content, "the content argument")
 
 
 def _report(repo, commit) -> None:
@@ -71,6 +79,9 @@ def commit(obj, content=None, file=None, role="user", as_json=False, op="append"
     trace commit --type pin --target 0                 pin entry 0
     trace commit --type drop --target 5 --target 6     drop entries 5 and 6
     """
+    message = text_arg(message, "the -m message")
+    author = text_arg(author, "--author")
+    role = text_arg(role, "--role")
     with open_repo(obj) as repo, ExitStack() as stack:
         if strict:
             stack.enter_context(repo.strict_budget())
@@ -79,9 +90,9 @@ def commit(obj, content=None, file=None, role="user", as_json=False, op="append"
             return
         if op in ("pin", "unpin", "drop"):
             if not targets:
-                fail(f"--type {op} needs --target", 2)
+                fail(f"--type {op} needs --target", EXIT_USAGE)
             if content is not None or file is not None:
-                fail(f"--type {op} takes no content", 2)
+                fail(f"--type {op} takes no content", EXIT_USAGE)
             fn = {"pin": repo.pin, "unpin": repo.unpin}.get(op)
             c = fn(*targets, commit_message=message, author=author) if fn else \
                 repo.drop(*targets, commit_message=message, force=force, author=author)
@@ -89,17 +100,20 @@ def commit(obj, content=None, file=None, role="user", as_json=False, op="append"
             return
         text = _content(content, file)
         if text is None:
-            fail("nothing to commit: give content as an argument, with --file, or on stdin", 2)
+            fail("nothing to commit: give content as an argument, with --file, or on stdin",
+                 EXIT_USAGE)
+        if not text:
+            fail("nothing to commit: the content is empty", EXIT_USAGE)
         msg = parse_json(text, "the message") if as_json else {"role": role, "content": text}
         if not isinstance(msg, dict):
             fail("a JSON message must be an object like {\"role\": \"user\", \"content\": \"hi\"}")
         if op == "edit":
             if len(targets) != 1:
-                fail("--type edit needs exactly one --target", 2)
+                fail("--type edit needs exactly one --target", EXIT_USAGE)
             c = repo.edit(targets[0], msg, commit_message=message, author=author)
         else:
             if targets:
-                fail("--target is for edit/pin/unpin/drop", 2)
+                fail("--target is for edit/pin/unpin/drop", EXIT_USAGE)
             c = repo.append(msg, pinned=pinned, commit_message=message, author=author)
         _report(repo, c)
 

@@ -38,16 +38,18 @@ def complete(obj, system: str | None = None, max_tokens: int | None = None,
 
 @command("config", JSON)
 def show_config(obj, as_json: bool = False) -> None:
-    """The effective provider settings and which environment variable holds the key."""
+    """The effective provider settings (your config, -c flags, a trusted repository's config)
+    and which environment variable holds the key."""
     from trace_core.llm import llm_settings, prices_from_config
 
     with open_repo(obj) as repo:
         s = llm_settings(repo.config)
         prices = prices_from_config(repo.config)
+        trusted = repo.trusted
     key_set = api_key(s) is not None
     info = {"provider": s.provider, "model": s.model, "base_url": s.base_url,
             "timeout": s.timeout, "max_retries": s.max_retries, "max_tokens": s.max_tokens,
-            "api_key_env": s.api_key_env, "api_key_set": key_set,
+            "api_key_env": s.api_key_env, "api_key_set": key_set, "trusted": trusted,
             "prices": {m: {"prompt": prices.get(m)[0], "completion": prices.get(m)[1]}
                        for m in prices.models()}}
     if as_json:
@@ -67,10 +69,14 @@ def show_config(obj, as_json: bool = False) -> None:
     for m in prices.models():
         p, c = prices.get(m)
         echo(f"price:       {m}: ${p:g} prompt, ${c:g} completion per million tokens")
+    echo("repository:  " + ("trusted (its config may set llm.provider and llm.base-url)" if trusted
+                            else "not trusted (its llm.provider and llm.base-url are ignored)"))
 
 
 llm = Group("llm", """The LLM provider used by semantic merges and `compress --strategy llm`
     (see docs/llm.md).
 
-    The API key is read from the environment variable named by llm.api-key-env, else
-    OPENAI_API_KEY or ANTHROPIC_API_KEY.""", (complete, show_config))
+    The API key is read from the environment variable named by llm.api-key-env (set only in
+    your own config or with -c), else OPENAI_API_KEY or ANTHROPIC_API_KEY. llm.provider and
+    llm.base-url come from your config, -c flags, or a repository you trust (trace trust;
+    docs/security.md).""", (complete, show_config))

@@ -79,10 +79,12 @@ def prune(obj, expire=None) -> None:
 
 @command("reindex")
 def reindex(obj) -> None:
-    """Rebuild the SQLite index from objects and refs."""
+    """Rebuild the SQLite index from the objects (what fsck advises for a damaged index)."""
+    from trace_core import plumbing
+
     with open_repo(obj) as repo:
-        repo.index.rebuild()
-        echo(f"indexed {repo.index.count()} commits")
+        n = plumbing.reindex(repo)
+    echo(f"indexed {n} commits")
 
 
 @command("verify-pack",
@@ -94,7 +96,8 @@ def verify_pack(obj, verbose=False, packs=()) -> None:
 
     bad = False
     with open_repo(obj) as repo:
-        names = [plumbing.pack_name(p) for p in packs] or [p.name for p in repo.store.packs()]
+        # by default every published pack, also those the store skips as unreadable
+        names = [plumbing.pack_name(p) for p in packs] or plumbing.pack_names(repo)
         for name in names:
             problems = plumbing.verify_pack(repo, name)
             for p in problems:

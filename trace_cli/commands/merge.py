@@ -27,8 +27,8 @@ STRATEGY_OPTIONS = (
     option("--order", type=Choice(tuple(ORDERS)),
            help="Order of entries added on both sides (default: config merge.order, ours-first)."),
     option("--driver", type=Choice(("llm", "deterministic")),
-           help="Driver of --strategy semantic (default: llm when llm.provider is configured, "
-                "else deterministic)."),
+           help="Driver of --strategy semantic (default: llm when your config, a -c flag or "
+                "a trusted repository names llm.provider, else deterministic)."),
 )
 
 
@@ -37,10 +37,9 @@ def _driver(repo, strategy: str, name):
         if name:
             fail("--driver is used with --strategy semantic", 2)
         return None
-    from trace_core.merge.driver import DeterministicDriver, LLMDriver
+    from trace_core.merge.driver import DeterministicDriver, LLMDriver, default_driver
     if name is None:
-        name = ("llm" if repo.config.get("llm.provider") not in (None, "offline")
-                else "deterministic")
+        name = default_driver(repo.config)
     if name == "deterministic":
         return DeterministicDriver()
     from ..llm_support import make_provider

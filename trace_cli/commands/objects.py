@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..declare import JSON, Choice, IntRange, argument, command, flag, option
 from ..util import (
+    EXIT_USAGE,
     CommandExit,
     base_dir,
     decode_utf8,
@@ -13,7 +14,10 @@ from ..util import (
     open_repo,
     parse_json,
     read_input,
+    text_arg,
 )
+
+UINT64_MAX = 2**64 - 1     # the largest integer a commit field can hold (docs/FORMAT.md)
 
 
 @command("init",
@@ -49,7 +53,7 @@ def hash_object(obj, write=False, use_stdin=False, text=False, role="user", file
     from trace_core import plumbing
 
     data = decode_utf8(read_input(file, use_stdin or file is None))
-    message = {"role": role, "content": data} if text else parse_json(data)
+    message = {"role": text_arg(role, "--role"), "content": data} if text else parse_json(data)
     repo = open_repo(obj) if write else None
     try:
         echo(plumbing.hash_object(repo, message, write=write))
@@ -84,7 +88,7 @@ def cat_object(obj, show_type=False, show_size=False, pretty=False, exists=False
                 desc = desc["message"]
             emit_json(desc)
         else:
-            fail("give one of -t, -s, -p, -e or --json", 2)
+            fail("give one of -t, -s, -p, -e or --json", EXIT_USAGE)
 
 
 @command("write-snapshot",
@@ -146,10 +150,10 @@ def ls_snapshot(obj, as_json=False, long_=False, rev="HEAD") -> None:
          option("--op", default="append", show_default=True, help="Operation type."),
          option("--blob", dest="blobs", multiple=True,
                 help="A blob the operation carried (repeatable)."),
-         option("--target", dest="targets", multiple=True, type=IntRange(min=0),
+         option("--target", dest="targets", multiple=True, type=IntRange(min=0, max=UINT64_MAX),
                 help="Target entry index (repeatable)."),
          option("--author", help="Author (agent name)."),
-         option("--time", dest="time_ms", type=IntRange(min=0),
+         option("--time", dest="time_ms", type=IntRange(min=0, max=UINT64_MAX),
                 help="Timestamp, ms since the epoch."),
          option("--meta", help="Operation metadata as a JSON object."))
 def commit_tree(obj, snapshot=None, parents=(), message="", op="append", blobs=(), targets=(),
@@ -157,6 +161,8 @@ def commit_tree(obj, snapshot=None, parents=(), message="", op="append", blobs=(
     """Create a commit for SNAPSHOT with the given parents; print its id (moves no ref)."""
     from trace_core import plumbing
 
+    message = text_arg(message, "the -m message")
+    author = text_arg(author, "--author")
     meta_val = parse_json(meta, "--meta") if meta else None
     if meta_val is not None and not isinstance(meta_val, dict):
         fail("--meta must be a JSON object")

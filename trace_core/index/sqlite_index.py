@@ -4,6 +4,11 @@ Rows are filled lazily from the object store the first time a commit is asked fo
 its unindexed ancestors, so a missing, stale or corrupt `index.sqlite` is rebuilt, never trusted.
 Generation numbers (1 for a root, 1 + the highest parent's otherwise) let walks, merge bases and
 ancestry tests stop early without loading whole histories.
+
+Every row carries a checksum of its values (`row_sum`), verified whenever the row is read:
+SQLite's page checks do not notice a flipped byte inside a row. A row that fails it is deleted
+and recomputed from the objects, so no read ever returns what the index got wrong; `audit`
+(used by fsck) compares every row with the objects it was derived from.
 """
 
 from __future__ import annotations
@@ -13,7 +18,11 @@ import os
 import sqlite3
 from _thread import RLock
 from contextlib import suppress
+from operator import itemgetter
 from typing import TYPE_CHECKING
+from zlib import crc32
+
+import msgpack
 
 from ..errors import CorruptObject, IndexError_, ObjectError
 from ..ids import ID_LEN, to_hex
@@ -25,51 +34,49 @@ if TYPE_CHECKING:
     from ..storage.objectstore import ObjectStore
     from .rows import CommitRow
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"        # 2: a checksum column in commits and tokens (docs/FORMAT.md §11)
 SUMMARY_MAX = 200
 _COMMIT_CODE = TYPE_CODES[TAG_COMMIT]
-_COLS = "id, parents, gen, time_ms, tz, author, op, tokens, total, snapshot, summary"
-_NAMES = tuple(_COLS.split(", "))
+_NAMES = ("id", "parents", "gen", "time_ms", "tz", "author", "op", "tokens", "total",
+          "snapshot", "summary")     # the values of a row, in the order of its record
 _KEY_COLS = _NAMES[:4]     # every raw row starts with these: id, parents, gen, time_ms
-_ATTRS = {"id": "id", "gen": "generation", "time_ms": "time_ms", "tz": "tz", "author": "author",
-          "op": "op", "tokens": "tokens", "total": "total_tokens", "snapshot": "snapshot",
-          "summary": "summary"}
 _BULK_MIN = 256            # walks expected to read this many rows may read the table in one scan
+_pack = msgpack.Packer(use_bin_type=True).pack
+_unpackb = msgpack.unpackb
 
 
-def _chain_sql(exprs) -> str:
-    """Values of `exprs` (the first two: id, parents) for the rows along the first-parent chain
-    from ? (at most ? rows). The chain's own columns are c0, c1, ... so that names in `exprs`
-    can only mean the commits table's columns."""
-    sel = ", ".join(exprs)
-    names = ", ".join(f"c{i}" for i in range(len(exprs)))
-    return (f"WITH RECURSIVE ch({names}, k) AS (SELECT {sel}, 1 FROM commits WHERE id = ? "
-            f"UNION ALL SELECT {sel}, ch.k + 1 "
-            f"FROM ch JOIN commits ON commits.id = substr(ch.c1, 1, {ID_LEN}) "
-            f"WHERE ch.k < ? AND length(ch.c1) >= {ID_LEN}) SELECT {names} FROM ch")
+def row_sum(values: tuple) -> int:
+    """CRC-32 of the msgpack array of `values`: what a row's `sum` column holds (a commit row's
+    record is that array already; a token row's values are blob, encoding, n)."""
+    return crc32(_pack(values))
 
 
-_CHAIN = _chain_sql(_NAMES)
+def _chain_sql() -> str:
+    """(id, rec, sum, parents) of the rows along the first-parent chain from ? (at most ? rows). The
+    chain follows the `parents` column; what it finds is trusted only after its checksum."""
+    return ("WITH RECURSIVE ch(i, r, s, p, k) AS (SELECT id, rec, sum, parents, 1 FROM commits "
+            "WHERE id = ? UNION ALL SELECT id, rec, sum, parents, ch.k + 1 "
+            f"FROM ch JOIN commits ON commits.id = substr(ch.p, 1, {ID_LEN}) "
+            f"WHERE ch.k < ? AND length(ch.p) >= {ID_LEN}) SELECT i, r, s, p FROM ch")
 
 
-def _oneline_py(r: CommitRow) -> str:
-    sign = "-" if r.op == "drop" or r.tokens < 0 else "+"
-    return f"{r.id[:6].hex()} {r.op:<7} {sign}{abs(r.tokens):<5d} {r.total_tokens:7d}  {r.summary}"
+_CHAIN = _chain_sql()
 
 
-# `oneline_rows`' line as SQL, with _oneline_py for rows not in the database yet (op names are
-# ASCII, so printf's byte padding equals Python's; || keeps any character)
-_ONELINE = ("lower(hex(substr(id, 1, 6))) || printf(' %-7s %s%-5d %7d  ', op, "
-            "CASE WHEN op = 'drop' OR tokens < 0 THEN '-' ELSE '+' END, abs(tokens), total) "
-            "|| summary", _oneline_py)
+def oneline(r: tuple) -> str:
+    """The uncolored `trace log --oneline` line of a record (the 11 values of a row)."""
+    op, tokens = r[6], r[7]
+    sign = "-" if op == "drop" or tokens < 0 else "+"
+    return f"{r[0][:6].hex()} {op:<7} {sign}{abs(tokens):<5d} {r[8]:7d}  {r[10]}"
+
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS commits (
-    id BLOB PRIMARY KEY, parents BLOB NOT NULL, gen INTEGER NOT NULL, time_ms INTEGER NOT NULL,
-    tz INTEGER NOT NULL, author TEXT NOT NULL, op TEXT NOT NULL, tokens INTEGER NOT NULL,
-    total INTEGER NOT NULL, snapshot BLOB NOT NULL, summary TEXT NOT NULL) WITHOUT ROWID;
+    id BLOB PRIMARY KEY, parents BLOB NOT NULL, rec BLOB NOT NULL, sum INTEGER NOT NULL
+    ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS tokens (
-    blob BLOB NOT NULL, encoding TEXT NOT NULL, n INTEGER NOT NULL,
+    blob BLOB NOT NULL, encoding TEXT NOT NULL, n INTEGER NOT NULL, sum INTEGER NOT NULL,
     PRIMARY KEY (blob, encoding)) WITHOUT ROWID;
 """
 
@@ -98,20 +105,30 @@ def split_parents(p: bytes) -> tuple:
 
 
 def _from_db(r: tuple) -> CommitRow:
+    """A CommitRow from a record (the 11 values of a row)."""
     p = r[1]
     parents = (p,) if len(p) == ID_LEN else tuple(p[i:i + ID_LEN] for i in range(0, len(p), ID_LEN))
     return (_CommitRow or _row_class())(r[0], parents, *r[2:])
 
 
 def _to_db(r: CommitRow) -> tuple:
+    """The record of a CommitRow: its 11 values in table order, parents packed."""
     return (r.id, b"".join(r.parents), r.generation, r.time_ms, r.tz, r.author, r.op, r.tokens,
             r.total_tokens, r.snapshot, r.summary)
 
 
-def _to_raw(r: CommitRow, extra: tuple) -> tuple:
-    """A CommitRow as a raw row: id, packed parents, gen, time_ms, then the `extra` columns."""
-    return (r.id, b"".join(r.parents), r.generation, r.time_ms,
-            *[getattr(r, _ATTRS[c]) if isinstance(c, str) else c[1](r) for c in extra])
+def _record(key: bytes, rec: bytes, s: int, parents: bytes) -> tuple | None:
+    """The values of a stored row if its record passes its checksum and agrees with the row's
+    key and parents columns (those the queries navigate by)."""
+    if crc32(rec) != s:
+        return None
+    try:
+        r = _unpackb(rec, use_list=False)
+    except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError):
+        return None
+    if type(r) is not tuple or len(r) != 11 or r[0] != key or r[1] != parents:
+        return None
+    return r
 
 
 def _is_busy(exc: Exception) -> bool:
@@ -135,9 +152,12 @@ class _StaleSchema(Exception):
 class CommitIndex:
     """Commit rows, ancestry queries and a token-count cache over an object store."""
 
-    def __init__(self, db_path: str, store: ObjectStore) -> None:
+    def __init__(self, db_path: str, store: ObjectStore,
+                 on_repair: Callable[[str], None] | None = None) -> None:
         self.path = db_path
         self.store = store
+        self.on_repair = on_repair   # told, in one line, about each repair of damaged rows
+        self.repairs = 0             # rows found damaged and recomputed from the objects
         self.in_memory = False
         self._extra: dict = {}   # rows whose integers SQLite cannot hold (kept per process)
         self._lock = RLock()
@@ -199,6 +219,8 @@ class CommitIndex:
         """First failure: recreate the file (unless merely busy); then: use a memory database."""
         with suppress(sqlite3.Error):
             self._conn.close()
+        if not _is_busy(exc) and self.on_repair is not None:
+            self.on_repair(f"the commit index was unusable ({exc}); rebuilding it from the objects")
         if attempt == 0 and not self.in_memory and not _is_busy(exc):
             self._delete_files()
             self._conn = self._open()
@@ -229,9 +251,30 @@ class CommitIndex:
 
     # -- rows -----------------------------------------------------------------------------------
     def _fetch(self, oid: bytes) -> CommitRow | None:
-        r = self._db(lambda c: c.execute(f"SELECT {_COLS} FROM commits WHERE id=?",
+        """The verified row of `oid`, or None (not indexed, or damaged: then deleted)."""
+        x = self._db(lambda c: c.execute("SELECT rec, sum, parents FROM commits WHERE id=?",
                                          (oid,)).fetchone())
-        return _from_db(r) if r is not None else self._extra.get(oid)
+        if x is None:
+            return self._extra.get(oid)
+        r = _record(oid, *x)
+        if r is None:
+            self._drop([oid])
+            return None
+        return _from_db(r)
+
+    def _drop(self, ids: list) -> None:
+        """Delete rows that failed their checksum (they are recomputed from the objects)."""
+        self.repairs += len(ids)
+        if self.on_repair is not None:
+            what = f"commit {to_hex(ids[0])}" if len(ids) == 1 else f"{len(ids)} commits"
+            self.on_repair(f"the commit index row of {what} failed its checksum; recomputed "
+                           "from the objects (run 'trace fsck', then 'trace reindex')")
+
+        def tx(c: sqlite3.Connection) -> None:
+            c.execute("BEGIN IMMEDIATE")
+            c.executemany("DELETE FROM commits WHERE id=?", [(i,) for i in ids])
+            c.execute("COMMIT")
+        self._db(tx)
 
     def _compute(self, starts: Iterable[bytes], use_db: bool, strict: bool) -> dict:
         """Rows of `starts` and their ancestors not yet indexed (iterative; no recursion)."""
@@ -286,7 +329,8 @@ class CommitIndex:
         good = []
         for r in rows.values():
             if lo <= r.time_ms <= hi and lo <= r.tokens <= hi and lo <= r.total_tokens <= hi:
-                good.append(_to_db(r))
+                rec = _pack(_to_db(r))
+                good.append((r.id, b"".join(r.parents), rec, crc32(rec)))
             else:
                 self._extra[r.id] = r
 
@@ -296,7 +340,7 @@ class CommitIndex:
                 c.execute("DELETE FROM commits")
                 c.execute("DELETE FROM tokens")
                 c.execute("INSERT OR REPLACE INTO meta VALUES ('scanned', '1')")
-            c.executemany(f"INSERT OR IGNORE INTO commits ({_COLS}) VALUES ({','.join('?' * 11)})",
+            c.executemany("INSERT OR IGNORE INTO commits VALUES (?,?,?,?)",
                           sorted(good))  # in key order: sequential b-tree inserts
             c.execute("COMMIT")
         self._db(tx)
@@ -326,11 +370,9 @@ class CommitIndex:
         return self._row(oid)
 
     def has(self, oid: bytes) -> bool:
-        """True if commit `oid` is indexed (then it is a commit; nothing is read from the store)."""
-        if oid in self._extra:
-            return True
-        return self._db(lambda c: c.execute("SELECT 1 FROM commits WHERE id=?",
-                                            (oid,)).fetchone()) is not None
+        """True if commit `oid` is indexed (then it is a commit; nothing is read from the store).
+        A damaged row counts as not indexed."""
+        return self._fetch(oid) is not None
 
     def parents(self, oid: bytes) -> tuple:
         return self._row(oid).parents
@@ -349,15 +391,14 @@ class CommitIndex:
                  limit: int | None = None, first_parent: bool = False,
                  columns: tuple = ()) -> Iterator[tuple]:
         """`walk` yielding plain tuples, for hot loops: (id, packed parents, generation, time_ms,
-        *columns). Each of `columns` is the name of a column of the commits table (tz, author,
-        op, tokens, total, snapshot, summary), or a pair (SQL expression over those columns,
-        function computing the same value from a CommitRow) for values SQLite computes faster
-        than Python would. Packed parents are the parent ids concatenated (`split_parents`)."""
+        *columns). Each of `columns` names a value of a commit row (tz, author, op, tokens,
+        total, snapshot, summary). Packed parents are the parent ids concatenated
+        (`split_parents`)."""
         if limit is not None and limit <= 0:
             return
         columns = tuple(columns)
         for c in columns:
-            if isinstance(c, str) and (c not in _ATTRS or c in _KEY_COLS):
+            if c not in _NAMES or c in _KEY_COLS:
                 raise ValueError(f"unknown commit index column {c!r}")
         row, bulk, get = self._raw_reader(columns)
         pop, push = heapq.heappop, heapq.heappush
@@ -422,10 +463,12 @@ class CommitIndex:
                      limit: int | None = None, first_parent: bool = False) -> list:
         """(id, line) for each commit `walk` yields, where line is the uncolored
         `trace log --oneline` line: `<12-hex id> <op> <+|-><tokens> <total>  <summary>` (the
-        sign is `-` for drops and commits that shrink the context). SQLite formats the line
-        while it reads the row: much faster than Python over 10,000 commits."""
-        return [(r[0], r[4]) for r in self.walk_raw(starts, exclude, limit, first_parent,
-                                                    (_ONELINE,))]
+        sign is `-` for drops and commits that shrink the context)."""
+        # `oneline`, inlined (10,000 calls cost more than the formatting)
+        return [(r[0], f"{r[0][:6].hex()} {r[6]:<7} "
+                       f"{'-' if r[6] == 'drop' or r[7] < 0 else '+'}{abs(r[7]):<5d} "
+                       f"{r[8]:7d}  {r[10]}")
+                for r in self.walk_raw(starts, exclude, limit, first_parent, _NAMES[4:])]
 
     def row_reader(self, columns: tuple = ()) -> Callable[[bytes], tuple]:
         """A function id -> raw row (id, packed parents, generation, time_ms, *columns) for one
@@ -435,43 +478,64 @@ class CommitIndex:
     def _raw_reader(self, columns: tuple) -> tuple:
         """(row, bulk, get) for one traversal over raw rows: `row(oid)` reads first-parent
         chains ahead in growing runs; `bulk()` reads every indexed row in one scan; `get(oid)`
-        is the row if already read, else None."""
-        exprs = _KEY_COLS + tuple(c if isinstance(c, str) else c[0] for c in columns)
-        cols = ", ".join(exprs)
-        chain_sql = _chain_sql(exprs)
+        is the row if already read, else None. A row's values come from its record, trusted
+        only after its checksum and its key check out; a damaged row is dropped and recomputed
+        from the objects (`_row_raw`)."""
+        idx = tuple(_NAMES.index(c) for c in columns)
+        shape = None if idx == tuple(range(4, 11)) else itemgetter(0, 1, 2, 3, *idx)
+        chain_sql = _CHAIN
         cache: dict = {}
         step = 4
         db = self._db
+
+        def keep(rows: list) -> None:
+            bad = []
+            unpack, crc = _unpackb, crc32
+            for key, rec, s, p in rows:     # _record, inlined: this is the hot loop of `log`
+                r = None
+                if crc(rec) == s:
+                    try:     # noqa: SIM105 (free here; suppress() is a call per row)
+                        r = unpack(rec, use_list=False)
+                    except (ValueError, msgpack.ExtraData, msgpack.FormatError,
+                            msgpack.StackError):
+                        pass
+                if type(r) is tuple and len(r) == 11 and r[0] == key and r[1] == p:
+                    cache[key] = r if shape is None else shape(r)
+                else:
+                    bad.append(key)
+            if bad:
+                self._drop(bad)
 
         def row(oid: bytes) -> tuple:
             nonlocal step
             r = cache.get(oid)
             if r is None:
                 rows = db(lambda c: c.execute(chain_sql, (oid, step)).fetchall())
-                if not rows:
-                    return self._row_raw(oid, columns, cache)
-                step = min(step * 2, 1024)
-                for x in rows:
-                    cache[x[0]] = x
-                r = cache[oid]
+                if rows:
+                    step = min(step * 2, 1024)
+                    keep(rows)
+                r = cache.get(oid)
+                if r is None:       # not indexed, or its row was damaged
+                    return self._row_raw(oid, shape, cache)
             return r
 
         def bulk() -> None:
-            rows = db(lambda c: c.execute(f"SELECT {cols} FROM commits").fetchall())
-            cache.update({x[0]: x for x in rows})
+            keep(db(lambda c: c.execute("SELECT id, rec, sum, parents FROM commits").fetchall()))
         return row, bulk, cache.get
 
-    def _row_raw(self, oid: bytes, columns: tuple, cache: dict) -> tuple:
+    def _row_raw(self, oid: bytes, shape: Callable | None, cache: dict) -> tuple:
         """The raw row of a commit missing from the database (indexing it and its ancestors)."""
         r = self._fetch(oid)
         if r is None:
             new = self._load([oid])
             for k, v in new.items():
-                cache[k] = _to_raw(v, columns)
+                rec = _to_db(v)
+                cache[k] = rec if shape is None else shape(rec)
             r = new.get(oid) or self._fetch(oid)
             if r is None:
                 raise IndexError_(f"commit {to_hex(oid)} could not be indexed")
-        return _to_raw(r, columns)
+        rec = _to_db(r)
+        return rec if shape is None else shape(rec)
 
     def _count_upto(self, cap: int) -> int:
         """min(number of indexed commits, cap), reading at most `cap` keys."""
@@ -554,15 +618,95 @@ class CommitIndex:
 
     # -- token counts ---------------------------------------------------------------------------
     def get_tokens(self, blob_id: bytes, encoding: str) -> int | None:
-        r = self._db(lambda c: c.execute("SELECT n FROM tokens WHERE blob=? AND encoding=?",
+        """The cached token count of a blob, or None (not cached, or damaged: then deleted)."""
+        r = self._db(lambda c: c.execute("SELECT n, sum FROM tokens WHERE blob=? AND encoding=?",
                                          (blob_id, encoding)).fetchone())
-        return r[0] if r is not None else None
+        if r is None:
+            return None
+        if row_sum((blob_id, encoding, r[0])) != r[1]:
+            self.repairs += 1
+            if self.on_repair is not None:
+                self.on_repair(f"the cached token count of blob {to_hex(blob_id)} failed its "
+                               "checksum; counting again")
+            self._db(lambda c: c.execute("DELETE FROM tokens WHERE blob=? AND encoding=?",
+                                         (blob_id, encoding)))
+            return None
+        return r[0]
 
     def put_tokens(self, rows: list) -> None:
         """Cache (blob id, encoding, token count) triples."""
+        summed = [(b, e, n, row_sum((b, e, n))) for b, e, n in rows]
+
         def tx(c: sqlite3.Connection) -> None:
             c.execute("BEGIN IMMEDIATE")
-            c.executemany("INSERT OR REPLACE INTO tokens VALUES (?,?,?)", rows)
+            c.executemany("INSERT OR REPLACE INTO tokens VALUES (?,?,?,?)", summed)
             c.execute("COMMIT")
         if rows:
             self._db(tx)
+
+
+def audit(path: str, store: ObjectStore,
+          count_tokens: tuple[str, Callable[[bytes], int]] | None = None) -> list:
+    """(what, object hex or '', problem) for each way the index file at `path` disagrees with
+    the objects it was derived from; [] for a sound, missing or older-schema file (an older one
+    is rebuilt when opened). `what` is "file" (SQLite cannot read it), "row" (a commit row that
+    fails its checksum, names no readable commit, or differs from what the commit gives) or
+    "tokens" (a cached count that fails its checksum or, for the encoding of `count_tokens`
+    (name, function blob id -> count), differs from a recount). Opens its own read-only
+    connection: nothing is repaired, so the evidence stays for `trace reindex`."""
+    if not os.path.exists(path) or os.path.islink(path):
+        return []  # (a symlink is never opened: fsck reports it as symlinkInRepository)
+    out: list = []
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0)
+    except sqlite3.Error as exc:
+        return [("file", "", f"index.sqlite cannot be opened: {exc}")]
+    try:
+        schema = _schema_row(conn)
+        if schema is None or schema[0] != SCHEMA_VERSION:
+            return []
+        rows = conn.execute("SELECT id, parents, rec, sum FROM commits").fetchall()
+        tokens = conn.execute("SELECT blob, encoding, n, sum FROM tokens").fetchall()
+    except sqlite3.Error as exc:
+        return [("file", "", f"index.sqlite cannot be read: {exc}")]
+    finally:
+        conn.close()
+    sound = []
+    for key, parents, rec, s in rows:
+        ok = isinstance(rec, bytes) and isinstance(s, int)
+        r = _record(key, rec, s, parents) if ok else None
+        if r is None:
+            out.append(("row", _hex_or_repr(key), "its row fails its checksum or disagrees "
+                        "with its key or parents columns"))
+        else:
+            sound.append(r)
+    scratch = CommitIndex(":memory:", store)
+    try:
+        truth = scratch._compute([r[0] for r in sound], use_db=False, strict=False)
+    finally:
+        scratch.close()
+    for r in sound:
+        want = truth.get(r[0])
+        if want is None:
+            out.append(("row", to_hex(r[0]), "its row names no readable commit"))
+            continue
+        differ = [n for n, a, b in zip(_NAMES, r, _to_db(want), strict=True) if a != b]
+        if differ:
+            out.append(("row", to_hex(r[0]), "its row differs from the commit in "
+                        + ", ".join("generation" if n == "gen" else n for n in differ)))
+    for blob, enc, n, s in tokens:
+        if row_sum((blob, enc, n)) != s:
+            out.append(("tokens", _hex_or_repr(blob), "its cached token count fails its checksum"))
+        elif count_tokens is not None and enc == count_tokens[0]:
+            try:
+                real = count_tokens[1](blob)
+            except (ObjectError, IndexError_):
+                continue     # the blob is missing or damaged: fsck reports that itself
+            if real != n:
+                out.append(("tokens", to_hex(blob), f"its cached token count is {n}, "
+                            f"a recount gives {real}"))
+    return out
+
+
+def _hex_or_repr(v: object) -> str:
+    return to_hex(v) if isinstance(v, bytes) and len(v) == ID_LEN else repr(v)[:80]

@@ -1,6 +1,9 @@
-"""Providers from a repository's config: the llm.* and price.<model>.* keys.
+"""Providers from the effective settings: the llm.* and price.<model>.* keys.
 
-The API key is an argument: trace_core never reads the environment (the CLI does, see
+Pass `repo.config`, the effective view (trace_core.settings), never a repository's raw file: in
+it llm.provider and llm.base-url come from the user's configuration or a repository the user
+trusts, and llm.api-key-env only from the user's configuration (docs/security.md). The API key
+is an argument: trace_core never reads the environment (the CLI does, see
 trace_cli/llm_support.py).
 """
 
@@ -18,6 +21,9 @@ from .openai_compat import DEFAULT_OPENAI_BASE_URL, OpenAICompatProvider
 
 if TYPE_CHECKING:
     from ..config import Config
+    from ..settings import ConfigView
+
+    Settings = Config | ConfigView
 
 PROVIDERS = {"openai": OpenAICompatProvider, "anthropic": AnthropicProvider}
 DEFAULT_BASE_URLS = {"openai": DEFAULT_OPENAI_BASE_URL, "anthropic": DEFAULT_ANTHROPIC_BASE_URL}
@@ -42,8 +48,9 @@ class LLMSettings:
     api_key_env: str | None
 
 
-def llm_settings(config: Config) -> LLMSettings:
-    """Read the llm.* keys of `config` (a trace_core.config.Config); ConfigError on bad values.
+def llm_settings(config: Settings) -> LLMSettings:
+    """Read the llm.* keys of `config` (`repo.config`, or a Config you built); ConfigError on
+    bad values.
 
     Does not require a provider or model: see provider_from_config for that."""
     provider = config.get_typed("llm.provider")
@@ -56,7 +63,7 @@ def llm_settings(config: Config) -> LLMSettings:
                        or DEFAULT_KEY_ENV.get(provider))
 
 
-def prices_from_config(config: Config) -> PriceTable:
+def prices_from_config(config: Settings) -> PriceTable:
     """The price table of every [price "<model>"] section; both prompt and completion must be
     set for a model (ConfigError naming the missing key otherwise)."""
     table = {}
@@ -74,7 +81,7 @@ def prices_from_config(config: Config) -> PriceTable:
     return PriceTable(table)
 
 
-def provider_from_config(config: Config, api_key: str | None, *,
+def provider_from_config(config: Settings, api_key: str | None, *,
                          sleep: Callable[[float], None] = time.sleep) -> Provider:
     """The provider named by llm.provider, for llm.model, with the config's timeouts, retries,
     token limit and prices. ConfigError when llm.provider or llm.model is unset, or when the
@@ -82,7 +89,9 @@ def provider_from_config(config: Config, api_key: str | None, *,
     s = llm_settings(config)
     if s.provider is None:
         raise ConfigError("no LLM provider configured: set llm.provider (openai or anthropic) "
-                          "and llm.model, e.g. `trace config llm.provider openai`")
+                          "and llm.model in your own config, e.g. `trace config --global "
+                          "llm.provider openai` (a repository's config counts only once you "
+                          "trust it: `trace trust`)")
     if s.provider == "offline":
         raise ConfigError(OFFLINE_MESSAGE)
     if s.model is None:

@@ -27,6 +27,14 @@ CONTEXT_ENTRIES = 40
 MAX_ENTRY_CHARS = 2000
 
 
+def default_driver(config) -> str:
+    """The driver a semantic merge uses when none is named: "llm" only when the effective
+    settings (`repo.config`: the user's configuration and flags, or a repository the user
+    trusts; docs/security.md) name an online llm.provider, else "deterministic". A repository
+    nobody trusts never makes a merge call a model."""
+    return "llm" if config.get_typed("llm.provider") not in (None, "offline") else "deterministic"
+
+
 class DriverResult:
     """resolutions: conflict id -> (action, text or None); contradictions: (ours entry, theirs
     entry, explanation); usage: the provider usage meta (None for offline drivers)."""

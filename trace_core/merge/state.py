@@ -210,9 +210,9 @@ def state_path(repo: RepoState) -> str:
 def load(repo: RepoState) -> MergeState | None:
     """The stopped operation of this namespace, or None. A state left behind by a process
     killed after it moved the branch (the operation is complete) is removed here."""
+    from ..storage import safefs
     try:
-        with open(state_path(repo), "rb") as f:
-            data = f.read(MAX_STATE_BYTES + 1)
+        data = safefs.read_bytes(state_path(repo), MAX_STATE_BYTES + 1)  # never through a symlink
     except FileNotFoundError:
         return None
     if len(data) > MAX_STATE_BYTES:

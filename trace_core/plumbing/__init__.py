@@ -6,7 +6,7 @@
 - refs: every ref move (compare-and-swap), `update_ref`, `rev_parse`, `for_each_ref`;
 - revparse: revision expressions;
 - walks: history walks (`rev_list`, `merge_base`);
-- storage: `count_objects`, `verify_pack`; budget: token budgets.
+- storage: `count_objects`, `pack_names`, `verify_pack`, `reindex`; budget: token budgets.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ _EXPORTS = {
     "resolve_any": "revparse", "resolve_commit": "revparse", "resolve_ref_name": "revparse",
     "resolve_revision": "revparse", "split_ranges": "revparse",
     "count_objects": "storage", "pack_name": "storage", "verify_pack": "storage",
+    "pack_names": "storage", "reindex": "storage",
     "is_ancestor": "walks", "merge_base": "walks", "rev_list": "walks", "rev_list_ids": "walks",
 }
 
@@ -40,8 +41,9 @@ __all__ = [
     "Budget", "Change", "Transaction", "budget", "budget_warnings", "cat_object", "commit_change",
     "commit_tree", "count_entries", "count_objects", "create_ref", "delete_ref", "describe",
     "for_each_ref", "full_ref_name", "hash_object", "is_ancestor", "make_blob", "make_commit",
-    "merge_base", "move_refs", "now_and_tz", "object_exists", "pack_name", "parse_entries",
-    "publish", "reflog", "rename_ref", "resolve_any", "resolve_commit", "resolve_ref_name",
+    "merge_base", "move_refs", "now_and_tz", "object_exists", "pack_name", "pack_names",
+    "parse_entries", "publish", "reflog", "reindex", "rename_ref", "resolve_any", "resolve_commit",
+    "resolve_ref_name",
     "resolve_revision", "rev_list", "rev_list_ids", "rev_parse", "set_ref", "set_symbolic_ref",
     "snapshot_entries", "snapshot_of", "snapshot_of_commit", "split_ranges", "symbolic_ref",
     "tip", "to_jsonable", "total_after", "update_ref", "verify_pack", "write_change",
@@ -97,7 +99,7 @@ if TYPE_CHECKING:
         resolve_revision,
         split_ranges,
     )
-    from .storage import count_objects, pack_name, verify_pack
+    from .storage import count_objects, pack_name, pack_names, reindex, verify_pack
     from .walks import is_ancestor, merge_base, rev_list, rev_list_ids
 
 

@@ -1,4 +1,5 @@
-"""Storage plumbing: object counts and sizes (`count-objects`), pack checks (`verify-pack`)."""
+"""Storage plumbing: object counts and sizes (`count-objects`), pack checks (`verify-pack`),
+rebuilding the commit index (`reindex`)."""
 
 from __future__ import annotations
 
@@ -45,22 +46,38 @@ def pack_name(arg: str) -> str:
     return name
 
 
+def pack_names(repo: RepoState) -> list:
+    """Every published pack (those with an index), damaged ones included, oldest first: what
+    `verify-pack` checks by default (the object store skips packs it cannot open)."""
+    from ..storage.pack import list_packs
+    return list_packs(repo.store.pack_dir)
+
+
 def verify_pack(repo: RepoState, name: str) -> list:
-    """Problems found in one pack (checksums, every block, every object's hash); [] if sound."""
+    """Problems found in one pack, each one line naming it ([] if sound): the checksums of the
+    pack and its index, the index's structure (fan-out, order, block numbers, type codes, block
+    table), every block, every object's hash, and that the index lists each object in the block
+    and with the type it really has, no more and no fewer."""
+    from ..objects import TYPE_CODES, object_tag
     from ..storage.pack import Pack
     name = pack_name(name)
     try:
         pack = Pack(repo.store.pack_dir, name)
     except FileNotFoundError:
         raise InputError(f"no pack {name}") from None
-    except PackError as exc:
+    except (PackError, OSError, ValueError) as exc:
         return [str(exc)]
     problems = []
     try:
         if not pack.verify_index_checksum():
-            problems.append(f"pack {name}: index checksum mismatch")
-        if not pack.verify_pack_checksum():
-            problems.append(f"pack {name}: pack checksum mismatch")
+            problems.append(f"pack index {name} fails its checksum")
+        try:
+            if not pack.verify_pack_checksum():
+                problems.append(f"pack {name} fails its checksum")
+            pack.zdict()
+        except (TraceError, OSError) as exc:
+            return [*problems, str(exc)]
+        problems += pack.check_structure()
         seen = 0
         for b in range(pack.nblocks):
             try:
@@ -70,10 +87,32 @@ def verify_pack(repo: RepoState, name: str) -> list:
                 continue
             for oid, data in recs.items():
                 seen += 1
-                if hash_bytes(bytes(data)) != oid:
+                raw = bytes(data)
+                if hash_bytes(raw) != oid:
                     problems.append(f"object {oid.hex()} in pack {name} does not hash to its id")
+                    continue
+                slots = [i for i in pack.candidates(oid) if pack.block_of(i) == b]
+                if not slots:
+                    problems.append(f"pack index {name} does not list object {oid.hex()} in "
+                                    f"block {b}, where it is")
+                    continue
+                try:
+                    code = TYPE_CODES[object_tag(raw)]
+                except TraceError:
+                    code = None
+                if pack.type_of(slots[0]) != code:
+                    problems.append(f"pack index {name} records object {oid.hex()} as type "
+                                    f"{pack.type_of(slots[0])}, it is type {code}")
         if seen != pack.count:
-            problems.append(f"pack {name}: index lists {pack.count} objects, blocks hold {seen}")
+            problems.append(f"pack index {name} lists {pack.count} objects, its blocks hold {seen}")
     finally:
         pack.close()
     return problems
+
+
+def reindex(repo: RepoState) -> int:
+    """Rebuild the derived commit index from the objects (`trace reindex`): every row and cached
+    token count is dropped and every commit in the store indexed again. Returns the number of
+    commits indexed. What fsck advises when it finds the index disagreeing with the objects."""
+    repo.index.rebuild()
+    return repo.index.count()

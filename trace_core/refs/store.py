@@ -7,10 +7,11 @@ import os
 import time
 from collections.abc import Callable, Iterator
 
-from ..errors import InvalidObjectId, RefConflict, RefNotFound, SymrefLoop
+from ..errors import CorruptRef, InvalidObjectId, RefConflict, RefNotFound, SymrefLoop, TraceError
 from ..ids import ZERO_HEX, is_hex_id
+from ..storage import safefs
 from .names import PSEUDO_REFS, check_ref_format, check_writable
-from .reffile import LockedRef, RefLogEntry, iter_records, read_all, read_value
+from .reffile import LockedRef, RefLogEntry, damaged, read_all, read_value, scan_file
 
 MAX_SYMREF_DEPTH = 5
 
@@ -49,20 +50,38 @@ def _describe(value: Expected) -> str:
 
 
 class RefStore:
-    """The refs under `root`: HEAD and other pseudo refs at the top, the rest under refs/."""
+    """The refs under `root`: HEAD and other pseudo refs at the top, the rest under refs/.
 
-    def __init__(self, root: str, durability: str = "normal", who: str = "trace") -> None:
+    `top` (default `root`) is the repository's `.trace` directory: no symlink between it and a
+    ref file is followed (UnsafePath). With `head_required` (the root namespace of a repository)
+    a HEAD that is missing or holds no record raises CorruptRef instead of reading as absent."""
+
+    def __init__(self, root: str, durability: str = "normal", who: str = "trace",
+                 top: str | None = None, head_required: bool = False) -> None:
         self.root = os.path.abspath(root)
+        self.top = os.path.abspath(top) if top else self.root
         self.durability = durability
         self.who = who
+        self.head_required = head_required
         self._cache: dict = {}  # path -> (stat key, record): see reffile.read_value
+        self._verified: set = set()  # directories found real (safefs.check_dirs)
 
     def _path(self, name: str) -> str:
         return os.path.join(self.root, *name.split("/"))
 
+    def _lock(self, name: str, whole: bool = False) -> LockedRef:
+        return LockedRef(self.root, name, self.durability, top=self.top, whole=whole,
+                         verified=self._verified)
+
     # -- reading ------------------------------------------------------------------------------
     def read_entry(self, name: str) -> RefLogEntry | None:
-        return read_value(self._path(check_writable(name)), self._cache)
+        path = self._path(check_writable(name))
+        e = read_value(path, self._cache, self.top, self._verified)
+        if e is None and name == "HEAD" and self.head_required:
+            raise CorruptRef(f"{path} is missing or holds no record: every repository has a "
+                             "HEAD; point it at a branch with 'trace symbolic-ref HEAD "
+                             "refs/heads/main'")
+        return e
 
     def read(self, name: str) -> str | None:
         """The raw value of `name`: a hex id, `ref:<target>`, or None if it does not exist."""
@@ -93,15 +112,33 @@ class RefStore:
                     out.append((name, raw))
         return out
 
-    def _names(self) -> Iterator[str]:
+    def names(self, prefix: str = "", skip_symlinks: bool = False) -> builtins.list[str]:
+        """Sorted names of the ref files whose name starts with `prefix` (without reading
+        them). A symlinked directory on the way raises UnsafePath, and a symlinked ref file is
+        listed (reading it raises), unless `skip_symlinks` (fsck, which reports each)."""
+        return [n for n in self._names(skip_symlinks) if n.startswith(prefix)]
+
+    def _names(self, skip_symlinks: bool = False) -> Iterator[str]:
         for p in PSEUDO_REFS:
-            if os.path.isfile(self._path(p)):
-                yield p
+            path = self._path(p)
+            link = os.path.islink(path)
+            if (link and not skip_symlinks) or (not link and os.path.isfile(path)):
+                yield p  # (a symlink too: reading it is refused, loudly)
         base = os.path.join(self.root, "refs")
+        if not (skip_symlinks and os.path.islink(base)):
+            yield from self._ref_names(base, skip_symlinks)
+
+    def _ref_names(self, base: str, skip_symlinks: bool) -> Iterator[str]:
+        safefs.check_dirs(self.top, base)
         found = []
-        for dirpath, _dirnames, filenames in os.walk(base):
+        for dirpath, dirnames, filenames in os.walk(base):
+            for d in dirnames:
+                if os.path.islink(os.path.join(dirpath, d)) and not skip_symlinks:
+                    raise safefs.refuse(os.path.join(dirpath, d))
             rel = os.path.relpath(dirpath, self.root).replace(os.sep, "/")
             for f in filenames:
+                if skip_symlinks and os.path.islink(os.path.join(dirpath, f)):
+                    continue
                 name = f"{rel}/{f}"
                 try:
                     check_writable(name)
@@ -111,9 +148,18 @@ class RefStore:
         yield from sorted(found)
 
     def reflog(self, name: str) -> builtins.list[RefLogEntry]:
-        """Every recorded move of `name`, newest first (torn or corrupt lines skipped)."""
-        data = read_all(self._path(check_writable(name)))
-        return [r for _, r in reversed(list(iter_records(data))) if r is not None]
+        """Every recorded move of `name`, newest first (a torn tail skipped). CorruptRef if any
+        record is damaged: a skipped entry would make `name@{n}` name another commit."""
+        path = self._path(check_writable(name))
+        scan = scan_file(read_all(path, self.top))
+        if scan.damage:
+            raise damaged(path, scan.damage[0], current=scan.current_damaged)
+        return [r for _, r in reversed(scan.records)]
+
+    def intact_records(self, name: str) -> builtins.list[RefLogEntry]:
+        """The valid records of `name`'s file, newest first, even if others are damaged: what
+        fsck counts as reachable from a damaged ref (never a value to use)."""
+        return [r for _, r in reversed(scan_file(read_all(self._path(name), self.top)).records)]
 
     def resolve_at(self, name: str, n: int) -> str:
         """The id `name` held `n` moves ago (n=0: now), from its reflog."""
@@ -141,7 +187,7 @@ class RefStore:
         Raises RefConflict when the ref holds something else."""
         new = _check_new(new)
         target = self._target(name, deref)
-        with LockedRef(self.root, target, self.durability) as f:
+        with self._lock(target) as f:
             if not _matches(f.current, old):
                 now = f.current.new if f.current is not None else None
                 raise RefConflict(f"ref {target} is {_describe(now)}, "
@@ -156,7 +202,7 @@ class RefStore:
                          deref: bool = False) -> str:
         """Delete `name` (and its reflog) if it holds `old`; RefNotFound if it does not exist."""
         target = self._target(name, deref)
-        with LockedRef(self.root, target, self.durability) as f:
+        with self._lock(target, whole=True) as f:  # deleting would erase a damaged reflog
             if f.current is None:
                 raise RefNotFound(f"ref {target} does not exist")
             if not _matches(f.current, old):
@@ -173,7 +219,7 @@ class RefStore:
         old, new = check_writable(old), check_writable(new)
         if old == new:
             raise RefConflict(f"cannot rename {old} to itself")
-        locks = {n: LockedRef(self.root, n, self.durability) for n in sorted((old, new))}
+        locks = {n: self._lock(n, whole=True) for n in sorted((old, new))}
         try:
             for f in locks.values():
                 f.acquire()
@@ -206,29 +252,27 @@ class RefStore:
         if name == "HEAD" and not target.startswith("refs/heads/"):
             raise RefConflict(f"refusing to point HEAD outside refs/heads/ ({target}): commits "
                               "would move it")
-        with LockedRef(self.root, name, self.durability) as f:
+        with self._lock(name) as f:
             f.append(self._record(f"ref:{target}", f.current, message, who, None))
 
     def expire_reflog(self, name: str, keep: Callable[[RefLogEntry], bool]) -> int:
         """Drop the log records of `name` that `keep` rejects (never its current value).
 
-        Returns how many were dropped. The file is rewritten under its lock (lock file + rename).
+        Returns how many were dropped. The file is rewritten under its lock (lock file + rename);
+        a file with a damaged record is refused (CorruptRef), never rewritten.
         """
         name = check_writable(name)
-        with LockedRef(self.root, name, self.durability) as f:
+        with self._lock(name, whole=True) as f:
             if f.current is None:
                 return 0
-            data = os.pread(f.fd, f.valid_end, 0)
+            data = os.pread(f.fd, f.valid_end, 0)  # (without the torn tail, if any)
+            records = scan_file(data).records
             lines, dropped = [], 0
-            records = list(iter_records(data))
             for i, (off, rec) in enumerate(records):
                 end = records[i + 1][0] if i + 1 < len(records) else len(data)
-                last = i == len(records) - 1
-                if rec is None and last:
-                    continue  # a torn tail: never part of the log
-                if rec is not None and not last and not keep(rec):
+                if i < len(records) - 1 and not keep(rec):
                     dropped += 1
-                    continue  # (a corrupt record is kept as it is, for fsck to report)
+                    continue
                 lines.append(data[off:end])
             if dropped:
                 f.rewrite(b"".join(lines))
@@ -240,48 +284,63 @@ class RefStore:
     # -- checking -----------------------------------------------------------------------------
     def check(self) -> builtins.list[tuple[str, str, str, str]]:
         """(kind, severity, ref name, message) for every problem in the ref files. Kinds (stable,
-        used as fsck finding ids): tornRefTail, badReflogEntry, badRefFile, strayRefFile."""
+        used as fsck finding ids): badRefRecord and badReflogEntry (damage: errors),
+        badRefFile, tornRefTail and strayRefFile (warnings). Symlinks are not entered here
+        (fsck reports every one as symlinkInRepository)."""
         out = []
         base = os.path.join(self.root, "refs")
-        for dirpath, _dirs, files in os.walk(base):
+        for dirpath, _dirs, files in ([] if os.path.islink(base) else os.walk(base)):
             rel = os.path.relpath(dirpath, self.root).replace(os.sep, "/")
             for f in files:
                 name = f"{rel}/{f}"
+                if os.path.islink(os.path.join(dirpath, f)):
+                    continue
                 if f.endswith(".lock"):
                     out.append(("strayRefFile", "warning", name,
                                 f"leftover lock file {name} (a killed writer)"))
                     continue
                 try:
                     check_writable(name)
-                except Exception:
+                except TraceError:
                     out.append(("strayRefFile", "warning", name,
                                 f"file {name} is not a valid ref name"))
                     continue
                 out.extend(self._check_file(name))
         for p in PSEUDO_REFS:
-            if os.path.isfile(self._path(p)):
+            path = self._path(p)
+            if os.path.isfile(path) and not os.path.islink(path):
                 out.extend(self._check_file(p))
         return out
 
     def _check_file(self, name: str) -> builtins.list[tuple[str, str, str, str]]:
-        data = read_all(self._path(name))
-        records = list(iter_records(data))
+        try:
+            data = read_all(self._path(name), self.top)
+        except TraceError as exc:
+            return [("badRefFile", "error", name, f"ref {name}: {exc}")]
+        scan = scan_file(data)
         out = []
-        bad = [off for off, r in records if r is None]
-        valid = [r for _, r in records if r is not None]
-        if not valid:
-            return [("badRefFile", "error", name, f"ref {name} holds no valid record")]
-        last_valid_off = max(off for off, r in records if r is not None)
-        torn = [off for off in bad if off > last_valid_off]
-        middle = [off for off in bad if off < last_valid_off]
-        if torn:
-            out.append(("tornRefTail", "warning", name,
-                        f"ref {name} ends in a torn record at byte {torn[0]} "
-                        "(ignored; the next update cuts it off)"))
-        if middle:
+        fix = (f"nothing writes to it until it is repaired: restore {name} from a backup, or "
+               "move it aside and set the ref again ('trace update-ref "
+               f"{name} <id>'; the ids are readable in the file)")
+        if scan.current_damaged:
+            out.append(("badRefRecord", "error", name,
+                        f"ref {name}: its current record (byte {scan.damage[-1]}) is damaged, "
+                        f"not torn; reading the ref fails and {fix}"))
+        older = [off for off in scan.damage if not scan.current_damaged or off < scan.damage[-1]]
+        if older:
             out.append(("badReflogEntry", "error", name,
-                        f"ref {name} has {len(middle)} corrupt reflog record(s), "
-                        f"first at byte {middle[0]}"))
+                        f"ref {name} has {len(older)} damaged reflog record(s), first at byte "
+                        f"{older[0]}; its reflog cannot be read (gc, @{{n}}) and {fix}"))
+        if scan.torn is not None:
+            what = ("holds only a torn first record (a writer killed while creating it); "
+                    "the ref does not exist" if not scan.records else
+                    f"ends in a torn record at byte {scan.torn} (ignored; the next update "
+                    "cuts it off)")
+            out.append(("tornRefTail", "warning", name, f"ref {name} {what}"))
+        elif not scan.records and not scan.damage:
+            out.append(("badRefFile", "warning", name,
+                        f"ref {name} is an empty file (a writer killed while creating it); "
+                        "the ref does not exist"))
         return out
 
 
@@ -315,7 +374,8 @@ class RefTransaction:
         locked: dict = {}
         try:
             for name in sorted(names):
-                f = LockedRef(self.store.root, name, self.store.durability)
+                kind = next(op[0] for op in self.ops if op[1] == name)
+                f = self.store._lock(name, whole=kind == "delete")
                 f.acquire()
                 locked[name] = f
             for kind, name, old, _new, _msg in self.ops:

@@ -2,18 +2,40 @@
 
 from __future__ import annotations
 
+from ..errors import CorruptRef, UnsafePath
 from ..refs import shorten
 from ..state import RepoState
+
+
+def _readable_refs(repo: RepoState) -> list:
+    """(name, raw value) of the namespace's refs under refs/; a damaged or symlinked one is
+    left out with a warning naming its file (the commits shown stay right; fsck errors)."""
+    try:
+        names = repo.refs.names("refs/")
+    except UnsafePath as exc:
+        repo.warn(f"no ref decorations: {exc}")
+        return []
+    out = []
+    for name in names:
+        try:
+            raw = repo.refs.read(name)
+        except (CorruptRef, UnsafePath) as exc:
+            repo.warn(f"{name} not shown: {exc}")
+            continue
+        if raw is not None:
+            out.append((name, raw))
+    return out
 
 
 def ref_labels(repo: RepoState) -> dict:
     """Decorations of the current namespace's refs by commit id, as `git log --decorate` shows
     them: `HEAD -> main` (or `HEAD` when detached) first, then tags (`tag: v1`), then the other
-    branches and refs, each group by name."""
+    branches and refs, each group by name. A damaged HEAD raises (it decides what is shown); a
+    damaged branch or tag is left out with a warning through `repo.warn`."""
     head_branch = repo.head_branch()
     head = repo.refs.resolve("HEAD")
     groups: dict = {}
-    for name, raw in repo.refs.list("refs/"):
+    for name, raw in _readable_refs(repo):
         if raw.startswith("ref:"):
             continue
         if name.startswith("refs/heads/"):

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from ..errors import MalformedObject
+from . import safefs
 from .lockfile import fsync_dir
 
 MAGIC = b"TRJNL\x00\x00\x01"
@@ -97,7 +98,7 @@ def read_payload(path: str, offset: int, clen: int, buf: bytes | bytearray | Non
         data = bytes(buf[offset:offset + clen + CRC.size])
         head = bytes(buf[offset - HEADER.size:offset])
     else:
-        fd = os.open(path, os.O_RDONLY)
+        fd = safefs.open_fd(path, os.O_RDONLY)
         try:
             data = os.pread(fd, clen + CRC.size, offset)
             head = os.pread(fd, HEADER.size, offset - HEADER.size)
@@ -123,15 +124,21 @@ class JournalWriter:
         self.records = 0
 
     @classmethod
-    def acquire(cls, directory: str, fsync: bool, name_hint: str | None = None) -> JournalWriter:
-        """Lock a journal no other writer holds, cutting its torn tail, or create a new one."""
-        os.makedirs(directory, exist_ok=True)
+    def acquire(cls, directory: str, fsync: bool, name_hint: str | None = None,
+                top: str | None = None) -> JournalWriter:
+        """Lock a journal no other writer holds, cutting its torn tail, or create a new one.
+        `top`: the repository directory; no directory below it on the way, and no journal, may
+        be a symlink (UnsafePath)."""
+        if top is not None:
+            safefs.makedirs(top, directory)
+        else:
+            os.makedirs(directory, exist_ok=True)
         for name in sorted(os.listdir(directory)):
             if not name.endswith(SUFFIX):
                 continue
             path = os.path.join(directory, name)
             try:
-                fd = os.open(path, os.O_RDWR)
+                fd = safefs.open_fd(path, os.O_RDWR)
             except FileNotFoundError:
                 continue
             try:
@@ -140,7 +147,7 @@ class JournalWriter:
                 os.close(fd)
                 continue
             try:
-                st = os.stat(path)
+                st = os.lstat(path)
             except FileNotFoundError:
                 os.close(fd)
                 continue
@@ -167,7 +174,7 @@ class JournalWriter:
         while True:
             path = os.path.join(directory, os.urandom(8).hex() + SUFFIX)
             try:
-                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+                fd = safefs.open_fd(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
                 break
             except FileExistsError:
                 continue

@@ -9,6 +9,7 @@ import contextlib
 import os
 
 from ..errors import LockError
+from .safefs import check_file
 
 
 def fsync_dir(path: str) -> None:
@@ -36,11 +37,17 @@ class LockFile:
     `lock_path` names the temporary file (default `path.lock`). `steal=True` is for callers that
     already exclude other writers by another lock (a ref's flock, repack.lock): a leftover lock
     file can then only be a killed writer's, and is removed instead of raising LockError.
+    `top` (a repository's .trace directory): refuse (UnsafePath) when `path` or a directory
+    between `top` and it is a symlink. (The lock file is created with O_EXCL, which never follows
+    a symlink, and the rename replaces a symlink rather than its target; `top` makes a symlink an
+    error instead of something silently replaced.)
     """
 
     def __init__(self, path: str, fsync: bool = False, mode: int = 0o644,
-                 lock_path: str | None = None, steal: bool = False) -> None:
+                 lock_path: str | None = None, steal: bool = False,
+                 top: str | None = None) -> None:
         self.path = path
+        self.top = top
         self.lock_path = lock_path or path + ".lock"
         self.fsync = fsync
         self._mode = mode
@@ -48,6 +55,8 @@ class LockFile:
         self._fd: int | None = None
 
     def acquire(self) -> LockFile:
+        if self.top is not None:
+            check_file(self.top, self.path)
         if self._steal:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.lock_path)
@@ -95,8 +104,8 @@ class LockFile:
 
 
 def write_file_atomic(path: str, data: bytes, fsync: bool = False, lock_path: str | None = None,
-                      steal: bool = False) -> None:
+                      steal: bool = False, top: str | None = None) -> None:
     """Write a whole file through a lock file: readers see the old or the new bytes, never a mix.
-    (`lock_path`, `steal`: see LockFile.)"""
-    with LockFile(path, fsync=fsync, lock_path=lock_path, steal=steal) as lk:
+    (`lock_path`, `steal`, `top`: see LockFile.)"""
+    with LockFile(path, fsync=fsync, lock_path=lock_path, steal=steal, top=top) as lk:
         lk.write(data)

@@ -9,10 +9,11 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from ..errors import CorruptObject, MalformedObject, MissingObject, PackError
+from ..errors import CorruptObject, MalformedObject, MissingObject, PackError, UnreadableObject
 from ..ids import hash_bytes, to_hex
 from ..objects import CODE_TAGS, MAX_OBJECT_SIZE, TYPE_CODES, TraceObject, object_tag, parse_object
 from . import journal as jn
+from . import safefs
 from . import zstd_codec as zc
 from .pack import BlockCache, Pack, grouped_by_type, list_packs, write_pack
 
@@ -143,6 +144,7 @@ class DiskObjectStore(ObjectStore):
     def __init__(self, objects_dir: str, options: StoreOptions | None = None) -> None:
         super().__init__()
         self.dir = objects_dir
+        self.top = os.path.dirname(os.path.abspath(objects_dir))  # the .trace directory
         self.pack_dir = os.path.join(objects_dir, "pack")
         self.journal_dir = os.path.join(objects_dir, "journal")
         self.opts = options or StoreOptions()
@@ -157,13 +159,20 @@ class DiskObjectStore(ObjectStore):
         self._sealer: threading.Thread | None = None  # background seal + rollup, if running
         self._batch: dict | None = None  # id -> (type code, bytes) while a batch is open
         self._batch_bytes = 0
+        self._bad_packs: dict = {}      # name -> why it could not be opened
+        self._misled: set = set()       # packs whose index named a block lacking the object
         self._loaded = False
 
     # -- discovery ----------------------------------------------------------------------------
     def refresh(self) -> None:
-        """Pick up packs and journal records written since we last looked."""
+        """Pick up packs and journal records written since we last looked (UnsafePath if
+        objects/ or a directory in it is a symlink: nothing is read through one)."""
+        safefs.check_dirs(self.top, self.pack_dir)
+        safefs.check_dirs(self.top, self.journal_dir)
         names = list_packs(self.pack_dir)
         current = set(names)
+        for gone in [n for n in self._bad_packs if n not in current]:
+            del self._bad_packs[gone]
         for gone in [n for n in self._packs if n not in current]:
             self._packs.pop(gone).close()
             self._cache.drop_pack(gone)
@@ -174,6 +183,7 @@ class DiskObjectStore(ObjectStore):
                 except FileNotFoundError:
                     continue
                 except PackError as exc:  # one damaged pack must not make the others unreadable
+                    self._bad_packs[n] = str(exc)
                     note = f"skipping pack {n[:16]}: {exc} (run 'trace fsck')"
                     if note not in self.notes:
                         self.notes.append(note)
@@ -192,12 +202,13 @@ class DiskObjectStore(ObjectStore):
         for path in sorted(paths):
             start = self._jscanned.get(path, 0)
             try:
-                with open(path, "rb") as f:
-                    if start:
-                        f.seek(start)
-                    data = f.read()
+                fd = safefs.open_fd(path, os.O_RDONLY)
             except FileNotFoundError:
                 continue
+            try:
+                data = os.pread(fd, max(0, os.fstat(fd).st_size - start), start)
+            finally:
+                os.close(fd)
             res = jn.scan(data, base=start, verify_crc=False,
                           max_len=self.opts.max_object_size * 2)
             if res.bad_header:
@@ -250,6 +261,7 @@ class DiskObjectStore(ObjectStore):
                 data = recs.get(oid)
                 if data is not None:
                     return bytes(data)
+                self._misled.add(name)   # a prefix match but not in its block: see _damage
         if damaged is not None:
             raise damaged
         return None
@@ -275,10 +287,33 @@ class DiskObjectStore(ObjectStore):
                 break
             self.refresh()
         if data is None:
+            damage = self._damage()
+            if damage:
+                raise UnreadableObject(to_hex(oid), damage)
             raise MissingObject(to_hex(oid))
         if hash_bytes(data) != oid:
             raise CorruptObject(to_hex(oid), "content does not hash to its id")
         return data
+
+    def _damage(self) -> str | None:
+        """Why an object that was not found might still exist: a pack that could not be opened,
+        an index that named a block without the object, or one that fails its checksum or its
+        structure checks (checked only now, after a miss, once per pack: reads that find what
+        they look for pay nothing)."""
+        for name, why in self._bad_packs.items():
+            return f"pack {name[:16]} is damaged ({why}); run 'trace fsck'"
+        for name in self._pack_order:
+            pack = self._packs[name]
+            if name in self._misled:
+                return (f"pack index {name[:16]} names a block that does not hold it; "
+                        "run 'trace fsck'")
+            try:
+                problem = pack.idx_problem()
+            except (OSError, ValueError) as exc:
+                problem = f"pack index {name[:16]} cannot be checked: {exc}"
+            if problem:
+                return f"{problem}; run 'trace fsck'"
+        return None
 
     def has(self, oid: bytes) -> bool:
         self._ensure()
@@ -415,7 +450,8 @@ class DiskObjectStore(ObjectStore):
     def _journal(self) -> jn.JournalWriter:
         if self._writer is None:
             self._ensure()
-            w = jn.JournalWriter.acquire(self.journal_dir, self.opts.durability == "full")
+            w = jn.JournalWriter.acquire(self.journal_dir, self.opts.durability == "full",
+                                         top=self.top)
             if w.torn_bytes_cut:
                 self.notes.append(f"cut a torn tail of {w.torn_bytes_cut} bytes from "
                                   f"{os.path.basename(w.path)} (left by a killed writer)")
@@ -505,9 +541,10 @@ def seal_journal_fd(store: DiskObjectStore, path: str, data: bytes) -> str:
 
 
 def try_lock(path: str) -> int | None:
-    """An fd holding an exclusive flock on `path`, or None if another process holds it."""
+    """An fd holding an exclusive flock on `path`, or None if another process holds it
+    (UnsafePath if `path` is a symlink)."""
     try:
-        fd = os.open(path, os.O_RDWR)
+        fd = safefs.open_fd(path, os.O_RDWR)
     except FileNotFoundError:
         return None
     try:

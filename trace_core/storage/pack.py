@@ -24,6 +24,7 @@ from collections.abc import Iterable, Iterator
 
 from ..errors import MalformedObject, PackError
 from ..ids import hash_bytes
+from . import safefs
 from . import zstd_codec as zc
 from .lockfile import write_file_atomic
 
@@ -36,6 +37,7 @@ _U32 = struct.Struct(">I")
 _BLOCK = struct.Struct(">QII")
 _IDX_HEAD = 8 + 4 + 4
 _FANOUT = 256 * 4
+_FAN = struct.Struct(">256I")
 
 
 def write_pack(directory: str, objects: Iterable[tuple], zdict: bytes | None = None,
@@ -156,7 +158,7 @@ class Pack:
         self.name = name
         self.pack_path = os.path.join(directory, f"pack-{name}.pack")
         self.idx_path = os.path.join(directory, f"pack-{name}.idx")
-        with open(self.idx_path, "rb") as f:
+        with os.fdopen(safefs.open_fd(self.idx_path, os.O_RDONLY), "rb") as f:
             size = os.fstat(f.fileno()).st_size
             if size < _IDX_HEAD + _FANOUT + 64:
                 raise PackError(f"pack index {name} is truncated")
@@ -174,11 +176,14 @@ class Pack:
         if size != expected:
             raise PackError(f"pack index {name} has {size} bytes, expected {expected}")
         if _U32.unpack_from(mm, _IDX_HEAD + 255 * 4)[0] != self.count:
+            # the rest of the table is checked by check_structure (verify-pack, fsck); a read
+            # it misleads misses, and a miss checks the index checksum (DiskObjectStore._damage)
             raise PackError(f"pack index {name} has a bad fan-out table")
         self.checksum = bytes(mm[size - 64:size - 32])
         self._fd: int | None = None
         self._zdict: bytes | None = None
         self._dict_loaded = False
+        self._idx_problem: str | None = None
 
     def close(self) -> None:
         with contextlib.suppress(BufferError, ValueError):
@@ -190,6 +195,15 @@ class Pack:
     def verify_index_checksum(self) -> bool:
         mm = self._mm
         return hash_bytes(bytes(mm[:len(mm) - 32])) == bytes(mm[len(mm) - 32:])
+
+    def idx_problem(self) -> str | None:
+        """The first problem of the index (its checksum, then check_structure), or None;
+        computed once per opened pack, for readers that missed an object."""
+        if self._idx_problem is None:
+            bad = ([f"pack index {self.name[:16]} fails its checksum"]
+                   if not self.verify_index_checksum() else self.check_structure())
+            self._idx_problem = bad[0] if bad else ""
+        return self._idx_problem or None
 
     # -- lookup -------------------------------------------------------------------------------
     def _range(self, first: int) -> tuple:
@@ -254,7 +268,7 @@ class Pack:
     # -- blocks -------------------------------------------------------------------------------
     def _file(self) -> int:
         if self._fd is None:
-            self._fd = os.open(self.pack_path, os.O_RDONLY)
+            self._fd = safefs.open_fd(self.pack_path, os.O_RDONLY)
         return self._fd
 
     def zdict(self) -> bytes | None:
@@ -262,6 +276,9 @@ class Pack:
             head = os.pread(self._file(), 16, 0)
             if len(head) != 16 or head[:8] != PACK_MAGIC:
                 raise PackError(f"pack {self.name} has a bad header")
+            if _U32.unpack_from(head, 8)[0] != self.nblocks:
+                raise PackError(f"pack {self.name} has {_U32.unpack_from(head, 8)[0]} blocks, "
+                                f"its index lists {self.nblocks}")
             dlen = _U32.unpack_from(head, 12)[0]
             self._zdict = os.pread(self._file(), dlen, 16) if dlen else None
             self._dict_loaded = True
@@ -282,6 +299,48 @@ class Pack:
         except MalformedObject as exc:
             raise PackError(f"pack {self.name}: block {b}: {exc}") from None
         return parse_block(raw, self.name, b)
+
+    def check_structure(self) -> list:
+        """Problems of the index that its checksum misses when it was rewritten consistently:
+        fan-out against the prefixes, their order, block numbers, type codes, and a block table
+        that must tile the pack from its header to its checksum. [] if sound."""
+        mm, n, name = self._mm, self.count, self.name
+        out = []
+        fan = _FAN.unpack_from(mm, _IDX_HEAD)
+        prefixes = [bytes(mm[p:p + PREFIX]) for p in range(self._pfx, self._blk, PREFIX)]
+        if any(a > b for a, b in zip(prefixes, prefixes[1:], strict=False)):
+            out.append(f"pack index {name}: object ids are not sorted")
+        counts = [0] * 256
+        for p in prefixes:
+            counts[p[0]] += 1
+        acc = 0
+        for b in range(256):
+            acc += counts[b]
+            if fan[b] != acc:
+                out.append(f"pack index {name}: fan-out entry {b} is {fan[b]}, the ids give {acc}")
+                break
+        blocks = struct.unpack_from(f">{n}I", mm, self._blk) if n else ()
+        if any(b >= self.nblocks for b in blocks):
+            out.append(f"pack index {name} names a block beyond its {self.nblocks} blocks")
+        if any(t not in (1, 2, 3, 4) for t in mm[self._typ:self._typ + n]):
+            out.append(f"pack index {name} holds an unknown type code")
+        try:
+            pos = 16 + _U32.unpack_from(os.pread(self._file(), 16, 0), 12)[0]
+            end = os.fstat(self._file()).st_size - 32
+        except (OSError, struct.error) as exc:
+            return out + [f"pack {name} cannot be read: {exc}"]
+        for b in range(self.nblocks):
+            off, clen, _ulen = self.block_info(b)
+            if off != pos:
+                out.append(f"pack index {name}: block {b} is said to start at byte {off}, "
+                           f"the previous block ends at {pos}")
+                break
+            pos += clen
+        else:
+            if pos != end:
+                out.append(f"pack index {name}: its blocks end at byte {pos}, the pack's "
+                           f"checksum starts at {end}")
+        return out
 
     def iter_blocks(self, limit: int) -> Iterator[tuple]:
         for b in range(self.nblocks):

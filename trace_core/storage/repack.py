@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Iterator
 from ..errors import RepackBusy
 from ..objects import TYPE_CODES, object_tag
 from . import journal as jn
+from . import safefs
 from . import zstd_codec as zc
 from .objectstore import DiskObjectStore, try_lock
 from .pack import Pack, grouped_by_type, list_packs, write_pack
@@ -29,7 +30,7 @@ class RepackLock:
 
     def __init__(self, pack_dir: str, wait: bool = True) -> None:
         os.makedirs(pack_dir, exist_ok=True)
-        self.fd = os.open(os.path.join(pack_dir, LOCK_NAME), os.O_RDWR | os.O_CREAT, 0o644)
+        self.fd = safefs.open_fd(os.path.join(pack_dir, LOCK_NAME), os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(self.fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
             self.held = True
