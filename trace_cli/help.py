@@ -20,6 +20,8 @@ ROOT_HELP = "Trace: version control for the context windows of LLM agents."
 ROOT_OPTIONS = (
     ("-C DIR", "Run as if started in DIR (or use the .trace repository DIR)."),
     ("--agent NAME", "Work in the namespace of sub-agent NAME."),
+    ("-c KEY=VALUE", "Set a config value for this command (above the repository's and your "
+                     "global config; docs/security.md)."),
     ("--version", "Show the version and exit."),
 )
 

@@ -80,7 +80,8 @@ SUMMARY = {
     "repack": "Seal idle journals and merge all packs into one.",
     "gc": "Repack reachable objects into one pack with a trained dictionary; prune old garbage.",
     "prune": "Delete unreachable objects older than the grace period.",
-    "reindex": "Rebuild the SQLite index from objects and refs.",
+    "reindex": ("Rebuild the SQLite index from the objects (what fsck advises for a damaged "
+                "index)."),
     "verify-pack": "Check pack checksums and every object in them (default: all packs).",
     "count-objects": "Count objects in packs and journals, and the bytes they use.",
     "commit": ("Record a change to the context: append a message, or edit/pin/unpin/drop "
@@ -94,7 +95,8 @@ SUMMARY = {
     "diff": ("Compare the contexts of two commits (default: HEAD's parent and HEAD; one arg: A "
              "and HEAD)."),
     "context": "Print the context at REV exactly as the model would be sent it.",
-    "config": "Get or set settings in .trace/config (git-config style: section.key).",
+    "config": ("Get or set settings in .trace/config, or with --global in your own config file "
+               "(git-config style: section.key)."),
     "branch": "List branches, or create NAME at START (default HEAD), delete or rename them.",
     "switch": "Switch HEAD to branch NAME (or detach it at a commit).",
     "tag": "List tags, or tag REV (default HEAD) as NAME (a lightweight tag, as git's).",
@@ -111,4 +113,7 @@ SUMMARY = {
                  "context by summaries, in one new commit with exact provenance."),
     "llm": ("The LLM provider used by semantic merges and `compress --strategy llm` (see "
             "docs/llm.md)."),
+    "trust": ("Trust the repository at PATH (default: the current one, as -C and TRACE_DIR say): "
+              "its .trace/config may then set llm.provider, llm.base-url and every other key "
+              "that sends data or credentials off the machine."),
 }

@@ -97,6 +97,13 @@ class TokenCounter(Protocol):
         ...
 
 
+#: texts this short are counted once per encoding and process (a message's role, a tool's
+#: name, a call id are counted with every message that carries them)
+SHORT_CHARS = 32
+SHORT_CACHE_MAX = 65_536
+_SHORT_COUNTS: dict = {}
+
+
 class _NoDownload(Exception):
     """Raised in place of a network fetch while an encoding loads."""
 
@@ -166,6 +173,14 @@ class TiktokenCounter:
     def count_text(self, text: str) -> int:
         """Tokens in `text`; special-token markers like "<|endoftext|>" count as ordinary text.
         A text longer than PIECE_CHARS is counted piece by piece (`split_text`)."""
+        if len(text) <= SHORT_CHARS:  # roles, names, ids: the same few strings, over and over
+            key = (self.name, text)
+            n = _SHORT_COUNTS.get(key)
+            if n is None:
+                if len(_SHORT_COUNTS) >= SHORT_CACHE_MAX:
+                    _SHORT_COUNTS.clear()
+                n = _SHORT_COUNTS[key] = len(load_encoding(self.name).encode_ordinary(text))
+            return n
         encode = load_encoding(self.name).encode_ordinary
         if len(text) <= PIECE_CHARS:
             return len(encode(text))

@@ -1,16 +1,16 @@
 """CommitRow, the public row type of the commit index.
 
-It lives in its own module, imported on first use: creating a dataclass costs about a millisecond
-at import time, and the command line's hot paths work on plain tuples and never need it.
+It lives in its own module, imported on first use; the command line's hot paths work on plain
+tuples and never need it. (A NamedTuple, not a dataclass: the dataclasses module costs milliseconds
+to import.)
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class CommitRow:
+class CommitRow(NamedTuple):
     """What the index knows about one commit (ids are raw 32-byte values)."""
 
     id: bytes

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..state import RepoState
 
 
-@dataclass(frozen=True)
-class Budget:
+class Budget(NamedTuple):
     """Max tokens and warning thresholds (fractions) for a branch or the repository."""
 
     max_tokens: int | None

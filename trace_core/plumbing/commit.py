@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from .. import chunked
@@ -31,19 +30,28 @@ MAX_RETRIES = 64
 BACKOFF_CAP = 0.05   # seconds: the longest pause between two attempts of one operation
 
 
-@dataclass
 class Change:
-    """What an operation produces from (parent commit, parent snapshot)."""
+    """What an operation produces from (parent commit, parent snapshot). (A plain class, not a
+    dataclass: creating dataclasses costs milliseconds at import, on every command's path.)"""
 
-    snapshot: Snapshot
-    objects: list[TraceObject]
-    op: str
-    blobs: Sequence[bytes] = ()
-    targets: Sequence[int] = ()
-    message: str = ""
-    tokens: int = 0
-    total_tokens: int = 0
-    meta: dict | None = None
+    __slots__ = ("snapshot", "objects", "op", "blobs", "targets", "message", "tokens",
+                 "total_tokens", "meta")
+
+    def __init__(self, snapshot: Snapshot, objects: list[TraceObject], op: str,
+                 blobs: Sequence[bytes] = (), targets: Sequence[int] = (), message: str = "",
+                 tokens: int = 0, total_tokens: int = 0, meta: dict | None = None) -> None:
+        self.snapshot = snapshot
+        self.objects = objects
+        self.op = op
+        self.blobs = blobs
+        self.targets = targets
+        self.message = message
+        self.tokens = tokens
+        self.total_tokens = total_tokens
+        self.meta = meta
+
+    def __repr__(self) -> str:
+        return f"Change(op={self.op!r}, objects={len(self.objects)}, tokens={self.tokens})"
 
 
 Build = Callable[[Commit | None, Snapshot], Change]
@@ -163,7 +171,6 @@ def maybe_seal(repo: RepoState) -> None:
         seal(repo.store)
 
 
-@dataclass
 class Transaction:
     """Commits built in memory on top of the tip and published with one compare-and-swap.
 
@@ -171,11 +178,12 @@ class Transaction:
     ref moves once to the last commit (refused if it moved meanwhile), on an exception it stays
     (objects already written are unreferenced until gc)."""
 
-    repo: RepoState
-    commits: list[Commit] = field(default_factory=list)
-    _ref: str = ""
-    _base: bytes | None = None
-    _tip: Any = None
+    def __init__(self, repo: RepoState) -> None:
+        self.repo = repo
+        self.commits: list[Commit] = []
+        self._ref = ""
+        self._base: bytes | None = None
+        self._tip: Any = None
 
     def __enter__(self) -> Transaction:
         if self.repo.open_transaction is not None:

@@ -28,7 +28,7 @@ import re
 import stat
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..errors import CorruptRef, RefConflict, RefError
 from ..ids import ZERO_HEX
@@ -40,8 +40,7 @@ MAX_WHO = 128
 MAX_MESSAGE = 500
 
 
-@dataclass(frozen=True)
-class RefLogEntry:
+class RefLogEntry(NamedTuple):
     """One move of a ref: values are hex ids (64 zeros = absent) or `ref:<name>`."""
 
     new: str
@@ -174,8 +173,7 @@ def iter_records(data: bytes) -> Iterator[tuple]:
         pos = nl + 1
 
 
-@dataclass
-class FileScan:
+class FileScan(NamedTuple):
     """A whole ref file, classified: its records, the offsets of damaged lines (a final line
     that is not a torn tail included), the torn tail's offset, and whether the current record
     (the last complete line, or a damaged final line) is damaged."""

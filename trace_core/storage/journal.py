@@ -17,7 +17,6 @@ import os
 import struct
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 from ..errors import MalformedObject
 from . import safefs
@@ -30,15 +29,19 @@ REC_OVERHEAD = HEADER.size + CRC.size
 SUFFIX = ".journal"
 
 
-@dataclass
 class ScanResult:
-    """Where each valid record lives, and what follows the last one."""
+    """Where each valid record lives, and what follows the last one. (A plain class, not a
+    dataclass: creating dataclasses costs milliseconds at import, on every command's path.)"""
 
-    records: list = field(default_factory=list)  # (id, type, offset of payload, clen, ulen)
-    valid_end: int = len(MAGIC)
-    size: int = 0
-    torn_bytes: int = 0
-    bad_header: bool = False
+    __slots__ = ("records", "valid_end", "size", "torn_bytes", "bad_header")
+
+    def __init__(self, records: list | None = None, valid_end: int = len(MAGIC), size: int = 0,
+                 torn_bytes: int = 0, bad_header: bool = False) -> None:
+        self.records: list = [] if records is None else records  # (id, type, payload offset,
+        self.valid_end = valid_end                                 #  clen, ulen)
+        self.size = size
+        self.torn_bytes = torn_bytes
+        self.bad_header = bad_header
 
 
 def encode_record(oid: bytes, type_code: int, frame: bytes, ulen: int) -> bytes:

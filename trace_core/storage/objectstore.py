@@ -7,7 +7,6 @@ import itertools
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 
 from ..errors import CorruptObject, MalformedObject, MissingObject, PackError, UnreadableObject
 from ..ids import hash_bytes, to_hex
@@ -29,16 +28,26 @@ BATCH_FLUSH_BYTES = 64 * 1024 * 1024
 JOURNAL_LEVEL = -1
 
 
-@dataclass
 class StoreOptions:
-    """Tunables of the disk store (from the repository config)."""
+    """Tunables of the disk store (from the repository config). (A plain class, not a
+    dataclass: creating dataclasses costs milliseconds at import, on every command's path.)"""
 
-    durability: str = "normal"
-    level: int = 3
-    journal_max_records: int = 4096
-    journal_max_bytes: int = 8 * 1024 * 1024
-    auto_pack_limit: int = 16
-    max_object_size: int = MAX_OBJECT_SIZE
+    __slots__ = ("durability", "level", "journal_max_records", "journal_max_bytes",
+                 "auto_pack_limit", "max_object_size")
+
+    def __init__(self, durability: str = "normal", level: int = 3,
+                 journal_max_records: int = 4096, journal_max_bytes: int = 8 * 1024 * 1024,
+                 auto_pack_limit: int = 16, max_object_size: int = MAX_OBJECT_SIZE) -> None:
+        self.durability = durability
+        self.level = level
+        self.journal_max_records = journal_max_records
+        self.journal_max_bytes = journal_max_bytes
+        self.auto_pack_limit = auto_pack_limit
+        self.max_object_size = max_object_size
+
+    def __repr__(self) -> str:
+        return "StoreOptions(" + ", ".join(f"{k}={getattr(self, k)!r}"
+                                           for k in self.__slots__) + ")"
 
 
 class ObjectStore:
