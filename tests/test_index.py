@@ -104,8 +104,8 @@ def test_linear_walk_order_limit_and_rows(db):
     assert ids_of(idx.walk([ids[10]], exclude=[ids[20]])) == []
     r = idx.get(ids[3])
     assert isinstance(r, CommitRow) and r.parents == (ids[2],) and r.time_ms == 1003
-    assert (r.tz, r.author, r.op, r.tokens, r.total_tokens, r.snapshot, r.summary) == \
-        (60, "tester", "append", 1, 7, SNAP, "c3")
+    assert (r.tz, r.author, r.op, r.tokens, r.total_tokens, r.summary) == \
+        (60, "tester", "append", 1, 7, "c3")
     assert idx.parents(ids[0]) == () and idx.count() == 50
     idx.close()
 
@@ -359,6 +359,46 @@ def test_token_cache_round_trip(db):
     idx = CommitIndex(db, store)
     assert idx.get_tokens(a, "cl100k_base") == 12 and idx.get_tokens(a, "chars/4") == 30
     assert idx.get_tokens(b, "cl100k_base") == 0 and idx.get_tokens(b, "chars/4") is None
+
+
+def test_rows_are_the_bytes_format_md_specifies(db):
+    """docs/FORMAT.md §11, computed independently: a commit row is (id, parents, record, sum)
+    with the record [gen, time_ms, tz, author, op, tokens, total, summary] and the sum the
+    CRC-32 of id || parents || record minus 2**31; a token row names its encoding by number."""
+    from zlib import crc32
+
+    import msgpack
+    store = MemoryObjectStore()
+    a, b = chain(store, 2)
+    idx = CommitIndex(db, store)
+    idx.get(b)
+    idx.put_tokens([(a, "chars/4", 9), (b, "cl100k_base", 70000)])
+    idx.close()
+    c = sqlite3.connect(db)
+    assert c.execute("SELECT value FROM meta WHERE key='schema'").fetchone() == ("3",)
+    rec = msgpack.packb([2, 1001, 60, "tester", "append", 1, 7, "c1"])
+    assert c.execute("SELECT * FROM commits WHERE id=?", (b,)).fetchone() == \
+        (b, a, rec, crc32(b + a + rec) - 2**31)
+    enc = dict(c.execute("SELECT name, id FROM encodings"))
+    assert sorted(enc) == ["chars/4", "cl100k_base"]
+    assert c.execute("SELECT * FROM tokens WHERE blob=?", (b,)).fetchone() == \
+        (b, enc["cl100k_base"], 70000,
+         crc32(msgpack.packb([b, "cl100k_base", 70000])) - 2**31)
+    c.close()
+
+
+def test_rebuild_leaves_no_free_pages(db):
+    store = MemoryObjectStore()
+    ids = chain(store, 300)
+    idx = CommitIndex(db, store)
+    idx.put_tokens([(bytes([i]) * 32, "e", i) for i in range(200)])
+    list(idx.walk([ids[-1]]))
+    idx.rebuild()           # empties the token cache: its pages are given back
+    c = sqlite3.connect(db)
+    assert c.execute("PRAGMA freelist_count").fetchone() == (0,)
+    assert c.execute("SELECT count(*) FROM tokens").fetchone() == (0,)
+    c.close()
+    assert ids_of(idx.walk([ids[-1]])) == ids[::-1]
 
 
 # -- concurrency ----------------------------------------------------------------------------------

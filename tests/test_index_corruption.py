@@ -13,7 +13,7 @@ from conftest import invoke
 
 from trace_core import Repository, plumbing
 from trace_core.fsck import fsck
-from trace_core.index.sqlite_index import SCHEMA_VERSION, row_sum
+from trace_core.index.sqlite_index import SCHEMA_VERSION, commit_sum, row_sum
 
 
 @pytest.fixture
@@ -99,7 +99,8 @@ def damage_rec(rec: bytes, how: str, other: bytes) -> bytes:
 
 
 @pytest.mark.parametrize("how", ["flip3", "flip40", "flip77", "flip-5", "flip-1", "truncate",
-                                 "extend", "other", "empty", "parents", "sum"])
+                                 "extend", "other", "empty", "parents", "sum", "key",
+                                 "text-rec", "text-parents"])
 def test_any_damaged_row_is_recomputed_from_the_objects(hist, how):
     d, want = hist
     c = sqlite3.connect(db_path(d))
@@ -107,10 +108,18 @@ def test_any_damaged_row_is_recomputed_from_the_objects(hist, how):
     head = bytes.fromhex(head_id(d))
     victims = [head] + [k for k, _ in rows if k != head][:9]
     recs = dict(rows)
+    named = {k.hex() for k in victims}      # the ids fsck names
     with c:
         for n, key in enumerate(victims):
             if how == "parents":        # the column the chain query follows
                 c.execute("UPDATE commits SET parents=? WHERE id=?", (bytes([n]) * 32, key))
+            elif how.startswith("text"):    # a flipped serial type: the column reads as text
+                col = how[5:]
+                c.execute(f"UPDATE commits SET {col}=? WHERE id=?", ("x" * 40, key))
+            elif how == "key":              # the row moves under another id (one bit)
+                other_key = bytes([key[0] ^ 1]) + key[1:]
+                c.execute("UPDATE commits SET id=? WHERE id=?", (other_key, key))
+                named = named - {key.hex()} | {other_key.hex()}
             elif how == "sum":
                 c.execute("UPDATE commits SET sum=sum+1 WHERE id=?", (key,))
             else:
@@ -119,9 +128,11 @@ def test_any_damaged_row_is_recomputed_from_the_objects(hist, how):
                           (damage_rec(recs[key], how, other), key))
     c.close()
     found = index_errors(d)
-    assert {f[0] for f in found} == {"badIndexRow"} and {f[1] for f in found} == \
-        {k.hex() for k in victims}
+    assert {f[0] for f in found} == {"badIndexRow"} and {f[1] for f in found} == named
     assert_reads_are_right(d, want)           # never wrong, never "object not found"
+    if how == "key":    # rows under ids no read asks for stay until reindex
+        assert {f[1] for f in index_errors(d)} == named
+        invoke(d, "reindex", check=True)
     assert index_errors(d) == []
 
 
@@ -130,11 +141,11 @@ def test_a_consistent_lie_is_caught_by_fsck(hist):
     d, _want = hist
     c = sqlite3.connect(db_path(d))
     key = bytes.fromhex(head_id(d))
-    [rec] = c.execute("SELECT rec FROM commits WHERE id=?", (key,)).fetchone()
-    lie = (*msgpack.unpackb(rec, use_list=False)[:10], "forged")
+    rec, parents = c.execute("SELECT rec, parents FROM commits WHERE id=?", (key,)).fetchone()
+    lie = msgpack.packb((*msgpack.unpackb(rec, use_list=False)[:7], "forged"))
     with c:
         c.execute("UPDATE commits SET rec=?, sum=? WHERE id=?",
-                  (msgpack.packb(lie), row_sum(lie), key))
+                  (lie, commit_sum(key, parents, lie), key))
     c.close()
     [(fid, obj, msg)] = index_errors(d)
     assert (fid, obj) == ("badIndexRow", head_id(d)) and "summary" in msg and "reindex" in msg
@@ -160,6 +171,40 @@ def test_damaged_token_cache_is_recounted(hist):
     with Repository.open(d) as repo:
         [f] = [f for f in fsck(repo) if f.severity == "error"]
         assert f.id == "badIndexTokens" and "recount" in f.message
+
+
+def test_a_token_row_under_another_encoding_number_is_not_believed(hist):
+    """Token rows name their encoding by number; the checksum covers the name, so a row whose
+    number (or whose encoding's name) changed is recounted, never read as another encoding's."""
+    d, _ = hist
+    with Repository.open(d) as repo:
+        blob = repo.get_commit(repo.head_commit()).blobs[0]
+        n = repo.blob_tokens(blob)
+        repo.flush_token_cache()
+        repo.index.put_tokens([(blob, "other", n + 50)])
+    c = sqlite3.connect(db_path(d))
+    enc = dict(c.execute("SELECT name, id FROM encodings"))
+    with c:     # the two rows of this blob swap encoding numbers
+        c.execute("UPDATE tokens SET enc=-1 WHERE enc=? AND blob=?", (enc["chars/4"], blob))
+        c.execute("UPDATE tokens SET enc=? WHERE enc=? AND blob=?", (enc["chars/4"],
+                  enc["other"], blob))
+        c.execute("UPDATE tokens SET enc=? WHERE enc=-1 AND blob=?", (enc["other"], blob))
+    c.close()
+    with Repository.open(d) as repo:
+        assert {(f.id, f.object) for f in fsck(repo) if f.severity == "error"} == \
+            {("badIndexTokens", blob.hex())}
+        assert repo.blob_tokens(blob) == n and repo.index.get_tokens(blob, "other") is None
+        assert any("token count" in w for w in repo.warnings)
+        repo.flush_token_cache()
+    sql(d, "UPDATE encodings SET name='chars/5' WHERE name='chars/4'")    # a damaged name
+    with Repository.open(d) as repo:
+        assert repo.index.get_tokens(blob, "chars/4") is None
+        assert repo.blob_tokens(blob) == n
+        found = [f for f in fsck(repo) if f.severity == "error"]   # every row under that name
+        assert {f.id for f in found} == {"badIndexTokens"} and blob.hex() in \
+            {f.object for f in found}
+    invoke(d, "reindex", check=True)
+    assert index_errors(d) == []
 
 
 def test_garbage_index_file_is_reported_then_rebuilt(hist):

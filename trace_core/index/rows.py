@@ -22,5 +22,4 @@ class CommitRow(NamedTuple):
     op: str
     tokens: int
     total_tokens: int
-    snapshot: bytes
     summary: str

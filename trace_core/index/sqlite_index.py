@@ -5,7 +5,8 @@ its unindexed ancestors, so a missing, stale or corrupt `index.sqlite` is rebuil
 Generation numbers (1 for a root, 1 + the highest parent's otherwise) let walks, merge bases and
 ancestry tests stop early without loading whole histories.
 
-Every row carries a checksum of its values (`row_sum`), verified whenever the row is read:
+Every row carries a checksum of its values (`commit_sum`, `row_sum`), verified whenever the row
+is read:
 SQLite's page checks do not notice a flipped byte inside a row. A row that fails it is deleted
 and recomputed from the objects, so no read ever returns what the index got wrong; `audit`
 (used by fsck) compares every row with the objects it was derived from.
@@ -34,21 +35,32 @@ if TYPE_CHECKING:
     from ..storage.objectstore import ObjectStore
     from .rows import CommitRow
 
-SCHEMA_VERSION = "2"        # 2: a checksum column in commits and tokens (docs/FORMAT.md §11)
+SCHEMA_VERSION = "3"   # 3: compact rows (docs/FORMAT.md §11: no id, parents or snapshot in a
+                       # record; token rows name their encoding by a number)
 SUMMARY_MAX = 200
 _COMMIT_CODE = TYPE_CODES[TAG_COMMIT]
 _NAMES = ("id", "parents", "gen", "time_ms", "tz", "author", "op", "tokens", "total",
-          "snapshot", "summary")     # the values of a row, in the order of its record
+          "summary")     # the values of a row: its key and parents columns, then its record
+_REC_LEN = len(_NAMES) - 2
 _KEY_COLS = _NAMES[:4]     # every raw row starts with these: id, parents, gen, time_ms
 _BULK_MIN = 256            # walks expected to read this many rows may read the table in one scan
 _pack = msgpack.Packer(use_bin_type=True).pack
 _unpackb = msgpack.unpackb
 
 
+_BIAS = 1 << 31    # a sum is a CRC-32 minus 2**31: signed 32 bits, which SQLite stores in 4 bytes
+                   # (it would need 6 for half of all unsigned values)
+
+
 def row_sum(values: tuple) -> int:
-    """CRC-32 of the msgpack array of `values`: what a row's `sum` column holds (a commit row's
-    record is that array already; a token row's values are blob, encoding, n)."""
-    return crc32(_pack(values))
+    """What a token row's `sum` column holds: the CRC-32 of the msgpack array of `values` (blob,
+    encoding name, n), minus 2**31."""
+    return crc32(_pack(values)) - _BIAS
+
+
+def commit_sum(key: bytes, parents: bytes, rec: bytes) -> int:
+    """What a commit row's `sum` column holds: the CRC-32 of key || parents || rec, minus 2**31."""
+    return crc32(rec, crc32(parents, crc32(key))) - _BIAS
 
 
 def _chain_sql() -> str:
@@ -64,10 +76,10 @@ _CHAIN = _chain_sql()
 
 
 def oneline(r: tuple) -> str:
-    """The uncolored `trace log --oneline` line of a record (the 11 values of a row)."""
+    """The uncolored `trace log --oneline` line of a raw row (the 10 values of `_NAMES`)."""
     op, tokens = r[6], r[7]
     sign = "-" if op == "drop" or tokens < 0 else "+"
-    return f"{r[0][:6].hex()} {op:<7} {sign}{abs(tokens):<5d} {r[8]:7d}  {r[10]}"
+    return f"{r[0][:6].hex()} {op:<7} {sign}{abs(tokens):<5d} {r[8]:7d}  {r[9]}"
 
 
 _SCHEMA = """
@@ -75,9 +87,10 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS commits (
     id BLOB PRIMARY KEY, parents BLOB NOT NULL, rec BLOB NOT NULL, sum INTEGER NOT NULL
     ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS encodings (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
 CREATE TABLE IF NOT EXISTS tokens (
-    blob BLOB NOT NULL, encoding TEXT NOT NULL, n INTEGER NOT NULL, sum INTEGER NOT NULL,
-    PRIMARY KEY (blob, encoding)) WITHOUT ROWID;
+    blob BLOB NOT NULL, enc INTEGER NOT NULL, n INTEGER NOT NULL, sum INTEGER NOT NULL,
+    PRIMARY KEY (blob, enc)) WITHOUT ROWID;
 """
 
 _CommitRow = None
@@ -105,30 +118,30 @@ def split_parents(p: bytes) -> tuple:
 
 
 def _from_db(r: tuple) -> CommitRow:
-    """A CommitRow from a record (the 11 values of a row)."""
+    """A CommitRow from a raw row (the 10 values of `_NAMES`)."""
     p = r[1]
     parents = (p,) if len(p) == ID_LEN else tuple(p[i:i + ID_LEN] for i in range(0, len(p), ID_LEN))
     return (_CommitRow or _row_class())(r[0], parents, *r[2:])
 
 
 def _to_db(r: CommitRow) -> tuple:
-    """The record of a CommitRow: its 11 values in table order, parents packed."""
+    """The raw row of a CommitRow: its 10 values in `_NAMES` order, parents packed."""
     return (r.id, b"".join(r.parents), r.generation, r.time_ms, r.tz, r.author, r.op, r.tokens,
-            r.total_tokens, r.snapshot, r.summary)
+            r.total_tokens, r.summary)
 
 
 def _record(key: bytes, rec: bytes, s: int, parents: bytes) -> tuple | None:
-    """The values of a stored row if its record passes its checksum and agrees with the row's
-    key and parents columns (those the queries navigate by)."""
-    if crc32(rec) != s:
-        return None
-    try:
+    """The raw row (key, parents, *record) of a stored row if key, parents and record pass its
+    checksum and the record decodes to its 8 values; else None."""
+    try:    # (a damaged column may hold text or a number: TypeError)
+        if commit_sum(key, parents, rec) != s:
+            return None
         r = _unpackb(rec, use_list=False)
-    except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError):
+    except (TypeError, ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError):
         return None
-    if type(r) is not tuple or len(r) != 11 or r[0] != key or r[1] != parents:
+    if type(r) is not tuple or len(r) != _REC_LEN:
         return None
-    return r
+    return (key, parents, *r)
 
 
 def _is_busy(exc: Exception) -> bool:
@@ -160,6 +173,7 @@ class CommitIndex:
         self.repairs = 0             # rows found damaged and recomputed from the objects
         self.in_memory = False
         self._extra: dict = {}   # rows whose integers SQLite cannot hold (kept per process)
+        self._enc_ids: dict = {}   # encoding name -> its number in this connection's file
         self._lock = RLock()
         try:
             self._conn = self._open()
@@ -219,6 +233,7 @@ class CommitIndex:
         """First failure: recreate the file (unless merely busy); then: use a memory database."""
         with suppress(sqlite3.Error):
             self._conn.close()
+        self._enc_ids = {}      # numbers belong to the file just closed
         if not _is_busy(exc) and self.on_repair is not None:
             self.on_repair(f"the commit index was unusable ({exc}); rebuilding it from the objects")
         if attempt == 0 and not self.in_memory and not _is_busy(exc):
@@ -320,7 +335,7 @@ class CommitIndex:
         for oid, c in loaded.items():
             summary = c.message.split("\n", 1)[0][:SUMMARY_MAX] if c.message else c.op
             out[oid] = row_cls(oid, c.parents, gens[oid], c.time_ms, c.tz_min, c.author, c.op,
-                                 c.tokens, c.total_tokens, c.snapshot, summary)
+                                 c.tokens, c.total_tokens, summary)
         return out
 
     def _save(self, rows: dict, reset: bool = False) -> None:
@@ -329,8 +344,9 @@ class CommitIndex:
         good = []
         for r in rows.values():
             if lo <= r.time_ms <= hi and lo <= r.tokens <= hi and lo <= r.total_tokens <= hi:
-                rec = _pack(_to_db(r))
-                good.append((r.id, b"".join(r.parents), rec, crc32(rec)))
+                parents = b"".join(r.parents)
+                rec = _pack(_to_db(r)[2:])
+                good.append((r.id, parents, rec, commit_sum(r.id, parents, rec)))
             else:
                 self._extra[r.id] = r
 
@@ -392,7 +408,7 @@ class CommitIndex:
                  columns: tuple = ()) -> Iterator[tuple]:
         """`walk` yielding plain tuples, for hot loops: (id, packed parents, generation, time_ms,
         *columns). Each of `columns` names a value of a commit row (tz, author, op, tokens,
-        total, snapshot, summary). Packed parents are the parent ids concatenated
+        total, summary). Packed parents are the parent ids concatenated
         (`split_parents`)."""
         if limit is not None and limit <= 0:
             return
@@ -467,7 +483,7 @@ class CommitIndex:
         # `oneline`, inlined (10,000 calls cost more than the formatting)
         return [(r[0], f"{r[0][:6].hex()} {r[6]:<7} "
                        f"{'-' if r[6] == 'drop' or r[7] < 0 else '+'}{abs(r[7]):<5d} "
-                       f"{r[8]:7d}  {r[10]}")
+                       f"{r[8]:7d}  {r[9]}")
                 for r in self.walk_raw(starts, exclude, limit, first_parent, _NAMES[4:])]
 
     def row_reader(self, columns: tuple = ()) -> Callable[[bytes], tuple]:
@@ -478,11 +494,11 @@ class CommitIndex:
     def _raw_reader(self, columns: tuple) -> tuple:
         """(row, bulk, get) for one traversal over raw rows: `row(oid)` reads first-parent
         chains ahead in growing runs; `bulk()` reads every indexed row in one scan; `get(oid)`
-        is the row if already read, else None. A row's values come from its record, trusted
-        only after its checksum and its key check out; a damaged row is dropped and recomputed
-        from the objects (`_row_raw`)."""
+        is the row if already read, else None. A row is trusted only after its checksum (over
+        key, parents and record) checks out; a damaged row is dropped and recomputed from the
+        objects (`_row_raw`)."""
         idx = tuple(_NAMES.index(c) for c in columns)
-        shape = None if idx == tuple(range(4, 11)) else itemgetter(0, 1, 2, 3, *idx)
+        shape = None if idx == tuple(range(4, len(_NAMES))) else itemgetter(0, 1, 2, 3, *idx)
         chain_sql = _CHAIN
         cache: dict = {}
         step = 4
@@ -490,17 +506,17 @@ class CommitIndex:
 
         def keep(rows: list) -> None:
             bad = []
-            unpack, crc = _unpackb, crc32
+            unpack, crc, n_rec, bias = _unpackb, crc32, _REC_LEN, _BIAS
             for key, rec, s, p in rows:     # _record, inlined: this is the hot loop of `log`
                 r = None
-                if crc(rec) == s:
-                    try:     # noqa: SIM105 (free here; suppress() is a call per row)
+                try:     # noqa: SIM105 (free here; suppress() is a call per row)
+                    if crc(rec, crc(p, crc(key))) - bias == s:
                         r = unpack(rec, use_list=False)
-                    except (ValueError, msgpack.ExtraData, msgpack.FormatError,
-                            msgpack.StackError):
-                        pass
-                if type(r) is tuple and len(r) == 11 and r[0] == key and r[1] == p:
-                    cache[key] = r if shape is None else shape(r)
+                except (TypeError, ValueError, msgpack.ExtraData, msgpack.FormatError,
+                        msgpack.StackError):
+                    pass
+                if type(r) is tuple and len(r) == n_rec:
+                    cache[key] = (key, p, *r) if shape is None else shape((key, p, *r))
                 else:
                     bad.append(key)
             if bad:
@@ -615,12 +631,28 @@ class CommitIndex:
         rows = self._compute(ids, use_db=False, strict=False)
         self._extra = {}
         self._save(rows, reset=True)
+        self.compact()
+
+    def compact(self) -> None:
+        """Give the file's free pages back (VACUUM: rows then fill their pages). Skipped when
+        another process is using the file: it is only a size optimization."""
+        if self.in_memory:
+            return
+        with self._lock, suppress(sqlite3.OperationalError):
+            self._conn.execute("VACUUM")
 
     # -- token counts ---------------------------------------------------------------------------
     def get_tokens(self, blob_id: bytes, encoding: str) -> int | None:
         """The cached token count of a blob, or None (not cached, or damaged: then deleted)."""
-        r = self._db(lambda c: c.execute("SELECT n, sum FROM tokens WHERE blob=? AND encoding=?",
-                                         (blob_id, encoding)).fetchone())
+        enc = self._enc_ids.get(encoding)
+        if enc is None:
+            found = self._db(lambda c: c.execute("SELECT id FROM encodings WHERE name=?",
+                                                 (encoding,)).fetchone())
+            if found is None:
+                return None
+            enc = self._enc_ids[encoding] = found[0]
+        r = self._db(lambda c: c.execute("SELECT n, sum FROM tokens WHERE blob=? AND enc=?",
+                                         (blob_id, enc)).fetchone())
         if r is None:
             return None
         if row_sum((blob_id, encoding, r[0])) != r[1]:
@@ -628,19 +660,23 @@ class CommitIndex:
             if self.on_repair is not None:
                 self.on_repair(f"the cached token count of blob {to_hex(blob_id)} failed its "
                                "checksum; counting again")
-            self._db(lambda c: c.execute("DELETE FROM tokens WHERE blob=? AND encoding=?",
-                                         (blob_id, encoding)))
+            self._db(lambda c: c.execute("DELETE FROM tokens WHERE blob=? AND enc=?",
+                                         (blob_id, enc)))
             return None
         return r[0]
 
     def put_tokens(self, rows: list) -> None:
         """Cache (blob id, encoding, token count) triples."""
-        summed = [(b, e, n, row_sum((b, e, n))) for b, e, n in rows]
-
         def tx(c: sqlite3.Connection) -> None:
             c.execute("BEGIN IMMEDIATE")
-            c.executemany("INSERT OR REPLACE INTO tokens VALUES (?,?,?,?)", summed)
+            names = {e for _, e, _ in rows}
+            c.executemany("INSERT OR IGNORE INTO encodings (name) VALUES (?)",
+                          [(e,) for e in names])
+            num = dict(c.execute("SELECT name, id FROM encodings"))
+            c.executemany("INSERT OR REPLACE INTO tokens VALUES (?,?,?,?)",
+                          [(b, num[e], n, row_sum((b, e, n))) for b, e, n in rows])
             c.execute("COMMIT")
+            self._enc_ids.update(num)   # (only once committed: a rolled-back number is free)
         if rows:
             self._db(tx)
 
@@ -666,18 +702,17 @@ def audit(path: str, store: ObjectStore,
         if schema is None or schema[0] != SCHEMA_VERSION:
             return []
         rows = conn.execute("SELECT id, parents, rec, sum FROM commits").fetchall()
-        tokens = conn.execute("SELECT blob, encoding, n, sum FROM tokens").fetchall()
+        tokens = conn.execute("SELECT blob, name, n, sum FROM tokens "
+                              "LEFT JOIN encodings ON encodings.id = tokens.enc").fetchall()
     except sqlite3.Error as exc:
         return [("file", "", f"index.sqlite cannot be read: {exc}")]
     finally:
         conn.close()
     sound = []
     for key, parents, rec, s in rows:
-        ok = isinstance(rec, bytes) and isinstance(s, int)
-        r = _record(key, rec, s, parents) if ok else None
+        r = _record(key, rec, s, parents)
         if r is None:
-            out.append(("row", _hex_or_repr(key), "its row fails its checksum or disagrees "
-                        "with its key or parents columns"))
+            out.append(("row", _hex_or_repr(key), "its row fails its checksum"))
         else:
             sound.append(r)
     scratch = CommitIndex(":memory:", store)
@@ -695,7 +730,7 @@ def audit(path: str, store: ObjectStore,
             out.append(("row", to_hex(r[0]), "its row differs from the commit in "
                         + ", ".join("generation" if n == "gen" else n for n in differ)))
     for blob, enc, n, s in tokens:
-        if row_sum((blob, enc, n)) != s:
+        if enc is None or row_sum((blob, enc, n)) != s:
             out.append(("tokens", _hex_or_repr(blob), "its cached token count fails its checksum"))
         elif count_tokens is not None and enc == count_tokens[0]:
             try:
