@@ -348,7 +348,9 @@ def _collect(repo, expire_s: int, now: float | None, reflogs: bool, level: int |
     finally:
         lock.release()
     if rep.objects_pruned:  # the derived index may name pruned commits: rebuild it
-        repo.index.rebuild()
+        repo.index.rebuild()    # (which compacts it too)
+    elif reflogs:           # gc, not prune: give the index's free pages back (VACUUM)
+        repo.index.compact()
     if progress:
         progress(n)
     rep.seconds = round(time.monotonic() - t0, 3)
