@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .errors import InputError
-from .messages import message_text
+from .messages import message_text, text_of
 from .shapes import ANTHROPIC, CHAT, RESPONSES, Part, arrange, neutral
 
 FORMATS = ("openai", "openai-responses", "anthropic", "text", "json")
@@ -51,22 +51,29 @@ def to_openai(messages: Sequence[dict]) -> list[dict]:
         if t.plain:
             out.append({"role": t.role, "content": t.raw["content"]})
             continue
-        if t.shape == CHAT:
+        if t.shape == CHAT and not (t.role == "assistant" and t.calls() and _calling(out)):
             out.append(_copy(t.raw))
             continue
         if t.role == "tool":
             out.extend({"role": "tool", "tool_call_id": p.id, "content": _texts(p.content)}
                        for p in t.parts if p.kind == "result")
         elif t.role == "assistant":
+            # Responses fragments of one turn (message, reasoning, function_call items) join into
+            # one message; so do calls made right after calls (their results follow them all)
             text = _texts(t.parts)
-            calls = [{"id": p.id, "type": "function",
+            calls = [_copy(p.raw) if p.shape == CHAT else
+                     {"id": p.id, "type": "function",
                       "function": {"name": p.name, "arguments": p.text}}
                      for p in t.parts if p.kind == "call"]
             if not text and not calls:
                 continue
-            if merged is not None and out and out[-1] is merged:
+            if out and (out[-1] is merged or calls and _calling(out)):
+                merged = out[-1]
                 if text:
-                    merged["content"] = "\n".join(x for x in (merged["content"], text) if x)
+                    before = merged.get("content")
+                    before = before if isinstance(before, str) or before is None \
+                        else text_of(before)
+                    merged["content"] = "\n".join(x for x in (before, text) if x)
                 if calls:
                     merged.setdefault("tool_calls", []).extend(calls)
                 continue
@@ -81,6 +88,11 @@ def to_openai(messages: Sequence[dict]) -> list[dict]:
         elif _texts(t.parts):
             out.append({"role": t.role, "content": _texts(t.parts)})
     return out
+
+
+def _calling(out: list[dict]) -> bool:
+    """The last message is an assistant message with tool calls (no result has followed)."""
+    return bool(out) and out[-1].get("role") == "assistant" and bool(out[-1].get("tool_calls"))
 
 
 def _web_image(p: Part) -> bool:
@@ -156,14 +168,14 @@ def to_anthropic(messages: Sequence[dict]) -> dict:
     for t in arrange(neutral(messages)):
         if t.plain and t.role in ("user", "assistant"):  # the common case, quickly
             text = t.raw["content"]
-            if text:
+            if text.strip():
                 if out and out[-1]["role"] == t.role:
                     out[-1]["content"].append({"type": "text", "text": text})
                 else:
                     out.append({"role": t.role, "content": [{"type": "text", "text": text}]})
             continue
         if t.role in ("system", "developer"):
-            if _texts(t.parts):
+            if _texts(t.parts).strip():
                 system.append(_texts(t.parts))
             continue
         role = "assistant" if t.role == "assistant" else "user"
@@ -191,7 +203,7 @@ def _block(p: Part, role: str) -> dict | None:
             return None
         return _copy(p.raw)
     if p.kind == "text":
-        if not p.text:
+        if not p.text.strip():  # Anthropic refuses empty and white-space-only text blocks
             return None
         if p.shape == ANTHROPIC and isinstance(p.raw, dict):
             return _copy(p.raw)
