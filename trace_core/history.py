@@ -22,6 +22,7 @@ from .objects import FLAG_PINNED, Blob, Commit, Entry, Snapshot
 from .plumbing.commit import Change, Transaction, commit_change, publish, total_after
 from .plumbing.refs import ANY, set_ref, set_symbolic_ref
 from .plumbing.revparse import resolve_ref_name, resolve_revision
+from .shapes import check_messages
 from .state import RepoState
 
 MAX_MESSAGE_SIZE = 16 * 1024 * 1024   # bytes of a message's canonical encoding that append
@@ -85,6 +86,7 @@ def append_many(repo: RepoState, messages: Sequence[dict], *, pinned: bool = Fal
     """Append several messages in one commit."""
     if not messages:
         raise InputError("nothing to append")
+    check_messages(messages)
     blobs = [new_blob(m) for m in messages]
     flags = FLAG_PINNED if pinned else 0
     cost = sum(repo.blob_tokens(b.id, b) for b in blobs)
@@ -158,6 +160,7 @@ def _rewrite(repo: RepoState, op: str, indices: Sequence[int], fn: Callable, mes
 def edit(repo: RepoState, index: int, message: dict, *, commit_message: str | None = None,
          author: str | None = None) -> Commit:
     """Replace the entry at `index` (its pin flag is kept; the old version stays in history)."""
+    check_messages([message])
     blob = new_blob(message)
 
     def fn(entries: list, idx: list) -> list:

@@ -178,7 +178,8 @@ def show(obj, as_json=False, rev="HEAD") -> None:
 
 
 @command("context",
-         option("--format", dest="fmt", type=Choice(("openai", "anthropic", "text", "json")),
+         option("--format", dest="fmt",
+                type=Choice(("openai", "openai-responses", "anthropic", "text", "json")),
                 default="openai", show_default=True, help="Prompt format."),
          argument("rev", default="HEAD"), fast=True)
 def context(obj, fmt="openai", rev="HEAD") -> None:
