@@ -105,6 +105,8 @@ class RepoState:
         self.open_transaction: OpenTransaction | None = None
         #: when set, a commit that would cross a budget threshold is refused (strict_budget)
         self.budget_strict = False
+        #: when set, a change that breaks tool-call pairing is refused (strict_tools)
+        self.tools_strict = False
         #: where `warn` sends a warning: the parent view's callback, else appended to `warnings`
         #: (the CLI sets a callback that prints `warning: ...` on stderr)
         self.on_warning: Callable[[str], None] | None = (
