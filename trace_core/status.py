@@ -60,8 +60,8 @@ def status(repo: RepoState) -> Status:
         st.warnings.append(note)
     st.operation = operation_status(repo)
     tools = pairing(repo, snap)
-    st.pending_calls = [p._asdict() for p in tools.pending]
-    st.broken_pairs = [dict(p._asdict(), message=p.text()) for p in tools.problems]
+    st.pending_calls = [p.to_dict() for p in tools.pending]
+    st.broken_pairs = [p.to_dict() for p in tools.problems]
     return st
 
 

@@ -24,7 +24,8 @@ it to the contexts a change moves between.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from dataclasses import asdict, dataclass
+from typing import Any, NamedTuple
 
 from .errors import InputError, OperationError
 from .messages import call_ids, call_names, is_tool_output, result_ids
@@ -40,7 +41,8 @@ class ToolPairingError(OperationError):
     """A change refused under strict tool checking: it would break tool-call pairing."""
 
 
-class Problem(NamedTuple):
+@dataclass(frozen=True)
+class Problem:
     """One broken pair: `index` is the result (orphan) or the call (unanswered) message,
     `before` the conversational message that cut an unanswered call off (None for orphans)."""
 
@@ -49,6 +51,9 @@ class Problem(NamedTuple):
     call_id: str
     before: int | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        return dict(asdict(self), message=self.text())
+
     def text(self) -> str:
         if self.kind == ORPHAN:
             return f"tool result #{self.index} for {self.call_id!r} has no call awaiting it " \
@@ -56,12 +61,16 @@ class Problem(NamedTuple):
         return f"tool call {self.call_id!r} (#{self.index}) gets no result before #{self.before}"
 
 
-class Pending(NamedTuple):
+@dataclass(frozen=True)
+class Pending:
     """A call at the end of the list still awaiting its result."""
 
     index: int
     call_id: str
     name: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 class Pairing(NamedTuple):
@@ -173,8 +182,9 @@ def placeholder(call: dict, call_id: str, text: str = PLACEHOLDER_TEXT) -> dict:
     """A result for `call_id` in the shape of the message that made the call."""
     if call.get("type") == "function_call":
         return {"type": "function_call_output", "call_id": call_id, "output": text}
-    if any(isinstance(b, dict) and b.get("type") == "tool_use" and b.get("id") == call_id
-           for b in (call.get("content") if isinstance(call.get("content"), list) else ())):
+    content = call.get("content")
+    if isinstance(content, list) and any(isinstance(b, dict) and b.get("type") == "tool_use"
+                                         and b.get("id") == call_id for b in content):
         return {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call_id,
                                              "content": text, "is_error": True}]}
     return {"role": "tool", "tool_call_id": call_id, "content": text}

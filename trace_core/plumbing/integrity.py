@@ -43,8 +43,8 @@ def _remember(snap_id: bytes, pending: Sequence[Pending]) -> None:
 def readers(repo: RepoState, objects: Sequence[Any] = ()) -> tuple[GetNode, GetMessage]:
     """A node getter and a memoized message getter that see `objects` (not written yet)
     before the store."""
-    nodes = {o.id: o for o in objects if isinstance(o, Node)}
-    blobs = {o.id: o for o in objects if isinstance(o, Blob)}
+    nodes: dict[bytes, Node] = {o.id: o for o in objects if isinstance(o, Node)}
+    blobs: dict[bytes, Blob] = {o.id: o for o in objects if isinstance(o, Blob)}
     memo: dict[bytes, Any] = {}
 
     def get_node(oid: bytes) -> Node:
