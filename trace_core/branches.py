@@ -112,11 +112,17 @@ def switch(repo: RepoState, name: str, create: bool = False, start: str = "HEAD"
     if detach:
         return checkout(repo, to_hex(resolve_revision(repo, name)))
     full = _full(HEADS, name)
+    if not create and repo.refs.read(full) is None:
+        raise RefNotFound(f"no branch named {name!r} (create it with -c)")
+    from .plumbing.integrity import move_problems, verdict
+    tip = to_hex(resolve_revision(repo, start)) if create else repo.refs.resolve(full)
+    warning = verdict(repo, "switch", move_problems(repo, repo.head_commit(),
+                                                    bytes.fromhex(tip) if tip else None))
     if create:
         branch_create(repo, name, start)
-    elif repo.refs.read(full) is None:
-        raise RefNotFound(f"no branch named {name!r} (create it with -c)")
     set_symbolic_ref(repo, "HEAD", full, message=f"switch: moving to {name}")
+    if warning:
+        repo.warn(warning)
     return full
 
 

@@ -1,5 +1,5 @@
 """History operations on the current branch: append, edit, pin, unpin, drop, transactions,
-strict budgets, and the moves reset, reapply and checkout.
+strict budgets and strict tool checking, and the moves reset, reapply and checkout.
 
 Each commit operation is a `build` function handed to the commit primitive
 (`plumbing.commit.commit_change`): it reads the branch tip, builds the new snapshot and commit,
@@ -20,6 +20,7 @@ from .ids import to_hex
 from .messages import preview
 from .objects import FLAG_PINNED, Blob, Commit, Entry, Snapshot
 from .plumbing.commit import Change, Transaction, commit_change, publish, total_after
+from .plumbing.integrity import move_problems, verdict
 from .plumbing.refs import ANY, set_ref, set_symbolic_ref
 from .plumbing.revparse import resolve_ref_name, resolve_revision
 from .shapes import check_messages
@@ -240,6 +241,23 @@ def _strict_budget(repo: RepoState) -> Iterator[None]:
         repo.budget_strict = prev
 
 
+def strict_tools(repo: RepoState) -> AbstractContextManager[None]:
+    """Inside this block, an operation that would break tool-call pairing (a result without
+    its call, a call the conversation moves on from; trace_core.toolpairs) raises
+    ToolPairingError instead of warning, and changes nothing (also `repo.tools_strict`)."""
+    return _strict_tools(repo)
+
+
+@contextmanager
+def _strict_tools(repo: RepoState) -> Iterator[None]:
+    prev = repo.tools_strict
+    repo.tools_strict = True
+    try:
+        yield
+    finally:
+        repo.tools_strict = prev
+
+
 # -- moves ------------------------------------------------------------------------------------
 
 
@@ -280,11 +298,19 @@ def checkout(repo: RepoState, rev: str) -> str | None:
                              "HEAD (use the repository itself, or another worktree view)")
     full = resolve_ref_name(repo, rev) if rev != "HEAD" else None
     if full is not None and full.startswith("refs/heads/"):
+        tip = repo.refs.resolve(full)
+        warning = verdict(repo, "checkout", move_problems(
+            repo, repo.head_commit(), bytes.fromhex(tip) if tip else None))
         set_symbolic_ref(repo, "HEAD", full, message=f"checkout: moving to {rev}")
-        return full
-    target = resolve_revision(repo, rev)
-    set_ref(repo, "HEAD", ANY, to_hex(target), message=f"checkout: moving to {to_hex(target)[:12]}")
-    return None
+    else:
+        full = None
+        target = resolve_revision(repo, rev)
+        warning = verdict(repo, "checkout", move_problems(repo, repo.head_commit(), target))
+        set_ref(repo, "HEAD", ANY, to_hex(target),
+                message=f"checkout: moving to {to_hex(target)[:12]}")
+    if warning:
+        repo.warn(warning)
+    return full
 
 
 def _check_indices(indices: Iterable[int], count: int) -> list:
