@@ -22,9 +22,9 @@ def test_empty_content_is_refused(rdir):
     before = head(rdir)
     for args, stdin in ((["commit"], ""), (["commit"], "  \n"), (["commit", ""], None),
                         (["commit", "-"], "\n"), (["commit", "--role", "assistant"], "")):
-        assert_one_line_error(invoke(rdir, *args, input=stdin), "the content is empty")
+        assert_one_line_error(invoke(rdir, *args, input=stdin), "the content is empty", code=2)
     assert_one_line_error(invoke(rdir, "commit", "--type", "edit", "--target", "0", ""),
-                          "the content is empty")
+                          "the content is empty", code=2)
     assert head(rdir) == before and len(context(rdir)) == 1
 
 

@@ -129,7 +129,8 @@ def test_edit_validates_and_bulk_errors_name_the_message(repo):
 
 def test_cli_refuses_an_unknown_role_and_a_bad_json_message(rdir):
     assert_one_line_error(invoke(rdir, "commit", "--role", "foo", "hello"), "unknown role 'foo'")
-    assert_one_line_error(invoke(rdir, "commit", "--json", '{"role": "tool", "content": "x"}'),
+    assert_one_line_error(invoke(rdir, "commit", "--input", "json",
+                                 '{"role": "tool", "content": "x"}'),
                           "tool_call_id")
     import json
     assert json.loads(invoke(rdir, "status", "--json").stdout)["head"] is None
