@@ -10,8 +10,14 @@ import subprocess
 import pytest
 from conftest import killed_after_acks
 
-from trace_core.errors import (InvalidObjectId, InvalidRefName, RefConflict, RefError, RefNotFound,
-                               SymrefLoop)
+from trace_core.errors import (
+    InvalidObjectId,
+    InvalidRefName,
+    RefConflict,
+    RefError,
+    RefNotFound,
+    SymrefLoop,
+)
 from trace_core.refs import ANY, RefStore, check_agent_name, check_ref_format
 
 A, B, C = "a" * 64, "b" * 64, "c" * 64

@@ -9,8 +9,8 @@ missingSnapshot, missingBlob, missingNode, badPackChecksum, badIdxChecksum (also
 does not describe its pack), badPackBlock, tornJournalTail (warning), badRefTarget (error for a
 ref's value, warning for a reflog entry), badRefRecord (a ref whose current record is damaged,
 not torn) and badReflogEntry (an older damaged record), badRefFile (unreadable: error; empty:
-warning), missingHead, symlinkInRepository (every symlink inside .trace), specialFileInRepository (every
-FIFO, socket or device file inside .trace), tornRefTail and
+warning), missingHead, symlinkInRepository (every symlink inside .trace),
+specialFileInRepository (every FIFO, socket or device file inside .trace), tornRefTail and
 strayRefFile (warnings), danglingCommit (info: an unreachable commit no other commit names as
 parent), badIndexFile, badIndexRow, badIndexTokens (the SQLite index cannot be read, or a row
 disagrees with its checksum or with the objects it was derived from: fixed by `trace reindex`).

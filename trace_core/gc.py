@@ -122,6 +122,7 @@ def ref_roots(repo: RepoState, include_reflogs: bool = True) -> set[bytes]:
 def _merge_state_ids(root: str) -> set:
     """Ids a stopped merge or rebase still needs (its commits and resolution blobs)."""
     import re
+
     from .storage import safefs
     try:  # not through a symlink; unreadable otherwise is an error: gc must account for it
         text = safefs.read_bytes(os.path.join(root, "MERGE_STATE")).decode("utf-8", "replace")

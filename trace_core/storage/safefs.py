@@ -3,9 +3,10 @@
 A repository is data made elsewhere: a symlink inside it must never make Trace read, create,
 truncate or append to a file outside it, and a FIFO or device file in place of one of its files
 must never hang or feed a command (refused like a symlink). Files are opened with O_NOFOLLOW (a
-symlink as the last component fails with ELOOP) and O_NONBLOCK, then fstat-checked, and every directory between the repository's top (the `.trace`
-directory, trusted as the user gave it) and a file is checked with lstat to be a real directory
-before a file in it is read or created. Either kind of symlink raises UnsafePath naming it.
+symlink as the last component fails with ELOOP) and O_NONBLOCK, then fstat-checked, and every
+directory between the repository's top (the `.trace` directory, trusted as the user gave it)
+and a file is checked with lstat to be a real directory before a file in it is read or created.
+Either kind of symlink, and a special file, raises UnsafePath naming it.
 (A process that can rewrite `.trace` while Trace runs could still race these checks, and a
 RefStore remembers the directories it found real; the threat is a hostile repository copied in,
 not a concurrent attacker with write access to it.)
