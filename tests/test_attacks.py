@@ -124,3 +124,71 @@ def test_directory_in_place_of_the_branch_is_no_race(hdir):
     # once: "the branch kept moving under us; gave up after 64 attempts" (a D/F conflict was
     # raised as a lost compare-and-swap, and retried)
     assert_one_line_error(p, "conflicting name", "refs/heads/main")
+
+
+# -- resource bombs ----------------------------------------------------------------------------
+
+
+def test_huge_config_is_refused_at_once(hdir, tmp_path):
+    MAX_CONFIG_BYTES = 1024 * 1024    # FORMAT.md §12.1
+    with open(tp(hdir, "config"), "a") as f:      # valid lines: once parsed, at 16 µs a line
+        f.write("[user]\n" + "\tname = x\n" * (MAX_CONFIG_BYTES // 10 + 1))
+    assert_one_line_error(invoke(hdir, "status"), "config: larger than 1048576 bytes")
+    glob = tmp_path / "global"
+    glob.write_text("[user]\n" + "\tname = x\n" * (MAX_CONFIG_BYTES // 10 + 1))
+    assert_one_line_error(invoke(hdir, "config", "--global", "--list",
+                                 env={"TRACE_CONFIG_GLOBAL": str(glob)}), "larger than")
+
+
+# -- corruption is never silent, and no writer destroys the evidence -------------------------
+
+
+def flip_in_last_journal_record(rdir: str) -> tuple[str, bytes]:
+    """Flip one payload bit of the journal's last record (a whole record, CRC written): damage,
+    not a torn write. Returns the journal's path and its damaged bytes."""
+    from trace_core.storage import journal as jn
+    (name,) = os.listdir(tp(rdir, "objects", "journal"))
+    path = tp(rdir, "objects", "journal", name)
+    with open(path, "rb") as f:
+        data = bytearray(f.read())
+    last = jn.scan(bytes(data)).records[-1]
+    data[last[2] + 2] ^= 0x04
+    with open(path, "wb") as f:
+        f.write(data)
+    return path, bytes(data)
+
+
+def test_damaged_last_journal_record_is_not_cut_as_a_torn_tail(hdir):
+    path, damaged = flip_in_last_journal_record(hdir)   # the last record: bob's tip commit
+    p = invoke(hdir, "fsck")
+    assert p.returncode == 1 and "badObjectHash" in p.stdout + p.stderr
+    assert "tornJournalTail" not in p.stdout + p.stderr
+    invoke(hdir, "commit", "a write after the damage", check=True)
+    invoke(hdir, "gc")
+    with open(path, "rb") as f:   # once: cut as "a torn tail left by a killed writer", and
+        assert f.read() == damaged   # the commit was then reported as merely missing
+    assert_one_line_error(invoke(hdir, "--agent", "bob", "context"), "corrupt", "checksum")
+
+
+def test_a_zero_filled_last_record_is_still_a_torn_tail(hdir):
+    """What a crash leaves (a record's pages never written: zeros) is still cut, as before."""
+    from trace_core.storage import journal as jn
+    (name,) = os.listdir(tp(hdir, "objects", "journal"))
+    path = tp(hdir, "objects", "journal", name)
+    with open(path, "rb") as f:
+        data = bytearray(f.read())
+    _oid, _t, off, clen, _u = jn.scan(bytes(data)).records[-1]
+    data[off:off + clen + jn.CRC.size] = bytes(clen + jn.CRC.size)
+    with open(path, "wb") as f:
+        f.write(data)
+    p = invoke(hdir, "fsck")
+    assert "tornJournalTail" in p.stdout + p.stderr and "badObjectHash" not in p.stdout
+    invoke(hdir, "commit", "a write after the crash", check=True)
+    assert os.path.getsize(path) != len(data)   # the torn tail was cut, the journal reused
+
+
+def test_branch_listing_reports_a_corrupt_tip(hdir):
+    flip_in_last_journal_record(hdir)   # bob's tip; main's tip is the record before it
+    p = invoke(hdir, "--agent", "bob", "branch")
+    # once: "* main 697f69c7c94c (missing commit)" with exit 0
+    assert_one_line_error(p, "corrupt")
