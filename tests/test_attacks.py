@@ -192,3 +192,25 @@ def test_branch_listing_reports_a_corrupt_tip(hdir):
     p = invoke(hdir, "--agent", "bob", "branch")
     # once: "* main 697f69c7c94c (missing commit)" with exit 0
     assert_one_line_error(p, "corrupt")
+
+
+# -- hard links --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("rel", ["refs/heads/main", "journal", "index.sqlite"])
+def test_a_hardlinked_file_is_never_written(hdir, tmp_path, rel):
+    """A hard link shares the file with another name (a `cp -al` backup, or a file outside the
+    repository): appending to it in place would change that name too."""
+    if rel == "journal":
+        (name,) = os.listdir(tp(hdir, "objects", "journal"))
+        rel = f"objects/journal/{name}"
+    inside = tp(hdir, *rel.split("/"))
+    invoke(hdir, "log", check=True)           # (the index exists)
+    outside = tmp_path / "other-name"
+    os.link(inside, outside)
+    before = outside.read_bytes()
+    for args in (["commit", "more"], ["--agent", "bob", "commit", "more"], ["reindex"]):
+        invoke(hdir, *args)
+    assert outside.read_bytes() == before
+    p = invoke(hdir, "fsck")
+    assert p.returncode == 1 and f"hardlinkInRepository: {rel}" in p.stdout + p.stderr

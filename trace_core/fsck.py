@@ -10,7 +10,8 @@ does not describe its pack), badPackBlock, tornJournalTail (warning), badRefTarg
 ref's value, warning for a reflog entry), badRefRecord (a ref whose current record is damaged,
 not torn) and badReflogEntry (an older damaged record), badRefFile (unreadable: error; empty:
 warning), missingHead, symlinkInRepository (every symlink inside .trace),
-specialFileInRepository (every FIFO, socket or device file inside .trace), tornRefTail and
+specialFileInRepository (every FIFO, socket or device file inside .trace),
+hardlinkInRepository (a file there with other hard links), tornRefTail and
 strayRefFile (warnings), danglingCommit (info: an unreachable commit no other commit names as
 parent), badIndexFile, badIndexRow, badIndexTokens (the SQLite index cannot be read, or a row
 disagrees with its checksum or with the objects it was derived from: fixed by `trace reindex`).
@@ -409,7 +410,12 @@ def _check_symlinks(repo, st: _State) -> set:
         st.add("specialFileInRepository", "error", rel, f"{rel} is a FIFO, socket or device "
                "file inside the repository; trace refuses to read or write it: remove it, or "
                "replace it with the real file")
-    return links | specials
+    shared = set(safefs.hardlinked_below(repo.trace_dir))
+    for rel in sorted(shared):
+        st.add("hardlinkInRepository", "error", rel, f"{rel} has other hard links; trace "
+               "refuses to write it (the other names would change too): replace it with a copy "
+               "of its own")
+    return links | specials | shared
 
 
 def _check_refs(st: _State, refs: list) -> None:

@@ -36,13 +36,33 @@ def special(path: str, mode: int) -> UnsafePath:
                       "inside the repository (remove it, or replace it with the real file)")
 
 
+def shared(path: str, nlink: int) -> UnsafePath:
+    return UnsafePath(f"{path} has {nlink} hard links; trace never writes a repository file "
+                      "that another name shares (that name would change too): replace it with "
+                      "a copy of its own")
+
+
+def hardlinked_below(top: str) -> list[str]:
+    """Every regular file below `top` with more than one hard link (relative paths, sorted)."""
+    found = []
+    for dirpath, _dirnames, filenames in os.walk(top):
+        for name in filenames:
+            full = os.path.join(dirpath, name)
+            with contextlib.suppress(OSError):
+                st = os.lstat(full)
+                if stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
+                    found.append(os.path.relpath(full, top).replace(os.sep, "/"))
+    return sorted(found)
+
+
 def _is_special(mode: int) -> bool:
     return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode))
 
 
 def open_fd(path: str, flags: int, mode: int = 0o644) -> int:
-    """os.open(path, flags) that refuses a symlinked last component and a FIFO, socket or device
-    file (UnsafePath; opened non-blocking, so a FIFO never hangs the process); other OSErrors
+    """os.open(path, flags) that refuses a symlinked last component, a FIFO, socket or device
+    file (opened non-blocking, so a FIFO never hangs the process), and, for writing, a file with
+    other hard links (UnsafePath); other OSErrors
     (FileNotFoundError, IsADirectoryError, ...) propagate for the caller to handle."""
     try:
         fd = os.open(path, flags | NOFOLLOW | os.O_NONBLOCK, mode)
@@ -53,9 +73,12 @@ def open_fd(path: str, flags: int, mode: int = 0o644) -> int:
             raise special(path, stat.S_IFIFO) from None
         raise
     try:
-        st_mode = os.fstat(fd).st_mode
+        st = os.fstat(fd)
+        st_mode = st.st_mode
         if _is_special(st_mode):
             raise special(path, st_mode)
+        if st.st_nlink > 1 and flags & (os.O_WRONLY | os.O_RDWR) and stat.S_ISREG(st_mode):
+            raise shared(path, st.st_nlink)
         if not flags & os.O_NONBLOCK:
             os.set_blocking(fd, True)
     except BaseException:
@@ -136,16 +159,20 @@ def makedirs(top: str, directory: str) -> None:
 
 def check_file(top: str, path: str) -> None:
     """UnsafePath if `path` or a directory above it (below `top`) is a symlink, or `path` is a
-    FIFO, socket or device file."""
+    FIFO, socket or device file, or a file with other hard links (for files handed to SQLite,
+    which opens and writes them itself)."""
     check_dirs(top, os.path.dirname(path))
     try:
-        st_mode = os.lstat(path).st_mode
+        st = os.lstat(path)
     except FileNotFoundError:
         return
+    st_mode = st.st_mode
     if stat.S_ISLNK(st_mode):
         raise refuse(path)
     if _is_special(st_mode):
         raise special(path, st_mode)
+    if stat.S_ISREG(st_mode) and st.st_nlink > 1:   # (SQLite writes the files it is given)
+        raise shared(path, st.st_nlink)
 
 
 def read_inside(top: str, path: str, limit: int = -1) -> bytes:
