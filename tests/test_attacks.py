@@ -219,9 +219,6 @@ def test_a_hardlinked_file_is_never_written(hdir, tmp_path, rel):
 # -- open: found by this pass, not fixed here ------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="an agent namespace whose HEAD holds only a torn record "
-                   "reads as a new, empty agent (context [] with exit 0, fsck only warns), "
-                   "while its refs/heads/main has commits; the main HEAD is a missingHead error")
 def test_torn_agent_head_with_commits_is_not_an_empty_agent(hdir):
     path = tp(hdir, "agents", "bob", "HEAD")
     with open(path, "rb") as f:
@@ -232,9 +229,6 @@ def test_torn_agent_head_with_commits_is_not_an_empty_agent(hdir):
     assert invoke(hdir, "fsck").returncode != 0
 
 
-@pytest.mark.xfail(strict=True, reason="gc stops on a journal record whose zstd frame declares "
-                   "more than its record's size, but its one-line error names neither the "
-                   "object nor the journal ('zstd frame declares N bytes, over the limit of M')")
 def test_gc_names_the_record_whose_frame_is_a_bomb(hdir):
     import zstandard
 

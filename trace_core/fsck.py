@@ -387,14 +387,18 @@ def _read_refs(repo, st: _State) -> list:
 
 
 def _check_head(repo, st: _State) -> None:
-    """The repository's HEAD must exist and hold a record (a damaged one is badRefRecord)."""
+    """The repository's HEAD must exist and hold a record (a damaged one is badRefRecord); an
+    agent's HEAD may be absent (a new agent), but not a file without a record while the agent
+    has refs."""
     from .refs import RefStore
-    try:
-        if RefStore(repo.trace_dir).read("HEAD") is None:
-            st.add("missingHead", "error", "HEAD", "HEAD is missing or holds no record: point "
-                   "it at a branch with 'trace symbolic-ref HEAD refs/heads/main'")
-    except (TraceError, OSError):
-        return  # damaged or a symlink: reported by the ref or symlink checks
+    for prefix, refs in [("", RefStore(repo.trace_dir, head_required=True)),
+                         *[(p, r) for p, r in namespaces(repo) if p]]:
+        try:
+            why = refs.head_missing()
+        except (TraceError, OSError):
+            continue  # damaged or a symlink: reported by the ref or symlink checks
+        if why:
+            st.add("missingHead", "error", prefix + "HEAD", why)
 
 
 def _check_symlinks(repo, st: _State) -> set:
