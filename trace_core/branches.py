@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .errors import InputError, OperationError, RefNotFound
+from .errors import InputError, MissingObject, OperationError, RefNotFound
 from .history import checkout
 from .ids import to_hex
 from .plumbing.refs import ANY, create_ref, delete_ref, rename_ref, set_ref, set_symbolic_ref
@@ -67,8 +67,9 @@ def branches(repo: RepoState) -> list[dict]:
 def _summary(repo: RepoState, hexid: str) -> str:
     try:
         return repo.get_commit(bytes.fromhex(hexid)).summary
-    except Exception:  # a dangling ref: fsck reports it; listing still works
+    except MissingObject:  # a dangling ref: fsck reports it; listing still works
         return "(missing commit)"
+    # (a corrupt or unreadable tip is an error, never listed as "missing" with exit 0)
 
 
 def branch_delete(repo: RepoState, name: str, force: bool = False) -> str:

@@ -29,7 +29,9 @@ class RepackLock:
     """An flock on objects/pack/repack.lock: one consolidation at a time."""
 
     def __init__(self, pack_dir: str, wait: bool = True) -> None:
-        os.makedirs(pack_dir, exist_ok=True)
+        # every consolidation (gc, repack, sealing a journal) takes this lock first: refuse a
+        # symlinked objects/ or objects/pack here, before anything is read or written there
+        safefs.makedirs(os.path.dirname(os.path.dirname(pack_dir)), pack_dir)
         self.fd = safefs.open_fd(os.path.join(pack_dir, LOCK_NAME), os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(self.fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
@@ -73,6 +75,7 @@ def repack(store: DiskObjectStore, train: bool = True) -> str | None:
 def seal_idle_journals(store: DiskObjectStore) -> list:
     """Seal every journal no live writer holds (and our own); returns the new pack names."""
     names = []
+    safefs.check_dirs(store.top, store.journal_dir)  # never seal (and delete) journals elsewhere
     if store._writer is not None:
         n = store.seal_writer()
         if n:
