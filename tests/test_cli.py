@@ -144,7 +144,7 @@ def test_hostile_ref_names(rdir, name):
     (["log", "refs/heads/../x"], None, "unknown revision"),
     (["checkout", "nope"], None, "unknown revision 'nope'"),
     (["reset", "HEAD~50"], None, "has no parent"),
-    (["commit", "--json"], "{not json", "not valid JSON"),
+    (["commit", "--input", "json"], "{not json", "not valid JSON"),
     (["commit", "--type", "drop", "--target", "99"], None, "entry 99 does not exist"),
     (["config", "budget.max-tokens", "lots"], None, "budget.max-tokens"),
     (["config", "core.format", "2"], None, "core.format"),
@@ -166,7 +166,8 @@ def test_exit_statuses_as_the_os_sees_them(rdir, tmp_path):
     invoke(rdir, "commit", "x", check=True)
     assert_one_line_error(run_cli("log", cwd=str(tmp_path)), "not in a trace repository")
     assert_one_line_error(run_in(rdir, "rev-parse", "zzzz"), "unknown revision 'zzzz'")
-    assert_one_line_error(run_in(rdir, "commit", "--json", input="{not json"), "not valid JSON")
+    assert_one_line_error(run_in(rdir, "commit", "--input", "json", input="{not json"),
+                          "not valid JSON")
     assert_usage_error(run_in(rdir, "log", "--bogus"), "--bogus")
     p = run_in(rdir, "rev-parse", "HEAD")
     assert p.returncode == 0 and len(p.stdout.strip()) == 64 and p.stderr == "", p
@@ -198,7 +199,8 @@ def test_invalid_utf8_and_malformed_json_inputs(rdir, tmp_path):
                           "must be a JSON object")
     assert_one_line_error(invoke(rdir, "hash-object", "--stdin", input='{"a": NaN}'), "NaN")
     deep = "[" * 5000 + "]" * 5000
-    p = invoke(rdir, "commit", "--json", input='{"role":"user","content":' + deep + "}")
+    p = invoke(rdir, "commit", "--input", "json",
+               input='{"role":"user","content":' + deep + "}")
     assert_one_line_error(p, "nested too deeply")
     assert_one_line_error(invoke(rdir, "log"), "no commits yet")      # nothing was committed
 

@@ -41,7 +41,9 @@ def test_append_and_read_back(repo):
 
 def test_provider_fields_and_tool_messages_round_trip(repo):
     repo.tool_call("search", {"q": "x"}, call_id="call_1")
-    repo.tool_result("call_1", {"hits": 3}, name="search")
+    with pytest.raises(InputError, match="content must be text or a list of parts"):
+        repo.tool_result("call_1", {"hits": 3}, name="search")  # no provider takes an object
+    repo.tool_result("call_1", '{"hits": 3}', name="search")
     repo.append({"role": "assistant", "content": "ok", "refusal": None, "x_extra": [1, 2.5, True]})
     msgs = repo.messages()
     assert msgs[0]["tool_calls"][0]["id"] == "call_1"

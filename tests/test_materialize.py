@@ -8,7 +8,7 @@ import pytest
 
 from trace_core.errors import InputError
 from trace_core.history import tool_call_message, tool_result_message
-from trace_core.materialize import render, to_anthropic, to_openai, to_text
+from trace_core.materialize import render, to_anthropic, to_openai, to_openai_responses, to_text
 
 CONV = [
     {"role": "system", "content": "Be careful."},
@@ -135,15 +135,85 @@ def test_message_text_sees_every_shape():
 
 
 def test_text_prompt_diff_and_preview_see_the_same_message():
-    """The text prompt's body is message_text (with ids) of the OpenAI form; the preview is the
+    """The text prompt's body is message_text (with ids) of the stored message; the preview is the
     squashed start of the message's own text; both see every shape the merge similarity sees."""
     from trace_core.messages import message_text, normalized, preview
     for name, m in SHAPES.items():
         body = to_text([m]).split("\n", 1)[1].rstrip("\n")
-        assert body == "\n".join(message_text(x, ids=True) for x in to_openai([m])), name
+        assert body == message_text(m, ids=True), name
         assert normalized(m) == " ".join(message_text(m).lower().split())
         squashed = " ".join(message_text(m).split())
         pv = preview(m, 10_000)
         assert pv == squashed or pv.startswith("call ") or squashed.startswith(pv), name
     assert to_text([SHAPES["responses_call"]]).startswith("[function_call]\ncall grep(")
     assert to_text([SHAPES["responses_output"]]) == "[function_call_output r1]\n3 hits\n"
+
+
+# -- every shape into every format (docs/materialization.md) ---------------------------------
+MIXED = [
+    {"type": "message", "role": "developer", "content": [{"type": "input_text", "text": "Dev."}]},
+    {"role": "user", "content": [{"type": "text", "text": "Look"},
+                                 {"type": "image", "source": {"type": "base64",
+                                                              "media_type": "image/png",
+                                                              "data": "AAAA"}}]},
+    {"role": "assistant", "content": [{"type": "thinking", "thinking": "t", "signature": "s"},
+                                      {"type": "tool_use", "id": "t1", "name": "ls",
+                                       "input": {"d": "."}}], "x_anthropic_only": 1},
+    {"type": "function_call_output", "call_id": "t1", "output": "a b", "x_resp": 2},
+    {"role": "assistant", "content": "Done.", "x_chat": 3},
+]
+
+
+def test_one_mixed_context_into_each_provider_format():
+    chat = to_openai(MIXED)
+    assert chat[0] == {"role": "developer", "content": "Dev."}
+    assert chat[1] == {"role": "user", "content": [
+        {"type": "text", "text": "Look"},
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}
+    assert chat[2] == {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "t1", "type": "function", "function": {"name": "ls", "arguments": '{"d": "."}'}}]}
+    assert chat[3] == {"role": "tool", "tool_call_id": "t1", "content": "a b"}
+    assert chat[4] == MIXED[4]  # chat stored: verbatim, unknown field kept
+
+    resp = render("openai-responses", MIXED)
+    assert resp[0] == MIXED[0] and resp[3] == MIXED[3]  # Responses stored: verbatim
+    assert resp[1] == {"role": "user", "content": [
+        {"type": "input_text", "text": "Look"},
+        {"type": "input_image", "image_url": "data:image/png;base64,AAAA", "detail": "auto"}]}
+    assert resp[2] == {"type": "function_call", "call_id": "t1", "name": "ls",
+                       "arguments": '{"d": "."}'}  # thinking left out: not replayable here
+    assert resp[4] == {"role": "assistant", "content": "Done."}  # translated: x_chat left out
+
+    ant = to_anthropic(MIXED)
+    assert ant["system"] == "Dev."
+    assert ant["messages"][0] == {"role": "user", "content": MIXED[1]["content"]}
+    assert ant["messages"][1] == {"role": "assistant", "content": MIXED[2]["content"]}
+    assert ant["messages"][2] == {"role": "user", "content": [
+        {"type": "tool_result", "tool_use_id": "t1", "content": "a b"}]}
+    assert ant["messages"][3] == {"role": "assistant",
+                                  "content": [{"type": "text", "text": "Done."}]}
+
+
+def test_text_pins_follow_stored_entries_and_unknown_format_lists_all():
+    t = to_text(MIXED, [False, False, True, False, False])
+    blocks = t.split("\n\n")
+    assert len(blocks) == len(MIXED)
+    assert blocks[2].startswith("[assistant*]\nt\ncall ls(")  # the pin is on entry 2
+    assert blocks[0] == "[developer]\nDev."
+    assert blocks[3] == "[function_call_output t1]\na b"
+    with pytest.raises(InputError, match="openai-responses"):
+        render("yaml", MIXED)
+
+
+def test_images_anthropic_cannot_fetch_and_non_object_arguments():
+    msgs = [{"role": "user", "content": [{"type": "input_text", "text": "see"},
+                                         {"type": "input_image", "file_id": "file-1"}]},
+            {"role": "assistant", "content": None, "tool_calls": [
+                {"id": "c", "type": "function", "function": {"name": "f", "arguments": "oops"}}]},
+            {"role": "tool", "tool_call_id": "c", "content": ""}]
+    ant = to_anthropic(msgs)["messages"]
+    assert ant[0]["content"] == [{"type": "text", "text": "see"}]  # a file id: left out
+    assert ant[1]["content"][0]["input"] == {"_raw": "oops"}
+    assert ant[2]["content"] == [{"type": "tool_result", "tool_use_id": "c"}]  # no empty content
+    assert to_openai(msgs)[0] == {"role": "user", "content": "see"}
+    assert to_openai_responses(msgs)[0] == msgs[0]

@@ -17,7 +17,9 @@ from openai.types.responses import (  # noqa: E402
     ResponseFunctionToolCall,
     ResponseOutputMessage,
     ResponseOutputText,
+    ResponseReasoningItem,
 )
+from openai.types.responses.response_reasoning_item import Summary  # noqa: E402
 
 from trace_core.integrations.openai_agents import TraceSession  # noqa: E402
 
@@ -40,6 +42,14 @@ class ScriptModel(Model):
             name, arguments = args
             out = ResponseFunctionToolCall(id=f"fc_{n}", call_id=f"call_{n}", type="function_call",
                                            name=name, arguments=json.dumps(arguments))
+        elif kind == "calls":  # reasoning, then parallel calls: one item each, as the API does
+            output = [ResponseReasoningItem(id=f"rs_{n}", type="reasoning", summary=[
+                Summary(type="summary_text", text="Two cities: two calls.")])]
+            output += [ResponseFunctionToolCall(id=f"fc_{n}_{i}", call_id=f"call_{n}_{i}",
+                                                type="function_call", name=name,
+                                                arguments=json.dumps(a))
+                       for i, (name, a) in enumerate(args)]
+            return ModelResponse(output=output, usage=Usage(), response_id=None)
         else:
             out = ResponseOutputMessage(id=f"msg_{n}", type="message", role="assistant",
                                         status="completed",
@@ -168,3 +178,66 @@ def test_example_runs_offline(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(sys, "argv", [script, str(tmp_path / "demo")])
     runpy.run_path(script, run_name="__main__")
     assert "none of the wrong turn" in capsys.readouterr().out
+
+
+def test_a_runner_session_with_tools_materializes_to_every_format(repo, tmp_path):
+    """Item 7 of issue 12: real Runner turns (reasoning, parallel tool calls, text) stored as
+    the SDK gives them become five prompts; each provider format is a request the official SDK
+    types accept and meets the provider's rules; the CLI prints the same."""
+    pytest.importorskip("anthropic")
+    from conftest import invoke
+    from provider_rules import check
+
+    model = ScriptModel([("calls", ("weather", {"city": "Lisbon"}), ("weather", {"city": "Oslo"})),
+                         ("text", "Lisbon is sunny, Oslo too."),
+                         ("call", "weather", {"city": "Rome"}), ("text", "Rome: sunny.")])
+    agent = Agent(name="a", instructions="Be brief.", model=model, tools=[weather])
+    session = TraceSession(repo, "tools")
+
+    async def go():
+        await Runner.run(agent, "Weather in Lisbon and Oslo?", session=session)
+        await Runner.run(agent, "And Rome?", session=session)
+
+    asyncio.run(go())
+    stored = session.repo.messages()
+    assert [i.get("type", "message") for i in stored] == [
+        "message", "reasoning", "function_call", "function_call", "function_call_output",
+        "function_call_output", "message", "message", "function_call", "function_call_output",
+        "message"]
+    assert model.inputs[-1] == json.loads(json.dumps(stored[:-1], default=str))  # verbatim
+
+    responses = session.repo.materialize("openai-responses")
+    assert responses == stored  # the SDK's own shape comes back as stored
+    check("openai-responses", responses)
+
+    chat = session.repo.materialize("openai")
+    check("openai", chat)
+    assert [m["role"] for m in chat] == ["user", "assistant", "tool", "tool", "assistant",
+                                         "user", "assistant", "tool", "assistant"]
+    assert [c["function"]["arguments"] for c in chat[1]["tool_calls"]] == \
+        ['{"city": "Lisbon"}', '{"city": "Oslo"}']
+    assert chat[2] == {"role": "tool", "tool_call_id": "call_1_0", "content": "sunny in Lisbon"}
+
+    ant = session.repo.materialize("anthropic")
+    check("anthropic", ant)
+    turns = ant["messages"]
+    assert [m["role"] for m in turns] == ["user", "assistant", "user", "assistant", "user",
+                                          "assistant", "user", "assistant"]
+    assert [b["type"] for b in turns[1]["content"]] == ["tool_use", "tool_use"]
+    assert turns[1]["content"][1]["input"] == {"city": "Oslo"}
+    assert turns[2]["content"][0] == {"type": "tool_result", "tool_use_id": "call_1_0",
+                                      "content": "sunny in Lisbon"}
+
+    text = session.repo.materialize("text")
+    assert "[?]" not in text and "[reasoning]\nTwo cities: two calls." in text
+    assert '[function_call]\ncall weather({"city": "Rome"}) id=call_3' in text
+    assert "[function_call_output call_3]\nsunny in Rome" in text
+
+    js = session.repo.materialize("json")
+    assert [e["message"] for e in js] == stored
+
+    rdir = repo.trace_dir
+    for fmt, want in (("anthropic", ant), ("openai", chat), ("openai-responses", responses)):
+        p = invoke(rdir, "--agent", "tools", "context", "--format", fmt)
+        assert p.returncode == 0, p.stderr
+        assert json.loads(p.stdout) == json.loads(json.dumps(want)), fmt

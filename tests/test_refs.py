@@ -10,7 +10,14 @@ import subprocess
 import pytest
 from conftest import killed_after_acks
 
-from trace_core.errors import InvalidObjectId, InvalidRefName, RefConflict, RefNotFound, SymrefLoop
+from trace_core.errors import (
+    InvalidObjectId,
+    InvalidRefName,
+    RefConflict,
+    RefError,
+    RefNotFound,
+    SymrefLoop,
+)
 from trace_core.refs import ANY, RefStore, check_agent_name, check_ref_format
 
 A, B, C = "a" * 64, "b" * 64, "c" * 64
@@ -110,8 +117,9 @@ def test_symref_loop(refs):
 def test_delete_list_and_df_conflicts(refs, tmp_path):
     refs.add_if_new("refs/heads/a/b", A)
     refs.add_if_new("refs/tags/v1", B)
-    with pytest.raises(RefConflict):
+    with pytest.raises(RefError, match="conflicting name") as exc:   # no race: never retried
         refs.add_if_new("refs/heads/a", A)
+    assert not isinstance(exc.value, RefConflict)
     assert refs.list("refs/") == [("refs/heads/a/b", A), ("refs/tags/v1", B)]
     with pytest.raises(RefConflict):
         refs.remove_if_equals("refs/heads/a/b", B)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .errors import InputError, OperationError, RefNotFound
+from .errors import InputError, MissingObject, OperationError, RefNotFound
 from .history import checkout
 from .ids import to_hex
 from .plumbing.refs import ANY, create_ref, delete_ref, rename_ref, set_ref, set_symbolic_ref
@@ -67,8 +67,9 @@ def branches(repo: RepoState) -> list[dict]:
 def _summary(repo: RepoState, hexid: str) -> str:
     try:
         return repo.get_commit(bytes.fromhex(hexid)).summary
-    except Exception:  # a dangling ref: fsck reports it; listing still works
+    except MissingObject:  # a dangling ref: fsck reports it; listing still works
         return "(missing commit)"
+    # (a corrupt or unreadable tip is an error, never listed as "missing" with exit 0)
 
 
 def branch_delete(repo: RepoState, name: str, force: bool = False) -> str:
@@ -112,11 +113,17 @@ def switch(repo: RepoState, name: str, create: bool = False, start: str = "HEAD"
     if detach:
         return checkout(repo, to_hex(resolve_revision(repo, name)))
     full = _full(HEADS, name)
+    if not create and repo.refs.read(full) is None:
+        raise RefNotFound(f"no branch named {name!r} (create it with -c)")
+    from .plumbing.integrity import move_problems, verdict
+    tip = to_hex(resolve_revision(repo, start)) if create else repo.refs.resolve(full)
+    warning = verdict(repo, "switch", move_problems(repo, repo.head_commit(),
+                                                    bytes.fromhex(tip) if tip else None))
     if create:
         branch_create(repo, name, start)
-    elif repo.refs.read(full) is None:
-        raise RefNotFound(f"no branch named {name!r} (create it with -c)")
     set_symbolic_ref(repo, "HEAD", full, message=f"switch: moving to {name}")
+    if warning:
+        repo.warn(warning)
     return full
 
 

@@ -38,6 +38,9 @@ from typing import Any, NamedTuple, cast
 
 from .errors import ConfigError
 
+#: the largest config file read (FORMAT.md §12.1): every command reads it, so it stays small
+MAX_CONFIG_BYTES = 1024 * 1024
+
 SectionId = tuple[str, str | None]          # (lowercase section, case-sensitive subsection)
 KeyId = tuple[str, str | None, str]         # (section, subsection, lowercase key)
 
@@ -738,14 +741,17 @@ class Config:
         try:
             if top is not None:
                 from .storage import safefs
-                data = safefs.read_inside(top, path)
+                data = safefs.read_inside(top, path, MAX_CONFIG_BYTES + 1)
             else:
                 with open(path, "rb") as f:
-                    data = f.read()
+                    data = f.read(MAX_CONFIG_BYTES + 1)
         except FileNotFoundError:
             return cls(origin=path)
         except OSError as e:
             raise ConfigError(f"{path}: cannot read: {e.strerror or e}") from None
+        if len(data) > MAX_CONFIG_BYTES:   # (every command reads it: 33 MB once took 32 s each)
+            raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES} bytes, the most a config "
+                              "file may hold; remove what you do not need")
         return cls.parse(_decode(data, path), origin=path)
 
     @cached_property

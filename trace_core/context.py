@@ -36,9 +36,22 @@ def messages(repo: RepoState, rev: str = "HEAD") -> list[dict]:
     return entry_messages(repo, entries_at(repo, rev_or_none(repo, rev)))
 
 
-def materialize(repo: RepoState, fmt: str = "openai", rev: str = "HEAD") -> Any:
-    """The prompt for the context at `rev`: openai (list), anthropic (dict), text, json."""
+def materialize(repo: RepoState, fmt: str = "openai", rev: str = "HEAD",
+                repair: str | None = None) -> Any:
+    """The prompt for the context at `rev`: openai (list), anthropic (dict), text, json.
+    `repair` (drop-orphans or placeholder, trace_core.toolpairs.repair) repairs broken tool-call
+    pairs and pending calls in the prompt, each repair reported through `repo.warn`; the stored
+    context is unchanged."""
     from .materialize import render
     entries = entries_at(repo, rev_or_none(repo, rev))
     msgs = entry_messages(repo, entries)
-    return render(fmt, msgs, [e.blob.hex() for e in entries], [e.flags for e in entries])
+    ids, flags = [e.blob.hex() for e in entries], [e.flags for e in entries]
+    if repair is not None:
+        from .toolpairs import repair as repair_pass
+        fixed = repair_pass(msgs, repair)
+        for note in fixed.notes:
+            repo.warn(f"repaired: {note}")
+        msgs = fixed.messages
+        ids = ["" if o is None else ids[o] for o in fixed.origins]
+        flags = [0 if o is None else flags[o] for o in fixed.origins]
+    return render(fmt, msgs, ids, flags)

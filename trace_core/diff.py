@@ -64,6 +64,27 @@ def diff(repo: RepoState, a: str | None, b: str | None) -> Diff:
     return Diff(to_hex(ca) if ca else None, to_hex(cb) if cb else None, items, ta, tb)
 
 
+NO_NEWLINE = "\\ No newline at end of file\n"
+
+
+def _lines(text: str, mark: bool) -> list[str]:
+    """`text` as lines that each end with a newline; a last line without one gets git's
+    `\\ No newline at end of file` marker when `mark` (only one side of the diff lacks it)."""
+    lines = text.splitlines(True)
+    if lines and not lines[-1].endswith(("\n", "\r")):
+        lines[-1] += "\n" + (NO_NEWLINE if mark else "")
+    return lines
+
+
+def text_diff(old: str, new: str, old_name: str, new_name: str, n: int = 2) -> str:
+    """A unified diff of two texts whose every line ends with a newline, so removed and added
+    lines never run together when a text does not end with one."""
+    ends = [t.endswith(("\n", "\r")) or not t for t in (old, new)]
+    mark = ends[0] != ends[1]
+    return "".join(difflib.unified_diff(_lines(old, mark), _lines(new, mark), old_name,
+                                        new_name, n=n))
+
+
 def diff_entries(old: Sequence[Entry], new: Sequence[Entry],
                  load: Callable[[Entry], dict]) -> list[DiffItem]:
     """Classify changes: added, removed, edited (replaced in place), pinned/unpinned, moved."""
@@ -83,9 +104,7 @@ def diff_entries(old: Sequence[Entry], new: Sequence[Entry],
             n = min(i2 - i1, j2 - j1)
             for k in range(n):
                 mo, mn = load(old[i1 + k]), load(new[j1 + k])
-                td = "".join(difflib.unified_diff(message_text(mo).splitlines(True),
-                                                  message_text(mn).splitlines(True),
-                                                  f"#{i1 + k}", f"#{j1 + k}", n=2))
+                td = text_diff(message_text(mo), message_text(mn), f"#{i1 + k}", f"#{j1 + k}")
                 items.append(DiffItem("edited", i1 + k, j1 + k, mo, mn, td))
             removed.extend(range(i1 + n, i2))
             added.extend(range(j1 + n, j2))

@@ -31,6 +31,7 @@
     │   ├── MergeInProgress        refused: a stopped merge, rebase, pick or revert exists
     │   ├── StateError             MERGE_STATE exists but cannot be read
     │   ├── ReorderRefused         a strict reorder whose checks warned (trace_core.reorder)
+    │   ├── ToolPairingError       a strict change that breaks tool-call pairing (toolpairs)
     │   └── ProviderError          an LLM request failed; the repository is unchanged
     │       ├── ProviderUnavailable    unreachable, timed out, or failing after retries
     │       ├── ProviderHTTPError      an HTTP error status not worth retrying

@@ -9,7 +9,9 @@ missingSnapshot, missingBlob, missingNode, badPackChecksum, badIdxChecksum (also
 does not describe its pack), badPackBlock, tornJournalTail (warning), badRefTarget (error for a
 ref's value, warning for a reflog entry), badRefRecord (a ref whose current record is damaged,
 not torn) and badReflogEntry (an older damaged record), badRefFile (unreadable: error; empty:
-warning), missingHead, symlinkInRepository (every symlink inside .trace), tornRefTail and
+warning), missingHead, symlinkInRepository (every symlink inside .trace),
+specialFileInRepository (every FIFO, socket or device file inside .trace),
+hardlinkInRepository (a file there with other hard links), tornRefTail and
 strayRefFile (warnings), danglingCommit (info: an unreachable commit no other commit names as
 parent), badIndexFile, badIndexRow, badIndexTokens (the SQLite index cannot be read, or a row
 disagrees with its checksum or with the objects it was derived from: fixed by `trace reindex`).
@@ -108,8 +110,8 @@ def fsck(repo: RepoState, full: bool = True, progress: Callable[[int], None] | N
     _check_head(repo, st)
     if not links & {"objects", "objects/journal"}:
         for path in jn.iter_journals(repo.store.journal_dir):
-            if not os.path.islink(path):
-                _check_journal(st, path)
+            if os.path.relpath(path, repo.trace_dir).replace(os.sep, "/") not in links:
+                _check_journal(st, path)   # (a symlink or FIFO is reported, never opened)
     if not links & {"objects", "objects/pack", "objects/pack/repack.lock"}:
         lock = RepackLock(repo.store.pack_dir, wait=True)
         try:
@@ -128,8 +130,7 @@ def _check_journal(st: _State, path: str) -> None:
     rel = os.path.join("objects", "journal", os.path.basename(path))
     fd = try_lock(path)  # held: no writer appends or cuts while we read
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        data = safefs.read_bytes(path)
     except FileNotFoundError:
         return  # sealed meanwhile: its pack was published first and is listed later
     finally:
@@ -146,7 +147,7 @@ def _check_journal(st: _State, path: str) -> None:
     for i, (oid, tcode, off, clen, ulen) in enumerate(res.records):
         start, end = off - jn.HEADER.size, off + clen
         crc_ok = zlib.crc32(data[start:end]) == jn.CRC.unpack_from(data, end)[0]
-        if not crc_ok and i == last:
+        if not crc_ok and i == last and not jn.stored_crc_written(data, res.records[i]):
             if not live:  # a live writer may be appending it right now
                 st.add("tornJournalTail", "warning", rel, f"journal {rel} ends in a record that "
                        "fails its checksum (a torn write); readers ignore it")
@@ -154,8 +155,8 @@ def _check_journal(st: _State, path: str) -> None:
         where = f"in journal {rel} at byte {start}"
         try:
             raw = zc.decompress(data[off:end], min(ulen, st.limit))
-            problem = None if crc_ok else ("fails its checksum; the next writer of this journal "
-                                           "cuts off the records after it")
+            problem = None if crc_ok else ("fails its checksum (damage, not a torn write: "
+                                           "writers leave this journal as it is)")
         except Exception as exc:
             problem = f"does not decompress: {exc}"
         if problem:
@@ -386,14 +387,18 @@ def _read_refs(repo, st: _State) -> list:
 
 
 def _check_head(repo, st: _State) -> None:
-    """The repository's HEAD must exist and hold a record (a damaged one is badRefRecord)."""
+    """The repository's HEAD must exist and hold a record (a damaged one is badRefRecord); an
+    agent's HEAD may be absent (a new agent), but not a file without a record while the agent
+    has refs."""
     from .refs import RefStore
-    try:
-        if RefStore(repo.trace_dir).read("HEAD") is None:
-            st.add("missingHead", "error", "HEAD", "HEAD is missing or holds no record: point "
-                   "it at a branch with 'trace symbolic-ref HEAD refs/heads/main'")
-    except (TraceError, OSError):
-        return  # damaged or a symlink: reported by the ref or symlink checks
+    for prefix, refs in [("", RefStore(repo.trace_dir, head_required=True)),
+                         *[(p, r) for p, r in namespaces(repo) if p]]:
+        try:
+            why = refs.head_missing()
+        except (TraceError, OSError):
+            continue  # damaged or a symlink: reported by the ref or symlink checks
+        if why:
+            st.add("missingHead", "error", prefix + "HEAD", why)
 
 
 def _check_symlinks(repo, st: _State) -> set:
@@ -404,7 +409,17 @@ def _check_symlinks(repo, st: _State) -> set:
         st.add("symlinkInRepository", "error", rel, f"{rel} is a symbolic link inside the "
                "repository; trace refuses to read or write through it: remove it, or replace "
                "it with the real file or directory")
-    return links
+    specials = set(safefs.special_files_below(repo.trace_dir))
+    for rel in sorted(specials):
+        st.add("specialFileInRepository", "error", rel, f"{rel} is a FIFO, socket or device "
+               "file inside the repository; trace refuses to read or write it: remove it, or "
+               "replace it with the real file")
+    shared = set(safefs.hardlinked_below(repo.trace_dir))
+    for rel in sorted(shared):
+        st.add("hardlinkInRepository", "error", rel, f"{rel} has other hard links; trace "
+               "refuses to write it (the other names would change too): replace it with a copy "
+               "of its own")
+    return links | specials | shared
 
 
 def _check_refs(st: _State, refs: list) -> None:

@@ -1,5 +1,5 @@
 """History operations on the current branch: append, edit, pin, unpin, drop, transactions,
-strict budgets, and the moves reset, reapply and checkout.
+strict budgets and strict tool checking, and the moves reset, reapply and checkout.
 
 Each commit operation is a `build` function handed to the commit primitive
 (`plumbing.commit.commit_change`): it reads the branch tip, builds the new snapshot and commit,
@@ -20,8 +20,10 @@ from .ids import to_hex
 from .messages import preview
 from .objects import FLAG_PINNED, Blob, Commit, Entry, Snapshot
 from .plumbing.commit import Change, Transaction, commit_change, publish, total_after
+from .plumbing.integrity import move_problems, verdict
 from .plumbing.refs import ANY, set_ref, set_symbolic_ref
 from .plumbing.revparse import resolve_ref_name, resolve_revision
+from .shapes import check_messages
 from .state import RepoState
 
 MAX_MESSAGE_SIZE = 16 * 1024 * 1024   # bytes of a message's canonical encoding that append
@@ -85,6 +87,7 @@ def append_many(repo: RepoState, messages: Sequence[dict], *, pinned: bool = Fal
     """Append several messages in one commit."""
     if not messages:
         raise InputError("nothing to append")
+    check_messages(messages)
     blobs = [new_blob(m) for m in messages]
     flags = FLAG_PINNED if pinned else 0
     cost = sum(repo.blob_tokens(b.id, b) for b in blobs)
@@ -158,6 +161,7 @@ def _rewrite(repo: RepoState, op: str, indices: Sequence[int], fn: Callable, mes
 def edit(repo: RepoState, index: int, message: dict, *, commit_message: str | None = None,
          author: str | None = None) -> Commit:
     """Replace the entry at `index` (its pin flag is kept; the old version stays in history)."""
+    check_messages([message])
     blob = new_blob(message)
 
     def fn(entries: list, idx: list) -> list:
@@ -237,6 +241,23 @@ def _strict_budget(repo: RepoState) -> Iterator[None]:
         repo.budget_strict = prev
 
 
+def strict_tools(repo: RepoState) -> AbstractContextManager[None]:
+    """Inside this block, an operation that would break tool-call pairing (a result without
+    its call, a call the conversation moves on from; trace_core.toolpairs) raises
+    ToolPairingError instead of warning, and changes nothing (also `repo.tools_strict`)."""
+    return _strict_tools(repo)
+
+
+@contextmanager
+def _strict_tools(repo: RepoState) -> Iterator[None]:
+    prev = repo.tools_strict
+    repo.tools_strict = True
+    try:
+        yield
+    finally:
+        repo.tools_strict = prev
+
+
 # -- moves ------------------------------------------------------------------------------------
 
 
@@ -277,11 +298,19 @@ def checkout(repo: RepoState, rev: str) -> str | None:
                              "HEAD (use the repository itself, or another worktree view)")
     full = resolve_ref_name(repo, rev) if rev != "HEAD" else None
     if full is not None and full.startswith("refs/heads/"):
+        tip = repo.refs.resolve(full)
+        warning = verdict(repo, "checkout", move_problems(
+            repo, repo.head_commit(), bytes.fromhex(tip) if tip else None))
         set_symbolic_ref(repo, "HEAD", full, message=f"checkout: moving to {rev}")
-        return full
-    target = resolve_revision(repo, rev)
-    set_ref(repo, "HEAD", ANY, to_hex(target), message=f"checkout: moving to {to_hex(target)[:12]}")
-    return None
+    else:
+        full = None
+        target = resolve_revision(repo, rev)
+        warning = verdict(repo, "checkout", move_problems(repo, repo.head_commit(), target))
+        set_ref(repo, "HEAD", ANY, to_hex(target),
+                message=f"checkout: moving to {to_hex(target)[:12]}")
+    if warning:
+        repo.warn(warning)
+    return full
 
 
 def _check_indices(indices: Iterable[int], count: int) -> list:

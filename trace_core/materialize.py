@@ -1,9 +1,11 @@
-"""The read path: a snapshot's messages become a prompt (OpenAI, Anthropic, text, JSON).
+"""The read path: a snapshot's messages become a prompt (openai, openai-responses, anthropic,
+text, json).
 
-Stored messages are OpenAI chat-completions messages (role, content, tool_calls, tool_call_id,
-name, plus any provider fields), or Anthropic-style messages whose content holds tool_use /
-tool_result blocks; both materialize to both formats. The rules are in docs/materialization.md.
-Every function here is deterministic: the same snapshot gives the same bytes.
+Messages are stored verbatim in any of three shapes (trace_core.shapes); each renderer here walks
+their neutral form and writes one provider format, meeting its rules by construction (tool
+results follow their calls; Anthropic roles alternate, system hoisted, no empty content). A part
+a format cannot carry is left out, never invented; docs/materialization.md has the shapes x
+formats matrix. Every function here is deterministic: the same snapshot gives the same bytes.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from typing import Any
 
 from .errors import InputError
 from .messages import message_text, text_of
+from .shapes import ANTHROPIC, CHAT, RESPONSES, Part, arrange, neutral
 
-FORMATS = ("openai", "anthropic", "text", "json")
+FORMATS = ("openai", "openai-responses", "anthropic", "text", "json")
 
 
 def _copy(v: Any) -> Any:
@@ -28,135 +31,236 @@ def _copy(v: Any) -> Any:
     return v
 
 
+def _texts(parts: Sequence[Part]) -> str:
+    return "\n".join(p.text for p in parts if p.kind == "text" and p.text)
+
+
+def _has_images(parts: Sequence[Part]) -> bool:
+    return any(p.kind == "image" and p.url and not p.url.startswith("file-id:") for p in parts)
+
+
+# -- OpenAI chat completions ------------------------------------------------------------------
+
+
 def to_openai(messages: Sequence[dict]) -> list[dict]:
-    """OpenAI chat messages: stored messages as they are, Anthropic blocks translated."""
+    """OpenAI chat-completions messages: chat messages as stored, other shapes translated;
+    tool messages right after the assistant message that calls them."""
     out: list[dict] = []
-    for m in messages:
-        content = m.get("content")
-        if isinstance(content, list) and \
-                any(_is_block(b, ("tool_use", "tool_result")) for b in content):
-            out.extend(_anthropic_to_openai(m))
-        else:
-            out.append(_copy(m))
+    merged: dict | None = None  # the assistant message Responses fragments are joining
+    for t in arrange(neutral(messages)):
+        if t.plain:
+            out.append({"role": t.role, "content": t.raw["content"]})
+            continue
+        if t.shape == CHAT and not (t.role == "assistant" and t.calls() and _calling(out)):
+            out.append(_copy(t.raw))
+            continue
+        if t.role == "tool":
+            out.extend({"role": "tool", "tool_call_id": p.id, "content": _texts(p.content)}
+                       for p in t.parts if p.kind == "result")
+        elif t.role == "assistant":
+            # Responses fragments of one turn (message, reasoning, function_call items) join into
+            # one message; so do calls made right after calls (their results follow them all)
+            text = _texts(t.parts)
+            calls = [_copy(p.raw) if p.shape == CHAT else
+                     {"id": p.id, "type": "function",
+                      "function": {"name": p.name, "arguments": p.text}}
+                     for p in t.parts if p.kind == "call"]
+            if not text and not calls:
+                continue
+            if out and (out[-1] is merged or calls and _calling(out)):
+                merged = out[-1]
+                if text:
+                    before = merged.get("content")
+                    before = before if isinstance(before, str) or before is None \
+                        else text_of(before)
+                    merged["content"] = "\n".join(x for x in (before, text) if x)
+                if calls:
+                    merged.setdefault("tool_calls", []).extend(calls)
+                continue
+            merged = {"role": "assistant", "content": text or None}
+            if calls:
+                merged["tool_calls"] = calls
+            out.append(merged)
+        elif t.role == "user" and _has_images(t.parts):
+            out.append({"role": "user", "content": [_chat_part(p) for p in t.parts
+                                                    if p.kind == "text" and p.text or
+                                                    p.kind == "image" and _web_image(p)]})
+        elif _texts(t.parts):
+            out.append({"role": t.role, "content": _texts(t.parts)})
     return out
 
 
-def _is_block(b: Any, kinds: tuple) -> bool:
-    return isinstance(b, dict) and b.get("type") in kinds
+def _calling(out: list[dict]) -> bool:
+    """The last message is an assistant message with tool calls (no result has followed)."""
+    return bool(out) and out[-1].get("role") == "assistant" and bool(out[-1].get("tool_calls"))
 
 
-def _anthropic_to_openai(m: dict) -> list[dict]:
-    role = m.get("role")
-    texts, calls, results = [], [], []
-    for b in m["content"]:
-        if _is_block(b, ("tool_use",)):
-            calls.append({"id": b.get("id", ""), "type": "function",
-                          "function": {"name": b.get("name", ""),
-                                       "arguments": json.dumps(b.get("input", {}), sort_keys=True,
-                                                               ensure_ascii=False)}})
-        elif _is_block(b, ("tool_result",)):
-            results.append({"role": "tool", "tool_call_id": b.get("tool_use_id", ""),
-                            "content": _flatten_text(b.get("content"))})
-        elif _is_block(b, ("text",)):
-            texts.append(b.get("text", ""))
+def _web_image(p: Part) -> bool:
+    return bool(p.url) and not p.url.startswith("file-id:")
+
+
+def _chat_part(p: Part) -> dict:
+    if p.kind == "text":
+        return {"type": "text", "text": p.text}
+    img: dict = {"url": p.url}
+    if p.detail:
+        img["detail"] = p.detail
+    return {"type": "image_url", "image_url": img}
+
+
+# -- OpenAI Responses -------------------------------------------------------------------------
+
+
+def to_openai_responses(messages: Sequence[dict]) -> list[dict]:
+    """OpenAI Responses input items: Responses items as stored, other shapes translated
+    (function_call / function_call_output items, messages with input_text / input_image)."""
     out: list[dict] = []
-    if role == "assistant":
-        msg: dict = {"role": "assistant", "content": "\n".join(texts) if texts else None}
-        if calls:
-            msg["tool_calls"] = calls
-        out.append(msg)
-    else:
-        out.extend(results)
-        if texts:
-            out.append({"role": role or "user", "content": "\n".join(texts)})
+    for t in arrange(neutral(messages)):
+        if t.plain:
+            if t.raw["content"]:
+                out.append({"role": t.role, "content": t.raw["content"]})
+            continue
+        if t.shape == RESPONSES:
+            out.append(_copy(t.raw))
+            continue
+        if t.role == "tool":
+            for p in t.parts:
+                if p.kind == "result":
+                    output: Any = _texts(p.content)
+                    if _has_images(p.content):
+                        output = _input_parts(p.content)
+                    out.append({"type": "function_call_output", "call_id": p.id,
+                                "output": output})
+            continue
+        if t.role == "assistant":
+            text = _texts(t.parts)
+            if text:
+                out.append({"role": "assistant", "content": text})
+            out.extend({"type": "function_call", "call_id": p.id, "name": p.name,
+                        "arguments": p.text} for p in t.parts if p.kind == "call")
+        elif _has_images(t.parts):
+            out.append({"role": t.role, "content": _input_parts(t.parts)})
+        elif _texts(t.parts):
+            out.append({"role": t.role, "content": _texts(t.parts)})
     return out
 
 
-def _flatten_text(content: Any) -> Any:
-    if isinstance(content, list):
-        parts = [b.get("text", "") for b in content if _is_block(b, ("text",))]
-        if len(parts) == len(content):
-            return "\n".join(parts)
-    return content
+def _input_parts(parts: Sequence[Part]) -> list[dict]:
+    out: list[dict] = []
+    for p in parts:
+        if p.kind == "text" and p.text:
+            out.append({"type": "input_text", "text": p.text})
+        elif p.kind == "image" and _web_image(p):
+            out.append({"type": "input_image", "image_url": p.url,
+                        "detail": p.detail if p.detail in ("low", "high", "auto") else "auto"})
+    return out
+
+
+# -- Anthropic --------------------------------------------------------------------------------
 
 
 def to_anthropic(messages: Sequence[dict]) -> dict:
-    """{"system": …, "messages": […]}: system hoisted, tool calls as tool_use blocks, tool results
-    as tool_result blocks in a user turn (consecutive results share one turn)."""
-    system_parts: list[str] = []
+    """{"system": ..., "messages": [...]}: system and developer messages hoisted into system,
+    roles strictly alternating (consecutive same-role turns merged, tool_result blocks first in
+    the user turn that answers), no empty content, tool calls as tool_use blocks."""
+    system: list[str] = []
     out: list[dict] = []
-    for m in to_openai(messages):
-        role = m.get("role")
-        content = m.get("content")
-        if role in ("system", "developer"):
-            system_parts.append(text_of(content))
+    for t in arrange(neutral(messages)):
+        if t.plain and t.role in ("user", "assistant"):  # the common case, quickly
+            text = t.raw["content"]
+            if text.strip():
+                if out and out[-1]["role"] == t.role:
+                    out[-1]["content"].append({"type": "text", "text": text})
+                else:
+                    out.append({"role": t.role, "content": [{"type": "text", "text": text}]})
             continue
-        if role == "tool":
-            block = {"type": "tool_result", "tool_use_id": m.get("tool_call_id", ""),
-                     "content": content if isinstance(content, (str, list)) else text_of(content)}
-            if out and out[-1]["role"] == "user" and out[-1].get("_tool_results"):
-                out[-1]["content"].append(block)
-            else:
-                out.append({"role": "user", "content": [block], "_tool_results": True})
+        if t.role in ("system", "developer"):
+            if _texts(t.parts).strip():
+                system.append(_texts(t.parts))
             continue
-        blocks = _content_blocks(content)
-        if role == "assistant":
-            for call in m.get("tool_calls") or []:
-                fn = call.get("function", {}) if isinstance(call, dict) else {}
-                blocks.append({"type": "tool_use", "id": call.get("id", ""),
-                               "name": fn.get("name", ""),
-                               "input": _parse_args(fn.get("arguments"))})
-        out.append({"role": "assistant" if role == "assistant" else "user", "content": blocks})
+        role = "assistant" if t.role == "assistant" else "user"
+        blocks = [b for b in (_block(p, role) for p in t.parts) if b is not None]
+        if not blocks:
+            continue
+        if out and out[-1]["role"] == role:
+            out[-1]["content"].extend(blocks)
+        else:
+            out.append({"role": role, "content": blocks})
     for m in out:
-        m.pop("_tool_results", None)
+        if m["role"] == "user":
+            m["content"].sort(key=lambda b: b.get("type") != "tool_result")
     result: dict = {"messages": out}
-    if system_parts:
-        result["system"] = "\n\n".join(system_parts)
+    if system:
+        result["system"] = "\n\n".join(system)
     return result
 
 
-def _content_blocks(content: Any) -> list[dict]:
-    if content is None:
-        return []
-    if isinstance(content, str):
-        return [{"type": "text", "text": content}] if content else []
-    if isinstance(content, list):
-        blocks = []
-        for part in content:
-            if isinstance(part, dict) and part.get("type") in ("text", "input_text", "output_text"):
-                blocks.append({"type": "text", "text": part.get("text", "")})
-            elif isinstance(part, dict) and part.get("type") == "image_url":
-                url = part.get("image_url", {})
-                url = url.get("url") if isinstance(url, dict) else url
-                blocks.append({"type": "image", "source": {"type": "url", "url": url}})
-            elif isinstance(part, dict):
-                blocks.append(_copy(part))
-            else:
-                blocks.append({"type": "text", "text": str(part)})
-        return blocks
-    return [{"type": "text", "text": text_of(content)}]
+def _block(p: Part, role: str) -> dict | None:
+    if p.kind == "image" and role != "user":
+        return None
+    if p.shape == ANTHROPIC and isinstance(p.raw, dict) and p.kind not in ("text", "result"):
+        if p.kind in ("call", "reasoning") and role != "assistant":
+            return None
+        return _copy(p.raw)
+    if p.kind == "text":
+        if not p.text.strip():  # Anthropic refuses empty and white-space-only text blocks
+            return None
+        if p.shape == ANTHROPIC and isinstance(p.raw, dict):
+            return _copy(p.raw)
+        return {"type": "text", "text": p.text}
+    if p.kind == "image" and role == "user":
+        return _image_block(p.url)
+    if p.kind == "call" and role == "assistant":
+        return {"type": "tool_use", "id": p.id, "name": p.name, "input": _parse_args(p.text)}
+    if p.kind == "result":
+        if p.shape == ANTHROPIC and isinstance(p.raw, dict):
+            block = _copy(p.raw)
+            if block.get("content") in ("", []):
+                del block["content"]
+            return block
+        block = {"type": "tool_result", "tool_use_id": p.id}
+        content = [b for b in (_block(c, "user") for c in p.content) if b is not None]
+        if content:
+            block["content"] = content if any(b["type"] == "image" for b in content) \
+                else "\n".join(b["text"] for b in content)
+        if p.is_error:
+            block["is_error"] = True
+        return block
+    return None
 
 
-def _parse_args(arguments: Any) -> Any:
-    if isinstance(arguments, str):
-        try:
-            return json.loads(arguments)
-        except json.JSONDecodeError:
-            return {"_raw": arguments}
-    return arguments if arguments is not None else {}
+def _image_block(url: str) -> dict | None:
+    if url.startswith("data:") and ";base64," in url:
+        media, data = url[5:].split(";base64,", 1)
+        return {"type": "image", "source": {"type": "base64", "media_type": media, "data": data}}
+    if url.startswith(("http://", "https://")):
+        return {"type": "image", "source": {"type": "url", "url": url}}
+    return None
+
+
+def _parse_args(arguments: str) -> dict:
+    """A call's arguments as the object tool_use needs; text that is not a JSON object is kept
+    as {"_raw": text}."""
+    try:
+        value = json.loads(arguments) if arguments else {}
+    except json.JSONDecodeError:
+        return {"_raw": arguments}
+    return value if isinstance(value, dict) else {"_raw": arguments}
 
 
 def to_text(messages: Sequence[dict], pinned: Sequence[bool] = ()) -> str:
-    """A readable transcript: one block per message, '[role]' headers ('[tool <call id>]' for
-    results), '*' marks pins; the body is messages.message_text with call ids."""
+    """A readable transcript in stored order: one block per message, '[role]' headers ('[tool
+    <call id>]' for results, the item type for Responses items), '*' marks pins; the body is
+    messages.message_text with call ids."""
     out = []
-    for i, m in enumerate(to_openai(messages)):
+    for i, m in enumerate(messages):
         mark = "*" if i < len(pinned) and pinned[i] else ""
-        head = f"[{m.get('role') or m.get('type') or '?'}{mark}]"
+        kind = m.get("type") if m.get("type") != "message" else None
+        head = f"[{kind or m.get('role') or '?'}{mark}]"
         if m.get("role") == "tool":
             head = f"[tool{mark} {m.get('tool_call_id', '')}]"
-        elif m.get("type") == "function_call_output":
-            head = f"[{m['type']}{mark} {m.get('call_id', '')}]"
+        elif isinstance(kind, str) and kind.endswith("_output"):
+            head = f"[{kind}{mark} {m.get('call_id', '')}]"
         out.append(f"{head}\n{message_text(m, ids=True)}")
     return "\n\n".join(out) + ("\n" if out else "")
 
@@ -181,6 +285,8 @@ def render(fmt: str, messages: Sequence[dict], blob_ids: Sequence[str] = (),
            flags: Sequence[int] = ()) -> Any:
     if fmt == "openai":
         return to_openai(messages)
+    if fmt == "openai-responses":
+        return to_openai_responses(messages)
     if fmt == "anthropic":
         return to_anthropic(messages)
     if fmt == "text":

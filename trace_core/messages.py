@@ -1,8 +1,9 @@
 """What a stored message says, whatever its shape: its text, the tool calls it makes and answers.
 
-Shapes understood: OpenAI chat (assistant `tool_calls`, role `tool` with `tool_call_id`),
-Anthropic (`tool_use` / `tool_result` blocks in `content`) and Responses items
-(`function_call` / `function_call_output` with `call_id`). The one owner of a message's text
+Shapes understood (trace_core.shapes): OpenAI chat (assistant `tool_calls`, role `tool` with
+`tool_call_id`), Anthropic (`tool_use` / `tool_result` blocks in `content`, `thinking` blocks)
+and Responses items (`function_call` / `function_call_output` and the other client tool calls
+and outputs paired by `call_id`; `reasoning` summaries). The one owner of a message's text
 (`message_text`), its one-line `preview` and tool-call / result pairing: diff, commit messages,
 merge drivers, compression, reorder checks and the text prompt all read messages through it.
 """
@@ -13,6 +14,8 @@ import json
 import re
 from collections.abc import Iterator
 from typing import Any, NamedTuple
+
+from .shapes import CALL_ITEMS, OUTPUT_ITEMS
 
 
 def blocks(m: dict, kind: str) -> list[dict]:
@@ -31,7 +34,7 @@ def call_ids(m: dict) -> list[str]:
     """Ids of the tool calls a message makes."""
     out = [c.get("id") for c in (m.get("tool_calls") or []) if isinstance(c, dict)]
     out += [b.get("id") for b in blocks(m, "tool_use")]
-    if m.get("type") == "function_call":
+    if m.get("type") in CALL_ITEMS:
         out.append(m.get("call_id"))
     return _ids(out)
 
@@ -46,8 +49,8 @@ def call_names(m: dict) -> dict[str, str]:
     for b in blocks(m, "tool_use"):
         if isinstance(b.get("id"), str):
             out[b["id"]] = str(b.get("name", ""))
-    if m.get("type") == "function_call" and isinstance(m.get("call_id"), str):
-        out[m["call_id"]] = str(m.get("name", ""))
+    if m.get("type") in CALL_ITEMS and isinstance(m.get("call_id"), str):
+        out[m["call_id"]] = str(m.get("name") or m["type"])
     return out
 
 
@@ -55,14 +58,15 @@ def result_ids(m: dict) -> list[str]:
     """Ids of the tool calls a message answers."""
     out = [m.get("tool_call_id")] if m.get("role") == "tool" else []
     out += [b.get("tool_use_id") for b in blocks(m, "tool_result")]
-    if m.get("type") == "function_call_output":
+    if m.get("type") in OUTPUT_ITEMS:
         out.append(m.get("call_id"))
     return _ids(out)
 
 
 def is_tool_output(m: dict) -> bool:
+    """A message that answers tool calls (a tool message, tool_result blocks, an output item)."""
     return m.get("role") == "tool" or bool(blocks(m, "tool_result")) or \
-        m.get("type") == "function_call_output"
+        m.get("type") in OUTPUT_ITEMS
 
 
 def is_question(m: dict) -> bool:
@@ -116,6 +120,8 @@ def _parts(value: Any) -> Iterator[str | ToolCall]:
             yield from _parts(p.get("content"))
         elif isinstance(p, dict) and p.get("type") == "tool_use":
             yield ToolCall(_str(p.get("id")), _str(p.get("name")), _json(p.get("input")))
+        elif isinstance(p, dict) and isinstance(p.get("thinking"), str):
+            yield p["thinking"]
         else:
             yield _json(p)
 
@@ -129,9 +135,11 @@ def _args(v: Any) -> str:
 
 
 def _own_parts(m: dict) -> Iterator[str | ToolCall]:
-    """Every piece of a message: content (or a Responses output), then calls outside content."""
-    yield from _parts(m.get("output") if m.get("type") == "function_call_output"
-                      else m.get("content"))
+    """Every piece of a message: content (or a Responses output or reasoning summary), then
+    calls outside content."""
+    kind = m.get("type")
+    yield from _parts(m.get("output") if kind == "function_call_output" else
+                      m.get("summary") if kind == "reasoning" else m.get("content"))
     for c in m.get("tool_calls") or ():
         if isinstance(c, dict):
             fn = c.get("function")

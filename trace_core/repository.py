@@ -105,6 +105,7 @@ class Repository(RepoState):
     drop = _history.drop
     transaction = _history.transaction
     strict_budget = _history.strict_budget
+    strict_tools = _history.strict_tools
     reset = _history.reset
     reapply = _history.reapply
     checkout = _history.checkout

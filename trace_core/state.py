@@ -134,6 +134,8 @@ class RepoState:
         self.open_transaction: OpenTransaction | None = None
         #: when set, a commit that would cross a budget threshold is refused (strict_budget)
         self.budget_strict = False
+        #: when set, a change that breaks tool-call pairing is refused (strict_tools)
+        self.tools_strict = False
         self._token_counter: TokenCounter | None = None
         self._token_cache: dict = {}
         self._token_pending: list = []

@@ -1,5 +1,6 @@
 """Status of a namespace: HEAD, branch, entries, tokens against the budget, entries a soft reset
-undid, and the stopped merge, rebase, cherry-pick or revert."""
+undid, tool calls awaiting their results and broken call/result pairs, and the stopped merge,
+rebase, cherry-pick or revert."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from .context import entries_at
 from .ids import from_hex, to_hex
 from .objects import Entry
 from .plumbing.budgets import Budget, budget, budget_warnings
+from .plumbing.integrity import open_at_end, pairing, readers
 from .state import RepoState
+from .toolpairs import Pending
 
-__all__ = ["Budget", "Status", "operation_status", "status", "undone_entries"]
+__all__ = ["Budget", "Status", "operation_status", "pending_calls", "status", "undone_entries"]
 
 @dataclass
 class Status:
@@ -29,6 +32,10 @@ class Status:
     agent: str | None = None
     #: the merge / rebase / cherry-pick / revert stopped on conflicts (see `operation_status`)
     operation: dict | None = None
+    #: calls at the end of the context awaiting their results: {index, call_id, name}
+    pending_calls: list[dict] = field(default_factory=list)
+    #: broken pairs (trace_core.toolpairs): {kind, index, call_id, before, message}
+    broken_pairs: list[dict] = field(default_factory=list)
 
 
 def status(repo: RepoState) -> Status:
@@ -37,9 +44,11 @@ def status(repo: RepoState) -> Status:
     branch = repo.head_branch()
     entries: list[Entry] = []
     total = 0
+    snap = chunked.EMPTY
     if head is not None:
         commit = repo.get_commit(head)
-        entries = chunked.entries(repo.get_snapshot(commit.snapshot), repo.get_node)
+        snap = repo.get_snapshot(commit.snapshot)
+        entries = chunked.entries(snap, repo.get_node)
         total = commit.total_tokens
     limits = budget(repo)
     st = Status(head=to_hex(head) if head else None, branch=branch, detached=branch is None,
@@ -50,7 +59,20 @@ def status(repo: RepoState) -> Status:
     for note in repo.store.notes:
         st.warnings.append(note)
     st.operation = operation_status(repo)
+    tools = pairing(repo, snap)
+    st.pending_calls = [p.to_dict() for p in tools.pending]
+    st.broken_pairs = [p.to_dict() for p in tools.problems]
     return st
+
+
+def pending_calls(repo: RepoState) -> list[Pending]:
+    """The tool calls HEAD's context ends with that await their results (reads back only to
+    the last conversational message)."""
+    head = repo.head_commit()
+    if head is None:
+        return []
+    snap = repo.get_snapshot(repo.get_commit(head).snapshot)
+    return list(open_at_end(snap, *readers(repo)))
 
 
 def operation_status(repo: RepoState) -> dict | None:

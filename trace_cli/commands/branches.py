@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
+
 from trace_core.refs import shorten
 
 from ..declare import JSON, argument, command, flag
 from ..util import echo, emit_json, fail, open_repo, style
+from .commit import strict_context, strict_option
 
 
 @command("branch",
@@ -66,13 +69,15 @@ def branch(obj, delete=False, force_delete=False, move=False, force=False, as_js
 @command("switch",
          flag("-c", "--create", dest="create", help="Create the branch first (at START)."),
          flag("--detach", help="Detach HEAD at the commit NAME names."),
+         strict_option("switch"),
          argument("name", required=True),
          argument("start", default="HEAD"))
-def switch(obj, create=False, detach=False, name=None, start="HEAD") -> None:
+def switch(obj, create=False, detach=False, strict=False, name=None, start="HEAD") -> None:
     """Switch HEAD to branch NAME (or detach it at a commit)."""
     if start != "HEAD" and not create:
         fail("START is only used with -c", 2)
-    with open_repo(obj) as repo:
+    with open_repo(obj) as repo, ExitStack() as stack:
+        strict_context(repo, strict, stack)
         full = repo.switch(name, create=create, start=start, detach=detach)
         head = repo.head_commit()
         if full is None:

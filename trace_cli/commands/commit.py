@@ -38,6 +38,42 @@ def _content(content, file) -> str | None:
     return text_arg(content, "the content argument")
 
 
+def _messages(text: str, fmt: str) -> list:
+    """The messages `text` holds: one JSON object or an array of them (json), one object a
+    line (jsonl)."""
+    if fmt == "jsonl":
+        values = [parse_json(line, f"line {no}") for no, line in
+                  enumerate(text.splitlines(), 1) if line.strip()]
+        if not values:
+            fail("nothing to commit: the JSONL input has no messages")
+        where = [f"line {no}" for no, line in enumerate(text.splitlines(), 1) if line.strip()]
+    else:
+        value = parse_json(text, "the message")
+        values = value if isinstance(value, list) else [value]
+        if not values:
+            fail("nothing to commit: the JSON array is empty")
+        where = [f"item {i}" for i in range(len(values))] if isinstance(value, list) \
+            else ["the message"]
+    for v, w in zip(values, where, strict=True):
+        if not isinstance(v, dict):
+            fail(f"{w} is not a message: a JSON message must be an object like "
+                 "{\"role\": \"user\", \"content\": \"hi\"}")
+    return values
+
+
+def _edit_role(repo, target: int) -> str:
+    """The role of the entry an edit replaces (kept unless --role says otherwise)."""
+    from trace_core.errors import InputError
+    entries = repo.entries_at(repo.head_commit()) if repo.head_commit() else []
+    if not -len(entries) <= target < len(entries):
+        raise InputError(f"entry {target} does not exist (the context has {len(entries)} "
+                         "entries)")
+    role = repo.get_blob(entries[target].blob).message.get("role")
+    if not isinstance(role, str) or not role:
+        fail(f"entry {target} has no role to keep; give --role")
+    return role
+
+
 def _report(repo, commit) -> None:
     sign = "+" if commit.op != "drop" else "-"
     echo(f"{commit_line(repo, commit)} ({commit.op}, {sign}{commit.tokens} "
@@ -48,13 +84,31 @@ def _report(repo, commit) -> None:
         warn(note)
 
 
+def strict_option(what: str = "change"):
+    return flag("--strict", help=f"Refuse a {what} that breaks tool-call pairing (a result "
+                                 "without its call, a call without its result) or crosses a "
+                                 "budget threshold.")
+
+
+def strict_context(repo, strict: bool, stack: ExitStack) -> None:
+    """Enter strict budget and tool-call checking on `repo` when `strict`."""
+    if strict:
+        stack.enter_context(repo.strict_budget())
+        stack.enter_context(repo.strict_tools())
+
+
 @command("commit",
          argument("content"),
          option("-F", "--file", dest="file", metavar="FILE",
                 help="Read the content from FILE ('-' for stdin)."),
-         option("--role", default="user", show_default=True,
-                help="Message role for plain content."),
-         flag("--json", dest="as_json", help="The content is a whole JSON message object."),
+         option("--role", help="Message role for text content (default: user; for an edit, "
+                               "the role of the entry it replaces)."),
+         option("--input", dest="input_format", type=Choice(("text", "json", "jsonl")),
+                default="text", show_default=True,
+                help="What the content is: the text of one message; a JSON message object "
+                     "or array of them; one JSON message object per line. Several messages "
+                     "are one commit."),
+         flag("--json", dest="as_json", help="Deprecated spelling of --input json."),
          option("--type", dest="op", type=Choice(("append", "edit", "pin", "unpin", "drop")),
                 default="append", show_default=True, help="Operation."),
          option("--target", dest="targets", multiple=True, type=int, metavar="N",
@@ -63,28 +117,34 @@ def _report(repo, commit) -> None:
          flag("--pin", dest="pinned", help="Append the entry pinned."),
          option("-m", dest="message", help="Commit message (default: derived from the content)."),
          option("--author", help="Author (agent name) of this commit."),
-         flag("--strict", help="Refuse a commit that crosses a budget threshold."),
+         strict_option("commit"),
          flag("--force", help="Drop pinned entries too."),
          flag("--reapply", help="Commit again what 'reset --soft' undid, as one append."))
-def commit(obj, content=None, file=None, role="user", as_json=False, op="append", targets=(),
-           pinned=False, message=None, author=None, strict=False, force=False,
-           reapply=False) -> None:
-    """Record a change to the context: append a message, or edit/pin/unpin/drop entries.
+def commit(obj, content=None, file=None, role=None, input_format="text", as_json=False,
+           op="append", targets=(), pinned=False, message=None, author=None, strict=False,
+           force=False, reapply=False) -> None:
+    """Record a change to the context: append messages, or edit/pin/unpin/drop entries.
 
     \b
     trace commit "Find the bug in parser.py"           append a user message
     trace commit --role assistant -F answer.txt        content from a file
-    echo '{"role":"tool","tool_call_id":"c1","content":"ok"}' | trace commit --json
-    trace commit --type edit --target 3 "new text"     replace entry 3
+    echo '{"role":"tool","tool_call_id":"c1","content":"ok"}' | trace commit --input json
+    trace commit --input jsonl -F turn.jsonl           several messages, one commit
+    trace commit --type edit --target 3 "new text"     replace entry 3 (its role is kept)
     trace commit --type pin --target 0                 pin entry 0
     trace commit --type drop --target 5 --target 6     drop entries 5 and 6
     """
     message = text_arg(message, "the -m message")
     author = text_arg(author, "--author")
     role = text_arg(role, "--role")
+    if as_json:
+        if input_format not in ("text", "json"):
+            fail("--json is --input json; do not combine it with --input " + input_format,
+                 EXIT_USAGE)
+        warn("'trace commit --json' is deprecated: use --input json")
+        input_format = "json"
     with open_repo(obj) as repo, ExitStack() as stack:
-        if strict:
-            stack.enter_context(repo.strict_budget())
+        strict_context(repo, strict, stack)
         if reapply:
             _report(repo, repo.reapply(commit_message=message))
             return
@@ -98,35 +158,45 @@ def commit(obj, content=None, file=None, role="user", as_json=False, op="append"
                 repo.drop(*targets, commit_message=message, force=force, author=author)
             _report(repo, c)
             return
+        if op == "edit" and len(targets) != 1:
+            fail("--type edit needs exactly one --target", EXIT_USAGE)
+        if op != "edit" and targets:
+            fail("--target is for edit/pin/unpin/drop", EXIT_USAGE)
         text = _content(content, file)
         if text is None:
             fail("nothing to commit: give content as an argument, with --file, or on stdin",
                  EXIT_USAGE)
-        if not text:
+        if not text.strip():
             fail("nothing to commit: the content is empty", EXIT_USAGE)
-        msg = parse_json(text, "the message") if as_json else {"role": role, "content": text}
-        if not isinstance(msg, dict):
-            fail("a JSON message must be an object like {\"role\": \"user\", \"content\": \"hi\"}")
-        if op == "edit":
-            if len(targets) != 1:
-                fail("--type edit needs exactly one --target", EXIT_USAGE)
-            c = repo.edit(targets[0], msg, commit_message=message, author=author)
+        if input_format != "text":
+            if role is not None:
+                fail("--role is for text content; a JSON message carries its own role",
+                     EXIT_USAGE)
+            msgs = _messages(text, input_format)
         else:
-            if targets:
-                fail("--target is for edit/pin/unpin/drop", EXIT_USAGE)
-            c = repo.append(msg, pinned=pinned, commit_message=message, author=author)
+            if role is None:
+                role = _edit_role(repo, targets[0]) if op == "edit" else "user"
+            msgs = [{"role": role, "content": text}]
+        if op == "edit":
+            if len(msgs) != 1:
+                fail(f"--type edit replaces one entry; the input holds {len(msgs)} messages")
+            c = repo.edit(targets[0], msgs[0], commit_message=message, author=author)
+        else:
+            c = repo.append_many(msgs, pinned=pinned, commit_message=message, author=author)
         _report(repo, c)
 
 
 @command("reset",
+         strict_option("reset"),
          flag("--soft", dest="mode", value="soft", default=True,
               help="Keep the undone entries available (default)."),
          flag("--hard", dest="mode", value="hard",
               help="Discard them from the branch (the reflog keeps them)."),
          argument("rev", default="HEAD"))
-def reset(obj, mode="soft", rev="HEAD") -> None:
+def reset(obj, strict=False, mode="soft", rev="HEAD") -> None:
     """Move the current branch to REV (e.g. HEAD~2)."""
-    with open_repo(obj) as repo:
+    with open_repo(obj) as repo, ExitStack() as stack:
+        strict_context(repo, strict, stack)
         old = repo.reset(rev, mode)
         head = repo.head_commit()
         n_undone = len(repo.undone_entries()) if mode == "soft" else 0
@@ -137,12 +207,23 @@ def reset(obj, mode="soft", rev="HEAD") -> None:
                  f"see 'trace status'; 'trace commit --reapply' commits them again")
         elif mode == "hard":
             echo(f"previous head {old[:12]} is reachable as ORIG_HEAD and in the reflog until gc")
+        pending_note(repo)
 
 
-@command("checkout", argument("rev", required=True))
-def checkout(obj, rev=None) -> None:
+def pending_note(repo) -> None:
+    """Say so when HEAD now ends with tool calls awaiting their results (after a rollback)."""
+    from trace_core.status import pending_calls
+    from trace_core.toolpairs import pending_line
+    pending = pending_calls(repo)
+    if pending:
+        echo(f"HEAD {pending_line(pending)}")
+
+
+@command("checkout", strict_option("checkout"), argument("rev", required=True))
+def checkout(obj, strict=False, rev=None) -> None:
     """Switch to a branch, or detach HEAD at a commit (its context exactly)."""
-    with open_repo(obj) as repo:
+    with open_repo(obj) as repo, ExitStack() as stack:
+        strict_context(repo, strict, stack)
         branch = repo.checkout(rev)
         head = repo.head_commit()
         if branch:
@@ -150,3 +231,4 @@ def checkout(obj, rev=None) -> None:
         else:
             c = repo.get_commit(head)
             echo(f"HEAD is now detached at {head.hex()[:12]} {c.summary}")
+        pending_note(repo)

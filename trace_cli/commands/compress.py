@@ -25,6 +25,7 @@ from ..util import (
     read_input,
     warn,
 )
+from .commit import strict_context, strict_option
 
 _STRATEGIES = ("mask", "extractive", "llm", "manual")
 _GRANULARITIES = ("turn", "episode", "range")
@@ -73,13 +74,14 @@ _ROLES = ("user", "assistant", "system", "developer")
               help="Accept a summary larger than what it replaces."),
          option("-m", dest="message", help="Commit message."),
          option("--author", help="Author (agent name) of the commit."),
+         strict_option("compression"),
          JSON)
 def compress(obj, range_=None, entries=None, strategy="extractive", granularity="range",
              episode_tokens=2000, interactive=False, plan_file=None, show_plan=False,
              respect_pins=False, force=False, must_keep=(), must_keep_re=(), dry_run=False,
              summaries=(), summary_files=(), instructions=None, keep_last=3, ratio=0.2,
              target_tokens=None, max_tokens=None, role="user", allow_growth=False, message=None,
-             author=None, as_json=False) -> None:
+             author=None, strict=False, as_json=False) -> None:
     """Replace what the commits of RANGE (A..B, A.. or A = A..HEAD) added to the context by
     summaries, in one new commit with exact provenance.
 
@@ -116,6 +118,7 @@ def compress(obj, range_=None, entries=None, strategy="extractive", granularity=
                     echo(default.format(_header(default, strategy, granularity)), nl=False)
                 return
         with ExitStack() as stack:
+            strict_context(repo, strict, stack)
             if interactive:
                 plan = stack.enter_context(edited(
                     default.format(_header(default, strategy, granularity)), ".plan",

@@ -33,7 +33,8 @@ def status(obj, as_json=False) -> None:
                    "entries": st.entries, "pinned": st.pinned, "total_tokens": st.total_tokens,
                    "budget": {"max_tokens": st.budget.max_tokens, "warn": list(st.budget.warn)},
                    "warnings": st.warnings, "undone": to_jsonable(st.undone),
-                   "operation": st.operation})
+                   "operation": st.operation, "pending_calls": st.pending_calls,
+                   "broken_pairs": st.broken_pairs})
         return
     if st.agent:
         echo(f"Agent {st.agent}")
@@ -55,10 +56,24 @@ def status(obj, as_json=False) -> None:
              f"'trace commit --reapply' commits them again):")
         for u in st.undone:
             echo(f"  #{u['index']} {u['message'].get('role', '?')}: {preview(u['message'])}")
+    if st.pending_calls:
+        from trace_core.toolpairs import pending_line
+        echo(f"\n{'HEAD' if st.head else 'The context'} {pending_line(_pending(st))}")
+    if st.broken_pairs:
+        n = len(st.broken_pairs)
+        echo(f"\nBroken tool-call pairs ({n}; providers reject such a prompt: "
+             "'trace context --repair drop-orphans|placeholder' repairs it):")
+        for b in st.broken_pairs:
+            echo(f"  {b['kind']}: {b['message']}")
     if st.operation:
         _print_operation(st.operation)
     for w in st.warnings:
         echo_err_styled(f"warning: {w}", "red")
+
+
+def _pending(st) -> list:
+    from trace_core.toolpairs import Pending
+    return [Pending(**p) for p in st.pending_calls]
 
 
 def _print_operation(op: dict) -> None:
@@ -178,13 +193,22 @@ def show(obj, as_json=False, rev="HEAD") -> None:
 
 
 @command("context",
-         option("--format", dest="fmt", type=Choice(("openai", "anthropic", "text", "json")),
+         option("--format", dest="fmt",
+                type=Choice(("openai", "openai-responses", "anthropic", "text", "json")),
                 default="openai", show_default=True, help="Prompt format."),
+         option("--repair", type=Choice(("drop-orphans", "placeholder")),
+                help="Repair broken tool-call pairs and calls awaiting results in the prompt "
+                     "(each repair is reported on stderr; the history is unchanged)."),
          argument("rev", default="HEAD"), fast=True)
-def context(obj, fmt="openai", rev="HEAD") -> None:
-    """Print the context at REV exactly as the model would be sent it."""
+def context(obj, fmt="openai", repair=None, rev="HEAD") -> None:
+    """Print the context at REV exactly as the model would be sent it.
+
+    \b
+    --repair drop-orphans   leave out results without their call and calls without result
+    --repair placeholder    give each call without result a placeholder result
+    """
     with open_repo(obj) as repo:
-        out = repo.materialize(fmt, rev=rev)
+        out = repo.materialize(fmt, rev=rev, repair=repair)
     if fmt == "text":
         sys.stdout.write(out)
     else:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
+
 from trace_core.merge.merge3 import ORDERS
 from trace_core.merge.state import STRATEGIES
 from trace_core.render.log import format_inference
@@ -17,6 +19,7 @@ from ..util import (
     style,
     warn,
 )
+from .commit import strict_context, strict_option
 
 EXIT_CONFLICT = 1
 
@@ -134,10 +137,11 @@ def _continue_or_abort(repo, op: str, cont: bool, abort: bool, message, as_json,
          option("-m", dest="message", help="Merge commit message."),
          flag("--continue", dest="cont", help="Commit the merge once conflicts are settled."),
          flag("--abort", help="Forget the stopped merge (the branch never moved)."),
+         strict_option("merge"),
          JSON,
          argument("rev"))
 def merge(obj, strategy="manual", order=None, driver=None, ff="auto", message=None, cont=False,
-          abort=False, as_json=False, rev=None) -> int:
+          abort=False, strict=False, as_json=False, rev=None) -> int:
     """Merge branch or commit REV into the current branch.
 
     \b
@@ -147,7 +151,8 @@ def merge(obj, strategy="manual", order=None, driver=None, ff="auto", message=No
     trace merge --continue / --abort         finish or undo a stopped merge
     Conflicts are kept in the merge state: 'trace status' lists them, 'trace resolve' settles them.
     """
-    with open_repo(obj) as repo:
+    with open_repo(obj) as repo, ExitStack() as stack:
+        strict_context(repo, strict, stack)
         if cont or abort:
             if rev or (cont and abort):
                 fail("--continue and --abort take no branch and exclude each other", 2)
@@ -206,8 +211,9 @@ def resolve(obj, action=None, text=None, file=None, role=None, list_=False, as_j
 
 def _pick_command(name: str, method: str, doc: str):
     def pick(obj, strategy="manual", order=None, driver=None, cont=False, abort=False,
-             as_json=False, rev=None) -> int:
-        with open_repo(obj) as repo:
+             strict=False, as_json=False, rev=None) -> int:
+        with open_repo(obj) as repo, ExitStack() as stack:
+            strict_context(repo, strict, stack)
             if cont or abort:
                 if rev or (cont and abort):
                     fail("--continue and --abort take no revision and exclude each other", 2)
@@ -222,6 +228,7 @@ def _pick_command(name: str, method: str, doc: str):
                    *STRATEGY_OPTIONS,
                    flag("--continue", dest="cont", help="Finish once conflicts are settled."),
                    flag("--abort", help="Forget the stopped operation (the branch never moved)."),
+                   strict_option(name),
                    JSON,
                    argument("rev"))(pick)
 

@@ -54,7 +54,7 @@ def _describe_order(result, messages, flags) -> list:
          flag("--print-todo", help="Print the todo list of the current context."),
          flag("--dry-run", dest="dry_run",
               help="Show the new order and the warnings; commit nothing."),
-         flag("--strict", help="Refuse if the safety checks warn."),
+         flag("--strict", help="Refuse if the safety checks warn or tool-call pairing breaks."),
          flag("--force", help="Apply despite warnings, even with --strict; "
                               "the warnings are recorded in the commit."),
          option("-m", dest="message", help="Commit message."),
@@ -105,6 +105,8 @@ def reorder(obj, moves=(), to=(), interactive=False, todo=None, print_todo=False
                 return
             kw["messages"] = messages
         with ExitStack() as stack:
+            if strict and not force:
+                stack.enter_context(repo.strict_tools())
             if interactive:
                 text = stack.enter_context(edited(format_todo(messages, flags, header), ".todo",
                                                   "the todo list", "--todo"))

@@ -690,8 +690,15 @@ def audit(path: str, store: ObjectStore,
     "tokens" (a cached count that fails its checksum or, for the encoding of `count_tokens`
     (name, function blob id -> count), differs from a recount). Opens its own read-only
     connection: nothing is repaired, so the evidence stays for `trace reindex`."""
-    if not os.path.exists(path) or os.path.islink(path):
-        return []  # (a symlink is never opened: fsck reports it as symlinkInRepository)
+    if not os.path.lexists(path):
+        return []
+    from ..errors import UnsafePath
+    from ..storage import safefs
+    try:   # SQLite would follow a symlink, block on a FIFO, and read and write the -wal/-shm
+        for p in (path, path + "-wal", path + "-shm", path + "-journal"):
+            safefs.check_file(os.path.dirname(path), p)
+    except UnsafePath:
+        return []  # never opened: fsck reports it as symlinkInRepository/specialFileInRepository
     out: list = []
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0)

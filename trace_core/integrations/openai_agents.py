@@ -11,7 +11,9 @@
                                                          # continues from the clean context
     cfg = RunConfig(call_model_input_filter=session.view_filter("HEAD~4"))
 
-Items are stored exactly as the SDK gives them (Responses-API input dicts) and returned unchanged.
+Items are stored exactly as the SDK gives them (Responses-API input dicts, validated on commit)
+and returned unchanged; `repo.materialize(fmt)` turns them into any prompt format (openai,
+openai-responses, anthropic, text, json; docs/materialization.md).
 The session implements the SDK's `Session` protocol by duck typing, so this module needs the SDK
 only for `view_filter` (which builds the SDK's `ModelInputData`).
 """

@@ -11,6 +11,11 @@ memory and the ref moves once at the end.
 cherry-pick, revert, rebase, reset) it compare-and-swaps one ref from where the operation
 started, records ORIG_HEAD in the same ref transaction, and fails with `BranchMoved` if the ref
 moved meanwhile. No other code moves a branch or builds a `Commit` to publish.
+
+Both check tool-call integrity (plumbing.integrity): a change that breaks a call/result pair
+that was intact before warns through `repo.warn` once it is made, and is refused with
+`ToolPairingError` (nothing moved) while `repo.tools_strict` is set. Inside a transaction the
+check runs once, on the whole transaction, when it publishes.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from ..errors import BranchMoved, BudgetExceeded, OperationError, RefConflict
 from ..ids import to_hex
 from ..objects import Commit, Snapshot, TraceObject
 from ..state import RepoState
+from .integrity import change_problems, move_problems, verdict
 from .refs import ANY, move_refs
 
 MAX_RETRIES = 64
@@ -147,6 +153,7 @@ def commit_change(repo: RepoState, build: Build, author: str | None = None) -> C
         target, cid, parent, snap = tip(repo)
         change = build(parent, snap)
         check_budget(repo, change)
+        warning = verdict(repo, change.op, change_problems(repo, snap, change))
         commit = write_change(repo, change, [cid] if cid else [], author)
         try:  # the branch the tip was read from, even if HEAD was switched meanwhile
             repo.refs.set_if_equals(target, cid.hex() if cid else None, commit.hex,
@@ -154,6 +161,8 @@ def commit_change(repo: RepoState, build: Build, author: str | None = None) -> C
         except RefConflict:
             continue
         maybe_seal(repo)
+        if warning:
+            repo.warn(warning)
         return commit
     raise OperationError("the branch kept moving under us; gave up after "
                          f"{MAX_RETRIES} attempts")
@@ -211,18 +220,26 @@ class Transaction:
         if not ok:
             return
         n = len(self.commits)
+        what = f"transaction of {n} commit{'s' * (n != 1)}"
+        warning = verdict(self.repo, what, move_problems(self.repo, self._base,
+                                                        self.commits[-1].id))
         # the branch the tip was read from, even if HEAD was switched meanwhile
         self.repo.refs.set_if_equals(self._ref, to_hex(self._base) if self._base else None,
                                      self.commits[-1].hex, deref=False,
                                      message=f"transaction: {n} commit{'s' * (n != 1)}")
         maybe_seal(self.repo)
+        if warning:
+            self.repo.warn(warning)
 
 
 # -- publishing results computed elsewhere ----------------------------------------------------
 def publish(repo: RepoState, ref: str, old: str | None, new: str, message: str, *,
             orig_head: bool = True, orig_head_message: str | None = None) -> None:
     """Move `ref` (not dereferenced) from `old` (hex, None: absent) to `new`, recording `old` as
-    ORIG_HEAD in the same ref transaction; `BranchMoved` if `ref` no longer holds `old`."""
+    ORIG_HEAD in the same ref transaction; `BranchMoved` if `ref` no longer holds `old`.
+    Checks tool-call integrity from `old`'s context to `new`'s (module docstring)."""
+    warning = verdict(repo, message.split(":")[0], move_problems(
+        repo, bytes.fromhex(old) if old else None, bytes.fromhex(new)))
     updates: list = []
     if orig_head and old is not None:
         updates.append(("ORIG_HEAD", ANY, old, orig_head_message or message))
@@ -233,3 +250,5 @@ def publish(repo: RepoState, ref: str, old: str | None, new: str, message: str, 
         raise BranchMoved(f"{ref} moved while the operation ran (another process "
                           "committed); nothing was changed: run it again") from None
     maybe_seal(repo)
+    if warning:
+        repo.warn(warning)

@@ -30,7 +30,7 @@ import zlib
 from collections.abc import Iterator
 from typing import NamedTuple
 
-from ..errors import CorruptRef, RefConflict, RefError
+from ..errors import CorruptRef, RefError
 from ..ids import ZERO_HEX
 from ..storage import safefs
 from ..storage.lockfile import fsync_dir, write_file_atomic
@@ -382,9 +382,13 @@ class LockedRef:
         except (FileExistsError, NotADirectoryError):
             raise self._df_conflict() from None
 
-    def _df_conflict(self) -> RefConflict:
-        return RefConflict(f"cannot create ref {self.name}: a ref with a conflicting name exists "
-                           "(one ref's name is a directory of the other's)")
+    def _df_conflict(self) -> RefError:
+        # not a RefConflict (a compare-and-swap that lost a race, which callers retry): no
+        # retry can succeed while a directory stands where the ref file goes, or a file where
+        # one of its directories goes
+        return RefError(f"cannot create ref {self.name}: a ref with a conflicting name exists "
+                        "(one ref's name is a directory of the other's, or a directory stands "
+                        f"at {os.path.relpath(self.path, self.top)})")
 
     def append(self, entry: RefLogEntry, cache: dict | None = None) -> None:
         if self.valid_end < self.size:  # cut a torn tail left by a killed writer (read_last

@@ -77,11 +77,35 @@ class RefStore:
     def read_entry(self, name: str) -> RefLogEntry | None:
         path = self._path(check_writable(name))
         e = read_value(path, self._cache, self.top, self._verified)
-        if e is None and name == "HEAD" and self.head_required:
-            raise CorruptRef(f"{path} is missing or holds no record: every repository has a "
-                             "HEAD; point it at a branch with 'trace symbolic-ref HEAD "
-                             "refs/heads/main'")
+        if e is None and name == "HEAD":
+            problem = self._head_problem(path)
+            if problem:
+                raise CorruptRef(problem)
         return e
+
+    def _head_problem(self, path: str) -> str | None:
+        """Why an absent HEAD record is damage here, or None (a new agent has no HEAD yet)."""
+        if self.head_required:
+            return (f"{path} is missing or holds no record: every repository has a HEAD; "
+                    "point it at a branch with 'trace symbolic-ref HEAD refs/heads/main'")
+        if os.path.lexists(path) and self._has_refs():
+            # an agent's HEAD file without a complete record while the agent has branches:
+            # damage, not a new agent (that has no HEAD file, or no refs yet)
+            return (f"{path} holds no complete record while this namespace has refs; point it "
+                    "at a branch with 'trace --agent NAME symbolic-ref HEAD refs/heads/main'")
+        return None
+
+    def head_missing(self) -> str | None:
+        """fsck's question: why this namespace's HEAD is missing (None when it has a record, or
+        may lack one). Damage to the record itself raises CorruptRef as every read does."""
+        path = self._path("HEAD")
+        if read_value(path, self._cache, self.top, self._verified) is not None:
+            return None
+        return self._head_problem(path)
+
+    def _has_refs(self) -> bool:
+        """Whether any ref file exists under refs/ (without reading one)."""
+        return any(files for _base, _dirs, files in os.walk(os.path.join(self.root, "refs")))
 
     def read(self, name: str) -> str | None:
         """The raw value of `name`: a hex id, `ref:<target>`, or None if it does not exist."""

@@ -7,7 +7,9 @@ A journal is `objects/journal/<16 hex>.journal`: an 8-byte header, then records
 where the crc covers every preceding byte of the record. A writer holds an exclusive flock on the
 journal it appends to, so each journal has one writer at a time; readers take no lock. A record
 that runs past the end of the file, or whose crc does not match, ends the valid part: the bytes
-after it are a torn tail, ignored by readers and cut off by the next writer (docs/FORMAT.md).
+after it are a torn tail, ignored by readers and cut off by the next writer (docs/FORMAT.md),
+unless they are damage (`damaged_inside`: a whole record with a written, wrong crc), which no
+writer cuts.
 """
 
 from __future__ import annotations
@@ -86,11 +88,22 @@ def scan(data: bytes, base: int = 0, verify_crc: bool = True, max_len: int = 1 <
 
 
 def damaged_inside(data: bytes, res: ScanResult) -> bool:
-    """True when well-formed records follow one that fails its CRC (bit rot, not a torn tail):
-    cutting the journal there would drop acknowledged objects, so nobody may append or seal."""
+    """True when well-formed records follow one that fails its CRC, or when the last record is
+    whole (it fits in the file) and fails a CRC that was written (not the zeros of pages a crash
+    left unwritten): bit rot, not a torn tail. Cutting the journal there would drop
+    acknowledged objects, so nobody may append or seal."""
     if not res.torn_bytes:
         return False
-    return len(scan(data, verify_crc=False).records) > len(res.records) + 1
+    loose = scan(data, verify_crc=False).records
+    if len(loose) > len(res.records) + 1:
+        return True
+    return len(loose) == len(res.records) + 1 and stored_crc_written(data, loose[-1])
+
+
+def stored_crc_written(data: bytes, record: tuple) -> bool:
+    """Whether the CRC field of a whole record (a scan tuple) holds anything but zeros."""
+    _oid, _tcode, off, clen, _ulen = record
+    return any(data[off + clen:off + clen + CRC.size])
 
 
 def read_payload(path: str, offset: int, clen: int, buf: bytes | bytearray | None = None) -> bytes:

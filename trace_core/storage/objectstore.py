@@ -8,7 +8,14 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
 
-from ..errors import CorruptObject, MalformedObject, MissingObject, PackError, UnreadableObject
+from ..errors import (
+    CorruptObject,
+    MalformedObject,
+    MissingObject,
+    ObjectTooLarge,
+    PackError,
+    UnreadableObject,
+)
 from ..ids import hash_bytes, to_hex
 from ..objects import CODE_TAGS, MAX_OBJECT_SIZE, TYPE_CODES, TraceObject, object_tag, parse_object
 from . import journal as jn
@@ -536,7 +543,11 @@ def journal_objects(store: DiskObjectStore, data: bytes) -> Iterator[tuple]:
     """(id, type code, canonical bytes) of a journal's valid records, hash-verified."""
     res = jn.scan(data)
     for oid, tcode, off, clen, ulen in res.records:
-        raw = zc.decompress(bytes(data[off:off + clen]), min(ulen, store.opts.max_object_size))
+        try:
+            raw = zc.decompress(bytes(data[off:off + clen]),
+                                min(ulen, store.opts.max_object_size))
+        except (MalformedObject, ObjectTooLarge) as exc:  # name the record, not just the frame
+            raise CorruptObject(to_hex(oid), f"journal record at byte {off}: {exc}") from None
         if hash_bytes(raw) != oid:
             raise CorruptObject(to_hex(oid), "journal record does not hash to its id")
         yield oid, tcode, raw

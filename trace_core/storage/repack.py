@@ -29,7 +29,9 @@ class RepackLock:
     """An flock on objects/pack/repack.lock: one consolidation at a time."""
 
     def __init__(self, pack_dir: str, wait: bool = True) -> None:
-        os.makedirs(pack_dir, exist_ok=True)
+        # every consolidation (gc, repack, sealing a journal) takes this lock first: refuse a
+        # symlinked objects/ or objects/pack here, before anything is read or written there
+        safefs.makedirs(os.path.dirname(os.path.dirname(pack_dir)), pack_dir)
         self.fd = safefs.open_fd(os.path.join(pack_dir, LOCK_NAME), os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(self.fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
@@ -56,6 +58,7 @@ def maybe_seal(store: DiskObjectStore) -> None:
 
     def work() -> None:
         try:
+            safefs.check_dirs(store.top, store.pack_dir)  # never write a pack elsewhere
             data = w.read_all()
             from .objectstore import seal_journal_fd
             seal_journal_fd(store, w.path, data)  # the pack is published first,
@@ -169,6 +172,7 @@ def seal_idle_journals(store: DiskObjectStore) -> list:
     """Seal every journal no live writer holds (and our own); returns the new pack names."""
     names = []
     store.wait_for_sealing()
+    safefs.check_dirs(store.top, store.journal_dir)  # never seal (and delete) journals elsewhere
     if store._writer is not None:
         n = store.seal_writer()
         if n:

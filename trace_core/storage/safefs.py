@@ -1,10 +1,12 @@
 """Paths inside `.trace` that are never followed through a symbolic link (reads and writes).
 
 A repository is data made elsewhere: a symlink inside it must never make Trace read, create,
-truncate or append to a file outside it. Files are opened with O_NOFOLLOW (a symlink as the last
-component fails with ELOOP), and every directory between the repository's top (the `.trace`
-directory, trusted as the user gave it) and a file is checked with lstat to be a real directory
-before a file in it is read or created. Either kind of symlink raises UnsafePath naming it.
+truncate or append to a file outside it, and a FIFO or device file in place of one of its files
+must never hang or feed a command (refused like a symlink). Files are opened with O_NOFOLLOW (a
+symlink as the last component fails with ELOOP) and O_NONBLOCK, then fstat-checked, and every
+directory between the repository's top (the `.trace` directory, trusted as the user gave it)
+and a file is checked with lstat to be a real directory before a file in it is read or created.
+Either kind of symlink, and a special file, raises UnsafePath naming it.
 (A process that can rewrite `.trace` while Trace runs could still race these checks, and a
 RefStore remembers the directories it found real; the threat is a hostile repository copied in,
 not a concurrent attacker with write access to it.)
@@ -12,6 +14,7 @@ not a concurrent attacker with write access to it.)
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
@@ -26,15 +29,62 @@ def refuse(path: str) -> UnsafePath:
                       "one (remove it, or replace it with the real file or directory)")
 
 
+def special(path: str, mode: int) -> UnsafePath:
+    kind = ("a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
+            else "a device file" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a file")
+    return UnsafePath(f"{path} is {kind}, not a regular file; trace never reads or writes one "
+                      "inside the repository (remove it, or replace it with the real file)")
+
+
+def shared(path: str, nlink: int) -> UnsafePath:
+    return UnsafePath(f"{path} has {nlink} hard links; trace never writes a repository file "
+                      "that another name shares (that name would change too): replace it with "
+                      "a copy of its own")
+
+
+def hardlinked_below(top: str) -> list[str]:
+    """Every regular file below `top` with more than one hard link (relative paths, sorted)."""
+    found = []
+    for dirpath, _dirnames, filenames in os.walk(top):
+        for name in filenames:
+            full = os.path.join(dirpath, name)
+            with contextlib.suppress(OSError):
+                st = os.lstat(full)
+                if stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
+                    found.append(os.path.relpath(full, top).replace(os.sep, "/"))
+    return sorted(found)
+
+
+def _is_special(mode: int) -> bool:
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode))
+
+
 def open_fd(path: str, flags: int, mode: int = 0o644) -> int:
-    """os.open(path, flags) that refuses a symlinked last component (UnsafePath); other OSErrors
+    """os.open(path, flags) that refuses a symlinked last component, a FIFO, socket or device
+    file (opened non-blocking, so a FIFO never hangs the process), and, for writing, a file with
+    other hard links (UnsafePath); other OSErrors
     (FileNotFoundError, IsADirectoryError, ...) propagate for the caller to handle."""
     try:
-        return os.open(path, flags | NOFOLLOW, mode)
+        fd = os.open(path, flags | NOFOLLOW | os.O_NONBLOCK, mode)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise refuse(path) from None
+        if exc.errno == errno.ENXIO:     # O_WRONLY on a FIFO nobody reads
+            raise special(path, stat.S_IFIFO) from None
         raise
+    try:
+        st = os.fstat(fd)
+        st_mode = st.st_mode
+        if _is_special(st_mode):
+            raise special(path, st_mode)
+        if st.st_nlink > 1 and flags & (os.O_WRONLY | os.O_RDWR) and stat.S_ISREG(st_mode):
+            raise shared(path, st.st_nlink)
+        if not flags & os.O_NONBLOCK:
+            os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def read_bytes(path: str, limit: int = -1) -> bytes:
@@ -108,19 +158,40 @@ def makedirs(top: str, directory: str) -> None:
 
 
 def check_file(top: str, path: str) -> None:
-    """UnsafePath if `path` or a directory above it (below `top`) is a symlink."""
+    """UnsafePath if `path` or a directory above it (below `top`) is a symlink, or `path` is a
+    FIFO, socket or device file, or a file with other hard links (for files handed to SQLite,
+    which opens and writes them itself)."""
     check_dirs(top, os.path.dirname(path))
     try:
-        if stat.S_ISLNK(os.lstat(path).st_mode):
-            raise refuse(path)
+        st = os.lstat(path)
     except FileNotFoundError:
-        pass
+        return
+    st_mode = st.st_mode
+    if stat.S_ISLNK(st_mode):
+        raise refuse(path)
+    if _is_special(st_mode):
+        raise special(path, st_mode)
+    if stat.S_ISREG(st_mode) and st.st_nlink > 1:   # (SQLite writes the files it is given)
+        raise shared(path, st.st_nlink)
 
 
 def read_inside(top: str, path: str, limit: int = -1) -> bytes:
     """read_bytes(path) after checking the directories between `top` and it."""
     check_dirs(top, os.path.dirname(path))
     return read_bytes(path, limit)
+
+
+def special_files_below(top: str) -> list[str]:
+    """Every FIFO, socket or device file below `top` (relative paths, sorted); symlinked
+    directories are never entered."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(top):
+        for name in dirnames + filenames:
+            full = os.path.join(dirpath, name)
+            with contextlib.suppress(OSError):
+                if _is_special(os.lstat(full).st_mode):
+                    found.append(os.path.relpath(full, top).replace(os.sep, "/"))
+    return sorted(found)
 
 
 def symlinks_below(top: str) -> list[str]:
