@@ -58,6 +58,14 @@ SAMPLES = {
     "reflog": [[], ["-n", "2"], ["--json", "-n1", "refs/heads/main"]],
     "branch": [[], ["--json"], ["x"], ["-d", "x"], ["-m", "a", "b"], ["-f", "x", "HEAD~1"]],
     "tag": [[], ["--json"], ["v1"], ["-d", "v1"], ["-f", "v1", "HEAD~1"]],
+    "commit": [["hi"], ["--role", "assistant", "hi"], ["-F", "f"], ["--input", "json"],
+               ["--input=jsonl", "-m", "msg"], ["--type", "pin"],
+               ["--pin", "--author", "a", "x"], ["--strict", "x"], ["--reapply"], ["--json"]],
+    "reset": [[], ["--hard", "HEAD~2"], ["--soft", "x"], ["--strict", "HEAD~1"]],
+    "checkout": [["main"], ["--strict", "HEAD~1"]],
+    "switch": [["x"], ["-c", "x"], ["-c", "x", "HEAD~1"], ["--detach", "HEAD~1"]],
+    "merge": [["x"], ["-s", "ours", "x"], ["--ff-only", "x"], ["--no-ff", "-m", "m", "x"],
+              ["--continue"], ["--abort"], ["--strategy=union", "--strict", "x"]],
     "graph": [[], ["--all"], ["-n", "3", "--json", "side..HEAD"],
               ["--color", "never", "--no-pager"],
               ["--color=always", "--max-count=2", "HEAD", "side"]],
@@ -124,13 +132,13 @@ def test_fast_path_never_disagrees_with_click(name):
 def test_global_options_and_declines():
     assert fast.parse(["-C", "d", "--agent", "w", "status"])[1] == {"directory": "d", "agent": "w"}
     assert fast.parse(["-Cd", "--agent=w", "status"])[1] == {"directory": "d", "agent": "w"}
-    assert fast.parse(["-C", "d", "commit", "hi"]) is None        # not a fast command
+    assert fast.parse(["-C", "d", "init"]) is None                # not a fast command
     for argv in ([], ["--help"], ["-h"], ["--version"], ["status", "-h"], ["log", "--help"],
                  ["log", "--", "x"], ["cat-object", "-tp", "x"], ["log", "-n", "-1"],
                  ["log", "-n", "x"], ["log", "-n"], ["log", "--oneline=1"], ["log", "--bogus"],
                  ["context", "--format", "yaml"], ["rev-parse"], ["rev-parse", "--short", "x"],
                  ["merge-base", "a"], ["diff", "a", "b", "c"], ["reflog", "-n", "0"],
-                 ["-X", "status"], ["commit", "hi"], ["nosuch"], ["-C"], ["status", "extra"]):
+                 ["-X", "status"], ["init", "x"], ["nosuch"], ["-C"], ["status", "extra"]):
         assert fast.parse(argv) is None, argv
 
 

@@ -13,7 +13,8 @@ from trace_core.objects import Blob
 from trace_core.storage import journal as jn
 from trace_core.storage import zstd_codec as zc
 from trace_core.storage.objectstore import DiskObjectStore, StoreOptions
-from trace_core.storage.repack import maybe_seal, repack_packs, seal_idle_journals
+from trace_core.storage.repack import repack_packs, seal_idle_journals
+from trace_core.storage.sealer import maybe_seal
 
 
 def _blobs(n, tag="m"):
@@ -202,7 +203,8 @@ def test_geometric_split_merges_only_what_breaks_the_progression():
 
 def test_background_sealing_keeps_pack_count_logarithmic_and_every_object(tmp_path):
     d = str(tmp_path / "objects")
-    a = DiskObjectStore(d, StoreOptions(journal_max_records=10, auto_pack_limit=16))
+    a = DiskObjectStore(d, StoreOptions(journal_max_records=10, auto_pack_limit=16,
+                                        seal_in="thread"))
     bl = _blobs(400)
     for b in bl:
         a.write([b])
@@ -234,4 +236,53 @@ def test_a_seal_in_the_background_does_not_hide_objects_from_the_writer(tmp_path
     assert not [n for n in os.listdir(os.path.join(d, "pack")) if n.startswith("tmp-")]
     c = DiskObjectStore(d)
     assert all(c.get(b.id) == b for b in bl)
+    c.close()
+
+
+def test_a_child_process_seals_the_journal_and_the_writer_keeps_going(tmp_path):
+    d = str(tmp_path / "objects")
+    a = DiskObjectStore(d, StoreOptions(journal_max_records=20, auto_pack_limit=16))
+    bl = _blobs(70)
+    for i, b in enumerate(bl):
+        a.write([b])
+        maybe_seal(a)                   # at 20, 40, 60: a child each; no waiting here
+        assert a.get_bytes(b.id) == b.to_bytes()
+        assert a.get_bytes(bl[i // 2].id) == bl[i // 2].to_bytes()
+    assert a._children or a.packs()     # (children may already be done)
+    a.wait_for_sealing()
+    assert a.notes == [] and not a._children
+    assert len(a.packs()) >= 1 and len(list(jn.iter_journals(os.path.join(d, "journal")))) == 1
+    a.close()
+    c = DiskObjectStore(d)
+    assert all(c.get(b.id) == b for b in bl)
+    assert not [n for n in os.listdir(os.path.join(d, "pack")) if n.startswith("tmp-")]
+    c.close()
+
+
+def test_a_killed_sealing_child_loses_nothing(tmp_path, monkeypatch):
+    import signal
+
+    from trace_core.storage import sealer
+    d = str(tmp_path / "objects")
+    a = DiskObjectStore(d, StoreOptions(journal_max_records=10, auto_pack_limit=16))
+    real = sealer.spawn
+
+    def spawn_and_kill(*args, **kw):   # the child dies before it can seal anything
+        p = real(*args, **kw)
+        p.send_signal(signal.SIGKILL)
+        return p
+
+    monkeypatch.setattr(sealer, "spawn", spawn_and_kill)
+    bl = _blobs(25)
+    for b in bl:
+        a.write([b])
+        maybe_seal(a)
+    a.wait_for_sealing()
+    assert any("failed" in n for n in a.notes)     # told, and the journals are still there
+    assert a.packs() == []
+    a.close()
+    c = DiskObjectStore(d)
+    assert all(c.get(b.id) == b for b in bl)
+    seal_idle_journals(c)                           # the next repack/gc seals them
+    assert len(c.packs()) >= 1 and all(c.get(b.id) == b for b in bl)
     c.close()

@@ -117,7 +117,7 @@ def argument(dest: str, nargs: int = 1, required: bool = False, default: Any = N
 
 class Command:
     """One command: its name, parameters (in help order), body and help (the body's docstring).
-    `fast`: the fast path may run it (read-only commands whose options it can parse)."""
+    `fast`: the fast path may run it (commands whose common options it can parse)."""
 
     __slots__ = ("name", "params", "body", "fast", "_click")
 

@@ -1,5 +1,6 @@
-"""The fast path: `--version`, help pages and common command lines of the read-only commands,
-run without importing click.
+"""The fast path: `--version`, help pages and common command lines of the read-only commands and
+of the commands an agent runs every turn (commit, reset, checkout, switch, merge), run without
+importing click.
 
 Importing click and building its commands costs tens of milliseconds, a large part of the budget
 of a whole `trace` process (docs: "any read-only CLI command <= 100 ms"). `try_fast` answers
@@ -79,6 +80,8 @@ def _option(opts: dict, args: list, i: int, out: dict) -> int:
 
 
 def _default(opt: Option):
+    if opt.multiple:  # as click: an absent multiple option is an empty tuple
+        return tuple(opt.default or ())
     if opt.is_flag and opt.flag_value is not None:
         return opt.flag_value if opt.default is True else opt.default
     return opt.default
@@ -103,9 +106,11 @@ def parse_command(cmd: Command, rest: list) -> dict | None:
                 j += 1
     except _NotFast:
         return None
+    given = set(kw)
     for p in cmd.params:
         if isinstance(p, Option):
-            if p.dest not in kw:
+            # flags sharing a dest (--ff-only/--no-ff/--ff): the one marked default wins
+            if p.dest not in given and (p.dest not in kw or kw[p.dest] is None):
                 kw[p.dest] = _default(p)
             continue
         assert isinstance(p, Argument)

@@ -84,8 +84,7 @@ SUMMARY = {
                 "index)."),
     "verify-pack": "Check pack checksums and every object in them (default: all packs).",
     "count-objects": "Count objects in packs and journals, and the bytes they use.",
-    "commit": ("Record a change to the context: append a message, or edit/pin/unpin/drop "
-               "entries."),
+    "commit": ("Record a change to the context: append messages, or edit/pin/unpin/drop entries."),
     "reset": "Move the current branch to REV (e.g.",
     "checkout": "Switch to a branch, or detach HEAD at a commit (its context exactly).",
     "log": "History from REVS (default HEAD): each commit's token cost and the running total.",

@@ -71,7 +71,7 @@ def branch(obj, delete=False, force_delete=False, move=False, force=False, as_js
          flag("--detach", help="Detach HEAD at the commit NAME names."),
          strict_option("switch"),
          argument("name", required=True),
-         argument("start", default="HEAD"))
+         argument("start", default="HEAD"), fast=True)
 def switch(obj, create=False, detach=False, strict=False, name=None, start="HEAD") -> None:
     """Switch HEAD to branch NAME (or detach it at a commit)."""
     if start != "HEAD" and not create:

@@ -119,7 +119,8 @@ def strict_context(repo, strict: bool, stack: ExitStack) -> None:
          option("--author", help="Author (agent name) of this commit."),
          strict_option("commit"),
          flag("--force", help="Drop pinned entries too."),
-         flag("--reapply", help="Commit again what 'reset --soft' undid, as one append."))
+         flag("--reapply", help="Commit again what 'reset --soft' undid, as one append."),
+         fast=True)
 def commit(obj, content=None, file=None, role=None, input_format="text", as_json=False,
            op="append", targets=(), pinned=False, message=None, author=None, strict=False,
            force=False, reapply=False) -> None:
@@ -192,7 +193,7 @@ def commit(obj, content=None, file=None, role=None, input_format="text", as_json
               help="Keep the undone entries available (default)."),
          flag("--hard", dest="mode", value="hard",
               help="Discard them from the branch (the reflog keeps them)."),
-         argument("rev", default="HEAD"))
+         argument("rev", default="HEAD"), fast=True)
 def reset(obj, strict=False, mode="soft", rev="HEAD") -> None:
     """Move the current branch to REV (e.g. HEAD~2)."""
     with open_repo(obj) as repo, ExitStack() as stack:
@@ -219,7 +220,7 @@ def pending_note(repo) -> None:
         echo(f"HEAD {pending_line(pending)}")
 
 
-@command("checkout", strict_option("checkout"), argument("rev", required=True))
+@command("checkout", strict_option("checkout"), argument("rev", required=True), fast=True)
 def checkout(obj, strict=False, rev=None) -> None:
     """Switch to a branch, or detach HEAD at a commit (its context exactly)."""
     with open_repo(obj) as repo, ExitStack() as stack:

@@ -139,7 +139,7 @@ def _continue_or_abort(repo, op: str, cont: bool, abort: bool, message, as_json,
          flag("--abort", help="Forget the stopped merge (the branch never moved)."),
          strict_option("merge"),
          JSON,
-         argument("rev"))
+         argument("rev"), fast=True)
 def merge(obj, strategy="manual", order=None, driver=None, ff="auto", message=None, cont=False,
           abort=False, strict=False, as_json=False, rev=None) -> int:
     """Merge branch or commit REV into the current branch.

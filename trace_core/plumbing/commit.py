@@ -176,7 +176,7 @@ def _backoff(attempt: int) -> None:
 def maybe_seal(repo: RepoState) -> None:
     """After a ref moved: hand a full journal to the background sealer (storage/repack.py)."""
     if repo.store.journal_full():
-        from ..storage.repack import maybe_seal as seal
+        from ..storage.sealer import maybe_seal as seal
         seal(repo.store)
 
 

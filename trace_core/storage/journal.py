@@ -20,8 +20,10 @@ import struct
 import zlib
 from collections.abc import Iterator
 
-from ..errors import MalformedObject
+from ..errors import CorruptObject, MalformedObject, ObjectTooLarge
+from ..ids import hash_bytes, to_hex
 from . import safefs
+from . import zstd_codec as zc
 from .lockfile import fsync_dir
 
 MAGIC = b"TRJNL\x00\x00\x01"
@@ -232,3 +234,17 @@ def iter_journals(directory: str) -> Iterator[str]:
     for name in names:
         if name.endswith(SUFFIX):
             yield os.path.join(directory, name)
+
+
+def journal_records(data: bytes, max_object_size: int) -> Iterator[tuple]:
+    """(id, type code, canonical bytes) of a journal's valid records, hash-verified, each at
+    most `max_object_size` bytes decompressed."""
+    res = scan(data)
+    for oid, tcode, off, clen, ulen in res.records:
+        try:
+            raw = zc.decompress(bytes(data[off:off + clen]), min(ulen, max_object_size))
+        except (MalformedObject, ObjectTooLarge) as exc:  # name the record, not just the frame
+            raise CorruptObject(to_hex(oid), f"journal record at byte {off}: {exc}") from None
+        if hash_bytes(raw) != oid:
+            raise CorruptObject(to_hex(oid), "journal record does not hash to its id")
+        yield oid, tcode, raw

@@ -7,12 +7,12 @@ import itertools
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING
 
 from ..errors import (
     CorruptObject,
     MalformedObject,
     MissingObject,
-    ObjectTooLarge,
     PackError,
     UnreadableObject,
 )
@@ -22,6 +22,9 @@ from . import journal as jn
 from . import safefs
 from . import zstd_codec as zc
 from .pack import BlockCache, Pack, grouped_by_type, list_packs, write_pack
+
+if TYPE_CHECKING:
+    import subprocess
 
 #: decoded objects kept per store (blobs, nodes, commits): a 100,000-message context and its
 #: nodes fit, so materializing it again costs no decoding
@@ -40,11 +43,15 @@ class StoreOptions:
     dataclass: creating dataclasses costs milliseconds at import, on every command's path.)"""
 
     __slots__ = ("durability", "level", "journal_max_records", "journal_max_bytes",
-                 "auto_pack_limit", "max_object_size")
+                 "auto_pack_limit", "max_object_size", "seal_in")
 
     def __init__(self, durability: str = "normal", level: int = 3,
                  journal_max_records: int = 4096, journal_max_bytes: int = 8 * 1024 * 1024,
-                 auto_pack_limit: int = 16, max_object_size: int = MAX_OBJECT_SIZE) -> None:
+                 auto_pack_limit: int = 16, max_object_size: int = MAX_OBJECT_SIZE,
+                 seal_in: str = "process") -> None:
+        #: where a full journal is sealed: "process" (a child, storage/sealer.py: the writer
+        #: keeps its CPU and interpreter lock) or "thread" (in this process)
+        self.seal_in = seal_in
         self.durability = durability
         self.level = level
         self.journal_max_records = journal_max_records
@@ -173,6 +180,7 @@ class DiskObjectStore(ObjectStore):
         self._cache = BlockCache()
         self.notes: list = []           # recoveries worth telling a user (torn tails cut)
         self._sealer: threading.Thread | None = None  # background seal + rollup, if running
+        self._children: list = []       # (Popen, journal name) of sealing child processes
         self._batch: dict | None = None  # id -> (type code, bytes) while a batch is open
         self._batch_bytes = 0
         self._bad_packs: dict = {}      # name -> why it could not be opened
@@ -521,12 +529,33 @@ class DiskObjectStore(ObjectStore):
         self._sealer = t
         t.start()
 
+    def add_child(self, p: subprocess.Popen, name: str) -> None:
+        """Track a child process sealing journal `name` (storage/sealer.py): waited for by
+        `wait_for_sealing` and `close`, its failure becomes a note."""
+        self.reap()
+        self._children.append((p, name))
+
+    def reap(self, wait: bool = False) -> None:
+        """Collect finished sealing children (all of them, waiting, with `wait`); a failed one
+        becomes a note (its journal stays, whole, and is sealed later)."""
+        left = []
+        for p, name in self._children:
+            code = p.wait() if wait else p.poll()
+            if code is None:
+                left.append((p, name))
+            elif code != 0:
+                self.notes.append(f"sealing {name} in the background failed (exit {code}); it "
+                                  "stays a journal ('trace repack' seals it)")
+        self._children = left
+
     def wait_for_sealing(self) -> None:
-        """Wait for the background seal or rollup, if one is running."""
+        """Wait for the background seal or rollup (thread or child processes), if any runs."""
         t = self._sealer
         if t is not None:
             t.join()
             self._sealer = None
+        if self._children:
+            self.reap(wait=True)
 
     def close(self) -> None:
         self.wait_for_sealing()
@@ -541,16 +570,7 @@ class DiskObjectStore(ObjectStore):
 
 def journal_objects(store: DiskObjectStore, data: bytes) -> Iterator[tuple]:
     """(id, type code, canonical bytes) of a journal's valid records, hash-verified."""
-    res = jn.scan(data)
-    for oid, tcode, off, clen, ulen in res.records:
-        try:
-            raw = zc.decompress(bytes(data[off:off + clen]),
-                                min(ulen, store.opts.max_object_size))
-        except (MalformedObject, ObjectTooLarge) as exc:  # name the record, not just the frame
-            raise CorruptObject(to_hex(oid), f"journal record at byte {off}: {exc}") from None
-        if hash_bytes(raw) != oid:
-            raise CorruptObject(to_hex(oid), "journal record does not hash to its id")
-        yield oid, tcode, raw
+    return jn.journal_records(data, store.opts.max_object_size)
 
 
 def seal_journal_fd(store: DiskObjectStore, path: str, data: bytes) -> str:

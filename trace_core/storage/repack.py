@@ -45,33 +45,6 @@ class RepackLock:
             self.fd = -1
 
 
-def maybe_seal(store: DiskObjectStore) -> None:
-    """After a write: once the writer's journal is over the configured size, hand it to a
-    background thread that seals it into a pack and then rolls the packs up geometrically; the
-    writer goes on at once with a new journal (sealing is off the commit's critical path)."""
-    if not store.journal_full():
-        return
-    w = store.detach_writer()
-    if w is None:
-        return
-    opts = store.opts
-
-    def work() -> None:
-        try:
-            safefs.check_dirs(store.top, store.pack_dir)  # never write a pack elsewhere
-            data = w.read_all()
-            from .objectstore import seal_journal_fd
-            seal_journal_fd(store, w.path, data)  # the pack is published first,
-            os.unlink(w.path)                     # then the journal goes
-        finally:
-            w.close()
-        if opts.auto_pack_limit > 0:
-            geometric_rollup(store.pack_dir, level=opts.level, max_object_size=opts.max_object_size,
-                             fsync=opts.durability == "full", limit=opts.auto_pack_limit)
-
-    store.in_background(work, f"sealing {os.path.basename(w.path)}")
-
-
 #: each pack kept by a geometric rollup is at least this many times the size of all smaller ones
 GEOMETRIC_FACTOR = 2
 
