@@ -42,16 +42,18 @@ def materialize(repo: RepoState, fmt: str = "openai", rev: str = "HEAD",
     `repair` (drop-orphans or placeholder, trace_core.toolpairs.repair) repairs broken tool-call
     pairs and pending calls in the prompt, each repair reported through `repo.warn`; the stored
     context is unchanged."""
+    from .bulk import no_gc_pauses
     from .materialize import render
-    entries = entries_at(repo, rev_or_none(repo, rev))
-    msgs = entry_messages(repo, entries)
-    ids, flags = [e.blob.hex() for e in entries], [e.flags for e in entries]
-    if repair is not None:
-        from .toolpairs import repair as repair_pass
-        fixed = repair_pass(msgs, repair)
-        for note in fixed.notes:
-            repo.warn(f"repaired: {note}")
-        msgs = fixed.messages
-        ids = ["" if o is None else ids[o] for o in fixed.origins]
-        flags = [0 if o is None else flags[o] for o in fixed.origins]
-    return render(fmt, msgs, ids, flags)
+    with no_gc_pauses():
+        entries = entries_at(repo, rev_or_none(repo, rev))
+        msgs = entry_messages(repo, entries)
+        ids, flags = [e.blob.hex() for e in entries], [e.flags for e in entries]
+        if repair is not None:
+            from .toolpairs import repair as repair_pass
+            fixed = repair_pass(msgs, repair)
+            for note in fixed.notes:
+                repo.warn(f"repaired: {note}")
+            msgs = fixed.messages
+            ids = ["" if o is None else ids[o] for o in fixed.origins]
+            flags = [0 if o is None else flags[o] for o in fixed.origins]
+        return render(fmt, msgs, ids, flags)

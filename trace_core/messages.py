@@ -11,7 +11,6 @@ merge drivers, compression, reorder checks and the text prompt all read messages
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
@@ -197,16 +196,13 @@ def preview(message: Any, width: int = 50) -> str:
 
 
 def _squash(text: str, width: int) -> str:
-    """`" ".join(text.split())`, or a prefix of it longer than `width`: only as many words as
-    needed are split off, so a preview of a long text costs little."""
-    words: list[str] = []
-    n = -1
-    for m in _WORD.finditer(text):
-        words.append(text[m.start():min(m.end(), m.start() + width + 1)])
-        n += len(words[-1]) + 1
-        if n > width:
-            break
-    return " ".join(words)
+    """`" ".join(text.split())`, or a prefix of it longer than `width`: only a prefix of the
+    text is split, doubled until it is enough, so a preview of a long text costs little."""
+    n = 2 * width + 16
+    while True:
+        out = " ".join(text[:n].split())
+        if n >= len(text) or len(out) > width + 1:
+            return out
+        n *= 2
 
 
-_WORD = re.compile(r"\S+")

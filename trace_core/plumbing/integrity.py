@@ -160,5 +160,7 @@ def verdict(repo: RepoState, op: str, problems: Sequence[Problem]) -> str | None
 
 def pairing(repo: RepoState, snap: Snapshot) -> Pairing:
     """The broken pairs and pending calls of the whole context `snap`."""
+    from ..bulk import no_gc_pauses
     get_node, get_message = readers(repo)
-    return analyze([get_message(e.blob) for e in chunked.iter_entries(snap, get_node)])
+    with no_gc_pauses():
+        return analyze([get_message(e.blob) for e in chunked.iter_entries(snap, get_node)])
