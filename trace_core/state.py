@@ -139,6 +139,8 @@ class RepoState:
         self._token_counter: TokenCounter | None = None
         self._token_cache: dict = {}
         self._token_pending: list = []
+        #: (pid, open fd) of each namespace's commit.lock, by namespace root (plumbing.commit)
+        self._turn_fds: dict[str, tuple[int, int]] = {}
 
     def warn(self, text: str) -> None:
         """Report something the user should see but that does not stop the operation (one
@@ -250,6 +252,10 @@ class RepoState:
 
     def close(self) -> None:
         if self._parent is None:
+            for pid, fd in self._turn_fds.values():
+                if pid == os.getpid():
+                    os.close(fd)
+            self._turn_fds.clear()
             self.flush_token_cache()
             self.store.close()
             if self._index is not None:

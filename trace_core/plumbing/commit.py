@@ -20,8 +20,11 @@ check runs once, on the whole transaction, when it publishes.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from .. import chunked
@@ -150,22 +153,56 @@ def commit_change(repo: RepoState, build: Build, author: str | None = None) -> C
     for attempt in range(MAX_RETRIES):
         if attempt >= 2:  # contention: back off (randomized) so that a writer rebuilding a
             _backoff(attempt)  # large change is not beaten by a tight append loop forever
-        target, cid, parent, snap = tip(repo)
-        change = build(parent, snap)
-        check_budget(repo, change)
-        warning = verdict(repo, change.op, change_problems(repo, snap, change))
-        commit = write_change(repo, change, [cid] if cid else [], author)
-        try:  # the branch the tip was read from, even if HEAD was switched meanwhile
-            repo.refs.set_if_equals(target, cid.hex() if cid else None, commit.hex,
-                                    message=f"{change.op}: {commit.summary}"[:200], deref=False)
-        except RefConflict:
-            continue
+        with _turn(repo, exclusive=attempt >= EXCLUSIVE_AFTER):
+            target, cid, parent, snap = tip(repo)
+            change = build(parent, snap)
+            check_budget(repo, change)
+            warning = verdict(repo, change.op, change_problems(repo, snap, change))
+            commit = write_change(repo, change, [cid] if cid else [], author)
+            try:  # the branch the tip was read from, even if HEAD was switched meanwhile
+                repo.refs.set_if_equals(target, cid.hex() if cid else None, commit.hex,
+                                        message=f"{change.op}: {commit.summary}"[:200],
+                                        deref=False)
+            except RefConflict:
+                continue
         maybe_seal(repo)
         if warning:
             repo.warn(warning)
         return commit
     raise OperationError("the branch kept moving under us; gave up after "
                          f"{MAX_RETRIES} attempts")
+
+
+#: failed attempts after which a writer takes its turn exclusively (see _turn)
+EXCLUSIVE_AFTER = 4
+
+
+@contextmanager
+def _turn(repo: RepoState, exclusive: bool) -> Iterator[None]:
+    """Fairness between writers of one namespace: every attempt holds `commit.lock` shared
+    (uncontended, two flock calls); a writer that lost EXCLUSIVE_AFTER races holds it
+    exclusively, so the others wait at their next attempt while it reads the tip, builds and
+    moves the ref: a fast loop of commits in one process cannot starve a slower writer in
+    another. (The compare-and-swap, not this lock, keeps every update correct.)"""
+    root = repo._root
+    key = repo.refs_root
+    pid = os.getpid()
+    held = root._turn_fds.get(key)
+    if held is None or held[0] != pid:  # (a forked child must not share its parent's lock)
+        from ..storage import safefs
+        safefs.makedirs(repo.trace_dir, key)  # (a new agent's namespace has no directory yet)
+        fd = safefs.open_fd(os.path.join(key, TURN_LOCK), os.O_RDWR | os.O_CREAT)
+        root._turn_fds[key] = held = (pid, fd)
+    fd = held[1]
+    fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+    try:
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+#: the file of _turn, in each namespace's root (beside HEAD); docs/FORMAT.md §14
+TURN_LOCK = "commit.lock"
 
 
 def _backoff(attempt: int) -> None:
