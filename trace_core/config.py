@@ -853,15 +853,7 @@ class Config:
             raw = f"{old.prefix} = {format_value(text)}{suffix}"
             lines[found[-1]] = old.replace(raw=raw, value=text)
             return self._with(lines)
-        new = _Line(f"{self._indent(kid[:2])}{kid[2]} = {format_value(text)}",
-                    kid[:2], kid[2], text, prefix=f"{self._indent(kid[:2])}{kid[2]}")
-        at = self._insertion_point(kid[:2])
-        if at is None:
-            lines.append(_Line(format_header(kid[:2]), kid[:2], is_header=True))
-            lines.append(new)
-        else:
-            lines.insert(at, new)
-        return self._with(lines)
+        return self._with(self._appended(lines, kid, text))
 
     def add(self, key: str, value: str | int | float | bool) -> Config:
         """A new Config with one more `key` = `value` after the existing ones (`git config
@@ -869,7 +861,11 @@ class Config:
         kid = split_key(key)
         text = _as_text(value)
         _check_value_chars(key, text)
-        lines = list(self.lines)
+        return self._with(self._appended(list(self.lines), kid, text))
+
+    def _appended(self, lines: list[_Line], kid: KeyId, text: str) -> list[_Line]:
+        """`lines` with a `key = text` entry after its section's last line (the section is
+        added at the end if it does not exist yet)."""
         indent = self._indent(kid[:2])
         new = _Line(f"{indent}{kid[2]} = {format_value(text)}", kid[:2], kid[2], text,
                     prefix=f"{indent}{kid[2]}")
@@ -879,7 +875,7 @@ class Config:
             lines.append(new)
         else:
             lines.insert(at, new)
-        return self._with(lines)
+        return lines
 
     def unset_value(self, key: str, value: str) -> Config:
         """A new Config without the occurrences of `key` whose value is `value` (others of the

@@ -289,35 +289,35 @@ def parse_object(data: bytes, max_len: int = MAX_OBJECT_SIZE, strict: bool = Tru
     return obj
 
 
-def _entries(raw: Any) -> list:
-    if not isinstance(raw, list):
-        raise MalformedObject("entries must be an array")
-    out = []
-    new, put = Entry.__new__, object.__setattr__
-    for item in raw:  # Entry's checks, inlined: snapshots and nodes carry many entries
-        if (type(item) is not list or len(item) != 2 or type(item[0]) is not bytes
-                or len(item[0]) != ID_LEN or type(item[1]) is not int
-                or not 0 <= item[1] < 2**32):
-            if isinstance(item, list) and len(item) == 2:
-                Entry(item[0], item[1])  # raises InputError, worded as for a new entry
-            raise MalformedObject("an entry must be [blob id, flags]")
-        e = new(Entry)
-        put(e, "blob", item[0])
-        put(e, "flags", item[1])
-        out.append(e)
-    return out
-
-
-def _entry_blobs(raw: Any) -> list:
-    """The blob ids of encoded entries, checked as _entries checks them."""
+def _checked_entries(raw: Any) -> list:
+    """`raw` if it is a list of encoded entries ([32-byte blob id, 32-bit flags]), else
+    MalformedObject: Entry's checks, inlined (snapshots and nodes carry many entries)."""
     if type(raw) is not list:
         raise MalformedObject("entries must be an array")
     for item in raw:
         if (type(item) is not list or len(item) != 2 or type(item[0]) is not bytes
                 or len(item[0]) != ID_LEN or type(item[1]) is not int
                 or not 0 <= item[1] < 2**32):
+            if isinstance(item, list) and len(item) == 2:
+                Entry(item[0], item[1])  # raises InputError, worded as for a new entry
             raise MalformedObject("an entry must be [blob id, flags]")
-    return [item[0] for item in raw]
+    return raw
+
+
+def _entries(raw: Any) -> list:
+    out = []
+    new, put = Entry.__new__, object.__setattr__
+    for blob, flags in _checked_entries(raw):
+        e = new(Entry)
+        put(e, "blob", blob)
+        put(e, "flags", flags)
+        out.append(e)
+    return out
+
+
+def _entry_blobs(raw: Any) -> list:
+    """The blob ids of encoded entries, checked as _entries checks them."""
+    return [item[0] for item in _checked_entries(raw)]
 
 
 def object_links(data: bytes, max_len: int = MAX_OBJECT_SIZE) -> tuple[list, list, Any]:

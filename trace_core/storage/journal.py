@@ -41,8 +41,9 @@ class ScanResult:
 
     def __init__(self, records: list | None = None, valid_end: int = len(MAGIC), size: int = 0,
                  torn_bytes: int = 0, bad_header: bool = False) -> None:
-        self.records: list = [] if records is None else records  # (id, type, payload offset,
-        self.valid_end = valid_end                                 #  clen, ulen)
+        #: (id, type code, payload offset, compressed length, length) of each valid record
+        self.records: list = [] if records is None else records
+        self.valid_end = valid_end
         self.size = size
         self.torn_bytes = torn_bytes
         self.bad_header = bad_header

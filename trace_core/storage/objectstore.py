@@ -5,7 +5,6 @@ from __future__ import annotations
 import fcntl
 import itertools
 import os
-import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
@@ -25,6 +24,7 @@ from .pack import BlockCache, Pack, grouped_by_type, list_packs, write_pack
 
 if TYPE_CHECKING:
     import subprocess
+    import threading
 
 #: decoded objects kept per store (blobs, nodes, commits): a 100,000-message context and its
 #: nodes fit, so materializing it again costs no decoding
@@ -517,6 +517,7 @@ class DiskObjectStore(ObjectStore):
     def in_background(self, work: Callable[[], None], what: str) -> None:
         """Run `work` (sealing, rollup) in a thread, after the previous one has finished; a
         failure becomes a note (the journal it was sealing stays, and is sealed later)."""
+        import threading  # (not at import: every command's path imports this module)
         self.wait_for_sealing()
 
         def run() -> None:
@@ -546,7 +547,10 @@ class DiskObjectStore(ObjectStore):
             elif code != 0:
                 self.notes.append(f"sealing {name} in the background failed (exit {code}); it "
                                   "stays a journal ('trace repack' seals it)")
+        finished = len(left) < len(self._children)
         self._children = left
+        if finished:  # find the new packs; forget the sealed journals and the bytes kept of them
+            self.refresh()
 
     def wait_for_sealing(self) -> None:
         """Wait for the background seal or rollup (thread or child processes), if any runs."""
@@ -554,6 +558,7 @@ class DiskObjectStore(ObjectStore):
         if t is not None:
             t.join()
             self._sealer = None
+            self.refresh()  # as reap does for a child
         if self._children:
             self.reap(wait=True)
 
