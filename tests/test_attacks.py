@@ -22,7 +22,7 @@ def hdir(rdir):
     """A repository with two commits on main, one on agent bob, and a journal."""
     invoke(rdir, "commit", "hello", check=True)
     invoke(rdir, "commit", "world", check=True)
-    invoke(rdir, "--agent", "bob", "commit", "agent", check=True)
+    invoke(rdir, "--agent", "bob", "--create", "commit", "agent", check=True)
     return rdir
 
 

@@ -217,12 +217,15 @@ def test_not_a_repository(tmp_path):
 
 def test_agent_namespace_cli(rdir):
     invoke(rdir, "commit", "parent", check=True)
-    invoke(rdir, "--agent", "worker-1", "commit", "child", check=True)
+    invoke(rdir, "--agent", "worker-1", "--create", "commit", "child", check=True)
     out = json.loads(invoke(rdir, "--agent", "worker-1", "context", "--format", "openai",
                             check=True).stdout)
     assert [m["content"] for m in out] == ["child"]
     out = json.loads(invoke(rdir, "context", "--format", "openai", check=True).stdout)
     assert [m["content"] for m in out] == ["parent"]
+    for args in (["commit", "lost"], ["status"], ["log"]):   # a typo is refused, nothing made
+        assert_one_line_error(invoke(rdir, "--agent", "worker-l", *args), "no agent 'worker-l'")
+    assert sorted(os.listdir(os.path.join(rdir, ".trace", "agents"))) == ["worker-1"]
 
 
 def test_corrupted_object_is_reported_not_served(rdir):

@@ -606,7 +606,7 @@ def test_bad_inputs_of_the_api(repo):
 
 def test_agent_namespace_and_worktree_views(repo):
     r = repo
-    sub = r.agent("helper")
+    sub = r.agent("helper", create=True)
     build_session(sub, turns=1)
     compress(sub, "HEAD~4", strategy="manual", summaries=["helper work"])
     assert [m["content"] for m in sub.messages()] == ["You are a careful coding agent.",

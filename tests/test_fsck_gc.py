@@ -70,7 +70,7 @@ def all_commits(repo):
 # -- fsck -----------------------------------------------------------------------------------------
 def test_clean_repository_has_no_findings(repo):
     history(repo)
-    repo.agent("helper").user("sub-agent context")
+    repo.agent("helper", create=True).user("sub-agent context")
     assert fsck(repo) == []
     seal_idle_journals(repo.store)
     repo.user("after sealing")
@@ -149,7 +149,7 @@ def test_missing_blob_parent_and_bad_ref_target(repo):
 
 def test_ref_file_problems_are_reported(repo):
     repo.user("a")
-    sub = repo.agent("w")
+    sub = repo.agent("w", create=True)
     sub.user("b")
     with open(os.path.join(sub.refs_root, "refs", "heads", "main"), "ab") as f:
         f.write(b"0123abc")  # the beginning of a record: what a killed writer leaves
@@ -248,7 +248,7 @@ def test_tree_check_catches_bad_counts_and_levels():
 def test_gc_keeps_everything_reachable_in_one_pack(repo):
     history(repo, 40)
     repo.refs.set_if_equals("refs/heads/side", None, repo.resolve("HEAD~5").hex())
-    sub = repo.agent("helper")
+    sub = repo.agent("helper", create=True)
     sub.user("child context")
     for i in range(3):
         repo.write([Blob({"role": "user", "content": f"loose {i}"})])
@@ -265,7 +265,7 @@ def test_gc_keeps_everything_reachable_in_one_pack(repo):
     assert len(names) == 2 and len([n for n in names if os.path.exists(cruft_marker(
         repo.store.pack_dir, n))]) == 1
     assert os.listdir(repo.store.journal_dir) == []
-    sub = repo.agent("helper")
+    sub = repo.agent("helper", create=True)
     for c in commits:
         assert repo.store.get_bytes(c) == raw_before[c]
         assert (repo.messages(c.hex()) if c != commits[-1] else sub.messages()) == before[c]

@@ -13,6 +13,7 @@ from conftest import killed_after_acks
 
 from trace_core import Repository
 from trace_core.errors import (
+    AgentNotFound,
     BudgetExceeded,
     InputError,
     InvalidRefName,
@@ -206,7 +207,7 @@ def test_budget_warnings_and_strict(repo):
 
 def test_agents_have_their_own_refs(repo):
     repo.user("parent")
-    child = repo.agent("researcher")
+    child = repo.agent("researcher", create=True)
     assert child.head_commit() is None
     child.user("child work")
     assert [m["content"] for m in child.messages()] == ["child work"]
@@ -216,7 +217,15 @@ def test_agents_have_their_own_refs(repo):
     # objects are shared: the parent can read the child's commit by id
     assert repo.get_commit(child.head_commit()).author == "researcher"
     with pytest.raises(InvalidRefName):
-        repo.agent("a/b")
+        repo.agent("a/../b")
+    with pytest.raises(AgentNotFound, match="no agent 'researchr'"):   # a typo opens nothing
+        repo.agent("researchr")
+    assert not os.path.exists(os.path.join(repo.trace_dir, "agents", "researchr"))
+    nested = child.agent("sub", create=True)   # a sub-agent of a sub-agent
+    nested.user("deep")
+    assert nested.agent_name == "researcher/sub"
+    assert repo.agent("researcher/sub").messages() == [{"role": "user", "content": "deep"}]
+    assert child.agents() == ["sub"]
 
 
 # -- real processes ----------------------------------------------------------------------------

@@ -335,7 +335,7 @@ def test_damaged_state_is_explained_and_abortable(repo):
 
 def test_merge_into_unborn_namespace_fast_forwards(repo):
     repo.user("q")
-    sub = repo.agent("child")
+    sub = repo.agent("child", create=True)
     assert sub.merge(repo.head_commit().hex()).status == "fast-forward"
     assert texts(sub) == ["q"]
 

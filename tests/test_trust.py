@@ -298,7 +298,7 @@ def test_python_api_layers_and_trust(hostile, tmp_path):
         assert [k for k, _ in r.config.ignored()] == ["llm.provider", "llm.base-url",
                                                        "llm.api-key-env"]
         # agent views share the settings
-        assert r.agent("helper").config.get("llm.model") == "flag-model"
+        assert r.agent("helper", create=True).config.get("llm.model") == "flag-model"
 
 
 def test_repository_only_keys_ignore_the_users_config(hostile):

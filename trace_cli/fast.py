@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from typing import NoReturn
 
 GLOBAL_OPTS = {"-C": "directory", "--agent": "agent"}
+GLOBAL_FLAGS = {"--create": "create"}
 _META = ("--version", "-h", "--help")
 
 
@@ -147,6 +148,10 @@ def _globals(argv: list) -> tuple:
     i = 0
     while i < len(argv) and argv[i].startswith("-") and argv[i] not in ("-", *_META):
         name, attached = _split(argv[i])
+        if attached is None and name in GLOBAL_FLAGS:
+            obj[GLOBAL_FLAGS[name]] = True
+            i += 1
+            continue
         dest = GLOBAL_OPTS.get(name)
         if dest is None:
             return None, 0
@@ -211,7 +216,7 @@ def try_fast(argv: list) -> bool:
         return False
     cmd, obj, kw = parsed
     obj = {"directory": obj.get("directory"), "trace_dir": os.environ.get("TRACE_DIR") or None,
-           "agent": obj.get("agent")}
+           "agent": obj.get("agent"), "create": bool(obj.get("create"))}
     from .util import guarded
 
     try:

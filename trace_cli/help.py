@@ -20,6 +20,7 @@ ROOT_HELP = "Trace: version control for the context windows of LLM agents."
 ROOT_OPTIONS = (
     ("-C DIR", "Run as if started in DIR (or use the .trace repository DIR)."),
     ("--agent NAME", "Work in the namespace of sub-agent NAME."),
+    ("--create", "Create the --agent namespace if it does not exist."),
     ("-c KEY=VALUE", "Set a config value for this command (above the repository's and your "
                      "global config; docs/security.md)."),
     ("--version", "Show the version and exit."),
@@ -212,7 +213,7 @@ def _arg_metavar(a: Argument) -> str:
             var = a.dest.upper()
     if not a.required and not (var.startswith("[") and var.endswith("]")):
         var = f"[{var}]"
-    if a.nargs != 1:
+    if a.nargs != 1 and a.metavar is None:   # (click shows a given metavar as it is)
         var += "..."
     return var
 

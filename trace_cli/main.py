@@ -40,18 +40,21 @@ def _build_cli():
     @click.option("-C", "directory", metavar="DIR",
                   help="Run as if started in DIR (or use the .trace repository DIR).")
     @click.option("--agent", metavar="NAME", help="Work in the namespace of sub-agent NAME.")
+    @click.option("--create", is_flag=True,
+                  help="Create the --agent namespace if it does not exist.")
     @click.option("-c", "config_params", metavar="KEY=VALUE", multiple=True,
                   help="Set a config value for this command (above the repository's and your "
                        "global config; docs/security.md).")
     @click.version_option(__version__, prog_name="trace")
     @click.pass_context
-    def cli(ctx: click.Context, directory: str | None, agent: str | None,
+    def cli(ctx: click.Context, directory: str | None, agent: str | None, create: bool,
             config_params: tuple) -> None:
         """Trace: version control for the context windows of LLM agents."""
         ctx.ensure_object(dict)
         ctx.obj["directory"] = directory
         ctx.obj["trace_dir"] = os.environ.get("TRACE_DIR") or None
         ctx.obj["agent"] = agent
+        ctx.obj["create"] = create
         ctx.obj["config_params"] = config_params
 
     return cli

@@ -52,6 +52,10 @@ COMMANDS = {
     "reorder": (_C + "reorder", "reorder"),
     "compress": (_C + "compress", "compress"),
     "llm": (_C + "llm", "llm"),
+    "spawn": (_C + "agents", "spawn"),
+    "collapse": (_C + "agents", "collapse"),
+    "abandon": (_C + "agents", "abandon"),
+    "agents": (_C + "agents", "agents"),
 }
 
 # command name -> the first sentence of its help (what `trace --help` lists), so the top-level
@@ -110,6 +114,15 @@ SUMMARY = {
     "reorder": "Rearrange the entries of the current context, as one commit.",
     "compress": ("Replace what the commits of RANGE (A..B, A.. or A = A..HEAD) added to the "
                  "context by summaries, in one new commit with exact provenance."),
+    "spawn": ("Start sub-agents NAME... of the current agent, each in its own namespace, from "
+              "HEAD (or --from REV), and record a spawn commit in the current agent."),
+    "collapse": ("Bring sub-agent NAME's result into the current agent as one collapse commit: "
+                 "its final answer, an account of its work, and a pointer to its tip (its "
+                 "history stays)."),
+    "abandon": ("Mark sub-agent NAME as given up (never to be collapsed); retention policies "
+                "may expire it."),
+    "agents": ("List sub-agents as a tree: status, head, tokens, where each was spawned and "
+               "collapsed."),
     "llm": ("The LLM provider used by semantic merges and `compress --strategy llm` (see "
             "docs/llm.md)."),
     "trust": ("Trust the repository at PATH (default: the current one, as -C and TRACE_DIR say): "

@@ -43,13 +43,14 @@ def open_repo(ctx):
 
     obj = root_obj(ctx)
     agent = obj.get("agent")
+    create = bool(obj.get("create"))
     user, overrides = user_settings(obj)
     if obj.get("trace_dir") and not obj.get("directory"):
         repo = Repository.open(obj["trace_dir"], agent=agent, user_config=user,
-                               overrides=overrides)
+                               overrides=overrides, create=create)
     else:
         repo = Repository.discover(obj.get("directory") or ".", agent=agent, user_config=user,
-                                   overrides=overrides)
+                                   overrides=overrides, create=create)
     repo.on_warning = warn  # the library's warnings (repo.warn) go to stderr as they happen
     for text in repo.warnings:    # (any given while it opened)
         warn(text)
@@ -327,4 +328,6 @@ def commit_line(repo, commit) -> str:
 
     branch = repo.head_branch()
     where = shorten(branch) if branch and branch.startswith("refs/heads/") else "detached HEAD"
+    if repo.agent_name:   # a sub-agent's commit says whose it is
+        where = f"{repo.agent_name}: {where}"
     return f"[{where} {commit.hex[:12]}] {commit.summary}"

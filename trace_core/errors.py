@@ -3,7 +3,8 @@
     TraceError
     ├── RepositoryError            no repository, unknown format version, bad layout
     │   ├── UnsupportedFormat      the repository's format version is unknown to this build
-    │   └── UnsafePath             a symlink inside .trace where trace reads or writes
+    │   ├── UnsafePath             a symlink inside .trace where trace reads or writes
+    │   └── AgentNotFound          no agent namespace of that name (spawn it, or create it)
     ├── ConfigError                malformed config file, bad key or value
     ├── ObjectError                object-level problems
     │   ├── MalformedObject        bytes that do not decode to a valid canonical object
@@ -56,6 +57,10 @@ class UnsupportedFormat(RepositoryError):
 
 class UnsafePath(RepositoryError):
     """A symbolic link inside the repository where trace would read or write (never followed)."""
+
+
+class AgentNotFound(RepositoryError):
+    """An agent namespace that does not exist (spawned agents and `create=True` make one)."""
 
 
 class ConfigError(TraceError):

@@ -44,7 +44,6 @@ if TYPE_CHECKING:
     from .storage.objectstore import DiskObjectStore, ObjectStore
 from .storage.repack import CRUFT_EXT, RepackLock, cruft_marker, repack_packs, seal_idle_journals
 
-MAX_AGENT_DEPTH = 32
 Progress = Callable[[int], None] | None
 
 
@@ -66,7 +65,7 @@ class GcReport:
 # -- refs of every namespace --------------------------------------------------------------------
 def namespaces(repo: RepoState) -> list[tuple[str, RefStore]]:
     """(path prefix, RefStore) of the root namespace and every agent namespace, recursively."""
-    from .refs import RefStore, check_agent_name
+    from .refs import MAX_AGENT_DEPTH, RefStore, check_agent_name
 
     out = []
     stack = [("", repo.trace_dir, 0)]

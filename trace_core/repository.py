@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from .state import DEFAULT_BRANCH, FORMAT_VERSION, TRACE_DIR, RepoState, find_trace_dir
 
 if TYPE_CHECKING:   # what the type checker sees: the modules themselves
+    from . import agents as _agents
     from . import branches as _branches
     from . import compress as _compress
     from . import context as _context
@@ -63,6 +64,7 @@ class _LazyModule:
 
 
 if not TYPE_CHECKING:
+    _agents = _LazyModule("trace_core.agents")
     _branches = _LazyModule("trace_core.branches")
     _compress = _LazyModule("trace_core.compress")
     _context = _LazyModule("trace_core.context")
@@ -144,3 +146,9 @@ class Repository(RepoState):
     # -- compression and reordering -----------------------------------------------------------
     compress = _compress.compress
     reorder = _reorder.reorder
+
+    # -- sub-agents ---------------------------------------------------------------------------
+    spawn = _agents.spawn
+    collapse = _agents.collapse
+    abandon = _agents.abandon
+    agent_tree = _agents.agent_tree

@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from .errors import ConfigError, RepositoryError, UnsupportedFormat
+from .errors import AgentNotFound, ConfigError, RepositoryError, UnsupportedFormat
 from .ids import RawId, from_hex, to_hex
 from .objects import Blob, Commit, Node, Snapshot, TraceObject
 from .storage import safefs
@@ -85,9 +85,9 @@ class RepoState:
 
     def __init__(self, trace_dir: str, agent: str | None = None, *,
                  user_config: Config | None = None, overrides: Config | None = None,
-                 trusted: bool | None = None,
+                 trusted: bool | None = None, create: bool = False,
                  _parent: RepoState | None = None, _head_ref: str = "HEAD") -> None:
-        from .refs import RefStore, check_agent_name
+        from .refs import RefStore, check_agent_path
 
         self.trace_dir = os.path.abspath(trace_dir)
         self._parent = _parent
@@ -119,15 +119,24 @@ class RepoState:
             self.config = _parent.config
             self.store = _parent.store
             self._index = _parent._index
+        #: the agent's path from the root namespace (`a/b`: sub-agent b of a), None for the root
         self.agent_name = agent
         if agent is None:
             self.refs_root = self.trace_dir
         else:
-            check_agent_name(agent)
-            base = _parent.refs_root if _parent is not None else self.trace_dir
-            self.refs_root = os.path.join(base, "agents", agent)
+            parts = check_agent_path(agent)
+            parent_path = _parent.agent_name if _parent is not None else None
+            if parent_path and _head_ref == "HEAD":
+                self.agent_name = f"{parent_path}/{agent}"
+            base = _parent.refs_root if _parent is not None and _head_ref == "HEAD" \
+                else self.trace_dir
+            self.refs_root = os.path.join(base, *(x for p in parts for x in ("agents", p)))
         self.refs = RefStore(self.refs_root, durability=self.durability, who=self.who,
                              top=self.trace_dir, head_required=agent is None)
+        if agent is not None and not create and _head_ref == "HEAD" and not self.agent_exists():
+            # (with `create`, the namespace is made by its first commit: plumbing.commit.tip)
+            raise AgentNotFound(f"no agent {self.agent_name!r} in this repository: spawn it "
+                                "('trace spawn') or create it ('--create')")
         #: the ref commits move: HEAD, or a branch for a worktree view (see `worktree`)
         self.head_ref = _head_ref
         #: the transaction commits of this view go to (plumbing.commit.Transaction), or None
@@ -194,24 +203,25 @@ class RepoState:
     @classmethod
     def open(cls: type[S], path: str = ".", agent: str | None = None, *,
              user_config: Config | None = None, overrides: Config | None = None,
-             trusted: bool | None = None) -> S:
+             trusted: bool | None = None, create: bool = False) -> S:
         """Open the repository at `path` (its .trace directory or the directory holding it).
 
         `user_config`: your own settings (a Config, e.g. `Config.load(path)` of your global
         config file); `overrides`: settings for this use only (`Config.from_items([...])`);
         `trusted`: whether this repository's config may set trusted-only keys such as
         llm.provider (default: whether a safe.directory value of user_config or overrides names
-        it). See docs/security.md."""
+        it). See docs/security.md. `agent`: open that agent's namespace (`a/b`: sub-agent b of
+        a); AgentNotFound if it does not exist, unless `create`."""
         trace_dir = find_trace_dir(path)
         if not os.path.isdir(trace_dir):
             raise RepositoryError(f"no trace repository at {os.path.abspath(path)}")
         return cls(trace_dir, agent=agent, user_config=user_config, overrides=overrides,
-                   trusted=trusted)
+                   trusted=trusted, create=create)
 
     @classmethod
     def discover(cls: type[S], start: str = ".", agent: str | None = None, *,
                  user_config: Config | None = None, overrides: Config | None = None,
-                 trusted: bool | None = None) -> S:
+                 trusted: bool | None = None, create: bool = False) -> S:
         """Walk up from `start` to the first directory holding a `.trace` repository (settings
         as for `open`)."""
         cur = os.path.abspath(start)
@@ -219,16 +229,28 @@ class RepoState:
             cand = find_trace_dir(cur)
             if os.path.isfile(os.path.join(cand, FORMAT_FILE)):
                 return cls(cand, agent=agent, user_config=user_config, overrides=overrides,
-                           trusted=trusted)
+                           trusted=trusted, create=create)
             parent = os.path.dirname(cur)
             if parent == cur:
                 raise RepositoryError(f"not in a trace repository (or any parent of "
                                       f"{os.path.abspath(start)}); run 'trace init'")
             cur = parent
 
-    def agent(self: S, name: str) -> S:
-        """The repository of sub-agent `name`: own HEAD, branches, reflog; shared objects."""
-        return type(self)(self.trace_dir, agent=name, _parent=self)
+    def agent(self: S, name: str, create: bool = False) -> S:
+        """The repository of sub-agent `name` of this one (`a/b`: b of a): own HEAD, branches,
+        reflog; shared objects. AgentNotFound if it does not exist, unless `create` (then an
+        empty namespace is made; `spawn` makes one that starts from this agent's context)."""
+        return type(self)(self.trace_dir, agent=name, create=create, _parent=self)
+
+    def agent_exists(self) -> bool:
+        """Whether this view's agent namespace exists (the root namespace always does)."""
+        if self.agent_name is None:
+            return True
+        try:
+            safefs.check_dirs(self.trace_dir, self.refs_root)
+        except NotADirectoryError:
+            raise RepositoryError(f"agent namespace {self.refs_root}: not a directory") from None
+        return os.path.isdir(self.refs_root)
 
     def worktree(self: S, branch: str) -> S:
         """A view whose HEAD is fixed to `branch`: its commits, resets and reads use that branch
@@ -240,7 +262,7 @@ class RepoState:
         check_writable(full)
         if self.refs.read(full) is None:
             raise RefNotFound(f"branch {full} does not exist")
-        return type(self)(self.trace_dir, agent=self.agent_name, _parent=self._parent or self,
+        return type(self)(self.trace_dir, agent=self.agent_name, _parent=self._root,
                           _head_ref=full)
 
     def agents(self) -> list[str]:

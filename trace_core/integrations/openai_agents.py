@@ -52,7 +52,7 @@ class TraceSession:
 
     def __init__(self, repo: Repository, session_id: str | None = None,
                  branch: str | None = None) -> None:
-        self.repo = repo.agent(session_id) if session_id is not None else repo
+        self.repo = repo.agent(session_id, create=True) if session_id is not None else repo
         self.session_id = session_id if session_id is not None else (repo.head_branch() or "HEAD")
         if branch is not None:
             self._switch(branch)

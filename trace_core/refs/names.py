@@ -9,7 +9,10 @@ from collections.abc import Callable
 from ..errors import InvalidRefName
 
 #: Refs that live at the top of a repository (or agent namespace) rather than under refs/.
-PSEUDO_REFS = ("HEAD", "ORIG_HEAD", "MERGE_HEAD", "REBASE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD")
+PSEUDO_REFS = ("HEAD", "ORIG_HEAD", "MERGE_HEAD", "REBASE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD",
+               "SPAWNED", "COLLAPSED", "ABANDONED")
+#: How deep agent namespaces nest (a sub-agent of a sub-agent ...): `agents/a/agents/b/...`.
+MAX_AGENT_DEPTH = 32
 
 MAX_NAME_BYTES = 1024
 MAX_COMPONENT_BYTES = 255
@@ -107,6 +110,19 @@ def check_agent_name(name: str) -> str:
         raise InvalidRefName(f"invalid agent name {shown}: use 1-64 letters, digits, '.', '_' or "
                              "'-', starting with a letter or digit")
     return name
+
+
+def check_agent_path(path: str) -> list[str]:
+    """The names of a nested agent path `a/b/c` (sub-agent c of b of a), each checked."""
+    if not isinstance(path, str):
+        raise InvalidRefName(f"invalid agent name {type(path).__name__}")
+    parts = path.split("/")
+    if len(parts) > MAX_AGENT_DEPTH:
+        raise InvalidRefName(f"invalid agent name {_shown(path)}: nested deeper than "
+                             f"{MAX_AGENT_DEPTH}")
+    for part in parts:
+        check_agent_name(part)
+    return parts
 
 
 def shorten(name: str, exists: Callable[[str], bool] | None = None, strict: bool = True) -> str:

@@ -1,0 +1,17 @@
+"""Multi-agent operations (docs/multiagent.md): spawn sub-agents from a context, collapse their
+work back into the parent, abandon them, and list the agent tree.
+
+A sub-agent is an agent namespace (`agents/<name>/`, FORMAT.md §10) whose first commit (op
+`spawn`, no parents) holds its starting context and names, in `meta.from`, the parent commit it
+came from; the parent records a `spawn` commit whose `meta.children` name each child's root
+commit. A `collapse` commit in the parent carries the child's result and points at the child's
+tip (`meta.tip`). The pointers are raw 32-byte ids inside meta, which gc and fsck follow as
+object references. Three pseudo-refs of the child's namespace record its life: `SPAWNED` (its
+root commit), `COLLAPSED` (the parent's collapse commit) and `ABANDONED` (its tip when given up).
+"""
+
+from .collapse import abandon, collapse
+from .spawn import Spawned, spawn
+from .tree import AgentInfo, agent_tree
+
+__all__ = ["AgentInfo", "Spawned", "abandon", "agent_tree", "collapse", "spawn"]
