@@ -140,8 +140,8 @@ def collapse(repo: RepoState, name: str, *, strategy: str = "extractive",
         if why and strict:
             raise OperationError(f"agent {child.agent_name!r} has not finished: {why[0]} "
                                  "(collapse without --strict to take its work as it is)")
-        final = final_answer(msgs)
         own = msgs[inherited:]
+        final = final_answer(own)       # (never an answer it inherited from its parent)
         account, inference = _account(repo, strategy, own, final, text, target_tokens,
                                       provider, instructions)
         task = (root.meta or {}).get("task") if root is not None else None

@@ -15,6 +15,7 @@ from ..objects import FLAG_PINNED, Blob, Commit, Entry, Snapshot
 from ..plumbing.commit import Change, commit_change, count_entries, total_after, write_change
 from ..plumbing.refs import move_refs, set_symbolic_ref
 from ..plumbing.revparse import resolve_revision
+from ..refs import check_agent_name
 from ..state import DEFAULT_BRANCH, RepoState
 
 CONTEXTS = ("full", "none", "entries", "summary")
@@ -86,6 +87,8 @@ def spawn(repo: RepoState, names: str | Sequence[str], *, rev: str | None = None
         raise InputError(f"at most {MAX_CHILDREN} agents per spawn, not {len(names)}")
     if len(set(names)) != len(names):
         raise InputError("an agent name is given twice")
+    for n in names:     # children of this agent: one path component each
+        check_agent_name(n)
     tasks = _tasks(task, len(names))
     mode, slice_ = parse_context(context)
     if summary not in SUMMARY_STRATEGIES:
