@@ -431,3 +431,27 @@ def test_cli_collapse_text_sources(rdir, tmp_path):
     invoke(rdir, "collapse", "x", "-s", "manual", "--file", str(f), check=True)
     ctx = json.loads(invoke(rdir, "context", "--format", "json", check=True).stdout)
     assert ctx[-1]["message"]["content"].endswith("It checked every file.")
+
+
+def test_a_call_pending_in_the_inherited_context_is_the_parents(repo):
+    repo.user("Research X")
+    repo.tool_call("researcher", {"q": "X"}, call_id="c9")
+    child = repo.spawn("r", task="X?", call="c9").agent      # full context: the call included
+    assert any("start with tool call 'c9'" in w for w in repo.warnings)
+    child.assistant("X is 42.")
+    c = repo.collapse("r", strict=True)       # finished: the pending call is not the child's
+    assert c.meta["finished"] is True and c.meta["call"] == "c9"
+    assert repo.messages()[-1]["role"] == "tool"
+
+
+def test_spawn_from_a_large_context_shares_its_nodes(repo):
+    with repo.transaction():
+        for i in range(600):
+            repo.user(f"message {i} about topic {i % 7}")
+    parent = repo.get_commit(repo.head_commit())
+    child = repo.spawn("big", task="Go").agent
+    root = repo.get_commit(child.head_commit())
+    assert root.total_tokens == parent.total_tokens + root.tokens
+    assert len(child.messages()) == 601
+    # extending the parent's snapshot writes the task and the chunks it touches, not 600 entries
+    assert root.targets == (600,)

@@ -45,28 +45,43 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def child_work(repo: RepoState, child: RepoState, tip: bytes
-               ) -> tuple[list[dict], int, Commit | None]:
-    """(the child's messages at `tip`, how many of them it started with, its root commit or
-    None): the prefix is the root commit's context (inherited and task), when the child's
-    context still starts with it."""
+class Work:
+    """What a child did: its messages after its root context (`own`; all of them when it
+    rewrote that context), how many came before, its root commit and task text."""
+
+    __slots__ = ("own", "inherited", "count", "root", "task")
+
+    def __init__(self, own: list, inherited: int, count: int, root: Commit | None,
+                 task: str | None) -> None:
+        self.own, self.inherited, self.count, self.root, self.task = \
+            own, inherited, count, root, task
+
+
+def child_work(child: RepoState, tip: bytes) -> Work:
+    """The Work of `child` at `tip`: only its own messages are read (a child spawned with a
+    10,000-entry context reads what it added, not what it inherited)."""
     entries = chunked.entries(child.get_snapshot(child.get_commit(tip).snapshot), child.get_node)
-    msgs = [child.get_blob(e.blob).message for e in entries]
     raw = child.refs.read("SPAWNED")
     root = None
     inherited = 0
+    task = None
     if raw and not raw.startswith("ref:"):
         root = child.get_commit(bytes.fromhex(raw))
         r_entries = chunked.entries(child.get_snapshot(root.snapshot), child.get_node)
-        base = [e.blob for e in r_entries]
-        if [e.blob for e in entries[:len(base)]] == base:
-            inherited = len(base)
-    return msgs, inherited, root
+        if len(r_entries) <= len(entries) and \
+                all(a.blob == b.blob for a, b in zip(r_entries, entries, strict=False)):
+            inherited = len(r_entries)
+        t = (root.meta or {}).get("task")
+        if isinstance(t, int) and 0 <= t < len(r_entries):
+            task = message_text(child.get_blob(r_entries[t].blob).message)
+    own = [child.get_blob(e.blob).message for e in entries[inherited:]]
+    return Work(own, inherited, len(entries), root, task)
 
 
 def finished(msgs: list[dict]) -> list[str]:
-    """Why a child's context does not look finished (empty when it does): a tool call still
-    awaiting its result, or no final assistant message."""
+    """Why a child's own messages do not look finished (empty when they do): a tool call still
+    awaiting its result, or no final assistant message. (A call pending in the context it
+    inherited is the parent's, not the child's.)"""
     why = []
     pending = analyze(msgs).pending
     if pending:
@@ -135,21 +150,18 @@ def collapse(repo: RepoState, name: str, *, strategy: str = "extractive",
             if done_tip == tip:
                 raise OperationError(f"agent {child.agent_name!r} has no commits since its "
                                      f"collapse {prev[:12]}")
-        msgs, inherited, root = child_work(repo, child, tip)
-        why = finished(msgs)
+        work = child_work(child, tip)
+        own, root = work.own, work.root
+        why = finished(own)
         if why and strict:
             raise OperationError(f"agent {child.agent_name!r} has not finished: {why[0]} "
                                  "(collapse without --strict to take its work as it is)")
-        own = msgs[inherited:]
         final = final_answer(own)       # (never an answer it inherited from its parent)
         account, inference = _account(repo, strategy, own, final, text, target_tokens,
                                       provider, instructions)
-        task = (root.meta or {}).get("task") if root is not None else None
-        task_text = message_text(msgs[task]) if isinstance(task, int) and task < len(msgs) \
-            else None
-        body = _body(child.agent_name or name, tip, len(own), task_text, final, account, why)
+        body = _body(child.agent_name or name, tip, len(own), work.task, final, account, why)
         meta: dict = {"version": 1, "agent": child.agent_name, "tip": tip,
-                      "strategy": strategy, "messages": len(msgs), "own": len(own),
+                      "strategy": strategy, "messages": work.count, "own": len(own),
                       "finished": not why}
         if root is not None:
             meta["root"] = root.id

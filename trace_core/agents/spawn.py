@@ -102,15 +102,17 @@ def spawn(repo: RepoState, names: str | Sequence[str], *, rev: str | None = None
         if child.agent_exists():
             raise OperationError(f"agent {child.agent_name!r} already exists: pick another name")
     src = resolve_revision(repo, rev) if rev is not None else repo.head_commit()
-    base_entries = _entries(repo, src)
-    start, meta, inference = _start(repo, mode, slice_, base_entries, summary, target_tokens,
-                                    provider, instructions)
+    src_commit, src_snap = _source(repo, src)
+    start = _start(repo, mode, slice_, src_commit, src_snap, summary, target_tokens, provider,
+                   instructions)
+    warning = _pending_warning(repo, start)
     roots = []
     for child, t in zip(children, tasks, strict=True):
-        roots.append(_root(child, start, t, {**meta, "agent": child.agent_name,
+        roots.append(_root(child, start, t, {**start.meta, "agent": child.agent_name,
                                              **({"from": src} if src else {}),
                                              **({"call": call} if call else {}),
-                                             **({"inference": inference} if inference else {})}))
+                                             **({"inference": start.inference}
+                                                if start.inference else {})}))
     claimed: list = []
     try:
         for child, root in zip(children, roots, strict=True):
@@ -121,6 +123,8 @@ def spawn(repo: RepoState, names: str | Sequence[str], *, rev: str | None = None
         for child in claimed:
             _discard(child)
         raise
+    if warning:
+        repo.warn(warning)
     return Spawned(commit, [repo.agent(n) for n in names], roots)
 
 
@@ -140,26 +144,40 @@ def _tasks(task: str | Sequence[str] | None, n: int) -> list[str | None]:
     return tasks
 
 
-def _entries(repo: RepoState, cid: bytes | None) -> list[Entry]:
+def _source(repo: RepoState, cid: bytes | None) -> tuple[Commit | None, Snapshot]:
     if cid is None:
-        return []
-    return chunked.entries(repo.get_snapshot(repo.get_commit(cid).snapshot), repo.get_node)
+        return None, chunked.EMPTY
+    commit = repo.get_commit(cid)
+    return commit, repo.get_snapshot(commit.snapshot)
 
 
-def _start(repo: RepoState, mode: str, slice_: str | None, entries: list[Entry], summary: str,
-           target_tokens: int | None, provider: Any, instructions: str | None
-           ) -> tuple[list, dict, dict | None]:
-    """(starting entries or blobs, meta describing them, inference of an llm summary)."""
+class _Start:
+    """A child's starting context before its task: a snapshot of the parent's to extend
+    (`full`: no entry is copied or counted again), or entries, or new blobs."""
+
+    __slots__ = ("base", "base_commit", "entries", "blobs", "meta", "inference")
+
+    def __init__(self, meta: dict, base: Snapshot | None = None, base_commit: Commit | None = None,
+                 entries: Sequence[Entry] = (), blobs: Sequence[Blob] = (),
+                 inference: dict | None = None) -> None:
+        self.base, self.base_commit, self.meta = base, base_commit, meta
+        self.entries, self.blobs, self.inference = list(entries), list(blobs), inference
+
+
+def _start(repo: RepoState, mode: str, slice_: str | None, src: Commit | None, snap: Snapshot,
+           summary: str, target_tokens: int | None, provider: Any,
+           instructions: str | None) -> _Start:
     meta: dict = {"version": 1, "context": mode}
     if mode == "full":
-        return list(entries), meta, None
+        return _Start(meta, base=snap, base_commit=src)
     if mode == "none":
-        return [], meta, None
+        return _Start(meta)
+    entries = chunked.entries(snap, repo.get_node)
     if mode == "entries":
         from ..compress.select import parse_entry_range
         i, j = parse_entry_range(slice_ or "", len(entries))
         meta["entries"] = [i, j]
-        return list(entries[i:j]), meta, None
+        return _Start(meta, entries=entries[i:j])
     if not entries:
         raise OperationError("nothing to summarize: the parent's context is empty")
     msgs = [repo.get_blob(e.blob).message for e in entries]
@@ -177,28 +195,55 @@ def _start(repo: RepoState, mode: str, slice_: str | None, entries: list[Entry],
         fn = getattr(result, "to_meta", None)
         inference = dict(fn()) if callable(fn) else None
     else:
-        counter = repo.token_counter()
-        text = S.extractive(msgs, target, counter.count_text)
+        text = S.extractive(msgs, target, repo.token_counter().count_text)
     meta.update({"summary": summary, "summarized": len(entries), "summarized_tokens": tokens})
     body = f"[Context from the parent agent, summarized ({summary})]\n{text}"
-    return [Blob({"role": "user", "content": body})], meta, inference
+    return _Start(meta, blobs=[Blob({"role": "user", "content": body})], inference=inference)
 
 
-def _root(child: RepoState, start: list, task: str | None, meta: dict) -> Commit:
+def _pending_warning(repo: RepoState, start: _Start) -> str | None:
+    """A warning when the starting context ends with tool calls awaiting results (the child's
+    prompt would not be valid for a provider until they are answered or left out)."""
+    if start.base is not None:
+        if not start.base.count:
+            return None
+        from ..plumbing.integrity import open_at_end, readers
+        pending = list(open_at_end(start.base, *readers(repo)))
+    elif start.entries:
+        from ..toolpairs import analyze
+        pending = analyze([repo.get_blob(e.blob).message for e in start.entries]).pending
+    else:
+        return None
+    if not pending:
+        return None
+    p = pending[0]
+    return (f"the sub-agents start with tool call {p.call_id!r} ({p.name or 'tool'}) awaiting "
+            "its result; leave it out (--context 'entries 0:N') or answer it in the child")
+
+
+def _root(child: RepoState, start: _Start, task: str | None, meta: dict) -> Commit:
     """Write the child's first commit (no parents, op spawn); returns it."""
-    blobs = [b for b in start if isinstance(b, Blob)]
-    entries = [Entry(b.id, 0) if isinstance(b, Blob) else b for b in start]
+    blobs = list(start.blobs)
+    new = [Entry(b.id, 0) for b in blobs]
     if task is not None:
         tb = Blob({"role": "user", "content": task})
         blobs.append(tb)
-        meta = {**meta, "task": len(entries)}
-        entries.append(Entry(tb.id, FLAG_PINNED))
-    nodes: list = []
-    snap = chunked.build(entries, nodes.append)
-    new = {b.id for b in blobs}
-    targets = [i for i, e in enumerate(entries) if e.blob in new]
+        new.append(Entry(tb.id, FLAG_PINNED))
     cost = sum(child.blob_tokens(b.id, b) for b in blobs)
-    total = count_entries(child, entries)
+    nodes: list = []
+    if start.base is not None:      # the parent's snapshot, extended: shares every node
+        snap = chunked.append(start.base, new, child.get_node, nodes.append) if new \
+            else start.base
+        first = start.base.count
+        total = total_after(child, start.base_commit, start.base, cost, snap.count)
+    else:
+        entries = [*start.entries, *new]
+        snap = chunked.build(entries, nodes.append)
+        first = len(start.entries)
+        total = count_entries(child, entries)
+    targets = list(range(first, first + len(new)))
+    if task is not None:
+        meta = {**meta, "task": targets[-1]}
     what = preview(task) if task else f"{meta['context']} context"
     change = Change(snap, [*blobs, *nodes], "spawn", blobs=[b.id for b in blobs],
                     targets=targets, message=f"spawned: {what}", tokens=cost,
