@@ -162,12 +162,13 @@ def inspect(path: str, repo: Repository) -> None:
     and where each fact of the answer came from. A command this version of Trace lacks is
     skipped with a note."""
     collapses = [c for c in first_parent(repo, repo.head_commit()) if c.op == "collapse"]
-    for args, what in (
-            (["agents"], "the agent tree"),
-            (["log", "--oneline"], "the head's history: its spawn and collapse commits"),
-            (["graph", "--agents", "--color", "never"], "the head's and the sub-agents' lanes"),
-            (["expand", collapses[-1].hex[:12]], "the first collapse, the child's work inline"),
-    ):
+    commands = [(["agents"], "the agent tree"),
+                (["log", "--oneline"], "the head's history: its spawn and collapse commits"),
+                (["graph", "--agents", "--color", "never"], "the head's and the sub-agents' lanes")]
+    if collapses:       # (a live model may answer without calling its sub-agents)
+        commands.append((["expand", collapses[-1].hex[:12]],
+                         "the first collapse, the child's work inline"))
+    for args, what in commands:
         p = trace_cli(path, *args)
         print(f"\n$ trace {' '.join(args)}    # {what}")
         if p.returncode == 2 and "No such" in p.stderr:     # (a Trace older than issue 13)
