@@ -125,6 +125,8 @@ def test_spawn_with_an_llm_summary_records_its_cost(lead, llm_server):
     ({"names": ["a"], "context": "summary", "summary": "llm"}, InputError, "provider"),
     ({"names": ["a"], "rev": "nope"}, RevisionError, "nope"),
     ({"names": ["a"], "call": ""}, InputError, "call"),
+    ({"names": ["a", "b"], "call": ["c1", "c2", "c3"]}, InputError, "one call for all"),
+    ({"names": ["a"], "call": 5}, InputError, "call must be"),
 ])
 def test_bad_spawns_write_nothing(lead, kw, error, text):
     names = kw.pop("names")
@@ -261,6 +263,19 @@ def test_collapse_answers_the_tool_call_it_was_spawned_for(repo, shape):
     assert analyze(repo.messages()).pending == [] and analyze(repo.messages()).problems == []
     for fmt in ("openai", "anthropic", "openai-responses"):
         repo.materialize(fmt)     # provider-valid in every format
+
+
+def test_a_fan_out_of_calls(repo):
+    repo.user("Two questions")
+    repo.append({"role": "assistant", "content": None, "tool_calls": [
+        {"id": f"k{i}", "type": "function", "function": {"name": "ask", "arguments": "{}"}}
+        for i in (1, 2)]})
+    kids = repo.spawn(["p", "q"], context="none", task=["P?", "Q?"], call=["k1", "k2"]).agents
+    for k in reversed(kids):
+        k.assistant(f"{k.agent_name} done")
+        repo.collapse(k.agent_name)
+    assert [m.get("tool_call_id") for m in repo.messages()[-2:]] == ["k2", "k1"]
+    assert analyze(repo.messages()).problems == []
 
 
 def test_collapse_call_that_is_not_pending(lead):

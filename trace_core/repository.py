@@ -16,7 +16,10 @@ from typing import TYPE_CHECKING, Any
 from .state import DEFAULT_BRANCH, FORMAT_VERSION, TRACE_DIR, RepoState, find_trace_dir
 
 if TYPE_CHECKING:   # what the type checker sees: the modules themselves
-    from . import agents as _agents
+    import trace_core.agents.collapse as _collapse_mod
+    import trace_core.agents.spawn as _spawn_mod
+    import trace_core.agents.tree as _tree_mod
+
     from . import branches as _branches
     from . import compress as _compress
     from . import context as _context
@@ -64,7 +67,9 @@ class _LazyModule:
 
 
 if not TYPE_CHECKING:
-    _agents = _LazyModule("trace_core.agents")
+    _spawn_mod = _LazyModule("trace_core.agents.spawn")
+    _collapse_mod = _LazyModule("trace_core.agents.collapse")
+    _tree_mod = _LazyModule("trace_core.agents.tree")
     _branches = _LazyModule("trace_core.branches")
     _compress = _LazyModule("trace_core.compress")
     _context = _LazyModule("trace_core.context")
@@ -148,7 +153,7 @@ class Repository(RepoState):
     reorder = _reorder.reorder
 
     # -- sub-agents ---------------------------------------------------------------------------
-    spawn = _agents.spawn
-    collapse = _agents.collapse
-    abandon = _agents.abandon
-    agent_tree = _agents.agent_tree
+    spawn = _spawn_mod.spawn
+    collapse = _collapse_mod.collapse
+    abandon = _collapse_mod.abandon
+    agent_tree = _tree_mod.agent_tree

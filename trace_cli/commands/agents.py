@@ -22,13 +22,14 @@ from ..util import commit_line, decode_utf8, echo, emit_json, fail, open_repo, r
                 show_default=True, help="--context summary: how the context is summarized."),
          option("--target-tokens", type=IntRange(min=1),
                 help="--context summary: size of the summary."),
-         option("--call", metavar="CALL_ID",
-                help="The pending tool call the sub-agents work on (collapse answers it)."),
+         option("--call", dest="calls", multiple=True, metavar="CALL_ID",
+                help="The pending tool call a sub-agent works on (its collapse answers it; "
+                     "once for all, or once per NAME)."),
          option("--message", dest="message", metavar="TEXT",
                 help="Message of the parent's spawn commit."),
          JSON)
 def spawn(obj, names=(), rev=None, context="full", tasks=(), summary="extractive",
-          target_tokens=None, call=None, message=None, as_json=False) -> None:
+          target_tokens=None, calls=(), message=None, as_json=False) -> None:
     """Start sub-agents NAME... of the current agent, each in its own namespace, from HEAD (or
     --from REV), and record a spawn commit in the current agent.
 
@@ -45,7 +46,7 @@ def spawn(obj, names=(), rev=None, context="full", tasks=(), summary="extractive
             provider = make_provider(repo)
         res = repo.spawn(list(names), rev=rev, context=context, task=list(tasks) or None,
                          summary=summary, target_tokens=target_tokens, provider=provider,
-                         call=call, commit_message=message)
+                         call=list(calls) or None, commit_message=message)
         if as_json:
             emit_json({"commit": res.commit.hex,
                        "agents": [{"agent": a.agent_name, "root": r.hex,

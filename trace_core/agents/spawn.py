@@ -69,7 +69,8 @@ def parse_context(context: str) -> tuple[str, str | None]:
 def spawn(repo: RepoState, names: str | Sequence[str], *, rev: str | None = None,
           context: str = "full", task: str | Sequence[str] | None = None,
           summary: str = "extractive", target_tokens: int | None = None,
-          provider: Any = None, instructions: str | None = None, call: str | None = None,
+          provider: Any = None, instructions: str | None = None,
+          call: str | Sequence[str] | None = None,
           commit_message: str | None = None, author: str | None = None) -> Spawned:
     """Spawn sub-agents `names` of this agent from commit `rev` (default HEAD).
 
@@ -77,7 +78,8 @@ def spawn(repo: RepoState, names: str | Sequence[str], *, rev: str | None = None
     context at `rev`), `none`, `entries I:J` (a slice of it) or `summary` (one message
     summarizing it: `summary="extractive"`, offline, or `"llm"` with `provider`); then its
     `task` (one string for all, or one per child) as a pinned user message. `call`: the id of
-    the parent's tool call the child works on (its collapse then answers that call). The parent
+    the parent's tool call the child works on (its collapse then answers that call; one per
+    child for a fan-out of calls). The parent
     gets one `spawn` commit naming every child's root commit; its context is unchanged. Names
     that exist are refused before anything is written."""
     names = [names] if isinstance(names, str) else list(names)
@@ -95,8 +97,10 @@ def spawn(repo: RepoState, names: str | Sequence[str], *, rev: str | None = None
         raise InputError(f"unknown summary strategy {summary!r} (extractive, llm)")
     if mode == "summary" and summary == "llm" and provider is None:
         raise InputError("an llm summary needs a provider (configure llm.provider)")
-    if call is not None and (not isinstance(call, str) or not call):
-        raise InputError("call must be a tool call id")
+    calls = _per_child(call, len(names), "call")
+    for c in calls:
+        if c is not None and (not isinstance(c, str) or not c):
+            raise InputError("a call must be a tool call id")
     children = [repo.agent(n, create=True) for n in names]  # (checks each name)
     for child in children:
         if child.agent_exists():
@@ -107,10 +111,10 @@ def spawn(repo: RepoState, names: str | Sequence[str], *, rev: str | None = None
                    instructions)
     warning = _pending_warning(repo, start)
     roots = []
-    for child, t in zip(children, tasks, strict=True):
+    for child, t, c in zip(children, tasks, calls, strict=True):
         roots.append(_root(child, start, t, {**start.meta, "agent": child.agent_name,
                                              **({"from": src} if src else {}),
-                                             **({"call": call} if call else {}),
+                                             **({"call": c} if c else {}),
                                              **({"inference": start.inference}
                                                 if start.inference else {})}))
     claimed: list = []
@@ -128,16 +132,24 @@ def spawn(repo: RepoState, names: str | Sequence[str], *, rev: str | None = None
     return Spawned(commit, [repo.agent(n) for n in names], roots)
 
 
+def _per_child(value: Any, n: int, what: str) -> list:
+    """`value` for each of `n` children: one value (or None) for all, or a sequence of one
+    per child."""
+    if value is None or isinstance(value, str):
+        return [value] * n
+    if not isinstance(value, (list, tuple)):
+        raise InputError(f"{what} must be a string or a list of strings")
+    out = list(value)
+    if len(out) == 1:
+        out = out * n
+    if len(out) != n:
+        raise InputError(f"give one {what} for all agents or one per agent ({n}), not "
+                         f"{len(out)}")
+    return out
+
+
 def _tasks(task: str | Sequence[str] | None, n: int) -> list[str | None]:
-    if task is None or isinstance(task, str):
-        tasks: list = [task] * n
-    else:
-        tasks = list(task)
-        if len(tasks) == 1:
-            tasks = tasks * n
-        if len(tasks) != n:
-            raise InputError(f"give one task for all agents or one per agent ({n}), "
-                             f"not {len(tasks)}")
+    tasks = _per_child(task, n, "task")
     for t in tasks:
         if t is not None and (not isinstance(t, str) or not t.strip()):
             raise InputError("a task must be non-empty text")
