@@ -152,3 +152,5 @@ class Repository(RepoState):
     collapse = _agents.collapse
     abandon = _agents.abandon
     agent_tree = _agents.agent_tree
+    expand = _agents.expand
+    expanded_context = _agents.expanded_context
