@@ -361,3 +361,13 @@ def test_graph_agents_draws_every_agents_commits_and_the_edges(fan):
     # -n limits the merged drawing; plain graph --json keeps its shape
     assert len(json.loads(invoke(d, "graph", "--agents", "-n", "3", "--json").stdout)) == 3
     assert "agent" not in json.loads(invoke(d, "graph", "--json").stdout)[0]
+
+
+def test_graph_agents_from_a_sub_agent_draws_its_own_children(fan):
+    d, ids = fan
+    lines = _lines(invoke(d, "--agent", "a", "graph", "--agents"))
+    deep = _first_parents(d, "a/deep", ids["deep_tip"])
+    assert [x.split("* ", 1)[1][:12] for x in lines if "[a/deep]" in x] == \
+        [h[:12] for h in deep]
+    assert not any("[b]" in x or "[a]" in x for x in lines)
+    assert lines[0].startswith(f"* {ids['a_tip'][:12]} (HEAD -> main)")

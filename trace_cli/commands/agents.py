@@ -199,9 +199,11 @@ def expand(obj, rev=None, as_context=False, fmt=None, repair=None, depth=8, limi
     """Show a sub-agent's commits inline at its collapse commit COLLAPSE (or its messages in
     place in the context, --context), without changing any ref.
 
-    \b
     COLLAPSE is a revision naming a collapse commit, or a collapsed sub-agent's name (its latest
-    collapse). Sub-agent commits are indented and marked [PATH]; '>' marks an expanded collapse.
+    collapse). A sub-agent's commits are indented and marked [PATH]; '>' after an id marks a
+    collapse whose commits follow.
+
+    \b
     trace expand HEAD~2                 the commits, from the collapse down to the spawn
     trace expand researcher --json      the same, one object per commit
     trace expand researcher --context   the context with the sub-agent's work in place
