@@ -43,7 +43,8 @@ SAMPLES = {
     "status": [[], ["--json"]],
     "diff": [[], ["a"], ["--json", "a", "b"]],
     "show": [[], ["HEAD~2"], ["--json", "x"]],
-    "context": [[], ["--format", "text"], ["--format=json", "HEAD~1"], ["r"]],
+    "context": [[], ["--format", "text"], ["--format=json", "HEAD~1"], ["r"],
+                ["--expand", "--format", "anthropic", "HEAD~1"]],
     "config": [[], ["-l"], ["--list"], ["k"], ["k", "v"], ["--get", "k"], ["--unset", "k"],
                ["--get", "--list"], ["--global", "-l"], ["--global", "k", "v"]],
     "rev-list": [[], ["HEAD"], ["--count", "-n", "4", "a", "^b"], ["--json", "--first-parent"]],
@@ -68,7 +69,9 @@ SAMPLES = {
               ["--continue"], ["--abort"], ["--strategy=union", "--strict", "x"]],
     "graph": [[], ["--all"], ["-n", "3", "--json", "side..HEAD"],
               ["--color", "never", "--no-pager"],
-              ["--color=always", "--max-count=2", "HEAD", "side"]],
+              ["--color=always", "--max-count=2", "HEAD", "side"], ["--agents", "--json"]],
+    "expand": [["x"], ["--json", "HEAD~1"], ["--context", "a"], ["--format", "openai", "a"],
+               ["--depth", "0", "-n", "5", "--no-marks", "--repair", "placeholder", "a"]],
 }
 
 

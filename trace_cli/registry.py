@@ -56,6 +56,7 @@ COMMANDS = {
     "collapse": (_C + "agents", "collapse"),
     "abandon": (_C + "agents", "abandon"),
     "agents": (_C + "agents", "agents"),
+    "expand": (_C + "agents", "expand"),
 }
 
 # command name -> the first sentence of its help (what `trace --help` lists), so the top-level
@@ -123,6 +124,8 @@ SUMMARY = {
                 "may expire it."),
     "agents": ("List sub-agents as a tree: status, head, tokens, where each was spawned and "
                "collapsed."),
+    "expand": ("Show a sub-agent's commits inline at its collapse commit COLLAPSE (or its "
+               "messages in place in the context, --context), without changing any ref."),
     "llm": ("The LLM provider used by semantic merges and `compress --strategy llm` (see "
             "docs/llm.md)."),
     "trust": ("Trust the repository at PATH (default: the current one, as -C and TRACE_DIR say): "

@@ -17,6 +17,7 @@ from .state import DEFAULT_BRANCH, FORMAT_VERSION, TRACE_DIR, RepoState, find_tr
 
 if TYPE_CHECKING:   # what the type checker sees: the modules themselves
     import trace_core.agents.collapse as _collapse_mod
+    import trace_core.agents.expand as _expand_mod
     import trace_core.agents.spawn as _spawn_mod
     import trace_core.agents.tree as _tree_mod
 
@@ -70,6 +71,7 @@ if not TYPE_CHECKING:
     _spawn_mod = _LazyModule("trace_core.agents.spawn")
     _collapse_mod = _LazyModule("trace_core.agents.collapse")
     _tree_mod = _LazyModule("trace_core.agents.tree")
+    _expand_mod = _LazyModule("trace_core.agents.expand")
     _branches = _LazyModule("trace_core.branches")
     _compress = _LazyModule("trace_core.compress")
     _context = _LazyModule("trace_core.context")
@@ -157,3 +159,5 @@ class Repository(RepoState):
     collapse = _collapse_mod.collapse
     abandon = _collapse_mod.abandon
     agent_tree = _tree_mod.agent_tree
+    expand = _expand_mod.expand
+    expanded_context = _expand_mod.expanded_context

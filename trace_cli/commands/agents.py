@@ -1,4 +1,4 @@
-"""`trace spawn`, `trace collapse`, `trace abandon`, `trace agents`: sub-agents."""
+"""`trace spawn`, `trace collapse`, `trace abandon`, `trace agents`, `trace expand`: sub-agents."""
 
 from __future__ import annotations
 
@@ -172,3 +172,69 @@ def agents(obj, flat=False, as_json=False) -> None:
             for p in i.problems:
                 parts.append(f"[{p}]")
             echo(f"{label}  " + "  ".join(parts))
+
+
+_FORMATS = ("openai", "openai-responses", "anthropic", "text", "json")
+
+
+@command("expand",
+         argument("rev", required=True, metavar="COLLAPSE"),
+         flag("--context", dest="as_context",
+              help="Print the context at the collapse with the sub-agent's messages in place "
+                   "of its collapse message, instead of commits."),
+         option("--format", dest="fmt", type=Choice(_FORMATS),
+                help="The context in this format (implies --context; default text)."),
+         option("--repair", type=Choice(("drop-orphans", "placeholder")),
+                help="--context: repair tool-call pairing in the expanded prompt (as trace "
+                     "context --repair)."),
+         option("--depth", type=IntRange(min=0), default=8, show_default=True,
+                help="Levels of nested collapses expanded below the first."),
+         option("-n", "--max-count", dest="limit", type=IntRange(min=1), default=20,
+                show_default=True,
+                help="At most N commits of the current agent (from the collapse down to the "
+                     "spawn)."),
+         flag("--no-marks", help="Provider formats: no begin/end marker messages."),
+         JSON, fast=True)
+def expand(obj, rev=None, as_context=False, fmt=None, repair=None, depth=8, limit=20,
+           no_marks=False, as_json=False) -> None:
+    """Show a sub-agent's commits inline at its collapse commit COLLAPSE (or its messages in
+    place in the context, --context), without changing any ref.
+
+    COLLAPSE is a revision naming a collapse commit, or a collapsed sub-agent's name (its latest
+    collapse). A sub-agent's commits are indented and marked [PATH]; '>' after an id marks a
+    collapse whose commits follow.
+
+    \b
+    trace expand HEAD~2                 the commits, from the collapse down to the spawn
+    trace expand researcher --json      the same, one object per commit
+    trace expand researcher --context   the context with the sub-agent's work in place
+    trace expand HEAD --format anthropic
+    """
+    if as_json and fmt not in (None, "json"):
+        fail("--json and --format: give one", 2)
+    if fmt is not None or repair is not None:
+        as_context = True
+    if as_context and as_json:
+        fmt = "json"
+    with open_repo(obj) as repo:
+        exp = repo.expand(rev, depth=depth)
+        if as_context:
+            out = exp.context(fmt or "text", repair=repair, marks=not no_marks)
+        else:
+            records = exp.log(limit)
+    if as_context:
+        if (fmt or "text") == "text":
+            import sys
+            sys.stdout.write(out)
+        else:
+            from trace_core.plumbing import to_jsonable
+            emit_json(to_jsonable(out))
+        return
+    if as_json:
+        emit_json({"collapse": exp.commit.hex, "agent": exp.agent, "tip": exp.tip.hex(),
+                   "root": exp.root.hex() if exp.root else None,
+                   "commits": [r.to_dict() for r in records]})
+        return
+    from trace_core.agents.expand import expand_lines
+    for line in expand_lines(records):
+        echo(line)

@@ -6,7 +6,7 @@ import sys
 
 from trace_core.refs import shorten
 
-from ..declare import JSON, Choice, argument, command, option
+from ..declare import JSON, Choice, argument, command, flag, option
 from ..util import echo, echo_err_styled, emit_json, fail, open_repo, style
 
 
@@ -199,16 +199,22 @@ def show(obj, as_json=False, rev="HEAD") -> None:
          option("--repair", type=Choice(("drop-orphans", "placeholder")),
                 help="Repair broken tool-call pairs and calls awaiting results in the prompt "
                      "(each repair is reported on stderr; the history is unchanged)."),
+         flag("--expand", help="Replace each sub-agent's collapse message by the sub-agent's "
+                               "own messages, marked (docs/multiagent.md)."),
          argument("rev", default="HEAD"), fast=True)
-def context(obj, fmt="openai", repair=None, rev="HEAD") -> None:
+def context(obj, fmt="openai", repair=None, expand=False, rev="HEAD") -> None:
     """Print the context at REV exactly as the model would be sent it.
 
     \b
     --repair drop-orphans   leave out results without their call and calls without result
     --repair placeholder    give each call without result a placeholder result
+    --expand                the expanded prompt: sub-agents' work in place of their collapses
     """
     with open_repo(obj) as repo:
-        out = repo.materialize(fmt, rev=rev, repair=repair)
+        if expand:
+            out = repo.expanded_context(fmt, rev=rev, repair=repair)
+        else:
+            out = repo.materialize(fmt, rev=rev, repair=repair)
     if fmt == "text":
         sys.stdout.write(out)
     else:

@@ -57,6 +57,21 @@ def to_json(rows) -> list:
     return out
 
 
+def agents_json(rows, g) -> list:
+    """to_json's objects, each with its `agent` (a sub-agent's path, null for the current agent)
+    and `links`: the spawn edge of a sub-agent's root and the collapse edge of a collapse commit
+    (`{"kind": "spawn"|"collapse", "id": the commit at the other end}`), drawn as parents."""
+    out = to_json(rows)
+    for obj in out:
+        oid = bytes.fromhex(obj["id"])
+        links = g.links.get(oid, [])
+        extra = {o.hex() for _, o in links}
+        obj["parents"] = [p for p in obj["parents"] if p not in extra]
+        obj["agent"] = g.agents.get(oid)
+        obj["links"] = [{"kind": kind, "id": o.hex()} for kind, o in links]
+    return out
+
+
 @command("graph",
          flag("--all", dest="all_refs",
               help="Start from every branch, tag and HEAD of this namespace."),
@@ -64,10 +79,12 @@ def to_json(rows) -> list:
          option("--color", type=Choice(("auto", "always", "never")), default="auto",
                 show_default=True, help="Color the lanes (auto: only on a terminal)."),
          flag("--no-pager", help="Do not page long output on a terminal."),
+         flag("--agents", help="Draw sub-agents (recursively) in lanes of their own, with spawn "
+                               "and collapse edges."),
          JSON,
          argument("revs", nargs=-1), fast=True)
 def graph(obj, revs=(), all_refs=False, limit=None, as_json=False, color="auto",
-          no_pager=False) -> None:
+          no_pager=False, agents=False) -> None:
     """Draw the commit graph from REVS (default HEAD), children before parents.
 
     \b
@@ -76,14 +93,27 @@ def graph(obj, revs=(), all_refs=False, limit=None, as_json=False, color="auto",
     trace graph -n 20 feature       the last 20 commits of feature
     trace graph main..feature       what feature has that main has not
     trace graph --json              one object per commit, with its graph prefix
+    trace graph --agents            sub-agents' lanes too, [PATH] before their commits
     """
-    from trace_core.render.graph import graph_log
-
     tty = sys.stdout.isatty()
     use_color = color == "always" or (color == "auto" and tty)
     with open_repo(obj) as repo:
-        rows = graph_log(repo, revs, all_refs=all_refs, limit=limit,
-                         colors=use_color and not as_json)
+        if agents:
+            from trace_core.agents.lanes import agent_graph
+            g = agent_graph(repo, revs, all_refs=all_refs, limit=limit,
+                            colors=use_color and not as_json)
+            rows = g.rows
+        else:
+            from trace_core.render.graph import graph_log
+            rows = graph_log(repo, revs, all_refs=all_refs, limit=limit,
+                             colors=use_color and not as_json)
+    if agents:
+        if as_json:
+            emit_json(agents_json(rows, g))
+            return
+        rows = [r if not g.agents.get(r.commit) else
+                r.__class__(r.graph, r.commit, r.parents, f"[{g.agents[r.commit]}] {r.summary}",
+                            r.op, r.labels, r.colors) for r in rows]
     if as_json:
         emit_json(to_json(rows))
         return

@@ -8,10 +8,9 @@ commit. A `collapse` commit in the parent carries the child's result and points 
 tip (`meta.tip`). The pointers are raw 32-byte ids inside meta, which gc and fsck follow as
 object references. Three pseudo-refs of the child's namespace record its life: `SPAWNED` (its
 root commit), `COLLAPSED` (the parent's collapse commit) and `ABANDONED` (its tip when given up).
+`expand` shows a collapsed child's work in place of its collapse (log lines, or the context).
+
+The package imports nothing: use the `Repository` methods, or import the module that holds
+what you need (`trace_core.agents.spawn`, `.collapse`, `.tree`, `.expand`, `.lanes`), so that a
+command pays only for the module it runs.
 """
-
-from .collapse import abandon, collapse
-from .spawn import Spawned, spawn
-from .tree import AgentInfo, agent_tree
-
-__all__ = ["AgentInfo", "Spawned", "abandon", "agent_tree", "collapse", "spawn"]
