@@ -569,8 +569,10 @@ _PATTERN = r"[A-Za-z0-9._/*?!\[\]-]+\Z"
 
 def check_agent_pattern(key: str, pattern: str) -> str:
     """A retention subsection: an fnmatch pattern over agent paths (letters, digits, `.`, `_`,
-    `-`, `/` and the wildcards `*`, `?`, `[...]`, `[!...]`), at most MAX_PATTERN characters."""
-    if len(pattern) > MAX_PATTERN or not re.match(_PATTERN, pattern):
+    `-`, `/` and the wildcards `*`, `?`, `[...]`, `[!...]`), at most MAX_PATTERN characters,
+    shaped like an agent path (no `..`, no empty component). It is matched, never a path."""
+    if len(pattern) > MAX_PATTERN or not re.match(_PATTERN, pattern) or ".." in pattern \
+            or pattern.startswith("/") or pattern.endswith("/") or "//" in pattern:
         shown = pattern[:40] + ("..." if len(pattern) > 40 else "")
         raise ConfigError(f"{key}: {shown!r} is not an agent pattern (at most {MAX_PATTERN} "
                           "letters, digits, '.', '_', '-', '/', and the wildcards '*', '?', "
