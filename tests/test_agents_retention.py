@@ -10,8 +10,8 @@ import shutil
 import time
 
 import pytest
-
 from conftest import assert_one_line_error, invoke
+
 from trace_core import Repository
 from trace_core.errors import ConfigError, MissingObject, RepositoryError, TraceError
 from trace_core.fsck import fsck
@@ -183,7 +183,8 @@ def test_the_pruned_file_holds_one_line_per_pointer(repo):
     repo.set_config("retention.*.collapsed-expire", "now")
     t = int(time.time()) + 10
     repo.apply_retention(now=t)
-    data = open(os.path.join(repo.trace_dir, "pruned"), "rb").read()
+    with open(os.path.join(repo.trace_dir, "pruned"), "rb") as f:
+        data = f.read()
     assert data == (f"{c.meta['root'].hex()} {t} research-a\n"
                     f"{c.meta['tip'].hex()} {t} research-a\n").encode()
 
@@ -295,6 +296,9 @@ def test_gc_dry_run_on_the_command_line(rdir):
     work(r, "x", collapse=False)
     r.close()
     invoke(rdir, "config", "retention.x.abandoned-expire", "now", check=True)
+    p = invoke(rdir, "gc", "--no-retention", "--json", check=True)
+    assert '"agents_pruned": 0' in p.stdout
+    assert os.path.isdir(os.path.join(rdir, ".trace", "agents", "x"))
     before = tree(os.path.join(rdir, ".trace"))
     p = invoke(rdir, "gc", "--dry-run", check=True)
     assert p.stdout.startswith("would prune agent x: never collapsed, idle ")

@@ -47,8 +47,11 @@ def repack(obj, dictionary=True) -> None:
          flag("--aggressive", help="Compress harder."),
          flag("--dry-run", "-n", dest="dry_run",
               help="List the sub-agents the retention policies would prune; change nothing."),
+         flag("--no-retention", dest="no_retention",
+              help="Do not apply the retention policies (prune no sub-agent)."),
          JSON)
-def gc(obj, prune_expire=None, aggressive=False, dry_run=False, as_json=False) -> None:
+def gc(obj, prune_expire=None, aggressive=False, dry_run=False, no_retention=False,
+       as_json=False) -> None:
     """Apply retention policies, repack reachable objects into one pack, prune old garbage."""
     from trace_core.config import parse_duration
     from trace_core.gc import gc as run_gc
@@ -67,7 +70,8 @@ def gc(obj, prune_expire=None, aggressive=False, dry_run=False, as_json=False) -
     with open_repo(obj) as repo:
         expire = parse_duration(prune_expire) if prune_expire else None
         cb = progress("Packing")
-        report = run_gc(repo, prune_expire_s=expire, aggressive=aggressive, progress=cb)
+        report = run_gc(repo, prune_expire_s=expire, aggressive=aggressive, progress=cb,
+                        retention=not no_retention)
         end_progress(cb)
     data = report.__dict__ if hasattr(report, "__dict__") else dict(report)
     if as_json:
