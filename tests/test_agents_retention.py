@@ -4,6 +4,7 @@ pointers as real references (gc keeps them, fsck checks them, a copy carries the
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -370,6 +371,18 @@ def test_a_killed_removal_is_finished_by_the_next_gc(repo):
     repo.user("x")
     gc(repo)
     assert not os.path.exists(trash)
+
+
+def test_nothing_outside_the_repository_is_removed_through_a_symlink(repo, tmp_path):
+    outside = tmp_path / "outside"
+    (outside / ".pruning-x-1" / "keep").mkdir(parents=True)
+    (outside / "a" / "refs").mkdir(parents=True)
+    shutil.rmtree(os.path.join(repo.trace_dir, "agents"), ignore_errors=True)
+    os.symlink(outside, os.path.join(repo.trace_dir, "agents"))
+    repo.set_config("retention.*.abandoned-expire", "now")
+    with contextlib.suppress(TraceError):   # refusing is fine too; deleting is not
+        repo.apply_retention(now=time.time() + DAY)
+    assert (outside / ".pruning-x-1" / "keep").is_dir() and (outside / "a").is_dir()
 
 
 def test_pruned_records_reader(repo):

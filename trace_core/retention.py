@@ -167,6 +167,8 @@ def _children(root: str) -> list[tuple[str, str]]:
     (symlinks, stray files and non-agent names are skipped, as gc skips them)."""
     from .refs.names import check_agent_name
     adir = os.path.join(root, "agents")
+    if os.path.islink(adir):
+        return []               # never followed (fsck reports it: symlinkInRepository)
     try:
         names = sorted(os.listdir(adir))
     except (FileNotFoundError, NotADirectoryError):
@@ -389,6 +391,8 @@ def _clear_trash(trace_dir: str) -> None:
     while stack:
         root, depth = stack.pop()
         adir = os.path.join(root, "agents")
+        if os.path.islink(adir):
+            continue
         try:
             names = os.listdir(adir)
         except (FileNotFoundError, NotADirectoryError):
