@@ -27,6 +27,7 @@ LAYERS = {
     "trace_core.state": 3,
     # 4 plumbing: the primitives, and maintenance built on them
     "trace_core.plumbing": 4, "trace_core.fsck": 4, "trace_core.gc": 4,
+    "trace_core.retention": 4,
     # 5 porcelain
     "trace_core.history": 5, "trace_core.context": 5, "trace_core.status": 5,
     "trace_core.diff": 5, "trace_core.branches": 5, "trace_core.merge": 5,

@@ -16,7 +16,7 @@ from trace_core.storage.repack import RepackLock
 
 FIGURES = ["packs", "packed_objects", "pack_bytes", "journals", "journal_objects", "journal_bytes"]
 GC_FIELDS = ["packs_before", "packs_after", "objects_kept", "objects_cruft", "objects_pruned",
-             "bytes_before", "bytes_after", "reflog_entries_expired", "seconds"]
+             "bytes_before", "bytes_after", "reflog_entries_expired", "agents_pruned", "seconds"]
 PACK_LINE = re.compile(r"^pack-[0-9a-f]{64}$")
 
 

@@ -83,7 +83,7 @@ SUMMARY = {
     "fsck": ("Re-hash every object, check every reference and pack; exit 1 if any error is "
              "found."),
     "repack": "Seal idle journals and merge all packs into one.",
-    "gc": "Repack reachable objects into one pack with a trained dictionary; prune old garbage.",
+    "gc": "Apply retention policies, repack reachable objects into one pack, prune old garbage.",
     "prune": "Delete unreachable objects older than the grace period.",
     "reindex": ("Rebuild the SQLite index from the objects (what fsck advises for a damaged "
                 "index)."),

@@ -358,8 +358,10 @@ def parse_duration(text: str) -> int:
 
     "never" (and its synonyms "false" and "off", as git's `gc.pruneExpire=never` and
     `gc.reflogExpire=false`) is NEVER: 2**62 seconds, longer than any history, so nothing is
-    ever old enough to expire. Every duration setting (gc.prune-expire, gc.reflog-expire,
-    gc.reflog-expire-unreachable, `prune --expire`) is read through this one parser."""
+    ever old enough to expire; a longer duration is NEVER too (so that `now - duration` never
+    overflows a float). Every duration setting (gc.prune-expire, gc.reflog-expire,
+    gc.reflog-expire-unreachable, retention.*, `prune --expire`) is read through this one
+    parser."""
     t = text.strip(_WS).lower()
     if t == "now":
         return 0
@@ -369,7 +371,9 @@ def parse_duration(text: str) -> int:
     if m is None or m.group(2) not in _DURATION_UNITS:
         raise ConfigError("not a duration (like 'now', '3600s', '14d', '2.weeks' or 'never'): "
                           f"{text!r}")
-    return int(m.group(1)) * _DURATION_UNITS[m.group(2)]
+    if len(m.group(1)) > 30:     # (int() of thousands of digits is slow; any such is NEVER)
+        return NEVER
+    return min(NEVER, int(m.group(1)) * _DURATION_UNITS[m.group(2)])
 
 
 def parse_fractions(text: str) -> tuple[float, ...]:
@@ -521,6 +525,12 @@ KNOWN_KEYS: dict[str, KeySpec] = {
                                        what="a number greater than 0 and at most 1")),
     "compress.instructions": KeySpec("str", None, "instructions given to the llm strategy"),
     "compress.placeholder": KeySpec("str", None, "text of the mask strategy's placeholder"),
+    "retention.<pattern>.collapsed-expire": KeySpec(
+        "duration", None, "how long a collapsed sub-agent matching <pattern> keeps its history "
+        "after its collapse and its last activity (unset: never pruned)"),
+    "retention.<pattern>.abandoned-expire": KeySpec(
+        "duration", None, "how long a sub-agent matching <pattern> that was never collapsed is "
+        "kept after its last activity (unset: never removed)"),
     "safe.directory": KeySpec("str", None,
                               "a repository the user trusts (the absolute path of its .trace "
                               "directory or of the directory holding it, or *); repeatable",
@@ -550,11 +560,31 @@ def schema_key(key: str) -> str | None:
     return schema_key_of(split_key(key))
 
 
+#: sections whose subsection is a name the schema stands in for (branch.<name>.max-tokens)
+_SUB_SECTIONS = {"branch": "name", "price": "model", "retention": "pattern"}
+#: a retention pattern (docs/multiagent.md): fnmatch over agent paths, at most this long
+MAX_PATTERN = 256
+_PATTERN = r"[A-Za-z0-9._/*?!\[\]-]+\Z"
+
+
+def check_agent_pattern(key: str, pattern: str) -> str:
+    """A retention subsection: an fnmatch pattern over agent paths (letters, digits, `.`, `_`,
+    `-`, `/` and the wildcards `*`, `?`, `[...]`, `[!...]`), at most MAX_PATTERN characters,
+    shaped like an agent path (no `..`, no empty component). It is matched, never a path."""
+    if len(pattern) > MAX_PATTERN or not re.match(_PATTERN, pattern) or ".." in pattern \
+            or pattern.startswith("/") or pattern.endswith("/") or "//" in pattern:
+        shown = pattern[:40] + ("..." if len(pattern) > 40 else "")
+        raise ConfigError(f"{key}: {shown!r} is not an agent pattern (at most {MAX_PATTERN} "
+                          "letters, digits, '.', '_', '-', '/', and the wildcards '*', '?', "
+                          "'[...]')")
+    return pattern
+
+
 def schema_key_of(kid: KeyId) -> str | None:
     """schema_key of a key already split by split_key."""
     section, sub, name = kid
-    if section in ("branch", "price") and sub is not None:
-        pattern = f"{section}.<{'model' if section == 'price' else 'name'}>.{name}"
+    if section in _SUB_SECTIONS and sub is not None:
+        pattern = f"{section}.<{_SUB_SECTIONS[section]}>.{name}"
         return pattern if pattern in KNOWN_KEYS else None
     full = join_key((section, sub, name))
     return full if full in KNOWN_KEYS else None
@@ -659,6 +689,8 @@ def _checked(key: str, value: str) -> tuple[str, Any]:
     _check_value_chars(key, value)
     if skey is None:
         return value, value
+    if skey.startswith("retention."):
+        check_agent_pattern(key, split_key(key)[1] or "")
     try:
         return KNOWN_KEYS[skey].parse(value)
     except _TypeMismatch as e:

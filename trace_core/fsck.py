@@ -14,7 +14,11 @@ specialFileInRepository (every FIFO, socket or device file inside .trace),
 hardlinkInRepository (a file there with other hard links), tornRefTail and
 strayRefFile (warnings), danglingCommit (info: an unreachable commit no other commit names as
 parent), badIndexFile, badIndexRow, badIndexTokens (the SQLite index cannot be read, or a row
-disagrees with its checksum or with the objects it was derived from: fixed by `trace reindex`).
+disagrees with its checksum or with the objects it was derived from: fixed by `trace reindex`),
+missingAgentLink (error: a spawn or collapse commit that a ref reaches names, in its meta, a
+commit that is missing: `from`, `children[i].root`, `tip`, `root` or `again`), prunedAgentHistory
+(info, once per agent: such a pointer is missing because a retention policy pruned that agent's
+history, `.trace/pruned`), badPrunedFile (error: `.trace/pruned` cannot be read).
 A missing object is reported once.
 `full=False` skips the whole-file pack and index checksums and the tree-shape check.
 """
@@ -67,6 +71,7 @@ class _State:
         self.commits: dict[bytes, tuple] = {}  # id -> (parents, snapshot, blobs, meta ids)
         self.snaps: dict[bytes, tuple] = {}    # id -> (count, root, tail blob ids)
         self.nodes: dict[bytes, tuple] = {}    # id -> node_info()
+        self.agent_links: dict[bytes, list] = {}  # spawn/collapse commit -> [(meta key, id)]
 
     def add(self, fid: str, sev: str, obj: str, msg: str) -> None:
         self.out.append(Finding(fid, sev, obj, msg))
@@ -96,15 +101,32 @@ class _State:
         self.types[oid] = code
         if isinstance(obj, Commit):
             self.commits[oid] = (obj.parents, obj.snapshot, obj.blobs, tuple(meta_ids(obj.meta)))
+            if obj.op in ("spawn", "collapse"):
+                self.agent_links[oid] = agent_links(obj.meta)
         elif isinstance(obj, Snapshot):
             self.snaps[oid] = (obj.count, obj.root, tuple(e.blob for e in obj.tail))
         elif isinstance(obj, Node):
             self.nodes[oid] = node_info(obj)
 
 
+def agent_links(meta: object) -> list[tuple[str, bytes]]:
+    """(meta key, id) of every pointer of a spawn or collapse commit's meta (FORMAT.md §6.4.4)."""
+    from .ids import ID_LEN
+    if not isinstance(meta, dict):
+        return []
+    out = [(k, v) for k in ("from", "tip", "root", "again")
+           if isinstance(v := meta.get(k), bytes) and len(v) == ID_LEN]
+    kids = meta.get("children")
+    for i, kid in enumerate(kids if isinstance(kids, list) else []):
+        if isinstance(kid, dict) and isinstance(v := kid.get("root"), bytes) and len(v) == ID_LEN:
+            out.append((f"children[{i}].root", v))
+    return out
+
+
 def fsck(repo: RepoState, full: bool = True, progress: Callable[[int], None] | None = None) -> list:
     """Every problem found in the repository, as Findings (an empty list for a sound one)."""
     st = _State(repo.store.opts.max_object_size, progress)
+    pruned = _read_pruned(repo, st)
     links = _check_symlinks(repo, st)
     refs = _read_refs(repo, st)
     _check_head(repo, st)
@@ -120,7 +142,7 @@ def fsck(repo: RepoState, full: bool = True, progress: Callable[[int], None] | N
         finally:
             lock.release()
     _check_links(st, full)
-    _check_refs(st, refs)
+    _check_refs(st, refs, pruned)
     _check_index(repo, st)
     st.tick()
     return st.out
@@ -422,7 +444,17 @@ def _check_symlinks(repo, st: _State) -> set:
     return links | specials | shared
 
 
-def _check_refs(st: _State, refs: list) -> None:
+def _read_pruned(repo, st: _State) -> dict:
+    from .retention import pruned_records
+    try:
+        return pruned_records(repo.trace_dir)
+    except (TraceError, OSError) as exc:
+        st.add("badPrunedFile", "error", "pruned", str(exc))
+        return {}
+
+
+def _check_refs(st: _State, refs: list, pruned: dict | None = None) -> None:
+    pruned = pruned or {}
     roots: set = set()
     for name, value, log_ids in refs:
         if value is not None and not is_hex_id(value):
@@ -444,9 +476,34 @@ def _check_refs(st: _State, refs: list) -> None:
         if c not in reached:
             reached.add(c)
             parents, _s, _b, meta = st.commits[c]
-            stack.extend(p for p in (*parents, *meta) if p in st.commits)
+            stack.extend(p for p in parents if p in st.commits)
+            stack.extend(m for m in meta if m in st.commits and m not in pruned)
+    _check_agent_links(st, reached, pruned)
     named = {p for cid, info in st.commits.items() if cid not in reached for p in info[0]}
     for cid in st.commits:
         if cid not in reached and cid not in named:
             st.add("danglingCommit", "info", cid.hex(), f"commit {cid.hex()} is reachable from no "
                    "ref or reflog entry")
+
+
+def _check_agent_links(st: _State, reached: set, pruned: dict) -> None:
+    """Spawn and collapse pointers of the commits refs reach: each names a commit, unless the
+    retention record says its history was pruned (one info line per agent). An unreachable
+    commit's pointers are not checked: it is garbage waiting for gc."""
+    import time
+    gone: dict[str, int] = {}
+    for cid in sorted(c for c in reached if c in st.agent_links):
+        for key, oid in st.agent_links[cid]:
+            if st.types.get(oid) == C_COMMIT:
+                continue
+            if oid in pruned:
+                secs, agent = pruned[oid]
+                gone[agent] = max(secs, gone.get(agent, 0))
+                continue
+            what = f"a {_NAMES[st.types[oid]]}" if oid in st.types else "missing"
+            st.add("missingAgentLink", "error", cid.hex(), f"commit {cid.hex()} meta {key} names "
+                   f"commit {oid.hex()}, which is {what}")
+    for agent, secs in sorted(gone.items()):
+        day = time.strftime("%Y-%m-%d", time.gmtime(secs))
+        st.add("prunedAgentHistory", "info", agent, f"history of agent {agent} was pruned on "
+               f"{day} (retention policy; .trace/pruned)")

@@ -2,7 +2,10 @@
 
 Reachable: from every ref of every namespace (the root and each `agents/<name>/`, recursively,
 pseudo refs such as ORIG_HEAD included) and its reflog (see reflog_ids); from a commit its
-parents, snapshot, blobs and any 32-byte id in `meta`; from a snapshot its nodes and tail blobs.
+parents, snapshot, blobs and any 32-byte id in `meta`, except an id listed in `.trace/pruned`
+(the history of a sub-agent a retention policy pruned, trace_core.retention: that file can stop
+only these soft meta links, never a ref or parent link); from a snapshot its nodes and tail blobs.
+gc applies the retention policies first (retention.apply_retention).
 
 Cruft packs. gc consumes exactly the packs published when it starts (after sealing the journals no
 live writer holds; live journals are never touched) and writes the reachable objects as ONE pack
@@ -59,6 +62,7 @@ class GcReport:
     bytes_before: int = 0
     bytes_after: int = 0
     reflog_entries_expired: int = 0
+    agents_pruned: int = 0
     seconds: float = 0.0
 
 
@@ -178,11 +182,13 @@ def links_of(store: ObjectStore, oid: bytes) -> tuple[list, list, Any]:
 
 
 def walk(store: ObjectStore, roots: Iterable[bytes], commits_only: bool = False,
-         progress: Progress = None, broken: list | None = None) -> set:
+         progress: Progress = None, broken: list | None = None,
+         stop: frozenset | set = frozenset()) -> set:
     """Ids reachable from `roots`. Blobs are named, not read, and nothing is built into an
     object (links come from the canonical bytes); with `commits_only` only parent links are
     followed. Objects that are missing or unreadable are not followed (and are listed in
-    `broken`, unless only a commit's meta names them: meta may hold other 32-byte values)."""
+    `broken`, unless only a commit's meta names them: meta may hold other 32-byte values).
+    Meta links to an id in `stop` (pruned history) are not followed; other links always are."""
     seen: set = set()
     blobs: set = set()
     soft: set = set()
@@ -206,7 +212,7 @@ def walk(store: ObjectStore, roots: Iterable[bytes], commits_only: bool = False,
             if commits_only:
                 stack.extend(follow[:-1])
                 continue
-            ids = [i for i in meta_ids(meta) if i not in seen]
+            ids = [i for i in meta_ids(meta) if i not in seen and i not in stop]
             soft.update(ids)
             stack.extend(ids)
         elif commits_only:
@@ -219,11 +225,16 @@ def walk(store: ObjectStore, roots: Iterable[bytes], commits_only: bool = False,
 
 
 def reachable(repo: RepoState, include_reflogs: bool = True, progress: Progress = None,
-              broken: list | None = None, logs: dict | None = None) -> set:
+              broken: list | None = None, logs: dict | None = None,
+              pruned: frozenset | None = None) -> set:
     """Every object id reachable from every ref of every agent (and reflog entry, if asked;
-    `logs`: reflogs already read, see read_reflogs)."""
+    `logs`: reflogs already read, see read_reflogs), meta links into pruned history left out
+    (`pruned`: retention.pruned_ids, read here when not given; a damaged file raises)."""
+    if pruned is None:
+        from .retention import pruned_ids
+        pruned = pruned_ids(repo.trace_dir)
     return walk(repo.store, ref_roots(repo, include_reflogs, logs), progress=progress,
-                broken=broken)
+                broken=broken, stop=pruned)
 
 
 # -- reflog expiry ------------------------------------------------------------------------------
@@ -270,13 +281,20 @@ def expire_reflogs(repo: RepoState, now: float | None = None, logs: dict | None 
 
 # -- gc and prune -------------------------------------------------------------------------------
 def gc(repo: RepoState, prune_expire_s: int | None = None, now: float | None = None,
-       aggressive: bool = False, progress: Progress = None) -> GcReport:
-    """Expire reflogs, seal idle journals, pack reachable objects into one pack with a trained
+       aggressive: bool = False, progress: Progress = None, retention: bool = True) -> GcReport:
+    """Apply the retention policies (unless `retention=False`; retention.apply_retention),
+    expire reflogs, seal idle journals, pack reachable objects into one pack with a trained
     dictionary, move newly unreachable objects to a cruft pack and drop expired cruft."""
     if prune_expire_s is None:
         prune_expire_s = repo.config.get_typed("gc.prune-expire")
-    return _collect(repo, prune_expire_s, now, reflogs=True, level=19 if aggressive else None,
-                    progress=progress)
+    _check_grace(prune_expire_s)
+    from .retention import apply_retention, pruned_ids
+    pruned_ids(repo.trace_dir)  # a damaged record file stops gc before anything changes
+    done = apply_retention(repo, now) if retention else []
+    rep = _collect(repo, prune_expire_s, now, reflogs=True, level=19 if aggressive else None,
+                   progress=progress)
+    rep.agents_pruned = len(done)
+    return rep
 
 
 def prune(repo: RepoState, expire_s: int | None = None, now: float | None = None) -> int:
@@ -288,10 +306,16 @@ def prune(repo: RepoState, expire_s: int | None = None, now: float | None = None
     return _collect(repo, expire_s, now, reflogs=False, level=None, progress=None).objects_pruned
 
 
-def _collect(repo, expire_s: int, now: float | None, reflogs: bool, level: int | None,
-             progress: Progress) -> GcReport:
+def _check_grace(expire_s: Any) -> None:
     if not isinstance(expire_s, (int, float)) or isinstance(expire_s, bool) or expire_s < 0:
         raise InputError(f"the prune grace period must be a duration >= 0, not {expire_s!r}")
+
+
+def _collect(repo, expire_s: int, now: float | None, reflogs: bool, level: int | None,
+             progress: Progress) -> GcReport:
+    _check_grace(expire_s)
+    from .retention import pruned_ids
+    pruned = pruned_ids(repo.trace_dir)   # (read before anything moves: damage stops gc)
     t0 = time.monotonic()
     now = time.time() if now is None else float(now)
     store = repo.store
@@ -307,7 +331,7 @@ def _collect(repo, expire_s: int, now: float | None, reflogs: bool, level: int |
         packs = list(reversed(store.packs()))  # oldest first: exactly these may be consumed
         times = {p.name: cruft_time(store.pack_dir, p.name) for p in packs}
         broken: list = []
-        keep = reachable(repo, True, progress, broken, logs)
+        keep = reachable(repo, True, progress, broken, logs, pruned)
         if broken:  # what they would reach cannot be known: moving anything could lose it
             raise OperationError(f"{len(broken)} object(s) reachable from refs are missing or "
                                  f"corrupt, e.g. {broken[0].hex()}; gc stopped before moving or "

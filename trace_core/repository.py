@@ -27,6 +27,7 @@ if TYPE_CHECKING:   # what the type checker sees: the modules themselves
     from . import diff as _diff
     from . import history as _history
     from . import reorder as _reorder
+    from . import retention as _retention
     from . import status as _status
     from .merge import ops as _merge
     from .merge import replay as _replay
@@ -78,6 +79,7 @@ if not TYPE_CHECKING:
     _diff = _LazyModule("trace_core.diff")
     _history = _LazyModule("trace_core.history")
     _reorder = _LazyModule("trace_core.reorder")
+    _retention = _LazyModule("trace_core.retention")
     _status = _LazyModule("trace_core.status")
     _merge = _LazyModule("trace_core.merge.ops")
     _replay = _LazyModule("trace_core.merge.replay")
@@ -161,3 +163,4 @@ class Repository(RepoState):
     agent_tree = _tree_mod.agent_tree
     expand = _expand_mod.expand
     expanded_context = _expand_mod.expanded_context
+    apply_retention = _retention.apply_retention

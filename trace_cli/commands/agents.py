@@ -169,6 +169,9 @@ def agents(obj, flat=False, as_json=False) -> None:
                 parts.append("created, not spawned")
             if i.collapsed_by:
                 parts.append(f"collapsed by {i.collapsed_by[:12]}")
+            if i.pruned_at:
+                day = time.strftime("%Y-%m-%d", time.localtime(i.pruned_at / 1000))
+                parts.append(f"history pruned on {day} (retention policy)")
             for p in i.problems:
                 parts.append(f"[{p}]")
             echo(f"{label}  " + "  ".join(parts))

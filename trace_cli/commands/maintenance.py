@@ -45,16 +45,33 @@ def repack(obj, dictionary=True) -> None:
          option("--prune", dest="prune_expire", metavar="WHEN",
                 help="Drop unreachable objects older than WHEN (e.g. 2.weeks, 1d, now)."),
          flag("--aggressive", help="Compress harder."),
+         flag("--dry-run", "-n", dest="dry_run",
+              help="List the sub-agents the retention policies would prune; change nothing."),
+         flag("--no-retention", dest="no_retention",
+              help="Do not apply the retention policies (prune no sub-agent)."),
          JSON)
-def gc(obj, prune_expire=None, aggressive=False, as_json=False) -> None:
-    """Repack reachable objects into one pack with a trained dictionary; prune old garbage."""
+def gc(obj, prune_expire=None, aggressive=False, dry_run=False, no_retention=False,
+       as_json=False) -> None:
+    """Apply retention policies, repack reachable objects into one pack, prune old garbage."""
     from trace_core.config import parse_duration
     from trace_core.gc import gc as run_gc
 
+    if dry_run:
+        from trace_core.retention import apply_retention
+        with open_repo(obj) as repo:
+            would = apply_retention(repo, dry_run=True)
+        if as_json:
+            emit_json([w.to_dict() for w in would])
+        elif not would:
+            echo("retention: nothing to prune")
+        for w in would if not as_json else ():
+            echo(f"would prune {w.describe()}")
+        return
     with open_repo(obj) as repo:
         expire = parse_duration(prune_expire) if prune_expire else None
         cb = progress("Packing")
-        report = run_gc(repo, prune_expire_s=expire, aggressive=aggressive, progress=cb)
+        report = run_gc(repo, prune_expire_s=expire, aggressive=aggressive, progress=cb,
+                        retention=not no_retention)
         end_progress(cb)
     data = report.__dict__ if hasattr(report, "__dict__") else dict(report)
     if as_json:

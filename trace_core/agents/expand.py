@@ -18,12 +18,12 @@ refuse, so each expanded block is framed by two user messages `[sub-agent PATH (
 begin]` and `[sub-agent PATH: end]` (`marks=False` leaves them out).
 
 A child whose history is gone fails with one line: `history of agent PATH was pruned on DATE`
-when the retention record (`pruned_ids`) lists it, else the store's missing-object error.
+when the retention record (`retention.pruned_records`) lists it, else the store's
+missing-object error.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import asdict, dataclass
 from typing import Any, NamedTuple
@@ -42,43 +42,18 @@ from ..messages import message_text
 from ..objects import Commit, Entry
 from ..state import RepoState
 
-PRUNED_FILE = "pruned"          # .trace/pruned: the retention record (docs/FORMAT.md §10.2)
-PRUNED_MAX_BYTES = 64 << 20
 DEFAULT_DEPTH = 8               # nested collapses expanded below the first
 PARENT_LIMIT = 20               # parent commits `Expansion.log` lists by default
 RESULT_HEADER = "[Result of sub-agent "   # how a collapse message starts (collapse._body)
 
 
 # -- the retention record ---------------------------------------------------------------------
-def pruned_ids(repo: RepoState) -> dict[str, tuple[int, str]]:
-    """The retention record `.trace/pruned`: {64-hex commit id: (unix seconds, agent path)}, one
-    line `<64 hex> <unix seconds> <agent path>` per pruned id (the later line wins). Missing
-    file: empty. Lines that do not parse are skipped (the record only explains an absence; it
-    never decides what exists)."""
-    from ..storage import safefs
-    path = os.path.join(repo.trace_dir, PRUNED_FILE)
-    try:
-        data = safefs.read_inside(repo.trace_dir, path, PRUNED_MAX_BYTES)
-    except FileNotFoundError:
-        return {}
-    out: dict[str, tuple[int, str]] = {}
-    for line in data.decode("utf-8", "replace").splitlines():
-        parts = line.split(" ", 2)
-        if len(parts) < 2 or len(parts[0]) != 64 or not parts[1].isdigit():
-            continue
-        try:
-            bytes.fromhex(parts[0])
-        except ValueError:
-            continue
-        out[parts[0].lower()] = (int(parts[1]), parts[2].strip() if len(parts) > 2 else "")
-    return out
-
-
 def _gone(repo: RepoState, agent: str, ids: list[bytes | None], exc: MissingObject,
           collapse: bytes) -> TraceError:
     """The error for a child history that cannot be read: pruned (listed in the record) or
     missing."""
-    record = pruned_ids(repo)
+    from ..retention import PRUNED_FILE, pruned_records
+    record = {k.hex(): v for k, v in pruned_records(repo.trace_dir).items()}
     for oid in [*(i.hex() for i in ids if i is not None), getattr(exc, "oid", "")]:
         hit = record.get(oid)
         if hit is not None:

@@ -9,7 +9,7 @@ from typing import Any
 from ..errors import InvalidRefName, TraceError
 from ..state import RepoState
 
-RUNNING, COLLAPSED, ABANDONED = "running", "collapsed", "abandoned"
+RUNNING, COLLAPSED, ABANDONED, PRUNED = "running", "collapsed", "abandoned", "pruned"
 
 
 @dataclass
@@ -19,7 +19,7 @@ class AgentInfo:
     path: str                       # a/b: sub-agent b of a (relative to the root namespace)
     parent: str | None              # the parent agent's path; None: the root namespace
     depth: int                      # 1 for a child of the root namespace
-    status: str                     # running | collapsed | abandoned
+    status: str                     # running | collapsed | abandoned | pruned
     head: str | None                # the commit HEAD resolves to
     branch: str | None              # the branch HEAD names (None: detached)
     tokens: int                     # the head context's total tokens
@@ -33,6 +33,7 @@ class AgentInfo:
     collapsed_at: int | None = None
     moved_since: bool = False       # HEAD moved after the collapse (not carried yet)
     abandoned_tip: str | None = None
+    pruned_at: int | None = None    # when a retention policy removed it (.trace/pruned)
     problems: list[str] = field(default_factory=list)   # what could not be read
 
     def to_dict(self) -> dict[str, Any]:
@@ -42,21 +43,33 @@ class AgentInfo:
 def agent_tree(repo: RepoState, recursive: bool = True) -> list[AgentInfo]:
     """Every agent namespace below this one (depth first, names sorted), each with what
     `trace agents` shows; `recursive=False`: the direct children only."""
+    from ..retention import pruned_agents, pruned_records
     out: list[AgentInfo] = []
-    _walk(repo, repo.agent_name, 1, recursive, out)
+    _walk(repo, repo.agent_name, 1, recursive, out, pruned_agents(pruned_records(repo.trace_dir)))
     return out
 
 
-def _walk(view: RepoState, parent: str | None, depth: int, recursive: bool,
-          out: list[AgentInfo]) -> None:
-    for name in view.agents():
+def _walk(view: RepoState | None, parent: str | None, depth: int, recursive: bool,
+          out: list[AgentInfo], pruned: dict[str, int]) -> None:
+    live = view.agents() if view is not None else []
+    gone = {p.rsplit("/", 1)[-1]: secs for p, secs in pruned.items()
+            if (p.rpartition("/")[0] or None) == parent}
+    for name in sorted({*live, *gone}):
+        if name not in live:       # removed by a retention policy: listed with its date
+            path = f"{parent}/{name}" if parent else name
+            out.append(AgentInfo(path=path, parent=parent, depth=depth, status=PRUNED, head=None,
+                                 branch=None, tokens=0, entries=0, pruned_at=gone[name] * 1000))
+            if recursive:
+                _walk(None, path, depth + 1, recursive, out, pruned)
+            continue
+        assert view is not None
         try:
             child = view.agent(name)
         except InvalidRefName:
             continue                # not an agent namespace (fsck reports stray directories)
         out.append(describe(child, parent, depth))
         if recursive:
-            _walk(child, child.agent_name, depth + 1, recursive, out)
+            _walk(child, child.agent_name, depth + 1, recursive, out, pruned)
 
 
 def _commit(view: RepoState, raw: str | None) -> Any:
