@@ -177,6 +177,11 @@ def test_a_collapsed_child_is_pruned_then_its_objects_go_through_cruft(repo):
     info = [i for i in repo.agent_tree() if i.path == "research-a"]
     assert len(info) == 1 and info[0].status == "pruned"
     assert info[0].pruned_at == int(t0 + 8 * DAY) * 1000
+    # expanding it, by name or by its collapse commit, says so in one line
+    from trace_core.errors import OperationError
+    for rev in ("research-a", c.hex):
+        with pytest.raises(OperationError, match="history of agent research-a was pruned on"):
+            repo.expand(rev).log()
 
 
 def test_the_pruned_file_holds_one_line_per_pointer(repo):

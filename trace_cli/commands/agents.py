@@ -165,7 +165,7 @@ def agents(obj, flat=False, as_json=False) -> None:
                      f"{i.tokens:>7} tokens"]
             if i.spawned_from:
                 parts.append(f"from {i.spawned_from[:12]} {_age(i.spawned_at, now)}")
-            elif not i.spawned:
+            elif not i.spawned and not i.pruned_at:
                 parts.append("created, not spawned")
             if i.collapsed_by:
                 parts.append(f"collapsed by {i.collapsed_by[:12]}")

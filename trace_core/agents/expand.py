@@ -78,6 +78,7 @@ def find_collapse(repo: RepoState, rev: str) -> Commit:
     except (RevisionError, ObjectError) as exc:
         done = _collapsed(repo, rev)
         if done is None:
+            _refuse_pruned(repo, rev)
             raise RevisionError(f"{exc} (expand takes a collapse commit or a collapsed "
                                 "sub-agent's name)") from None
         oid = done
@@ -89,6 +90,18 @@ def find_collapse(repo: RepoState, rev: str) -> Commit:
                                  "commit")
         commit = repo.get_commit(done)
     return commit
+
+
+def _refuse_pruned(repo: RepoState, name: str) -> None:
+    """OperationError when `name` is a sub-agent of this agent whose history a retention
+    policy pruned (its namespace is gone; its collapse commits keep its results)."""
+    from ..retention import pruned_agents, pruned_records
+    path = f"{repo.agent_name}/{name}" if repo.agent_name else name
+    when = pruned_agents(pruned_records(repo.trace_dir)).get(path)
+    if when is not None:
+        day = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(when))
+        raise OperationError(f"history of agent {path} was pruned on {day}; its collapse "
+                             "commits keep its results (trace log, trace show)")
 
 
 def _collapsed(repo: RepoState, name: str) -> bytes | None:
