@@ -371,6 +371,7 @@ def _collect(repo, expire_s: int, now: float | None, reflogs: bool, level: int |
     finally:
         lock.release()
     if rep.objects_pruned:  # the derived index may name pruned commits: rebuild it
+        store.forget_decoded()  # (nor may this process go on reading them from memory)
         repo.index.rebuild()    # (which compacts it too)
     elif reflogs:           # gc, not prune: give the index's free pages back (VACUUM)
         repo.index.compact()

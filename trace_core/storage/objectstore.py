@@ -131,6 +131,11 @@ class ObjectStore:
         """Cache a decoded object we just wrote, so reading it back costs nothing."""
         self._cache_decoded(obj.id, obj)
 
+    def forget_decoded(self) -> None:
+        """Drop every decoded object kept (after gc deleted objects: what was pruned must not
+        go on being served from memory by the process that pruned it)."""
+        self._decoded.clear()
+
 
 class MemoryObjectStore(ObjectStore):
     """A dict of id -> canonical bytes; for tests and scratch work."""
