@@ -127,6 +127,8 @@ def test_spawn_with_an_llm_summary_records_its_cost(lead, llm_server):
     ({"names": ["a"], "call": ""}, InputError, "call"),
     ({"names": ["a", "b"], "call": ["c1", "c2", "c3"]}, InputError, "one call for all"),
     ({"names": ["a"], "call": 5}, InputError, "call must be"),
+    ({"names": None}, InputError, "names must be"),
+    ({"names": {"q": 1}}, InputError, "names must be"),
 ])
 def test_bad_spawns_write_nothing(lead, kw, error, text):
     names = kw.pop("names")
@@ -315,10 +317,34 @@ def test_collapsing_twice_is_refused_unless_again(lead):
         lead.collapse("x")
     with pytest.raises(OperationError, match="no commits since"):
         lead.collapse("x", again=True)
+    child.user("Check it with a warm cache.")
     child.assistant("Correction: orjson takes 1.7 s with the warm cache.")
     second = lead.collapse("x", again=True)
     assert second.meta["again"] == first.id and child.refs.read("COLLAPSED") == second.hex
-    assert "Correction" in lead.messages()[-1]["content"]
+    text = lead.messages()[-1]["content"]
+    assert f"2 messages since its collapse {first.hex[:12]}" in text
+    assert "Answer:\nCorrection: orjson takes 1.7 s" in text
+    assert "bench.py" not in text            # only the new work is told again
+    assert second.meta["own"] == 2
+
+
+def test_collapse_and_abandon_take_a_direct_child_only(lead):
+    a = lead.spawn("a").agent
+    deep = a.spawn("deep", context="none", task="dig").agent
+    deep.assistant("found it")
+    for fn in (lead.collapse, lead.abandon):
+        with pytest.raises(InvalidRefName):
+            fn("a/deep")
+        with pytest.raises((InputError, InvalidRefName)):
+            fn(None)
+    assert not os.path.exists(os.path.join(lead.trace_dir, "COLLAPSED"))
+    assert not os.path.exists(os.path.join(lead.trace_dir, "ABANDONED"))
+    with pytest.raises(InputError, match="call must be"):
+        a.collapse("deep", call=["x"])
+    a.collapse("deep")                         # its own parent collapses it
+    assert deep.refs.read("COLLAPSED") == a.head_commit().hex()
+    with pytest.raises(InputError, match="non-empty string"):
+        lead.agent(None)
 
 
 def test_collapse_of_missing_or_empty_agents(lead):

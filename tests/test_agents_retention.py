@@ -324,7 +324,8 @@ def test_a_corrupt_pruned_file_stops_gc_before_anything_changes(rdir):
     repo.set_config("retention.*.collapsed-expire", "1d")
     path = os.path.join(repo.trace_dir, "pruned")
     for bad in (b"not a record\n", b"ab" * 32 + b" 17 a",          # no final newline
-                b"AB" * 32 + b" 17 a\n", b"ab" * 32 + b" 17 ../x\n"):
+                b"AB" * 32 + b" 17 a\n", b"ab" * 32 + b" 17 ../x\n",
+                b"ab" * 32 + b" 999999999999999999 a\n"):       # past the year 9999
         with open(path, "wb") as f:
             f.write(bad)
         before = tree(repo.trace_dir)
@@ -339,6 +340,30 @@ def test_a_corrupt_pruned_file_stops_gc_before_anything_changes(rdir):
         f.write(b"garbage\n")
     for args in (("gc",), ("gc", "--dry-run"), ("agents",), ("prune",)):
         assert_one_line_error(invoke(rdir, *args), "pruned:1", "damaged")
+
+
+def test_a_collapsed_child_with_work_its_collapse_does_not_carry_is_kept(repo):
+    child, _c = work(repo, "moved")
+    child.assistant("an afterthought, never collapsed")
+    side, _c2 = work(repo, "side")
+    from trace_core.branches import branch_create
+    branch_create(side, "other", "HEAD~1")
+    side.switch("other")
+    side.assistant("work on another branch")
+    side.switch("main")
+    nest, _c3 = work(repo, "nest")
+    inner = nest.agent("scratch", create=True)
+    inner.user("made with --create")
+    gone, _c4 = work(repo, "gone")
+    repo.set_config("retention.*.collapsed-expire", "1d")
+    later = time.time() + 30 * DAY
+    assert [p.agent for p in repo.apply_retention(now=later, dry_run=True)] == ["gone"]
+    assert gc(repo, now=later).agents_pruned == 1
+    assert repo.agents() == ["moved", "nest", "side"]
+    repo.collapse("moved", again=True)         # carried now: it may go
+    assert [p.agent for p in repo.apply_retention(now=later + 30 * DAY)] == ["moved"]
+    with pytest.raises(TraceError, match="now must be"):
+        repo.apply_retention(now="soon")
 
 
 def test_hostile_patterns_and_durations_are_one_line_config_errors(rdir):

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import math
 import os
 import re
 import shutil
@@ -30,7 +31,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .config import NEVER, check_agent_pattern
-from .errors import InvalidRefName, MissingObject, RepositoryError
+from .errors import InputError, InvalidRefName, MissingObject, RepositoryError
 from .ids import ID_LEN
 
 if TYPE_CHECKING:
@@ -42,6 +43,7 @@ MAX_PRUNED_BYTES = 64 * 1024 * 1024
 COLLAPSED_KEY, ABANDONED_KEY = "collapsed-expire", "abandoned-expire"
 TRASH_PREFIX = ".pruning-"          # a namespace being removed (agents/.pruning-<name>-<pid>)
 _RECORD = re.compile(rb"([0-9a-f]{64}) (0|[1-9][0-9]{0,17}) ([A-Za-z0-9._/-]{1,4200})\Z")
+MAX_PRUNED_SECONDS = 253402300799   # 9999-12-31 23:59:59 UTC: a later time is a damaged record
 _MAX_AGAIN = 10_000                 # collapse commits followed along one `again` chain
 
 
@@ -75,7 +77,7 @@ def pruned_records(trace_dir: str) -> dict[bytes, tuple[int, str]]:
     for n, line in enumerate(lines[:-1], 1):
         m = _RECORD.match(line)
         try:
-            if m is None:
+            if m is None or int(m.group(2)) > MAX_PRUNED_SECONDS:
                 raise InvalidRefName("")
             check_agent_path(m.group(3).decode("ascii"))
         except InvalidRefName:
@@ -291,6 +293,9 @@ def apply_retention(repo: RepoState, now: float | None = None,
     last activity (the newest ref record in its namespace or any namespace below it) reaches
     its `collapsed-expire` (collapsed children) or `abandoned-expire` (never collapsed). `trace
     gc` calls this first. Namespaces made without spawn (`--create`) are never touched."""
+    if now is not None and (isinstance(now, bool) or not isinstance(now, (int, float))
+                            or not math.isfinite(now)):
+        raise InputError(f"now must be a time in seconds since the epoch, not {now!r:.40}")
     now_s = time.time() if now is None else float(now)
     if not dry_run:
         _clear_trash(repo.trace_dir)
@@ -346,6 +351,8 @@ def _decide(repo: RepoState, pats: list[str], path: str, directory: str, depth: 
     age_ms = now_s * 1000 - since
     if age_ms < pol.expire_s * 1000:
         return None
+    if _keeps_own_work(repo, refs, ids if reason == "collapsed" else None, directory, depth):
+        return None
     secs = int(now_s)
     records = [(i, secs, path) for i in ids]
     nested = []
@@ -358,6 +365,41 @@ def _decide(repo: RepoState, pats: list[str], path: str, directory: str, depth: 
                    collapsed_by=collapse.hex if collapse is not None else None,
                    pointers=[i.hex() for i, _s, _p in records], nested=nested)
     return item, directory, records
+
+
+#: the pseudo-refs that only record a sub-agent's life (they hold no work of its own)
+_MARKERS = ("SPAWNED", "COLLAPSED", "ABANDONED", "ORIG_HEAD")
+
+
+def _keeps_own_work(repo: RepoState, refs: RefStore, carried_from: list[bytes] | None,
+                    directory: str, depth: int) -> bool:
+    """Whether pruning this namespace would lose work no collapse carries: for a collapsed
+    child (`carried_from`: the pointers its collapses hold), a ref of it naming a commit that
+    is not one of theirs or an ancestor (it moved on after its collapse, or a branch holds
+    other work); and for any child, a namespace below it made without spawn (`--create`) that
+    has a commit (not ours to expire)."""
+    if carried_from is not None:
+        carried: set = set()
+        stack = list(carried_from)
+        while stack:
+            cid = stack.pop()
+            if cid in carried:
+                continue
+            carried.add(cid)
+            try:
+                stack.extend(repo.get_commit(cid).parents)
+            except MissingObject:
+                continue
+        for name, raw in refs.list(""):
+            oid = _hex(raw)
+            if name not in _MARKERS and oid is not None and oid not in carried:
+                return True
+    for _p, d, _k in _subtree("", directory, depth)[1:]:
+        sub = _refs(repo, d)
+        if _hex(sub.read("SPAWNED")) is None and any(
+                _hex(raw) is not None for _n, raw in sub.list("")):
+            return True
+    return False
 
 
 def _remove_namespace(trace_dir: str, directory: str) -> bool:

@@ -240,6 +240,9 @@ class RepoState:
         """The repository of sub-agent `name` of this one (`a/b`: b of a): own HEAD, branches,
         reflog; shared objects. AgentNotFound if it does not exist, unless `create` (then an
         empty namespace is made; `spawn` makes one that starts from this agent's context)."""
+        if not isinstance(name, str) or not name:
+            from .errors import InputError
+            raise InputError(f"an agent name must be a non-empty string, not {name!r:.40}")
         return type(self)(self.trace_dir, agent=name, create=create, _parent=self)
 
     def agent_exists(self) -> bool:

@@ -14,6 +14,7 @@ collapse is refused unless `again` (and then only if the child moved on).
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from .. import chunked
-from ..errors import InputError, OperationError, RefConflict
+from ..errors import InputError, MissingObject, OperationError, RefConflict
 from ..messages import call_ids, message_text, preview
 from ..objects import Blob, Commit, Entry, Snapshot
 from ..plumbing.commit import Change, commit_change, total_after
@@ -57,9 +58,11 @@ class Work:
             own, inherited, count, root, task
 
 
-def child_work(child: RepoState, tip: bytes) -> Work:
+def child_work(child: RepoState, tip: bytes, since: bytes | None = None) -> Work:
     """The Work of `child` at `tip`: only its own messages are read (a child spawned with a
-    10,000-entry context reads what it added, not what it inherited)."""
+    10,000-entry context reads what it added, not what it inherited). `since`: a tip collapsed
+    before; when the context still starts with that tip's, only what came after it is the
+    child's own (new) work."""
     entries = chunked.entries(child.get_snapshot(child.get_commit(tip).snapshot), child.get_node)
     raw = child.refs.read("SPAWNED")
     root = None
@@ -72,8 +75,15 @@ def child_work(child: RepoState, tip: bytes) -> Work:
                 all(a.blob == b.blob for a, b in zip(r_entries, entries, strict=False)):
             inherited = len(r_entries)
         t = (root.meta or {}).get("task")
-        if isinstance(t, int) and 0 <= t < len(r_entries):
+        if type(t) is int and 0 <= t < len(r_entries):
             task = message_text(child.get_blob(r_entries[t].blob).message)
+    if since is not None:
+        with contextlib.suppress(MissingObject):
+            before = chunked.entries(child.get_snapshot(child.get_commit(since).snapshot),
+                                     child.get_node)
+            if inherited <= len(before) <= len(entries) and \
+                    all(a.blob == b.blob for a, b in zip(before, entries, strict=False)):
+                inherited = len(before)
     own = [child.get_blob(e.blob).message for e in entries[inherited:]]
     return Work(own, inherited, len(entries), root, task)
 
@@ -102,6 +112,14 @@ def final_answer(msgs: list[dict]) -> str | None:
             if text:
                 return text
     return None
+
+
+def _child(repo: RepoState, name: str) -> RepoState:
+    """This agent's direct sub-agent `name` (one path component: a grandchild is collapsed
+    into its own parent, not here)."""
+    from ..refs import check_agent_name
+    check_agent_name(name)
+    return repo.agent(name)
 
 
 @contextmanager
@@ -134,12 +152,15 @@ def collapse(repo: RepoState, name: str, *, strategy: str = "extractive",
         raise InputError("text is only used by the manual strategy")
     if strategy == "llm" and provider is None:
         raise InputError("the llm strategy needs a provider (configure llm.provider)")
-    child = repo.agent(name)
+    if call is not None and (not isinstance(call, str) or not call):
+        raise InputError("call must be a tool call id (a non-empty string)")
+    child = _child(repo, name)
     with _locked(child):
         tip = child.head_commit()
         if tip is None:
             raise OperationError(f"agent {child.agent_name!r} has no commits to collapse")
         prev = child.refs.read("COLLAPSED")
+        done_tip = None
         if prev is not None and not prev.startswith("ref:"):
             done = repo.get_commit(bytes.fromhex(prev))
             done_tip = (done.meta or {}).get("tip")
@@ -150,7 +171,7 @@ def collapse(repo: RepoState, name: str, *, strategy: str = "extractive",
             if done_tip == tip:
                 raise OperationError(f"agent {child.agent_name!r} has no commits since its "
                                      f"collapse {prev[:12]}")
-        work = child_work(child, tip)
+        work = child_work(child, tip, done_tip if isinstance(done_tip, bytes) else None)
         own, root = work.own, work.root
         why = finished(own)
         if why and strict:
@@ -159,7 +180,8 @@ def collapse(repo: RepoState, name: str, *, strategy: str = "extractive",
         final = final_answer(own)       # (never an answer it inherited from its parent)
         account, inference = _account(repo, strategy, own, final, text, target_tokens,
                                       provider, instructions)
-        body = _body(child.agent_name or name, tip, len(own), work.task, final, account, why)
+        body = _body(child.agent_name or name, tip, len(own), work.task, final, account, why,
+                     prev)
         meta: dict = {"version": 1, "agent": child.agent_name, "tip": tip,
                       "strategy": strategy, "messages": work.count, "own": len(own),
                       "finished": not why}
@@ -171,8 +193,10 @@ def collapse(repo: RepoState, name: str, *, strategy: str = "extractive",
             meta["again"] = bytes.fromhex(prev)
         if inference:
             meta["inference"] = inference
-        wanted = call if call is not None else \
-            ((root.meta or {}).get("call") if root is not None else None)
+        wanted = call
+        if wanted is None and root is not None:
+            spawned_for = (root.meta or {}).get("call")
+            wanted = spawned_for if isinstance(spawned_for, str) and spawned_for else None
         message = commit_message or \
             f"collapse {child.agent_name}: {preview(final) if final else 'no final answer'}"
         commit = _commit(repo, body, wanted, call is not None, meta, message, author)
@@ -217,9 +241,10 @@ def _account(repo: RepoState, strategy: str, own: list[dict], final: str | None,
 
 
 def _body(agent: str, tip: bytes, own: int, task: str | None, final: str | None,
-          account: str | None, why: list[str]) -> str:
+          account: str | None, why: list[str], prev: str | None = None) -> str:
+    whose = f"since its collapse {prev[:12]}" if prev else "of its own"
     lines = [f"[Result of sub-agent {agent} (tip {tip.hex()[:12]}, {own} message"
-             f"{'s' if own != 1 else ''} of its own)]"]
+             f"{'s' if own != 1 else ''} {whose})]"]
     if task:
         lines.append(f"Task: {_one_line(task)[:500]}")
     if why:
@@ -275,7 +300,7 @@ def abandon(repo: RepoState, name: str, *, undo: bool = False) -> str | None:
     """Mark sub-agent `name` as given up (its `ABANDONED` pseudo-ref names its tip; retention
     policies may then expire it), or with `undo` take the mark back. Returns the tip (hex)."""
     from ..plumbing.refs import delete_ref
-    child = repo.agent(name)
+    child = _child(repo, name)
     cur = child.refs.read("ABANDONED")
     if undo:
         if cur is None:

@@ -82,7 +82,13 @@ def spawn(repo: RepoState, names: str | Sequence[str], *, rev: str | None = None
     child for a fan-out of calls). The parent
     gets one `spawn` commit naming every child's root commit; its context is unchanged. Names
     that exist are refused before anything is written."""
-    names = [names] if isinstance(names, str) else list(names)
+    if isinstance(names, str):
+        names = [names]
+    elif isinstance(names, (list, tuple)):
+        names = list(names)
+    else:
+        raise InputError(f"names must be an agent name or a list of them, not "
+                         f"{type(names).__name__}")
     if not names:
         raise InputError("spawn needs at least one agent name")
     if len(names) > MAX_CHILDREN:
