@@ -12,6 +12,7 @@ import selectors
 import signal
 import time
 
+import pytest
 from conftest import assert_one_line_error, invoke, run_cli
 
 from trace_core.errors import OperationError
@@ -327,6 +328,48 @@ def test_status_takes_the_agent_after_the_command_too(rdir):
     assert_one_line_error(invoke(rdir, "--agent", "w", "status", "--agent", "w"),
                           "give --agent once")
     assert_one_line_error(invoke(rdir, "status", "--agent", "nope"), "no agent 'nope'")
+
+
+def _spawn_killed_at(path: str, point: str, names: list, _ack_fd: int) -> None:
+    """Spawn `names`, the process dying (as if killed: no clean-up) at `point`: `claim`,
+    between the HEAD and the branch + SPAWNED writes of the first child's namespace; `record`,
+    with every child claimed but before the parent's spawn commit."""
+    import importlib
+    spawn_mod = importlib.import_module("trace_core.agents.spawn")  # (not the function)
+    attr = {"claim": "move_refs", "record": "_record"}[point]
+    setattr(spawn_mod, attr, lambda *a, **k: os._exit(9))
+    Repository.open(path).spawn(names, task="t")
+
+
+def test_a_spawn_killed_midway(tmp_path):
+    path = str(tmp_path / "r")
+    r = Repository.init(path, encoding="chars/4")
+    r.user("start")
+    r.close()
+    fleet = _Fleet()
+    fleet.start("claim", _spawn_killed_at, (path, "claim", ["h"]))
+    assert fleet.run() == {"claim": 9}
+    r = Repository.open(path)
+    assert r.agents() == ["h"] and r.agent("h").head_commit() is None   # a namespace, empty
+    assert _fsck_errors(r) == []
+    s = r.spawn("h", task="again")                      # its name is not lost: spawn takes it
+    assert r.agent("h").head_commit() == s.roots[0].id
+    assert r.agent_tree()[0].spawned
+
+    fleet = _Fleet()
+    fleet.start("record", _spawn_killed_at, (path, "record", ["o1", "o2"]))
+    assert fleet.run() == {"record": 9}
+    assert r.head_commit() == s.commit.id     # the parent has no spawn commit of o1, o2...
+    for n in ("o1", "o2"):                     # ...but the children are there, spawned from it
+        info = next(a for a in r.agent_tree() if a.path == n)
+        assert info.spawned and info.spawned_from == s.commit.hex and info.status == "running"
+        with pytest.raises(OperationError, match="already exists"):
+            r.spawn(n)
+        child = r.agent(n)                      # they resume and collapse as any child does
+        child.assistant(f"{n} done")
+        assert r.collapse(n, strict=True).meta["tip"] == child.head_commit()
+    assert _fsck_errors(r) == []
+    r.close()
 
 
 # -- racing spawns -----------------------------------------------------------------------------
