@@ -52,15 +52,18 @@ def _do(r, step: tuple):
     return r.tool_result(arg, f"found {arg}")
 
 
-def _child(path: str, name: str, steps: list, start: int, ack_fd: int) -> None:
-    """Open sub-agent `name` and commit steps[start:], acknowledging each commit's id once it
-    returned; at a slow call, wait (the tool runs) until killed."""
+def _child(path: str, name: str, steps: list, hold: bool, ack_fd: int) -> None:
+    """Open sub-agent `name` and commit `steps`, acknowledging each commit's id once it
+    returned; at a slow call, wait (the tool runs) until killed; `hold`: at the end too (a
+    slow reader of the acknowledgements still kills it)."""
     r = Repository.open(path, agent=name)
-    for step in steps[start:]:
+    for step in steps:
         c = _do(r, step)
         os.write(ack_fd, c.id)
         if step[0] == "slow-call":
             time.sleep(60)
+    if hold:
+        time.sleep(60)
     r.close()
 
 
@@ -145,7 +148,7 @@ def test_fan_out_children_commit_in_parallel_with_the_parent(tmp_path):
 
     fleet = _Fleet()
     for n in names:
-        fleet.start(n, _child, (path, n, plans[n], 0))
+        fleet.start(n, _child, (path, n, plans[n], False))
     fleet.start("parent", _parent, (path, 40))
     assert fleet.run() == {k: 0 for k in [*names, "parent"]}
 
@@ -206,7 +209,7 @@ def test_no_lock_is_shared_across_agents(tmp_path):
     try:
         assert os.read(ready_r, 1) == b"!"
         for n in ("a", "b", "held"):
-            fleet.start(n, _child, (path, n, _plan(n, 3), 0))
+            fleet.start(n, _child, (path, n, _plan(n, 3), False))
         fleet.start("parent", _parent, (path, 5))
         deadline = time.monotonic() + 30
         # the free children finish while the parent and `held` cannot take their first step
@@ -263,7 +266,7 @@ def test_sigkilled_children_resume_by_name_and_collapse(tmp_path):
             kill_at[n] = rng.randrange(3, 4 * rounds - 2)
     fleet = _Fleet()
     for n in names:
-        fleet.start(n, _child, (path, n, plans[n], 0), kill_at=kill_at[n])
+        fleet.start(n, _child, (path, n, plans[n], True), kill_at=kill_at[n])
     fleet.start("parent", _parent, (path, 30))
     codes = fleet.run()
     assert codes["parent"] == 0
