@@ -144,12 +144,12 @@ def test_fan_out_children_commit_in_parallel_with_the_parent(tmp_path):
     spawned = r.spawn(names, task=[f"Benchmark {n}" for n in names])
     before = _history(r)
     r.close()
-    plans = {n: _plan(n, 6) for n in names}
+    plans = {n: _plan(n, 12) for n in names}
 
     fleet = _Fleet()
     for n in names:
         fleet.start(n, _child, (path, n, plans[n], False))
-    fleet.start("parent", _parent, (path, 40))
+    fleet.start("parent", _parent, (path, 80))
     assert fleet.run() == {k: 0 for k in [*names, "parent"]}
 
     r = Repository.open(path)
@@ -166,8 +166,8 @@ def test_fan_out_children_commit_in_parallel_with_the_parent(tmp_path):
         c = r.collapse(n, strict=True)
         assert c.meta["tip"] == fleet.acks[n][-1] and c.meta["finished"]
     msgs = r.messages()
-    assert [m["content"] for m in msgs[2:42]] == [f"parent {i}" for i in range(40)]
-    for n, m in zip(names, msgs[42:], strict=True):
+    assert [m["content"] for m in msgs[2:82]] == [f"parent {i}" for i in range(80)]
+    for n, m in zip(names, msgs[82:], strict=True):
         assert m["content"].startswith(f"[Result of sub-agent {n} ") and \
             f"{n}: final answer" in m["content"]
     assert [a.status for a in r.agent_tree()] == ["collapsed"] * 3
@@ -394,7 +394,7 @@ def test_one_name_spawned_by_two_processes_at_once(tmp_path):
     r = Repository.init(path, encoding="chars/4")
     r.user("start")
     r.close()
-    names = [f"n{i}" for i in range(12)]
+    names = [f"n{i}" for i in range(20)]    # (a few of them race past the existence check)
     barrier = mp.get_context("fork").Barrier(2)
     fleet = _Fleet()
     fleet.start("x", _spawner, (path, names, barrier))
