@@ -22,9 +22,15 @@ def _bar(used: int, total: int, width: int = 30) -> str:
     return style("[" + "#" * n + "." * (width - n) + "]", fg)
 
 
-@command("status", JSON, fast=True)
-def status(obj, as_json=False) -> None:
+@command("status", JSON, option("--agent", metavar="NAME",
+                                 help="The status of sub-agent NAME (as `trace --agent NAME "
+                                      "status`)."), fast=True)
+def status(obj, as_json=False, agent=None) -> None:
     """HEAD, branch, entries, tokens against the budget, warnings, undone entries."""
+    if agent is not None:
+        if obj.get("agent") is not None:
+            fail("give --agent once: before or after 'status', not both")
+        obj = {**obj, "agent": agent}
     with open_repo(obj) as repo:
         st = repo.status()
     if as_json:

@@ -109,7 +109,7 @@ def spawn(repo: RepoState, names: str | Sequence[str], *, rev: str | None = None
             raise InputError("a call must be a tool call id")
     children = [repo.agent(n, create=True) for n in names]  # (checks each name)
     for child in children:
-        if child.agent_exists():
+        if child.agent_exists() and not _unused(child):
             raise OperationError(f"agent {child.agent_name!r} already exists: pick another name")
     src = resolve_revision(repo, rev) if rev is not None else repo.head_commit()
     src_commit, src_snap = _source(repo, src)
@@ -267,6 +267,15 @@ def _root(child: RepoState, start: _Start, task: str | None, meta: dict) -> Comm
                     targets=targets, message=f"spawned: {what}", tokens=cost,
                     total_tokens=total, meta=meta)
     return write_change(child, change, [])
+
+
+def _unused(child: RepoState) -> bool:
+    """Whether an existing namespace holds nothing: no ref but a HEAD naming an unborn branch,
+    no sub-agent, no stopped operation. A spawn killed between its two ref writes leaves one
+    (and so does a `--create` whose first commit was killed); spawn takes it over."""
+    return child.refs.names() in ([], ["HEAD"]) and child.refs.resolve("HEAD") is None \
+        and not child.agents() and \
+        not os.path.exists(os.path.join(child.refs_root, "MERGE_STATE"))
 
 
 def _claim(child: RepoState, root: Commit) -> None:
