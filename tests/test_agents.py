@@ -496,3 +496,17 @@ def test_spawn_from_a_large_context_shares_its_nodes(repo):
     assert len(child.messages()) == 601
     # extending the parent's snapshot writes the task and the chunks it touches, not 600 entries
     assert root.targets == (600,)
+
+
+def test_a_collapse_killed_before_it_recorded_itself_is_not_made_twice(lead):
+    child = lead.spawn("x").agent
+    _work(child)
+    c = lead.collapse("x")
+    os.unlink(os.path.join(child.refs_root, "COLLAPSED"))    # as if killed before the ref write
+    lead.user("the parent goes on")
+    head = lead.head_commit()
+    with pytest.raises(OperationError, match=f"already collapsed by {c.hex[:12]}"):
+        lead.collapse("x")
+    assert lead.head_commit() == head and child.refs.read("COLLAPSED") == c.hex
+    with pytest.raises(OperationError, match="already collapsed"):
+        lead.collapse("x")

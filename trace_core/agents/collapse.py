@@ -160,6 +160,13 @@ def collapse(repo: RepoState, name: str, *, strategy: str = "extractive",
         if tip is None:
             raise OperationError(f"agent {child.agent_name!r} has no commits to collapse")
         prev = child.refs.read("COLLAPSED")
+        unrecorded = _unrecorded_collapse(repo, child, tip, prev)
+        if unrecorded is not None:      # a collapse killed before it wrote COLLAPSED
+            set_ref(child, "COLLAPSED", prev, unrecorded.hex,
+                    message=f"collapsed by {unrecorded.hex} (recorded late)")
+            raise OperationError(f"agent {child.agent_name!r} was already collapsed by "
+                                 f"{unrecorded.hex[:12]} at its tip (an interrupted collapse; "
+                                 "now recorded)")
         done_tip = None
         if prev is not None and not prev.startswith("ref:"):
             done = repo.get_commit(bytes.fromhex(prev))
@@ -208,6 +215,37 @@ def collapse(repo: RepoState, name: str, *, strategy: str = "extractive",
     if why:
         repo.warn(f"agent {child.agent_name} collapsed unfinished: {'; '.join(why)}")
     return commit
+
+
+#: parent commits a collapse looks back through for one of the same tip that a killed process
+#: made without recording it in COLLAPSED
+UNRECORDED_LOOKBACK = 1000
+
+
+def _unrecorded_collapse(repo: RepoState, child: RepoState, tip: bytes,
+                         prev: str | None) -> Commit | None:
+    """A collapse commit of `child` at `tip` on this agent's first-parent history, made after
+    the one COLLAPSED names (`prev`) but not recorded in it (its process was killed between
+    the commit and the ref): the look-back stops at `prev`, at the child's root commit's time,
+    or after UNRECORDED_LOOKBACK commits."""
+    raw = child.refs.read("SPAWNED")
+    since = 0
+    if raw and not raw.startswith("ref:"):
+        with contextlib.suppress(MissingObject):
+            since = child.get_commit(bytes.fromhex(raw)).time_ms
+    cid: bytes | None = repo.head_commit()
+    for _ in range(UNRECORDED_LOOKBACK):
+        if cid is None or (prev is not None and cid.hex() == prev):
+            return None
+        c = repo.get_commit(cid)
+        if c.time_ms < since:
+            return None
+        meta = c.meta or {}
+        if c.op == "collapse" and meta.get("agent") == child.agent_name and \
+                meta.get("tip") == tip:
+            return c
+        cid = c.parents[0] if c.parents else None
+    return None
 
 
 def _account(repo: RepoState, strategy: str, own: list[dict], final: str | None,

@@ -279,10 +279,12 @@ def _unused(child: RepoState) -> bool:
 
 
 def _claim(child: RepoState, root: Commit) -> None:
-    """Create the child's namespace at its root commit: HEAD -> main, main and SPAWNED in one
-    ref transaction that fails if either exists (another process took the name)."""
-    set_symbolic_ref(child, "HEAD", f"refs/heads/{DEFAULT_BRANCH}",
-                     message=f"spawn: {child.agent_name}")
+    """Create the child's namespace at its root commit: HEAD -> main (unless a HEAD is there:
+    a racing spawn of the same name wrote it, with the same value), then main and SPAWNED in
+    one ref transaction that fails if either exists (another process took the name)."""
+    if child.refs.read("HEAD") is None:
+        set_symbolic_ref(child, "HEAD", f"refs/heads/{DEFAULT_BRANCH}",
+                         message=f"spawn: {child.agent_name}")
     try:
         move_refs(child, [(f"refs/heads/{DEFAULT_BRANCH}", None, root.hex),
                           ("SPAWNED", None, root.hex)], f"spawn: {root.summary}"[:200])
