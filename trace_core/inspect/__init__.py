@@ -1,0 +1,1 @@
+"""Inspection: blame, audit, export and import (docs/inspect.md)."""
