@@ -3,8 +3,8 @@
 
 Two typed questions, no free text:
 
-- `audit_knew(repo, agent, rev, of=None, basis="auto")`: the context of `agent` as of commit `rev` of
-  agent `of`, compared by blob id with `of`'s context at `rev` (entries only one side had).
+- `audit_knew(repo, agent, rev, of=None, basis="auto")`: the context of `agent` as of commit
+  `rev` of agent `of`, compared by blob id with `of`'s context at `rev` (entries only one side had).
   `basis` picks what "as of" means: `time` (A's branch as it stood at REV's commit time, read
   from A's reflog, else A's first-parent history by commit time), `link` (the spawn/collapse
   relation: a parent as of the commit its child was spawned from, a child as of the tip the
@@ -147,16 +147,15 @@ def _at_time(repo: RepoState, t: int) -> tuple[bytes | None, str]:
     """The commit `repo`'s HEAD branch had at time `t` (ms): from the branch's reflog (the last
     move at or before `t`), else the first commit of its first-parent history made by then."""
     branch = repo.head_branch()
+    cur: bytes | None = repo.head_commit()
     if branch is not None:
-        moves = repo.refs.reflog(branch)
-        if moves:
-            for mv in moves:   # newest first
-                if mv.time_ms <= t:
-                    if mv.new.startswith("ref:") or set(mv.new) == {"0"}:
-                        return None, f"{_short(branch)} did not exist yet (reflog)"
-                    return bytes.fromhex(mv.new), f"{_short(branch)} at that time (reflog)"
-            return None, f"{_short(branch)} had no commit yet (reflog)"
-    cur = repo.head_commit()
+        moves = [mv for mv in repo.refs.reflog(branch)
+                 if not mv.new.startswith("ref:") and set(mv.new) != {"0"}]
+        for mv in moves:   # newest first
+            if mv.time_ms <= t:
+                return bytes.fromhex(mv.new), f"{_short(branch)} at that time (reflog)"
+        if moves:   # moved first after t: what its first value had been made by then
+            cur = bytes.fromhex(moves[-1].new)
     while cur is not None:
         c = repo.get_commit(cur)
         if c.time_ms <= t:
@@ -323,7 +322,7 @@ def _walk(repo: RepoState, range: str | None) -> list[Commit]:
             from ..plumbing.walks import rev_list_ids
             stop = set(rev_list_ids(repo, exclude, first_parent=True))
     out = []
-    cur = tip
+    cur: bytes | None = tip
     while cur is not None and cur not in stop:
         c = repo.get_commit(cur)
         out.append(c)
@@ -396,7 +395,9 @@ def _compressed(repo: RepoState, c: Commit, parent: bytes, me: str,
     made = [s for s in meta.get("summaries") or [] if isinstance(s, dict)]
     made_text = "\n".join(_text(repo, bytes.fromhex(s["blob"])) for s in made
                           if isinstance(s.get("blob"), str))
-    keep = meta.get("must_keep") if isinstance(meta.get("must_keep"), dict) else {}
+    keep = meta.get("must_keep")
+    if not isinstance(keep, dict):
+        keep = {}
     checks: list[dict[str, Any]] = []
     for s in keep.get("strings") or []:
         if isinstance(s, str):
@@ -442,8 +443,9 @@ def _not_collapsed(repo: RepoState, k: Commit) -> list[Finding]:
     try:
         own, _tip = _own(repo, k)
     except (MissingObject, ObjectError) as exc:
-        e = AuditEntry(-1, tip.hex(), "?", f"history of {child} cannot be read: {exc}"[:120], 0)
-        return [Finding("history-missing", k.hex, k.op, child, k.time_ms, e,
+        note = AuditEntry(-1, tip.hex(), "?", f"history of {child} cannot be read: {exc}"[:120],
+                          0)
+        return [Finding("history-missing", k.hex, k.op, child, k.time_ms, note,
                         source=tip.hex())]
     said = "\n".join(_text(repo, b) for b in k.blobs)
     tip_entries = _entries(repo, tip)
