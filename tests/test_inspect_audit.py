@@ -203,30 +203,59 @@ def test_merge_loses_entries(repo):
     assert lost[0].source == repo.resolve("side").hex()
 
 
-def test_missing_child_history_is_a_finding(tree):
+def test_missing_child_history_is_a_finding(tree, monkeypatch):
     d, r, a, *_ = tree
     # a collapse whose tip cannot be read (as after a prune) is reported, not a traceback
-    from trace_core.inspect import audit
-    real = audit._entries
+    import trace_core.agents.expand as ex
+    from trace_core.errors import MissingObject
+    tip, real = a.resolve("HEAD"), ex._entries
 
     def broken(repo, cid):
-        if cid == a.resolve("HEAD"):
-            from trace_core.errors import MissingObject
+        if cid == tip:
             raise MissingObject(cid.hex())
         return real(repo, cid)
 
-    audit._entries = broken
-    try:
-        import trace_core.agents.expand as ex
-        saved = ex._entries
-        ex._entries = broken
-        try:
-            lost = r.audit_lost()
-        finally:
-            ex._entries = saved
-    finally:
-        audit._entries = real
+    monkeypatch.setattr(ex, "_entries", broken)
+    lost = r.audit_lost()
     assert [f.kind for f in lost.findings] == ["history-missing"]
+    assert lost.findings[0].source == tip.hex() and lost.findings[0].agent == "a"
+
+
+def test_must_keep_pattern_and_an_empty_branch(repo):
+    assert repo.audit_lost().commits == 0 and repo.audit_lost().findings == []
+    repo.append(_u("error E4711 at 10:02"))
+    repo.append(_u("retry later"))
+    repo.compress(entries="0:2", strategy="manual", summaries=["E4711 happened"],
+                  must_keep_re=[r"E\d{4}"])
+    (f, g) = repo.audit_lost().findings
+    assert f.must_keep == [{"pattern": r"E\d{4}", "in_summary": True, "at_tip": True}]
+    assert f.missing == ["10:02"] and g.missing == []
+
+
+def test_malformed_compress_meta_is_one_error(repo):
+    from trace_core.errors import MalformedObject
+    from trace_core.plumbing.commit import Change, commit_change
+    repo.append(_u("x"))
+    commit_change(repo, lambda parent, snap: Change(
+        snap, [], "compress", meta={"summaries": [{"blob": "zz", "replaced": []}]}))
+    with pytest.raises(MalformedObject, match="summaries of its compress meta is malformed"):
+        repo.audit_lost()
+
+
+def test_the_same_agent_on_another_branch(repo):
+    repo.append(_u("one"))
+    repo.branch_create("side")
+    _tick()
+    two = repo.append(_u("two"))
+    k = repo.audit_knew(".", two.hex)
+    assert k.basis == "time" and k.context_commit == two.hex and k.only_other == []
+    side = repo.worktree("side")
+    _tick()
+    side.append(_u("side three"))
+    k = repo.audit_knew(".", "side")      # main, as of the moment side got its commit
+    assert k.context_commit == two.hex
+    assert [e.preview for e in k.only_agent] == ["two"]
+    assert [e.preview for e in k.only_other] == ["side three"]
 
 
 # -- the command line ---------------------------------------------------------------------------
@@ -265,6 +294,7 @@ def test_cli_knew(tree):
     (("--knew", "a", "--when", "b:nope"), 1, "unknown revision"),
     (("--knew", "a", "--when", "b:HEAD", "--basis", "link"), 1, "no spawn or collapse link"),
     (("--lost", "nope..HEAD"), 1, "unknown revision"),
+    (("--knew", "a", "--when", "b:"), 1, "needs a revision"),
 ])
 def test_cli_bad_input(tree, args, code, text):
     d, *_ = tree

@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .. import chunked
-from ..errors import InputError, MissingObject, ObjectError, OperationError
+from ..errors import InputError, MalformedObject, MissingObject, ObjectError, OperationError
 from ..messages import is_tool_output, message_text, preview
 from ..objects import Commit, Entry
 from ..state import RepoState
@@ -143,16 +143,18 @@ def _view(repo: RepoState, name: str | None) -> RepoState:
     return repo.agent(name.strip("/"))
 
 
-def _at_time(repo: RepoState, t: int) -> tuple[bytes | None, str]:
-    """The commit `repo`'s HEAD branch had at time `t` (ms): from the branch's reflog (the last
-    move at or before `t`), else the first commit of its first-parent history made by then."""
+def _at_time(repo: RepoState, t: int, rev: bytes) -> tuple[bytes | None, str]:
+    """The commit `repo`'s HEAD branch had at time `t` (ms), the time commit `rev` was made:
+    from the branch's reflog (the last move at or before `t`; a move to `rev` itself counts,
+    though the ref moves just after the commit is made), else the first commit of its
+    first-parent history made by then."""
     branch = repo.head_branch()
     cur: bytes | None = repo.head_commit()
     if branch is not None:
         moves = [mv for mv in repo.refs.reflog(branch)
                  if not mv.new.startswith("ref:") and set(mv.new) != {"0"}]
         for mv in moves:   # newest first
-            if mv.time_ms <= t:
+            if mv.time_ms <= t or mv.new == rev.hex():
                 return bytes.fromhex(mv.new), f"{_short(branch)} at that time (reflog)"
         if moves:   # moved first after t: what its first value had been made by then
             cur = bytes.fromhex(moves[-1].new)
@@ -216,7 +218,7 @@ def audit_knew(repo: RepoState, agent: str | None, rev: str, of: str | None = No
         cid: bytes | None
         cid, kind, how = found
     else:
-        cid, how = _at_time(a, target.time_ms)
+        cid, how = _at_time(a, target.time_ms, oid)
         kind = "time"
     mine, theirs = _entries(a, cid), _entries(b, oid)
     only_a, only_b = _one_side(a, mine, theirs), _one_side(a, theirs, mine)
@@ -378,23 +380,37 @@ def _removed(repo: RepoState, c: Commit, parent: bytes, me: str, kind: str,
     return out
 
 
-def _record_entry(repo: RepoState, rec: Any) -> AuditEntry | None:
+def _bad(c: Commit, what: str) -> MalformedObject:
+    return MalformedObject(f"commit {c.hex}: {what} of its compress meta is malformed "
+                           "(docs/FORMAT.md 6.4.2)")
+
+
+def _blob_id(c: Commit, value: Any, what: str) -> bytes:
+    """A blob id (lowercase hex) of compress meta; MalformedObject naming the commit if not."""
+    if isinstance(value, str) and len(value) == 64:
+        try:
+            return bytes.fromhex(value)
+        except ValueError:
+            pass
+    raise _bad(c, what)
+
+
+def _record_entry(repo: RepoState, c: Commit, rec: Any) -> AuditEntry:
+    """The entry a provenance record `[index, blob, commit, tokens, flags, kind]` names."""
     if not (isinstance(rec, list) and len(rec) >= 2 and isinstance(rec[0], int)):
-        return None
-    try:
-        blob = bytes.fromhex(rec[1])
-        return _entry(repo, rec[0], blob)
-    except (ValueError, TypeError, ObjectError, MissingObject):
-        return None
+        raise _bad(c, "a record")
+    return _entry(repo, rec[0], _blob_id(c, rec[1], "a record"))
 
 
 def _compressed(repo: RepoState, c: Commit, parent: bytes, me: str,
                 tip_text: str) -> list[Finding]:
     """The findings of compress commit `c` from its provenance (FORMAT.md §6.4.2)."""
     meta = c.meta or {}
-    made = [s for s in meta.get("summaries") or [] if isinstance(s, dict)]
-    made_text = "\n".join(_text(repo, bytes.fromhex(s["blob"])) for s in made
-                          if isinstance(s.get("blob"), str))
+    made, masked = meta.get("summaries") or [], meta.get("masked") or []
+    for name, items in (("summaries", made), ("masked", masked)):
+        if not isinstance(items, list) or not all(isinstance(s, dict) for s in items):
+            raise _bad(c, name)
+    made_text = "\n".join(_text(repo, _blob_id(c, s.get("blob"), "summaries")) for s in made)
     keep = meta.get("must_keep")
     if not isinstance(keep, dict):
         keep = {}
@@ -411,26 +427,27 @@ def _compressed(repo: RepoState, c: Commit, parent: bytes, me: str,
             checks.append({"pattern": p, "in_summary": bool(rx.search(made_text)),
                            "at_tip": bool(rx.search(tip_text))})
     out: list[Finding] = []
-    for kind, items in (("compressed", made), ("masked", meta.get("masked") or [])):
+    for kind, items in (("compressed", made), ("masked", masked)):
         for s in items:
-            if not isinstance(s, dict) or not isinstance(s.get("blob"), str):
-                continue
-            by_blob = bytes.fromhex(s["blob"])
-            by = _entry(repo, int(s.get("index", -1)), by_blob)
+            by_blob = _blob_id(c, s.get("blob"), kind)
+            index = s.get("index")
+            by = _entry(repo, index if isinstance(index, int) else -1, by_blob)
             by_text = _text(repo, by_blob)
-            for rec in s.get("replaced") or []:
-                e = _record_entry(repo, rec)
-                if e is None:
-                    continue
+            replaced = s.get("replaced") or []
+            if not isinstance(replaced, list):
+                raise _bad(c, f"{kind} replaced")
+            for rec in replaced:
+                e = _record_entry(repo, c, rec)
                 out.append(Finding(kind, c.hex, c.op, me, c.time_ms, e, replaced_by=by,
                                    missing=absent_facts(_text(repo, bytes.fromhex(e.blob)),
                                                         by_text),
                                    must_keep=checks if kind == "compressed" else []))
-    for rec in meta.get("dropped") or []:
-        e = _record_entry(repo, rec)
-        if e is not None:
-            out.append(Finding("dropped", c.hex, c.op, me, c.time_ms, e,
-                               note="dropped by the compression's plan"))
+    dropped = meta.get("dropped") or []
+    if not isinstance(dropped, list):
+        raise _bad(c, "dropped")
+    for rec in dropped:
+        out.append(Finding("dropped", c.hex, c.op, me, c.time_ms, _record_entry(repo, c, rec),
+                           note="dropped by the compression's plan"))
     return out
 
 
