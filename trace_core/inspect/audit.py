@@ -57,8 +57,21 @@ def facts(text: str) -> list[str]:
 
 def absent_facts(text: str, target: str) -> list[str]:
     """The facts of `text` that `target` does not contain as whole words."""
-    return [f for f in facts(text)
-            if not re.search(r"(?<![\w.])" + re.escape(f) + r"(?![\w])", target)]
+    return [f for f in facts(text) if not _has_word(target, f)]
+
+
+def _has_word(text: str, word: str) -> bool:
+    """Whether `word` occurs in `text` with no word character (or, before it, a dot) joined to
+    it on either side: `180` is not in `1800` nor in `3.180`."""
+    start = text.find(word)
+    while start >= 0:
+        end = start + len(word)
+        before = text[start - 1] if start else " "
+        after = text[end] if end < len(text) else " "
+        if not (before.isalnum() or before in "_.") and not (after.isalnum() or after == "_"):
+            return True
+        start = text.find(word, start + 1)
+    return False
 
 
 # -- shared records -----------------------------------------------------------------------------
@@ -247,6 +260,7 @@ def _one_side(repo: RepoState, these: list[Entry], those: list[Entry]) -> list[A
 
 
 # -- question 2: what left the context ----------------------------------------------------------
+_ADDS_ONLY = frozenset(("append", "init", "pin", "unpin", "reorder", "spawn"))
 KINDS = ("dropped", "edited", "masked", "compressed", "merged-away", "removed",
          "not-collapsed", "history-missing")
 
@@ -306,31 +320,27 @@ class Lost:
                 "findings": [f.to_dict() for f in self.findings]}
 
 
-def _walk(repo: RepoState, range: str | None) -> list[Commit]:
-    """The first-parent commits of `range` (`A..B`, `B`, default HEAD), oldest first."""
+def _walk(repo: RepoState, range: str | None) -> tuple[bytes | None, list[Commit], int]:
+    """(the tip, the commits of `range` (`A..B`, `B`, default HEAD) that may remove entries,
+    the number of first-parent commits walked), oldest first; the commit index tells the op of
+    each, so commits that only add or move entries are never read."""
     from ..plumbing.revparse import resolve_revision, split_ranges
+    exclude: list[bytes] = []
     if range is None:
         tip = repo.head_commit()
-        stop: set[bytes] = set()
     else:
         if not isinstance(range, str) or not range.strip():
             raise InputError("audit --lost takes a revision or a range A..B")
-        include, exclude = split_ranges([range])
+        include, excl = split_ranges([range])
         if len(include) != 1:
             raise InputError(f"bad range {range!r} (give A..B or one revision)")
         tip = resolve_revision(repo, include[0])
-        stop = set()
-        if exclude:
-            from ..plumbing.walks import rev_list_ids
-            stop = set(rev_list_ids(repo, exclude, first_parent=True))
-    out = []
-    cur: bytes | None = tip
-    while cur is not None and cur not in stop:
-        c = repo.get_commit(cur)
-        out.append(c)
-        cur = c.parents[0] if c.parents else None
-    out.reverse()
-    return out
+        exclude = [resolve_revision(repo, x) for x in excl]
+    if tip is None:
+        return None, [], 0
+    rows = list(repo.index.walk_raw([tip], exclude, None, True, ("op",)))
+    out = [repo.get_commit(r[0]) for r in reversed(rows) if r[4] not in _ADDS_ONLY]
+    return tip, out, len(rows)
 
 
 def audit_lost(repo: RepoState, range: str | None = None) -> Lost:
@@ -340,16 +350,14 @@ def audit_lost(repo: RepoState, range: str | None = None) -> Lost:
     strings and the facts the summary lacks), lost to a merge, removed by another operation,
     and a collapsed child's findings its collapse message does not carry (a lexical
     heuristic). Resets are ref moves, not commits, and are not audited."""
-    commits = _walk(repo, range)
+    tip, commits, walked = _walk(repo, range)
     me = _label(repo.agent_name)
     tip_text = ""
-    if commits:
-        tip_text = "\n".join(_text(repo, e.blob) for e in _entries(repo, commits[-1].id))
+    if tip is not None and any(c.op == "compress" for c in commits):
+        tip_text = "\n".join(_text(repo, e.blob) for e in _entries(repo, tip))
     out: list[Finding] = []
     for c in commits:
         parent = c.parents[0] if c.parents else None
-        if c.op in ("append", "init", "pin", "unpin", "reorder", "spawn"):
-            continue
         if c.op == "compress" and parent is not None:
             out.extend(_compressed(repo, c, parent, me, tip_text))
         elif c.op == "collapse" and isinstance((c.meta or {}).get("tip"), bytes):
@@ -360,7 +368,7 @@ def audit_lost(repo: RepoState, range: str | None = None) -> Lost:
         elif parent is not None:
             kind = {"drop": "dropped", "edit": "edited"}.get(c.op, "removed")
             out.extend(_removed(repo, c, parent, me, kind, None))
-    return Lost(me, commits[-1].hex if commits else None, len(commits), out)
+    return Lost(me, tip.hex() if tip is not None else None, walked, out)
 
 
 def _removed(repo: RepoState, c: Commit, parent: bytes, me: str, kind: str,
