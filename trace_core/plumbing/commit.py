@@ -16,6 +16,11 @@ Both check tool-call integrity (plumbing.integrity): a change that breaks a call
 that was intact before warns through `repo.warn` once it is made, and is refused with
 `ToolPairingError` (nothing moved) while `repo.tools_strict` is set. Inside a transaction the
 check runs once, on the whole transaction, when it publishes.
+
+With hook callbacks registered (trace_core.hooks), every ref move here fires its events once it is
+made (plumbing.events): `ref`, `commit` for each new commit (a transaction's, in order, when it
+publishes; commits written with `write_change`, when a publish or ref move reaches them), then the
+operation's event. Without callbacks each move reads `repo.hooks.active` and nothing more.
 """
 
 from __future__ import annotations
