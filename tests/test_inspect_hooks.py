@@ -396,7 +396,8 @@ def test_the_python_api_runs_hook_programs_only_when_enabled(rdir, hook):
     r = Repository.open(rdir, user_config=mine)
     r.user("not run")
     assert events_of(out) == []
-    runner = r.enable_hook_programs({"HOOK_MARK": "given"})
+    r.enable_hook_programs({"HOOK_MARK": "first"})
+    runner = r.enable_hook_programs({"HOOK_MARK": "given"})   # (once: a new environment)
     c = r.user("run")
     [ev] = events_of(out)
     assert ev["commit"]["id"] == c.hex and ev["env"]["HOOK_MARK"] == "given"

@@ -232,8 +232,13 @@ def enable_hook_programs(repo: Any, env: Mapping[str, str] | None = None) -> Hoo
     every view of it). Off by default: the `trace` command enables them; a Python program opts
     in here. `env` is the environment the programs get (e.g. `os.environ`; None: only the
     TRACE_* variables), plus TRACE_DIR, TRACE_AGENT, TRACE_EVENT and TRACE_HOOK. The settings
-    are trusted-only (docs/security.md). Returns the callback (`repo.off("*", it)` disables)."""
+    are trusted-only (docs/security.md). Returns the callback (`repo.off("*", it)` disables); a
+second call only replaces the environment."""
     import os
+    for event, cb in repo.hooks._callbacks:
+        if isinstance(cb, HookPrograms) and event == "*":   # enabled already: new environment
+            cb.env = dict(env) if env is not None else None
+            return cb
     runner = HookPrograms(repo._root, env, os.path.dirname(repo.trace_dir))
     repo.hooks.on("*", runner)
     return runner
