@@ -24,7 +24,7 @@ LAYERS = {
     "trace_core.llm": 2,
     "trace_core.materialize": 2,
     # 3 repository state
-    "trace_core.state": 3,
+    "trace_core.state": 3, "trace_core.hooks": 3,
     # 4 plumbing: the primitives, and maintenance built on them
     "trace_core.plumbing": 4, "trace_core.fsck": 4, "trace_core.gc": 4,
     "trace_core.retention": 4,

@@ -52,6 +52,8 @@ def open_repo(ctx):
         repo = Repository.discover(obj.get("directory") or ".", agent=agent, user_config=user,
                                    overrides=overrides, create=create)
     repo.on_warning = warn  # the library's warnings (repo.warn) go to stderr as they happen
+    if "TRACE_HOOK" not in os.environ:  # (a hook program's own trace commands run none)
+        repo.enable_hook_programs(os.environ)   # hooks.post-* settings (docs/inspect.md)
     for text in repo.warnings:    # (any given while it opened)
         warn(text)
     repo.warnings.clear()

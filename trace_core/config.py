@@ -525,6 +525,18 @@ KNOWN_KEYS: dict[str, KeySpec] = {
                                        what="a number greater than 0 and at most 1")),
     "compress.instructions": KeySpec("str", None, "instructions given to the llm strategy"),
     "compress.placeholder": KeySpec("str", None, "text of the mask strategy's placeholder"),
+    # hook programs (trace_core.hooks): each runs a program, so only trusted sources set them
+    **{f"hooks.post-{event}": KeySpec(
+        "str", None, f"program (argv, split like a shell, no shell) run after each {what}, the "
+        "event as JSON on stdin", source=TRUSTED)
+       for event, what in (("commit", "new commit"), ("ref-update", "ref move"),
+                           ("merge", "merge"), ("compress", "compression"), ("spawn", "spawn"),
+                           ("collapse", "collapse"), ("reset", "reset"), ("rebase", "rebase"),
+                           ("cherry-pick", "cherry-pick"), ("revert", "revert"),
+                           ("reorder", "reorder"))},
+    "hooks.timeout": KeySpec("float", 10.0, "seconds a hook program may run before it is killed",
+                             Bounds(0, 3600, lo_open=True,
+                                    what="a number of seconds greater than 0, at most 3600")),
     "retention.<pattern>.collapsed-expire": KeySpec(
         "duration", None, "how long a collapsed sub-agent matching <pattern> keeps its history "
         "after its collapse and its last activity (unset: never pruned)"),

@@ -27,6 +27,7 @@ if TYPE_CHECKING:   # what the type checker sees: the modules themselves
     from . import context as _context
     from . import diff as _diff
     from . import history as _history
+    from . import hooks as _hooks
     from . import reorder as _reorder
     from . import retention as _retention
     from . import status as _status
@@ -80,6 +81,7 @@ if not TYPE_CHECKING:
     _context = _LazyModule("trace_core.context")
     _diff = _LazyModule("trace_core.diff")
     _history = _LazyModule("trace_core.history")
+    _hooks = _LazyModule("trace_core.hooks")
     _reorder = _LazyModule("trace_core.reorder")
     _retention = _LazyModule("trace_core.retention")
     _status = _LazyModule("trace_core.status")
@@ -103,6 +105,7 @@ class Repository(RepoState):
     total_after = _commit.total_after
     budget = _budgets.budget
     budget_warnings = _budgets.budget_warnings
+    enable_hook_programs = _hooks.enable_hook_programs
 
     # -- history ------------------------------------------------------------------------------
     append = _history.append

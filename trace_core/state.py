@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from .errors import AgentNotFound, ConfigError, RepositoryError, UnsupportedFormat
+from .hooks import Callback, Hooks
 from .ids import RawId, from_hex, to_hex
 from .objects import Blob, Commit, Node, Snapshot, TraceObject
 from .storage import safefs
@@ -97,6 +98,8 @@ class RepoState:
         self.on_warning: Callable[[str], None] | None = (
             _parent.on_warning if _parent is not None else None)
         self.warnings: list[str] = []
+        #: the event callbacks (trace_core.hooks), one registry for every view of the repository
+        self.hooks: Hooks = _parent.hooks if _parent is not None else Hooks()
         if _parent is None:
             from .config import Config
             from .settings import is_trusted
@@ -158,6 +161,16 @@ class RepoState:
             self.on_warning(text)
         else:
             self.warnings.append(text)
+
+    def on(self, event: str, callback: Callback) -> Callback:
+        """Call `callback(event)` (a trace_core.hooks.HookEvent) after every `event`: commit, ref,
+        merge, compress, spawn, collapse, reset, rebase, cherry-pick, revert, reorder, or "*".
+        Shared by every view of this repository (agents, worktrees); docs/inspect.md "Hooks"."""
+        return self.hooks.on(event, callback)
+
+    def off(self, event: str | None = None, callback: Callback | None = None) -> int:
+        """Remove callbacks registered with `on` (None: any event / any callback); how many."""
+        return self.hooks.off(event, callback)
 
     # -- opening ------------------------------------------------------------------------------
     @classmethod

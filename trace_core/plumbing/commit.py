@@ -16,6 +16,11 @@ Both check tool-call integrity (plumbing.integrity): a change that breaks a call
 that was intact before warns through `repo.warn` once it is made, and is refused with
 `ToolPairingError` (nothing moved) while `repo.tools_strict` is set. Inside a transaction the
 check runs once, on the whole transaction, when it publishes.
+
+With hook callbacks registered (trace_core.hooks), every ref move here fires its events once it is
+made (plumbing.events): `ref`, `commit` for each new commit (a transaction's, in order, when it
+publishes; commits written with `write_change`, when a publish or ref move reaches them), then the
+operation's event. Without callbacks each move reads `repo.hooks.active` and nothing more.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from ..errors import BranchMoved, BudgetExceeded, OperationError, RefConflict
 from ..ids import to_hex
 from ..objects import Commit, Snapshot, TraceObject
 from ..state import RepoState
+from . import events
 from .integrity import change_problems, move_problems, verdict
 from .refs import ANY, move_refs
 
@@ -80,6 +86,8 @@ def tip(repo: RepoState) -> tuple[str, bytes | None, Commit | None, Snapshot]:
     if value is None:
         if repo.head_ref == "HEAD" and target == "HEAD":  # a new agent namespace
             repo.refs.set_symbolic("HEAD", "refs/heads/main", message="agent: first commit")
+            if repo.hooks.active:
+                events.moved_after(repo, "HEAD", "ref:refs/heads/main", "agent: first commit")
             target = "refs/heads/main"
         return target, None, None, chunked.EMPTY
     cid = bytes.fromhex(value)
@@ -129,7 +137,16 @@ def make_commit(repo: RepoState, change: Change, parents: Sequence[bytes],
 
 def write_change(repo: RepoState, change: Change, parents: Sequence[bytes],
                  author: str | None = None) -> Commit:
-    """Write the objects of `change` and its commit with one store write; no ref moves."""
+    """Write the objects of `change` and its commit with one store write; no ref moves. (With
+    hook callbacks registered, its `commit` event fires when a ref move reaches it.)"""
+    commit = _write(repo, change, parents, author)
+    if repo.hooks.active:
+        repo.hooks.remember(commit)
+    return commit
+
+
+def _write(repo: RepoState, change: Change, parents: Sequence[bytes],
+           author: str | None) -> Commit:
     commit = make_commit(repo, change, parents, author)
     repo.store.write([*change.objects, change.snapshot, commit])
     return commit
@@ -158,16 +175,18 @@ def commit_change(repo: RepoState, build: Build, author: str | None = None) -> C
             change = build(parent, snap)
             check_budget(repo, change)
             warning = verdict(repo, change.op, change_problems(repo, snap, change))
-            commit = write_change(repo, change, [cid] if cid else [], author)
+            commit = _write(repo, change, [cid] if cid else [], author)
+            message = f"{change.op}: {commit.summary}"[:200]
             try:  # the branch the tip was read from, even if HEAD was switched meanwhile
                 repo.refs.set_if_equals(target, cid.hex() if cid else None, commit.hex,
-                                        message=f"{change.op}: {commit.summary}"[:200],
-                                        deref=False)
+                                        message=message, deref=False)
             except RefConflict:
                 continue
         maybe_seal(repo)
         if warning:
             repo.warn(warning)
+        if repo.hooks.active:
+            events.committed(repo, target, cid.hex() if cid else None, [commit], message)
         return commit
     raise OperationError("the branch kept moving under us; gave up after "
                          f"{MAX_RETRIES} attempts")
@@ -245,7 +264,7 @@ class Transaction:
         cid, parent, snap = self._tip
         change = build(parent, snap)
         check_budget(self.repo, change)
-        commit = write_change(self.repo, change, [cid] if cid else [], author)
+        commit = _write(self.repo, change, [cid] if cid else [], author)
         self._tip = (commit.id, commit, change.snapshot)
         self.commits.append(commit)
         return commit
@@ -261,12 +280,15 @@ class Transaction:
         warning = verdict(self.repo, what, move_problems(self.repo, self._base,
                                                         self.commits[-1].id))
         # the branch the tip was read from, even if HEAD was switched meanwhile
-        self.repo.refs.set_if_equals(self._ref, to_hex(self._base) if self._base else None,
-                                     self.commits[-1].hex, deref=False,
-                                     message=f"transaction: {n} commit{'s' * (n != 1)}")
+        old = to_hex(self._base) if self._base else None
+        message = f"transaction: {n} commit{'s' * (n != 1)}"
+        self.repo.refs.set_if_equals(self._ref, old, self.commits[-1].hex, deref=False,
+                                     message=message)
         maybe_seal(self.repo)
         if warning:
             self.repo.warn(warning)
+        if self.repo.hooks.active:  # after the one ref move: every commit, in order
+            events.committed(self.repo, self._ref, old, self.commits, message)
 
 
 # -- publishing results computed elsewhere ----------------------------------------------------
@@ -282,10 +304,12 @@ def publish(repo: RepoState, ref: str, old: str | None, new: str, message: str, 
         updates.append(("ORIG_HEAD", ANY, old, orig_head_message or message))
     updates.append((ref, old, new))
     try:
-        move_refs(repo, updates, message)
+        made = move_refs(repo, updates, message)
     except RefConflict:
         raise BranchMoved(f"{ref} moved while the operation ran (another process "
                           "committed); nothing was changed: run it again") from None
     maybe_seal(repo)
     if warning:
         repo.warn(warning)
+    if repo.hooks.active:
+        events.published(repo, ref, old, new, message, made)

@@ -9,8 +9,10 @@ from typing import Any
 
 from ..errors import InputError, RefError, RefNotFound
 from ..ids import ZERO_HEX, to_hex
+from ..objects import Commit
 from ..refs import ANY, RefLogEntry, check_ref_format
 from ..state import RepoState
+from . import events
 from .revparse import resolve_any, resolve_ref_name, resolve_revision
 
 __all__ = ["ANY", "create_ref", "delete_ref", "for_each_ref", "full_ref_name", "move_refs",
@@ -21,38 +23,61 @@ __all__ = ["ANY", "create_ref", "delete_ref", "for_each_ref", "full_ref_name", "
 def set_ref(repo: RepoState, name: str, expected: Any, new: str, message: str = "", *,
             deref: bool = False) -> None:
     """Set `name` to commit `new` (hex) if it holds `expected` (hex, None: absent, ANY)."""
-    repo.refs.set_if_equals(name, expected, new, message=message, deref=deref)
+    target = repo.refs.set_if_equals(name, expected, new, message=message, deref=deref)
+    if repo.hooks.active:
+        events.moved_after(repo, target, new, message)
 
 
 def create_ref(repo: RepoState, name: str, new: str, message: str = "") -> None:
     """Create `name` at `new` (hex); RefConflict if it exists."""
-    repo.refs.add_if_new(name, new, message=message)
+    target = repo.refs.add_if_new(name, new, message=message)
+    if repo.hooks.active:
+        events.ref_moved(repo, target, None, new, message)
 
 
 def delete_ref(repo: RepoState, name: str, expected: Any = ANY, message: str = "", *,
                deref: bool = False) -> None:
     """Delete `name` (and its reflog) if it holds `expected`."""
-    repo.refs.remove_if_equals(name, expected, message=message, deref=deref)
+    if not repo.hooks.active:
+        repo.refs.remove_if_equals(name, expected, message=message, deref=deref)
+        return
+    target = repo.refs.resolve_target(name)[0] if deref else name
+    old = events.old_value(repo, target, expected)
+    target = repo.refs.remove_if_equals(name, expected, message=message, deref=deref)
+    events.ref_moved(repo, target, old, None, message)
 
 
 def set_symbolic_ref(repo: RepoState, name: str, target: str, message: str = "") -> None:
     """Point `name` (HEAD) at the ref `target`."""
     repo.refs.set_symbolic(name, target, message=message)
+    if repo.hooks.active:
+        events.moved_after(repo, name, f"ref:{target}", message)
 
 
 def rename_ref(repo: RepoState, old: str, new: str, message: str = "",
                force: bool = False) -> None:
     """Rename a ref with its reflog."""
+    value = events.old_value(repo, old, ANY) if repo.hooks.active else None
+    replaced = events.old_value(repo, new, ANY) if repo.hooks.active else None
     repo.refs.rename(old, new, message=message, force=force)
+    if repo.hooks.active:
+        events.ref_moved(repo, old, value, None, message)
+        events.ref_moved(repo, new, replaced, value, message)
 
 
-def move_refs(repo: RepoState, updates: Sequence[tuple], message: str) -> None:
+def move_refs(repo: RepoState, updates: Sequence[tuple], message: str) -> list[Commit]:
     """Several (name, expected, new hex[, message]) updates, all or none (one ref
-    transaction); names are not dereferenced."""
+    transaction); names are not dereferenced. Returns the commits written with
+    `write_change` that the moves made reachable (when hook callbacks are registered)."""
     tx = repo.refs.transaction()
     for name, expected, new, *msg in updates:
         tx.update(name, expected, new, message=msg[0] if msg else message, deref=False)
     tx.commit()
+    made: list[Commit] = []
+    if repo.hooks.active:
+        for name, _expected, new, *msg in updates:
+            made += events.moved_after(repo, name, new, msg[0] if msg else message)
+    return made
 
 
 def update_ref(repo: RepoState, name: str, new: str | None, old: str | None = None, *,
