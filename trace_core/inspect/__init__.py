@@ -1,0 +1,1 @@
+"""Inspection of a history: blame, audit, export and import (docs/inspect.md)."""
