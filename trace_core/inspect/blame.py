@@ -24,7 +24,7 @@ from ..compress.origins import align
 from ..errors import InputError, MissingObject, UnreadableObject
 from ..ids import from_hex, is_hex_id, to_hex
 from ..messages import message_text, preview
-from ..plumbing.revparse import resolve_revision
+from ..plumbing.revparse import resolve_any
 
 if TYPE_CHECKING:
     from ..objects import Commit, Entry, Snapshot
@@ -359,7 +359,7 @@ def blame(repo: RepoState, rev: str = "HEAD", entry: int | None = None,
     "Blame")."""
     if entry is not None and grep is not None:
         raise InputError("give an entry index or a text to grep for, not both")
-    head = resolve_revision(repo, rev)
+    head = resolve_any(repo, rev)   # (the walk reads the commit: not a commit is an error there)
     return _blame(repo, head, entry, grep, 0, {})
 
 
