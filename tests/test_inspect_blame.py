@@ -223,7 +223,7 @@ def test_recorded_operations_need_no_whole_context_alignment(repo, monkeypatch):
         raise AssertionError("aligned a whole context")
     monkeypatch.setattr(blame_mod, "align", refuse)
     recs = repo.blame()
-    assert len(recs) == 10 and all(r["introduced"] for r in recs)
+    assert len(recs) == 9 and all(r["introduced"] for r in recs)
     assert [len(r["originals"]) for r in recs].count(4) == 1
 
 
