@@ -134,12 +134,15 @@ class _Walk:
     # -- one commit ----------------------------------------------------------------------
     def step(self, cid: bytes, track: list[int]) -> None:
         c = self.commit(cid)
-        n = self.snap(c).count
-        if len(track) != n:  # a tracker shaped for another context: repair to be safe
-            track = (track + [-1] * n)[:n]
+        n = len(track)   # the context's size, as the records above this commit tell it
         parents = list(c.parents)
         if not parents:
             self.root(cid, c, track)
+            return
+        p = _parent_count(c, n) if len(parents) == 1 else None
+        ptrack = None if p is None else self.mapped(cid, c, n, p, track)
+        if ptrack is not None:
+            self.hand(parents[0], ptrack)
             return
         try:
             pc = self.commit(parents[0])
@@ -148,12 +151,7 @@ class _Walk:
                 if sid >= 0:
                     self.introduce(sid, c.op, cid)
             return
-        p = self.snap(pc).count
-        ptrack = None if len(parents) > 1 else self.mapped(cid, c, n, p, track)
-        if ptrack is None:
-            self.aligned(cid, c, pc, track)
-        else:
-            self.hand(parents[0], ptrack)
+        self.aligned(cid, c, pc, track)
 
     def root(self, cid: bytes, c: Commit, track: list[int]) -> None:
         meta = c.meta or {}
@@ -308,6 +306,8 @@ class _Walk:
         """Merges and commits whose record does not fit: compare entries with each parent."""
         new = self.entries(c)
         old = self.entries(pc)
+        if len(track) != len(new):   # a record above lied about the size: follow what fits
+            track = (track + [-1] * len(new))[:len(new)]
         pairs, fresh = align(old, new)
         ptrack = [-1] * len(old)
         for j, i in pairs:
@@ -339,6 +339,20 @@ class _Walk:
         for j in fresh:
             if track[j] >= 0:
                 self.introduce(track[j], c.op, cid, **extra)
+
+
+def _parent_count(c: Commit, n: int) -> int | None:
+    """The size of the parent's context, from a one-parent commit's record (None: no rule)."""
+    op = c.op
+    if op in ("append", "collapse"):
+        return n - len(c.blobs)
+    if op in ("edit", "pin", "unpin", "reorder") or (op == "spawn" and not c.targets):
+        return n
+    if op == "drop":
+        return n + len(set(c.targets))
+    if op == "compress":
+        return n - len(c.blobs) + len(set(c.targets))
+    return None
 
 
 def _collapse_extra(meta: dict) -> dict:
