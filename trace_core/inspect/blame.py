@@ -102,6 +102,8 @@ class _Walk:
 
     def hand(self, cid: bytes, track: list[int]) -> None:
         """Pass `track` (positions of commit `cid` → slots) down to `cid`."""
+        if self.live <= 0:   # every entry asked about has its origin: read nothing more
+            return
         have = self.pending.get(cid)
         if have is None:
             self.pending[cid] = track
@@ -195,8 +197,8 @@ class _Walk:
         """The parent's tracker from the commit's own record; None when it does not fit."""
         op, t = c.op, list(c.targets)
         meta = c.meta or {}
-        if op in ("append", "collapse"):
-            if t != list(range(p, n)) or len(c.blobs) != n - p:
+        if op in ("append", "collapse"):   # (commit-tree makes appends that carry nothing)
+            if not t or t != list(range(p, n)) or len(c.blobs) != n - p:
                 return None
             extra = _collapse_extra(meta) if op == "collapse" else {}
             for pos in t:
@@ -212,11 +214,11 @@ class _Walk:
                 if track[i] >= 0:
                     self.event(track[i], op, cid)
             return track
-        if op == "spawn" and n == p and not t:
+        if op == "spawn" and n == p and not t and isinstance(meta.get("children"), list):
             return track
         if op == "drop":
             gone = set(t)
-            if n != p - len(gone) or any(not 0 <= i < p for i in gone):
+            if not gone or n != p - len(gone) or any(not 0 <= i < p for i in gone):
                 return None
             it = iter(track)
             return [-1 if i in gone else next(it) for i in range(p)]
