@@ -42,6 +42,7 @@ SAMPLES = {
             ["--first-parent", "--no-pager", "--json", "x", "^y"], ["-n", "0"]],
     "status": [[], ["--json"]],
     "diff": [[], ["a"], ["--json", "a", "b"]],
+    "blame": [[], ["HEAD~1"], ["--entry", "3"], ["--entry=0", "--json", "x"], ["--grep", "t"]],
     "show": [[], ["HEAD~2"], ["--json", "x"]],
     "context": [[], ["--format", "text"], ["--format=json", "HEAD~1"], ["r"],
                 ["--expand", "--format", "anthropic", "HEAD~1"]],

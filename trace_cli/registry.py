@@ -58,6 +58,7 @@ COMMANDS = {
     "agents": (_C + "agents", "agents"),
     "expand": (_C + "agents", "expand"),
     "audit": (_C + "inspect_audit", "audit"),
+    "blame": (_C + "inspect_blame", "blame"),
 }
 
 # command name -> the first sentence of its help (what `trace --help` lists), so the top-level
@@ -130,6 +131,8 @@ SUMMARY = {
     "audit": ("Answer one typed question about the history: what AGENT knew when another agent "
               "made a commit (--knew AGENT --when [AGENT:]REV), or what information left the "
               "context (--lost [RANGE])."),
+    "blame": ("Show who introduced each entry of the context at REV and every later change to "
+              "it."),
     "llm": ("The LLM provider used by semantic merges and `compress --strategy llm` (see "
             "docs/llm.md)."),
     "trust": ("Trust the repository at PATH (default: the current one, as -C and TRACE_DIR say): "

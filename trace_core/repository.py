@@ -21,6 +21,7 @@ if TYPE_CHECKING:   # what the type checker sees: the modules themselves
     import trace_core.agents.spawn as _spawn_mod
     import trace_core.agents.tree as _tree_mod
     import trace_core.inspect.audit as _audit_mod
+    import trace_core.inspect.blame as _blame_mod
 
     from . import branches as _branches
     from . import compress as _compress
@@ -76,6 +77,7 @@ if not TYPE_CHECKING:
     _tree_mod = _LazyModule("trace_core.agents.tree")
     _expand_mod = _LazyModule("trace_core.agents.expand")
     _audit_mod = _LazyModule("trace_core.inspect.audit")
+    _blame_mod = _LazyModule("trace_core.inspect.blame")
     _branches = _LazyModule("trace_core.branches")
     _compress = _LazyModule("trace_core.compress")
     _context = _LazyModule("trace_core.context")
@@ -173,3 +175,4 @@ class Repository(RepoState):
     # -- inspection ---------------------------------------------------------------------------
     audit_knew = _audit_mod.audit_knew
     audit_lost = _audit_mod.audit_lost
+    blame = _blame_mod.blame
