@@ -57,6 +57,8 @@ COMMANDS = {
     "abandon": (_C + "agents", "abandon"),
     "agents": (_C + "agents", "agents"),
     "expand": (_C + "agents", "expand"),
+    "export": (_C + "inspect_export", "export"),
+    "import": (_C + "inspect_export", "import_"),
 }
 
 # command name -> the first sentence of its help (what `trace --help` lists), so the top-level
@@ -126,6 +128,9 @@ SUMMARY = {
                "collapsed."),
     "expand": ("Show a sub-agent's commits inline at its collapse commit COLLAPSE (or its "
                "messages in place in the context, --context), without changing any ref."),
+    "export": "Write a bundle of REVS (default HEAD) or --all as JSON lines: objects, then refs.",
+    "import": ("Import a bundle (FILE, or - for stdin): verify every line, write objects, then "
+               "refs."),
     "llm": ("The LLM provider used by semantic merges and `compress --strategy llm` (see "
             "docs/llm.md)."),
     "trust": ("Trust the repository at PATH (default: the current one, as -C and TRACE_DIR say): "

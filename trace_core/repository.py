@@ -20,6 +20,8 @@ if TYPE_CHECKING:   # what the type checker sees: the modules themselves
     import trace_core.agents.expand as _expand_mod
     import trace_core.agents.spawn as _spawn_mod
     import trace_core.agents.tree as _tree_mod
+    import trace_core.inspect.export as _export_mod
+    import trace_core.inspect.importer as _import_mod
 
     from . import branches as _branches
     from . import compress as _compress
@@ -73,6 +75,8 @@ if not TYPE_CHECKING:
     _collapse_mod = _LazyModule("trace_core.agents.collapse")
     _tree_mod = _LazyModule("trace_core.agents.tree")
     _expand_mod = _LazyModule("trace_core.agents.expand")
+    _export_mod = _LazyModule("trace_core.inspect.export")
+    _import_mod = _LazyModule("trace_core.inspect.importer")
     _branches = _LazyModule("trace_core.branches")
     _compress = _LazyModule("trace_core.compress")
     _context = _LazyModule("trace_core.context")
@@ -164,3 +168,8 @@ class Repository(RepoState):
     expand = _expand_mod.expand
     expanded_context = _expand_mod.expanded_context
     apply_retention = _retention.apply_retention
+
+    # -- inspection: bundles ------------------------------------------------------------------
+    export = _export_mod.export
+    export_messages = _export_mod.export_messages
+    import_bundle = _import_mod.import_bundle
