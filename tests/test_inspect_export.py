@@ -276,6 +276,8 @@ def test_bad_ref_lines_and_huge_lines(repo, tmp_path, monkeypatch):
             "not a commit",
         b'{"type":"ref","agent":"../up","name":"refs/heads/y","target":"refs/heads/main"}\n':
             "bad ref",
+        b'{"type":"ref","agent":null,"name":"HEAD","target":"refs/tags/main"}\n':
+            "HEAD may not point at refs/tags/main",
         b'{"type":"mystery"}\n': "unknown line type",
         b'[1, 2]\n': "not a bundle line",
     }

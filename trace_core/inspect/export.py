@@ -18,7 +18,7 @@ from typing import Any
 
 from ..errors import TraceError
 from ..ids import ZERO_HEX, is_hex_id, to_hex
-from ..objects import Blob, Commit, Node, Snapshot, TraceObject, object_links
+from ..objects import Blob, Commit, Node, Snapshot, TraceObject
 from ..state import RepoState
 
 BUNDLE_FORMAT = "trace-bundle"
@@ -128,25 +128,38 @@ def _roots(refs: list[dict]) -> list[bytes]:
 
 
 # -- the walk ---------------------------------------------------------------------------------
-def ordered_objects(repo: RepoState, roots: Iterable[bytes]) -> Iterator[tuple[bytes, bytes]]:
-    """(id, canonical bytes) of every object reachable from `roots`, each after everything it
-    links to (a post-order walk, iterative: histories are deep). Links are gc's (gc.walk): a
-    commit's parents, snapshot, blobs and the 32-byte ids in its meta that are stored objects
-    (not those into pruned sub-agent history, retention.pruned_ids); a missing parent, snapshot,
-    node or blob raises."""
+def links(obj: TraceObject) -> list[bytes]:
+    """The ids `obj` must be preceded by, meta links aside: a commit's parents, snapshot and
+    blobs; a snapshot's root and tail blobs; a node's children or entry blobs."""
+    if isinstance(obj, Commit):
+        return [*obj.parents, obj.snapshot, *obj.blobs]
+    if isinstance(obj, Snapshot):
+        return ([] if obj.root is None else [obj.root]) + [e.blob for e in obj.tail]
+    if isinstance(obj, Node):
+        return [e.blob for e in obj.items] if obj.level == 0 else [c for c, _ in obj.items]
+    return []
+
+
+def ordered_objects(repo: RepoState, roots: Iterable[bytes]) -> Iterator[TraceObject]:
+    """Every object reachable from `roots`, each after everything it links to (a post-order
+    walk, iterative: histories are deep). Links are gc's (gc.walk): a commit's parents,
+    snapshot, blobs and the 32-byte ids in its meta that are stored objects (not those into
+    pruned sub-agent history, retention.pruned_ids); a missing parent, snapshot, node or blob
+    raises. Each object is read and decoded once (its bytes verified against its id)."""
     from ..gc import meta_ids
+    from ..objects import parse_object
     from ..retention import pruned_ids
     stop = pruned_ids(repo.trace_dir)
     store = repo.store
     done: set = set()
-    stack: list = [(r, False, False) for r in reversed(list(roots))]
+    stack: list = [(r, None, False) for r in reversed(list(roots))]
     while stack:
-        oid, expanded, soft = stack.pop()
+        oid, obj, soft = stack.pop()
         if oid in done:
             continue
-        if expanded:
+        if obj is not None:   # its links are out: its turn
             done.add(oid)
-            yield oid, store.get_bytes(oid)
+            yield obj
             continue
         try:
             data = store.get_bytes(oid)
@@ -154,15 +167,14 @@ def ordered_objects(repo: RepoState, roots: Iterable[bytes]) -> Iterator[tuple[b
             if soft:   # meta may hold 32-byte values that are not objects
                 continue
             raise
-        follow, named, meta = object_links(data)
-        kids = [*follow, *named]   # a commit: parents, snapshot, blobs; then its meta links
-        stack.append((oid, True, False))
-        extra = [i for i in meta_ids(meta) if i not in done and i not in stop] if meta else []
-        for i in reversed(extra):
-            stack.append((i, False, True))
-        for k in reversed(kids):
+        obj = parse_object(data, strict=False)
+        stack.append((oid, obj, False))
+        if isinstance(obj, Commit):   # parents, snapshot, blobs; then its meta links
+            for i in reversed([i for i in meta_ids(obj.meta) if i not in done and i not in stop]):
+                stack.append((i, None, True))
+        for k in reversed(links(obj)):
             if k not in done:
-                stack.append((k, False, False))
+                stack.append((k, None, False))
 
 
 def export(repo: RepoState, revs: Sequence[str] = (), all: bool = False) -> Iterator[str]:
@@ -180,10 +192,9 @@ def export(repo: RepoState, revs: Sequence[str] = (), all: bool = False) -> Iter
     yield dumps({"type": "header", "format": BUNDLE_FORMAT, "version": BUNDLE_VERSION,
                  "encoding": repo.encoding})
     n = 0
-    from ..objects import parse_object
-    for _oid, data in ordered_objects(repo, roots):
+    for obj in ordered_objects(repo, roots):
         n += 1
-        yield dumps(object_line(parse_object(data, strict=False)))
+        yield dumps(object_line(obj))
     for r in refs:
         yield dumps(r)
     yield dumps({"type": "end", "objects": n, "refs": len(refs)})
@@ -213,17 +224,14 @@ def export_messages(repo: RepoState, revs: Sequence[str] = (),
     collapse; else None), role, tokens (the message's, framing included), time (ISO 8601 with the
     commit's offset), time_ms, text (messages.message_text)."""
     from ..messages import message_text
-    from ..objects import object_tag, parse_object
     roots = _roots(all_refs(repo)) if all else named_refs(repo, list(revs) or ["HEAD"])[1]
-    for oid, data in ordered_objects(repo, roots):
-        if object_tag(data) != "commit":
+    for c in ordered_objects(repo, roots):
+        if not isinstance(c, Commit):
             continue
-        c = parse_object(data, strict=False)
-        assert isinstance(c, Commit)
         placed = c.op in _PLACED and len(c.targets) == len(c.blobs)
         for i, bid in enumerate(c.blobs):
             blob = repo.get_blob(bid)
-            yield {"agent": c.author, "commit": to_hex(oid), "op": c.op, "index": i,
+            yield {"agent": c.author, "commit": c.hex, "op": c.op, "index": i,
                    "position": c.targets[i] if placed else None, "role": blob.role,
                    "tokens": repo.blob_tokens(bid, blob), "time": _iso(c.time_ms, c.tz_min),
                    "time_ms": c.time_ms, "text": message_text(blob.message)}

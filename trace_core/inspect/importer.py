@@ -14,9 +14,9 @@ from typing import IO, Any
 
 from ..errors import InputError, RefConflict, TraceError
 from ..ids import hash_bytes, is_hex_id
-from ..objects import MAX_OBJECT_SIZE, TraceObject, object_links, parse_object
+from ..objects import MAX_OBJECT_SIZE, TraceObject, parse_object
 from ..state import RepoState
-from .export import BUNDLE_FORMAT, BUNDLE_VERSION, LINE_TYPES, object_line
+from .export import BUNDLE_FORMAT, BUNDLE_VERSION, LINE_TYPES, links, object_line
 
 #: the longest line read: an object's base64 bytes plus its readable view (JSON escapes can make
 #: that several times the object), bounded so a damaged bundle cannot exhaust memory
@@ -111,6 +111,8 @@ def _ref(n: int, line: dict) -> tuple[str | None, str, str]:
             if not isinstance(target, str):
                 raise InputError("a symbolic ref's target must be a string")
             check_ref_format(target)
+            if not target.startswith("refs/heads/" if name == "HEAD" else "refs/"):
+                raise InputError(f"{name} may not point at {target}")
             return agent, name, f"ref:{target}"
         if not is_hex_id(line["id"]):
             raise InputError("a ref's id must be a 64-digit hex object id")
@@ -173,8 +175,7 @@ def read_bundle(repo: RepoState, source: IO[bytes], max_line: int | None = None
 
 
 def _check_links(repo: RepoState, n: int, obj: TraceObject, tags: dict) -> None:
-    follow, named, _meta = object_links(obj.to_bytes())
-    for oid in (*follow, *named):
+    for oid in links(obj):
         if oid not in tags and not repo.store.has(oid):
             raise InputError(f"bundle line {n}: {LINE_TYPES[obj.tag]} {obj.hex[:12]} links to "
                               f"{oid.hex()[:12]}, neither earlier in the bundle nor in this "
