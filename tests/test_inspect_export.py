@@ -320,6 +320,11 @@ def test_cli_export_import_round_trip_and_errors(rdir, tmp_path):
     assert_one_line_error(invoke(dst, "import", str(tmp_path / "nope")), "cannot read bundle")
     assert_one_line_error(invoke(rdir, "export", "--all", "main"), "either --all")
     assert_one_line_error(invoke(rdir, "export", "nope"), "nope")
+    assert_one_line_error(invoke(rdir, "export", "-o", str(tmp_path / "no" / "f")),
+                          "cannot write")
+    sub = [json.loads(x) for x in invoke(rdir, "--agent", "helper", "export").stdout.splitlines()]
+    assert {(x["agent"], x["name"]) for x in sub if x["type"] == "ref"} == {
+        ("helper", "HEAD"), ("helper", "refs/heads/main")}
     other = str(tmp_path / "o")
     invoke_cli("init", "--encoding", "chars/4", "-q", other)
     invoke(other, "commit", "different", check=True)
