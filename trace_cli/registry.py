@@ -59,6 +59,8 @@ COMMANDS = {
     "expand": (_C + "agents", "expand"),
     "audit": (_C + "inspect_audit", "audit"),
     "blame": (_C + "inspect_blame", "blame"),
+    "export": (_C + "inspect_export", "export"),
+    "import": (_C + "inspect_export", "import_"),
 }
 
 # command name -> the first sentence of its help (what `trace --help` lists), so the top-level
@@ -133,6 +135,9 @@ SUMMARY = {
               "context (--lost [RANGE])."),
     "blame": ("Show who introduced each entry of the context at REV and every later change to "
               "it."),
+    "export": "Write a bundle of REVS (default HEAD) or --all as JSON lines: objects, then refs.",
+    "import": ("Import a bundle (FILE, or - for stdin): verify every line, write objects, then "
+               "refs."),
     "llm": ("The LLM provider used by semantic merges and `compress --strategy llm` (see "
             "docs/llm.md)."),
     "trust": ("Trust the repository at PATH (default: the current one, as -C and TRACE_DIR say): "

@@ -22,6 +22,8 @@ if TYPE_CHECKING:   # what the type checker sees: the modules themselves
     import trace_core.agents.tree as _tree_mod
     import trace_core.inspect.audit as _audit_mod
     import trace_core.inspect.blame as _blame_mod
+    import trace_core.inspect.export as _export_mod
+    import trace_core.inspect.importer as _import_mod
 
     from . import branches as _branches
     from . import compress as _compress
@@ -78,6 +80,8 @@ if not TYPE_CHECKING:
     _expand_mod = _LazyModule("trace_core.agents.expand")
     _audit_mod = _LazyModule("trace_core.inspect.audit")
     _blame_mod = _LazyModule("trace_core.inspect.blame")
+    _export_mod = _LazyModule("trace_core.inspect.export")
+    _import_mod = _LazyModule("trace_core.inspect.importer")
     _branches = _LazyModule("trace_core.branches")
     _compress = _LazyModule("trace_core.compress")
     _context = _LazyModule("trace_core.context")
@@ -176,3 +180,7 @@ class Repository(RepoState):
     audit_knew = _audit_mod.audit_knew
     audit_lost = _audit_mod.audit_lost
     blame = _blame_mod.blame
+    # -- inspection: bundles ------------------------------------------------------------------
+    export = _export_mod.export
+    export_messages = _export_mod.export_messages
+    import_bundle = _import_mod.import_bundle

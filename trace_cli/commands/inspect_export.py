@@ -1,0 +1,88 @@
+"""`trace export` and `trace import`: bundles of objects and refs as JSON lines, and the flat
+table of messages (trace_core.inspect.export and .importer; docs/inspect.md)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+
+from ..declare import JSON, argument, command, flag, option
+from ..util import echo, emit_json, fail, open_repo
+
+
+@contextlib.contextmanager
+def _output(path: str | None):
+    """The text stream to write to: FILE (written whole, then renamed into place) or stdout."""
+    if path is None or path == "-":
+        yield sys.stdout
+        return
+    import os
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            yield f
+        os.replace(tmp, path)
+    except OSError as exc:
+        fail(f"cannot write {path}: {exc.strerror or exc}")
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+@command("export",
+         flag("--all", dest="all_refs",
+              help="Every ref of every agent namespace (and all they reach)."),
+         flag("--messages", help="One JSON line per message each commit introduced, for "
+                                 "analysis (not importable)."),
+         option("-o", "--output", metavar="FILE", help="Write to FILE instead of stdout."),
+         argument("revs", nargs=-1))
+def export(obj, revs=(), all_refs=False, messages=False, output=None) -> None:
+    """Write a bundle of REVS (default HEAD) or --all as JSON lines: objects, then refs.
+
+    \b
+    trace export --all -o bundle.jsonl     everything, every agent
+    trace export main feature > b.jsonl    two branches and what they reach
+    trace export --messages --all          a flat table of messages (pandas.read_json(lines=True))
+
+    Every object line holds the object's canonical bytes (raw, base64) and a readable view of
+    them; `trace import` recreates identical ids and refs (docs/FORMAT.md, "Bundles")."""
+    if all_refs and revs:
+        fail("give either --all or revisions, not both")
+    with open_repo(obj) as repo, _output(output) as out:
+        if messages:
+            for row in repo.export_messages(revs, all=all_refs):
+                out.write(json.dumps(row, ensure_ascii=False) + "\n")
+        else:
+            for line in repo.export(revs, all=all_refs):
+                out.write(line)
+        out.flush()
+
+
+@command("import",
+         option("--namespace", metavar="PREFIX",
+                help="Put every ref under refs/imported/PREFIX/ (agents' refs under "
+                     "refs/imported/PREFIX/agents/NAME/) instead of its own name."),
+         flag("--force", help="Overwrite refs that hold another value."),
+         JSON,
+         argument("file", required=True))
+def import_(obj, file=None, namespace=None, force=False, as_json=False) -> None:
+    """Import a bundle (FILE, or - for stdin): verify every line, write objects, then refs.
+
+    \b
+    trace import bundle.jsonl                     refused if a ref holds another value here
+    trace import --namespace alice bundle.jsonl   refs under refs/imported/alice/
+    trace export --all | trace -C other import -
+
+    Nothing is written when a line is damaged (bad hash, truncated, junk) or a ref conflicts."""
+    with open_repo(obj) as repo:
+        source = sys.stdin.buffer if file == "-" else file
+        report = repo.import_bundle(source, namespace=namespace, force=force)
+    if as_json:
+        emit_json(report.__dict__)
+        return
+    echo(f"imported {report.objects} objects ({report.written} new), "
+         f"{len(report.refs)} refs set, {report.unchanged} unchanged")
+    for agent, name, value in report.refs:
+        where = f"{agent}: " if agent else ""
+        echo(f"  {where}{name} -> {value[4:] if value.startswith('ref:') else value[:12]}")
