@@ -57,6 +57,7 @@ COMMANDS = {
     "abandon": (_C + "agents", "abandon"),
     "agents": (_C + "agents", "agents"),
     "expand": (_C + "agents", "expand"),
+    "export-otel": (_C + "inspect_otel", "export_otel"),
 }
 
 # command name -> the first sentence of its help (what `trace --help` lists), so the top-level
@@ -126,6 +127,8 @@ SUMMARY = {
                "collapsed."),
     "expand": ("Show a sub-agent's commits inline at its collapse commit COLLAPSE (or its "
                "messages in place in the context, --context), without changing any ref."),
+    "export-otel": ("Export the history as OpenTelemetry spans (GenAI semantic conventions), one "
+                    "trace per agent tree."),
     "llm": ("The LLM provider used by semantic merges and `compress --strategy llm` (see "
             "docs/llm.md)."),
     "trust": ("Trust the repository at PATH (default: the current one, as -C and TRACE_DIR say): "
