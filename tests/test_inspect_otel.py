@@ -424,3 +424,26 @@ def test_cli_reports_a_refused_export(rdir):
         rx.close()
     assert_one_line_error(p, "the span exporter failed after 0 of 2 spans")
     assert rx.bodies and rx.bodies[0][0] == "/v1/traces"
+
+
+def test_running_child_head_and_inference_usage(repo):
+    from trace_core.integrations.otel import commit_span_id
+    from trace_core.plumbing.commit import Change, commit_change
+    repo.user("q")
+    repo.spawn("c", task="t")
+    child = repo.agent("c")
+    child.assistant("first")
+    repo.collapse("c")
+    later = child.assistant("after the collapse")       # not carried by any collapse yet
+    spans = {s.context.span_id: s for s in _export(repo)}
+    assert commit_span_id(later.id) in spans
+    # the inference meta of an operation that called a model (compress, merge, spawn) is usage
+    inference = {"provider": "anthropic", "model": "claude-x", "prompt_tokens": 100,
+                 "completion_tokens": 20, "cost_usd": None}
+    c = commit_change(repo, lambda parent, snap: Change(snap, [], "compress",
+                                                         meta={"inference": inference}))
+    span = {s.context.span_id: s for s in _export(repo)}[commit_span_id(c.id)]
+    assert span.attributes["gen_ai.usage.input_tokens"] == 100
+    assert span.attributes["gen_ai.provider.name"] == "anthropic"
+    assert span.attributes["gen_ai.request.model"] == "claude-x"
+    assert "trace.usage.cost_usd" not in span.attributes
