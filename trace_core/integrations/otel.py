@@ -252,7 +252,6 @@ def _emit_tree(repo: Repository, tracer: Any, ids: Any, tree: list[_Agent], cont
     from opentelemetry import trace as api
 
     root = tree[0]
-    assert root.first is not None or root.commits
     base = root.first or min(root.commits, key=lambda k: (root.commits[k].time_ms, k))
     tid = trace_id_for(base)
     ends = _ends(tree)
