@@ -18,6 +18,7 @@ LAYERS = {
     "trace_core.errors": 1, "trace_core.ids": 1, "trace_core.canonical": 1,
     "trace_core.objects": 1, "trace_core.chunked": 1, "trace_core.messages": 1,
     "trace_core.shapes": 1, "trace_core.toolpairs": 1, "trace_core.bulk": 1,
+    "trace_core.publicmeta": 1,
     # 2 storage, refs, index, and the leaf services they and everything above use
     "trace_core.storage": 2, "trace_core.refs": 2, "trace_core.index": 2,
     "trace_core.config": 2, "trace_core.settings": 2, "trace_core.tokens": 2,

@@ -61,6 +61,7 @@ COMMANDS = {
     "blame": (_C + "inspect_blame", "blame"),
     "export": (_C + "inspect_export", "export"),
     "import": (_C + "inspect_export", "import_"),
+    "export-otel": (_C + "inspect_otel", "export_otel"),
 }
 
 # command name -> the first sentence of its help (what `trace --help` lists), so the top-level
@@ -138,6 +139,8 @@ SUMMARY = {
     "export": "Write a bundle of REVS (default HEAD) or --all as JSON lines: objects, then refs.",
     "import": ("Import a bundle (FILE, or - for stdin): verify every line, write objects, then "
                "refs."),
+    "export-otel": ("Export the history as OpenTelemetry spans (GenAI semantic conventions), one "
+                    "trace per agent tree."),
     "llm": ("The LLM provider used by semantic merges and `compress --strategy llm` (see "
             "docs/llm.md)."),
     "trust": ("Trust the repository at PATH (default: the current one, as -C and TRACE_DIR say): "

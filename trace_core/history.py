@@ -23,6 +23,7 @@ from .plumbing.commit import Change, Transaction, commit_change, publish, total_
 from .plumbing.integrity import move_problems, verdict
 from .plumbing.refs import ANY, set_ref, set_symbolic_ref
 from .plumbing.revparse import resolve_ref_name, resolve_revision
+from .publicmeta import commit_meta
 from .shapes import check_messages
 from .state import RepoState
 
@@ -70,8 +71,11 @@ def tool_result_message(call_id: str, content: Any, name: str | None = None) -> 
 
 def append(repo: RepoState, message: Any = None, *, role: str | None = None,
            content: Any = None, pinned: bool = False, commit_message: str | None = None,
-           author: str | None = None, **fields: Any) -> Commit:
-    """Append one message (a dict, or role + content + provider fields) as a commit."""
+           author: str | None = None, meta: dict | None = None, usage: dict | None = None,
+           **fields: Any) -> Commit:
+    """Append one message (a dict, or role + content + provider fields) as a commit; `meta`
+    (string labels) and `usage` (the tokens the API reported) are stored in the commit's meta
+    (trace_core.publicmeta, docs/FORMAT.md §6.4.1)."""
     if message is None:
         if role is None:
             raise InputError("append needs a message dict or a role")
@@ -79,14 +83,16 @@ def append(repo: RepoState, message: Any = None, *, role: str | None = None,
     elif role is not None or content is not None or fields:
         raise InputError("give either a message dict or role/content, not both")
     return append_many(repo, [message], pinned=pinned, commit_message=commit_message,
-                       author=author)
+                       author=author, meta=meta, usage=usage)
 
 
 def append_many(repo: RepoState, messages: Sequence[dict], *, pinned: bool = False,
-                commit_message: str | None = None, author: str | None = None) -> Commit:
-    """Append several messages in one commit."""
+                commit_message: str | None = None, author: str | None = None,
+                meta: dict | None = None, usage: dict | None = None) -> Commit:
+    """Append several messages in one commit (`meta`, `usage`: as for append)."""
     if not messages:
         raise InputError("nothing to append")
+    extra = commit_meta(meta, usage)
     check_messages(messages)
     blobs = [new_blob(m) for m in messages]
     flags = FLAG_PINNED if pinned else 0
@@ -101,7 +107,8 @@ def append_many(repo: RepoState, messages: Sequence[dict], *, pinned: bool = Fal
         return Change(new, [*blobs, *nodes], "append", blobs=[b.id for b in blobs],
                       targets=list(range(snap.count, new.count)),
                       message=commit_message or default_msg, tokens=cost,
-                      total_tokens=total_after(repo, parent, snap, cost, new.count))
+                      total_tokens=total_after(repo, parent, snap, cost, new.count),
+                      meta=extra)
 
     return commit_change(repo, build, author)
 

@@ -74,6 +74,25 @@ def _edit_role(repo, target: int) -> str:
     return role
 
 
+def _public_meta(pairs, usage_json) -> tuple:
+    """(--meta KEY=VALUE pairs as a dict or None, --usage-json as a value or None); the library
+    checks both (trace_core.publicmeta)."""
+    labels = None
+    if pairs:
+        labels = {}
+        for pair in pairs:
+            key, sep, value = text_arg(pair, "--meta").partition("=")
+            if not sep:
+                fail(f"--meta {pair!r:.60} is not KEY=VALUE")
+            if key in labels:
+                fail(f"--meta {key!r:.60} is given twice")
+            labels[key] = value
+    usage = None
+    if usage_json is not None:
+        usage = parse_json(text_arg(usage_json, "--usage-json"), "--usage-json")
+    return labels, usage
+
+
 def _report(repo, commit) -> None:
     sign = "+" if commit.op != "drop" else "-"
     echo(f"{commit_line(repo, commit)} ({commit.op}, {sign}{commit.tokens} "
@@ -120,10 +139,16 @@ def strict_context(repo, strict: bool, stack: ExitStack) -> None:
          strict_option("commit"),
          flag("--force", help="Drop pinned entries too."),
          flag("--reapply", help="Commit again what 'reset --soft' undid, as one append."),
+         option("--meta", dest="meta", multiple=True, metavar="KEY=VALUE",
+                help="Public metadata stored on an append commit (repeatable; e.g. "
+                     "langfuse.trace_id=...)."),
+         option("--usage-json", dest="usage_json", metavar="JSON",
+                help="Token usage the API reported for the appended messages: a JSON object "
+                     "with prompt_tokens, completion_tokens, model, provider, trace_id."),
          fast=True)
 def commit(obj, content=None, file=None, role=None, input_format="text", as_json=False,
            op="append", targets=(), pinned=False, message=None, author=None, strict=False,
-           force=False, reapply=False) -> None:
+           force=False, reapply=False, meta=(), usage_json=None) -> None:
     """Record a change to the context: append messages, or edit/pin/unpin/drop entries.
 
     \b
@@ -134,6 +159,7 @@ def commit(obj, content=None, file=None, role=None, input_format="text", as_json
     trace commit --type edit --target 3 "new text"     replace entry 3 (its role is kept)
     trace commit --type pin --target 0                 pin entry 0
     trace commit --type drop --target 5 --target 6     drop entries 5 and 6
+    trace commit --role assistant --meta langfuse.trace_id=abc "answer"
     """
     message = text_arg(message, "the -m message")
     author = text_arg(author, "--author")
@@ -144,6 +170,9 @@ def commit(obj, content=None, file=None, role=None, input_format="text", as_json
                  EXIT_USAGE)
         warn("'trace commit --json' is deprecated: use --input json")
         input_format = "json"
+    labels, usage = _public_meta(meta, usage_json)
+    if (labels is not None or usage is not None) and (op != "append" or reapply):
+        fail("--meta and --usage-json are for appends", EXIT_USAGE)
     with open_repo(obj) as repo, ExitStack() as stack:
         strict_context(repo, strict, stack)
         if reapply:
@@ -183,7 +212,8 @@ def commit(obj, content=None, file=None, role=None, input_format="text", as_json
                 fail(f"--type edit replaces one entry; the input holds {len(msgs)} messages")
             c = repo.edit(targets[0], msgs[0], commit_message=message, author=author)
         else:
-            c = repo.append_many(msgs, pinned=pinned, commit_message=message, author=author)
+            c = repo.append_many(msgs, pinned=pinned, commit_message=message, author=author,
+                                 meta=labels, usage=usage)
         _report(repo, c)
 
 

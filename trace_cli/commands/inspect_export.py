@@ -36,8 +36,13 @@ def _output(path: str | None):
          flag("--messages", help="One JSON line per message each commit introduced, for "
                                  "analysis (not importable)."),
          option("-o", "--output", metavar="FILE", help="Write to FILE instead of stdout."),
+         flag("--otel", help="OpenTelemetry spans instead of a bundle (as `trace export-otel`: "
+                             "to --endpoint, else as JSON lines)."),
+         option("--endpoint", metavar="URL",
+                help="--otel: the OTLP/HTTP endpoint (default: OTEL_EXPORTER_OTLP_ENDPOINT)."),
          argument("revs", nargs=-1))
-def export(obj, revs=(), all_refs=False, messages=False, output=None) -> None:
+def export(obj, revs=(), all_refs=False, messages=False, output=None, otel=False,
+           endpoint=None) -> None:
     """Write a bundle of REVS (default HEAD) or --all as JSON lines: objects, then refs.
 
     \b
@@ -49,6 +54,14 @@ def export(obj, revs=(), all_refs=False, messages=False, output=None) -> None:
     them; `trace import` recreates identical ids and refs (docs/FORMAT.md, "Bundles")."""
     if all_refs and revs:
         fail("give either --all or revisions, not both")
+    if otel:
+        if messages or output is not None:
+            fail("--otel takes neither --messages nor --output", 2)
+        from .inspect_otel import otel_export
+        otel_export(obj, revs, all_refs, endpoint)
+        return
+    if endpoint is not None:
+        fail("--endpoint is for --otel", 2)
     with open_repo(obj) as repo, _output(output) as out:
         if messages:
             for row in repo.export_messages(revs, all=all_refs):
