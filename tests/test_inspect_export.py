@@ -279,6 +279,8 @@ def test_bad_ref_lines_and_huge_lines(repo, tmp_path, monkeypatch):
         b'{"type":"ref","agent":null,"name":"HEAD","target":"refs/tags/main"}\n':
             "HEAD may not point at refs/tags/main",
         b'{"type":"mystery"}\n': "unknown line type",
+        b'{"type":"ref","agent":null,"name":"MERGE_HEAD","id":"' + b"a" * 64 + b'"}\n':
+            "MERGE_HEAD belongs to a stopped operation",
         b'[1, 2]\n': "not a bundle line",
     }
     with _new(tmp_path / "dst") as dst:
@@ -295,6 +297,27 @@ def test_bad_ref_lines_and_huge_lines(repo, tmp_path, monkeypatch):
         assert dst.head_commit() is None and _objects(dst) == set()
         with pytest.raises(InputError, match="empty bundle"):
             dst.import_bundle(io.BytesIO(b""))
+
+
+def test_symbolic_ref_loops_are_refused(repo, tmp_path):
+    repo.user("x")
+    data = _bundle(repo)
+    head, *rest = data.splitlines(keepends=True)
+    loop = (b'{"type":"ref","agent":null,"name":"refs/heads/a","target":"refs/heads/b"}\n'
+            b'{"type":"ref","agent":null,"name":"refs/heads/b","target":"refs/heads/a"}\n')
+    end = json.loads(rest[-1])
+    end["refs"] += 2
+    bad = b"".join([head, *rest[:-1], loop, json.dumps(end).encode() + b"\n"])
+    with _new(tmp_path / "dst") as dst:
+        before = sorted(os.listdir(dst.trace_dir))
+        with pytest.raises(InputError, match="loops through refs/heads/"):
+            dst.import_bundle(io.BytesIO(bad))
+        assert sorted(os.listdir(dst.trace_dir)) == before and dst.head_commit() is None
+        for_end = json.loads(rest[-1])
+        for_end["objects"] = float(for_end["objects"])     # 3.0 == 3 in Python, not in JSON
+        with pytest.raises(InputError, match="end line counts"):
+            dst.import_bundle(io.BytesIO(b"".join([head, *rest[:-1],
+                                                   json.dumps(for_end).encode() + b"\n"])))
 
 
 def test_cli_export_import_round_trip_and_errors(rdir, tmp_path):

@@ -329,6 +329,17 @@ def test_an_untrusted_repositorys_hook_is_ignored_with_a_warning(rdir, hook, env
     assert [e["commit"]["message"] for e in events_of(out)] == ["user: trusted now"]
 
 
+def test_an_untrusted_repository_cannot_cut_the_users_hook_short(rdir, hook, env):
+    cmd, out = hook
+    user_config(env, f"[hooks]\n\tpost-commit = {cmd}\n")
+    with open(os.path.join(rdir, ".trace", "config"), "a") as f:
+        f.write("[hooks]\n\ttimeout = 0.0001\n")
+    p = invoke(rdir, "commit", "logged", env=env)
+    assert p.returncode == 0
+    assert [e["commit"]["message"] for e in events_of(out)] == ["user: logged"]
+    assert any("ignoring hooks.timeout" in w for w in warnings_of(p)), p.stderr
+
+
 def test_trace_config_stores_a_hook_with_a_warning_until_trusted(rdir, hook, env):
     cmd, out = hook
     p = invoke(rdir, "config", "hooks.post-commit", cmd, env=env)

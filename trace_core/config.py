@@ -536,7 +536,8 @@ KNOWN_KEYS: dict[str, KeySpec] = {
                            ("reorder", "reorder"))},
     "hooks.timeout": KeySpec("float", 10.0, "seconds a hook program may run before it is killed",
                              Bounds(0, 3600, lo_open=True,
-                                    what="a number of seconds greater than 0, at most 3600")),
+                                    what="a number of seconds greater than 0, at most 3600"),
+                             source=TRUSTED),
     "retention.<pattern>.collapsed-expire": KeySpec(
         "duration", None, "how long a collapsed sub-agent matching <pattern> keeps its history "
         "after its collapse and its last activity (unset: never pruned)"),

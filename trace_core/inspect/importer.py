@@ -20,7 +20,10 @@ from .export import BUNDLE_FORMAT, BUNDLE_VERSION, LINE_TYPES, links, object_lin
 
 #: the longest line read: an object's base64 bytes plus its readable view (JSON escapes can make
 #: that several times the object), bounded so a damaged bundle cannot exhaust memory
-MAX_LINE_BYTES = 8 * MAX_OBJECT_SIZE
+MAX_LINE_BYTES = 3 * MAX_OBJECT_SIZE
+#: pseudo-refs of a stopped operation or of a reset: not history, never imported
+_NOT_IMPORTED = ("ORIG_HEAD", "MERGE_HEAD", "REBASE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD")
+MAX_SYMREF_DEPTH = 5
 _TYPES = {v: k for k, v in LINE_TYPES.items()}
 
 
@@ -106,6 +109,8 @@ def _ref(n: int, line: dict) -> tuple[str | None, str, str]:
         if not isinstance(name, str):
             raise InputError("a ref name must be a string")
         check_writable(name)
+        if name in _NOT_IMPORTED:
+            raise InputError(f"{name} belongs to a stopped operation; it is not imported")
         if "target" in line:
             target = line["target"]
             if not isinstance(target, str):
@@ -134,7 +139,7 @@ def read_bundle(repo: RepoState, source: IO[bytes], max_line: int | None = None
     header = _parse(*first)
     if header.get("type") != "header" or header.get("format") != BUNDLE_FORMAT:
         raise InputError(f"bundle line 1: not a {BUNDLE_FORMAT} header")
-    if header.get("version") != BUNDLE_VERSION:
+    if type(header.get("version")) is not int or header.get("version") != BUNDLE_VERSION:
         raise InputError(f"bundle line 1: unsupported bundle version {header.get('version')!r} "
                           f"(this build reads version {BUNDLE_VERSION})")
     objects: list[TraceObject] = []
@@ -163,7 +168,8 @@ def read_bundle(repo: RepoState, source: IO[bytes], max_line: int | None = None
             refs.append(ref)
         elif kind == "end":
             end = line
-            if end.get("objects") != len(objects) or end.get("refs") != len(refs):
+            if type(end.get("objects")) is not int or type(end.get("refs")) is not int or \
+                    end.get("objects") != len(objects) or end.get("refs") != len(refs):
                 raise InputError(f"bundle line {n}: the end line counts {end.get('objects')!r} "
                                   f"objects and {end.get('refs')!r} refs; the bundle holds "
                                   f"{len(objects)} and {len(refs)}")
@@ -235,6 +241,7 @@ def _plan(repo: RepoState, refs: list[tuple], force: bool) -> tuple[list, int]:
     repository's) is not a conflict."""
     todo, same = [], 0
     stores: dict = {}
+    _check_symrefs(repo, refs, stores)
     for agent, name, value in refs:
         st = stores.get(agent) or stores.setdefault(agent, _store(repo, agent))
         current = st.read(name)
@@ -249,6 +256,31 @@ def _plan(repo: RepoState, refs: list[tuple], force: bool) -> tuple[list, int]:
                               "the bundle; nothing imported (use --namespace or --force)")
         todo.append((agent, name, current, value))
     return todo, same
+
+
+def _check_symrefs(repo: RepoState, refs: list[tuple], stores: dict) -> None:
+    """InputError when a symbolic ref of the bundle, read with the bundle's refs over this
+    repository's, would loop or nest deeper than MAX_SYMREF_DEPTH (it would make every listing
+    of refs in the repository fail)."""
+    given = {(agent, name): value for agent, name, value in refs}
+    for agent, name, value in refs:
+        seen = {name}
+        cur = value
+        for _ in range(MAX_SYMREF_DEPTH + 1):
+            if cur is None or not cur.startswith("ref:"):
+                break
+            target = cur[4:]
+            if target in seen:
+                raise InputError(f"symbolic ref {name} of the bundle loops through {target}")
+            seen.add(target)
+            if (agent, target) in given:
+                cur = given[(agent, target)]
+            else:
+                st = stores.get(agent) or stores.setdefault(agent, _store(repo, agent))
+                cur = st.read(target)
+        else:
+            raise InputError(f"symbolic ref {name} of the bundle nests deeper than "
+                             f"{MAX_SYMREF_DEPTH}")
 
 
 def _view(repo: RepoState, agent: str | None) -> RepoState:
