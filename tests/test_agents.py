@@ -510,3 +510,16 @@ def test_a_collapse_killed_before_it_recorded_itself_is_not_made_twice(lead):
     assert lead.head_commit() == head and child.refs.read("COLLAPSED") == c.hex
     with pytest.raises(OperationError, match="already collapsed"):
         lead.collapse("x")
+
+
+def test_show_names_an_item_by_its_type(rdir):
+    from trace_core.messages import kind
+    assert kind({"type": "function_call_output", "call_id": "c", "output": "x"}) == \
+        "function_call_output"
+    assert kind({"role": "user", "type": "message"}) == "user" and kind("x") == "?"
+    invoke(rdir, "commit", "--input", "json", check=True,
+           input='{"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"}')
+    invoke(rdir, "commit", "--input", "json", check=True,
+           input='{"type": "function_call_output", "call_id": "c1", "output": "42"}')
+    p = invoke(rdir, "show", check=True)
+    assert "+ #1 function_call_output: 42" in p.stdout

@@ -180,6 +180,17 @@ def normalized(m: Any) -> str:
     return " ".join(message_text(m).lower().split())
 
 
+def kind(message: Any) -> str:
+    """What a message is, for one-line listings: its role, else its item type (a Responses
+    `function_call_output`, `function_call`, `reasoning`), else "?"."""
+    if isinstance(message, dict):
+        for key in ("role", "type"):
+            v = message.get(key)
+            if isinstance(v, str) and v:
+                return v
+    return "?"
+
+
 def preview(message: Any, width: int = 50) -> str:
     """A one-line summary of a message at most `width` characters (cut with "..."): its text
     squashed to one line; a message with no text shows its calls as `call name1, name2`."""

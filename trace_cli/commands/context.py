@@ -15,6 +15,11 @@ def preview(msg: dict, width: int = 60) -> str:
     return _preview(msg, width)
 
 
+def kind(msg: dict) -> str:
+    from trace_core.messages import kind as _kind
+    return _kind(msg)
+
+
 def _bar(used: int, total: int, width: int = 30) -> str:
     frac = min(1.0, used / total) if total else 0.0
     n = int(round(frac * width))
@@ -61,7 +66,7 @@ def status(obj, as_json=False, agent=None) -> None:
         echo(f"\nUndone by reset --soft ({len(st.undone)}; "
              f"'trace commit --reapply' commits them again):")
         for u in st.undone:
-            echo(f"  #{u['index']} {u['message'].get('role', '?')}: {preview(u['message'])}")
+            echo(f"  #{u['index']} {kind(u['message'])}: {preview(u['message'])}")
     if st.pending_calls:
         from trace_core.toolpairs import pending_line
         echo(f"\n{'HEAD' if st.head else 'The context'} {pending_line(_pending(st))}")
@@ -114,12 +119,12 @@ def print_diff(d) -> None:
         echo("(no changes to the context)")
     for it in d.items:
         if it.kind == "added":
-            echo(style(f"+ #{it.new_index} {it.new.get('role', '?')}: {preview(it.new)}", "green"))
+            echo(style(f"+ #{it.new_index} {kind(it.new)}: {preview(it.new)}", "green"))
         elif it.kind == "removed":
-            echo(style(f"- #{it.old_index} {it.old.get('role', '?')}: {preview(it.old)}", "red"))
+            echo(style(f"- #{it.old_index} {kind(it.old)}: {preview(it.old)}", "red"))
         elif it.kind == "moved":
             echo(style(f"> #{it.old_index} -> #{it.new_index} "
-                       f"{it.new.get('role', '?')}: {preview(it.new)}", "cyan"))
+                       f"{kind(it.new)}: {preview(it.new)}", "cyan"))
         elif it.kind in ("pinned", "unpinned"):
             echo(f"* #{it.new_index} {it.kind}: {preview(it.new)}")
         else:

@@ -50,10 +50,10 @@ def _driver(repo, strategy: str, name):
 
 
 def _preview(repo, entries) -> str:
-    from trace_core.messages import preview
+    from trace_core.messages import kind, preview
     if not entries:
         return "(nothing)"
-    return " | ".join(f"{(m := repo.get_blob(e.blob).message).get('role', '?')}: {preview(m, 60)}"
+    return " | ".join(f"{kind(m := repo.get_blob(e.blob).message)}: {preview(m, 60)}"
                       for e in entries)
 
 
