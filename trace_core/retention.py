@@ -232,11 +232,11 @@ def _pointers(repo: RepoState, refs: RefStore) -> tuple[list[bytes], Any]:
     commit or None): the root (SPAWNED), and the `tip` and `root` of every collapse commit
     from COLLAPSED back along `again`. A collapse commit that is gone ends the chain."""
     ids: list[bytes] = []
-    root = _hex(refs.read("SPAWNED"))
+    root = refs.read_id("SPAWNED")
     if root is not None:
         ids.append(root)
     latest = None
-    cid, seen = _hex(refs.read("COLLAPSED")), set[bytes]()
+    cid, seen = refs.read_id("COLLAPSED"), set[bytes]()
     while cid is not None and cid not in seen and len(seen) < _MAX_AGAIN:
         seen.add(cid)
         try:
@@ -326,7 +326,7 @@ def apply_retention(repo: RepoState, now: float | None = None,
             if again is None:
                 continue
             _append_records(repo, records)
-            if _remove_namespace(repo.trace_dir, directory):
+            if remove_namespace(repo.trace_dir, directory):
                 item.done = True
                 done.append(item)
     finally:
@@ -338,10 +338,10 @@ def _decide(repo: RepoState, pats: list[str], path: str, directory: str, depth: 
             now_s: float) -> tuple[Pruning, str, list[tuple[bytes, int, str]]] | None:
     """(the Pruning, its directory, the records to write) when child `path` is due, else None."""
     refs = _refs(repo, directory)
-    if _hex(refs.read("SPAWNED")) is None:
+    if refs.read_id("SPAWNED") is None:
         return None             # not a spawned sub-agent
     ids, collapse = _pointers(repo, refs)
-    reason = "collapsed" if collapse is not None or _hex(refs.read("COLLAPSED")) else "abandoned"
+    reason = "collapsed" if collapse is not None or refs.read_id("COLLAPSED") else "abandoned"
     pol = policy_for(repo, pats, path, COLLAPSED_KEY if reason == "collapsed" else ABANDONED_KEY)
     if pol.key is None or pol.expire_s >= NEVER:
         return None
@@ -396,15 +396,16 @@ def _keeps_own_work(repo: RepoState, refs: RefStore, carried_from: list[bytes] |
                 return True
     for _p, d, _k in _subtree("", directory, depth)[1:]:
         sub = _refs(repo, d)
-        if _hex(sub.read("SPAWNED")) is None and any(
+        if sub.read_id("SPAWNED") is None and any(
                 _hex(raw) is not None for _n, raw in sub.list("")):
             return True
     return False
 
 
-def _remove_namespace(trace_dir: str, directory: str) -> bool:
+def remove_namespace(trace_dir: str, directory: str) -> bool:
     """Rename namespace `directory` to a dot-name beside it (atomic), then delete that tree
-    without following symlinks. False when it was gone already."""
+    without following symlinks. False when it was gone already. (Spawn also uses it to take
+    back the namespaces it made when the parent's commit fails.)"""
     parent = os.path.dirname(directory)
     if os.path.basename(parent) != "agents" or os.path.islink(directory) or \
             os.path.commonpath([os.path.realpath(trace_dir), os.path.realpath(parent)]) != \

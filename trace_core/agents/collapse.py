@@ -58,22 +58,29 @@ class Work:
             own, inherited, count, root, task
 
 
+def prefix_length(start: list[Entry], entries: list[Entry]) -> int:
+    """len(start) when `entries` begin with the same blobs as `start` (the context a child
+    started with, or the one a collapse carried), else 0."""
+    if len(start) <= len(entries) and \
+            all(a.blob == b.blob for a, b in zip(start, entries, strict=False)):
+        return len(start)
+    return 0
+
+
 def child_work(child: RepoState, tip: bytes, since: bytes | None = None) -> Work:
     """The Work of `child` at `tip`: only its own messages are read (a child spawned with a
     10,000-entry context reads what it added, not what it inherited). `since`: a tip collapsed
     before; when the context still starts with that tip's, only what came after it is the
     child's own (new) work."""
     entries = chunked.entries(child.get_snapshot(child.get_commit(tip).snapshot), child.get_node)
-    raw = child.refs.read("SPAWNED")
+    root_id = child.refs.read_id("SPAWNED")
     root = None
     inherited = 0
     task = None
-    if raw and not raw.startswith("ref:"):
-        root = child.get_commit(bytes.fromhex(raw))
+    if root_id is not None:
+        root = child.get_commit(root_id)
         r_entries = chunked.entries(child.get_snapshot(root.snapshot), child.get_node)
-        if len(r_entries) <= len(entries) and \
-                all(a.blob == b.blob for a, b in zip(r_entries, entries, strict=False)):
-            inherited = len(r_entries)
+        inherited = prefix_length(r_entries, entries)
         t = (root.meta or {}).get("task")
         if type(t) is int and 0 <= t < len(r_entries):
             task = message_text(child.get_blob(r_entries[t].blob).message)
@@ -81,9 +88,7 @@ def child_work(child: RepoState, tip: bytes, since: bytes | None = None) -> Work
         with contextlib.suppress(MissingObject):
             before = chunked.entries(child.get_snapshot(child.get_commit(since).snapshot),
                                      child.get_node)
-            if inherited <= len(before) <= len(entries) and \
-                    all(a.blob == b.blob for a, b in zip(before, entries, strict=False)):
-                inherited = len(before)
+            inherited = max(inherited, prefix_length(before, entries))
     own = [child.get_blob(e.blob).message for e in entries[inherited:]]
     return Work(own, inherited, len(entries), root, task)
 
@@ -168,8 +173,9 @@ def collapse(repo: RepoState, name: str, *, strategy: str = "extractive",
                                  f"{unrecorded.hex[:12]} at its tip (an interrupted collapse; "
                                  "now recorded)")
         done_tip = None
-        if prev is not None and not prev.startswith("ref:"):
-            done = repo.get_commit(bytes.fromhex(prev))
+        prev_id = child.refs.read_id("COLLAPSED")
+        if prev is not None and prev_id is not None:
+            done = repo.get_commit(prev_id)
             done_tip = (done.meta or {}).get("tip")
             if not again:
                 raise OperationError(
@@ -228,11 +234,11 @@ def _unrecorded_collapse(repo: RepoState, child: RepoState, tip: bytes,
     the one COLLAPSED names (`prev`) but not recorded in it (its process was killed between
     the commit and the ref): the look-back stops at `prev`, at the child's root commit's time,
     or after UNRECORDED_LOOKBACK commits."""
-    raw = child.refs.read("SPAWNED")
+    root_id = child.refs.read_id("SPAWNED")
     since = 0
-    if raw and not raw.startswith("ref:"):
+    if root_id is not None:
         with contextlib.suppress(MissingObject):
-            since = child.get_commit(bytes.fromhex(raw)).time_ms
+            since = child.get_commit(root_id).time_ms
     cid: bytes | None = repo.head_commit()
     for _ in range(UNRECORDED_LOOKBACK):
         if cid is None or (prev is not None and cid.hex() == prev):

@@ -107,13 +107,9 @@ def _refuse_pruned(repo: RepoState, name: str) -> None:
 def _collapsed(repo: RepoState, name: str) -> bytes | None:
     """The collapse commit of sub-agent `name` (its COLLAPSED ref), or None."""
     try:
-        child = repo.agent(name)
-        raw = child.refs.read("COLLAPSED")
+        return repo.agent(name).refs.read_id("COLLAPSED")
     except (AgentNotFound, InvalidRefName):
         return None
-    if raw is None or raw.startswith("ref:"):
-        return None
-    return bytes.fromhex(raw)
 
 
 # -- the log view -----------------------------------------------------------------------------
@@ -212,11 +208,8 @@ def _own(repo: RepoState, k: Commit) -> tuple[list[Entry], bytes]:
     n, own = meta.get("messages"), meta.get("own")
     if isinstance(n, int) and isinstance(own, int) and n == len(entries) and 0 <= own <= n:
         return entries[n - own:], tip
-    inherited = 0
-    if isinstance(root, bytes):
-        base = [e.blob for e in _entries(repo, root)]
-        if [e.blob for e in entries[:len(base)]] == base:
-            inherited = len(base)
+    from .collapse import prefix_length
+    inherited = prefix_length(_entries(repo, root), entries) if isinstance(root, bytes) else 0
     return entries[inherited:], tip
 
 

@@ -4,7 +4,6 @@ a summary, and record the spawn in the parent (docs/multiagent.md, "Spawn")."""
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Sequence
 from typing import Any
 
@@ -295,9 +294,8 @@ def _claim(child: RepoState, root: Commit) -> None:
 
 def _discard(child: RepoState) -> None:
     """Remove a namespace this spawn created (its parent commit could not be recorded)."""
-    agents_dir = os.path.join(os.path.dirname(child.refs_root))
-    if os.path.basename(agents_dir) == "agents" and not os.path.islink(child.refs_root):
-        shutil.rmtree(child.refs_root, ignore_errors=True)
+    from ..retention import remove_namespace
+    remove_namespace(child.trace_dir, child.refs_root)
 
 
 def _record(repo: RepoState, children: list, roots: list[Commit], src: bytes | None, mode: str,

@@ -72,10 +72,10 @@ def _walk(view: RepoState | None, parent: str | None, depth: int, recursive: boo
             _walk(child, child.agent_name, depth + 1, recursive, out, pruned)
 
 
-def _commit(view: RepoState, raw: str | None) -> Any:
-    if raw is None or raw.startswith("ref:"):
-        return None
-    return view.get_commit(bytes.fromhex(raw))
+def _commit(view: RepoState, ref: str) -> Any:
+    """The commit pseudo-ref `ref` of `view` names, or None."""
+    oid = view.refs.read_id(ref)
+    return None if oid is None else view.get_commit(oid)
 
 
 def describe(child: RepoState, parent: str | None, depth: int) -> AgentInfo:
@@ -93,8 +93,7 @@ def describe(child: RepoState, parent: str | None, depth: int) -> AgentInfo:
     except TraceError as exc:
         info.problems.append(f"HEAD: {exc}")
     try:
-        raw = child.refs.read("SPAWNED")
-        root = _commit(child, raw)
+        root = _commit(child, "SPAWNED")
         if root is not None:
             info.spawned, info.root = True, root.hex
             info.spawned_at = root.time_ms
@@ -104,8 +103,7 @@ def describe(child: RepoState, parent: str | None, depth: int) -> AgentInfo:
     except TraceError as exc:
         info.problems.append(f"SPAWNED: {exc}")
     try:
-        raw = child.refs.read("COLLAPSED")
-        done = _commit(child, raw)
+        done = _commit(child, "COLLAPSED")
         if done is not None:
             info.status = COLLAPSED
             info.collapsed_by, info.collapsed_at = done.hex, done.time_ms
@@ -116,9 +114,9 @@ def describe(child: RepoState, parent: str | None, depth: int) -> AgentInfo:
     except TraceError as exc:
         info.problems.append(f"COLLAPSED: {exc}")
     try:
-        raw = child.refs.read("ABANDONED")
-        if raw is not None and not raw.startswith("ref:"):
-            info.abandoned_tip = raw
+        abandoned = child.refs.read_id("ABANDONED")
+        if abandoned is not None:
+            info.abandoned_tip = abandoned.hex()
             if info.status == RUNNING:
                 info.status = ABANDONED
     except TraceError as exc:

@@ -112,6 +112,12 @@ class RefStore:
         e = self.read_entry(name)
         return e.new if e is not None else None
 
+    def read_id(self, name: str) -> bytes | None:
+        """The raw id `name` itself holds; None when it is absent or symbolic (the pseudo-refs
+        that record a sub-agent's life: SPAWNED, COLLAPSED, ABANDONED)."""
+        raw = self.read(name)
+        return None if raw is None or raw.startswith("ref:") else bytes.fromhex(raw)
+
     def resolve_target(self, name: str) -> tuple:
         """(the ref `name` finally names through symbolic refs, the id it holds or None)."""
         target = check_writable(name)
