@@ -464,19 +464,22 @@ def _oneline_of(r):
     return f"{r.id[:6].hex()} {r.op:<7} {sign}{abs(r.tokens):<5d} {r.total_tokens:7d}  {r.summary}"
 
 
-def test_oneline_rows_format_like_python_for_indexed_and_new_commits(repo):
-    """`oneline_rows` formats the --oneline line from verified row records, for rows read from
-    the database and rows computed from the objects alike."""
+def test_oneline_lines_for_indexed_and_new_commits(repo):
+    """`trace log --oneline` lines from verified row records, for rows read from the database
+    and rows computed from the objects alike, ref labels after the id."""
+    from trace_core.render.log import log_lines
     repo.user("héllo wörld ✓ " * 8)
     repo.assistant("a")
     repo.drop(0)
     repo.user("x" * 300)
     head = repo.head_commit()
-    rows = repo.index.oneline_rows([head])          # indexed now, by SQLite
-    assert [line for _, line in rows] == \
-        [_oneline_of(r) for r in repo.index.walk([head])]
-    assert rows[1][1].split()[1] == "drop" and rows[1][1].split()[2].startswith("-")
-    repo.user("one more")                           # not in the database until read
+    lines = log_lines(repo, [head.hex()], oneline=True)      # indexed now
+    expect = [_oneline_of(r) for r in repo.index.walk([head])]
+    expect[0] = expect[0][:12] + " (HEAD -> main)" + expect[0][12:]
+    assert lines == expect
+    assert lines[1].split()[1] == "drop" and lines[1].split()[2].startswith("-")
+    repo.user("one more")                                     # not in the database until read
     new = repo.head_commit()
-    assert repo.index.oneline_rows([new], [head]) == \
-        [(new, _oneline_of(next(iter(repo.index.walk([new], [head])))))]
+    [line] = log_lines(repo, [f"{head.hex()}..HEAD"], oneline=True)
+    row = next(iter(repo.index.walk([new], [head])))
+    assert line == _oneline_of(row)[:12] + " (HEAD -> main)" + _oneline_of(row)[12:]

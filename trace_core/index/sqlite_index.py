@@ -63,23 +63,12 @@ def commit_sum(key: bytes, parents: bytes, rec: bytes) -> int:
     return crc32(rec, crc32(parents, crc32(key))) - _BIAS
 
 
-def _chain_sql() -> str:
-    """(id, rec, sum, parents) of the rows along the first-parent chain from ? (at most ? rows). The
-    chain follows the `parents` column; what it finds is trusted only after its checksum."""
-    return ("WITH RECURSIVE ch(i, r, s, p, k) AS (SELECT id, rec, sum, parents, 1 FROM commits "
-            "WHERE id = ? UNION ALL SELECT id, rec, sum, parents, ch.k + 1 "
-            f"FROM ch JOIN commits ON commits.id = substr(ch.p, 1, {ID_LEN}) "
-            f"WHERE ch.k < ? AND length(ch.p) >= {ID_LEN}) SELECT i, r, s, p FROM ch")
-
-
-_CHAIN = _chain_sql()
-
-
-def oneline(r: tuple) -> str:
-    """The uncolored `trace log --oneline` line of a raw row (the 10 values of `_NAMES`)."""
-    op, tokens = r[6], r[7]
-    sign = "-" if op == "drop" or tokens < 0 else "+"
-    return f"{r[0][:6].hex()} {op:<7} {sign}{abs(tokens):<5d} {r[8]:7d}  {r[9]}"
+#: (id, rec, sum, parents) of the rows along the first-parent chain from ? (at most ? rows). The
+#: chain follows the `parents` column; what it finds is trusted only after its checksum.
+_CHAIN = ("WITH RECURSIVE ch(i, r, s, p, k) AS (SELECT id, rec, sum, parents, 1 FROM commits "
+          "WHERE id = ? UNION ALL SELECT id, rec, sum, parents, ch.k + 1 "
+          f"FROM ch JOIN commits ON commits.id = substr(ch.p, 1, {ID_LEN}) "
+          f"WHERE ch.k < ? AND length(ch.p) >= {ID_LEN}) SELECT i, r, s, p FROM ch")
 
 
 _SCHEMA = """
@@ -475,17 +464,6 @@ class CommitIndex:
                     pr = row(p)
                     push(heap, (-pr[3], -pr[2], p, pr))
 
-    def oneline_rows(self, starts: Iterable[bytes], exclude: Iterable[bytes] = (),
-                     limit: int | None = None, first_parent: bool = False) -> list:
-        """(id, line) for each commit `walk` yields, where line is the uncolored
-        `trace log --oneline` line: `<12-hex id> <op> <+|-><tokens> <total>  <summary>` (the
-        sign is `-` for drops and commits that shrink the context)."""
-        # `oneline`, inlined (10,000 calls cost more than the formatting)
-        return [(r[0], f"{r[0][:6].hex()} {r[6]:<7} "
-                       f"{'-' if r[6] == 'drop' or r[7] < 0 else '+'}{abs(r[7]):<5d} "
-                       f"{r[8]:7d}  {r[9]}")
-                for r in self.walk_raw(starts, exclude, limit, first_parent, _NAMES[4:])]
-
     def row_reader(self, columns: tuple = ()) -> Callable[[bytes], tuple]:
         """A function id -> raw row (id, packed parents, generation, time_ms, *columns) for one
         traversal, reading first-parent chains ahead (see `_raw_reader`)."""
@@ -499,7 +477,6 @@ class CommitIndex:
         objects (`_row_raw`)."""
         idx = tuple(_NAMES.index(c) for c in columns)
         shape = None if idx == tuple(range(4, len(_NAMES))) else itemgetter(0, 1, 2, 3, *idx)
-        chain_sql = _CHAIN
         cache: dict = {}
         step = 4
         db = self._db
@@ -526,7 +503,7 @@ class CommitIndex:
             nonlocal step
             r = cache.get(oid)
             if r is None:
-                rows = db(lambda c: c.execute(chain_sql, (oid, step)).fetchall())
+                rows = db(lambda c: c.execute(_CHAIN, (oid, step)).fetchall())
                 if rows:
                     step = min(step * 2, 1024)
                     keep(rows)

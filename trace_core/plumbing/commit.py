@@ -230,7 +230,8 @@ def _backoff(attempt: int) -> None:
 
 
 def maybe_seal(repo: RepoState) -> None:
-    """After a ref moved: hand a full journal to the background sealer (storage/repack.py)."""
+    """After a ref moved: hand a full journal to the background sealer (storage/sealer.py; the
+    check is repeated here so that a commit imports the sealer only when there is work)."""
     if repo.store.journal_full():
         from ..storage.sealer import maybe_seal as seal
         seal(repo.store)

@@ -116,16 +116,14 @@ def _paint_by_time(repo: RepoState, a: bytes, b: bytes) -> list:
                 flags[p] = f
             if info[p][0] > -neg_t:
                 raise _Unordered
-            if pf is None:
-                pass
-            elif pf | f != pf:
+            if pf is not None:
+                if pf | f == pf:
+                    continue
                 flags[p] = pf | f
                 if p in queued:
                     if f & _STALE:
                         active.discard(p)
                     continue
-            else:
-                continue
             # p is new, or was taken before this child reached it with more: (re)queue it
             push(heap, (-info[p][0], seq, p))
             seq += 1

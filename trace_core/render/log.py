@@ -47,13 +47,6 @@ def log_lines(repo: RepoState, revs: Sequence[str] = (), *, oneline: bool = Fals
     """The lines of `trace log` (`--oneline` with `oneline`), ANSI-colored with `colors`."""
     inc, exc = _starts(repo, revs)
     deco = ref_labels(repo)
-    if oneline and not colors:   # the common case: SQLite formats the lines as it reads them
-        rows = repo.index.oneline_rows(inc, exc, limit, first_parent)
-        if not deco:
-            return [line for _, line in rows]
-        get = deco.get
-        return [line if (d := get(oid)) is None else line[:12] + _deco(d, False) + line[12:]
-                for oid, line in rows]
     if oneline:
         return _oneline(repo.index.walk_raw(inc, exc, limit, first_parent, _ONELINE_COLS), deco,
                         colors)
@@ -76,7 +69,7 @@ def sign(op: str, tokens: int) -> str:
 
 def _oneline(rows: Any, deco: dict, colors: bool) -> list[str]:
     """--oneline lines; rows: (id, parents, gen, time_ms, op, tokens, total, summary)."""
-    return [f"{_yellow(r[0].hex()[:12], colors)}{_deco(deco.get(r[0]), colors)} {r[4]:<7} "
+    return [f"{_yellow(r[0][:6].hex(), colors)}{_deco(deco.get(r[0]), colors)} {r[4]:<7} "
             f"{sign(r[4], r[5])}{abs(r[5]):<5d} {r[6]:7d}  {r[7]}" for r in rows]
 
 

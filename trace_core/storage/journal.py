@@ -114,8 +114,9 @@ def read_payload(path: str, offset: int, clen: int, buf: bytes | bytearray | Non
     start, as last scanned) when it covers the record, else from the file (FileNotFoundError if
     the journal is gone)."""
     if buf is not None and offset + clen + CRC.size <= len(buf):
-        data = bytes(buf[offset:offset + clen + CRC.size])
-        head = bytes(buf[offset - HEADER.size:offset])
+        mv = memoryview(buf)            # (one copy of each slice, not two)
+        data = bytes(mv[offset:offset + clen + CRC.size])
+        head = bytes(mv[offset - HEADER.size:offset])
     else:
         fd = safefs.open_fd(path, os.O_RDONLY)
         try:

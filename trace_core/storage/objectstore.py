@@ -494,19 +494,13 @@ class DiskObjectStore(ObjectStore):
         return w is not None and (w.records >= self.opts.journal_max_records
                                   or w.end >= self.opts.journal_max_bytes)
 
-    def too_many_packs(self) -> bool:
-        """Whether there are more packs than `pack.auto-pack-limit` (time to repack; a limit of
-        0 turns automatic repacking off, as documented)."""
-        limit = self.opts.auto_pack_limit
-        return limit > 0 and len(list_packs(self.pack_dir)) > limit
-
     def seal_writer(self) -> str | None:
         """Turn our journal into a pack, then delete it; the next write starts a new journal."""
         self.wait_for_sealing()
         w = self._writer
         if w is None:
             return None
-        name = seal_journal_fd(self, w.path, w.read_all())
+        name = seal_journal_fd(self, w.read_all())
         os.unlink(w.path)
         w.close()
         self._writer = None
@@ -578,14 +572,11 @@ class DiskObjectStore(ObjectStore):
         self._loaded = False
 
 
-def journal_objects(store: DiskObjectStore, data: bytes) -> Iterator[tuple]:
-    """(id, type code, canonical bytes) of a journal's valid records, hash-verified."""
-    return jn.journal_records(data, store.opts.max_object_size)
-
-
-def seal_journal_fd(store: DiskObjectStore, path: str, data: bytes) -> str:
-    """Write a journal's objects as a pack (published before the journal may be removed)."""
-    return write_pack(store.pack_dir, grouped_by_type(journal_objects(store, data)),
+def seal_journal_fd(store: DiskObjectStore, data: bytes) -> str:
+    """Write a journal's objects (its valid records, hash-verified) as a pack, published
+    before the journal may be removed."""
+    return write_pack(store.pack_dir,
+                      grouped_by_type(jn.journal_records(data, store.opts.max_object_size)),
                       level=store.opts.level,
                       fsync=store.opts.durability == "full")
 

@@ -164,7 +164,7 @@ def seal_idle_journals(store: DiskObjectStore) -> list:
                 continue  # never cut off well-formed records after a damaged one: fsck reports it
             if res.records:
                 from .objectstore import seal_journal_fd
-                names.append(seal_journal_fd(store, path, data))
+                names.append(seal_journal_fd(store, data))
             os.unlink(path)
         except FileNotFoundError:
             continue
@@ -172,11 +172,6 @@ def seal_idle_journals(store: DiskObjectStore) -> list:
             os.close(fd)
     store.refresh()
     return names
-
-
-def pack_objects_in_order(store: DiskObjectStore, packs: list) -> Iterator[tuple]:
-    """(id, type code, bytes) of the given packs, oldest pack first, block order within."""
-    return _pack_objects(packs, store.opts.max_object_size)
 
 
 def repack_packs(store: DiskObjectStore, objects: Iterable[tuple] | None = None,
@@ -208,7 +203,7 @@ def repack_packs(store: DiskObjectStore, objects: Iterable[tuple] | None = None,
         if objects is None:
             if len(old) <= 1 and not train:
                 return None
-            objects = grouped_by_type(pack_objects_in_order(store, old))
+            objects = grouped_by_type(_pack_objects(old, store.opts.max_object_size))
         stream = [(o, t, d) for (o, t, d) in objects if keep(o)]
         zdict = None
         if train:

@@ -16,7 +16,7 @@ import sys
 
 from . import safefs
 from .journal import journal_records
-from .objectstore import DiskObjectStore, seal_journal_fd
+from .objectstore import DiskObjectStore
 from .pack import grouped_by_type, write_pack
 from .repack import geometric_rollup
 
@@ -102,11 +102,9 @@ def maybe_seal(store: DiskObjectStore) -> None:
             return
 
     def work() -> None:
-        try:
-            safefs.check_dirs(store.top, store.pack_dir)  # never write a pack elsewhere
-            data = w.read_all()
-            seal_journal_fd(store, w.path, data)  # the pack is published first,
-            os.unlink(w.path)                     # then the journal goes
+        try:   # the same sealing as the child process's (the pack first, then the journal)
+            seal(store.dir, w.path, w.fd, w.end, level=opts.level,
+                 max_object_size=opts.max_object_size, fsync=opts.durability == "full")
         finally:
             w.close()
         if opts.auto_pack_limit > 0:
