@@ -208,14 +208,14 @@ def test_missing_child_history_is_a_finding(tree, monkeypatch):
     # a collapse whose tip cannot be read (as after a prune) is reported, not a traceback
     import trace_core.agents.expand as ex
     from trace_core.errors import MissingObject
-    tip, real = a.resolve("HEAD"), ex._entries
+    tip, real = a.resolve("HEAD"), ex.entries_at
 
     def broken(repo, cid):
         if cid == tip:
             raise MissingObject(cid.hex())
         return real(repo, cid)
 
-    monkeypatch.setattr(ex, "_entries", broken)
+    monkeypatch.setattr(ex, "entries_at", broken)
     lost = r.audit_lost()
     assert [f.kind for f in lost.findings] == ["history-missing"]
     assert lost.findings[0].source == tip.hex() and lost.findings[0].agent == "a"

@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 from conftest import assert_one_line_error, invoke
 
-from trace_core.errors import InputError, RevisionError
+from trace_core.errors import InputError, RevisionError, TraceError
 from trace_core.inspect import blame as blame_mod
 from trace_core.repository import Repository
 
@@ -173,14 +173,13 @@ def test_collapse_depth_is_bounded(repo, monkeypatch):
 
 def test_a_childs_inherited_entries_are_followed_into_the_parent(repo):
     first = repo.user("parent said this", author="boss")
-    sp = repo.spawn("kid", task="the task")
+    repo.spawn("kid", task="the task")
     kid = repo.agent("kid")
     recs = kid.blame()
     assert recs[0]["introduced"]["commit"] == first.hex
     assert recs[0]["events"][0]["op"] == "spawn"
     root = kid.head_commit().hex()
     assert recs[-1]["introduced"] == dict(recs[-1]["introduced"], op="spawn", commit=root)
-    assert sp is not None
 
 
 def test_entry_and_grep_select(repo):
@@ -328,3 +327,13 @@ def test_cli_bad_input_is_one_line(rdir):
     assert_one_line_error(invoke(rdir, "blame", "--entry", "5"), "no entry 5", "1 entries")
     assert_one_line_error(invoke(rdir, "blame", "no-such-rev"), "no-such-rev")
     assert_one_line_error(invoke(rdir, "blame", "--entry", "0", "--grep", "x"), "not both")
+
+
+def test_an_item_without_a_role_is_named_by_its_type(repo):
+    repo.append({"type": "function_call", "call_id": "c", "name": "f", "arguments": "{}"})
+    repo.append({"type": "function_call_output", "call_id": "c", "output": "42"})
+    assert [r["role"] for r in repo.blame()] == ["function_call", "function_call_output"]
+    assert [r["role"] for r in repo.export_messages()] == ["function_call",
+                                                           "function_call_output"]
+    with pytest.raises(TraceError, match="not both"):
+        list(repo.export_messages(["HEAD"], all=True))

@@ -28,7 +28,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any, NamedTuple
 
-from .. import chunked
+from ..context import entries_at
 from ..errors import (
     AgentNotFound,
     InvalidRefName,
@@ -182,10 +182,6 @@ class _Item(NamedTuple):
     blocks: tuple = ()
 
 
-def _entries(repo: RepoState, cid: bytes) -> list[Entry]:
-    return chunked.entries(repo.get_snapshot(repo.get_commit(cid).snapshot), repo.get_node)
-
-
 def collapses_in(repo: RepoState, start: bytes, msgs: list[dict]) -> dict[bytes, Commit]:
     """{blob id: collapse commit} of the collapse commits reachable from `start` whose message
     may be among `msgs` (none are looked for when no message reads like a collapse result)."""
@@ -204,12 +200,12 @@ def _own(repo: RepoState, k: Commit) -> tuple[list[Entry], bytes]:
     """(the child's own entries at the tip collapse `k` carried, the tip)."""
     meta = k.meta or {}
     tip, root = meta["tip"], meta.get("root")
-    entries = _entries(repo, tip)
+    entries = entries_at(repo, tip)
     n, own = meta.get("messages"), meta.get("own")
     if isinstance(n, int) and isinstance(own, int) and n == len(entries) and 0 <= own <= n:
         return entries[n - own:], tip
     from .collapse import prefix_length
-    inherited = prefix_length(_entries(repo, root), entries) if isinstance(root, bytes) else 0
+    inherited = prefix_length(entries_at(repo, root), entries) if isinstance(root, bytes) else 0
     return entries[inherited:], tip
 
 
@@ -368,7 +364,7 @@ class Expansion:
         from ..bulk import no_gc_pauses
         repo, k = self.repo, self.commit
         with no_gc_pauses():
-            entries = _entries(repo, k.id)
+            entries = entries_at(repo, k.id)
             msgs = [repo.get_blob(e.blob).message for e in entries]
             at = k.targets[0] if k.targets and k.targets[0] < len(entries) and \
                 k.blobs and entries[k.targets[0]].blob == k.blobs[0] else \

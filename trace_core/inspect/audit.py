@@ -27,9 +27,10 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .. import chunked
+from ..context import entries_at
 from ..errors import InputError, MalformedObject, MissingObject, ObjectError, OperationError
 from ..messages import is_tool_output, message_text, preview
+from ..messages import kind as message_kind
 from ..objects import Commit, Entry
 from ..state import RepoState
 
@@ -89,22 +90,10 @@ class AuditEntry:
         return asdict(self)
 
 
-def _role(m: Any) -> str:
-    if not isinstance(m, dict):
-        return "?"
-    role = m.get("role") or m.get("type") or "?"
-    return str(role)
-
-
 def _entry(repo: RepoState, index: int, blob: bytes) -> AuditEntry:
     m = repo.get_blob(blob).message
-    return AuditEntry(index, blob.hex(), _role(m), preview(m, PREVIEW), repo.blob_tokens(blob))
-
-
-def _entries(repo: RepoState, cid: bytes | None) -> list[Entry]:
-    if cid is None:
-        return []
-    return chunked.entries(repo.get_snapshot(repo.get_commit(cid).snapshot), repo.get_node)
+    return AuditEntry(index, blob.hex(), message_kind(m), preview(m, PREVIEW),
+                      repo.blob_tokens(blob))
 
 
 def _text(repo: RepoState, blob: bytes) -> str:
@@ -233,7 +222,7 @@ def audit_knew(repo: RepoState, agent: str | None, rev: str, of: str | None = No
     else:
         cid, how = _at_time(a, target.time_ms, oid)
         kind = "time"
-    mine, theirs = _entries(a, cid), _entries(b, oid)
+    mine, theirs = entries_at(a, cid), entries_at(b, oid)
     only_a, only_b = _one_side(a, mine, theirs), _one_side(a, theirs, mine)
     tok_a = sum(a.blob_tokens(e.blob) for e in mine)
     tok_b = sum(a.blob_tokens(e.blob) for e in theirs)
@@ -354,7 +343,7 @@ def audit_lost(repo: RepoState, range: str | None = None) -> Lost:
     me = _label(repo.agent_name)
     tip_text = ""
     if tip is not None and any(c.op == "compress" for c in commits):
-        tip_text = "\n".join(_text(repo, e.blob) for e in _entries(repo, tip))
+        tip_text = "\n".join(_text(repo, e.blob) for e in entries_at(repo, tip))
     out: list[Finding] = []
     for c in commits:
         parent = c.parents[0] if c.parents else None
@@ -374,7 +363,7 @@ def audit_lost(repo: RepoState, range: str | None = None) -> Lost:
 def _removed(repo: RepoState, c: Commit, parent: bytes, me: str, kind: str,
              source: str | None) -> list[Finding]:
     """The entries of `parent`'s context the context of `c` no longer has."""
-    before, after = _entries(repo, parent), _entries(repo, c.id)
+    before, after = entries_at(repo, parent), entries_at(repo, c.id)
     gone = _one_side(repo, before, after)
     new = {e.blob for e in after} - {e.blob for e in before}
     out = []
@@ -473,7 +462,7 @@ def _not_collapsed(repo: RepoState, k: Commit) -> list[Finding]:
         return [Finding("history-missing", k.hex, k.op, child, k.time_ms, note,
                         source=tip.hex())]
     said = "\n".join(_text(repo, b) for b in k.blobs)
-    tip_entries = _entries(repo, tip)
+    tip_entries = entries_at(repo, tip)
     offset = len(tip_entries) - len(own)
     out = []
     for i, e in enumerate(own):

@@ -23,6 +23,7 @@ from .. import chunked
 from ..compress.origins import align
 from ..errors import InputError, MissingObject, UnreadableObject
 from ..ids import from_hex, is_hex_id, to_hex
+from ..messages import kind as message_kind
 from ..messages import message_text, preview
 from ..plumbing.revparse import resolve_any
 
@@ -403,7 +404,7 @@ def _blame(repo: RepoState, head: bytes, entry: int | None, grep: str | None, de
     out = []
     for i in wanted:
         rec = _record(w, w.slots[top[i]], depth, cache)
-        rec["role"] = msgs[i].get("role")
+        rec["role"] = message_kind(msgs[i])
         rec["preview"] = preview(msgs[i], 60)
         out.append(rec)
     return out
@@ -414,7 +415,7 @@ def _with_message(w: _Walk, rec: dict, blob: bytes | None) -> dict:
         m = w.repo.get_blob(blob).message if blob is not None else None
     except _GONE:
         m = None
-    rec["role"] = m.get("role") if m is not None else None
+    rec["role"] = message_kind(m) if m is not None else None
     rec["preview"] = preview(m, 60) if m is not None else None
     return rec
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from ..errors import TraceError
 from ..ids import ZERO_HEX, is_hex_id, to_hex
+from ..messages import kind
 from ..objects import Blob, Commit, Node, Snapshot, TraceObject
 from ..state import RepoState
 
@@ -147,7 +148,6 @@ def ordered_objects(repo: RepoState, roots: Iterable[bytes]) -> Iterator[TraceOb
     pruned sub-agent history, retention.pruned_ids); a missing parent, snapshot, node or blob
     raises. Each object is read and decoded once (its bytes verified against its id)."""
     from ..gc import meta_ids
-    from ..objects import parse_object
     from ..retention import pruned_ids
     stop = pruned_ids(repo.trace_dir)
     store = repo.store
@@ -161,13 +161,12 @@ def ordered_objects(repo: RepoState, roots: Iterable[bytes]) -> Iterator[TraceOb
             done.add(oid)
             yield obj
             continue
-        try:
-            data = store.get_bytes(oid)
+        try:   # (through the decode cache: export_messages reads the blobs again)
+            obj = store.get(oid)
         except TraceError:
             if soft:   # meta may hold 32-byte values that are not objects
                 continue
             raise
-        obj = parse_object(data, strict=False)
         stack.append((oid, obj, False))
         if isinstance(obj, Commit):   # parents, snapshot, blobs; then its meta links
             for i in reversed([i for i in meta_ids(obj.meta) if i not in done and i not in stop]):
@@ -177,18 +176,22 @@ def ordered_objects(repo: RepoState, roots: Iterable[bytes]) -> Iterator[TraceOb
                 stack.append((k, None, False))
 
 
-def export(repo: RepoState, revs: Sequence[str] = (), all: bool = False) -> Iterator[str]:
-    """The bundle of `revs` (revisions of this namespace; default HEAD) or, with `all`, of every
-    ref of every agent namespace: its lines, each ending in a newline (docs/FORMAT.md, "Bundles";
-    docs/inspect.md). Refs are read first, so the bundle is consistent with them."""
+def _named(repo: RepoState, revs: Sequence[str], all: bool) -> tuple[list, list]:
+    """(ref lines, root ids) of `revs` (default HEAD) or, with `all`, of every ref."""
     if all:
         if revs:
             from ..errors import InputError
             raise InputError("export takes either --all or revisions, not both")
         refs = all_refs(repo)
-        roots = _roots(refs)
-    else:
-        refs, roots = named_refs(repo, list(revs) or ["HEAD"])
+        return refs, _roots(refs)
+    return named_refs(repo, list(revs) or ["HEAD"])
+
+
+def export(repo: RepoState, revs: Sequence[str] = (), all: bool = False) -> Iterator[str]:
+    """The bundle of `revs` (revisions of this namespace; default HEAD) or, with `all`, of every
+    ref of every agent namespace: its lines, each ending in a newline (docs/FORMAT.md, "Bundles";
+    docs/inspect.md). Refs are read first, so the bundle is consistent with them."""
+    refs, roots = _named(repo, revs, all)
     yield dumps({"type": "header", "format": BUNDLE_FORMAT, "version": BUNDLE_VERSION,
                  "encoding": repo.encoding})
     n = 0
@@ -224,7 +227,7 @@ def export_messages(repo: RepoState, revs: Sequence[str] = (),
     collapse; else None), role, tokens (the message's, framing included), time (ISO 8601 with the
     commit's offset), time_ms, text (messages.message_text)."""
     from ..messages import message_text
-    roots = _roots(all_refs(repo)) if all else named_refs(repo, list(revs) or ["HEAD"])[1]
+    roots = _named(repo, revs, all)[1]
     for c in ordered_objects(repo, roots):
         if not isinstance(c, Commit):
             continue
@@ -232,6 +235,6 @@ def export_messages(repo: RepoState, revs: Sequence[str] = (),
         for i, bid in enumerate(c.blobs):
             blob = repo.get_blob(bid)
             yield {"agent": c.author, "commit": c.hex, "op": c.op, "index": i,
-                   "position": c.targets[i] if placed else None, "role": blob.role,
+                   "position": c.targets[i] if placed else None, "role": kind(blob.message),
                    "tokens": repo.blob_tokens(bid, blob), "time": _iso(c.time_ms, c.tz_min),
                    "time_ms": c.time_ms, "text": message_text(blob.message)}

@@ -16,13 +16,11 @@ from ..errors import InputError, RefConflict, TraceError
 from ..ids import hash_bytes, is_hex_id
 from ..objects import MAX_OBJECT_SIZE, TraceObject, parse_object
 from ..state import RepoState
-from .export import BUNDLE_FORMAT, BUNDLE_VERSION, LINE_TYPES, links, object_line
+from .export import BUNDLE_FORMAT, BUNDLE_VERSION, LINE_TYPES, TRANSIENT_REFS, links, object_line
 
 #: the longest line read: an object's base64 bytes plus its readable view (JSON escapes can make
 #: that several times the object), bounded so a damaged bundle cannot exhaust memory
 MAX_LINE_BYTES = 3 * MAX_OBJECT_SIZE
-#: pseudo-refs of a stopped operation or of a reset: not history, never imported
-_NOT_IMPORTED = ("ORIG_HEAD", "MERGE_HEAD", "REBASE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD")
 MAX_SYMREF_DEPTH = 5
 _TYPES = {v: k for k, v in LINE_TYPES.items()}
 
@@ -109,7 +107,7 @@ def _ref(n: int, line: dict) -> tuple[str | None, str, str]:
         if not isinstance(name, str):
             raise InputError("a ref name must be a string")
         check_writable(name)
-        if name in _NOT_IMPORTED:
+        if name in TRANSIENT_REFS:   # a stopped operation's or a reset's: not history
             raise InputError(f"{name} belongs to a stopped operation; it is not imported")
         if "target" in line:
             target = line["target"]
@@ -318,12 +316,13 @@ def import_bundle(repo: RepoState, source: str | os.PathLike | IO[bytes],
     already stored are written as one pack, and the refs are set. `max_line`: the longest line
     accepted (default MAX_LINE_BYTES)."""
     if isinstance(source, (str, os.PathLike)):
-        try:
-            with open(source, "rb") as f:
-                return import_bundle(repo, f, namespace, force, max_line)
+        try:        # (only the open: a write that fails later is not "cannot read")
+            f = open(source, "rb")  # noqa: SIM115 (closed by the `with` below)
         except OSError as exc:
             raise InputError(f"cannot read bundle {os.fspath(source)}: "
                              f"{exc.strerror or exc}") from None
+        with f:
+            return import_bundle(repo, f, namespace, force, max_line)
     header, objects, refs = read_bundle(repo, source, max_line)
     refs = _mapped(refs, namespace)
     todo, same = _plan(repo, refs, force)
