@@ -425,3 +425,19 @@ def test_hook_keys_are_trusted_settings(tmp_path):
     assert KNOWN_KEYS["hooks.timeout"].default == 10.0
     p = invoke_cli("-C", str(tmp_path), "config", "hooks.timeout", "0")
     assert p.returncode != 0
+
+
+def test_without_any_hook_setting_nothing_is_registered(rdir, env):
+    r = Repository.open(rdir)
+    try:
+        assert r.enable_hook_programs({}) is None and not r.hooks.active
+        r.user("no events are built")
+        assert not r.hooks.active
+    finally:
+        r.close()
+    from trace_core.config import Config
+    r = Repository.open(rdir, user_config=Config.from_items([("hooks.post-commit", "true")]))
+    try:
+        assert r.enable_hook_programs({}) is not None and r.hooks.active
+    finally:
+        r.close()

@@ -380,3 +380,19 @@ def test_context_repair_cli_is_reported_and_leaves_history(rdir):
         assert len(out) == 3 and r.warnings == [
             "repaired: dropped tool result #2 for 'c1' (no call awaiting it)"]
     assert_usage_error(invoke(rdir, "context", "--repair", "x"), "--repair")
+
+
+def test_repair_knows_every_responses_call_item():
+    from trace_core.toolpairs import analyze, repair
+    orphan = [{"role": "user", "content": "go"},
+              {"type": "custom_tool_call_output", "call_id": "x", "output": "done"},
+              {"role": "assistant", "content": "ok"}]
+    fixed = repair(orphan, "drop-orphans")
+    assert analyze(fixed.messages).problems == [] and len(fixed.messages) == 2
+    pending = [{"role": "user", "content": "go"},
+               {"type": "custom_tool_call", "call_id": "y", "name": "patch", "input": "diff"}]
+    fixed = repair(pending, "placeholder")
+    assert fixed.messages[-1]["type"] == "custom_tool_call_output"
+    assert analyze(fixed.messages).pending == [] and analyze(fixed.messages).problems == []
+    from trace_core.messages import message_text
+    assert message_text(orphan[1]) == "done"

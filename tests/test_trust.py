@@ -238,6 +238,10 @@ def test_trust_list_remove_and_star(hostile, tmp_path, env):
     invoke_cli("trust", "*", env=env, check=True)
     p = invoke(hostile, "llm", "config", "--json", env=env, check=True)
     assert json.loads(p.stdout)["trusted"] is True
+    # under '*', a repository is trusted already: no second line is written for it
+    assert invoke(hostile, "trust", env=env, check=True).stdout.startswith("Already trusted")
+    invoke_cli("trust", other, env=env, check=True)
+    assert invoke_cli("trust", "--list", env=env, check=True).stdout == "*\n"
     invoke_cli("trust", "--remove", "*", env=env, check=True)
     p = invoke(hostile, "llm", "config", "--json", env=env, check=True)
     assert json.loads(p.stdout)["trusted"] is False

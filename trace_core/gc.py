@@ -288,8 +288,9 @@ def gc(repo: RepoState, prune_expire_s: int | None = None, now: float | None = N
     if prune_expire_s is None:
         prune_expire_s = repo.config.get_typed("gc.prune-expire")
     _check_grace(prune_expire_s)
-    from .retention import apply_retention, pruned_ids
-    pruned_ids(repo.trace_dir)  # a damaged record file stops gc before anything changes
+    from .retention import apply_retention
+
+    # (apply_retention and _collect each read .trace/pruned before they change anything)
     done = apply_retention(repo, now) if retention else []
     rep = _collect(repo, prune_expire_s, now, reflogs=True, level=19 if aggressive else None,
                    progress=progress)

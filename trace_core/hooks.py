@@ -227,14 +227,20 @@ def run_program(argv: list[str], data: bytes, env: dict[str, str], timeout: floa
     return None
 
 
-def enable_hook_programs(repo: Any, env: Mapping[str, str] | None = None) -> HookPrograms:
+def enable_hook_programs(repo: Any, env: Mapping[str, str] | None = None
+                         ) -> HookPrograms | None:
     """Run the programs the `hooks.post-*` settings name on this repository's events (for
     every view of it). Off by default: the `trace` command enables them; a Python program opts
     in here. `env` is the environment the programs get (e.g. `os.environ`; None: only the
     TRACE_* variables), plus TRACE_DIR, TRACE_AGENT, TRACE_EVENT and TRACE_HOOK. The settings
     are trusted-only (docs/security.md). Returns the callback (`repo.off("*", it)` disables); a
-second call only replaces the environment."""
+    second call only replaces the environment. When no settings layer names a program at all,
+    nothing is registered (None): a command then builds no events and its moves cost one
+    attribute read each, as without hooks."""
     import os
+    if not any(k.startswith("hooks.post-") for _name, cfg in repo.config.layers
+               for k, _v in cfg.items()):
+        return None
     for event, cb in repo.hooks._callbacks:
         if isinstance(cb, HookPrograms) and event == "*":   # enabled already: new environment
             cb.env = dict(env) if env is not None else None

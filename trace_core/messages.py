@@ -137,7 +137,7 @@ def _own_parts(m: dict) -> Iterator[str | ToolCall]:
     """Every piece of a message: content (or a Responses output or reasoning summary), then
     calls outside content."""
     kind = m.get("type")
-    yield from _parts(m.get("output") if kind == "function_call_output" else
+    yield from _parts(m.get("output") if kind in OUTPUT_ITEMS else
                       m.get("summary") if kind == "reasoning" else m.get("content"))
     for c in m.get("tool_calls") or ():
         if isinstance(c, dict):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from . import hooks as _hooks  # (state imports it already: nothing to delay)
 from .state import DEFAULT_BRANCH, FORMAT_VERSION, TRACE_DIR, RepoState, find_trace_dir
 
 if TYPE_CHECKING:   # what the type checker sees: the modules themselves
@@ -30,7 +31,6 @@ if TYPE_CHECKING:   # what the type checker sees: the modules themselves
     from . import context as _context
     from . import diff as _diff
     from . import history as _history
-    from . import hooks as _hooks
     from . import reorder as _reorder
     from . import retention as _retention
     from . import status as _status
@@ -87,7 +87,6 @@ if not TYPE_CHECKING:
     _context = _LazyModule("trace_core.context")
     _diff = _LazyModule("trace_core.diff")
     _history = _LazyModule("trace_core.history")
-    _hooks = _LazyModule("trace_core.hooks")
     _reorder = _LazyModule("trace_core.reorder")
     _retention = _LazyModule("trace_core.retention")
     _status = _LazyModule("trace_core.status")

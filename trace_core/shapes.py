@@ -19,6 +19,7 @@ from .errors import InputError
 
 CHAT, ANTHROPIC, RESPONSES = "chat", "anthropic", "responses"
 ROLES = ("system", "developer", "user", "assistant", "tool")
+PLAIN_ROLES = frozenset(("system", "developer", "user", "assistant"))   # (all but "tool")
 
 # Responses items that call a tool the client runs -> the item that answers them (by call_id)
 CALL_ITEMS = {"function_call": "function_call_output",
@@ -40,7 +41,6 @@ ANTHROPIC_BLOCKS = frozenset(("tool_use", "tool_result", "image", "document", "t
                               "web_search_tool_result", "container_upload"))
 RESPONSES_PARTS = frozenset(("input_text", "output_text", "input_image", "input_file",
                              "refusal", "input_audio_ref"))
-CHAT_PARTS = frozenset(("image_url", "input_audio", "file", "refusal"))
 
 
 def detect(m: dict) -> str:
@@ -231,7 +231,7 @@ def neutral(messages: Sequence[dict]) -> list[Turn]:
     out: list[Turn] = []
     for i, m in enumerate(messages):
         content = m.get("content")
-        if type(content) is str and m.get("role") in _PLAIN and "type" not in m and \
+        if type(content) is str and m.get("role") in PLAIN_ROLES and "type" not in m and \
                 "tool_calls" not in m:
             out.append(Turn(m["role"], None, CHAT, m, i))  # the common case, quickly
             continue
@@ -254,9 +254,6 @@ def neutral(messages: Sequence[dict]) -> list[Turn]:
                 continue
         out.append(Turn(role, parts, shape, m, i))
     return out
-
-
-_PLAIN = frozenset(("system", "developer", "user", "assistant"))
 
 
 def _item_turn(m: dict, i: int) -> Turn:

@@ -29,12 +29,12 @@ from typing import Any, NamedTuple
 
 from .errors import InputError, OperationError
 from .messages import call_ids, call_names, is_tool_output, result_ids
+from .shapes import CALL_ITEMS, OUTPUT_ITEMS, PLAIN_ROLES
 
 ORPHAN = "orphan-result"
 UNANSWERED = "unanswered-call"
 REPAIRS = ("drop-orphans", "placeholder")
 PLACEHOLDER_TEXT = "[no result was recorded for this tool call]"
-_PLAIN_ROLES = frozenset(("user", "assistant", "system", "developer"))
 
 
 class ToolPairingError(OperationError):
@@ -94,7 +94,7 @@ def analyze(messages: Sequence[dict], start: int = 0,
         i = start + k
         if not isinstance(m, dict):
             continue
-        if m.get("role") in _PLAIN_ROLES and isinstance(m.get("content"), str) and \
+        if m.get("role") in PLAIN_ROLES and isinstance(m.get("content"), str) and \
                 not m.get("tool_calls") and "type" not in m:     # the common case, quickly
             if open_:
                 problems.extend(Problem(UNANSWERED, p.index, p.call_id, i)
@@ -145,7 +145,7 @@ class Repaired(NamedTuple):
 
 def _without_results(m: dict, ids: set[str]) -> dict | None:
     """`m` without its results for `ids` (None when nothing is left of it)."""
-    if m.get("role") == "tool" or m.get("type") == "function_call_output":
+    if m.get("role") == "tool" or m.get("type") in OUTPUT_ITEMS:
         return None
     c = m.get("content")
     if isinstance(c, list):
@@ -159,7 +159,7 @@ def _without_results(m: dict, ids: set[str]) -> dict | None:
 
 def _without_calls(m: dict, ids: set[str]) -> dict | None:
     """`m` without its calls `ids` (None when nothing is left of it)."""
-    if m.get("type") == "function_call":
+    if m.get("type") in CALL_ITEMS:
         return None
     m = dict(m)
     if isinstance(m.get("tool_calls"), list):
@@ -180,8 +180,8 @@ def _without_calls(m: dict, ids: set[str]) -> dict | None:
 
 def placeholder(call: dict, call_id: str, text: str = PLACEHOLDER_TEXT) -> dict:
     """A result for `call_id` in the shape of the message that made the call."""
-    if call.get("type") == "function_call":
-        return {"type": "function_call_output", "call_id": call_id, "output": text}
+    if call.get("type") in CALL_ITEMS:     # (a Responses item: the output item it calls for)
+        return {"type": CALL_ITEMS[call["type"]], "call_id": call_id, "output": text}
     content = call.get("content")
     if isinstance(content, list) and any(isinstance(b, dict) and b.get("type") == "tool_use"
                                          and b.get("id") == call_id for b in content):

@@ -66,7 +66,10 @@ def trust(obj, action=None, as_json: bool = False, path=None) -> None:
         echo(f"No longer trusted: {', '.join(gone)}")
         return
     value = "*" if path == "*" else os.path.realpath(repo_dir(obj, path))
-    if value in (v.strip() for v in load_global().get_all(TRUST_KEY)):
+    from trace_core.settings import is_trusted
+    current = load_global()
+    if (value == "*" and "*" in (v.strip() for v in current.get_all(TRUST_KEY))) or \
+            (value != "*" and is_trusted(current, value)):   # (`*`, the folder, a symlink)
         echo(f"Already trusted: {value}")
         return
     os.makedirs(os.path.dirname(gpath), exist_ok=True)
