@@ -380,6 +380,8 @@ def test_json_rows_reproduce_the_drawing(repo):
         lines.append(i["graph"])
         lines.extend(i["after"])
     assert lines == [r.graph for r in rows]
+    # each commit's lane is the column of its `*`: b2, b1 (the merged side) in lane 1
+    assert [i["lane"] for i in items] == [0, 0, 1, 0, 1, 0, 0]
 
 
 # -- against git ------------------------------------------------------------------------------
@@ -462,7 +464,7 @@ def test_cli_graph_of_a_merge_built_with_commit_tree(rdir):
     assert "\x1b[" in colored and re.sub(r"\x1b\[[0-9;]*m", "", colored) == out
     js = json.loads(invoke(rdir, "graph", "--json", "-n", "1", check=True).stdout)
     assert js == [{"id": m, "parents": [a1, b1], "refs": ["HEAD -> main"], "summary": "merge b1",
-                   "op": "merge", "graph": "*   ", "after": ["|\\"]}]
+                   "op": "merge", "graph": "*   ", "lane": 0, "after": ["|\\"]}]
     assert invoke(rdir, "graph", "-n", "0", check=True).stdout == ""
     assert invoke(rdir, "graph", "side", check=True).stdout == \
         f"* {b1[:12]} (side) b1\n* {base[:12]} user: base\n"

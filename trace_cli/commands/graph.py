@@ -43,8 +43,9 @@ def format_rows(rows, color: bool = False) -> list:
 
 
 def to_json(rows) -> list:
-    """One object per commit; `graph` is its row's prefix and `after` the connector rows drawn
-    below it (before the next commit), so the list reproduces the drawing."""
+    """One object per commit; `graph` is its row's prefix, `lane` the column of its `*` (lanes
+    are two characters wide) and `after` the connector rows drawn below it (before the next
+    commit), so the list reproduces the drawing."""
     out: list = []
     for r in rows:
         if r.commit is None:
@@ -53,7 +54,7 @@ def to_json(rows) -> list:
             continue
         out.append({"id": r.commit.hex(), "parents": [p.hex() for p in r.parents],
                     "refs": list(r.labels), "summary": r.summary, "op": r.op,
-                    "graph": r.graph, "after": []})
+                    "graph": r.graph, "lane": r.graph.index("*") // 2, "after": []})
     return out
 
 
