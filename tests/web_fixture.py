@@ -33,7 +33,7 @@ def build_web_repo(path: str) -> dict:
         repo.assistant(f"Dinner option {i} costs {40 + i} EUR per person at place {i}.")
     ids["before_compress"] = repo.head_commit().hex()
     res = repo.compress("HEAD~8..HEAD", strategy="extractive")
-    ids["compress"] = res.commit.hex
+    ids["compress"] = res.commit      # (hex)
     ids["dropped"] = repo.assistant("A draft answer that gets reset away.").hex
     repo.reset("HEAD~1", mode="hard")
     ids["final"] = repo.assistant("Final plan: flights 2160 EUR, Casa do Rio 1500 EUR.").hex
