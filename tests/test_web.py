@@ -248,7 +248,8 @@ def test_export_html_embeds_every_view_and_rebuilds_each_context(built, tmp_path
     out = str(tmp_path / "run.html")
     p = invoke(path, "export", "--html", out, check=True)
     assert p.stdout.startswith(f"wrote {out} (")
-    html = open(out, encoding="utf-8").read()
+    with open(out, encoding="utf-8") as f:
+        html = f.read()
     assert "static/viewer" not in html            # style and script inlined
     bundle = embedded(html)
     docs = bundle["docs"]
@@ -282,7 +283,8 @@ def test_export_html_limit_and_bad_arguments(built, tmp_path):
     path, _ = built
     out = str(tmp_path / "few.html")
     invoke(path, "export", "--html", out, "-n", "2", check=True)
-    assert len(embedded(open(out).read())["docs"]["/api/graph"]["commits"]) == 2
+    with open(out, encoding="utf-8") as f:
+        assert len(embedded(f.read())["docs"]["/api/graph"]["commits"]) == 2
     assert_one_line_error(invoke(path, "export", "--html", out, "HEAD"), "--html", code=2)
     assert_one_line_error(invoke(path, "export", "--html", out, "--messages"), "--html", code=2)
     assert_one_line_error(invoke(path, "export", "-n", "3"), "--max-count is for --html",
