@@ -197,6 +197,34 @@ def test_context_entries_and_tool_pairs(server):
     assert xss["text"] == XSS and xss["kind"] == "user"
 
 
+def test_context_windows_keep_the_pairs_of_the_whole_context(server):
+    srv, _, _ = server
+    full = get_json(srv, "/api/context/HEAD")[1]
+    assert full["offset"] == 0 and full["total"] == len(full["entries"])
+    win = get_json(srv, "/api/context/HEAD?offset=3&limit=2")[1]
+    assert win["offset"] == 3 and win["total"] == full["total"]
+    assert win["entries"] == full["entries"][3:5] and win["pairs"] == full["pairs"]
+    past = get_json(srv, "/api/context/HEAD?offset=999")[1]
+    assert past["entries"] == [] and past["total"] == full["total"]
+    for bad in ("offset=-1", "limit=x", "offset=1e3", "limit=" + "9" * 13):
+        got, doc = get_json(srv, f"/api/context/HEAD?{bad}")
+        assert got == 400 and "integer" in doc["error"], bad
+
+
+def test_the_graph_is_cached_until_a_ref_moves(tmp_path):
+    repo = Repository.init(str(tmp_path / "c"), encoding="chars/4")
+    repo.user("one")
+    with repo.serve() as srv:
+        assert len(get_json(srv, "/api/graph")[1]["commits"]) == 1
+        assert len(get_json(srv, "/api/graph")[1]["commits"]) == 1
+        two = repo.user("two")
+        g = get_json(srv, "/api/graph")[1]
+        assert [c["id"] for c in g["commits"]][0] == two.hex
+        repo.switch("b", create=True)
+        assert get_json(srv, "/api/graph")[1]["commits"][0]["refs"] == ["HEAD -> b", "main"]
+    repo.close()
+
+
 def test_diff_provenance_timeline_reflog_and_lost(server):
     srv, repo, ids = server
     d = get_json(srv, f"/api/diff/{ids['before_compress']}/{ids['compress']}")[1]

@@ -58,43 +58,49 @@ def info(repo: RepoState, name: str, mode: str = "live") -> dict:
 def graph(repo: RepoState, agent: str | None = None, limit: int | None = None) -> dict:
     """The commit graph in lanes: without `agent`, the whole agent tree from every ref (spawn and
     collapse links between agents); with it, that agent's history from its refs. Children
-    before parents; each commit's `lane` is its column in `trace graph`'s layout."""
+    before parents; each commit's `lane` is its column in `trace graph`'s layout. `limit`: the
+    first `limit` commits only (read without walking the rest of the history when there is no
+    sub-agent to draw)."""
     links: dict = {}
     agents: dict = {}
-    if agent in (None, ""):
+    tree = agent in (None, "")
+    v = repo if tree else view(repo, agent)
+    if v.head_commit() is None and not v.refs.list("refs/"):
+        rows: list = []
+    elif tree and v.agents():
         from ..agents.lanes import agent_graph
-        if repo.head_commit() is None and not repo.refs.list("refs/"):
-            rows: list = []
-        else:
-            g = agent_graph(repo, (), all_refs=True, limit=limit)
-            rows, links, agents = g.rows, g.links, g.agents
-        own = repo.agent_name
+        g = agent_graph(v, (), all_refs=True, limit=limit)
+        rows, links, agents = g.rows, g.links, g.agents
     else:
         from ..render.graph import graph_log
-        v = view(repo, agent)
-        rows = graph_log(v, (), all_refs=True, limit=limit) if v.refs.list("refs/") or \
-            v.head_commit() is not None else []
-        own = v.agent_name
+        rows = graph_log(v, (), all_refs=True, limit=limit)
+    own = v.agent_name
     read = repo.index.row_reader(("total",))
     commits = []
+    add = commits.append
     lanes = 0
+    get_agent = agents.get
     for r in rows:
-        oid = r.commit
+        oid = r[1]
         if oid is None:
             continue
-        lane = r.graph.index("*") // 2
-        lanes = max(lanes, lane + 1)
-        extra = links.get(oid, ())
-        other = {o for _, o in extra}
+        lane = r[0].index("*") // 2
+        if lane >= lanes:
+            lanes = lane + 1
         row = read(oid)
-        a = agents.get(oid) if agent in (None, "") else None
-        commits.append({"id": oid.hex(), "parents": [p.hex() for p in r.parents if p not in other],
-                        "lane": lane, "op": r.op, "summary": r.summary, "tokens": row[4],
-                        "time": row[3], "agent": a if a is not None else own,
-                        "refs": list(r.labels),
-                        "links": [{"kind": k, "id": o.hex()} for k, o in extra]})
-    return {"agent": own if agent in (None, "") else view(repo, agent).agent_name,
-            "lanes": lanes, "commits": commits}
+        a = get_agent(oid)
+        extra = links.get(oid)
+        if extra:
+            other = {o for _, o in extra}
+            parents = [p.hex() for p in r[2] if p not in other]
+            linked = [{"kind": k, "id": o.hex()} for k, o in extra]
+        else:
+            parents = [p.hex() for p in r[2]]
+            linked = []
+        add({"id": oid.hex(), "parents": parents, "lane": lane, "op": r[4], "summary": r[3],
+             "tokens": row[4], "time": row[3], "agent": own if a is None else a,
+             "refs": list(r[5]), "links": linked})
+    return {"agent": own, "lanes": lanes, "commits": commits}
 
 
 # -- context, blame, diff ---------------------------------------------------------------------
@@ -130,14 +136,35 @@ def commit_header(repo: RepoState, cid: bytes) -> dict:
             "tokens": c.total_tokens}
 
 
-def context(repo: RepoState, rev: str) -> dict:
-    """The context at `rev`: every entry with its kind, pin, tokens and text, and the tool call
-    pairs (call id -> the indexes of the call and of its result)."""
+def context(repo: RepoState, rev: str, offset: int = 0, limit: int | None = None) -> dict:
+    """The context at `rev`: its entries (`offset` and `limit`: a window of them; `total` says
+    how many there are) with kind, pin, tokens and text, and the tool call pairs of the whole
+    context (call id -> the indexes of the call and of its result)."""
     from ..context import entries_at
+    from ..messages import call_ids, result_ids
     cid = commit_id(repo, rev)
-    entries = [entry_view(repo, i, e) for i, e in enumerate(entries_at(repo, cid))]
+    for name, value in (("offset", offset), ("limit", limit)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or value < 0):
+            raise InputError(f"{name} must be a non-negative integer, not {value!r:.40}")
+    ents = entries_at(repo, cid)
+    end = len(ents) if limit is None else min(len(ents), offset + limit)
+    entries = [entry_view(repo, i, ents[i]) for i in range(offset, end)]
+    if offset == 0 and end == len(ents):
+        found = pairs(entries)
+    else:    # the pairs of the whole context, reading only the calls and answers of the rest
+        found = {}
+        for i, e in enumerate(ents):
+            m = repo.get_blob(e.blob).message
+            if isinstance(m, dict):
+                found.update((c, {"call": i, "result": None}) for c in call_ids(m)
+                             if c not in found)
+                for c in result_ids(m):
+                    if c in found and found[c]["result"] is None:
+                        found[c]["result"] = i
     doc = commit_header(repo, cid)
-    doc.update(budget=_budget(repo), entries=entries, pairs=pairs(entries))
+    doc.update(budget=_budget(repo), total=len(ents), offset=offset, entries=entries,
+               pairs=found)
     return doc
 
 

@@ -47,9 +47,38 @@ def _one(query: dict, key: str) -> str | None:
     return vals[0]
 
 
+def _count(query: dict, key: str) -> int | None:
+    value = _one(query, key)
+    if value is None:
+        return None
+    if not value.isdigit() or len(value) > 12:
+        raise InputError(f"{key} must be a non-negative integer, got {value!r:.40}")
+    return int(value)
+
+
 def repo_name(repo: RepoState) -> str:
     """What the page calls the repository: the name of the directory holding `.trace`."""
     return os.path.basename(os.path.dirname(os.path.abspath(repo.trace_dir))) or "trace"
+
+
+def refs_state(trace_dir: str) -> tuple:
+    """What every ref, reflog and setting of a repository is now, cheaply (name, size and
+    change time of each file outside objects/ and the index): a cached document stays valid
+    while this is unchanged."""
+    out = []
+    for root, dirs, files in os.walk(trace_dir):
+        if root == trace_dir:
+            dirs[:] = [d for d in dirs if d != "objects"]
+        for f in files:
+            if f.startswith("index.sqlite"):
+                continue
+            try:
+                st = os.lstat(os.path.join(root, f))
+            except OSError:
+                continue
+            out.append((root, f, st.st_size, st.st_mtime_ns))
+    out.sort()
+    return tuple(out)
 
 
 def route(repo: RepoState, path: str, query: dict) -> Any:
@@ -61,12 +90,9 @@ def route(repo: RepoState, path: str, query: dict) -> Any:
     if name == "info" and not args:
         return data.info(repo, repo_name(repo))
     if name == "graph" and not args:
-        limit = _one(query, "limit")
-        if limit is not None and not limit.isdigit():
-            raise InputError(f"limit must be a non-negative integer, got {limit!r:.40}")
-        return data.graph(repo, agent, int(limit) if limit is not None else None)
+        return data.graph(repo, agent, _count(query, "limit"))
     if name == "context" and len(args) == 1:
-        return data.context(v, args[0])
+        return data.context(v, args[0], _count(query, "offset") or 0, _count(query, "limit"))
     if name == "blame" and len(args) == 1:
         return data.blame(v, args[0])
     if name == "diff" and len(args) == 2:
@@ -103,6 +129,25 @@ class WebServer:
         self.host_header = f"{HOST}:{self.port}"
         self.url = f"http://{self.host_header}/"
         self._thread: threading.Thread | None = None
+        self._cache: dict = {}
+
+    def answer(self, path: str, query: dict) -> bytes:
+        """The JSON bytes of an API request; the graph (costly on a long history) is kept
+        while the repository's refs do not change."""
+        key = None
+        if path == "/api/graph":
+            key = (tuple(sorted((k, tuple(v)) for k, v in query.items())),
+                   refs_state(self.repo.trace_dir))
+            hit = self._cache.get(key)
+            if hit is not None:
+                return hit
+        doc = route(self.repo, path, query)
+        body = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+        if key is not None:
+            if len(self._cache) >= 8:
+                self._cache.clear()
+            self._cache[key] = body
+        return body
 
     def start(self) -> WebServer:
         """Serve in a background thread (returns at once)."""
@@ -175,8 +220,8 @@ def _handler(server: WebServer) -> type[BaseHTTPRequestHandler]:
                 elif path.startswith("/api/"):
                     query = parse_qs(url.query, keep_blank_values=True)
                     with server.lock:
-                        doc = route(server.repo, path, query)
-                    self._json(200, doc)
+                        body = server.answer(path, query)
+                    self._send(200, body, "application/json; charset=utf-8")
                 else:
                     raise NotFound(path)
             except NotFound:
