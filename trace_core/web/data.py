@@ -76,7 +76,7 @@ def graph(repo: RepoState, agent: str | None = None, limit: int | None = None) -
         rows = graph_log(v, (), all_refs=True, limit=limit)
     own = v.agent_name
     read = repo.index.row_reader(("total",))
-    commits = []
+    commits: list[dict] = []
     add = commits.append
     lanes = 0
     get_agent = agents.get
@@ -174,7 +174,8 @@ def blame(repo: RepoState, rev: str) -> list[dict]:
     return blame_(repo, to_hex(commit_id(repo, rev)))
 
 
-def _side(m: dict | None, pinned: bool | None) -> dict | None:
+def side(m: dict | None, pinned: bool | None) -> dict | None:
+    """One side of a diff item: the message's kind and text, and the entry's pin."""
     from ..messages import kind, message_text
     if m is None:
         return None
@@ -195,7 +196,7 @@ def diff(repo: RepoState, a: str, b: str) -> dict:
         po = old[it.old_index].pinned if it.old_index is not None else None
         pn = new[it.new_index].pinned if it.new_index is not None else None
         items.append({"kind": it.kind, "old_index": it.old_index, "new_index": it.new_index,
-                      "old": _side(it.old, po), "new": _side(it.new, pn),
+                      "old": side(it.old, po), "new": side(it.new, pn),
                       "text_diff": it.text_diff})
     return {"old": d.old, "new": d.new, "old_tokens": d.old_tokens, "new_tokens": d.new_tokens,
             "items": items}

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from ..context import entries_at
+from .. import chunked
 from ..errors import TraceError
 from . import data
 from .page import standalone
@@ -25,12 +25,49 @@ def _q(path: str, agent: str | None) -> str:
     return path if agent is None else f"{path}?agent={quote(agent, safe=_SAFE)}"
 
 
-def _common(a: list, b: list) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
+class _Shape:
+    """A context as its snapshot's sealed leaves and tail: two contexts sharing a prefix share
+    its leaves (the chunking is content-defined), so comparing them reads only where they
+    differ."""
+
+    __slots__ = ("refs", "tail", "count")
+
+    def __init__(self, repo: RepoState, cid: bytes) -> None:
+        snap = repo.get_snapshot(repo.get_commit(cid).snapshot)
+        self.refs, self.tail = chunked.leaves(snap, repo.get_node)
+        self.count = snap.count
+
+    def between(self, repo: RepoState, start: int, end: int) -> list:
+        return chunked.entries_between(self.refs, self.tail, start, min(end, self.count),
+                                       repo.get_node)
+
+
+def _common(repo: RepoState, a: _Shape, b: _Shape) -> int:
+    """How many entries (blob and flags) the contexts `a` and `b` begin with alike."""
+    pos = k = 0
+    while k < len(a.refs) and k < len(b.refs) and a.refs[k] == b.refs[k]:
+        pos += a.refs[k][1]
+        k += 1
+    step = 128
+    while pos < a.count and pos < b.count:
+        for x, y in zip(a.between(repo, pos, pos + step), b.between(repo, pos, pos + step),
+                        strict=False):
+            if x.blob != y.blob or x.flags != y.flags:
+                return pos
+            pos += 1
+        step *= 2
+    return pos
+
+
+def _appended(repo: RepoState, c: dict, parent: str, tail: list, start: int) -> dict:
+    """data.diff of a context that only extends its parent's (what every append makes): each
+    new entry added, without aligning the whole contexts."""
+    items = [{"kind": "added", "old_index": None, "new_index": start + i, "old": None,
+              "new": data.side(repo.get_blob(e.blob).message, e.pinned), "text_diff": ""}
+             for i, e in enumerate(tail)]
+    old_tokens = repo.get_commit(bytes.fromhex(parent)).total_tokens
+    return {"old": parent, "new": c["id"], "old_tokens": old_tokens, "new_tokens": c["tokens"],
+            "items": items}
 
 
 def bundle(repo: RepoState, limit: int | None = None,
@@ -52,25 +89,29 @@ def bundle(repo: RepoState, limit: int | None = None,
     commits = g["commits"]
     ids = {c["id"] for c in commits}
     # contexts, oldest first, each a delta of its first parent's when that is exported too
-    entries: dict = {}
+    shapes: dict = {}
     for n, c in enumerate(reversed(commits)):
         cid = bytes.fromhex(c["id"])
-        full = entries_at(repo, cid)
-        ents = [(e.blob, e.flags) for e in full]
+        shape = _Shape(repo, cid)
         doc = data.commit_header(repo, cid)
         doc["budget"] = info["budget"]
         parent = doc["parents"][0] if doc["parents"] else None
-        start = 0
-        if parent in entries:
-            start = _common(entries[parent], ents)
+        base = shapes.get(parent)
+        start = _common(repo, base, shape) if base is not None else 0
+        if base is not None:
             doc["base"], doc["keep"] = parent, start
-        views = [data.entry_view(repo, i, full[i]) for i in range(start, len(full))]
-        doc["entries"] = views
-        if "base" not in doc:
+        tail = shape.between(repo, start, shape.count)
+        views = [data.entry_view(repo, start + i, e) for i, e in enumerate(tail)]
+        doc.update(total=shape.count, offset=0, entries=views)
+        if base is None:
             doc["pairs"] = data.pairs(views)
         docs[f"/api/context/{c['id']}"] = doc
-        entries[c["id"]] = ents
-        docs[f"/api/diff/{parent or '-'}/{c['id']}"] = data.diff(repo, parent or "-", c["id"])
+        shapes[c["id"]] = shape
+        if base is not None and parent is not None and start == base.count:
+            docs[f"/api/diff/{parent}/{c['id']}"] = _appended(repo, c, parent, tail, start)
+        else:
+            docs[f"/api/diff/{parent or '-'}/{c['id']}"] = data.diff(repo, parent or "-",
+                                                                     c["id"])
         if c["op"] in ("compress", "collapse"):
             docs[f"/api/provenance/{c['id']}"] = data.provenance(repo, c["id"])
         if progress is not None:
