@@ -369,6 +369,33 @@ def test_trace_web_serves_until_interrupted(built):
     print(f"trace web printed its URL after {started * 1000:.0f} ms")
 
 
+def test_trace_web_open_hands_the_url_to_the_browser(built, tmp_path):
+    """--open goes through Python's webbrowser, which runs the user's $BROWSER: here a script
+    that writes down the URL it was given."""
+    path, _ = built
+    seen = tmp_path / "opened"
+    script = tmp_path / "browser.sh"
+    script.write_text(f'#!/bin/sh\necho "$1" > {seen}\n')
+    script.chmod(0o755)
+    env = dict(os.environ, PYTHONUNBUFFERED="1", BROWSER=str(script))
+    env.pop("DISPLAY", None)
+    proc = subprocess.Popen([sys.executable, "-m", "trace_cli.main", "-C", path, "web", "--open"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        url = re.search(r"at (http://\S+) ", proc.stdout.readline()).group(1)
+        for _ in range(100):
+            if seen.exists() and seen.read_text().strip():
+                break
+            time.sleep(0.05)
+        assert seen.read_text().strip() == url
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def test_trace_web_refuses_a_taken_port(built):
     path, _ = built
     import socket
