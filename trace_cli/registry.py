@@ -62,6 +62,7 @@ COMMANDS = {
     "export": (_C + "inspect_export", "export"),
     "import": (_C + "inspect_export", "import_"),
     "export-otel": (_C + "inspect_otel", "export_otel"),
+    "web": (_C + "web", "web"),
 }
 
 # command name -> the first sentence of its help (what `trace --help` lists), so the top-level
@@ -141,6 +142,7 @@ SUMMARY = {
                "refs."),
     "export-otel": ("Export the history as OpenTelemetry spans (GenAI semantic conventions), one "
                     "trace per agent tree."),
+    "web": "Serve a read-only viewer of this repository on 127.0.0.1 until Ctrl-C.",
     "llm": ("The LLM provider used by semantic merges and `compress --strategy llm` (see "
             "docs/llm.md)."),
     "trust": ("Trust the repository at PATH (default: the current one, as -C and TRACE_DIR say): "

@@ -25,6 +25,8 @@ if TYPE_CHECKING:   # what the type checker sees: the modules themselves
     import trace_core.inspect.blame as _blame_mod
     import trace_core.inspect.export as _export_mod
     import trace_core.inspect.importer as _import_mod
+    import trace_core.web.export as _web_export
+    import trace_core.web.server as _web_server
 
     from . import branches as _branches
     from . import compress as _compress
@@ -82,6 +84,8 @@ if not TYPE_CHECKING:
     _blame_mod = _LazyModule("trace_core.inspect.blame")
     _export_mod = _LazyModule("trace_core.inspect.export")
     _import_mod = _LazyModule("trace_core.inspect.importer")
+    _web_export = _LazyModule("trace_core.web.export")
+    _web_server = _LazyModule("trace_core.web.server")
     _branches = _LazyModule("trace_core.branches")
     _compress = _LazyModule("trace_core.compress")
     _context = _LazyModule("trace_core.context")
@@ -183,3 +187,6 @@ class Repository(RepoState):
     export = _export_mod.export
     export_messages = _export_mod.export_messages
     import_bundle = _import_mod.import_bundle
+    # -- inspection: the web viewer (docs/web.md) ---------------------------------------------
+    serve = _web_server.serve
+    export_html = _web_export.export_html

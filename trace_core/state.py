@@ -151,6 +151,9 @@ class RepoState:
         self._token_counter: TokenCounter | None = None
         self._token_cache: dict = {}
         self._token_pending: list = []
+        #: whether counts of new messages are written to the index's token cache (a read-only
+        #: viewer, `trace web`, turns it off on the root view)
+        self.persist_tokens = True
         #: (pid, open fd) of each namespace's commit.lock, by namespace root (plumbing.commit)
         self._turn_fds: dict[str, tuple[int, int]] = {}
 
@@ -470,7 +473,8 @@ class RepoState:
         root._token_cache = {}
 
     def blob_tokens(self, oid: bytes, blob: Blob | None = None) -> int:
-        """Tokens of one message including its framing, cached per blob and encoding."""
+        """Tokens of one message including its framing, cached per blob and encoding (in the
+        index too, unless `persist_tokens` was turned off: a read-only reader writes nothing)."""
         root = self._root
         cache = root._token_cache
         n = cache.get(oid)
@@ -487,10 +491,11 @@ class RepoState:
             from .tokens import count_message
             msg = (blob or self.get_blob(oid)).message
             n = count_message(msg, counter)
-            pending = root._token_pending
-            pending.append((oid, counter.name, n))
-            if len(pending) >= 512:
-                self.flush_token_cache()
+            if root.persist_tokens:
+                pending = root._token_pending
+                pending.append((oid, counter.name, n))
+                if len(pending) >= 512:
+                    self.flush_token_cache()
         cache[oid] = n
         return n
 

@@ -7,7 +7,7 @@ import contextlib
 import json
 import sys
 
-from ..declare import JSON, argument, command, flag, option
+from ..declare import JSON, IntRange, argument, command, flag, option
 from ..util import echo, emit_json, fail, open_repo
 
 
@@ -40,20 +40,34 @@ def _output(path: str | None):
                              "to --endpoint, else as JSON lines)."),
          option("--endpoint", metavar="URL",
                 help="--otel: the OTLP/HTTP endpoint (default: OTEL_EXPORTER_OTLP_ENDPOINT)."),
+         option("--html", metavar="FILE",
+                help="The web viewer as one self-contained HTML file holding the whole "
+                     "repository (docs/web.md)."),
+         option("-n", "--max-count", dest="limit", type=IntRange(min=1),
+                help="--html: only the newest N commits of the graph."),
          argument("revs", nargs=-1))
 def export(obj, revs=(), all_refs=False, messages=False, output=None, otel=False,
-           endpoint=None) -> None:
+           endpoint=None, html=None, limit=None) -> None:
     """Write a bundle of REVS (default HEAD) or --all as JSON lines: objects, then refs.
 
     \b
     trace export --all -o bundle.jsonl     everything, every agent
     trace export main feature > b.jsonl    two branches and what they reach
     trace export --messages --all          a flat table of messages (pandas.read_json(lines=True))
+    trace export --html run.html           the web viewer as one file, to attach to a report
 
     Every object line holds the object's canonical bytes (raw, base64) and a readable view of
     them; `trace import` recreates identical ids and refs (docs/FORMAT.md, "Bundles")."""
     if all_refs and revs:
         fail("give either --all or revisions, not both")
+    if html is not None:
+        if revs or messages or otel or output is not None or endpoint is not None:
+            fail("--html exports the whole repository: it takes no revisions, --messages, "
+                 "--otel, --output or --endpoint", 2)
+        _export_html(obj, html, limit)
+        return
+    if limit is not None:
+        fail("--max-count is for --html", 2)
     if otel:
         if messages or output is not None:
             fail("--otel takes neither --messages nor --output", 2)
@@ -70,6 +84,19 @@ def export(obj, revs=(), all_refs=False, messages=False, output=None, otel=False
             for line in repo.export(revs, all=all_refs):
                 out.write(line)
         out.flush()
+
+
+def _export_html(obj, path: str, limit: int | None) -> None:
+    from ..util import end_progress, progress
+    with open_repo(obj) as repo:
+        cb = progress("Exporting commits")
+        try:
+            page = repo.export_html(limit=limit, progress=cb)
+        finally:
+            end_progress(cb)
+    with _output(path) as out:
+        out.write(page)
+    echo(f"wrote {path} ({len(page.encode()) // 1024} KiB)")
 
 
 @command("import",

@@ -1,0 +1,301 @@
+"""The JSON documents the web viewer reads (docs/web.md, "The data API"): one function per view,
+each a plain dict of a repository's data, computed with the porcelain the CLI uses."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from ..errors import InputError
+from ..ids import from_hex, is_hex_id, to_hex
+
+if TYPE_CHECKING:
+    from ..objects import Entry
+    from ..state import RepoState
+
+#: commits a reflog entry's "left behind" list names at most (the count is exact up to LEFT_CAP)
+LEFT_SHOWN = 20
+LEFT_CAP = 100_000
+_ZERO = "0" * 64
+
+
+def view(repo: RepoState, agent: str | None) -> RepoState:
+    """The namespace `agent` (a path below `repo`'s), or `repo` itself for None or ""."""
+    if agent in (None, ""):
+        return repo
+    if not isinstance(agent, str):
+        raise InputError(f"an agent path must be a string, not {agent!r:.40}")
+    return repo.agent(agent)
+
+
+def commit_id(repo: RepoState, rev: str) -> bytes:
+    """The commit `rev` names (a 64-hex id or any revision of `repo`'s namespace)."""
+    from ..plumbing.revparse import resolve_revision
+    if not isinstance(rev, str) or not rev:
+        raise InputError("a revision must be a non-empty string")
+    return resolve_revision(repo, rev)
+
+
+def _budget(repo: RepoState) -> dict:
+    from ..plumbing.budgets import budget
+    b = budget(repo)
+    return {"max_tokens": b.max_tokens, "warn": list(b.warn)}
+
+
+# -- info, graph ------------------------------------------------------------------------------
+def info(repo: RepoState, name: str, mode: str = "live") -> dict:
+    """The repository's name, HEAD, budget, encoding, refs and agents."""
+    from ..agents.tree import agent_tree
+    from ..plumbing.refs import for_each_ref
+    head = repo.head_commit()
+    return {"name": name, "mode": mode, "agent": repo.agent_name,
+            "head": {"ref": repo.head_branch(), "id": to_hex(head) if head else None},
+            "budget": _budget(repo), "encoding": repo.encoding,
+            "refs": [{"name": n, "id": v} for n, v, sym in for_each_ref(repo) if sym is None],
+            "agents": [a.to_dict() for a in agent_tree(repo)]}
+
+
+def graph(repo: RepoState, agent: str | None = None, limit: int | None = None) -> dict:
+    """The commit graph in lanes: without `agent`, the whole agent tree from every ref (spawn and
+    collapse links between agents); with it, that agent's history from its refs. Children
+    before parents; each commit's `lane` is its column in `trace graph`'s layout."""
+    links: dict = {}
+    agents: dict = {}
+    if agent in (None, ""):
+        from ..agents.lanes import agent_graph
+        if repo.head_commit() is None and not repo.refs.list("refs/"):
+            rows: list = []
+        else:
+            g = agent_graph(repo, (), all_refs=True, limit=limit)
+            rows, links, agents = g.rows, g.links, g.agents
+        own = repo.agent_name
+    else:
+        from ..render.graph import graph_log
+        v = view(repo, agent)
+        rows = graph_log(v, (), all_refs=True, limit=limit) if v.refs.list("refs/") or \
+            v.head_commit() is not None else []
+        own = v.agent_name
+    read = repo.index.row_reader(("total",))
+    commits = []
+    lanes = 0
+    for r in rows:
+        oid = r.commit
+        if oid is None:
+            continue
+        lane = r.graph.index("*") // 2
+        lanes = max(lanes, lane + 1)
+        extra = links.get(oid, ())
+        other = {o for _, o in extra}
+        row = read(oid)
+        a = agents.get(oid) if agent in (None, "") else None
+        commits.append({"id": oid.hex(), "parents": [p.hex() for p in r.parents if p not in other],
+                        "lane": lane, "op": r.op, "summary": r.summary, "tokens": row[4],
+                        "time": row[3], "agent": a if a is not None else own,
+                        "refs": list(r.labels),
+                        "links": [{"kind": k, "id": o.hex()} for k, o in extra]})
+    return {"agent": own if agent in (None, "") else view(repo, agent).agent_name,
+            "lanes": lanes, "commits": commits}
+
+
+# -- context, blame, diff ---------------------------------------------------------------------
+def entry_view(repo: RepoState, index: int, e: Entry) -> dict:
+    """One entry of a context as the page shows it."""
+    from ..messages import call_names, kind, message_text, preview, result_ids
+    m = repo.get_blob(e.blob).message
+    names = call_names(m) if isinstance(m, dict) else {}
+    return {"index": index, "blob": e.blob.hex(), "kind": kind(m), "pinned": e.pinned,
+            "tokens": repo.blob_tokens(e.blob), "text": message_text(m),
+            "preview": preview(m, 80), "calls": [{"id": k, "name": v} for k, v in names.items()],
+            "answers": result_ids(m) if isinstance(m, dict) else []}
+
+
+def pairs(entries: list[dict]) -> dict:
+    """Tool call id -> the indexes of the entry that makes the call and of its result."""
+    pairs: dict = {}
+    for e in entries:
+        for c in e["calls"]:
+            pairs.setdefault(c["id"], {"call": e["index"], "result": None})
+        for cid in e["answers"]:
+            p = pairs.get(cid)
+            if p is not None and p["result"] is None:
+                p["result"] = e["index"]
+    return pairs
+
+
+def commit_header(repo: RepoState, cid: bytes) -> dict:
+    """The commit fields every commit view starts with."""
+    c = repo.get_commit(cid)
+    return {"id": cid.hex(), "author": c.author, "op": c.op, "summary": c.message,
+            "time": c.time_ms, "parents": [p.hex() for p in c.parents],
+            "tokens": c.total_tokens}
+
+
+def context(repo: RepoState, rev: str) -> dict:
+    """The context at `rev`: every entry with its kind, pin, tokens and text, and the tool call
+    pairs (call id -> the indexes of the call and of its result)."""
+    from ..context import entries_at
+    cid = commit_id(repo, rev)
+    entries = [entry_view(repo, i, e) for i, e in enumerate(entries_at(repo, cid))]
+    doc = commit_header(repo, cid)
+    doc.update(budget=_budget(repo), entries=entries, pairs=pairs(entries))
+    return doc
+
+
+def blame(repo: RepoState, rev: str) -> list[dict]:
+    """`trace blame --json` of the context at `rev`."""
+    from ..inspect.blame import blame as blame_
+    return blame_(repo, to_hex(commit_id(repo, rev)))
+
+
+def _side(m: dict | None, pinned: bool | None) -> dict | None:
+    from ..messages import kind, message_text
+    if m is None:
+        return None
+    return {"kind": kind(m), "text": message_text(m), "pinned": pinned}
+
+
+def diff(repo: RepoState, a: str, b: str) -> dict:
+    """The diff of the contexts at `a` and `b` (`-`: the empty context)."""
+    from ..context import entries_at
+    from ..diff import diff as diff_
+    ca = None if a == "-" else to_hex(commit_id(repo, a))
+    cb = None if b == "-" else to_hex(commit_id(repo, b))
+    d = diff_(repo, ca, cb)
+    old = entries_at(repo, from_hex(ca)) if ca else []
+    new = entries_at(repo, from_hex(cb)) if cb else []
+    items = []
+    for it in d.items:
+        po = old[it.old_index].pinned if it.old_index is not None else None
+        pn = new[it.new_index].pinned if it.new_index is not None else None
+        items.append({"kind": it.kind, "old_index": it.old_index, "new_index": it.new_index,
+                      "old": _side(it.old, po), "new": _side(it.new, pn),
+                      "text_diff": it.text_diff})
+    return {"old": d.old, "new": d.new, "old_tokens": d.old_tokens, "new_tokens": d.new_tokens,
+            "items": items}
+
+
+# -- timeline, reflog, provenance, lost -------------------------------------------------------
+_WORD = re.compile(r"[a-z][a-z-]*")
+
+
+def _event(message: str) -> str:
+    m = _WORD.match(message or "")
+    return m.group(0) if m else "move"
+
+
+def _moves(v: RepoState) -> list:
+    """HEAD's reflog of namespace `v`, newest first ([] when HEAD has never moved)."""
+    from ..errors import RefNotFound
+    from ..plumbing.refs import reflog
+    try:
+        return reflog(v, "HEAD")
+    except RefNotFound:
+        return []
+
+
+def timeline(repo: RepoState) -> dict:
+    """Each agent's context size over time, from its HEAD reflog (every commit, reset, checkout
+    it went through), oldest first; an agent whose reflog is empty shows its first-parent
+    history instead."""
+    from ..agents.tree import agent_tree
+    read = repo.index.row_reader(("total", "op"))
+    out = []
+    for path in [None, *(a.path for a in agent_tree(repo))]:
+        try:
+            v = view(repo, path)
+        except Exception:     # a pruned agent: nothing to draw
+            continue
+        points = []
+        for r in reversed(_moves(v)):
+            if not is_hex_id(r.new) or r.new == _ZERO:
+                continue
+            try:
+                row = read(from_hex(r.new))
+            except Exception:  # a commit gc removed since
+                continue
+            points.append({"time": r.time_ms, "id": r.new, "tokens": row[4], "op": row[5],
+                           "event": _event(r.message)})
+        head = v.head_commit()
+        if not points and head is not None:
+            walk = v.index.walk([head], first_parent=True)
+            points = [{"time": c.time_ms, "id": c.id.hex(), "tokens": c.total_tokens, "op": c.op,
+                       "event": "commit"} for c in walk]
+            points.reverse()
+        out.append({"agent": v.agent_name, "points": points})
+    return {"budget": _budget(repo), "agents": out}
+
+
+def _left_behind(repo: RepoState, old: str, new: str) -> dict | None:
+    """The commits `old` reaches that `new` does not (a reset or rebase left them), or None."""
+    if not is_hex_id(old) or old == _ZERO:
+        return None
+    o = from_hex(old)
+    try:
+        if is_hex_id(new) and new != _ZERO and repo.index.is_ancestor(o, from_hex(new)):
+            return None
+        stop = [from_hex(new)] if is_hex_id(new) and new != _ZERO else []
+        ids = [r[0] for r in repo.index.walk_raw([o], stop, LEFT_CAP, False, ())]
+    except Exception:     # gc removed the old commit since
+        return None
+    if not ids:
+        return None
+    return {"count": len(ids), "commits": [i.hex() for i in ids[:LEFT_SHOWN]]}
+
+
+def reflog(repo: RepoState, agent: str | None = None) -> dict:
+    """Each move of an agent's HEAD, newest first, with what it left behind."""
+    v = view(repo, agent)
+    read = repo.index.row_reader(("total", "op"))
+    entries = []
+    for r in _moves(v):
+        op = tokens = None
+        if is_hex_id(r.new) and r.new != _ZERO:
+            try:
+                row = read(from_hex(r.new))
+                tokens, op = row[4], row[5]
+            except Exception:
+                pass
+        entries.append({"old": r.old, "new": r.new, "time": r.time_ms, "who": r.who,
+                        "message": r.message, "event": _event(r.message), "op": op,
+                        "tokens": tokens, "left_behind": _left_behind(repo, r.old, r.new)})
+    return {"agent": v.agent_name, "entries": entries}
+
+
+def lost(repo: RepoState, agent: str | None = None) -> dict:
+    """`audit --lost --json` of an agent's whole history (empty when it has no commit)."""
+    from ..inspect.audit import audit_lost
+    v = view(repo, agent)
+    if v.head_commit() is None:
+        return {"agent": v.agent_name or "", "tip": None, "commits": 0, "counts": {},
+                "findings": []}
+    return audit_lost(v).to_dict()
+
+
+def provenance(repo: RepoState, rev: str) -> dict:
+    """What a commit replaced: blame records of the entries it made (a compress summary's
+    originals, a collapse result's sub-agent entries) and its `audit --lost` findings."""
+    from ..compress.provenance import describe
+    from ..inspect.audit import audit_lost
+    from ..inspect.blame import blame as blame_
+    cid = commit_id(repo, rev)
+    c = repo.get_commit(cid)
+    hexid = cid.hex()
+    items = [r for r in blame_(repo, hexid)
+             if (r.get("introduced") or {}).get("commit") == hexid]
+    meta = c.meta if isinstance(c.meta, dict) else {}
+    collapse = None
+    if c.op == "collapse":
+        tip = meta.get("tip")
+        collapse = {"agent": meta.get("agent"),
+                    "tip": tip.hex() if isinstance(tip, bytes) else None}
+    findings: list[Any] = []
+    if c.parents:
+        try:
+            found = audit_lost(repo, f"{c.parents[0].hex()}..{hexid}")
+            findings = [f.to_dict() for f in found.findings if f.commit == hexid]
+        except InputError:
+            findings = []
+    doc = commit_header(repo, cid)
+    doc.update(items=items, compress=describe(c) if c.op == "compress" else None,
+               collapse=collapse, lost=findings)
+    return doc
