@@ -28,6 +28,7 @@
       if (v === null || v === undefined || v === false) continue;
       if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
       else if (k === "text") e.textContent = String(v);
+      else if (k === "style") for (const [p, x] of Object.entries(v)) e.style.setProperty(p, String(x)); // CSSOM: allowed by the CSP
       else e.setAttribute(k, String(v));
     }
   }
@@ -90,7 +91,10 @@
     if (doc === undefined) {
       throw new ApiError(`${path.replace(/^\/api/, "")} is not in this export; run \`trace web\` on the repository to see it`);
     }
-    if (path.startsWith("/api/context/") && doc.base) return Object.assign({}, doc, { entries: contextEntries(path) });
+    if (path.startsWith("/api/context/") && doc.base) {
+      const entries = contextEntries(path);
+      return Object.assign({}, doc, { entries, pairs: doc.pairs || pairsOf(entries) });
+    }
     return doc;
   }
 
@@ -116,6 +120,16 @@
       rebuilt.set("/api/context/" + d.id, full);
     }
     return full;
+  }
+
+  /** Tool call id -> {call, result} indexes (what the server sends as `pairs`). */
+  function pairsOf(entries) {
+    const pairs = {};
+    for (const e of entries) {
+      for (const c of e.calls || []) if (!pairs[c.id]) pairs[c.id] = { call: e.index, result: null };
+      for (const cid of e.answers || []) if (pairs[cid] && pairs[cid].result === null) pairs[cid].result = e.index;
+    }
+    return pairs;
   }
 
   // -- router ------------------------------------------------------------------------------------
@@ -189,7 +203,7 @@
     document.getElementById("mode").textContent = exported ? "export" : "live";
     const s = document.getElementById("agent-select");
     const agents = (info.agents || []).map((a) => a.path);
-    s.replaceChildren(el("option", { value: "" }, "whole tree"), el("option", { value: "." }, "(root) only"),
+    s.replaceChildren(el("option", { value: "" }, "whole agent tree"),
       ...agents.map((p) => el("option", { value: p }, p)));
     s.addEventListener("change", () => {
       const name = parseHash().parts[0] || "graph";
@@ -239,9 +253,9 @@
     const canvas = el("canvas", { class: "graph-canvas", tabindex: "0", "aria-label": "commit graph" });
     const panel = el("aside", { class: "side-panel" }, el("p", { class: "muted" }, "Click a commit to select it; shift-click a second to diff the two. Drag to pan, wheel to zoom."));
     const legend = el("div", { class: "legend" },
-      ...ops.map((op) => el("span", { class: "legend-item" }, el("span", { class: "dot", style: `background:${opColor(op)}` }), op)),
-      el("span", { class: "legend-item" }, el("span", { class: "dash", style: `border-color:${LINK_COLORS.spawn}` }), "spawn"),
-      el("span", { class: "legend-item" }, el("span", { class: "dash", style: `border-color:${LINK_COLORS.collapse}` }), "collapse"));
+      ...ops.map((op) => el("span", { class: "legend-item" }, el("span", { class: "dot", style: { "background": opColor(op) } }), op)),
+      el("span", { class: "legend-item" }, el("span", { class: "dash", style: { "border-color": LINK_COLORS.spawn } }), "spawn"),
+      el("span", { class: "legend-item" }, el("span", { class: "dash", style: { "border-color": LINK_COLORS.collapse } }), "collapse"));
     const status = el("span", { class: "graph-status", "data-commits": n, "data-lanes": doc.lanes || 0 },
       `${fmtNum(n)} commits · ${doc.lanes || 0} lanes · ${agent ? "agent " + agentName(agent === "." ? null : agent) : "whole agent tree"}`);
     const wrap = el("div", { class: "graph-wrap" }, canvas);
@@ -379,14 +393,13 @@
       if (c.parents && c.parents.length) links.push(el("a", { href: `#/diff/${seg(c.parents[0])}/${seg(c.id)}` }, "diff with parent"));
       if (isProvOp(c.op)) links.push(provLink(c.id));
       panel.replaceChildren(
-        el("h3", null, el("span", { class: "dot", style: `background:${opColor(c.op)}` }), " ", c.op),
+        el("h3", null, el("span", { class: "dot", style: { "background": opColor(c.op) } }), " ", c.op),
         el("p", { class: "full-id" }, c.id),
         el("p", null, String(c.summary || "")),
         el("dl", null,
           el("dt", null, "agent"), el("dd", null, agentName(c.agent)),
           el("dt", null, "time"), el("dd", null, fmtTime(c.time)),
           el("dt", null, "tokens"), el("dd", null, fmtNum(c.tokens)),
-          el("dt", null, "entries"), el("dd", null, fmtNum(c.entries)),
           el("dt", null, "refs"), el("dd", null, (c.refs || []).join(", ") || "-"),
           el("dt", null, "parents"), el("dd", null, ...(c.parents || []).map((p) => commitLink(p)), (c.parents || []).length ? null : "-"),
           (c.links || []).length ? [el("dt", null, "links"), el("dd", null, ...c.links.map((l) => el("span", null, l.kind + " ", commitLink(l.id), " ")))] : null),
@@ -508,7 +521,7 @@
     const budget = doc.budget && doc.budget.max_tokens ? doc.budget.max_tokens : null;
     const maxEntry = Math.max(1, ...entries.map((e) => e.tokens || 0));
     const scale = budget || maxEntry;
-    const pairs = doc.pairs || {};
+    const pairs = doc.pairs || pairsOf(entries);
     const pages = Math.max(1, Math.ceil(entries.length / PAGE));
     let page = 0;
     let blame = null;
@@ -525,9 +538,9 @@
     const blameStatus = el("span", { class: "muted blame-status" }, blameNote);
     const head = el("div", { class: "context-head" },
       el("h2", null, "Context at ", el("span", { class: "id", title: doc.id }, short(doc.id)), " ",
-        el("span", { class: "op", style: `background:${opColor(doc.op)}` }, doc.op)),
+        el("span", { class: "op", style: { "background": opColor(doc.op) } }, doc.op)),
       el("p", null, String(doc.summary || "")),
-      el("p", { class: "meta" }, `agent ${agentName(doc.agent)} · ${fmtTime(doc.time)} · ${fmtNum(entries.length)} entries · ${tokensText} · `, blameStatus),
+      el("p", { class: "meta" }, `${doc.author ? "by " + doc.author + " · " : ""}${fmtTime(doc.time)} · ${fmtNum(entries.length)} entries · ${tokensText} · `, blameStatus),
       el("p", { class: "links" }, ...links.flatMap((a) => [a, " "]),
         ...(doc.parents || []).map((p) => el("span", null, " parent ", commitLink(p)))));
     const root = el("div", { class: "context-view" }, head, pager, el("div", { class: "context-body" }, list, blameBox), pager2);
@@ -553,7 +566,7 @@
           el("span", { class: "index" }, "#" + e.index),
           el("span", { class: "kind" }, String(e.kind)),
           e.pinned ? el("span", { class: "pin", title: "pinned" }, "📌 pinned") : null,
-          el("span", { class: "bar", title: `${e.tokens} tokens` }, el("span", { class: "fill", style: `width:${pct.toFixed(2)}%` })),
+          el("span", { class: "bar", title: `${e.tokens} tokens` }, el("span", { class: "fill", style: { width: pct.toFixed(2) + "%" } })),
           el("span", { class: "tokens" }, fmtNum(e.tokens) + " tok"),
           ...callLinks, ...answerLinks),
         longText(e.text !== undefined ? e.text : e.preview));
@@ -713,15 +726,15 @@
         if (dense && !tag) continue;
         const c = svg("circle", { cx: X(p.time), cy: Y(p.tokens || 0), r: tag ? 6 : 3.5, fill: tag ? opColor(tag === "reset" ? "drop" : tag) : color,
           stroke: tag ? "#111" : "none", class: "point" + (tag ? " standout" : ""), "data-id": p.id, "data-op": p.op, "data-event": p.event });
-        c.append(svg("title", null, `${agentName(a.agent)} · ${p.event}${p.op && p.op !== p.event ? " (" + p.op + ")" : ""} · ${fmtNum(p.tokens)} tokens, ${fmtNum(p.entries)} entries · ${short(p.id)} · ${fmtTime(p.time)}`));
+        c.append(svg("title", null, `${agentName(a.agent)} · ${p.event}${p.op && p.op !== p.event ? " (" + p.op + ")" : ""} · ${fmtNum(p.tokens)} tokens · ${short(p.id)} · ${fmtTime(p.time)}`));
         c.addEventListener("click", () => { if (p.id) location.hash = "#/commit/" + seg(p.id); });
         chart.append(c);
       }
     });
     const legend = el("div", { class: "legend" },
-      ...agents.map((a, i) => el("span", { class: "legend-item" }, el("span", { class: "swatch", style: `background:${AGENT_COLORS[i % AGENT_COLORS.length]}` }), agentName(a.agent))),
-      ...["compress", "collapse", "reset", "spawn"].map((op) => el("span", { class: "legend-item" }, el("span", { class: "dot ring", style: `background:${opColor(op === "reset" ? "drop" : op)}` }), op)),
-      budget ? el("span", { class: "legend-item" }, el("span", { class: "dash", style: "border-color:#dc2626" }), "budget") : null);
+      ...agents.map((a, i) => el("span", { class: "legend-item" }, el("span", { class: "swatch", style: { "background": AGENT_COLORS[i % AGENT_COLORS.length] } }), agentName(a.agent))),
+      ...["compress", "collapse", "reset", "spawn"].map((op) => el("span", { class: "legend-item" }, el("span", { class: "dot ring", style: { "background": opColor(op === "reset" ? "drop" : op) } }), op)),
+      budget ? el("span", { class: "legend-item" }, el("span", { class: "dash", style: { "border-color": "#dc2626" } }), "budget") : null);
     return el("div", { class: "timeline-view" }, el("h2", null, "Context size over time"),
       el("p", { class: "muted" }, "Each agent's HEAD moves (commits, resets, checkouts); click a point for that commit's context."), legend, chart);
   }
@@ -729,14 +742,15 @@
   // -- provenance --------------------------------------------------------------------------------
   async function provenanceView(id) {
     const doc = await api("/api/provenance/" + seg(id));
+    fullTexts = 0;
     const lost = doc.lost || [];
     const lostByBlob = new Map();
     for (const f of lost) if (f.entry && f.entry.blob) lostByBlob.set(f.entry.blob, (lostByBlob.get(f.entry.blob) || []).concat([f]));
     const head = el("div", { class: "context-head" },
-      el("h2", null, "Provenance of ", commitLink(doc.id), " ", el("span", { class: "op", style: `background:${opColor(doc.op)}` }, doc.op)),
-      el("p", { class: "meta" }, `agent ${agentName(doc.agent)} · ${(doc.items || []).length} entries made · ${lost.length} audit --lost findings`),
+      el("h2", null, "Provenance of ", commitLink(doc.id), " ", el("span", { class: "op", style: { "background": opColor(doc.op) } }, doc.op)),
+      el("p", { class: "meta" }, `${doc.author ? "by " + doc.author + " · " : ""}${String(doc.summary || "").split("\n")[0]} · ${(doc.items || []).length} entries made · ${lost.length} audit --lost findings`),
       el("p", { class: "links" }, el("a", { href: "#/commit/" + seg(doc.id) }, "context"), " ", el("a", { href: "#/graph?sel=" + seg(doc.id) }, "in the graph"), " ",
-        el("a", { href: "#/lost" + agentQuery(doc.agent) }, "all findings of this agent")));
+        el("a", { href: "#/lost" }, "all findings"), " ", el("a", { href: "#/reflog" }, "reflog")));
     const parts = [head];
     if (doc.collapse) {
       parts.push(el("p", { class: "collapse-src" }, `collapse of sub-agent ${agentName(doc.collapse.agent)} at its tip `, commitLink(doc.collapse.tip), " · ",
@@ -773,11 +787,27 @@
         el("span", { class: "tokens" }, fmtNum(r.tokens) + " tok"), " · ", String(r.chain || ""),
         intro ? [" · ", commitLink(intro.commit), ` ${agentName(intro.agent)}`] : null,
         findings.length ? el("span", { class: "lost-tag" }, " lost: " + findings.map((f) => f.kind).join(", ")) : null),
-      longText(r.text !== undefined ? r.text : r.preview),
+      recordText(r),
       findings.map((f) => el("p", { class: "missing" }, f.missing && f.missing.length ? "missing from the replacement: " + f.missing.join(", ") : `${f.kind}: its facts are all in the replacement`)),
       kids.length ? el("div", { class: "nested" }, ...kids) : null);
     if (depth < 2) d.open = true;
     return d;
+  }
+
+  let fullTexts = 0;
+  /** A blame record's text: its preview at once, the whole text from the context of the commit
+   * that introduced it (the first records at once, the others on request). */
+  function recordText(r) {
+    const box = el("div", { class: "record-text" }, longText(r.text !== undefined ? r.text : r.preview));
+    const intro = r.introduced && r.introduced.commit;
+    if (r.text !== undefined || !intro || !HEX.test(intro)) return box;
+    const load = () => api("/api/context/" + intro).then((doc) => {
+      const e = (doc.entries || []).find((x) => x.blob === r.blob);
+      if (e) box.replaceChildren(longText(e.text));
+    }, () => {});
+    if (fullTexts++ < 60) load();
+    else box.append(el("button", { type: "button", class: "toggle", onclick: load }, "full text"));
+    return box;
   }
 
   // -- lost --------------------------------------------------------------------------------------
