@@ -179,13 +179,14 @@
       const node = await render(parts, params);
       if (seq !== routeSeq) return;
       view.replaceChildren(node);
-      window.dispatchEvent(new Event("trace-view-ready"));
       document.body.dataset.view = name;
       if (node.afterMount) node.afterMount();
+      document.body.dataset.route = location.hash || "#/graph";
     } catch (e) {
       if (seq !== routeSeq) return;
       view.replaceChildren(el("div", { class: "error" }, (e && e.message) || String(e)));
       document.body.dataset.view = "error";
+      document.body.dataset.route = location.hash || "#/graph";
       if (!(e instanceof ApiError)) console.warn(e);
     }
   }
@@ -844,8 +845,8 @@
       const lb = e.left_behind;
       return el("tr", { class: lb ? "left-behind" : "" },
         el("td", null, fmtTime(e.time)),
-        el("td", null, String(e.op || "")),
-        el("td", null, e.old ? commitLink(e.old) : "-", " → ", commitLink(e.new)),
+        el("td", null, String(e.event || e.op || ""), e.op && e.event && e.op !== e.event ? el("span", { class: "muted" }, ` (now ${e.op})`) : null),
+        el("td", null, e.old && !/^0+$/.test(e.old) ? commitLink(e.old) : "-", " → ", commitLink(e.new)),
         el("td", null, fmtNum(e.tokens)),
         el("td", null, String(e.message || "")),
         el("td", null, String(e.who || "")),
@@ -859,7 +860,7 @@
       el("h2", null, `Reflog: ${agentName(doc.agent)}`),
       el("p", { class: "muted" }, "Each move of HEAD, newest first; a move that left commits behind is highlighted."),
       el("table", { class: "table reflog-table" },
-        el("thead", null, el("tr", null, ...["time", "op", "old → new", "tokens", "message", "who", "left behind"].map((h) => el("th", null, h)))),
+        el("thead", null, el("tr", null, ...["time", "event", "old → new", "tokens", "message", "who", "left behind"].map((h) => el("th", null, h)))),
         el("tbody", null, ...rows)));
   }
 
