@@ -254,7 +254,8 @@ def test_timeline_lost_and_reflog(page, site):
     assert len(pg.query_selector_all("svg.timeline circle.point")) == \
         sum(len(a["points"]) for a in tl["agents"])
     assert pg.query_selector("svg.timeline line.budget") is not None
-    marks = pg.eval_on_selector_all("circle.standout", "cs => cs.map(c => [c.dataset.event, c.dataset.op])")
+    marks = pg.eval_on_selector_all("circle.standout",
+                                    "cs => cs.map(c => [c.dataset.event, c.dataset.op])")
     assert {"reset", "compress", "collapse", "spawn"} <= {w for m in marks for w in m}
     first = tl["agents"][0]["points"][-1]["id"]
     pg.click(f"svg.timeline circle.point[data-id='{first}'] >> nth=-1")
@@ -315,3 +316,43 @@ def test_exported_file_works_offline(browser, site, tmp_path):
     finally:
         p.close()
 
+
+
+def test_long_history_pages_and_graph_pan_zoom(browser, tmp_path):
+    """A 1,200-entry context renders 500 entries a page; the graph draws only what is visible,
+    pans by dragging and zooms with the wheel."""
+    repo = Repository.init(str(tmp_path / "long"))
+    with repo.transaction():
+        for i in range(1200):
+            repo.user(f"message {i}")
+    server = repo.serve()
+    p = Page(browser, server.url, str(tmp_path))
+    try:
+        head = repo.head_commit().hex()
+        pg = p.open(f"#/commit/{head}", "long-context")
+        assert p.texts(".entry .index")[:2] == ["#0", "#1"]
+        assert len(pg.query_selector_all(".entry")) == 500
+        assert "of 1,200" in p.texts(".pager .page-no")[0]
+        pg.click(".pager >> nth=0 >> text=next ›")
+        assert p.texts(".entry .index")[0] == "#500"
+        p.open(f"#/commit/{head}?entry=1100")
+        assert p.texts(".entry .index")[0] == "#1000"
+        assert "highlight" in pg.get_attribute("#entry-1100", "class")
+        assert pg.locator("#entry-1100 pre.text").text_content() == "message 1100"
+
+        pg = p.open("#/graph")
+        assert pg.evaluate("window.traceGraph.count") == 1200
+        first, last = pg.evaluate("window.traceGraph.visibleRows()")
+        assert first == 0 and 20 < last - first < 40
+        pg.mouse.move(400, 400)
+        pg.mouse.down()
+        pg.mouse.move(400, 100, steps=5)
+        pg.mouse.up()
+        moved = pg.evaluate("window.traceGraph.visibleRows()")
+        assert moved[0] > first + 5 and pg.evaluate("window.traceGraph.selected()") is None
+        pg.mouse.wheel(0, 600)         # zoom out: more rows fit
+        pg.wait_for_function(f"window.traceGraph.visibleRows()[1] - "
+                             f"window.traceGraph.visibleRows()[0] > {2 * (last - first)}")
+    finally:
+        p.close()
+        server.close()

@@ -258,7 +258,7 @@
       el("span", { class: "legend-item" }, el("span", { class: "dash", style: { "border-color": LINK_COLORS.spawn } }), "spawn"),
       el("span", { class: "legend-item" }, el("span", { class: "dash", style: { "border-color": LINK_COLORS.collapse } }), "collapse"));
     const status = el("span", { class: "graph-status", "data-commits": n, "data-lanes": doc.lanes || 0 },
-      `${fmtNum(n)} commits · ${doc.lanes || 0} lanes · ${agent ? "agent " + agentName(agent === "." ? null : agent) : "whole agent tree"}`);
+      `${fmtNum(n)} commit${n === 1 ? "" : "s"} · ${doc.lanes || 0} lane${doc.lanes === 1 ? "" : "s"} · ${agent ? "agent " + agentName(agent === "." ? null : agent) : "whole agent tree"}`);
     const wrap = el("div", { class: "graph-wrap" }, canvas);
     const root = el("div", { class: "graph-view" }, el("div", { class: "toolbar" }, status, legend), el("div", { class: "graph-body" }, wrap, panel));
 
@@ -356,7 +356,7 @@
           ctx.fillStyle = "#075985"; ctx.fillText(r, tx + 4, y);
           tx += w + 5;
         }
-        if (c.agent !== null && c.agent !== undefined) {
+        if (!agent && c.agent !== null && c.agent !== undefined) {
           const t = agentName(c.agent);
           const w = ctx.measureText(t).width + 8;
           ctx.fillStyle = AGENT_TAGS[agentsSeen.indexOf(t) % AGENT_TAGS.length]; ctx.fillRect(tx, y - font * 0.7, w, font * 1.4);
@@ -463,6 +463,7 @@
     // for tests and scripts: where a commit is drawn (client coordinates), and what is drawn
     window.traceGraph = {
       count: n,
+      get ids() { return commits.map((c) => c.id); },
       point(id) {
         const row = rowOf.get(id);
         if (row === undefined) return null;

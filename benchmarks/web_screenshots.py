@@ -1,0 +1,145 @@
+"""The web viewer's screenshots for docs/ and its first-paint figures, in headless Chromium.
+
+    python benchmarks/web_screenshots.py                  # docs/web-graph.png, docs/web-context.png
+    python benchmarks/web_screenshots.py --paint 10000    # first paint of the graph of N commits
+    python benchmarks/web_screenshots.py --entries 10000  # first paint of an N-entry context
+
+Screenshots (1280x800) are of the multi-agent example's repository (examples/
+multi_agent_research.py, offline): the whole agent tree's graph with the head's spawn commit
+selected, and the head's final context with an entry's blame shown. First paint is the wall time
+from navigation to the view drawn (the page's `data-route` set: the document fetched, parsed
+and drawn), measured on `repo.serve()`; each figure is the median of `--repeat` loads of a fresh
+page. Nothing here is a pass/fail test. Needs playwright and /usr/bin/chromium.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, ROOT)
+
+from trace_core import Repository  # noqa: E402
+from trace_core.web.data import graph  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def example_repo(path: str) -> Repository:
+    """Run the multi-agent example offline into `path` (its own process: it runs an event loop)."""
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+    subprocess.run([sys.executable, os.path.join(ROOT, "examples", "multi_agent_research.py"),
+                    path], check=True, env=env, stdout=subprocess.DEVNULL)
+    return Repository.open(path)
+
+
+def wait_route(page, route: str) -> None:
+    page.wait_for_function("r => document.body.dataset.route === r", arg=route, timeout=120000)
+
+
+def screenshots(browser, out: str) -> None:
+    with tempfile.TemporaryDirectory() as d:
+        repo = example_repo(os.path.join(d, "research"))
+        server = repo.serve()
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            spawn = next(c["id"] for c in graph(repo)["commits"] if c["op"] == "spawn")
+            page.goto(server.url + "#/graph?sel=" + spawn)
+            wait_route(page, "#/graph?sel=" + spawn)
+            page.screenshot(path=os.path.join(out, "web-graph.png"))
+            head = repo.head_commit().hex()
+            page.goto(server.url + f"#/commit/{head}")
+            wait_route(page, f"#/commit/{head}")
+            page.wait_for_selector(".blame-status.blame-ready")
+            collapse = page.locator(".entry.kind-function_call_output").first
+            collapse.hover()
+            page.screenshot(path=os.path.join(out, "web-context.png"))
+            page.close()
+        finally:
+            server.close()
+    print(f"wrote {out}/web-graph.png and {out}/web-context.png")
+
+
+def first_paint(browser, repo: Repository, route: str, repeat: int) -> list[float]:
+    server = repo.serve()
+    try:
+        times = []
+        for _ in range(repeat):
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            t = time.perf_counter()
+            page.goto(server.url + route)
+            wait_route(page, route)
+            times.append(time.perf_counter() - t)
+            page.close()
+        return times
+    finally:
+        server.close()
+
+
+def draw_ms(browser, repo: Repository) -> float:
+    """Median ms of one redraw of the graph (measured in the page: 200 jumps to commits spread
+    over the whole history, each scrolls there and draws the visible rows and edges)."""
+    server = repo.serve()
+    try:
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(server.url + "#/graph")
+        wait_route(page, "#/graph")
+        ms = page.evaluate("""() => {
+            const ids = window.traceGraph.ids, per = [];
+            for (let i = 0; i < 200; i++) {
+                const id = ids[Math.floor(((i * 7919) % 200) / 200 * ids.length)];
+                const t = performance.now();
+                window.traceGraph.point(id);
+                per.push(performance.now() - t);
+            }
+            per.sort((a, b) => a - b);
+            return per[100];
+        }""")
+        page.close()
+        return ms
+    finally:
+        server.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", default=os.path.join(ROOT, "docs"))
+    ap.add_argument("--paint", type=int, help="measure the graph of this many commits")
+    ap.add_argument("--entries", type=int, help="measure a context of this many entries")
+    ap.add_argument("--repeat", type=int, default=3)
+    a = ap.parse_args()
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        if not a.paint and not a.entries:
+            screenshots(browser, a.out)
+        for n, what in ((a.paint, "commits"), (a.entries, "entries")):
+            if not n:
+                continue
+            with tempfile.TemporaryDirectory() as d:
+                repo = Repository.init(d)
+                t = time.perf_counter()
+                with repo.transaction():
+                    for i in range(n):
+                        repo.user(f"message {i}: " + "words " * (i % 40))
+                print(f"built {n} commits in {time.perf_counter() - t:.1f} s")
+                route = "#/graph" if what == "commits" else f"#/commit/{repo.head_commit().hex()}"
+                times = first_paint(browser, repo, route, a.repeat)
+                print(f"first paint, {route.split('/')[1]} of {n} {what}: median "
+                      f"{statistics.median(times):.2f} s ({', '.join(f'{x:.2f}' for x in times)})")
+                if what == "commits":
+                    print(f"graph redraw after a jump: median {draw_ms(browser, repo):.1f} ms")
+        browser.close()
+
+
+if __name__ == "__main__":
+    main()
