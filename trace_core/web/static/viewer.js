@@ -182,6 +182,7 @@
       document.body.dataset.view = name;
       if (node.afterMount) node.afterMount();
       document.body.dataset.route = location.hash || "#/graph";
+      window.traceViewer.painted = performance.now();
     } catch (e) {
       if (seq !== routeSeq) return;
       view.replaceChildren(el("div", { class: "error" }, (e && e.message) || String(e)));
@@ -566,7 +567,7 @@
       const r = el("div", { class: "entry kind-" + String(e.kind).replace(/[^a-z_-]/gi, ""), id: "entry-" + e.index, "data-index": e.index },
         el("div", { class: "entry-head" },
           el("span", { class: "index" }, "#" + e.index),
-          el("span", { class: "kind" }, String(e.kind)),
+          el("span", { class: "kind", title: String(e.kind) }, String(e.kind)),
           e.pinned ? el("span", { class: "pin", title: "pinned" }, "📌 pinned") : null,
           el("span", { class: "bar", title: `${e.tokens} tokens` }, el("span", { class: "fill", style: { width: pct.toFixed(2) + "%" } })),
           el("span", { class: "tokens" }, fmtNum(e.tokens) + " tok"),
@@ -693,7 +694,7 @@
     const agents = doc.agents || [];
     const budget = doc.budget && doc.budget.max_tokens ? doc.budget.max_tokens : null;
     const pts = agents.flatMap((a) => a.points || []);
-    const W = 1100, H = 420, L = 64, R = 20, T = 20, B = 40;
+    const W = 1100, H = 420, L = 64, R = 20, T = 32, B = 40;
     if (!pts.length) return el("div", null, el("h2", null, "Timeline"), el("p", { class: "muted" }, "No history yet."));
     let t0 = Math.min(...pts.map((p) => p.time)), t1 = Math.max(...pts.map((p) => p.time));
     if (t1 - t0 < 1) { t0 -= 1; t1 += 1; }
@@ -703,15 +704,19 @@
     const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "timeline", role: "img" });
     // axes and ticks
     chart.append(svg("line", { x1: L, y1: H - B, x2: W - R, y2: H - B, class: "axis" }), svg("line", { x1: L, y1: T, x2: L, y2: H - B, class: "axis" }));
-    for (let k = 0; k <= 4; k++) {
-      const v = (ymax / 1.08) * k / 4, y = Y(v);
+    const mag = Math.pow(10, Math.floor(Math.log10(ymax / 4)));
+    const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((st) => ymax / st <= 5) || 10 * mag;
+    for (let v = 0; v <= ymax; v += step) {
+      const y = Y(v);
       chart.append(svg("line", { x1: L, y1: y, x2: W - R, y2: y, class: "grid" }), svg("text", { x: L - 6, y: y + 4, "text-anchor": "end", class: "tick" }, fmtNum(Math.round(v))));
+    }
+    for (let k = 0; k <= 4; k++) {
       const t = t0 + (t1 - t0) * k / 4;
       const span = t1 - t0;
       const label = span < 5000 ? `+${Math.round(t - t0)} ms` : span < 300000 ? `+${((t - t0) / 1000).toFixed(1)} s` : new Date(t).toLocaleTimeString();
       chart.append(svg("text", { x: X(t), y: H - B + 16, "text-anchor": k === 0 ? "start" : k === 4 ? "end" : "middle", class: "tick" }, k === 0 ? new Date(t).toLocaleTimeString() : label));
     }
-    chart.append(svg("text", { x: 12, y: T + 4, class: "tick" }, "tokens"));
+    chart.append(svg("text", { x: 12, y: 16, class: "tick" }, "tokens"));
     if (budget) {
       chart.append(svg("line", { x1: L, y1: Y(budget), x2: W - R, y2: Y(budget), class: "budget" }),
         svg("text", { x: W - R - 4, y: Y(budget) - 5, "text-anchor": "end", class: "budget-label" }, `budget ${fmtNum(budget)}`));
