@@ -150,9 +150,11 @@ def test_graph_shows_every_commit_of_the_agent_tree(page, site):
     assert pg.evaluate("window.traceGraph.count") == len(doc["commits"])
     legend = page.texts(".legend-item")
     assert {"append", "compress", "spawn", "collapse"} <= set(legend)
-    # one agent's history only
+    assert page.texts("#repo-name") == ["Trace · run"]
+    # one agent's history only, chosen in the header
     child = data.graph(repo, "orjson")
-    pg = page.open("#/graph?agent=orjson", "graph-orjson")
+    pg.select_option("#agent-select", "orjson")
+    page.ready("#/graph?agent=orjson", "graph-orjson")
     assert pg.evaluate("window.traceGraph.count") == len(child["commits"]) < len(doc["commits"])
 
 
