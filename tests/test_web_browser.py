@@ -320,12 +320,13 @@ def test_exported_file_works_offline(browser, site, tmp_path):
 
 
 
-def test_long_history_pages_and_graph_pan_zoom(browser, tmp_path):
-    """A 1,200-entry context renders 500 entries a page; the graph draws only what is visible,
-    pans by dragging and zooms with the wheel."""
+def test_long_history_pages_loads_in_two_steps_pans_and_zooms(browser, tmp_path):
+    """A 2,100-entry context renders 500 entries a page; the graph paints the newest 2,000
+    commits first, then the whole history; it draws only what is visible, pans by dragging and
+    zooms with the wheel."""
     repo = Repository.init(str(tmp_path / "long"))
     with repo.transaction():
-        for i in range(1200):
+        for i in range(2100):
             repo.user(f"message {i}")
     server = repo.serve()
     p = Page(browser, server.url, str(tmp_path))
@@ -334,7 +335,7 @@ def test_long_history_pages_and_graph_pan_zoom(browser, tmp_path):
         pg = p.open(f"#/commit/{head}", "long-context")
         assert p.texts(".entry .index")[:2] == ["#0", "#1"]
         assert len(pg.query_selector_all(".entry")) == 500
-        assert "of 1,200" in p.texts(".pager .page-no")[0]
+        assert "of 2,100" in p.texts(".pager .page-no")[0]
         pg.click(".pager >> nth=0 >> text=next ›")
         assert p.texts(".entry .index")[0] == "#500"
         p.open(f"#/commit/{head}?entry=1100")
@@ -343,7 +344,11 @@ def test_long_history_pages_and_graph_pan_zoom(browser, tmp_path):
         assert pg.locator("#entry-1100 pre.text").text_content() == "message 1100"
 
         pg = p.open("#/graph")
-        assert pg.evaluate("window.traceGraph.count") == 1200
+        pg.wait_for_function("() => window.traceGraph.complete")
+        assert pg.evaluate("window.traceGraph.count") == 2100
+        assert pg.locator(".graph-status").get_attribute("data-commits") == "2100"
+        assert [u for u in p.requests if "api/graph" in u] == \
+            [server.url + "api/graph?limit=2000", server.url + "api/graph"]
         first, last = pg.evaluate("window.traceGraph.visibleRows()")
         assert first == 0 and 20 < last - first < 40
         pg.mouse.move(400, 400)
@@ -353,8 +358,8 @@ def test_long_history_pages_and_graph_pan_zoom(browser, tmp_path):
         moved = pg.evaluate("window.traceGraph.visibleRows()")
         assert moved[0] > first + 5 and pg.evaluate("window.traceGraph.selected()") is None
         pg.mouse.wheel(0, 600)         # zoom out: more rows fit
-        pg.wait_for_function(f"window.traceGraph.visibleRows()[1] - "
-                             f"window.traceGraph.visibleRows()[0] > {2 * (last - first)}")
+        pg.wait_for_function("n => window.traceGraph.visibleRows()[1] - "
+                             "window.traceGraph.visibleRows()[0] > n", arg=2 * (last - first))
     finally:
         p.close()
         server.close()

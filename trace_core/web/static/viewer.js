@@ -230,38 +230,58 @@
     return `hsl(${h}, 55%, 45%)`;
   }
 
+  // The graph's first paint reads the newest FIRST_ROWS commits (the server answers that in a
+  // fraction of the whole graph's time); the whole graph then replaces it in the background.
+  const FIRST_ROWS = 2000;
+
   async function graphView(agent, selected) {
-    const doc = await api("/api/graph" + agentQuery(agent));
-    const commits = doc.commits || [];
-    const n = commits.length;
-    const rowOf = new Map();
-    let maxTokens = 1;
-    for (let i = 0; i < n; i++) {
-      rowOf.set(commits[i].id, i);
-      if (commits[i].tokens > maxTokens) maxTokens = commits[i].tokens;
-    }
-    // edges: child row, parent row (-1: not in this document), kind (0 parent, 1 spawn, 2 collapse)
-    const edges = [];
-    for (let i = 0; i < n; i++) {
-      for (const p of commits[i].parents || []) edges.push(i, rowOf.has(p) ? rowOf.get(p) : -1, 0);
-      for (const l of commits[i].links || []) {
-        if (rowOf.has(l.id)) edges.push(i, rowOf.get(l.id), l.kind === "collapse" ? 2 : 1);
-      }
-    }
-    const E = Int32Array.from(edges);
-    const agentsSeen = [...new Set(commits.map((c) => agentName(c.agent)))];
-    const ops = [...new Set(commits.map((c) => c.op))];
+    const path = "/api/graph" + agentQuery(agent);
+    const partial = !exported;
+    let doc = await api(partial ? path + (agent ? "&" : "?") + "limit=" + FIRST_ROWS : path);
+    let complete = !partial || (doc.commits || []).length < FIRST_ROWS;
+    let commits, n, rowOf, maxTokens, E, agentsSeen;
 
     const canvas = el("canvas", { class: "graph-canvas", tabindex: "0", "aria-label": "commit graph" });
     const panel = el("aside", { class: "side-panel" }, el("p", { class: "muted" }, "Click a commit to select it; shift-click a second to diff the two. Drag to pan, wheel to zoom."));
-    const legend = el("div", { class: "legend" },
-      ...ops.map((op) => el("span", { class: "legend-item" }, el("span", { class: "dot", style: { "background": opColor(op) } }), op)),
-      el("span", { class: "legend-item" }, el("span", { class: "dash", style: { "border-color": LINK_COLORS.spawn } }), "spawn"),
-      el("span", { class: "legend-item" }, el("span", { class: "dash", style: { "border-color": LINK_COLORS.collapse } }), "collapse"));
-    const status = el("span", { class: "graph-status", "data-commits": n, "data-lanes": doc.lanes || 0 },
-      `${fmtNum(n)} commit${n === 1 ? "" : "s"} · ${doc.lanes || 0} lane${doc.lanes === 1 ? "" : "s"} · ${agent ? "agent " + agentName(agent === "." ? null : agent) : "whole agent tree"}`);
+    const legend = el("div", { class: "legend" });
+    const status = el("span", { class: "graph-status" });
     const wrap = el("div", { class: "graph-wrap" }, canvas);
     const root = el("div", { class: "graph-view" }, el("div", { class: "toolbar" }, status, legend), el("div", { class: "graph-body" }, wrap, panel));
+
+    function setDoc(d) {
+      doc = d;
+      commits = d.commits || [];
+      n = commits.length;
+      rowOf = new Map();
+      maxTokens = 1;
+      for (let i = 0; i < n; i++) {
+        rowOf.set(commits[i].id, i);
+        if (commits[i].tokens > maxTokens) maxTokens = commits[i].tokens;
+      }
+      // edges: child row, parent row (-1: not in this document), kind (0 parent, 1 spawn, 2 collapse)
+      const edges = [];
+      let links = false;
+      for (let i = 0; i < n; i++) {
+        for (const p of commits[i].parents || []) edges.push(i, rowOf.has(p) ? rowOf.get(p) : -1, 0);
+        for (const l of commits[i].links || []) {
+          links = true;
+          if (rowOf.has(l.id)) edges.push(i, rowOf.get(l.id), l.kind === "collapse" ? 2 : 1);
+        }
+      }
+      E = Int32Array.from(edges);
+      agentsSeen = [...new Set(commits.map((c) => agentName(c.agent)))];
+      const ops = [...new Set(commits.map((c) => c.op))];
+      legend.replaceChildren(
+        ...ops.map((op) => el("span", { class: "legend-item" }, el("span", { class: "dot", style: { background: opColor(op) } }), op)),
+        links ? el("span", { class: "legend-item" }, el("span", { class: "dash", style: { "border-color": LINK_COLORS.spawn } }), "spawn link") : null,
+        links ? el("span", { class: "legend-item" }, el("span", { class: "dash", style: { "border-color": LINK_COLORS.collapse } }), "collapse link") : null);
+      const lanes = d.lanes || 0;
+      status.dataset.commits = String(n);
+      status.dataset.lanes = String(lanes);
+      status.dataset.complete = String(complete);
+      status.textContent = `${complete ? "" : "newest "}${fmtNum(n)} commit${n === 1 ? "" : "s"}${complete ? "" : " (loading the rest…)"} · ${lanes} lane${lanes === 1 ? "" : "s"} · ${agent ? "agent " + agent : "whole agent tree"}`;
+    }
+    setDoc(doc);
 
     const st = { zoom: 1, top: 0, left: 0, sel: -1, w: 0, h: 0, dpr: 1 };
     const rowH = () => 26 * st.zoom;
@@ -463,7 +483,8 @@
 
     // for tests and scripts: where a commit is drawn (client coordinates), and what is drawn
     window.traceGraph = {
-      count: n,
+      get count() { return n; },
+      get complete() { return complete; },
       get ids() { return commits.map((c) => c.id); },
       point(id) {
         const row = rowOf.get(id);
@@ -482,14 +503,30 @@
       selected: () => (st.sel >= 0 ? commits[st.sel].id : null),
     };
 
+    function selectParam() {
+      if (!selected) return;
+      const row = rowOf.get(selected) ?? commits.findIndex((c) => c.id.startsWith(selected));
+      if (row >= 0) select(row, true);
+      else if (complete) panel.replaceChildren(el("p", { class: "warn" }, `commit ${short(selected)} is not in this graph (it may be unreachable from every ref): `, commitLink(selected, "see its context")));
+    }
+
     root.afterMount = () => {
       resize();
-      if (selected) {
-        const row = rowOf.get(selected) ?? commits.findIndex((c) => c.id.startsWith(selected));
-        if (row >= 0) select(row, true);
-        else panel.replaceChildren(el("p", { class: "warn" }, `commit ${short(selected)} is not in this graph (it may be unreachable from every ref): `, commitLink(selected, "see its context")));
-      }
+      selectParam();
       canvas.focus({ preventScroll: true });
+      if (complete) return;
+      const mine = routeSeq;
+      api(path).then((whole) => {
+        if (mine !== routeSeq) return;
+        const sel = st.sel >= 0 ? commits[st.sel].id : null;
+        complete = true;
+        setDoc(whole);
+        st.sel = sel !== null && rowOf.has(sel) ? rowOf.get(sel) : -1;
+        if (st.sel < 0) selectParam();
+        redraw();
+      }, (err) => {
+        if (mine === routeSeq) status.textContent += " · the rest failed to load: " + err.message;
+      });
     };
     return root;
   }
