@@ -11,6 +11,12 @@ from navigation to the view drawn (the page's `data-route` set: the document fet
 and drawn), measured on `repo.serve()`, split into the server's part (the API document's fetch
 ended) and the page's own work after it; each figure is the median of `--repeat` loads of a
 fresh page. Nothing here is a pass/fail test. Needs playwright and /usr/bin/chromium.
+
+Measured (one run, 2 shared cores, Chromium 150 headless): a 10,000-commit graph painted in
+0.64 s (the newest 2,000 commits: document 0.55 s, page 0.07 s), whole graph drawn at 1.25 s;
+100,000 commits: first paint 2.23 s (7.65 s on the first load after the history was written:
+the server's document), page work 0.07 s, whole graph drawn at 9.2 s; one redraw 0.8 ms at
+either size. A 10,000-entry context: 1.09 s (document 0.93 s, page 0.15 s; 500 entries a page).
 """
 
 from __future__ import annotations
