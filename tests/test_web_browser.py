@@ -336,12 +336,17 @@ def test_long_history_pages_loads_in_two_steps_pans_and_zooms(browser, tmp_path)
         assert p.texts(".entry .index")[:2] == ["#0", "#1"]
         assert len(pg.query_selector_all(".entry")) == 500
         assert "of 2,100" in p.texts(".pager .page-no")[0]
-        pg.click(".pager >> nth=0 >> text=next ›")
-        assert p.texts(".entry .index")[0] == "#500"
+        pg.click(".pager >> nth=0 >> text=next ›")     # (the page's window is fetched)
+        pg.wait_for_function("() => document.querySelector('.entry .index').textContent"
+                             " === '#500'")
         p.open(f"#/commit/{head}?entry=1100")
         assert p.texts(".entry .index")[0] == "#1000"
         assert "highlight" in pg.get_attribute("#entry-1100", "class")
         assert pg.locator("#entry-1100 pre.text").text_content() == "message 1100"
+        # the server sends each page's window only, never the whole context
+        ctx = [u.split("/api/context/")[1] for u in p.requests if "/api/context/" in u]
+        assert ctx == [f"{head}?offset=0&limit=500", f"{head}?offset=500&limit=500",
+                       f"{head}?offset=1000&limit=500"], ctx
 
         pg = p.open("#/graph")
         pg.wait_for_function("() => window.traceGraph.complete")

@@ -3,6 +3,7 @@ each a plain dict of a repository's data, computed with the porcelain the CLI us
 
 from __future__ import annotations
 
+import contextlib
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -299,9 +300,26 @@ def lost(repo: RepoState, agent: str | None = None) -> dict:
     return audit_lost(v).to_dict()
 
 
+def _with_texts(repo: RepoState, rec: dict) -> None:
+    """Each blame record under `rec` (originals, a collapse's entries) with its whole `text`."""
+    from ..errors import MissingObject, UnreadableObject
+    from ..messages import message_text
+    stack = [rec]
+    while stack:
+        r = stack.pop()
+        blob = r.get("blob")
+        if isinstance(blob, str) and is_hex_id(blob):
+            # (pruned history: the preview is all there is)
+            with contextlib.suppress(MissingObject, UnreadableObject):
+                r["text"] = message_text(repo.get_blob(from_hex(blob)).message)
+        stack.extend(r.get("originals") or ())
+        stack.extend((r.get("collapse") or {}).get("entries") or ())
+
+
 def provenance(repo: RepoState, rev: str) -> dict:
     """What a commit replaced: blame records of the entries it made (a compress summary's
-    originals, a collapse result's sub-agent entries) and its `audit --lost` findings."""
+    originals, a collapse result's sub-agent entries), each with its whole `text`, and its
+    `audit --lost` findings."""
     from ..compress.provenance import describe
     from ..inspect.audit import audit_lost
     from ..inspect.blame import blame as blame_
@@ -323,6 +341,8 @@ def provenance(repo: RepoState, rev: str) -> dict:
             findings = [f.to_dict() for f in found.findings if f.commit == hexid]
         except InputError:
             findings = []
+    for rec in items:
+        _with_texts(repo, rec)
     doc = commit_header(repo, cid)
     doc.update(items=items, compress=describe(c) if c.op == "compress" else None,
                collapse=collapse, lost=findings)

@@ -125,6 +125,7 @@ class WebServer:
         except OSError as exc:
             raise InputError(f"cannot listen on {HOST}:{port}: {exc.strerror or exc}") from None
         self.httpd.daemon_threads = True
+        self.httpd.handle_error = _quiet     # type: ignore[method-assign]
         self.port: int = self.httpd.server_address[1]
         self.host_header = f"{HOST}:{self.port}"
         self.url = f"http://{self.host_header}/"
@@ -173,6 +174,12 @@ class WebServer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _quiet(request: Any, client_address: Any) -> None:
+    """A connection that failed mid-answer (the page was closed, the client went away): the
+    library prints nothing (socketserver would print a traceback)."""
+    return
 
 
 def _handler(server: WebServer) -> type[BaseHTTPRequestHandler]:

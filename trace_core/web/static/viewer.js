@@ -102,24 +102,29 @@
   function contextEntries(path) {
     const chain = [];
     let p = path;
-    let full = null;
+    let base = null;
     const seen = new Set();
     while (true) {
-      if (rebuilt.has(p)) { full = rebuilt.get(p); break; }
+      if (rebuilt.has(p)) { base = rebuilt.get(p); break; }
       const d = exported.docs[p];
       if (d === undefined) throw new ApiError(`${p.replace(/^\/api/, "")} (a base of ${path.replace(/^\/api/, "")}) is not in this export`);
-      if (!d.base) { full = d.entries || []; rebuilt.set(p, full); break; }
+      if (!d.base) { base = d.entries || []; rebuilt.set(p, base); break; }
       if (seen.has(p)) throw new ApiError(`the export's context deltas loop at ${p}`);
       seen.add(p);
       chain.push(d);
       p = "/api/context/" + d.base;
     }
+    // one working list, cut and extended in place (an append costs its new entries only);
+    // every 256th context on the way is kept, so memory stays linear in a long chain
+    const cur = base.slice();
     for (let i = chain.length - 1; i >= 0; i--) {
       const d = chain[i];
-      full = full.slice(0, d.keep).concat(d.entries || []);
-      rebuilt.set("/api/context/" + d.id, full);
+      if (cur.length > d.keep) cur.length = d.keep;
+      for (const e of d.entries || []) cur.push(e);
+      if (i === 0) rebuilt.set("/api/context/" + d.id, cur);
+      else if (i % 256 === 0) rebuilt.set("/api/context/" + d.id, cur.slice());
     }
-    return full;
+    return cur;
   }
 
   /** Tool call id -> {call, result} indexes (what the server sends as `pairs`). */
@@ -555,22 +560,38 @@
     return el("div", { class: "long" }, pre, btn);
   }
 
+  /** Page `p` of a context: {doc, total, entries, pairs}. The server sends that window only
+   * (the pairs cover the whole context); an export holds the whole list, cut here. */
+  async function contextPage(id, p) {
+    if (exported) {
+      const doc = await api("/api/context/" + seg(id));
+      const all = doc.entries || [];
+      return { doc, total: all.length, entries: all.slice(p * PAGE, (p + 1) * PAGE), pairs: doc.pairs || pairsOf(all) };
+    }
+    const doc = await api(`/api/context/${seg(id)}?offset=${p * PAGE}&limit=${PAGE}`);
+    return { doc, total: doc.total, entries: doc.entries || [], pairs: doc.pairs || {} };
+  }
+
   async function contextView(id, entryParam) {
-    const doc = await api("/api/context/" + seg(id));
-    const entries = doc.entries || [];
+    const wanted = entryParam === null ? NaN : Number(entryParam);
+    let page = Number.isInteger(wanted) && wanted >= 0 ? Math.floor(wanted / PAGE) : 0;
+    let first = await contextPage(id, page);
+    if (page > 0 && !first.entries.length) { page = 0; first = await contextPage(id, 0); }
+    const doc = first.doc;
+    const total = first.total;
+    const pairs = first.pairs;
+    let entries = first.entries;   // the entries of the page shown
+    let loading = 0;
     const budget = doc.budget && doc.budget.max_tokens ? doc.budget.max_tokens : null;
-    const maxEntry = Math.max(1, ...entries.map((e) => e.tokens || 0));
-    const scale = budget || maxEntry;
-    const pairs = doc.pairs || pairsOf(entries);
-    const pages = Math.max(1, Math.ceil(entries.length / PAGE));
-    let page = 0;
+    let scale = 1;
+    const pages = Math.max(1, Math.ceil(total / PAGE));
     let blame = null;
     let blameNote = "blame: loading…";
 
     const links = [el("a", { href: "#/graph?sel=" + seg(doc.id) }, "in the graph")];
     if (doc.parents && doc.parents.length) links.push(el("a", { href: `#/diff/${seg(doc.parents[0])}/${seg(doc.id)}` }, "diff with parent"));
     if (isProvOp(doc.op)) links.push(provLink(doc.id));
-    const tokensText = budget ? `${fmtNum(doc.tokens)} / ${fmtNum(budget)} tokens (${Math.round((100 * doc.tokens) / budget)}%)` : `${fmtNum(doc.tokens)} tokens (no budget set; bars against the largest entry)`;
+    const tokensText = budget ? `${fmtNum(doc.tokens)} / ${fmtNum(budget)} tokens (${Math.round((100 * doc.tokens) / budget)}%)` : `${fmtNum(doc.tokens)} tokens (no budget set; bars against the largest entry${pages > 1 ? " of the page" : ""})`;
     const list = el("div", { class: "entries" });
     const pager = el("div", { class: "pager" });
     const pager2 = el("div", { class: "pager" });
@@ -580,7 +601,7 @@
       el("h2", null, "Context at ", el("span", { class: "id", title: doc.id }, short(doc.id)), " ",
         el("span", { class: "op", style: { "background": opColor(doc.op) } }, doc.op)),
       el("p", null, String(doc.summary || "")),
-      el("p", { class: "meta" }, `${doc.author ? "by " + doc.author + " · " : ""}${fmtTime(doc.time)} · ${fmtNum(entries.length)} entries · ${tokensText} · `, blameStatus),
+      el("p", { class: "meta" }, `${doc.author ? "by " + doc.author + " · " : ""}${fmtTime(doc.time)} · ${fmtNum(total)} entries · ${tokensText} · `, blameStatus),
       el("p", { class: "links" }, ...links.flatMap((a) => [a, " "]),
         ...(doc.parents || []).map((p) => el("span", null, " parent ", commitLink(p)))));
     const root = el("div", { class: "context-view" }, head, pager, el("div", { class: "context-body" }, list, blameBox), pager2);
@@ -619,10 +640,20 @@
       focusEntry(Number(ev.currentTarget.dataset.goto));
     }
 
-    function focusEntry(i) {
-      if (!(i >= 0 && i < entries.length)) return;
+    async function loadPage(p) {
+      const seq = ++loading;
+      const got = await contextPage(doc.id, p);
+      if (seq !== loading) return false;     // a later page was asked for meanwhile
+      entries = got.entries;
+      page = p;
+      renderPage();
+      return true;
+    }
+
+    async function focusEntry(i) {
+      if (!(i >= 0 && i < total)) return;
       const p = Math.floor(i / PAGE);
-      if (p !== page) { page = p; renderPage(); }
+      if (p !== page && !(await loadPage(p))) return;
       const r = document.getElementById("entry-" + i);
       if (!r) return;
       for (const h of list.querySelectorAll(".highlight")) h.classList.remove("highlight");
@@ -632,14 +663,15 @@
     }
 
     function renderPage() {
-      const from = page * PAGE, to = Math.min(entries.length, from + PAGE);
-      list.replaceChildren(...entries.slice(from, to).map(row));
-      if (!entries.length) list.append(el("p", { class: "muted" }, "The context is empty."));
+      const from = page * PAGE, to = from + entries.length;
+      scale = budget || Math.max(1, ...entries.map((e) => e.tokens || 0));
+      list.replaceChildren(...entries.map(row));
+      if (!total) list.append(el("p", { class: "muted" }, "The context is empty."));
       for (const pg of [pager, pager2]) {
         if (pages < 2) { pg.replaceChildren(); continue; }
-        const btn = (label, p, dis) => el("button", { type: "button", disabled: dis ? "disabled" : null, onclick: () => { page = p; renderPage(); list.scrollIntoView(); } }, label);
+        const btn = (label, p, dis) => el("button", { type: "button", disabled: dis ? "disabled" : null, onclick: () => loadPage(p).then((done) => done && list.scrollIntoView()) }, label);
         pg.replaceChildren(btn("« first", 0, page === 0), btn("‹ prev", page - 1, page === 0),
-          el("span", { class: "page-no" }, ` entries ${from}–${to - 1} of ${fmtNum(entries.length)} (page ${page + 1}/${pages}) `),
+          el("span", { class: "page-no" }, ` entries ${from}–${to - 1} of ${fmtNum(total)} (page ${page + 1}/${pages}) `),
           btn("next ›", page + 1, page >= pages - 1), btn("last »", pages - 1, page >= pages - 1));
       }
     }
@@ -653,8 +685,7 @@
 
     renderPage();
     root.afterMount = () => {
-      const n = entryParam === null ? NaN : Number(entryParam);
-      if (Number.isInteger(n)) focusEntry(n);
+      if (Number.isInteger(wanted)) focusEntry(wanted);
       setTimeout(() => {
         api("/api/blame/" + seg(doc.id)).then((records) => {
           blame = {};
@@ -786,7 +817,6 @@
   // -- provenance --------------------------------------------------------------------------------
   async function provenanceView(id) {
     const doc = await api("/api/provenance/" + seg(id));
-    fullTexts = 0;
     const lost = doc.lost || [];
     const lostByBlob = new Map();
     for (const f of lost) if (f.entry && f.entry.blob) lostByBlob.set(f.entry.blob, (lostByBlob.get(f.entry.blob) || []).concat([f]));
@@ -838,20 +868,9 @@
     return d;
   }
 
-  let fullTexts = 0;
-  /** A blame record's text: its preview at once, the whole text from the context of the commit
-   * that introduced it (the first records at once, the others on request). */
+  /** A blame record's whole text (the provenance document carries it; a preview otherwise). */
   function recordText(r) {
-    const box = el("div", { class: "record-text" }, longText(r.text !== undefined ? r.text : r.preview));
-    const intro = r.introduced && r.introduced.commit;
-    if (r.text !== undefined || !intro || !HEX.test(intro)) return box;
-    const load = () => api("/api/context/" + intro).then((doc) => {
-      const e = (doc.entries || []).find((x) => x.blob === r.blob);
-      if (e) box.replaceChildren(longText(e.text));
-    }, () => {});
-    if (fullTexts++ < 60) load();
-    else box.append(el("button", { type: "button", class: "toggle", onclick: load }, "full text"));
-    return box;
+    return el("div", { class: "record-text" }, longText(r.text !== undefined ? r.text : r.preview));
   }
 
   // -- lost --------------------------------------------------------------------------------------
