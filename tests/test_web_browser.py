@@ -208,6 +208,18 @@ def test_click_through_graph_context_diff_provenance(page, site):
     lost = data.provenance(repo, compress["id"])["lost"]
     assert len(lost) == len(replaced) == len(pg.query_selector_all(".record.lost"))
 
+    # a collapse commit's provenance: the sub-agent's own entries, and a link to its graph
+    collapse = next(c for c in data.graph(repo)["commits"] if c["op"] == "collapse")
+    doc = data.provenance(repo, collapse["id"])
+    page.open(f"#/provenance/{collapse['id']}")
+    _show_all(pg)
+    shown = page.texts(".record-text pre.text")
+    kid = doc["items"][0]["collapse"]["entries"]
+    assert kid and all(e["text"] in shown for e in kid)
+    tip = doc["collapse"]["tip"]
+    assert pg.get_attribute("a:text-is('its graph')", "href") == \
+        f"#/graph?agent={doc['collapse']['agent']}&sel={tip}"
+
 
 def test_repository_html_is_shown_as_text(page, site):
     repo, _ = site

@@ -38,6 +38,13 @@
   const seg = (id) => (HEX.test(String(id)) ? String(id) : encodeURIComponent(String(id)));
   const short = (id) => (id ? String(id).slice(0, 12) : "-");
   const agentQuery = (agent) => (agent ? "?agent=" + encodeURIComponent(agent) : "");
+  /** The graph of `agent` (the whole tree for none) with commit `sel` selected. */
+  const graphHref = (agent, sel) => {
+    const q = [];
+    if (agent) q.push("agent=" + encodeURIComponent(agent));
+    if (sel) q.push("sel=" + seg(sel));
+    return "#/graph" + (q.length ? "?" + q.join("&") : "");
+  };
   const agentName = (a) => (a === null || a === undefined || a === "" ? "(root)" : String(a));
   const fmtTime = (ms) => (typeof ms === "number" ? new Date(ms).toLocaleString() : "");
   const fmtNum = (n) => (typeof n === "number" ? n.toLocaleString("en-US") : "?");
@@ -828,7 +835,7 @@
     const parts = [head];
     if (doc.collapse) {
       parts.push(el("p", { class: "collapse-src" }, `collapse of sub-agent ${agentName(doc.collapse.agent)} at its tip `, commitLink(doc.collapse.tip), " · ",
-        el("a", { href: "#/graph" + agentQuery(doc.collapse.agent) + (doc.collapse.tip ? "&sel=" + seg(doc.collapse.tip) : "") }, "its graph")));
+        el("a", { href: graphHref(doc.collapse.agent, doc.collapse.tip) }, "its graph")));
     }
     if (doc.compress) parts.push(el("details", { class: "describe" }, el("summary", null, "compression details"), el("pre", null, JSON.stringify(doc.compress, null, 2))));
     const items = doc.items || [];
@@ -915,7 +922,7 @@
         el("td", null, lb ? el("div", { class: "lb" },
           el("b", null, `${fmtNum(lb.count)} commit${lb.count === 1 ? "" : "s"} left behind`), " · ",
           el("a", { href: "#/commit/" + seg(e.old) }, "look at the old commit"), " · ",
-          el("a", { href: "#/graph" + agentQuery(doc.agent) + (agentQuery(doc.agent) ? "&" : "?") + "sel=" + seg(e.old) }, "in the graph"),
+          el("a", { href: graphHref(doc.agent, e.old) }, "in the graph"),
           el("div", { class: "lb-ids" }, ...(lb.commits || []).map((c) => [commitLink(c), " "]))) : ""));
     });
     return el("div", { class: "reflog-view" },
