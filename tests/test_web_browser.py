@@ -380,3 +380,25 @@ def test_long_history_pages_loads_in_two_steps_pans_and_zooms(browser, tmp_path)
     finally:
         p.close()
         server.close()
+
+
+def test_a_timeline_longer_than_a_call_takes_arguments(browser, tmp_path):
+    """130,000 points (a long reflog): drawn without Math.max(...points) overflowing the stack.
+    The page is an export built from a synthetic timeline document: no repository needed."""
+    from trace_core.web.page import standalone
+    pts = [{"time": 1_700_000_000_000 + i, "id": f"{i:064x}", "tokens": i % 977,
+            "op": "compress" if i % 50_000 == 0 else "append", "event": "append"}
+           for i in range(130_000)]
+    info = {"name": "long", "mode": "export", "agent": None, "head": {"ref": None, "id": None},
+            "budget": {"max_tokens": 1000, "warn": []}, "encoding": "chars/4", "refs": [],
+            "agents": []}
+    doc = {"budget": info["budget"], "agents": [{"agent": None, "points": pts}]}
+    out = tmp_path / "long.html"
+    out.write_text(standalone({"info": info, "docs": {"/api/timeline": doc}}), encoding="utf-8")
+    p = Page(browser, out.as_uri(), str(tmp_path))
+    try:
+        pg = p.open("#/timeline", "long-timeline")
+        assert len(pg.query_selector_all("svg.timeline circle.standout")) == 3
+        assert pg.query_selector("svg.timeline line.budget")
+    finally:
+        p.close()

@@ -726,7 +726,7 @@
     const items = doc.items || [];
     const delta = (doc.new_tokens || 0) - (doc.old_tokens || 0);
     const side = (id) => (id && id !== "-" ? commitLink(id) : el("span", null, "(empty context)"));
-    const list = el("div", { class: "diff-items" }, ...items.map(diffItem));
+    const list = el("div", { class: "diff-items" }, items.map(diffItem));
     if (!items.length) list.append(el("p", { class: "muted" }, "The two contexts are the same."));
     const counts = {};
     for (const it of items) counts[it.kind] = (counts[it.kind] || 0) + 1;
@@ -745,7 +745,7 @@
     let body;
     if (it.kind === "edited" && it.text_diff) {
       const lines = Array.isArray(it.text_diff) ? it.text_diff : String(it.text_diff).replace(/\n$/, "").split("\n");
-      body = el("pre", { class: "text-diff" }, ...lines.map((l) => el("span", {
+      body = el("pre", { class: "text-diff" }, lines.map((l) => el("span", {
         class: l.startsWith("+++") || l.startsWith("---") ? "file" : l.startsWith("+") ? "plus" : l.startsWith("-") ? "minus" : l.startsWith("@@") ? "hunk" : "",
       }, l)));
     } else {
@@ -771,9 +771,11 @@
     const pts = agents.flatMap((a) => a.points || []);
     const W = 1100, H = 420, L = 64, R = 20, T = 32, B = 40;
     if (!pts.length) return el("div", null, el("h2", null, "Timeline"), el("p", { class: "muted" }, "No history yet."));
-    let t0 = Math.min(...pts.map((p) => p.time)), t1 = Math.max(...pts.map((p) => p.time));
+    // (loops, not Math.min(...xs): a long history has more points than a call takes arguments)
+    let t0 = Infinity, t1 = -Infinity, top = Math.max(1, budget || 0);
+    for (const p of pts) { t0 = Math.min(t0, p.time); t1 = Math.max(t1, p.time); top = Math.max(top, p.tokens || 0); }
     if (t1 - t0 < 1) { t0 -= 1; t1 += 1; }
-    const ymax = Math.max(1, budget || 0, ...pts.map((p) => p.tokens || 0)) * 1.08;
+    const ymax = top * 1.08;
     const X = (t) => L + ((t - t0) / (t1 - t0)) * (W - L - R);
     const Y = (v) => H - B - (v / ymax) * (H - T - B);
     const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "timeline", role: "img" });
@@ -840,7 +842,7 @@
     if (doc.compress) parts.push(el("details", { class: "describe" }, el("summary", null, "compression details"), el("pre", null, JSON.stringify(doc.compress, null, 2))));
     const items = doc.items || [];
     if (!items.length) parts.push(el("p", { class: "muted" }, "This commit made no entries."));
-    parts.push(el("div", { class: "prov-items" }, ...items.map((r) => record(r, 0, lostByBlob))));
+    parts.push(el("div", { class: "prov-items" }, items.map((r) => record(r, 0, lostByBlob))));
     if (lost.length) {
       parts.push(el("h3", null, "Findings of this commit (audit --lost)"), lostTable(lost));
     }
@@ -853,7 +855,7 @@
     const kids = [];
     if ((r.originals || []).length) {
       kids.push(el("div", { class: "sub-label" }, `replaced ${r.originals.length} entries:`),
-        ...r.originals.map((o) => record(o, depth + 1, lostByBlob)));
+        r.originals.map((o) => record(o, depth + 1, lostByBlob)));
     }
     if (r.collapse) {
       const c = r.collapse;
@@ -884,7 +886,7 @@
   function lostTable(findings) {
     return el("table", { class: "table lost-table" },
       el("thead", null, el("tr", null, ...["kind", "commit", "op", "agent", "time", "entry", "tokens", "missing", "note"].map((h) => el("th", null, h)))),
-      el("tbody", null, ...findings.map((f) => el("tr", { class: f.missing && f.missing.length ? "has-missing" : "" },
+      el("tbody", null, findings.map((f) => el("tr", { class: f.missing && f.missing.length ? "has-missing" : "" },
         el("td", null, String(f.kind)),
         el("td", null, isProvOp(f.op) ? provLink(f.commit, short(f.commit)) : commitLink(f.commit, null, f.entry ? null : null)),
         el("td", null, String(f.op || "")),
@@ -930,7 +932,7 @@
       el("p", { class: "muted" }, "Each move of HEAD, newest first; a move that left commits behind is highlighted."),
       el("table", { class: "table reflog-table" },
         el("thead", null, el("tr", null, ...["time", "event", "old → new", "tokens", "message", "who", "left behind"].map((h) => el("th", null, h)))),
-        el("tbody", null, ...rows)));
+        el("tbody", null, rows)));
   }
 
   // -- start -------------------------------------------------------------------------------------
