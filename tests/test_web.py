@@ -198,7 +198,7 @@ def test_context_entries_and_tool_pairs(server):
     assert [e["text"] for e in doc["entries"]] == [message_text(m) for m in msgs]
     assert [e["kind"] for e in doc["entries"]] == [kind(m) for m in msgs]
     assert doc["budget"]["max_tokens"] == 400
-    assert doc["pairs"] == {"call_1": {"call": 2, "result": 3}}
+    assert doc["pairs"] == [[2, 3, "call_1"]]
     assert doc["entries"][2]["calls"] == [{"id": "call_1", "name": "search_flights"}]
     assert doc["entries"][3]["answers"] == ["call_1"]
     from trace_core.tokens import REPLY_PRIMING
@@ -206,6 +206,19 @@ def test_context_entries_and_tool_pairs(server):
     # repository text travels as data, never interpreted: the XSS message comes back verbatim
     xss = get_json(srv, f"/api/context/{ids['xss']}")[1]["entries"][-1]
     assert xss["text"] == XSS and xss["kind"] == "user"
+
+
+def test_pairs_follow_reused_call_ids(tmp_path):
+    """A result answers the latest unanswered call with its id (compress.messages.tool_links)."""
+    repo = Repository.init(str(tmp_path / "p"), encoding="chars/4")
+    for cid in ("call_0", "call_0", "__proto__"):
+        repo.tool_call("f", {}, call_id=cid)
+        repo.tool_result(cid, "ok")
+    repo.tool_call("f", {}, call_id="open")
+    doc = data.context(repo, "HEAD")
+    assert doc["pairs"] == [[0, 1, "call_0"], [2, 3, "call_0"], [4, 5, "__proto__"]]
+    assert data.context(repo, "HEAD", 5, 1)["pairs"] == doc["pairs"]
+    repo.close()
 
 
 def test_context_windows_keep_the_pairs_of_the_whole_context(server):

@@ -237,7 +237,8 @@ def test_context_tool_pairs_blame_and_long_texts(page, site):
     tip = child.head_commit().hex()
     pg = page.open(f"#/commit/{tip}")
     doc = data.context(child, tip)
-    call = doc["pairs"]["call_a1"]
+    i, j, _ = next(p for p in doc["pairs"] if p[2] == "call_a1")
+    call = {"call": i, "result": j}
     pg.click(f"#entry-{call['call']} a.pair")
     assert pg.get_attribute(f"#entry-{call['result']}", "class").split().count("highlight") == 1
     pg.click(f"#entry-{call['result']} a.pair")
@@ -402,3 +403,30 @@ def test_a_timeline_longer_than_a_call_takes_arguments(browser, tmp_path):
         assert pg.query_selector("svg.timeline line.budget")
     finally:
         p.close()
+
+
+def test_reused_and_odd_call_ids_link_to_their_own_results(browser, tmp_path):
+    """A call id used in two turns (and ids named like Object's own properties): each call
+    links to the result that answers it, live and in the export alike."""
+    repo = Repository.init(str(tmp_path / "ids"))
+    for n, cid in enumerate(("call_0", "call_0", "__proto__", "constructor")):
+        repo.tool_call("lookup", {"n": n}, call_id=cid)
+        repo.tool_result(cid, f"answer {n}")
+    want = [f"call lookup → result #{2 * n + 1}" for n in range(4)] + \
+        [f"← result of call #{2 * n}" for n in range(4)]
+    out = tmp_path / "ids.html"
+    out.write_text(repo.export_html(), encoding="utf-8")
+    head = repo.head_commit().hex()
+    server = repo.serve()
+    try:
+        for base in (server.url, out.as_uri()):
+            p = Page(browser, base, str(tmp_path))
+            try:
+                p.open(f"#/commit/{head}")
+                got = p.texts(".entry a.pair")
+                assert sorted(got) == sorted(want), (base, got)
+                assert p.texts(".entry .pair.missing") == []
+            finally:
+                p.close()
+    finally:
+        server.close()

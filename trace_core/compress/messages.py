@@ -9,24 +9,32 @@ from ..messages import call_ids, call_names, is_tool_output, message_text, resul
 from ..messages import is_question as is_turn_start
 
 __all__ = ["call_ids", "call_names", "is_tool_output", "is_turn_start", "message_text",
-           "result_ids", "tool_name_for", "tool_pairs"]
+           "result_ids", "tool_links", "tool_name_for", "tool_pairs"]
 
 
-def tool_pairs(msgs: list[dict]) -> tuple[list[tuple[int, int]], list[int]]:
-    """(pairs of (calling message index, answering message index), calls never answered).
+def tool_links(msgs: Sequence[dict]) -> tuple[list[tuple[int, int, str]], list[int]]:
+    """((calling message index, answering message index, call id) of each answered call, the
+    indexes of the messages whose calls were never answered).
 
-    A result answers the most recent unanswered call with its id."""
+    A result answers the most recent unanswered call with its id (ids may be reused)."""
     open_calls: dict[str, list[int]] = {}
-    pairs: list[tuple[int, int]] = []
+    links: list[tuple[int, int, str]] = []
     for i, m in enumerate(msgs):
         for rid in result_ids(m):
             stack = open_calls.get(rid)
             if stack:
-                pairs.append((stack.pop(), i))
+                links.append((stack.pop(), i, rid))
         for cid in call_ids(m):
             open_calls.setdefault(cid, []).append(i)
     pending = sorted({j for cid, st in open_calls.items() for j in st})
-    return pairs, pending
+    return links, pending
+
+
+def tool_pairs(msgs: list[dict]) -> tuple[list[tuple[int, int]], list[int]]:
+    """(pairs of (calling message index, answering message index), calls never answered), as
+    tool_links pairs them."""
+    links, pending = tool_links(msgs)
+    return [(i, j) for i, j, _ in links], pending
 
 
 def tool_name_for(msgs: Sequence[dict], i: int, call_id: str) -> str | None:

@@ -116,17 +116,12 @@ def entry_view(repo: RepoState, index: int, e: Entry) -> dict:
             "answers": result_ids(m) if isinstance(m, dict) else []}
 
 
-def pairs(entries: list[dict]) -> dict:
-    """Tool call id -> the indexes of the entry that makes the call and of its result."""
-    pairs: dict = {}
-    for e in entries:
-        for c in e["calls"]:
-            pairs.setdefault(c["id"], {"call": e["index"], "result": None})
-        for cid in e["answers"]:
-            p = pairs.get(cid)
-            if p is not None and p["result"] is None:
-                p["result"] = e["index"]
-    return pairs
+def pairs(messages: list) -> list[list]:
+    """[call entry index, result entry index, call id] for each answered tool call of a
+    context's messages (a result answers the latest unanswered call with its id)."""
+    from ..compress.messages import tool_links
+    return [[i, j, cid] for i, j, cid in tool_links([m if isinstance(m, dict) else {}
+                                                     for m in messages])[0]]
 
 
 def commit_header(repo: RepoState, cid: bytes) -> dict:
@@ -140,9 +135,8 @@ def commit_header(repo: RepoState, cid: bytes) -> dict:
 def context(repo: RepoState, rev: str, offset: int = 0, limit: int | None = None) -> dict:
     """The context at `rev`: its entries (`offset` and `limit`: a window of them; `total` says
     how many there are) with kind, pin, tokens and text, and the tool call pairs of the whole
-    context (call id -> the indexes of the call and of its result)."""
+    context (`pairs`)."""
     from ..context import entries_at
-    from ..messages import call_ids, result_ids
     cid = commit_id(repo, rev)
     for name, value in (("offset", offset), ("limit", limit)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)
@@ -151,18 +145,7 @@ def context(repo: RepoState, rev: str, offset: int = 0, limit: int | None = None
     ents = entries_at(repo, cid)
     end = len(ents) if limit is None else min(len(ents), offset + limit)
     entries = [entry_view(repo, i, ents[i]) for i in range(offset, end)]
-    if offset == 0 and end == len(ents):
-        found = pairs(entries)
-    else:    # the pairs of the whole context, reading only the calls and answers of the rest
-        found = {}
-        for i, e in enumerate(ents):
-            m = repo.get_blob(e.blob).message
-            if isinstance(m, dict):
-                found.update((c, {"call": i, "result": None}) for c in call_ids(m)
-                             if c not in found)
-                for c in result_ids(m):
-                    if c in found and found[c]["result"] is None:
-                        found[c]["result"] = i
+    found = pairs([repo.get_blob(e.blob).message for e in ents])
     doc = commit_header(repo, cid)
     doc.update(budget=_budget(repo), total=len(ents), offset=offset, entries=entries,
                pairs=found)

@@ -104,7 +104,7 @@ def bundle(repo: RepoState, limit: int | None = None,
         views = [data.entry_view(repo, start + i, e) for i, e in enumerate(tail)]
         doc.update(total=shape.count, offset=0, entries=views)
         if base is None:
-            doc["pairs"] = data.pairs(views)
+            doc["pairs"] = data.pairs([repo.get_blob(e.blob).message for e in tail])
         docs[f"/api/context/{c['id']}"] = doc
         shapes[c["id"]] = shape
         if base is not None and parent is not None and start == base.count:

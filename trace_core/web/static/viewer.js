@@ -134,14 +134,33 @@
     return cur;
   }
 
-  /** Tool call id -> {call, result} indexes (what the server sends as `pairs`). */
+  /** [call index, result index, call id] of each answered call, as the server sends `pairs`
+   * (trace_core.compress.messages.tool_links): a result answers the latest unanswered call
+   * with its id. Maps, not objects: an id may be "__proto__". */
   function pairsOf(entries) {
-    const pairs = {};
+    const open = new Map();
+    const out = [];
     for (const e of entries) {
-      for (const c of e.calls || []) if (!pairs[c.id]) pairs[c.id] = { call: e.index, result: null };
-      for (const cid of e.answers || []) if (pairs[cid] && pairs[cid].result === null) pairs[cid].result = e.index;
+      for (const cid of e.answers || []) {
+        const stack = open.get(cid);
+        if (stack && stack.length) out.push([stack.pop(), e.index, cid]);
+      }
+      for (const c of e.calls || []) {
+        if (!open.has(c.id)) open.set(c.id, []);
+        open.get(c.id).push(e.index);
+      }
     }
-    return pairs;
+    return out;
+  }
+
+  /** Lookups of `pairs`: the result of call `id` made by entry i, the call entry j answers. */
+  function pairLinks(pairs) {
+    const result = new Map(), call = new Map();
+    for (const [i, j, id] of pairs || []) {
+      result.set(i + "\u0000" + id, j);
+      call.set(j + "\u0000" + id, i);
+    }
+    return { result: (i, id) => result.get(i + "\u0000" + id), call: (j, id) => call.get(j + "\u0000" + id) };
   }
 
   // -- router ------------------------------------------------------------------------------------
@@ -576,7 +595,7 @@
       return { doc, total: all.length, entries: all.slice(p * PAGE, (p + 1) * PAGE), pairs: doc.pairs || pairsOf(all) };
     }
     const doc = await api(`/api/context/${seg(id)}?offset=${p * PAGE}&limit=${PAGE}`);
-    return { doc, total: doc.total, entries: doc.entries || [], pairs: doc.pairs || {} };
+    return { doc, total: doc.total, entries: doc.entries || [], pairs: doc.pairs || [] };
   }
 
   async function contextView(id, entryParam) {
@@ -586,7 +605,7 @@
     if (page > 0 && !first.entries.length) { page = 0; first = await contextPage(id, 0); }
     const doc = first.doc;
     const total = first.total;
-    const pairs = first.pairs;
+    const paired = pairLinks(first.pairs);
     let entries = first.entries;   // the entries of the page shown
     let loading = 0;
     const budget = doc.budget && doc.budget.max_tokens ? doc.budget.max_tokens : null;
@@ -616,16 +635,14 @@
     function row(e) {
       const pct = Math.min(100, (100 * (e.tokens || 0)) / scale);
       const callLinks = (e.calls || []).map((c) => {
-        const pr = pairs[c.id];
-        const target = pr && pr.result !== null && pr.result !== undefined ? pr.result : null;
-        return target === null
+        const target = paired.result(e.index, c.id);
+        return target === undefined
           ? el("span", { class: "pair missing" }, `call ${c.name || ""} (${c.id}): no result`)
           : el("a", { class: "pair", href: "#", "data-goto": target, onclick: goto }, `call ${c.name || ""} → result #${target}`);
       });
       const answerLinks = (e.answers || []).map((cid) => {
-        const pr = pairs[cid];
-        const target = pr ? pr.call : null;
-        return target === null || target === undefined
+        const target = paired.call(e.index, cid);
+        return target === undefined
           ? el("span", { class: "pair missing" }, `answers ${cid}: no call`)
           : el("a", { class: "pair", href: "#", "data-goto": target, onclick: goto }, `← result of call #${target}`);
       });
