@@ -208,6 +208,32 @@ def test_context_entries_and_tool_pairs(server):
     assert xss["text"] == XSS and xss["kind"] == "user"
 
 
+def test_reflog_and_timeline_follow_head_across_branches(tmp_path):
+    """A reset on another branch, then a switch back: the reflog lists every ref's moves (the
+    reset's left-behind commits too), the timeline follows HEAD from branch to branch."""
+    repo = Repository.init(str(tmp_path / "b"), encoding="chars/4")
+    steps = [lambda: repo.user("base"), lambda: repo.switch("side", create=True),
+             lambda: repo.user("a side turn that gets reset away"),
+             lambda: repo.reset("HEAD~1", mode="hard"), lambda: repo.switch("main"),
+             lambda: repo.assistant("back on main")]
+    done = []
+    for step in steps:     # (reflogs are in milliseconds: one step per millisecond at most)
+        time.sleep(0.002)
+        done.append(step())
+    base, gone, last = done[0], done[2], done[5]
+    entries = data.reflog(repo)["entries"]
+    reset = next(e for e in entries if e["event"] == "reset")
+    assert reset["ref"] == "refs/heads/side"
+    assert reset["left_behind"] == {"count": 1, "commits": [gone.hex]}
+    assert [e["event"] for e in entries if e["ref"] == "HEAD"] == ["switch", "switch", "init"]
+    assert [e["time"] for e in entries] == sorted((e["time"] for e in entries), reverse=True)
+    points = data.timeline(repo)["agents"][0]["points"]
+    assert [(p["id"], p["event"]) for p in points] == [
+        (base.hex, "append"), (base.hex, "switch"), (gone.hex, "append"), (base.hex, "reset"),
+        (base.hex, "switch"), (last.hex, "append")]
+    repo.close()
+
+
 def test_pairs_follow_reused_call_ids(tmp_path):
     """A result answers the latest unanswered call with its id (compress.messages.tool_links)."""
     repo = Repository.init(str(tmp_path / "p"), encoding="chars/4")
@@ -357,7 +383,8 @@ def test_embedded_json_never_holds_a_tag():
 def test_empty_repository_and_documents_in_python(tmp_path):
     repo = Repository.init(str(tmp_path / "e"), encoding="chars/4")
     assert data.graph(repo)["commits"] == [] and data.timeline(repo)["agents"][0]["points"] == []
-    assert data.reflog(repo)["entries"] == [] and data.lost(repo)["findings"] == []
+    assert [(e["ref"], e["event"]) for e in data.reflog(repo)["entries"]] == [("HEAD", "init")]
+    assert data.lost(repo)["findings"] == []
     html = repo.export_html()
     assert embedded(html)["docs"]["/api/graph"]["commits"] == []
     from trace_core.errors import InputError

@@ -284,6 +284,12 @@ def test_timeline_lost_and_reflog(page, site):
     pg = page.open("#/reflog", "reflog")
     rows = pg.query_selector_all(".reflog-table tbody tr")
     assert len(rows) == len(log["entries"])
+    assert page.texts(".reflog-table td.ref") == [e["ref"].removeprefix("refs/heads/")
+                                                  for e in log["entries"]]
+    # HEAD's own entries name refs, shown as text, never as commit links
+    assert "refs/heads/main" in page.texts(".reflog-table .symref")
+    assert not [h for h in pg.eval_on_selector_all(".reflog-table a", "as => as.map(a => "
+                                                   "a.getAttribute('href'))") if "ref%3A" in h]
     moved = [e for e in log["entries"] if e["left_behind"]]
     assert len(moved) == 1 and moved[0]["left_behind"]["count"] == 2
     assert page.texts("tr.left-behind .lb b") == ["2 commits left behind"]

@@ -7,7 +7,7 @@ import contextlib
 import re
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InputError
+from ..errors import InputError, TraceError
 from ..ids import from_hex, is_hex_id, to_hex
 
 if TYPE_CHECKING:
@@ -195,38 +195,62 @@ def _event(message: str) -> str:
     return m.group(0) if m else "move"
 
 
-def _moves(v: RepoState) -> list:
-    """HEAD's reflog of namespace `v`, newest first ([] when HEAD has never moved)."""
-    from ..errors import RefNotFound
-    from ..plumbing.refs import reflog
+def _log(v: RepoState, name: str) -> list:
+    """The reflog of ref `name` in namespace `v`, oldest first ([] for none or a damaged one:
+    the views show what can be read)."""
     try:
-        return reflog(v, "HEAD")
-    except RefNotFound:
+        return list(reversed(v.refs.reflog(name)))
+    except TraceError:
         return []
 
 
+def _commit(value: str) -> bytes | None:
+    return from_hex(value) if is_hex_id(value) and value != _ZERO else None
+
+
+def head_moves(v: RepoState) -> list[tuple[int, str, str]]:
+    """(time, commit hex, event) of each context HEAD of namespace `v` went through, oldest
+    first: HEAD's own log says which branch it was on (or which commit, detached) from when;
+    on a branch, each move of that branch's reflog in that time counts, and the switch itself
+    is a point at the branch's tip of that moment."""
+    out: list[tuple[int, str, str]] = []
+    head = _log(v, "HEAD")
+    for k, h in enumerate(head):
+        end = head[k + 1].time_ms if k + 1 < len(head) else None
+        if not h.new.startswith("ref:"):
+            if _commit(h.new):
+                out.append((h.time_ms, h.new, _event(h.message)))
+            continue
+        at = None
+        later = []
+        for e in _log(v, h.new[4:]):
+            if e.time_ms <= h.time_ms:
+                at = e
+            elif end is None or e.time_ms < end:
+                later.append((e.time_ms, e.new, _event(e.message)))
+        if at is not None and _commit(at.new):
+            out.append((h.time_ms, at.new, _event(at.message) if k == 0 else _event(h.message)))
+        out.extend(m for m in later if _commit(m[1]))
+    return out
+
+
 def timeline(repo: RepoState) -> dict:
-    """Each agent's context size over time, from its HEAD reflog (every commit, reset, checkout
-    it went through), oldest first; an agent whose reflog is empty shows its first-parent
-    history instead."""
+    """Each agent's context size over time, oldest first: every commit, reset, rebase, switch
+    and checkout its HEAD went through (`head_moves`); an agent with no reflog shows its
+    first-parent history instead."""
     from ..agents.tree import agent_tree
     read = repo.index.row_reader(("total", "op"))
     out = []
-    for path in [None, *(a.path for a in agent_tree(repo))]:
-        try:
-            v = view(repo, path)
-        except Exception:     # a pruned agent: nothing to draw
-            continue
+    for path in [None, *(a.path for a in agent_tree(repo) if a.status != "pruned")]:
+        v = view(repo, path)
         points = []
-        for r in reversed(_moves(v)):
-            if not is_hex_id(r.new) or r.new == _ZERO:
-                continue
+        for t, hexid, event in head_moves(v):
             try:
-                row = read(from_hex(r.new))
-            except Exception:  # a commit gc removed since
+                row = read(from_hex(hexid))
+            except TraceError:     # a commit gc removed since
                 continue
-            points.append({"time": r.time_ms, "id": r.new, "tokens": row[4], "op": row[5],
-                           "event": _event(r.message)})
+            points.append({"time": t, "id": hexid, "tokens": row[4], "op": row[5],
+                           "event": event})
         head = v.head_commit()
         if not points and head is not None:
             walk = v.index.walk([head], first_parent=True)
@@ -239,15 +263,14 @@ def timeline(repo: RepoState) -> dict:
 
 def _left_behind(repo: RepoState, old: str, new: str) -> dict | None:
     """The commits `old` reaches that `new` does not (a reset or rebase left them), or None."""
-    if not is_hex_id(old) or old == _ZERO:
+    o, n = _commit(old), _commit(new)
+    if o is None:
         return None
-    o = from_hex(old)
     try:
-        if is_hex_id(new) and new != _ZERO and repo.index.is_ancestor(o, from_hex(new)):
+        if n is not None and repo.index.is_ancestor(o, n):
             return None
-        stop = [from_hex(new)] if is_hex_id(new) and new != _ZERO else []
-        ids = [r[0] for r in repo.index.walk_raw([o], stop, LEFT_CAP, False, ())]
-    except Exception:     # gc removed the old commit since
+        ids = [r[0] for r in repo.index.walk_raw([o], [n] if n else [], LEFT_CAP, False, ())]
+    except TraceError:     # gc removed the old commit since
         return None
     if not ids:
         return None
@@ -255,21 +278,28 @@ def _left_behind(repo: RepoState, old: str, new: str) -> dict | None:
 
 
 def reflog(repo: RepoState, agent: str | None = None) -> dict:
-    """Each move of an agent's HEAD, newest first, with what it left behind."""
+    """Every ref move of an agent, newest first: HEAD's own log (switches, detached moves) and
+    each branch's and tag's reflog, each entry with its ref and what it left behind."""
+    from ..plumbing.refs import for_each_ref
     v = view(repo, agent)
     read = repo.index.row_reader(("total", "op"))
+    names = ["HEAD", *(n for n, _, sym in for_each_ref(v) if sym is None)]
+    moves = [(e, n, k) for n in names for k, e in enumerate(_log(v, n))]
+    moves.sort(key=lambda m: (m[0].time_ms, m[2]), reverse=True)
     entries = []
-    for r in _moves(v):
+    for r, name, _ in moves:
         op = tokens = None
-        if is_hex_id(r.new) and r.new != _ZERO:
+        n = _commit(r.new)
+        if n is not None:
             try:
-                row = read(from_hex(r.new))
+                row = read(n)
                 tokens, op = row[4], row[5]
-            except Exception:
+            except TraceError:
                 pass
-        entries.append({"old": r.old, "new": r.new, "time": r.time_ms, "who": r.who,
-                        "message": r.message, "event": _event(r.message), "op": op,
-                        "tokens": tokens, "left_behind": _left_behind(repo, r.old, r.new)})
+        entries.append({"ref": name, "old": r.old, "new": r.new, "time": r.time_ms,
+                        "who": r.who, "message": r.message, "event": _event(r.message),
+                        "op": op, "tokens": tokens,
+                        "left_behind": _left_behind(repo, r.old, r.new)})
     return {"agent": v.agent_name, "entries": entries}
 
 

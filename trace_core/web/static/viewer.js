@@ -926,6 +926,14 @@
   }
 
   // -- reflog ------------------------------------------------------------------------------------
+  /** A reflog value: a commit (linked), a symbolic `ref:NAME`, or none (all zeros). */
+  function refValue(v) {
+    const t = String(v || "");
+    if (!t || /^0+$/.test(t)) return "-";
+    if (t.startsWith("ref:")) return el("span", { class: "symref" }, t.slice(4));
+    return commitLink(t);
+  }
+
   async function reflogView(agent) {
     const doc = await api("/api/reflog" + agentQuery(agent));
     const entries = doc.entries || [];
@@ -933,8 +941,9 @@
       const lb = e.left_behind;
       return el("tr", { class: lb ? "left-behind" : "" },
         el("td", null, fmtTime(e.time)),
+        el("td", { class: "ref" }, String(e.ref || "").replace(/^refs\/heads\//, "")),
         el("td", null, String(e.event || e.op || ""), e.op && e.event && e.op !== e.event ? el("span", { class: "muted" }, ` (now ${e.op})`) : null),
-        el("td", null, e.old && !/^0+$/.test(e.old) ? commitLink(e.old) : "-", " → ", commitLink(e.new)),
+        el("td", null, refValue(e.old), " → ", refValue(e.new)),
         el("td", null, fmtNum(e.tokens)),
         el("td", null, String(e.message || "")),
         el("td", null, String(e.who || "")),
@@ -946,9 +955,9 @@
     });
     return el("div", { class: "reflog-view" },
       el("h2", null, `Reflog: ${agentName(doc.agent)}`),
-      el("p", { class: "muted" }, "Each move of HEAD, newest first; a move that left commits behind is highlighted."),
+      el("p", { class: "muted" }, "Every move of HEAD (switches, detached moves) and of each branch and tag, newest first; a move that left commits behind is highlighted."),
       el("table", { class: "table reflog-table" },
-        el("thead", null, el("tr", null, ...["time", "event", "old → new", "tokens", "message", "who", "left behind"].map((h) => el("th", null, h)))),
+        el("thead", null, el("tr", null, ...["time", "ref", "event", "old → new", "tokens", "message", "who", "left behind"].map((h) => el("th", null, h)))),
         el("tbody", null, rows)));
   }
 
