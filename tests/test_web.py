@@ -9,6 +9,7 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -148,6 +149,10 @@ def test_browsing_every_view_writes_nothing(built):
     repo = Repository.open(path)
     repo.index.count()        # (the derived index is built before the snapshot)
     repo.close()
+    # no token count cached: browsing must count them and store none
+    with sqlite3.connect(os.path.join(trace_dir, "index.sqlite")) as db:
+        assert db.execute("DELETE FROM tokens").rowcount > 0
+    db.close()
     before = snapshot_dir(trace_dir)
     repo = Repository.open(path)
     with repo.serve() as srv:
@@ -329,6 +334,8 @@ def test_export_html_embeds_every_view_and_rebuilds_each_context(built, tmp_path
     out = str(tmp_path / "run.html")
     p = invoke(path, "export", "--html", out, check=True)
     assert p.stdout.startswith(f"wrote {out} (")
+    to_stdout = invoke(path, "export", "--html", "-", check=True).stdout
+    assert to_stdout.startswith("<!DOCTYPE html>") and to_stdout.rstrip().endswith("</html>")
     with open(out, encoding="utf-8") as f:
         html = f.read()
     assert "static/viewer" not in html            # style and script inlined
@@ -346,6 +353,10 @@ def test_export_html_embeds_every_view_and_rebuilds_each_context(built, tmp_path
                     "/api/graph?agent=venues", "/api/reflog?agent=venues",
                     f"/api/provenance/{ids['compress']}", f"/api/blame/{ids['final']}"):
             assert docs[key] == get_json(srv, key)[1], key
+    # the commit the reset left behind is there too, for the reflog's link to it
+    assert docs[f"/api/context/{ids['dropped']}"]["entries"][-1]["text"] == \
+        "A draft answer that gets reset away."
+    assert ids["dropped"] not in {c["id"] for c in docs["/api/graph"]["commits"]}
     # appends are stored as deltas: the final commit's document holds only its new entry
     assert docs[f"/api/context/{ids['final']}"]["base"] == ids["compress"]
     assert len(docs[f"/api/context/{ids['final']}"]["entries"]) == 1

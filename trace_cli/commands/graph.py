@@ -54,7 +54,7 @@ def to_json(rows) -> list:
             continue
         out.append({"id": r.commit.hex(), "parents": [p.hex() for p in r.parents],
                     "refs": list(r.labels), "summary": r.summary, "op": r.op,
-                    "graph": r.graph, "lane": r.graph.index("*") // 2, "after": []})
+                    "graph": r.graph, "lane": r.lane, "after": []})
     return out
 
 

@@ -41,8 +41,8 @@ def _output(path: str | None):
          option("--endpoint", metavar="URL",
                 help="--otel: the OTLP/HTTP endpoint (default: OTEL_EXPORTER_OTLP_ENDPOINT)."),
          option("--html", metavar="FILE",
-                help="The web viewer as one self-contained HTML file holding the whole "
-                     "repository (docs/web.md)."),
+                help="The web viewer as one self-contained HTML file (- for stdout) holding "
+                     "the whole repository, every agent (--all is implied; docs/web.md)."),
          option("-n", "--max-count", dest="limit", type=IntRange(min=1),
                 help="--html: only the newest N commits of the graph."),
          argument("revs", nargs=-1))
@@ -96,7 +96,8 @@ def _export_html(obj, path: str, limit: int | None) -> None:
             end_progress(cb)
     with _output(path) as out:
         out.write(page)
-    echo(f"wrote {path} ({len(page.encode()) // 1024} KiB)")
+    if path != "-":
+        echo(f"wrote {path} ({len(page.encode()) // 1024} KiB)")
 
 
 @command("import",

@@ -23,11 +23,11 @@ def web(obj, port=0, open_browser=False) -> None:
     from trace_core.web.server import WebServer
     with open_repo(obj) as repo:
         server = WebServer(repo, port)
-        echo(f"serving {repo.trace_dir} at {server.url} (Ctrl-C stops)")
-        if open_browser:
-            import webbrowser
-            webbrowser.open(server.url)
         try:
+            echo(f"serving {repo.trace_dir} at {server.url} (Ctrl-C stops)")
+            if open_browser:
+                import webbrowser
+                webbrowser.open(server.url)
             server.serve_forever()
         except KeyboardInterrupt:
             pass

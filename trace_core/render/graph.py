@@ -58,6 +58,12 @@ class GraphRow(tuple):
     labels = property(itemgetter(5))
     colors = property(itemgetter(6))
 
+    @property
+    def lane(self) -> int:
+        """The lane of the commit on this row (the column of its `*`; lanes are two characters
+        wide). Only for commit rows."""
+        return self[0].index("*") // 2
+
 
 # -- ordering ---------------------------------------------------------------------------------
 def _priority(row: tuple) -> tuple:

@@ -85,7 +85,7 @@ def graph(repo: RepoState, agent: str | None = None, limit: int | None = None) -
         oid = r[1]
         if oid is None:
             continue
-        lane = r[0].index("*") // 2
+        lane = r.lane
         if lane >= lanes:
             lanes = lane + 1
         row = read(oid)

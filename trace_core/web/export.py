@@ -44,10 +44,8 @@ class _Shape:
 
 def _common(repo: RepoState, a: _Shape, b: _Shape) -> int:
     """How many entries (blob and flags) the contexts `a` and `b` begin with alike."""
-    pos = k = 0
-    while k < len(a.refs) and k < len(b.refs) and a.refs[k] == b.refs[k]:
-        pos += a.refs[k][1]
-        k += 1
+    from ..merge.machinery import shared_leaves
+    pos = sum(n for _, n in a.refs[:shared_leaves([a.refs, b.refs])])
     step = 128
     while pos < a.count and pos < b.count:
         for x, y in zip(a.between(repo, pos, pos + step), b.between(repo, pos, pos + step),
@@ -60,8 +58,9 @@ def _common(repo: RepoState, a: _Shape, b: _Shape) -> int:
 
 
 def _appended(repo: RepoState, c: dict, parent: str, tail: list, start: int) -> dict:
-    """data.diff of a context that only extends its parent's (what every append makes): each
-    new entry added, without aligning the whole contexts."""
+    """data.diff of a context (`c`: its document, id and tokens) that only extends its
+    parent's (what every append makes): each new entry added, without aligning the whole
+    contexts."""
     items = [{"kind": "added", "old_index": None, "new_index": start + i, "old": None,
               "new": data.side(repo.get_blob(e.blob).message, e.pinned), "text_diff": ""}
              for i, e in enumerate(tail)]
@@ -86,12 +85,17 @@ def bundle(repo: RepoState, limit: int | None = None,
     docs["/api/timeline"] = data.timeline(repo)
     docs["/api/reflog"] = data.reflog(repo)
     docs["/api/lost"] = data.lost(repo)
-    commits = g["commits"]
-    ids = {c["id"] for c in commits}
+    ids = [c["id"] for c in reversed(g["commits"])]
+    # the commits a reset or rebase left behind, which the reflog view links to
+    seen = set(ids)
+    gone = {h for key, d in docs.items() if key.startswith("/api/reflog")
+            for e in d["entries"] if e["left_behind"]
+            for h in (e["old"], *e["left_behind"]["commits"]) if h not in seen}
+    ids += sorted(gone, key=lambda h: (repo.get_commit(bytes.fromhex(h)).time_ms, h))
     # contexts, oldest first, each a delta of its first parent's when that is exported too
     shapes: dict = {}
-    for n, c in enumerate(reversed(commits)):
-        cid = bytes.fromhex(c["id"])
+    for n, hexid in enumerate(ids):
+        cid = bytes.fromhex(hexid)
         shape = _Shape(repo, cid)
         doc = data.commit_header(repo, cid)
         doc["budget"] = info["budget"]
@@ -105,23 +109,22 @@ def bundle(repo: RepoState, limit: int | None = None,
         doc.update(total=shape.count, offset=0, entries=views)
         if base is None:
             doc["pairs"] = data.pairs([repo.get_blob(e.blob).message for e in tail])
-        docs[f"/api/context/{c['id']}"] = doc
-        shapes[c["id"]] = shape
+        docs[f"/api/context/{hexid}"] = doc
+        shapes[hexid] = shape
         if base is not None and parent is not None and start == base.count:
-            docs[f"/api/diff/{parent}/{c['id']}"] = _appended(repo, c, parent, tail, start)
+            docs[f"/api/diff/{parent}/{hexid}"] = _appended(repo, doc, parent, tail, start)
         else:
-            docs[f"/api/diff/{parent or '-'}/{c['id']}"] = data.diff(repo, parent or "-",
-                                                                     c["id"])
-        if c["op"] in ("compress", "collapse"):
-            docs[f"/api/provenance/{c['id']}"] = data.provenance(repo, c["id"])
+            docs[f"/api/diff/{parent or '-'}/{hexid}"] = data.diff(repo, parent or "-", hexid)
+        if doc["op"] in ("compress", "collapse"):
+            docs[f"/api/provenance/{hexid}"] = data.provenance(repo, hexid)
         if progress is not None:
-            progress(n + 1, len(commits))
+            progress(n + 1, len(ids))
     # blame at the tips of refs (each agent's too)
     tips = {r["id"] for r in info["refs"]}
     tips.update(a["head"] for a in info["agents"] if a.get("head"))
     if info["head"]["id"]:
         tips.add(info["head"]["id"])
-    for tip in sorted(t for t in tips if t in ids):
+    for tip in sorted(t for t in tips if t in seen):
         try:
             docs[f"/api/blame/{tip}"] = data.blame(repo, tip)
         except TraceError:     # history a retention policy pruned: no blame to embed

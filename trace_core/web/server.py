@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -112,13 +111,11 @@ class WebServer:
     """A started viewer: `url`, `port`, `close()` (also a context manager). Requests are
     answered one at a time (the repository is read by one thread at a time)."""
 
-    def __init__(self, repo: RepoState, port: int = 0,
-                 on_request: Callable[[str, int], None] | None = None) -> None:
+    def __init__(self, repo: RepoState, port: int = 0) -> None:
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
             raise InputError(f"port must be an integer from 0 to 65535, not {port!r:.40}")
         self.repo = repo
         repo.persist_tokens = False
-        self.on_request = on_request
         self.lock = threading.Lock()
         try:
             self.httpd = ThreadingHTTPServer((HOST, port), _handler(self))
@@ -202,8 +199,6 @@ def _handler(server: WebServer) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(body)
-            if server.on_request is not None:
-                server.on_request(self.path, status)
 
         def _json(self, status: int, doc: Any) -> None:
             body = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
@@ -250,8 +245,7 @@ def _handler(server: WebServer) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def serve(repo: RepoState, port: int = 0,
-          on_request: Callable[[str, int], None] | None = None) -> WebServer:
+def serve(repo: RepoState, port: int = 0) -> WebServer:
     """The viewer of `repo` served on 127.0.0.1:`port` (0: a free port) from a background thread:
     a started `WebServer` (`url`, `close()`). It writes nothing to the repository."""
-    return WebServer(repo, port, on_request).start()
+    return WebServer(repo, port).start()
