@@ -8,6 +8,7 @@ import os
 import re
 
 import pytest
+from web_fixture import XSS
 
 from trace_core import Repository
 from trace_core.web import data
@@ -17,7 +18,6 @@ VIEWER_JS = os.path.join(ROOT, "trace_core", "web", "static", "viewer.js")
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-XSS = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">'
 
 
 def test_viewer_js_builds_no_html_from_strings():
