@@ -391,6 +391,15 @@ def test_embedded_json_never_holds_a_tag():
     assert DATA_TAG.startswith('<script id="trace-data"')
 
 
+def test_serving_an_agent_view_stops_token_writes_for_every_view(built):
+    path, _ = built
+    with Repository.open(path) as repo:
+        kid = repo.agent("venues")
+        with kid.serve():
+            assert not repo.persist_tokens and not repo.agent("venues").persist_tokens
+        assert repo.persist_tokens and kid.persist_tokens     # restored when it stops
+
+
 def test_empty_repository_and_documents_in_python(tmp_path):
     repo = Repository.init(str(tmp_path / "e"), encoding="chars/4")
     assert data.graph(repo)["commits"] == [] and data.timeline(repo)["agents"][0]["points"] == []

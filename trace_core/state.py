@@ -151,9 +151,7 @@ class RepoState:
         self._token_counter: TokenCounter | None = None
         self._token_cache: dict = {}
         self._token_pending: list = []
-        #: whether counts of new messages are written to the index's token cache (a read-only
-        #: viewer, `trace web`, turns it off on the root view)
-        self.persist_tokens = True
+        self._persist_tokens = True
         #: (pid, open fd) of each namespace's commit.lock, by namespace root (plumbing.commit)
         self._turn_fds: dict[str, tuple[int, int]] = {}
 
@@ -472,6 +470,16 @@ class RepoState:
         root._token_counter = counter
         root._token_cache = {}
 
+    @property
+    def persist_tokens(self) -> bool:
+        """Whether counts of new messages are written to the index's token cache, for every
+        view of the repository (a read-only viewer, `trace web`, turns it off)."""
+        return self._root._persist_tokens
+
+    @persist_tokens.setter
+    def persist_tokens(self, value: bool) -> None:
+        self._root._persist_tokens = bool(value)
+
     def blob_tokens(self, oid: bytes, blob: Blob | None = None) -> int:
         """Tokens of one message including its framing, cached per blob and encoding (in the
         index too, unless `persist_tokens` was turned off: a read-only reader writes nothing)."""
@@ -491,7 +499,7 @@ class RepoState:
             from .tokens import count_message
             msg = (blob or self.get_blob(oid)).message
             n = count_message(msg, counter)
-            if root.persist_tokens:
+            if root._persist_tokens:
                 pending = root._token_pending
                 pending.append((oid, counter.name, n))
                 if len(pending) >= 512:

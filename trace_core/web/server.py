@@ -115,7 +115,8 @@ class WebServer:
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
             raise InputError(f"port must be an integer from 0 to 65535, not {port!r:.40}")
         self.repo = repo
-        repo.persist_tokens = False
+        self._persisted = repo.persist_tokens
+        repo.persist_tokens = False     # (restored by close)
         self.lock = threading.Lock()
         try:
             self.httpd = ThreadingHTTPServer((HOST, port), _handler(self))
@@ -165,6 +166,7 @@ class WebServer:
             self._thread.join()
             self._thread = None
         self.httpd.server_close()
+        self.repo.persist_tokens = self._persisted
 
     def __enter__(self) -> WebServer:
         return self
