@@ -169,21 +169,20 @@ def side(m: dict | None, pinned: bool | None) -> dict | None:
 def diff(repo: RepoState, a: str, b: str) -> dict:
     """The diff of the contexts at `a` and `b` (`-`: the empty context)."""
     from ..context import entries_at
-    from ..diff import diff as diff_
-    ca = None if a == "-" else to_hex(commit_id(repo, a))
-    cb = None if b == "-" else to_hex(commit_id(repo, b))
-    d = diff_(repo, ca, cb)
-    old = entries_at(repo, from_hex(ca)) if ca else []
-    new = entries_at(repo, from_hex(cb)) if cb else []
+    from ..diff import diff_entries
+    ca = None if a == "-" else commit_id(repo, a)
+    cb = None if b == "-" else commit_id(repo, b)
+    old, new = entries_at(repo, ca), entries_at(repo, cb)
     items = []
-    for it in d.items:
+    for it in diff_entries(old, new, lambda e: repo.get_blob(e.blob).message):
         po = old[it.old_index].pinned if it.old_index is not None else None
         pn = new[it.new_index].pinned if it.new_index is not None else None
         items.append({"kind": it.kind, "old_index": it.old_index, "new_index": it.new_index,
                       "old": side(it.old, po), "new": side(it.new, pn),
                       "text_diff": it.text_diff})
-    return {"old": d.old, "new": d.new, "old_tokens": d.old_tokens, "new_tokens": d.new_tokens,
-            "items": items}
+    return {"old": ca.hex() if ca else None, "new": cb.hex() if cb else None,
+            "old_tokens": repo.get_commit(ca).total_tokens if ca else 0,
+            "new_tokens": repo.get_commit(cb).total_tokens if cb else 0, "items": items}
 
 
 # -- timeline, reflog, provenance, lost -------------------------------------------------------
@@ -349,11 +348,8 @@ def provenance(repo: RepoState, rev: str) -> dict:
                     "tip": tip.hex() if isinstance(tip, bytes) else None}
     findings: list[Any] = []
     if c.parents:
-        try:
-            found = audit_lost(repo, f"{c.parents[0].hex()}..{hexid}")
-            findings = [f.to_dict() for f in found.findings if f.commit == hexid]
-        except InputError:
-            findings = []
+        found = audit_lost(repo, f"{c.parents[0].hex()}..{hexid}")
+        findings = [f.to_dict() for f in found.findings if f.commit == hexid]
     for rec in items:
         _with_texts(repo, rec)
     doc = commit_header(repo, cid)
