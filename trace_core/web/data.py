@@ -4,6 +4,7 @@ each a plain dict of a repository's data, computed with the porcelain the CLI us
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -44,11 +45,13 @@ def _budget(repo: RepoState) -> dict:
 
 
 # -- info, graph ------------------------------------------------------------------------------
-def info(repo: RepoState, name: str, mode: str = "live") -> dict:
-    """The repository's name, HEAD, budget, encoding, refs and agents."""
+def info(repo: RepoState, mode: str = "live") -> dict:
+    """The repository's name (of the directory holding `.trace`), HEAD, budget, encoding, refs
+    and agents; `mode`: live (served) or export."""
     from ..agents.tree import agent_tree
     from ..plumbing.refs import for_each_ref
     head = repo.head_commit()
+    name = os.path.basename(os.path.dirname(os.path.abspath(repo.trace_dir))) or "trace"
     return {"name": name, "mode": mode, "agent": repo.agent_name,
             "head": {"ref": repo.head_branch(), "id": to_hex(head) if head else None},
             "budget": _budget(repo), "encoding": repo.encoding,

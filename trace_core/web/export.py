@@ -11,7 +11,6 @@ from .. import chunked
 from ..errors import TraceError
 from . import data
 from .page import standalone
-from .server import repo_name
 
 if TYPE_CHECKING:
     from ..state import RepoState
@@ -73,7 +72,7 @@ def bundle(repo: RepoState, limit: int | None = None,
            progress: Callable[[int, int], None] | None = None) -> dict:
     """{"info", "docs": {api path: document}} for the whole repository (every agent, every ref;
     `limit`: the newest `limit` commits of the graph only)."""
-    info = data.info(repo, repo_name(repo), mode="export")
+    info = data.info(repo, mode="export")
     docs: dict = {"/api/info": info}
     g = data.graph(repo, None, limit)
     docs["/api/graph"] = g

@@ -55,11 +55,6 @@ def _count(query: dict, key: str) -> int | None:
     return int(value)
 
 
-def repo_name(repo: RepoState) -> str:
-    """What the page calls the repository: the name of the directory holding `.trace`."""
-    return os.path.basename(os.path.dirname(os.path.abspath(repo.trace_dir))) or "trace"
-
-
 def refs_state(trace_dir: str) -> tuple:
     """What every ref, reflog and setting of a repository is now, cheaply (name, size and
     change time of each file outside objects/ and the index): a cached document stays valid
@@ -87,7 +82,7 @@ def route(repo: RepoState, path: str, query: dict) -> Any:
     name, args = (parts[0], parts[1:]) if parts else ("", [])
     v = data.view(repo, agent) if name in ("context", "blame", "diff", "provenance") else repo
     if name == "info" and not args:
-        return data.info(repo, repo_name(repo))
+        return data.info(repo)
     if name == "graph" and not args:
         return data.graph(repo, agent, _count(query, "limit"))
     if name == "context" and len(args) == 1:
