@@ -10,16 +10,20 @@ then gc). Measured in the same run, on the same machine:
 - peer: `git log --graph --oneline` and `trace graph` as whole processes (medians);
 - server: the documents `trace web` answers, computed on a freshly opened repository each time
   (data.graph of the newest 2,000 commits, of the whole history, the head's context window of
-  500 entries), with their JSON size;
+  500 entries, the head context's blame), with their JSON size;
 - browser, live (`repo.serve()`, a fresh repository and server for each page load: what
   `trace web` then opening the page does): first paint of `#/graph` (navigation start to the
   view drawn: the page's `data-route` set), the whole graph drawn (`traceGraph.complete`), one
   redraw after a jump (in the page), a commit clicked in the canvas then its side panel's
   "context" link clicked (pointer down on the link to the context view drawn), a commit
   selected then another shift-clicked (pointer down to the diff drawn), first paint of the
-  head's context (N entries, 500 a page);
+  head's context (N entries, 500 a page) and its blame loaded (since navigation);
 - export: `repo.export_html()` time and file size, first paint of the file's `#/graph` and of
   the head's context (file:// URL).
+
+The context view asks for the context's blame in the background once it is drawn, and the server
+answers one request at a time: each measure waits for that answer before the next one starts
+(else a later click would queue behind it), and its arrival is a row of its own.
 
 Browser figures are read in the page (performance.now(), whose origin is the navigation's
 start) in headless Chromium through Playwright; each is the median of `--repeat` fresh pages
@@ -94,7 +98,8 @@ def server_ms(path: str, repeat: int) -> dict:
     out: dict = {}
     calls = {"graph_first": lambda r, h: data.graph(r, None, 2000),
              "graph_whole": lambda r, h: data.graph(r),
-             "context_head": lambda r, h: data.context(r, h, 0, 500)}
+             "context_head": lambda r, h: data.context(r, h, 0, 500),
+             "blame_head": lambda r, h: data.blame(r, h)}
     for name, fn in calls.items():
         times = []
         for _ in range(repeat):
@@ -123,6 +128,16 @@ def wait_complete(page) -> float:
     """Wait until the whole graph is drawn; the page's clock (ms since navigation) then."""
     h = page.wait_for_function("() => window.traceGraph && window.traceGraph.complete"
                                " && performance.now()", timeout=TIMEOUT, polling=10)
+    return h.json_value()
+
+
+def wait_blame(page) -> float:
+    """Wait until the context view's background blame request is answered (the server answers
+    one request at a time: a later interaction would wait for it); the page's clock then."""
+    h = page.wait_for_function("() => { const b = document.querySelector('.blame-status');"
+                               " return b && (b.classList.contains('blame-ready') ||"
+                               " b.textContent.startsWith('blame unavailable'))"
+                               " && performance.now(); }", timeout=TIMEOUT, polling=10)
     return h.json_value()
 
 
@@ -171,7 +186,7 @@ def live(browser, path: str, head: str, back: str, repeat: int) -> dict:
     from trace_core import Repository
 
     runs: dict = {k: [] for k in ("graph_paint", "graph_complete", "redraw", "click_context",
-                                  "shift_diff", "context_paint")}
+                                  "shift_diff", "context_paint", "context_blame")}
     for _ in range(repeat):
         repo = Repository.open(path)
         server = repo.serve()
@@ -189,6 +204,7 @@ def live(browser, path: str, head: str, back: str, repeat: int) -> dict:
             page.click(".side-panel a:text('context')")
             wait_route(page, f"#/commit/{back}")
             runs["click_context"].append(since_armed(page))
+            wait_blame(page)
             # back to the graph: select the commit, shift-click the head
             page.evaluate("() => { location.hash = '#/graph'; }")
             wait_route(page, "#/graph")
@@ -213,6 +229,7 @@ def live(browser, path: str, head: str, back: str, repeat: int) -> dict:
             page.goto(server.url + f"#/commit/{head}")
             wait_route(page, f"#/commit/{head}")
             runs["context_paint"].append(painted(page))
+            runs["context_blame"].append(wait_blame(page))
             page.close()
         finally:
             server.close()
@@ -285,15 +302,18 @@ ROWS = [  # key, label, unit, ratio against git log --graph --oneline
     ("graph_first", "server: graph, newest 2,000", "ms", True),
     ("graph_whole", "server: graph, whole", "ms", True),
     ("context_head", "server: head context, 500 entries", "ms", True),
+    ("blame_head", "server: blame of the head context", "ms", True),
     ("graph_first_bytes", "  JSON: graph, newest 2,000", "B", False),
     ("graph_whole_bytes", "  JSON: graph, whole", "B", False),
     ("context_head_bytes", "  JSON: head context window", "B", False),
+    ("blame_head_bytes", "  JSON: blame of the head context", "B", False),
     ("graph_paint", "live: first paint #/graph", "ms", True),
     ("graph_complete", "live: whole graph drawn", "ms", True),
     ("redraw", "live: one redraw after a jump", "ms", False),
     ("click_context", "live: click 'context' -> drawn", "ms", True),
     ("shift_diff", "live: shift-click -> diff drawn", "ms", True),
     ("context_paint", "live: first paint head context", "ms", True),
+    ("context_blame", "live: head context's blame loaded", "ms", True),
     ("export_s", "export_html()", "s", True),
     ("export_bytes", "  exported file", "B", False),
     ("export_graph_paint", "export: first paint #/graph", "ms", True),
