@@ -249,6 +249,12 @@ def test_pairs_follow_reused_call_ids(tmp_path):
     doc = data.context(repo, "HEAD")
     assert doc["pairs"] == [[0, 1, "call_0"], [2, 3, "call_0"], [4, 5, "__proto__"]]
     assert data.context(repo, "HEAD", 5, 1)["pairs"] == doc["pairs"]
+    # a caller's memo keeps them by commit: the next window reads no message for them
+    memo: dict = {}
+    data.context(repo, "HEAD", 0, 1, memo)
+    assert memo == {repo.head_commit(): doc["pairs"]}
+    memo[repo.head_commit()] = [[9, 9, "kept"]]
+    assert data.context(repo, "HEAD", 2, 1, memo)["pairs"] == [[9, 9, "kept"]]
     repo.close()
 
 

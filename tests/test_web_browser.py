@@ -436,3 +436,33 @@ def test_reused_and_odd_call_ids_link_to_their_own_results(browser, tmp_path):
                 p.close()
     finally:
         server.close()
+
+
+def test_a_huge_context_asks_for_blame_only_when_hovered(browser, tmp_path):
+    """Blame reads the whole history: past 20,000 entries the page asks for it on the first
+    hover, not after the first paint (a synthetic export: no repository needed)."""
+    from trace_core.web.page import standalone
+    cid = "ab" * 32
+    n = 20_001
+    entries = [{"index": i, "blob": f"{i:064x}", "kind": "user", "pinned": False, "tokens": 3,
+                "text": f"m{i}", "preview": f"m{i}", "calls": [], "answers": []}
+               for i in range(n)]
+    doc = {"id": cid, "author": "a", "op": "append", "summary": "s", "time": 0, "parents": [],
+           "tokens": 3 * n, "budget": {"max_tokens": None, "warn": []}, "total": n,
+           "offset": 0, "entries": entries, "pairs": []}
+    info = {"name": "huge", "mode": "export", "agent": None, "head": {"ref": None, "id": cid},
+            "budget": {"max_tokens": None, "warn": []}, "encoding": "chars/4", "refs": [],
+            "agents": []}
+    out = tmp_path / "huge.html"
+    out.write_text(standalone({"info": info, "docs": {f"/api/context/{cid}": doc}}),
+                   encoding="utf-8")
+    p = Page(browser, out.as_uri(), str(tmp_path))
+    try:
+        pg = p.open(f"#/commit/{cid}")
+        status = pg.locator(".blame-status")
+        assert "hover an entry to load it" in status.text_content()
+        pg.hover("#entry-3 .entry-head")
+        pg.wait_for_function("() => document.querySelector('.blame-status').textContent"
+                             ".includes('not in this export')")
+    finally:
+        p.close()

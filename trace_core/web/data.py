@@ -135,10 +135,12 @@ def commit_header(repo: RepoState, cid: bytes) -> dict:
             "tokens": c.total_tokens}
 
 
-def context(repo: RepoState, rev: str, offset: int = 0, limit: int | None = None) -> dict:
+def context(repo: RepoState, rev: str, offset: int = 0, limit: int | None = None,
+            memo: dict | None = None) -> dict:
     """The context at `rev`: its entries (`offset` and `limit`: a window of them; `total` says
     how many there are) with kind, pin, tokens and text, and the tool call pairs of the whole
-    context (`pairs`)."""
+    context (`pairs`; they read every message: `memo`, a dict kept by the caller, keeps them
+    by commit for the next window)."""
     from ..context import entries_at
     cid = commit_id(repo, rev)
     for name, value in (("offset", offset), ("limit", limit)):
@@ -148,7 +150,13 @@ def context(repo: RepoState, rev: str, offset: int = 0, limit: int | None = None
     ents = entries_at(repo, cid)
     end = len(ents) if limit is None else min(len(ents), offset + limit)
     entries = [entry_view(repo, i, ents[i]) for i in range(offset, end)]
-    found = pairs([repo.get_blob(e.blob).message for e in ents])
+    found = memo.get(cid) if memo is not None else None
+    if found is None:
+        found = pairs([repo.get_blob(e.blob).message for e in ents])
+        if memo is not None:
+            if len(memo) >= 64:
+                memo.clear()
+            memo[cid] = found
     doc = commit_header(repo, cid)
     doc.update(budget=_budget(repo), total=len(ents), offset=offset, entries=entries,
                pairs=found)

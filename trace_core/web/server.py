@@ -75,8 +75,9 @@ def refs_state(trace_dir: str) -> tuple:
     return tuple(out)
 
 
-def route(repo: RepoState, path: str, query: dict) -> Any:
-    """The JSON document of an API path (`/api/...`, percent-decoded segments)."""
+def route(repo: RepoState, path: str, query: dict, memo: dict | None = None) -> Any:
+    """The JSON document of an API path (`/api/...`, percent-decoded segments; `memo`: the
+    tool call pairs of contexts already read, by commit)."""
     parts = [unquote(p) for p in path.split("/")[2:]]
     agent = _one(query, "agent")
     name, args = (parts[0], parts[1:]) if parts else ("", [])
@@ -86,7 +87,8 @@ def route(repo: RepoState, path: str, query: dict) -> Any:
     if name == "graph" and not args:
         return data.graph(repo, agent, _count(query, "limit"))
     if name == "context" and len(args) == 1:
-        return data.context(v, args[0], _count(query, "offset") or 0, _count(query, "limit"))
+        return data.context(v, args[0], _count(query, "offset") or 0, _count(query, "limit"),
+                            memo)
     if name == "blame" and len(args) == 1:
         return data.blame(v, args[0])
     if name == "diff" and len(args) == 2:
@@ -124,6 +126,7 @@ class WebServer:
         self.url = f"http://{self.host_header}/"
         self._thread: threading.Thread | None = None
         self._cache: dict = {}
+        self._pairs: dict = {}
 
     def answer(self, path: str, query: dict) -> bytes:
         """The JSON bytes of an API request; the graph (costly on a long history) is kept
@@ -135,7 +138,7 @@ class WebServer:
             hit = self._cache.get(key)
             if hit is not None:
                 return hit
-        doc = route(self.repo, path, query)
+        doc = route(self.repo, path, query, self._pairs)
         body = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
         if key is not None:
             if len(self._cache) >= 8:

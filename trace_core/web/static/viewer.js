@@ -564,6 +564,7 @@
 
   // -- context -----------------------------------------------------------------------------------
   const PAGE = 500;
+  const BLAME_AUTO = 20000;
   const LONG_CHARS = 600, LONG_LINES = 12;
 
   function longText(text) {
@@ -701,27 +702,42 @@
     }
 
     function showBlame(i) {
-      if (!blame) { blameBox.replaceChildren(el("p", { class: "muted" }, blameNote)); return; }
+      if (!blame) {
+        loadBlame();
+        blameBox.replaceChildren(el("p", { class: "muted" }, blameNote));
+        return;
+      }
       const b = blame[i];
       if (!b) { blameBox.replaceChildren(el("p", { class: "muted" }, `no blame record for entry #${i}`)); return; }
       blameBox.replaceChildren(blameCard(b));
     }
 
+    // Blame reads the whole history (about a second at 10,000 commits) and the server answers
+    // one request at a time: a context of up to BLAME_AUTO entries asks for it at once after
+    // the first paint, a larger one only when an entry is first hovered.
+    let blameAsked = false;
+    function loadBlame() {
+      if (blameAsked) return;
+      blameAsked = true;
+      blameNote = "blame: loading…";
+      blameStatus.textContent = blameNote;
+      api("/api/blame/" + seg(doc.id)).then((records) => {
+        blame = {};
+        for (const r of records || []) blame[r.index] = r;
+        blameNote = "blame loaded: hover an entry";
+        blameStatus.textContent = blameNote;
+        blameStatus.classList.add("blame-ready");
+      }, (err) => {
+        blameNote = "blame unavailable: " + err.message;
+        blameStatus.textContent = blameNote;
+      });
+    }
+
     renderPage();
     root.afterMount = () => {
       if (Number.isInteger(wanted)) focusEntry(wanted);
-      setTimeout(() => {
-        api("/api/blame/" + seg(doc.id)).then((records) => {
-          blame = {};
-          for (const r of records || []) blame[r.index] = r;
-          blameNote = "blame loaded: hover an entry";
-          blameStatus.textContent = blameNote;
-          blameStatus.classList.add("blame-ready");
-        }, (err) => {
-          blameNote = "blame unavailable: " + err.message;
-          blameStatus.textContent = blameNote;
-        });
-      }, 0);
+      if (total <= BLAME_AUTO) setTimeout(loadBlame, 0);
+      else if (!blameAsked) blameStatus.textContent = blameNote = "blame: hover an entry to load it (it reads the whole history)";
     };
     return root;
   }
