@@ -20,12 +20,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 
+from bench_web import ARGS, CHROMIUM  # noqa: E402
+
 from trace_core import Repository  # noqa: E402
 from trace_core.web.data import graph  # noqa: E402
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 def example_repo(path: str) -> Repository:
