@@ -32,6 +32,7 @@ LAYERS = {
     # 5 porcelain
     "trace_core.history": 5, "trace_core.context": 5, "trace_core.status": 5,
     "trace_core.diff": 5, "trace_core.branches": 5, "trace_core.merge": 5,
+    "trace_core.commitinfo": 5, "trace_core.notes": 5,
     "trace_core.compress": 5, "trace_core.reorder": 5, "trace_core.render": 5,
     "trace_core.agents": 5, "trace_core.inspect": 5, "trace_core.web": 5,
     # 6 facade

@@ -317,10 +317,12 @@ def test_version_is_pyprojects():
     import tomllib
 
     import trace_cli
+    import trace_core
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     with open(os.path.join(root, "pyproject.toml"), "rb") as f:
-        assert trace_cli.__version__ == tomllib.load(f)["project"]["version"]
+        version = tomllib.load(f)["project"]["version"]
+    assert trace_cli.__version__ == trace_core.__version__ == version
 
 
 META = [["--version"], ["--help"], ["-h"], ["log", "--help"], ["commit", "-h"], ["llm", "--help"],

@@ -32,6 +32,7 @@ COMMANDS = {
     # porcelain
     "commit": (_C + "commit", "commit"),
     "reset": (_C + "commit", "reset"),
+    "record-usage": (_C + "commit", "record_usage"),
     "checkout": (_C + "commit", "checkout"),
     "log": (_C + "history", "log"),
     "graph": (_C + "graph", "graph"),
@@ -97,6 +98,8 @@ SUMMARY = {
     "count-objects": "Count objects in packs and journals, and the bytes they use.",
     "commit": ("Record a change to the context: append messages, or edit/pin/unpin/drop entries."),
     "reset": "Move the current branch to REV (e.g.",
+    "record-usage": ("Record the token usage an API reported for commit REV after it was made (a "
+                     "usage note)."),
     "checkout": "Switch to a branch, or detach HEAD at a commit (its context exactly).",
     "log": "History from REVS (default HEAD): each commit's token cost and the running total.",
     "graph": "Draw the commit graph from REVS (default HEAD), children before parents.",

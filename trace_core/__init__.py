@@ -51,6 +51,9 @@ if TYPE_CHECKING:   # the lazy exports below, typed for mypy and IDEs
     from .state import RepoState
     from .tokens import CharCounter, TiktokenCounter
 
+# the release, as pyproject.toml declares it (tests/test_cli_fast.py checks trace_cli's agrees)
+__version__ = "0.1.0"
+
 _EXPORTS = {
     "Repository": "trace_core.repository",
     "RepoState": "trace_core.state",

@@ -42,12 +42,15 @@ class Diff:
 
 def show(repo: RepoState, rev: str = "HEAD") -> dict:
     """Commit `rev` as a dict: its fields (as `cat-object --json`), its id, the messages it
-    carried, and the diff of its context against its first parent's."""
+    carried, the usage recorded for it later (`usage_note`: trace_core.notes, or None), and the
+    diff of its context against its first parent's."""
     cid = resolve_revision(repo, rev)
     c = repo.get_commit(cid)
     out = describe(c)
     out["id"] = to_hex(cid)
     out["carried"] = [repo.get_blob(b).message for b in c.blobs]
+    from .notes import usage_note
+    out["usage_note"] = usage_note(repo, cid)
     parent = c.parents[0] if c.parents else None
     out["diff"] = diff(repo, to_hex(parent) if parent else None, to_hex(cid))
     return out

@@ -29,10 +29,12 @@ if TYPE_CHECKING:   # what the type checker sees: the modules themselves
     import trace_core.web.server as _web_server
 
     from . import branches as _branches
+    from . import commitinfo as _commitinfo
     from . import compress as _compress
     from . import context as _context
     from . import diff as _diff
     from . import history as _history
+    from . import notes as _notes
     from . import reorder as _reorder
     from . import retention as _retention
     from . import status as _status
@@ -87,6 +89,8 @@ if not TYPE_CHECKING:
     _web_export = _LazyModule("trace_core.web.export")
     _web_server = _LazyModule("trace_core.web.server")
     _branches = _LazyModule("trace_core.branches")
+    _commitinfo = _LazyModule("trace_core.commitinfo")
+    _notes = _LazyModule("trace_core.notes")
     _compress = _LazyModule("trace_core.compress")
     _context = _LazyModule("trace_core.context")
     _diff = _LazyModule("trace_core.diff")
@@ -144,6 +148,9 @@ class Repository(RepoState):
     operation_status = _status.operation_status
     undone_entries = _status.undone_entries
     show = _diff.show
+    log = _commitinfo.log
+    commit_info = _commitinfo.commit_info
+    record_usage = _notes.record_usage
     diff = _diff.diff
 
     # -- branches and tags --------------------------------------------------------------------

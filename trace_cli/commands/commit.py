@@ -7,12 +7,13 @@ from contextlib import ExitStack
 
 from trace_core.refs import shorten
 
-from ..declare import Choice, argument, command, flag, option
+from ..declare import JSON, Choice, argument, command, flag, option
 from ..util import (
     EXIT_USAGE,
     commit_line,
     decode_utf8,
     echo,
+    emit_json,
     fail,
     open_repo,
     parse_json,
@@ -263,3 +264,24 @@ def checkout(obj, strict=False, rev=None) -> None:
             c = repo.get_commit(head)
             echo(f"HEAD is now detached at {head.hex()[:12]} {c.summary}")
         pending_note(repo)
+
+
+@command("record-usage", JSON, argument("usage_json", metavar="JSON", required=True),
+         argument("rev", default="HEAD"))
+def record_usage(obj, as_json=False, usage_json=None, rev="HEAD") -> None:
+    """Record the token usage an API reported for commit REV after it was made (a usage note).
+
+    \b
+    trace record-usage '{"input_tokens": 812, "output_tokens": 64, "model": "m"}'
+    trace record-usage '{"prompt_tokens": 90, "completion_tokens": 7}' HEAD~2
+
+    JSON takes what `commit --usage-json` takes. A commit is immutable: the usage is kept as a
+    note on refs/notes/usage (the latest note of a commit wins); `trace show` prints it."""
+    _, usage = _public_meta((), usage_json)
+    with open_repo(obj) as repo:
+        note = repo.record_usage(usage, rev)
+        target = repo.commit_info(rev)
+    if as_json:
+        emit_json({"note": note, "commit": target.id, "usage": target.usage})
+    else:
+        echo(f"recorded usage of {target.id[:12]} (note {note[:12]})")

@@ -199,6 +199,9 @@ def show(obj, as_json=False, rev="HEAD") -> None:
         else:
             import json
             echo("Meta:   " + json.dumps(info["meta"], sort_keys=True, ensure_ascii=False))
+    if info["usage_note"]:
+        from trace_core.render.log import format_inference
+        echo("Usage:  " + format_inference(info["usage_note"]) + " (recorded later)")
     echo(f"\n    {info['message']}\n")
     print_diff(info["diff"])
 

@@ -8,9 +8,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from ..errors import OperationError
-from ..ids import RawId
-from ..plumbing.revparse import resolve_commit, split_ranges
+from ..commitinfo import log, start_points
 from ..state import RepoState
 from .labels import ref_labels
 
@@ -21,31 +19,17 @@ _YELLOW = "\x1b[33m"
 _RESET = "\x1b[0m"
 
 
-def _starts(repo: RepoState, revs: Sequence[str]) -> tuple[list[RawId], list[RawId]]:
-    """(commits to start from, commits to stop at) for REVS (default HEAD; ^X and X..Y exclude)."""
-    include, exclude = split_ranges(revs or ("HEAD",))
-    if repo.head_commit() is None and not revs:
-        raise OperationError("your current branch has no commits yet")
-    return ([resolve_commit(repo, r) for r in include or ["HEAD"]],
-            [resolve_commit(repo, r) for r in exclude])
-
-
 def log_records(repo: RepoState, revs: Sequence[str] = (), *, limit: int | None = None,
                 first_parent: bool = False) -> list[dict]:
     """One dict per commit, newest first (what `trace log --json` prints)."""
-    inc, exc = _starts(repo, revs)
-    deco = ref_labels(repo)
-    return [{"id": r.id.hex(), "parents": [p.hex() for p in r.parents], "op": r.op,
-             "author": r.author, "time_ms": r.time_ms, "tokens": r.tokens,
-             "total_tokens": r.total_tokens, "summary": r.summary, "refs": deco.get(r.id, [])}
-            for r in repo.index.walk(inc, exclude=exc, limit=limit, first_parent=first_parent)]
+    return [c.to_dict() for c in log(repo, revs, limit=limit, first_parent=first_parent)]
 
 
 def log_lines(repo: RepoState, revs: Sequence[str] = (), *, oneline: bool = False,
               limit: int | None = None, first_parent: bool = False,
               colors: bool = False) -> list[str]:
     """The lines of `trace log` (`--oneline` with `oneline`), ANSI-colored with `colors`."""
-    inc, exc = _starts(repo, revs)
+    inc, exc = start_points(repo, revs)
     deco = ref_labels(repo)
     if oneline:
         return _oneline(repo.index.walk_raw(inc, exc, limit, first_parent, _ONELINE_COLS), deco,
