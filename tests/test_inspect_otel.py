@@ -454,3 +454,19 @@ def test_running_child_head_and_inference_usage(repo):
     assert span.attributes["gen_ai.provider.name"] == "anthropic"
     assert span.attributes["gen_ai.request.model"] == "claude-x"
     assert "trace.usage.cost_usd" not in span.attributes
+
+
+def test_usage_notes_are_exported_per_namespace(repo):
+    from trace_core.integrations.otel import commit_span_id
+    repo.user("q")
+    answer = repo.assistant("a")
+    repo.spawn("c", task="t")
+    child = repo.agent("c")
+    reply = child.assistant("child reply", usage={"input_tokens": 1, "output_tokens": 1})
+    repo.record_usage({"input_tokens": 70, "output_tokens": 5, "model": "m-root"}, answer.id.hex())
+    child.record_usage({"input_tokens": 80, "output_tokens": 6}, reply.id.hex())
+    spans = {s.context.span_id: s for s in _export(repo)}
+    root_span = spans[commit_span_id(answer.id)]
+    assert root_span.attributes["gen_ai.usage.input_tokens"] == 70
+    assert root_span.name == "chat m-root"
+    assert spans[commit_span_id(reply.id)].attributes["gen_ai.usage.input_tokens"] == 80

@@ -41,9 +41,9 @@ def record_usage(repo: RepoState, usage: dict, rev: str = "HEAD") -> str:
     raise RefConflict(f"{NOTES_REF} kept moving ({_ATTEMPTS} attempts); nothing was recorded")
 
 
-def usage_notes(repo: RepoState) -> dict[RawId, dict]:
+def usage_notes(repo: RepoState) -> dict[bytes, dict]:
     """The recorded usage of each noted commit (raw id -> usage), the latest note winning."""
-    out: dict[RawId, dict] = {}
+    out: dict[bytes, dict] = {}
     for target, usage in _notes(repo):
         out.setdefault(target, usage)
     return out

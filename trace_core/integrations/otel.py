@@ -71,13 +71,14 @@ def agent_span_id(root: bytes, path: str) -> int:
 class _Agent:
     """One agent of the tree: the commits exported and how it hangs below its parent."""
 
-    __slots__ = ("path", "parent", "spawn", "tips", "commits", "first")
+    __slots__ = ("path", "parent", "spawn", "tips", "commits", "first", "noted")
 
     def __init__(self, path: str, parent: str | None, spawn: bytes | None) -> None:
         self.path, self.parent, self.spawn = path, parent, spawn
         self.tips: list[bytes] = []
         self.commits: dict[bytes, Commit] = {}
         self.first: bytes | None = None     # its oldest parentless commit: the conversation
+        self.noted: dict[bytes, dict] = {}  # usage recorded later (usage notes) by commit
 
 
 def export_spans(repo: Repository, revs: Sequence[str] | None = None, *, all_refs: bool = False,
@@ -93,6 +94,7 @@ def export_spans(repo: Repository, revs: Sequence[str] | None = None, *, all_ref
         raise InputError(f"content must be one of {', '.join(CONTENT_MODES)}, not {content!r}")
     sdk = _sdk()
     trees = _trees(repo, revs, all_refs)
+    _read_notes(repo, trees)
     spans = _emit(repo, sdk, trees, content, service_name)
     if exporter is not None:
         from opentelemetry.sdk.trace.export import SpanExportResult
@@ -104,6 +106,20 @@ def export_spans(repo: Repository, revs: Sequence[str] | None = None, *, all_ref
 
 
 # -- collecting the agent trees ---------------------------------------------------------------
+
+
+def _read_notes(repo: Repository, trees: list[list[_Agent]]) -> None:
+    """Give each agent the usage notes of its namespace (trace_core.notes)."""
+    from ..notes import usage_notes
+
+    own = repo.agent_name or ""
+    for tree in trees:
+        for agent in tree:
+            if agent.path == own:
+                agent.noted = usage_notes(repo)
+                continue
+            with type(repo).open(repo.trace_dir, agent=agent.path or None) as view:
+                agent.noted = usage_notes(view)
 
 
 def _trees(repo: Repository, revs: Sequence[str] | None, all_refs: bool) -> list[list[_Agent]]:
@@ -318,7 +334,8 @@ def _commit_span(repo: Repository, tracer: Any, ids: Any, tid: int, parent: Any,
     kind = api.SpanKind.INTERNAL
     span_name = f"{c.op} {name}"
     start = c.time_ms
-    usage = c.meta.get("usage") if c.op == "append" else c.meta.get("inference")
+    usage = (agent.noted.get(cid) or c.meta.get("usage") if c.op == "append"
+             else c.meta.get("inference"))
     model = usage.get("model") if isinstance(usage, dict) else None
     if c.op == "append" and messages and roles == {"assistant"}:
         kind, span_name = api.SpanKind.CLIENT, f"chat {model}" if model else "chat"
