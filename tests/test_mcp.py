@@ -17,12 +17,11 @@ import pytest
 
 pytest.importorskip("mcp")
 
+from conftest import FakeProvider, assert_one_line_error, invoke  # noqa: E402
 from mcp import Client, StdioServerParameters  # noqa: E402
 
 from trace_core.integrations.mcp_server import TOOLS, build_server  # noqa: E402
 from trace_core.repository import Repository  # noqa: E402
-
-from conftest import FakeProvider, assert_one_line_error, invoke  # noqa: E402
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "integrations.md"
 
@@ -363,3 +362,34 @@ def test_trace_mcp_over_streamable_http_on_localhost(rdir):
     with Repository.open(rdir, agent="worker") as r:
         assert r.head_commit().hex() == made["commit"]
     assert f"http://127.0.0.1:{port}/mcp" in proc.stderr.read()
+
+
+def test_an_openai_agent_uses_the_server_over_stdio(rdir):
+    # docs/integrations.md's Agents SDK example, with a scripted model instead of OpenAI's
+    agents = pytest.importorskip("agents")
+    from agents.mcp import MCPServerStdio
+    from agents.testing import ScriptedModel, assistant_message, function_call
+
+    agents.set_tracing_disabled(True)
+    model = ScriptedModel([
+        [function_call("trace_commit", {"content": "The bug is in parse_date.",
+                                        "role": "assistant"}, call_id="c1")],
+        [function_call("trace_reset", {"rev": "HEAD~5"}, call_id="c2")],
+        [assistant_message("noted")]])
+
+    async def go():
+        async with MCPServerStdio(params={"command": sys.executable,
+                                          "args": ["-m", "trace_cli", "-C", rdir, "mcp"],
+                                          "env": dict(os.environ)}) as trace:
+            agent = agents.Agent(name="coder", instructions="Commit what you learn.",
+                                 mcp_servers=[trace], model=model)
+            return await agents.Runner.run(agent, "Find the bug.")
+    result = run(go())
+    assert result.final_output == "noted"
+    outputs = {i["call_id"]: i["output"][0]["text"] for i in model.calls[2].input
+               if isinstance(i, dict) and i.get("type") == "function_call_output"}
+    made = json.loads(outputs["c1"])       # what the model read: the tool's JSON, and the
+    assert outputs["c2"] == f"{made['commit'][:12]} has no parent"   # error's one line
+    with Repository.open(rdir) as r:
+        assert r.head_commit().hex() == made["commit"]
+        assert r.messages() == [{"role": "assistant", "content": "The bug is in parse_date."}]

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from ..declare import IntRange, command, flag, option
 from ..util import echo, fail, open_repo
 
@@ -33,9 +35,7 @@ def mcp(obj, http=False, port=8000) -> None:
         if http:
             echo(f"serving {repo.trace_dir} at http://127.0.0.1:{port}/mcp (Ctrl-C stops)",
                  err=True)
-            try:
+            with contextlib.suppress(KeyboardInterrupt):
                 run(repo, transport="http", port=port, provider=make_provider)
-            except KeyboardInterrupt:
-                pass
         else:
             run(repo, provider=make_provider)

@@ -16,8 +16,8 @@ shared. Strategies that call a model (compress/collapse `llm`, semantic merges, 
 contexts) use `provider(repo)`, which the caller supplies (the CLI builds it from the user's
 settings, as its own commands do); without it they are refused.
 
-Written against mcp 2.x (`mcp.server.mcpserver.MCPServer`); mcp 1.x's `FastMCP` has the same
-decorator API and is used when 2.x is absent.
+Written against mcp 2.x (`mcp.server.mcpserver.MCPServer`); with mcp 1.x (>= 1.19) its `FastMCP`
+is used instead, the same tools, except that an error's text starts "Error executing tool NAME: ".
 """
 
 import dataclasses
@@ -30,9 +30,13 @@ from pydantic import Field
 
 try:   # mcp 2.x
     from mcp.server.mcpserver import MCPServer as _Server
+    from mcp.server.mcpserver.exceptions import ToolError
+    _MCP1 = False
 except ImportError:   # pragma: no cover  (mcp 1.x: FastMCP, the same decorator API)
-    from mcp.server.fastmcp import FastMCP as _Server  # type: ignore[no-redef]
-from mcp.types import CallToolResult, TextContent
+    from mcp.server.fastmcp import FastMCP as _Server  # type: ignore[no-redef,attr-defined]
+    from mcp.server.fastmcp.exceptions import ToolError  # type: ignore[no-redef,import-not-found]
+    _MCP1 = True
+from mcp.types import CallToolResult
 
 from ..errors import InputError, OperationError, TraceError
 from ..repository import Repository
@@ -126,8 +130,9 @@ class _Tools:
             if self.warnings:   # (status has warnings of its own: the budget's)
                 result["warnings"] = list(result.get("warnings") or []) + self.warnings
         text = json.dumps(result, ensure_ascii=False)
-        return CallToolResult(content=[TextContent(type="text", text=text)],
-                              structured_content=result)
+        # (built from the wire's field names, which mcp 1.x and 2.x both accept)
+        return CallToolResult.model_validate({"content": [{"type": "text", "text": text}],
+                                              "structuredContent": result})
 
     # -- the tools --------------------------------------------------------------------------
 
@@ -444,7 +449,10 @@ class _Tools:
 
 def _error(message: str) -> CallToolResult:
     text = " ".join(message.split()) or "unknown error"
-    return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True)
+    if _MCP1:   # pragma: no cover  (1.x checks even an error's result against the output
+        raise ToolError(text)   # schema: its own error, "Error executing tool NAME: " + text)
+    return CallToolResult.model_validate({"content": [{"type": "text", "text": text}],
+                                          "isError": True})
 
 
 def _tool(tools: _Tools, body: Callable[..., dict]) -> Callable[..., CallToolResult]:
@@ -484,6 +492,10 @@ def run(repo: Repository, *, transport: Literal["stdio", "http"] = "stdio", port
     if transport == "stdio":
         server.run()
     elif transport == "http":
-        server.run("streamable-http", host="127.0.0.1", port=port)
+        if _MCP1:   # pragma: no cover  (1.x reads the address from its settings)
+            server.settings.host, server.settings.port = "127.0.0.1", port
+            server.run("streamable-http")
+        else:
+            server.run("streamable-http", host="127.0.0.1", port=port)
     else:
         raise InputError(f"unknown transport {transport!r} (stdio or http)")
