@@ -64,6 +64,7 @@ COMMANDS = {
     "import": (_C + "inspect_export", "import_"),
     "export-otel": (_C + "inspect_otel", "export_otel"),
     "web": (_C + "web", "web"),
+    "mcp": (_C + "mcp", "mcp"),
 }
 
 # command name -> the first sentence of its help (what `trace --help` lists), so the top-level
@@ -146,6 +147,8 @@ SUMMARY = {
     "export-otel": ("Export the history as OpenTelemetry spans (GenAI semantic conventions), one "
                     "trace per agent tree."),
     "web": "Serve a read-only viewer of this repository on 127.0.0.1 until Ctrl-C.",
+    "mcp": ("Serve this repository to an MCP host (Claude Code, Cursor, the Agents SDK) as "
+            "tools."),
     "llm": ("The LLM provider used by semantic merges and `compress --strategy llm` (see "
             "docs/llm.md)."),
     "trust": ("Trust the repository at PATH (default: the current one, as -C and TRACE_DIR say): "
