@@ -38,7 +38,7 @@ LAYERS = {
     "trace_core.repository": 6, "trace_core": 6,
     # 7 integrations, then the command line
     "trace_core.integrations": 7,
-    "trace_core.integrations.langchain": 7,
+    "trace_core.integrations.langchain": 7, "trace_core.integrations.litellm": 7,
     "trace_core.integrations.anthropic_sdk": 7,
     "trace_cli": 8,
 }
