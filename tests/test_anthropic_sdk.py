@@ -167,3 +167,22 @@ def test_the_documented_example_runs(tmp_path, monkeypatch, capsys, llm_server):
         assert [m["role"] for m in repo.messages()] == [
             "system", "user", "assistant", "user", "assistant"]
         assert repo.get_commit(repo.head_commit()).meta["usage"]["prompt_tokens"] == 40
+
+
+def test_a_commit_made_while_the_request_runs_is_kept_and_reported(repo, llm_server):
+    repo.user("hi")
+    llm_server.script = [reply(200, _message([{"type": "text", "text": "yo"}]))]
+    real = _client(llm_server)
+
+    class Messages:                    # another writer commits while the request is in flight
+        def create(self, **kw):
+            repo.user("meanwhile")
+            return real.messages.create(**kw)
+
+    class Client:
+        messages = Messages()
+
+    send(repo, Client(), model="claude-test-1", max_tokens=8)
+    assert [m["content"] for m in repo.messages()][1:] == [
+        "meanwhile", [{"type": "text", "text": "yo"}]]
+    assert len(repo.warnings) == 1 and "HEAD moved" in repo.warnings[0]

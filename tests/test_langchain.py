@@ -205,6 +205,8 @@ def test_bad_input_is_refused_and_nothing_is_committed(repo):
         TraceChatMessageHistory(repo, "bad/../name")
     with pytest.raises(TraceError, match="bad..name"):
         TraceChatMessageHistory(repo, branch="bad..name")
+    with pytest.raises(TraceError, match="bad..name"):           # an empty namespace too
+        TraceChatMessageHistory(repo, "empty", branch="bad..name")
     assert repo.head_commit() == head
 
 

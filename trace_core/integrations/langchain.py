@@ -82,13 +82,13 @@ class TraceChatMessageHistory(BaseChatMessageHistory):
 
 
 def _branch_view(ns: Repository, branch: str) -> Repository:
-    full = f"refs/heads/{branch}"
+    from ..refs import check_ref_format
+    full = f"refs/heads/{branch}" if isinstance(branch, str) else ""
+    check_ref_format(full)
     if ns.refs.read(full) is None:
         if ns.head_commit() is None:
             # an empty namespace: its HEAD points at the unborn branch (nothing else is there)
             from ..plumbing.refs import set_symbolic_ref
-            from ..refs import check_ref_format
-            check_ref_format(full)
             set_symbolic_ref(ns, "HEAD", full, message=f"langchain: history on {branch}")
             return ns
         ns.branch_create(branch)
