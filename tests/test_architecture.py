@@ -40,6 +40,8 @@ LAYERS = {
     # 7 integrations, then the command line
     "trace_core.integrations": 7,
     "trace_core.integrations.mcp_server": 7,
+    "trace_core.integrations.langchain": 7, "trace_core.integrations.litellm": 7,
+    "trace_core.integrations.anthropic_sdk": 7,
     "trace_cli": 8,
 }
 NAMES = {1: "model", 2: "storage/refs/index", 3: "state", 4: "plumbing", 5: "porcelain",
