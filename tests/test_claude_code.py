@@ -429,3 +429,39 @@ def test_docs_commands_python_and_settings_snippet(tmp_path, session):
     assert sorted(hooks) == ["PreCompact", "Stop", "SubagentStop"]
     assert {h["command"] for ev in hooks.values() for m in ev for h in m["hooks"]} == \
         {"trace import claude-code --hook"}
+
+
+def test_two_compactions_chain_their_provenance(repo, tmp_path):
+    more = [user("u4", "a5", 16, "and the docs"), asst("a6", "u4", 17, "msg_6", text("Done.")),
+            rec("system", "cb2", None, 18, subtype="compact_boundary", logicalParentUuid="a6",
+                compactMetadata={"trigger": "manual", "preTokens": 9000}),
+            user("cs2", "cb2", 19, "Summary 2: shipped, docs done.", isCompactSummary=True)]
+    p = tmp_path / "s.jsonl"
+    p.write_text(jsonl(*HEAD_RECS, *COMPACT_RECS, *more[:3]))   # boundary, no summary yet
+    rep = import_claude_code(repo, str(p))
+    assert rep.compactions == 1 and uuids(repo)[-1] == "a6"
+    with open(p, "a") as f:
+        f.write(jsonl(more[3]))
+    rep = import_claude_code(repo, str(p))
+    assert (rep.new, rep.compactions) == (1, 1)
+    assert repo.messages(BRANCH) == [{"role": "user",
+                                      "content": "Summary 2: shipped, docs done."}]
+    from trace_core.compress import trace_back
+    tip = repo.get_commit(repo.resolve(BRANCH))
+    texts = json.dumps([repo.get_blob(bytes.fromhex(o["blob"])).message
+                        for o in trace_back(repo, tip.id, tip.blobs[0])])
+    assert "E111" in texts and "and the docs" in texts     # through the first summary
+
+
+def test_compress_meta_labels(repo):
+    from trace_core.errors import InputError
+    repo.user("a")
+    repo.assistant("b")
+    tip = repo.head_commit()
+    with pytest.raises(InputError, match="bad metadata key"):
+        repo.compress(entries="0:", strategy="manual", summaries=["ab"], allow_growth=True,
+                      meta={"bad key": "x"})
+    assert repo.head_commit() == tip
+    res = repo.compress(entries="0:", strategy="manual", summaries=["ab"], allow_growth=True,
+                        meta={"run": "7"})
+    assert repo.get_commit(bytes.fromhex(res.commit)).meta["user"] == {"run": "7"}

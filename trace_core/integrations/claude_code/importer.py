@@ -109,15 +109,15 @@ class Importer:
         if rewinds and state.tip is not None and state.tip_keys and \
                 not state.tip_keys <= chain_keys:
             self._rewound(view, units, last, state)
-        for u, d in zip(units, done, strict=True):
+        for i, (u, d) in enumerate(zip(units, done, strict=True)):
             if d is True:
                 self.report.known += len(u.records)
                 if u.kind == "spawn":
                     self._sync_agent(view, u)
-                continue
-            if d is not False:          # a partly imported response: the rest of its lines
-                u = d
-            self._apply(view, u)
+            elif d is not False:        # a partly imported response: the rest of its lines
+                self._apply(view, d)
+            elif i > last:              # (never before what the branch holds: a unit skipped
+                self._apply(view, u)    # then, e.g. a message refused with a warning, stays so)
 
     def _name(self, view: Repository) -> str:
         from ...refs import shorten
@@ -224,12 +224,18 @@ class Importer:
         how = f"{trigger}, {pre} tokens before" if isinstance(pre, int) else trigger
         text = (u.summary or "").strip() or "(empty compaction summary)"
         meta = self._meta(u.records, **{K_COMPACT: how})
+        summary = {"role": "user", "content": text}
         if not view.entries_at(view.head_commit()):
-            view.append({"role": "user", "content": text}, meta=meta, author="claude-code")
+            view.append(summary, meta=meta, author="claude-code")
         else:
-            view.compress(entries="0:", strategy="manual", summaries=[text], allow_growth=True,
-                          message=f"claude-code compaction ({how})", author="claude-code",
-                          meta=meta)
+            try:
+                view.compress(entries="0:", strategy="manual", summaries=[text],
+                              allow_growth=True, message=f"claude-code compaction ({how})",
+                              author="claude-code", meta=meta)
+            except TraceError as exc:   # the summary is kept either way, as the next message
+                self.repo.warn(f"{u.records[0].where()}: compaction recorded as a message, "
+                               f"not a compress commit: {exc}")
+                view.append(summary, meta=meta, author="claude-code")
         self.report.new += 1
         self.report.compactions += 1
 

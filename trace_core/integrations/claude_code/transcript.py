@@ -150,13 +150,18 @@ def chain_to(leaf: Record, by_uuid: dict[str, Record]) -> list[Record]:
     while cur is not None and cur.uuid not in seen:
         seen.add(cur.uuid)
         out.append(cur)
-        nxt = cur.parent
-        if nxt is None and cur.is_boundary:
-            logical = cur.data.get("logicalParentUuid")
-            nxt = logical if isinstance(logical, str) else None
-        cur = by_uuid.get(nxt) if nxt is not None else None
+        cur = _up(cur, by_uuid)
     out.reverse()
     return out
+
+
+def _up(r: Record, by_uuid: dict[str, Record]) -> Record | None:
+    """The record before `r`: its parent, or for a compaction boundary the leaf before it."""
+    nxt = r.parent
+    if nxt is None and r.is_boundary:
+        logical = r.data.get("logicalParentUuid")
+        nxt = logical if isinstance(logical, str) else None
+    return by_uuid.get(nxt) if nxt is not None else None
 
 
 def _children(records: Iterable[Record]) -> dict[str, list[Record]]:
@@ -174,7 +179,7 @@ def _back_to_message(r: Record, by_uuid: dict[str, Record]) -> Record | None:
     seen: set[str] = set()
     while cur is not None and not _is_message(cur) and cur.uuid not in seen:
         seen.add(cur.uuid)
-        cur = by_uuid.get(cur.parent) if cur.parent else None
+        cur = _up(cur, by_uuid)
     return cur
 
 
