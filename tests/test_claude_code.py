@@ -465,3 +465,33 @@ def test_compress_meta_labels(repo):
     res = repo.compress(entries="0:", strategy="manual", summaries=["ab"], allow_growth=True,
                         meta={"run": "7"})
     assert repo.get_commit(bytes.fromhex(res.commit)).meta["user"] == {"run": "7"}
+
+
+def test_parallel_tool_results_on_side_branches_are_reattached(repo, tmp_path):
+    calls = [{"type": "tool_use", "id": f"toolu_{i}", "name": "Read",
+              "input": {"file_path": f"{i}.py"}} for i in (1, 2)]
+    p = tmp_path / "s.jsonl"
+    p.write_text(jsonl(user("u1", None, 1, "read both"),
+                       asst("a1", "u1", 2, "msg_1", [calls[0]]),
+                       asst("a1b", "a1", 3, "msg_1", [calls[1]]),
+                       result("r1", "a1", 4, "toolu_1", "one"),      # a leaf off a1
+                       result("r2", "a1b", 5, "toolu_2", "two"),
+                       asst("a2", "r2", 6, "msg_2", text("both read"))))
+    rep = import_claude_code(repo, str(p))
+    assert rep.rewinds == [] and uuids(repo) == ["u1", "a1 a1b", "r1", "r2", "a2"]
+    msgs = repo.materialize("anthropic", rev=BRANCH)["messages"]
+    assert [m["role"] for m in msgs] == ["user", "assistant", "user", "assistant"]
+    assert [b["tool_use_id"] for b in msgs[2]["content"]] == ["toolu_1", "toolu_2"]
+
+
+def test_a_damaged_line_inside_the_chain_does_not_cut_it(repo, tmp_path):
+    recs = [json.dumps(r) for r in HEAD_RECS[:7]]
+    recs[5] = recs[5][:30]                               # r1, the tool result, damaged
+    recs.insert(3, json.dumps(rec("telemetry", "t1", "a1", 2)))
+    recs[4] = json.dumps({**HEAD_RECS[3], "parentUuid": "t1"})  # a1b hangs off the unknown one
+    p = tmp_path / "s.jsonl"
+    p.write_text("\n".join(recs) + "\n")
+    rep = import_claude_code(repo, str(p))
+    assert rep.rewinds == [] and uuids(repo) == ["u1", "a1", "a1b a1c", "a2"]
+    assert any("s.jsonl:7: not JSON" in w for w in repo.warnings)
+    assert any("unknown record type 'telemetry', not imported" in w for w in repo.warnings)

@@ -93,14 +93,16 @@ def _import(repo: Repository, path: str, branch: str | None,
             groups.setdefault(T.agent_id(r) or "sidechain", []).append(r)
     files = [*T.subagent_files(path), *(_regular_file(f, "agent transcript")
                                         for f in agent_files)]
+    seen = {r.uuid for rs in groups.values() for r in rs}
     for f in dict.fromkeys(os.path.abspath(x) for x in files):
         sub = T.read_transcript(f, warn)
-        stem = os.path.basename(f)[len("agent-"):-len(".jsonl")] \
-            if os.path.basename(f).startswith("agent-") else os.path.basename(f)
+        base = os.path.basename(f)
+        stem = base[len("agent-"):-len(".jsonl")] if base.startswith("agent-") and \
+            base.endswith(".jsonl") else base
         for r in sub.records:
-            aid = T.agent_id(r) or stem
-            if r.uuid not in {x.uuid for x in groups.get(aid, ())}:
-                groups.setdefault(aid, []).append(r)
+            if r.uuid not in seen:
+                seen.add(r.uuid)
+                groups.setdefault(T.agent_id(r) or stem, []).append(r)
     trunk = [r for r in main.records if not r.sidechain]
     calls = T.match_agents(trunk, groups)
     names = {aid: _agent_name(aid) for aid in set(calls.values())}

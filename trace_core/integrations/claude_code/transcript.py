@@ -31,6 +31,7 @@ class Record:
     line: int           # 1-based line number in its file
     data: dict
     file: str
+    bridge: str | None = None   # the parent used when the line naming ours was damaged
 
     @property
     def uuid(self) -> str:
@@ -38,6 +39,8 @@ class Record:
 
     @property
     def parent(self) -> str | None:
+        if self.bridge is not None:
+            return self.bridge
         p = self.data.get("parentUuid")
         return p if isinstance(p, str) else None
 
@@ -120,13 +123,11 @@ def read_transcript(path: str, warn: Warn) -> Transcript:
         if not isinstance(kind, str) or not isinstance(uuid, str) or not uuid:
             warn(f"{name}:{n}: not a transcript record (no type and uuid), skipped")
             continue
-        if kind not in TREE_TYPES:
-            warn(f"{name}:{n}: unknown record type {kind[:40]!r}, skipped")
-            t.recognized += 1
-            continue
         if "parentUuid" not in obj:
-            warn(f"{name}:{n}: {kind} record without parentUuid, skipped")
+            warn(f"{name}:{n}: {kind[:40]} record without parentUuid, skipped")
             continue
+        if kind not in TREE_TYPES:      # kept in the tree (it links its children), no message
+            warn(f"{name}:{n}: unknown record type {kind[:40]!r}, not imported")
         t.recognized += 1
         if t.session is None and isinstance(obj.get("sessionId"), str):
             t.session = obj["sessionId"]
@@ -192,6 +193,9 @@ def chains(records: list[Record]) -> tuple[list[Record], list[list[Record]]]:
     if not records:
         return [], []
     by_uuid = {r.uuid: r for r in records}
+    for prev, r in zip(records, records[1:], strict=False):
+        if r.parent is not None and r.parent not in by_uuid:
+            r.bridge = prev.uuid       # its parent's line was damaged: the line before it
     kids = _children(records)
     ends: list[Record] = []
     for r in records:
