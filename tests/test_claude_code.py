@@ -495,3 +495,15 @@ def test_a_damaged_line_inside_the_chain_does_not_cut_it(repo, tmp_path):
     assert rep.rewinds == [] and uuids(repo) == ["u1", "a1", "a1b a1c", "a2"]
     assert any("s.jsonl:7: not JSON" in w for w in repo.warnings)
     assert any("unknown record type 'telemetry', not imported" in w for w in repo.warnings)
+
+
+def test_a_second_branch_of_a_session_with_a_subagent_keeps_its_result(repo, tmp_path):
+    p = tmp_path / "s.jsonl"
+    p.write_text(jsonl(*parent_recs()[:2], *sub_recs(), *parent_recs()[2:]))
+    import_claude_code(repo, str(p))
+    rep = import_claude_code(repo, str(p), branch="copy")     # the sub-agent is collapsed
+    assert (rep.new, rep.known) == (4, 4)               # known: the sub-agent's 4 records
+    assert uuids(repo, "copy") == ["u1", "a1", "r1", "a2"]
+    assert any("not collapsed, its result kept as a tool result" in w for w in repo.warnings)
+    res = repo.messages("copy")[2]["content"][0]
+    assert res["tool_use_id"] == "toolu_task" and "lint.py line 12" in json.dumps(res)

@@ -92,6 +92,7 @@ class Importer:
         self.repo, self.report = repo, report
         self.groups = groups        # agent id -> its records
         self.names = names          # agent id -> agent name
+        self.synced: set[str] = set()   # agents whose records this run imported
 
     # -- one chain onto one branch ------------------------------------------------------------
     def run(self, view: Repository, units: list[T.Unit], *, rewinds: bool) -> None:
@@ -100,7 +101,8 @@ class Importer:
         a `-rewind-` branch and move this one back to the last unit both share."""
         state = branch_state(view)
         done = [self._done(view, u, state) for u in units]
-        last = max((i for i, d in enumerate(done) if d), default=-1)
+        last = max((i for i, (u, d) in enumerate(zip(units, done, strict=True))
+                    if d and u.kind != "spawn"), default=-1)    # (the last the branch holds)
         if state.foreign is not None and state.tip_keys:   # (below them: a base, fine)
             raise OperationError(
                 f"branch {self._name(view)} has commits that are not from this transcript "
@@ -250,8 +252,9 @@ class Importer:
     def _sync_agent(self, view: Repository, u: T.Unit) -> None:
         """Import the sub-agent's records not yet in its namespace."""
         aid = next((a for a, n in self.names.items() if n == u.agent), None)
-        if aid is None:
+        if aid is None or aid in self.synced:
             return
+        self.synced.add(aid)
         child = view.agent(u.agent or "")
         active, _ = T.chains(self.groups[aid])
         self.run(child, T.units(active), rewinds=False)
@@ -262,8 +265,13 @@ class Importer:
         try:
             view.collapse(u.agent, strategy="final", call=u.call, author="claude-code",
                           commit_message=f"collapse {u.agent}: result of call {u.call}")
-        except OperationError as exc:
-            self.repo.warn(f"{u.records[0].where()}: sub-agent {u.agent} not collapsed: {exc}")
+        except OperationError as exc:   # (e.g. collapsed already by an import into another
+            self.repo.warn(f"{u.records[0].where()}: sub-agent {u.agent} not collapsed, its "
+                           f"result kept as a tool result: {exc}")   # branch)
+            r = u.records[0]
+            blocks = [b for b in r.blocks() if isinstance(b, dict) and
+                      b.get("tool_use_id") == u.call]
+            self._message(view, T.Unit("message", [r], T._user_message(r, blocks)))
             return
         self.report.new += 1
 
