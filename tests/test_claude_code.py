@@ -492,7 +492,7 @@ def test_a_damaged_line_inside_the_chain_does_not_cut_it(repo, tmp_path):
     p = tmp_path / "s.jsonl"
     p.write_text("\n".join(recs) + "\n")
     rep = import_claude_code(repo, str(p))
-    assert rep.rewinds == [] and uuids(repo) == ["u1", "a1", "a1b a1c", "a2"]
+    assert rep.rewinds == [] and uuids(repo) == ["u1", "a1 a1b a1c", "a2"]
     assert any("s.jsonl:7: not JSON" in w for w in repo.warnings)
     assert any("unknown record type 'telemetry', not imported" in w for w in repo.warnings)
 
@@ -507,3 +507,38 @@ def test_a_second_branch_of_a_session_with_a_subagent_keeps_its_result(repo, tmp
     assert any("not collapsed, its result kept as a tool result" in w for w in repo.warnings)
     res = repo.messages("copy")[2]["content"][0]
     assert res["tool_use_id"] == "toolu_task" and "lint.py line 12" in json.dumps(res)
+
+
+def progress(uuid, parent, n, call):
+    return rec("progress", uuid, parent, n, data={"type": "hook_progress"},
+               toolUseID=call, parentToolUseID=call)
+
+
+def test_shapes_seen_in_real_sessions(repo, tmp_path):
+    """As recorded by Claude Code 2.1: hook progress lines inside the chain (a response's second
+    tool_use hangs off a progress line of the first), a parallel result with progress children
+    of its own, and a compact_boundary whose logicalParentUuid names a line never written."""
+    calls = [{"type": "tool_use", "id": f"toolu_{i}", "name": "Bash",
+              "input": {"command": f"echo {i}"}} for i in (1, 2)]
+    p = tmp_path / "s.jsonl"
+    p.write_text(jsonl(
+        {"type": "queue-operation", "operation": "dequeue", "sessionId": SID},
+        user("u1", None, 1, "run both"),
+        asst("a1", "u1", 2, "msg_1", [calls[0]]),
+        progress("p1", "a1", 3, "toolu_1"), progress("p2", "p1", 4, "toolu_1"),
+        asst("a1b", "p2", 5, "msg_1", [calls[1]]),
+        progress("p3", "a1b", 6, "toolu_2"),
+        result("r1", "a1", 7, "toolu_1", "1"), progress("p4", "r1", 8, "toolu_1"),
+        result("r2", "a1b", 9, "toolu_2", "2"),
+        asst("a2", "r2", 10, "msg_2", text("both ran: E111")),
+        rec("system", "cb", None, 11, subtype="compact_boundary",
+            logicalParentUuid="never-written", compactMetadata={"trigger": "auto"}),
+        user("cs", "cb", 12, "Summary: both commands ran.", isCompactSummary=True),
+        user("u2", "cs", 13, "thanks")))
+    rep = import_claude_code(repo, str(p))
+    assert (rep.rewinds, rep.compactions, repo.warnings) == ([], 1, [])
+    assert uuids(repo) == ["u1", "a1 a1b", "r1", "r2", "a2", "cb cs", "u2"]
+    msgs = repo.materialize("anthropic", rev=f"{BRANCH}~2")["messages"]
+    assert [b["id"] for b in msgs[1]["content"]] == ["toolu_1", "toolu_2"]
+    assert [b["tool_use_id"] for b in msgs[2]["content"]] == ["toolu_1", "toolu_2"]
+    assert "E111" in invoke(repo.trace_dir, "audit", "--lost", BRANCH).stdout

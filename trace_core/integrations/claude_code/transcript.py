@@ -196,6 +196,9 @@ def chains(records: list[Record]) -> tuple[list[Record], list[list[Record]]]:
     for prev, r in zip(records, records[1:], strict=False):
         if r.parent is not None and r.parent not in by_uuid:
             r.bridge = prev.uuid       # its parent's line was damaged: the line before it
+        elif r.parent is None and r.is_boundary and \
+                r.data.get("logicalParentUuid") not in by_uuid:
+            r.bridge = prev.uuid       # (Claude Code does not always write the line it names)
     kids = _children(records)
     ends: list[Record] = []
     for r in records:
@@ -213,12 +216,13 @@ def chains(records: list[Record]) -> tuple[list[Record], list[list[Record]]]:
     on = {r.uuid for r in active}
     calls = {b.get("id") for r in active if r.type == "assistant" for b in r.blocks()
              if isinstance(b, dict) and b.get("type") == "tool_use"}
-    for r in records:            # parallel tool results hang off the active chain as leaves
-        if r.uuid not in on and r.type == "user" and r.parent in on and \
-                r.uuid not in kids and r.tool_result_ids() and \
-                all(i in calls for i in r.tool_result_ids()):
+    answered = {i for r in active if r.type == "user" for i in r.tool_result_ids()}
+    for r in records:            # results of parallel tool calls hang off the active chain
+        ids = r.tool_result_ids() if r.type == "user" and r.uuid not in on else []
+        if ids and r.parent in on and all(i in calls and i not in answered for i in ids):
             active.append(r)
             on.add(r.uuid)
+            answered.update(ids)
     active.sort(key=lambda r: r.line)
     abandoned = [chain_to(e, by_uuid) for e in ends if e.uuid not in on]
     return active, abandoned
@@ -283,6 +287,7 @@ def units(chain: list[Record], agents: dict[str, str] | None = None) -> list[Uni
     sub-agent that ran it: its tool_use is followed by a `spawn` unit and its result becomes a
     `collapse` unit (other results of the same line stay a message)."""
     agents = agents or {}
+    chain = [r for r in chain if _is_message(r) or r.is_boundary]   # (not progress, …)
     out: list[Unit] = []
     i = 0
     while i < len(chain):
