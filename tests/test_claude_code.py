@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from tests.conftest import assert_one_line_error, invoke, invoke_cli
+from tests.conftest import assert_one_line_error, invoke, invoke_cli, run_cli
 from trace_core.integrations.claude_code import import_claude_code
 
 SID = "5e551011-aaaa-bbbb-cccc-000000000001"
@@ -542,3 +542,18 @@ def test_shapes_seen_in_real_sessions(repo, tmp_path):
     assert [b["id"] for b in msgs[1]["content"]] == ["toolu_1", "toolu_2"]
     assert [b["tool_use_id"] for b in msgs[2]["content"]] == ["toolu_1", "toolu_2"]
     assert "E111" in invoke(repo.trace_dir, "audit", "--lost", BRANCH).stdout
+
+
+def test_hook_in_a_real_process_from_the_project_directory(tmp_path, session):
+    """As Claude Code runs it: `trace import claude-code --hook` in the project directory,
+    the payload on stdin; nothing on stdout, exit 0; again: still 0, nothing new."""
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    invoke_cli("init", "-q", str(proj), check=True)
+    payload = json.dumps({"session_id": SID, "transcript_path": session,
+                          "hook_event_name": "Stop", "cwd": str(proj)})
+    for _ in range(2):
+        r = run_cli("import", "claude-code", "--hook", cwd=str(proj), input=payload)
+        assert (r.returncode, r.stdout, r.stderr) == (0, "", "")
+    r = run_cli("import", "claude-code", "--hook", "--json", cwd=str(proj), input=payload)
+    assert json.loads(r.stdout)["new"] == 0 and json.loads(r.stdout)["known"] == 14
