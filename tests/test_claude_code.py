@@ -557,3 +557,15 @@ def test_hook_in_a_real_process_from_the_project_directory(tmp_path, session):
         assert (r.returncode, r.stdout, r.stderr) == (0, "", "")
     r = run_cli("import", "claude-code", "--hook", "--json", cwd=str(proj), input=payload)
     assert json.loads(r.stdout)["new"] == 0 and json.loads(r.stdout)["known"] == 14
+
+
+def test_a_branch_with_commits_of_its_own_on_top_is_refused(repo, session, tmp_path):
+    from trace_core.errors import OperationError
+    repo.user("a system prompt of mine")                 # below the import: a base, fine
+    rep = import_claude_code(repo, session, branch="main")
+    assert rep.new == 11 and repo.messages()[0]["content"] == "a system prompt of mine"
+    repo.user("my own note")                             # on top of the import
+    tip = repo.head_commit()
+    with pytest.raises(OperationError, match="has commits that are not from this transcript"):
+        import_claude_code(repo, session, branch="main")
+    assert repo.head_commit() == tip

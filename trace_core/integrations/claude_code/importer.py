@@ -57,6 +57,7 @@ class BranchState:
     where: dict[str, bytes]
     tip_keys: set[str]
     foreign: bytes | None       # the newest commit the import did not make, if above the rest
+    base: bytes | None = None   # the newest commit below the import that it did not make
 
 
 def branch_state(view: Repository) -> BranchState:
@@ -64,6 +65,7 @@ def branch_state(view: Repository) -> BranchState:
     where: dict[str, bytes] = {}
     tip_keys: set[str] | None = None
     foreign: bytes | None = None
+    base: bytes | None = None
     cid = tip
     while cid is not None:
         c = view.get_commit(cid)
@@ -78,10 +80,13 @@ def branch_state(view: Repository) -> BranchState:
             where.setdefault(k, cid)
         if keys and tip_keys is None:
             tip_keys = keys
-        elif not keys and c.op != "spawn" and tip_keys is None and foreign is None:
-            foreign = cid
+        elif not keys and c.op != "spawn":
+            if tip_keys is None and foreign is None:
+                foreign = cid
+            elif tip_keys is not None and base is None:
+                base = cid
         cid = c.parents[0] if c.parents else None
-    return BranchState(tip, where, tip_keys or set(), foreign)
+    return BranchState(tip, where, tip_keys or set(), foreign, base)
 
 
 class Importer:
@@ -230,8 +235,10 @@ class Importer:
         if not view.entries_at(view.head_commit()):
             view.append(summary, meta=meta, author="claude-code")
         else:
+            base = branch_state(view).base      # (your own commits under the import stay)
+            start = len(view.entries_at(base)) if base is not None else 0
             try:
-                view.compress(entries="0:", strategy="manual", summaries=[text],
+                view.compress(entries=f"{start}:", strategy="manual", summaries=[text],
                               allow_growth=True, message=f"claude-code compaction ({how})",
                               author="claude-code", meta=meta)
             except TraceError as exc:   # the summary is kept either way, as the next message
