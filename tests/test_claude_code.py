@@ -557,6 +557,10 @@ def test_hook_in_a_real_process_from_the_project_directory(tmp_path, session):
         assert (r.returncode, r.stdout, r.stderr) == (0, "", "")
     r = run_cli("import", "claude-code", "--hook", "--json", cwd=str(proj), input=payload)
     assert json.loads(r.stdout)["new"] == 0 and json.loads(r.stdout)["known"] == 14
+    elsewhere = tmp_path / "no-repo"
+    elsewhere.mkdir()
+    assert_one_line_error(invoke_cli("import", "claude-code", "--hook", cwd=str(elsewhere),
+                                     input=payload), "not in a trace repository")
 
 
 def test_a_branch_with_commits_of_its_own_on_top_is_refused(repo, session, tmp_path):
