@@ -105,17 +105,34 @@ def _export_html(obj, path: str, limit: int | None) -> None:
                 help="Put every ref under refs/imported/PREFIX/ (agents' refs under "
                      "refs/imported/PREFIX/agents/NAME/) instead of its own name."),
          flag("--force", help="Overwrite refs that hold another value."),
+         option("--branch", metavar="NAME",
+                help="claude-code: the branch to import into (default claude/<session>)."),
+         flag("--hook", help="claude-code: read a Claude Code hook's JSON payload on stdin and "
+                             "import its transcript_path (quiet; for .claude/settings.json)."),
          JSON,
-         argument("file", required=True))
-def import_(obj, file=None, namespace=None, force=False, as_json=False) -> None:
+         argument("file", required=True),
+         argument("path"))
+def import_(obj, file=None, path=None, namespace=None, force=False, branch=None, hook=False,
+            as_json=False) -> None:
     """Import a bundle (FILE, or - for stdin): verify every line, write objects, then refs.
 
     \b
     trace import bundle.jsonl                     refused if a ref holds another value here
     trace import --namespace alice bundle.jsonl   refs under refs/imported/alice/
     trace export --all | trace -C other import -
+    trace import claude-code SESSION.jsonl        a Claude Code transcript, incrementally
+    trace import claude-code --hook               the same from a hook (docs/integrations.md)
 
     Nothing is written when a line is damaged (bad hash, truncated, junk) or a ref conflicts."""
+    if file == "claude-code":
+        if namespace is not None or force:
+            fail("claude-code takes neither --namespace nor --force", 2)
+        from .claude_code import import_claude_code
+        import_claude_code(obj, path, branch, hook, as_json)
+        return
+    if path is not None or branch is not None or hook:
+        fail("a bundle import takes one FILE; --branch and --hook are for "
+             "'trace import claude-code'", 2)
     with open_repo(obj) as repo:
         source = sys.stdin.buffer if file == "-" else file
         report = repo.import_bundle(source, namespace=namespace, force=force)

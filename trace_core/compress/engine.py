@@ -286,6 +286,9 @@ class _Run:
             meta["from"], meta["to"] = to_hex(sel.spec["from"]), to_hex(sel.spec["to"])
         if self.facts:
             meta["must_keep"] = self.facts.to_meta()
+        if o.meta:
+            from ..publicmeta import user_meta
+            meta["user"] = user_meta(o.meta)
         if self.usage is not None:
             meta["usage"] = self.usage
             meta["inference"] = P.inference_total([s["inference"] for s in sums])

@@ -40,6 +40,7 @@ class Options:
     allow_growth: bool = False
     message: str | None = None
     author: str | None = None
+    meta: dict | None = None        # public labels: the commit's meta.user
 
     def check(self) -> None:
         S.check_strategy(self.strategy)
@@ -68,6 +69,9 @@ class Options:
             raise InputError("summary texts are only used by the manual strategy")
         if isinstance(self.summaries, str):
             raise InputError("summaries must be a list of texts")
+        if self.meta is not None:
+            from ..publicmeta import user_meta
+            user_meta(self.meta)
 
 
 @dataclass
