@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import fcntl
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -88,12 +89,27 @@ class RefStore:
         if self.head_required:
             return (f"{path} is missing or holds no record: every repository has a HEAD; "
                     "point it at a branch with 'trace symbolic-ref HEAD refs/heads/main'")
-        if os.path.lexists(path) and self._has_refs():
+        if os.path.lexists(path) and self._has_refs() and not self._being_made(path):
             # an agent's HEAD file without a complete record while the agent has branches:
             # damage, not a new agent (that has no HEAD file, or no refs yet)
             return (f"{path} holds no complete record while this namespace has refs; point it "
                     "at a branch with 'trace --agent NAME symbolic-ref HEAD refs/heads/main'")
         return None
+
+    def _being_made(self, path: str) -> bool:
+        """Whether the HEAD file at `path` is empty because a writer holds its lock and has not
+        written its first record yet (a spawn making the namespace), or has written it meanwhile."""
+        try:
+            fd = safefs.open_fd(path, os.O_RDONLY)
+        except OSError:
+            return True                     # gone meanwhile: nothing to call damage
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        return read_value(path, self._cache, self.top, self._verified) is not None
 
     def head_missing(self) -> str | None:
         """fsck's question: why this namespace's HEAD is missing (None when it has a record, or
