@@ -1,4 +1,4 @@
-"""LangGraph: a checkpoint saver (`TraceSaver`) that keeps every thread's checkpoints as Trace history.
+"""LangGraph: `TraceSaver`, a checkpoint saver keeping each thread's checkpoints as Trace history.
 
     from langgraph.graph import StateGraph, MessagesState
     from trace_core import Repository
@@ -23,6 +23,7 @@ docs/FORMAT.md §6.4.5 specifies the bytes, docs/integrations.md the use.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 import os
@@ -46,7 +47,7 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from .. import chunked
 from ..errors import AgentNotFound, InputError, OperationError, RefConflict, TraceError
-from ..objects import Blob, Commit, Entry, Snapshot
+from ..objects import Blob, Commit, Entry
 from ..repository import Repository
 
 __all__ = ["TraceSaver", "agent_name", "from_chat", "to_chat"]
@@ -78,8 +79,7 @@ def to_chat(message: Any) -> dict | None:
     """A LangChain message as the chat message Trace stores (role, content, name, tool_calls,
     tool_call_id) plus `langchain`: its type and every field the chat form does not restore;
     None when it is not a LangChain message or does not come back equal from `from_chat`."""
-    from langchain_core.messages import BaseMessage, message_to_dict
-    from langchain_core.messages import ChatMessage
+    from langchain_core.messages import BaseMessage, ChatMessage, message_to_dict
     if not isinstance(message, BaseMessage):
         return None
     d = message_to_dict(message)
@@ -171,17 +171,15 @@ class _Space:
         self.seen: set[bytes] = set()
         self.tips: dict[str, str] = {}                       # ref -> value at the last refresh
         self.cps: dict[str, tuple[bytes, dict, int]] = {}   # id -> (commit, meta, time)
-        self.versions: dict[tuple[str, Any], Any] = {}       # (channel, version) -> ref
+        self.versions: dict[tuple[str, Any], tuple] = {}     # (channel, version) -> (ref, time)
         self.writes: dict[str, dict[tuple[str, int], tuple]] = {}  # id -> (task, idx) -> write
 
     def refresh(self) -> None:
-        refs = dict(self.repo.refs.list("refs/"))
-        if any(name not in refs for name in self.tips):   # deleted and made again: start over
-            self.__init__(self.repo)  # type: ignore[misc]
+        refs = {n: v for n, v in self.repo.refs.list("refs/") if not v.startswith("ref:")}
+        if not all(self._forward(old, refs.get(n)) for n, old in self.tips.items()):
+            self.__init__(self.repo)  # type: ignore[misc]   # deleted or pruned: start over
         self.tips = refs
-        for name, raw in refs.items():
-            if raw.startswith("ref:"):
-                continue
+        for raw in refs.values():
             new: list[Commit] = []
             stack = [bytes.fromhex(raw)]
             while stack:
@@ -195,6 +193,37 @@ class _Space:
             for c in reversed(new):   # oldest first: a writes chain applies in order
                 self._add(c)
 
+    def _forward(self, old: str, new: str | None) -> bool:
+        """Whether a ref that held `old` and holds `new` now only moved forward."""
+        if new is None:
+            return False
+        cid = bytes.fromhex(new)
+        while cid not in self.seen:
+            parents = self.repo.get_commit(cid).parents
+            if not parents:
+                return False
+            cid = parents[0]
+        return cid.hex() == old
+
+    def commits(self) -> builtins.list[Commit]:
+        """Every commit the namespace's refs reach, parents before children."""
+        out: list[Commit] = []
+        done: set[bytes] = set()
+        for raw in self.tips.values():
+            stack = [(bytes.fromhex(raw), False)]
+            while stack:
+                cid, ready = stack.pop()
+                if cid in done:
+                    continue
+                c = self.repo.get_commit(cid)
+                if ready:
+                    done.add(cid)
+                    out.append(c)
+                    continue
+                stack.append((cid, True))
+                stack.extend((p, False) for p in c.parents if p not in done)
+        return out
+
     def _add(self, c: Commit) -> None:
         meta = c.meta or {}
         cp = meta.get("langgraph")
@@ -203,7 +232,9 @@ class _Space:
             if old is None or old[2] <= c.time_ms:
                 self.cps[cp["checkpoint"]] = (c.id, cp, c.time_ms)
             for channel, version, ref in cp.get("channels", ()):
-                self.versions[(channel, version)] = ref
+                key = (channel, version)
+                if self.versions.get(key, (None, -1))[1] <= c.time_ms:   # the newest counts
+                    self.versions[key] = (ref, c.time_ms)
         w = meta.get("langgraph-writes")
         if isinstance(w, dict) and isinstance(w.get("checkpoint"), str):
             self.add_writes(w)
@@ -301,13 +332,13 @@ class TraceSaver(BaseCheckpointSaver[str]):
                     for e in chunked.iter_entries(snap, self.repo.get_node)]
         return self._load(ref)
 
-    # -- reading ------------------------------------------------------------------------------------
+    # -- reading -----------------------------------------------------------------------------
     def _tuple(self, space: _Space, thread_id: Any, ns: str, cp_id: str) -> CheckpointTuple:
         _cid, meta, _t = space.cps[cp_id]
         checkpoint = self._load(meta["state"])
         values = {}
         for k, ver in checkpoint["channel_versions"].items():
-            ref = space.versions.get((k, ver))
+            ref = space.versions.get((k, ver), (None, 0))[0]
             if ref is not None:
                 values[k] = self._value(ref)
         checkpoint["channel_values"] = values
@@ -342,11 +373,11 @@ class TraceSaver(BaseCheckpointSaver[str]):
         yield from out
 
     def _list(self, config: RunnableConfig | None, filter: dict[str, Any] | None,
-              before: RunnableConfig | None, limit: int | None) -> list[CheckpointTuple]:
+              before: RunnableConfig | None, limit: int | None) -> builtins.list[CheckpointTuple]:
         conf = config["configurable"] if config else {}
         want_id = get_checkpoint_id(config) if config else None
         before_id = get_checkpoint_id(before) if before else None
-        out: list[CheckpointTuple] = []
+        out: builtins.list[CheckpointTuple] = []
         for thread_id, ns, space in self._spaces_of(conf):
             for cp_id in sorted(space.cps, reverse=True):
                 if (want_id and cp_id != want_id) or (before_id and cp_id >= before_id):
@@ -387,7 +418,7 @@ class TraceSaver(BaseCheckpointSaver[str]):
                         return meta["thread"]
         return None
 
-    def _namespaces(self, thread_id: Any) -> list[str]:
+    def _namespaces(self, thread_id: Any) -> builtins.list[str]:
         repo = self.thread_repo(thread_id)
         if repo is None:
             return []
@@ -422,23 +453,23 @@ class TraceSaver(BaseCheckpointSaver[str]):
         repo = space.repo
         state: dict = dict(checkpoint)
         values = state.pop("channel_values")
-        objects: list = []
-        channels: list = []
-        context: list[Blob] | None = None
+        objects: builtins.list = []
+        channels: builtins.list = []
+        context: builtins.list[Blob] | None = None
         for k, ver in new_versions.items():
             ref: Any = None
             if k in values:
                 msgs = values[k] if k == self.messages_key else None
                 chat = [to_chat(m) for m in msgs] if isinstance(msgs, list) else None
                 if chat is not None and all(c is not None for c in chat):
-                    context = [Blob(c) for c in chat]
+                    context = [Blob(c) for c in chat if c is not None]
                     ref = "context"
                 else:
                     ref = self._payload(values[k], objects)
             channels.append([k, ver, ref])
         if context is None:   # unchanged messages: the context of the version it holds
-            old = space.versions.get((self.messages_key,
-                                      checkpoint["channel_versions"].get(self.messages_key)))
+            old = space.versions.get((self.messages_key, checkpoint["channel_versions"].get(
+                self.messages_key)), (None, 0))[0]
             if isinstance(old, dict):
                 snap = repo.get_snapshot(old["context"])
                 context = [repo.get_blob(e.blob)
@@ -449,8 +480,8 @@ class TraceSaver(BaseCheckpointSaver[str]):
         channels = [[k, v, {"context": change.snapshot.id} if r == "context" else r]
                     for k, v, r in channels]
         meta = {"version": 1, "thread": thread, "ns": ns, "checkpoint": checkpoint["id"],
-                "state": self._payload(state, objects), "metadata": self._payload(metadata, objects),
-                "channels": channels}
+                "state": self._payload(state, objects),
+                "metadata": self._payload(metadata, objects), "channels": channels}
         if parent_id:
             meta["parent"] = parent_id
         change.objects.extend(objects)
@@ -465,13 +496,13 @@ class TraceSaver(BaseCheckpointSaver[str]):
         space._add(commit)
         return commit
 
-    def _change(self, repo: Repository, parent: bytes | None, context: list[Blob]) -> Any:
+    def _change(self, repo: Repository, parent: bytes | None, context: builtins.list[Blob]) -> Any:
         from ..messages import preview
         from ..plumbing.commit import Change, count_entries, snapshot_of_commit
         before = snapshot_of_commit(repo, parent)
         old = chunked.entries(before, repo.get_node)
         new = [Entry(b.id, 0) for b in context]
-        nodes: list = []
+        nodes: builtins.list = []
         if len(new) > len(old) and [e.blob for e in new[:len(old)]] == [e.blob for e in old]:
             snap = chunked.append(before, new[len(old):], repo.get_node, nodes.append)
             added = context[len(old):]
@@ -530,7 +561,7 @@ class TraceSaver(BaseCheckpointSaver[str]):
             space = self._space(thread_id, ns, create=True)
             assert space is not None
             got = space.writes.get(cp_id, {})
-            objects: list = []
+            objects: builtins.list = []
             records = []
             for idx, (channel, value) in enumerate(writes):
                 i = WRITES_IDX_MAP.get(channel, idx)
@@ -541,13 +572,13 @@ class TraceSaver(BaseCheckpointSaver[str]):
                 return
             w = {"version": 1, "checkpoint": cp_id, "task": task_id, "path": task_path,
                  "writes": records}
-            names = ", ".join(sorted({r[1] for r in records}))[:80]
+            names = ", ".join(sorted({str(r[1]) for r in records}))[:80]
             commit = self._chain(space.repo, WRITES_REF, {"langgraph-writes": w}, objects,
                                  f"writes of task {task_id[:12]} at {cp_id}: {names}")
             space.seen.add(commit.id)
             space.add_writes(w)
 
-    def _chain(self, repo: Repository, ref: str, meta: dict, objects: list,
+    def _chain(self, repo: Repository, ref: str, meta: dict, objects: builtins.list,
                message: str) -> Commit:
         """A commit carrying `meta` on top of `ref`, which moves to it (compare-and-swap)."""
         from ..plumbing.commit import Change, write_change
@@ -573,6 +604,88 @@ class TraceSaver(BaseCheckpointSaver[str]):
             if repo is not None and repo.agent_name is not None:
                 remove_namespace(repo.trace_dir, repo.refs_root)
 
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        """Copy every checkpoint and pending write of a thread (all its namespaces) to a new
+        thread: the same branches, contexts and blobs (nothing is stored twice), commits made
+        again with the new thread id. OperationError when the target thread exists."""
+        from ..plumbing.commit import Change, write_change
+        from ..plumbing.refs import create_ref, set_symbolic_ref
+        with self._lock:
+            if self.thread_repo(target_thread_id) is not None:
+                raise OperationError(f"thread {target_thread_id!r} exists already: delete it "
+                                     "first")
+            for ns in self._namespaces(source_thread_id):
+                space = self._space(source_thread_id, ns)
+                dst = self.thread_repo(target_thread_id, ns, create=True)
+                if space is None or dst is None:
+                    continue
+                made: dict[bytes, str] = {}
+                for c in space.commits():
+                    meta = dict(c.meta or {})
+                    if "langgraph" in meta:
+                        meta["langgraph"] = {**meta["langgraph"], "thread": str(target_thread_id)}
+                    change = Change(self.repo.get_snapshot(c.snapshot), [], c.op, blobs=c.blobs,
+                                    targets=c.targets, message=c.message, tokens=c.tokens,
+                                    total_tokens=c.total_tokens, meta=meta)
+                    made[c.id] = write_change(dst, change, [bytes.fromhex(made[p])
+                                                             for p in c.parents], c.author).hex
+                for name, raw in space.tips.items():
+                    create_ref(dst, name, made[bytes.fromhex(raw)],
+                               f"langgraph: copied from thread {source_thread_id}"[:200])
+                head = space.repo.head_branch()
+                if head is not None and head in space.tips:
+                    set_symbolic_ref(dst, "HEAD", head, message="langgraph: copied")
+                self._spaces.pop((str(target_thread_id), ns), None)
+
+    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        """`delete`: delete the threads. `keep_latest`: keep only the newest checkpoint of each
+        namespace (and its pending writes), as the root commit of `main`; the other branches
+        are deleted and the older commits go at the next `trace gc` after the grace period."""
+        if strategy not in ("keep_latest", "delete"):
+            raise InputError(f"unknown prune strategy {strategy!r} (keep_latest, delete)")
+        with self._lock:
+            for thread_id in thread_ids:
+                if strategy == "delete":
+                    self.delete_thread(thread_id)
+                    continue
+                for ns in self._namespaces(thread_id):
+                    space = self._space(thread_id, ns)
+                    if space is not None and space.cps:
+                        self._keep_latest(space)
+
+    def _keep_latest(self, space: _Space) -> None:
+        from ..plumbing.commit import Change, write_change
+        from ..plumbing.refs import delete_ref, set_ref, set_symbolic_ref
+        repo = space.repo
+        cp_id = max(space.cps)
+        cid, meta, _t = space.cps[cp_id]
+        c = repo.get_commit(cid)
+        state = self._load(meta["state"])
+        channels = [[k, v, space.versions.get((k, v), (None, 0))[0]]
+                    for k, v in state["channel_versions"].items()]
+        kept = {k: v for k, v in meta.items() if k != "parent"} | {"channels": channels}
+        root = write_change(repo, Change(repo.get_snapshot(c.snapshot), [], "checkpoint",
+                                         message=f"{c.message} (pruned: its history dropped)"[:200],
+                                         total_tokens=c.total_tokens, meta={"langgraph": kept}),
+                            [], c.author)
+        tip: Commit | None = None
+        for (task, idx), (_t2, channel, ref, path) in space.writes.get(cp_id, {}).items():
+            w = {"version": 1, "checkpoint": cp_id, "task": task, "path": path,
+                 "writes": [[idx, channel, ref]]}
+            tip = write_change(repo, Change(chunked.EMPTY, [], "langgraph-writes",
+                                            message=f"writes of task {task[:12]} at {cp_id}",
+                                            meta={"langgraph-writes": w}),
+                               [tip.id] if tip else [])
+        msg = "langgraph: prune keep_latest"
+        set_ref(repo, "refs/heads/main", space.tips.get("refs/heads/main"), root.hex, msg)
+        set_symbolic_ref(repo, "HEAD", "refs/heads/main", message=msg)
+        if tip is not None:
+            set_ref(repo, WRITES_REF, space.tips.get(WRITES_REF), tip.hex, msg)
+        for name, raw in space.tips.items():
+            if name != "refs/heads/main" and (name != WRITES_REF or tip is None):
+                delete_ref(repo, name, raw, msg)
+        space.__init__(repo)  # type: ignore[misc]
+
     # -- async twins (the same local-disk work, run inline) ----------------------------------------
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         return self.get_tuple(config)
@@ -593,6 +706,12 @@ class TraceSaver(BaseCheckpointSaver[str]):
 
     async def adelete_thread(self, thread_id: str) -> None:
         self.delete_thread(thread_id)
+
+    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        self.copy_thread(source_thread_id, target_thread_id)
+
+    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        self.prune(thread_ids, strategy=strategy)
 
     def get_next_version(self, current: str | None, channel: None) -> str:
         """Like InMemorySaver: `<32-digit counter>.<random>` (sortable as strings)."""
