@@ -424,3 +424,60 @@ def test_prune_keep_latest(saved):
     r = fresh.invoke({"messages": [HumanMessage("after", id="h5")]}, CFG)
     assert [m.content for m in r["messages"][-3:]] == ["after", "echo: after", "found after"]
     assert invoke(repo.trace_dir, "fsck", check=True).returncode == 0
+
+
+def _docs_section() -> str:
+    from pathlib import Path
+    text = (Path(__file__).resolve().parent.parent / "docs" / "integrations.md").read_text()
+    start = text.index("## LangGraph")
+    return text[start:text.index("\n## ", start + 1)]
+
+
+def test_the_documented_example_runs(tmp_path, monkeypatch):
+    section = _docs_section()
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    shell = section.split("```sh\n", 1)[1].split("```", 1)[0]
+    Repository.init(str(tmp_path), encoding="chars/4").close()
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    exec(compile(code, "docs/integrations.md", "exec"), scope)
+    scope["repo"].close()
+    outputs = []
+    for line in shell.splitlines():
+        args = line.split("#")[0].split()
+        assert args[0] == "trace"
+        outputs.append(invoke(str(tmp_path), *args[1:], check=True).stdout)
+    log, graph, context, diff = outputs
+    assert log.splitlines()[0].endswith("loop step 2: assistant: you said no, this")
+    assert "fork-1" in graph and "main" in graph
+    assert "no, this" in context and "and again" not in context
+    assert "and again" in diff and "no, this" in diff
+
+
+def test_errors_are_one_line(repo):
+    from trace_core.errors import InputError, InvalidRefName, OperationError
+    saver = TraceSaver(repo, namespace="bad/../x")
+    with pytest.raises(InvalidRefName, match="invalid agent name"):
+        saver.put({"configurable": {"thread_id": "t", "checkpoint_ns": ""}}, _checkpoint(),
+                  {}, {})
+    saver = TraceSaver(repo)
+    with pytest.raises(InputError, match="unknown prune strategy"):
+        saver.prune(["t"], strategy="oldest")
+    saver.put({"configurable": {"thread_id": "t", "checkpoint_ns": ""}}, _checkpoint(), {}, {})
+    with pytest.raises(OperationError, match="exists already"):
+        saver.copy_thread("t", "t")
+
+
+def test_a_reader_sees_another_writers_prune_and_delete(repo):
+    """A saver that read a thread before another saver pruned or deleted it reads it again."""
+    a, b = TraceSaver(repo), TraceSaver(Repository.open(repo.trace_dir))
+    g = build().compile(checkpointer=a)
+    g.invoke({"messages": [HumanMessage("hi", id="h1")]}, CFG)
+    assert len(list(b.list(CFG))) == 4
+    a.prune(["t1"])
+    assert [t.checkpoint["id"] for t in b.list(CFG)] == [a.get_tuple(CFG).checkpoint["id"]]
+    a.delete_thread("t1")
+    assert b.get_tuple(CFG) is None and list(b.list(CFG)) == []
+    g.invoke({"messages": [HumanMessage("anew", id="h2")]}, CFG)
+    assert [m.content for m in b.get_tuple(CFG).checkpoint["channel_values"]["messages"]] == [
+        "anew", "echo: anew", "found anew"]
