@@ -481,3 +481,27 @@ def test_a_reader_sees_another_writers_prune_and_delete(repo):
     g.invoke({"messages": [HumanMessage("anew", id="h2")]}, CFG)
     assert [m.content for m in b.get_tuple(CFG).checkpoint["channel_values"]["messages"]] == [
         "anew", "echo: anew", "found anew"]
+
+
+def test_messages_changed_in_place_are_stored_again(repo):
+    """The saver remembers each message object's blob, but only while the object is unchanged;
+    messages it returns are copies, so changing one changes nothing stored."""
+    from trace_core.plumbing.commit import count_entries
+    saver = TraceSaver(repo)
+    msgs = [HumanMessage("one", id="1"), AIMessage("two", id="2")]
+    cfg = {"configurable": {"thread_id": "m", "checkpoint_ns": ""}}
+    cp = _checkpoint(messages=msgs)
+    cfg = saver.put(cfg, cp, {"source": "loop", "step": 0}, cp["channel_versions"])
+    msgs[1].content = "changed"
+    cp = _checkpoint(messages=msgs)
+    cp["channel_versions"] = {"messages": 2}
+    cfg = saver.put(cfg, cp, {"source": "loop", "step": 1}, cp["channel_versions"])
+    m = repo.agent("langgraph/m")
+    assert [x["content"] for x in m.messages()] == ["one", "changed"]
+    head = m.get_commit(m.head_commit())
+    assert head.op == "checkpoint" and head.total_tokens == count_entries(
+        m, m.entries_at(m.head_commit()))
+    got = saver.get_tuple(cfg).checkpoint["channel_values"]["messages"]
+    got[0].content = "mutated by the caller"
+    again = saver.get_tuple(cfg).checkpoint["channel_values"]["messages"]
+    assert [x.content for x in again] == ["one", "changed"]

@@ -28,6 +28,7 @@ import hashlib
 import json
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
@@ -55,6 +56,7 @@ __all__ = ["TraceSaver", "agent_name", "from_chat", "to_chat"]
 WRITES_REF = "refs/langgraph/writes"
 HASHED = "lg."          # prefix of a namespace named by a hash (a thread id no agent name can be)
 MAX_ATTEMPTS = 64
+MEMO_SIZE = 20_000   # messages whose blob a saver remembers (by object, while unchanged)
 _NAME_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 
 
@@ -197,13 +199,13 @@ class _Space:
         """Whether a ref that held `old` and holds `new` now only moved forward."""
         if new is None:
             return False
-        cid = bytes.fromhex(new)
-        while cid not in self.seen:
+        cid, stop = bytes.fromhex(new), bytes.fromhex(old)
+        while cid != stop:
             parents = self.repo.get_commit(cid).parents
             if not parents:
                 return False
             cid = parents[0]
-        return cid.hex() == old
+        return True
 
     def commits(self) -> builtins.list[Commit]:
         """Every commit the namespace's refs reach, parents before children."""
@@ -272,6 +274,8 @@ class TraceSaver(BaseCheckpointSaver[str]):
         self._root: Repository | None = None
         self._spaces: dict[tuple[str, str], _Space] = {}
         self._lock = threading.RLock()
+        self._memo: OrderedDict[int, tuple] = OrderedDict()
+        self._restored: OrderedDict[bytes, tuple] = OrderedDict()
 
     # -- namespaces -----------------------------------------------------------------------------
     def root(self, create: bool = False) -> Repository | None:
@@ -315,6 +319,21 @@ class TraceSaver(BaseCheckpointSaver[str]):
         return space
 
     # -- objects ----------------------------------------------------------------------------------
+    def _chat_blob(self, message: Any) -> Blob | None:
+        """The blob of a message (`to_chat`), remembered for the message object while it stays
+        equal to what was converted (a graph's state hands the same objects to every put)."""
+        hit = self._memo.get(id(message))
+        if hit is not None and hit[0] is message and hit[1] == message:
+            self._memo.move_to_end(id(message))
+            return hit[2]
+        chat = to_chat(message)
+        blob = Blob(chat) if chat is not None else None
+        if blob is not None:
+            self._memo[id(message)] = (message, message.model_copy(deep=True), blob)
+            if len(self._memo) > MEMO_SIZE:
+                self._memo.popitem(last=False)
+        return blob
+
     def _payload(self, value: Any, objects: list) -> bytes:
         kind, data = self.serde.dumps_typed(value)
         blob = Blob({"data": bytes(data), "serde": kind})
@@ -328,9 +347,23 @@ class TraceSaver(BaseCheckpointSaver[str]):
     def _value(self, ref: Any) -> Any:
         if isinstance(ref, dict):   # the channel is a context: the messages of that snapshot
             snap = self.repo.get_snapshot(ref["context"])
-            return [from_chat(self.repo.get_blob(e.blob).message)
-                    for e in chunked.iter_entries(snap, self.repo.get_node)]
+            return [self._message(e.blob) for e in chunked.iter_entries(snap, self.repo.get_node)]
         return self._load(ref)
+
+    def _message(self, oid: bytes) -> Any:
+        """A fresh copy of the message blob `oid` restores (restored once per saver), which
+        `_chat_blob` then knows."""
+        if oid not in self._restored:
+            blob = self.repo.get_blob(oid)
+            self._restored[oid] = (blob, from_chat(blob.message))
+            if len(self._restored) > MEMO_SIZE:
+                self._restored.popitem(last=False)
+        blob, original = self._restored[oid]
+        message = original.model_copy()
+        self._memo[id(message)] = (message, original, blob)
+        if len(self._memo) > MEMO_SIZE:
+            self._memo.popitem(last=False)
+        return message
 
     # -- reading -----------------------------------------------------------------------------
     def _tuple(self, space: _Space, thread_id: Any, ns: str, cp_id: str) -> CheckpointTuple:
@@ -460,9 +493,9 @@ class TraceSaver(BaseCheckpointSaver[str]):
             ref: Any = None
             if k in values:
                 msgs = values[k] if k == self.messages_key else None
-                chat = [to_chat(m) for m in msgs] if isinstance(msgs, list) else None
-                if chat is not None and all(c is not None for c in chat):
-                    context = [Blob(c) for c in chat if c is not None]
+                blobs = [self._chat_blob(m) for m in msgs] if isinstance(msgs, list) else None
+                if blobs is not None and all(b is not None for b in blobs):
+                    context = [b for b in blobs if b is not None]
                     ref = "context"
                 else:
                     ref = self._payload(values[k], objects)
@@ -498,7 +531,7 @@ class TraceSaver(BaseCheckpointSaver[str]):
 
     def _change(self, repo: Repository, parent: bytes | None, context: builtins.list[Blob]) -> Any:
         from ..messages import preview
-        from ..plumbing.commit import Change, count_entries, snapshot_of_commit
+        from ..plumbing.commit import Change, count_entries, snapshot_of_commit, total_after
         before = snapshot_of_commit(repo, parent)
         old = chunked.entries(before, repo.get_node)
         new = [Entry(b.id, 0) for b in context]
@@ -509,7 +542,8 @@ class TraceSaver(BaseCheckpointSaver[str]):
             op, targets = "append", list(range(len(old), len(new)))
         else:
             snap = chunked.build(new, nodes.append)
-            added = [b for b in context if b.id not in {e.blob for e in old}]
+            known = {e.blob for e in old}
+            added = [b for b in context if b.id not in known]
             op, targets = "checkpoint", []
         tokens = sum(repo.blob_tokens(b.id, b) for b in added)
         text = (f"{added[-1].message.get('role')}: {preview(added[-1].message)}" if added
@@ -520,7 +554,9 @@ class TraceSaver(BaseCheckpointSaver[str]):
         return Change(snap, [*added, *nodes], op,
                       blobs=[b.id for b in added] if op == "append" else [],
                       targets=targets, message=text, tokens=tokens,
-                      total_tokens=count_entries(repo, new))
+                      total_tokens=total_after(repo, repo.get_commit(parent) if parent else None,
+                                               before, tokens, snap.count)
+                      if op == "append" else count_entries(repo, new))
 
     def _advance(self, repo: Repository, parent: bytes | None, commit: Commit) -> None:
         """Move the branch whose tip is `parent` to `commit`; a new branch (`main` in an empty
