@@ -423,7 +423,12 @@ def test_prune_keep_latest(saved):
     assert len(list(fresh.get_state_history(CFG))) == 1
     r = fresh.invoke({"messages": [HumanMessage("after", id="h5")]}, CFG)
     assert [m.content for m in r["messages"][-3:]] == ["after", "echo: after", "found after"]
+    # gc drops the pruned history and keeps what the meta of the kept commits names
+    invoke(repo.trace_dir, "gc", "--prune", "now", check=True)
     assert invoke(repo.trace_dir, "fsck", check=True).returncode == 0
+    again = build().compile(checkpointer=TraceSaver(Repository.open(repo.trace_dir)))
+    assert again.get_state(CFG).values == r
+    assert len(list(again.get_state_history(CFG))) == 5
 
 
 def _docs_section() -> str:
@@ -505,3 +510,24 @@ def test_messages_changed_in_place_are_stored_again(repo):
     got[0].content = "mutated by the caller"
     again = saver.get_tuple(cfg).checkpoint["channel_values"]["messages"]
     assert [x.content for x in again] == ["one", "changed"]
+
+
+def test_malformed_meta_is_a_one_line_error(repo):
+    """A commit in a thread's namespace whose langgraph meta does not follow FORMAT.md §6.4.5
+    (written by hand with the plumbing) is reported, naming the commit; nothing is changed."""
+    from trace_core.errors import RepositoryError
+    saver = TraceSaver(repo)
+    cfg = saver.put({"configurable": {"thread_id": "bad", "checkpoint_ns": ""}}, _checkpoint(),
+                    {}, {})
+    t = repo.agent("langgraph/bad")
+    tip = t.head_commit().hex()
+    snap = invoke(repo.trace_dir, "--agent", "langgraph/bad", "write-snapshot", "--stdin",
+                  input="", check=True).stdout.strip()
+    bad = invoke(repo.trace_dir, "--agent", "langgraph/bad", "commit-tree", snap, "-p", tip,
+                 "--meta", '{"langgraph": {"checkpoint": "x", "channels": 5}}',
+                 check=True).stdout.strip()
+    invoke(repo.trace_dir, "--agent", "langgraph/bad", "update-ref", "refs/heads/main", bad,
+           check=True)
+    with pytest.raises(RepositoryError, match=f"commit {bad}: its langgraph meta is malformed"):
+        TraceSaver(repo).get_tuple(cfg)
+    assert t.head_commit().hex() == bad

@@ -47,7 +47,14 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from .. import chunked
-from ..errors import AgentNotFound, InputError, OperationError, RefConflict, TraceError
+from ..errors import (
+    AgentNotFound,
+    InputError,
+    OperationError,
+    RefConflict,
+    RepositoryError,
+    TraceError,
+)
 from ..objects import Blob, Commit, Entry
 from ..repository import Repository
 
@@ -227,6 +234,13 @@ class _Space:
         return out
 
     def _add(self, c: Commit) -> None:
+        try:
+            self._read(c)
+        except (TypeError, ValueError, KeyError, AttributeError):
+            raise RepositoryError(f"commit {c.hex}: its langgraph meta is malformed "
+                                  "(docs/FORMAT.md §6.4.5)") from None
+
+    def _read(self, c: Commit) -> None:
         meta = c.meta or {}
         cp = meta.get("langgraph")
         if isinstance(cp, dict) and isinstance(cp.get("checkpoint"), str):
@@ -340,8 +354,11 @@ class TraceSaver(BaseCheckpointSaver[str]):
         objects.append(blob)
         return blob.id
 
-    def _load(self, ref: bytes) -> Any:
-        msg = self.repo.get_blob(ref).message
+    def _load(self, ref: Any) -> Any:
+        msg = self.repo.get_blob(ref).message if isinstance(ref, bytes) else {}
+        if not (isinstance(msg.get("serde"), str) and isinstance(msg.get("data"), bytes)):
+            raise RepositoryError(f"{ref.hex() if isinstance(ref, bytes) else repr(ref)[:40]}: "
+                                  "not a serde blob (docs/FORMAT.md §6.4.5)")
         return self.serde.loads_typed((msg["serde"], msg["data"]))
 
     def _value(self, ref: Any) -> Any:
