@@ -38,6 +38,7 @@ LAYERS = {
     "trace_core.repository": 6, "trace_core": 6,
     # 7 integrations, then the command line
     "trace_core.integrations": 7, "trace_core.integrations.langgraph": 7,
+    "trace_core.integrations.lc_messages": 7,
     "trace_cli": 8,
 }
 NAMES = {1: "model", 2: "storage/refs/index", 3: "state", 4: "plumbing", 5: "porcelain",
