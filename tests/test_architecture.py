@@ -43,6 +43,8 @@ LAYERS = {
     "trace_core.integrations.langchain": 7, "trace_core.integrations.litellm": 7,
     "trace_core.integrations.anthropic_sdk": 7,
     "trace_core.integrations.claude_code": 7,
+    "trace_core.integrations.langgraph": 7,
+    "trace_core.integrations.lc_messages": 7,
     "trace_cli": 8,
 }
 NAMES = {1: "model", 2: "storage/refs/index", 3: "state", 4: "plumbing", 5: "porcelain",
