@@ -193,6 +193,7 @@ def test_which_pager(hist, tmp_path):
     p_out.unlink()
     code, screen = run_tty("-C", hist, "show", env=_env(PAGER=p_line))
     assert code == 0 and p_out.exists() and not r_out.exists()
+    assert "warning: ignoring core.pager from" in screen, screen
 
 
 # -- did you mean -------------------------------------------------------------------------------

@@ -128,6 +128,8 @@ def open_repo(ctx):
         warn(text)
     repo.warnings.clear()
     _set_color_ui(repo)
+    if _OUT.get("paging"):         # a repository's core.pager is ignored: say so (its warning)
+        repo.config.get("core.pager")
     return repo
 
 
