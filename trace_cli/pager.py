@@ -84,9 +84,8 @@ def start(name: str, obj: dict, kw: dict) -> bool:
     assert proc.stdin is not None
     os.dup2(proc.stdin.fileno(), sys.stdout.fileno())
     proc.stdin.close()
-    from .util import _OUT
-    _OUT["paging"] = True
-    _OUT.pop("mode", None)
+    from .util import paging
+    paging()
     atexit.register(finish)
     return True
 

@@ -81,6 +81,13 @@ def _set_color_ui(repo) -> None:
     _OUT.pop("mode", None)
 
 
+def paging() -> None:
+    """Record that standard output is now the pipe to the pager (trace_cli.pager): colour
+    under auto follows the terminal the pager shows it on."""
+    _OUT["paging"] = True
+    _OUT.pop("mode", None)
+
+
 def color_enabled(err: bool = False) -> bool:
     """Whether output to standard output (`err`: standard error) is colored: the one decision
     every command's colors go through. auto: when the stream is a terminal, or is the pipe to
