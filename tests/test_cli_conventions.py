@@ -109,6 +109,12 @@ def test_color_usage_errors(hist):
     assert p.returncode == 2 and "'purple' is not one of" in p.stderr
     assert_one_line_error(invoke(hist, "config", "color.ui", "purple"),
                           "color.ui must be one of auto, always, never, true, false")
+    with open(os.path.join(hist, ".trace", "config"), "a") as f:    # written by hand
+        f.write("[color]\n\tui = purple\n")
+    p = invoke_cli("-C", hist, "show", env=NO_ENV)
+    assert p.returncode == 0 and "commit " in p.stdout and "\x1b[" not in p.stdout
+    assert p.stderr == ("warning: color.ui must be one of auto, always, never, true, false, "
+                        "got 'purple'; colour is auto\n")
 
 
 def test_color_on_the_fast_path_and_a_terminal(hist):

@@ -73,11 +73,16 @@ def _user_color_ui() -> str | None:
 
 def _set_color_ui(repo) -> None:
     """Take color.ui from an opened repository's effective settings (trace_core.settings)."""
+    from trace_core.config import validate_value
     from trace_core.errors import TraceError
     try:
-        _OUT["ui"] = repo.config.get("color.ui")
-    except TraceError:
-        _OUT["ui"] = None
+        ui = repo.config.get("color.ui")
+        if ui is not None:
+            validate_value("color.ui", ui)     # a hand-written bad value: said, then auto
+    except TraceError as exc:
+        warn(f"{_one_line(str(exc))}; colour is auto")
+        ui = None
+    _OUT["ui"] = ui
     _OUT.pop("mode", None)
 
 
