@@ -248,9 +248,11 @@ def test_corrupted_object_is_reported_not_served(rdir):
 def test_help_lists_commands():
     from trace_cli.registry import COMMANDS
 
-    p = invoke_cli("--help", check=True)
-    listed = p.stdout.split("\nCommands:\n", 1)[1].splitlines()
-    assert [line.split()[0] for line in listed if line.strip()] == sorted(COMMANDS), p.stdout
+    p = invoke_cli("--help", check=True)   # grouped like `git help` (test_cli_conventions.py)
+    listed = p.stdout.split("\nStart a repository:\n", 1)[1].split("\n\n  'trace help")[0]
+    rows = [line.split()[0] for line in listed.splitlines()
+            if line.startswith("  ") and not line.startswith("   ")]
+    assert sorted(rows) == sorted(COMMANDS), p.stdout
 
 
 def test_repository_discovery(rdir, tmp_path):
@@ -283,7 +285,7 @@ def test_python_dash_m_trace_cli(rdir):
     assert "append" in p.stdout and "hello" in p.stdout
     p = subprocess.run([sys.executable, "-m", "trace_cli", "-C", rdir, "nosuch"],
                        capture_output=True, text=True, check=False, env=env)
-    assert_usage_error(p, "No such command 'nosuch'")
+    assert_one_line_error(p, "'nosuch' is not a trace command", code=2)  # (as git says it)
 
 
 def test_repack_refused_while_another_repack_runs(rdir):

@@ -21,16 +21,21 @@ def _type(t: Any):
     return t
 
 
-def _param(p) -> click.Parameter:
+def _param(p, name: str) -> click.Parameter:
+    from .completion import completer
+    kw: dict = {}
+    complete = completer(name, p)
+    if complete is not None:       # branch and agent names (trace_cli.completion)
+        kw["shell_complete"] = complete
     if isinstance(p, Argument):
-        kw: dict = {"nargs": p.nargs, "required": p.required, "type": _type(p.type)}
+        kw.update(nargs=p.nargs, required=p.required, type=_type(p.type))
         if p.default is not None:
             kw["default"] = p.default
         if p.metavar is not None:
             kw["metavar"] = p.metavar
         return click.Argument([p.dest], **kw)
     assert isinstance(p, Option)
-    kw = {"help": p.help}
+    kw["help"] = p.help
     if p.metavar is not None:
         kw["metavar"] = p.metavar
     if p.show_default:
@@ -59,7 +64,10 @@ def _param(p) -> click.Parameter:
 
 def _callback(cmd: Command):
     def callback(**kw):
-        return cmd.body(root_obj(click.get_current_context()), **kw)
+        from .pager import start
+        obj = root_obj(click.get_current_context())
+        start(cmd.name, obj, kw)     # log, show, diff...: on a terminal, through the pager
+        return cmd.body(obj, **kw)
     callback.__doc__ = cmd.body.__doc__
     return callback
 
@@ -73,6 +81,6 @@ def to_click(decl) -> click.Command:
                 group.add_command(to_click(sub))
             decl._click = group
         else:
-            decl._click = click.command(decl.name, params=[_param(p) for p in decl.params])(
-                _callback(decl))
+            params = [_param(p, decl.name) for p in decl.params]
+            decl._click = click.command(decl.name, params=params)(_callback(decl))
     return decl._click

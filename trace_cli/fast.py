@@ -25,8 +25,9 @@ TYPE_CHECKING = False  # (typing is not imported for `--version` and `--help`)
 if TYPE_CHECKING:
     from typing import NoReturn
 
-GLOBAL_OPTS = {"-C": "directory", "--agent": "agent"}
-GLOBAL_FLAGS = {"--create": "create"}
+GLOBAL_OPTS = {"-C": "directory", "--agent": "agent", "--color": "color"}
+GLOBAL_FLAGS = {"--create": "create", "--no-pager": "no_pager", "-P": "no_pager"}
+_COLOR_MODES = ("auto", "always", "never")
 _META = ("--version", "-h", "--help")
 
 
@@ -159,6 +160,8 @@ def _globals(argv: list) -> tuple:
             if i + 1 >= len(argv):
                 return None, 0
             attached, i = argv[i + 1], i + 1
+        if dest == "color" and attached not in _COLOR_MODES:
+            return None, 0           # click says what --color takes
         obj[dest] = attached
         i += 1
     return obj, i
@@ -202,6 +205,20 @@ def parse(argv: list):
     return None if kw is None else (cmd, obj, kw)
 
 
+def unknown_command(argv: list) -> str | None:
+    """The error line for a command word that names no command (after global options the fast
+    path knows), or None."""
+    obj, i = _globals(argv)
+    if obj is None or i >= len(argv) or argv[i].startswith("-"):
+        return None
+    from .registry import COMMANDS
+
+    if argv[i] in COMMANDS:
+        return None
+    from .help import unknown_command as message
+    return message(argv[i])
+
+
 def try_fast(argv: list) -> bool:
     """Run argv through the fast path if it can (this exits the process); False if it cannot."""
     page = meta_page(argv)
@@ -211,14 +228,22 @@ def try_fast(argv: list) -> bool:
         except BrokenPipeError:
             _exit(1)
         _exit(0)
+    unknown = unknown_command(argv)
+    if unknown is not None:
+        sys.stderr.write(f"error: {unknown}\n")
+        _exit(2)     # util.EXIT_USAGE, as click's path says it
     parsed = parse(argv)
     if parsed is None:
         return False
     cmd, obj, kw = parsed
     obj = {"directory": obj.get("directory"), "trace_dir": os.environ.get("TRACE_DIR") or None,
-           "agent": obj.get("agent"), "create": bool(obj.get("create"))}
-    from .util import guarded
+           "agent": obj.get("agent"), "create": bool(obj.get("create")),
+           "color": obj.get("color"), "no_pager": bool(obj.get("no_pager"))}
+    from . import pager
+    from .util import begin, guarded
 
+    begin(obj)
+    pager.start(cmd.name, obj, kw)
     try:
         guarded(lambda: cmd.body(obj, **kw))
     except SystemExit as exc:
@@ -242,4 +267,7 @@ def _exit(code) -> NoReturn:
         code = code or 1
     with contextlib.suppress(OSError, ValueError):
         sys.stderr.flush()
+    pager = sys.modules.get("trace_cli.pager")
+    if pager is not None:
+        pager.finish()        # (os._exit runs no atexit handler)
     os._exit(code)

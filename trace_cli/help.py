@@ -23,8 +23,31 @@ ROOT_OPTIONS = (
     ("--create", "Create the --agent namespace if it does not exist."),
     ("-c KEY=VALUE", "Set a config value for this command (above the repository's and your "
                      "global config; docs/security.md)."),
+    ("--color WHEN", "Color output: auto (on a terminal), always or never (above NO_COLOR and "
+                     "color.ui)."),
+    ("-P, --no-pager", "Do not page output (log, graph, show, diff, context) on a terminal."),
     ("--version", "Show the version and exit."),
 )
+
+# the sections of the top-level page, in order, as `git help` groups its commands; a command
+# listed in none (one added later) is shown under OTHER, so none is ever missing from the page
+GROUPS = (
+    ("Start a repository", ("init", "config", "trust")),
+    ("Everyday work", ("commit", "status", "log", "show", "diff", "context", "reset",
+                       "checkout")),
+    ("Branches and merging", ("branch", "switch", "tag", "merge", "rebase", "cherry-pick",
+                              "revert", "resolve")),
+    ("Context management", ("compress", "reorder", "llm")),
+    ("Sub-agents", ("spawn", "collapse", "abandon", "agents", "expand")),
+    ("Inspection", ("graph", "blame", "audit", "web")),
+    ("Integrations", ("mcp", "import", "export", "export-otel")),
+    ("Maintenance", ("fsck", "gc", "repack", "prune", "reindex", "verify-pack",
+                     "count-objects")),
+    ("Plumbing", ("hash-object", "cat-object", "write-snapshot", "ls-snapshot", "commit-tree",
+                  "update-ref", "symbolic-ref", "check-ref-format", "rev-parse", "for-each-ref",
+                  "reflog", "rev-list", "merge-base")),
+)
+OTHER = "Other commands"
 
 
 def help_names(decl) -> tuple:
@@ -218,9 +241,11 @@ def _arg_metavar(a: Argument) -> str:
     return var
 
 
-def _dl(rows: list, width: int, indent: int = 2) -> str:
-    """A definition list: terms in a first column at most 30 wide, texts wrapped beside it."""
-    first = min(max(len(t) for t, _ in rows), 30) + 2
+def _dl(rows: list, width: int, indent: int = 2, term_width: int | None = None) -> str:
+    """A definition list: terms in a first column at most 30 wide (as wide as the longest term,
+    or `term_width`), texts wrapped beside it."""
+    longest = max(len(t) for t, _ in rows) if term_width is None else term_width
+    first = min(longest, 30) + 2
     text_width = max(width - first - 2, 10)
     pad = " " * indent
     out = []
@@ -250,15 +275,21 @@ def _usage(path: str, pieces: str, width: int) -> str:
     return prefix + "\n" + _wrap(pieces, width, pad, pad) + "\n"
 
 
-def _page(path: str, pieces: str, doc: str, options: list, commands: list, w: int) -> str:
+def _page(path: str, pieces: str, doc: str, options: list, commands: list, w: int,
+          sections: list | None = None) -> str:
+    """A help page; `sections`: (title, commands) in place of one "Commands" list."""
     out = [_usage(path, pieces, w)]
     if doc:
         out.append("\n" + _wrap(doc, w, "  ", "  ", paragraphs=True) + "\n")
     out.append("\nOptions:\n" + _dl(options, w))
-    if commands:
-        limit = w - 6 - max(len(n) for n, _ in commands)
-        rows = [(n, short_help(s, limit)) for n, s in commands]
-        out.append("\nCommands:\n" + _dl(rows, w))
+    groups = sections if sections is not None else [("Commands", commands)]
+    names = [n for _, cmds in groups for n, _ in cmds]
+    if names:       # one column for every section, as click lays out its one list
+        longest = max(len(n) for n in names)
+        for title, cmds in groups:
+            if cmds:
+                rows = [(n, short_help(s, w - 6 - longest)) for n, s in cmds]
+                out.append(f"\n{title}:\n" + _dl(rows, w, term_width=longest))
     return "".join(out).rstrip("\n")
 
 
@@ -276,10 +307,48 @@ def command_help(decl, path: str, w: int | None = None) -> str:
     return _page(path, " ".join(pieces), doc, [*rows, _help_row(decl)], [], w)
 
 
+def sections(names) -> list:
+    """(title, [command names]) of the top-level page for the registered commands `names`:
+    GROUPS in order, each with the commands registered, then OTHER with the rest, sorted."""
+    names = set(names)
+    out = []
+    for title, members in GROUPS:
+        present = [n for n in members if n in names]
+        if present:
+            out.append((title, present))
+    grouped = {n for _, members in GROUPS for n in members}
+    rest = sorted(names - grouped)
+    if rest:
+        out.append((OTHER, rest))
+    return out
+
+
+ROOT_TAIL = ("'trace help COMMAND' or 'trace COMMAND --help' shows a command's options; "
+             "docs/porcelain.md and docs/plumbing.md describe them all.")
+
+
 def root_help(w: int | None = None) -> str:
-    """The top-level page: global options and every command's summary."""
-    from .registry import SUMMARY
+    """The top-level page: global options and every command's summary, grouped as `git help`
+    groups them (GROUPS)."""
+    from .registry import COMMANDS, SUMMARY
 
     w = width() if w is None else w
-    return _page(PROG, "[OPTIONS] COMMAND [ARGS]...", ROOT_HELP,
-                 [*ROOT_OPTIONS, _help_row(None)], sorted(SUMMARY.items()), w)
+    secs = [(title, [(n, SUMMARY.get(n, "")) for n in members])
+            for title, members in sections(COMMANDS)]
+    page = _page(PROG, "[OPTIONS] COMMAND [ARGS]...", ROOT_HELP,
+                 [*ROOT_OPTIONS, _help_row(None)], [], w, secs)
+    return page + "\n\n" + _wrap(ROOT_TAIL, w, "  ", "  ")
+
+
+def unknown_command(name: str) -> str:
+    """The error for a command word naming no command, with git's suggestion of the closest
+    (`'stauts' is not a trace command. Did you mean 'status'?`)."""
+    import difflib
+
+    from .registry import COMMANDS
+
+    shown = name if name.isprintable() and len(name) <= 40 else repr(name[:40])
+    close = difflib.get_close_matches(name, [*COMMANDS, "help"], n=1, cutoff=0.6)
+    if close:
+        return f"'{shown}' is not a trace command. Did you mean '{close[0]}'?"
+    return f"'{shown}' is not a trace command. See 'trace --help'."

@@ -23,6 +23,87 @@ EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
 # click.style's codes for the colors the commands use
 _FG = {"red": 31, "green": 32, "yellow": 33, "cyan": 36}
 
+COLOR_MODES = ("auto", "always", "never")
+# color.ui's values (git's: `true` means auto since git 1.8.4) -> a COLOR_MODES value
+_UI_MODES = {"auto": "auto", "always": "always", "never": "never", "true": "auto",
+             "false": "never"}
+
+# this command's output settings (`begin` sets them from the global options; `open_repo` adds
+# the repository's color.ui; `pager` records that standard output goes to a pager)
+_OUT: dict = {}
+
+
+def begin(obj: dict) -> None:
+    """Start a command's output settings afresh from its global options (`--color`,
+    `--no-pager`): one process (or one in-process test) may run several commands."""
+    _OUT.clear()
+    _OUT["flag"] = obj.get("color")
+    _OUT["params"] = obj.get("config_params")
+
+
+def color_mode() -> str:
+    """"always", "never" or "auto": the first that says, of `--color=WHEN`, NO_COLOR (any
+    non-empty value: never, https://no-color.org), color.ui (the repository's and your own
+    configuration, once a repository is open; your own before), else auto."""
+    mode = _OUT.get("mode")
+    if mode is None:
+        mode = _OUT.get("flag")
+        if mode is None and os.environ.get("NO_COLOR"):
+            mode = "never"
+        if mode is None:
+            ui = _OUT["ui"] if "ui" in _OUT else _user_color_ui()
+            mode = _UI_MODES.get((ui or "auto").strip().lower(), "auto")
+        _OUT["mode"] = mode
+    return mode
+
+
+def _user_color_ui() -> str | None:
+    """color.ui of your own configuration (no repository is open): the global file, then
+    TRACE_CONFIG_* and -c. A broken file counts as unset here (the command reading it says)."""
+    from trace_core.errors import TraceError
+
+    from .settings import user_settings
+    try:
+        user, over = user_settings({"config_params": _OUT.get("params")})
+    except TraceError:
+        return None
+    value = over.get("color.ui") if over is not None else None
+    return value if value is not None else user.get("color.ui")
+
+
+def _set_color_ui(repo) -> None:
+    """Take color.ui from an opened repository's effective settings (trace_core.settings)."""
+    from trace_core.config import validate_value
+    from trace_core.errors import TraceError
+    try:
+        ui = repo.config.get("color.ui")
+        if ui is not None:
+            validate_value("color.ui", ui)     # a hand-written bad value: said, then auto
+    except TraceError as exc:
+        warn(f"{_one_line(str(exc))}; colour is auto")
+        ui = None
+    _OUT["ui"] = ui
+    _OUT.pop("mode", None)
+
+
+def paging() -> None:
+    """Record that standard output is now the pipe to the pager (trace_cli.pager): colour
+    under auto follows the terminal the pager shows it on."""
+    _OUT["paging"] = True
+    _OUT.pop("mode", None)
+
+
+def color_enabled(err: bool = False) -> bool:
+    """Whether output to standard output (`err`: standard error) is colored: the one decision
+    every command's colors go through. auto: when the stream is a terminal, or is the pipe to
+    the pager (trace_cli.pager), which shows the colors on the terminal."""
+    mode = color_mode()
+    if mode != "auto":
+        return mode == "always"
+    if err:
+        return sys.stderr.isatty()
+    return bool(_OUT.get("paging")) or sys.stdout.isatty()
+
 
 def root_obj(ctx) -> dict:
     """The global options (-C, --agent, TRACE_DIR) of a click context, or a dict of them."""
@@ -42,6 +123,7 @@ def open_repo(ctx):
     from .settings import user_settings
 
     obj = root_obj(ctx)
+    check_directory(obj)
     agent = obj.get("agent")
     create = bool(obj.get("create"))
     user, overrides = user_settings(obj)
@@ -57,7 +139,19 @@ def open_repo(ctx):
     for text in repo.warnings:    # (any given while it opened)
         warn(text)
     repo.warnings.clear()
+    _set_color_ui(repo)
+    if _OUT.get("paging"):         # a repository's core.pager is ignored: say so (its warning)
+        repo.config.get("core.pager")
     return repo
+
+
+def check_directory(obj: dict) -> None:
+    """-C DIR must exist (git's wording and a usage error's status when it does not); `trace
+    -C DIR init` creates DIR instead and does not call this."""
+    d = obj.get("directory")
+    if d and not os.path.isdir(d):
+        why = "Not a directory" if os.path.exists(d) else "No such file or directory"
+        fail(f"cannot change to '{d}': {why}", EXIT_USAGE)
 
 
 def repo_dir(ctx, path: str | None = None) -> str:
@@ -67,6 +161,8 @@ def repo_dir(ctx, path: str | None = None) -> str:
     from trace_core.state import FORMAT_FILE, find_trace_dir
 
     obj = root_obj(ctx)
+    if path is None:
+        check_directory(obj)
     if path is None and obj.get("trace_dir") and not obj.get("directory"):
         cand = find_trace_dir(obj["trace_dir"])
         if os.path.isdir(cand):
@@ -91,11 +187,11 @@ def base_dir(ctx) -> str:
 
 
 def echo(message="", err: bool = False, nl: bool = True) -> None:
-    """Print one line (`nl=False`: no newline) and flush, like click.echo for text (which also
-    drops ANSI escapes when the stream is not a terminal)."""
+    """Print one line (`nl=False`: no newline) and flush, like click.echo for text; ANSI escapes
+    are dropped unless the stream is colored (color_enabled)."""
     f = sys.stderr if err else sys.stdout
     text = f"{message}\n" if nl else str(message)
-    if "\x1b" in text and not f.isatty():
+    if "\x1b" in text and not color_enabled(err):
         import re
         text = re.sub(r"\033\[[0-?]*[ -/]*[@-~]", "", text)
     f.write(text)
@@ -103,17 +199,19 @@ def echo(message="", err: bool = False, nl: bool = True) -> None:
 
 
 def color() -> bool:
-    return sys.stdout.isatty()
+    """Whether standard output is colored (color_enabled)."""
+    return color_enabled()
 
 
-def style(text: str, fg: str) -> str:
-    """`text` in color when standard output is a terminal (click.style's escape codes)."""
-    return f"\x1b[{_FG[fg]}m{text}\x1b[0m" if sys.stdout.isatty() else text
+def style(text: str, fg: str, err: bool = False) -> str:
+    """`text` in color when standard output (`err`: standard error) is colored (click.style's
+    escape codes)."""
+    return f"\x1b[{_FG[fg]}m{text}\x1b[0m" if color_enabled(err) else text
 
 
 def echo_err_styled(text: str, fg: str) -> None:
-    """A colored line on stderr; plain when either stream is not a terminal (as click.echo)."""
-    echo(style(text, fg), err=True)
+    """A colored line on stderr (plain unless stderr is colored)."""
+    echo(style(text, fg, err=True), err=True)
 
 
 def emit_json(value) -> None:

@@ -477,6 +477,11 @@ KNOWN_KEYS: dict[str, KeySpec] = {
                              source=REPO_ONLY),
     "core.compression-level": KeySpec("int", 3, "zstd level of pack blocks, 1 to 19",
                                       Bounds(1, 19)),
+    "core.pager": KeySpec("str", None, "pager program of log, graph, show, diff and context on "
+                          "a terminal (TRACE_PAGER wins; empty or cat: none)", source=USER_ONLY),
+    "color.ui": KeySpec("auto|always|never|true|false", "auto",
+                        "color output: auto (on a terminal; true means auto), always, never "
+                        "(--color and NO_COLOR win)"),
     "user.name": KeySpec("str", None, "author name recorded in commits"),
     "budget.max-tokens": KeySpec("int", None, "token budget of a context window (unset: none)",
                                  _POSITIVE),
@@ -708,6 +713,30 @@ def _checked(key: str, value: str) -> tuple[str, Any]:
         return KNOWN_KEYS[skey].parse(value)
     except _TypeMismatch as e:
         raise ConfigError(f"{key} must be {e}, got {value!r}") from None
+
+
+def unknown_key_message(key: str) -> str | None:
+    """None for a key in KNOWN_KEYS; else a one-line warning naming it, with the closest known
+    key when one is close (`unknown config key 'budget.max-token'; did you mean
+    'budget.max-tokens'?`). Unknown keys are still accepted (like git): the caller warns."""
+    kid = split_key(key)
+    if schema_key_of(kid) is not None:
+        return None
+    import difflib
+
+    section, sub, _ = kid
+    candidates = {}
+    for known in KNOWN_KEYS:
+        if "<" in known:        # branch.<name>.warn: the key's own subsection in its place
+            head, _, rest = known.partition(".<")
+            tail = rest.partition(">.")[2]
+            if sub is None or head != section:
+                continue
+            known = join_key((head, sub, tail))
+        candidates[known.lower()] = known
+    close = difflib.get_close_matches(join_key(kid), list(candidates), n=1, cutoff=0.75)
+    hint = f"; did you mean '{candidates[close[0]]}'?" if close else ""
+    return f"unknown config key '{key}'{hint}"
 
 
 def validate_value(key: str, value: str) -> str:

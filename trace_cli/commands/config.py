@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..declare import argument, command, flag
-from ..util import CommandExit, echo, fail, open_repo
+from ..util import CommandExit, echo, fail, open_repo, warn
 
 
 @command("config",
@@ -24,8 +24,9 @@ def config(obj, is_global=False, action=None, key=None, value=None) -> None:
     Exit status: 0 done; 1 when --get (or KEY alone) finds no value (nothing printed), or
     --unset finds no such key (one error line), or on an error; 2 on a usage error. Keys that
     send data or credentials off the machine take effect from a repository's file only when you
-    trust it (`trace trust`); llm.api-key-env and safe.directory only from your own config
-    (docs/security.md)."""
+    trust it (`trace trust`); llm.api-key-env, safe.directory and core.pager only from your own
+    config (docs/security.md). A key Trace does not know is set all the same (as git), with a
+    warning naming the closest known key (and --list warns of each such key it lists)."""
     if action not in ("list", None) and key is None:
         fail("give a key", 2)
     if (action == "get" or action == "unset") and value is not None:
@@ -38,8 +39,7 @@ def config(obj, is_global=False, action=None, key=None, value=None) -> None:
     with open_repo(obj) as repo:
         cfg = repo.repo_config
         if action == "list" or (action is None and key is None):
-            for k, v in cfg.items():
-                echo(f"{k}={v}")
+            _list(cfg.items())
             return
         if action == "unset":
             if key not in cfg:
@@ -49,7 +49,23 @@ def config(obj, is_global=False, action=None, key=None, value=None) -> None:
         if value is None:
             _get(cfg, key)
             return
+        _warn_unknown(key)
         repo.set_config(key, value)
+
+
+def _warn_unknown(key: str) -> None:
+    """Warn (on stderr; the command goes on) when `key` is not a key Trace knows."""
+    from trace_core.config import unknown_key_message
+    message = unknown_key_message(key)
+    if message is not None:
+        warn(message)
+
+
+def _list(items) -> None:
+    for k, v in items:
+        echo(f"{k}={v}")
+    for k in dict.fromkeys(k for k, _ in items):
+        _warn_unknown(k)
 
 
 def _get(cfg, key: str) -> None:
@@ -70,8 +86,7 @@ def _global(action, key, value) -> None:
 
     path = global_config_path()
     if action == "list" or (action is None and key is None):
-        for k, v in load_global().items():
-            echo(f"{k}={v}")
+        _list(load_global().items())
         return
     assert key is not None
     if action == "unset":
@@ -86,5 +101,6 @@ def _global(action, key, value) -> None:
         raise ConfigError(f"{key} is a property of each repository: it cannot be set in your "
                           "global config")
     value = validate_value(key, value)
+    _warn_unknown(key)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     update_file(path, lambda c: c.set(key, value))

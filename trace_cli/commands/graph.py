@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 
 from ..declare import JSON, Choice, IntRange, argument, command, flag, option
-from ..util import echo, emit_json, open_repo
+from ..util import color_enabled, echo, emit_json, open_repo
 
 # lane colors (trace_core.render.graph.N_COLORS of them): red, green, yellow, blue, magenta, cyan
 _LANE = ("\x1b[31m", "\x1b[32m", "\x1b[33m", "\x1b[34m", "\x1b[35m", "\x1b[36m")
@@ -79,7 +79,7 @@ def agents_json(rows, g) -> list:
          option("-n", "--max-count", dest="limit", type=IntRange(min=0), help="At most N commits."),
          option("--color", type=Choice(("auto", "always", "never")), default="auto",
                 show_default=True, help="Color the lanes (auto: only on a terminal)."),
-         flag("--no-pager", help="Do not page long output on a terminal."),
+         flag("--no-pager", help="Do not page output on a terminal (as trace --no-pager)."),
          flag("--agents", help="Draw sub-agents (recursively) in lanes of their own, with spawn "
                                "and collapse edges."),
          JSON,
@@ -96,9 +96,8 @@ def graph(obj, revs=(), all_refs=False, limit=None, as_json=False, color="auto",
     trace graph --json              one object per commit, with its graph prefix
     trace graph --agents            sub-agents' lanes too, [PATH] before their commits
     """
-    tty = sys.stdout.isatty()
-    use_color = color == "always" or (color == "auto" and tty)
     with open_repo(obj) as repo:
+        use_color = color == "always" or (color == "auto" and color_enabled())
         if agents:
             from trace_core.agents.lanes import agent_graph
             g = agent_graph(repo, revs, all_refs=all_refs, limit=limit,
@@ -122,10 +121,7 @@ def graph(obj, revs=(), all_refs=False, limit=None, as_json=False, color="auto",
     if not lines:
         return
     text = "\n".join(lines) + "\n"
-    if tty and not no_pager and len(lines) > 40:
-        import click
-        click.echo_via_pager(text, color=use_color)
-    elif use_color and not tty:
+    if use_color:      # (on a terminal, into the pager: trace_cli.pager)
         sys.stdout.write(text)     # --color=always into a pipe: keep the escapes
         sys.stdout.flush()
     else:

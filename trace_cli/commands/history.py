@@ -30,11 +30,7 @@ def log(obj, oneline=False, limit=None, first_parent=False, no_pager=False, as_j
         lines = render.log_lines(repo, revs, oneline=oneline, limit=limit,
                                  first_parent=first_parent, colors=color())
         text = "\n".join(lines) + ("\n" if lines else "")
-    if sys.stdout.isatty() and not no_pager and text.count("\n") > 40:
-        import click
-        click.echo_via_pager(text)
-    else:
-        sys.stdout.write(text)
+    sys.stdout.write(text)     # (on a terminal, into the pager: trace_cli.pager)
 
 
 @command("rev-list",
