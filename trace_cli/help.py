@@ -40,7 +40,7 @@ GROUPS = (
     ("Context management", ("compress", "reorder", "llm")),
     ("Sub-agents", ("spawn", "collapse", "abandon", "agents", "expand")),
     ("Inspection", ("graph", "blame", "audit", "web")),
-    ("Integrations", ("mcp", "import", "export", "export-otel")),
+    ("Integrations", ("mcp", "import", "export", "export-otel", "record-usage")),
     ("Maintenance", ("fsck", "gc", "repack", "prune", "reindex", "verify-pack",
                      "count-objects")),
     ("Plumbing", ("hash-object", "cat-object", "write-snapshot", "ls-snapshot", "commit-tree",
