@@ -325,7 +325,8 @@ def test_trace_mcp_over_a_real_stdio_subprocess(rdir):
 
 
 def test_trace_mcp_of_a_missing_repository_is_one_line(tmp_path):
-    p = invoke(str(tmp_path / "none"), "mcp")
+    (tmp_path / "empty").mkdir()
+    p = invoke(str(tmp_path / "empty"), "mcp")
     assert_one_line_error(p, "not in a trace repository")
 
 
