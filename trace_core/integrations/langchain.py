@@ -20,25 +20,14 @@ empty context (a `drop` of every entry: the conversation stays in the branch's h
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.chat_history import BaseChatMessageHistory
-from langchain_core.messages import (
-    AIMessage,
-    BaseMessage,
-    ChatMessage,
-    HumanMessage,
-    SystemMessage,
-    ToolMessage,
-    convert_to_openai_messages,
-)
+from langchain_core.messages import BaseMessage
 
-from ..errors import InputError
 from ..repository import Repository
-
-_DEVELOPER = "__openai_role__"      # how LangChain marks a developer message (a SystemMessage)
+from .lc_messages import from_chat, to_chat
 
 
 class TraceChatMessageHistory(BaseChatMessageHistory):
@@ -93,99 +82,6 @@ def _branch_view(ns: Repository, branch: str) -> Repository:
             return ns
         ns.branch_create(branch)
     return ns.worktree(branch)
-
-
-# -- conversions ---------------------------------------------------------------------------------
-
-
-def to_chat(m: BaseMessage) -> dict:
-    """A LangChain message as the OpenAI chat message Trace stores: role, content, name, an AI
-    message's tool calls (and invalid ones, their arguments as given), a tool message's
-    tool_call_id. InputError for a kind with no chat role or a tool call without an id."""
-    if isinstance(m, SystemMessage):
-        role = "developer" if m.additional_kwargs.get(_DEVELOPER) == "developer" else "system"
-    elif isinstance(m, HumanMessage):
-        role = "user"
-    elif isinstance(m, AIMessage):
-        role = "assistant"
-    elif isinstance(m, ToolMessage):
-        role = "tool"
-    elif isinstance(m, ChatMessage) and m.role in ("system", "developer", "user", "assistant"):
-        role = m.role
-    else:
-        raise InputError(f"langchain: a {type(m).__name__} has no chat role Trace can store")
-    out: dict[str, Any] = {"role": role, "content": _content(m)}
-    if m.name:
-        out["name"] = m.name
-    if isinstance(m, AIMessage):
-        calls = [_call(c.get("id"), c.get("name"), json.dumps(c.get("args", {}),
-                                                               ensure_ascii=False))
-                 for c in m.tool_calls]
-        calls += [_call(c.get("id"), c.get("name"), c.get("args") or "")
-                  for c in m.invalid_tool_calls]
-        if calls:
-            out["tool_calls"] = calls
-    if isinstance(m, ToolMessage):
-        out["tool_call_id"] = m.tool_call_id
-    return out
-
-
-def _call(call_id: Any, name: Any, arguments: str) -> dict:
-    if not isinstance(call_id, str) or not call_id:
-        raise InputError(f"langchain: tool call {name!r:.40} has no id (a result could not be "
-                         "paired with it)")
-    if not isinstance(name, str) or not name:
-        raise InputError(f"langchain: tool call {call_id!r:.40} has no name")
-    return {"id": call_id, "type": "function",
-            "function": {"name": name, "arguments": arguments}}
-
-
-def _content(m: BaseMessage) -> Any:
-    """Text stays text; a list of content blocks becomes OpenAI chat parts (LangChain's own
-    conversion: standard blocks such as images by URL or base64 become `image_url` parts)."""
-    if isinstance(m.content, str):
-        return m.content
-    converted = convert_to_openai_messages([m], text_format="block")
-    if len(converted) != 1:
-        raise InputError(f"langchain: a {type(m).__name__} holding tool_result blocks cannot be "
-                         "stored as one message (send tool results as ToolMessage)")
-    return converted[0].get("content", "")
-
-
-def from_chat(d: dict) -> BaseMessage:
-    """An OpenAI chat message (as `materialize("openai")` gives) as a LangChain message."""
-    role = d.get("role")
-    content = d.get("content")
-    if content is None:
-        content = ""
-    kw: dict[str, Any] = {"name": d["name"]} if isinstance(d.get("name"), str) else {}
-    if role == "system":
-        return SystemMessage(content, **kw)
-    if role == "developer":
-        return SystemMessage(content, additional_kwargs={_DEVELOPER: "developer"}, **kw)
-    if role == "user":
-        return HumanMessage(content, **kw)
-    if role == "tool":
-        return ToolMessage(content, tool_call_id=d.get("tool_call_id", ""), **kw)
-    if role == "assistant":
-        calls, invalid = [], []
-        for c in d.get("tool_calls") or ():
-            fn = c.get("function") or {}
-            raw = fn.get("arguments", "")
-            try:
-                args = json.loads(raw) if isinstance(raw, str) else raw
-            except ValueError:
-                args = None
-            if isinstance(args, dict):
-                calls.append({"name": fn.get("name", ""), "args": args, "id": c.get("id"),
-                              "type": "tool_call"})
-            else:
-                invalid.append({"name": fn.get("name"), "args": raw, "id": c.get("id"),
-                                "error": "arguments are not a JSON object",
-                                "type": "invalid_tool_call"})
-        return AIMessage(content, tool_calls=calls, invalid_tool_calls=invalid, **kw)
-    raise InputError(f"langchain: a stored message with role {role!r:.40} has no LangChain "
-                     "message kind")
 
 
 def _usage(msgs: Sequence[BaseMessage]) -> dict | None:

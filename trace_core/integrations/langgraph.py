@@ -56,9 +56,16 @@ from ..errors import (
 )
 from ..objects import Blob, Commit, Entry
 from ..repository import Repository
-from .lc_messages import from_chat, to_chat
+from . import lc_messages
+from .lc_messages import from_chat
 
 __all__ = ["TraceSaver", "agent_name", "from_chat", "to_chat"]
+
+
+def to_chat(message: Any) -> dict | None:
+    """The blob message TraceSaver stores for `message`: `lc_messages.to_chat(message,
+    exact=True)` (None when it is not a LangChain message that comes back equal)."""
+    return lc_messages.to_chat(message, exact=True)
 
 WRITES_REF = "refs/langgraph/writes"
 HASHED = "lg."          # prefix of a namespace named by a hash (a thread id no agent name can be)
