@@ -119,6 +119,14 @@ def test_messages_split_response_tool_call_usage_and_time(repo, session):
         {"type": "tool_use", "id": "toolu_1", "name": "Read", "input": {"file_path": "p.py"}}]}
     meta = cs[1].meta
     assert meta["user"]["claude.timestamp"] == "2026-01-01T00:00:02.000Z"
+    # each commit carries its record's time (UTC), the compaction its boundary's
+    from datetime import UTC, datetime
+    at = int(datetime(2026, 1, 1, 0, 0, 2, tzinfo=UTC).timestamp() * 1000)
+    assert (cs[1].time_ms, cs[1].tz_min) == (at, 0)
+    assert all(c.time_ms == int(datetime.fromisoformat(
+        c.meta["user"]["claude.timestamp"]).timestamp() * 1000) for c in cs
+        if "claude.timestamp" in (c.meta or {}).get("user", {}))
+    assert repo.commit_time is None             # the caller's view is not stamped
     assert meta["user"]["claude.message_id"] == "msg_1"
     assert meta["user"]["claude.session"] == SID
     assert meta["usage"]["prompt_tokens"] == 14 and meta["usage"]["completion_tokens"] == 5

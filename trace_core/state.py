@@ -148,6 +148,9 @@ class RepoState:
         self.budget_strict = False
         #: when set, a change that breaks tool-call pairing is refused (strict_tools)
         self.tools_strict = False
+        #: (ms since the epoch, UTC offset in minutes) new commits of this view are stamped
+        #: with instead of now, as git's GIT_COMMITTER_DATE (an importer replaying a transcript)
+        self.commit_time: tuple[int, int] | None = None
         self._token_counter: TokenCounter | None = None
         self._token_cache: dict = {}
         self._token_pending: list = []

@@ -126,8 +126,9 @@ def total_after(repo: RepoState, parent: Commit | None, before: Snapshot, delta:
 # -- building commits -------------------------------------------------------------------------
 def make_commit(repo: RepoState, change: Change, parents: Sequence[bytes],
                 author: str | None = None) -> Commit:
-    """The commit object of `change` on `parents` (now, this repository's author and encoding)."""
-    t, tz = now_and_tz()
+    """The commit object of `change` on `parents` (now, or the view's `commit_time`; this
+    repository's author and encoding)."""
+    t, tz = repo.commit_time or now_and_tz()
     return Commit(parents=list(parents), snapshot=change.snapshot.id, op=change.op,
                   blobs=change.blobs, targets=change.targets, message=change.message,
                   author=author or repo.who, time_ms=t, tz_min=tz, tokens=change.tokens,

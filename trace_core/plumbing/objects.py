@@ -145,7 +145,7 @@ def commit_tree(repo: RepoState, snapshot: RawId, parents: Sequence[RawId], *, o
         total_tokens = count_entries(repo, snapshot_entries(repo, snap))
     if tokens is None:
         tokens = sum(repo.blob_tokens(b) for b in blobs)
-    now_ms, tz = now_and_tz()
+    now_ms, tz = repo.commit_time or now_and_tz()
     commit = Commit(parents=parents, snapshot=snapshot, op=op, blobs=blobs, targets=targets,
                     message=message, author=author if author is not None else repo.who,
                     time_ms=now_ms if time_ms is None else time_ms,

@@ -192,6 +192,9 @@ class Importer:
         return meta
 
     def _apply(self, view: Repository, u: T.Unit) -> None:
+        when = _when(u.records)
+        if when is not None:        # (a unit without records keeps the time of the one before)
+            view.commit_time = when
         if u.kind == "message":
             self._message(view, u)
         elif u.kind == "compact":
@@ -281,6 +284,23 @@ class Importer:
             self._message(view, T.Unit("message", [r], T._user_message(r, blocks)))
             return
         self.report.new += 1
+
+
+def _when(records: list[T.Record]) -> tuple[int, int] | None:
+    """The time of the unit's first record (its `timestamp`, ISO 8601) as a commit time in UTC,
+    or None when it has none that parses."""
+    from datetime import UTC, datetime
+    ts = records[0].data.get("timestamp") if records else None
+    if not isinstance(ts, str) or len(ts) > 64:
+        return None
+    try:
+        dt = datetime.fromisoformat(ts)
+    except ValueError:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    ms = int(dt.timestamp() * 1000)
+    return (ms, 0) if 0 <= ms < 2 ** 53 else None
 
 
 def _usage(message: dict) -> dict | None:
