@@ -400,8 +400,8 @@ def test_hook_mode_through_the_cli(rdir, session, tmp_path):
 def _doc_section() -> str:
     from pathlib import Path
     text = (Path(__file__).resolve().parent.parent / "docs" / "integrations.md").read_text()
-    start = text.index("<!-- section: claude-code")
-    return text[start:text.index("\n## ", start)]
+    start = text.index("\n## Claude Code\n")
+    return text[start:text.index("\n## ", start + 1)]
 
 
 def test_docs_commands_python_and_settings_snippet(tmp_path, session):
