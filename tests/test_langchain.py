@@ -173,12 +173,21 @@ def test_a_branch_of_the_namespace_keeps_its_head(tmp_path):
     try:
         main = TraceChatMessageHistory(root, "s")            # empty namespace: unborn branch
         alt0 = TraceChatMessageHistory(root, "s", branch="first")
+        other = TraceChatMessageHistory(root, "s", branch="second")   # also before any commit
         alt0.add_messages([HumanMessage("one")])
+        other.add_messages([HumanMessage("elsewhere")])
         ns = root.agent("s")
-        assert ns.head_branch() == "refs/heads/first"
+        head = ns.head_branch()
+        assert head not in ("refs/heads/first", "refs/heads/second")   # HEAD never moves
+        assert [m.content for m in alt0.messages] == ["one"]         # each on its own branch
+        assert [m.content for m in other.messages] == ["elsewhere"]
+        assert main.messages == []
+        main.add_messages([HumanMessage("one")])
+        head = ns.head_branch()
+        assert head not in ("refs/heads/first", "refs/heads/second")
         alt = TraceChatMessageHistory(root, "s", branch="alt")   # created at HEAD, a view
         alt.add_messages([AIMessage("two")])
-        assert ns.head_branch() == "refs/heads/first"        # HEAD did not move
+        assert ns.head_branch() == head                      # HEAD did not move
         assert [m.content for m in main.messages] == ["one"]
         assert [m.content for m in alt.messages] == ["one", "two"]
         assert [m.content for m in TraceChatMessageHistory(root, "s", branch="alt").messages] \

@@ -272,15 +272,16 @@ class RepoState:
             raise RepositoryError(f"agent namespace {self.refs_root}: not a directory") from None
         return os.path.isdir(self.refs_root)
 
-    def worktree(self: S, branch: str) -> S:
+    def worktree(self: S, branch: str, must_exist: bool = True) -> S:
         """A view whose HEAD is fixed to `branch`: its commits, resets and reads use that branch
         and never move the shared HEAD, so several processes can work on different branches of
-        one namespace at once. The branch must exist (create it with `refs.add_if_new`)."""
+        one namespace at once. The branch must exist (create it with `refs.add_if_new`) unless
+        `must_exist` is false: then the view's first commit creates it (a root commit)."""
         from .errors import RefNotFound
         from .refs import check_writable
         full = branch if branch.startswith("refs/") else f"refs/heads/{branch}"
         check_writable(full)
-        if self.refs.read(full) is None:
+        if must_exist and self.refs.read(full) is None:
             raise RefNotFound(f"branch {full} does not exist")
         return type(self)(self.trace_dir, agent=self.agent_name, _parent=self._root,
                           _head_ref=full)

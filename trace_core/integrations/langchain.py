@@ -74,14 +74,13 @@ def _branch_view(ns: Repository, branch: str) -> Repository:
     from ..refs import check_ref_format
     full = f"refs/heads/{branch}" if isinstance(branch, str) else ""
     check_ref_format(full)
-    if ns.refs.read(full) is None:
-        if ns.head_commit() is None:
-            # an empty namespace: its HEAD points at the unborn branch (nothing else is there)
-            from ..plumbing.refs import set_symbolic_ref
-            set_symbolic_ref(ns, "HEAD", full, message=f"langchain: history on {branch}")
-            return ns
-        ns.branch_create(branch)
-    return ns.worktree(branch)
+    if ns.refs.read(full) is None and ns.head_commit() is not None:
+        try:                            # a new branch starts from the namespace's HEAD
+            ns.branch_create(branch)
+        except OperationError:          # (another process made it meanwhile)
+            if ns.refs.read(full) is None:
+                raise
+    return ns.worktree(branch, must_exist=False)   # (never moves the shared HEAD)
 
 
 def _usage(msgs: Sequence[BaseMessage]) -> dict | None:

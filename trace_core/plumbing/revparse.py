@@ -71,9 +71,10 @@ def resolve_ref_name(repo: RepoState, name: str) -> str | None:
 def _base(repo: RepoState, base: str, reflog: int | None) -> RawId:
     if base == "@":
         base = "HEAD"
-    full = resolve_ref_name(repo, base)
-    if full == "HEAD" and repo.head_ref != "HEAD":  # a worktree view: HEAD is its branch
-        full = repo.head_ref
+    if base == "HEAD" and repo.head_ref != "HEAD":  # a worktree view: HEAD is its branch
+        full: str | None = repo.head_ref
+    else:
+        full = resolve_ref_name(repo, base)
     if full is not None:
         if reflog is not None:
             target = full

@@ -40,11 +40,7 @@ class ImportReport:
 def branch_view(repo: Repository, branch: str) -> Repository:
     """A view of `repo` whose commits go to `branch` (created by its first commit), HEAD
     untouched."""
-    from ...refs import check_writable
-    full = branch if branch.startswith("refs/") else f"refs/heads/{branch}"
-    check_writable(full)
-    return type(repo)(repo.trace_dir, agent=repo.agent_name, _parent=repo._root,
-                      _head_ref=full)
+    return repo.worktree(branch, must_exist=False)
 
 
 @dataclass
