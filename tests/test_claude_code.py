@@ -581,3 +581,11 @@ def test_a_branch_with_commits_of_its_own_on_top_is_refused(repo, session, tmp_p
     with pytest.raises(OperationError, match="has commits that are not from this transcript"):
         import_claude_code(repo, session, branch="main")
     assert repo.head_commit() == tip
+
+
+def test_a_damaged_uuid_cannot_break_a_rewind_branch_name():
+    from trace_core.integrations.claude_code import rewind_branch
+    assert rewind_branch("claude/abc", "5e551011-aaaa") == "claude/abc-rewind-5e551011"
+    from trace_core.refs import check_ref_format
+    for bad in ("a..b~c", "../../x", "", "@{-1}", "x y:z^"):
+        check_ref_format("refs/heads/" + rewind_branch("claude/abc", bad))

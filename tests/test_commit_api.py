@@ -137,6 +137,10 @@ def test_cli_record_usage_and_show(rdir):
                             check=True).stdout)
     assert out["usage"]["prompt_tokens"] == 8 and len(out["note"]) == 64
     assert_one_line_error(invoke(rdir, "record-usage", '{"bogus": 1}'), "unknown usage key")
-    assert_one_line_error(invoke(rdir, "record-usage", "{nope"), "--usage-json")
+    assert_one_line_error(invoke(rdir, "record-usage", "{nope"), "JSON is not valid JSON")
+    # a note without provider or model reads as counts alone
+    invoke(rdir, "record-usage", '{"prompt_tokens": 299, "completion_tokens": 1}', check=True)
+    assert "Usage:  299 prompt + 1 completion tokens, cost unknown (recorded later)" in \
+        invoke(rdir, "show", check=True).stdout
     assert_one_line_error(invoke(rdir, "record-usage", '{"prompt_tokens": 1}', "nope"),
                           "unknown revision")

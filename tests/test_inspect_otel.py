@@ -470,3 +470,15 @@ def test_usage_notes_are_exported_per_namespace(repo):
     assert root_span.attributes["gen_ai.usage.input_tokens"] == 70
     assert root_span.name == "chat m-root"
     assert spans[commit_span_id(reply.id)].attributes["gen_ai.usage.input_tokens"] == 80
+
+
+def test_a_pruned_sub_agent_still_exports(repo):
+    from trace_core.gc import gc
+    repo.user("q")
+    repo.spawn("worker", task="t")
+    repo.agent("worker").assistant("done")
+    repo.collapse("worker")
+    repo.set_config("retention.worker.collapsed-expire", "now")
+    gc(repo, prune_expire_s=0)
+    assert "worker" not in repo.agents()
+    assert any(s.name.startswith("collapse") for s in _export(repo, all_refs=True))

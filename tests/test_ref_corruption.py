@@ -118,3 +118,33 @@ def test_torn_tail_stays_a_warning(hdir):
     invoke(hdir, "commit", "three", check=True)  # the next writer cuts it
     with open(path, "rb") as f:
         assert b"0123abcd" not in f.read()
+
+
+def test_an_agent_head_being_made_is_not_damage(tmp_path):
+    """A spawn creates a new agent's HEAD file empty, then locks it and writes its record: a
+    reader meanwhile sees no HEAD (not damage); an empty HEAD nobody holds stays damage."""
+    import fcntl
+
+    from trace_core import Repository
+    from trace_core.errors import CorruptRef
+
+    r = Repository.init(str(tmp_path / "r"), encoding="chars/4")
+    r.user("q")
+    r.spawn("kid", task="t")
+    kid = r.agent("kid")
+    head = os.path.join(kid.refs_root, "HEAD")
+    with open(head, "rb") as f:
+        saved = f.read()
+    open(head, "wb").close()                     # the file exists, its record not yet written
+    fd = os.open(head, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)           # a writer holds it
+        assert Repository.open(r.trace_dir, agent="kid").refs.read("HEAD") is None
+        fcntl.flock(fd, fcntl.LOCK_UN)           # killed before writing: damage, one line
+        with pytest.raises(CorruptRef, match="holds no complete record"):
+            Repository.open(r.trace_dir, agent="kid").refs.read("HEAD")
+    finally:
+        os.close(fd)
+    with open(head, "wb") as f:
+        f.write(saved)
+    assert Repository.open(r.trace_dir, agent="kid").refs.read("HEAD") is not None

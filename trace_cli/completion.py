@@ -23,7 +23,7 @@ REFS, BRANCHES, TAGS, AGENTS = "refs", "branches", "tags", "agents"
 _PARAMS = {("switch", "name"): BRANCHES, ("branch", "names"): BRANCHES, ("tag", "name"): TAGS,
            ("collapse", "name"): AGENTS, ("abandon", "name"): AGENTS}
 _REV_ARGS = frozenset({"rev", "revs", "a", "b", "start", "range_"})
-_REV_OPTS = frozenset({"from_", "onto"})
+_REV_OPTS = frozenset({"rev"})     # (spawn --from)
 MAX_NAMES = 1000      # a completion list longer than this helps nobody
 _MAX_DEPTH = 4        # nested sub-agents listed for the global --agent
 

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 GLOBAL_OPTS = {"-C": "directory", "--agent": "agent", "--color": "color"}
 GLOBAL_FLAGS = {"--create": "create", "--no-pager": "no_pager", "-P": "no_pager"}
-_COLOR_MODES = ("auto", "always", "never")
+COLOR_MODES = ("auto", "always", "never")   # --color WHEN (main.py's click option too)
 _META = ("--version", "-h", "--help")
 
 
@@ -160,7 +160,7 @@ def _globals(argv: list) -> tuple:
             if i + 1 >= len(argv):
                 return None, 0
             attached, i = argv[i + 1], i + 1
-        if dest == "color" and attached not in _COLOR_MODES:
+        if dest == "color" and attached not in COLOR_MODES:
             return None, 0           # click says what --color takes
         obj[dest] = attached
         i += 1

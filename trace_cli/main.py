@@ -12,9 +12,9 @@ import os
 import sys
 
 from . import __version__
+from .fast import COLOR_MODES
 from .registry import COMMANDS
 
-COLOR_MODES = ("auto", "always", "never")
 # the global options that take a value (the word after them is not the command)
 _VALUED = ("-C", "--agent", "-c", "--color")
 

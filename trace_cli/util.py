@@ -23,8 +23,7 @@ EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
 # click.style's codes for the colors the commands use
 _FG = {"red": 31, "green": 32, "yellow": 33, "cyan": 36}
 
-COLOR_MODES = ("auto", "always", "never")
-# color.ui's values (git's: `true` means auto since git 1.8.4) -> a COLOR_MODES value
+# color.ui's values (git's: `true` means auto since git 1.8.4) -> a --color mode
 _UI_MODES = {"auto": "auto", "always": "always", "never": "never", "true": "auto",
              "false": "never"}
 
@@ -327,7 +326,7 @@ def guarded(fn) -> None:
     except BrokenPipeError:
         with contextlib.suppress(OSError):   # stays open: the interpreter flushes it at exit
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115
-        sys.exit(EXIT_ERROR)
+        sys.exit(0 if _OUT.get("paging") else EXIT_ERROR)   # (quitting the pager early is fine)
     except KeyboardInterrupt:
         sys.exit(EXIT_INTERRUPTED)
     except RecursionError:

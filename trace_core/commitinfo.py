@@ -16,17 +16,34 @@ from .render.labels import ref_labels
 from .state import RepoState
 
 
+class _Notes:
+    """The usage notes of a repository, read on first use and shared by the CommitInfos of one
+    `log()` (each would otherwise walk the notes chain again)."""
+
+    def __init__(self, repo: RepoState) -> None:
+        self.repo = repo
+        self.notes: dict[bytes, dict] | None = None
+
+    def get(self, cid: bytes) -> dict | None:
+        if self.notes is None:
+            from .notes import usage_notes
+            self.notes = usage_notes(self.repo)
+        return self.notes.get(cid)
+
+
 class CommitInfo:
     """One commit: `id` (hex), `parents` (hex), `op`, `author`, `time_ms`, `tz_min`, `tokens`
     (what it added), `total_tokens` (its context), `summary` (the first line of its message),
     `refs` (decorations, as `trace log` shows them); `message`, `meta`, `usage`, `inference` and
     `commit` (the object) are read from the store on first use."""
 
-    __slots__ = ("_repo", "id", "parents", "op", "author", "time_ms", "tz_min", "tokens",
-                 "total_tokens", "summary", "refs", "__dict__")
+    __slots__ = ("_repo", "_notes", "id", "parents", "op", "author", "time_ms", "tz_min",
+                 "tokens", "total_tokens", "summary", "refs", "__dict__")
 
-    def __init__(self, repo: RepoState, row: Any, refs: Sequence[str]) -> None:
+    def __init__(self, repo: RepoState, row: Any, refs: Sequence[str],
+                 notes: _Notes | None = None) -> None:
         self._repo = repo
+        self._notes = notes or _Notes(repo)
         self.id: str = to_hex(row.id)
         self.parents: tuple[str, ...] = tuple(to_hex(p) for p in row.parents)
         self.op: str = row.op
@@ -59,8 +76,7 @@ class CommitInfo:
     def usage(self) -> dict | None:
         """API-reported usage: the latest recorded for it with `record_usage` (a later word
         on the same call), else the append's own (`append(usage=)`), else None."""
-        from .notes import usage_note
-        noted = usage_note(self._repo, from_hex(self.id))
+        noted = self._notes.get(from_hex(self.id))
         own = noted if noted is not None else self.commit.meta.get("usage")
         return dict(own) if isinstance(own, dict) else None
 
@@ -95,7 +111,8 @@ def log(repo: RepoState, revs: str | Sequence[str] = (), *, limit: int | None = 
         revs = (revs,)
     inc, exc = start_points(repo, revs)
     deco = ref_labels(repo)
-    return [CommitInfo(repo, r, deco.get(r.id, ()))
+    notes = _Notes(repo)
+    return [CommitInfo(repo, r, deco.get(r.id, ()), notes)
             for r in repo.index.walk(inc, exclude=exc, limit=limit, first_parent=first_parent)]
 
 

@@ -1,6 +1,6 @@
 """Usage notes: API-reported token usage recorded for a commit after it was made (a commit is
 immutable), kept as git keeps notes: a chain of `note` commits on `refs/notes/usage` of the
-namespace that recorded them (docs/FORMAT.md §6.4.2)."""
+namespace that recorded them (docs/FORMAT.md §6.4.1a)."""
 
 from __future__ import annotations
 

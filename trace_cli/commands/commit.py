@@ -75,7 +75,7 @@ def _edit_role(repo, target: int) -> str:
     return role
 
 
-def _public_meta(pairs, usage_json) -> tuple:
+def _public_meta(pairs, usage_json, usage_name="--usage-json") -> tuple:
     """(--meta KEY=VALUE pairs as a dict or None, --usage-json as a value or None); the library
     checks both (trace_core.publicmeta)."""
     labels = None
@@ -90,7 +90,7 @@ def _public_meta(pairs, usage_json) -> tuple:
             labels[key] = value
     usage = None
     if usage_json is not None:
-        usage = parse_json(text_arg(usage_json, "--usage-json"), "--usage-json")
+        usage = parse_json(text_arg(usage_json, usage_name), usage_name)
     return labels, usage
 
 
@@ -277,7 +277,7 @@ def record_usage(obj, as_json=False, usage_json=None, rev="HEAD") -> None:
 
     JSON takes what `commit --usage-json` takes. A commit is immutable: the usage is kept as a
     note on refs/notes/usage (the latest note of a commit wins); `trace show` prints it."""
-    _, usage = _public_meta((), usage_json)
+    _, usage = _public_meta((), usage_json, "JSON")
     with open_repo(obj) as repo:
         note = repo.record_usage(usage, rev)
         target = repo.commit_info(rev)

@@ -26,6 +26,7 @@ from typing import Any
 from langchain_core.chat_history import BaseChatMessageHistory
 from langchain_core.messages import BaseMessage
 
+from ..errors import OperationError
 from ..repository import Repository
 from .lc_messages import from_chat, to_chat
 

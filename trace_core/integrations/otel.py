@@ -22,7 +22,7 @@ from typing import Any
 
 from blake3 import blake3
 
-from ..errors import InputError, MissingObject, OperationError
+from ..errors import AgentNotFound, InputError, MissingObject, OperationError
 from ..objects import Commit
 from ..repository import Repository
 from ..shapes import neutral
@@ -118,7 +118,11 @@ def _read_notes(repo: Repository, trees: list[list[_Agent]]) -> None:
             if agent.path == own:
                 agent.noted = usage_notes(repo)
                 continue
-            with type(repo).open(repo.trace_dir, agent=agent.path or None) as view:
+            try:
+                view = type(repo).open(repo.trace_dir, agent=agent.path or None)
+            except AgentNotFound:       # its namespace was pruned (retention): no notes left
+                continue
+            with view:
                 agent.noted = usage_notes(view)
 
 

@@ -50,6 +50,9 @@ def _describe(value: Expected) -> str:
     return value[:12] if is_hex_id(value) else value
 
 
+_HEAD_TRIES = 5     # reads of an empty agent HEAD before it counts as damage (_settle_head)
+
+
 class RefStore:
     """The refs under `root`: HEAD and other pseudo refs at the top, the rest under refs/.
 
@@ -79,37 +82,54 @@ class RefStore:
         path = self._path(check_writable(name))
         e = read_value(path, self._cache, self.top, self._verified)
         if e is None and name == "HEAD":
-            problem = self._head_problem(path)
+            e, problem = self._settle_head(path)
             if problem:
                 raise CorruptRef(problem)
         return e
+
+    def _settle_head(self, path: str) -> tuple[RefLogEntry | None, str | None]:
+        """(HEAD's record, why its absence is damage) for a HEAD file found without a record.
+        A new agent has no HEAD yet (None, None). A spawn making the namespace creates the file
+        empty, then locks and writes it: while it is locked, or until it is written (a few
+        tries 10 ms apart), that is not damage; an empty, unlocked HEAD file that stays so in a
+        namespace with refs is (a writer was killed there)."""
+        problem = self._head_problem(path)
+        for _ in range(_HEAD_TRIES if problem and not self.head_required else 0):
+            if self._locked(path):
+                return None, None
+            e = read_value(path, self._cache, self.top, self._verified)
+            if e is not None:
+                return e, None
+            time.sleep(0.01)
+            problem = self._head_problem(path)
+        return None, problem
 
     def _head_problem(self, path: str) -> str | None:
         """Why an absent HEAD record is damage here, or None (a new agent has no HEAD yet)."""
         if self.head_required:
             return (f"{path} is missing or holds no record: every repository has a HEAD; "
                     "point it at a branch with 'trace symbolic-ref HEAD refs/heads/main'")
-        if os.path.lexists(path) and self._has_refs() and not self._being_made(path):
+        if os.path.lexists(path) and self._has_refs():
             # an agent's HEAD file without a complete record while the agent has branches:
             # damage, not a new agent (that has no HEAD file, or no refs yet)
             return (f"{path} holds no complete record while this namespace has refs; point it "
                     "at a branch with 'trace --agent NAME symbolic-ref HEAD refs/heads/main'")
         return None
 
-    def _being_made(self, path: str) -> bool:
-        """Whether the HEAD file at `path` is empty because a writer holds its lock and has not
-        written its first record yet (a spawn making the namespace), or has written it meanwhile."""
+    @staticmethod
+    def _locked(path: str) -> bool:
+        """Whether a writer holds the lock of the ref file at `path`."""
         try:
             fd = safefs.open_fd(path, os.O_RDONLY)
         except OSError:
-            return True                     # gone meanwhile: nothing to call damage
+            return False
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
             return True
         finally:
             os.close(fd)
-        return read_value(path, self._cache, self.top, self._verified) is not None
+        return False
 
     def head_missing(self) -> str | None:
         """fsck's question: why this namespace's HEAD is missing (None when it has a record, or
@@ -117,7 +137,7 @@ class RefStore:
         path = self._path("HEAD")
         if read_value(path, self._cache, self.top, self._verified) is not None:
             return None
-        return self._head_problem(path)
+        return self._settle_head(path)[1]
 
     def _has_refs(self) -> bool:
         """Whether any ref file exists under refs/ (without reading one)."""

@@ -76,8 +76,8 @@ def format_inference(inf: dict) -> str:
     cost = inf.get("cost_usd")
     price = f"${cost:.6f}" if isinstance(cost, (int, float)) else "cost unknown"
     who = "/".join(str(x) for x in (inf.get("provider"), inf.get("model")) if x)
-    return (f"{who}: {inf.get('prompt_tokens', 0)} prompt + {inf.get('completion_tokens', 0)} "
-            f"completion tokens, {price}")
+    return (f"{who + ': ' if who else ''}{inf.get('prompt_tokens', 0)} prompt + "
+            f"{inf.get('completion_tokens', 0)} completion tokens, {price}")
 
 
 def _long(repo: RepoState, rows: Any, deco: dict, colors: bool) -> list[str]:

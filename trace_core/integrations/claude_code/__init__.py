@@ -32,10 +32,20 @@ __all__ = ["ImportReport", "import_claude_code", "import_from_hook", "default_br
 MAX_HOOK_PAYLOAD = 1 << 20
 
 
+def _safe(text: str, default: str) -> str:
+    """The first 8 characters of `text` a ref name may hold (letters, digits, - and _)."""
+    return "".join(c for c in text if c.isalnum() or c in "-_")[:8] or default
+
+
 def default_branch(session: str) -> str:
     """`claude/<the session id's first 8 characters>`."""
-    safe = "".join(c for c in session if c.isalnum() or c in "-_")[:8] or "session"
-    return f"claude/{safe}"
+    return f"claude/{_safe(session, 'session')}"
+
+
+def rewind_branch(branch: str, uuid: str) -> str:
+    """The branch a rewound conversation's abandoned end keeps: `<branch>-rewind-<uuid[:8]>`
+    (a damaged uuid cannot make the name invalid)."""
+    return f"{branch}-rewind-{_safe(uuid, 'x')}"
 
 
 def _regular_file(path: Any, what: str) -> str:
@@ -120,7 +130,7 @@ def _import(repo: Repository, path: str, branch: str | None,
         tail = chain[fork + 1:]
         if not tail:
             continue
-        name = f"{report.branch}-rewind-{tail[-1].uuid[:8]}"
+        name = rewind_branch(report.branch, tail[-1].uuid)
         full = f"refs/heads/{name}"
         if repo.refs.read(full) is None and fork >= 0:
             at = next((state.where[r.uuid] for r in reversed(chain[:fork + 1])

@@ -158,7 +158,8 @@ class Importer:
         leaf = sorted(k for k in state.tip_keys if ":" not in k) or ["tip"]
         user = (view.get_commit(tip).meta or {}).get("user") or {}
         ids = str(user.get(K_UUID, "")).split() or leaf
-        name = f"{self._name(view)}-rewind-{ids[-1][:8]}"
+        from . import rewind_branch
+        name = rewind_branch(self._name(view), ids[-1])
         if self.repo.refs.read(f"refs/heads/{name}") is None:
             create_ref(self.repo, f"refs/heads/{name}", tip.hex(),
                        message="claude-code import: rewound conversation")

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...errors import InputError
+from ...messages import blocks, call_ids, result_ids
 
 #: record types that carry a uuid and take part in the parentUuid tree
 TREE_TYPES = frozenset({"user", "assistant", "system", "progress", "attachment"})
@@ -66,9 +67,7 @@ class Record:
         return c if isinstance(c, list) else []
 
     def tool_result_ids(self) -> list[str]:
-        return [b["tool_use_id"] for b in self.blocks()
-                if isinstance(b, dict) and b.get("type") == "tool_result"
-                and isinstance(b.get("tool_use_id"), str)]
+        return result_ids(self.message)
 
     def where(self) -> str:
         return f"{os.path.basename(self.file)}:{self.line}"
@@ -82,9 +81,6 @@ class Transcript:
     records: list[Record] = field(default_factory=list)
     session: str | None = None
     recognized: int = 0          # lines that look like transcript lines (with or without uuid)
-
-    def by_uuid(self) -> dict[str, Record]:
-        return {r.uuid: r for r in self.records}
 
 
 def read_transcript(path: str, warn: Warn) -> Transcript:
@@ -214,8 +210,7 @@ def chains(records: list[Record]) -> tuple[list[Record], list[list[Record]]]:
     leaf = (plain or ends)[-1]
     active = chain_to(leaf, by_uuid)
     on = {r.uuid for r in active}
-    calls = {b.get("id") for r in active if r.type == "assistant" for b in r.blocks()
-             if isinstance(b, dict) and b.get("type") == "tool_use"}
+    calls = {i for r in active if r.type == "assistant" for i in call_ids(r.message)}
     answered = {i for r in active if r.type == "user" for i in r.tool_result_ids()}
     for r in records:            # results of parallel tool calls hang off the active chain
         ids = r.tool_result_ids() if r.type == "user" and r.uuid not in on else []
@@ -300,10 +295,11 @@ def units(chain: list[Record], agents: dict[str, str] | None = None) -> list[Uni
                     and len(group) < MAX_LINE_UUIDS:
                 i += 1
                 group.append(chain[i])
-            out.append(Unit("message", group, _assistant_message(group)))
-            for b in _assistant_message(group)["content"]:
-                if isinstance(b, dict) and b.get("type") == "tool_use" and b.get("id") in agents:
-                    out.append(Unit("spawn", [], call=b["id"], agent=agents[b["id"]]))
+            merged = _assistant_message(group)
+            out.append(Unit("message", group, merged))
+            for call in call_ids(merged):
+                if call in agents:
+                    out.append(Unit("spawn", [], call=call, agent=agents[call]))
         elif r.type == "user" and r.data.get("isCompactSummary") is True and out and \
                 out[-1].kind == "boundary":
             out[-1] = Unit("compact", [*out[-1].records, r],
@@ -363,9 +359,8 @@ def match_agents(main: list[Record], groups: dict[str, list[Record]]) -> dict[st
     prompts: dict[str, str] = {}
     for r in main:
         if r.type == "assistant":
-            for b in r.blocks():
-                if isinstance(b, dict) and b.get("type") == "tool_use" and \
-                        b.get("name") in AGENT_TOOLS and isinstance(b.get("id"), str):
+            for b in blocks(r.message, "tool_use"):
+                if b.get("name") in AGENT_TOOLS and isinstance(b.get("id"), str):
                     inp: dict = b["input"] if isinstance(b.get("input"), dict) else {}
                     prompts[b["id"]] = str(inp.get("prompt", "")).strip()
         elif r.type == "user":
