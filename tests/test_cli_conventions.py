@@ -174,6 +174,14 @@ def test_no_pager_and_non_terminals(hist, tmp_path):
     assert code == 0 and "On branch" in screen and not out.exists()   # status is not paged
 
 
+def test_quitting_the_pager_early_is_not_an_error(hist):
+    for _ in range(30):                      # a context long enough to outlast a pipe buffer
+        invoke(hist, "commit", "x" * 4000, check=True)
+    for cmd in ("show", "context", "log"):
+        code, screen = run_tty("-C", hist, cmd, env=_env(TRACE_PAGER="head -c 10"))
+        assert code == 0, (cmd, screen)
+
+
 def test_which_pager(hist, tmp_path):
     """TRACE_PAGER > core.pager (your own config) > PAGER; a repository never chooses it."""
     glob = tmp_path / "global"
@@ -385,6 +393,7 @@ def test_completion_of_commands_options_and_names(agents_repo):
     assert _complete("trace switch fe", cwd=r)[1] == ["feature"]
     assert _complete("trace log main..f", cwd=r)[1] == ["main..feature"]
     assert _complete("trace tag -d ", cwd=r)[1] == ["v1"]
+    assert _complete("trace spawn x --from ", cwd=r)[1] == ["HEAD", *branches, "v1"]
     for words in ("trace --agent ", "trace collapse ", "trace abandon ", "trace status --agent "):
         assert _complete(words, cwd=r)[1] == ["critic", "worker"], words
     assert _complete("trace --agent w", cwd=r)[1] == ["worker"]
