@@ -25,27 +25,12 @@ from ...errors import InputError
 from ...refs import check_agent_name
 from ...repository import Repository
 from . import transcript as T
-from .importer import Importer, ImportReport, branch_view
+from .importer import Importer, ImportReport, branch_view, default_branch, rewind_branch
 
-__all__ = ["ImportReport", "import_claude_code", "import_from_hook", "default_branch"]
+__all__ = ["ImportReport", "default_branch", "import_claude_code", "import_from_hook",
+           "rewind_branch"]
 
 MAX_HOOK_PAYLOAD = 1 << 20
-
-
-def _safe(text: str, default: str) -> str:
-    """The first 8 characters of `text` a ref name may hold (letters, digits, - and _)."""
-    return "".join(c for c in text if c.isalnum() or c in "-_")[:8] or default
-
-
-def default_branch(session: str) -> str:
-    """`claude/<the session id's first 8 characters>`."""
-    return f"claude/{_safe(session, 'session')}"
-
-
-def rewind_branch(branch: str, uuid: str) -> str:
-    """The branch a rewound conversation's abandoned end keeps: `<branch>-rewind-<uuid[:8]>`
-    (a damaged uuid cannot make the name invalid)."""
-    return f"{branch}-rewind-{_safe(uuid, 'x')}"
 
 
 def _regular_file(path: Any, what: str) -> str:

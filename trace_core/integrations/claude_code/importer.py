@@ -37,6 +37,22 @@ class ImportReport:
         return dict(self.__dict__)
 
 
+def _safe(text: str, default: str) -> str:
+    """The first 8 characters of `text` a ref name may hold (letters, digits, - and _)."""
+    return "".join(c for c in text if c.isalnum() or c in "-_")[:8] or default
+
+
+def default_branch(session: str) -> str:
+    """`claude/<the session id's first 8 characters>`."""
+    return f"claude/{_safe(session, 'session')}"
+
+
+def rewind_branch(branch: str, uuid: str) -> str:
+    """The branch a rewound conversation's abandoned end keeps: `<branch>-rewind-<uuid[:8]>`
+    (a damaged uuid cannot make the name invalid)."""
+    return f"{branch}-rewind-{_safe(uuid, 'x')}"
+
+
 def branch_view(repo: Repository, branch: str) -> Repository:
     """A view of `repo` whose commits go to `branch` (created by its first commit), HEAD
     untouched."""
@@ -158,7 +174,6 @@ class Importer:
         leaf = sorted(k for k in state.tip_keys if ":" not in k) or ["tip"]
         user = (view.get_commit(tip).meta or {}).get("user") or {}
         ids = str(user.get(K_UUID, "")).split() or leaf
-        from . import rewind_branch
         name = rewind_branch(self._name(view), ids[-1])
         if self.repo.refs.read(f"refs/heads/{name}") is None:
             create_ref(self.repo, f"refs/heads/{name}", tip.hex(),
