@@ -286,3 +286,31 @@ def test_a_killed_sealing_child_loses_nothing(tmp_path, monkeypatch):
     seal_idle_journals(c)                           # the next repack/gc seals them
     assert len(c.packs()) >= 1 and all(c.get(b.id) == b for b in bl)
     c.close()
+
+
+def test_zstd_from_several_threads_at_once():
+    """A store seals journals on a background thread while its owner commits (and integrations
+    such as LiteLLM's callbacks commit from worker threads): zstandard's (de)compressor objects
+    are not thread-safe, so each thread must use its own (a shared one corrupted frames or
+    crashed the process)."""
+    import random
+    import threading
+
+    from trace_core.storage import zstd_codec
+
+    failures: list = []
+
+    def work(seed: int) -> None:
+        rnd = random.Random(seed)
+        for _ in range(60):
+            data = rnd.randbytes(1500) + b"x" * rnd.randint(1000, 150_000)
+            frame = zstd_codec.compress(data, 3, None, True)
+            if zstd_codec.decompress(frame, 1 << 24) != data:
+                failures.append(seed)
+
+    threads = [threading.Thread(target=work, args=(s,)) for s in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from ..errors import MalformedObject, ObjectTooLarge
 
 
@@ -16,8 +18,18 @@ class _Lazy:
 
 zstandard = _Lazy()
 
-_compressors: dict = {}
-_decompressors: dict = {}
+# zstandard's (de)compressor objects are not thread-safe (two threads in one object corrupt its
+# frames or crash the process), and a store seals journals on a background thread while its
+# owner commits: each thread keeps its own
+_local = threading.local()
+
+
+def _cache(name: str) -> dict:
+    cache = getattr(_local, name, None)
+    if cache is None:
+        cache = {}
+        setattr(_local, name, cache)
+    return cache
 
 
 def _dict_key(zdict: bytes | None) -> bytes | None:
@@ -28,12 +40,13 @@ def compress(data: bytes, level: int = 3, zdict: bytes | None = None,
              checksum: bool = False) -> bytes:
     """One zstd frame declaring its size (and carrying a content checksum when asked)."""
     key = (level, _dict_key(zdict), checksum)
-    c = _compressors.get(key)
+    compressors = _cache("compressors")
+    c = compressors.get(key)
     if c is None:
         d = zstandard.ZstdCompressionDict(zdict) if zdict else None
         c = zstandard.ZstdCompressor(level=level, dict_data=d, write_content_size=True,
                                      write_checksum=checksum, write_dict_id=bool(zdict))
-        _compressors[key] = c
+        compressors[key] = c
     return c.compress(data)
 
 
@@ -49,11 +62,12 @@ def decompress(frame: bytes, limit: int, zdict: bytes | None = None) -> bytes:
     if size > limit:
         raise ObjectTooLarge(f"zstd frame declares {size} bytes, over the limit of {limit}")
     key = _dict_key(zdict)
-    d = _decompressors.get(key)
+    decompressors = _cache("decompressors")
+    d = decompressors.get(key)
     if d is None:
         dd = zstandard.ZstdCompressionDict(zdict) if zdict else None
         d = zstandard.ZstdDecompressor(dict_data=dd)
-        _decompressors[key] = d
+        decompressors[key] = d
     try:
         out = d.decompress(frame, max_output_size=limit)
     except zstandard.ZstdError as exc:
