@@ -29,6 +29,11 @@ atexit.register(shutil.rmtree, _NO_HOME, True)
 os.environ["TRACE_CONFIG_GLOBAL"] = os.path.join(_NO_HOME, "config")
 os.environ.pop("TRACE_CONFIG_COUNT", None)
 
+# Tests are offline: LiteLLM, wherever it is first imported (the architecture test imports every
+# module), must not fetch its model price list from the network (it would retry in a background
+# thread and log its failure into another test's captured stderr)
+os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+
 
 @pytest.fixture
 def repo(tmp_path):

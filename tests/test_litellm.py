@@ -19,9 +19,9 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("litellm") is None,
 
 
 def _lite():
-    # LiteLLM fetches its model price list from the network at import unless told not to; the
-    # test environment tells it (Trace itself never reads or sets the environment)
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    # (LiteLLM fetches its model price list from the network at import unless told not to:
+    # conftest tells it, for the whole session; Trace itself never reads or sets the environment)
+    assert os.environ.get("LITELLM_LOCAL_MODEL_COST_MAP") == "True"
     return pytest.importorskip("litellm")
 
 
