@@ -30,27 +30,15 @@ _proc = None
 def pager_command(obj: dict) -> str | None:
     """The pager program line for the global options `obj`, or None for no pager."""
     cmd = os.environ.get("TRACE_PAGER")
-    if cmd is None:
-        cmd = _configured(obj)
+    if cmd is None:             # (a user-only key: a repository never names the program)
+        from .settings import user_value
+        cmd = user_value(obj, "core.pager")
     if cmd is None:
         cmd = os.environ.get("PAGER")
     if cmd is None:
         cmd = _DEFAULT
     cmd = cmd.strip()
     return None if cmd in ("", "cat") else cmd
-
-
-def _configured(obj: dict) -> str | None:
-    """core.pager of your own configuration (a user-only key: trace_core.config)."""
-    from trace_core.errors import TraceError
-
-    from .settings import user_settings
-    try:
-        user, over = user_settings(obj)
-    except TraceError:
-        return None          # the command that opens the repository reports a broken file
-    value = over.get("core.pager") if over is not None else None
-    return value if value is not None else user.get("core.pager")
 
 
 def wanted(name: str, obj: dict, kw: dict) -> bool:

@@ -83,3 +83,16 @@ def user_settings(obj: dict) -> tuple[Config, Config | None]:
     """(user layer, override layer) for the global options `obj` (its "config_params": the -c
     flags)."""
     return load_global(), overrides(obj.get("config_params"))
+
+
+def user_value(obj: dict, key: str) -> str | None:
+    """`key` from your own configuration alone (the override layer, then the global file), for
+    settings read before or without a repository; None when unset, or when a file is broken
+    (the command that reads it fully reports that)."""
+    from trace_core.errors import TraceError
+    try:
+        user, over = user_settings(obj)
+    except TraceError:
+        return None
+    value = over.get(key) if over is not None else None
+    return value if value is not None else user.get(key)

@@ -50,24 +50,14 @@ def color_mode() -> str:
         if mode is None and os.environ.get("NO_COLOR"):
             mode = "never"
         if mode is None:
-            ui = _OUT["ui"] if "ui" in _OUT else _user_color_ui()
+            if "ui" in _OUT:
+                ui = _OUT["ui"]
+            else:               # no repository open: your own configuration
+                from .settings import user_value
+                ui = user_value({"config_params": _OUT.get("params")}, "color.ui")
             mode = _UI_MODES.get((ui or "auto").strip().lower(), "auto")
         _OUT["mode"] = mode
     return mode
-
-
-def _user_color_ui() -> str | None:
-    """color.ui of your own configuration (no repository is open): the global file, then
-    TRACE_CONFIG_* and -c. A broken file counts as unset here (the command reading it says)."""
-    from trace_core.errors import TraceError
-
-    from .settings import user_settings
-    try:
-        user, over = user_settings({"config_params": _OUT.get("params")})
-    except TraceError:
-        return None
-    value = over.get("color.ui") if over is not None else None
-    return value if value is not None else user.get("color.ui")
 
 
 def _set_color_ui(repo) -> None:
