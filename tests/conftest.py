@@ -131,6 +131,24 @@ def rdir(tmp_path):
     return d
 
 
+def doc_blocks(section: str) -> list[tuple[str, str]]:
+    """(language, text) of each fenced code block of `## SECTION` in docs/integrations.md, in
+    order: every integration's tests run the examples its section gives."""
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs",
+                        "integrations.md")
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    start = text.index(f"\n## {section}\n")
+    end = text.find("\n## ", start + 1)
+    import re
+    return re.findall(r"```(\w*)\n(.*?)```", text[start:end if end > 0 else None], re.S)
+
+
+def python_block(section: str) -> str:
+    """The first Python example of `## SECTION` in docs/integrations.md (doc_blocks)."""
+    return next(text for lang, text in doc_blocks(section) if lang == "python")
+
+
 def assert_one_line_error(p, *contains, code=1):
     """`p` (a finished command) failed as bad input must: exit status `code`, no traceback,
     and stderr exactly one line that starts `error: ` and holds each of `contains`."""

@@ -10,7 +10,7 @@ import pytest
 
 anthropic = pytest.importorskip("anthropic")
 
-from conftest import assert_one_line_error, invoke, reply  # noqa: E402
+from conftest import assert_one_line_error, invoke, python_block, reply  # noqa: E402
 
 from trace_core.errors import InputError  # noqa: E402
 from trace_core.integrations.anthropic_sdk import asend, send  # noqa: E402
@@ -149,11 +149,7 @@ def test_send_in_an_agent_namespace_and_the_cli_shows_it(tmp_path, llm_server):
 
 
 def test_the_documented_example_runs(tmp_path, monkeypatch, capsys, llm_server):
-    import re
-    from pathlib import Path
-    doc = (Path(__file__).resolve().parent.parent / "docs" / "integrations.md").read_text()
-    section = re.search(r"\n## Anthropic SDK\n(.*?)\n## ", doc, re.S).group(1)
-    block = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    block = python_block("Anthropic SDK")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("ANTHROPIC_API_KEY", "k")              # what the SDK's client reads
     monkeypatch.setenv("ANTHROPIC_BASE_URL", llm_server.url)

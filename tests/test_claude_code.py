@@ -9,8 +9,8 @@ import json
 import os
 
 import pytest
+from conftest import assert_one_line_error, doc_blocks, invoke, invoke_cli, run_cli
 
-from tests.conftest import assert_one_line_error, invoke, invoke_cli, run_cli
 from trace_core.integrations.claude_code import import_claude_code
 
 SID = "5e551011-aaaa-bbbb-cccc-000000000001"
@@ -397,18 +397,8 @@ def test_hook_mode_through_the_cli(rdir, session, tmp_path):
     assert invoke(rdir, "import", "claude-code", "--hook", session).returncode == 2
 
 
-def _doc_section() -> str:
-    from pathlib import Path
-    text = (Path(__file__).resolve().parent.parent / "docs" / "integrations.md").read_text()
-    start = text.index("\n## Claude Code\n")
-    return text[start:text.index("\n## ", start + 1)]
-
-
 def test_docs_commands_python_and_settings_snippet(tmp_path, session):
-    import re
-    doc = _doc_section()
-    blocks = re.findall(r"```(\w*)\n(.*?)```", doc, re.S)
-    shell, python, settings = blocks[0][1], blocks[1][1], blocks[2][1]
+    (_, shell), (_, python), (_, settings) = doc_blocks("Claude Code")[:3]
     # the shell lines, on this transcript (the path in place of the example's)
     d = str(tmp_path / "proj")
     os.mkdir(d)

@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("langchain_core")
 
-from conftest import assert_one_line_error, invoke  # noqa: E402
+from conftest import assert_one_line_error, invoke, python_block  # noqa: E402
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel  # noqa: E402
 from langchain_core.messages import (  # noqa: E402
     AIMessage,
@@ -221,11 +221,7 @@ def test_bad_input_is_refused_and_nothing_is_committed(repo):
 
 @pytest.mark.filterwarnings("ignore:RunnableWithMessageHistory is deprecated")
 def test_the_documented_example_runs(tmp_path, monkeypatch, capsys):
-    import re
-    from pathlib import Path
-    doc = (Path(__file__).resolve().parent.parent / "docs" / "integrations.md").read_text()
-    section = re.search(r"\n## LangChain\n(.*?)\n## ", doc, re.S).group(1)
-    block = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    block = python_block("LangChain")
     monkeypatch.chdir(tmp_path)
     model = GenericFakeChatModel(messages=iter([AIMessage("Hello."), AIMessage("Still here.")]))
     exec(compile(block, "docs/integrations.md", "exec"), {"model": model})

@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("langgraph.checkpoint.base")
 conformance = pytest.importorskip("langgraph.checkpoint.conformance")
 
-from conftest import invoke  # noqa: E402
+from conftest import doc_blocks, invoke, python_block  # noqa: E402
 from langchain_core.messages import (  # noqa: E402
     AIMessage,
     HumanMessage,
@@ -431,17 +431,10 @@ def test_prune_keep_latest(saved):
     assert len(list(again.get_state_history(CFG))) == 5
 
 
-def _docs_section() -> str:
-    from pathlib import Path
-    text = (Path(__file__).resolve().parent.parent / "docs" / "integrations.md").read_text()
-    start = text.index("## LangGraph")
-    return text[start:text.index("\n## ", start + 1)]
-
-
 def test_the_documented_example_runs(tmp_path, monkeypatch):
-    section = _docs_section()
-    code = section.split("```python\n", 1)[1].split("```", 1)[0]
-    shell = section.split("```sh\n", 1)[1].split("```", 1)[0]
+    blocks = doc_blocks("LangGraph")
+    code = python_block("LangGraph")
+    shell = next(text for lang, text in blocks if lang == "sh")
     Repository.init(str(tmp_path), encoding="chars/4").close()
     monkeypatch.chdir(tmp_path)
     scope: dict = {}

@@ -10,7 +10,7 @@ import json
 import os
 
 import pytest
-from conftest import openai_ok, reply
+from conftest import openai_ok, python_block, reply
 
 # Importing litellm costs ~7 s of CPU: it is imported by the first test that runs here, not
 # when the file is collected (every xdist worker collects every file).
@@ -233,13 +233,9 @@ def test_new_inputs_rules():
 
 
 def test_the_documented_example_runs(tmp_path, monkeypatch, capsys, llm_server, litellm):
-    import re
-    from pathlib import Path
 
     from trace_core.repository import Repository
-    doc = (Path(__file__).resolve().parent.parent / "docs" / "integrations.md").read_text()
-    section = re.search(r"\n## LiteLLM\n(.*?)\n## ", doc, re.S).group(1)
-    block = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    block = python_block("LiteLLM")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("OPENAI_API_KEY", "k")            # what LiteLLM reads
     monkeypatch.setenv("OPENAI_BASE_URL", llm_server.url + "/v1")
