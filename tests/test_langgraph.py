@@ -204,13 +204,8 @@ def test_time_travel_and_fork_become_branches(saved):
 
 
 def _all_commits(r):
-    seen, stack = set(), [bytes.fromhex(v) for _n, v in r.refs.list("refs/heads/")]
-    while stack:
-        cid = stack.pop()
-        if cid not in seen:
-            seen.add(cid)
-            stack.extend(r.get_commit(cid).parents)
-    return seen
+    from trace_core.plumbing.walks import rev_list_ids
+    return set(rev_list_ids(r, [name for name, _ in r.refs.list("refs/heads/")]))
 
 
 def _meta(r, cid):
