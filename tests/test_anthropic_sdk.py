@@ -182,3 +182,15 @@ def test_a_commit_made_while_the_request_runs_is_kept_and_reported(repo, llm_ser
     assert [m["content"] for m in repo.messages()][1:] == [
         "meanwhile", [{"type": "text", "text": "yo"}]]
     assert len(repo.warnings) == 1 and "HEAD moved" in repo.warnings[0]
+
+
+def test_a_reply_the_repository_refuses_still_reaches_the_caller(repo, llm_server):
+    repo.user("What is 2+3?")
+    repo.set_config("budget.max-tokens", "8")
+    llm_server.script = [reply(200, _message([{"type": "text", "text": "It is five. " * 20}]))]
+    head = repo.head_commit()
+    with repo.strict_budget():
+        r = send(repo, _client(llm_server), model="claude-test-1", max_tokens=64)
+    assert r.content[0].text.startswith("It is five.")        # the paid reply is returned
+    assert repo.head_commit() == head                          # the budget refused the commit
+    assert any("not recorded" in w and "msg_1" in w for w in repo.warnings)

@@ -22,7 +22,8 @@ def mcp(obj, http=False, port=8000) -> None:
     trace mcp --http -p 8765        streamable HTTP at http://127.0.0.1:8765/mcp
 
     Tools: trace_status, trace_log, trace_context, trace_commit, trace_branch, trace_switch,
-    trace_reset, trace_merge, trace_compress, trace_spawn, trace_collapse, trace_blame; each
+    trace_reset, trace_merge, trace_resolve, trace_compress, trace_spawn, trace_collapse,
+    trace_blame; each
     acts on the namespace -C / --agent open (or a sub-agent of it: its `agent` argument).
     Needs the extra: pip install 'trace-vcs[mcp]'."""
     try:

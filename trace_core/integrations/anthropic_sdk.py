@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import InputError
+from ..errors import InputError, TraceError
 from ..repository import Repository
 
 _TAKEN = ("messages", "stream")
@@ -68,9 +68,12 @@ def _record(repo: Repository, response: Any, head: Any, commit_message: str | No
         repo.warn("anthropic: HEAD moved while the request ran; the reply is appended after "
                   "the newer commit")
     kinds = sorted({b.get("type", "?") for b in blocks}) or ["empty"]
-    repo.append(message, meta=labels or None,
-                usage=usage if len(usage) > 2 else None,
-                commit_message=commit_message or f"anthropic: reply ({', '.join(kinds)})")
+    try:
+        repo.append(message, meta=labels or None,
+                    usage=usage if len(usage) > 2 else None,
+                    commit_message=commit_message or f"anthropic: reply ({', '.join(kinds)})")
+    except TraceError as exc:           # the reply was paid for: it still reaches the caller
+        repo.warn(f"anthropic: reply {labels.get('anthropic.id', '')} not recorded: {exc}")
 
 
 def send(repo: Repository, client: Any, *, model: str, max_tokens: int,
@@ -78,7 +81,8 @@ def send(repo: Repository, client: Any, *, model: str, max_tokens: int,
     """Send the context at HEAD with `client.messages.create(model=, max_tokens=, system=,
     messages=, **kwargs)` (an `anthropic.Anthropic`), append the reply with its usage, and
     return the SDK's `Message`. `messages` and `stream` cannot be passed; `system` only when
-    the context has no system prompt. SDK errors propagate; nothing is committed then."""
+    the context has no system prompt. SDK errors propagate; nothing is committed then. A reply
+    the repository refuses (a strict budget, say) is still returned, with a warning."""
     params, head = _request(repo, model, max_tokens, kwargs)
     response = client.messages.create(**params)
     _record(repo, response, head, commit_message)
