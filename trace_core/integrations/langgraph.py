@@ -71,16 +71,19 @@ WRITES_REF = "refs/langgraph/writes"
 HASHED = "lg."          # prefix of a namespace named by a hash (a thread id no agent name can be)
 MAX_ATTEMPTS = 64
 MEMO_SIZE = 20_000   # messages whose blob a saver remembers (by object, while unchanged)
-_NAME_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 
 
 def agent_name(key: str) -> str:
     """The agent name of a thread id or checkpoint_ns: the id itself when it is a valid agent
     name (docs/FORMAT.md §10) not starting with `lg.`, else `lg.` + 40 hex digits of its
     SHA-256 (so distinct ids never share a namespace)."""
-    if (0 < len(key) <= 64 and key[0].isascii() and key[0].isalnum() and set(key) <= _NAME_OK
-            and ".." not in key and not key.endswith(".lock") and not key.startswith(HASHED)):
-        return key
+    from ..errors import InvalidRefName
+    from ..refs import check_agent_name
+    try:
+        if not key.startswith(HASHED):
+            return check_agent_name(key)
+    except InvalidRefName:
+        pass
     return HASHED + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:40]
 
 
@@ -432,16 +435,22 @@ class TraceSaver(BaseCheckpointSaver[str]):
                 else:
                     ref = self._payload(values[k], objects)
             channels.append([k, ver, ref])
+        parent = space.cps.get(parent_id) if parent_id else None
+        parent_cid = parent[0] if parent else None
+        unchanged = None
         if context is None:   # unchanged messages: the context of the version it holds
             old = space.versions.get((self.messages_key, checkpoint["channel_versions"].get(
                 self.messages_key)), (None, 0))[0]
             if isinstance(old, dict):
-                snap = repo.get_snapshot(old["context"])
-                context = [repo.get_blob(e.blob)
-                           for e in chunked.iter_entries(snap, repo.get_node)]
-        parent = space.cps.get(parent_id) if parent_id else None
-        parent_cid = parent[0] if parent else None
-        change = self._change(repo, parent_cid, context or [])
+                unchanged = old["context"]
+                if parent_cid is None or unchanged != repo.get_commit(parent_cid).snapshot:
+                    snap = repo.get_snapshot(unchanged)
+                    context = [repo.get_blob(e.blob)
+                               for e in chunked.iter_entries(snap, repo.get_node)]
+        if context is None and unchanged is not None and parent_cid is not None:
+            change = self._same_context(repo, parent_cid)   # (every invoke's input checkpoint)
+        else:
+            change = self._change(repo, parent_cid, context or [])
         channels = [[k, v, {"context": change.snapshot.id} if r == "context" else r]
                     for k, v, r in channels]
         meta = {"version": 1, "thread": thread, "ns": ns, "checkpoint": checkpoint["id"],
@@ -460,6 +469,14 @@ class TraceSaver(BaseCheckpointSaver[str]):
         space.seen.add(commit.id)
         space._add(commit)
         return commit
+
+    @staticmethod
+    def _same_context(repo: Repository, parent: bytes) -> Any:
+        """The change of a checkpoint whose messages are its parent's: nothing read or built."""
+        from ..plumbing.commit import Change
+        pc = repo.get_commit(parent)
+        return Change(repo.get_snapshot(pc.snapshot), [], "checkpoint", message="no new message",
+                      total_tokens=pc.total_tokens)
 
     def _change(self, repo: Repository, parent: bytes | None, context: builtins.list[Blob]) -> Any:
         from ..messages import preview
@@ -682,8 +699,6 @@ class TraceSaver(BaseCheckpointSaver[str]):
         self.prune(thread_ids, strategy=strategy)
 
     def get_next_version(self, current: str | None, channel: None) -> str:
-        """Like InMemorySaver: `<32-digit counter>.<random>` (sortable as strings)."""
-        import random
-        n = 0 if current is None else current if isinstance(current, int) \
-            else int(str(current).split(".")[0])
-        return f"{n + 1:032}.{random.random():016}"
+        """InMemorySaver's: `<32-digit counter>.<random>` (sortable as strings)."""
+        from langgraph.checkpoint.memory import InMemorySaver
+        return InMemorySaver.get_next_version(self, current, channel)  # type: ignore[arg-type]
