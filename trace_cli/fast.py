@@ -205,20 +205,6 @@ def parse(argv: list):
     return None if kw is None else (cmd, obj, kw)
 
 
-def unknown_command(argv: list) -> str | None:
-    """The error line for a command word that names no command (after global options the fast
-    path knows), or None."""
-    obj, i = _globals(argv)
-    if obj is None or i >= len(argv) or argv[i].startswith("-"):
-        return None
-    from .registry import COMMANDS
-
-    if argv[i] in COMMANDS:
-        return None
-    from .help import unknown_command as message
-    return message(argv[i])
-
-
 def try_fast(argv: list) -> bool:
     """Run argv through the fast path if it can (this exits the process); False if it cannot."""
     page = meta_page(argv)
@@ -228,10 +214,6 @@ def try_fast(argv: list) -> bool:
         except BrokenPipeError:
             _exit(1)
         _exit(0)
-    unknown = unknown_command(argv)
-    if unknown is not None:
-        sys.stderr.write(f"error: {unknown}\n")
-        _exit(2)     # util.EXIT_USAGE, as click's path says it
     parsed = parse(argv)
     if parsed is None:
         return False

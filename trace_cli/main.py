@@ -12,11 +12,11 @@ import os
 import sys
 
 from . import __version__
-from .fast import COLOR_MODES
+from .fast import COLOR_MODES, GLOBAL_OPTS
 from .registry import COMMANDS
 
 # the global options that take a value (the word after them is not the command)
-_VALUED = ("-C", "--agent", "-c", "--color")
+_VALUED = (*GLOBAL_OPTS, "-c")
 
 _cli = None
 

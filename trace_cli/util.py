@@ -187,11 +187,6 @@ def echo(message="", err: bool = False, nl: bool = True) -> None:
     f.flush()
 
 
-def color() -> bool:
-    """Whether standard output is colored (color_enabled)."""
-    return color_enabled()
-
-
 def style(text: str, fg: str, err: bool = False) -> str:
     """`text` in color when standard output (`err`: standard error) is colored (click.style's
     escape codes)."""

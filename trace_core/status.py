@@ -37,6 +37,17 @@ class Status:
     #: broken pairs (trace_core.toolpairs): {kind, index, call_id, before, message}
     broken_pairs: list[dict] = field(default_factory=list)
 
+    def to_dict(self) -> dict:
+        """The status as JSON values (`trace status --json`, the MCP server's trace_status)."""
+        from .plumbing import to_jsonable
+        return {"head": self.head, "branch": self.branch, "detached": self.detached,
+                "agent": self.agent, "entries": self.entries, "pinned": self.pinned,
+                "total_tokens": self.total_tokens,
+                "budget": {"max_tokens": self.budget.max_tokens, "warn": list(self.budget.warn)},
+                "warnings": self.warnings, "undone": to_jsonable(self.undone),
+                "operation": self.operation, "pending_calls": self.pending_calls,
+                "broken_pairs": self.broken_pairs}
+
 
 def status(repo: RepoState) -> Status:
     """Where HEAD is, the context's size against its budget, and what is in progress."""

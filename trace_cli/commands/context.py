@@ -39,13 +39,7 @@ def status(obj, as_json=False, agent=None) -> None:
     with open_repo(obj) as repo:
         st = repo.status()
     if as_json:
-        from trace_core.plumbing import to_jsonable
-        emit_json({"head": st.head, "branch": st.branch, "detached": st.detached, "agent": st.agent,
-                   "entries": st.entries, "pinned": st.pinned, "total_tokens": st.total_tokens,
-                   "budget": {"max_tokens": st.budget.max_tokens, "warn": list(st.budget.warn)},
-                   "warnings": st.warnings, "undone": to_jsonable(st.undone),
-                   "operation": st.operation, "pending_calls": st.pending_calls,
-                   "broken_pairs": st.broken_pairs})
+        emit_json(st.to_dict())
         return
     if st.agent:
         echo(f"Agent {st.agent}")

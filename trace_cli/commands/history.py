@@ -7,7 +7,7 @@ import sys
 from trace_core.plumbing.revparse import split_ranges
 
 from ..declare import JSON, IntRange, argument, command, flag, option
-from ..util import CommandExit, color, echo, emit_json, open_repo
+from ..util import CommandExit, color_enabled, echo, emit_json, open_repo
 
 
 @command("log",
@@ -28,7 +28,7 @@ def log(obj, oneline=False, limit=None, first_parent=False, no_pager=False, as_j
             emit_json(render.log_records(repo, revs, limit=limit, first_parent=first_parent))
             return
         lines = render.log_lines(repo, revs, oneline=oneline, limit=limit,
-                                 first_parent=first_parent, colors=color())
+                                 first_parent=first_parent, colors=color_enabled())
         text = "\n".join(lines) + ("\n" if lines else "")
     sys.stdout.write(text)     # (on a terminal, into the pager: trace_cli.pager)
 

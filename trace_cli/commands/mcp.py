@@ -30,7 +30,6 @@ def mcp(obj, http=False, port=8000) -> None:
         from trace_core.integrations.mcp_server import run
     except ImportError as exc:
         fail(f"trace mcp needs the MCP SDK ({exc.name or exc}): pip install 'trace-vcs[mcp]'")
-        raise
     from ..llm_support import make_provider
     with open_repo(obj) as repo:
         if http:

@@ -40,13 +40,10 @@ def _driver(repo, strategy: str, name):
         if name:
             fail("--driver is used with --strategy semantic", 2)
         return None
-    from trace_core.merge.driver import DeterministicDriver, LLMDriver, default_driver
-    if name is None:
-        name = default_driver(repo.config)
-    if name == "deterministic":
-        return DeterministicDriver()
+    from trace_core.merge.driver import make_driver
+
     from ..llm_support import make_provider
-    return LLMDriver(make_provider(repo))     # (llm.max-tokens is the provider's default)
+    return make_driver(repo.config, name, lambda: make_provider(repo))
 
 
 def _preview(repo, entries) -> str:

@@ -287,8 +287,7 @@ class _Run:
         if self.facts:
             meta["must_keep"] = self.facts.to_meta()
         if o.meta:
-            from ..publicmeta import user_meta
-            meta["user"] = user_meta(o.meta)
+            meta["user"] = o.meta                  # (checked by CompressOptions.check)
         if self.usage is not None:
             meta["usage"] = self.usage
             meta["inference"] = P.inference_total([s["inference"] for s in sums])

@@ -71,7 +71,7 @@ class Options:
             raise InputError("summaries must be a list of texts")
         if self.meta is not None:
             from ..publicmeta import user_meta
-            user_meta(self.meta)
+            self.meta = user_meta(self.meta)        # checked once, stored as checked
 
 
 @dataclass

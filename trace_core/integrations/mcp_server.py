@@ -20,7 +20,6 @@ Written against mcp 2.x (`mcp.server.mcpserver.MCPServer`); with mcp 1.x (>= 1.1
 is used instead, the same tools, except that an error's text starts "Error executing tool NAME: ".
 """
 
-import dataclasses
 import json
 import threading
 from collections.abc import Callable
@@ -139,11 +138,9 @@ class _Tools:
     def status(self, agent: Agent = None) -> dict:
         """Where HEAD is: branch, entries, tokens against the budget, entries a soft reset
         undid, tool calls awaiting results, broken call/result pairs, a stopped merge."""
-        from ..plumbing import to_jsonable
         st = self.view(agent).status()
-        out = to_jsonable(dataclasses.asdict(st))
+        out = st.to_dict()
         out["branch"] = _short(st.branch) or st.branch
-        out["budget"] = {"max_tokens": st.budget.max_tokens, "warn": list(st.budget.warn)}
         return out
 
     def log(self, rev: Annotated[str, Field(description="Where the history starts (a "
@@ -318,9 +315,9 @@ class _Tools:
             raise InputError("merge needs a branch or commit to merge")
         driver = None
         if strategy == "semantic":
-            from ..merge.driver import DeterministicDriver, LLMDriver, default_driver
-            driver = (LLMDriver(self.provider(repo, "a semantic merge with the llm driver"))
-                      if default_driver(repo.config) == "llm" else DeterministicDriver())
+            from ..merge.driver import make_driver
+            driver = make_driver(repo.config, None, lambda: self.provider(
+                repo, "a semantic merge with the llm driver"))
         return dict(repo.merge(branch, strategy=strategy, message=message, driver=driver)
                     .to_dict())
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import ProviderResponseError
 from ..messages import message_text, normalized
@@ -33,6 +33,14 @@ def default_driver(config) -> str:
     trusts; docs/security.md) name an online llm.provider, else "deterministic". A repository
     nobody trusts never makes a merge call a model."""
     return "llm" if config.get_typed("llm.provider") not in (None, "offline") else "deterministic"
+
+
+def make_driver(config, name: str | None, provider: Any) -> Any:
+    """The driver of a semantic merge: `name` ("deterministic" or "llm"; None: default_driver
+    of `config`); the llm driver asks `provider()` for its model provider."""
+    if (name or default_driver(config)) == "deterministic":
+        return DeterministicDriver()
+    return LLMDriver(provider())
 
 
 class DriverResult:

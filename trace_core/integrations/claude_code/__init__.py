@@ -106,6 +106,9 @@ def _import(repo: Repository, path: str, branch: str | None,
     active, abandoned = T.chains(trunk)
     imp = Importer(repo, report, groups, names)
     imp.run(view, T.units(active, agents), rewinds=True)
+    report.warnings = warned
+    if not abandoned:
+        return report
     on_active = {r.uuid for r in active}
     from ...plumbing.refs import create_ref
     from .importer import branch_state
@@ -127,7 +130,6 @@ def _import(repo: Repository, path: str, branch: str | None,
         imp.run(branch_view(repo, name), T.units(tail), rewinds=False)
         if report.new > before and name not in report.rewinds:
             report.rewinds.append(name)
-    report.warnings = warned
     return report
 
 

@@ -227,14 +227,12 @@ class Importer:
             usage = _usage(last)
             if not msg.get("content"):
                 return                  # nothing the model said (an empty streamed line)
-        from ...shapes import check_messages
-        try:
-            check_messages([msg])
+        try:                            # (append checks the message; refused: nothing written)
+            view.append(msg, meta=self._meta(u.records, **extra), usage=usage,
+                        author="claude-code")
         except InputError as exc:
             self.repo.warn(f"{u.records[0].where()}: {msg.get('role')} message skipped: {exc}")
             return
-        view.append(msg, meta=self._meta(u.records, **extra), usage=usage,
-                    author="claude-code")
         self.report.new += 1
 
     def _compact(self, view: Repository, u: T.Unit) -> None:

@@ -197,11 +197,13 @@ def chains(records: list[Record]) -> tuple[list[Record], list[list[Record]]]:
             r.bridge = prev.uuid       # (Claude Code does not always write the line it names)
     kids = _children(records)
     ends: list[Record] = []
+    seen: set[str] = set()
     for r in records:
         if r.uuid in kids:
             continue
         m = _back_to_message(r, by_uuid)
-        if m is not None and m not in ends:
+        if m is not None and m.uuid not in seen:      # (by uuid: one compare per record)
+            seen.add(m.uuid)
             ends.append(m)
     if not ends:
         return [], []
