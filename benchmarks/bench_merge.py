@@ -112,15 +112,33 @@ def main() -> dict:
     ap.add_argument("--branch", type=int, default=100)
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
+    root = tempfile.mkdtemp(prefix="trace-bench-merge-")
+    try:
+        res = measure_merge(root, messages(args.commits), args.repeat, args.branch)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    print(f"merge of a {args.branch}-commit branch into {args.commits} commits "
+          f"(forked {res['fork_back']} back):")
+    print(f"  trace API {res['merge_api_ms']:.1f} ms | trace process {res['merge_proc_ms']:.1f} ms"
+          f" | git merge process {res['git_merge_proc_ms']:.1f} ms")
+    print(f"  trace API, index never built: {res['merge_noindex_api_ms']:.1f} ms")
+    print(f"rebase of {args.branch} commits: trace API {res['rebase_api_ms']:.1f} ms | trace "
+          f"process {res['rebase_proc_ms']:.1f} ms | git rebase process "
+          f"{res['git_rebase_proc_ms']:.1f} ms")
+    return res
+
+
+def measure_merge(base: str, msgs: list, repeat: int, branch: int = 100) -> dict:
+    """The merge and rebase figures for a history of `msgs` with a `branch`-commit branch forked
+    half-way back, built under `base` (in a directory removed afterwards)."""
     from trace_core.repository import Repository
 
-    msgs = messages(args.commits)
-    fork = args.commits // 2
-    root = tempfile.mkdtemp(prefix="trace-bench-merge-")
-    res: dict = {"commits": args.commits, "branch": args.branch, "fork_back": args.commits - fork}
+    fork = len(msgs) // 2
+    root = tempfile.mkdtemp(prefix="merge-", dir=base)
+    res: dict = {"commits": len(msgs), "branch": branch, "fork_back": len(msgs) - fork}
     try:
-        tpath, ids = build_trace(root, msgs, fork, args.branch)
-        gpath = build_git(root, msgs, fork, args.branch)
+        tpath, ids = build_trace(root, msgs, fork, branch)
+        gpath = build_git(root, msgs, fork, branch)
         gmain = git(["rev-parse", "main"], gpath, text=True).stdout.strip()
         gfeat = git(["rev-parse", "feat"], gpath, text=True).stdout.strip()
 
@@ -142,7 +160,7 @@ def main() -> dict:
         pristine = os.path.join(root, "pristine")
         shutil.copytree(tpath, pristine)
         times = []
-        for _ in range(args.repeat):
+        for _ in range(repeat):
             work = os.path.join(root, "noindex")
             shutil.rmtree(work, ignore_errors=True)
             shutil.copytree(pristine, work)
@@ -155,14 +173,14 @@ def main() -> dict:
 
         # merge, in process
         res["merge_api_ms"] = _api(tpath, reset_trace, lambda r: r.merge("feat"), "merged",
-                                   args.repeat) * 1e3
+                                   repeat) * 1e3
         r = Repository.open(tpath)
         res["merged_entries"] = len(r.messages())
         r.close()
         tc = trace_cmd()
-        res["merge_proc_ms"] = _proc([*tc, "merge", "feat"], tpath, reset_trace, args.repeat) * 1e3
+        res["merge_proc_ms"] = _proc([*tc, "merge", "feat"], tpath, reset_trace, repeat) * 1e3
         res["git_merge_proc_ms"] = _proc(["git", "merge", "-q", "--no-edit", "feat"], gpath,
-                                         reset_git, args.repeat) * 1e3
+                                         reset_git, repeat) * 1e3
 
         # rebase of the branch onto main
         def reset_trace_feat():
@@ -172,21 +190,13 @@ def main() -> dict:
             r.close()
 
         res["rebase_api_ms"] = _api(tpath, reset_trace_feat, lambda r: r.rebase("main"),
-                                    "rebased", args.repeat) * 1e3
+                                    "rebased", repeat) * 1e3
         res["rebase_proc_ms"] = _proc([*tc, "rebase", "main"], tpath, reset_trace_feat,
-                                      args.repeat) * 1e3
+                                      repeat) * 1e3
         res["git_rebase_proc_ms"] = _proc(["git", "rebase", "-q", "main"], gpath,
-                                          lambda: reset_git("feat"), args.repeat) * 1e3
+                                          lambda: reset_git("feat"), repeat) * 1e3
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    print(f"merge of a {args.branch}-commit branch into {args.commits} commits "
-          f"(forked {res['fork_back']} back):")
-    print(f"  trace API {res['merge_api_ms']:.1f} ms | trace process {res['merge_proc_ms']:.1f} ms"
-          f" | git merge process {res['git_merge_proc_ms']:.1f} ms")
-    print(f"  trace API, index never built: {res['merge_noindex_api_ms']:.1f} ms")
-    print(f"rebase of {args.branch} commits: trace API {res['rebase_api_ms']:.1f} ms | trace "
-          f"process {res['rebase_proc_ms']:.1f} ms | git rebase process "
-          f"{res['git_rebase_proc_ms']:.1f} ms")
     return res
 
 

@@ -60,7 +60,57 @@ def _installed_env() -> dict:
     """The environment of an installed trace: byte code cached (pip compiles .pyc files)."""
     env = dict(os.environ)
     env.pop("PYTHONDONTWRITEBYTECODE", None)
+    if _INSTALLED:
+        env.pop("PYTHONPATH", None)     # the installed environment's .pth names this tree
     return env
+
+
+_INSTALLED: list = []
+_CONSOLE_SCRIPT = """#!{python}
+# -*- coding: utf-8 -*-
+import re
+import sys
+from trace_cli.main import main
+if __name__ == '__main__':
+    sys.argv[0] = re.sub(r'(-script\\.pyw|\\.exe)?$', '', sys.argv[0])
+    sys.exit(main())
+"""
+
+
+def installed_trace() -> list:
+    """`trace` as `pip install` leaves it: a virtual environment whose site-packages names this
+    source tree and the dependencies' directory, and pip's console script.
+
+    A development checkout is usually installed editable, and an editable install's import
+    hook (a .pth file) costs every Python process of that environment ~25 ms (it imports
+    pathlib) before any of Trace's code runs; users who `pip install` Trace never pay it, so
+    process timings use this environment instead. Made once per run, removed at exit."""
+    if _INSTALLED:
+        return _INSTALLED
+    import atexit
+    import site
+    import venv
+
+    root = tempfile.mkdtemp(prefix="trace-bench-env-")
+    atexit.register(shutil.rmtree, root, True)
+    venv.EnvBuilder(with_pip=False).create(root)
+    py = os.path.join(root, "bin", "python")
+    purelib = subprocess.run([py, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    deps = [p for p in site.getsitepackages() if os.path.isdir(p)]
+    with open(os.path.join(purelib, "trace-bench.pth"), "w") as f:
+        f.write("\n".join([os.path.dirname(HERE), *deps]) + "\n")
+    script = os.path.join(root, "bin", "trace")
+    with open(script, "w") as f:
+        f.write(_CONSOLE_SCRIPT.format(python=py))
+    os.chmod(script, 0o755)
+    _INSTALLED.extend([script])
+    return _INSTALLED
+
+
+def installed_python() -> str:
+    """The installed environment's interpreter (for `python -c pass`, the floor)."""
+    return os.path.join(os.path.dirname(installed_trace()[0]), "python")
 
 
 def proc_time(cmd, cwd, repeat: int = 7, env=None) -> float:
@@ -93,8 +143,8 @@ def materialize_ms(path: str, repeat: int) -> tuple:
 
 
 def trace_cmd() -> list:
-    exe = shutil.which("trace")
-    return [exe] if exe else [sys.executable, "-m", "trace_cli.main"]
+    """The command that runs this tree's `trace` as an installed program (`installed_trace`)."""
+    return list(installed_trace())
 
 
 # -- trace --------------------------------------------------------------------------------------
@@ -260,15 +310,48 @@ def percentile(values: list, q: float) -> float:
 def bench_startup(cwd: str, rep: int) -> dict:
     """Whole processes that do (almost) nothing: the floor every command pays."""
     tc = trace_cmd()
-    return {"python_pass_s": proc_time([sys.executable, "-c", "pass"], cwd, rep),
+    py = installed_python()
+    return {"python_pass_s": proc_time([py, "-c", "pass"], cwd, rep),
+            # pip's console script imports re before it imports trace_cli: the floor of `trace`
+            "script_floor_s": proc_time([py, "-c", "import re, sys"], cwd, rep),
             "git_version_s": proc_time(["git", "--version"], cwd, rep),
             "trace_version_s": proc_time([*tc, "--version"], cwd, rep),
             "trace_help_s": proc_time([*tc, "--help"], cwd, rep)}
 
 
-def bench_gc(trepo: str, grepo: str) -> dict:
+def write_git_reflog(grepo: str, msgs: list) -> int:
+    """The branch reflog a loop of `git commit` would have written for the fast-imported
+    history (fast-import writes none): one line per commit in git's format. Returns its bytes."""
+    ids = git(["rev-list", "--reverse", "main"], grepo, text=True).stdout.split()
+    old = "0" * 40
+    lines = []
+    for i, (new, (role, text)) in enumerate(zip(ids, msgs, strict=True)):
+        kind = "commit (initial)" if i == 0 else "commit"
+        lines.append(f"{old} {new} a <a@x> {1_700_000_000 + i} +0000\t{kind}: "
+                     f"{role}: {text[:50]}\n")
+        old = new
+    path = os.path.join(grepo, ".git", "logs", "refs", "heads", "main")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    data = "".join(lines).encode()
+    with open(path, "wb") as f:
+        f.write(data)
+    return len(data)
+
+
+def trace_dir_parts(trace_dir: str) -> dict:
+    """Bytes of a .trace directory by part: objects, refs and their logs, the index (a cache)."""
+    parts = {"objects": dir_bytes(os.path.join(trace_dir, "objects")),
+             "index": sum(os.path.getsize(os.path.join(trace_dir, f))
+                          for f in os.listdir(trace_dir) if f.startswith("index.sqlite"))}
+    parts["refs"] = dir_bytes(trace_dir) - parts["objects"] - parts["index"]
+    return parts
+
+
+def bench_gc(trepo: str, grepo: str, msgs: list) -> dict:
     """`trace gc` and `git gc` as processes (one run each: gc changes what it measures), then
-    whole-directory bytes per commit after them."""
+    whole-directory bytes per commit after them. git's directory is measured as fast-import
+    left it (no reflog) and with the branch reflog `git commit` would have written, since
+    every Trace ref keeps its reflog."""
     tc = trace_cmd()
     env = _installed_env()
     t = time.perf_counter()
@@ -277,9 +360,12 @@ def bench_gc(trepo: str, grepo: str) -> dict:
     t = time.perf_counter()
     git(["gc", "-q"], grepo)
     git_gc = time.perf_counter() - t
+    git_bytes = dir_bytes(os.path.join(grepo, ".git"))
+    reflog = write_git_reflog(grepo, msgs)
     return {"trace_gc_s": trace_gc, "git_gc_s": git_gc,
             "trace_dir_bytes": dir_bytes(os.path.join(trepo, ".trace")),
-            "git_dir_bytes": dir_bytes(os.path.join(grepo, ".git"))}
+            "trace_parts": trace_dir_parts(os.path.join(trepo, ".trace")),
+            "git_dir_bytes": git_bytes, "git_dir_reflog_bytes": git_bytes + reflog}
 
 
 def growth_row(root: str, n: int, rep: int) -> dict:
@@ -390,7 +476,9 @@ def main() -> None:
         r.close()
         res["trace_bytes_per_commit"] = trace_dir_bytes(os.path.join(trepo, ".trace")) / n
         res["startup"] = bench_startup(trepo, rep * 2)
-        res["gc"] = bench_gc(trepo, grepo)
+        res["gc"] = bench_gc(trepo, grepo, msgs)
+        from bench_merge import measure_merge
+        res["merge"] = measure_merge(root, msgs, max(3, rep // 2))
         sizes = args.growth or ("1000,10000" if args.quick else "1000,10000,100000")
         res["growth"] = [growth_row(root, int(k), rep) for k in sizes.split(",") if int(k) > 0]
     finally:
@@ -408,7 +496,7 @@ def report(r: dict) -> None:
     ta = r["trace_append"]
     d = r.get("dulwich") or {}
     g = r["git"]
-    su, gc, n = r["startup"], r["gc"], r["commits"]
+    su, gc, n, mg = r["startup"], r["gc"], r["commits"], r["merge"]
     rows = [
         ("append via API, per commit", f"{ta['per_commit_us']:.0f} µs", "dulwich",
          f"{d.get('per_commit_us', 0):.0f} µs",
@@ -439,7 +527,7 @@ def report(r: dict) -> None:
          f"{r['git_cat_file_s'] * 1e3:.0f} ms",
          r["git_cat_file_s"] / r["trace_cat_object_s"]),
         ("status (process)", f"{r['trace_status_s'] * 1e3:.0f} ms", "", "", None),
-        ("context, 10k entries (process)", f"{r['trace_context_s'] * 1e3:.0f} ms", "", "", None),
+        (f"context, {n} entries (process)", f"{r['trace_context_s'] * 1e3:.0f} ms", "", "", None),
         ("materialize cold / warm",
          f"{r['materialize_cold_ms']:.1f} / {r['materialize_warm_ms']:.1f} ms", "", "", None),
         ("reindex", f"{r['reindex_s'] * 1e3:.0f} ms", "", "", None),
@@ -449,12 +537,25 @@ def report(r: dict) -> None:
          r["trace_bytes_per_commit"] / g["bytes_per_commit"]),
         ("--version (process)", f"{su['trace_version_s'] * 1e3:.0f} ms", "python -c pass",
          f"{su['python_pass_s'] * 1e3:.0f} ms", su["python_pass_s"] / su["trace_version_s"]),
+        ("", "", "pip script floor", f"{su['script_floor_s'] * 1e3:.0f} ms",
+         su["script_floor_s"] / su["trace_version_s"]),
         ("--help (process)", f"{su['trace_help_s'] * 1e3:.0f} ms", "git --version",
          f"{su['git_version_s'] * 1e3:.0f} ms", su["git_version_s"] / su["trace_help_s"]),
         ("gc (process)", f"{gc['trace_gc_s'] * 1e3:.0f} ms", "git gc",
          f"{gc['git_gc_s'] * 1e3:.0f} ms", gc["git_gc_s"] / gc["trace_gc_s"]),
-        ("whole dir after gc, per commit", f"{gc['trace_dir_bytes'] / n:.0f} B", "whole .git",
-         f"{gc['git_dir_bytes'] / n:.0f} B", gc["trace_dir_bytes"] / gc["git_dir_bytes"]),
+        ("whole dir after gc, per commit", f"{gc['trace_dir_bytes'] / n:.0f} B",
+         "whole .git, no reflog", f"{gc['git_dir_bytes'] / n:.0f} B",
+         gc["trace_dir_bytes"] / gc["git_dir_bytes"]),
+        ("  the same", "", "with git's reflog", f"{gc['git_dir_reflog_bytes'] / n:.0f} B",
+         gc["trace_dir_bytes"] / gc["git_dir_reflog_bytes"]),
+        ("  objects / refs+logs / index",
+         "/".join(f"{gc['trace_parts'][k] / n:.0f}" for k in ("objects", "refs", "index"))
+         + " B", "", "", None),
+        (f"merge 100 into {n} (process)", f"{mg['merge_proc_ms']:.0f} ms", "git merge",
+         f"{mg['git_merge_proc_ms']:.0f} ms", mg["git_merge_proc_ms"] / mg["merge_proc_ms"]),
+        ("merge, index never built (API)", f"{mg['merge_noindex_api_ms']:.0f} ms",
+         "merge, indexed (API)", f"{mg['merge_api_ms']:.0f} ms",
+         mg["merge_api_ms"] / mg["merge_noindex_api_ms"]),
     ]
     print(f"{r['commits']} commits, messages of ~{r['message_chars']:.0f} characters\n")
     print(f"{'measure':<32} {'trace':>18}   {'peer':<20} {'peer value':>12}  {'ratio':>7}")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from .errors import InputError
@@ -175,22 +174,37 @@ def _kind(v: Any) -> str:
 # -- the neutral form -------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
 class Part:
     """One piece of a turn. kind: text, image, call, result, reasoning or other. `raw` is the
     stored part, block or item, verbatim; `shape` the shape it came in (a target of the same
-    shape gets `raw` back)."""
+    shape gets `raw` back). (A plain slotted class: `dataclasses` costs every command that
+    renders a context ~10 ms of imports.)"""
 
-    kind: str
-    shape: str
-    raw: Any = None
-    text: str = ""          # text; a call's arguments (JSON text)
-    id: str = ""            # a call's id; for a result, the id of the call it answers
-    name: str = ""          # a call's tool name
-    url: str = ""           # an image: https:, data: or file-id URL
-    detail: str = ""        # an image's detail, if given
-    content: Sequence = ()  # a result: its text and image parts
-    is_error: bool = False  # a result reported as an error
+    __slots__ = ("kind", "shape", "raw", "text", "id", "name", "url", "detail", "content",
+                 "is_error")
+
+    def __init__(self, kind: str, shape: str, raw: Any = None, text: str = "", id: str = "",
+                 name: str = "", url: str = "", detail: str = "", content: Sequence = (),
+                 is_error: bool = False) -> None:
+        self.kind, self.shape, self.raw = kind, shape, raw
+        self.text = text            # text; a call's arguments (JSON text)
+        self.id = id                # a call's id; for a result, the id of the call it answers
+        self.name = name            # a call's tool name
+        self.url = url              # an image: https:, data: or file-id URL
+        self.detail = detail        # an image's detail, if given
+        self.content = content      # a result: its text and image parts
+        self.is_error = is_error    # a result reported as an error
+
+    def _key(self) -> tuple:
+        return tuple(getattr(self, k) for k in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is Part and self._key() == other._key()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclass it replaces
+
+    def __repr__(self) -> str:
+        return "Part(" + ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__slots__) + ")"
 
 
 class Turn:
