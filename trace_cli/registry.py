@@ -72,7 +72,8 @@ COMMANDS = {
 SUMMARY = {
     "init": "Create an empty repository (DIR/.trace).",
     "hash-object": "Print the id of a message (JSON object, or --text) as a blob; -w stores it.",
-    "cat-object": "Show an object (blob, node, snap, commit) by id or revision.",
+    "cat-object": ("Show an object (blob, node, snap, commit) by id or revision; with --batch, "
+                   "many."),
     "write-snapshot": ("Store a snapshot from lines '<blob id> [flags]' (or a JSON list); print "
                        "its id."),
     "ls-snapshot": "List a snapshot's entries as '<blob id> <flags>' (REV: commit or snapshot).",

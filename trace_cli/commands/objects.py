@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterable, Iterator
+
 from ..declare import JSON, Choice, IntRange, argument, command, flag, option
 from ..util import (
     EXIT_USAGE,
@@ -67,13 +70,28 @@ def hash_object(obj, write=False, use_stdin=False, text=False, role="user", file
          flag("-s", dest="show_size", help="Print the size of its canonical bytes."),
          flag("-p", dest="pretty", help="Pretty-print its content."),
          flag("-e", dest="exists", help="Exit 0 if the object exists, 1 otherwise; print nothing."),
+         flag("--batch", help="Read names from standard input, one per line; print each "
+                              "object's '<id> <type> <size>' line, its canonical bytes and a "
+                              "newline ('<name> missing' or '<name> ambiguous' if it names "
+                              "none or several)."),
+         flag("--batch-check", help="As --batch, without the content."),
          JSON,
-         argument("object", required=True), fast=True)
-def cat_object(obj, show_type=False, show_size=False, pretty=False, exists=False, as_json=False,
-               object=None) -> None:
-    """Show an object (blob, node, snap, commit) by id or revision."""
+         argument("object", required=False), fast=True)
+def cat_object(obj, show_type=False, show_size=False, pretty=False, exists=False, batch=False,
+               batch_check=False, as_json=False, object=None) -> None:
+    """Show an object (blob, node, snap, commit) by id or revision; with --batch, many."""
     from trace_core import plumbing
 
+    if batch or batch_check:
+        if object is not None or show_type or show_size or pretty or exists or \
+                (batch and batch_check):
+            fail("--batch and --batch-check take names on standard input and no other option "
+                 "but --json", EXIT_USAGE)
+        with open_repo(obj) as repo:
+            _cat_batch(plumbing.cat_batch(repo, _stdin_names()), batch, as_json)
+        return
+    if object is None:
+        fail("missing argument 'OBJECT'", EXIT_USAGE)
     with open_repo(obj) as repo:
         if exists:
             raise CommandExit(0 if plumbing.object_exists(repo, object) else 1)
@@ -88,7 +106,53 @@ def cat_object(obj, show_type=False, show_size=False, pretty=False, exists=False
                 desc = desc["message"]
             emit_json(desc)
         else:
-            fail("give one of -t, -s, -p, -e or --json", EXIT_USAGE)
+            fail("give one of -t, -s, -p, -e, --batch, --batch-check or --json", EXIT_USAGE)
+
+
+BATCH_LINE_MAX = 4096   # a longer line names nothing (revisions are at most 1,024 characters)
+
+
+def _stdin_names() -> Iterator[str]:
+    """The lines of standard input as they arrive, without their line ends (a coprocess can
+    write a name and read its answer before writing the next)."""
+    read = sys.stdin.buffer.readline
+    while True:
+        line = read(BATCH_LINE_MAX + 1)
+        if not line:
+            return
+        if not line.endswith(b"\n") and len(line) > BATCH_LINE_MAX:
+            while line and not line.endswith(b"\n"):   # the rest of an overlong line
+                line = read(BATCH_LINE_MAX)
+            yield "\ufffd" * (BATCH_LINE_MAX + 1)     # too long: reported missing
+            continue
+        yield line.rstrip(b"\r\n").decode("utf-8", "replace")
+
+
+def _cat_batch(answers: Iterable[tuple], content: bool, as_json: bool) -> None:
+    """Print each answer of plumbing.cat_batch and flush it before reading the next name."""
+    import json
+
+    from trace_core import plumbing
+    out = sys.stdout.buffer
+    for name, o, why in answers:
+        if as_json:
+            rec: dict = {"name": name}
+            if o is None:
+                rec[why] = True
+            else:
+                data = o.to_bytes()
+                rec.update(id=o.id.hex(), type=o.tag, size=len(data))
+                if content:
+                    rec["object"] = plumbing.describe(o)
+            out.write(json.dumps(rec, ensure_ascii=False).encode() + b"\n")
+        elif o is None:
+            out.write(f"{name} {why}\n".encode("utf-8", "replace"))
+        else:
+            data = o.to_bytes()
+            out.write(f"{o.id.hex()} {o.tag} {len(data)}\n".encode())
+            if content:
+                out.write(data + b"\n")
+        out.flush()
 
 
 @command("write-snapshot",

@@ -22,8 +22,9 @@ _EXPORTS = {
     "count_entries": "commit", "make_commit": "commit", "now_and_tz": "commit",
     "publish": "commit", "snapshot_of_commit": "commit", "tip": "commit",
     "total_after": "commit", "write_change": "commit",
-    "cat_object": "objects", "commit_tree": "objects", "describe": "objects",
-    "hash_object": "objects", "make_blob": "objects", "parse_entries": "objects",
+    "cat_batch": "objects", "cat_object": "objects", "commit_tree": "objects",
+    "describe": "objects", "hash_object": "objects", "make_blob": "objects",
+    "parse_entries": "objects",
     "snapshot_entries": "objects", "snapshot_of": "objects", "to_jsonable": "objects",
     "write_snapshot": "objects",
     "create_ref": "refs", "delete_ref": "refs", "for_each_ref": "refs", "move_refs": "refs",
@@ -38,7 +39,8 @@ _EXPORTS = {
 }
 
 __all__ = [
-    "Budget", "Change", "Transaction", "budget", "budget_warnings", "cat_object", "commit_change",
+    "Budget", "Change", "Transaction", "budget", "budget_warnings", "cat_batch", "cat_object",
+    "commit_change",
     "commit_tree", "count_entries", "count_objects", "create_ref", "delete_ref", "describe",
     "for_each_ref", "full_ref_name", "hash_object", "is_ancestor", "make_blob", "make_commit",
     "merge_base", "move_refs", "now_and_tz", "object_exists", "pack_name", "pack_names",
@@ -66,6 +68,7 @@ if TYPE_CHECKING:
         write_change,
     )
     from .objects import (
+        cat_batch,
         cat_object,
         commit_tree,
         describe,

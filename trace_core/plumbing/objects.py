@@ -3,7 +3,7 @@ create commit objects for existing snapshots (`commit-tree`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from .. import chunked
@@ -11,7 +11,6 @@ from ..errors import InputError, RevisionError
 from ..ids import RawId, from_hex, is_hex_id
 from ..objects import Blob, Commit, Entry, Node, Snapshot, TraceObject
 from ..state import RepoState
-from .commit import count_entries, now_and_tz
 from .revparse import resolve_any
 
 
@@ -82,6 +81,26 @@ def cat_object(repo: RepoState, rev: str) -> TraceObject:
     return repo.get(resolve_any(repo, rev))
 
 
+def cat_batch(repo: RepoState, names: Iterable[str]) -> Iterator[tuple]:
+    """`cat-object --batch`: for each name as it arrives, (name, object, None), or (name, None,
+    "missing" / "ambiguous") when it names no object or several. A damaged object or ref is
+    still an error (it ends the batch), never reported as missing."""
+    from ..errors import (
+        AmbiguousObjectId,
+        InvalidObjectId,
+        InvalidRefName,
+        MissingObject,
+        RefNotFound,
+    )
+    for name in names:
+        try:
+            yield name, repo.get(resolve_any(repo, name)), None
+        except AmbiguousObjectId:
+            yield name, None, "ambiguous"
+        except (MissingObject, RefNotFound, RevisionError, InvalidRefName, InvalidObjectId):
+            yield name, None, "missing"
+
+
 # -- snapshots --------------------------------------------------------------------------------
 def parse_entries(pairs: Iterable[Sequence]) -> list:
     out = []
@@ -136,6 +155,7 @@ def commit_tree(repo: RepoState, snapshot: RawId, parents: Sequence[RawId], *, o
                 meta: dict | None = None, tokens: int | None = None,
                 total_tokens: int | None = None) -> Commit:
     """Create a commit object for an existing snapshot and parents (no ref moves)."""
+    from .commit import count_entries, now_and_tz  # (not on cat-object's start-up path)
     snap = repo.get_snapshot(snapshot)
     for p in parents:
         repo.get_commit(p)
