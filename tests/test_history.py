@@ -178,7 +178,7 @@ def test_a_transaction_writes_one_pack_and_no_journal_records(repo, tmp_path):
             repo.user(f"bulk {i}")
         tip = tx.commits[-1].hex                              # readable before it is published:
         assert repo.messages(tip)[-1]["content"] == "bulk 49"
-        repo.store._decoded.clear()                           # from the batch, not a cache
+        repo.store.forget_decoded()                           # from the batch, not a cache
         assert repo.messages(tip)[-1]["content"] == "bulk 49"
     assert store.journal_locations() == journal_before
     new = [p for p in store.packs() if p.name not in packs_before]
