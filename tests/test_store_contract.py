@@ -105,6 +105,19 @@ class TestObjectStore:
         fresh = [parse_object(store.get_bytes(o.id)) for o in objs]
         assert fresh == objs
 
+    def test_a_writer_keeps_a_bounded_number_of_the_objects_it_wrote(self, store, monkeypatch):
+        # a long-lived writer must not hold every object it wrote (each full cyclic-GC pass
+        # walks them all); the recent ones are kept, the rest read back from storage
+        from trace_core.storage import objectstore
+        monkeypatch.setattr(objectstore, "WRITTEN_CACHE_MAX", 8)
+        blobs = [Blob({"role": "user", "content": f"kept or not {i}"}) for i in range(40)]
+        for b in blobs:
+            store.write([b])
+        assert len(store._written) <= 8 and not store._decoded
+        assert store.get(blobs[-1].id) is blobs[-1]           # the newest: from memory
+        old = store.get(blobs[0].id)                           # the oldest: read back
+        assert old == blobs[0] and old is not blobs[0]
+
     def test_an_oversized_object_is_refused_and_not_stored(self, store, monkeypatch):
         from trace_core import objects
         monkeypatch.setattr(objects, "MAX_OBJECT_SIZE", 1000)
