@@ -299,6 +299,7 @@ class RepoState:
                 if pid == os.getpid():
                     os.close(fd)
             self._turn_fds.clear()
+            self.refs.close()
             self.flush_token_cache()
             self.store.close()
             if self._index is not None:
