@@ -431,27 +431,30 @@ class DiskObjectStore(ObjectStore):
         if self._batch is not None:
             self._write_batched(objs)
             return
-        parts = []
-        fresh = []
+        records = []
+        written = []
+        encode, compress = jn.encode_record, zc.compress
         for o in objs:
             data = o.to_bytes()
-            frame = zc.compress(data, JOURNAL_LEVEL)
-            parts.append((o.id, TYPE_CODES[o.tag], frame, len(data)))
-            fresh.append(o)
-        if not parts:
+            frame = compress(data, JOURNAL_LEVEL)
+            oid, t = o.id, TYPE_CODES[o.tag]
+            records.append(encode(oid, t, frame, len(data)))
+            written.append((o, oid, t, len(frame), len(data)))
+        if not written:
             return
         w = self._journal()
-        buf = b"".join(jn.encode_record(oid, t, fr, ul) for oid, t, fr, ul in parts)
+        buf = b"".join(records)
         start = w.append(buf)
-        self._keep_journal_bytes(w.path, start, buf)
-        pos = start
-        for oid, t, fr, ul in parts:
-            self._jindex[oid] = (w.path, pos + jn.HEADER.size, len(fr), ul, t)
-            pos += jn.REC_OVERHEAD + len(fr)
-        self._jscanned[w.path] = w.end
-        w.records += len(parts)
-        for o in fresh:
-            self.remember(o)
+        path = w.path
+        self._keep_journal_bytes(path, start, buf)
+        pos = start + jn.HEADER.size
+        jindex, remember = self._jindex, self.remember
+        for o, oid, t, clen, ulen in written:
+            jindex[oid] = (path, pos, clen, ulen, t)
+            pos += jn.REC_OVERHEAD + clen
+            remember(o)
+        self._jscanned[path] = w.end
+        w.records += len(written)
 
     # -- batches: a transaction's objects go straight into a pack ---------------------------
     def begin_batch(self) -> None:
