@@ -195,6 +195,7 @@ class DiskObjectStore(ObjectStore):
         self._packs: dict = {}          # name -> Pack
         self._pack_order: list = []     # newest first
         self._jindex: dict = {}         # id -> (path, offset, clen, ulen, type)
+        self._joids: dict = {}          # path -> ids of its records (forgotten with it)
         self._jscanned: dict = {}       # path -> scanned end offset
         self._jbuf: dict = {}           # path -> the journal's bytes [0, scanned end)
         self._writer: jn.JournalWriter | None = None
@@ -242,8 +243,11 @@ class DiskObjectStore(ObjectStore):
         for gone in [p for p in self._jscanned if p not in paths]:
             del self._jscanned[gone]
             self._jbuf.pop(gone, None)
-            for oid in [k for k, v in self._jindex.items() if v[0] == gone]:
-                del self._jindex[oid]
+            jindex = self._jindex  # (the ids of that journal, not a scan of every entry:
+            for oid in self._joids.pop(gone, ()):  # 15-40 ms at 8k entries, on a commit)
+                loc = jindex.get(oid)
+                if loc is not None and loc[0] == gone:
+                    del jindex[oid]
         for path in sorted(paths):
             start = self._jscanned.get(path, 0)
             try:
@@ -260,8 +264,10 @@ class DiskObjectStore(ObjectStore):
                 continue
             recs = res.records
             end = res.valid_end
+            oids = self._joids.setdefault(path, [])
             for oid, tcode, off, clen, ulen in recs:
                 self._jindex[oid] = (path, off, clen, ulen, tcode)
+                oids.append(oid)
             self._jscanned[path] = end
             self._keep_journal_bytes(path, start, data[:end - start])
 
@@ -449,8 +455,10 @@ class DiskObjectStore(ObjectStore):
         self._keep_journal_bytes(path, start, buf)
         pos = start + jn.HEADER.size
         jindex, remember = self._jindex, self.remember
+        oids = self._joids.setdefault(path, [])
         for o, oid, t, clen, ulen in written:
             jindex[oid] = (path, pos, clen, ulen, t)
+            oids.append(oid)
             pos += jn.REC_OVERHEAD + clen
             remember(o)
         self._jscanned[path] = w.end
