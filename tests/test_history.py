@@ -178,7 +178,7 @@ def test_a_transaction_writes_one_pack_and_no_journal_records(repo, tmp_path):
             repo.user(f"bulk {i}")
         tip = tx.commits[-1].hex                              # readable before it is published:
         assert repo.messages(tip)[-1]["content"] == "bulk 49"
-        repo.store._decoded.clear()                           # from the batch, not a cache
+        repo.store.forget_decoded()                           # from the batch, not a cache
         assert repo.messages(tip)[-1]["content"] == "bulk 49"
     assert store.journal_locations() == journal_before
     new = [p for p in store.packs() if p.name not in packs_before]
@@ -407,3 +407,29 @@ def test_deleting_a_symbolic_branch_deletes_the_alias_not_its_target(repo):
     repo.branch_delete("alias")
     assert repo.refs.read("refs/heads/alias") is None
     assert repo.refs.read("refs/heads/main") == head
+
+
+def test_token_counts_reach_the_index_from_a_thread_of_their_own(tmp_path, monkeypatch):
+    # the index write of the cached counts (random pages of a large table) stalled the commit
+    # it fell on: it runs beside the writer, and close waits for it and writes the rest
+    import threading
+
+    from trace_core import state
+    from trace_core.index.sqlite_index import CommitIndex
+    monkeypatch.setattr(state, "TOKEN_FLUSH_ROWS", 4)
+    threads = []
+    real_put = CommitIndex.put_tokens
+
+    def put(self, rows):
+        threads.append(threading.current_thread() is threading.main_thread())
+        real_put(self, rows)
+    monkeypatch.setattr(CommitIndex, "put_tokens", put)
+    d = str(tmp_path / "r")
+    repo = Repository.init(d)
+    commits = [repo.user(f"message {i}") for i in range(30)]
+    repo.close()
+    assert threads and not threads[0]                      # behind the writer, not in it
+    with Repository.open(d) as again:
+        name = again.token_counter().name
+        for c in commits:
+            assert again.index.get_tokens(c.blobs[0], name) == c.tokens

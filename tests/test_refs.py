@@ -179,6 +179,67 @@ def test_damaged_current_record_is_an_error_and_never_cut(refs, tmp_path, damage
     assert ("badRefRecord", "error") in [k[:2] for k in refs.check()]
 
 
+def test_compare_and_swap_keeps_the_file_open_and_still_sees_every_change(refs, tmp_path,
+                                                                         monkeypatch):
+    # the last ref files updated stay open between updates (no open, no parse of the record
+    # this store appended): every other change to the file is still seen under the lock
+    from trace_core.refs import reffile
+    from trace_core.storage import safefs
+    opened = []
+    real_open = safefs.open_fd
+    monkeypatch.setattr(safefs, "open_fd",
+                        lambda p, *a, **k: opened.append(p) or real_open(p, *a, **k))
+    name, path = "refs/heads/main", tmp_path / "refs" / "heads" / "main"
+    refs.add_if_new(name, A)
+    opened.clear()
+    refs.set_if_equals(name, A, B)
+    assert opened == []                                   # the kept file: no open
+    other = RefStore(str(tmp_path))                       # another writer moves it
+    other.set_if_equals(name, B, C)
+    with pytest.raises(RefConflict):
+        refs.set_if_equals(name, B, A)
+    refs.set_if_equals(name, C, A)
+    # the same size, the same file, another last record (written in place)
+    data = path.read_bytes()
+    last = data[data.rfind(b"\n", 0, len(data) - 1) + 1:]
+    swapped = reffile.encode_record(reffile.parse_record(last[:-1])._replace(new=C))
+    assert len(swapped) == len(last)
+    fd = os.open(path, os.O_WRONLY)
+    os.pwrite(fd, swapped, len(data) - len(last))
+    os.close(fd)
+    with pytest.raises(RefConflict, match="is cccccccc"):
+        refs.set_if_equals(name, A, B)
+    other.expire_reflog(name, lambda e: False)             # replaced by a new file
+    refs.set_if_equals(name, C, B)
+    assert refs.reflog(name)[0].old == C and other.read(name) == B
+    reffile._forks[0] += 1                                 # as in a forked child
+    try:
+        opened.clear()
+        refs.set_if_equals(name, B, A)
+        assert opened == [str(path)]                       # its own file, not the parent's
+    finally:
+        reffile._forks[0] -= 1
+    other.close()
+
+
+def test_kept_ref_files_are_bounded_and_closed(refs):
+    def fds() -> int:
+        return len(os.listdir("/proc/self/fd"))
+    before = fds()
+    for i in range(20):
+        refs.add_if_new(f"refs/heads/b{i}", A)
+    assert fds() - before == reffile_max()
+    refs.close()
+    assert fds() == before
+    refs.set_if_equals("refs/heads/b0", A, B)              # still usable after close
+    assert refs.read("refs/heads/b0") == B
+
+
+def reffile_max() -> int:
+    from trace_core.refs.reffile import KeptFiles
+    return KeptFiles.MAX
+
+
 def test_damaged_older_record(refs, tmp_path):
     """A flipped byte in an older record: the value (the intact last record) still reads and
     moves; the reflog, delete, rename and expiry refuse; fsck reports an error."""

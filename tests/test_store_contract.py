@@ -105,6 +105,19 @@ class TestObjectStore:
         fresh = [parse_object(store.get_bytes(o.id)) for o in objs]
         assert fresh == objs
 
+    def test_a_writer_keeps_a_bounded_number_of_the_objects_it_wrote(self, store, monkeypatch):
+        # a long-lived writer must not hold every object it wrote (each full cyclic-GC pass
+        # walks them all); the recent ones are kept, the rest read back from storage
+        from trace_core.storage import objectstore
+        monkeypatch.setattr(objectstore, "WRITTEN_CACHE_MAX", 8)
+        blobs = [Blob({"role": "user", "content": f"kept or not {i}"}) for i in range(40)]
+        for b in blobs:
+            store.write([b])
+        assert len(store._written) <= 8 and not store._decoded
+        assert store.get(blobs[-1].id) is blobs[-1]           # the newest: from memory
+        old = store.get(blobs[0].id)                           # the oldest: read back
+        assert old == blobs[0] and old is not blobs[0]
+
     def test_an_oversized_object_is_refused_and_not_stored(self, store, monkeypatch):
         from trace_core import objects
         monkeypatch.setattr(objects, "MAX_OBJECT_SIZE", 1000)
@@ -121,3 +134,27 @@ class TestObjectStore:
             store.write(blobs[i:i + 7])
         assert all(store.get(b.id) == b for b in blobs)
         assert len({oid for oid, _ in store.iter_objects()}) == 300
+
+
+def test_a_sealed_journal_is_forgotten_record_by_record(tmp_path):
+    # when a journal goes (sealed into a pack), exactly its entries leave the journal index:
+    # an object written again into a newer journal stays located there
+    from trace_core.storage import journal as jn
+    from trace_core.storage.objectstore import seal_journal_fd
+    store = DiskObjectStore(str(tmp_path / "o"))
+    a, b = Blob({"role": "user", "content": "a"}), Blob({"role": "user", "content": "b"})
+    store.write([a, b])
+    old = store.detach_writer()
+    store.write([b])                                       # a new journal
+    new_path = store.journal_locations()[b.id][0]
+    assert new_path != old.path and store.journal_locations()[a.id][0] == old.path
+    seal_journal_fd(store, old.read_all())
+    os.unlink(old.path)
+    old.close()
+    store.refresh()
+    locs = store.journal_locations()
+    assert a.id not in locs and locs[b.id][0] == new_path
+    assert old.path not in store._joids and store._joids[new_path] == [b.id]
+    assert store.get(a.id) == a and store.get_bytes(b.id) == b.to_bytes()
+    assert list(jn.iter_journals(store.journal_dir)) == [new_path]
+    store.close()

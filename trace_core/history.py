@@ -97,8 +97,12 @@ def append_many(repo: RepoState, messages: Sequence[dict], *, pinned: bool = Fal
     blobs = [new_blob(m) for m in messages]
     flags = FLAG_PINNED if pinned else 0
     cost = sum(repo.blob_tokens(b.id, b) for b in blobs)
-    default_msg = (f"{blobs[0].role or 'message'}: {preview(blobs[0].message)}"
-                   if len(blobs) == 1 else f"append {len(blobs)} messages")
+    if commit_message:
+        default_msg = commit_message
+    elif len(blobs) == 1:
+        default_msg = f"{blobs[0].role or 'message'}: {preview(blobs[0].message)}"
+    else:
+        default_msg = f"append {len(blobs)} messages"
 
     def build(parent: Commit | None, snap: Snapshot) -> Change:
         nodes: list = []

@@ -227,27 +227,43 @@ class Commit(TraceObject):
         parents = tuple(parents)
         blobs = tuple(blobs)
         targets = tuple(targets)
-        for oid in (*parents, *blobs, snapshot):
-            if not isinstance(oid, bytes) or len(oid) != ID_LEN:
-                raise InputError("commit ids must be 32 raw bytes")
+        for ids in (parents, blobs, (snapshot,)):
+            for oid in ids:
+                if not isinstance(oid, bytes) or len(oid) != ID_LEN:
+                    raise InputError("commit ids must be 32 raw bytes")
         if not isinstance(op, str) or not _OP_RE.match(op):
             raise InputError(f"invalid operation type {op!r}")
         for t in targets:
             if not isinstance(t, int) or t < 0:
                 raise InputError("commit targets must be non-negative integers")
-        for name, v in (("message", message), ("author", author), ("encoding", encoding)):
-            if not isinstance(v, str):
-                raise InputError(f"commit {name} must be a string")
+        if not (isinstance(message, str) and isinstance(author, str)
+                and isinstance(encoding, str)):
+            for name, v in (("message", message), ("author", author), ("encoding", encoding)):
+                if not isinstance(v, str):
+                    raise InputError(f"commit {name} must be a string")
         for field, n in (("time_ms", time_ms), ("tz_min", tz_min), ("tokens", tokens),
                          ("total_tokens", total_tokens)):
-            if not isinstance(n, int) or isinstance(n, bool):
+            if type(n) is not int and (not isinstance(n, int) or isinstance(n, bool)):
                 raise InputError(f"commit {field} must be an integer")
         if not -1440 < tz_min < 1440:
             raise InputError("commit timezone offset out of range")
-        meta = canonical.normalize(meta or {}, depth=2)   # in the commit map, in the array
-        self._init(parents=parents, snapshot=snapshot, op=op, blobs=blobs, targets=targets,
-                   message=message, author=author, time_ms=time_ms, tz_min=tz_min, tokens=tokens,
-                   total_tokens=total_tokens, encoding=encoding, meta=meta)
+        meta = canonical.normalize(meta, depth=2) if meta else {}  # in the map, in the array
+        put = object.__setattr__
+        put(self, "_bytes", None)
+        put(self, "_id", None)
+        put(self, "parents", parents)
+        put(self, "snapshot", snapshot)
+        put(self, "op", op)
+        put(self, "blobs", blobs)
+        put(self, "targets", targets)
+        put(self, "message", message)
+        put(self, "author", author)
+        put(self, "time_ms", time_ms)
+        put(self, "tz_min", tz_min)
+        put(self, "tokens", tokens)
+        put(self, "total_tokens", total_tokens)
+        put(self, "encoding", encoding)
+        put(self, "meta", meta)
 
     def _payload(self) -> list:
         # keys in canonical (UTF-8 byte) order

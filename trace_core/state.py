@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import threading
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -30,6 +31,9 @@ FORMAT_FILE = "format"
 FORMAT_VERSION = 1
 FORMAT_LINE = f"trace-repository-format {FORMAT_VERSION}\n"
 DEFAULT_BRANCH = "main"
+
+#: token counts kept in memory before they are written to the index (on a background thread)
+TOKEN_FLUSH_ROWS = 512
 
 S = TypeVar("S", bound="RepoState")
 
@@ -154,6 +158,8 @@ class RepoState:
         self._token_counter: TokenCounter | None = None
         self._token_cache: dict = {}
         self._token_pending: list = []
+        self._token_writer: threading.Thread | None = None  # see _flush_tokens_behind
+        self._index_lock = threading.Lock()
         self._persist_tokens = True
         #: (pid, open fd) of each namespace's commit.lock, by namespace root (plumbing.commit)
         self._turn_fds: dict[str, tuple[int, int]] = {}
@@ -299,6 +305,7 @@ class RepoState:
                 if pid == os.getpid():
                     os.close(fd)
             self._turn_fds.clear()
+            self.refs.close()
             self.flush_token_cache()
             self.store.close()
             if self._index is not None:
@@ -437,11 +444,13 @@ class RepoState:
         """The derived SQLite commit index (opened lazily, shared with agent views)."""
         root = self._root
         if root._index is None:
-            from .index import CommitIndex
-            path = os.path.join(self.trace_dir, "index.sqlite")
-            for p in (path, path + "-wal", path + "-shm", path + "-journal"):
-                safefs.check_file(self.trace_dir, p)  # SQLite would follow a symlink
-            root._index = CommitIndex(path, self.store, on_repair=root.warn)
+            with root._index_lock:  # (the token writer's thread may open it too)
+                if root._index is None:
+                    from .index import CommitIndex
+                    path = os.path.join(self.trace_dir, "index.sqlite")
+                    for p in (path, path + "-wal", path + "-shm", path + "-journal"):
+                        safefs.check_file(self.trace_dir, p)  # SQLite would follow a symlink
+                    root._index = CommitIndex(path, self.store, on_repair=root.warn)
         return root._index
 
     # -- refs ---------------------------------------------------------------------------------
@@ -506,13 +515,41 @@ class RepoState:
             if root._persist_tokens:
                 pending = root._token_pending
                 pending.append((oid, counter.name, n))
-                if len(pending) >= 512:
-                    self.flush_token_cache()
+                if len(pending) >= TOKEN_FLUSH_ROWS:
+                    self._flush_tokens_behind()
         cache[oid] = n
         return n
 
-    def flush_token_cache(self) -> None:
+    def _flush_tokens_behind(self) -> None:
+        """Write the pending counts to the index on a thread of their own (SQLite lets go of
+        the interpreter lock while it writes; the index serializes its connection's users). The
+        rows land on random pages of the token table: 512 of them into a 100,000-row index took
+        15-100 ms with the WAL checkpoints, a stall of the commit they fell on. While the last
+        write still runs, the rows wait for the next call; `flush_token_cache` (and close)
+        waits for it and writes what is left."""
         root = self._root
+        t = root._token_writer
+        if t is not None and t.is_alive():
+            return
+        rows = list(root._token_pending)
+        root._token_pending.clear()
+        t = threading.Thread(target=self._put_tokens, args=(rows,), name="trace-tokens",
+                             daemon=True)
+        root._token_writer = t
+        t.start()
+
+    def _put_tokens(self, rows: list) -> None:
+        with contextlib.suppress(Exception):  # a cache write that fails costs only a recount
+            self.index.put_tokens(rows)
+
+    def flush_token_cache(self) -> None:
+        """Write the pending token counts to the index now (after the background write, if
+        one runs)."""
+        root = self._root
+        t = root._token_writer
+        if t is not None:
+            t.join()
+            root._token_writer = None
         pending = root._token_pending
         if pending:
             # a cache write that fails costs only a recount later

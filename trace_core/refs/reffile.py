@@ -295,9 +295,12 @@ class LockedRef:
 
     def __init__(self, root: str, name: str, durability: str = "normal",
                  top: str | None = None, whole: bool = False,
-                 verified: set | None = None) -> None:
+                 verified: set | None = None, kept: KeptFiles | None = None,
+                 path: str | None = None) -> None:
         self.name = name
-        self.path = os.path.join(root, *name.split("/"))
+        self.path = path or os.path.join(root, *name.split("/"))
+        self.kept = kept  # see KeptFiles
+        self.last = b""   # the record this lock appended
         self.root = root
         self.top = top or root
         self.whole = whole
@@ -318,16 +321,23 @@ class LockedRef:
 
     def acquire(self) -> None:
         for _ in range(1000):
-            fd = self._open()
+            held = self.kept.take(self.path) if self.kept is not None else None
+            fd = held[0] if held is not None else self._open()
             fcntl.flock(fd, fcntl.LOCK_EX)
             st = os.fstat(fd)
             try:
                 same = os.lstat(self.path).st_ino == st.st_ino
             except FileNotFoundError:
                 same = False
+            if held is not None and st.st_nlink > 1:
+                same = False  # (a hard link made since: open it again, which refuses it)
             if same:
                 try:
-                    self.current, self.valid_end = read_last(fd, st.st_size, self.path)
+                    if held is not None and self._unchanged(fd, st.st_size, held):
+                        self.current, self.valid_end = held[3], st.st_size
+                        self.last = held[2]
+                    else:
+                        self.current, self.valid_end = read_last(fd, st.st_size, self.path)
                     if self.whole:
                         scan = scan_file(os.pread(fd, st.st_size, 0))
                         if scan.damage:
@@ -341,6 +351,15 @@ class LockedRef:
                 return
             os.close(fd)  # deleted or rewritten while we waited: lock the new file
         raise RefError(f"could not lock ref {self.name}: it keeps being replaced")
+
+    @staticmethod
+    def _unchanged(fd: int, size: int, held: tuple) -> bool:
+        """Whether the file (locked) still ends, at the size we left it, with the record we
+        appended: then that record is its current value, and parsing it again can be skipped.
+        The bytes are read again under the lock and compared, so any other change is seen."""
+        _fd, end, last, _entry = held
+        return (size == end and bool(last)
+                and os.pread(fd, len(last), end - len(last)) == last)
 
     def _open(self) -> int:
         flags = os.O_RDWR | os.O_APPEND | os.O_CREAT
@@ -396,6 +415,7 @@ class LockedRef:
             os.ftruncate(self.fd, self.valid_end)
         data = encode_record(entry)
         os.write(self.fd, data)
+        self.last = data
         if self.fsync:
             os.fsync(self.fd)
         self.current = entry
@@ -432,5 +452,59 @@ class LockedRef:
             if self.created and self.current is None:  # created but never written: undo
                 with contextlib.suppress(OSError):
                     self.remove()
+            elif self.kept is not None and self.current is not None and not self.whole:
+                fcntl.flock(self.fd, fcntl.LOCK_UN)
+                self.kept.give(self.path, (self.fd, self.size, self.last, self.current))
+                self.fd = -1
+                return
             os.close(self.fd)
             self.fd = -1
+
+
+class KeptFiles:
+    """Ref files a RefStore keeps open between compare-and-swaps (the last few it updated), so
+    the next update of the same ref skips the open, and, when the file still ends with the record
+    it appended (compared byte for byte under the lock), the parse of that record. An entry is
+    taken out while a lock uses it (two locks never share one open file, whose flock they would
+    share), is used only by the process that opened it (a forked child opens its own), and is
+    dropped when the path names another file (deleted, rewritten: checked after each flock)."""
+
+    MAX = 8
+
+    def __init__(self) -> None:
+        self._files: dict = {}   # path -> (fd, size, last record bytes, RefLogEntry)
+        self._forks = _forks[0]  # (os.getpid() is a system call on every use)
+
+    def take(self, path: str) -> tuple | None:
+        if self._forks != _forks[0]:
+            return None
+        return self._files.pop(path, None)
+
+    def give(self, path: str, held: tuple) -> None:
+        if self._forks != _forks[0]:
+            os.close(held[0])
+            return
+        old = self._files.pop(path, None)
+        if old is not None:
+            os.close(old[0])
+        while len(self._files) >= self.MAX:
+            os.close(self._files.pop(next(iter(self._files)))[0])
+        self._files[path] = held
+
+    def close(self) -> None:
+        files, self._files = self._files, {}
+        if self._forks == _forks[0]:
+            for held in files.values():
+                with contextlib.suppress(OSError):
+                    os.close(held[0])
+
+
+_forks = [0]  # forks this process came through: a KeptFiles made before one is not the child's
+
+
+def _forked() -> None:
+    _forks[0] += 1
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked)

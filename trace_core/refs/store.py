@@ -6,13 +6,14 @@ import builtins
 import fcntl
 import os
 import time
+import weakref
 from collections.abc import Callable, Iterator
 
 from ..errors import CorruptRef, InvalidObjectId, RefConflict, RefNotFound, SymrefLoop, TraceError
 from ..ids import ZERO_HEX, is_hex_id
 from ..storage import safefs
 from .names import PSEUDO_REFS, check_ref_format, check_writable
-from .reffile import LockedRef, RefLogEntry, damaged, read_all, read_value, scan_file
+from .reffile import KeptFiles, LockedRef, RefLogEntry, damaged, read_all, read_value, scan_file
 
 MAX_SYMREF_DEPTH = 5
 
@@ -69,13 +70,28 @@ class RefStore:
         self.head_required = head_required
         self._cache: dict = {}  # path -> (stat key, record): see reffile.read_value
         self._verified: set = set()  # directories found real (safefs.check_dirs)
+        self._paths: dict = {}  # ref name -> its file's path
+        #: the ref files compare-and-swap keeps open between updates (closed by `close`, or
+        #: when this store is garbage)
+        self._kept = KeptFiles()
+        weakref.finalize(self, self._kept.close)
+
+    def close(self) -> None:
+        """Close the ref files kept open between updates (the store stays usable)."""
+        self._kept.close()
 
     def _path(self, name: str) -> str:
-        return os.path.join(self.root, *name.split("/"))
+        path = self._paths.get(name)
+        if path is None:
+            if len(self._paths) >= 1024:
+                self._paths.clear()
+            path = self._paths[name] = os.path.join(self.root, *name.split("/"))
+        return path
 
-    def _lock(self, name: str, whole: bool = False) -> LockedRef:
+    def _lock(self, name: str, whole: bool = False, keep: bool = False) -> LockedRef:
         return LockedRef(self.root, name, self.durability, top=self.top, whole=whole,
-                         verified=self._verified)
+                         verified=self._verified, kept=self._kept if keep else None,
+                         path=self._path(name))
 
     # -- reading ------------------------------------------------------------------------------
     def read_entry(self, name: str) -> RefLogEntry | None:
@@ -253,7 +269,7 @@ class RefStore:
         Raises RefConflict when the ref holds something else."""
         new = _check_new(new)
         target = self._target(name, deref)
-        with self._lock(target) as f:
+        with self._lock(target, keep=True) as f:
             if not _matches(f.current, old):
                 now = f.current.new if f.current is not None else None
                 raise RefConflict(f"ref {target} is {_describe(now)}, "
