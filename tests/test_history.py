@@ -192,6 +192,30 @@ def test_a_transaction_writes_one_pack_and_no_journal_records(repo, tmp_path):
     assert {p.name for p in store.packs()} == {p.name for p in new} | packs_before
 
 
+def test_a_ref_moved_inside_a_transaction_never_names_an_unstored_object(repo):
+    """Plumbing inside a transaction: objects written with hash-object -w / commit-tree and a
+    ref moved to them by update-ref. The ref's move publishes the batch first, so another
+    process reading the ref finds the commit, and a clean exit without a transaction commit
+    keeps what was written (it used to drop it, leaving the ref dangling)."""
+    from trace_core import Repository, plumbing
+    from trace_core.objects import Entry
+    repo.user("base")
+    with repo.transaction():
+        blob = plumbing.hash_object(repo, {"role": "user", "content": "side"}, write=True)
+        snap = plumbing.write_snapshot(repo, [Entry(bytes.fromhex(blob), 0)])
+        c = plumbing.commit_tree(repo, snap.id, [repo.head_commit()], message="side")
+        plumbing.update_ref(repo, "refs/heads/side", c.hex)
+        other = Repository.open(repo.trace_dir)               # another process's view, now
+        assert other.messages("side")[-1]["content"] == "side"
+        other.close()
+        later = plumbing.hash_object(repo, {"role": "user", "content": "later"}, write=True)
+    assert plumbing.object_exists(repo, later) and plumbing.object_exists(repo, c.hex)
+    with pytest.raises(RuntimeError), repo.transaction():     # a failed one still drops its own
+        dropped = plumbing.hash_object(repo, {"role": "user", "content": "gone"}, write=True)
+        raise RuntimeError("boom")
+    assert not plumbing.object_exists(repo, dropped)
+
+
 def test_budget_warnings_and_strict(repo):
     repo.set_config("budget.max-tokens", "40")
     repo.set_config("budget.warn", "0.5")

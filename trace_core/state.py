@@ -140,6 +140,7 @@ class RepoState:
             self.refs_root = os.path.join(base, *(x for p in parts for x in ("agents", p)))
         self.refs = RefStore(self.refs_root, durability=self.durability, who=self.who,
                              top=self.trace_dir, head_required=agent is None)
+        self.refs.before_write = self.store.publish_batch
         if agent is not None and not create and _head_ref == "HEAD" and not self.agent_exists():
             # (with `create`, the namespace is made by its first commit: plumbing.commit.tip)
             raise AgentNotFound(f"no agent {self.agent_name!r} in this repository: spawn it "

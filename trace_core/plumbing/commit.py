@@ -279,7 +279,9 @@ class Transaction:
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         self.repo.open_transaction = None
         ok = exc_type is None and bool(self.commits)
-        self.repo.store.end_batch(keep=ok)  # objects are published before the ref names them
+        # objects are published before the ref names them; a clean exit keeps what was
+        # written even without a commit (plumbing's hash-object -w, commit-tree said "stored")
+        self.repo.store.end_batch(keep=exc_type is None)
         if not ok:
             return
         n = len(self.commits)

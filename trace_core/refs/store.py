@@ -75,6 +75,9 @@ class RefStore:
         #: when this store is garbage)
         self._kept = KeptFiles()
         weakref.finalize(self, self._kept.close)
+        #: called before a ref is set to an object id (RepoState: the object store's
+        #: publish_batch, so a ref never names an object still held in a transaction's batch)
+        self.before_write: Callable[[], None] | None = None
 
     def close(self) -> None:
         """Close the ref files kept open between updates (the store stays usable)."""
@@ -269,6 +272,8 @@ class RefStore:
         Raises RefConflict when the ref holds something else."""
         new = _check_new(new)
         target = self._target(name, deref)
+        if self.before_write is not None and not new.startswith("ref:"):
+            self.before_write()
         with self._lock(target, keep=True) as f:
             if not _matches(f.current, old):
                 now = f.current.new if f.current is not None else None
@@ -453,6 +458,8 @@ class RefTransaction:
         names = [op[1] for op in self.ops]
         if len(set(names)) != len(names):
             raise RefConflict("a ref transaction may update each ref only once")
+        if self.store.before_write is not None and any(op[0] == "update" for op in self.ops):
+            self.store.before_write()
         locked: dict = {}
         try:
             for name in sorted(names):

@@ -107,6 +107,10 @@ class ObjectStore:
     def end_batch(self, keep: bool = True) -> None:
         """Finish a batch started by `begin_batch`; a no-op here."""
 
+    def publish_batch(self) -> None:
+        """Write the objects an open batch holds now (a ref is about to name one of them); a
+        no-op here."""
+
     # shared
     def get(self, oid: bytes) -> TraceObject:
         obj = self._decoded.get(oid)
@@ -494,12 +498,24 @@ class DiskObjectStore(ObjectStore):
             self._batch_bytes = 0
             self.refresh()
 
+    def publish_batch(self) -> None:
+        """Write the objects the open batch holds so far as a pack, before a ref names one of
+        them (RefStore.before_write: a ref moved inside a transaction, e.g. by plumbing's
+        update-ref, must never name an object that is not stored yet)."""
+        if self._batch:
+            self._flush_batch()
+
     def end_batch(self, keep: bool = True) -> None:
         """Write the batch's objects as a pack (before any ref may name them), or drop them
-        (`keep=False`: the transaction failed and nothing will name them)."""
+        (`keep=False`: the transaction failed; objects a ref was moved to meanwhile were
+        published then, by `publish_batch`)."""
         try:
             if keep:
                 self._flush_batch()
+            elif self._batch:     # dropped: no longer served from memory either
+                for oid in self._batch:
+                    self._decoded.pop(oid, None)
+                    self._written.pop(oid, None)
         finally:
             self._batch = None
             self._batch_bytes = 0
