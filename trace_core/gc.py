@@ -35,17 +35,20 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .errors import CorruptObject, InputError, MalformedObject, OperationError, TraceError
-from .ids import ID_LEN, ZERO_HEX, hash_bytes, is_hex_id, to_hex
+from .errors import (CorruptObject, InputError, MalformedObject, OperationError, PackError,
+                     TraceError)
+from .ids import ID_LEN, ZERO_HEX, is_hex_id, to_hex
 from .objects import TYPE_CODES, Commit, Node, Snapshot, object_links, object_tag
+from .storage import zstd_codec as zc
 from .storage.lockfile import write_file_atomic
-from .storage.pack import list_packs, write_pack
+from .storage.pack import FRAME, OBJECTS, list_packs, write_pack
 
 if TYPE_CHECKING:
     from .refs import RefStore
     from .state import RepoState
     from .storage.objectstore import DiskObjectStore, ObjectStore
-from .storage.repack import CRUFT_EXT, RepackLock, cruft_marker, repack_packs, seal_idle_journals
+from .storage.repack import (CRUFT_EXT, RepackLock, cruft_marker, replace_packs,
+                              seal_idle_journals)
 
 Progress = Callable[[int], None] | None
 
@@ -331,6 +334,7 @@ def _collect(repo, expire_s: int, now: float | None, reflogs: bool, level: int |
         seal_idle_journals(store)
         packs = list(reversed(store.packs()))  # oldest first: exactly these may be consumed
         times = {p.name: cruft_time(store.pack_dir, p.name) for p in packs}
+        _check_packs(packs)
         broken: list = []
         keep = reachable(repo, True, progress, broken, logs, pruned)
         if broken:  # what they would reach cannot be known: moving anything could lose it
@@ -338,34 +342,23 @@ def _collect(repo, expire_s: int, now: float | None, reflogs: bool, level: int |
                                  f"corrupt, e.g. {broken[0].hex()}; gc stopped before moving or "
                                  "deleting any object: run 'trace fsck'")
         cutoff = now - expire_s
-        main, fresh, live, dropped = [], [], set(), set()
-        n = len(keep)
-        for p in packs:
-            t = times[p.name]
-            for item in _verified_objects(store, p):
-                oid = item[0]
-                if oid in keep:
-                    main.append(item)
-                elif t is None:
-                    fresh.append(item)  # found unreachable now
-                elif t > cutoff:
-                    live.add(oid)       # in a cruft pack still within its grace period
-                else:
-                    dropped.add(oid)
-                n += 1
-            if progress:
-                progress(n)
+        reuse = level is None  # (--aggressive recompresses everything with a new dictionary)
+        zdict = _output_dictionary(store, packs) if reuse else None
+        parts, fresh, live, dropped, kept, n = _sort_objects(
+            store, packs, keep, times, cutoff, zdict if reuse else False, progress, len(keep))
         if expire_s == 0:  # --prune=now: what is newly unreachable gets no grace period
             dropped.update(item[0] for item in fresh)
         fresh = [item for item in fresh if item[0] not in live] if expire_s else []
         cruft = _write_cruft(store, fresh, now) if fresh else None
         consumed = [p.name for p in packs
                     if ((t := times[p.name]) is None or t <= cutoff) and p.name != cruft]
-        repack_packs(store, objects=main, train=True, level=level, replace=consumed, locked=True)
+        if not reuse:
+            zdict = zc.train_dictionary([d for _o, t, d in parts[0][1] if t == 1][:20000])
+        replace_packs(store, parts, zdict=zdict, level=level, replace=consumed)
         _drop_orphan_markers(store.pack_dir)
         _drop_stale_temp_packs(store.pack_dir, now)
         fresh_ids = {item[0] for item in fresh}
-        rep.objects_kept = len({item[0] for item in main})
+        rep.objects_kept = kept
         rep.objects_cruft = len(live | fresh_ids)
         rep.objects_pruned = len(dropped - live - fresh_ids - keep)
         rep.packs_after, rep.bytes_after = usage(store)
@@ -382,15 +375,109 @@ def _collect(repo, expire_s: int, now: float | None, reflogs: bool, level: int |
     return rep
 
 
-def _verified_objects(store, pack) -> Iterator[tuple]:
-    """(id, type code, bytes) of a pack, re-hashed: gc refuses to copy corrupt objects."""
-    for b in range(pack.nblocks):
-        for oid, data in pack.read_block(b, store.opts.max_object_size).items():
-            raw = bytes(data)
-            if hash_bytes(raw) != oid:
-                raise CorruptObject(to_hex(oid), f"in pack {pack.name}; gc stopped before "
-                                                 "moving or deleting any object: run 'trace fsck'")
-            yield oid, TYPE_CODES[object_tag(raw)], raw
+def _check_packs(packs: list) -> None:
+    """Refuse to start on a pack whose bytes were damaged since it was written: gc copies
+    objects without re-hashing them (their pack was written from hash-verified objects, and its
+    blake3 checksum, its index's and each block's zstd content checksum show the bytes are the
+    ones written), so it checks those first, and that the index's block table covers the pack."""
+    for p in packs:
+        problem = None
+        try:
+            if not p.verify_index_checksum():
+                problem = "its index fails its checksum"
+            elif not p.verify_pack_checksum():
+                problem = "it fails its checksum"
+            else:
+                problem = _tiling_problem(p)
+        except (OSError, TraceError) as exc:
+            problem = str(exc)
+        if problem:
+            raise PackError(f"pack file objects/pack/pack-{p.name}.pack is damaged ({problem}); "
+                            "gc stopped before moving or deleting any object: run 'trace fsck'")
+
+
+def _tiling_problem(p) -> str | None:
+    """Whether the index's blocks tile the pack from its header to its checksum (an index that
+    left a block out would make gc drop that block's objects)."""
+    pos = 16 + len(p.zdict() or b"")
+    for b in range(p.nblocks):
+        off, clen, _ulen = p.block_info(b)
+        if off != pos:
+            return f"block {b} does not start where block {b - 1} ends"
+        pos += clen
+    if pos != os.fstat(p._file()).st_size - 32:
+        return "its blocks do not end where its checksum starts"
+    return None
+
+
+def _output_dictionary(store, packs: list) -> bytes | None:
+    """The dictionary of the largest pack gc consumes (None if it has none): blocks compressed
+    with it are copied as they are. gc trains a new one only with --aggressive."""
+    if not packs:
+        return None
+    largest = max(packs, key=lambda p: os.path.getsize(p.pack_path))
+    return largest.zdict()
+
+
+#: the first bytes of canonical object bytes (array marker, tag) -> type code
+_HEADS = {b"\x92\xa4blob": 1, b"\x93\xa4node": 2, b"\x94\xa4snap": 3, b"\x92\xa6comm": 4}
+
+
+def _type_code(raw) -> int:
+    code = _HEADS.get(bytes(raw[:6]))
+    return code if code is not None else TYPE_CODES[object_tag(bytes(raw))]
+
+
+def _sort_objects(store, packs: list, keep: set, times: dict, cutoff: float,
+                  zdict: bytes | None | bool, progress: Progress, n: int) -> tuple:
+    """Read every block of `packs` once and sort its objects: kept, newly unreachable (fresh),
+    cruft still in its grace period (live), past it (dropped). Returns (parts for
+    write_pack_parts, fresh, live, dropped, objects kept, n). A block whose objects are all kept
+    and not yet taken from another block is copied verbatim when its pack's dictionary is
+    `zdict` (False: never); the kept objects of other blocks are recompressed, grouped by type."""
+    limit = store.opts.max_object_size
+    frames: dict = {1: [], 2: [], 3: [], 4: []}
+    loose: dict = {1: [], 2: [], 3: [], 4: []}
+    fresh: list = []
+    live: set = set()
+    dropped: set = set()
+    written: set = set()
+    for p in packs:
+        t = times[p.name]
+        copy = zdict is not False and p.zdict() == zdict
+        for b in range(p.nblocks):
+            try:
+                frame = p.read_frame(b, limit)
+                recs = p.parse_frame(b, frame, limit)
+            except (PackError, MalformedObject) as exc:
+                raise PackError(f"pack file objects/pack/pack-{p.name}.pack is damaged ({exc}); "
+                                "gc stopped before moving or deleting any object: run "
+                                "'trace fsck'") from None
+            n += len(recs)
+            if copy and recs and keep.issuperset(recs) and written.isdisjoint(recs):
+                tl = [(oid, _type_code(data)) for oid, data in recs.items()]
+                frames[tl[0][1]].append((FRAME, frame, p.block_info(b)[2], tl))
+                written.update(recs)
+                continue
+            for oid, data in recs.items():
+                if oid in keep:
+                    if oid not in written:
+                        written.add(oid)
+                        code = _type_code(data)
+                        loose[code].append((oid, code, bytes(data)))
+                elif t is None:
+                    fresh.append((oid, _type_code(data), bytes(data)))  # found unreachable now
+                elif t > cutoff:
+                    live.add(oid)       # in a cruft pack still within its grace period
+                else:
+                    dropped.add(oid)
+        if progress:
+            progress(n)
+    if zdict is False:  # one stream (the dictionary is trained on its blobs), grouped by type
+        parts = [(OBJECTS, [o for c in (1, 2, 3, 4) for o in loose[c]])]
+    else:
+        parts = [x for c in (1, 2, 3, 4) for x in [*frames[c], (OBJECTS, loose[c])]]
+    return parts, fresh, live, dropped, len(written), n
 
 
 def _write_cruft(store, objects: list, now: float) -> str:
