@@ -35,8 +35,14 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .errors import (CorruptObject, InputError, MalformedObject, OperationError, PackError,
-                     TraceError)
+from .errors import (
+    CorruptObject,
+    InputError,
+    MalformedObject,
+    OperationError,
+    PackError,
+    TraceError,
+)
 from .ids import ID_LEN, ZERO_HEX, is_hex_id, to_hex
 from .objects import TYPE_CODES, Commit, Node, Snapshot, object_links, object_tag
 from .storage import zstd_codec as zc
@@ -47,8 +53,7 @@ if TYPE_CHECKING:
     from .refs import RefStore
     from .state import RepoState
     from .storage.objectstore import DiskObjectStore, ObjectStore
-from .storage.repack import (CRUFT_EXT, RepackLock, cruft_marker, replace_packs,
-                              seal_idle_journals)
+from .storage.repack import CRUFT_EXT, RepackLock, cruft_marker, replace_packs, seal_idle_journals
 
 Progress = Callable[[int], None] | None
 
@@ -164,13 +169,19 @@ def meta_ids(value: Any, _depth: int = 0) -> Iterator[bytes]:
             yield from meta_ids(v, _depth + 1)
 
 
-def links_of(store: ObjectStore, oid: bytes) -> tuple[list, list, Any]:
+def links_of(store: ObjectStore, oid: bytes, last: list | None = None) -> tuple[list, list, Any]:
     """(objects to follow, blob ids named, meta or None) of stored object `oid`: from the
-    decoded object when it is cached, else from its verified bytes without building it."""
+    decoded object when it is cached, else from its verified bytes without building it.
+    `last`: see snapshot_links (a snapshot may then name only blobs not named before)."""
     obj = store._decoded.get(oid)
     if obj is None:
+        data = store.get_bytes(oid)
+        if data[:6] == b"\x94\xa4snap":
+            links = snapshot_links(data, last)
+            if links is not None:
+                return links
         try:
-            return object_links(store.get_bytes(oid))
+            return object_links(data)
         except MalformedObject as exc:
             raise CorruptObject(to_hex(oid), str(exc)) from None
     if isinstance(obj, Commit):
@@ -182,6 +193,62 @@ def links_of(store: ObjectStore, oid: bytes) -> tuple[list, list, Any]:
             return [], [e.blob for e in obj.items], None
         return [cid for cid, _ in obj.items], [], None
     return [], [], None
+
+
+_INT_LEN = {0xCC: 2, 0xCD: 3, 0xCE: 5, 0xCF: 9}
+_ARRAY_LEN = {0xDC: 2, 0xDD: 4}
+#: a snapshot's tail entry [bin 32, flags < 128] in canonical msgpack is 36 bytes
+_ENTRY = 36
+
+
+def snapshot_links(data: bytes, last: list | None = None) -> tuple[list, list, None] | None:
+    """object_links of a snapshot's canonical bytes without decoding its tail entry by entry
+    (most of gc's walk is snapshots): ([root] or [], tail blob ids, None). None when the bytes
+    are not a snapshot of the usual shape, e.g. a flag above 127 (object_links decides).
+
+    `last` ([bytes]): the tail of the snapshot read before, whose blobs the caller has named.
+    A tail is its parent's plus one message (until a chunk is sealed), and the walk reads a
+    history's snapshots one after the other: only the entries `last` lacks are named then."""
+    try:
+        pos = 6
+        c = data[pos]
+        pos += 1 if c < 0x80 else _INT_LEN[c]          # count: a uint
+        c = data[pos]
+        if c == 0xC0:                                  # root: nil or bin 32
+            root: list = []
+            pos += 1
+        elif c == 0xC4 and data[pos + 1] == 32:
+            root = [data[pos + 2:pos + 34]]
+            pos += 34
+        else:
+            return None
+        c = data[pos]                                  # tail: an array
+        if 0x90 <= c <= 0x9F:
+            count = c - 0x90
+            pos += 1
+        else:
+            w = _ARRAY_LEN[c]
+            count = int.from_bytes(data[pos + 1:pos + 1 + w], "big")
+            pos += 1 + w
+    except (IndexError, KeyError):
+        return None
+    tail = data[pos:]
+    if len(tail) != count * _ENTRY:
+        return None
+    start = 0
+    if last is not None:
+        if last[0].startswith(tail):  # (both are whole entries: the same first `count`)
+            return root, [], None
+        if tail.startswith(last[0]):
+            start = len(last[0])
+    if (tail[start::_ENTRY] != b"\x92" * (count - start // _ENTRY)
+            or tail[start + 1::_ENTRY] != b"\xc4" * (count - start // _ENTRY)
+            or tail[start + 2::_ENTRY] != b"\x20" * (count - start // _ENTRY)
+            or (count > start // _ENTRY and max(tail[start + 35::_ENTRY]) >= 0x80)):
+        return None
+    if last is not None:
+        last[0] = tail
+    return root, [tail[p:p + 32] for p in range(start + 3, len(tail), _ENTRY)], None
 
 
 def walk(store: ObjectStore, roots: Iterable[bytes], commits_only: bool = False,
@@ -197,13 +264,14 @@ def walk(store: ObjectStore, roots: Iterable[bytes], commits_only: bool = False,
     soft: set = set()
     stack = list(roots)
     n = 0
+    last = [b"\xff"]  # the last snapshot tail named (none yet: no tail starts with 0xff)
     while stack:
         oid = stack.pop()
         if oid in seen:
             continue
         seen.add(oid)
         try:
-            follow, named, meta = links_of(store, oid)
+            follow, named, meta = links_of(store, oid, last)
         except TraceError:
             if broken is not None and oid not in soft:
                 broken.append(oid)
