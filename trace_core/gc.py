@@ -112,7 +112,7 @@ def reflog_ids(log: list) -> Iterator[bytes]:
     value but the newest's. That one is the previous entry's new value unless expiry dropped it;
     the record holding a ref's value is never dropped, so following its old value would keep
     what a `reset --hard` left behind alive until the ref moves again, whatever the expiry."""
-    return _hex_values([e.new for e in log] + [e.old for e in log[1:]])
+    return _hex_values({e.new for e in log} | {e.old for e in log[1:]})  # (each once)
 
 
 def ref_roots(repo: RepoState, include_reflogs: bool = True,
@@ -175,7 +175,9 @@ def links_of(store: ObjectStore, oid: bytes, last: list | None = None) -> tuple[
     `last`: see snapshot_links (a snapshot may then name only blobs not named before)."""
     obj = store._decoded.get(oid)
     if obj is None:
-        data = store.get_bytes(oid)
+        data = store.cached_bytes(oid)
+        if data is None:
+            data = store.get_bytes(oid)
         if data[:6] == b"\x94\xa4snap":
             links = snapshot_links(data, last)
             if links is not None:
@@ -487,13 +489,18 @@ def _output_dictionary(store, packs: list) -> bytes | None:
     return largest.zdict()
 
 
-#: the first bytes of canonical object bytes (array marker, tag) -> type code
-_HEADS = {b"\x92\xa4blob": 1, b"\x93\xa4node": 2, b"\x94\xa4snap": 3, b"\x92\xa6comm": 4}
+#: (array marker, tag length marker, the tag's first letter) of canonical object bytes -> code
+_HEADS = {(0x92, 0xA4, 0x62): 1, (0x93, 0xA4, 0x6E): 2, (0x94, 0xA4, 0x73): 3,
+          (0x92, 0xA6, 0x63): 4}
+_TAGS = {1: b"blob", 2: b"node", 3: b"snap", 4: b"commit"}
 
 
 def _type_code(raw) -> int:
-    code = _HEADS.get(bytes(raw[:6]))
-    return code if code is not None else TYPE_CODES[object_tag(bytes(raw))]
+    """The type code of canonical object bytes (a memoryview into a block), as object_tag."""
+    code = _HEADS.get((raw[0], raw[1], raw[2])) if len(raw) > 8 else None
+    if code is None or raw[2:2 + len(_TAGS[code])] != _TAGS[code]:
+        return TYPE_CODES[object_tag(bytes(raw))]
+    return code
 
 
 def _sort_objects(store, packs: list, keep: set, times: dict, cutoff: float,
@@ -504,6 +511,7 @@ def _sort_objects(store, packs: list, keep: set, times: dict, cutoff: float,
     and not yet taken from another block is copied verbatim when its pack's dictionary is
     `zdict` (False: never); the kept objects of other blocks are recompressed, grouped by type."""
     limit = store.opts.max_object_size
+    cache = store._cache
     frames: dict = {1: [], 2: [], 3: [], 4: []}
     loose: dict = {1: [], 2: [], 3: [], 4: []}
     fresh: list = []
@@ -516,7 +524,9 @@ def _sort_objects(store, packs: list, keep: set, times: dict, cutoff: float,
         for b in range(p.nblocks):
             try:
                 frame = p.read_frame(b, limit)
-                recs = p.parse_frame(b, frame, limit)
+                recs = cache.get((p.name, b))  # (the walk read it: checked then)
+                if recs is None:
+                    recs = p.parse_frame(b, frame, limit)
             except (PackError, MalformedObject) as exc:
                 raise PackError(f"pack file objects/pack/pack-{p.name}.pack is damaged ({exc}); "
                                 "gc stopped before moving or deleting any object: run "

@@ -15,6 +15,7 @@ writer publishes the .pack first and the .idx last (docs/FORMAT.md, "Packs").
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import mmap
 import os
@@ -159,21 +160,15 @@ def _unlink(path: str) -> None:
 
 
 def build_index(entries: list, blocks: list, checksum: bytes) -> bytes:
-    entries.sort(key=lambda e: e[0])
+    entries.sort()  # by id (ids are unique in a pack)
     n = len(entries)
-    fan = [0] * 256
-    for oid, _, _ in entries:
-        fan[oid[0]] += 1
-    acc = 0
-    fanout = bytearray()
-    for c in fan:
-        acc += c
-        fanout += _U32.pack(acc)
-    parts = [IDX_MAGIC, _U32.pack(n), _U32.pack(len(blocks)), bytes(fanout),
-             b"".join(e[0][:PREFIX] for e in entries),
-             struct.pack(f">{n}I", *(e[1] for e in entries)),
-             bytes(e[2] for e in entries),
-             b"".join(_BLOCK.pack(*b) for b in blocks),
+    prefixes = b"".join([e[0][:PREFIX] for e in entries])
+    firsts = prefixes[::PREFIX]  # sorted: fanout[b] = how many are <= b
+    fanout = struct.pack(">256I", *[bisect.bisect_right(firsts, b) for b in range(256)])
+    parts = [IDX_MAGIC, _U32.pack(n), _U32.pack(len(blocks)), fanout, prefixes,
+             struct.pack(f">{n}I", *[e[1] for e in entries]),
+             bytes([e[2] for e in entries]),
+             b"".join([_BLOCK.pack(*b) for b in blocks]),
              checksum]
     body = b"".join(parts)
     return body + hash_bytes(body)
