@@ -9,12 +9,14 @@ gc applies the retention policies first (retention.apply_retention).
 
 Cruft packs. gc consumes exactly the packs published when it starts (after sealing the journals no
 live writer holds; live journals are never touched) and writes the reachable objects as ONE pack
-with a trained dictionary. Unreachable objects go into a *cruft pack*: an ordinary, readable pack
-with a `pack-<name>.cruft` file beside it holding when gc found them unreachable (Unix seconds).
-Each gc writes at most one, for what it newly found unreachable; an object already in a cruft
-pack within its grace period is not copied again, so it keeps the older time. When a cruft pack's
-time is `gc.prune-expire` (2 weeks) old, gc copies what has become reachable again into the new
-pack and deletes the cruft pack: reachability is re-checked at expiry, never assumed.
+with the dictionary of the largest pack it consumes, copying every block whose objects are all kept
+as it is (docs/FORMAT.md, "gc's copy"; --aggressive trains a dictionary and recompresses).
+Unreachable objects go into a *cruft pack*: an ordinary, readable pack with a `pack-<name>.cruft`
+file beside it holding when gc found them unreachable (Unix seconds). Each gc writes at most one,
+for what it newly found unreachable; an object already in a cruft pack within its grace period is
+not copied again, so it keeps the older time. When a cruft pack's time is `gc.prune-expire` (2
+weeks) old, gc copies what has become reachable again into the new pack and deletes the cruft pack:
+reachability is re-checked at expiry, never assumed.
 
 The race, as in git: while gc runs, another process may make an old object reachable again
 without writing it anew (reset or checkout to a dangling commit, a commit on top of one). If gc
@@ -356,8 +358,9 @@ def expire_reflogs(repo: RepoState, now: float | None = None, logs: dict | None 
 def gc(repo: RepoState, prune_expire_s: int | None = None, now: float | None = None,
        aggressive: bool = False, progress: Progress = None, retention: bool = True) -> GcReport:
     """Apply the retention policies (unless `retention=False`; retention.apply_retention),
-    expire reflogs, seal idle journals, pack reachable objects into one pack with a trained
-    dictionary, move newly unreachable objects to a cruft pack and drop expired cruft."""
+    expire reflogs, seal idle journals, pack reachable objects into one pack (whole blocks
+    copied when all their objects are kept; `aggressive`: a newly trained dictionary, level 19),
+    move newly unreachable objects to a cruft pack and drop expired cruft."""
     if prune_expire_s is None:
         prune_expire_s = repo.config.get_typed("gc.prune-expire")
     _check_grace(prune_expire_s)
