@@ -74,6 +74,8 @@ SAMPLES = {
               ["--color=always", "--max-count=2", "HEAD", "side"], ["--agents", "--json"]],
     "expand": [["x"], ["--json", "HEAD~1"], ["--context", "a"], ["--format", "openai", "a"],
                ["--depth", "0", "-n", "5", "--no-marks", "--repair", "placeholder", "a"]],
+    "gc": [[], ["--json"], ["--prune", "now"], ["--prune=2.weeks", "--aggressive"], ["-n"],
+           ["--dry-run", "--json"], ["--no-retention"]],
     "audit": [["--lost"], ["--lost", "--json", "HEAD~2..HEAD"], ["--knew", "a", "--when", "b:HEAD"],
               ["--knew", ".", "--when=HEAD", "--basis", "time", "--json"]],
 }

@@ -9,12 +9,14 @@ gc applies the retention policies first (retention.apply_retention).
 
 Cruft packs. gc consumes exactly the packs published when it starts (after sealing the journals no
 live writer holds; live journals are never touched) and writes the reachable objects as ONE pack
-with a trained dictionary. Unreachable objects go into a *cruft pack*: an ordinary, readable pack
-with a `pack-<name>.cruft` file beside it holding when gc found them unreachable (Unix seconds).
-Each gc writes at most one, for what it newly found unreachable; an object already in a cruft
-pack within its grace period is not copied again, so it keeps the older time. When a cruft pack's
-time is `gc.prune-expire` (2 weeks) old, gc copies what has become reachable again into the new
-pack and deletes the cruft pack: reachability is re-checked at expiry, never assumed.
+with the dictionary of the largest pack it consumes, copying every block whose objects are all kept
+as it is (docs/FORMAT.md, "gc's copy"; --aggressive trains a dictionary and recompresses).
+Unreachable objects go into a *cruft pack*: an ordinary, readable pack with a `pack-<name>.cruft`
+file beside it holding when gc found them unreachable (Unix seconds). Each gc writes at most one,
+for what it newly found unreachable; an object already in a cruft pack within its grace period is
+not copied again, so it keeps the older time. When a cruft pack's time is `gc.prune-expire` (2
+weeks) old, gc copies what has become reachable again into the new pack and deletes the cruft pack:
+reachability is re-checked at expiry, never assumed.
 
 The race, as in git: while gc runs, another process may make an old object reachable again
 without writing it anew (reset or checkout to a dangling commit, a commit on top of one). If gc
@@ -35,17 +37,26 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .errors import CorruptObject, InputError, MalformedObject, OperationError, TraceError
-from .ids import ID_LEN, ZERO_HEX, hash_bytes, is_hex_id, to_hex
+from .bulk import no_gc_pauses
+from .errors import (
+    CorruptObject,
+    InputError,
+    MalformedObject,
+    OperationError,
+    PackError,
+    TraceError,
+)
+from .ids import ID_LEN, ZERO_HEX, is_hex_id, to_hex
 from .objects import TYPE_CODES, Commit, Node, Snapshot, object_links, object_tag
+from .storage import zstd_codec as zc
 from .storage.lockfile import write_file_atomic
-from .storage.pack import list_packs, write_pack
+from .storage.pack import FRAME, OBJECTS, list_packs, write_pack
 
 if TYPE_CHECKING:
     from .refs import RefStore
     from .state import RepoState
     from .storage.objectstore import DiskObjectStore, ObjectStore
-from .storage.repack import CRUFT_EXT, RepackLock, cruft_marker, repack_packs, seal_idle_journals
+from .storage.repack import CRUFT_EXT, RepackLock, cruft_marker, replace_packs, seal_idle_journals
 
 Progress = Callable[[int], None] | None
 
@@ -104,7 +115,7 @@ def reflog_ids(log: list) -> Iterator[bytes]:
     value but the newest's. That one is the previous entry's new value unless expiry dropped it;
     the record holding a ref's value is never dropped, so following its old value would keep
     what a `reset --hard` left behind alive until the ref moves again, whatever the expiry."""
-    return _hex_values([e.new for e in log] + [e.old for e in log[1:]])
+    return _hex_values({e.new for e in log} | {e.old for e in log[1:]})  # (each once)
 
 
 def ref_roots(repo: RepoState, include_reflogs: bool = True,
@@ -161,13 +172,21 @@ def meta_ids(value: Any, _depth: int = 0) -> Iterator[bytes]:
             yield from meta_ids(v, _depth + 1)
 
 
-def links_of(store: ObjectStore, oid: bytes) -> tuple[list, list, Any]:
+def links_of(store: ObjectStore, oid: bytes, last: list | None = None) -> tuple[list, list, Any]:
     """(objects to follow, blob ids named, meta or None) of stored object `oid`: from the
-    decoded object when it is cached, else from its verified bytes without building it."""
+    decoded object when it is cached, else from its verified bytes without building it.
+    `last`: see snapshot_links (a snapshot may then name only blobs not named before)."""
     obj = store._decoded.get(oid)
     if obj is None:
+        data = store.cached_bytes(oid)
+        if data is None:
+            data = store.get_bytes(oid)
+        if data[:6] == b"\x94\xa4snap":
+            links = snapshot_links(data, last)
+            if links is not None:
+                return links
         try:
-            return object_links(store.get_bytes(oid))
+            return object_links(data)
         except MalformedObject as exc:
             raise CorruptObject(to_hex(oid), str(exc)) from None
     if isinstance(obj, Commit):
@@ -179,6 +198,62 @@ def links_of(store: ObjectStore, oid: bytes) -> tuple[list, list, Any]:
             return [], [e.blob for e in obj.items], None
         return [cid for cid, _ in obj.items], [], None
     return [], [], None
+
+
+_INT_LEN = {0xCC: 2, 0xCD: 3, 0xCE: 5, 0xCF: 9}
+_ARRAY_LEN = {0xDC: 2, 0xDD: 4}
+#: a snapshot's tail entry [bin 32, flags < 128] in canonical msgpack is 36 bytes
+_ENTRY = 36
+
+
+def snapshot_links(data: bytes, last: list | None = None) -> tuple[list, list, None] | None:
+    """object_links of a snapshot's canonical bytes without decoding its tail entry by entry
+    (most of gc's walk is snapshots): ([root] or [], tail blob ids, None). None when the bytes
+    are not a snapshot of the usual shape, e.g. a flag above 127 (object_links decides).
+
+    `last` ([bytes]): the tail of the snapshot read before, whose blobs the caller has named.
+    A tail is its parent's plus one message (until a chunk is sealed), and the walk reads a
+    history's snapshots one after the other: only the entries `last` lacks are named then."""
+    try:
+        pos = 6
+        c = data[pos]
+        pos += 1 if c < 0x80 else _INT_LEN[c]          # count: a uint
+        c = data[pos]
+        if c == 0xC0:                                  # root: nil or bin 32
+            root: list = []
+            pos += 1
+        elif c == 0xC4 and data[pos + 1] == 32:
+            root = [data[pos + 2:pos + 34]]
+            pos += 34
+        else:
+            return None
+        c = data[pos]                                  # tail: an array
+        if 0x90 <= c <= 0x9F:
+            count = c - 0x90
+            pos += 1
+        else:
+            w = _ARRAY_LEN[c]
+            count = int.from_bytes(data[pos + 1:pos + 1 + w], "big")
+            pos += 1 + w
+    except (IndexError, KeyError):
+        return None
+    tail = data[pos:]
+    if len(tail) != count * _ENTRY:
+        return None
+    start = 0
+    if last is not None:
+        if last[0].startswith(tail):  # (both are whole entries: the same first `count`)
+            return root, [], None
+        if tail.startswith(last[0]):
+            start = len(last[0])
+    if (tail[start::_ENTRY] != b"\x92" * (count - start // _ENTRY)
+            or tail[start + 1::_ENTRY] != b"\xc4" * (count - start // _ENTRY)
+            or tail[start + 2::_ENTRY] != b"\x20" * (count - start // _ENTRY)
+            or (count > start // _ENTRY and max(tail[start + 35::_ENTRY]) >= 0x80)):
+        return None
+    if last is not None:
+        last[0] = tail
+    return root, [tail[p:p + 32] for p in range(start + 3, len(tail), _ENTRY)], None
 
 
 def walk(store: ObjectStore, roots: Iterable[bytes], commits_only: bool = False,
@@ -194,13 +269,14 @@ def walk(store: ObjectStore, roots: Iterable[bytes], commits_only: bool = False,
     soft: set = set()
     stack = list(roots)
     n = 0
+    last = [b"\xff"]  # the last snapshot tail named (none yet: no tail starts with 0xff)
     while stack:
         oid = stack.pop()
         if oid in seen:
             continue
         seen.add(oid)
         try:
-            follow, named, meta = links_of(store, oid)
+            follow, named, meta = links_of(store, oid, last)
         except TraceError:
             if broken is not None and oid not in soft:
                 broken.append(oid)
@@ -283,8 +359,9 @@ def expire_reflogs(repo: RepoState, now: float | None = None, logs: dict | None 
 def gc(repo: RepoState, prune_expire_s: int | None = None, now: float | None = None,
        aggressive: bool = False, progress: Progress = None, retention: bool = True) -> GcReport:
     """Apply the retention policies (unless `retention=False`; retention.apply_retention),
-    expire reflogs, seal idle journals, pack reachable objects into one pack with a trained
-    dictionary, move newly unreachable objects to a cruft pack and drop expired cruft."""
+    expire reflogs, seal idle journals, pack reachable objects into one pack (whole blocks
+    copied when all their objects are kept; `aggressive`: a newly trained dictionary, level 19),
+    move newly unreachable objects to a cruft pack and drop expired cruft."""
     if prune_expire_s is None:
         prune_expire_s = repo.config.get_typed("gc.prune-expire")
     _check_grace(prune_expire_s)
@@ -324,51 +401,8 @@ def _collect(repo, expire_s: int, now: float | None, reflogs: bool, level: int |
     store.wait_for_sealing()
     lock = RepackLock(store.pack_dir, wait=True)
     try:
-        rep.packs_before, rep.bytes_before = usage(store)
-        logs = read_reflogs(repo)
-        if reflogs:
-            rep.reflog_entries_expired = expire_reflogs(repo, now, logs)
-        seal_idle_journals(store)
-        packs = list(reversed(store.packs()))  # oldest first: exactly these may be consumed
-        times = {p.name: cruft_time(store.pack_dir, p.name) for p in packs}
-        broken: list = []
-        keep = reachable(repo, True, progress, broken, logs, pruned)
-        if broken:  # what they would reach cannot be known: moving anything could lose it
-            raise OperationError(f"{len(broken)} object(s) reachable from refs are missing or "
-                                 f"corrupt, e.g. {broken[0].hex()}; gc stopped before moving or "
-                                 "deleting any object: run 'trace fsck'")
-        cutoff = now - expire_s
-        main, fresh, live, dropped = [], [], set(), set()
-        n = len(keep)
-        for p in packs:
-            t = times[p.name]
-            for item in _verified_objects(store, p):
-                oid = item[0]
-                if oid in keep:
-                    main.append(item)
-                elif t is None:
-                    fresh.append(item)  # found unreachable now
-                elif t > cutoff:
-                    live.add(oid)       # in a cruft pack still within its grace period
-                else:
-                    dropped.add(oid)
-                n += 1
-            if progress:
-                progress(n)
-        if expire_s == 0:  # --prune=now: what is newly unreachable gets no grace period
-            dropped.update(item[0] for item in fresh)
-        fresh = [item for item in fresh if item[0] not in live] if expire_s else []
-        cruft = _write_cruft(store, fresh, now) if fresh else None
-        consumed = [p.name for p in packs
-                    if ((t := times[p.name]) is None or t <= cutoff) and p.name != cruft]
-        repack_packs(store, objects=main, train=True, level=level, replace=consumed, locked=True)
-        _drop_orphan_markers(store.pack_dir)
-        _drop_stale_temp_packs(store.pack_dir, now)
-        fresh_ids = {item[0] for item in fresh}
-        rep.objects_kept = len({item[0] for item in main})
-        rep.objects_cruft = len(live | fresh_ids)
-        rep.objects_pruned = len(dropped - live - fresh_ids - keep)
-        rep.packs_after, rep.bytes_after = usage(store)
+        with no_gc_pauses():  # (the walk allocates ~10 containers per object, none in a cycle)
+            _collect_locked(repo, store, rep, expire_s, now, reflogs, level, progress, pruned)
     finally:
         lock.release()
     if rep.objects_pruned:  # the derived index may name pruned commits: rebuild it
@@ -376,21 +410,163 @@ def _collect(repo, expire_s: int, now: float | None, reflogs: bool, level: int |
         repo.index.rebuild()    # (which compacts it too)
     elif reflogs:           # gc, not prune: give the index's free pages back (VACUUM)
         repo.index.compact()
-    if progress:
-        progress(n)
     rep.seconds = round(time.monotonic() - t0, 3)
     return rep
 
 
-def _verified_objects(store, pack) -> Iterator[tuple]:
-    """(id, type code, bytes) of a pack, re-hashed: gc refuses to copy corrupt objects."""
-    for b in range(pack.nblocks):
-        for oid, data in pack.read_block(b, store.opts.max_object_size).items():
-            raw = bytes(data)
-            if hash_bytes(raw) != oid:
-                raise CorruptObject(to_hex(oid), f"in pack {pack.name}; gc stopped before "
-                                                 "moving or deleting any object: run 'trace fsck'")
-            yield oid, TYPE_CODES[object_tag(raw)], raw
+def _collect_locked(repo, store, rep: GcReport, expire_s: int, now: float, reflogs: bool,
+                    level: int | None, progress: Progress, pruned: frozenset) -> None:
+    """_collect's work under repack.lock."""
+    rep.packs_before, rep.bytes_before = usage(store)
+    logs = read_reflogs(repo)
+    if reflogs:
+        rep.reflog_entries_expired = expire_reflogs(repo, now, logs)
+    seal_idle_journals(store)
+    packs = list(reversed(store.packs()))  # oldest first: exactly these may be consumed
+    times = {p.name: cruft_time(store.pack_dir, p.name) for p in packs}
+    _check_packs(packs)
+    broken: list = []
+    keep = reachable(repo, True, progress, broken, logs, pruned)
+    if broken:  # what they would reach cannot be known: moving anything could lose it
+        raise OperationError(f"{len(broken)} object(s) reachable from refs are missing or "
+                             f"corrupt, e.g. {broken[0].hex()}; gc stopped before moving or "
+                             "deleting any object: run 'trace fsck'")
+    cutoff = now - expire_s
+    reuse = level is None  # (--aggressive recompresses everything with a new dictionary)
+    zdict = _output_dictionary(store, packs) if reuse else None
+    parts, fresh, live, dropped, kept, n = _sort_objects(
+        store, packs, keep, times, cutoff, zdict if reuse else False, progress, len(keep))
+    if expire_s == 0:  # --prune=now: what is newly unreachable gets no grace period
+        dropped.update(item[0] for item in fresh)
+    fresh = [item for item in fresh if item[0] not in live] if expire_s else []
+    cruft = _write_cruft(store, fresh, now) if fresh else None
+    consumed = [p.name for p in packs
+                if ((t := times[p.name]) is None or t <= cutoff) and p.name != cruft]
+    if not reuse:
+        zdict = zc.train_dictionary([d for _o, t, d in parts[0][1] if t == 1][:20000])
+    replace_packs(store, parts, zdict=zdict, level=level, replace=consumed)
+    _drop_orphan_markers(store.pack_dir)
+    _drop_stale_temp_packs(store.pack_dir, now)
+    fresh_ids = {item[0] for item in fresh}
+    rep.objects_kept = kept
+    rep.objects_cruft = len(live | fresh_ids)
+    rep.objects_pruned = len(dropped - live - fresh_ids - keep)
+    rep.packs_after, rep.bytes_after = usage(store)
+    if progress:
+        progress(n)
+
+
+def _check_packs(packs: list) -> None:
+    """Refuse to start on a pack whose bytes were damaged since it was written: gc copies
+    objects without re-hashing them (their pack was written from hash-verified objects, and its
+    blake3 checksum, its index's and each block's zstd content checksum show the bytes are the
+    ones written), so it checks those first, and that the index's block table covers the pack."""
+    for p in packs:
+        problem = None
+        try:
+            if not p.verify_index_checksum():
+                problem = "its index fails its checksum"
+            elif not p.verify_pack_checksum():
+                problem = "it fails its checksum"
+            else:
+                problem = _tiling_problem(p)
+        except (OSError, TraceError) as exc:
+            problem = str(exc)
+        if problem:
+            raise PackError(f"pack file objects/pack/pack-{p.name}.pack is damaged ({problem}); "
+                            "gc stopped before moving or deleting any object: run 'trace fsck'")
+
+
+def _tiling_problem(p) -> str | None:
+    """Whether the index's blocks tile the pack from its header to its checksum (an index that
+    left a block out would make gc drop that block's objects)."""
+    pos = 16 + len(p.zdict() or b"")
+    for b in range(p.nblocks):
+        off, clen, _ulen = p.block_info(b)
+        if off != pos:
+            return f"block {b} does not start where block {b - 1} ends"
+        pos += clen
+    if pos != os.fstat(p._file()).st_size - 32:
+        return "its blocks do not end where its checksum starts"
+    return None
+
+
+def _output_dictionary(store, packs: list) -> bytes | None:
+    """The dictionary of the largest pack gc consumes (None if it has none): blocks compressed
+    with it are copied as they are. gc trains a new one only with --aggressive."""
+    if not packs:
+        return None
+    largest = max(packs, key=lambda p: os.path.getsize(p.pack_path))
+    return largest.zdict()
+
+
+#: (array marker, tag length marker, the tag's first letter) of canonical object bytes -> code
+_HEADS = {(0x92, 0xA4, 0x62): 1, (0x93, 0xA4, 0x6E): 2, (0x94, 0xA4, 0x73): 3,
+          (0x92, 0xA6, 0x63): 4}
+_TAGS = {1: b"blob", 2: b"node", 3: b"snap", 4: b"commit"}
+
+
+def _type_code(raw) -> int:
+    """The type code of canonical object bytes (a memoryview into a block), as object_tag."""
+    code = _HEADS.get((raw[0], raw[1], raw[2])) if len(raw) > 8 else None
+    if code is None or raw[2:2 + len(_TAGS[code])] != _TAGS[code]:
+        return TYPE_CODES[object_tag(bytes(raw))]
+    return code
+
+
+def _sort_objects(store, packs: list, keep: set, times: dict, cutoff: float,
+                  zdict: bytes | None | bool, progress: Progress, n: int) -> tuple:
+    """Read every block of `packs` once and sort its objects: kept, newly unreachable (fresh),
+    cruft still in its grace period (live), past it (dropped). Returns (parts for
+    write_pack_parts, fresh, live, dropped, objects kept, n). A block whose objects are all kept
+    and not yet taken from another block is copied verbatim when its pack's dictionary is
+    `zdict` (False: never); the kept objects of other blocks are recompressed, grouped by type."""
+    limit = store.opts.max_object_size
+    cache = store._cache
+    frames: dict = {1: [], 2: [], 3: [], 4: []}
+    loose: dict = {1: [], 2: [], 3: [], 4: []}
+    fresh: list = []
+    live: set = set()
+    dropped: set = set()
+    written: set = set()
+    for p in packs:
+        t = times[p.name]
+        copy = zdict is not False and p.zdict() == zdict
+        for b in range(p.nblocks):
+            try:
+                frame = p.read_frame(b, limit)
+                recs = cache.get((p.name, b))  # (the walk read it: checked then)
+                if recs is None:
+                    recs = p.parse_frame(b, frame, limit)
+            except (PackError, MalformedObject) as exc:
+                raise PackError(f"pack file objects/pack/pack-{p.name}.pack is damaged ({exc}); "
+                                "gc stopped before moving or deleting any object: run "
+                                "'trace fsck'") from None
+            n += len(recs)
+            if copy and recs and keep.issuperset(recs) and written.isdisjoint(recs):
+                tl = [(oid, _type_code(data)) for oid, data in recs.items()]
+                frames[tl[0][1]].append((FRAME, frame, p.block_info(b)[2], tl))
+                written.update(recs)
+                continue
+            for oid, data in recs.items():
+                if oid in keep:
+                    if oid not in written:
+                        written.add(oid)
+                        code = _type_code(data)
+                        loose[code].append((oid, code, bytes(data)))
+                elif t is None:
+                    fresh.append((oid, _type_code(data), bytes(data)))  # found unreachable now
+                elif t > cutoff:
+                    live.add(oid)       # in a cruft pack still within its grace period
+                else:
+                    dropped.add(oid)
+        if progress:
+            progress(n)
+    if zdict is False:  # one stream (the dictionary is trained on its blobs), grouped by type
+        parts = [(OBJECTS, [o for c in (1, 2, 3, 4) for o in loose[c]])]
+    else:
+        parts = [x for c in (1, 2, 3, 4) for x in [*frames[c], (OBJECTS, loose[c])]]
+    return parts, fresh, live, dropped, len(written), n
 
 
 def _write_cruft(store, objects: list, now: float) -> str:

@@ -49,7 +49,7 @@ def repack(obj, dictionary=True) -> None:
               help="List the sub-agents the retention policies would prune; change nothing."),
          flag("--no-retention", dest="no_retention",
               help="Do not apply the retention policies (prune no sub-agent)."),
-         JSON)
+         JSON, fast=True)
 def gc(obj, prune_expire=None, aggressive=False, dry_run=False, no_retention=False,
        as_json=False) -> None:
     """Apply retention policies, repack reachable objects into one pack, prune old garbage."""

@@ -13,7 +13,7 @@ from . import journal as jn
 from . import safefs
 from . import zstd_codec as zc
 from .objectstore import DiskObjectStore, try_lock
-from .pack import Pack, grouped_by_type, list_packs, write_pack
+from .pack import FRAME, OBJECTS, Pack, grouped_by_type, list_packs, write_pack, write_pack_parts
 
 LOCK_NAME = "repack.lock"
 #: A cruft pack (unreachable objects kept for gc's grace period, see trace_core/gc.py) is a pack
@@ -220,6 +220,21 @@ def repack_packs(store: DiskObjectStore, objects: Iterable[tuple] | None = None,
     finally:
         if lock is not None:
             lock.release()
+
+
+def replace_packs(store: DiskObjectStore, parts: list, *, zdict: bytes | None,
+                  level: int | None, replace: Iterable[str]) -> str | None:
+    """Write `parts` (pack.write_pack_parts) as one pack, then drop the packs named in `replace`
+    (those whose objects the parts carry). The caller holds RepackLock. Returns the new pack's
+    name, or None when the parts hold no object."""
+    level = level if level is not None else store.opts.level
+    empty = all(not part[1] for part in parts if part[0] == OBJECTS) and not any(
+        part[0] == FRAME for part in parts)
+    name = None if empty else write_pack_parts(store.pack_dir, parts, zdict=zdict, level=level,
+                                               fsync=store.opts.durability == "full")
+    _unpublish(store.pack_dir, [n for n in replace if n != name])
+    store.refresh()
+    return name
 
 
 def pack_names(store: DiskObjectStore) -> list:
