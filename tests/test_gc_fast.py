@@ -123,6 +123,32 @@ def test_an_object_in_two_packs_is_written_once(repo):
     assert count == len(ids) == rep.objects_kept == len(reachable(repo))
 
 
+@pytest.mark.parametrize("bad_first", [True, False])
+def test_a_wrong_copy_of_a_duplicated_object_stops_gc(repo, bad_first):
+    """Two packs hold one object, one of them written wrong under valid checksums: gc does not
+    re-hash what it copies, so it must not keep the wrong copy and drop the right one (oldest
+    first decides which is taken); it stops, naming the pack of the wrong copy."""
+    from trace_core.objects import TYPE_CODES
+    talk(repo, 5)
+    seal_idle_journals(repo.store)
+    oid = repo.get_snapshot(repo.get_commit(repo.head_commit()).snapshot).tail[-1].blob
+    good = repo.store.get_bytes(oid)
+    bad = good.replace(b"answer", b"ANSWER")
+    assert bad != good
+    wrong = write_pack(repo.store.pack_dir, [(oid, TYPE_CODES["blob"], bad)])
+    d = repo.store.pack_dir
+    wrong_idx = os.path.join(d, f"pack-{wrong}.idx")
+    others = [n for n in list_packs(d) if n != wrong]
+    t = os.stat(os.path.join(d, f"pack-{others[0]}.idx")).st_mtime
+    os.utime(wrong_idx, (t - 10, t - 10) if bad_first else (t + 10, t + 10))
+    before = _state(repo)
+    top = os.path.dirname(repo.trace_dir)
+    repo.close()
+    assert_one_line_error(invoke(top, "gc"), f"pack-{wrong}.pack", "does not match its id")
+    with Repository.open(top) as r:
+        assert _state(r) == before  # nothing moved or deleted: the right copy is still there
+
+
 def test_gc_keeps_the_dictionary_of_the_largest_pack(repo):
     talk(repo, 150)
     repack(repo.store, train=True)

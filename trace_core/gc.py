@@ -46,7 +46,7 @@ from .errors import (
     PackError,
     TraceError,
 )
-from .ids import ID_LEN, ZERO_HEX, is_hex_id, to_hex
+from .ids import ID_LEN, ZERO_HEX, hash_bytes, is_hex_id, to_hex
 from .objects import TYPE_CODES, Commit, Node, Snapshot, object_links, object_tag
 from .storage import zstd_codec as zc
 from .storage.lockfile import write_file_atomic
@@ -473,8 +473,7 @@ def _check_packs(packs: list) -> None:
         except (OSError, TraceError) as exc:
             problem = str(exc)
         if problem:
-            raise PackError(f"pack file objects/pack/pack-{p.name}.pack is damaged ({problem}); "
-                            "gc stopped before moving or deleting any object: run 'trace fsck'")
+            raise _damaged(p, problem)
 
 
 def _tiling_problem(p) -> str | None:
@@ -528,7 +527,7 @@ def _sort_objects(store, packs: list, keep: set, times: dict, cutoff: float,
     fresh: list = []
     live: set = set()
     dropped: set = set()
-    written: set = set()
+    written: dict = {}    # id -> (pack, block) of the copy taken
     for p in packs:
         t = times[p.name]
         copy = zdict is not False and p.zdict() == zdict
@@ -539,19 +538,20 @@ def _sort_objects(store, packs: list, keep: set, times: dict, cutoff: float,
                 if recs is None:
                     recs = p.parse_frame(b, frame, limit)
             except (PackError, MalformedObject) as exc:
-                raise PackError(f"pack file objects/pack/pack-{p.name}.pack is damaged ({exc}); "
-                                "gc stopped before moving or deleting any object: run "
-                                "'trace fsck'") from None
+                raise _damaged(p, str(exc)) from None
             n += len(recs)
-            if copy and recs and keep.issuperset(recs) and written.isdisjoint(recs):
+            if copy and recs and keep.issuperset(recs) and written.keys().isdisjoint(recs):
                 tl = [(oid, _type_code(data)) for oid, data in recs.items()]
                 frames[tl[0][1]].append((FRAME, frame, p.block_info(b)[2], tl))
-                written.update(recs)
+                written.update(dict.fromkeys(recs, (p, b)))
                 continue
             for oid, data in recs.items():
                 if oid in keep:
-                    if oid not in written:
-                        written.add(oid)
+                    first = written.get(oid)
+                    if first is not None:
+                        _check_duplicate(store, oid, data, p, first)
+                    else:
+                        written[oid] = (p, b)
                         code = _type_code(data)
                         loose[code].append((oid, code, bytes(data)))
                 elif t is None:
@@ -567,6 +567,25 @@ def _sort_objects(store, packs: list, keep: set, times: dict, cutoff: float,
     else:
         parts = [x for c in (1, 2, 3, 4) for x in [*frames[c], (OBJECTS, loose[c])]]
     return parts, fresh, live, dropped, len(written), n
+
+
+def _damaged(p, problem: str) -> PackError:
+    return PackError(f"pack file objects/pack/pack-{p.name}.pack is damaged ({problem}); gc "
+                     "stopped before moving or deleting any object: run 'trace fsck'")
+
+
+def _check_duplicate(store, oid: bytes, data, p, first: tuple) -> None:
+    """An object kept from one pack and found again in another: both copies must hash to its id.
+    gc copies objects without re-hashing them (their packs' checksums show their bytes are the
+    ones written), so a copy written wrong under a valid checksum could otherwise be kept and
+    the right one dropped; two copies are rare (two writers stored the same message), and this
+    checks them only."""
+    if hash_bytes(bytes(data)) != oid:
+        raise _damaged(p, f"its copy of object {to_hex(oid)} does not match its id")
+    fp, fb = first
+    recs = store._cache.get((fp.name, fb)) or fp.read_block(fb, store.opts.max_object_size)
+    if hash_bytes(bytes(recs[oid])) != oid:
+        raise _damaged(fp, f"its copy of object {to_hex(oid)} does not match its id")
 
 
 def _write_cruft(store, objects: list, now: float) -> str:
