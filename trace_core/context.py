@@ -43,17 +43,29 @@ def materialize(repo: RepoState, fmt: str = "openai", rev: str = "HEAD",
     pairs and pending calls in the prompt, each repair reported through `repo.warn`; the stored
     context is unchanged."""
     from .bulk import no_gc_pauses
-    from .materialize import render
+    from .materialize import keep, kept, render
+    cid = rev_or_none(repo, rev)
+    snap = repo.get_snapshot(repo.get_commit(cid).snapshot) if cid is not None else None
+    key = (snap.id if snap is not None else None, fmt, repair)
     with no_gc_pauses():
-        entries = entries_at(repo, rev_or_none(repo, rev))
+        hit = kept(repo.store, key)
+    if hit is not None:
+        for note in hit[1]:
+            repo.warn(f"repaired: {note}")
+        return hit[0]
+    with no_gc_pauses():
+        entries = chunked.entries(snap, repo.get_node) if snap is not None else []
         msgs = entry_messages(repo, entries)
         ids, flags = [e.blob.hex() for e in entries], [e.flags for e in entries]
+        notes: list[str] = []
         if repair is not None:
             from .toolpairs import repair as repair_pass
             fixed = repair_pass(msgs, repair)
-            for note in fixed.notes:
-                repo.warn(f"repaired: {note}")
+            notes = fixed.notes
             msgs = fixed.messages
             ids = ["" if o is None else ids[o] for o in fixed.origins]
             flags = [0 if o is None else flags[o] for o in fixed.origins]
-        return render(fmt, msgs, ids, flags)
+        out = keep(repo.store, key, render(fmt, msgs, ids, flags), notes)
+    for note in notes:
+        repo.warn(f"repaired: {note}")
+    return out

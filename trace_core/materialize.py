@@ -6,11 +6,18 @@ their neutral form and writes one provider format, meeting its rules by construc
 results follow their calls; Anthropic roles alternate, system hoisted, no empty content). A part
 a format cannot carry is left out, never invented; docs/materialization.md has the shapes x
 formats matrix. Every function here is deterministic: the same snapshot gives the same bytes.
+
+Because of that, a rendered prompt is kept per snapshot id (`kept` / `keep`, a few per store): a
+second materialize of the same context copies the kept prompt instead of reading and rendering
+every message again. The copy is shallow where a message holds only strings and numbers, so it
+costs one small dict per message, allocated together, whatever the history behind it.
 """
 
 from __future__ import annotations
 
 import json
+import weakref
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,6 +26,79 @@ from .messages import message_text, text_of
 from .shapes import ANTHROPIC, CHAT, RESPONSES, Part, arrange, neutral
 
 FORMATS = ("openai", "openai-responses", "anthropic", "text", "json")
+
+#: rendered prompts kept per store (an agent alternates a few contexts at most; each prompt of a
+#: 100,000-message context holds ~100,000 small dicts whose strings it shares with the messages)
+KEPT_MAX = 2
+_FLAT, _FLAT_BLOCKS, _DEEP = 0, 1, 2    # how `_fresh` copies one message of a kept prompt
+_kept: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # store -> {key: _Kept}
+
+
+class _Kept:
+    """A rendered prompt, the copy plan of each of its messages, and the repair notes it had."""
+
+    __slots__ = ("value", "plan", "notes")
+
+    def __init__(self, value: Any, notes: Sequence[str]) -> None:
+        self.value = value
+        self.notes = tuple(notes)
+        msgs = value.get("messages") if isinstance(value, dict) else value
+        self.plan = [_plan(m) for m in msgs] if isinstance(msgs, list) else []
+
+
+def _plan(m: Any) -> int:
+    if type(m) is not dict:
+        return _DEEP
+    deep = [k for k, x in m.items() if isinstance(x, (dict, list))]
+    if not deep:
+        return _FLAT
+    c = m.get("content")
+    if deep == ["content"] and isinstance(c, list) and all(
+            type(b) is dict and not any(isinstance(x, (dict, list)) for x in b.values())
+            for b in c):
+        return _FLAT_BLOCKS
+    return _DEEP
+
+
+def _fresh_list(msgs: list, plan: list) -> list:
+    return [m.copy() if p == _FLAT else
+            {**m, "content": [b.copy() for b in m["content"]]} if p == _FLAT_BLOCKS else
+            _copy(m) for m, p in zip(msgs, plan, strict=True)]
+
+
+def kept(store: object, key: tuple) -> tuple[Any, tuple[str, ...]] | None:
+    """A fresh copy of the prompt kept for `key` (snapshot id, format, repair) in `store`'s
+    cache, and its repair notes; None when none is kept."""
+    entries = _kept.get(store)
+    if entries is None:
+        return None
+    k = entries.get(key)
+    if k is None:
+        return None
+    entries.move_to_end(key)
+    return _fresh(k), k.notes
+
+
+def keep(store: object, key: tuple, value: Any, notes: Sequence[str] = ()) -> Any:
+    """Keep `value` (just rendered, not handed out yet) for `key`; return a copy to hand out."""
+    entries = _kept.get(store)
+    if entries is None:
+        entries = _kept[store] = OrderedDict()
+    k = entries[key] = _Kept(value, notes)
+    while len(entries) > KEPT_MAX:
+        entries.popitem(last=False)
+    return _fresh(k)
+
+
+def _fresh(k: _Kept) -> Any:
+    v = k.value
+    if isinstance(v, list):
+        return _fresh_list(v, k.plan)
+    if isinstance(v, dict):
+        out = {key: _copy(x) for key, x in v.items() if key != "messages"}
+        out["messages"] = _fresh_list(v["messages"], k.plan)
+        return out
+    return v    # text: a str
 
 
 def _copy(v: Any) -> Any:
