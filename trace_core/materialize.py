@@ -61,6 +61,8 @@ def _plan(m: Any) -> int:
 
 
 def _fresh_list(msgs: list, plan: list) -> list:
+    if _FLAT_BLOCKS not in plan and _DEEP not in plan:
+        return [m.copy() for m in msgs]     # the common case (text messages), quickly
     return [m.copy() if p == _FLAT else
             {**m, "content": [b.copy() for b in m["content"]]} if p == _FLAT_BLOCKS else
             _copy(m) for m, p in zip(msgs, plan, strict=True)]
@@ -80,14 +82,18 @@ def kept(store: object, key: tuple) -> tuple[Any, tuple[str, ...]] | None:
 
 
 def keep(store: object, key: tuple, value: Any, notes: Sequence[str] = ()) -> Any:
-    """Keep `value` (just rendered, not handed out yet) for `key`; return a copy to hand out."""
+    """Keep a copy of `value` (just rendered, not handed out yet) for `key`; return `value`.
+    (The copy's dicts are allocated one after another, so copying them again later reads
+    memory in order, not wherever rendering left each message.)"""
     entries = _kept.get(store)
     if entries is None:
         entries = _kept[store] = OrderedDict()
-    k = entries[key] = _Kept(value, notes)
+    k = _Kept(value, notes)
+    k.value = _fresh(k)
+    entries[key] = k
     while len(entries) > KEPT_MAX:
         entries.popitem(last=False)
-    return _fresh(k)
+    return value
 
 
 def _fresh(k: _Kept) -> Any:

@@ -24,8 +24,10 @@ from ..objects import Commit, Entry, Node, Snapshot
 from ..state import RepoState
 from ..toolpairs import Pairing, Pending, Problem, analyze
 
-#: first-parent commits read back looking for a snapshot with a kept tally
-WALK_MAX = 256
+#: first-parent commits read back looking for a snapshot with a kept tally: at most this many,
+#: and at most half the context's length (reading a commit costs about what reading an entry's
+#: message does, so beyond that reading the whole context is cheaper)
+WALK_MAX = 50_000
 _MEMO_MAX = 64
 _memo: dict[bytes, Tally] = {}      # snapshot id -> tally (a function of the id: any repository)
 
@@ -106,7 +108,7 @@ def entries_from(snap: Snapshot, start: int, get_node: chunked.GetNode) -> list[
 def _extended(repo: RepoState, commit: Commit, snap: Snapshot) -> Tally | None:
     c = commit
     try:
-        for _ in range(WALK_MAX):
+        for _ in range(min(WALK_MAX, snap.count // 2 + 1)):
             if not c.parents:
                 return None
             c = repo.get_commit(c.parents[0])
