@@ -274,3 +274,48 @@ def test_a_kept_repaired_prompt_repeats_its_repair_notes(repo):
     assert repo.materialize("openai", repair="drop-orphans") == fixed
     assert [w for w in repo.warnings if w.startswith("repaired:")] == notes * 2
     assert len(repo.materialize("openai")) == 2         # the unrepaired prompt is its own
+
+
+def test_a_context_grown_by_appending_reads_only_the_new_messages(repo):
+    repo.append_many(KEPT)
+    repo.materialize("anthropic")
+    read = []
+    get_blob = repo.get_blob
+    repo.get_blob = lambda oid: read.append(oid) or get_blob(oid)
+    for i in range(3):
+        repo.append({"role": "user", "content": f"next {i}"})
+        read.clear()
+        fmt = ("openai", "json", "text")[i]
+        out = repo.materialize(fmt)
+        assert len(read) == 1     # the appended message only
+        entries = repo.entries_at(repo.head_commit())
+        assert out == render(fmt, [get_blob(e.blob).message for e in entries],
+                             [e.blob.hex() for e in entries], [e.flags for e in entries])
+    # any other change reads the context whole, and is rendered as it now is
+    repo.drop(0)
+    repo.pin(1)
+    repo.append({"role": "user", "content": "after the drop"})
+    read.clear()
+    out = repo.materialize("json")
+    entries = repo.entries_at(repo.head_commit())
+    assert len(read) == len(entries) and out[1]["pinned"] and len(out) == len(KEPT) + 3
+    assert [m["message"] for m in out] == [get_blob(e.blob).message for e in entries]
+
+
+def test_a_loop_rendering_each_context_once_keeps_no_copies(repo):
+    from trace_core import materialize as mat
+    repo.append({"role": "user", "content": "a"})
+    repo.materialize()                                  # a store's first render is kept
+    kept = mat._stores[repo.store].kept
+    assert len(kept) == 1
+    for i in range(3):                                  # append, materialize, append, ...
+        repo.append({"role": "user", "content": str(i)})
+        repo.materialize()
+    assert len(kept) == 1                               # not one of those was kept
+    repo.materialize()                                  # asked again: rendered, now kept
+    snap = repo.get_commit(repo.head_commit()).snapshot
+    assert (snap, "openai", None) in kept
+    read = []
+    get_blob = repo.get_blob
+    repo.get_blob = lambda oid: read.append(oid) or get_blob(oid)
+    assert len(repo.materialize()) == 4 and read == []

@@ -1,7 +1,8 @@
 """Per-snapshot tallies (trace_core.plumbing.tally) behind status: the kept and incremental result
 equals a full scan of the context on random histories (tool calls in three shapes, drops,
-edits, pins, merges, resets), costs only what was appended since the last status, and survives
-index files made before tallies existed or damaged tally rows."""
+edits, pins, merges, resets), and so does materialize's read extended from its last one; it
+costs only what was appended since the last status, and survives index files made before
+tallies existed or damaged tally rows."""
 
 from __future__ import annotations
 
@@ -80,6 +81,17 @@ def expected(repo) -> dict:
             "broken_pairs": [x.to_dict() for x in p.problems]}
 
 
+def read_whole(repo) -> list:
+    head = repo.head_commit()
+    entries = repo.entries_at(head) if head is not None else []
+    return [(e.blob.hex(), e.flags, repo.get_blob(e.blob).message) for e in entries]
+
+
+def rendered(repo) -> list:
+    """The context as materialize reads it (extended from its last read when it can be)."""
+    return [(m["blob"], m["flags"], m["message"]) for m in repo.materialize("json")]
+
+
 def reported(repo) -> dict:
     d = repo.status().to_dict()
     return {k: d[k] for k in ("entries", "pinned", "pending_calls", "broken_pairs")}
@@ -140,7 +152,9 @@ def test_status_from_tallies_equals_a_full_scan(tmp_path_factory, ops):
                 apply(repo, op)
             if look:    # status after some operations only: others are derived over several
                 assert reported(repo) == expected(repo)
+                assert rendered(repo) == read_whole(repo)
         assert reported(repo) == expected(repo)
+        assert rendered(repo) == read_whole(repo)
     finally:
         repo.close()
 

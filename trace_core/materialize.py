@@ -9,7 +9,8 @@ formats matrix. Every function here is deterministic: the same snapshot gives th
 
 Because of that, a rendered prompt is kept per snapshot id (`kept` / `keep`, a few per store): a
 second materialize of the same context copies the kept prompt instead of reading and rendering
-every message again. The copy is shallow where a message holds only strings and numbers, so it
+every message again (a store whose renders are never asked for twice keeps none: keeping costs
+a copy). The copy is shallow where a message holds only strings and numbers, so it
 costs one small dict per message, allocated together, whatever the history behind it.
 """
 
@@ -31,7 +32,21 @@ FORMATS = ("openai", "openai-responses", "anthropic", "text", "json")
 #: 100,000-message context holds ~100,000 small dicts whose strings it shares with the messages)
 KEPT_MAX = 2
 _FLAT, _FLAT_BLOCKS, _DEEP = 0, 1, 2    # how `_fresh` copies one message of a kept prompt
-_kept: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # store -> {key: _Kept}
+
+
+class _Prompts:
+    """The prompts kept for one store, the key of its last render, and whether that render
+    was asked for again since."""
+
+    __slots__ = ("kept", "last", "repeated")
+
+    def __init__(self) -> None:
+        self.kept: OrderedDict = OrderedDict()
+        self.last: tuple | None = None
+        self.repeated = True    # (a store's first render is kept)
+
+
+_stores: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # store -> _Prompts
 
 
 class _Kept:
@@ -43,7 +58,10 @@ class _Kept:
         self.value = value
         self.notes = tuple(notes)
         msgs = value.get("messages") if isinstance(value, dict) else value
-        self.plan = [_plan(m) for m in msgs] if isinstance(msgs, list) else []
+        # (a text message, {"role": str, "content": str}, is told apart inline: most are)
+        self.plan = [_FLAT if type(m) is dict and len(m) == 2 and type(m.get("content")) is str
+                     and type(m.get("role")) is str else _plan(m) for m in msgs] \
+            if isinstance(msgs, list) else []
 
 
 def _plan(m: Any) -> int:
@@ -71,28 +89,35 @@ def _fresh_list(msgs: list, plan: list) -> list:
 def kept(store: object, key: tuple) -> tuple[Any, tuple[str, ...]] | None:
     """A fresh copy of the prompt kept for `key` (snapshot id, format, repair) in `store`'s
     cache, and its repair notes; None when none is kept."""
-    entries = _kept.get(store)
-    if entries is None:
+    s = _stores.get(store)
+    if s is None:
         return None
-    k = entries.get(key)
+    if key == s.last:
+        s.repeated = True
+    k = s.kept.get(key)
     if k is None:
         return None
-    entries.move_to_end(key)
+    s.kept.move_to_end(key)
     return _fresh(k), k.notes
 
 
 def keep(store: object, key: tuple, value: Any, notes: Sequence[str] = ()) -> Any:
-    """Keep a copy of `value` (just rendered, not handed out yet) for `key`; return `value`.
-    (The copy's dicts are allocated one after another, so copying them again later reads
-    memory in order, not wherever rendering left each message.)"""
-    entries = _kept.get(store)
-    if entries is None:
-        entries = _kept[store] = OrderedDict()
-    k = _Kept(value, notes)
-    k.value = _fresh(k)
-    entries[key] = k
-    while len(entries) > KEPT_MAX:
-        entries.popitem(last=False)
+    """Keep a copy of `value` (just rendered, not handed out yet) for `key` when this store's
+    renders are asked for again: its first render, a render asked for a second time, and any
+    render after one that was; return `value`. An agent's loop that renders each new context
+    once so pays no copy. (The copy's dicts are allocated one after another, so copying them
+    again later reads memory in order, not wherever rendering left each message.)"""
+    s = _stores.get(store)
+    if s is None:
+        s = _stores[store] = _Prompts()
+    worth = s.repeated
+    s.last, s.repeated = key, False
+    if worth:
+        k = _Kept(value, notes)
+        k.value = _fresh(k)
+        s.kept[key] = k
+        while len(s.kept) > KEPT_MAX:
+            s.kept.popitem(last=False)
     return value
 
 

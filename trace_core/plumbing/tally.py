@@ -62,22 +62,36 @@ def whole(repo: RepoState, snap: Snapshot) -> Tally:
 def extend(repo: RepoState, base: Snapshot, t: Tally, snap: Snapshot) -> Tally | None:
     """The tally of `snap` from `t`, the tally of `base`, when `snap` is `base` with entries
     appended (reading only those); None when it is not."""
+    if t.entries != base.count:
+        return None
+    new = appended(base, snap, repo.get_node)
+    if new is None:
+        return None
+    if not new:
+        return t
+    res = analyze([repo.get_blob(e.blob).message for e in new], base.count, t.pairing.pending)
+    return Tally(t.entries + len(new), t.pinned + sum(e.pinned for e in new),
+                 Pairing(t.pairing.problems + res.problems, res.pending))
+
+
+def appended(base: Snapshot, snap: Snapshot, get_node: chunked.GetNode) -> list[Entry] | None:
+    """The entries appended to `base` to make `snap` (reading only those and the path down to
+    them), or None when `snap` is not `base` with entries appended: proved by rebuilding `snap`
+    from `base` and them (the tree is canonical: equal ids, equal entry lists)."""
     k = snap.count - base.count
-    if k < 0 or t.entries != base.count:
+    if k < 0:
         return None
     if k == 0:
-        return t if snap.id == base.id else None
-    new = entries_from(snap, base.count, repo.get_node)
+        return [] if snap.id == base.id else None
+    new = entries_from(snap, base.count, get_node)
     if len(new) != k:
         return None
 
     def no_write(node: Node) -> None:
         pass
-    if chunked.append(base, new, repo.get_node, no_write).id != snap.id:
+    if chunked.append(base, new, get_node, no_write).id != snap.id:
         return None
-    res = analyze([repo.get_blob(e.blob).message for e in new], base.count, t.pairing.pending)
-    return Tally(t.entries + k, t.pinned + sum(e.pinned for e in new),
-                 Pairing(t.pairing.problems + res.problems, res.pending))
+    return new
 
 
 def entries_from(snap: Snapshot, start: int, get_node: chunked.GetNode) -> list[Entry]:
