@@ -1,4 +1,5 @@
-"""The commit index: a derived, disposable SQLite cache of commit metadata and token counts.
+"""The commit index: a derived, disposable SQLite cache of commit metadata, token counts and
+per-snapshot tallies (trace_core.plumbing.tally).
 
 Rows are filled lazily from the object store the first time a commit is asked for, together with
 its unindexed ancestors, so a missing, stale or corrupt `index.sqlite` is rebuilt, never trusted.

@@ -1,15 +1,15 @@
 """Per-snapshot tallies for status: entry count, pinned entries, broken tool-call pairs and the
 calls pending at the end, kept in the index per snapshot id and derived from an ancestor's
-tally by reading only the entries appended since (docs/plumbing.md, FORMAT.md §11).
+tally by reading only the entries appended since (docs/porcelain.md, FORMAT.md §11).
 
 A tally is a function of the snapshot's entries alone. `tally_at` finds one kept for the
-commit's snapshot, or walks first parents (at most WALK_MAX commits) to the nearest snapshot
-with one and extends it, or, when no ancestor has one or the context did not grow by appending
-from it (a drop, an edit, a merge, a reset in between), reads the whole context once. Extending
-is exact: pairing is a left-to-right scan whose only state across a boundary is the calls still
-open there, which are the base's pending calls; and the base is proved to be a prefix of the
-context by rebuilding the context from it (the chunked tree is canonical, so equal ids mean
-equal entry lists).
+commit's snapshot, or walks first parents (at most half the context's length) to the nearest
+snapshot with one and extends it, or, when no ancestor has one or the context did not grow by
+appending from it (a drop, an edit, a merge, a reset in between), reads the whole context once.
+Extending is exact: pairing is a left-to-right scan whose only state across a boundary is the
+calls still open there, which are the base's pending calls; and the base is proved to be a
+prefix of the context by rebuilding the context from it (the chunked tree is canonical, so
+equal ids mean equal entry lists).
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ _memo: dict[bytes, Tally] = {}      # snapshot id -> tally (a function of the id
 
 
 class Tally(NamedTuple):
+    """What status reports of a context: its entries, pinned entries, and tool-call pairing."""
+
     entries: int
     pinned: int
     pairing: Pairing
