@@ -3,9 +3,10 @@ calls pending at the end, kept in the index per snapshot id and derived from an 
 tally by reading only the entries appended since (docs/porcelain.md, FORMAT.md §11).
 
 A tally is a function of the snapshot's entries alone. `tally_at` finds one kept for the
-commit's snapshot, or walks first parents (at most half the context's length) to the nearest
-snapshot with one and extends it, or, when no ancestor has one or the context did not grow by
-appending from it (a drop, an edit, a merge, a reset in between), reads the whole context once.
+commit's snapshot, or walks first parents (at most WALK_MAX, and a sixteenth of the context's
+length) to the nearest snapshot with one and extends it, or, when none has one or the context
+did not grow by appending from it (a drop, an edit, a merge, a reset in between), reads the
+whole context once.
 Extending is exact: pairing is a left-to-right scan whose only state across a boundary is the
 calls still open there, which are the base's pending calls; and the base is proved to be a
 prefix of the context by rebuilding the context from it (the chunked tree is canonical, so
@@ -25,9 +26,10 @@ from ..state import RepoState
 from ..toolpairs import Pairing, Pending, Problem, analyze
 
 #: first-parent commits read back looking for a snapshot with a kept tally: at most this many,
-#: and at most half the context's length (reading a commit costs about what reading an entry's
-#: message does, so beyond that reading the whole context is cheaper)
-WALK_MAX = 50_000
+#: and at most a sixteenth of the context's length (a step reads a commit and asks the index,
+#: about what reading one message costs: a walk that finds nothing then adds at most ~6% to
+#: the whole read it falls back to)
+WALK_MAX = 1024
 _MEMO_MAX = 64
 _memo: dict[bytes, Tally] = {}      # snapshot id -> tally (a function of the id: any repository)
 
@@ -124,7 +126,7 @@ def entries_from(snap: Snapshot, start: int, get_node: chunked.GetNode) -> list[
 def _extended(repo: RepoState, commit: Commit, snap: Snapshot) -> Tally | None:
     c = commit
     try:
-        for _ in range(min(WALK_MAX, snap.count // 2 + 1)):
+        for _ in range(min(WALK_MAX, snap.count // 16 + 1)):
             if not c.parents:
                 return None
             c = repo.get_commit(c.parents[0])
