@@ -53,6 +53,7 @@ class _Kept:
     """A rendered prompt, the copy plan of each of its messages, and the repair notes it had."""
 
     __slots__ = ("value", "plan", "notes")
+    plan: list | None
 
     def __init__(self, value: Any, notes: Sequence[str]) -> None:
         self.value = value
@@ -62,6 +63,8 @@ class _Kept:
         self.plan = [_FLAT if type(m) is dict and len(m) == 2 and type(m.get("content")) is str
                      and type(m.get("role")) is str else _plan(m) for m in msgs] \
             if isinstance(msgs, list) else []
+        if _FLAT_BLOCKS not in self.plan and _DEEP not in self.plan:
+            self.plan = None    # (every message flat)
 
 
 def _plan(m: Any) -> int:
@@ -78,9 +81,9 @@ def _plan(m: Any) -> int:
     return _DEEP
 
 
-def _fresh_list(msgs: list, plan: list) -> list:
-    if _FLAT_BLOCKS not in plan and _DEEP not in plan:
-        return [m.copy() for m in msgs]     # the common case (text messages), quickly
+def _fresh_list(msgs: list, plan: list | None) -> list:
+    if plan is None:
+        return [m.copy() for m in msgs]     # the common case (text messages only), quickly
     return [m.copy() if p == _FLAT else
             {**m, "content": [b.copy() for b in m["content"]]} if p == _FLAT_BLOCKS else
             _copy(m) for m, p in zip(msgs, plan, strict=True)]
