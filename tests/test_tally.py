@@ -270,3 +270,19 @@ def test_without_a_kept_ancestor_in_reach_the_context_is_read_whole(tmp_path, mo
     tally_mod._memo.clear()
     assert reported(repo) == expected(repo)
     repo.close()
+
+
+def test_reindex_forgets_tallies_and_status_counts_again(tmp_path):
+    path = str(tmp_path / "r")
+    repo = Repository.init(path, encoding="chars/4")
+    repo.append_many([{"role": "user", "content": "q"}, chat_call("c1")])
+    want = reported(repo)
+    repo.index.rebuild()
+    db = tmp_path / "r" / ".trace" / "index.sqlite"
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM tallies").fetchone()[0] == 0
+    tally_mod._memo.clear()
+    assert reported(repo) == want
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM tallies").fetchone()[0] == 1
+    repo.close()
