@@ -217,3 +217,105 @@ def test_images_anthropic_cannot_fetch_and_non_object_arguments():
     assert ant[2]["content"] == [{"type": "tool_result", "tool_use_id": "c"}]  # no empty content
     assert to_openai(msgs)[0] == {"role": "user", "content": "see"}
     assert to_openai_responses(msgs)[0] == msgs[0]
+
+
+# -- the kept prompt: a second materialize of the same context ---------------------------------
+KEPT = CONV + [
+    {"role": "user", "content": [{"type": "text", "text": "and this"},
+                                 {"type": "image_url", "image_url": {"url": "https://x/i.png"}}]},
+    {"role": "assistant", "content": [{"type": "tool_use", "id": "t9", "name": "grep",
+                                       "input": {"q": "x"}}]},
+    {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t9", "content": "hit"}]},
+    {"type": "function_call", "call_id": "f1", "name": "cat", "arguments": "{}"},
+    {"type": "function_call_output", "call_id": "f1", "output": "text"},
+    {"role": "assistant", "content": "end"},
+]
+
+
+def _scramble(v):
+    """Change every container of a prompt in place (what a caller may do with its copy)."""
+    if isinstance(v, dict):
+        for k in list(v):
+            _scramble(v[k])
+        v["scrambled"] = True
+    elif isinstance(v, list):
+        for x in v:
+            _scramble(x)
+        v.append("scrambled")
+
+
+@pytest.mark.parametrize("fmt", ["openai", "openai-responses", "anthropic", "text", "json"])
+def test_a_second_materialize_copies_the_kept_prompt(repo, fmt):
+    repo.append_many(KEPT)
+    first = repo.materialize(fmt)
+    want = json.loads(json.dumps(first))
+    read = []
+    get_blob = repo.get_blob
+    repo.get_blob = lambda oid: read.append(oid) or get_blob(oid)
+    _scramble(first)
+    second = repo.materialize(fmt)
+    assert second == want and read == []     # nothing read again, and not what the caller changed
+    _scramble(second)
+    assert repo.materialize(fmt) == want
+    repo.append({"role": "user", "content": "new"})     # another snapshot: rendered again
+    third = repo.materialize(fmt)
+    assert read and third != want
+    assert third == render(fmt, KEPT + [{"role": "user", "content": "new"}],
+                           [e.blob.hex() for e in repo.entries_at(repo.head_commit())],
+                           [0] * (len(KEPT) + 1))
+
+
+def test_a_kept_repaired_prompt_repeats_its_repair_notes(repo):
+    repo.append_many([{"role": "user", "content": "q"},
+                      {"role": "tool", "tool_call_id": "nope", "content": "x"}])
+    fixed = repo.materialize("openai", repair="drop-orphans")
+    notes = [w for w in repo.warnings if w.startswith("repaired:")]
+    assert len(notes) == 1 and fixed == [{"role": "user", "content": "q"}]
+    assert repo.materialize("openai", repair="drop-orphans") == fixed
+    assert [w for w in repo.warnings if w.startswith("repaired:")] == notes * 2
+    assert len(repo.materialize("openai")) == 2         # the unrepaired prompt is its own
+
+
+def test_a_context_grown_by_appending_reads_only_the_new_messages(repo):
+    repo.append_many(KEPT)
+    repo.materialize("anthropic")
+    read = []
+    get_blob = repo.get_blob
+    repo.get_blob = lambda oid: read.append(oid) or get_blob(oid)
+    for i in range(3):
+        repo.append({"role": "user", "content": f"next {i}"})
+        read.clear()
+        fmt = ("openai", "json", "text")[i]
+        out = repo.materialize(fmt)
+        assert len(read) == 1     # the appended message only
+        entries = repo.entries_at(repo.head_commit())
+        assert out == render(fmt, [get_blob(e.blob).message for e in entries],
+                             [e.blob.hex() for e in entries], [e.flags for e in entries])
+    # any other change reads the context whole, and is rendered as it now is
+    repo.drop(0)
+    repo.pin(1)
+    repo.append({"role": "user", "content": "after the drop"})
+    read.clear()
+    out = repo.materialize("json")
+    entries = repo.entries_at(repo.head_commit())
+    assert len(read) == len(entries) and out[1]["pinned"] and len(out) == len(KEPT) + 3
+    assert [m["message"] for m in out] == [get_blob(e.blob).message for e in entries]
+
+
+def test_a_loop_rendering_each_context_once_keeps_no_copies(repo):
+    from trace_core import materialize as mat
+    repo.append({"role": "user", "content": "a"})
+    repo.materialize()                                  # a store's first render is kept
+    kept = mat._stores[repo.store].kept
+    assert len(kept) == 1
+    for i in range(3):                                  # append, materialize, append, ...
+        repo.append({"role": "user", "content": str(i)})
+        repo.materialize()
+    assert len(kept) == 1                               # not one of those was kept
+    repo.materialize()                                  # asked again: rendered, now kept
+    snap = repo.get_commit(repo.head_commit()).snapshot
+    assert (snap, "openai", None) in kept
+    read = []
+    get_blob = repo.get_blob
+    repo.get_blob = lambda oid: read.append(oid) or get_blob(oid)
+    assert len(repo.materialize()) == 4 and read == []

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
 from . import chunked
-from .objects import Entry
+from .objects import Entry, Snapshot
 from .plumbing.revparse import resolve_revision
 from .state import RepoState
 
@@ -36,6 +37,44 @@ def messages(repo: RepoState, rev: str = "HEAD") -> list[dict]:
     return entry_messages(repo, entries_at(repo, rev_or_none(repo, rev)))
 
 
+class _Read:
+    """A context read for rendering: its snapshot, entries, messages, blob ids and flags."""
+
+    __slots__ = ("snap", "entries", "msgs", "ids", "flags")
+
+    def __init__(self, snap: Snapshot, entries: list[Entry], msgs: list[dict]) -> None:
+        self.snap, self.entries, self.msgs = snap, entries, msgs
+        self.ids = [e.blob.hex() for e in entries]
+        self.flags = [e.flags for e in entries]
+
+
+_last_read: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # store -> _Read
+
+
+def _read(repo: RepoState, snap: Snapshot | None) -> tuple[list, list, list, list]:
+    """Entries, messages, blob ids and flags of `snap` (lists the caller must not change;
+    they are kept for the next read); when `snap` is the
+    context this store's last render read with entries appended, only those are read (an
+    agent's loop: append, materialize, append, ...)."""
+    if snap is None:
+        return [], [], [], []
+    from .plumbing.tally import appended
+    last = _last_read.get(repo.store)
+    new = appended(last.snap, snap, repo.get_node) if last is not None else None
+    if last is None or new is None:
+        entries = chunked.entries(snap, repo.get_node)
+        r = _Read(snap, entries, entry_messages(repo, entries))
+    else:
+        r = _Read.__new__(_Read)
+        r.snap = snap
+        r.entries = last.entries + new
+        r.msgs = last.msgs + entry_messages(repo, new)
+        r.ids = last.ids + [e.blob.hex() for e in new]
+        r.flags = last.flags + [e.flags for e in new]
+    _last_read[repo.store] = r
+    return r.entries, r.msgs, r.ids, r.flags
+
+
 def materialize(repo: RepoState, fmt: str = "openai", rev: str = "HEAD",
                 repair: str | None = None) -> Any:
     """The prompt for the context at `rev`: openai (list), anthropic (dict), text, json.
@@ -43,17 +82,27 @@ def materialize(repo: RepoState, fmt: str = "openai", rev: str = "HEAD",
     pairs and pending calls in the prompt, each repair reported through `repo.warn`; the stored
     context is unchanged."""
     from .bulk import no_gc_pauses
-    from .materialize import render
+    from .materialize import keep, kept, render
+    cid = rev_or_none(repo, rev)
+    snap = repo.get_snapshot(repo.get_commit(cid).snapshot) if cid is not None else None
+    key = (snap.id if snap is not None else None, fmt, repair)
     with no_gc_pauses():
-        entries = entries_at(repo, rev_or_none(repo, rev))
-        msgs = entry_messages(repo, entries)
-        ids, flags = [e.blob.hex() for e in entries], [e.flags for e in entries]
+        hit = kept(repo.store, key)
+    if hit is not None:
+        for note in hit[1]:
+            repo.warn(f"repaired: {note}")
+        return hit[0]
+    with no_gc_pauses():
+        entries, msgs, ids, flags = _read(repo, snap)
+        notes: list[str] = []
         if repair is not None:
             from .toolpairs import repair as repair_pass
             fixed = repair_pass(msgs, repair)
-            for note in fixed.notes:
-                repo.warn(f"repaired: {note}")
+            notes = fixed.notes
             msgs = fixed.messages
             ids = ["" if o is None else ids[o] for o in fixed.origins]
             flags = [0 if o is None else flags[o] for o in fixed.origins]
-        return render(fmt, msgs, ids, flags)
+        out = keep(repo.store, key, render(fmt, msgs, ids, flags), notes)
+    for note in notes:
+        repo.warn(f"repaired: {note}")
+    return out

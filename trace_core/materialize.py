@@ -6,11 +6,19 @@ their neutral form and writes one provider format, meeting its rules by construc
 results follow their calls; Anthropic roles alternate, system hoisted, no empty content). A part
 a format cannot carry is left out, never invented; docs/materialization.md has the shapes x
 formats matrix. Every function here is deterministic: the same snapshot gives the same bytes.
+
+Because of that, a rendered prompt is kept per snapshot id (`kept` / `keep`, a few per store): a
+second materialize of the same context copies the kept prompt instead of reading and rendering
+every message again (a store whose renders are never asked for twice keeps none: keeping costs
+a copy). The copy is shallow where a message holds only strings and numbers, so it
+costs one small dict per message, allocated together, whatever the history behind it.
 """
 
 from __future__ import annotations
 
 import json
+import weakref
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,6 +27,112 @@ from .messages import message_text, text_of
 from .shapes import ANTHROPIC, CHAT, RESPONSES, Part, arrange, neutral
 
 FORMATS = ("openai", "openai-responses", "anthropic", "text", "json")
+
+#: rendered prompts kept per store (an agent alternates a few contexts at most; each prompt of a
+#: 100,000-message context holds ~100,000 small dicts whose strings it shares with the messages)
+KEPT_MAX = 2
+_FLAT, _FLAT_BLOCKS, _DEEP = 0, 1, 2    # how `_fresh` copies one message of a kept prompt
+
+
+class _Prompts:
+    """The prompts kept for one store, the key of its last render, and whether that render
+    was asked for again since."""
+
+    __slots__ = ("kept", "last", "repeated")
+
+    def __init__(self) -> None:
+        self.kept: OrderedDict = OrderedDict()
+        self.last: tuple | None = None
+        self.repeated = True    # (a store's first render is kept)
+
+
+_stores: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # store -> _Prompts
+
+
+class _Kept:
+    """A rendered prompt, the copy plan of each of its messages, and the repair notes it had."""
+
+    __slots__ = ("value", "plan", "notes")
+    plan: list | None
+
+    def __init__(self, value: Any, notes: Sequence[str]) -> None:
+        self.value = value
+        self.notes = tuple(notes)
+        msgs = value.get("messages") if isinstance(value, dict) else value
+        # (a text message, {"role": str, "content": str}, is told apart inline: most are)
+        self.plan = [_FLAT if type(m) is dict and len(m) == 2 and type(m.get("content")) is str
+                     and type(m.get("role")) is str else _plan(m) for m in msgs] \
+            if isinstance(msgs, list) else []
+        if _FLAT_BLOCKS not in self.plan and _DEEP not in self.plan:
+            self.plan = None    # (every message flat)
+
+
+def _plan(m: Any) -> int:
+    if type(m) is not dict:
+        return _DEEP
+    deep = [k for k, x in m.items() if isinstance(x, (dict, list))]
+    if not deep:
+        return _FLAT
+    c = m.get("content")
+    if deep == ["content"] and isinstance(c, list) and all(
+            type(b) is dict and not any(isinstance(x, (dict, list)) for x in b.values())
+            for b in c):
+        return _FLAT_BLOCKS
+    return _DEEP
+
+
+def _fresh_list(msgs: list, plan: list | None) -> list:
+    if plan is None:
+        return [m.copy() for m in msgs]     # the common case (text messages only), quickly
+    return [m.copy() if p == _FLAT else
+            {**m, "content": [b.copy() for b in m["content"]]} if p == _FLAT_BLOCKS else
+            _copy(m) for m, p in zip(msgs, plan, strict=True)]
+
+
+def kept(store: object, key: tuple) -> tuple[Any, tuple[str, ...]] | None:
+    """A fresh copy of the prompt kept for `key` (snapshot id, format, repair) in `store`'s
+    cache, and its repair notes; None when none is kept."""
+    s = _stores.get(store)
+    if s is None:
+        return None
+    if key == s.last:
+        s.repeated = True
+    k = s.kept.get(key)
+    if k is None:
+        return None
+    s.kept.move_to_end(key)
+    return _fresh(k), k.notes
+
+
+def keep(store: object, key: tuple, value: Any, notes: Sequence[str] = ()) -> Any:
+    """Keep a copy of `value` (just rendered, not handed out yet) for `key` when this store's
+    renders are asked for again: its first render, a render asked for a second time, and any
+    render after one that was; return `value`. An agent's loop that renders each new context
+    once so pays no copy. (The copy's dicts are allocated one after another, so copying them
+    again later reads memory in order, not wherever rendering left each message.)"""
+    s = _stores.get(store)
+    if s is None:
+        s = _stores[store] = _Prompts()
+    worth = s.repeated
+    s.last, s.repeated = key, False
+    if worth:
+        k = _Kept(value, notes)
+        k.value = _fresh(k)
+        s.kept[key] = k
+        while len(s.kept) > KEPT_MAX:
+            s.kept.popitem(last=False)
+    return value
+
+
+def _fresh(k: _Kept) -> Any:
+    v = k.value
+    if isinstance(v, list):
+        return _fresh_list(v, k.plan)
+    if isinstance(v, dict):
+        out = {key: _copy(x) for key, x in v.items() if key != "messages"}
+        out["messages"] = _fresh_list(v["messages"], k.plan)
+        return out
+    return v    # text: a str
 
 
 def _copy(v: Any) -> Any:

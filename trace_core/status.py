@@ -7,14 +7,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from . import chunked
 from .context import entries_at
 from .ids import from_hex, to_hex
 from .objects import Entry
 from .plumbing.budgets import Budget, budget, budget_warnings
-from .plumbing.integrity import open_at_end, pairing, readers
+from .plumbing.integrity import open_at_end, readers
+from .plumbing.tally import Tally, tally_at
 from .state import RepoState
-from .toolpairs import Pending
+from .toolpairs import Pairing, Pending
 
 __all__ = ["Budget", "Status", "operation_status", "pending_calls", "status", "undone_entries"]
 
@@ -50,27 +50,27 @@ class Status:
 
 
 def status(repo: RepoState) -> Status:
-    """Where HEAD is, the context's size against its budget, and what is in progress."""
+    """Where HEAD is, the context's size against its budget, and what is in progress.
+
+    Costs what changed since the last status, not the context's length: the counts and the
+    tool-call pairing come from the snapshot's tally (trace_core.plumbing.tally)."""
     head = repo.head_commit()
     branch = repo.head_branch()
-    entries: list[Entry] = []
     total = 0
-    snap = chunked.EMPTY
+    tally = Tally(0, 0, Pairing([], []))
     if head is not None:
-        commit = repo.get_commit(head)
-        snap = repo.get_snapshot(commit.snapshot)
-        entries = chunked.entries(snap, repo.get_node)
-        total = commit.total_tokens
+        total = repo.get_commit(head).total_tokens
+        tally = tally_at(repo, head)
     limits = budget(repo)
     st = Status(head=to_hex(head) if head else None, branch=branch, detached=branch is None,
-                entries=len(entries), pinned=sum(e.pinned for e in entries),
+                entries=tally.entries, pinned=tally.pinned,
                 total_tokens=total, budget=limits, agent=repo.agent_name)
     st.warnings = budget_warnings(repo, total, limits)
-    st.undone = undone_entries(repo, entries)
+    st.undone = undone_entries(repo)
     for note in repo.store.notes:
         st.warnings.append(note)
     st.operation = operation_status(repo)
-    tools = pairing(repo, snap)
+    tools = tally.pairing
     st.pending_calls = [p.to_dict() for p in tools.pending]
     st.broken_pairs = [p.to_dict() for p in tools.problems]
     return st

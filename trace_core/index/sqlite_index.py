@@ -1,4 +1,5 @@
-"""The commit index: a derived, disposable SQLite cache of commit metadata and token counts.
+"""The commit index: a derived, disposable SQLite cache of commit metadata, token counts and
+per-snapshot tallies (trace_core.plumbing.tally).
 
 Rows are filled lazily from the object store the first time a commit is asked for, together with
 its unindexed ancestors, so a missing, stale or corrupt `index.sqlite` is rebuilt, never trusted.
@@ -81,6 +82,11 @@ CREATE TABLE IF NOT EXISTS tokens (
     blob BLOB NOT NULL, enc INTEGER NOT NULL, n INTEGER NOT NULL, sum INTEGER NOT NULL,
     PRIMARY KEY (blob, enc)) WITHOUT ROWID;
 """
+
+#: per-snapshot tallies (trace_core.plumbing.tally): created on first use, so an index file
+#: without the table (made before it existed) works unchanged, and older readers ignore it
+_TALLIES = ("CREATE TABLE IF NOT EXISTS tallies (snap BLOB PRIMARY KEY, rec BLOB NOT NULL, "
+            "sum INTEGER NOT NULL) WITHOUT ROWID")
 
 _CommitRow = None
 
@@ -344,6 +350,8 @@ class CommitIndex:
             if reset:
                 c.execute("DELETE FROM commits")
                 c.execute("DELETE FROM tokens")
+                c.execute(_TALLIES)
+                c.execute("DELETE FROM tallies")
                 c.execute("INSERT OR REPLACE INTO meta VALUES ('scanned', '1')")
             c.executemany("INSERT OR IGNORE INTO commits VALUES (?,?,?,?)",
                           sorted(good))  # in key order: sequential b-tree inserts
@@ -656,6 +664,42 @@ class CommitIndex:
             self._enc_ids.update(num)   # (only once committed: a rolled-back number is free)
         if rows:
             self._db(tx)
+
+    # -- per-snapshot tallies -------------------------------------------------------------------
+    def get_tally(self, snap_id: bytes) -> bytes | None:
+        """The tally record kept for a snapshot, or None (none kept, or damaged: then deleted)."""
+        def read(c: sqlite3.Connection) -> tuple | None:
+            try:
+                return c.execute("SELECT rec, sum FROM tallies WHERE snap=?",
+                                 (snap_id,)).fetchone()
+            except sqlite3.OperationalError as exc:
+                if "no such table" in str(exc):
+                    return None     # an index file made before tallies existed
+                raise
+        r = self._db(read)
+        if r is None:
+            return None
+        rec, s = r
+        try:
+            sound = isinstance(rec, bytes) and commit_sum(snap_id, b"", rec) == s
+        except TypeError:
+            sound = False
+        if not sound:
+            self.repairs += 1
+            if self.on_repair is not None:
+                self.on_repair(f"the cached tally of snapshot {to_hex(snap_id)} failed its "
+                               "checksum; counting again")
+            self._db(lambda c: c.execute("DELETE FROM tallies WHERE snap=?", (snap_id,)))
+            return None
+        return rec
+
+    def put_tally(self, snap_id: bytes, rec: bytes) -> None:
+        """Keep a snapshot's tally record (its checksum: CRC-32 of snap || rec, minus 2**31)."""
+        def tx(c: sqlite3.Connection) -> None:
+            c.execute(_TALLIES)
+            c.execute("INSERT OR REPLACE INTO tallies VALUES (?,?,?)",
+                      (snap_id, rec, commit_sum(snap_id, b"", rec)))
+        self._db(tx)
 
 
 def audit(path: str, store: ObjectStore,

@@ -18,7 +18,6 @@ from .. import chunked
 from ..objects import Blob, Entry, Node, Snapshot
 from ..state import RepoState
 from ..toolpairs import (
-    Pairing,
     Pending,
     Problem,
     ToolPairingError,
@@ -157,10 +156,3 @@ def verdict(repo: RepoState, op: str, problems: Sequence[Problem]) -> str | None
         raise ToolPairingError(f"refused: {what}; nothing was changed")
     return f"{what} (the prompt would be rejected; 'trace context --repair' can fix it)"
 
-
-def pairing(repo: RepoState, snap: Snapshot) -> Pairing:
-    """The broken pairs and pending calls of the whole context `snap`."""
-    from ..bulk import no_gc_pauses
-    get_node, get_message = readers(repo)
-    with no_gc_pauses():
-        return analyze([get_message(e.blob) for e in chunked.iter_entries(snap, get_node)])
