@@ -24,7 +24,6 @@ it to the contexts a change moves between.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from typing import Any, NamedTuple
 
 from .errors import InputError, OperationError
@@ -41,18 +40,41 @@ class ToolPairingError(OperationError):
     """A change refused under strict tool checking: it would break tool-call pairing."""
 
 
-@dataclass(frozen=True)
-class Problem:
+class _Record:
+    """Immutable-by-convention value records compared and hashed by their fields. (Plain
+    slotted classes, not dataclasses: importing `dataclasses` costs every command ~10 ms; not
+    NamedTuples: a field is named `index`.)"""
+
+    __slots__: tuple[str, ...] = ()
+
+    def _values(self) -> tuple:
+        return tuple(getattr(self, k) for k in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(" + ", ".join(
+            f"{k}={getattr(self, k)!r}" for k in self.__slots__) + ")"
+
+    def _asdict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__slots__}
+
+
+class Problem(_Record):
     """One broken pair: `index` is the result (orphan) or the call (unanswered) message,
     `before` the conversational message that cut an unanswered call off (None for orphans)."""
 
-    kind: str
-    index: int
-    call_id: str
-    before: int | None = None
+    __slots__ = ("kind", "index", "call_id", "before")
+
+    def __init__(self, kind: str, index: int, call_id: str, before: int | None = None) -> None:
+        self.kind, self.index, self.call_id, self.before = kind, index, call_id, before
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(asdict(self), message=self.text())
+        return dict(self._asdict(), message=self.text())
 
     def text(self) -> str:
         if self.kind == ORPHAN:
@@ -61,16 +83,16 @@ class Problem:
         return f"tool call {self.call_id!r} (#{self.index}) gets no result before #{self.before}"
 
 
-@dataclass(frozen=True)
-class Pending:
+class Pending(_Record):
     """A call at the end of the list still awaiting its result."""
 
-    index: int
-    call_id: str
-    name: str
+    __slots__ = ("index", "call_id", "name")
+
+    def __init__(self, index: int, call_id: str, name: str) -> None:
+        self.index, self.call_id, self.name = index, call_id, name
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return self._asdict()
 
 
 class Pairing(NamedTuple):
