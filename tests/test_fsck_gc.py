@@ -18,8 +18,14 @@ from trace_core.gc import expire_reflogs, gc, prune, reachable
 from trace_core.ids import hash_bytes
 from trace_core.objects import TYPE_CODES, Blob, Commit, Entry, Node, Snapshot, object_tag
 from trace_core.storage import journal as jn
-from trace_core.storage.pack import Pack, list_packs
-from trace_core.storage.repack import cruft_marker, repack_packs, seal_idle_journals
+from trace_core.storage.pack import OBJECTS, Pack, list_packs
+from trace_core.storage.repack import (
+    RepackLock,
+    cruft_marker,
+    repack_packs,
+    replace_packs,
+    seal_idle_journals,
+)
 
 DAY = 86400
 
@@ -136,7 +142,11 @@ def test_missing_blob_parent_and_bad_ref_target(repo):
     kept = [(o, TYPE_CODES[object_tag(bytes(d))], bytes(d)) for p in store.packs()
             for b in range(p.nblocks) for o, d in p.read_block(b, 1 << 26).items()
             if o not in (gone, root)]
-    repack_packs(store, objects=kept, replace=old)  # a pack without the blob and the root commit
+    lock = RepackLock(store.pack_dir, wait=True)    # a pack without the blob and the root
+    try:
+        replace_packs(store, [(OBJECTS, kept)], zdict=None, level=None, replace=old)
+    finally:
+        lock.release()
     repo = reopen(repo)
     repo.refs.set_if_equals("refs/heads/nowhere", None, "ab" * 32)
     repo.refs.set_if_equals("refs/tags/blob", None, a_blob.hex())

@@ -149,6 +149,22 @@ def test_a_wrong_copy_of_a_duplicated_object_stops_gc(repo, bad_first):
         assert _state(r) == before  # nothing moved or deleted: the right copy is still there
 
 
+def test_an_object_not_matching_its_id_under_valid_checksums_stops_gc(repo):
+    """An unreachable object written wrong (its pack's checksums computed over the wrong bytes):
+    gc would copy it into a cruft pack; it hashes what the walk did not read, and stops."""
+    from trace_core.objects import TYPE_CODES
+    talk(repo, 3)
+    seal_idle_journals(repo.store)
+    wrong = write_pack(repo.store.pack_dir, [(b"\x07" * 32, TYPE_CODES["blob"],
+                                              b"\x92\xa4blob\x81\xa4role\xa4user")])
+    before = _state(repo)
+    top = os.path.dirname(repo.trace_dir)
+    repo.close()
+    assert_one_line_error(invoke(top, "gc"), f"pack-{wrong}.pack", "does not match its id")
+    with Repository.open(top) as r:
+        assert _state(r) == before
+
+
 def test_gc_keeps_the_dictionary_of_the_largest_pack(repo):
     talk(repo, 150)
     repack(repo.store, train=True)

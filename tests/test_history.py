@@ -433,6 +433,54 @@ def test_deleting_a_symbolic_branch_deletes_the_alias_not_its_target(repo):
     assert repo.refs.read("refs/heads/main") == head
 
 
+def test_a_fork_while_the_token_writer_runs_leaves_the_child_a_usable_index(tmp_path,
+                                                                             monkeypatch):
+    # the writer holds the index's lock for its whole write: a child forked meanwhile would
+    # inherit that lock held by a thread it does not have, and hang on its first index call
+    import signal
+    import time
+
+    from trace_core import state
+    from trace_core.index.sqlite_index import CommitIndex
+    monkeypatch.setattr(state, "TOKEN_FLUSH_ROWS", 4)
+    real_put = CommitIndex.put_tokens
+
+    def slow_put(self, rows):
+        with self._lock:        # a slow write under the index's lock
+            time.sleep(0.4)
+            real_put(self, rows)
+    monkeypatch.setattr(CommitIndex, "put_tokens", slow_put)
+    repo = Repository.init(str(tmp_path / "r"))
+    for i in range(5):
+        repo.user(f"m {i}")
+    assert repo._root._token_writer is not None and repo._root._token_writer.is_alive()
+    pid = os.fork()
+    if pid == 0:                                     # the child: its index must answer
+        signal.alarm(5)
+        try:
+            repo.index.get_tokens(b"\0" * 32, "x")
+        finally:
+            os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    repo.close()
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status   # (SIGALRM: hung)
+
+
+def test_a_batch_that_fails_to_be_written_is_not_served_from_memory(repo, monkeypatch):
+    from trace_core import plumbing
+    from trace_core.storage import objectstore
+
+    def full_disk(*a, **k):
+        raise OSError(28, "No space left on device")
+    repo.user("base")
+    with monkeypatch.context() as m:
+        m.setattr(objectstore, "write_pack", full_disk)
+        with pytest.raises(OSError), repo.transaction():
+            blob = plumbing.hash_object(repo, {"role": "user", "content": "never stored"},
+                                        write=True)
+    assert not plumbing.object_exists(repo, blob)     # as another process sees it
+
+
 def test_token_counts_reach_the_index_from_a_thread_of_their_own(tmp_path, monkeypatch):
     # the index write of the cached counts (random pages of a large table) stalled the commit
     # it fell on: it runs beside the writer, and close waits for it and writes the rest

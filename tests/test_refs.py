@@ -235,6 +235,28 @@ def test_kept_ref_files_are_bounded_and_closed(refs):
     assert refs.read("refs/heads/b0") == B
 
 
+def test_views_share_one_bound_on_kept_ref_files(tmp_path):
+    """Agent views of one repository keep ref files in the root's set: the bound holds for the
+    whole repository (an MCP server or LiteLLM logger caches a view per agent), and closing the
+    root closes them all."""
+    from trace_core import Repository
+
+    def fds() -> int:
+        return len(os.listdir("/proc/self/fd"))
+    repo = Repository.init(str(tmp_path / "r"))
+    repo.user("base")
+    views = [repo.agent(f"a{i}", create=True) for i in range(3)]
+    for v in views:                     # (each namespace's first commit opens its lock file)
+        v.user("first")
+    before = fds()
+    for i in range(30):
+        for v in views:
+            v.refs.add_if_new(f"refs/tags/t{i}", A)
+    assert fds() - before <= reffile_max()
+    repo.close()
+    assert fds() < before
+
+
 def reffile_max() -> int:
     from trace_core.refs.reffile import KeptFiles
     return KeptFiles.MAX

@@ -542,6 +542,9 @@ def _sort_objects(store, packs: list, keep: set, times: dict, cutoff: float,
             n += len(recs)
             if copy and recs and keep.issuperset(recs) and written.keys().isdisjoint(recs):
                 tl = [(oid, _type_code(data)) for oid, data in recs.items()]
+                for oid, code in tl:
+                    if code == _BLOB:
+                        _verify(p, oid, recs[oid])
                 frames[tl[0][1]].append((FRAME, frame, p.block_info(b)[2], tl))
                 written.update(dict.fromkeys(recs, (p, b)))
                 continue
@@ -553,9 +556,12 @@ def _sort_objects(store, packs: list, keep: set, times: dict, cutoff: float,
                     else:
                         written[oid] = (p, b)
                         code = _type_code(data)
+                        if code == _BLOB:
+                            _verify(p, oid, data)
                         loose[code].append((oid, code, bytes(data)))
-                elif t is None:
-                    fresh.append((oid, _type_code(data), bytes(data)))  # found unreachable now
+                elif t is None:                 # found unreachable now: to the cruft pack
+                    _verify(p, oid, data)
+                    fresh.append((oid, _type_code(data), bytes(data)))
                 elif t > cutoff:
                     live.add(oid)       # in a cruft pack still within its grace period
                 else:
@@ -574,18 +580,28 @@ def _damaged(p, problem: str) -> PackError:
                      "stopped before moving or deleting any object: run 'trace fsck'")
 
 
+_BLOB = TYPE_CODES["blob"]
+
+
+def _verify(p, oid: bytes, data) -> None:
+    """Refuse an object whose bytes do not hash to its id. The walk hash-checks every commit,
+    snapshot and node it reads; blobs it only names, and unreachable objects it never meets,
+    so gc checks those itself before copying them (checksums any writer can compute are no
+    proof against a pack written wrong on purpose)."""
+    if hash_bytes(bytes(data)) != oid:
+        raise _damaged(p, f"object {to_hex(oid)} does not match its id")
+
+
 def _check_duplicate(store, oid: bytes, data, p, first: tuple) -> None:
     """An object kept from one pack and found again in another: both copies must hash to its id.
     gc copies objects without re-hashing them (their packs' checksums show their bytes are the
     ones written), so a copy written wrong under a valid checksum could otherwise be kept and
     the right one dropped; two copies are rare (two writers stored the same message), and this
     checks them only."""
-    if hash_bytes(bytes(data)) != oid:
-        raise _damaged(p, f"its copy of object {to_hex(oid)} does not match its id")
+    _verify(p, oid, data)
     fp, fb = first
-    recs = store._cache.get((fp.name, fb)) or fp.read_block(fb, store.opts.max_object_size)
-    if hash_bytes(bytes(recs[oid])) != oid:
-        raise _damaged(fp, f"its copy of object {to_hex(oid)} does not match its id")
+    _verify(fp, oid, (store._cache.get((fp.name, fb))
+                      or fp.read_block(fb, store.opts.max_object_size))[oid])
 
 
 def _write_cruft(store, objects: list, now: float) -> str:

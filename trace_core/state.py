@@ -9,6 +9,7 @@ import contextlib
 import os
 import re
 import threading
+import weakref
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -34,6 +35,19 @@ DEFAULT_BRANCH = "main"
 
 #: token counts kept in memory before they are written to the index (on a background thread)
 TOKEN_FLUSH_ROWS = 512
+
+#: the token writers running: a fork waits for them, since a child would inherit the index's
+#: lock (and SQLite's state) held by a thread that does not exist in it
+_TOKEN_WRITERS: weakref.WeakSet = weakref.WeakSet()
+
+
+def _join_token_writers() -> None:
+    for t in list(_TOKEN_WRITERS):
+        t.join()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_join_token_writers)
 
 S = TypeVar("S", bound="RepoState")
 
@@ -141,6 +155,8 @@ class RepoState:
         self.refs = RefStore(self.refs_root, durability=self.durability, who=self.who,
                              top=self.trace_dir, head_required=agent is None)
         self.refs.before_write = self.store.publish_batch
+        if _parent is not None:   # one bound on kept ref files per repository (root.close)
+            self.refs.share_kept_files(self._root.refs)
         if agent is not None and not create and _head_ref == "HEAD" and not self.agent_exists():
             # (with `create`, the namespace is made by its first commit: plumbing.commit.tip)
             raise AgentNotFound(f"no agent {self.agent_name!r} in this repository: spawn it "
@@ -537,6 +553,7 @@ class RepoState:
         t = threading.Thread(target=self._put_tokens, args=(rows,), name="trace-tokens",
                              daemon=True)
         root._token_writer = t
+        _TOKEN_WRITERS.add(t)
         t.start()
 
     def _put_tokens(self, rows: list) -> None:

@@ -83,6 +83,11 @@ class RefStore:
         """Close the ref files kept open between updates (the store stays usable)."""
         self._kept.close()
 
+    def share_kept_files(self, other: RefStore) -> None:
+        """Keep ref files in `other`'s set (an agent or worktree view of one repository: its
+        bound holds for the whole repository, and closing the root closes them all)."""
+        self._kept = other._kept
+
     def _path(self, name: str) -> str:
         path = self._paths.get(name)
         if path is None:

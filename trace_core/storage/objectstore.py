@@ -131,11 +131,7 @@ class ObjectStore:
     def _cache_decoded(self, oid: bytes, obj: TraceObject) -> None:
         """Keep a decoded object; when full, forget the older half (insertion order), so a
         working set near the limit (a 100,000-message context) does not thrash."""
-        d = self._decoded
-        if len(d) >= DECODED_CACHE_MAX:
-            for k in list(itertools.islice(d, len(d) // 2)):
-                del d[k]
-        d[oid] = obj
+        _bounded_put(self._decoded, DECODED_CACHE_MAX, oid, obj)
 
     def add(self, obj: TraceObject) -> bytes:
         self.write([obj])
@@ -144,11 +140,7 @@ class ObjectStore:
     def remember(self, obj: TraceObject) -> None:
         """Keep an object we just wrote, so reading it back soon costs nothing; when full,
         forget the older half (WRITTEN_CACHE_MAX)."""
-        w = self._written
-        if len(w) >= WRITTEN_CACHE_MAX:
-            for k in list(itertools.islice(w, len(w) // 2)):
-                del w[k]
-        w[obj.id] = obj
+        _bounded_put(self._written, WRITTEN_CACHE_MAX, obj.id, obj)
 
     def cached_bytes(self, oid: bytes) -> bytes | None:
         """The verified bytes of `oid` if a block this store has read holds them, else None
@@ -160,6 +152,15 @@ class ObjectStore:
         go on being served from memory by the process that pruned it)."""
         self._decoded.clear()
         self._written.clear()
+
+
+def _bounded_put(d: dict, limit: int, key: bytes, value: TraceObject) -> None:
+    """d[key] = value; when `d` holds `limit` items, forget the older half first (insertion
+    order), so a working set near the limit does not thrash."""
+    if len(d) >= limit:
+        for k in list(itertools.islice(d, len(d) // 2)):
+            del d[k]
+    d[key] = value
 
 
 class MemoryObjectStore(ObjectStore):
@@ -526,11 +527,14 @@ class DiskObjectStore(ObjectStore):
         try:
             if keep:
                 self._flush_batch()
-            elif self._batch:     # dropped: no longer served from memory either
+        except BaseException:     # not written (a full disk): dropped like a failed batch
+            keep = False
+            raise
+        finally:
+            if not keep and self._batch:    # dropped: no longer served from memory either
                 for oid in self._batch:
                     self._decoded.pop(oid, None)
                     self._written.pop(oid, None)
-        finally:
             self._batch = None
             self._batch_bytes = 0
 

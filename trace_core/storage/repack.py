@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 from ..errors import RepackBusy
 from ..objects import TYPE_CODES, object_tag
@@ -174,20 +174,11 @@ def seal_idle_journals(store: DiskObjectStore) -> list:
     return names
 
 
-def repack_packs(store: DiskObjectStore, objects: Iterable[tuple] | None = None,
-                 train: bool = False, keep: Callable[[bytes], bool] = lambda oid: True,
-                 progress: Callable[[int], None] | None = None, level: int | None = None,
-                 replace: Iterable[str] | None = None, locked: bool = False) -> str | None:
-    """Merge all current non-cruft packs (or the given object stream) into one new pack, then
-    drop the old ones: those named in `replace` when given (with an object stream, only packs
-    whose objects the stream carries may be dropped), else every current non-cruft pack.
-
-    `locked`: the caller already holds RepackLock. Returns the new pack's name, or None if
-    another repack holds the lock or nothing was packed.
-    """
-    if objects is not None and replace is None:
-        raise ValueError("repack_packs: an object stream needs `replace` (the packs it covers), "
-                         "or packs published meanwhile would be deleted")
+def repack_packs(store: DiskObjectStore, train: bool = False,
+                 locked: bool = False) -> str | None:
+    """Merge all current non-cruft packs into one new pack (with a newly trained dictionary when
+    `train`), then drop them. `locked`: the caller already holds RepackLock. Returns the new
+    pack's name, or None if another repack holds the lock or there was nothing to merge."""
     store.wait_for_sealing()
     lock = None if locked else RepackLock(store.pack_dir, wait=False)
     if lock is not None and not lock.held:
@@ -197,26 +188,13 @@ def repack_packs(store: DiskObjectStore, objects: Iterable[tuple] | None = None,
         store.refresh()
         old = [p for p in reversed(store.packs())  # oldest first
                if not os.path.exists(cruft_marker(store.pack_dir, p.name))]
-        if replace is not None:
-            names = set(replace)
-            old = [p for p in reversed(store.packs()) if p.name in names]
-        if objects is None:
-            if len(old) <= 1 and not train:
-                return None
-            objects = grouped_by_type(_pack_objects(old, store.opts.max_object_size))
-        stream = [(o, t, d) for (o, t, d) in objects if keep(o)]
-        zdict = None
-        if train:
-            samples = [d for (_, t, d) in stream if t == TYPE_CODES["blob"]][:20000]
-            zdict = zc.train_dictionary(samples)
-        if progress:
-            progress(len(stream))
-        level = level if level is not None else store.opts.level
-        name = write_pack(store.pack_dir, stream, zdict=zdict, level=level,
-                          fsync=store.opts.durability == "full") if stream else None
-        _unpublish(store.pack_dir, [p.name for p in old if p.name != name])
-        store.refresh()
-        return name
+        if len(old) <= 1 and not train:
+            return None
+        stream = list(grouped_by_type(_pack_objects(old, store.opts.max_object_size)))
+        zdict = zc.train_dictionary([d for (_, t, d) in stream
+                                     if t == TYPE_CODES["blob"]][:20000]) if train else None
+        return replace_packs(store, [(OBJECTS, stream)], zdict=zdict, level=None,
+                             replace=[p.name for p in old])
     finally:
         if lock is not None:
             lock.release()
