@@ -302,16 +302,34 @@ def test_a_context_grown_by_appending_reads_only_the_new_messages(repo):
     assert [m["message"] for m in out] == [get_blob(e.blob).message for e in entries]
 
 
+def test_what_gc_prunes_is_not_served_by_the_kept_read_or_prompts(repo):
+    """The last context read and the kept prompts live with the store's decoded objects: gc's
+    forget_decoded drops them, and a last read whose nodes are gone is read again whole."""
+    from trace_core.gc import gc
+    repo.append_many([{"role": "user", "content": f"m {i}"} for i in range(400)])
+    repo.branch_create("x")
+    repo.checkout("x")
+    repo.append_many([{"role": "user", "content": f"x {i}"} for i in range(10)])
+    repo.materialize()
+    repo.materialize()                                  # asked twice: kept
+    assert repo.store.derived
+    repo.checkout("main")
+    repo.branch_delete("x", force=True)
+    gc(repo, prune_expire_s=0, now=None)
+    assert not repo.store.derived
+    repo.append_many([{"role": "user", "content": f"n {i}"} for i in range(100)])
+    assert len(repo.materialize()) == 500
+
+
 def test_a_loop_rendering_each_context_once_keeps_no_copies(repo):
-    from trace_core import materialize as mat
     repo.append({"role": "user", "content": "a"})
-    repo.materialize()                                  # a store's first render is kept
-    kept = mat._stores[repo.store].kept
-    assert len(kept) == 1
+    repo.materialize()                  # a first render is not kept (`trace context` once)
+    kept = repo.store.derived["prompts"].kept
+    assert len(kept) == 0
     for i in range(3):                                  # append, materialize, append, ...
         repo.append({"role": "user", "content": str(i)})
         repo.materialize()
-    assert len(kept) == 1                               # not one of those was kept
+    assert len(kept) == 0                               # not one of those was kept
     repo.materialize()                                  # asked again: rendered, now kept
     snap = repo.get_commit(repo.head_commit()).snapshot
     assert (snap, "openai", None) in kept

@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 
 from trace_core import chunked
 from trace_core.errors import TraceError
+from trace_core.objects import Entry
 from trace_core.plumbing import tally as tally_mod
-from trace_core.plumbing.tally import Tally, decode, encode, entries_from, tally_at, whole
+from trace_core.plumbing.tally import Tally, decode, encode, tally_at, whole
 from trace_core.repository import Repository
 from trace_core.toolpairs import analyze
 
@@ -203,14 +204,24 @@ def test_a_context_that_did_not_grow_by_appending_is_scanned_whole(tmp_path):
     repo.close()
 
 
-def test_entries_from_matches_the_list(tmp_path):
+def test_appended_is_proved_by_the_leaves(tmp_path):
+    """chunked.appended: the entries after a prefix, for every cut of a history; None when the
+    shorter list is not a prefix (an edit inside a sealed leaf, or in the tail)."""
     repo = Repository.init(str(tmp_path / "r"), encoding="chars/4")
     repo.append_many([{"role": "user", "content": str(i)} for i in range(700)])
     snap = repo.get_snapshot(repo.get_commit(repo.head_commit()).snapshot)
-    assert snap.root is not None
     every = chunked.entries(snap, repo.get_node)
-    for start in (0, 1, 31, 32, 127, 128, 350, 699, 700):
-        assert entries_from(snap, start, repo.get_node) == every[start:]
+
+    def put(node):
+        repo.store.write([node])
+    for cut in (0, 1, 31, 32, 127, 128, 350, 699, 700):
+        base = chunked.build(every[:cut], put)
+        assert chunked.appended(base, snap, repo.get_node) == every[cut:]
+    for at in (5, 690):                          # one entry changed: not a prefix any more
+        edited = list(every[:695])
+        edited[at] = Entry(edited[at].blob, 1)
+        base = chunked.build(edited, put)
+        assert chunked.appended(base, snap, repo.get_node) is None
     repo.close()
 
 
@@ -256,6 +267,32 @@ def test_a_damaged_tally_row_is_recounted_with_a_warning(tmp_path):
     repo = Repository.open(path)
     assert reported(repo) == want
     assert any("tally" in w and "failed its checksum" in w for w in repo.warnings)
+    repo.close()
+
+
+@pytest.mark.parametrize("forged", [
+    Tally(7, 3, analyze([])),                                       # counts that are not its
+    Tally(2, 0, analyze([{"role": "user", "content": "q"}])),       # the pending call hidden
+    Tally(2, 0, analyze([{"role": "user", "content": "q"}, chat_result("zz")], 5)),  # off the end
+])
+def test_a_forged_tally_row_with_a_valid_checksum_is_not_believed(tmp_path, forged):
+    """The index is a cache anyone can write, checksums included: a row is checked against the
+    snapshot (its count, its indices, the calls pending at its end) before it is believed."""
+    from trace_core.index.sqlite_index import commit_sum
+    path = str(tmp_path / "r")
+    repo = Repository.init(path, encoding="chars/4")
+    repo.append_many([{"role": "user", "content": "q"}, chat_call("c1")])
+    tally_mod._memo.clear()          # (the same context in another test: kept in memory)
+    want = reported(repo)
+    repo.close()
+    db = tmp_path / "r" / ".trace" / "index.sqlite"
+    with sqlite3.connect(db) as conn:
+        (snap,) = conn.execute("SELECT snap FROM tallies").fetchone()
+        rec = encode(forged)
+        conn.execute("UPDATE tallies SET rec=?, sum=?", (rec, commit_sum(snap, b"", rec)))
+    tally_mod._memo.clear()
+    repo = Repository.open(path)
+    assert reported(repo) == want
     repo.close()
 
 

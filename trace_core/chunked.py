@@ -232,6 +232,27 @@ def entries_between(refs: Sequence[Ref], tail: Sequence[Entry], start: int, end:
     return out
 
 
+def appended(base: Snapshot, snap: Snapshot, get: GetNode) -> list[Entry] | None:
+    """The entries appended to `base` to make `snap`, or None when `snap` is not `base` with
+    entries appended. Proved by the leaves: `base`'s sealed leaves are the first of `snap`'s
+    (leaf ids are content hashes: equal ids, equal entries) and `base`'s tail equals the entries
+    of `snap` that follow them; only inner nodes and the leaves holding those entries are
+    read."""
+    k = snap.count - base.count
+    if k < 0:
+        return None
+    if k == 0:
+        return [] if snap.id == base.id else None
+    brefs, btail = leaves(base, get)
+    srefs, stail = leaves(snap, get)
+    if srefs[:len(brefs)] != brefs:
+        return None
+    start = base.count - len(btail)
+    if entries_between(srefs, stail, start, base.count, get) != list(btail):
+        return None
+    return entries_between(srefs, stail, base.count, snap.count, get)
+
+
 def splice(snap: Snapshot, start: int, end: int, new: Sequence[Entry], get: GetNode,
            put: PutNode) -> Snapshot:
     """The canonical snapshot of entries[:start] + new + entries[end:], reusing every sealed

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Sequence
 from typing import Any
 
 from . import chunked
+from .errors import ObjectError
 from .objects import Entry, Snapshot
 from .plumbing.revparse import resolve_revision
 from .state import RepoState
@@ -48,20 +48,23 @@ class _Read:
         self.flags = [e.flags for e in entries]
 
 
-_last_read: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # store -> _Read
-
-
 def _read(repo: RepoState, snap: Snapshot | None) -> tuple[list, list, list, list]:
     """Entries, messages, blob ids and flags of `snap` (lists the caller must not change;
-    they are kept for the next read); when `snap` is the
-    context this store's last render read with entries appended, only those are read (an
-    agent's loop: append, materialize, append, ...)."""
+    they are kept for the next read, in `store.derived`); when `snap` is the context this
+    store's last render read with entries appended, only those are read (an agent's loop:
+    append, materialize, append, ...)."""
     if snap is None:
         return [], [], [], []
-    from .plumbing.tally import appended
-    last = _last_read.get(repo.store)
-    new = appended(last.snap, snap, repo.get_node) if last is not None else None
-    if last is None or new is None:
+    last = repo.store.derived.get("last_read")
+    new = None
+    if last is not None:
+        try:
+            new = chunked.appended(last.snap, snap, repo.get_node)
+        except ObjectError:     # the last context's nodes are gone (pruned): read it whole
+            new = None
+    if new == [] and last is not None:
+        r = last
+    elif last is None or new is None:
         entries = chunked.entries(snap, repo.get_node)
         r = _Read(snap, entries, entry_messages(repo, entries))
     else:
@@ -71,7 +74,7 @@ def _read(repo: RepoState, snap: Snapshot | None) -> tuple[list, list, list, lis
         r.msgs = last.msgs + entry_messages(repo, new)
         r.ids = last.ids + [e.blob.hex() for e in new]
         r.flags = last.flags + [e.flags for e in new]
-    _last_read[repo.store] = r
+    repo.store.derived["last_read"] = r
     return r.entries, r.msgs, r.ids, r.flags
 
 

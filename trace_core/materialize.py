@@ -7,17 +7,17 @@ results follow their calls; Anthropic roles alternate, system hoisted, no empty 
 a format cannot carry is left out, never invented; docs/materialization.md has the shapes x
 formats matrix. Every function here is deterministic: the same snapshot gives the same bytes.
 
-Because of that, a rendered prompt is kept per snapshot id (`kept` / `keep`, a few per store): a
-second materialize of the same context copies the kept prompt instead of reading and rendering
-every message again (a store whose renders are never asked for twice keeps none: keeping costs
-a copy). The copy is shallow where a message holds only strings and numbers, so it
-costs one small dict per message, allocated together, whatever the history behind it.
+Because of that, a rendered prompt is kept per snapshot id (`kept` / `keep`, a few per store,
+in `store.derived`, dropped with the store's decoded objects): once a context was asked for
+twice, materializing it again copies the kept prompt instead of reading and rendering every
+message (a store whose renders are never asked for twice keeps none: keeping costs a copy).
+The copy is shallow where a message holds only strings and numbers, so it costs one small dict
+per message, allocated together, whatever the history behind it.
 """
 
 from __future__ import annotations
 
 import json
-import weakref
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
@@ -43,10 +43,9 @@ class _Prompts:
     def __init__(self) -> None:
         self.kept: OrderedDict = OrderedDict()
         self.last: tuple | None = None
-        self.repeated = True    # (a store's first render is kept)
+        self.repeated = False   # (a one-shot process, `trace context`, keeps nothing)
 
 
-_stores: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # store -> _Prompts
 
 
 class _Kept:
@@ -89,10 +88,10 @@ def _fresh_list(msgs: list, plan: list | None) -> list:
             _copy(m) for m, p in zip(msgs, plan, strict=True)]
 
 
-def kept(store: object, key: tuple) -> tuple[Any, tuple[str, ...]] | None:
+def kept(store: Any, key: tuple) -> tuple[Any, tuple[str, ...]] | None:
     """A fresh copy of the prompt kept for `key` (snapshot id, format, repair) in `store`'s
     cache, and its repair notes; None when none is kept."""
-    s = _stores.get(store)
+    s = store.derived.get("prompts")
     if s is None:
         return None
     if key == s.last:
@@ -104,15 +103,16 @@ def kept(store: object, key: tuple) -> tuple[Any, tuple[str, ...]] | None:
     return _fresh(k), k.notes
 
 
-def keep(store: object, key: tuple, value: Any, notes: Sequence[str] = ()) -> Any:
+def keep(store: Any, key: tuple, value: Any, notes: Sequence[str] = ()) -> Any:
     """Keep a copy of `value` (just rendered, not handed out yet) for `key` when this store's
-    renders are asked for again: its first render, a render asked for a second time, and any
-    render after one that was; return `value`. An agent's loop that renders each new context
-    once so pays no copy. (The copy's dicts are allocated one after another, so copying them
-    again later reads memory in order, not wherever rendering left each message.)"""
-    s = _stores.get(store)
+    renders are asked for again: a render asked for a second time, and any render after one
+    that was; return `value`. An agent's loop that renders each new context once, and a
+    one-shot process, so pay no copy. (The copy's dicts are allocated one after another, so
+    copying them again later reads memory in order, not wherever rendering left each
+    message.)"""
+    s = store.derived.get("prompts")
     if s is None:
-        s = _stores[store] = _Prompts()
+        s = store.derived["prompts"] = _Prompts()
     worth = s.repeated
     s.last, s.repeated = key, False
     if worth:

@@ -624,6 +624,8 @@ class CommitIndex:
         if self.in_memory:
             return
         with self._lock, suppress(sqlite3.OperationalError):
+            self._conn.execute(_TALLIES)     # (gc: kept tallies start again, so the table,
+            self._conn.execute("DELETE FROM tallies")   # one row per status, stays bounded)
             self._conn.execute("VACUUM")
 
     # -- token counts ---------------------------------------------------------------------------
@@ -689,9 +691,13 @@ class CommitIndex:
             if self.on_repair is not None:
                 self.on_repair(f"the cached tally of snapshot {to_hex(snap_id)} failed its "
                                "checksum; counting again")
-            self._db(lambda c: c.execute("DELETE FROM tallies WHERE snap=?", (snap_id,)))
+            self.drop_tally(snap_id)
             return None
         return rec
+
+    def drop_tally(self, snap_id: bytes) -> None:
+        """Forget a snapshot's tally record (damaged, or not believable: plumbing.tally)."""
+        self._db(lambda c: c.execute("DELETE FROM tallies WHERE snap=?", (snap_id,)))
 
     def put_tally(self, snap_id: bytes, rec: bytes) -> None:
         """Keep a snapshot's tally record (its checksum: CRC-32 of snap || rec, minus 2**31)."""

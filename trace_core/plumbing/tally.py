@@ -9,8 +9,13 @@ did not grow by appending from it (a drop, an edit, a merge, a reset in between)
 whole context once.
 Extending is exact: pairing is a left-to-right scan whose only state across a boundary is the
 calls still open there, which are the base's pending calls; and the base is proved to be a
-prefix of the context by rebuilding the context from it (the chunked tree is canonical, so
-equal ids mean equal entry lists).
+prefix of the context by its leaves (chunked.appended).
+
+A kept row is a cache the index file holds, so it is checked before it is believed: its entry
+count must be the snapshot's, every index must lie in the context, and its pending calls must be
+the ones the context ends with (read back to the last conversational message); a row that fails
+is dropped and the tally recounted. Rows with more than KEEP_PROBLEMS_MAX broken pairs are not
+kept (their size would grow the index with every status), and gc empties the table.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import msgpack
 
 from .. import chunked
 from ..errors import ObjectError
-from ..objects import Commit, Entry, Node, Snapshot
+from ..objects import Commit, Snapshot
 from ..state import RepoState
 from ..toolpairs import Pairing, Pending, Problem, analyze
 
@@ -30,6 +35,8 @@ from ..toolpairs import Pairing, Pending, Problem, analyze
 #: about what reading one message costs: a walk that finds nothing then adds at most ~6% to
 #: the whole read it falls back to)
 WALK_MAX = 1024
+KEEP_PROBLEMS_MAX = 256
+RECORD_VERSION = 1
 _MEMO_MAX = 64
 _memo: dict[bytes, Tally] = {}      # snapshot id -> tally (a function of the id: any repository)
 
@@ -46,7 +53,7 @@ def tally_at(repo: RepoState, commit_id: bytes) -> Tally:
     """The tally of the context at commit `commit_id`."""
     commit = repo.get_commit(commit_id)
     snap = repo.get_snapshot(commit.snapshot)
-    t = _known(repo, snap.id)
+    t = _known(repo, snap)
     if t is None:
         t = _extended(repo, commit, snap) or whole(repo, snap)
         _keep(repo, snap.id, t)
@@ -68,7 +75,7 @@ def extend(repo: RepoState, base: Snapshot, t: Tally, snap: Snapshot) -> Tally |
     appended (reading only those); None when it is not."""
     if t.entries != base.count:
         return None
-    new = appended(base, snap, repo.get_node)
+    new = chunked.appended(base, snap, repo.get_node)
     if new is None:
         return None
     if not new:
@@ -78,51 +85,6 @@ def extend(repo: RepoState, base: Snapshot, t: Tally, snap: Snapshot) -> Tally |
                  Pairing(t.pairing.problems + res.problems, res.pending))
 
 
-def appended(base: Snapshot, snap: Snapshot, get_node: chunked.GetNode) -> list[Entry] | None:
-    """The entries appended to `base` to make `snap` (reading only those and the path down to
-    them), or None when `snap` is not `base` with entries appended: proved by rebuilding `snap`
-    from `base` and them (the tree is canonical: equal ids, equal entry lists)."""
-    k = snap.count - base.count
-    if k < 0:
-        return None
-    if k == 0:
-        return [] if snap.id == base.id else None
-    new = entries_from(snap, base.count, get_node)
-    if len(new) != k:
-        return None
-
-    def no_write(node: Node) -> None:
-        pass
-    if chunked.append(base, new, get_node, no_write).id != snap.id:
-        return None
-    return new
-
-
-def entries_from(snap: Snapshot, start: int, get_node: chunked.GetNode) -> list[Entry]:
-    """The entries of `snap` from index `start` to its end, reading only the nodes that hold
-    them and the path down to the first."""
-    out: list[Entry] = []
-    tree_count = snap.count - len(snap.tail)
-    if start < tree_count and snap.root is not None:
-        stack: list[tuple[bytes, int]] = [(snap.root, start)]
-        while stack:
-            oid, skip = stack.pop()
-            node = get_node(oid)
-            if node.level == 0:
-                out.extend(node.items[skip:])
-                continue
-            todo = []
-            for cid, c in node.items:
-                if skip >= c:
-                    skip -= c
-                    continue
-                todo.append((cid, skip))
-                skip = 0
-            stack.extend(reversed(todo))
-    out.extend(snap.tail[max(0, start - tree_count):])
-    return out
-
-
 def _extended(repo: RepoState, commit: Commit, snap: Snapshot) -> Tally | None:
     c = commit
     try:
@@ -130,9 +92,10 @@ def _extended(repo: RepoState, commit: Commit, snap: Snapshot) -> Tally | None:
             if not c.parents:
                 return None
             c = repo.get_commit(c.parents[0])
-            t = _known(repo, c.snapshot)
+            base = repo.get_snapshot(c.snapshot)
+            t = _known(repo, base)
             if t is not None:
-                return extend(repo, repo.get_snapshot(c.snapshot), t, snap)
+                return extend(repo, base, t, snap)
     except ObjectError:
         return None     # history cut short (pruned, missing): read the whole context
     return None
@@ -140,9 +103,9 @@ def _extended(repo: RepoState, commit: Commit, snap: Snapshot) -> Tally | None:
 
 # -- kept tallies ---------------------------------------------------------------------------------
 def encode(t: Tally) -> bytes:
-    """A tally as its index record: msgpack [count, pinned, [[kind, index, call id, before]...],
-    [[index, call id, name]...]]."""
-    return msgpack.packb([t.entries, t.pinned,
+    """A tally as its index record: msgpack [version, count, pinned, [[kind, index, call id,
+    before]...], [[index, call id, name]...]]."""
+    return msgpack.packb([RECORD_VERSION, t.entries, t.pinned,
                           [[p.kind, p.index, p.call_id, p.before] for p in t.pairing.problems],
                           [[p.index, p.call_id, p.name] for p in t.pairing.pending]],
                          use_bin_type=True)
@@ -151,7 +114,9 @@ def encode(t: Tally) -> bytes:
 def decode(rec: bytes) -> Tally | None:
     """The tally of an index record; None when it is not one."""
     try:
-        count, pinned, problems, pending = msgpack.unpackb(rec, use_list=True)
+        version, count, pinned, problems, pending = msgpack.unpackb(rec, use_list=True)
+        if version != RECORD_VERSION:
+            return None
         out = Tally(count, pinned, Pairing([Problem(k, i, c, b) for k, i, c, b in problems],
                                            [Pending(i, c, n) for i, c, n in pending]))
     except (TypeError, ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError):
@@ -166,19 +131,40 @@ def decode(rec: bytes) -> Tally | None:
     return out
 
 
-def _known(repo: RepoState, snap_id: bytes) -> Tally | None:
-    t = _memo.get(snap_id)
+def _known(repo: RepoState, snap: Snapshot) -> Tally | None:
+    t = _memo.get(snap.id)
     if t is None:
-        rec = repo.index.get_tally(snap_id)
+        rec = repo.index.get_tally(snap.id)
         t = decode(rec) if rec is not None else None
         if t is not None:
-            _remember(snap_id, t)
+            if not _believable(repo, snap, t):
+                repo.index.drop_tally(snap.id)
+                return None
+            _remember(snap.id, t)
     return t
+
+
+def _believable(repo: RepoState, snap: Snapshot, t: Tally) -> bool:
+    """Whether a row read from the index can be the tally of `snap` (see the module doc)."""
+    n = snap.count
+    if t.entries != n or not 0 <= t.pinned <= n:
+        return False
+    for p in t.pairing.problems:
+        if not 0 <= p.index < n or (p.before is not None and not p.index < p.before < n):
+            return False
+    from .integrity import open_at_end, readers
+    try:
+        ends = open_at_end(snap, *readers(repo))
+    except ObjectError:
+        return False
+    return [(p.index, p.call_id) for p in t.pairing.pending] == \
+        [(p.index, p.call_id) for p in ends]
 
 
 def _keep(repo: RepoState, snap_id: bytes, t: Tally) -> None:
     _remember(snap_id, t)
-    repo.index.put_tally(snap_id, encode(t))
+    if len(t.pairing.problems) + len(t.pairing.pending) <= KEEP_PROBLEMS_MAX:
+        repo.index.put_tally(snap_id, encode(t))
 
 
 def _remember(snap_id: bytes, t: Tally) -> None:

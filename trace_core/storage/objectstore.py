@@ -77,6 +77,9 @@ class ObjectStore:
     def __init__(self) -> None:
         self._decoded: dict = {}
         self._written: dict = {}   # id -> object this process wrote (WRITTEN_CACHE_MAX)
+        #: values derived from objects, kept by the modules that compute them (the context
+        #: last read, rendered prompts), by name; dropped with the decoded objects
+        self.derived: dict = {}
 
     # implemented by subclasses
     def get_bytes(self, oid: bytes) -> bytes:
@@ -152,6 +155,7 @@ class ObjectStore:
         go on being served from memory by the process that pruned it)."""
         self._decoded.clear()
         self._written.clear()
+        self.derived.clear()
 
 
 def _bounded_put(d: dict, limit: int, key: bytes, value: TraceObject) -> None:
