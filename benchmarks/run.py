@@ -113,10 +113,12 @@ def installed_python() -> str:
     return os.path.join(os.path.dirname(installed_trace()[0]), "python")
 
 
-def proc_time(cmd, cwd, repeat: int = 7, env=None) -> float:
+def proc_time(cmd, cwd, repeat: int = 7, env=None, warm_up: bool = True) -> float:
     """Median wall time of a whole process (after one unmeasured warm-up run)."""
     env = env or _installed_env()
-    subprocess.run(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    if warm_up:
+        subprocess.run(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       env=env)
     times = []
     for _ in range(repeat):
         t = time.perf_counter()
@@ -127,19 +129,19 @@ def proc_time(cmd, cwd, repeat: int = 7, env=None) -> float:
 
 
 def materialize_ms(path: str, repeat: int) -> tuple:
-    """Median ms of materializing HEAD in a freshly opened repository (cold), then again (warm)."""
+    """Median ms of materializing HEAD in a freshly opened repository (cold), then again (warm:
+    the context read is kept, the prompt rendered again), then a third time (kept: a prompt
+    asked for twice is kept and copied)."""
     from trace_core.repository import Repository
-    cold, warm = [], []
+    cold, warm, kept = [], [], []
     for _ in range(repeat):
         r = Repository.open(path)
-        t = time.perf_counter()
-        r.materialize()
-        cold.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        r.materialize()
-        warm.append(time.perf_counter() - t)
+        for out in (cold, warm, kept):
+            t = time.perf_counter()
+            r.materialize()
+            out.append(time.perf_counter() - t)
         r.close()
-    return statistics.median(cold) * 1e3, statistics.median(warm) * 1e3
+    return tuple(statistics.median(x) * 1e3 for x in (cold, warm, kept))
 
 
 def trace_cmd() -> list:
@@ -381,13 +383,16 @@ def growth_row(root: str, n: int, rep: int) -> dict:
         times.append(time.perf_counter() - t)
     repo.close()
     steady = times[min(100, n // 10):]  # after the tokenizer load and the first seals
-    cold, warm = materialize_ms(path, max(3, rep // 2))
+    cold, warm, kept = materialize_ms(path, max(3, rep // 2))
     tc = trace_cmd()
     row = {"commits": n, "append_median_us": statistics.median(steady) * 1e6,
            "append_p99_us": percentile(steady, 0.99) * 1e6,
            "append_max_ms": max(steady) * 1e3,
            "materialize_cold_ms": cold, "materialize_warm_ms": warm,
+           "materialize_kept_ms": kept,
            "log_s": proc_time([*tc, "log", "--oneline"], path, rep),
+           # the first status reads the whole context once; later ones (the median) extend it
+           "status_first_s": proc_time([*tc, "status"], path, 1, warm_up=False),
            "status_s": proc_time([*tc, "status"], path, rep),
            "packs": len([f for f in os.listdir(os.path.join(path, ".trace", "objects", "pack"))
                          if f.endswith(".idx")])}
@@ -399,16 +404,20 @@ def growth_row(root: str, n: int, rep: int) -> dict:
 
 
 def report_growth(rows: list) -> None:
-    print("\ngrowth (single appends through the API; processes for log, status, gc)\n")
+    print("\ngrowth (single appends through the API; processes for log, status, gc; status:"
+          " the median of\nrepeated runs, first: the first run after the history was written)\n")
     head = (f"{'commits':>8} {'append med':>11} {'p99':>8} {'max':>8} {'packs':>6} "
-            f"{'mat cold':>9} {'warm':>8} {'log':>8} {'status':>8} {'gc':>8}")
+            f"{'mat cold':>9} {'warm':>8} {'kept':>8} {'log':>8} {'status':>8} {'first':>8} "
+            f"{'gc':>8}")
     print(head)
     base = rows[0] if rows else None
     for r in rows:
         print(f"{r['commits']:>8} {r['append_median_us']:>8.0f} µs {r['append_p99_us']:>5.0f} µs "
               f"{r['append_max_ms']:>5.0f} ms {r['packs']:>6} {r['materialize_cold_ms']:>6.0f} ms "
-              f"{r['materialize_warm_ms']:>5.1f} ms {r['log_s'] * 1e3:>5.0f} ms "
-              f"{r['status_s'] * 1e3:>5.0f} ms {r['gc_s'] * 1e3:>5.0f} ms")
+              f"{r['materialize_warm_ms']:>5.1f} ms {r['materialize_kept_ms']:>5.1f} ms "
+              f"{r['log_s'] * 1e3:>5.0f} ms "
+              f"{r['status_s'] * 1e3:>5.0f} ms {r['status_first_s'] * 1e3:>5.0f} ms "
+              f"{r['gc_s'] * 1e3:>5.0f} ms")
     if base and len(rows) > 1:
         print("\ngrowth factors against the first line (work grows by the commit ratio):")
         for r in rows[1:]:
@@ -464,8 +473,9 @@ def main() -> None:
         res["trace_cat_object_s"] = proc_time([*tc, "cat-object", "-p", head], trepo, rep)
         res["git_cat_file_s"] = proc_time(["git", "cat-file", "-p", ghead], grepo, rep)
 
-        # in-process materialize, cold (fresh Repository) and warm (second call)
-        res["materialize_cold_ms"], res["materialize_warm_ms"] = materialize_ms(trepo, rep)
+        # in-process materialize: cold (fresh Repository), warm (second call), kept (third)
+        (res["materialize_cold_ms"], res["materialize_warm_ms"],
+         res["materialize_kept_ms"]) = materialize_ms(trepo, rep)
         from trace_core.repository import Repository
 
         # reindex, then gc and bytes per commit
@@ -528,8 +538,9 @@ def report(r: dict) -> None:
          r["git_cat_file_s"] / r["trace_cat_object_s"]),
         ("status (process)", f"{r['trace_status_s'] * 1e3:.0f} ms", "", "", None),
         (f"context, {n} entries (process)", f"{r['trace_context_s'] * 1e3:.0f} ms", "", "", None),
-        ("materialize cold / warm",
-         f"{r['materialize_cold_ms']:.1f} / {r['materialize_warm_ms']:.1f} ms", "", "", None),
+        ("materialize cold / warm / kept",
+         f"{r['materialize_cold_ms']:.0f} / {r['materialize_warm_ms']:.1f} / "
+         f"{r['materialize_kept_ms']:.1f} ms", "", "", None),
         ("reindex", f"{r['reindex_s'] * 1e3:.0f} ms", "", "", None),
         ("gc", f"{r['gc_s'] * 1e3:.0f} ms", "", "", None),
         ("packed bytes per commit", f"{r['trace_bytes_per_commit']:.0f} B", "git gc pack+idx",
