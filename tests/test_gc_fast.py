@@ -141,12 +141,7 @@ def test_a_wrong_copy_of_a_duplicated_object_stops_gc(repo, bad_first):
     others = [n for n in list_packs(d) if n != wrong]
     t = os.stat(os.path.join(d, f"pack-{others[0]}.idx")).st_mtime
     os.utime(wrong_idx, (t - 10, t - 10) if bad_first else (t + 10, t + 10))
-    before = _state(repo)
-    top = os.path.dirname(repo.trace_dir)
-    repo.close()
-    assert_one_line_error(invoke(top, "gc"), f"pack-{wrong}.pack", "does not match its id")
-    with Repository.open(top) as r:
-        assert _state(r) == before  # nothing moved or deleted: the right copy is still there
+    assert_gc_refused(repo, f"pack-{wrong}.pack", "does not match its id")  # the right copy stays
 
 
 def test_an_object_not_matching_its_id_under_valid_checksums_stops_gc(repo):
@@ -157,12 +152,7 @@ def test_an_object_not_matching_its_id_under_valid_checksums_stops_gc(repo):
     seal_idle_journals(repo.store)
     wrong = write_pack(repo.store.pack_dir, [(b"\x07" * 32, TYPE_CODES["blob"],
                                               b"\x92\xa4blob\x81\xa4role\xa4user")])
-    before = _state(repo)
-    top = os.path.dirname(repo.trace_dir)
-    repo.close()
-    assert_one_line_error(invoke(top, "gc"), f"pack-{wrong}.pack", "does not match its id")
-    with Repository.open(top) as r:
-        assert _state(r) == before
+    assert_gc_refused(repo, f"pack-{wrong}.pack", "does not match its id")
 
 
 def test_gc_keeps_the_dictionary_of_the_largest_pack(repo):
@@ -195,6 +185,17 @@ def _state(repo):
             sorted(os.listdir(repo.store.journal_dir)))
 
 
+def assert_gc_refused(repo, *contains):
+    """`trace gc` fails with one line holding each of `contains`, and moves or deletes nothing
+    (closes `repo`)."""
+    before = _state(repo)
+    top = os.path.dirname(repo.trace_dir)
+    repo.close()
+    assert_one_line_error(invoke(top, "gc"), *contains)
+    with Repository.open(top) as r:
+        assert _state(r) == before
+
+
 def test_a_damaged_block_stops_gc_naming_the_pack_file(repo):
     repo, name = _one_pack_repo(repo)
     p = Pack(repo.store.pack_dir, name)
@@ -206,12 +207,7 @@ def test_a_damaged_block_stops_gc_naming_the_pack_file(repo):
         b = f.read(1)
         f.seek(off + clen // 2)
         f.write(bytes([b[0] ^ 0x10]))
-    before = _state(repo)
-    d = os.path.dirname(repo.trace_dir)
-    repo.close()
-    assert_one_line_error(invoke(d, "gc"), f"pack-{name}.pack", "damaged", "fsck")
-    with Repository.open(d) as r:
-        assert _state(r) == before  # nothing moved or deleted
+    assert_gc_refused(repo, f"pack-{name}.pack", "damaged", "fsck")
 
 
 def test_a_damaged_block_under_a_recomputed_checksum_still_stops_gc(repo):
@@ -232,12 +228,7 @@ def test_a_damaged_block_under_a_recomputed_checksum_still_stops_gc(repo):
     idx[-64:-32] = packsum
     idx[-32:] = hash_bytes(bytes(idx[:-32]))
     Path(base + ".idx").write_bytes(bytes(idx))
-    before = _state(repo)
-    d = os.path.dirname(repo.trace_dir)
-    repo.close()
-    assert_one_line_error(invoke(d, "gc"), f"pack-{name}.pack", "damaged")
-    with Repository.open(d) as r:
-        assert _state(r) == before
+    assert_gc_refused(repo, f"pack-{name}.pack", "damaged")
 
 
 def test_an_index_that_leaves_out_a_block_stops_gc(repo):
@@ -254,12 +245,7 @@ def test_an_index_that_leaves_out_a_block_stops_gc(repo):
     _BLOCK.pack_into(idx, at, *second)  # block 0 said to be block 1: block 0's objects hidden
     idx[-32:] = hash_bytes(bytes(idx[:-32]))
     Path(base + ".idx").write_bytes(bytes(idx))
-    before = _state(repo)
-    d = os.path.dirname(repo.trace_dir)
-    repo.close()
-    assert_one_line_error(invoke(d, "gc"), f"pack-{name}.pack", "block 0")
-    with Repository.open(d) as r:
-        assert _state(r) == before
+    assert_gc_refused(repo, f"pack-{name}.pack", "block 0")
 
 
 # -- the walk's snapshot reader -----------------------------------------------------------------
