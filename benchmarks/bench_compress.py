@@ -95,12 +95,12 @@ def run_case(built: str, root: str, n: int, kw: dict, repeat: int) -> dict:
         times.append(time.perf_counter() - t)
         commit_bytes = len(repo.get_commit(repo.head_commit()).to_bytes())
         repo.close()
-    cold, warm = materialize_ms(path, repeat)
+    cold, warm, _kept = materialize_ms(path, repeat)
     from trace_core.storage.repack import seal_idle_journals
     repo = Repository.open(path)
     seal_idle_journals(repo.store)       # what the next auto-seal or `trace repack` does
     repo.close()
-    sealed, _ = materialize_ms(path, repeat)
+    sealed, _, _ = materialize_ms(path, repeat)
     return {"materialize_sealed_cold_ms": sealed, "seconds": statistics.median(times),
             "tokens_before": result.tokens_before,
             "tokens_after": result.tokens_after, "saved": result.saved_tokens,
@@ -121,7 +121,8 @@ def main(argv=None) -> dict:
         t = time.perf_counter()
         built = build(root, args.entries)
         out = {"entries": args.entries, "build_seconds": time.perf_counter() - t}
-        out["before"] = dict(zip(("materialize_cold_ms", "materialize_warm_ms"),
+        out["before"] = dict(zip(("materialize_cold_ms", "materialize_warm_ms",
+                                  "materialize_kept_ms"),
                                  materialize_ms(built, args.repeat), strict=True))
         for name, kw in CASES:
             out[name] = run_case(built, root, args.entries, kw, args.repeat)
