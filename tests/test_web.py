@@ -239,6 +239,28 @@ def test_reflog_and_timeline_follow_head_across_branches(tmp_path):
     repo.close()
 
 
+def test_timeline_orders_moves_within_one_millisecond(tmp_path, monkeypatch):
+    """Every record in the same millisecond (a fast script): HEAD's moves onto and off a branch
+    are logged strictly after what came before them, so the timeline still places each
+    branch move between the right switches."""
+    from trace_core.refs import store
+    monkeypatch.setattr(store, "_wall_ms", lambda: 1_700_000_000_000)
+    repo = Repository.init(str(tmp_path / "b"), encoding="chars/4")
+    base = repo.user("base")
+    repo.switch("side", create=True)
+    gone = repo.user("a side turn that gets reset away")
+    repo.reset("HEAD~1", mode="hard")
+    repo.switch("main")
+    last = repo.assistant("back on main")
+    points = data.timeline(repo)["agents"][0]["points"]
+    assert [(p["id"], p["event"]) for p in points] == [
+        (base.hex, "append"), (base.hex, "switch"), (gone.hex, "append"), (base.hex, "reset"),
+        (base.hex, "switch"), (last.hex, "append")]
+    head = repo.refs.reflog("HEAD")
+    assert len({e.time_ms for e in head}) == 3      # init, two switches: each strictly later
+    repo.close()
+
+
 def test_pairs_follow_reused_call_ids(tmp_path):
     """A result answers the latest unanswered call with its id (compress.messages.tool_links)."""
     repo = Repository.init(str(tmp_path / "p"), encoding="chars/4")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import fcntl
 import os
+import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator
@@ -28,8 +29,24 @@ ANY = _Any()
 Expected = str | _Any | None  # None: the ref must not exist
 
 
-def _now_ms() -> int:
+def _wall_ms() -> int:
     return int(time.time() * 1000)
+
+
+_clock = threading.Lock()
+_last_ms = 0    # the latest reflog time this process wrote
+
+
+def _now_ms(after: int = -1) -> int:
+    """The time of a new reflog record: the wall clock, never earlier than a record this process
+    already wrote, and later than `after`. Records in different logs share only this clock, so
+    HEAD's moves onto and off a branch are logged strictly after what came before them (see
+    `RefStore._record`): a reader can then place a branch's moves between HEAD's, even when
+    many land in one millisecond."""
+    global _last_ms
+    with _clock:
+        _last_ms = max(_wall_ms(), _last_ms, after + 1)
+        return _last_ms
 
 
 def _check_new(value: str) -> str:
@@ -266,8 +283,23 @@ class RefStore:
     def _record(self, new: str, current: RefLogEntry | None, message: str,
                 who: str | None, time_ms: int | None) -> RefLogEntry:
         old = current.new if current is not None else ZERO_HEX
-        return RefLogEntry(new, old, _now_ms() if time_ms is None else int(time_ms),
-                           self.who if who is None else who, message)
+        if time_ms is None:
+            time_ms = _now_ms(self._last_time(old, new) if "ref:" in (new[:4], old[:4]) else -1)
+        return RefLogEntry(new, old, int(time_ms), self.who if who is None else who, message)
+
+    def _last_time(self, *values: str) -> int:
+        """For a move onto or off a branch: the time after which it is logged, i.e. the latest
+        record this process wrote and the last record of each branch `values` name."""
+        t = _last_ms
+        for v in values:
+            if v.startswith("ref:"):
+                try:
+                    e = self.read_entry(v[4:])
+                except TraceError:      # a damaged branch does not stop HEAD moving off it
+                    e = None
+                if e is not None:
+                    t = max(t, e.time_ms)
+        return t
 
     def set_if_equals(self, name: str, old: Expected, new: str, message: str = "",
                       who: str | None = None, deref: bool = True,

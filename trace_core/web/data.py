@@ -231,13 +231,13 @@ def head_moves(v: RepoState) -> list[tuple[int, str, str]]:
             if _commit(h.new):
                 out.append((h.time_ms, h.new, _event(h.message)))
             continue
-        at = None
-        later = []
-        for e in _log(v, h.new[4:]):
-            if e.time_ms <= h.time_ms:
-                at = e
-            elif end is None or e.time_ms < end:
-                later.append((e.time_ms, e.new, _event(e.message)))
+        moves = _log(v, h.new[4:])
+        before = [e for e in moves if e.time_ms < h.time_ms]
+        if not before:      # logged before HEAD's records were kept strictly after (a tie)
+            before = [e for e in moves if e.time_ms == h.time_ms][:1]
+        at = before[-1] if before else None
+        later = [(e.time_ms, e.new, _event(e.message)) for e in moves
+                 if e is not at and h.time_ms <= e.time_ms and (end is None or e.time_ms < end)]
         if at is not None and _commit(at.new):
             out.append((h.time_ms, at.new, _event(at.message) if k == 0 else _event(h.message)))
         out.extend(m for m in later if _commit(m[1]))
