@@ -444,9 +444,23 @@ def test_empty_repository_and_documents_in_python(tmp_path):
 
 
 # -- trace web, a real process ----------------------------------------------------------------
+def _interrupt(proc: subprocess.Popen) -> None:
+    """Ctrl-C a `trace web` process and check it ends cleanly; one that does not end within 10 s
+    is made to print every thread's stack (faulthandler, on SIGABRT) into the failure."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        code = proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        _, err = proc.communicate(timeout=10)
+        pytest.fail(f"trace web did not end within 10 s of SIGINT; its threads:\n{err}")
+    err = proc.stderr.read()
+    assert code == 0 and err == "", err
+
+
 def test_trace_web_serves_until_interrupted(built):
     path, _ = built
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONFAULTHANDLER="1")
     t0 = time.monotonic()
     proc = subprocess.Popen([sys.executable, "-m", "trace_cli.main", "-C", path, "web"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
@@ -461,9 +475,7 @@ def test_trace_web_serves_until_interrupted(built):
         r = conn.getresponse()
         assert r.status == 200 and json.loads(r.read())["name"] == "r"
         conn.close()
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=10) == 0
-        assert proc.stderr.read() == ""
+        _interrupt(proc)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -479,7 +491,7 @@ def test_trace_web_open_hands_the_url_to_the_browser(built, tmp_path):
     script = tmp_path / "browser.sh"
     script.write_text(f'#!/bin/sh\necho "$1" > {seen}\n')
     script.chmod(0o755)
-    env = dict(os.environ, PYTHONUNBUFFERED="1", BROWSER=str(script))
+    env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONFAULTHANDLER="1", BROWSER=str(script))
     env.pop("DISPLAY", None)
     proc = subprocess.Popen([sys.executable, "-m", "trace_cli.main", "-C", path, "web", "--open"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
@@ -490,8 +502,7 @@ def test_trace_web_open_hands_the_url_to_the_browser(built, tmp_path):
                 break
             time.sleep(0.05)
         assert seen.read_text().strip() == url
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=10) == 0
+        _interrupt(proc)
     finally:
         if proc.poll() is None:
             proc.kill()
