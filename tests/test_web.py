@@ -243,7 +243,7 @@ def test_timeline_orders_moves_within_one_millisecond(tmp_path, monkeypatch):
     """Every record in the same millisecond (a fast script): HEAD's moves onto and off a branch
     are logged strictly after what came before them, so the timeline still places each
     branch move between the right switches."""
-    from trace_core.refs import store
+    from trace_core.refs import reffile, store
     monkeypatch.setattr(store, "_wall_ms", lambda: 1_700_000_000_000)
     repo = Repository.init(str(tmp_path / "b"), encoding="chars/4")
     base = repo.user("base")
@@ -258,6 +258,12 @@ def test_timeline_orders_moves_within_one_millisecond(tmp_path, monkeypatch):
         (base.hex, "switch"), (last.hex, "append")]
     head = repo.refs.reflog("HEAD")
     assert len({e.time_ms for e in head}) == 3      # init, two switches: each strictly later
+    # a branch log claiming a far future time does not drag this process's clock along
+    with open(os.path.join(repo.trace_dir, "refs", "heads", "side"), "ab") as f:
+        forged = reffile.RefLogEntry(base.hex, base.hex, 9 * 10**15, "x", "forged")
+        f.write(reffile.encode_record(forged))
+    repo.switch("side")
+    assert max(e.time_ms for e in repo.refs.reflog("HEAD")) < 2 * 10**12
     repo.close()
 
 

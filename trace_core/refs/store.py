@@ -289,15 +289,17 @@ class RefStore:
 
     def _last_time(self, *values: str) -> int:
         """For a move onto or off a branch: the time after which it is logged, i.e. the latest
-        record this process wrote and the last record of each branch `values` name."""
-        t = _last_ms
+        record this process wrote and the last record of each branch `values` name (unless it
+        claims a time over a minute ahead of the clock: a log is data, and must not move the
+        times this process writes)."""
+        t, horizon = _last_ms, _wall_ms() + 60_000
         for v in values:
             if v.startswith("ref:"):
                 try:
                     e = self.read_entry(v[4:])
                 except TraceError:      # a damaged branch does not stop HEAD moving off it
                     e = None
-                if e is not None:
+                if e is not None and e.time_ms <= horizon:
                     t = max(t, e.time_ms)
         return t
 
