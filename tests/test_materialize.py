@@ -244,35 +244,50 @@ def _scramble(v):
         v.append("scrambled")
 
 
+def _count_renders(monkeypatch) -> list:
+    """The renders materialize runs from now on (a prompt asked for a second time is rendered
+    and kept; from then on it is copied, not rendered)."""
+    from trace_core import materialize as mat
+    calls: list = []
+    real = mat.render
+    monkeypatch.setattr(mat, "render", lambda *a: calls.append(a[0]) or real(*a))
+    return calls
+
+
 @pytest.mark.parametrize("fmt", ["openai", "openai-responses", "anthropic", "text", "json"])
-def test_a_second_materialize_copies_the_kept_prompt(repo, fmt):
+def test_a_second_materialize_copies_the_kept_prompt(repo, fmt, monkeypatch):
     repo.append_many(KEPT)
     first = repo.materialize(fmt)
     want = json.loads(json.dumps(first))
     read = []
     get_blob = repo.get_blob
     repo.get_blob = lambda oid: read.append(oid) or get_blob(oid)
+    renders = _count_renders(monkeypatch)
     _scramble(first)
     second = repo.materialize(fmt)
     assert second == want and read == []     # nothing read again, and not what the caller changed
     _scramble(second)
     assert repo.materialize(fmt) == want
+    assert renders == [fmt]                  # the second render was kept, the third copied it
     repo.append({"role": "user", "content": "new"})     # another snapshot: rendered again
     third = repo.materialize(fmt)
-    assert read and third != want
+    assert read and third != want and renders == [fmt, fmt]
     assert third == render(fmt, KEPT + [{"role": "user", "content": "new"}],
                            [e.blob.hex() for e in repo.entries_at(repo.head_commit())],
                            [0] * (len(KEPT) + 1))
 
 
-def test_a_kept_repaired_prompt_repeats_its_repair_notes(repo):
+def test_a_kept_repaired_prompt_repeats_its_repair_notes(repo, monkeypatch):
     repo.append_many([{"role": "user", "content": "q"},
                       {"role": "tool", "tool_call_id": "nope", "content": "x"}])
     fixed = repo.materialize("openai", repair="drop-orphans")
     notes = [w for w in repo.warnings if w.startswith("repaired:")]
     assert len(notes) == 1 and fixed == [{"role": "user", "content": "q"}]
-    assert repo.materialize("openai", repair="drop-orphans") == fixed
-    assert [w for w in repo.warnings if w.startswith("repaired:")] == notes * 2
+    renders = _count_renders(monkeypatch)
+    for _ in range(2):
+        assert repo.materialize("openai", repair="drop-orphans") == fixed
+    assert renders == ["openai"]                        # then kept, and copied with its notes
+    assert [w for w in repo.warnings if w.startswith("repaired:")] == notes * 3
     assert len(repo.materialize("openai")) == 2         # the unrepaired prompt is its own
 
 

@@ -19,6 +19,7 @@ from trace_core.errors import (
     SymrefLoop,
 )
 from trace_core.refs import ANY, RefStore, check_agent_name, check_ref_format
+from trace_core.refs.reffile import KeptFiles
 
 A, B, C = "a" * 64, "b" * 64, "c" * 64
 
@@ -222,13 +223,15 @@ def test_compare_and_swap_keeps_the_file_open_and_still_sees_every_change(refs, 
     other.close()
 
 
+def fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
 def test_kept_ref_files_are_bounded_and_closed(refs):
-    def fds() -> int:
-        return len(os.listdir("/proc/self/fd"))
     before = fds()
     for i in range(20):
         refs.add_if_new(f"refs/heads/b{i}", A)
-    assert fds() - before == reffile_max()
+    assert fds() - before == KeptFiles.MAX
     refs.close()
     assert fds() == before
     refs.set_if_equals("refs/heads/b0", A, B)              # still usable after close
@@ -240,9 +243,6 @@ def test_views_share_one_bound_on_kept_ref_files(tmp_path):
     whole repository (an MCP server or LiteLLM logger caches a view per agent), and closing the
     root closes them all."""
     from trace_core import Repository
-
-    def fds() -> int:
-        return len(os.listdir("/proc/self/fd"))
     repo = Repository.init(str(tmp_path / "r"))
     repo.user("base")
     views = [repo.agent(f"a{i}", create=True) for i in range(3)]
@@ -252,14 +252,9 @@ def test_views_share_one_bound_on_kept_ref_files(tmp_path):
     for i in range(30):
         for v in views:
             v.refs.add_if_new(f"refs/tags/t{i}", A)
-    assert fds() - before <= reffile_max()
+    assert fds() - before <= KeptFiles.MAX
     repo.close()
     assert fds() < before
-
-
-def reffile_max() -> int:
-    from trace_core.refs.reffile import KeptFiles
-    return KeptFiles.MAX
 
 
 def test_damaged_older_record(refs, tmp_path):

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from trace_core import chunked
 from trace_core.errors import TraceError
 from trace_core.objects import Entry
+from trace_core.plumbing import integrity
 from trace_core.plumbing import tally as tally_mod
 from trace_core.plumbing.tally import Tally, decode, encode, tally_at, whole
 from trace_core.repository import Repository
@@ -70,6 +71,13 @@ OPS = st.one_of(
     st.tuples(st.just("forget")),     # the process's memo: read the index instead
     st.tuples(st.just("reopen")),     # a new process: memo, decoded objects and index reopened
 )
+
+
+def forget() -> None:
+    """Forget what this process remembers of contexts (tallies, calls open at their ends), as
+    a new process would."""
+    tally_mod._memo.clear()
+    integrity._OPEN_AT_END.clear()
 
 
 def expected(repo) -> dict:
@@ -144,10 +152,10 @@ def test_status_from_tallies_equals_a_full_scan(tmp_path_factory, ops):
     try:
         for op, look in ops:
             if op[0] == "forget":
-                tally_mod._memo.clear()
+                forget()
             elif op[0] == "reopen":
                 repo.close()
-                tally_mod._memo.clear()
+                forget()
                 repo = Repository.open(path)
             else:
                 apply(repo, op)
@@ -170,13 +178,15 @@ def test_extending_reads_only_what_was_appended(tmp_path):
     repo.append({"role": "user", "content": "after"})
     repo.append(chat_call("open2"))
     repo.close()
-    tally_mod._memo.clear()
+    forget()
     repo = Repository.open(path)
     read = []
     get_blob = repo.get_blob
     repo.get_blob = lambda oid: read.append(oid) or get_blob(oid)   # type: ignore[method-assign]
     st_ = repo.status()
-    assert len(read) == 2                        # the two appended messages, not 303
+    # the two appended messages, and the kept row checked: the base's calls open at its end,
+    # read back to its last conversational message (two messages here); not 303
+    assert len(read) == 4
     assert st_.entries == 303
     assert [p["call_id"] for p in st_.pending_calls] == ["open2"]
     assert {p["call_id"] for p in st_.broken_pairs} >= {"open1"}
@@ -242,7 +252,7 @@ def test_an_index_without_the_tallies_table_works_and_gains_it(tmp_path):
     db = tmp_path / "r" / ".trace" / "index.sqlite"
     with sqlite3.connect(db) as conn:     # an index file made before tallies existed
         conn.execute("DROP TABLE IF EXISTS tallies")
-    tally_mod._memo.clear()
+    forget()
     repo = Repository.open(path)
     st_ = repo.status()
     assert (st_.entries, [p["kind"] for p in st_.broken_pairs]) == (2, ["unanswered-call"])
@@ -263,7 +273,7 @@ def test_a_damaged_tally_row_is_recounted_with_a_warning(tmp_path):
         forged = encode(Tally(99, 0, analyze([])))
         assert forged != rec
         conn.execute("UPDATE tallies SET rec=?", (forged,))    # its sum no longer matches
-    tally_mod._memo.clear()
+    forget()
     repo = Repository.open(path)
     assert reported(repo) == want
     assert any("tally" in w and "failed its checksum" in w for w in repo.warnings)
@@ -282,7 +292,7 @@ def test_a_forged_tally_row_with_a_valid_checksum_is_not_believed(tmp_path, forg
     path = str(tmp_path / "r")
     repo = Repository.init(path, encoding="chars/4")
     repo.append_many([{"role": "user", "content": "q"}, chat_call("c1")])
-    tally_mod._memo.clear()          # (the same context in another test: kept in memory)
+    forget()          # (the same context in another test: kept in memory)
     want = reported(repo)
     repo.close()
     db = tmp_path / "r" / ".trace" / "index.sqlite"
@@ -290,7 +300,7 @@ def test_a_forged_tally_row_with_a_valid_checksum_is_not_believed(tmp_path, forg
         (snap,) = conn.execute("SELECT snap FROM tallies").fetchone()
         rec = encode(forged)
         conn.execute("UPDATE tallies SET rec=?, sum=?", (rec, commit_sum(snap, b"", rec)))
-    tally_mod._memo.clear()
+    forget()
     repo = Repository.open(path)
     assert reported(repo) == want
     repo.close()
@@ -299,13 +309,17 @@ def test_a_forged_tally_row_with_a_valid_checksum_is_not_believed(tmp_path, forg
 @pytest.mark.parametrize("walk", [0, 1])
 def test_without_a_kept_ancestor_in_reach_the_context_is_read_whole(tmp_path, monkeypatch, walk):
     monkeypatch.setattr(tally_mod, "WALK_MAX", walk)
+    extended = []
+    real = tally_mod.extend
+    monkeypatch.setattr(tally_mod, "extend", lambda *a: extended.append(a) or real(*a))
     repo = Repository.init(str(tmp_path / "r"), encoding="chars/4")
     repo.append({"role": "user", "content": "a"})
     repo.status()
     repo.append({"role": "user", "content": "b"})
     repo.append(chat_call("c"))
-    tally_mod._memo.clear()
+    forget()
     assert reported(repo) == expected(repo)
+    assert extended == []           # the kept tally two commits back was out of reach
     repo.close()
 
 
@@ -318,7 +332,7 @@ def test_reindex_forgets_tallies_and_status_counts_again(tmp_path):
     db = tmp_path / "r" / ".trace" / "index.sqlite"
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT count(*) FROM tallies").fetchone()[0] == 0
-    tally_mod._memo.clear()
+    forget()
     assert reported(repo) == want
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT count(*) FROM tallies").fetchone()[0] == 1

@@ -38,23 +38,26 @@ def messages(repo: RepoState, rev: str = "HEAD") -> list[dict]:
 
 
 class _Read:
-    """A context read for rendering: its snapshot, entries, messages, blob ids and flags."""
+    """A context read for rendering: its snapshot, messages, blob ids and flags."""
 
-    __slots__ = ("snap", "entries", "msgs", "ids", "flags")
+    __slots__ = ("snap", "msgs", "ids", "flags")
 
-    def __init__(self, snap: Snapshot, entries: list[Entry], msgs: list[dict]) -> None:
-        self.snap, self.entries, self.msgs = snap, entries, msgs
-        self.ids = [e.blob.hex() for e in entries]
-        self.flags = [e.flags for e in entries]
+    def __init__(self, snap: Snapshot, msgs: list[dict], ids: list[str], flags: list[int]):
+        self.snap, self.msgs, self.ids, self.flags = snap, msgs, ids, flags
 
 
-def _read(repo: RepoState, snap: Snapshot | None) -> tuple[list, list, list, list]:
-    """Entries, messages, blob ids and flags of `snap` (lists the caller must not change;
+def _read_entries(repo: RepoState, snap: Snapshot, entries: list[Entry]) -> _Read:
+    return _Read(snap, entry_messages(repo, entries), [e.blob.hex() for e in entries],
+                 [e.flags for e in entries])
+
+
+def _read(repo: RepoState, snap: Snapshot | None) -> tuple[list, list, list]:
+    """Messages, blob ids and flags of `snap` (lists the caller must not change;
     they are kept for the next read, in `store.derived`); when `snap` is the context this
     store's last render read with entries appended, only those are read (an agent's loop:
     append, materialize, append, ...)."""
     if snap is None:
-        return [], [], [], []
+        return [], [], []
     last = repo.store.derived.get("last_read")
     new = None
     if last is not None:
@@ -62,20 +65,15 @@ def _read(repo: RepoState, snap: Snapshot | None) -> tuple[list, list, list, lis
             new = chunked.appended(last.snap, snap, repo.get_node)
         except ObjectError:     # the last context's nodes are gone (pruned): read it whole
             new = None
-    if new == [] and last is not None:
-        r = last
-    elif last is None or new is None:
-        entries = chunked.entries(snap, repo.get_node)
-        r = _Read(snap, entries, entry_messages(repo, entries))
+    if last is None or new is None:
+        r = _read_entries(repo, snap, chunked.entries(snap, repo.get_node))
+    elif new:               # an append to the last context read: only the new entries
+        r = _read_entries(repo, snap, new)
+        r = _Read(snap, last.msgs + r.msgs, last.ids + r.ids, last.flags + r.flags)
     else:
-        r = _Read.__new__(_Read)
-        r.snap = snap
-        r.entries = last.entries + new
-        r.msgs = last.msgs + entry_messages(repo, new)
-        r.ids = last.ids + [e.blob.hex() for e in new]
-        r.flags = last.flags + [e.flags for e in new]
+        r = last
     repo.store.derived["last_read"] = r
-    return r.entries, r.msgs, r.ids, r.flags
+    return r.msgs, r.ids, r.flags
 
 
 def materialize(repo: RepoState, fmt: str = "openai", rev: str = "HEAD",
@@ -96,7 +94,7 @@ def materialize(repo: RepoState, fmt: str = "openai", rev: str = "HEAD",
             repo.warn(f"repaired: {note}")
         return hit[0]
     with no_gc_pauses():
-        entries, msgs, ids, flags = _read(repo, snap)
+        msgs, ids, flags = _read(repo, snap)
         notes: list[str] = []
         if repair is not None:
             from .toolpairs import repair as repair_pass

@@ -48,7 +48,6 @@ from .errors import (
 )
 from .ids import ID_LEN, ZERO_HEX, hash_bytes, is_hex_id, to_hex
 from .objects import TYPE_CODES, Commit, Node, Snapshot, object_links, object_tag
-from .storage import zstd_codec as zc
 from .storage.lockfile import write_file_atomic
 from .storage.pack import FRAME, OBJECTS, list_packs, write_pack
 
@@ -56,7 +55,14 @@ if TYPE_CHECKING:
     from .refs import RefStore
     from .state import RepoState
     from .storage.objectstore import DiskObjectStore, ObjectStore
-from .storage.repack import CRUFT_EXT, RepackLock, cruft_marker, replace_packs, seal_idle_journals
+from .storage.repack import (
+    CRUFT_EXT,
+    RepackLock,
+    blob_dictionary,
+    cruft_marker,
+    replace_packs,
+    seal_idle_journals,
+)
 
 Progress = Callable[[int], None] | None
 
@@ -178,9 +184,7 @@ def links_of(store: ObjectStore, oid: bytes, last: list | None = None) -> tuple[
     `last`: see snapshot_links (a snapshot may then name only blobs not named before)."""
     obj = store._decoded.get(oid)
     if obj is None:
-        data = store.cached_bytes(oid)
-        if data is None:
-            data = store.get_bytes(oid)
+        data = store.get_bytes(oid)   # (from the block the walk read last, when it holds it)
         if data[:6] == b"\x94\xa4snap":
             links = snapshot_links(data, last)
             if links is not None:
@@ -408,7 +412,8 @@ def _collect(repo, expire_s: int, now: float | None, reflogs: bool, level: int |
     if rep.objects_pruned:  # the derived index may name pruned commits: rebuild it
         store.forget_decoded()  # (nor may this process go on reading them from memory)
         repo.index.rebuild()    # (which compacts it too)
-    elif reflogs:           # gc, not prune: give the index's free pages back (VACUUM)
+    elif reflogs:           # gc, not prune: kept tallies start again, free pages go back
+        repo.index.clear_tallies()
         repo.index.compact()
     rep.seconds = round(time.monotonic() - t0, 3)
     return rep
@@ -443,7 +448,7 @@ def _collect_locked(repo, store, rep: GcReport, expire_s: int, now: float, reflo
     consumed = [p.name for p in packs
                 if ((t := times[p.name]) is None or t <= cutoff) and p.name != cruft]
     if not reuse:
-        zdict = zc.train_dictionary([d for _o, t, d in parts[0][1] if t == 1][:20000])
+        zdict = blob_dictionary(parts[0][1])
     replace_packs(store, parts, zdict=zdict, level=level, replace=consumed)
     _drop_orphan_markers(store.pack_dir)
     _drop_stale_temp_packs(store.pack_dir, now)
@@ -462,32 +467,14 @@ def _check_packs(packs: list) -> None:
     blake3 checksum, its index's and each block's zstd content checksum show the bytes are the
     ones written), so it checks those first, and that the index's block table covers the pack."""
     for p in packs:
-        problem = None
-        try:
-            if not p.verify_index_checksum():
-                problem = "its index fails its checksum"
-            elif not p.verify_pack_checksum():
-                problem = "it fails its checksum"
-            else:
-                problem = _tiling_problem(p)
+        try:   # (the index's structure includes a block table that tiles the pack: an index
+            # that left a block out would make gc drop that block's objects)
+            problem = p.idx_problem() or (None if p.verify_pack_checksum()
+                                          else "it fails its checksum")
         except (OSError, TraceError) as exc:
             problem = str(exc)
         if problem:
             raise _damaged(p, problem)
-
-
-def _tiling_problem(p) -> str | None:
-    """Whether the index's blocks tile the pack from its header to its checksum (an index that
-    left a block out would make gc drop that block's objects)."""
-    pos = 16 + len(p.zdict() or b"")
-    for b in range(p.nblocks):
-        off, clen, _ulen = p.block_info(b)
-        if off != pos:
-            return f"block {b} does not start where block {b - 1} ends"
-        pos += clen
-    if pos != os.fstat(p._file()).st_size - 32:
-        return "its blocks do not end where its checksum starts"
-    return None
 
 
 def _output_dictionary(store, packs: list) -> bytes | None:
@@ -499,18 +486,9 @@ def _output_dictionary(store, packs: list) -> bytes | None:
     return largest.zdict()
 
 
-#: (array marker, tag length marker, the tag's first letter) of canonical object bytes -> code
-_HEADS = {(0x92, 0xA4, 0x62): 1, (0x93, 0xA4, 0x6E): 2, (0x94, 0xA4, 0x73): 3,
-          (0x92, 0xA6, 0x63): 4}
-_TAGS = {1: b"blob", 2: b"node", 3: b"snap", 4: b"commit"}
-
-
 def _type_code(raw) -> int:
-    """The type code of canonical object bytes (a memoryview into a block), as object_tag."""
-    code = _HEADS.get((raw[0], raw[1], raw[2])) if len(raw) > 8 else None
-    if code is None or raw[2:2 + len(_TAGS[code])] != _TAGS[code]:
-        return TYPE_CODES[object_tag(bytes(raw))]
-    return code
+    """The type code of canonical object bytes (a memoryview into a block)."""
+    return TYPE_CODES[object_tag(bytes(raw[:10]))]
 
 
 def _sort_objects(store, packs: list, keep: set, times: dict, cutoff: float,
@@ -532,15 +510,20 @@ def _sort_objects(store, packs: list, keep: set, times: dict, cutoff: float,
         t = times[p.name]
         copy = zdict is not False and p.zdict() == zdict
         for b in range(p.nblocks):
+            frame = None
             try:
-                frame = p.read_frame(b, limit)
                 recs = cache.get((p.name, b))  # (the walk read it: checked then)
                 if recs is None:
-                    recs = p.parse_frame(b, frame, limit)
+                    frame = p.read_frame(b, limit)
+                    recs = p.parse_frame(b, frame)
+                whole = (copy and recs and keep.issuperset(recs)
+                         and written.keys().isdisjoint(recs))
+                if whole and frame is None:     # (read only to be copied)
+                    frame = p.read_frame(b, limit)
             except (PackError, MalformedObject) as exc:
                 raise _damaged(p, str(exc)) from None
             n += len(recs)
-            if copy and recs and keep.issuperset(recs) and written.keys().isdisjoint(recs):
+            if whole:
                 tl = [(oid, _type_code(data)) for oid, data in recs.items()]
                 for oid, code in tl:
                     if code == _BLOB:

@@ -98,11 +98,11 @@ def append_many(repo: RepoState, messages: Sequence[dict], *, pinned: bool = Fal
     flags = FLAG_PINNED if pinned else 0
     cost = sum(repo.blob_tokens(b.id, b) for b in blobs)
     if commit_message:
-        default_msg = commit_message
+        message = commit_message
     elif len(blobs) == 1:
-        default_msg = f"{blobs[0].role or 'message'}: {preview(blobs[0].message)}"
+        message = f"{blobs[0].role or 'message'}: {preview(blobs[0].message)}"
     else:
-        default_msg = f"append {len(blobs)} messages"
+        message = f"append {len(blobs)} messages"
 
     def build(parent: Commit | None, snap: Snapshot) -> Change:
         nodes: list = []
@@ -110,7 +110,7 @@ def append_many(repo: RepoState, messages: Sequence[dict], *, pinned: bool = Fal
                              nodes.append)
         return Change(new, [*blobs, *nodes], "append", blobs=[b.id for b in blobs],
                       targets=list(range(snap.count, new.count)),
-                      message=commit_message or default_msg, tokens=cost,
+                      message=message, tokens=cost,
                       total_tokens=total_after(repo, parent, snap, cost, new.count),
                       meta=extra)
 

@@ -46,8 +46,6 @@ class _Prompts:
         self.repeated = False   # (a one-shot process, `trace context`, keeps nothing)
 
 
-
-
 class _Kept:
     """A rendered prompt, the copy plan of each of its messages, and the repair notes it had."""
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import os
 
+from . import chunked
 from .context import entries_at
 from .ids import from_hex, to_hex
-from .objects import Entry
 from .plumbing.budgets import Budget, budget, budget_warnings
 from .plumbing.integrity import open_at_end, readers
 from .plumbing.tally import Tally, tally_at
@@ -115,7 +115,7 @@ def operation_status(repo: RepoState) -> dict | None:
     return out
 
 
-def undone_entries(repo: RepoState, current: list[Entry] | None = None) -> list[dict]:
+def undone_entries(repo: RepoState) -> list[dict]:
     """Entries a `reset --soft` took out of the branch (ORIG_HEAD ahead of HEAD)."""
     entry = repo.refs.read_entry("ORIG_HEAD")
     # only a soft reset leaves entries "undone"; ORIG_HEAD records which reset wrote it
@@ -127,9 +127,14 @@ def undone_entries(repo: RepoState, current: list[Entry] | None = None) -> list[
     orig_id = from_hex(orig)
     if head is not None and (orig_id == head or not repo.index.is_ancestor(head, orig_id)):
         return []
-    have = current if current is not None else entries_at(repo, head)
-    before = entries_at(repo, orig_id)
-    if before[: len(have)] != have:
-        return []
-    return [{"index": len(have) + i, "blob": e.blob.hex(), "flags": e.flags,
-             "message": repo.get_blob(e.blob).message} for i, e in enumerate(before[len(have):])]
+    if head is None:
+        start, undone = 0, entries_at(repo, orig_id)
+    else:   # (proved by the leaves: only the nodes holding the undone entries are read)
+        base = repo.get_snapshot(repo.get_commit(head).snapshot)
+        found = chunked.appended(base, repo.get_snapshot(repo.get_commit(orig_id).snapshot),
+                                 repo.get_node)
+        if found is None:
+            return []
+        start, undone = base.count, found
+    return [{"index": start + i, "blob": e.blob.hex(), "flags": e.flags,
+             "message": repo.get_blob(e.blob).message} for i, e in enumerate(undone)]

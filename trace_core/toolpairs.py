@@ -41,11 +41,18 @@ class ToolPairingError(OperationError):
 
 
 class _Record:
-    """Immutable-by-convention value records compared and hashed by their fields. (Plain
-    slotted classes, not dataclasses: importing `dataclasses` costs every command ~10 ms; not
-    NamedTuples: a field is named `index`.)"""
+    """Immutable value records compared and hashed by their fields (status keeps them in
+    process-wide caches). Plain slotted classes, not dataclasses: importing `dataclasses` costs
+    every command ~10 ms; not NamedTuples: a field is named `index`."""
 
     __slots__: tuple[str, ...] = ()
+
+    def __init__(self, *values: Any) -> None:
+        for k, v in zip(self.__slots__, values, strict=True):
+            object.__setattr__(self, k, v)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable")
 
     def _values(self) -> tuple:
         return tuple(getattr(self, k) for k in self.__slots__)
@@ -69,9 +76,13 @@ class Problem(_Record):
     `before` the conversational message that cut an unanswered call off (None for orphans)."""
 
     __slots__ = ("kind", "index", "call_id", "before")
+    kind: str
+    index: int
+    call_id: str
+    before: int | None
 
     def __init__(self, kind: str, index: int, call_id: str, before: int | None = None) -> None:
-        self.kind, self.index, self.call_id, self.before = kind, index, call_id, before
+        super().__init__(kind, index, call_id, before)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self._asdict(), message=self.text())
@@ -87,9 +98,12 @@ class Pending(_Record):
     """A call at the end of the list still awaiting its result."""
 
     __slots__ = ("index", "call_id", "name")
+    index: int
+    call_id: str
+    name: str
 
     def __init__(self, index: int, call_id: str, name: str) -> None:
-        self.index, self.call_id, self.name = index, call_id, name
+        super().__init__(index, call_id, name)
 
     def to_dict(self) -> dict[str, Any]:
         return self._asdict()

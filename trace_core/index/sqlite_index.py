@@ -83,8 +83,8 @@ CREATE TABLE IF NOT EXISTS tokens (
     PRIMARY KEY (blob, enc)) WITHOUT ROWID;
 """
 
-#: per-snapshot tallies (trace_core.plumbing.tally): created on first use, so an index file
-#: without the table (made before it existed) works unchanged, and older readers ignore it
+#: per-snapshot tallies (trace_core.plumbing.tally): created when a connection opens, so an
+#: index file made before the table existed gains it (older readers ignore it)
 _TALLIES = ("CREATE TABLE IF NOT EXISTS tallies (snap BLOB PRIMARY KEY, rec BLOB NOT NULL, "
             "sum INTEGER NOT NULL) WITHOUT ROWID")
 
@@ -217,6 +217,8 @@ class CommitIndex:
         if row is None or row[0] != SCHEMA_VERSION:
             conn.close()
             raise _StaleSchema()
+        with suppress(sqlite3.OperationalError):    # (a no-op without a lock once it exists;
+            conn.execute(_TALLIES)                  # a read-only file reads no tallies)
         return conn
 
     def _delete_files(self) -> None:
@@ -350,7 +352,6 @@ class CommitIndex:
             if reset:
                 c.execute("DELETE FROM commits")
                 c.execute("DELETE FROM tokens")
-                c.execute(_TALLIES)
                 c.execute("DELETE FROM tallies")
                 c.execute("INSERT OR REPLACE INTO meta VALUES ('scanned', '1')")
             c.executemany("INSERT OR IGNORE INTO commits VALUES (?,?,?,?)",
@@ -624,8 +625,6 @@ class CommitIndex:
         if self.in_memory:
             return
         with self._lock, suppress(sqlite3.OperationalError):
-            self._conn.execute(_TALLIES)     # (gc: kept tallies start again, so the table,
-            self._conn.execute("DELETE FROM tallies")   # one row per status, stays bounded)
             self._conn.execute("VACUUM")
 
     # -- token counts ---------------------------------------------------------------------------
@@ -695,17 +694,19 @@ class CommitIndex:
             return None
         return rec
 
+    def clear_tallies(self) -> None:
+        """Forget every tally record (gc: kept tallies start again, so the table, one row per
+        snapshot status was asked about, stays bounded)."""
+        self._db(lambda c: c.execute("DELETE FROM tallies"))
+
     def drop_tally(self, snap_id: bytes) -> None:
         """Forget a snapshot's tally record (damaged, or not believable: plumbing.tally)."""
         self._db(lambda c: c.execute("DELETE FROM tallies WHERE snap=?", (snap_id,)))
 
     def put_tally(self, snap_id: bytes, rec: bytes) -> None:
         """Keep a snapshot's tally record (its checksum: CRC-32 of snap || rec, minus 2**31)."""
-        def tx(c: sqlite3.Connection) -> None:
-            c.execute(_TALLIES)
-            c.execute("INSERT OR REPLACE INTO tallies VALUES (?,?,?)",
-                      (snap_id, rec, commit_sum(snap_id, b"", rec)))
-        self._db(tx)
+        self._db(lambda c: c.execute("INSERT OR REPLACE INTO tallies VALUES (?,?,?)",
+                                     (snap_id, rec, commit_sum(snap_id, b"", rec))))
 
 
 def audit(path: str, store: ObjectStore,

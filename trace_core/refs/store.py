@@ -311,7 +311,7 @@ class RefStore:
         Raises RefConflict when the ref holds something else."""
         new = _check_new(new)
         target = self._target(name, deref)
-        if self.before_write is not None and not new.startswith("ref:"):
+        if self.before_write is not None:
             self.before_write()
         with self._lock(target, keep=True) as f:
             if not _matches(f.current, old):

@@ -145,11 +145,6 @@ class ObjectStore:
         forget the older half (WRITTEN_CACHE_MAX)."""
         _bounded_put(self._written, WRITTEN_CACHE_MAX, obj.id, obj)
 
-    def cached_bytes(self, oid: bytes) -> bytes | None:
-        """The verified bytes of `oid` if a block this store has read holds them, else None
-        (then get_bytes): gc's walk, which reads a history block after block."""
-        return None
-
     def forget_decoded(self) -> None:
         """Drop every decoded object kept (after gc deleted objects: what was pruned must not
         go on being served from memory by the process that pruned it)."""
@@ -337,15 +332,6 @@ class DiskObjectStore(ObjectStore):
             raise CorruptObject(to_hex(oid), "record declares an oversized object")
         frame = jn.read_payload(path, off, clen, self._jbuf.get(path))
         return zc.decompress(frame, ulen)
-
-    def cached_bytes(self, oid: bytes) -> bytes | None:
-        data = self._cache.record(oid)
-        if data is None:
-            return None
-        data = bytes(data)
-        if hash_bytes(data) != oid:
-            raise CorruptObject(to_hex(oid), "content does not hash to its id")
-        return data
 
     def get_bytes(self, oid: bytes) -> bytes:
         self._ensure()

@@ -100,6 +100,8 @@ def write_pack_parts(directory: str, parts: Iterable[tuple], zdict: bytes | None
                 flush()
                 _, frame, ulen, recs = part
                 b = len(blocks)
+                if not seen.isdisjoint(oid for oid, _t in recs):
+                    raise PackError("a copied block holds an object already written")
                 for oid, tcode in recs:
                     seen.add(oid)
                     entries.append((oid, b, tcode))
@@ -309,7 +311,7 @@ class Pack:
 
     def read_block(self, b: int, limit: int) -> dict:
         """Decompress block `b` and return {id: canonical bytes} for its records."""
-        return self.parse_frame(b, self.read_frame(b, limit), limit)
+        return self.parse_frame(b, self.read_frame(b, limit))
 
     def read_frame(self, b: int, limit: int) -> bytes:
         """The compressed bytes of block `b`, as stored (not yet checked)."""
@@ -323,7 +325,7 @@ class Pack:
             raise PackError(f"pack {self.name}: block {b} is truncated")
         return frame
 
-    def parse_frame(self, b: int, frame: bytes, limit: int) -> dict:
+    def parse_frame(self, b: int, frame: bytes) -> dict:
         """{id: canonical bytes} of block `b`'s `frame` (read_frame): decompressed with the pack's
         dictionary and checked against the frame's content checksum and declared size."""
         try:

@@ -49,6 +49,13 @@ class RepackLock:
 GEOMETRIC_FACTOR = 2
 
 
+def blob_dictionary(objects: Iterable[tuple]) -> bytes | None:
+    """A zstd dictionary trained on the messages among `objects` ((id, type code, bytes)): what
+    repack and gc --aggressive compress the packs they write with."""
+    blob = TYPE_CODES["blob"]
+    return zc.train_dictionary([d for (_, t, d) in objects if t == blob][:20000])
+
+
 def geometric_split(sizes: list, factor: int = GEOMETRIC_FACTOR) -> int:
     """How many of the smallest packs (`sizes` ascending) to merge so that the packs left, with
     the merged one, grow geometrically by `factor` (git's `repack --geometric`); 0 or 1: none.
@@ -191,8 +198,7 @@ def repack_packs(store: DiskObjectStore, train: bool = False,
         if len(old) <= 1 and not train:
             return None
         stream = list(grouped_by_type(_pack_objects(old, store.opts.max_object_size)))
-        zdict = zc.train_dictionary([d for (_, t, d) in stream
-                                     if t == TYPE_CODES["blob"]][:20000]) if train else None
+        zdict = blob_dictionary(stream) if train else None
         return replace_packs(store, [(OBJECTS, stream)], zdict=zdict, level=None,
                              replace=[p.name for p in old])
     finally:

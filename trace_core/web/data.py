@@ -232,10 +232,10 @@ def head_moves(v: RepoState) -> list[tuple[int, str, str]]:
                 out.append((h.time_ms, h.new, _event(h.message)))
             continue
         moves = _log(v, h.new[4:])
-        before = [e for e in moves if e.time_ms < h.time_ms]
-        if not before:      # logged before HEAD's records were kept strictly after (a tie)
-            before = [e for e in moves if e.time_ms == h.time_ms][:1]
-        at = before[-1] if before else None
+        # the branch's tip at the switch: its last move before it (logs of older versions may
+        # tie with the switch: then its first move of that millisecond)
+        at = (next((e for e in reversed(moves) if e.time_ms < h.time_ms), None)
+              or next((e for e in moves if e.time_ms == h.time_ms), None))
         later = [(e.time_ms, e.new, _event(e.message)) for e in moves
                  if e is not at and h.time_ms <= e.time_ms and (end is None or e.time_ms < end)]
         if at is not None and _commit(at.new):
