@@ -288,6 +288,8 @@ class _Run:
             meta["must_keep"] = self.facts.to_meta()
         if o.meta:
             meta["user"] = o.meta                  # (checked by CompressOptions.check)
+        if o.policy:
+            meta["policy"] = o.policy              # (made by trace_core.policy)
         if self.usage is not None:
             meta["usage"] = self.usage
             meta["inference"] = P.inference_total([s["inference"] for s in sums])

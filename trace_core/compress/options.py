@@ -41,6 +41,7 @@ class Options:
     message: str | None = None
     author: str | None = None
     meta: dict | None = None        # public labels: the commit's meta.user
+    policy: dict | None = None      # the policy decision that made it: meta.policy (policy/)
 
     def check(self) -> None:
         S.check_strategy(self.strategy)
