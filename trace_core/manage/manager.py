@@ -204,21 +204,36 @@ def _run(view: RepoState, op: Any, planned: list, meta: dict, who: str, strategy
 def watch(repo: RepoState, agent: str | None = None, *, interval: float = 2.0,
           rounds: int | None = None, on_round: Callable[[ManageResult], Any] | None = None,
           sleep: Callable[[float], None] = time.sleep, **kw: Any) -> int:
-    """Run `manage` each time the agent's HEAD moves (looked at every `interval` seconds; the
-    commits of the round's own operations do not count as a move), `rounds` times (None: until
-    interrupted); each result goes to `on_round`. Returns the number of rounds."""
+    """Run `manage` each time the agent commits (HEAD looked at every `interval` seconds; the
+    commits of the round's own operations do not count, the agent's among them do), `rounds`
+    times (None: until interrupted); each result goes to `on_round`. Returns the number of
+    rounds."""
     view = _watched(repo, agent)
-    ours: set[str] = set()          # the heads the last round saw and made
+    seen: str | None = None         # the head the last round measured
+    made: set[str] = set()          # and the commits its operations made
     n = 0
     while rounds is None or n < rounds:
-        head = view.head_commit()
-        if head is not None and head.hex() not in ours:
+        if _moved(view, seen, made):
             result = manage(repo, agent, **kw)
             n += 1
             if on_round is not None:
                 on_round(result)
-            ours = {result.health.head or "", *(c for e in result.executed
-                                                 for c in e["commits"])}
+            seen = result.health.head
+            made = {c for e in result.executed for c in e["commits"]}
             continue
         sleep(interval)
     return n
+
+
+def _moved(view: RepoState, seen: str | None, made: set[str]) -> bool:
+    """Whether the agent committed since the head `seen`: HEAD's first-parent line down to
+    `seen` holds a commit the manager's operations (`made`) did not make."""
+    head = view.head_commit()
+    c = view.get_commit(head) if head is not None else None
+    for _ in range(len(made) + 1):
+        if c is None or c.hex == seen:
+            return False
+        if c.hex not in made:
+            return True
+        c = view.get_commit(c.parents[0]) if c.parents else None
+    return True
