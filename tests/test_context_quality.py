@@ -5,19 +5,31 @@ against the local wire-protocol server, and the managed arms run through the pol
 from __future__ import annotations
 
 import json
+import os
 import re
+import sys
 
 import pytest
 from conftest import chat
 
-from benchmarks.context_quality import reader, runner
-from benchmarks.context_quality.arms import ARMS, run_session, select
-from benchmarks.context_quality.generator import Question, generate, is_model_step
-from benchmarks.context_quality.prompt import PromptCounter, truncate, units
-from benchmarks.context_quality.scoring import DECOY, RIGHT, UNKNOWN, WRONG, holds, score
 from trace_core.repository import Repository
 from trace_core.tokens import count_messages
 from trace_core.toolpairs import analyze
+
+# the benchmark is imported as a package of the repository's root (also under a bare `pytest`)
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks.context_quality import reader, runner  # noqa: E402
+from benchmarks.context_quality.arms import ARMS, run_session, select  # noqa: E402
+from benchmarks.context_quality.generator import Question, generate, is_model_step  # noqa: E402
+from benchmarks.context_quality.prompt import PromptCounter, truncate, units  # noqa: E402
+from benchmarks.context_quality.scoring import (  # noqa: E402
+    DECOY,
+    RIGHT,
+    UNKNOWN,
+    WRONG,
+    holds,
+    score,
+)
 
 SMALL = {"tasks": 2, "messages": (110, 150), "budget": 3000, "seed": 18}
 
