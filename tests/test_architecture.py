@@ -35,6 +35,7 @@ LAYERS = {
     "trace_core.commitinfo": 5, "trace_core.notes": 5,
     "trace_core.compress": 5, "trace_core.reorder": 5, "trace_core.render": 5,
     "trace_core.agents": 5, "trace_core.inspect": 5, "trace_core.web": 5,
+    "trace_core.policy": 5, "trace_core.manage": 5,
     # 6 facade
     "trace_core.repository": 6, "trace_core": 6,
     # 7 integrations, then the command line

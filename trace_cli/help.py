@@ -37,7 +37,7 @@ GROUPS = (
                        "checkout")),
     ("Branches and merging", ("branch", "switch", "tag", "merge", "rebase", "cherry-pick",
                               "revert", "resolve")),
-    ("Context management", ("compress", "reorder", "llm")),
+    ("Context management", ("compress", "reorder", "policy", "manage", "llm")),
     ("Sub-agents", ("spawn", "collapse", "abandon", "agents", "expand")),
     ("Inspection", ("graph", "blame", "audit", "web")),
     ("Integrations", ("mcp", "import", "export", "export-otel", "record-usage")),

@@ -52,6 +52,7 @@ COMMANDS = {
     "revert": (_C + "merge", "revert"),
     "reorder": (_C + "reorder", "reorder"),
     "compress": (_C + "compress", "compress"),
+    "policy": (_C + "policy", "policy"),
     "llm": (_C + "llm", "llm"),
     "spawn": (_C + "agents", "spawn"),
     "collapse": (_C + "agents", "collapse"),
@@ -126,6 +127,8 @@ SUMMARY = {
     "reorder": "Rearrange the entries of the current context, as one commit.",
     "compress": ("Replace what the commits of RANGE (A..B, A.. or A = A..HEAD) added to the "
                  "context by summaries, in one new commit with exact provenance."),
+    "policy": ("Context policies: compress, pin, branch off tangents and come back, by "
+               "themselves (docs/policy.md)."),
     "spawn": ("Start sub-agents NAME... of the current agent, each in its own namespace, from "
               "HEAD (or --from REV), and record a spawn commit in the current agent."),
     "collapse": ("Bring sub-agent NAME's result into the current agent as one collapse commit: "

@@ -34,8 +34,8 @@ class _Notes:
 class CommitInfo:
     """One commit: `id` (hex), `parents` (hex), `op`, `author`, `time_ms`, `tz_min`, `tokens`
     (what it added), `total_tokens` (its context), `summary` (the first line of its message),
-    `refs` (decorations, as `trace log` shows them); `message`, `meta`, `usage`, `inference` and
-    `commit` (the object) are read from the store on first use."""
+    `refs` (decorations, as `trace log` shows them); `message`, `meta`, `usage`, `inference`,
+    `policy` and `commit` (the object) are read from the store on first use."""
 
     __slots__ = ("_repo", "_notes", "id", "parents", "op", "author", "time_ms", "tz_min",
                  "tokens", "total_tokens", "summary", "refs", "__dict__")
@@ -79,6 +79,13 @@ class CommitInfo:
         noted = self._notes.get(from_hex(self.id))
         own = noted if noted is not None else self.commit.meta.get("usage")
         return dict(own) if isinstance(own, dict) else None
+
+    @property
+    def policy(self) -> dict | None:
+        """The policy decision that made it (`name`, `action`, `why`, `trigger`; docs/policy.md),
+        or None for a commit no policy made."""
+        pol = self.commit.meta.get("policy")
+        return dict(pol) if isinstance(pol, dict) else None
 
     @property
     def inference(self) -> dict | None:

@@ -549,6 +549,50 @@ KNOWN_KEYS: dict[str, KeySpec] = {
     "retention.<pattern>.abandoned-expire": KeySpec(
         "duration", None, "how long a sub-agent matching <pattern> that was never collapsed is "
         "kept after its last activity (unset: never removed)"),
+    # context policies (trace_core.policy, docs/policy.md): policy.<name>.<key>
+    "policy.<name>.action": KeySpec("compress|pin|branch|return", None,
+                                    "what the policy does (a policy without an action is "
+                                    "reported and skipped)"),
+    "policy.<name>.on": KeySpec("commit|manual", "commit",
+                                "when it is evaluated: after every commit, or only by `trace "
+                                "policy run` and `trace manage`"),
+    "policy.<name>.enabled": KeySpec("bool", True, "false: the policy never fires"),
+    "policy.<name>.at": KeySpec("float", 0.8, "compress: fires when the context reaches this "
+                                "fraction of its budget", Bounds(0, 4, lo_open=True,
+                                                                 what="a fraction above 0")),
+    "policy.<name>.target": KeySpec("float", 0.5, "compress: compresses until the context is "
+                                    "at most this fraction of its budget",
+                                    Bounds(0, 4, lo_open=True, what="a fraction above 0")),
+    "policy.<name>.strategy": KeySpec("str", "mask,extractive",
+                                      "compress: the strategies tried in order until the "
+                                      "target is met (mask, extractive, llm)"),
+    "policy.<name>.keep-turns": KeySpec("int", 4, "compress: the last N user turns are never "
+                                        "compressed", _NON_NEGATIVE),
+    "policy.<name>.granularity": KeySpec("turn|episode|range", "episode",
+                                         "compress: granularity of extractive and llm "
+                                         "summaries"),
+    "policy.<name>.kinds": KeySpec("str", "requirements,paths,identifiers",
+                                   "pin: which user messages are pinned (requirements, "
+                                   "paths, identifiers)"),
+    "policy.<name>.max": KeySpec("int", 8, "pin: at most this many pins per evaluation",
+                                 _POSITIVE),
+    "policy.<name>.similarity": KeySpec("float", 0.1,
+                                        "branch / return: the lexical similarity (0-1) under "
+                                        "which a user message leaves the task (branch), at or "
+                                        "over which it comes back to it (return)",
+                                        Bounds(0, 1, what="a number from 0 to 1")),
+    "policy.<name>.min-words": KeySpec("int", 6, "branch: messages with fewer content words "
+                                       "never count as a tangent", _POSITIVE),
+    "policy.<name>.prefix": KeySpec("str", "tangent", "branch: the tangent branch is "
+                                    "<prefix>/<n>"),
+    "policy.<name>.classifier": KeySpec("lexical|llm", "lexical",
+                                        "branch: how a tangent is detected (llm needs "
+                                        "policy.<name>.llm)"),
+    "policy.<name>.mode": KeySpec("abandon|rebase", "abandon",
+                                  "return: leave the tangent's work on its branch (abandon) or "
+                                  "replay it onto the branch it left (rebase)"),
+    "policy.<name>.llm": KeySpec("bool", False, "the policy may call the model (llm strategy "
+                                 "or classifier); a trusted setting", source=TRUSTED),
     "safe.directory": KeySpec("str", None,
                               "a repository the user trusts (the absolute path of its .trace "
                               "directory or of the directory holding it, or *); repeatable",
@@ -579,7 +623,7 @@ def schema_key(key: str) -> str | None:
 
 
 #: sections whose subsection is a name the schema stands in for (branch.<name>.max-tokens)
-_SUB_SECTIONS = {"branch": "name", "price": "model", "retention": "pattern"}
+_SUB_SECTIONS = {"branch": "name", "price": "model", "retention": "pattern", "policy": "name"}
 #: a retention pattern (docs/multiagent.md): fnmatch over agent paths, at most this long
 MAX_PATTERN = 256
 _PATTERN = r"[A-Za-z0-9._/*?!\[\]-]+\Z"

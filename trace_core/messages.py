@@ -6,11 +6,14 @@ and Responses items (`function_call` / `function_call_output` and the other clie
 and outputs paired by `call_id`; `reasoning` summaries). The one owner of a message's text
 (`message_text`), its one-line `preview` and tool-call / result pairing: diff, commit messages,
 merge drivers, compression, reorder checks and the text prompt all read messages through it.
+Also the lexical facts of a text (`facts`: numbers, identifiers, file names), which audit looks
+for in replacements and the extractive compression ranks high.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
@@ -204,6 +207,27 @@ def preview(message: Any, width: int = 50) -> str:
             text = "call " + ", ".join(names) if names else ""
     text = _squash(text, width)
     return text if len(text) <= width else text[: max(0, width - 3)] + "..."
+
+
+_FACT = (r"[\w-]+\.[A-Za-z][A-Za-z0-9]{0,5}\b"          # file names: notes.md, run-2.json
+         r"|\b\d+(?:[.,:]\d+)*\b"                        # numbers: 180, 3.5, 09:40, 1,800
+         r"|\b[A-Za-z]*\d[\w]*\b"                        # letters with digits: TP1234, q1
+         r"|\b\w+_\w+\b"                                 # snake_case
+         r"|\b[a-z]+[A-Z]\w*\b|\b[A-Z][a-z]+[A-Z]\w*\b")  # camelCase, CamelCase
+
+
+def facts(text: str) -> list[str]:
+    """The key facts of `text` as a lexical heuristic: numbers, identifiers (with digits,
+    underscores or inner capitals) and file names, in order of first appearance, each once."""
+    seen: dict[str, None] = {}
+    for m in re.finditer(_FACT, text):      # (compiled on first use, by re's cache)
+        seen.setdefault(m.group(0).rstrip(".,:"), None)
+    return [f for f in seen if f]
+
+
+def has_fact(text: str) -> bool:
+    """Whether `text` holds one of `facts`."""
+    return re.search(_FACT, text) is not None
 
 
 def _squash(text: str, width: int) -> str:

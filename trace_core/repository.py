@@ -35,6 +35,7 @@ if TYPE_CHECKING:   # what the type checker sees: the modules themselves
     from . import diff as _diff
     from . import history as _history
     from . import notes as _notes
+    from . import policy as _policy
     from . import reorder as _reorder
     from . import retention as _retention
     from . import status as _status
@@ -92,6 +93,7 @@ if not TYPE_CHECKING:
     _commitinfo = _LazyModule("trace_core.commitinfo")
     _notes = _LazyModule("trace_core.notes")
     _compress = _LazyModule("trace_core.compress")
+    _policy = _LazyModule("trace_core.policy")
     _context = _LazyModule("trace_core.context")
     _diff = _LazyModule("trace_core.diff")
     _history = _LazyModule("trace_core.history")
@@ -176,6 +178,13 @@ class Repository(RepoState):
     # -- compression and reordering -----------------------------------------------------------
     compress = _compress.compress
     reorder = _reorder.reorder
+
+    # -- context policies (docs/policy.md) ----------------------------------------------------
+    enable_policies = _policy.enable_policies
+    list_policies = _policy.list_policies
+    explain_policies = _policy.explain_policies
+    run_policies = _policy.run_policies
+    undo_policy = _policy.undo_policy
 
     # -- sub-agents ---------------------------------------------------------------------------
     spawn = _spawn_mod.spawn

@@ -49,9 +49,10 @@ _ROLES = ("user", "assistant", "system", "developer")
          flag("--respect-pins", help="Keep pinned entries verbatim and in place."),
          flag("--force", help="Compress pinned entries too."),
          option("--must-keep", multiple=True, metavar="TEXT",
-                help="Fail unless TEXT is still in the context afterwards (repeatable)."),
+                help="Keep TEXT in the context (summaries append it; fail if it cannot be "
+                     "kept) (repeatable)."),
          option("--must-keep-re", multiple=True, metavar="PATTERN",
-                help="Fail unless the regular expression still matches a message (repeatable)."),
+                help="Keep what the regular expression matches, as --must-keep (repeatable)."),
          flag("-n", "--dry-run",
               help="Do everything (llm: including the requests) but commit nothing."),
          option("--summary", dest="summaries", multiple=True, metavar="TEXT",
@@ -165,15 +166,24 @@ def _report(repo, r) -> None:
         echo(f"  summary #{s['index']}: replaces #{span[0]}-#{span[-1]} "
              f"({_n(len(span), 'entry', 'entries')}, "
              f"{s['replaced_tokens']} -> {s['tokens']} tokens)")
+        if s.get("appended_facts"):
+            echo(f"    must-keep appended: {'; '.join(s['appended_facts'])}")
     if r.masked:
         echo(f"  masked {_n(len(r.masked), 'tool output')} ("
              f"{sum(m['replaced_tokens'] for m in r.masked)} -> "
              f"{sum(m['tokens'] for m in r.masked)} tokens)")
     if r.dropped:
         echo(f"  dropped {_n(len(r.dropped), 'entry', 'entries')}")
+    skipped = {i for u in r.skipped for i in u["replaced"]}
     for k in r.kept:
-        if k["reason"] in ("pinned", "tool-pair"):
+        if k["reason"] in ("pinned", "tool-pair") and k["index"] not in skipped:
             echo(f"  kept #{k['index']} verbatim ({k['reason']})")
+    for u in r.skipped:
+        span = u["replaced"]
+        why = (f"its summary would have {u['tokens']} tokens" if u["reason"] == "unshrinkable"
+               else "a tool call or result of it stays with a kept unit")
+        echo(f"  kept #{span[0]}-#{span[-1]} verbatim ({_n(len(span), 'entry', 'entries')}, "
+             f"{u['replaced_tokens']} tokens): {u['reason']}, {why}")
     if r.usage:
         echo("  usage: " + ", ".join(f"{k}={v}" for k, v in sorted(r.usage.items())))
     sign = "-" if r.saved_tokens >= 0 else "+"

@@ -36,11 +36,13 @@ def compress(repo: RepoState, range: str | None = None, *,
              keep_last: int = 3, ratio: float = 0.2, target_tokens: int | None = None,
              max_tokens: int | None = None, episode_tokens: int = 2000, role: str = "user",
              allow_growth: bool = False, message: str | None = None,
-             author: str | None = None, meta: dict | None = None) -> CompressResult:
+             author: str | None = None, meta: dict | None = None,
+             policy: dict | None = None) -> CompressResult:
     """Compress the entries that the commits of `range` ("A..B", "A.." or "A" = A..HEAD)
     introduced, or the context entries `entries` ("I:J" or (I, J)), into ONE new commit (op
     "compress") on the current branch; see docs/compress.md for every option. `meta`: public
-    string labels stored as the commit's `meta.user` (as append's, docs/FORMAT.md §6.4.2)."""
+    string labels stored as the commit's `meta.user` (as append's, docs/FORMAT.md §6.4.2);
+    `policy`: the decision of the policy that asked for it (`meta.policy`, trace_core.policy)."""
     opts = Options(range=range, entries=entries, strategy=strategy, plan=plan,
                    granularity=granularity, episode_tokens=episode_tokens,
                    respect_pins=respect_pins, force=force, must_keep=tuple(must_keep),
@@ -49,7 +51,7 @@ def compress(repo: RepoState, range: str | None = None, *,
                    isinstance(summaries, str) else summaries, keep_last=keep_last, ratio=ratio,
                    target_tokens=target_tokens, max_tokens=max_tokens, role=role,
                    allow_growth=allow_growth, message=message, author=author,
-                   meta=meta)
+                   meta=meta, policy=policy)
     return run(repo, opts)
 
 

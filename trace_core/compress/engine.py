@@ -25,7 +25,7 @@ from . import strategies as S
 from .options import CompressResult, Options
 from .plan import Plan, PlanStep, check_plan, from_actions, parse_plan
 from .select import Selection, select
-from .units import Layout, cut_units, layout
+from .units import Layout, cut_units, keep_units, layout
 from .validate import Facts, check_pins, check_size, check_text
 
 
@@ -80,6 +80,10 @@ class _Run:
                      for i in range(sel.start, sel.end)}
         self._produced: dict[bytes | None, dict[bytes, str]] = {}
         self.pos = {bytes.fromhex(s.commit): k for k, s in enumerate(self.plan.steps)}
+        self._results_after: set | None = None
+        self.calls: list[dict] = []          # the inference of every llm call, skipped or not
+        self._usage: Any = None              # llm.Usage of those calls
+        self.usage: dict | None = None       # its meta form
 
     def tokens(self, i: int) -> int:
         return self.repo.blob_tokens(self.sel.entries[i].blob)
@@ -102,10 +106,12 @@ class _Run:
             yield i, self.repo.get_blob(ents[i].blob).message
 
     def results_after(self) -> set:
-        out: set = set()
-        for _, m in self._messages_after():
-            out.update(M.result_ids(m))
-        return out
+        """The call ids answered after the span (read once, when first needed)."""
+        if self._results_after is None:
+            self._results_after = set()
+            for _, m in self._messages_after():
+                self._results_after.update(M.result_ids(m))
+        return self._results_after
 
     def protected_outputs(self) -> set:
         """Indices of the last `keep_last` tool outputs of the whole context."""
@@ -138,7 +144,8 @@ class _Run:
         span = [self.msgs[j] for j in range(start, self.sel.end)]
         for i in lay.indices("sum"):
             m = self.msgs[i]
-            if i in protected or not M.is_tool_output(m):
+            if i in protected or not M.is_tool_output(m) or \
+                    (self.facts and self.facts.matches(M.message_text(m))):
                 continue
 
             rest = None
@@ -159,7 +166,9 @@ class _Run:
                 out[i] = (b, nt)
         return out
 
-    def summarize(self, lay: Layout) -> list[dict]:
+    def summarize(self, lay: Layout) -> tuple[list[dict], list[dict]]:
+        """(the summaries, the units skipped: kept verbatim because their summary would not be
+        smaller, or because they hold the other side of a tool pair such a unit keeps)."""
         o = self.opts
         texts: list[str | None] = [None] * len(lay.units)
         if o.strategy == "manual":
@@ -169,40 +178,61 @@ class _Run:
                                  f"makes {len(lay.units)} summaries ({spans}); give one per "
                                  "summary, in order, or change the granularity or the plan")
             texts = list(o.summaries)
-        out = []
-        usage = None
+        # several units may each be skipped; one range summary keeps the size error
+        may_skip = o.granularity != "range" and not o.allow_growth
+        out: list[dict[str, Any]] = []
+        unshrinkable: list[int] = []
         for k, unit in enumerate(lay.units):
             ms = [self.msgs[i] for i in unit]
             ut = sum(self.tokens(i) for i in unit)
             what = f"entries #{unit[0]}-#{unit[-1]}" if len(unit) > 1 else f"entry #{unit[0]}"
-            target = S.unit_target(ut, o.ratio, o.target_tokens)
-            inference = None
-            text: str | None
-            if o.strategy == "extractive":
-                text = S.extractive(ms, target, self.repo.token_counter().count_text,
-                                    self.facts.matches)
-            elif o.strategy == "llm":
-                text, result = S.llm_summary(o.provider, ms, instructions=self._instructions(),
-                                             target=target, facts=self.facts.strings,
-                                             max_tokens=o.max_tokens or o.target_tokens)
-                inference = _result_meta(result)
-                finish = getattr(result, "finish_reason", None)
-                if finish is not None:
-                    inference["finish_reason"] = finish
-                if usage is None:
-                    from ..llm import Usage
-                    usage = Usage()
-                usage.add(result)
-            else:
-                text = texts[k]
+            text, inference = self._text(ms, S.unit_target(ut, o.ratio, o.target_tokens),
+                                         texts[k])
             text = check_text(text, what)
+            appended: list[str] = []
+            if self.facts and o.strategy != "manual":   # manual: the caller's text, checked
+                text, appended = S.with_facts(text, self.facts.held(M.message_text(m)
+                                                                    for m in ms))
             blob = Blob({"role": o.role, "content": text})
             nt = self.repo.blob_tokens(blob.id, blob)
-            check_size(what, nt, ut, o.allow_growth)
+            if may_skip and nt >= ut:
+                unshrinkable.append(k)
+            else:
+                check_size(what, nt, ut, o.allow_growth)
             out.append({"unit": unit, "blob": blob, "tokens": nt, "replaced_tokens": ut,
-                        "text": text, "inference": inference})
-        self.usage = usage.to_meta() if usage is not None else None
-        return out
+                        "text": text, "inference": inference, "appended_facts": appended})
+        if not unshrinkable:
+            return out, []
+        kept = keep_units(lay, unshrinkable, self.msgs, self.sel.start, self.sel.end,
+                          self.results_after)
+        skipped = [{"replaced": list(s["unit"]), "replaced_tokens": s["replaced_tokens"],
+                    "tokens": s["tokens"], "reason": kept[k]}
+                   for k, s in enumerate(out) if k in kept]
+        return [s for k, s in enumerate(out) if k not in kept], skipped
+
+    def _text(self, ms: list[dict], target: int,
+              given: str | None) -> tuple[str | None, dict | None]:
+        """(the strategy's text for the unit `ms`, the llm call's inference meta or None)."""
+        o = self.opts
+        if o.strategy == "extractive":
+            return S.extractive(ms, target, self.repo.token_counter().count_text,
+                                self.facts.matches), None
+        if o.strategy != "llm":
+            return given, None
+        text, result = S.llm_summary(o.provider, ms, instructions=self._instructions(),
+                                     target=target, facts=self.facts.strings,
+                                     max_tokens=o.max_tokens or o.target_tokens)
+        inference = _result_meta(result)
+        finish = getattr(result, "finish_reason", None)
+        if finish is not None:
+            inference["finish_reason"] = finish
+        if self._usage is None:
+            from ..llm import Usage
+            self._usage = Usage()
+        self._usage.add(result)
+        self.usage = self._usage.to_meta()
+        self.calls.append(inference)
+        return text, inference
 
     def _instructions(self) -> str | None:
         return self.opts.instructions or self.repo.config.get_typed("compress.instructions")
@@ -212,18 +242,24 @@ class _Run:
         o, sel, repo = self.opts, self.sel, self.repo
         lay = layout(sel, self.plan, self.msgs, respect_pins=o.respect_pins, force=o.force,
                      survives_sum=o.strategy == "mask", results_after=self.results_after)
-        self.usage = None
         masked: dict[int, tuple[Blob, int]] = {}
         sums: list[dict] = []
+        skipped: list[dict] = []
         if o.strategy == "mask":
             masked = self.mask(lay)
         else:
             done = {i for i in lay.indices("sum") if self.kind(i) == "summary"}
             cut_units(lay, sel, self.plan, self.msgs, self.tokens, o.granularity,
                       o.episode_tokens, done)
-            sums = self.summarize(lay)
+            sums, skipped = self.summarize(lay)
         drops = lay.indices("drop")
         if not masked and not sums and not drops:
+            if skipped:
+                n = len(skipped)
+                raise OperationError(f"nothing to compress: no summary would be smaller than "
+                                     f"what it replaces ({n} {o.granularity}"
+                                     f"{'s' if n != 1 else ''} kept verbatim); use a coarser "
+                                     "--granularity, or --allow-growth")
             raise OperationError("nothing to compress: every entry of the range stays as it is "
                                  "(see the plan, the pins, and for mask --keep-last)")
         first = {s["unit"][0]: s for s in sums}
@@ -262,11 +298,14 @@ class _Run:
                      "replaced": [self.rec(j) for j in s["unit"]]}
                 if s["inference"] is not None:
                     m["inference"] = s["inference"]
+                if s["appended_facts"]:
+                    m["appended_facts"] = s["appended_facts"]
                 meta_sums.append(m)
                 res_sums.append({"index": at, "blob": b.hex, "tokens": s["tokens"],
                                  "replaced": list(s["unit"]),
                                  "replaced_tokens": s["replaced_tokens"],
-                                 "text": s["text"], "inference": s["inference"]})
+                                 "text": s["text"], "inference": s["inference"],
+                                 "appended_facts": s["appended_facts"]})
         old_cost = sum(self.tokens(i) for i in removed)
         new_cost = sum(repo.blob_tokens(b.id, b) for b in new_blobs)
         if self.facts:
@@ -288,9 +327,11 @@ class _Run:
             meta["must_keep"] = self.facts.to_meta()
         if o.meta:
             meta["user"] = o.meta                  # (checked by CompressOptions.check)
+        if o.policy:
+            meta["policy"] = o.policy              # (made by trace_core.policy)
         if self.usage is not None:
             meta["usage"] = self.usage
-            meta["inference"] = P.inference_total([s["inference"] for s in sums])
+            meta["inference"] = P.inference_total(self.calls)
             truncated = [m["index"] for m in meta_sums
                          if m.get("inference", {}).get("finish_reason") == "length"]
             if truncated:
@@ -304,7 +345,7 @@ class _Run:
         before = head_commit.total_tokens
         result = CompressResult(None, to_hex(sel.head), o.dry_run, o.strategy, o.granularity,
                                 sel.label, self.plan, res_sums, res_masked, lay.indices("drop"),
-                                kept, before, 0, old_cost, new_cost, self.usage)
+                                kept, before, 0, old_cost, new_cost, self.usage, skipped=skipped)
         if o.dry_run:
             snap = repo.get_snapshot(head_commit.snapshot)
             count = snap.count - (sel.end - sel.start) + len(new_span)

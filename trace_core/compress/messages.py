@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..messages import call_ids, call_names, is_tool_output, message_text, result_ids
+from ..messages import call_ids, call_names, has_fact, is_tool_output, message_text, result_ids
 from ..messages import is_question as is_turn_start
 
-__all__ = ["call_ids", "call_names", "is_tool_output", "is_turn_start", "message_text",
+__all__ = ["call_ids", "call_names", "has_fact", "is_tool_output", "is_turn_start", "message_text",
            "result_ids", "tool_links", "tool_name_for", "tool_pairs"]
 
 

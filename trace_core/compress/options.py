@@ -41,6 +41,7 @@ class Options:
     message: str | None = None
     author: str | None = None
     meta: dict | None = None        # public labels: the commit's meta.user
+    policy: dict | None = None      # the policy decision that made it: meta.policy (policy/)
 
     def check(self) -> None:
         S.check_strategy(self.strategy)
@@ -95,6 +96,8 @@ class CompressResult:
     added_tokens: int = 0
     usage: dict | None = None
     pins_checked: int = 0
+    # units kept verbatim instead of summarized: {replaced, replaced_tokens, tokens, reason}
+    skipped: list[dict] = field(default_factory=list)
 
     @property
     def saved_tokens(self) -> int:
@@ -104,7 +107,7 @@ class CompressResult:
         return {"commit": self.commit, "parent": self.parent, "dry_run": self.dry_run,
                 "strategy": self.strategy, "granularity": self.granularity, "range": self.range,
                 "plan": self.plan.to_dict(), "summaries": self.summaries, "masked": self.masked,
-                "dropped": self.dropped, "kept": self.kept,
+                "dropped": self.dropped, "kept": self.kept, "skipped": self.skipped,
                 "tokens": {"before": self.tokens_before, "after": self.tokens_after,
                            "saved": self.saved_tokens, "replaced": self.replaced_tokens,
                            "added": self.added_tokens},

@@ -161,6 +161,12 @@ def show_lines(info: dict, width: int = 100) -> list[str]:
                      f"was {(r.get('blob') or '')[:12]} from {(r.get('commit') or '')[:12]}")
     for r in info.get("dropped") or []:
         lines.append("Dropped " + _rec_line(r))
+    by_reason: dict[str, list[str]] = {}
+    for k in info.get("kept") or []:
+        if isinstance(k, list) and len(k) == 3 and k[2] != "outside":
+            by_reason.setdefault(str(k[2]), []).append(f"#{k[0]}")
+    for why, idx in by_reason.items():
+        lines.append(f"Kept verbatim ({why}): " + " ".join(idx))
     return [ln[:width] if len(ln) > width else ln for ln in lines]
 
 

@@ -1,24 +1,37 @@
-"""The compression strategies: mask, extractive, llm, manual (docs/compress.md, "Strategies").
+r"""The compression strategies: mask, extractive, llm, manual (docs/compress.md, "Strategies").
 
 - mask: a tool output (a role "tool" message, or the content of a tool_result block) becomes a
   placeholder, `compress.placeholder` (default "[output of {tool} masked: {tokens} tokens]";
   fields {tool}, {tokens}, {call_id}). The message keeps its role and call id, so calls and
-  results stay paired. An output is masked only if the placeholder is smaller.
+  results stay paired. An output is masked only if the placeholder is smaller, and not when its
+  message holds a must-keep fact (the engine checks).
 - extractive: deterministic and offline. Candidates are the lines of each message's text (lines
   longer than 200 characters are split into sentences). Each candidate is scored
 
-      score = (centrality + role + first + signal) * length  (+ 100 if it holds a must-keep fact)
+      score = (kind + 0.6 * facts + 0.5 * centrality + 0.1 * first) * length
+              (+ 100 if it holds a must-keep fact)
 
-  centrality = mean over its distinct content words (lower-cased, stop words removed) of
-  (the number of distinct candidate lines of the unit holding the word / the highest such
-  number); length = min(1, (words + 1) / 6), so fragments rank low; role = 0.6 user, 0.3
-  assistant or system, 0 tool; first = 0.2 for a message's first candidate; signal = 0.3 if it
-  holds a number, a path or file name, an identifier (snake_case, camelCase) or a word such as
-  error, fail, must, decided, todo, fix, because, found. Candidates are taken by score (ties:
-  earlier first) while they fit the token target and printed in their original order as
-  "role: text" under the header "[Summary of N messages, extractive]". Duplicate lines are
-  taken once.
-- llm: one provider request per unit (instructions from compress.instructions or the caller).
+  kind (`line_kind`), by the message the line is in: a tool output (whatever its role) 0; an
+  assistant line 1.2 if it holds a FINDING phrase, else 0.3; a user line 0.1 if it ends with
+  "?", else 1.0 if it holds a REQUIREMENT phrase, else 0.3; a system or developer line 1.0 with
+  a REQUIREMENT phrase, else 0.3; any other line 0.3. (Phrases match as whole words, any case,
+  a space matching any white space, an apostrophe ' or \u2019.)
+  facts (`holds_facts`) = 1 if the line holds one of `messages.facts` (numbers and versions,
+  words with digits such as E1234 or hex ids, snake_case, camelCase, file and dotted names), a
+  path (`\w[/\\]\w`), a URL (`\w://`), a quoted string ("...", '...' not inside a word,
+  `...`) or an ERROR word, else 0.
+  centrality = mean over its distinct content words (lower-cased, stop words removed) of (the
+  number of distinct candidate lines of the unit holding the word / the highest such number).
+  first = 1 for a message's first candidate, else 0.
+  length = min(1, (words + 1) / 6), words = its number of distinct content words, so fragments
+  rank low.
+  Candidates are taken by score (ties: earlier first; `ranked`) while they fit the token target
+  and printed in their original order as "role: text" under the header "[Summary of N
+  messages, extractive]". Duplicate lines are taken once. If none fits whole, the best one is
+  cut to the target. The engine then appends the must-keep facts the summary lacks
+  (`with_facts`).
+- llm: one provider request per unit (instructions from compress.instructions or the caller);
+  the engine then appends the must-keep facts the answer lacks (`with_facts`).
 - manual: the caller's texts, one per unit.
 """
 
@@ -28,7 +41,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..errors import ConfigError, InputError, ProviderResponseError
 from . import messages as M
@@ -56,10 +69,29 @@ _STOP = frozenset([
 ])
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9_]*|\d+(?:\.\d+)?")
 _SENT = re.compile(r"(?<=[.!?;])\s+")
-_SIGNAL = re.compile(r"\d|\w[/\\]\w|\w\.[A-Za-z]{1,4}\b|[a-z0-9]_[a-z0-9]|[a-z][A-Z]|\b(?:error|"
-                     r"fail\w*|exception|must|never|always|decid\w*|todo|fix\w*|because|found|"
-                     r"bug|warning|important|require\w*|constraint)\b", re.I)
-_ROLE_WEIGHT = {"user": 0.6, "assistant": 0.3, "system": 0.3, "developer": 0.3}
+FINDING = ("found", "finding", "findings", "decided", "decide", "decision", "root cause",
+           "the fix", "fixed", "result", "results", "because", "conclusion", "concluded",
+           "therefore", "will use", "chose", "chosen", "confirmed", "caused by", "answer",
+           "solved", "resolved")
+REQUIREMENT = ("must", "never", "always", "don't", "do not", "required", "require", "requires",
+               "requirement", "requirements", "should", "prefer", "prefers", "preferred",
+               "deadline", "budget", "constraint", "constraints")
+ERROR = ("error", "errors", "exception", "traceback", "failed", "failure", "fails", "fatal",
+         "panic", "warning", "denied", "refused", "crash", "crashed")
+
+
+def _words_re(words: tuple[str, ...]) -> re.Pattern:
+    """Any of `words` as whole words, case-insensitive; a space matches any white space and an
+    apostrophe either ' or \u2019."""
+    alt = "|".join(re.escape(w).replace(r"\ ", r"\s+").replace("'", "['\u2019]") for w in words)
+    return re.compile(r"\b(?:" + alt + r")\b", re.I)
+
+
+_FINDING = _words_re(FINDING)
+_REQUIREMENT = _words_re(REQUIREMENT)
+_MORE_FACTS = re.compile(r"\w[/\\]\w|\w://|`[^`\n]+`|(?<!\w)\"[^\"\n]+\"|(?<!\w)'[^'\n]+'(?!\w)")
+_ERROR = _words_re(ERROR)
+_SPEAKERS = ("user", "system", "developer")
 
 
 # -- mask -------------------------------------------------------------------------------------
@@ -110,8 +142,28 @@ class _Cand:
     label: str
     text: str
     first: bool
-    role: str
+    kind: float
     words: frozenset
+
+
+def line_kind(text: str, role: str, tool_output: bool) -> float:
+    """The `kind` weight of a candidate line (see the module docstring)."""
+    if tool_output:
+        return 0.0
+    if role == "assistant":
+        return 1.2 if _FINDING.search(text) else 0.3
+    if role in _SPEAKERS:
+        if role == "user" and text.endswith("?"):
+            return 0.1
+        if _REQUIREMENT.search(text):
+            return 1.0
+    return 0.3
+
+
+def holds_facts(text: str) -> bool:
+    """Whether a line holds an identifier, number, path, URL, quoted string or error word."""
+    return M.has_fact(text) or _MORE_FACTS.search(text) is not None or \
+        _ERROR.search(text) is not None
 
 
 def _label(msgs: Sequence[dict], i: int) -> str:
@@ -139,6 +191,7 @@ def _candidates(msgs: Sequence[dict]) -> list[_Cand]:
                 pieces.append(line)
         label = None
         first = True
+        role, tool = str(m.get("role") or ""), M.is_tool_output(m)
         for p in pieces:
             if not any(ch.isalnum() for ch in p):
                 continue
@@ -148,18 +201,25 @@ def _candidates(msgs: Sequence[dict]) -> list[_Cand]:
                 label = _label(msgs, mi)
             words = frozenset(w.lower() for w in _WORD.findall(p)
                               if w.lower() not in _STOP and (len(w) > 2 or w.isdigit()))
-            out.append(_Cand(len(out), label, p, first, str(m.get("role") or ""), words))
+            out.append(_Cand(len(out), label, p, first, line_kind(p, role, tool), words))
             first = False
     return out
 
 
-def extractive(msgs: Sequence[dict], target: int, count: Callable[[str], int],
-               must_keep: Callable[[str], bool] = lambda s: False) -> str:
-    """The extractive summary of `msgs` within `target` tokens (see the module docstring)."""
-    header = f"[Summary of {len(msgs)} message{'s' if len(msgs) != 1 else ''}, extractive]"
+class Line(NamedTuple):
+    """A scored candidate line: `pos` its place among the candidates, `label` "role" or
+    "tool <name>"."""
+
+    score: float
+    pos: int
+    label: str
+    text: str
+
+
+def ranked(msgs: Sequence[dict], must_keep: Callable[[str], bool] = lambda s: False) -> list[Line]:
+    """The candidate lines of `msgs` best first (see the module docstring; ties: earlier
+    first)."""
     cands = _candidates(msgs)
-    if not cands:
-        return header
     freq: Counter = Counter()
     counted = set()
     for c in cands:  # a line repeated verbatim counts once
@@ -171,16 +231,25 @@ def extractive(msgs: Sequence[dict], target: int, count: Callable[[str], int],
 
     def score(c: _Cand) -> float:
         cen = sum(freq[w] for w in c.words) / (top * len(c.words)) if c.words else 0.0
-        s = cen + _ROLE_WEIGHT.get(c.role, 0.0) + (0.2 if c.first else 0.0) + \
-            (0.3 if _SIGNAL.search(c.text) else 0.0)
+        s = c.kind + (0.6 if holds_facts(c.text) else 0.0) + 0.5 * cen + (0.1 if c.first else 0.0)
         s *= min(1.0, (len(c.words) + 1) / 6)
         return s + (100.0 if must_keep(c.text) else 0.0)
 
-    ranked = sorted(cands, key=lambda c: (-score(c), c.pos))
+    return sorted((Line(score(c), c.pos, c.label, c.text) for c in cands),
+                  key=lambda x: (-x.score, x.pos))
+
+
+def extractive(msgs: Sequence[dict], target: int, count: Callable[[str], int],
+               must_keep: Callable[[str], bool] = lambda s: False) -> str:
+    """The extractive summary of `msgs` within `target` tokens (see the module docstring)."""
+    header = f"[Summary of {len(msgs)} message{'s' if len(msgs) != 1 else ''}, extractive]"
+    best = ranked(msgs, must_keep)
+    if not best:
+        return header
     budget = target - count(header + "\n")
     chosen: list[tuple[int, str]] = []
     seen = set()
-    for c in ranked:
+    for c in best:
         if budget <= 2:
             break
         key = " ".join(c.text.lower().split())
@@ -193,14 +262,24 @@ def extractive(msgs: Sequence[dict], target: int, count: Callable[[str], int],
             seen.add(key)
             budget -= cost
     if not chosen:  # nothing fits whole: the best candidate, cut to the target
-        full = f"{ranked[0].label}: {ranked[0].text}"
+        full = f"{best[0].label}: {best[0].text}"
         line, n = full, len(full)
         while count(line + "\n") > max(budget, 4) and n > 16:
             n = max(16, n * 3 // 4)
             line = full[:n].rstrip() + "..."
-        chosen.append((ranked[0].pos, line))
+        chosen.append((best[0].pos, line))
     chosen.sort()
     return header + "\n" + "\n".join(line for _, line in chosen)
+
+
+def with_facts(text: str, held: Sequence[str]) -> tuple[str, list[str]]:
+    """(`text` with the facts of `held` it lacks appended verbatim on a last line
+    "kept: <fact>; <fact>", those facts): how a summary keeps every must-keep fact its messages
+    held, beyond the target if need be."""
+    missing = [f for f in held if f not in text]
+    if not missing:
+        return text, []
+    return f"{text}\nkept: {'; '.join(missing)}", missing
 
 
 def unit_target(unit_tokens: int, ratio: float, target_tokens: int | None) -> int:

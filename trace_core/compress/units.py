@@ -1,7 +1,8 @@
 """How the span of a compression is laid out: which entries stay, which go, which summaries.
 
 Every entry of the span [start, end) gets a state:
-    keep  stays verbatim and in place (reason: outside the range, plan, pinned, tool-pair)
+    keep  stays verbatim and in place (reason: outside the range, plan, pinned, tool-pair,
+          unshrinkable)
     drop  leaves the context
     sum   is compressed by the strategy (summarized, or masked by `mask`)
 Summaries never move content across a kept entry: the `sum` entries form runs broken by kept
@@ -14,6 +15,10 @@ Commits marked `combine` are never cut from the next commit of the plan.
 Tool calls and results must stay paired for the providers: when one side of a pair would be
 summarized while the other stays, the summarized side is kept verbatim instead; when a `drop`
 would separate them, the compression is refused.
+
+With granularity turn or episode, a unit whose summary would not be smaller than its entries is
+kept verbatim and in place instead (`keep_units`: reason unshrinkable; a unit holding the other
+side of a tool pair it keeps is then kept whole too, reason tool-pair).
 """
 
 from __future__ import annotations
@@ -189,6 +194,28 @@ def cut_units(lay: Layout, sel: Selection, plan: Plan, msgs: dict[int, dict],
             segs = packed
         units.extend(segs)
     lay.units = units
+
+
+def keep_units(lay: Layout, positions: list[int], msgs: dict[int, dict], start: int, end: int,
+               results_after: Callable[[], set[str]]) -> dict[int, str]:
+    """Keep the units at `positions` of lay.units verbatim and in place (reason "unshrinkable"),
+    then, until no tool pair is split, whole every other unit that holds an entry a kept one
+    pairs with (reason "tool-pair"). lay.units keeps the units still summarized. Returns
+    {position: reason} of the units kept. A drop that a kept unit would separate from its pair
+    is refused, as in `repair_pairs`."""
+    kept: dict[int, str] = {}
+    more = {k: "unshrinkable" for k in positions}
+    while more:
+        for k, why in more.items():
+            kept[k] = why
+            for i in lay.units[k]:
+                if lay.state[i] == "sum":
+                    lay.state[i], lay.reason[i] = "keep", why
+        repair_pairs(lay, msgs, start, end, False, results_after)
+        more = {k: "tool-pair" for k, unit in enumerate(lay.units)
+                if k not in kept and any(lay.state[i] != "sum" for i in unit)}
+    lay.units = [unit for k, unit in enumerate(lay.units) if k not in kept]
+    return kept
 
 
 def layout(sel: Selection, plan: Plan, msgs: dict[int, dict], *, respect_pins: bool, force: bool,

@@ -5,7 +5,10 @@
   compression was planned (read again, not assumed);
 - must-keep facts: each string (substring) or pattern (Python `re.search`) matches the text of
   some message of the new context (message by message: a fact never spans two messages); a fact
-  that the context did not hold before is reported as such;
+  that the context did not hold before is reported as such. (The extractive and llm strategies
+  append to a summary the facts its messages held and it lacks, `Facts.held`; mask does not mask
+  an output holding one; so this check fails only for a fact that could not be kept, such as
+  one in an entry the plan drops, or one a manual summary lacks.)
 - sizes: a summary may not be empty, nor larger than what it replaces (unless allowed).
 """
 
@@ -49,6 +52,21 @@ class Facts:
 
     def matches(self, text: str) -> bool:
         return any(s in text for s in self.strings) or any(p.search(text) for p in self.patterns)
+
+    def held(self, texts: Iterable[str]) -> list[str]:
+        """The must-keep text that `texts` hold, each once, strings first (in the order given),
+        then every distinct non-empty text each pattern matches (in order of appearance)."""
+        texts = list(texts)
+        out: dict[str, None] = {}
+        for s in self.strings:
+            if any(s in t for t in texts):
+                out.setdefault(s, None)
+        for p in self.patterns:
+            for t in texts:
+                for m in p.finditer(t):
+                    if m.group(0):
+                        out.setdefault(m.group(0), None)
+        return list(out)
 
     def items(self) -> list[tuple]:
         return [("string", s, s) for s in self.strings] + \

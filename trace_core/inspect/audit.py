@@ -15,9 +15,9 @@ Two typed questions, no free text:
   the must-keep strings and the facts the summary lacks), lost to a merge, removed by another
   operation, and a child's findings its collapse did not carry (`not-collapsed`).
 
-"Facts" are found lexically (numbers, identifiers with digits, underscores, dots or inner
-capitals, file names) and looked for as whole words: a heuristic that can miss a paraphrased
-fact and flag one the summary restates in other words.
+"Facts" are found lexically (`messages.facts`: numbers, identifiers with digits, underscores,
+dots or inner capitals, file names) and looked for as whole words: a heuristic that can miss a
+paraphrased fact and flag one the summary restates in other words.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from typing import Any
 
 from ..context import entries_at
 from ..errors import InputError, MalformedObject, MissingObject, ObjectError, OperationError
-from ..messages import is_tool_output, message_text, preview
+from ..messages import facts, is_tool_output, message_text, preview
 from ..messages import kind as message_kind
 from ..objects import Commit, Entry
 from ..state import RepoState
@@ -38,24 +38,8 @@ BASES = ("auto", "time", "link")
 PREVIEW = 60
 MAX_FACTS = 12       # facts listed per finding (the count says how many more)
 
-_FACT_RE = re.compile(
-    r"[\w-]+\.[A-Za-z][A-Za-z0-9]{0,5}\b"            # file names: notes.md, run-2.json
-    r"|\b\d+(?:[.,:]\d+)*\b"                          # numbers: 180, 3.5, 09:40, 1,800
-    r"|\b[A-Za-z]*\d[\w]*\b"                          # letters with digits: TP1234, q1
-    r"|\b\w+_\w+\b"                                   # snake_case
-    r"|\b[a-z]+[A-Z]\w*\b|\b[A-Z][a-z]+[A-Z]\w*\b")   # camelCase, CamelCase
-
 
 # -- facts --------------------------------------------------------------------------------------
-def facts(text: str) -> list[str]:
-    """The key facts of `text` as a lexical heuristic: numbers, identifiers and file names, in
-    order of first appearance, each once."""
-    seen: dict[str, None] = {}
-    for m in _FACT_RE.finditer(text):
-        seen.setdefault(m.group(0).rstrip(".,:"), None)
-    return [f for f in seen if f]
-
-
 def absent_facts(text: str, target: str) -> list[str]:
     """The facts of `text` that `target` does not contain as whole words."""
     return [f for f in facts(text) if not _has_word(target, f)]

@@ -367,8 +367,8 @@ class _Tools:
                  respect_pins: Annotated[bool, Field(description="Keep pinned entries verbatim "
                                                                  "in place.")] = False,
                  must_keep: Annotated[list[str] | None, Field(
-                     description="Refuse unless each text is still in the context "
-                                 "afterwards.")] = None,
+                     description="Keep each text in the context (a summary appends it if "
+                                 "need be); refuse when one cannot be kept.")] = None,
                  dry_run: Annotated[bool, Field(description="Compute everything, commit "
                                                             "nothing.")] = False,
                  message: Annotated[str | None, Field(description="The commit "

@@ -1,0 +1,269 @@
+"""Running what a policy decided (docs/policy.md, "Actions"), and undoing it. Every action is
+one or more ordinary commits whose meta `policy` names the policy, its action, why and what
+triggered it (FORMAT.md §6.4.6): `compress` commits, a `pin` commit, and `policy` commits that
+mark where a tangent branched off and where it came back. Branch and return also move refs
+(create the tangent branch, switch HEAD, set the branch the tangent left back), each move a
+compare-and-swap: a branch another writer moved meanwhile is left as it is."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import chunked
+from ..errors import OperationError
+from ..objects import FLAG_PINNED, Commit, Entry
+from ..plumbing.commit import Change, commit_change, total_after
+from ..plumbing.refs import create_ref, delete_ref, set_ref, set_symbolic_ref
+from ..state import RepoState
+from .engine import Decision, ProviderArg, keep_from, provider_of
+from .state import View
+
+HEADS = "refs/heads/"
+
+
+def execute(repo: RepoState, dec: Decision, *, trigger: str, provider: ProviderArg = None,
+            author: str | None = None) -> None:
+    """Run a decision that fires; its `commits` get the commits made (hex)."""
+    who = author or f"policy:{dec.policy}"
+    {"compress": _compress, "pin": _pin, "branch": _branch, "return": _return}[
+        str(dec.action)](repo, dec, dec.meta(trigger), provider, who)
+
+
+# -- compress ---------------------------------------------------------------------------------
+def _span(view: View, keep_turns: int) -> tuple[int, int]:
+    """[start, end) of what a compression may take: after the leading system messages, before
+    the last `keep_turns` user turns."""
+    start = 0
+    while start < len(view.msgs) and view.msgs[start].get("role") in ("system", "developer"):
+        start += 1
+    return start, keep_from(view.msgs, keep_turns)
+
+
+def _compress(repo: RepoState, dec: Decision, meta: dict, provider: ProviderArg,
+              who: str) -> None:
+    from ..compress import compress
+    goal, steps = int(dec.plan["goal"]), list(dec.plan["steps"])
+    keep_turns = int(dec.plan["keep_turns"])
+    skipped: list[str] = []
+    for step in steps:
+        view = View(repo)
+        if view.total <= goal:
+            break
+        start, end = _span(view, keep_turns)
+        if end <= start:
+            break
+        span_tokens = sum(repo.blob_tokens(bytes.fromhex(view.ids[i]))
+                          for i in range(start, end))
+        need = view.total - goal
+        ratio = max(0.02, min(0.9, (span_tokens - need) / span_tokens)) if span_tokens else 0.2
+        kw: dict[str, Any] = {"entries": (start, end), "strategy": step, "respect_pins": True,
+                              "author": who, "policy": dict(meta, step=step)}
+        if step == "mask":
+            kw["keep_last"] = 0
+        else:
+            kw.update(granularity=dec.plan.get("granularity", "episode"), ratio=ratio)
+            if step == "llm":
+                kw["provider"] = provider_of(provider)
+                if kw["provider"] is None:
+                    skipped.append("llm: no provider")
+                    continue
+        try:
+            result = compress(repo, **kw)
+        except OperationError as exc:      # nothing this step can shrink: the next one tries
+            skipped.append(f"{step}: {exc}")
+            continue
+        if result.commit:
+            dec.commits.append(result.commit)
+    if not dec.commits:
+        raise OperationError("no strategy could shrink the context (" + "; ".join(skipped)
+                             + ")" if skipped else "nothing to compress")
+    dec.plan["skipped"] = skipped
+
+
+# -- pin --------------------------------------------------------------------------------------
+def _pin(repo: RepoState, dec: Decision, meta: dict, provider: ProviderArg, who: str) -> None:
+    indices = [int(i) for i in dec.plan["entries"]]
+    blobs = [bytes.fromhex(b) for b in dec.plan["blobs"]]
+    label = ", ".join(f"#{i}" for i in indices)
+
+    def build(parent: Commit | None, snap: Any) -> Change:
+        entries = chunked.entries(snap, repo.get_node)
+        pairs = zip(indices, blobs, strict=True)
+        if any(i >= len(entries) or entries[i].blob != b for i, b in pairs):
+            raise OperationError("the context changed since the policy looked at it; nothing "
+                                 "was pinned: run the policies again")
+        out = list(entries)
+        for i in indices:
+            out[i] = out[i].with_flags(out[i].flags | FLAG_PINNED)
+        nodes: list = []
+        new = chunked.build(out, nodes.append)
+        cost = sum(repo.blob_tokens(b) for b in blobs)
+        return Change(new, nodes, "pin", targets=indices, message=f"pin {label} (policy "
+                      f"{dec.policy})", tokens=cost,
+                      total_tokens=total_after(repo, parent, snap, 0, new.count),
+                      meta={"policy": meta})
+    dec.commits.append(commit_change(repo, build, who).hex)
+
+
+# -- branch and return ------------------------------------------------------------------------
+def _marker(repo: RepoState, message: str, meta: dict, who: str,
+            carry: list[Entry] = ()) -> Commit:   # type: ignore[assignment]
+    """A `policy` commit on the view's branch: the parent's context with `carry` appended."""
+    def build(parent: Commit | None, snap: Any) -> Change:
+        nodes: list = []
+        new = chunked.append(snap, list(carry), repo.get_node, nodes.append) if carry else snap
+        cost = sum(repo.blob_tokens(e.blob) for e in carry)
+        return Change(new, nodes, "policy", blobs=[e.blob for e in carry],
+                      targets=list(range(snap.count, new.count)), message=message,
+                      tokens=cost, total_tokens=total_after(repo, parent, snap, cost, new.count),
+                      meta={"policy": meta})
+    return commit_change(repo, build, who)
+
+
+def _branch(repo: RepoState, dec: Decision, meta: dict, provider: ProviderArg,
+            who: str) -> None:
+    name, base, turn, head = (dec.plan[k] for k in ("branch", "base", "turn", "head"))
+    base_ref = HEADS + base
+    if repo.refs.resolve(base_ref) != head or repo.head_branch() != base_ref:
+        raise OperationError(f"{base} moved since the policy looked at it; no tangent branch "
+                             "was made")
+    back = repo.get_commit(bytes.fromhex(turn)).parents[0].hex()
+    create_ref(repo, HEADS + name, head, message=f"policy {dec.policy}: branch from {base}")
+    marker = _marker(repo.worktree(name), f"tangent from {base} (policy {dec.policy})",
+                     dict(meta, base=base, base_commit=back, turn=turn), who)
+    dec.commits.append(marker.hex)
+    set_symbolic_ref(repo, "HEAD", HEADS + name, message=f"switch: moving to {name} "
+                     f"(policy {dec.policy})")
+    try:
+        set_ref(repo, base_ref, head, back, message=f"policy {dec.policy}: the turn moved to "
+                f"{name}")
+    except Exception as exc:   # another writer committed on base: leave it, the turn stays too
+        repo.warn(f"policy {dec.policy}: {base} moved meanwhile, so the tangent turn stays on "
+                  f"it too ({type(exc).__name__})")
+
+
+def _return(repo: RepoState, dec: Decision, meta: dict, provider: ProviderArg,
+            who: str) -> None:
+    base, tangent, mode = dec.plan["base"], dec.plan["tangent"], dec.plan["mode"]
+    view = View(repo)
+    assert view.commit is not None
+    tip = view.commit.hex
+    base_view = repo.worktree(base)
+    base_tip = base_view.head_commit()
+    done = repo.get_commit(base_tip) if base_tip is not None else None
+    pol = done.meta.get("policy") if done is not None else None
+    if not (isinstance(pol, dict) and pol.get("action") == "return" and pol.get("tip") == tip):
+        carry = _carried(repo, view, base_view, mode, bool(dec.plan.get("carry")))
+        what = f"{len(carry)} entr{'y' if len(carry) == 1 else 'ies'} of" if carry else "left"
+        c = _marker(base_view, f"back from {tangent}: {what} the tangent ({mode}, policy "
+                    f"{dec.policy})", dict(meta, tangent=tangent, tip=tip, mode=mode,
+                                           carried=len(carry)), who, carry)
+        dec.commits.append(c.hex)
+    set_symbolic_ref(repo, "HEAD", HEADS + base, message=f"switch: moving to {base} "
+                     f"(policy {dec.policy})")
+
+
+def _carried(repo: RepoState, tangent: View, base: RepoState, mode: str,
+             turn: bool) -> list[Entry]:
+    """The entries the return brings to the base branch: with mode rebase, the tangent's own
+    entries (after the context it shares with the base); with abandon, only the user turn
+    that came back to the task (`turn`)."""
+    assert tangent.commit is not None
+    entries = chunked.entries(repo.get_snapshot(tangent.commit.snapshot), repo.get_node)
+    if mode != "rebase":
+        return [Entry(entries[-1].blob, 0)] if turn and entries else []
+    head = base.head_commit()
+    shared = chunked.entries(repo.get_snapshot(repo.get_commit(head).snapshot),
+                             repo.get_node) if head is not None else []
+    n = 0
+    while n < len(shared) and n < len(entries) and shared[n].blob == entries[n].blob:
+        n += 1
+    return [Entry(e.blob, e.flags) for e in entries[n:]]
+
+
+# -- undo -------------------------------------------------------------------------------------
+UNDO_WALK = 512
+
+
+def find_policy_commit(repo: RepoState, rev: str | None) -> Commit:
+    """The commit `rev` names (it must have been made by a policy), else the newest commit a
+    policy made on HEAD's first-parent line (at most UNDO_WALK back)."""
+    from ..plumbing.revparse import resolve_revision
+    if rev is not None:
+        named = repo.get_commit(resolve_revision(repo, rev))
+        if not isinstance(named.meta.get("policy"), dict):
+            raise OperationError(f"{rev} was not made by a policy")
+        return named
+    head = repo.head_commit()
+    c: Commit | None = repo.get_commit(head) if head is not None else None
+    for _ in range(UNDO_WALK):
+        if c is None:
+            break
+        if isinstance(c.meta.get("policy"), dict):
+            return c
+        c = repo.get_commit(c.parents[0]) if c.parents else None
+    raise OperationError(f"no commit made by a policy in the last {UNDO_WALK} commits of HEAD")
+
+
+def _same_decision(a: Any, b: dict) -> bool:
+    """Whether two commits' meta.policy come from one decision (a chain's steps differ)."""
+    keys = ("name", "action", "why", "trigger")
+    return isinstance(a, dict) and all(a.get(k) == b.get(k) for k in keys)
+
+
+def undo(repo: RepoState, rev: str | None = None) -> dict:
+    """Undo what a policy did (docs/policy.md, "Undo"): a compress or pin at the tip is reset
+    away (ORIG_HEAD and the reflog keep it), one further back is reverted; a tangent is merged
+    back into the branch it left (which fast-forwards to it, the tangent branch is deleted);
+    a return goes back to the tangent. Returns {"policy", "action", "commit", "done"}."""
+    c = find_policy_commit(repo, rev)
+    pol = c.meta["policy"]
+    action = pol.get("action")
+    out = {"policy": pol.get("name"), "action": action, "commit": c.hex}
+    head = repo.head_commit()
+    branch = repo.head_branch()
+    if action in ("compress", "pin"):
+        from ..history import reset
+        if head == c.id and c.parents:
+            first = c       # the action's earlier commits (a compression chain) go too
+            while first.parents:
+                parent = repo.get_commit(first.parents[0])
+                if not _same_decision(parent.meta.get("policy"), pol):
+                    break
+                first = parent
+            if not first.parents:
+                raise OperationError("the policy's commits start the branch: nothing to reset to")
+            reset(repo, first.parents[0].hex(), "hard")
+            out["done"] = f"reset the branch to {first.parents[0].hex()[:12]}"
+        else:
+            from ..merge.replay import revert
+            result = revert(repo, c.hex)
+            out["done"] = f"reverted it ({getattr(result, 'commit', None) or 'see status'})"
+        return out
+    if action == "branch":
+        base, back = pol.get("base"), pol.get("base_commit")
+        tangent = branch[len(HEADS):] if branch else None
+        if branch is None or head is None or not isinstance(base, str):
+            raise OperationError("undo a tangent from its branch (switch to it first)")
+        if repo.refs.resolve(HEADS + base) != back:
+            raise OperationError(f"{base} moved since the tangent branched off; merge the "
+                                 f"tangent with `trace merge {tangent}` instead")
+        set_ref(repo, HEADS + base, back, head.hex(), message=f"policy undo: {tangent} "
+                "merged back")
+        set_symbolic_ref(repo, "HEAD", HEADS + base, message=f"switch: moving to {base} "
+                         "(policy undo)")
+        delete_ref(repo, HEADS + str(tangent), head.hex(), message="policy undo")
+        out["done"] = f"{base} fast-forwarded to {tangent}, which is deleted"
+        return out
+    if action == "return":
+        tangent = pol.get("tangent")
+        if head != c.id or not c.parents or branch is None:
+            raise OperationError("the return is not the branch's tip any more: revert it with "
+                                 f"`trace revert {c.hex[:12]}`")
+        set_ref(repo, branch, c.hex, c.parents[0].hex(), message="policy undo: return")
+        if isinstance(tangent, str) and repo.refs.read(HEADS + tangent) is not None:
+            set_symbolic_ref(repo, "HEAD", HEADS + tangent, message=f"switch: moving to "
+                             f"{tangent} (policy undo)")
+        out["done"] = f"back on {tangent}"
+        return out
+    raise OperationError(f"cannot undo a policy action {action!r}")

@@ -1,0 +1,292 @@
+"""Evaluating policies: each policy's condition on the context at HEAD gives a `Decision`
+(fires or not, and why); running a decision is its action (trace_core.policy.actions), one or
+more ordinary commits whose meta names the policy and why (docs/policy.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..errors import ConfigError, TraceError
+from ..state import RepoState
+from . import signals
+from .spec import Policy, load
+from .state import View
+
+#: a user turn shorter than this many content words never counts as coming back to the task
+_RETURN_MIN_WORDS = 3
+
+
+class Decision:
+    """What one policy decided about the context at HEAD: `fires`, `why` (one line), the
+    action's `plan` (what it would do, JSON values), and once run the `commits` it made (hex,
+    oldest first) or the `error` that stopped it (nothing of that action is then committed)."""
+
+    __slots__ = ("policy", "action", "fires", "why", "plan", "commits", "error")
+
+    def __init__(self, policy: str, action: str | None, fires: bool, why: str,
+                 plan: dict | None = None) -> None:
+        self.policy, self.action, self.fires, self.why = policy, action, fires, why
+        self.plan = plan or {}
+        self.commits: list[str] = []
+        self.error: str | None = None
+
+    def __repr__(self) -> str:
+        return f"Decision({self.policy!r}, {self.action!r}, fires={self.fires}, why={self.why!r})"
+
+    def to_dict(self) -> dict:
+        return {"policy": self.policy, "action": self.action, "fires": self.fires,
+                "why": self.why, "plan": self.plan, "commits": list(self.commits),
+                "error": self.error}
+
+    def meta(self, trigger: str) -> dict:
+        """The commit meta `policy` of what this decision commits (FORMAT.md §6.4.6)."""
+        return {"name": self.policy, "action": self.action, "why": self.why,
+                "trigger": trigger}
+
+
+ProviderArg = Any   # a provider (anything with `complete`), a zero-argument factory, or None
+
+
+def provider_of(provider: ProviderArg) -> Any:
+    if provider is not None and not hasattr(provider, "complete") and callable(provider):
+        return provider()
+    return provider
+
+
+def evaluate(repo: RepoState, policy: Policy, view: View, *, prefixes: tuple[str, ...] = (),
+             provider: ProviderArg = None) -> Decision:
+    """The decision of `policy` on `view` (nothing is written)."""
+    d = lambda fires, why, plan=None: Decision(policy.name, policy.action, fires, why, plan)  # noqa: E731
+    if not policy.enabled:
+        return d(False, f"disabled (policy.{policy.name}.enabled is false)")
+    if policy.action is None:
+        return d(False, f"no action: set policy.{policy.name}.action")
+    if view.commit is None:
+        return d(False, "the branch has no commits")
+    check: Callable = _CHECKS[policy.action]
+    return check(repo, policy, view, d, prefixes, provider)
+
+
+def _compress(repo, policy: Policy, view: View, d, prefixes, provider) -> Decision:
+    steps = policy.strategy_steps()
+    if view.max_tokens is None:
+        return d(False, "no token budget: set budget.max-tokens (or branch.<name>.max-tokens)")
+    at, target = float(policy.get("at")), float(policy.get("target"))
+    pct = 100 * view.total / view.max_tokens
+    if view.total < at * view.max_tokens:
+        return d(False, f"context at {view.total} of {view.max_tokens} tokens ({pct:.0f}%), "
+                 f"under {at:.0%}")
+    if "llm" in steps and not policy.get("llm"):
+        steps = [s for s in steps if s != "llm"]
+    end = keep_from(view.msgs, int(policy.get("keep-turns")))
+    if end <= 0:
+        return d(False, f"context at {pct:.0f}% of its budget, but everything is in the last "
+                 f"{policy.get('keep-turns')} turns (policy.{policy.name}.keep-turns)")
+    goal = int(target * view.max_tokens)
+    return d(True, f"context at {view.total} of {view.max_tokens} tokens ({pct:.0f}%) reached "
+             f"{at:.0%}: compress entries 0-{end - 1} to reach {target:.0%} ({goal} tokens)",
+             {"entries": [0, end], "goal": goal, "steps": steps,
+              "granularity": policy.get("granularity"),
+              "keep_turns": int(policy.get("keep-turns"))})
+
+
+def keep_from(msgs: list[dict], turns: int) -> int:
+    """The index where the last `turns` user turns start (len(msgs) when turns is 0)."""
+    if turns <= 0:
+        return len(msgs)
+    seen = 0
+    for i in range(len(msgs) - 1, -1, -1):
+        if signals.user_text(msgs[i]) is not None:
+            seen += 1
+            if seen >= turns:
+                return i
+    return 0
+
+
+def _pin(repo, policy: Policy, view: View, d, prefixes, provider) -> Decision:
+    since = 0
+    if view.trigger == "commit":    # after a commit: what it appended (an undo appends none)
+        c = view.commit
+        assert c is not None
+        if c.op != "append" or not c.targets:
+            return d(False, "the commit appended no message")
+        since = min(c.targets)
+    reasons = {i: why for i, why in
+               signals.pin_reasons(view.msgs, policy.pin_kinds(), since).items()
+               if not view.pinned(i)}
+    if not reasons:
+        return d(False, "no unpinned user message states a requirement, names a path or a "
+                 "repeated identifier" if len(policy.pin_kinds()) == 3 else
+                 f"no unpinned user message matches {policy.get('kinds')}")
+    chosen = list(reasons.items())[:int(policy.get("max"))]
+    why = "; ".join(f"#{i} {w}" for i, w in chosen)
+    more = len(reasons) - len(chosen)
+    if more:
+        why += f"; {more} more next time (policy.{policy.name}.max)"
+    return d(True, f"pin {why}", {"entries": [i for i, _ in chosen],
+                                  "blobs": [view.ids[i] for i, _ in chosen]})
+
+
+def _branch(repo, policy: Policy, view: View, d, prefixes, provider) -> Decision:
+    if view.branch is None:
+        return d(False, "HEAD is detached")
+    if repo.head_ref != "HEAD":
+        return d(False, f"this view is fixed to {view.branch}")
+    if view.tangent(prefixes) is not None:
+        return d(False, f"already on the tangent {view.short_branch()}")
+    last = view.msgs[-1] if view.msgs else None
+    text = signals.user_text(last) if last is not None else None
+    if text is None:
+        return d(False, "the newest message is not a user turn")
+    new = signals.words(text)
+    task = signals.topic(view.msgs[:-1])
+    need = int(policy.get("min-words"))
+    if len(new) < need or len(task) < need:
+        return d(False, f"too few words to compare (need {need} content words in the new "
+                 "turn and in the task before it)")
+    threshold = float(policy.get("similarity"))
+    if policy.get("classifier") == "llm":
+        if not policy.get("llm"):
+            return d(False, f"classifier llm needs policy.{policy.name}.llm true (a trusted "
+                     "setting)")
+        tangent, how = _ask_tangent(provider, view.msgs[:-1], text)
+    else:
+        sim = signals.similarity(new, task)
+        tangent, how = sim < threshold, f"lexical similarity {sim:.2f}"
+        if not tangent:
+            return d(False, f"the new turn stays on the task ({how}, at least {threshold:.2f})")
+    if not tangent:
+        return d(False, f"the new turn stays on the task ({how})")
+    turn = _turn_commit(repo, view)
+    if turn is None or view.commit is None:
+        return d(False, "the commit that appended the new turn made other changes too")
+    name = tangent_name(repo, str(policy.get("prefix")))
+    return d(True, f"the new user turn leaves the task ({how} under {threshold:.2f}): move it "
+             f"to branch {name}", {"branch": name, "base": view.short_branch(),
+                                   "turn": turn.hex, "head": view.commit.hex})
+
+
+def _turn_commit(repo: RepoState, view: View) -> Any:
+    """The append commit that added the newest message (HEAD, or under the policy commits
+    made after it), if it appended only that message; else None."""
+    c = view.commit
+    for _ in range(16):
+        if c is None:
+            return None
+        if not isinstance(c.meta.get("policy"), dict):
+            blob = bytes.fromhex(view.ids[-1])
+            return c if c.op == "append" and list(c.blobs) == [blob] and c.parents else None
+        c = repo.get_commit(c.parents[0]) if c.parents else None
+    return None
+
+
+def tangent_name(repo: RepoState, prefix: str) -> str:
+    """`<prefix>/<n>`: the first n from 1 that names no branch."""
+    n = 1
+    while repo.refs.read(f"refs/heads/{prefix}/{n}") is not None:
+        n += 1
+    return f"{prefix}/{n}"
+
+
+def _ask_tangent(provider: ProviderArg, before: list[dict], text: str) -> tuple[bool, str]:
+    p = provider_of(provider)
+    if p is None:
+        raise ConfigError("classifier llm needs an LLM provider (llm.provider and llm.model)")
+    task = "\n".join(t for t in (signals.user_text(m) for m in before[-12:]) if t)[-4000:]
+    result = p.complete([{"role": "user", "content": (
+        "An AI agent is working on this task (the user's recent requests):\n<task>\n"
+        f"{task}\n</task>\nThe user now writes:\n<new>\n{text[:4000]}\n</new>\nIs the new "
+        "message a tangent (a different topic the agent should explore on the side) rather "
+        "than part of the task? Answer with one word: TANGENT or TASK.")}],
+        system="You classify messages. Answer with one word.", max_tokens=5, temperature=0.0)
+    answer = (getattr(result, "text", "") or "").strip().upper()
+    return answer.startswith("TANGENT"), f"the model answered {answer[:20]!r}"
+
+
+def _return(repo, policy: Policy, view: View, d, prefixes, provider) -> Decision:
+    marker = view.tangent(prefixes)
+    if marker is None:
+        return d(False, "not on a tangent branch (made by a branch policy)")
+    info = marker.meta["policy"]
+    base = info.get("base") if isinstance(info.get("base"), str) else None
+    if base is None or repo.refs.read(f"refs/heads/{base}") is None:
+        return d(False, f"the branch the tangent left ({base!r}) is gone")
+    last = view.msgs[-1] if view.msgs else None
+    if last is None:
+        return d(False, "the context is empty")
+    plan = {"base": base, "tangent": view.short_branch(), "mode": policy.get("mode")}
+    if last.get("role") == "assistant":
+        from ..messages import message_text
+        hit = signals.GIVE_UP.search(message_text(last))
+        if hit:
+            plan["carry"] = False
+            return d(True, f"the assistant gave the tangent up ({hit.group(0)!r}): "
+                     f"{policy.get('mode')} {view.short_branch()} and go back to {base}", plan)
+        return d(False, "the newest assistant message does not give the tangent up")
+    text = signals.user_text(last)
+    if text is None:
+        return d(False, "the newest message is neither a user turn nor an assistant answer")
+    new = signals.words(text)
+    if len(new) < _RETURN_MIN_WORDS:
+        return d(False, "the new user turn is too short to compare")
+    turn = info.get("turn")
+    started = repo.get_commit(bytes.fromhex(turn)).blobs if isinstance(turn, str) else []
+    if started and view.ids[-1] == started[0].hex():
+        return d(False, "no turn since the tangent began")
+    base_msgs, base_ids = _base_context(repo, base)
+    own = [m for m, i in zip(view.msgs[:-1], view.ids[:-1], strict=True) if i not in base_ids]
+    tangent_words = signals.topic(own)
+    to_task = signals.similarity(new, signals.topic(base_msgs))
+    to_tangent = signals.similarity(new, tangent_words)
+    threshold = float(policy.get("similarity"))
+    if to_task >= threshold and to_task > to_tangent:
+        plan["carry"] = True
+        return d(True, f"the new user turn comes back to the task of {base} (similarity "
+                 f"{to_task:.2f} to it, {to_tangent:.2f} to the tangent): "
+                 f"{policy.get('mode')} {view.short_branch()} and take the turn to {base}", plan)
+    return d(False, f"the new user turn stays on the tangent (similarity {to_task:.2f} to the "
+             f"task, {to_tangent:.2f} to the tangent)")
+
+
+def _base_context(repo: RepoState, base: str) -> tuple[list[dict], set[str]]:
+    """The messages of branch `base`'s context and the set of their blob ids (hex)."""
+    from ..context import entries_at, entry_messages
+    tip = repo.refs.resolve(f"refs/heads/{base}")
+    entries = entries_at(repo, bytes.fromhex(tip) if tip else None)
+    return entry_messages(repo, entries), {e.blob.hex() for e in entries}
+
+
+#: the order actions run in (then declaration order): moving between branches first, then
+#: pinning, so that a compression keeps what was just pinned
+ORDER = {"return": 0, "branch": 1, "pin": 2, "compress": 3}
+
+_CHECKS: dict[str, Callable] = {"compress": _compress, "pin": _pin, "branch": _branch,
+                                "return": _return}
+
+
+def decisions(repo: RepoState, *, trigger: str = "manual", only: str | None = None,
+              provider: ProviderArg = None) -> list[Decision]:
+    """The decision of every declared policy on the context at HEAD (of `only`, when given).
+    With trigger "commit" only the policies evaluated after every commit (`on = commit`)."""
+    policies = load(repo.config)
+    if only is not None:
+        policies = [p for p in policies if p.name == only]
+        if not policies:
+            raise ConfigError(f"no policy named {only!r} (declare it with `trace config "
+                              f"policy.{only}.action compress|pin|branch|return`)")
+    if trigger == "commit":
+        policies = [p for p in policies if p.on == "commit"]
+    policies.sort(key=lambda p: ORDER.get(p.action or "", len(ORDER)))
+    prefixes = tuple(str(p.get("prefix")) for p in load(repo.config) if p.action == "branch")
+    view = View(repo)
+    view.trigger = trigger
+    out = []
+    for p in policies:
+        try:
+            out.append(evaluate(repo, p, view, prefixes=prefixes, provider=provider))
+        except TraceError as exc:
+            dec = Decision(p.name, p.action, False, f"could not evaluate: {exc}")
+            dec.error = str(exc)
+            out.append(dec)
+    return out

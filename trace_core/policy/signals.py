@@ -1,0 +1,130 @@
+"""The offline signals policies and the context manager read from messages (no I/O): content
+words and lexical similarity, requirement and constraint statements, file paths and identifiers,
+and the phrases that give an exploration up (docs/policy.md, "Heuristics").
+
+Everything here is deterministic: the same messages give the same answer on every machine.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+
+from ..messages import is_question, message_text
+
+#: words that carry no topic (with those under three letters)
+STOP = frozenset([
+    "a", "an", "and", "are", "as", "at", "be", "been", "but", "by", "can", "could", "did", "do",
+    "does", "for", "from", "had", "has", "have", "he", "her", "his", "i", "if", "in", "into", "is",
+    "it", "its", "just", "may", "me", "might", "my", "no", "not", "of", "on", "or", "our", "she",
+    "should", "so", "than", "that", "the", "their", "them", "then", "there", "these", "they",
+    "this", "those", "to", "too", "very", "was", "we", "were", "what", "when", "which", "who",
+    "will", "with", "would", "you", "your", "also", "about", "here", "all", "any", "some", "such",
+    "only", "over", "out", "up", "down", "more", "most", "other", "now", "please", "thanks",
+    "thank", "okay", "ok", "yes", "let", "lets", "get", "got", "make", "sure", "need", "want",
+    "like", "one", "two", "use", "using", "used", "how", "why", "where", "try", "again", "still",
+    "next", "first", "last", "new", "good", "well", "see", "look", "know", "think", "going",
+    "into", "able", "each", "same"
+])
+
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_]+|\d+(?:\.\d+)?")
+#: a requirement or constraint the user states
+REQUIREMENT = re.compile(
+    r"\b(?:must(?:n't| not)?|never|always|do not|don't|required?|requirements?|constraints?|"
+    r"make sure|ensure|should(?:n't| not)|only use|at most|at least|no more than|deadline|"
+    r"forbidden|mandatory)\b", re.I)
+#: a file path or file name (a/b, a/b.py, ./x, ~/x, name.ext)
+PATH = re.compile(r"(?<![\w/])(?:~?/|\./|\.\./)?(?:[\w.-]+/)+[\w.-]+|\b[\w-]+\.(?:py|js|ts|go|rs|"
+                  r"java|c|h|cpp|md|txt|json|ya?ml|toml|ini|cfg|conf|sh|sql|csv|html|css|lock|"
+                  r"log)\b")
+#: an identifier: snake_case, camelCase or PascalCase with an inner capital, dotted.names, or
+#: a word with digits (v2, E1234, port 8443 is a number, not an identifier)
+IDENTIFIER = re.compile(r"\b(?:[A-Za-z]+_[A-Za-z0-9_]+|[a-z]+[A-Z][A-Za-z0-9]*|"
+                        r"[A-Z][a-z]+[A-Z][A-Za-z0-9]*|[A-Za-z]+\d+[A-Za-z0-9]*|"
+                        r"[a-z]+(?:\.[a-z_]+){1,4}\(?)\b")
+#: an assistant giving an exploration up
+GIVE_UP = re.compile(r"\b(?:give up|giving up|gave up|dead end|not worth (?:it|pursuing)|"
+                     r"abandon(?:ing)?|back to the (?:main|original) task|let's go back|"
+                     r"won't work|doesn't work out|no luck|drop this)\b", re.I)
+
+
+def words(text: str) -> list[str]:
+    """The content words of `text`: lower-cased, stop words and one-letter words left out."""
+    return [w for w in (x.lower() for x in _WORD.findall(text)) if w not in STOP]
+
+
+def similarity(a: Iterable[str], b: Iterable[str]) -> float:
+    """Cosine similarity (0-1) of two bags of words."""
+    ca, cb = Counter(a), Counter(b)
+    if not ca or not cb:
+        return 0.0
+    dot = sum(n * cb[w] for w, n in ca.items() if w in cb)
+    return dot / math.sqrt(sum(n * n for n in ca.values()) * sum(n * n for n in cb.values()))
+
+
+def user_text(m: dict) -> str | None:
+    """The text of a user message that starts a turn (not only tool results), else None."""
+    return message_text(m) if is_question(m) else None
+
+
+def identifiers(text: str) -> set[str]:
+    """The paths and identifiers `text` names."""
+    return {x.rstrip("(") for x in IDENTIFIER.findall(text)} | set(PATH.findall(text))
+
+
+def pin_reasons(msgs: Sequence[dict], kinds: Sequence[str], since: int = 0) -> dict[int, str]:
+    """{index: why} of the user messages of `msgs` worth pinning, by `kinds`, among those from
+    `since` on and those whose identifier a message from `since` on repeats:
+
+    - requirements: a user message stating a requirement or constraint (must, never, always,
+      do not, required, make sure, deadline, ...);
+    - paths: the first user message naming a file path;
+    - identifiers: the first user message naming an identifier or path that a later user
+      message repeats.
+
+    A message repeating what an earlier one said word for word is not a new reason."""
+    out: dict[int, str] = {}
+    firsts: dict[str, int] = {}
+    repeated: dict[int, str] = {}
+    said: set[str] = set()
+    for i, m in enumerate(msgs):
+        text = user_text(m)
+        if text is None:
+            continue
+        key = " ".join(text.lower().split())
+        if key in said:
+            continue
+        said.add(key)
+        if "requirements" in kinds:
+            hit = REQUIREMENT.search(text)
+            if hit:
+                out.setdefault(i, f"states a requirement ({hit.group(0).lower()!r})")
+        found = identifiers(text)
+        new = sorted(name for name in found if name not in firsts)
+        if "paths" in kinds:
+            paths = [p for p in new if "/" in p or PATH.fullmatch(p)]
+            if paths:
+                out.setdefault(i, f"names the path {paths[0]!r}")
+        for name in sorted(found):
+            first = firsts.setdefault(name, i)
+            if "identifiers" in kinds and first != i and first not in repeated and i >= since:
+                repeated[first] = f"names {name!r}, which the user repeats"
+    for i, why in repeated.items():
+        out.setdefault(i, why)
+    return {i: out[i] for i in sorted(out) if i >= since or i in repeated}
+
+
+def topic(msgs: Sequence[dict], turns: int = 3) -> list[str]:
+    """The content words of the last `turns` user turns of `msgs` (the task at hand)."""
+    out: list[str] = []
+    seen = 0
+    for m in reversed(msgs):
+        text = user_text(m)
+        if text is not None:
+            out.extend(words(text))
+            seen += 1
+            if seen >= turns:
+                break
+    return out

@@ -1,0 +1,70 @@
+"""What a policy looks at: the context at HEAD of one view (namespace or worktree), read once
+per evaluation through the context read cache, with its budget, and the tangent the branch
+is on (docs/policy.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..context import _read
+from ..objects import FLAG_PINNED, Commit
+from ..plumbing.budgets import budget
+from ..state import RepoState
+
+#: how far back a tangent's marker commit is looked for on HEAD's first-parent line
+TANGENT_WALK = 512
+
+
+class View:
+    """The context at HEAD: `commit` (None on an empty branch), `branch` (full ref name or None
+    when detached), `msgs`, blob `ids` (hex) and `flags` of its entries (lists shared with the
+    context read cache: never changed), `total` tokens, the budget's
+    `max_tokens` (None: no budget)."""
+
+    def __init__(self, repo: RepoState) -> None:
+        self.repo = repo
+        self.branch = repo.head_branch()
+        head = repo.head_commit()
+        self.commit: Commit | None = repo.get_commit(head) if head is not None else None
+        if self.commit is None:
+            self.msgs: list[dict] = []
+            self.ids: list[str] = []
+            self.flags: list[int] = []
+        else:
+            self.msgs, self.ids, self.flags = _read(repo, repo.get_snapshot(self.commit.snapshot))
+        self.total = self.commit.total_tokens if self.commit is not None else 0
+        self.max_tokens = budget(repo, self.branch).max_tokens if self.branch else \
+            repo.config.budget_for(None)[0]
+        self._tangent: Any = False
+        #: "commit" (evaluated after a commit) or "manual"
+        self.trigger = "manual"
+
+    def pinned(self, i: int) -> bool:
+        return bool(self.flags[i] & FLAG_PINNED)
+
+    def short_branch(self) -> str | None:
+        b = self.branch
+        return b[len("refs/heads/"):] if b and b.startswith("refs/heads/") else b
+
+    def tangent(self, prefixes: tuple[str, ...]) -> Commit | None:
+        """The marker commit of the tangent HEAD's branch is on (a `policy` commit whose
+        meta.policy.action is `branch`, on the first-parent line), or None. Only a branch
+        named `<prefix>/...` for one of `prefixes` (the branch policies') is looked at."""
+        if self._tangent is False:
+            self._tangent = None
+            short = self.short_branch() or ""
+            if not any(short.startswith(p + "/") for p in prefixes):
+                return None
+            c = self.commit
+            for _ in range(TANGENT_WALK):
+                if c is None:
+                    break
+                pol = c.meta.get("policy") if isinstance(c.meta, dict) else None
+                if c.op == "policy" and isinstance(pol, dict):
+                    if pol.get("action") == "branch":
+                        self._tangent = c
+                    break          # a return (or a branch) ends the search either way
+                if not c.parents:
+                    break
+                c = self.repo.get_commit(c.parents[0])
+        return self._tangent
