@@ -31,7 +31,13 @@ from benchmarks.context_quality.scoring import (  # noqa: E402
     score,
 )
 
-SMALL = {"tasks": 2, "messages": (110, 150), "budget": 3000, "seed": 18}
+SMALL = {"tasks": 2, "messages": (110, 150), "budget": 6000, "seed": 18}
+
+
+@pytest.fixture(scope="module")
+def small_run():
+    """The benchmark at the test size, every arm (computed once for the module)."""
+    return runner.benchmark(**SMALL)
 
 
 def q(qid: str, answer: str, decoys: tuple = ()) -> Question:
@@ -212,3 +218,30 @@ def test_llm_mode_against_the_local_server(llm_server, monkeypatch, tmp_path, ca
     assert arm["reader"]["facts_retained"] == 11 and arm["reader"]["tasks_succeeded"] == 1
     assert doc["mode"] == "llm" and doc["llm"]["usage"]["calls"] == 11
     assert re.search(r"\| unmanaged \| 0 / 1 \| 8 \(of 11\) \| 2 \|", printed.out)
+
+
+# -- the whole benchmark ----------------------------------------------------------------------
+def test_offline_run_is_deterministic(small_run):
+    again = runner.benchmark(**SMALL)
+    assert json.dumps(again, sort_keys=True) == json.dumps(small_run, sort_keys=True)
+
+
+def test_managed_arms_run_through_the_policy_engine(small_run):
+    arms = {a["arm"]: a for a in small_run["arms"]}
+    assert list(arms) == [n for n, _ in ARMS]
+    for name in ("mask", "mask+extractive", "mask+extractive+pin"):
+        # the squeeze policy compressed in every task; only the keep policy pins
+        for t in arms[name]["per_task"]:
+            assert t["commits"]["append"] == t["messages"], name
+            assert t["commits"]["compress"] > 0, name
+            assert ("pin" in t["commits"]) == (name == "mask+extractive+pin"), name
+    assert all(t["commits"] == {"append": t["messages"]} for t in arms["unmanaged"]["per_task"])
+    # a policy that fails is a warning, never an error: the count is in the record
+    assert all(t["policy_failures"] == 0 for t in arms["unmanaged"]["per_task"])
+
+
+def test_compress_and_pin_beat_unmanaged_on_facts_per_token(small_run):
+    arms = {a["arm"]: a for a in small_run["arms"]}
+    best, base = arms["mask+extractive+pin"], arms["unmanaged"]
+    assert best["facts_per_1k_tokens"] > base["facts_per_1k_tokens"], runner.table(
+        small_run["arms"])

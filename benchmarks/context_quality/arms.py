@@ -15,6 +15,7 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 
+from trace_core.policy import enable_policies
 from trace_core.repository import Repository
 
 from .generator import Task, is_model_step
@@ -35,7 +36,8 @@ ARMS: list[tuple[str, dict[str, str]]] = [
 @dataclass
 class SessionRun:
     """What one arm did with one task: the tokens of each model step's prompt, how many steps
-    had to be truncated, the final prompt (messages and text), the commits by operation."""
+    had to be truncated, the final prompt (messages and text), the commits by operation, and
+    how many times a policy's action failed (the engine warns and carries on)."""
 
     steps: list[int] = field(default_factory=list)
     truncated_steps: int = 0
@@ -44,6 +46,7 @@ class SessionRun:
     final_tokens: int = 0
     final_dropped: int = 0
     ops: dict[str, int] = field(default_factory=dict)
+    policy_failures: int = 0
 
     @property
     def tokens_sent(self) -> int:
@@ -75,7 +78,6 @@ def run_session(task: Task, config: dict[str, str], budget: int, path: str,
         for key, value in config.items():
             repo.set_config(key, value)
         if any(k.startswith("policy.") for k in config):
-            from trace_core.policy import enable_policies
             enable_policies(repo)
         count = PromptCounter(repo.token_counter())
         run = SessionRun()
@@ -89,6 +91,9 @@ def run_session(task: Task, config: dict[str, str], budget: int, path: str,
         run.final, run.final_dropped = truncate(repo.materialize("openai"), budget, count)
         run.final_text, run.final_tokens = text(run.final), count.prompt(run.final)
         run.ops = dict(sorted(Counter(c.op for c in repo.log()).items()))
+        # a policy whose action fails warns ("policy NAME (ACTION) did not run: ...")
+        run.policy_failures = sum(w.startswith("policy ") and " did not run: " in w
+                                  for w in warnings)
         return run
     finally:
         repo.close()

@@ -58,6 +58,7 @@ def run(tasks: Sequence[Task], arms: Sequence[tuple[str, dict[str, str]]], budge
                     "final_prompt_tokens": r.final_tokens,
                     "final_prompt_messages": len(r.final),
                     "final_prompt_dropped": r.final_dropped, "commits": r.ops,
+                    "policy_failures": r.policy_failures,
                     "success": task_success(answers, key), "answers": answers})
             record = {"arm": name, "config": config, **summarize(per_task, key)}
             if asker is not None:
