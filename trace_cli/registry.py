@@ -53,6 +53,7 @@ COMMANDS = {
     "reorder": (_C + "reorder", "reorder"),
     "compress": (_C + "compress", "compress"),
     "policy": (_C + "policy", "policy"),
+    "manage": (_C + "manage", "manage"),
     "llm": (_C + "llm", "llm"),
     "spawn": (_C + "agents", "spawn"),
     "collapse": (_C + "agents", "collapse"),
@@ -129,6 +130,11 @@ SUMMARY = {
                  "context by summaries, in one new commit with exact provenance."),
     "policy": ("Context policies: compress, pin, branch off tangents and come back, by "
                "themselves (docs/policy.md)."),
+    "manage": ("Measure the health of an agent's context (tokens against the budget, "
+               "duplicates, stale tool outputs, broken tool calls, old turns unrelated to the "
+               "task) and propose a plan of operations (mask, drop, pin, compress); execute it "
+               "when approved (--plan FILE, -i) or, with --auto, the operations manage.auto "
+               "allows."),
     "spawn": ("Start sub-agents NAME... of the current agent, each in its own namespace, from "
               "HEAD (or --from REV), and record a spawn commit in the current agent."),
     "collapse": ("Bring sub-agent NAME's result into the current agent as one collapse commit: "

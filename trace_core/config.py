@@ -543,6 +543,10 @@ KNOWN_KEYS: dict[str, KeySpec] = {
                              Bounds(0, 3600, lo_open=True,
                                     what="a number of seconds greater than 0, at most 3600"),
                              source=TRUSTED),
+    "manage.auto": KeySpec("str", "mask,drop,pin", "the operations `trace manage --auto` may "
+                           "execute without approval (mask, drop, pin, compress)"),
+    "manage.max-ops": KeySpec("int", 8, "at most this many operations per `trace manage "
+                              "--auto` round", _POSITIVE),
     "retention.<pattern>.collapsed-expire": KeySpec(
         "duration", None, "how long a collapsed sub-agent matching <pattern> keeps its history "
         "after its collapse and its last activity (unset: never pruned)"),

@@ -34,6 +34,7 @@ if TYPE_CHECKING:   # what the type checker sees: the modules themselves
     from . import context as _context
     from . import diff as _diff
     from . import history as _history
+    from . import manage as _manage
     from . import notes as _notes
     from . import policy as _policy
     from . import reorder as _reorder
@@ -94,6 +95,7 @@ if not TYPE_CHECKING:
     _notes = _LazyModule("trace_core.notes")
     _compress = _LazyModule("trace_core.compress")
     _policy = _LazyModule("trace_core.policy")
+    _manage = _LazyModule("trace_core.manage")
     _context = _LazyModule("trace_core.context")
     _diff = _LazyModule("trace_core.diff")
     _history = _LazyModule("trace_core.history")
@@ -179,12 +181,14 @@ class Repository(RepoState):
     compress = _compress.compress
     reorder = _reorder.reorder
 
-    # -- context policies (docs/policy.md) ----------------------------------------------------
+    # -- context policies and the context manager (docs/policy.md, docs/manage.md) -----------
     enable_policies = _policy.enable_policies
     list_policies = _policy.list_policies
     explain_policies = _policy.explain_policies
     run_policies = _policy.run_policies
     undo_policy = _policy.undo_policy
+    manage = _manage.manage
+    health = _manage.health
 
     # -- sub-agents ---------------------------------------------------------------------------
     spawn = _spawn_mod.spawn

@@ -80,29 +80,44 @@ def _compress(repo: RepoState, dec: Decision, meta: dict, provider: ProviderArg,
     dec.plan["skipped"] = skipped
 
 
-# -- pin --------------------------------------------------------------------------------------
+# -- pin (and drop, for the context manager) --------------------------------------------------
 def _pin(repo: RepoState, dec: Decision, meta: dict, provider: ProviderArg, who: str) -> None:
     indices = [int(i) for i in dec.plan["entries"]]
     blobs = [bytes.fromhex(b) for b in dec.plan["blobs"]]
     label = ", ".join(f"#{i}" for i in indices)
+    dec.commits.append(rewrite(repo, "pin", indices, blobs, f"pin {label} (policy "
+                               f"{dec.policy})", meta, who).hex)
 
+
+def rewrite(repo: RepoState, op: str, indices: list[int], blobs: list[bytes], message: str,
+            meta: dict, who: str) -> Commit:
+    """One `pin` or `drop` commit of the entries at `indices`, which must still hold `blobs`
+    when it is made (else OperationError: the context changed since it was decided), with
+    `meta.policy` = `meta`."""
     def build(parent: Commit | None, snap: Any) -> Change:
         entries = chunked.entries(snap, repo.get_node)
         pairs = zip(indices, blobs, strict=True)
         if any(i >= len(entries) or entries[i].blob != b for i, b in pairs):
-            raise OperationError("the context changed since the policy looked at it; nothing "
-                                 "was pinned: run the policies again")
+            raise OperationError("the context changed since this was decided; nothing was "
+                                 f"{'pinned' if op == 'pin' else 'dropped'}: look again")
         out = list(entries)
-        for i in indices:
-            out[i] = out[i].with_flags(out[i].flags | FLAG_PINNED)
+        if op == "pin":
+            for i in indices:
+                out[i] = out[i].with_flags(out[i].flags | FLAG_PINNED)
+        else:
+            if any(entries[i].pinned for i in indices):
+                raise OperationError("a pinned entry is never dropped by a policy or the "
+                                     "context manager; unpin it first")
+            gone = set(indices)
+            out = [e for k, e in enumerate(entries) if k not in gone]
         nodes: list = []
         new = chunked.build(out, nodes.append)
         cost = sum(repo.blob_tokens(b) for b in blobs)
-        return Change(new, nodes, "pin", targets=indices, message=f"pin {label} (policy "
-                      f"{dec.policy})", tokens=cost,
-                      total_tokens=total_after(repo, parent, snap, 0, new.count),
+        delta = 0 if op == "pin" else -cost
+        return Change(new, nodes, op, targets=sorted(indices), message=message, tokens=cost,
+                      total_tokens=total_after(repo, parent, snap, delta, new.count),
                       meta={"policy": meta})
-    dec.commits.append(commit_change(repo, build, who).hex)
+    return commit_change(repo, build, who)
 
 
 # -- branch and return ------------------------------------------------------------------------
@@ -212,17 +227,18 @@ def _same_decision(a: Any, b: dict) -> bool:
 
 
 def undo(repo: RepoState, rev: str | None = None) -> dict:
-    """Undo what a policy did (docs/policy.md, "Undo"): a compress or pin at the tip is reset
-    away (ORIG_HEAD and the reflog keep it), one further back is reverted; a tangent is merged
-    back into the branch it left (which fast-forwards to it, the tangent branch is deleted);
-    a return goes back to the tangent. Returns {"policy", "action", "commit", "done"}."""
+    """Undo what a policy (or the context manager) did (docs/policy.md, "Undo"): a compress,
+    pin, mask or drop at the tip is reset away (ORIG_HEAD and the reflog keep it), one further
+    back is reverted; a tangent is merged back into the branch it left (which fast-forwards to
+    it, the tangent branch is deleted); a return goes back to the tangent. Returns {"policy",
+    "action", "commit", "done"}."""
     c = find_policy_commit(repo, rev)
     pol = c.meta["policy"]
     action = pol.get("action")
     out = {"policy": pol.get("name"), "action": action, "commit": c.hex}
     head = repo.head_commit()
     branch = repo.head_branch()
-    if action in ("compress", "pin"):
+    if action in ("compress", "pin", "mask", "drop"):
         from ..history import reset
         if head == c.id and c.parents:
             first = c       # the action's earlier commits (a compression chain) go too
