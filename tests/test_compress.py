@@ -382,6 +382,22 @@ def test_extractive_is_deterministic_and_within_target(repo, tmp_path):
     assert out[0].startswith("[Summary of 16 messages, extractive]\nassistant: The failure in ")
 
 
+def test_a_summary_of_summaries_keeps_each_line_s_own_label():
+    count = lambda s: (len(s) + 3) // 4          # noqa: E731
+    first = extractive([{"role": "user", "content": "The deploy must use port 8443."},
+                        {"role": "assistant", "content": "Found: the retry limit is 7 in "
+                         "conf/retry.toml."}], 200, count)
+    again = extractive([{"role": "user", "content": first},
+                        {"role": "assistant", "content": "Decided to use backend_v2."}],
+                       200, count)
+    lines = again.splitlines()
+    assert lines[0] == "[Summary of 2 messages, extractive]"
+    assert "user: The deploy must use port 8443." in lines
+    assert "assistant: Found: the retry limit is 7 in conf/retry.toml." in lines
+    assert not any(ln.startswith(("user: user:", "user: assistant:", "user: [Summary"))
+                   for ln in lines), lines
+
+
 def test_extractive_scoring_prefers_signal_and_must_keep():
     msgs = [{"role": "user", "content": "Please fix the crash in parser.py when input is empty."},
             {"role": "assistant", "content": "ok\nsure thing\nThe crash is an IndexError in "

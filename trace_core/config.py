@@ -575,9 +575,9 @@ KNOWN_KEYS: dict[str, KeySpec] = {
     "policy.<name>.granularity": KeySpec("turn|episode|range", "episode",
                                          "compress: granularity of extractive and llm "
                                          "summaries"),
-    "policy.<name>.kinds": KeySpec("str", "requirements,paths,identifiers",
-                                   "pin: which user messages are pinned (requirements, "
-                                   "paths, identifiers)"),
+    "policy.<name>.kinds": KeySpec("str", "requirements,paths,identifiers,corrections",
+                                   "pin: which messages are pinned (requirements, paths, "
+                                   "identifiers, corrections)"),
     "policy.<name>.max": KeySpec("int", 8, "pin: at most this many pins per evaluation",
                                  _POSITIVE),
     "policy.<name>.similarity": KeySpec("float", 0.1,

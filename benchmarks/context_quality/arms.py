@@ -23,7 +23,7 @@ from .prompt import PromptCounter, text, truncate
 
 SQUEEZE = {"policy.squeeze.action": "compress", "policy.squeeze.at": "0.8",
            "policy.squeeze.target": "0.5", "policy.squeeze.keep-turns": "4"}
-KEEP = {"policy.keep.action": "pin", "policy.keep.kinds": "requirements,paths,identifiers"}
+KEEP = {"policy.keep.action": "pin"}
 
 ARMS: list[tuple[str, dict[str, str]]] = [
     ("unmanaged", {}),

@@ -27,8 +27,9 @@ r"""The compression strategies: mask, extractive, llm, manual (docs/compress.md,
   rank low.
   Candidates are taken by score (ties: earlier first; `ranked`) while they fit the token target
   and printed in their original order as "role: text" under the header "[Summary of N
-  messages, extractive]". Duplicate lines are taken once. If none fits whole, the best one is
-  cut to the target. The engine then appends the must-keep facts the summary lacks
+  messages, extractive]". Duplicate lines are taken once. An earlier extractive summary among
+  the messages is read with each line's own label (`_unlabel`). If none fits whole, the best
+  one is cut to the target. The engine then appends the must-keep facts the summary lacks
   (`with_facts`).
 - llm: one provider request per unit (instructions from compress.instructions or the caller);
   the engine then appends the must-keep facts the answer lacks (`with_facts`).
@@ -192,6 +193,7 @@ def _candidates(msgs: Sequence[dict]) -> list[_Cand]:
         label = None
         first = True
         role, tool = str(m.get("role") or ""), M.is_tool_output(m)
+        summary = text.startswith(SUMMARY_PREFIX)
         for p in pieces:
             if not any(ch.isalnum() for ch in p):
                 continue
@@ -199,11 +201,35 @@ def _candidates(msgs: Sequence[dict]) -> list[_Cand]:
                 p = p[:MAX_CANDIDATE_CHARS - 3] + "..."
             if label is None:
                 label = _label(msgs, mi)
+            lab, r, t = label, role, tool
+            if summary:           # an earlier summary: its lines keep their own labels
+                p, lab, r, t = _unlabel(p, label, role, tool)
+                if not p:
+                    continue
             words = frozenset(w.lower() for w in _WORD.findall(p)
                               if w.lower() not in _STOP and (len(w) > 2 or w.isdigit()))
-            out.append(_Cand(len(out), label, p, first, line_kind(p, role, tool), words))
+            out.append(_Cand(len(out), lab, p, first, line_kind(p, r, t), words))
             first = False
     return out
+
+
+SUMMARY_PREFIX = "[Summary of "
+_LABELED = re.compile(r"(user|assistant|system|developer|tool(?: [\w.-]+)?): ")
+
+
+def _unlabel(line: str, label: str, role: str, tool: bool) -> tuple[str, str, str, bool]:
+    """A line of an earlier extractive summary as (text, label, role, tool output): its own
+    `role: ` labels taken off (nested ones too), its headers dropped (empty text)."""
+    while True:
+        if line.startswith(SUMMARY_PREFIX):
+            return "", label, role, tool
+        m = _LABELED.match(line)
+        if not m:
+            return line, label, role, tool
+        label = m.group(1)
+        tool = label.startswith("tool")
+        role = "tool" if tool else label
+        line = line[m.end():]
 
 
 class Line(NamedTuple):
@@ -242,7 +268,7 @@ def ranked(msgs: Sequence[dict], must_keep: Callable[[str], bool] = lambda s: Fa
 def extractive(msgs: Sequence[dict], target: int, count: Callable[[str], int],
                must_keep: Callable[[str], bool] = lambda s: False) -> str:
     """The extractive summary of `msgs` within `target` tokens (see the module docstring)."""
-    header = f"[Summary of {len(msgs)} message{'s' if len(msgs) != 1 else ''}, extractive]"
+    header = f"{SUMMARY_PREFIX}{len(msgs)} message{'s' if len(msgs) != 1 else ''}, extractive]"
     best = ranked(msgs, must_keep)
     if not best:
         return header

@@ -23,6 +23,7 @@ from typing import Any
 
 from ..errors import InputError
 from ..policy import signals
+from ..policy.spec import PIN_KINDS
 from ..policy.state import View
 from .health import MIN_OUTPUT, Health
 
@@ -81,7 +82,7 @@ def propose(view: View, health: Health, *, max_ops: int = 16) -> ManagePlan:
     old turns unrelated to the task, when the context is over 60% of its budget (or has no
     budget) and they hold at least MIN_OUTPUT tokens."""
     ops: list[Operation] = []
-    pins = {i: w for i, w in signals.pin_reasons(view.msgs, signals_kinds()).items()
+    pins = {i: w for i, w in signals.pin_reasons(view.msgs, PIN_KINDS).items()
             if not view.pinned(i)}
     if pins:
         ops.append(Operation("pin", sorted(pins), why="; ".join(
@@ -108,10 +109,6 @@ def propose(view: View, health: Health, *, max_ops: int = 16) -> ManagePlan:
             ops.append(Operation("compress", span=(a, b), why=f"an old turn unrelated to the "
                                  f"task (similarity {sim:.2f}): {n} tokens", saves=n * 4 // 5))
     return ManagePlan(view.repo.agent_name, health.head, ops[:max_ops])
-
-
-def signals_kinds() -> list[str]:
-    return ["requirements", "paths", "identifiers"]
 
 
 def parse(text: str, count: int, agent: str | None = None) -> ManagePlan:

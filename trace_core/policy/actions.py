@@ -19,6 +19,9 @@ from .engine import Decision, ProviderArg, keep_from, provider_of
 from .state import View
 
 HEADS = "refs/heads/"
+#: a summary keeps at least this fraction of what it replaces; when that does not reach the
+#: target, the policy is held and compresses again as the context grows
+MIN_RATIO = 0.25
 
 
 def execute(repo: RepoState, dec: Decision, *, trigger: str, provider: ProviderArg = None,
@@ -30,13 +33,37 @@ def execute(repo: RepoState, dec: Decision, *, trigger: str, provider: ProviderA
 
 
 # -- compress ---------------------------------------------------------------------------------
-def _span(view: View, keep_turns: int) -> tuple[int, int]:
+def _span(repo: RepoState, view: View, keep_turns: int, goal: int) -> tuple[int, int]:
     """[start, end) of what a compression may take: after the leading system messages, before
-    the last `keep_turns` user turns."""
+    the last `keep_turns` user turns, or fewer (at least one) while those turns alone hold
+    more than half the goal (recent turns are kept, but never at the price of the target)."""
     start = 0
     while start < len(view.msgs) and view.msgs[start].get("role") in ("system", "developer"):
         start += 1
-    return start, keep_from(view.msgs, keep_turns)
+    for turns in range(keep_turns, 0, -1):
+        end = keep_from(view.msgs, turns)
+        tail = sum(repo.blob_tokens(bytes.fromhex(b)) for b in view.ids[end:])
+        if tail <= goal // 2:
+            break
+    else:
+        end = keep_from(view.msgs, min(keep_turns, 1))
+    return start, end
+
+
+def _keep_summaries(repo: RepoState, start: int, end: int) -> dict | None:
+    """A compression plan for entries [start, end) that keeps the summaries earlier
+    compressions made (`keep` for their compress commits, other than masks), or None when
+    the span holds none: a summary is summarized again only when nothing else shrinks."""
+    from ..compress import plan_compression
+    plan = plan_compression(repo, entries=(start, end))
+    keep = {}
+    for step in plan.steps:
+        c = repo.get_commit(bytes.fromhex(step.commit))
+        if c.op == "compress" and c.meta.get("strategy") != "mask":
+            keep[step.commit] = "keep"
+    if not keep:
+        return None
+    return {step.commit: keep.get(step.commit, "summarize") for step in plan.steps}
 
 
 def _compress(repo: RepoState, dec: Decision, meta: dict, provider: ProviderArg,
@@ -49,28 +76,35 @@ def _compress(repo: RepoState, dec: Decision, meta: dict, provider: ProviderArg,
         view = View(repo)
         if view.total <= goal:
             break
-        start, end = _span(view, keep_turns)
+        start, end = _span(repo, view, keep_turns, goal)
         if end <= start:
             break
-        span_tokens = sum(repo.blob_tokens(bytes.fromhex(view.ids[i]))
-                          for i in range(start, end))
-        need = view.total - goal
-        ratio = max(0.02, min(0.9, (span_tokens - need) / span_tokens)) if span_tokens else 0.2
         kw: dict[str, Any] = {"entries": (start, end), "strategy": step, "respect_pins": True,
                               "author": who, "policy": dict(meta, step=step)}
         if step == "mask":
             kw["keep_last"] = 0
         else:
-            kw.update(granularity=dec.plan.get("granularity", "episode"), ratio=ratio)
+            span_tokens = sum(repo.blob_tokens(bytes.fromhex(b)) for b in view.ids[start:end])
+            need = view.total - goal
+            kw["granularity"] = dec.plan.get("granularity", "episode")
+            kw["ratio"] = max(MIN_RATIO, min(0.9, (span_tokens - need) / span_tokens)) \
+                if span_tokens else 0.2
             if step == "llm":
                 kw["provider"] = provider_of(provider)
                 if kw["provider"] is None:
                     skipped.append("llm: no provider")
                     continue
-        try:
-            result = compress(repo, **kw)
-        except OperationError as exc:      # nothing this step can shrink: the next one tries
-            skipped.append(f"{step}: {exc}")
+        kept = _keep_summaries(repo, start, end) if step != "mask" else None
+        result = None
+        why = ""
+        for plan in ([kept] if kept else []) + [None]:   # earlier summaries kept, else not
+            try:
+                result = compress(repo, plan=plan, **kw)
+                break
+            except OperationError as exc:  # nothing this step can shrink: the next one tries
+                why = f"{step}: {exc}"
+        if result is None:
+            skipped.append(why)
             continue
         if result.commit:
             dec.commits.append(result.commit)

@@ -116,9 +116,7 @@ def _pin(repo, policy: Policy, view: View, d, prefixes, provider) -> Decision:
                signals.pin_reasons(view.msgs, policy.pin_kinds(), since).items()
                if not view.pinned(i)}
     if not reasons:
-        return d(False, "no unpinned user message states a requirement, names a path or a "
-                 "repeated identifier" if len(policy.pin_kinds()) == 3 else
-                 f"no unpinned user message matches {policy.get('kinds')}")
+        return d(False, f"no unpinned message to pin ({policy.get('kinds')})")
     chosen = list(reasons.items())[:int(policy.get("max"))]
     why = "; ".join(f"#{i} {w}" for i, w in chosen)
     more = len(reasons) - len(chosen)

@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 
 from ..messages import is_question, message_text
+from ..toolpairs import conversational
 
 #: words that carry no topic (with those under three letters)
 STOP = frozenset([
@@ -44,6 +45,9 @@ PATH = re.compile(r"(?<![\w/])(?:~?/|\./|\.\./)?(?:[\w.-]+/)+[\w.-]+|\b[\w-]+\.(
 IDENTIFIER = re.compile(r"\b(?:[A-Za-z]+_[A-Za-z0-9_]+|[a-z]+[A-Z][A-Za-z0-9]*|"
                         r"[A-Z][a-z]+[A-Z][A-Za-z0-9]*|[A-Za-z]+\d+[A-Za-z0-9]*|"
                         r"[a-z]+(?:\.[a-z_]+){1,4}\(?)\b")
+#: a message correcting or updating what was said before
+CORRECTION = re.compile(r"\b(?:correction|corrected|actually|instead|updated?:|changed to|"
+                        r"no longer|is now|now is|revised|supersedes?|superseded)\b", re.I)
 #: an assistant giving an exploration up
 GIVE_UP = re.compile(r"\b(?:give up|giving up|gave up|dead end|not worth (?:it|pursuing)|"
                      r"abandon(?:ing)?|back to the (?:main|original) task|let's go back|"
@@ -75,21 +79,29 @@ def identifiers(text: str) -> set[str]:
 
 
 def pin_reasons(msgs: Sequence[dict], kinds: Sequence[str], since: int = 0) -> dict[int, str]:
-    """{index: why} of the user messages of `msgs` worth pinning, by `kinds`, among those from
+    """{index: why} of the messages of `msgs` worth pinning, by `kinds`, among those from
     `since` on and those whose identifier a message from `since` on repeats:
 
     - requirements: a user message stating a requirement or constraint (must, never, always,
       do not, required, make sure, deadline, ...);
     - paths: the first user message naming a file path;
     - identifiers: the first user message naming an identifier or path that a later user
-      message repeats.
+      message repeats;
+    - corrections: a user or assistant message (no tool call or output) correcting or updating
+      what was said (correction, actually, instead, changed to, no longer, is now, ...), so
+      that the newer value outlives the older one.
 
-    A message repeating what an earlier one said word for word is not a new reason."""
+    A message repeating an earlier one word for word is not a new reason."""
     out: dict[int, str] = {}
     firsts: dict[str, int] = {}
     repeated: dict[int, str] = {}
     said: set[str] = set()
     for i, m in enumerate(msgs):
+        if "corrections" in kinds and i >= since and m.get("role") in ("user", "assistant") \
+                and conversational(m):
+            hit = CORRECTION.search(message_text(m))
+            if hit:
+                out[i] = f"corrects what was said ({hit.group(0).lower()!r})"
         text = user_text(m)
         if text is None:
             continue

@@ -12,7 +12,7 @@ from ..errors import ConfigError
 
 ACTIONS = ("compress", "pin", "branch", "return")
 STRATEGY_STEPS = ("mask", "extractive", "llm")
-PIN_KINDS = ("requirements", "paths", "identifiers")
+PIN_KINDS = ("requirements", "paths", "identifiers", "corrections")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 _KEYS = ("action", "on", "enabled", "at", "target", "strategy", "keep-turns", "granularity",
          "kinds", "max", "similarity", "min-words", "prefix", "classifier", "mode", "llm")
