@@ -4,6 +4,7 @@ the provenance of every fact in the answer is traced back across the agents.
 
     pip install -e '.[openai]'
     python examples/multi_agent_research.py [REPO_DIR]                 # offline, scripted models
+    python examples/multi_agent_research.py --policies [REPO_DIR]      # with context policies
     OPENAI_API_KEY=... python examples/multi_agent_research.py --live [REPO_DIR]   # the real API
 
 The agents are OpenAI Agents SDK agents run by the real `Runner`. The head agent calls its
@@ -36,6 +37,7 @@ from agents import Agent, Runner, function_tool, set_tracing_disabled
 
 from trace_core import Repository
 from trace_core.integrations.openai_agents import TraceSession
+from trace_core.policy import enable_policies
 
 QUESTION = ("Plan our team offsite: 12 people, 2 days in Lisbon in May. What do flights and a "
             "venue cost, and what weather should we pack for?")
@@ -228,7 +230,37 @@ def found_by(child: Repository, note: str, col) -> str:
 
 
 # -- the run --------------------------------------------------------------------------------------
-async def main(path: str, live: bool) -> Repository:
+#: `--policies`: a small budget, so that the policies have work even in this short task, and
+#: follow-up turns: a constraint, a tangent, and back to the task
+POLICIES = {"budget.max-tokens": "1200",
+            "policy.squeeze.action": "compress", "policy.squeeze.keep-turns": "1",
+            "policy.keep.action": "pin",
+            "policy.side.action": "branch", "policy.back.action": "return"}
+
+
+FOLLOW_UPS = ["The total budget must stay under 5000 EUR, and keep the venue Casa do Rio.",
+              "Unrelated: which Python version should the laptops run for the data science "
+              "workshop next quarter?",
+              "Back to the offsite plan for Lisbon: confirm the flights and the venue cost for "
+              "the 12 people in May."]
+
+
+def policy_report(repo: Repository) -> None:
+    """Which policies fired, in which namespace, and why (each action is a commit)."""
+    print("\nWhat the policies did (commits whose meta names a policy):")
+    views = [(None, repo)] + [(a, repo.agent(a)) for a in repo.agents()]
+    fired = 0
+    for name, view in views:
+        for c in view.log([b["name"] for b in view.branches()], limit=1000):
+            if c.policy:
+                fired += 1
+                print(f"  {name or 'head'}: {c.id[:12]} {c.op:<8} {c.policy['name']}: "
+                      f"{c.policy['why']}")
+    if not fired:
+        print("  (none fired)")
+
+
+async def main(path: str, live: bool, policies: bool = False) -> Repository:
     set_tracing_disabled(not live)
     if live:
         name = os.environ.get("OPENAI_MODEL", "gpt-4.1-mini")
@@ -240,12 +272,22 @@ async def main(path: str, live: bool) -> Repository:
     repo = Repository.open(path) if exists else Repository.init(path)
     if repo.head_commit() is not None:
         sys.exit(f"error: {path} already holds a history; give an empty directory")
+    if policies:                                      # docs/policy.md: context policies
+        for key, value in POLICIES.items():
+            repo.set_config(key, value)
+        enable_policies(repo)                         # every commit, in every namespace
     session = TraceSession(repo)                      # the head agent's context: this HEAD
     head = build(session, model_for)
     print(f"question: {QUESTION}\n")
     result = await Runner.run(head, QUESTION, session=session, hooks=session.spawn_hooks())
     print(f"head agent:\n{result.final_output}")
     inspect(path, repo)
+    if policies:
+        for turn in FOLLOW_UPS:
+            print(f"\nuser: {turn}")
+            result = await Runner.run(head, turn, session=session, hooks=session.spawn_hooks())
+            print(f"head agent ({repo.head_branch()}): {result.final_output.splitlines()[0]}")
+        policy_report(repo)
     return repo
 
 
@@ -255,7 +297,10 @@ if __name__ == "__main__":
                     "new temporary directory)")
     ap.add_argument("--live", action="store_true", help="use the real API (needs "
                     "OPENAI_API_KEY)")
+    ap.add_argument("--policies", action="store_true", help="run with context policies on "
+                    "(a 1,400-token budget; docs/policy.md) and report what they did")
     a = ap.parse_args()
     if a.live and not os.environ.get("OPENAI_API_KEY"):
         sys.exit("error: --live needs OPENAI_API_KEY")
-    asyncio.run(main(a.repo_dir or tempfile.mkdtemp(prefix="trace-research-"), a.live))
+    asyncio.run(main(a.repo_dir or tempfile.mkdtemp(prefix="trace-research-"), a.live,
+                     a.policies))

@@ -103,3 +103,21 @@ def test_live_needs_a_key(tmp_path, monkeypatch):
         run_example(monkeypatch, "--live", str(tmp_path / "r"))
     assert "OPENAI_API_KEY" in str(exc.value.code)
     assert not os.path.exists(tmp_path / "r")
+
+
+def test_the_example_with_policies_reports_what_fired(tmp_path, monkeypatch, capsys):
+    from trace_core import Repository
+    from trace_core.fsck import fsck
+
+    path = str(tmp_path / "research")
+    run_example(monkeypatch, "--policies", path)
+    out = capsys.readouterr().out
+    report = out.split("What the policies did", 1)[1]
+    for name, op in (("keep", "pin"), ("side", "policy"), ("back", "policy"),
+                     ("squeeze", "compress")):
+        assert f"{op:<8} {name}:" in report, report
+    repo = Repository.open(path)
+    assert repo.head_branch() == "refs/heads/main"            # back from the tangent
+    assert repo.refs.read("refs/heads/tangent/1") is not None
+    assert "Python version" not in str(repo.messages())       # the tangent stayed on its branch
+    assert [f for f in fsck(repo) if f.severity == "error"] == []

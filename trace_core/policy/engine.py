@@ -233,7 +233,8 @@ def _return(repo, policy: Policy, view: View, d, prefixes, provider) -> Decision
     if started and view.ids[-1] == started[0].hex():
         return d(False, "no turn since the tangent began")
     base_msgs, base_ids = _base_context(repo, base)
-    own = [m for m, i in zip(view.msgs[:-1], view.ids[:-1], strict=True) if i not in base_ids]
+    own = [m for m, i in zip(view.msgs[:-1], view.ids[:-1], strict=True)
+           if i not in base_ids and not _summary(m)]      # the tangent's own turns
     tangent_words = signals.topic(own)
     to_task = signals.similarity(new, signals.topic(base_msgs))
     to_tangent = signals.similarity(new, tangent_words)
@@ -245,6 +246,12 @@ def _return(repo, policy: Policy, view: View, d, prefixes, provider) -> Decision
                  f"{policy.get('mode')} {view.short_branch()} and take the turn to {base}", plan)
     return d(False, f"the new user turn stays on the tangent (similarity {to_task:.2f} to the "
              f"task, {to_tangent:.2f} to the tangent)")
+
+
+def _summary(m: dict) -> bool:
+    """A summary a compression left (its words are the task's as much as the tangent's)."""
+    from ..compress.strategies import SUMMARY_PREFIX
+    return str(m.get("content", "")).startswith(SUMMARY_PREFIX)
 
 
 def _base_context(repo: RepoState, base: str) -> tuple[list[dict], set[str]]:

@@ -129,7 +129,8 @@ def pin_reasons(msgs: Sequence[dict], kinds: Sequence[str], since: int = 0) -> d
 
 
 def topic(msgs: Sequence[dict], turns: int = 3) -> list[str]:
-    """The content words of the last `turns` user turns of `msgs` (the task at hand)."""
+    """The content words of the task at hand: the last `turns` user turns of `msgs` and the
+    assistant's answers in them (tool calls and outputs left out)."""
     out: list[str] = []
     seen = 0
     for m in reversed(msgs):
@@ -139,4 +140,6 @@ def topic(msgs: Sequence[dict], turns: int = 3) -> list[str]:
             seen += 1
             if seen >= turns:
                 break
+        elif m.get("role") == "assistant" and conversational(m):
+            out.extend(words(message_text(m)))
     return out
