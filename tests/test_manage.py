@@ -166,6 +166,10 @@ def test_cli_propose_auto_and_errors(rdir):
                           "own namespace")
     p = invoke(rdir, "manage", "--agent", "worker", "--plan", "-", input="pin 999\n")
     assert_one_line_error(p, "plan line 1: entry 999 is out of range")
+    p = invoke(rdir, "manage", "--agent", "worker", "--plan", "-", input=b"\xff\xfe pin 1\n")
+    assert_one_line_error(p, "UTF-8")
+    p = invoke(rdir, "manage", "--agent", "worker", "--plan", "-", input="pin 1\n" * 600000)
+    assert_one_line_error(p)
 
 
 def test_watch_is_a_process_beside_a_writing_agent(rdir):

@@ -277,6 +277,25 @@ def test_llm_step_of_an_untrusted_chain_is_left_out(repo):
     assert d.plan["steps"] == ["mask"] and not fake.calls and d.commits
 
 
+def test_a_trusted_llm_step_summarizes_over_the_wire(repo, llm_server):
+    trusted = Repository.open(repo.trace_dir, trusted=True)
+    for k, v in (("llm.provider", "openai"), ("llm.model", "m"), ("llm.base-url", llm_server.url),
+                 ("budget.max-tokens", "1500")):
+        trusted.set_config(k, v)
+    _policy(trusted, "squeeze", action="compress", strategy="llm", llm="true", keep_turns="1",
+            granularity="range")
+    trusted.user("Fix the flaky network test.")
+    _session(trusted, 4)
+    llm_server.script.append(chat("The network test fails because retry_backoff is too low."))
+    from trace_core.llm import provider_from_config
+    [d] = run_policies(trusted, provider=lambda: provider_from_config(trusted.config, None))
+    assert d.fires and d.commits and d.error is None, d.error
+    c = trusted.log(limit=1)[0]
+    assert c.op == "compress" and c.policy["step"] == "llm" and c.inference["model"] == "m"
+    assert "retry_backoff is too low" in json.dumps(trusted.messages())
+    assert "retry_backoff" in json.dumps(llm_server.requests[0]["body"])
+
+
 # -- bad settings -----------------------------------------------------------------------------
 @pytest.mark.parametrize("key,value,expect", [
     ("policy.p.at", "0", "policy.p.at must be a fraction above 0"),

@@ -106,15 +106,19 @@ def keep_from(msgs: list[dict], turns: int) -> int:
 
 def _pin(repo, policy: Policy, view: View, d, prefixes, provider) -> Decision:
     since = 0
+    kinds = policy.pin_kinds()
     if view.trigger == "commit":    # after a commit: what it appended (an undo appends none)
         c = view.commit
         assert c is not None
         if c.op != "append" or not c.targets:
             return d(False, "the commit appended no message")
         since = min(c.targets)
-    reasons = {i: why for i, why in
-               signals.pin_reasons(view.msgs, policy.pin_kinds(), since).items()
-               if not view.pinned(i)}
+        scan = _pin_scan(repo, view, kinds)
+    else:
+        scan = signals.PinScan(kinds)
+        for i, m in enumerate(view.msgs):
+            scan.feed(i, m)
+    reasons = {i: why for i, why in scan.reasons(since).items() if not view.pinned(i)}
     if not reasons:
         return d(False, f"no unpinned message to pin ({policy.get('kinds')})")
     chosen = list(reasons.items())[:int(policy.get("max"))]
@@ -124,6 +128,36 @@ def _pin(repo, policy: Policy, view: View, d, prefixes, provider) -> Decision:
         why += f"; {more} more next time (policy.{policy.name}.max)"
     return d(True, f"pin {why}", {"entries": [i for i, _ in chosen],
                                   "blobs": [view.ids[i] for i, _ in chosen]})
+
+
+def _pin_scan(repo: RepoState, view: View, kinds: list[str]) -> signals.PinScan:
+    """The pin scan of the context at HEAD, kept between commits (in `store.derived`, one per
+    set of kinds) and extended by the entries appended since: a commit costs the messages it
+    added, not the whole context."""
+    from .. import chunked
+    from ..errors import ObjectError
+    cache = repo.store.derived.setdefault("policy_pin_scans", {})
+    key = (repo.agent_name, tuple(kinds))
+    snap = repo.get_snapshot(view.commit.snapshot) if view.commit is not None else None
+    held = cache.get(key)
+    start = 0
+    scan = None
+    if held is not None and snap is not None:
+        old_snap, old_scan = held
+        try:
+            new = chunked.appended(old_snap, snap, repo.get_node)
+        except ObjectError:
+            new = None
+        if new is not None and old_scan.count == old_snap.count:
+            scan, start = old_scan, old_snap.count
+    if scan is None:
+        scan = signals.PinScan(kinds)
+    for i in range(start, len(view.msgs)):
+        scan.feed(i, view.msgs[i])
+    if len(cache) > 64:
+        cache.clear()
+    cache[key] = (snap, scan)
+    return scan
 
 
 def _branch(repo, policy: Policy, view: View, d, prefixes, provider) -> Decision:
@@ -274,7 +308,8 @@ def decisions(repo: RepoState, *, trigger: str = "manual", only: str | None = No
               provider: ProviderArg = None) -> list[Decision]:
     """The decision of every declared policy on the context at HEAD (of `only`, when given).
     With trigger "commit" only the policies evaluated after every commit (`on = commit`)."""
-    policies = load(repo.config)
+    declared = load(repo.config)
+    policies = list(declared)
     if only is not None:
         policies = [p for p in policies if p.name == only]
         if not policies:
@@ -283,7 +318,7 @@ def decisions(repo: RepoState, *, trigger: str = "manual", only: str | None = No
     if trigger == "commit":
         policies = [p for p in policies if p.on == "commit"]
     policies.sort(key=lambda p: ORDER.get(p.action or "", len(ORDER)))
-    prefixes = tuple(str(p.get("prefix")) for p in load(repo.config) if p.action == "branch")
+    prefixes = tuple(str(p.get("prefix")) for p in declared if p.action == "branch")
     view = View(repo)
     view.trigger = trigger
     out = []

@@ -78,6 +78,61 @@ def identifiers(text: str) -> set[str]:
     return {x.rstrip("(") for x in IDENTIFIER.findall(text)} | set(PATH.findall(text))
 
 
+class PinScan:
+    """The pin heuristics as a scan that can be extended: `feed(i, message)` for messages in
+    order, then `reasons(since)`. The after-commit evaluation keeps one per context and feeds
+    it only the entries a commit appended (trace_core.policy.engine)."""
+
+    __slots__ = ("kinds", "count", "out", "firsts", "repeated", "said")
+
+    def __init__(self, kinds: Sequence[str]) -> None:
+        self.kinds = tuple(kinds)
+        self.count = 0
+        self.out: dict[int, str] = {}
+        self.firsts: dict[str, int] = {}
+        self.repeated: dict[int, tuple[int, str]] = {}   # first mention -> (by, why)
+        self.said: set[str] = set()
+
+    def feed(self, i: int, m: dict) -> None:
+        kinds = self.kinds
+        self.count = i + 1
+        if "corrections" in kinds and m.get("role") in ("user", "assistant") and \
+                conversational(m):
+            hit = CORRECTION.search(message_text(m))
+            if hit:
+                self.out[i] = f"corrects what was said ({hit.group(0).lower()!r})"
+        text = user_text(m)
+        if text is None:
+            return
+        key = " ".join(text.lower().split())
+        if key in self.said:
+            return
+        self.said.add(key)
+        if "requirements" in kinds:
+            hit = REQUIREMENT.search(text)
+            if hit:
+                self.out.setdefault(i, f"states a requirement ({hit.group(0).lower()!r})")
+        found = identifiers(text)
+        if "paths" in kinds:
+            paths = sorted(p for p in found if p not in self.firsts and
+                           ("/" in p or PATH.fullmatch(p)))
+            if paths:
+                self.out.setdefault(i, f"names the path {paths[0]!r}")
+        for name in sorted(found):
+            first = self.firsts.setdefault(name, i)
+            if "identifiers" in kinds and first != i and first not in self.repeated:
+                self.repeated[first] = (i, f"names {name!r}, which the user repeats")
+
+    def reasons(self, since: int = 0) -> dict[int, str]:
+        """{index: why} of the messages worth pinning among those from `since` on and those
+        whose identifier a message from `since` on repeats."""
+        out = {i: why for i, why in self.out.items() if i >= since}
+        for first, (by, why) in self.repeated.items():
+            if by >= since:
+                out.setdefault(first, self.out.get(first, why))
+        return dict(sorted(out.items()))
+
+
 def pin_reasons(msgs: Sequence[dict], kinds: Sequence[str], since: int = 0) -> dict[int, str]:
     """{index: why} of the messages of `msgs` worth pinning, by `kinds`, among those from
     `since` on and those whose identifier a message from `since` on repeats:
@@ -91,41 +146,11 @@ def pin_reasons(msgs: Sequence[dict], kinds: Sequence[str], since: int = 0) -> d
       what was said (correction, actually, instead, changed to, no longer, is now, ...), so
       that the newer value outlives the older one.
 
-    A message repeating an earlier one word for word is not a new reason."""
-    out: dict[int, str] = {}
-    firsts: dict[str, int] = {}
-    repeated: dict[int, str] = {}
-    said: set[str] = set()
+    A user message repeating an earlier one word for word is not a new reason."""
+    scan = PinScan(kinds)
     for i, m in enumerate(msgs):
-        if "corrections" in kinds and i >= since and m.get("role") in ("user", "assistant") \
-                and conversational(m):
-            hit = CORRECTION.search(message_text(m))
-            if hit:
-                out[i] = f"corrects what was said ({hit.group(0).lower()!r})"
-        text = user_text(m)
-        if text is None:
-            continue
-        key = " ".join(text.lower().split())
-        if key in said:
-            continue
-        said.add(key)
-        if "requirements" in kinds:
-            hit = REQUIREMENT.search(text)
-            if hit:
-                out.setdefault(i, f"states a requirement ({hit.group(0).lower()!r})")
-        found = identifiers(text)
-        new = sorted(name for name in found if name not in firsts)
-        if "paths" in kinds:
-            paths = [p for p in new if "/" in p or PATH.fullmatch(p)]
-            if paths:
-                out.setdefault(i, f"names the path {paths[0]!r}")
-        for name in sorted(found):
-            first = firsts.setdefault(name, i)
-            if "identifiers" in kinds and first != i and first not in repeated and i >= since:
-                repeated[first] = f"names {name!r}, which the user repeats"
-    for i, why in repeated.items():
-        out.setdefault(i, why)
-    return {i: out[i] for i in sorted(out) if i >= since or i in repeated}
+        scan.feed(i, m)
+    return scan.reasons(since)
 
 
 def topic(msgs: Sequence[dict], turns: int = 3) -> list[str]:
