@@ -196,3 +196,69 @@ def test_watch_is_a_process_beside_a_writing_agent(rdir):
     assert proc.returncode == 0, err
     assert out.count('"plan_text"') == 2
     assert rounds() == 2                      # the second: after the agent's new commit
+
+
+def test_drops_and_compressions_run_from_the_end(repo):
+    w = _worker(repo)
+    r = manage(repo, "worker", plan="drop 11,29\ncompress 2:6  # the first attempt\n")
+    assert [e["error"] for e in r.executed] == [None, None], r.executed
+    assert len(r.executed[0]["commits"]) == 2       # one drop per entry, each still in place
+    msgs = w.messages()
+    assert msgs[0]["role"] == "system" and msgs[1]["content"].startswith("Fix the flaky")
+    assert str(msgs[2]["content"]).startswith("[Summary of ")
+
+
+def test_a_drop_never_breaks_a_tool_pair(repo):
+    w = _worker(repo)
+    r = manage(repo, "worker", plan="drop 4\n")
+    assert "tool call or result" in r.executed[0]["error"]
+    assert not health(w).broken
+    from trace_core.manage import parse
+    with pytest.raises(InputError, match="entry 3 is also changed"):
+        parse("pin 3\ndrop 3", 20)
+
+
+def test_undo_takes_back_one_plan_line(repo):
+    w = _worker(repo)
+    manage(repo, "worker", plan="mask 2:6  # old outputs\nmask 7:11  # old outputs\n")
+    assert [c.op for c in w.log(limit=2)] == ["compress", "compress"]
+    out = w.undo_policy()
+    assert out["action"] == "mask"
+    assert [c.op for c in w.log(limit=2)] == ["compress", "append"]
+
+
+def test_a_commit_under_the_manager_s_own_counts_as_a_move(repo):
+    from trace_core.manage.manager import _moved
+    w = _worker(repo)
+    seen = w.head_commit().hex()
+    assert not _moved(w, seen, set())
+    w.user("the agent commits")                  # the agent's commit ...
+    mine = w.pin(2).hex                          # ... then the manager's, on top
+    assert _moved(w, seen, {mine})
+    assert not _moved(w, w.log(limit=2)[1].id, {mine})
+
+
+def test_watch_goes_on_after_a_failed_round(repo):
+    from trace_core.manage import watch
+    w = _worker(repo)
+    errors, results = [], []
+    calls = {"n": 0}
+    real = manage
+
+    def flaky(*a, **kw):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise OperationError("the agent's context changed")
+        return real(*a, **kw)
+    import trace_core.manage.manager as mm
+    old = mm.manage
+    mm.manage = flaky
+    try:
+        def failed(exc):
+            errors.append(exc)
+            w.user("the agent goes on working")      # the next move: the next round
+        n = watch(repo, "worker", rounds=2, interval=0.0, sleep=lambda s: None,
+                  on_round=results.append, on_error=failed)
+    finally:
+        mm.manage = old
+    assert n == 2 and len(errors) == 1 and len(results) == 1

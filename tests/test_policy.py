@@ -13,7 +13,7 @@ import sys
 import pytest
 from conftest import FakeProvider, assert_one_line_error, chat, invoke, run_in
 
-from trace_core.errors import ConfigError
+from trace_core.errors import ConfigError, OperationError
 from trace_core.policy import enable_policies, explain_policies, run_policies, undo_policy
 from trace_core.repository import Repository
 
@@ -249,9 +249,17 @@ def test_llm_classifier_needs_a_trusted_llm_setting(repo, llm_server):
     _policy(repo, "side", action="branch", classifier="llm", llm="true")
     _task(repo)
     repo.user("Could you now also tell me a completely different thing about weather in Oslo?")
-    [d] = explain_policies(repo, provider=FakeProvider(["TANGENT"]))
-    assert not d.fires and "policy.side.llm true" in d.why     # the repository set it: ignored
+    fake = FakeProvider(["TANGENT"])
+    [d] = explain_policies(repo, provider=fake)
+    assert not fake.calls                                      # the repository set it: ignored
+    assert "lexical similarity" in d.why and "from a trusted source" in d.why
     assert any("policy.side.llm" in w for w in repo.warnings)
+    # the user allows the model with a lexical classifier; the repository cannot switch it on
+    from trace_core.config import Config
+    user = Config.parse('[policy "side"]\n\tllm = true\n\tclassifier = lexical\n')
+    opened = Repository.open(repo.trace_dir, user_config=user)
+    [d] = explain_policies(opened, provider=fake)
+    assert not fake.calls and "from a trusted source" in d.why
     trusted = Repository.open(repo.trace_dir, trusted=True)
     trusted.set_config("llm.provider", "openai")
     trusted.set_config("llm.model", "m")
@@ -393,3 +401,129 @@ def test_two_processes_with_policies_lose_nothing(repo):
     # every user turn states a requirement and is pinned, so the context outgrows the budget,
     # but far less than the appends without the policies would have made it
     assert r.status().total_tokens < 0.6 * sum(c.tokens for c in appended)
+
+
+# -- review: undo, carry, trust, forged records, holds ----------------------------------------
+def test_undo_of_a_tangent_from_another_branch_is_refused(repo):
+    _policy(repo, "side", action="branch")
+    enable_policies(repo)
+    _task(repo)
+    repo.user("Unrelated: what is the best recipe for sourdough bread with rye flour and honey?")
+    marker = repo.log(limit=1)[0].id
+    repo.switch("main")
+    main = repo.head_commit()
+    with pytest.raises(OperationError, match="trace switch tangent/1"):
+        undo_policy(repo, marker)
+    assert repo.head_commit() == main and repo.refs.read("refs/heads/main") is not None
+    assert repo.refs.read("refs/heads/tangent/1") is not None
+
+
+def test_rebase_after_a_compression_in_the_tangent_carries_only_its_turns(repo):
+    repo.set_config("budget.max-tokens", "2500")
+    _policy(repo, "side", action="branch")
+    _policy(repo, "back", action="return", mode="rebase")
+    _policy(repo, "squeeze", action="compress", keep_turns="1")
+    enable_policies(repo)
+    _task(repo)
+    before = len(repo.messages())
+    repo.user("Unrelated: which sourdough starter hydration works best for rye flour loaves?")
+    assert repo.head_branch() == "refs/heads/tangent/1"
+    _session(repo, 4)                    # the tangent grows past the budget: compressed there
+    assert any(c.op == "compress" for c in repo.log(limit=50))
+    repo.assistant("This is a dead end for the task, I give up on it.")
+    assert repo.head_branch() == "refs/heads/main"
+    msgs = repo.messages()
+    ids = [c for m in msgs for c in (m.get("tool_call_id"),) if c]
+    assert len(ids) == len(set(ids))     # no tool result twice
+    assert not any(str(m.get("content")).startswith("[Summary of ") for m in msgs[before:])
+    assert msgs[-1]["content"].startswith("This is a dead end")
+
+
+def test_an_undo_is_not_redone_by_the_policy_it_undoes(rdir):
+    invoke(rdir, "config", "policy.keep.action", "pin", check=True)
+    invoke(rdir, "commit", "-m", "user", "You must keep the API stable.", check=True)
+    invoke(rdir, "commit", "-m", "assistant", "Understood.", check=True)
+    p = invoke(rdir, "policy", "undo", check=True)
+    assert "reverted" in p.stdout
+    r = Repository.open(rdir)
+    assert [c.op for c in r.log(limit=2)] == ["revert", "append"]
+    assert not r.entries_at(r.head_commit())[0].pinned
+
+
+def test_forged_policy_records_fail_in_one_line(rdir):
+    r = Repository.open(rdir)
+    invoke(rdir, "config", "policy.back.action", "return", check=True)
+    invoke(rdir, "commit", "-m", "user", "hello there, a first message", check=True)
+    from trace_core.plumbing import commit_tree
+    head = r.head_commit()
+    snap = r.get_commit(head).snapshot
+    forged = commit_tree(r, snap, [head], message="forged", op="policy",
+                         meta={"policy": {"name": b"\x00\xff", "action": "branch",
+                                          "base": "main", "turn": "zz", "branch": 7}}).hex
+    invoke(rdir, "branch", "tangent/9", forged, check=True)
+    invoke(rdir, "switch", "tangent/9", check=True)
+    invoke(rdir, "commit", "-m", "user", "back to the first message topic please", check=True)
+    p = invoke(rdir, "policy", "explain", "--json", check=True)
+    assert json.loads(p.stdout)[0]["policy"] == "back"
+    p = invoke(rdir, "policy", "undo", forged, "--json")
+    assert_one_line_error(p, "does not name its branches")
+
+
+def test_a_policy_that_cannot_be_evaluated_is_reported_after_each_commit(repo):
+    _policy(repo, "squeeze", action="compress", strategy="mask,zip")
+    repo.set_config("budget.max-tokens", "10")
+    enable_policies(repo)
+    repo.user("hello there")
+    assert any("policy squeeze could not be evaluated" in w and "'zip'" in w
+               for w in repo.warnings)
+
+
+def test_a_held_policy_is_not_retried_on_every_commit(repo, monkeypatch):
+    repo.set_config("budget.max-tokens", "300")
+    _policy(repo, "squeeze", action="compress", keep_turns="1")
+    enable_policies(repo)
+    from trace_core.policy import actions
+    calls = []
+    real = actions._compress
+    monkeypatch.setattr(actions, "_compress", lambda *a: (calls.append(1), real(*a))[1])
+    repo.user("x " * 600)                # one turn over the budget: nothing before it
+    repo.user("y")
+    repo.user("z")
+    # the first evaluation fires, its action fails, the policy is held: small growth waits
+    assert len(calls) <= 1, calls
+
+
+def test_pins_follow_the_turn_a_tangent_moved(repo):
+    _policy(repo, "side", action="branch")
+    _policy(repo, "keep", action="pin")
+    enable_policies(repo)
+    _task(repo)
+    repo.user("Unrelated: bake the sourdough at 250 degrees; you must never open the oven door.")
+    assert repo.head_branch() == "refs/heads/tangent/1"
+    pinned = [i for i, e in enumerate(repo.entries_at(repo.head_commit())) if e.pinned]
+    assert pinned and repo.messages()[pinned[-1]]["content"].startswith("Unrelated: bake")
+
+
+def test_fewer_turns_than_keep_turns_still_compress(repo):
+    repo.set_config("budget.max-tokens", "600")
+    _policy(repo, "squeeze", action="compress", strategy="mask")
+    repo.user("Fix the flaky network test.")
+    _session(repo, 1)
+    [d] = explain_policies(repo)
+    assert d.fires, d.why
+    [d] = run_policies(repo)
+    assert d.commits
+
+
+def test_an_llm_step_without_a_provider_is_skipped(repo):
+    repo.set_config("budget.max-tokens", "1500")
+    _policy(repo, "squeeze", action="compress", strategy="llm,mask", llm="true", keep_turns="1")
+    trusted = Repository.open(repo.trace_dir, trusted=True)
+    trusted.user("Fix the flaky network test.")
+    _session(trusted, 4)
+
+    def no_provider():
+        raise ConfigError("no LLM provider configured")
+    [d] = run_policies(trusted, provider=no_provider)
+    assert d.error is None and d.commits
+    assert d.plan["skipped"] == ["llm: no LLM provider configured"]

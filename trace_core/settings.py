@@ -155,6 +155,16 @@ class ConfigView:
         hits = self._set.get(kid)
         return self.layers[hits[-1]][1] if hits else None
 
+    def trusted_value(self, key: str) -> bool:
+        """Whether the value of `key` in effect comes from a source that may set trusted keys:
+        the user's configuration, an override, or a repository the user trusts (True for an
+        unset key: its default is Trace's). A policy that calls a model checks the settings
+        that decide it does (trace_core.policy.spec)."""
+        hits = self._set.get(split_key(key))
+        if not hits:
+            return True
+        return self.layers[hits[-1]][0] != REPO or self.trusted
+
     # -- reading (as Config) ----------------------------------------------------------------------
 
     def __contains__(self, key: str) -> bool:

@@ -64,7 +64,8 @@ def manage(obj, watched=None, auto=False, plan_file=None, interactive=False, llm
             from trace_core.manage import watch as run_watch
             with contextlib.suppress(KeyboardInterrupt):      # Ctrl-C ends the watch
                 run_watch(repo, agent, interval=interval, rounds=count, auto=auto,
-                          on_round=lambda r: _print(r, as_json), **kw)
+                          on_round=lambda r: _print(r, as_json),
+                          on_error=lambda e: echo(f"error: {e} (watching on)", err=True), **kw)
             return
         plan = None
         if plan_file is not None:

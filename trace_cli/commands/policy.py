@@ -27,7 +27,8 @@ def _decision_lines(decisions, ran: bool) -> None:
 
 @command("list", JSON)
 def list_(obj, as_json: bool = False) -> None:
-    """The declared policies and their settings, in the order they are evaluated."""
+    """The declared policies and their settings, in declaration order (they are evaluated by
+    action: return, branch, pin, compress; then in this order)."""
     with open_repo(obj) as repo:
         policies = repo.list_policies()
     if as_json:

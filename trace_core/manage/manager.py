@@ -17,13 +17,13 @@ from collections.abc import Callable
 from typing import Any
 
 from ..context import entries_at
-from ..errors import InputError, OperationError
+from ..errors import InputError, OperationError, TraceError
 from ..history import append, append_many
 from ..policy.actions import rewrite
 from ..policy.state import View
 from ..state import RepoState
 from .health import Health, measure
-from .plan import OPS, ManagePlan, llm_plan, parse, propose
+from .plan import OPS, ManagePlan, Operation, header_head, llm_plan, parse, propose
 
 MODES = ("heuristic", "llm")
 
@@ -75,16 +75,20 @@ def manage(repo: RepoState, agent: str | None = None, *, mode: str = "heuristic"
     view = _watched(repo, agent)
     if manager == (agent or "") or not manager:
         raise InputError("the manager needs its own namespace (--as NAME), not the agent's")
+    mgr = _manager_view(repo, manager)      # (a bad name fails before any model call)
     health = measure(view)
     inference = None
     if plan is not None:
-        given = plan if isinstance(plan, ManagePlan) else parse(
-            plan, _count_at(view, plan), view.agent_name)
+        if isinstance(plan, ManagePlan):
+            given = plan
+        else:
+            if not isinstance(plan, str):
+                raise InputError("a plan is text or a ManagePlan")
+            head = _plan_head(view, plan)
+            given = parse(plan, len(entries_at(view, head)), view.agent_name)
+            given.head = head.hex() if head is not None else None
         if given.head is None:
             given.head = health.head
-        else:                       # the header's short id, resolved
-            from ..plumbing.revparse import resolve_revision
-            given.head = resolve_revision(view, given.head).hex()
         result = ManageResult(health, given)
         approved = True
     else:
@@ -99,7 +103,6 @@ def manage(repo: RepoState, agent: str | None = None, *, mode: str = "heuristic"
         result = ManageResult(health, proposed)
         result.inference = inference
         approved = False
-    mgr = _manager_view(repo, manager)
     labels = {"manage.agent": agent or "(root)", "manage.head": health.head or "-"}
     report = "\n".join([f"health of {agent or '(root)'} at {(health.head or '-')[:12]}:",
                         *health.lines()])
@@ -123,16 +126,14 @@ def manage(repo: RepoState, agent: str | None = None, *, mode: str = "heuristic"
     return result
 
 
-def _count_at(view: RepoState, plan: Any) -> int:
-    """The number of entries the plan's indices refer to: the context at its head."""
-    from .plan import _HEAD
-    for line in str(plan).splitlines()[:2]:
-        m = _HEAD.match(line.strip())
-        if m:
-            from ..plumbing.revparse import resolve_revision
-            return len(entries_at(view, resolve_revision(view, m.group(1))))
-    head = view.head_commit()
-    return len(entries_at(view, head)) if head is not None else 0
+def _plan_head(view: RepoState, text: str) -> bytes | None:
+    """The commit a plan's header names (its indices are those of that context), resolved;
+    without a header, the agent's HEAD."""
+    named = header_head(text)
+    if named is None:
+        return view.head_commit()
+    from ..plumbing.revparse import resolve_revision
+    return resolve_revision(view, named)
 
 
 def _manager_view(repo: RepoState, name: str) -> RepoState:
@@ -144,11 +145,13 @@ def execute(view: RepoState, plan: ManagePlan, *, plan_commit: str | None = None
             manager: str = "manager", allowed: set[str] | None = None, max_ops: int = 1 << 30,
             strategy: str = "extractive", provider: Any = None,
             author: str | None = None) -> list[dict]:
-    """Execute `plan` on `view`: pins and masks first (they move no entry), then drops and
-    compressions from the last entry back (so each one's indices stay those of the plan's
-    head). The context may have grown
-    since the plan's head, not changed: else OperationError and nothing is done. An
-    operation whose entries changed since, or that fails, is reported and the others run."""
+    """Execute `plan` on `view`: pins and masks first (they move no entry), then every drop
+    (one entry at a time) and compression from the last entry back, so each one's indices
+    stay those of the plan's head. The context may have grown since the plan's head, not
+    changed: else OperationError and nothing is done. An operation whose entries changed
+    since, or that fails, is reported (one record per plan line) and the others run. No
+    policy is evaluated after these commits."""
+    from ..policy import suspended
     head = plan.head
     planned = entries_at(view, bytes.fromhex(head)) if head else []
     current = entries_at(view, view.head_commit())
@@ -156,35 +159,51 @@ def execute(view: RepoState, plan: ManagePlan, *, plan_commit: str | None = None
         raise OperationError(f"the agent's context changed since the plan was made at "
                              f"{(head or '-')[:12]} (not only appended): make a new plan")
     who = author or f"manager:{manager}"
-    rank = {"pin": 0, "mask": 1}     # neither moves an entry: first, then the rest from the end
-    order = sorted(plan.ops, key=lambda o: (rank.get(o.op, 2), -min(o.positions() or [0])))
     out: list[dict] = []
-    done = 0
-    for op in order:
+    units: list[tuple[int, int, int, Operation]] = []   # (rank, -position, line, op) to run
+    for n, op in enumerate(plan.ops):
         rec: dict = {"op": op.op, "line": op.line().split("#")[0].strip(), "commits": [],
                      "error": None}
         out.append(rec)
         if allowed is not None and op.op not in allowed:
             rec["error"] = "not allowed by manage.auto (approve the plan to run it)"
             continue
-        if done >= max_ops:
+        if sum(1 for r in out[:-1] if r.get("n") is not None) >= max_ops:
             rec["error"] = "over manage.max-ops"
             continue
-        meta = {"name": "manage", "action": op.op, "why": op.why or op.line(),
-                "trigger": "manage", "manager": manager}
-        if plan_commit:
-            meta["plan"] = plan_commit
-        try:
-            rec["commits"] = _run(view, op, planned, meta, who, strategy, provider)
-            done += 1
-        except (OperationError, InputError) as exc:
-            rec["error"] = str(exc)
+        rec["n"] = n
+        parts = [Operation("drop", [i], why=op.why) for i in op.indices] \
+            if op.op == "drop" else [op]
+        for part in parts:
+            rank = {"pin": 0, "mask": 1}.get(op.op, 2)
+            units.append((rank, -min(part.positions() or [0]), n, part))
+    units.sort(key=lambda u: (u[0], u[1]))
+    with suspended(view):
+        for _rank, _pos, n, part in units:
+            rec = out[n]
+            meta = {"name": "manage", "action": part.op, "why": plan.ops[n].why or rec["line"],
+                    "trigger": "manage", "manager": manager,
+                    "decision": f"{(plan_commit or plan.head or '')[:16]}:{n}"}
+            if plan_commit:
+                meta["plan"] = plan_commit
+            try:
+                rec["commits"] += _run(view, part, planned, meta, who, strategy, provider)
+            except (OperationError, InputError) as exc:
+                rec["error"] = f"{rec['error']}; {exc}" if rec["error"] else str(exc)
+    for rec in out:
+        rec.pop("n", None)
     return out
 
 
 def _run(view: RepoState, op: Any, planned: list, meta: dict, who: str, strategy: str,
          provider: Any) -> list[str]:
     blobs = [planned[i].blob for i in op.positions()]
+    if op.op == "drop":
+        from ..toolpairs import conversational
+        for i, b in zip(op.indices, blobs, strict=True):
+            if not conversational(view.get_blob(b).message):
+                raise OperationError(f"entry {i} holds a tool call or result: dropping it "
+                                     "alone would break the pair (not done)")
     if op.op in ("pin", "drop"):
         label = ", ".join(f"#{i}" for i in op.indices)
         return [rewrite(view, op.op, op.indices, blobs, f"{op.op} {label} (manager)", meta,
@@ -203,19 +222,28 @@ def _run(view: RepoState, op: Any, planned: list, meta: dict, who: str, strategy
 
 def watch(repo: RepoState, agent: str | None = None, *, interval: float = 2.0,
           rounds: int | None = None, on_round: Callable[[ManageResult], Any] | None = None,
+          on_error: Callable[[Exception], Any] | None = None,
           sleep: Callable[[float], None] = time.sleep, **kw: Any) -> int:
     """Run `manage` each time the agent commits (HEAD looked at every `interval` seconds; the
     commits of the round's own operations do not count, the agent's among them do), `rounds`
-    times (None: until interrupted); each result goes to `on_round`. Returns the number of
-    rounds."""
+    times (None: until interrupted); each result goes to `on_round`, a round that failed (a
+    TraceError: the agent rewrote its context meanwhile, say) to `on_error`, and the watch
+    goes on. Returns the number of rounds."""
     view = _watched(repo, agent)
     seen: str | None = None         # the head the last round measured
     made: set[str] = set()          # and the commits its operations made
     n = 0
     while rounds is None or n < rounds:
         if _moved(view, seen, made):
-            result = manage(repo, agent, **kw)
             n += 1
+            try:
+                result = manage(repo, agent, **kw)
+            except TraceError as exc:     # (the agent rewrote its context meanwhile, ...)
+                if on_error is not None:
+                    on_error(exc)
+                head = view.head_commit()
+                seen, made = (head.hex() if head is not None else None), set()
+                continue
             if on_round is not None:
                 on_round(result)
             seen = result.health.head

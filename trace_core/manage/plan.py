@@ -12,7 +12,8 @@ excluded), `drop` and `pin` a comma-separated list of indices. Indices are those
 at the plan's head (the header names it). `#` starts a comment; blank and comment lines are
 skipped; a deleted line is an operation not done. No entry is changed by two lines, except that
 a mask span may hold entries a drop removes (a mask changes only tool outputs, a drop only
-messages without tool calls), and pins go with anything.
+messages without tool calls) and a mask or compress span entries a pin keeps; a pinned entry is
+never dropped.
 """
 
 from __future__ import annotations
@@ -88,13 +89,14 @@ def propose(view: View, health: Health, *, max_ops: int = 16) -> ManagePlan:
         ops.append(Operation("pin", sorted(pins), why="; ".join(
             f"#{i} {w}" for i, w in list(pins.items())[:4]) + (
             f"; {len(pins) - 4} more" if len(pins) > 4 else "")))
-    if health.duplicates:
-        firsts = sorted({d[1] for d in health.duplicates})
-        ops.append(Operation("drop", [d[0] for d in health.duplicates],
+    dups = [d for d in health.duplicates if d[0] not in pins]
+    if dups:
+        firsts = sorted({d[1] for d in dups})
+        ops.append(Operation("drop", [d[0] for d in dups],
                              why="duplicates of " + ", ".join(f"#{i}" for i in firsts[:6]) +
-                             f": {sum(d[2] for d in health.duplicates)} tokens",
-                             saves=sum(d[2] for d in health.duplicates)))
-    dropped = {d[0] for d in health.duplicates}
+                             f": {sum(d[2] for d in dups)} tokens",
+                             saves=sum(d[2] for d in dups)))
+    dropped = {d[0] for d in dups}
     if health.stale:
         first, last = health.stale[0][0], health.stale[-1][0]
         n = sum(s[1] for s in health.stale)
@@ -111,6 +113,15 @@ def propose(view: View, health: Health, *, max_ops: int = 16) -> ManagePlan:
     return ManagePlan(view.repo.agent_name, health.head, ops[:max_ops])
 
 
+def header_head(text: str) -> str | None:
+    """The commit id (hex, possibly short) a plan's header line names, or None."""
+    for line in text.splitlines()[:2]:
+        m = _HEAD.match(line.strip())
+        if m:
+            return m.group(1)
+    return None
+
+
 def parse(text: str, count: int, agent: str | None = None) -> ManagePlan:
     """A plan from its text (as `ManagePlan.text` writes it, edited), checked against a context
     of `count` entries: InputError naming the line for an unknown operation, an index out of
@@ -120,15 +131,12 @@ def parse(text: str, count: int, agent: str | None = None) -> ManagePlan:
     lines = text.splitlines()
     if len(lines) > MAX_LINES:
         raise InputError(f"a plan has at most {MAX_LINES} lines")
-    head = None
+    head = header_head(text)
     ops: list[Operation] = []
     owner: dict[str, dict[int, int]] = {}
     for n, raw in enumerate(lines, 1):
         stripped = raw.strip()
         if not stripped or stripped.startswith("#"):
-            m = _HEAD.match(stripped)
-            if m and head is None and n <= 2:
-                head = m.group(1)
             continue
         m = _LINE.match(raw)
         if not m:
@@ -136,24 +144,25 @@ def parse(text: str, count: int, agent: str | None = None) -> ManagePlan:
                              f"(op: {', '.join(OPS)})")
         op, what, why = m.group(1), m.group(2).replace(" ", ""), (m.group(3) or "").strip()
         o = _operation(op, what, why, count, n)
-        if op != "pin":
-            mine = owner.setdefault(op if op != "mask" else "mask", {})
-            for kind, taken in owner.items():
-                if not _may_overlap(op, kind):
-                    hit = next((i for i in o.positions() if i in taken), None)
-                    if hit is not None:
-                        raise InputError(f"plan line {n}: entry {hit} is also changed by line "
-                                         f"{taken[hit]}")
-            for i in o.positions():
-                mine[i] = n
+        for kind, taken in owner.items():
+            if not _may_overlap(op, kind):
+                hit = next((i for i in o.positions() if i in taken), None)
+                if hit is not None:
+                    raise InputError(f"plan line {n}: entry {hit} is also changed by line "
+                                     f"{taken[hit]}")
+        mine = owner.setdefault(op, {})
+        for i in o.positions():
+            mine.setdefault(i, n)
         ops.append(o)
     return ManagePlan(agent, head, ops)
 
 
 def _may_overlap(a: str, b: str) -> bool:
     """A mask span (which changes only tool outputs) may hold entries a drop removes (only
-    messages with no tool call or result) or a pin keeps; nothing else overlaps but pins."""
-    return {a, b} == {"mask", "drop"}
+    messages with no tool call or result) or a pin keeps; a pin may sit in a mask or compress
+    span (compressions keep pins); nothing else overlaps."""
+    return {a, b} in ({"mask", "drop"}, {"mask", "pin"}, {"compress", "pin"}) or \
+        a == b == "pin"
 
 
 def _operation(op: str, what: str, why: str, count: int, n: int) -> Operation:

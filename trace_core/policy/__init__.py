@@ -17,19 +17,17 @@ would fire; `undo_policy` undoes one action.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .engine import Decision, ProviderArg, decisions
-from .runner import run
+from .runner import PolicyRunner, run, suspended
 from .spec import ACTIONS, Policy, declared, load
 
 if TYPE_CHECKING:
-    from ..hooks import HookEvent
     from ..state import RepoState
 
 __all__ = ["ACTIONS", "Decision", "Policy", "PolicyRunner", "enable_policies",
-           "explain_policies", "list_policies", "run_policies", "undo_policy"]
+           "explain_policies", "list_policies", "run_policies", "suspended", "undo_policy"]
 
 
 def list_policies(repo: RepoState) -> list[Policy]:
@@ -56,47 +54,8 @@ def undo_policy(repo: RepoState, rev: str | None = None) -> dict:
     """Undo the action of the policy commit `rev` (default: the newest on HEAD's first-parent
     line); see docs/policy.md, "Undo"."""
     from .actions import undo
-    return undo(repo, rev)
-
-
-class PolicyRunner:
-    """The hook callback that evaluates the `on = commit` policies after each new commit at the
-    tip of the branch HEAD is on (registered by `enable_policies` for `commit` events: a
-    reset, switch or fast-forward makes no commit and evaluates nothing; a transaction is
-    evaluated once, at its last commit). The commits the policies make do not trigger another
-    evaluation; a policy that fails is reported through `repo.warn` and never
-    undoes the commit that triggered it."""
-
-    def __init__(self, repo: RepoState, provider: ProviderArg) -> None:
-        self.repo, self.provider = repo, provider
-        self.busy = False
-        self.last: list[Decision] = []
-        #: where what fired is reported (default: the view's `warn`; the CLI prints it)
-        self.report: Callable[[str], None] | None = None
-        #: (agent, policy) -> {policy: total when its action failed} (engine.run's `held`)
-        self.held: dict[str | None, dict] = {}
-
-    def __call__(self, event: HookEvent) -> None:
-        if self.busy or event.event != "commit" or event.commit is None or \
-                not event.ref.startswith("refs/heads/"):
-            return
-        root = self.repo
-        view = root.agent(event.agent) if event.agent else root
-        if view.head_branch() != event.ref or view.head_commit() != event.commit.id:
-            return     # a branch HEAD is not on, or not the tip (a transaction's earlier ones)
-        self.busy = True
-        try:
-            held = self.held.setdefault(event.agent, {})
-            self.last = [d for d in run(view, trigger="commit", provider=self.provider,
-                                        held=held) if d.fires]
-        finally:
-            self.busy = False
-        for d in self.last:
-            if d.error:
-                view.warn(f"policy {d.policy} ({d.action}) did not run: {d.error}")
-            else:
-                made = ", ".join(c[:12] for c in d.commits)
-                (self.report or view.warn)(f"policy {d.policy}: {d.why} [{made}]")
+    with suspended(repo):           # an undo's own commit (a revert) evaluates no policy
+        return undo(repo, rev)
 
 
 def enable_policies(repo: RepoState, provider: ProviderArg = None) -> PolicyRunner | None:

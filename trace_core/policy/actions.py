@@ -10,13 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from .. import chunked
-from ..errors import OperationError
+from ..errors import OperationError, TraceError
 from ..objects import FLAG_PINNED, Commit, Entry
 from ..plumbing.commit import Change, commit_change, total_after
 from ..plumbing.refs import create_ref, delete_ref, set_ref, set_symbolic_ref
 from ..state import RepoState
-from .engine import Decision, ProviderArg, keep_from, provider_of
-from .state import View
+from .engine import Decision, ProviderArg, compress_span, hex_id, provider_of, valid_branch
+from .state import TANGENT_WALK, View
 
 HEADS = "refs/heads/"
 #: a summary keeps at least this fraction of what it replaces; when that does not reach the
@@ -33,23 +33,6 @@ def execute(repo: RepoState, dec: Decision, *, trigger: str, provider: ProviderA
 
 
 # -- compress ---------------------------------------------------------------------------------
-def _span(repo: RepoState, view: View, keep_turns: int, goal: int) -> tuple[int, int]:
-    """[start, end) of what a compression may take: after the leading system messages, before
-    the last `keep_turns` user turns, or fewer (at least one) while those turns alone hold
-    more than half the goal (recent turns are kept, but never at the price of the target)."""
-    start = 0
-    while start < len(view.msgs) and view.msgs[start].get("role") in ("system", "developer"):
-        start += 1
-    for turns in range(keep_turns, 0, -1):
-        end = keep_from(view.msgs, turns)
-        tail = sum(repo.blob_tokens(bytes.fromhex(b)) for b in view.ids[end:])
-        if tail <= goal // 2:
-            break
-    else:
-        end = keep_from(view.msgs, min(keep_turns, 1))
-    return start, end
-
-
 def _keep_summaries(repo: RepoState, start: int, end: int) -> dict | None:
     """A compression plan for entries [start, end) that keeps the summaries earlier
     compressions made (`keep` for their compress commits, other than masks), or None when
@@ -76,7 +59,7 @@ def _compress(repo: RepoState, dec: Decision, meta: dict, provider: ProviderArg,
         view = View(repo)
         if view.total <= goal:
             break
-        start, end = _span(repo, view, keep_turns, goal)
+        start, end = compress_span(repo, view, keep_turns, goal)
         if end <= start:
             break
         kw: dict[str, Any] = {"entries": (start, end), "strategy": step, "respect_pins": True,
@@ -90,9 +73,14 @@ def _compress(repo: RepoState, dec: Decision, meta: dict, provider: ProviderArg,
             kw["ratio"] = max(MIN_RATIO, min(0.9, (span_tokens - need) / span_tokens)) \
                 if span_tokens else 0.2
             if step == "llm":
-                kw["provider"] = provider_of(provider)
+                try:
+                    kw["provider"] = provider_of(provider)
+                except TraceError as exc:       # no provider configured: the step is skipped
+                    kw["provider"], reason = None, str(exc)
+                else:
+                    reason = "no provider"
                 if kw["provider"] is None:
-                    skipped.append("llm: no provider")
+                    skipped.append(f"llm: {reason}")
                     continue
         kept = _keep_summaries(repo, start, end) if step != "mask" else None
         result = None
@@ -179,7 +167,7 @@ def _branch(repo: RepoState, dec: Decision, meta: dict, provider: ProviderArg,
     back = repo.get_commit(bytes.fromhex(turn)).parents[0].hex()
     create_ref(repo, HEADS + name, head, message=f"policy {dec.policy}: branch from {base}")
     marker = _marker(repo.worktree(name), f"tangent from {base} (policy {dec.policy})",
-                     dict(meta, base=base, base_commit=back, turn=turn), who)
+                     dict(meta, branch=name, base=base, base_commit=back, turn=turn), who)
     dec.commits.append(marker.hex)
     set_symbolic_ref(repo, "HEAD", HEADS + name, message=f"switch: moving to {name} "
                      f"(policy {dec.policy})")
@@ -214,20 +202,36 @@ def _return(repo: RepoState, dec: Decision, meta: dict, provider: ProviderArg,
 
 def _carried(repo: RepoState, tangent: View, base: RepoState, mode: str,
              turn: bool) -> list[Entry]:
-    """The entries the return brings to the base branch: with mode rebase, the tangent's own
-    entries (after the context it shares with the base); with abandon, only the user turn
-    that came back to the task (`turn`)."""
+    """The entries the return brings to the base branch: with mode rebase, the messages the
+    tangent's commits appended (its turn, then every append on its first-parent line after
+    the tangent commit, in order: what a compression in the tangent made is not carried, nor
+    anything the branch it left holds); with abandon, only the user turn that came back to the
+    task (`turn`)."""
     assert tangent.commit is not None
-    entries = chunked.entries(repo.get_snapshot(tangent.commit.snapshot), repo.get_node)
     if mode != "rebase":
-        return [Entry(entries[-1].blob, 0)] if turn and entries else []
+        return [Entry(bytes.fromhex(tangent.ids[-1]), 0)] if turn and tangent.ids else []
+    appended: list[list[bytes]] = []
+    c: Commit | None = tangent.commit
+    marker = None
+    for _ in range(TANGENT_WALK):
+        if c is None:
+            break
+        pol = c.meta.get("policy")
+        if c.op == "policy" and isinstance(pol, dict) and pol.get("action") == "branch":
+            marker = c
+            break
+        if c.op == "append":
+            appended.append(list(c.blobs))
+        c = repo.get_commit(c.parents[0]) if c.parents else None
+    if marker is None:
+        raise OperationError("the tangent's first commit was not found; nothing was carried")
+    first = repo.get_commit(marker.parents[0]) if marker.parents else None
+    if first is not None and first.op == "append":   # the turn that started the tangent
+        appended.append(list(first.blobs))
     head = base.head_commit()
-    shared = chunked.entries(repo.get_snapshot(repo.get_commit(head).snapshot),
-                             repo.get_node) if head is not None else []
-    n = 0
-    while n < len(shared) and n < len(entries) and shared[n].blob == entries[n].blob:
-        n += 1
-    return [Entry(e.blob, e.flags) for e in entries[n:]]
+    have = {e.blob for e in chunked.entries(repo.get_snapshot(repo.get_commit(head).snapshot),
+                                            repo.get_node)} if head is not None else set()
+    return [Entry(b, 0) for blobs in reversed(appended) for b in blobs if b not in have]
 
 
 # -- undo -------------------------------------------------------------------------------------
@@ -255,25 +259,37 @@ def find_policy_commit(repo: RepoState, rev: str | None) -> Commit:
 
 
 def _same_decision(a: Any, b: dict) -> bool:
-    """Whether two commits' meta.policy come from one decision (a chain's steps differ)."""
-    keys = ("name", "action", "why", "trigger")
-    return isinstance(a, dict) and all(a.get(k) == b.get(k) for k in keys)
+    """Whether two commits' meta.policy come from one decision: the same `decision` id when
+    both have one (each step of a compression chain carries it), else the same name, action,
+    why and trigger."""
+    if not isinstance(a, dict):
+        return False
+    if "decision" in a or "decision" in b:
+        return a.get("decision") == b.get("decision")
+    return all(a.get(k) == b.get(k) for k in ("name", "action", "why", "trigger"))
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else repr(value)[:80]
 
 
 def undo(repo: RepoState, rev: str | None = None) -> dict:
     """Undo what a policy (or the context manager) did (docs/policy.md, "Undo"): a compress,
     pin, mask or drop at the tip is reset away (ORIG_HEAD and the reflog keep it), one further
     back is reverted; a tangent is merged back into the branch it left (which fast-forwards to
-    it, the tangent branch is deleted); a return goes back to the tangent. Returns {"policy",
-    "action", "commit", "done"}."""
+    it, the tangent branch is deleted); a return goes back to the tangent. Every move is a
+    compare-and-swap from what was read: a commit another writer made meanwhile makes the
+    undo fail (BranchMoved), never disappear. Returns {"policy", "action", "commit", "done"}
+    (strings)."""
+    from ..plumbing.commit import publish
     c = find_policy_commit(repo, rev)
     pol = c.meta["policy"]
     action = pol.get("action")
-    out = {"policy": pol.get("name"), "action": action, "commit": c.hex}
+    out = {"policy": _text(pol.get("name")), "action": _text(action), "commit": c.hex}
     head = repo.head_commit()
     branch = repo.head_branch()
+    ref = branch or "HEAD"
     if action in ("compress", "pin", "mask", "drop"):
-        from ..history import reset
         if head == c.id and c.parents:
             first = c       # the action's earlier commits (a compression chain) go too
             while first.parents:
@@ -283,37 +299,57 @@ def undo(repo: RepoState, rev: str | None = None) -> dict:
                 first = parent
             if not first.parents:
                 raise OperationError("the policy's commits start the branch: nothing to reset to")
-            reset(repo, first.parents[0].hex(), "hard")
-            out["done"] = f"reset the branch to {first.parents[0].hex()[:12]}"
+            back = first.parents[0].hex()
+            publish(repo, ref, c.hex, back, f"policy undo: {out['action']} of "
+                    f"{out['policy']}")
+            out["done"] = f"reset the branch to {back[:12]}"
         else:
             from ..merge.replay import revert
             result = revert(repo, c.hex)
             out["done"] = f"reverted it ({getattr(result, 'commit', None) or 'see status'})"
         return out
     if action == "branch":
-        base, back = pol.get("base"), pol.get("base_commit")
-        tangent = branch[len(HEADS):] if branch else None
-        if branch is None or head is None or not isinstance(base, str):
-            raise OperationError("undo a tangent from its branch (switch to it first)")
-        if repo.refs.resolve(HEADS + base) != back:
-            raise OperationError(f"{base} moved since the tangent branched off; merge the "
-                                 f"tangent with `trace merge {tangent}` instead")
-        set_ref(repo, HEADS + base, back, head.hex(), message=f"policy undo: {tangent} "
-                "merged back")
-        set_symbolic_ref(repo, "HEAD", HEADS + base, message=f"switch: moving to {base} "
-                         "(policy undo)")
-        delete_ref(repo, HEADS + str(tangent), head.hex(), message="policy undo")
-        out["done"] = f"{base} fast-forwarded to {tangent}, which is deleted"
-        return out
+        return _undo_tangent(repo, c, pol, out)
     if action == "return":
         tangent = pol.get("tangent")
         if head != c.id or not c.parents or branch is None:
             raise OperationError("the return is not the branch's tip any more: revert it with "
                                  f"`trace revert {c.hex[:12]}`")
-        set_ref(repo, branch, c.hex, c.parents[0].hex(), message="policy undo: return")
-        if isinstance(tangent, str) and repo.refs.read(HEADS + tangent) is not None:
+        publish(repo, branch, c.hex, c.parents[0].hex(), "policy undo: return")
+        if isinstance(tangent, str) and valid_branch(tangent) and \
+                repo.refs.read(HEADS + tangent) is not None:
             set_symbolic_ref(repo, "HEAD", HEADS + tangent, message=f"switch: moving to "
                              f"{tangent} (policy undo)")
-        out["done"] = f"back on {tangent}"
+            out["done"] = f"back on {tangent}"
+        else:
+            out["done"] = "the return is undone; its tangent branch is gone"
         return out
-    raise OperationError(f"cannot undo a policy action {action!r}")
+    raise OperationError(f"cannot undo a policy action {out['action']!r}")
+
+
+def _undo_tangent(repo: RepoState, c: Commit, pol: dict, out: dict) -> dict:
+    """Merge a tangent back: from its own branch (the one the marker names), the branch it
+    left fast-forwards to the tangent's tip (it must still be where the tangent left it, and
+    the marker on HEAD's first-parent line), HEAD switches to it, the tangent branch goes."""
+    from ..plumbing.walks import is_ancestor
+    head, branch = repo.head_commit(), repo.head_branch()
+    base, back, own = pol.get("base"), pol.get("base_commit"), pol.get("branch")
+    if not (isinstance(base, str) and valid_branch(base) and isinstance(own, str) and
+            valid_branch(own) and hex_id(back) is not None and base != own):
+        raise OperationError(f"tangent commit {c.hex[:12]} does not name its branches; "
+                             "nothing was undone")
+    if branch != HEADS + own or head is None:
+        raise OperationError(f"undo a tangent from its branch: `trace switch {own}` first")
+    if not is_ancestor(repo, c.hex, head.hex()) or \
+            not is_ancestor(repo, str(back), head.hex()):
+        raise OperationError(f"{own} no longer holds the tangent commit {c.hex[:12]}; nothing "
+                             "was undone")
+    if repo.refs.resolve(HEADS + base) != back:
+        raise OperationError(f"{base} moved since the tangent branched off; merge the "
+                             f"tangent with `trace merge {own}` instead")
+    set_ref(repo, HEADS + base, back, head.hex(), message=f"policy undo: {own} merged back")
+    set_symbolic_ref(repo, "HEAD", HEADS + base, message=f"switch: moving to {base} "
+                     "(policy undo)")
+    delete_ref(repo, HEADS + own, head.hex(), message="policy undo")
+    out["done"] = f"{base} fast-forwarded to {own}, which is deleted"
+    return out

@@ -20,9 +20,10 @@ _RETURN_MIN_WORDS = 3
 class Decision:
     """What one policy decided about the context at HEAD: `fires`, `why` (one line), the
     action's `plan` (what it would do, JSON values), and once run the `commits` it made (hex,
-    oldest first) or the `error` that stopped it (nothing of that action is then committed)."""
+    oldest first) and the `error` that stopped it (a compression chain keeps the steps made
+    before a failing one: they are in `commits`)."""
 
-    __slots__ = ("policy", "action", "fires", "why", "plan", "commits", "error")
+    __slots__ = ("policy", "action", "fires", "why", "plan", "commits", "error", "head")
 
     def __init__(self, policy: str, action: str | None, fires: bool, why: str,
                  plan: dict | None = None) -> None:
@@ -30,6 +31,7 @@ class Decision:
         self.plan = plan or {}
         self.commits: list[str] = []
         self.error: str | None = None
+        self.head: str | None = None       # the commit it was decided on (hex)
 
     def __repr__(self) -> str:
         return f"Decision({self.policy!r}, {self.action!r}, fires={self.fires}, why={self.why!r})"
@@ -40,9 +42,10 @@ class Decision:
                 "error": self.error}
 
     def meta(self, trigger: str) -> dict:
-        """The commit meta `policy` of what this decision commits (FORMAT.md §6.4.6)."""
+        """The commit meta `policy` of what this decision commits (FORMAT.md §6.4.6);
+        `decision` tells its commits from another decision's (`<head>:<policy>`)."""
         return {"name": self.policy, "action": self.action, "why": self.why,
-                "trigger": trigger}
+                "trigger": trigger, "decision": f"{(self.head or '')[:16]}:{self.policy}"}
 
 
 ProviderArg = Any   # a provider (anything with `complete`), a zero-argument factory, or None
@@ -65,7 +68,9 @@ def evaluate(repo: RepoState, policy: Policy, view: View, *, prefixes: tuple[str
     if view.commit is None:
         return d(False, "the branch has no commits")
     check: Callable = _CHECKS[policy.action]
-    return check(repo, policy, view, d, prefixes, provider)
+    dec = check(repo, policy, view, d, prefixes, provider)
+    dec.head = view.commit.hex
+    return dec
 
 
 def _compress(repo, policy: Policy, view: View, d, prefixes, provider) -> Decision:
@@ -77,18 +82,37 @@ def _compress(repo, policy: Policy, view: View, d, prefixes, provider) -> Decisi
     if view.total < at * view.max_tokens:
         return d(False, f"context at {view.total} of {view.max_tokens} tokens ({pct:.0f}%), "
                  f"under {at:.0%}")
-    if "llm" in steps and not policy.get("llm"):
-        steps = [s for s in steps if s != "llm"]
-    end = keep_from(view.msgs, int(policy.get("keep-turns")))
-    if end <= 0:
-        return d(False, f"context at {pct:.0f}% of its budget, but everything is in the last "
-                 f"{policy.get('keep-turns')} turns (policy.{policy.name}.keep-turns)")
+    if "llm" in steps and not policy.get("model-strategy"):
+        steps = [s for s in steps if s != "llm"]      # (policy.<name>.llm: a trusted setting)
+        if not steps:
+            return d(False, f"its only strategy is llm, and policy.{policy.name}.llm is not "
+                     "true from a trusted source (docs/security.md)")
     goal = int(target * view.max_tokens)
+    keep = int(policy.get("keep-turns"))
+    start, end = compress_span(repo, view, keep, goal)
+    if end <= start:
+        return d(False, f"context at {pct:.0f}% of its budget, but nothing before the last "
+                 f"turn can be compressed")
     return d(True, f"context at {view.total} of {view.max_tokens} tokens ({pct:.0f}%) reached "
-             f"{at:.0%}: compress entries 0-{end - 1} to reach {target:.0%} ({goal} tokens)",
-             {"entries": [0, end], "goal": goal, "steps": steps,
-              "granularity": policy.get("granularity"),
-              "keep_turns": int(policy.get("keep-turns"))})
+             f"{at:.0%}: compress entries {start}-{end - 1} to reach {target:.0%} ({goal} "
+             "tokens)", {"entries": [start, end], "goal": goal, "steps": steps,
+                         "granularity": policy.get("granularity"), "keep_turns": keep})
+
+
+def compress_span(repo: RepoState, view: View, keep_turns: int, goal: int) -> tuple[int, int]:
+    """[start, end) of what a compression may take: after the leading system messages, before
+    the last `keep_turns` user turns, or fewer (at least one) while those turns alone hold
+    more than half the goal (recent turns are kept, but never at the price of the target)."""
+    start = 0
+    while start < len(view.msgs) and view.msgs[start].get("role") in ("system", "developer"):
+        start += 1
+    end = keep_from(view.msgs, min(keep_turns, 1))
+    for turns in range(keep_turns, 0, -1):
+        at = keep_from(view.msgs, turns)
+        if sum(repo.blob_tokens(bytes.fromhex(b)) for b in view.ids[at:]) <= goal // 2:
+            end = at
+            break
+    return start, end
 
 
 def keep_from(msgs: list[dict], turns: int) -> int:
@@ -108,11 +132,11 @@ def _pin(repo, policy: Policy, view: View, d, prefixes, provider) -> Decision:
     since = 0
     kinds = policy.pin_kinds()
     if view.trigger == "commit":    # after a commit: what it appended (an undo appends none)
-        c = view.commit
-        assert c is not None
-        if c.op != "append" or not c.targets:
+        since = len(view.ids)
+        while since > 0 and view.ids[since - 1] in view.fresh:
+            since -= 1
+        if since == len(view.ids):
             return d(False, "the commit appended no message")
-        since = min(c.targets)
         scan = _pin_scan(repo, view, kinds)
     else:
         scan = signals.PinScan(kinds)
@@ -125,7 +149,7 @@ def _pin(repo, policy: Policy, view: View, d, prefixes, provider) -> Decision:
     why = "; ".join(f"#{i} {w}" for i, w in chosen)
     more = len(reasons) - len(chosen)
     if more:
-        why += f"; {more} more next time (policy.{policy.name}.max)"
+        why += f"; {more} more left (policy.{policy.name}.max): `trace policy run` pins them"
     return d(True, f"pin {why}", {"entries": [i for i, _ in chosen],
                                   "blobs": [view.ids[i] for i, _ in chosen]})
 
@@ -178,14 +202,13 @@ def _branch(repo, policy: Policy, view: View, d, prefixes, provider) -> Decision
         return d(False, f"too few words to compare (need {need} content words in the new "
                  "turn and in the task before it)")
     threshold = float(policy.get("similarity"))
-    if policy.get("classifier") == "llm":
-        if not policy.get("llm"):
-            return d(False, f"classifier llm needs policy.{policy.name}.llm true (a trusted "
-                     "setting)")
+    if policy.get("classifier") == "llm" and policy.get("model-classifier"):
         tangent, how = _ask_tangent(provider, view.msgs[:-1], text)
     else:
         sim = signals.similarity(new, task)
         tangent, how = sim < threshold, f"lexical similarity {sim:.2f}"
+        if policy.get("classifier") == "llm":      # may not call the model: offline instead
+            how += f"; classifier llm needs policy.{policy.name}.llm from a trusted source"
         if not tangent:
             return d(False, f"the new turn stays on the task ({how}, at least {threshold:.2f})")
     if not tangent:
@@ -211,6 +234,22 @@ def _turn_commit(repo: RepoState, view: View) -> Any:
             return c if c.op == "append" and list(c.blobs) == [blob] and c.parents else None
         c = repo.get_commit(c.parents[0]) if c.parents else None
     return None
+
+
+def hex_id(value: Any) -> bytes | None:
+    """The id a meta field holds as 64 hex digits, or None for anything else (a forged or
+    damaged record is then no id, never a crash)."""
+    from ..ids import is_hex_id
+    return bytes.fromhex(value) if isinstance(value, str) and is_hex_id(value) else None
+
+
+def valid_branch(name: str) -> bool:
+    from ..refs import check_writable
+    try:
+        check_writable(f"refs/heads/{name}")
+    except TraceError:
+        return False
+    return True
 
 
 def tangent_name(repo: RepoState, prefix: str) -> str:
@@ -242,8 +281,8 @@ def _return(repo, policy: Policy, view: View, d, prefixes, provider) -> Decision
         return d(False, "not on a tangent branch (made by a branch policy)")
     info = marker.meta["policy"]
     base = info.get("base") if isinstance(info.get("base"), str) else None
-    if base is None or repo.refs.read(f"refs/heads/{base}") is None:
-        return d(False, f"the branch the tangent left ({base!r}) is gone")
+    if base is None or not valid_branch(base) or repo.refs.read(f"refs/heads/{base}") is None:
+        return d(False, f"the branch the tangent left ({str(base)[:40]!r}) is gone")
     last = view.msgs[-1] if view.msgs else None
     if last is None:
         return d(False, "the context is empty")
@@ -262,8 +301,8 @@ def _return(repo, policy: Policy, view: View, d, prefixes, provider) -> Decision
     new = signals.words(text)
     if len(new) < _RETURN_MIN_WORDS:
         return d(False, "the new user turn is too short to compare")
-    turn = info.get("turn")
-    started = repo.get_commit(bytes.fromhex(turn)).blobs if isinstance(turn, str) else []
+    turn = hex_id(info.get("turn"))
+    started = repo.get_commit(turn).blobs if turn is not None else []
     if started and view.ids[-1] == started[0].hex():
         return d(False, "no turn since the tangent began")
     base_msgs, base_ids = _base_context(repo, base)
@@ -305,9 +344,10 @@ _CHECKS: dict[str, Callable] = {"compress": _compress, "pin": _pin, "branch": _b
 
 
 def decisions(repo: RepoState, *, trigger: str = "manual", only: str | None = None,
-              provider: ProviderArg = None) -> list[Decision]:
+              provider: ProviderArg = None, fresh: frozenset = frozenset()) -> list[Decision]:
     """The decision of every declared policy on the context at HEAD (of `only`, when given).
-    With trigger "commit" only the policies evaluated after every commit (`on = commit`)."""
+    With trigger "commit" only the policies evaluated after every commit (`on = commit`);
+    `fresh`: the blob ids (hex) the triggering commit appended (what a pin policy looks at)."""
     declared = load(repo.config)
     policies = list(declared)
     if only is not None:
@@ -320,7 +360,7 @@ def decisions(repo: RepoState, *, trigger: str = "manual", only: str | None = No
     policies.sort(key=lambda p: ORDER.get(p.action or "", len(ORDER)))
     prefixes = tuple(str(p.get("prefix")) for p in declared if p.action == "branch")
     view = View(repo)
-    view.trigger = trigger
+    view.trigger, view.fresh = trigger, fresh
     out = []
     for p in policies:
         try:

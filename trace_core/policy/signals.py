@@ -96,18 +96,22 @@ class PinScan:
     def feed(self, i: int, m: dict) -> None:
         kinds = self.kinds
         self.count = i + 1
-        if "corrections" in kinds and m.get("role") in ("user", "assistant") and \
-                conversational(m):
-            hit = CORRECTION.search(message_text(m))
+        role = m.get("role")
+        if not ((role == "user" and is_question(m)) or
+                (role == "assistant" and conversational(m))):
+            return              # (tool calls and outputs, system messages: never pinned)
+        full = message_text(m)
+        key = f"{role}\0{' '.join(full.lower().split())}"
+        if key in self.said:    # said before word for word: not a new reason
+            return
+        self.said.add(key)
+        if "corrections" in kinds:
+            hit = CORRECTION.search(full)
             if hit:
                 self.out[i] = f"corrects what was said ({hit.group(0).lower()!r})"
         text = user_text(m)
         if text is None:
             return
-        key = " ".join(text.lower().split())
-        if key in self.said:
-            return
-        self.said.add(key)
         if "requirements" in kinds:
             hit = REQUIREMENT.search(text)
             if hit:
@@ -146,7 +150,7 @@ def pin_reasons(msgs: Sequence[dict], kinds: Sequence[str], since: int = 0) -> d
       what was said (correction, actually, instead, changed to, no longer, is now, ...), so
       that the newer value outlives the older one.
 
-    A user message repeating an earlier one word for word is not a new reason."""
+    A message repeating an earlier one of its role word for word is not a new reason."""
     scan = PinScan(kinds)
     for i, m in enumerate(msgs):
         scan.feed(i, m)

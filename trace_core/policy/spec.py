@@ -13,14 +13,16 @@ from ..errors import ConfigError
 ACTIONS = ("compress", "pin", "branch", "return")
 STRATEGY_STEPS = ("mask", "extractive", "llm")
 PIN_KINDS = ("requirements", "paths", "identifiers", "corrections")
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")   # (a config subsection, not a ref)
 _KEYS = ("action", "on", "enabled", "at", "target", "strategy", "keep-turns", "granularity",
          "kinds", "max", "similarity", "min-words", "prefix", "classifier", "mode", "llm")
 
 
 class Policy(NamedTuple):
     """One declared policy: its name, action, trigger (`on`), whether it is enabled, and its
-    settings (`opts`, every key of `_KEYS` with its typed value or default)."""
+    settings (`opts`, every key of `_KEYS` with its typed value or default, and
+    `model-classifier` / `model-strategy`: whether its classifier / its strategy chain may
+    call the model)."""
 
     name: str
     action: str | None
@@ -66,9 +68,16 @@ def load(config: Any) -> list[Policy]:
     """The policies the settings declare, in the order their names first appear. A name that
     is not a valid policy name is a ConfigError naming it."""
     out = []
+    trusted = getattr(config, "trusted_value", lambda key: False)
     for name in config.subsections("policy"):
         check_name(name)
         opts = {k: config.get_typed(f"policy.{name}.{k}") for k in _KEYS}
+        # a model is called only when `llm` (a trusted key) is on AND the setting that asks
+        # for it (the classifier, the strategy chain) comes from a trusted source too: an
+        # untrusted repository cannot turn a user's llm-enabled policy into a model caller
+        llm = bool(opts["llm"])
+        opts["model-classifier"] = llm and trusted(f"policy.{name}.classifier")
+        opts["model-strategy"] = llm and trusted(f"policy.{name}.strategy")
         out.append(Policy(name, opts["action"], opts["on"], bool(opts["enabled"]), opts))
     return out
 

@@ -36,8 +36,10 @@ class View:
         self.max_tokens = budget(repo, self.branch).max_tokens if self.branch else \
             repo.config.budget_for(None)[0]
         self._tangent: Any = False
-        #: "commit" (evaluated after a commit) or "manual"
+        #: "commit" (evaluated after a commit) or "manual"; the blob ids (hex) the triggering
+        #: commit appended
         self.trigger = "manual"
+        self.fresh: frozenset = frozenset()
 
     def pinned(self, i: int) -> bool:
         return bool(self.flags[i] & FLAG_PINNED)
