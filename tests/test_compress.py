@@ -389,7 +389,7 @@ def test_a_summary_of_summaries_keeps_each_line_s_own_label():
                          "conf/retry.toml."}], 200, count)
     again = extractive([{"role": "user", "content": first},
                         {"role": "assistant", "content": "Decided to use backend_v2."}],
-                       200, count)
+                       200, count, summaries={0})
     lines = again.splitlines()
     assert lines[0] == "[Summary of 2 messages, extractive]"
     assert "user: The deploy must use port 8443." in lines
@@ -1100,6 +1100,193 @@ def test_extractive_ranking_rules():
         assert not holds_facts(line), line
 
 
+def test_extractive_scores_are_the_documented_formula():
+    """One handcrafted line per row of the kind table in docs/compress.md, each a message's
+    only line, with five or more content words none of them shared (centrality 1, first 1,
+    length 1): score = kind + 0.6 x facts + 0.5 + 0.1. Then centrality, first, length and the
+    must-keep bonus on their own. Changing any documented constant fails here."""
+    from trace_core.compress.strategies import ranked
+    rows = [  # (message, its line, expected score)
+        ({"role": "tool", "tool_call_id": "a", "content": "starting service warming caches "
+          "quietly"}, 0.0 + 0.6),                                    # tool output
+        ({"role": "tool", "tool_call_id": "b", "content": "listener bound port 8443 "
+          "successfully"}, 0.0 + 0.6 + 0.6),                         # tool output with a fact
+        ({"role": "assistant", "content": [{"type": "tool_use", "id": "c", "name": "grep",
+          "input": {"pattern": "found", "folder": "docs"}}]}, 0.3 + 0.6),  # a tool call
+        ({"role": "assistant", "content": "Confirmed the proxy caused timeouts yesterday"},
+         1.2 + 0.6),                                                 # assistant finding
+        ({"role": "user", "content": "Which staging host serves traffic today?"},
+         0.1 + 0.6),                                                 # user question
+        ({"role": "user", "content": "We must ship patches before Friday evening"},
+         1.0 + 0.6),                                                 # user requirement
+        ({"role": "system", "content": "Never delete production tables without approval"},
+         1.0 + 0.6),                                                 # system requirement
+        ({"role": "developer", "content": "Always answer in formal British English"},
+         1.0 + 0.6),                                                 # developer requirement
+        ({"role": "assistant", "content": "Looking around the repository layout now"},
+         0.3 + 0.6),                                                 # narration
+        ({"role": "system", "content": "You are a helpful careful coding assistant bot"},
+         0.3 + 0.6),                                                 # system, no requirement
+        ({"role": "user", "content": "Cool thanks heaps mate, great stuff"}, 0.3 + 0.6),
+        ({"role": "assistant", "content": "Reading module parser_utils carefully again"},
+         0.3 + 0.6 + 0.6),                                           # narration with a fact
+    ]
+    got = sorted(ranked([m for m, _ in rows]), key=lambda x: x.pos)
+    assert [x.text for x in got][2] == 'call grep({"folder": "docs", "pattern": "found"})'
+    assert [round(x.score, 9) for x in got] == [round(want, 9) for _, want in rows]
+    # centrality (word counts over the highest: alpha and beta 2, the others 1), first, length
+    two = ranked([{"role": "assistant", "content": "alpha beta gamma delta epsilon\nalpha beta"}],
+                 lambda t: t == "alpha beta")
+    assert [(x.text, round(x.score, 9)) for x in two] == [
+        ("alpha beta", round(100 + (0.3 + 0.5 * 4 / 4) * (2 + 1) / 6, 9)),
+        ("alpha beta gamma delta epsilon", round(0.3 + 0.5 * 7 / 10 + 0.1, 9))]
+
+
+def test_extractive_reads_a_message_block_by_block():
+    """An Anthropic user message answering a tool call and saying something: only the
+    tool_result block is tool output (labelled with its tool); the text is the user's."""
+    from trace_core.compress.strategies import ranked
+    msgs = [{"role": "assistant", "content": [
+                {"type": "tool_use", "id": "tu1", "name": "read", "input": {"p": "a.txt"}}]},
+            {"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": "tu1", "content": "line one of the file"},
+                {"type": "text", "text": "We must keep the API stable for the Friday release."}]}]
+    got = {x.text: x for x in ranked(msgs)}
+    need = got["We must keep the API stable for the Friday release."]
+    assert need.label == "user" and need.score == pytest.approx(1.0 + 0.5)   # a requirement
+    out = got["line one of the file"]
+    assert out.label == "tool read" and out.score == pytest.approx((0.5 + 0.1) * 4 / 6)
+    text = extractive(msgs, 200, lambda s: (len(s) + 3) // 4)
+    assert "\nuser: We must keep the API stable for the Friday release." in text
+    assert "\ntool read: line one of the file" in text
+
+
+def test_the_pieces_of_a_message_make_its_text():
+    from trace_core.messages import message_text, pieces
+    shapes = [
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "a",
+                                      "content": [{"type": "text", "text": "x"}]},
+                                     {"type": "text", "text": "hi"}]},
+        {"role": "assistant", "content": "a", "tool_calls": [
+            {"id": "1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+        {"type": "function_call", "call_id": "c", "name": "n", "arguments": '{"a": 1}'},
+        {"type": "function_call_output", "call_id": "c", "output": "out"},
+        {"type": "reasoning", "summary": [{"type": "summary_text", "text": "th"}]},
+        {"role": "assistant", "content": [{"type": "text", "text": "r"}, {
+            "type": "tool_use", "id": "t", "name": "read", "input": {"p": 1}}]},
+        {"role": "tool", "tool_call_id": "t", "content": "done\nok"},
+        {"role": "assistant", "content": None}, {"role": "user", "content": {"odd": 1}}]
+    for m in shapes:
+        assert "\n".join(p.text for p in pieces(m) if p.text) == message_text(m), m
+    assert [(p.kind, p.call_id) for p in pieces(shapes[0])] == [("output", "a"), ("text", "")]
+    assert [p.kind for p in pieces(shapes[1])] == ["text", "call"]
+    assert [(p.kind, p.call_id) for p in pieces(shapes[3])] == [("output", "c")]
+
+
+def test_tool_call_arguments_are_not_quoted_string_facts():
+    from trace_core.compress.strategies import holds_facts, ranked
+    assert holds_facts('call search({"q": "retry"})') and \
+        not holds_facts('call search({"q": "retry"})', call=True)
+    for line in ('call read({"path": "src/app.py"})', 'call get({"n": 42})',
+                 'call run({"cmd": "error here"})'):
+        assert holds_facts(line, call=True), line             # paths, numbers, error words
+    [line] = ranked([{"type": "function_call", "call_id": "c", "name": "search",
+                      "arguments": '{"q": "retry", "scope": "docs"}'}])
+    assert line.label == "assistant"                      # a Responses call item is the model's
+    assert line.score == pytest.approx(0.3 + 0.5 + 0.1)   # no fact: its quoted JSON left out
+
+
+def test_the_requirement_and_stop_words_are_the_shared_vocabulary():
+    from trace_core import messages
+    from trace_core.compress import strategies
+    assert strategies.REQUIREMENT is messages.REQUIREMENT
+    assert strategies.STOP_WORDS is messages.STOP_WORDS
+    for phrase in ("must", "must not", "mustn’t", "never", "always", "do not", "don't",
+                   "required", "require", "requires", "requirement", "requirements",
+                   "constraint", "constraints", "make sure", "ensure", "should", "should not",
+                   "shouldn't", "prefer", "prefers", "preferred", "only use", "at most",
+                   "at least", "no more than", "deadline", "budget", "forbidden", "mandatory"):
+        assert messages.REQUIREMENT.search(f"You {phrase.upper()} do it."), phrase
+    assert not messages.REQUIREMENT.search("The mustard is ensured to be preferable.")
+    from trace_core.compress.strategies import line_kind
+    assert line_kind("Make  sure the backup runs first.", "user", False) == 1.0
+
+
+# -- summaries of summaries: which messages are summaries is provenance, not text -------------
+
+def _count(s):
+    return (len(s) + 3) // 4
+
+
+def test_a_user_message_starting_like_a_summary_is_kept():
+    msgs = [{"role": "user", "content": "[Summary of the call] We must ship on Friday 12.\n"
+             "Budget is 400 dollars at most."}]
+    text = extractive(msgs, 200, _count)
+    assert text.splitlines()[1:] == ["user: [Summary of the call] We must ship on Friday 12.",
+                                     "user: Budget is 400 dollars at most."]
+
+
+def test_a_summary_of_summaries_takes_exactly_one_label_off():
+    first = extractive([{"role": "assistant", "content": None, "tool_calls": [
+        {"id": "w", "type": "function", "function": {"name": "whoami", "arguments": "{}"}}]},
+                        {"role": "tool", "tool_call_id": "w", "content": "user: admin\n"
+                         "uid: 1000"}], 200, _count)
+    assert "\ntool whoami: user: admin\n" in first + "\n"
+    again = extractive([{"role": "user", "content": first}], 200, _count, summaries={0})
+    assert again.splitlines()[1:] == first.splitlines()[1:]          # the same lines
+    third = extractive([{"role": "user", "content": again}], 200, _count, summaries={0})
+    assert third.splitlines()[1:] == first.splitlines()[1:]
+
+
+def test_a_summary_of_summaries_knows_every_label_the_first_gives():
+    msgs = [{"type": "function_call", "call_id": "c", "name": "lookup", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "c", "output": "region eu-west-3 "
+             "selected"},
+            {"type": "reasoning", "summary": [{"type": "summary_text", "text": "Thinking "
+                                               "about the region choice carefully."}]},
+            {"role": "function", "name": "legacy", "content": "legacy function output here"},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "m", "name": "mcp/read",
+                                               "input": {"path": "notes.md"}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "m",
+                                          "content": "notes: deploy on Friday"}]}]
+    first = extractive(msgs, 400, _count)
+    body = first.splitlines()[1:]
+    assert body == ["assistant: call lookup({})", "tool lookup: region eu-west-3 selected",
+                    "message: Thinking about the region choice carefully.",
+                    "function: legacy function output here",
+                    'assistant: call mcp/read({"path": "notes.md"})',
+                    "tool mcp/read: notes: deploy on Friday"]
+    again = extractive([{"role": "user", "content": first}], 400, _count, summaries={0})
+    assert again.splitlines()[1:] == body
+
+
+def test_a_summary_of_summaries_skips_empty_lines_and_reads_kept_facts():
+    earlier = ("[Summary of 3 messages, extractive]\nuser: \nassistant:\n"
+               "assistant: The fix is in parse_header().\nkept: E1; E2")
+    text = extractive([{"role": "user", "content": earlier},
+                       {"role": "user", "content": "kept: this line is the user's own."}],
+                      200, _count, summaries={0})
+    assert text.splitlines()[1:] == ["assistant: The fix is in parse_header().",
+                                     "user: E1; E2", "user: kept: this line is the user's own."]
+
+
+def test_the_engine_reads_summaries_by_provenance(repo):
+    r = repo
+    r.user("[Summary of my notes] The deploy must use port 8443.")
+    r.assistant("Found: the retry limit is 7 in conf/retry.toml.")
+    res = compress(r, entries="0:", target_tokens=200, allow_growth=True)
+    first = res.summaries[0]["text"]
+    assert first.splitlines()[1:] == [
+        "user: [Summary of my notes] The deploy must use port 8443.",
+        "assistant: Found: the retry limit is 7 in conf/retry.toml."]
+    r.assistant("Decided to use backend_v2.")
+    res = compress(r, entries="0:", target_tokens=200, allow_growth=True)
+    assert res.summaries[0]["text"].splitlines()[1:] == [
+        "user: [Summary of my notes] The deploy must use port 8443.",
+        "assistant: Found: the retry limit is 7 in conf/retry.toml.",
+        "assistant: Decided to use backend_v2."]
+
+
 def test_must_keep_facts_are_appended_when_the_target_is_too_small(repo):
     r = repo
     build_session(r, turns=2)
@@ -1108,12 +1295,45 @@ def test_must_keep_facts_are_appended_when_the_target_is_too_small(repo):
     [s] = res.summaries
     body, last = s["text"].rsplit("\n", 1)
     assert last == "kept: " + "; ".join(s["appended_facts"]) and s["appended_facts"]
-    for fact in ("E000", "E111", "count_0", "count_1"):
+    for fact in ("E000", "E111", "count_0"):
         assert fact in s["text"]
         assert (fact in body) != (fact in s["appended_facts"])
+    assert "count_1" not in s["text"]        # the pattern matches the summary: nothing to add
     meta = r.get_commit(head(r)).meta
     assert meta["summaries"][0]["appended_facts"] == s["appended_facts"]
     assert meta["must_keep"] == {"strings": ["E000", "E111"], "patterns": [r"count_\d+"]}
+
+
+def test_a_must_keep_pattern_is_kept_by_the_test_the_check_uses(repo):
+    """A pattern is present when it matches the summary (re.search, as the final check), not
+    when its matched text is a substring: E1 inside E12 does not keep \\bE1\\b."""
+    from trace_core.compress.strategies import with_facts
+    from trace_core.compress.validate import Facts
+    facts = Facts(["E12"], [r"\bE1\b", r"E\d+"])
+    assert with_facts("Fixed E12.", facts, ["error E1 then E12"]) == \
+        ("Fixed E12.\nkept: E1", ["E1"])
+    r = repo
+    r.user("The build fails with E1 and then E12; please look.")
+    r.assistant("It is the cache; I cleared it and both are gone.")
+    p = FakeProvider(["Cleared the cache, which fixed E12."])
+    res = compress(r, entries="0:", strategy="llm", provider=p, must_keep_re=[r"\bE1\b"])
+    assert res.summaries[0]["text"] == "Cleared the cache, which fixed E12.\nkept: E1"
+    assert res.summaries[0]["appended_facts"] == ["E1"]
+
+
+def test_an_anchored_must_keep_pattern_fails_naming_why(repo):
+    r = repo
+    r.user("Please check the nightly job; it must finish before 06:00.")
+    r.assistant("I will look at the nightly job schedule and its logs right now.")
+    before = state(r)
+    with pytest.raises(OperationError, match=r"must-keep pattern '\^Please check' would be "
+                       r"lost by this compression: .*'kept: \.\.\.' \(an anchor"):
+        compress(r, entries="0:", must_keep_re=["^Please check"], allow_growth=True)
+    assert state(r) == before
+    # kept verbatim elsewhere, the same pattern is no loss
+    r.user("Please check the backups too.")
+    res = compress(r, entries="0:2", must_keep_re=["^Please check"], allow_growth=True)
+    assert res.summaries[0]["appended_facts"] == ["Please check"]
 
 
 def test_must_keep_fact_in_a_dropped_entry_still_fails(repo):
@@ -1193,7 +1413,8 @@ def test_a_turn_that_cannot_shrink_stays_verbatim_in_place(repo):
     info = describe(c)
     assert info["kept"] == c.meta["kept"]
     shown = show_lines(info)
-    assert "Summary #4 " in "\n".join(shown) and shown[-1] == "Kept verbatim (unshrinkable): #5 #6"
+    assert "Summary #4 " in "\n".join(shown) and shown[-1] == \
+        "Kept verbatim (unshrinkable): #5→#2 #6→#3"                     # old -> new index
     leaves = trace_back(r, head(r), c.meta["summaries"][1]["blob"])
     assert [leaf["commit"] for leaf in leaves] == [i.hex() for i in ids[7:11]]
     recs = r.blame()
@@ -1215,8 +1436,10 @@ def test_when_no_unit_shrinks_the_run_fails_and_range_keeps_its_error(repo):
     with pytest.raises(OperationError, match=r"^nothing to compress: no summary would be "
                                              r"smaller .*\(2 turns kept verbatim\)"):
         compress(r, entries="0:", granularity="turn")
-    with pytest.raises(OperationError, match="more than the .* --allow-growth"):
+    with pytest.raises(OperationError, match="more than the .* it replaces; use -g turn or "
+                       "episode .* --allow-growth") as err:
         compress(r, entries="0:")                     # one range summary: the size error
+    assert "coarser" not in str(err.value)           # range is the coarsest granularity
     assert state(r) == before
     res = compress(r, entries="0:", granularity="turn", allow_growth=True, dry_run=True)
     assert len(res.summaries) == 2 and res.skipped == []
@@ -1241,6 +1464,11 @@ def test_a_kept_unit_keeps_the_unit_holding_its_tool_pair(repo):
         {"type": "tool_result", "tool_use_id": "tu1", "content": "42"},
         {"type": "text", "text": "ok\nyes\nsure\nfine\ngo on\nnow\nthen\nso"}]})
     add_turn(r, 0)                                    # 3-6
+    # when nothing else shrinks, the error counts the two reasons apart
+    with pytest.raises(OperationError, match=r"^nothing to compress: 1 turn kept verbatim as "
+                       r"unshrinkable \(a summary would not be smaller than what it replaces\), "
+                       r"and 1 turn kept with it for a tool call they share \(tool-pair\); "):
+        compress(r, entries="0:3", granularity="turn")
     res = compress(r, entries="0:", granularity="turn")
     assert [(u["replaced"], u["reason"]) for u in res.skipped] == \
         [([0, 1], "tool-pair"), ([2], "unshrinkable")]

@@ -7,14 +7,16 @@ and outputs paired by `call_id`; `reasoning` summaries). The one owner of a mess
 (`message_text`), its one-line `preview` and tool-call / result pairing: diff, commit messages,
 merge drivers, compression, reorder checks and the text prompt all read messages through it.
 Also the lexical facts of a text (`facts`: numbers, identifiers, file names), which audit looks
-for in replacements and the extractive compression ranks high.
+for in replacements and the extractive compression ranks high, and the vocabulary shared by the
+readers of messages: `STOP_WORDS` (words that carry no topic) and `REQUIREMENT` (a requirement
+or constraint phrase; `phrase_re` builds such a pattern).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
 from .shapes import CALL_ITEMS, OUTPUT_ITEMS
@@ -168,6 +170,43 @@ def text_of(value: Any) -> str:
                                  for p in _parts(value)) if x)
 
 
+class Piece(NamedTuple):
+    """A piece of a message's text: `kind` "text", "call" (a tool call as `call name(args)`) or
+    "output" (a tool output: a whole tool message or Responses output item, or a tool_result
+    block), its `text`, and for an output the id of the call it answers ("" if none)."""
+
+    kind: str
+    text: str
+    call_id: str = ""
+
+
+def pieces(m: Any) -> list[Piece]:
+    """message_text(m) in pieces, in order: joined by newlines, the non-empty texts are
+    message_text(m). A tool message or output item is one "output" piece; otherwise each content
+    part is a piece (a tool_result block "output", a tool_use block "call", anything else
+    "text"), then each tool call outside content a "call" piece."""
+    if not isinstance(m, dict):
+        return [Piece("text", _json(m))]
+    if m.get("role") == "tool" or m.get("type") in OUTPUT_ITEMS:
+        ids = result_ids(m)
+        return [Piece("output", message_text(m), ids[0] if ids else "")]
+    kind = m.get("type")
+    value = m.get("summary") if kind == "reasoning" else m.get("content")
+    out: list[Piece] = []
+    for part in value if isinstance(value, list) else [value]:
+        if isinstance(part, dict) and part.get("type") == "tool_result" and \
+                not isinstance(part.get("text"), str):
+            out.append(Piece("output", text_of(part.get("content")), _str(part.get("tool_use_id"))))
+            continue
+        for x in _parts([part] if isinstance(value, list) else part):
+            out.append(Piece("call", _call_line(x, False)) if isinstance(x, ToolCall)
+                       else Piece("text", x))
+    rest = {k: v for k, v in m.items() if k not in ("content", "summary")}
+    out.extend(Piece("call", _call_line(c, False)) for c in _own_parts(rest)
+               if isinstance(c, ToolCall))
+    return out
+
+
 def message_text(m: Any, ids: bool = False) -> str:
     """The full text of a message (diff, merge similarity, compression checks, the text prompt):
     its content's text (a Responses `function_call_output`: its output), then every tool call
@@ -228,6 +267,34 @@ def facts(text: str) -> list[str]:
 def has_fact(text: str) -> bool:
     """Whether `text` holds one of `facts`."""
     return re.search(_FACT, text) is not None
+
+
+def phrase_re(phrases: Iterable[str]) -> re.Pattern:
+    """Any of `phrases` as whole words, in any case; in a phrase a space matches any white space
+    and an apostrophe either ' or \u2019."""
+    alt = "|".join(re.escape(w).replace(r"\ ", r"\s+").replace("'", "['\u2019]")
+                   for w in phrases)
+    return re.compile(r"\b(?:" + alt + r")\b", re.I)
+
+
+#: words that carry no topic (content words leave them out)
+STOP_WORDS = frozenset([
+    "a", "an", "and", "are", "as", "at", "be", "been", "but", "by", "can", "could", "did", "do",
+    "does", "for", "from", "had", "has", "have", "he", "her", "his", "i", "if", "in", "into", "is",
+    "it", "its", "just", "may", "me", "might", "my", "no", "not", "of", "on", "or", "our", "she",
+    "should", "so", "than", "that", "the", "their", "them", "then", "there", "these", "they",
+    "this", "those", "to", "too", "very", "was", "we", "were", "what", "when", "which", "who",
+    "will", "with", "would", "you", "your", "also", "about", "here", "all", "any", "some",
+    "such", "only", "over", "out", "up", "down", "more", "most", "other"
+])
+#: the phrases that state a requirement or constraint
+REQUIREMENT_PHRASES = (
+    "must", "must not", "mustn't", "never", "always", "do not", "don't", "required", "require",
+    "requires", "requirement", "requirements", "constraint", "constraints", "make sure",
+    "ensure", "should", "should not", "shouldn't", "prefer", "prefers", "preferred", "only use",
+    "at most", "at least", "no more than", "deadline", "budget", "forbidden", "mandatory")
+#: a requirement or constraint phrase (`REQUIREMENT_PHRASES`, as `phrase_re` matches them)
+REQUIREMENT = phrase_re(REQUIREMENT_PHRASES)
 
 
 def _squash(text: str, width: int) -> str:

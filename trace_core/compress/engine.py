@@ -186,13 +186,15 @@ class _Run:
             ms = [self.msgs[i] for i in unit]
             ut = sum(self.tokens(i) for i in unit)
             what = f"entries #{unit[0]}-#{unit[-1]}" if len(unit) > 1 else f"entry #{unit[0]}"
-            text, inference = self._text(ms, S.unit_target(ut, o.ratio, o.target_tokens),
+            text, inference = self._text(unit, S.unit_target(ut, o.ratio, o.target_tokens),
                                          texts[k])
             text = check_text(text, what)
             appended: list[str] = []
+            unkept: list[str] = []
             if self.facts and o.strategy != "manual":   # manual: the caller's text, checked
-                text, appended = S.with_facts(text, self.facts.held(M.message_text(m)
-                                                                    for m in ms))
+                replaced = [M.message_text(m) for m in ms]
+                text, appended = S.with_facts(text, self.facts, replaced)
+                unkept = self.facts.unmatched(text, replaced)   # (anchored patterns)
             blob = Blob({"role": o.role, "content": text})
             nt = self.repo.blob_tokens(blob.id, blob)
             if may_skip and nt >= ut:
@@ -200,7 +202,8 @@ class _Run:
             else:
                 check_size(what, nt, ut, o.allow_growth)
             out.append({"unit": unit, "blob": blob, "tokens": nt, "replaced_tokens": ut,
-                        "text": text, "inference": inference, "appended_facts": appended})
+                        "text": text, "inference": inference, "appended_facts": appended,
+                        "unkept": unkept})
         if not unshrinkable:
             return out, []
         kept = keep_units(lay, unshrinkable, self.msgs, self.sel.start, self.sel.end,
@@ -210,13 +213,16 @@ class _Run:
                    for k, s in enumerate(out) if k in kept]
         return [s for k, s in enumerate(out) if k not in kept], skipped
 
-    def _text(self, ms: list[dict], target: int,
+    def _text(self, unit: list[int], target: int,
               given: str | None) -> tuple[str | None, dict | None]:
-        """(the strategy's text for the unit `ms`, the llm call's inference meta or None)."""
+        """(the strategy's text for the unit of entries `unit`, the llm call's inference meta
+        or None)."""
         o = self.opts
-        if o.strategy == "extractive":
+        ms = [self.msgs[i] for i in unit]
+        if o.strategy == "extractive":       # summaries an earlier compression made: provenance
+            done = [k for k, i in enumerate(unit) if self.kind(i) == "summary"]
             return S.extractive(ms, target, self.repo.token_counter().count_text,
-                                self.facts.matches), None
+                                self.facts.matches, summaries=done), None
         if o.strategy != "llm":
             return given, None
         text, result = S.llm_summary(o.provider, ms, instructions=self._instructions(),
@@ -255,11 +261,7 @@ class _Run:
         drops = lay.indices("drop")
         if not masked and not sums and not drops:
             if skipped:
-                n = len(skipped)
-                raise OperationError(f"nothing to compress: no summary would be smaller than "
-                                     f"what it replaces ({n} {o.granularity}"
-                                     f"{'s' if n != 1 else ''} kept verbatim); use a coarser "
-                                     "--granularity, or --allow-growth")
+                raise OperationError(_nothing_shrinks(skipped, o.granularity))
             raise OperationError("nothing to compress: every entry of the range stays as it is "
                                  "(see the plan, the pins, and for mask --keep-last)")
         first = {s["unit"][0]: s for s in sums}
@@ -309,7 +311,7 @@ class _Run:
         old_cost = sum(self.tokens(i) for i in removed)
         new_cost = sum(repo.blob_tokens(b.id, b) for b in new_blobs)
         if self.facts:
-            self._check_facts(new_span, new_blobs)
+            self._check_facts(new_span, new_blobs, {p for s in sums for p in s["unkept"]})
         meta = {
             "version": P.VERSION, "strategy": o.strategy, "granularity": o.granularity,
             "range": sel.label, "base": to_hex(sel.head), "span": [sel.start, sel.end],
@@ -362,7 +364,7 @@ class _Run:
         result.tokens_after = commit.total_tokens
         return result
 
-    def _check_facts(self, new_span: list[Entry], new_blobs: list[Blob]) -> None:
+    def _check_facts(self, new_span: list[Entry], new_blobs: list[Blob], unkept: set) -> None:
         sel, repo = self.sel, self.repo
         made: dict[bytes, dict] = {b.id: b.message for b in new_blobs}
         outside = (M.message_text(repo.get_blob(e.blob).message)
@@ -370,7 +372,7 @@ class _Run:
         span_before = [M.message_text(self.msgs[i]) for i in range(sel.start, sel.end)]
         by_blob = {sel.entries[i].blob: self.msgs[i] for i in range(sel.start, sel.end)}
         span_after = [M.message_text(made.get(e.blob) or by_blob[e.blob]) for e in new_span]
-        self.facts.check(span_before, span_after, outside)
+        self.facts.check(span_before, span_after, outside, unkept)
 
     def _builder(self, new_span, new_blobs, removed, lay, meta, message, delta, cost, result):
         sel, repo = self.sel, self.repo
@@ -408,6 +410,22 @@ class _Run:
                           targets=sorted(removed), message=message, tokens=cost,
                           total_tokens=total, meta=m)
         return build
+
+
+def _nothing_shrinks(skipped: list[dict], granularity: str) -> str:
+    """The error when every unit stays verbatim: those that would not shrink (unshrinkable)
+    and those kept with them for a tool pair (which would have shrunk) counted apart."""
+    def n(k: int) -> str:
+        return f"{k} {granularity}{'s' if k != 1 else ''}"
+    small = sum(1 for u in skipped if u["reason"] == "unshrinkable")
+    pairs = len(skipped) - small
+    if not pairs:
+        why = f"no summary would be smaller than what it replaces ({n(small)} kept verbatim)"
+    else:
+        why = (f"{n(small)} kept verbatim as unshrinkable (a summary would not be smaller than "
+               f"what it replaces), and {n(pairs)} kept with {'it' if small == 1 else 'them'} "
+               "for a tool call they share (tool-pair)")
+    return f"nothing to compress: {why}; use a coarser --granularity, or --allow-growth"
 
 
 def _result_meta(result: Any) -> dict:

@@ -5,11 +5,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..messages import call_ids, call_names, has_fact, is_tool_output, message_text, result_ids
+from ..messages import (
+    call_ids,
+    call_names,
+    has_fact,
+    is_tool_output,
+    message_text,
+    pieces,
+    result_ids,
+)
 from ..messages import is_question as is_turn_start
 
 __all__ = ["call_ids", "call_names", "has_fact", "is_tool_output", "is_turn_start", "message_text",
-           "result_ids", "tool_links", "tool_name_for", "tool_pairs"]
+           "pieces", "result_ids", "tool_links", "tool_name_for", "tool_pairs"]
 
 
 def tool_links(msgs: Sequence[dict]) -> tuple[list[tuple[int, int, str]], list[int]]:

@@ -164,7 +164,7 @@ def show_lines(info: dict, width: int = 100) -> list[str]:
     by_reason: dict[str, list[str]] = {}
     for k in info.get("kept") or []:
         if isinstance(k, list) and len(k) == 3 and k[2] != "outside":
-            by_reason.setdefault(str(k[2]), []).append(f"#{k[0]}")
+            by_reason.setdefault(str(k[2]), []).append(f"#{k[0]}→#{k[1]}")
     for why, idx in by_reason.items():
         lines.append(f"Kept verbatim ({why}): " + " ".join(idx))
     return [ln[:width] if len(ln) > width else ln for ln in lines]

@@ -5,32 +5,46 @@ r"""The compression strategies: mask, extractive, llm, manual (docs/compress.md,
   fields {tool}, {tokens}, {call_id}). The message keeps its role and call id, so calls and
   results stay paired. An output is masked only if the placeholder is smaller, and not when its
   message holds a must-keep fact (the engine checks).
-- extractive: deterministic and offline. Candidates are the lines of each message's text (lines
-  longer than 200 characters are split into sentences). Each candidate is scored
+- extractive: deterministic and offline. Candidates are the lines of each message's text, read
+  piece by piece (`messages.pieces`): a tool message's, an output item's or a tool_result
+  block's lines are tool output labelled "tool <name>" (or "tool"); every other line (text
+  blocks, tool calls as `call name(args)`) takes the message's label (`_label`: its role; a
+  Responses call item "assistant"; another item without a role "message"). Lines are stripped,
+  blank ones and those without a letter or digit skipped; lines longer than 200 characters are
+  split into sentences, and a piece longer than 2000 is cut. Each candidate is scored
 
       score = (kind + 0.6 * facts + 0.5 * centrality + 0.1 * first) * length
               (+ 100 if it holds a must-keep fact)
 
-  kind (`line_kind`), by the message the line is in: a tool output (whatever its role) 0; an
-  assistant line 1.2 if it holds a FINDING phrase, else 0.3; a user line 0.1 if it ends with
-  "?", else 1.0 if it holds a REQUIREMENT phrase, else 0.3; a system or developer line 1.0 with
-  a REQUIREMENT phrase, else 0.3; any other line 0.3. (Phrases match as whole words, any case,
-  a space matching any white space, an apostrophe ' or \u2019.)
+  kind (`line_kind`), the first that applies: a line of tool output 0; a tool call line 0.3; an
+  assistant line 1.2 if it holds a FINDING phrase; a user line ending with "?" 0.1; a user,
+  system or developer line holding a REQUIREMENT phrase (`messages.REQUIREMENT`) 1.0; any other
+  line 0.3. (Phrases match as whole words, any case, a space matching any white space, an
+  apostrophe ' or \u2019: `messages.phrase_re`.)
   facts (`holds_facts`) = 1 if the line holds one of `messages.facts` (numbers and versions,
   words with digits such as E1234 or hex ids, snake_case, camelCase, file and dotted names), a
   path (`\w[/\\]\w`), a URL (`\w://`), a quoted string ("...", '...' not inside a word,
-  `...`) or an ERROR word, else 0.
-  centrality = mean over its distinct content words (lower-cased, stop words removed) of (the
-  number of distinct candidate lines of the unit holding the word / the highest such number).
+  `...`; not in a tool call line, whose JSON arguments would always count) or an ERROR word,
+  else 0.
+  centrality = mean over its distinct content words (`content_words`: its words lower-cased,
+  less `messages.STOP_WORDS` and the words of one or two characters that are not numbers) of
+  (the number of distinct candidate lines of the unit holding the word / the highest such
+  number); lines that differ only in case or white space count once.
   first = 1 for a message's first candidate, else 0.
   length = min(1, (words + 1) / 6), words = its number of distinct content words, so fragments
   rank low.
-  Candidates are taken by score (ties: earlier first; `ranked`) while they fit the token target
-  and printed in their original order as "role: text" under the header "[Summary of N
-  messages, extractive]". Duplicate lines are taken once. An earlier extractive summary among
-  the messages is read with each line's own label (`_unlabel`). If none fits whole, the best
-  one is cut to the target. The engine then appends the must-keep facts the summary lacks
-  (`with_facts`).
+  Candidates are taken by score (ties: earlier first; `ranked`) while they fit the token target,
+  each once (ignoring case and white space), and printed in their original order as
+  "label: text" under the header "[Summary of N messages, extractive]". If none fits whole, the
+  best one is cut to the target. The messages at the positions `summaries` (summaries an
+  earlier compression made: the engine knows them from provenance, not from their text) are
+  read line by line (`_summary_lines`): the header (a first line starting "[Summary of ")
+  skipped; exactly one label taken off each line that starts with one a summary gives (user,
+  assistant, system, developer, function, message, tool, or "tool <name>", the name running to
+  the first ": ") and kept as that line's; a line "kept: <facts>" read as "<facts>"; lines
+  without a label, and those facts, of the summary's own role; lines empty once unlabelled
+  skipped. Any other message is read as above, whatever its text. The engine then appends the
+  must-keep facts the summary lacks (`with_facts`).
 - llm: one provider request per unit (instructions from compress.instructions or the caller);
   the engine then appends the must-keep facts the answer lacks (`with_facts`).
 - manual: the caller's texts, one per unit.
@@ -40,12 +54,17 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..errors import ConfigError, InputError, ProviderResponseError
+from ..messages import REQUIREMENT, STOP_WORDS, phrase_re
+from ..shapes import CALL_ITEMS
 from . import messages as M
+
+if TYPE_CHECKING:
+    from .validate import Facts
 
 STRATEGIES = ("mask", "extractive", "llm", "manual")
 DEFAULT_PLACEHOLDER = "[output of {tool} masked: {tokens} tokens]"
@@ -59,39 +78,19 @@ DEFAULT_INSTRUCTIONS = (
 MIN_TARGET = 32
 MAX_CANDIDATE_CHARS = 2000
 
-_STOP = frozenset([
-    "a", "an", "and", "are", "as", "at", "be", "been", "but", "by", "can", "could", "did", "do",
-    "does", "for", "from", "had", "has", "have", "he", "her", "his", "i", "if", "in", "into", "is",
-    "it", "its", "just", "may", "me", "might", "my", "no", "not", "of", "on", "or", "our", "she",
-    "should", "so", "than", "that", "the", "their", "them", "then", "there", "these", "they",
-    "this", "those", "to", "too", "very", "was", "we", "were", "what", "when", "which", "who",
-    "will", "with", "would", "you", "your", "also", "about", "there", "here", "all", "any", "some",
-    "such", "only", "over", "out", "up", "down", "more", "most", "other"
-])
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9_]*|\d+(?:\.\d+)?")
 _SENT = re.compile(r"(?<=[.!?;])\s+")
 FINDING = ("found", "finding", "findings", "decided", "decide", "decision", "root cause",
            "the fix", "fixed", "result", "results", "because", "conclusion", "concluded",
            "therefore", "will use", "chose", "chosen", "confirmed", "caused by", "answer",
            "solved", "resolved")
-REQUIREMENT = ("must", "never", "always", "don't", "do not", "required", "require", "requires",
-               "requirement", "requirements", "should", "prefer", "prefers", "preferred",
-               "deadline", "budget", "constraint", "constraints")
 ERROR = ("error", "errors", "exception", "traceback", "failed", "failure", "fails", "fatal",
          "panic", "warning", "denied", "refused", "crash", "crashed")
 
-
-def _words_re(words: tuple[str, ...]) -> re.Pattern:
-    """Any of `words` as whole words, case-insensitive; a space matches any white space and an
-    apostrophe either ' or \u2019."""
-    alt = "|".join(re.escape(w).replace(r"\ ", r"\s+").replace("'", "['\u2019]") for w in words)
-    return re.compile(r"\b(?:" + alt + r")\b", re.I)
-
-
-_FINDING = _words_re(FINDING)
-_REQUIREMENT = _words_re(REQUIREMENT)
-_MORE_FACTS = re.compile(r"\w[/\\]\w|\w://|`[^`\n]+`|(?<!\w)\"[^\"\n]+\"|(?<!\w)'[^'\n]+'(?!\w)")
-_ERROR = _words_re(ERROR)
+_FINDING = phrase_re(FINDING)
+_PATHS = re.compile(r"\w[/\\]\w|\w://")
+_QUOTED = re.compile(r"`[^`\n]+`|(?<!\w)\"[^\"\n]+\"|(?<!\w)'[^'\n]+'(?!\w)")
+_ERROR = phrase_re(ERROR)
 _SPEAKERS = ("user", "system", "developer")
 
 
@@ -145,91 +144,137 @@ class _Cand:
     first: bool
     kind: float
     words: frozenset
+    call: bool            # (a piece of) a tool call line `call name(args)`
 
 
-def line_kind(text: str, role: str, tool_output: bool) -> float:
+def line_kind(text: str, role: str, tool_output: bool, call: bool = False) -> float:
     """The `kind` weight of a candidate line (see the module docstring)."""
     if tool_output:
         return 0.0
+    if call:
+        return 0.3
     if role == "assistant":
         return 1.2 if _FINDING.search(text) else 0.3
     if role in _SPEAKERS:
         if role == "user" and text.endswith("?"):
             return 0.1
-        if _REQUIREMENT.search(text):
+        if REQUIREMENT.search(text):
             return 1.0
     return 0.3
 
 
-def holds_facts(text: str) -> bool:
-    """Whether a line holds an identifier, number, path, URL, quoted string or error word."""
-    return M.has_fact(text) or _MORE_FACTS.search(text) is not None or \
-        _ERROR.search(text) is not None
+def holds_facts(text: str, call: bool = False) -> bool:
+    """Whether a line holds an identifier, number, path, URL, quoted string or error word; for
+    a tool call line (`call`: `call name(args)`, or a piece of one) quoted strings do not count,
+    so the JSON of its arguments alone is not a fact."""
+    return M.has_fact(text) or _PATHS.search(text) is not None or \
+        (not call and _QUOTED.search(text) is not None) or _ERROR.search(text) is not None
 
 
-def _label(msgs: Sequence[dict], i: int) -> str:
-    m = msgs[i]
-    role = str(m.get("role") or "message")
-    if M.is_tool_output(m):
-        ids = M.result_ids(m)
-        name = M.tool_name_for(msgs, i, ids[0]) if ids else None
-        return f"tool {name}" if name else "tool"
-    return role
+def content_words(text: str) -> frozenset:
+    """The distinct content words of a line: its words (a letter then letters, digits or `_`;
+    or a number such as 42 or 3.5) lower-cased, less STOP_WORDS and the words of one or two
+    characters that are not all digits."""
+    return frozenset(w for w in (x.lower() for x in _WORD.findall(text))
+                     if w not in STOP_WORDS and (len(w) > 2 or w.isdigit()))
 
 
-def _candidates(msgs: Sequence[dict]) -> list[_Cand]:
-    out: list[_Cand] = []
-    for mi, m in enumerate(msgs):
-        text = M.message_text(m)
-        pieces: list[str] = []
-        for line in text.splitlines():
-            line = line.strip()
-            if not line:
-                continue
-            if len(line) > 200:
-                pieces.extend(p.strip() for p in _SENT.split(line) if p.strip())
-            else:
-                pieces.append(line)
-        label = None
-        first = True
-        role, tool = str(m.get("role") or ""), M.is_tool_output(m)
-        summary = text.startswith(SUMMARY_PREFIX)
-        for p in pieces:
-            if not any(ch.isalnum() for ch in p):
-                continue
-            if len(p) > MAX_CANDIDATE_CHARS:
-                p = p[:MAX_CANDIDATE_CHARS - 3] + "..."
-            if label is None:
-                label = _label(msgs, mi)
-            lab, r, t = label, role, tool
-            if summary:           # an earlier summary: its lines keep their own labels
-                p, lab, r, t = _unlabel(p, label, role, tool)
-                if not p:
-                    continue
-            words = frozenset(w.lower() for w in _WORD.findall(p)
-                              if w.lower() not in _STOP and (len(w) > 2 or w.isdigit()))
-            out.append(_Cand(len(out), lab, p, first, line_kind(p, r, t), words))
-            first = False
+def _label(m: dict) -> str:
+    """The label of a message's own lines: its role; a Responses call item (`function_call`
+    and the other client tool calls) "assistant"; any other item without a role "message"."""
+    role = m.get("role")
+    if role:
+        return str(role)
+    return "assistant" if m.get("type") in CALL_ITEMS else "message"
+
+
+def _tool_label(msgs: Sequence[dict], i: int, call_id: str) -> str:
+    """The label of a tool output answering `call_id` in message i: "tool <name>", or "tool"."""
+    name = M.tool_name_for(msgs, i, call_id) if call_id else None
+    return f"tool {name}" if name else "tool"
+
+
+SUMMARY_PREFIX = "[Summary of "          # how an extractive summary starts (its header)
+#: a label `_label` / `_tool_label` gives: a role, "message", "tool", or "tool <name>" (the name
+#: running to the first ": ")
+_LABELED = re.compile(r"(user|assistant|system|developer|tool|function|message|tool .+?):(?: |$)")
+_CALL_LINE = re.compile(r"call [^\s(]*\(")
+
+
+class _Src(NamedTuple):
+    """A line of a message before it is split: its text, label, the role its kind is read
+    from, whether it is tool output, whether (part of) a tool call."""
+
+    text: str
+    label: str
+    role: str
+    tool: bool
+    call: bool
+
+
+def _lines(text: str) -> list[str]:
+    return [ln.strip() for ln in text.splitlines() if ln.strip()]
+
+
+def _summary_lines(m: dict) -> list[_Src]:
+    """The lines of a summary an earlier compression made, each (text, label, role, tool
+    output, call): its header line (a first line starting "[Summary of ") skipped; exactly one
+    label taken off a line that starts with one (`_LABELED`), the line then keeping that label
+    (a line `call name(...)` not of tool output then a tool call); a line "kept: <facts>" read
+    as "<facts>"; every other line, and those facts, as text of the summary's own role; lines
+    empty once unlabelled skipped."""
+    own = _label(m)
+    own_role = str(m.get("role") or "")
+    out: list[_Src] = []
+    for k, line in enumerate(_lines(M.message_text(m))):
+        if k == 0 and line.startswith(SUMMARY_PREFIX):
+            continue
+        hit = _LABELED.match(line)
+        if hit:
+            label, text = hit.group(1), line[hit.end():].strip()
+            tool = label == "tool" or label.startswith("tool ")
+            role = "tool" if tool else label
+            call = not tool and _CALL_LINE.match(text) is not None
+        else:
+            label, role, tool, call = own, own_role, False, False
+            text = line[len("kept:"):].strip() if line.startswith("kept: ") else line
+        if text:
+            out.append(_Src(text, label, role, tool, call))
     return out
 
 
-SUMMARY_PREFIX = "[Summary of "
-_LABELED = re.compile(r"(user|assistant|system|developer|tool(?: [\w.-]+)?): ")
+def _message_lines(msgs: Sequence[dict], i: int) -> list[_Src]:
+    """The lines of message i, each (text, label, role, tool output, call), block by block: a
+    tool_result block's, a tool message's or an output item's lines are tool output labelled
+    "tool <name>"; the others take the message's role and label (`_label`), a tool call's lines
+    marked as such."""
+    m = msgs[i]
+    role, label = str(m.get("role") or ""), _label(m)
+    out: list[_Src] = []
+    for piece in M.pieces(m):
+        tool = piece.kind == "output"
+        lab = _tool_label(msgs, i, piece.call_id) if tool else label
+        out.extend(_Src(ln, lab, role, tool, piece.kind == "call") for ln in _lines(piece.text))
+    return out
 
 
-def _unlabel(line: str, label: str, role: str, tool: bool) -> tuple[str, str, str, bool]:
-    """A line of an earlier extractive summary as (text, label, role, tool output): its own
-    `role: ` labels taken off (nested ones too), its headers dropped (empty text)."""
-    while True:
-        if line.startswith(SUMMARY_PREFIX):
-            return "", label, role, tool
-        m = _LABELED.match(line)
-        if not m:
-            return line, label, role, tool
-        label = m.group(1)
-        tool = label.startswith("tool")
-        role = "tool" if tool else label
-        line = line[m.end():]
+def _candidates(msgs: Sequence[dict], summaries: Collection[int] = ()) -> list[_Cand]:
+    out: list[_Cand] = []
+    for mi in range(len(msgs)):
+        lines = _summary_lines(msgs[mi]) if mi in summaries else _message_lines(msgs, mi)
+        first = True
+        for line, label, role, tool, call in lines:
+            parts = [p.strip() for p in _SENT.split(line) if p.strip()] if len(line) > 200 \
+                else [line]
+            for p in parts:
+                if not any(ch.isalnum() for ch in p):
+                    continue
+                if len(p) > MAX_CANDIDATE_CHARS:
+                    p = p[:MAX_CANDIDATE_CHARS - 3] + "..."
+                out.append(_Cand(len(out), label, p, first, line_kind(p, role, tool, call),
+                                 content_words(p), call))
+                first = False
+    return out
 
 
 class Line(NamedTuple):
@@ -242,14 +287,20 @@ class Line(NamedTuple):
     text: str
 
 
-def ranked(msgs: Sequence[dict], must_keep: Callable[[str], bool] = lambda s: False) -> list[Line]:
+def _key(text: str) -> str:
+    """What makes two lines the same: their text ignoring case and white space."""
+    return " ".join(text.lower().split())
+
+
+def ranked(msgs: Sequence[dict], must_keep: Callable[[str], bool] = lambda s: False,
+           summaries: Collection[int] = ()) -> list[Line]:
     """The candidate lines of `msgs` best first (see the module docstring; ties: earlier
-    first)."""
-    cands = _candidates(msgs)
+    first). `summaries`: the positions in `msgs` of summaries an earlier compression made."""
+    cands = _candidates(msgs, summaries)
     freq: Counter = Counter()
     counted = set()
-    for c in cands:  # a line repeated verbatim counts once
-        key = " ".join(c.text.lower().split())
+    for c in cands:  # a line repeated (ignoring case and white space) counts once
+        key = _key(c.text)
         if key not in counted:
             counted.add(key)
             freq.update(c.words)
@@ -257,7 +308,8 @@ def ranked(msgs: Sequence[dict], must_keep: Callable[[str], bool] = lambda s: Fa
 
     def score(c: _Cand) -> float:
         cen = sum(freq[w] for w in c.words) / (top * len(c.words)) if c.words else 0.0
-        s = c.kind + (0.6 if holds_facts(c.text) else 0.0) + 0.5 * cen + (0.1 if c.first else 0.0)
+        s = c.kind + (0.6 if holds_facts(c.text, c.call) else 0.0) + 0.5 * cen + \
+            (0.1 if c.first else 0.0)
         s *= min(1.0, (len(c.words) + 1) / 6)
         return s + (100.0 if must_keep(c.text) else 0.0)
 
@@ -266,10 +318,13 @@ def ranked(msgs: Sequence[dict], must_keep: Callable[[str], bool] = lambda s: Fa
 
 
 def extractive(msgs: Sequence[dict], target: int, count: Callable[[str], int],
-               must_keep: Callable[[str], bool] = lambda s: False) -> str:
-    """The extractive summary of `msgs` within `target` tokens (see the module docstring)."""
+               must_keep: Callable[[str], bool] = lambda s: False, *,
+               summaries: Collection[int] = ()) -> str:
+    """The extractive summary of `msgs` within `target` tokens (see the module docstring).
+    `summaries`: the positions in `msgs` of the summaries an earlier compression made (the
+    engine knows them from provenance), read line by line with each line's own label."""
     header = f"{SUMMARY_PREFIX}{len(msgs)} message{'s' if len(msgs) != 1 else ''}, extractive]"
-    best = ranked(msgs, must_keep)
+    best = ranked(msgs, must_keep, summaries)
     if not best:
         return header
     budget = target - count(header + "\n")
@@ -278,7 +333,7 @@ def extractive(msgs: Sequence[dict], target: int, count: Callable[[str], int],
     for c in best:
         if budget <= 2:
             break
-        key = " ".join(c.text.lower().split())
+        key = _key(c.text)
         if key in seen:
             continue
         line = f"{c.label}: {c.text}"
@@ -298,11 +353,13 @@ def extractive(msgs: Sequence[dict], target: int, count: Callable[[str], int],
     return header + "\n" + "\n".join(line for _, line in chosen)
 
 
-def with_facts(text: str, held: Sequence[str]) -> tuple[str, list[str]]:
-    """(`text` with the facts of `held` it lacks appended verbatim on a last line
-    "kept: <fact>; <fact>", those facts): how a summary keeps every must-keep fact its messages
-    held, beyond the target if need be."""
-    missing = [f for f in held if f not in text]
+def with_facts(text: str, facts: Facts, texts: Sequence[str]) -> tuple[str, list[str]]:
+    """(`text` with the must-keep facts it lacks appended verbatim on a last line
+    "kept: <fact>; <fact>", those facts): how a summary of the messages whose texts are `texts`
+    keeps every must-keep fact they held, beyond the target if need be (`Facts.lacking`: a
+    string it does not contain; every text a pattern matched there, when the pattern does not
+    match it)."""
+    missing = facts.lacking(text, texts)
     if not missing:
         return text, []
     return f"{text}\nkept: {'; '.join(missing)}", missing

@@ -6,16 +6,18 @@
 - must-keep facts: each string (substring) or pattern (Python `re.search`) matches the text of
   some message of the new context (message by message: a fact never spans two messages); a fact
   that the context did not hold before is reported as such. (The extractive and llm strategies
-  append to a summary the facts its messages held and it lacks, `Facts.held`; mask does not mask
-  an output holding one; so this check fails only for a fact that could not be kept, such as
-  one in an entry the plan drops, or one a manual summary lacks.)
+  append to a summary the facts its messages held and it lacks, `Facts.lacking`, decided by the
+  same tests as this check; mask does not mask an output holding one; so this check fails only
+  for a fact that could not be kept: one in an entry the plan drops, one a manual summary
+  lacks, or a pattern that matches no summary even with its matches appended, such as one
+  anchored with ^, `Facts.unmatched`.)
 - sizes: a summary may not be empty, nor larger than what it replaces (unless allowed).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from ..errors import InputError, OperationError
@@ -53,20 +55,25 @@ class Facts:
     def matches(self, text: str) -> bool:
         return any(s in text for s in self.strings) or any(p.search(text) for p in self.patterns)
 
-    def held(self, texts: Iterable[str]) -> list[str]:
-        """The must-keep text that `texts` hold, each once, strings first (in the order given),
-        then every distinct non-empty text each pattern matches (in order of appearance)."""
-        texts = list(texts)
+    def lacking(self, summary: str, texts: Sequence[str]) -> list[str]:
+        """What a summary replacing messages whose texts are `texts` must have appended to keep
+        their facts, each once, in order: every string they hold that `summary` does not
+        contain; then, for each pattern that matches them (`re.search`, as `check`) but not
+        `summary`, every distinct non-empty text it matched in them."""
         out: dict[str, None] = {}
         for s in self.strings:
-            if any(s in t for t in texts):
+            if s not in summary and any(s in t for t in texts):
                 out.setdefault(s, None)
         for p in self.patterns:
-            for t in texts:
-                for m in p.finditer(t):
-                    if m.group(0):
-                        out.setdefault(m.group(0), None)
+            if not p.search(summary):
+                for m in _matches(p, texts):
+                    out.setdefault(m, None)
         return list(out)
+
+    def unmatched(self, summary: str, texts: Sequence[str]) -> list[str]:
+        """The patterns (as given) that match some of `texts` but not `summary`."""
+        return [p.pattern for p in self.patterns
+                if not p.search(summary) and any(p.search(t) for t in texts)]
 
     def items(self) -> list[tuple]:
         return [("string", s, s) for s in self.strings] + \
@@ -76,10 +83,11 @@ class Facts:
         return {"strings": list(self.strings), "patterns": [p.pattern for p in self.patterns]}
 
     def check(self, span_before: Sequence[str], span_after: Sequence[str],
-              outside: Iterable[str]) -> None:
+              outside: Iterable[str], unkept: Collection[str] = ()) -> None:
         """Raise OperationError naming the first fact missing after the compression. The texts
         of the compressed span before and after are given; `outside` (the unchanged rest of the
-        context) is read lazily, only while some fact is still unfound."""
+        context) is read lazily, only while some fact is still unfound. `unkept`: the patterns
+        that some summary did not match even with their matches appended (the error says so)."""
         missing = [m for m in self.items() if not _found(m[2], span_after)]
         if missing:
             for text in outside:
@@ -93,8 +101,22 @@ class Facts:
             raise OperationError(f"must-keep {kind} '{label}' is not in the context even before "
                                  "compression; nothing was committed")
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        why = ""
+        if kind == "pattern" and label in unkept:
+            why = (": a summary replaced what it matched, and it does not match its matches "
+                   "appended on the summary's last line 'kept: ...' (an anchor such as ^ or $?)")
         raise OperationError(f"must-keep {kind} '{label}' would be lost by this compression"
-                             f"{more}; nothing was committed")
+                             f"{why}{more}; nothing was committed")
+
+
+def _matches(p: re.Pattern, texts: Iterable[str]) -> list[str]:
+    """The distinct non-empty texts `p` matches in `texts`, in order of appearance."""
+    out: dict[str, None] = {}
+    for t in texts:
+        for m in p.finditer(t):
+            if m.group(0):
+                out.setdefault(m.group(0), None)
+    return list(out)
 
 
 def _found(fact, texts: Sequence[str]) -> bool:
@@ -126,8 +148,9 @@ def check_pins(before: Sequence[Entry], after: Sequence[Entry], forced: Iterable
 def check_size(what: str, new_tokens: int, old_tokens: int, allow_growth: bool) -> None:
     if new_tokens > old_tokens and not allow_growth:
         raise OperationError(f"the summary of {what} has {new_tokens} tokens, more than the "
-                             f"{old_tokens} it replaces; use a coarser --granularity, a smaller "
-                             "target, or --allow-growth")
+                             f"{old_tokens} it replaces; use -g turn or episode (a unit that "
+                             "cannot shrink then stays verbatim), a smaller target, or "
+                             "--allow-growth")
 
 
 def check_text(text: str | None, what: str) -> str:
