@@ -7,10 +7,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import sys
 
 import pytest
-from conftest import chat
+from conftest import chat, reply
 
 from trace_core.repository import Repository
 from trace_core.tokens import count_messages
@@ -24,6 +25,7 @@ from benchmarks.context_quality.generator import Question, generate, is_model_st
 from benchmarks.context_quality.prompt import PromptCounter, truncate, units  # noqa: E402
 from benchmarks.context_quality.scoring import (  # noqa: E402
     DECOY,
+    ERROR,
     RIGHT,
     UNKNOWN,
     WRONG,
@@ -218,6 +220,89 @@ def test_llm_mode_against_the_local_server(llm_server, monkeypatch, tmp_path, ca
     assert arm["reader"]["facts_retained"] == 11 and arm["reader"]["tasks_succeeded"] == 1
     assert doc["mode"] == "llm" and doc["llm"]["usage"]["calls"] == 11
     assert re.search(r"\| unmanaged \| 0 / 1 \| 8 \(of 11\) \| 2 \|", printed.out)
+
+
+def _closed_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+LLM_ARGS = ["--tasks", "1", "--messages", "60,80", "--seed", "4", "--budget", "1000000",
+            "--arms", "unmanaged", "--model", "reader-1", "-q"]
+
+
+@pytest.mark.parametrize("args, complaint", [
+    (["--tasks", "0"], "--tasks: must be 1 or more"),
+    (["--budget", "0"], "--budget: must be 1 or more"),
+    (["--budget", "-5"], "--budget: must be 1 or more"),
+    (["--messages", "0,0"], "--messages: need 60 <= MIN <= MAX"),
+    (["--messages", "90,80"], "--messages: need 60 <= MIN <= MAX"),
+    (["--messages", "x"], "--messages: not MIN,MAX"),
+    (["--max-tokens", "0", "--base-url", "http://127.0.0.1:9/v1", "--model", "m"],
+     "--max-tokens: must be 1 or more"),
+    (["--timeout", "0", "--base-url", "http://127.0.0.1:9/v1", "--model", "m"],
+     "--timeout: must be more than 0"),
+    (["--base-url", "http://127.0.0.1:9/v1"], "needs both --base-url and --model"),
+    (["--arms", "masked"], "unknown arm"),
+])
+def test_bad_arguments_are_usage_errors(args, complaint, capsys):
+    with pytest.raises(SystemExit) as ei:
+        runner.main(args)
+    assert ei.value.code == 2
+    assert complaint in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("base_url, complaint", [
+    ("ftp://x", "base URL must be an http:// or https:// URL"),
+    ("http://127.0.0.1:{port}/v1", "the first 3 requests failed; the last: openai endpoint "
+                                   "refused the connection"),
+])
+def test_an_unusable_endpoint_is_a_one_line_error(base_url, complaint, tmp_path, capsys):
+    out = tmp_path / "llm.json"
+    rc = runner.main([*LLM_ARGS, "--retries", "0", "--out", str(out),
+                      "--base-url", base_url.format(port=_closed_port())])
+    err = capsys.readouterr().err
+    assert rc == 1 and complaint in err
+    assert err.startswith("python -m benchmarks.context_quality: error: ") and \
+        err.count("\n") == 1 and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_failed_requests_are_error_answers_and_credentials_stay_out(llm_server, tmp_path,
+                                                                     capsys):
+    """Requests 2 and 5 fail (HTTP 400, not retried): their questions are "error" answers,
+    counted; the other questions are answered and the run succeeds. The base URL's user info
+    and query never reach the JSON."""
+    def act(h):
+        n = len(h.server.requests)
+        if n in (2, 5):
+            return reply(400, {"error": {"message": "bad request"}})(h)
+        return chat("unknown")(h)
+
+    llm_server.default = act
+    port = llm_server.url.rsplit(":", 1)[1]
+    out = tmp_path / "llm.json"
+    rc = runner.main([*LLM_ARGS, "--out", str(out), "--base-url",
+                      f"http://alice:hunter2@127.0.0.1:{port}/v1?api_key=sk-in-query-42"])
+    printed = capsys.readouterr()
+    assert rc == 0, printed.err
+    assert "2 of 11 requests failed" in printed.err
+    raw = out.read_text()
+    assert "hunter2" not in raw and "alice" not in raw and "sk-in-query-42" not in raw
+    doc = json.loads(raw)
+    assert doc["llm"]["base_url"] == f"http://127.0.0.1:{port}/v1"
+    assert doc["llm"]["requests_failed"] == 2 and doc["llm"]["usage"]["calls"] == 9
+    arm = doc["arms"][0]
+    answers = list(arm["per_task"][0]["answers"].values())
+    assert [a["llm_score"] for a in answers].count(ERROR) == 2
+    assert [a["llm_score"] for a in answers].count(UNKNOWN) == 9
+    failed = [a for a in answers if a["llm_score"] == ERROR]
+    assert all(a["llm_answer"] is None and "HTTP 400" in a["llm_error"] for a in failed), failed
+    assert (arm["errors"], arm["unknown"], arm["facts_retained"]) == (2, 9, 0)
+    assert arm["reader"]["errors"] == 0 and arm["reader"]["facts_retained"] == 11
 
 
 # -- the whole benchmark ----------------------------------------------------------------------

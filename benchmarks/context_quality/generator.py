@@ -45,6 +45,8 @@ DATABASES = ["prod_db", "billing_main", "users_primary", "ledger_db", "orders_li
 DEPENDENCIES = ["requests", "urllib3", "pydantic", "grpcio", "protobuf", "sqlalchemy"]
 RESOURCES = ["orders", "users", "invoices", "reports", "tokens", "events", "sessions"]
 
+MIN_MESSAGES = 60      # the fewest messages a session holds every planted fact in
+
 SYSTEM_PROMPT = ("You are a careful coding agent working in the {repo} repository. Use the "
                  "tools to inspect files, logs and tests; report findings and decisions "
                  "clearly; follow the user's requirements and constraints exactly.")
@@ -369,6 +371,6 @@ def make_task(index: int, seed: int, min_messages: int, max_messages: int) -> Ta
 def generate(tasks: int = 6, seed: int = 18, min_messages: int = 150,
              max_messages: int = 400) -> list[Task]:
     """`tasks` sessions of min_messages to max_messages messages each."""
-    if min_messages < 60 or max_messages < min_messages:
-        raise ValueError("sessions need 60 messages or more, and max >= min")
+    if min_messages < MIN_MESSAGES or max_messages < min_messages:
+        raise ValueError(f"sessions need {MIN_MESSAGES} messages or more, and max >= min")
     return [make_task(i, seed, min_messages, max_messages) for i in range(tasks)]
