@@ -1,7 +1,7 @@
 """The benchmark's command line: every arm on every task; a markdown table and JSON.
 
     python -m benchmarks.context_quality [--tasks 6] [--messages 150,400] [--budget 6000]
-        [--seed 18] [--arms A,B] [--out FILE] [--base-url URL --model NAME]
+        [--seed 18] [--paraphrase] [--arms A,B] [--out FILE] [--base-url URL --model NAME]
 
 Offline (the default) the scripted reader answers; with --base-url and --model a model behind
 that OpenAI-compatible endpoint answers (key: $OPENAI_API_KEY, if set). A request that fails is
@@ -111,17 +111,17 @@ def table(arms: Sequence[dict]) -> str:
 
 
 def benchmark(*, tasks: int = 6, messages: tuple[int, int] = (150, 400), budget: int = 6000,
-              seed: int = 18, arms: str | None = None, encoding: str | None = None,
-              asker: Asker | None = None, progress: Progress | None = None,
-              llm: dict | None = None) -> dict:
+              seed: int = 18, paraphrase: bool = False, arms: str | None = None,
+              encoding: str | None = None, asker: Asker | None = None,
+              progress: Progress | None = None, llm: dict | None = None) -> dict:
     """The whole benchmark as one JSON document (no timings: the same arguments give the same
     document)."""
-    generated = generate(tasks, seed, *messages)
+    generated = generate(tasks, seed, *messages, paraphrase=paraphrase)
     chosen = select(arms)
     requests = Requests()
     results = run(generated, chosen, budget, encoding, asker, progress, requests)
     settings = {"tasks": tasks, "messages": list(messages), "budget": budget, "seed": seed,
-                "encoding": encoding or DEFAULT_ENCODING}
+                "paraphrase": paraphrase, "encoding": encoding or DEFAULT_ENCODING}
     if llm is not None:
         llm = {**llm, "requests_failed": requests.failed}
     return {"benchmark": "context-quality", "mode": "llm" if asker else "offline",
@@ -163,6 +163,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help=f"messages per session (default 150,400; MIN {MIN_MESSAGES} at least)")
     ap.add_argument("--budget", type=count, default=6000, help="token budget (default 6000)")
     ap.add_argument("--seed", type=int, default=18)
+    ap.add_argument("--paraphrase", action="store_true",
+                    help="word the planted facts without the heuristics' words (wording.py)")
     ap.add_argument("--arms", help="comma-separated arms (default: all)")
     ap.add_argument("--encoding", help="token encoding (default: the repository default)")
     ap.add_argument("--out", help="write the JSON document to this file")
@@ -196,7 +198,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             # credentials in the URL's user info or query are never written
             llm_info = {"base_url": display_url(args.base_url), "model": args.model}
         doc = benchmark(tasks=args.tasks, messages=args.messages, budget=args.budget,
-                        seed=args.seed, arms=args.arms, encoding=args.encoding, asker=ask,
+                        seed=args.seed, paraphrase=args.paraphrase, arms=args.arms,
+                        encoding=args.encoding, asker=ask,
                         progress=progress, llm=llm_info)
     except ValueError as exc:
         ap.error(str(exc))
