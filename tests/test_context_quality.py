@@ -7,11 +7,15 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import sys
 
 import pytest
-from conftest import chat
+from conftest import chat, reply
 
+from trace_core.compress.strategies import FINDING
+from trace_core.compress.strategies import REQUIREMENT as SUMMARY_REQUIREMENT
+from trace_core.policy.signals import CORRECTION, REQUIREMENT
 from trace_core.repository import Repository
 from trace_core.tokens import count_messages
 from trace_core.toolpairs import analyze
@@ -24,6 +28,7 @@ from benchmarks.context_quality.generator import Question, generate, is_model_st
 from benchmarks.context_quality.prompt import PromptCounter, truncate, units  # noqa: E402
 from benchmarks.context_quality.scoring import (  # noqa: E402
     DECOY,
+    ERROR,
     RIGHT,
     UNKNOWN,
     WRONG,
@@ -31,7 +36,8 @@ from benchmarks.context_quality.scoring import (  # noqa: E402
     score,
 )
 
-SMALL = {"tasks": 2, "messages": (110, 150), "budget": 6000, "seed": 18}
+# at 4,000 tokens the managed arms differ (at 6,000 all three keep the same facts here)
+SMALL = {"tasks": 2, "messages": (110, 150), "budget": 4000, "seed": 18}
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +66,48 @@ def test_sessions_are_seeded_and_well_formed():
             assert reader.answer(whole, x.id) == x.answer, x
 
 
+def _words(words: tuple[str, ...]) -> re.Pattern:
+    return re.compile(r"\b(?:" + "|".join(re.escape(w) for w in words) + r")\b", re.I)
+
+
+def test_paraphrased_sessions_differ_in_wording_only():
+    """The same sessions, values and places; the planted requirements, decisions, findings and
+    corrections worded without the words the pin policy and the extractive ranking look for;
+    the reader still finds every fact."""
+    default, para = generate(4, 18, 60, 200), generate(4, 18, 60, 200, paraphrase=True)
+    assert [t.messages for t in para] == [t.messages for t in generate(4, 18, 60, 200, True)]
+    for a, b in zip(default, para, strict=True):
+        assert a.questions == b.questions and len(a.messages) == len(b.messages)
+        changed = [(x, y) for x, y in zip(a.messages, b.messages, strict=True) if x != y]
+        assert [x["role"] for x, _ in changed if x["role"] != "tool"] == \
+            [y["role"] for _, y in changed if y["role"] != "tool"]
+        assert 6 <= len(changed) <= 7          # the timeout's correction is in a user message
+        for _, y in changed:                   # or in a tool output, per session
+            words = y["content"]
+            if y["role"] == "user":
+                assert not REQUIREMENT.search(words) and not CORRECTION.search(words)
+                assert not _words(SUMMARY_REQUIREMENT).search(words), words
+            elif y["role"] == "assistant":
+                assert not CORRECTION.search(words) and not _words(FINDING).search(words)
+        whole = "\n".join(m.get("content") or "" for m in b.messages)
+        for x in b.questions:
+            assert reader.answer(whole, x.id) == x.answer, x
+
+
+@pytest.mark.parametrize("paraphrase", [False, True])
+def test_a_near_miss_fools_the_reader_when_the_fact_is_gone(paraphrase):
+    """With every occurrence of the right value taken out of a session, the reader answers the
+    decoy (an outdated value by the exact rule, a near miss by the loose one), except for the
+    root cause and the failing test, which have no loose rule."""
+    for t in generate(6, 18, 60, 300, paraphrase):
+        whole = "\n".join(m.get("content") or "" for m in t.messages)
+        for x in t.questions:
+            gone = re.sub(r"(?<![A-Za-z0-9_])" + re.escape(x.answer) + r"(?![A-Za-z0-9_])",
+                          "…", whole, flags=re.I)
+            expected = UNKNOWN if x.id in ("root_cause", "failing_test") else DECOY
+            assert score(reader.answer(gone, x.id), x) == expected, (x, reader.answer(gone, x.id))
+
+
 # -- reader and scoring -----------------------------------------------------------------------
 def test_reader_finds_a_planted_fact_and_says_unknown_without_it():
     text = "[assistant]\nFound: the retry limit is 7 in conf/retry.toml (the .bak is stale).\n"
@@ -67,7 +115,10 @@ def test_reader_finds_a_planted_fact_and_says_unknown_without_it():
     assert score(reader.answer(text, "retry"), q("retry", "7", ("3",))) == RIGHT
     grep = "[tool call_3]\nconf/retry.toml.bak:4:max_retries = 3\nconf/retry.toml:4:max_retries = 7"
     assert reader.answer(grep, "retry") == "7"       # the similar file is not the one asked for
-    absent = "[tool call_3]\nconf/retry.toml.bak:4:max_retries = 3\n[user]\nthanks!"
+    # the .bak file's value alone: the loose rule falls for it
+    near_miss = "[tool call_3]\nconf/retry.toml.bak:4:max_retries = 3\n[user]\nthanks!"
+    assert score(reader.answer(near_miss, "retry"), q("retry", "7", ("3",))) == DECOY
+    absent = "[tool call_3]\nconf/retry.toml.bak:4:retries = 3\n[user]\nthanks!"
     assert reader.answer(absent, "retry") == reader.UNKNOWN
     assert score(reader.answer(absent, "retry"), q("retry", "7", ("3",))) == UNKNOWN
     # the masked output of a tool holds nothing to read
@@ -220,6 +271,89 @@ def test_llm_mode_against_the_local_server(llm_server, monkeypatch, tmp_path, ca
     assert re.search(r"\| unmanaged \| 0 / 1 \| 8 \(of 11\) \| 2 \|", printed.out)
 
 
+def _closed_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+LLM_ARGS = ["--tasks", "1", "--messages", "60,80", "--seed", "4", "--budget", "1000000",
+            "--arms", "unmanaged", "--model", "reader-1", "-q"]
+
+
+@pytest.mark.parametrize("args, complaint", [
+    (["--tasks", "0"], "--tasks: must be 1 or more"),
+    (["--budget", "0"], "--budget: must be 1 or more"),
+    (["--budget", "-5"], "--budget: must be 1 or more"),
+    (["--messages", "0,0"], "--messages: need 60 <= MIN <= MAX"),
+    (["--messages", "90,80"], "--messages: need 60 <= MIN <= MAX"),
+    (["--messages", "x"], "--messages: not MIN,MAX"),
+    (["--max-tokens", "0", "--base-url", "http://127.0.0.1:9/v1", "--model", "m"],
+     "--max-tokens: must be 1 or more"),
+    (["--timeout", "0", "--base-url", "http://127.0.0.1:9/v1", "--model", "m"],
+     "--timeout: must be more than 0"),
+    (["--base-url", "http://127.0.0.1:9/v1"], "needs both --base-url and --model"),
+    (["--arms", "masked"], "unknown arm"),
+])
+def test_bad_arguments_are_usage_errors(args, complaint, capsys):
+    with pytest.raises(SystemExit) as ei:
+        runner.main(args)
+    assert ei.value.code == 2
+    assert complaint in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("base_url, complaint", [
+    ("ftp://x", "base URL must be an http:// or https:// URL"),
+    ("http://127.0.0.1:{port}/v1", "the first 3 requests failed; the last: openai endpoint "
+                                   "refused the connection"),
+])
+def test_an_unusable_endpoint_is_a_one_line_error(base_url, complaint, tmp_path, capsys):
+    out = tmp_path / "llm.json"
+    rc = runner.main([*LLM_ARGS, "--retries", "0", "--out", str(out),
+                      "--base-url", base_url.format(port=_closed_port())])
+    err = capsys.readouterr().err
+    assert rc == 1 and complaint in err
+    assert err.startswith("python -m benchmarks.context_quality: error: ") and \
+        err.count("\n") == 1 and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_failed_requests_are_error_answers_and_credentials_stay_out(llm_server, tmp_path,
+                                                                     capsys):
+    """Requests 2 and 5 fail (HTTP 400, not retried): their questions are "error" answers,
+    counted; the other questions are answered and the run succeeds. The base URL's user info
+    and query never reach the JSON."""
+    def act(h):
+        n = len(h.server.requests)
+        if n in (2, 5):
+            return reply(400, {"error": {"message": "bad request"}})(h)
+        return chat("unknown")(h)
+
+    llm_server.default = act
+    port = llm_server.url.rsplit(":", 1)[1]
+    out = tmp_path / "llm.json"
+    rc = runner.main([*LLM_ARGS, "--out", str(out), "--base-url",
+                      f"http://alice:hunter2@127.0.0.1:{port}/v1?api_key=sk-in-query-42"])
+    printed = capsys.readouterr()
+    assert rc == 0, printed.err
+    assert "2 of 11 requests failed" in printed.err
+    raw = out.read_text()
+    assert "hunter2" not in raw and "alice" not in raw and "sk-in-query-42" not in raw
+    doc = json.loads(raw)
+    assert doc["llm"]["base_url"] == f"http://127.0.0.1:{port}/v1"
+    assert doc["llm"]["requests_failed"] == 2 and doc["llm"]["usage"]["calls"] == 9
+    arm = doc["arms"][0]
+    answers = list(arm["per_task"][0]["answers"].values())
+    assert [a["llm_score"] for a in answers].count(ERROR) == 2
+    assert [a["llm_score"] for a in answers].count(UNKNOWN) == 9
+    failed = [a for a in answers if a["llm_score"] == ERROR]
+    assert all(a["llm_answer"] is None and "HTTP 400" in a["llm_error"] for a in failed), failed
+    assert (arm["errors"], arm["unknown"], arm["facts_retained"]) == (2, 9, 0)
+    assert arm["reader"]["errors"] == 0 and arm["reader"]["facts_retained"] == 11
+
+
 # -- the whole benchmark ----------------------------------------------------------------------
 def test_offline_run_is_deterministic(small_run):
     again = runner.benchmark(**SMALL)
@@ -240,8 +374,31 @@ def test_managed_arms_run_through_the_policy_engine(small_run):
     assert all(t["policy_failures"] == 0 for t in arms["unmanaged"]["per_task"])
 
 
-def test_compress_and_pin_beat_unmanaged_on_facts_per_token(small_run):
+def test_the_full_policy_set_keeps_the_most_per_token(small_run):
+    """At the test size and 4,000 tokens: the pin arm keeps every requirement and beats mask and
+    unmanaged on facts per 1k tokens; the extractive ranking earns its place (mask+extractive
+    keeps every requirement and beats mask alone; with the ranking inverted it keeps none)."""
     arms = {a["arm"]: a for a in small_run["arms"]}
-    best, base = arms["mask+extractive+pin"], arms["unmanaged"]
-    assert best["facts_per_1k_tokens"] > base["facts_per_1k_tokens"], runner.table(
-        small_run["arms"])
+    shown = runner.table(small_run["arms"])
+    pin, ext, mask, base = (arms[n] for n in ("mask+extractive+pin", "mask+extractive", "mask",
+                                              "unmanaged"))
+    assert pin["retained_by_source"]["requirement"] == {"right": 6, "of": 6}, shown
+    assert ext["retained_by_source"]["requirement"] == {"right": 6, "of": 6}, shown
+    assert base["retained_by_source"]["requirement"]["right"] == 0, shown
+    assert pin["facts_per_1k_tokens"] > ext["facts_per_1k_tokens"] > \
+        mask["facts_per_1k_tokens"] > base["facts_per_1k_tokens"], shown
+    # the decisions and findings the assistant wrote down: the pin arm keeps what mask does
+    assert pin["retained_by_source"]["assistant"]["right"] >= \
+        mask["retained_by_source"]["assistant"]["right"] > 0, shown
+    assert pin["tasks_succeeded"] >= 1 and base["tasks_succeeded"] == 0, shown
+
+
+def test_masking_does_not_depend_on_the_wording(small_run):
+    """mask keeps user and assistant messages as written: paraphrased, it keeps the same facts
+    (the extractive and pin arms do not: docs/context-quality.md)."""
+    para = runner.benchmark(**SMALL, arms="mask", paraphrase=True)
+    assert para["settings"]["paraphrase"] is True
+    default = next(a for a in small_run["arms"] if a["arm"] == "mask")
+    got = [{k: a["score"] for k, a in t["answers"].items()} for t in para["arms"][0]["per_task"]]
+    assert got == [{k: a["score"] for k, a in t["answers"].items()}
+                   for t in default["per_task"]]

@@ -21,7 +21,9 @@ Decoys are near misses: the outdated value before its correction, similar identi
 `_replica` database, a `.bak` config file, a `_retry` test that passed, a `_old.py` file, a
 cached layer's digest, the tried backend, the default port in a log, another time of day,
 someone who is out). Every value is drawn from `random.Random` seeded by (seed, task index):
-the same arguments give the same sessions, byte for byte.
+the same arguments give the same sessions, byte for byte. The wording of the requirements,
+decisions, findings and corrections is wording.py's: its defaults, or with `paraphrase` other
+wordings without the words Trace's heuristics look for.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from __future__ import annotations
 import json
 import random
 from dataclasses import dataclass, field
+
+from .wording import Wording
 
 SCENARIOS = [
     ("payments-api", "move the payments API to the new cluster"),
@@ -44,6 +48,8 @@ PEOPLE = ["@dana_k", "@lee_m", "@sam_r", "@ivo_p", "@noor_a", "@kai_t", "@ana_b"
 DATABASES = ["prod_db", "billing_main", "users_primary", "ledger_db", "orders_live", "auth_store"]
 DEPENDENCIES = ["requests", "urllib3", "pydantic", "grpcio", "protobuf", "sqlalchemy"]
 RESOURCES = ["orders", "users", "invoices", "reports", "tokens", "events", "sessions"]
+
+MIN_MESSAGES = 60      # the fewest messages a session holds every planted fact in
 
 SYSTEM_PROMPT = ("You are a careful coding agent working in the {repo} repository. Use the "
                  "tools to inspect files, logs and tests; report findings and decisions "
@@ -242,9 +248,12 @@ def _two(rng: random.Random, pool: list) -> tuple:
     return a, b
 
 
-def make_task(index: int, seed: int, min_messages: int, max_messages: int) -> Task:
-    """Task number `index` of the benchmark with `seed` (see the module docstring)."""
+def make_task(index: int, seed: int, min_messages: int, max_messages: int,
+              paraphrase: bool = False) -> Task:
+    """Task number `index` of the benchmark with `seed` (see the module docstring); with
+    `paraphrase`, its facts are worded otherwise (wording.py), all else the same."""
     rng = random.Random(f"context-quality:{seed}:{index}")
+    say = Wording(paraphrase, f"context-quality:{seed}:{index}")
     repo, goal = SCENARIOS[index % len(SCENARIOS)]
     name = repo if index < len(SCENARIOS) else f"{repo}-{index // len(SCENARIOS) + 1}"
     s = _Session(rng, repo)
@@ -256,9 +265,8 @@ def make_task(index: int, seed: int, min_messages: int, max_messages: int) -> Ta
     t_new = t_old + rng.choice([5, 15, 25])
     s.msgs.append({"role": "system", "content": SYSTEM_PROMPT.format(repo=repo)})
     s.msgs.append({"role": "user", "content": (
-        f"Task: {goal}.\nRequirements and constraints:\n"
-        f"- the service must use port {port}\n- never touch {db}: it is production\n"
-        f"- deadline: {deadline} today\n- the upstream request timeout is {t_old}s\n"
+        f"Task: {goal}.\n{say('header')}\n{say('port', port=port)}\n{say('db', db=db)}\n"
+        f"{say('deadline', deadline=deadline)}\n{say('timeout', old=t_old)}\n"
         "Keep me posted as you go.")})
     s.fill(rng.randint(min_messages, max_messages))
     n = len(s.msgs)
@@ -284,8 +292,7 @@ def make_task(index: int, seed: int, min_messages: int, max_messages: int) -> Ta
     # the timeout: corrected by the user, or by a notice in a tool output
     fix = s.slot(s.users if rng.random() < 0.5 else s.calls, 0.3, 0.9)
     if fix in s.users:
-        s.say(fix, f"Correction: the upstream request timeout is {t_new}s now (the {t_old}s "
-                   "in my first message is outdated).")
+        s.say(fix, say("timeout_fix", new=t_new, old=t_old))
         q("timeout", "What is the upstream request timeout?", f"{t_new}s", (f"{t_old}s",),
           True, "user", fix)
     else:
@@ -293,7 +300,7 @@ def make_task(index: int, seed: int, min_messages: int, max_messages: int) -> Ta
             "# Operations notice", "", f"Owner: {rng.choice(PEOPLE)}",
             *[f"- maintenance window {rng.randint(1, 28)} March, {rng.randint(0, 23)}:00 UTC"
               for _ in range(rng.randint(4, 12))]],
-            [f"- upstream request timeout is {t_new}s as of this week (was {t_old}s)"])
+            [say("timeout_notice", new=t_new, old=t_old)])
         q("timeout", "What is the upstream request timeout?", f"{t_new}s", (f"{t_old}s",),
           True, "tool", fix + 1)
 
@@ -302,7 +309,7 @@ def make_task(index: int, seed: int, min_messages: int, max_messages: int) -> Ta
     first = s.slot(s.notes, 0.1, 0.45)
     s.say(first, f"Tried {tried}: p99 latency too high in the load test, dropping it.")
     chosen = s.slot(s.notes, 0.45, 0.8, after=first)
-    s.say(chosen, f"Decided to use {backend} for the new client: it passed the load test.")
+    s.say(chosen, say("decision", backend=backend))
     q("backend", "Which backend did the agent decide to use?", backend, (tried,), True,
       "assistant", chosen)
 
@@ -311,9 +318,9 @@ def make_task(index: int, seed: int, min_messages: int, max_messages: int) -> Ta
     v1 = f"{rng.randint(1, 3)}.{rng.randint(0, 30)}.{rng.randint(0, 9)}"
     v2 = v1.rsplit(".", 1)[0] + f".{int(v1.rsplit('.', 1)[1]) + rng.randint(1, 4)}"
     pin = s.slot(s.notes, 0.1, 0.5)
-    s.say(pin, f"Decided to pin {dep}=={v1} in requirements.txt.")
+    s.say(pin, say("pin", dep=dep, v1=v1))
     repin = s.slot(s.notes, 0.5, 0.95, after=pin)
-    s.say(repin, f"Correction: pin {dep}=={v2} instead, {v1} has a known CVE.")
+    s.say(repin, say("repin", dep=dep, v1=v1, v2=v2))
     q("pin", "Which exact dependency version should be pinned (name==version)?", f"{dep}=={v2}",
       (f"{dep}=={v1}",), False, "assistant", repin)
 
@@ -324,8 +331,7 @@ def make_task(index: int, seed: int, min_messages: int, max_messages: int) -> Ta
            [f"conf/retry.toml.bak:4:max_retries = {old_limit}",
             f"conf/retry.toml:4:max_retries = {limit}"])
     found = s.slot(s.notes, 0, 0, after=g)
-    s.say(found, f"Found: the retry limit is {limit} in conf/retry.toml (the .bak file is "
-                 "stale).")
+    s.say(found, say("retry", limit=limit))
     q("retry", "What is the retry limit configured in conf/retry.toml?", str(limit),
       (str(old_limit),), False, "assistant", found)
 
@@ -335,7 +341,7 @@ def make_task(index: int, seed: int, min_messages: int, max_messages: int) -> Ta
     s.insert(s.slot(s.calls, 0.05, 0.9), f"-rw-r--r--  1 agent agent   2114 Mar 12 10:02 "
              f"src/{pkg}/{mod}_old.py")
     at = s.slot(s.notes, 0.2, 0.9)
-    s.say(at, f"Found: the root cause is in {cause}: the cache key ignores the tenant id.")
+    s.say(at, say("cause", cause=cause))
     q("root_cause", "Which file holds the root cause of the bug?", cause,
       (f"src/{pkg}/{mod}_old.py",), False, "assistant", at)
 
@@ -367,8 +373,9 @@ def make_task(index: int, seed: int, min_messages: int, max_messages: int) -> Ta
 
 
 def generate(tasks: int = 6, seed: int = 18, min_messages: int = 150,
-             max_messages: int = 400) -> list[Task]:
-    """`tasks` sessions of min_messages to max_messages messages each."""
-    if min_messages < 60 or max_messages < min_messages:
-        raise ValueError("sessions need 60 messages or more, and max >= min")
-    return [make_task(i, seed, min_messages, max_messages) for i in range(tasks)]
+             max_messages: int = 400, paraphrase: bool = False) -> list[Task]:
+    """`tasks` sessions of min_messages to max_messages messages each (`paraphrase`: the
+    facts worded otherwise, wording.py)."""
+    if min_messages < MIN_MESSAGES or max_messages < min_messages:
+        raise ValueError(f"sessions need {MIN_MESSAGES} messages or more, and max >= min")
+    return [make_task(i, seed, min_messages, max_messages, paraphrase) for i in range(tasks)]

@@ -5,7 +5,8 @@ An answer is
     right     else when it holds the planted value,
     unknown   else when it is empty or says it does not know ("unknown", "I don't know",
               "not stated", "not mentioned"),
-    wrong     otherwise.
+    wrong     otherwise;
+and, in real-LLM mode only, "error" when the request failed (no answer to score).
 "Holds" means the value appears as a whole token, ignoring case: "7" is in "the limit is 7."
 but not in "17"; "prod_db" is not in "prod_db_replica". The scripted reader answers with the
 bare value or "unknown"; a model's sentence is scored by the same rule.
@@ -22,7 +23,7 @@ from collections.abc import Sequence
 
 from .generator import Question
 
-RIGHT, DECOY, UNKNOWN, WRONG = "right", "decoy", "unknown", "wrong"
+RIGHT, DECOY, UNKNOWN, WRONG, ERROR = "right", "decoy", "unknown", "wrong", "error"
 _ABSTAIN = re.compile(r"\b(?:unknown|(?:don't|do not) know|not (?:stated|mentioned))\b", re.I)
 
 
@@ -67,6 +68,7 @@ def summarize(per_task: Sequence[dict], key: str = "score") -> dict:
         "decoys_answered": scores[DECOY],
         "unknown": scores[UNKNOWN],
         "wrong": scores[WRONG],
+        "errors": scores[ERROR],
         "tokens_sent": tokens,
         "tokens_sent_per_task": round(tokens / len(per_task)) if per_task else 0,
         "facts_per_1k_tokens": round(1000 * scores[RIGHT] / tokens, 6) if tokens else 0.0,
