@@ -270,10 +270,11 @@ def has_fact(text: str) -> bool:
 
 
 def phrase_re(phrases: Iterable[str]) -> re.Pattern:
-    """Any of `phrases` as whole words, in any case; in a phrase a space matches any white space
-    and an apostrophe either ' or \u2019."""
+    """Any of `phrases` as whole words, in any case, the longest first ("must not" before
+    "must"); in a phrase a space matches any white space and an apostrophe either ' or
+    \u2019."""
     alt = "|".join(re.escape(w).replace(r"\ ", r"\s+").replace("'", "['\u2019]")
-                   for w in phrases)
+                   for w in sorted(phrases, key=len, reverse=True))
     return re.compile(r"\b(?:" + alt + r")\b", re.I)
 
 

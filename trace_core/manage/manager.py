@@ -236,13 +236,13 @@ def watch(repo: RepoState, agent: str | None = None, *, interval: float = 2.0,
     while rounds is None or n < rounds:
         if _moved(view, seen, made):
             n += 1
+            before = view.head_commit()
             try:
                 result = manage(repo, agent, **kw)
             except TraceError as exc:     # (the agent rewrote its context meanwhile, ...)
+                seen, made = (before.hex() if before is not None else None), set()
                 if on_error is not None:
                     on_error(exc)
-                head = view.head_commit()
-                seen, made = (head.hex() if head is not None else None), set()
                 continue
             if on_round is not None:
                 on_round(result)

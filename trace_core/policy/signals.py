@@ -12,30 +12,23 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
-from ..messages import is_question, message_text
+from ..messages import REQUIREMENT_PHRASES, STOP_WORDS, is_question, message_text, phrase_re
 from ..toolpairs import conversational
 
-#: words that carry no topic (with those under three letters)
-STOP = frozenset([
-    "a", "an", "and", "are", "as", "at", "be", "been", "but", "by", "can", "could", "did", "do",
-    "does", "for", "from", "had", "has", "have", "he", "her", "his", "i", "if", "in", "into", "is",
-    "it", "its", "just", "may", "me", "might", "my", "no", "not", "of", "on", "or", "our", "she",
-    "should", "so", "than", "that", "the", "their", "them", "then", "there", "these", "they",
-    "this", "those", "to", "too", "very", "was", "we", "were", "what", "when", "which", "who",
-    "will", "with", "would", "you", "your", "also", "about", "here", "all", "any", "some", "such",
-    "only", "over", "out", "up", "down", "more", "most", "other", "now", "please", "thanks",
-    "thank", "okay", "ok", "yes", "let", "lets", "get", "got", "make", "sure", "need", "want",
-    "like", "one", "two", "use", "using", "used", "how", "why", "where", "try", "again", "still",
-    "next", "first", "last", "new", "good", "well", "see", "look", "know", "think", "going",
-    "into", "able", "each", "same"
+#: words that carry no topic: the shared stop words, and those of requests and chit-chat
+STOP = STOP_WORDS | frozenset([
+    "able", "again", "each", "first", "get", "going", "good", "got", "how", "know", "last",
+    "let", "lets", "like", "look", "make", "need", "new", "next", "now", "ok", "okay", "one",
+    "please", "same", "see", "still", "sure", "thank", "thanks", "think", "try", "two", "use",
+    "used", "using", "want", "well", "where", "why", "yes"
 ])
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9_]+|\d+(?:\.\d+)?")
-#: a requirement or constraint the user states
-REQUIREMENT = re.compile(
-    r"\b(?:must(?:n't| not)?|never|always|do not|don't|required?|requirements?|constraints?|"
-    r"make sure|ensure|should(?:n't| not)|only use|at most|at least|no more than|deadline|"
-    r"forbidden|mandatory)\b", re.I)
+#: a requirement or constraint the user states, strictly (a pin is for good): the shared
+#: requirement phrases without the soft ones ("should", "prefer", "budget": ranked higher by
+#: the extractive strategy, never pinned on their own)
+REQUIREMENT = phrase_re(p for p in REQUIREMENT_PHRASES
+                        if p not in ("should", "prefer", "prefers", "preferred", "budget"))
 #: a file path or file name (a/b, a/b.py, ./x, ~/x, name.ext)
 PATH = re.compile(r"(?<![\w/])(?:~?/|\./|\.\./)?(?:[\w.-]+/)+[\w.-]+|\b[\w-]+\.(?:py|js|ts|go|rs|"
                   r"java|c|h|cpp|md|txt|json|ya?ml|toml|ini|cfg|conf|sh|sql|csv|html|css|lock|"
