@@ -308,6 +308,16 @@ class LLMServer(ThreadingHTTPServer):
             self.server_close()
 
 
+def closed_port() -> int:
+    """A port on 127.0.0.1 nothing listens on (bound once, then released)."""
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
 @pytest.fixture
 def llm_server():
     srv = LLMServer()

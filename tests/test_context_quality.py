@@ -7,11 +7,10 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import sys
 
 import pytest
-from conftest import chat, reply
+from conftest import chat, closed_port, reply
 
 from trace_core.compress.strategies import FINDING
 from trace_core.messages import REQUIREMENT as SUMMARY_REQUIREMENT
@@ -271,14 +270,6 @@ def test_llm_mode_against_the_local_server(llm_server, monkeypatch, tmp_path, ca
     assert re.search(r"\| unmanaged \| 0 / 1 \| 8 \(of 11\) \| 2 \|", printed.out)
 
 
-def _closed_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 LLM_ARGS = ["--tasks", "1", "--messages", "60,80", "--seed", "4", "--budget", "1000000",
             "--arms", "unmanaged", "--model", "reader-1", "-q"]
 
@@ -312,7 +303,7 @@ def test_bad_arguments_are_usage_errors(args, complaint, capsys):
 def test_an_unusable_endpoint_is_a_one_line_error(base_url, complaint, tmp_path, capsys):
     out = tmp_path / "llm.json"
     rc = runner.main([*LLM_ARGS, "--retries", "0", "--out", str(out),
-                      "--base-url", base_url.format(port=_closed_port())])
+                      "--base-url", base_url.format(port=closed_port())])
     err = capsys.readouterr().err
     assert rc == 1 and complaint in err
     assert err.startswith("python -m benchmarks.context_quality: error: ") and \

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 
 import pytest
-from conftest import anthropic_ok, assert_one_line_error, drip, hang, invoke_cli, openai_ok, reply
+from conftest import (
+    anthropic_ok,
+    assert_one_line_error,
+    closed_port,
+    drip,
+    hang,
+    invoke_cli,
+    openai_ok,
+    reply,
+)
 
 from trace_core.errors import (
     ConfigError,
@@ -248,17 +256,9 @@ def test_server_that_trickles_is_cut_at_the_deadline(llm_server):
         openai(llm_server, timeout=0.3, max_retries=0).complete(USER)
 
 
-def _closed_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def test_connection_refused():
     sleeps = Sleeps()
-    prov = OpenAICompatProvider(f"http://user:pw@127.0.0.1:{_closed_port()}/v1?api-key=zz",
+    prov = OpenAICompatProvider(f"http://user:pw@127.0.0.1:{closed_port()}/v1?api-key=zz",
                                 "m", api_key=KEY, max_retries=1, sleep=sleeps)
     with pytest.raises(ProviderUnavailable, match="refused the connection") as ei:
         prov.complete(USER)
@@ -498,7 +498,7 @@ def test_cli_errors(repo, llm_server):
                     "no Anthropic API key", "ANTHROPIC_API_KEY")
     r.set_config("llm.provider", "openai")
     r.set_config("llm.max-retries", "0")
-    r.set_config("llm.base-url", f"http://127.0.0.1:{_closed_port()}/v1")
+    r.set_config("llm.base-url", f"http://127.0.0.1:{closed_port()}/v1")
     _one_line_error(invoke_cli("llm", "complete", "hi", cwd=_wd(r), env=env),
                     "refused the connection")
     r.set_config("llm.base-url", llm_server.url + "/v1")
