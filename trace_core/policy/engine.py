@@ -157,7 +157,8 @@ def _pin(repo, policy: Policy, view: View, d, prefixes, provider) -> Decision:
 def _pin_scan(repo: RepoState, view: View, kinds: list[str]) -> signals.PinScan:
     """The pin scan of the context at HEAD, kept between commits (in `store.derived`, one per
     set of kinds) and extended by the entries appended since: a commit costs the messages it
-    added, not the whole context."""
+    added, not the whole context. Built anew (a new process), the messages before the ones the
+    commit appended are scanned only for what later ones are compared with."""
     from .. import chunked
     from ..errors import ObjectError
     cache = repo.store.derived.setdefault("policy_pin_scans", {})
@@ -174,8 +175,13 @@ def _pin_scan(repo: RepoState, view: View, kinds: list[str]) -> signals.PinScan:
             new = None
         if new is not None and old_scan.count == old_snap.count:
             scan, start = old_scan, old_snap.count
-    if scan is None:
+    if scan is None:     # (a new process): what came before the commit only to compare with
         scan = signals.PinScan(kinds)
+        start = len(view.msgs)
+        while start > 0 and view.ids[start - 1] in view.fresh:
+            start -= 1
+        for i in range(start):
+            scan.feed(i, view.msgs[i], history=True)
     for i in range(start, len(view.msgs)):
         scan.feed(i, view.msgs[i])
     if len(cache) > 64:

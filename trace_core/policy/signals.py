@@ -86,7 +86,10 @@ class PinScan:
         self.repeated: dict[int, tuple[int, str]] = {}   # first mention -> (by, why)
         self.said: set[str] = set()
 
-    def feed(self, i: int, m: dict) -> None:
+    def feed(self, i: int, m: dict, history: bool = False) -> None:
+        """Scan message `i`. With `history` (a message before the ones whose own reasons are
+        asked for) only what later messages are compared with is recorded: what was said and
+        the identifiers first mentioned."""
         kinds = self.kinds
         self.count = i + 1
         role = m.get("role")
@@ -98,6 +101,12 @@ class PinScan:
         if key in self.said:    # said before word for word: not a new reason
             return
         self.said.add(key)
+        if history:
+            text = user_text(m)
+            if text is not None and ("paths" in kinds or "identifiers" in kinds):
+                for name in identifiers(text):
+                    self.firsts.setdefault(name, i)
+            return
         if "corrections" in kinds:
             hit = CORRECTION.search(full)
             if hit:
