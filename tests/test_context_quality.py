@@ -361,8 +361,11 @@ def test_managed_arms_run_through_the_policy_engine(small_run):
             assert t["commits"]["compress"] > 0, name
             assert ("pin" in t["commits"]) == (name == "mask+extractive+pin"), name
     assert all(t["commits"] == {"append": t["messages"]} for t in arms["unmanaged"]["per_task"])
-    # a policy that fails is a warning, never an error: the count is in the record
-    assert all(t["policy_failures"] == 0 for t in arms["unmanaged"]["per_task"])
+    # a policy that fails is a warning, never an error: the count is in the record (the mask
+    # arm cannot reach its target at this budget, so its policy is held after failing)
+    assert sum(t["policy_failures"] for t in arms["mask"]["per_task"]) > 0
+    assert all(isinstance(t["policy_failures"], int) for a in arms.values()
+               for t in a["per_task"])
 
 
 def test_the_full_policy_set_keeps_the_most_per_token(small_run):

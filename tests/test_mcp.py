@@ -17,7 +17,7 @@ import pytest
 
 pytest.importorskip("mcp")
 
-from conftest import FakeProvider, assert_one_line_error, invoke  # noqa: E402
+from conftest import FakeProvider, assert_one_line_error, closed_port, invoke  # noqa: E402
 from mcp import Client, StdioServerParameters  # noqa: E402
 
 from trace_core.integrations.mcp_server import TOOLS, build_server  # noqa: E402
@@ -330,14 +330,8 @@ def test_trace_mcp_of_a_missing_repository_is_one_line(tmp_path):
     assert_one_line_error(p, "not in a trace repository")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_trace_mcp_over_streamable_http_on_localhost(rdir):
-    port = _free_port()
+    port = closed_port()
     proc = subprocess.Popen([sys.executable, "-m", "trace_cli", "-C", rdir, "--agent",
                              "worker", "--create", "mcp", "--http", "--port", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

@@ -480,17 +480,21 @@ def test_a_policy_that_cannot_be_evaluated_is_reported_after_each_commit(repo):
 
 def test_a_held_policy_is_not_retried_on_every_commit(repo, monkeypatch):
     repo.set_config("budget.max-tokens", "300")
-    _policy(repo, "squeeze", action="compress", keep_turns="1")
+    _policy(repo, "squeeze", action="compress", keep_turns="1", strategy="mask")
     enable_policies(repo)
     from trace_core.policy import actions
     calls = []
     real = actions._compress
     monkeypatch.setattr(actions, "_compress", lambda *a: (calls.append(1), real(*a))[1])
-    repo.user("x " * 600)                # one turn over the budget: nothing before it
-    repo.user("y")
-    repo.user("z")
-    # the first evaluation fires, its action fails, the policy is held: small growth waits
-    assert len(calls) <= 1, calls
+    repo.user("x " * 600)                # over the budget, but alone in the last turn
+    assert calls == []
+    repo.user("y")                       # fires; mask finds no tool output: fails, held
+    assert len(calls) == 1 and any("did not run" in w for w in repo.warnings)
+    repo.user("z")                       # grew by less than 5% of the budget: still held
+    repo.user("w")
+    assert len(calls) == 1, calls
+    [d] = run_policies(repo)             # `trace policy run` ignores holds
+    assert d.fires and d.error and len(calls) == 2
 
 
 def test_pins_follow_the_turn_a_tangent_moved(repo):

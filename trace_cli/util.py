@@ -125,9 +125,8 @@ def open_repo(ctx):
     repo.on_warning = warn  # the library's warnings (repo.warn) go to stderr as they happen
     if "TRACE_HOOK" not in os.environ:  # (a hook program's own trace commands run none)
         repo.enable_hook_programs(os.environ)   # hooks.post-* settings (docs/inspect.md)
-    if any(k[:7].lower() == "policy." for _n, cfg in repo.config.layers for k, _v in cfg.items()):
-        # policy.* settings (docs/policy.md): evaluated after each commit (checked here without
-        # importing trace_core.policy, which a command without policies never loads)
+    if repo.config.declares("policy."):   # (docs/policy.md: evaluated after each commit;
+        # checked before importing trace_core.policy, which a command without policies never loads)
         from .llm_support import make_provider
         runner = repo.enable_policies(lambda: make_provider(repo))
         if runner is not None:

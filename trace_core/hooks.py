@@ -238,8 +238,7 @@ def enable_hook_programs(repo: Any, env: Mapping[str, str] | None = None
     nothing is registered (None): a command then builds no events and its moves cost one
     attribute read each, as without hooks."""
     import os
-    if not any(k.startswith("hooks.post-") for _name, cfg in repo.config.layers
-               for k, _v in cfg.items()):
+    if not repo.config.declares("hooks.post-"):
         return None
     for event, cb in repo.hooks._callbacks:
         if isinstance(cb, HookPrograms) and event == "*":   # enabled already: new environment

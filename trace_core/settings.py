@@ -155,6 +155,14 @@ class ConfigView:
         hits = self._set.get(kid)
         return self.layers[hits[-1]][1] if hits else None
 
+    def declares(self, prefix: str) -> bool:
+        """Whether any layer holds a key starting with `prefix` (e.g. "hooks.post-",
+        "policy."; the section compared in lower case): a cheap test of whether a feature is
+        configured at all, read before anything that feature needs is imported."""
+        prefix = prefix.lower()
+        return any(k.lower().startswith(prefix) for _name, cfg in self.layers
+                   for k, _v in cfg.items())
+
     def trusted_value(self, key: str) -> bool:
         """Whether the value of `key` in effect comes from a source that may set trusted keys:
         the user's configuration, an override, or a repository the user trusts (True for an

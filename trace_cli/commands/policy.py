@@ -88,7 +88,7 @@ def undo(obj, as_json: bool = False, rev: str | None = None) -> None:
 def _set_enabled(obj, name: str, value: bool) -> None:
     from trace_core.policy.spec import find
     with open_repo(obj) as repo:
-        find(repo.config, name)
+        find(repo.list_policies(), name)
         repo.set_config(f"policy.{name}.enabled", "true" if value else "false")
         now = repo.list_policies()
     if any(p.name == name and p.enabled != value for p in now):

@@ -179,7 +179,8 @@ class _Run:
                                  "summary, in order, or change the granularity or the plan")
             texts = list(o.summaries)
         # several units may each be skipped; one range summary keeps the size error
-        may_skip = o.granularity != "range" and not o.allow_growth
+        # (a manual summary the caller wrote is never thrown away: it must fit, as before)
+        may_skip = o.granularity != "range" and not o.allow_growth and o.strategy != "manual"
         out: list[dict[str, Any]] = []
         unshrinkable: list[int] = []
         for k, unit in enumerate(lay.units):

@@ -62,7 +62,7 @@ class Facts:
         `summary`, every distinct non-empty text it matched in them."""
         out: dict[str, None] = {}
         for s in self.strings:
-            if s not in summary and any(s in t for t in texts):
+            if s not in summary and _found(s, texts):
                 out.setdefault(s, None)
         for p in self.patterns:
             if not p.search(summary):
@@ -73,7 +73,7 @@ class Facts:
     def unmatched(self, summary: str, texts: Sequence[str]) -> list[str]:
         """The patterns (as given) that match some of `texts` but not `summary`."""
         return [p.pattern for p in self.patterns
-                if not p.search(summary) and any(p.search(t) for t in texts)]
+                if not p.search(summary) and _found(p, texts)]
 
     def items(self) -> list[tuple]:
         return [("string", s, s) for s in self.strings] + \

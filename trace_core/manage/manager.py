@@ -20,7 +20,7 @@ from ..context import entries_at
 from ..errors import InputError, OperationError, TraceError
 from ..history import append, append_many
 from ..policy.actions import rewrite
-from ..policy.state import View
+from ..policy.state import View, first_parent
 from ..state import RepoState
 from .health import Health, measure
 from .plan import OPS, ManagePlan, Operation, header_head, llm_plan, parse, propose
@@ -112,10 +112,11 @@ def manage(repo: RepoState, agent: str | None = None, *, mode: str = "heuristic"
                             result.plan.text()}], meta=labels)
     result.recorded.append(rec.hex)
     if approved or auto:
-        kinds, max_ops = _limits(view) if auto and not approved else (set(OPS), len(OPS) * 999)
+        limits: dict = {}
+        if auto and not approved:          # an approved plan runs whole
+            limits["allowed"], limits["max_ops"] = _limits(view)
         result.executed = execute(view, result.plan, plan_commit=rec.hex, manager=manager,
-                                  allowed=kinds, max_ops=max_ops, strategy=strategy,
-                                  provider=provider, author=author)
+                                  strategy=strategy, provider=provider, author=author, **limits)
         lines = [f"{e['line']}: " + (f"done ({', '.join(c[:12] for c in e['commits'])})"
                                      if not e["error"] else f"not done: {e['error']}")
                  for e in result.executed]
@@ -161,6 +162,7 @@ def execute(view: RepoState, plan: ManagePlan, *, plan_commit: str | None = None
     who = author or f"manager:{manager}"
     out: list[dict] = []
     units: list[tuple[int, int, int, Operation]] = []   # (rank, -position, line, op) to run
+    taken = 0
     for n, op in enumerate(plan.ops):
         rec: dict = {"op": op.op, "line": op.line().split("#")[0].strip(), "commits": [],
                      "error": None}
@@ -168,10 +170,10 @@ def execute(view: RepoState, plan: ManagePlan, *, plan_commit: str | None = None
         if allowed is not None and op.op not in allowed:
             rec["error"] = "not allowed by manage.auto (approve the plan to run it)"
             continue
-        if sum(1 for r in out[:-1] if r.get("n") is not None) >= max_ops:
+        if taken >= max_ops:
             rec["error"] = "over manage.max-ops"
             continue
-        rec["n"] = n
+        taken += 1
         parts = [Operation("drop", [i], why=op.why) for i in op.indices] \
             if op.op == "drop" else [op]
         for part in parts:
@@ -190,8 +192,6 @@ def execute(view: RepoState, plan: ManagePlan, *, plan_commit: str | None = None
                 rec["commits"] += _run(view, part, planned, meta, who, strategy, provider)
             except (OperationError, InputError) as exc:
                 rec["error"] = f"{rec['error']}; {exc}" if rec["error"] else str(exc)
-    for rec in out:
-        rec.pop("n", None)
     return out
 
 
@@ -257,11 +257,10 @@ def _moved(view: RepoState, seen: str | None, made: set[str]) -> bool:
     """Whether the agent committed since the head `seen`: HEAD's first-parent line down to
     `seen` holds a commit the manager's operations (`made`) did not make."""
     head = view.head_commit()
-    c = view.get_commit(head) if head is not None else None
-    for _ in range(len(made) + 1):
-        if c is None or c.hex == seen:
+    for c in first_parent(view, view.get_commit(head) if head is not None else None,
+                          len(made) + 1):
+        if c.hex == seen:
             return False
         if c.hex not in made:
             return True
-        c = view.get_commit(c.parents[0]) if c.parents else None
-    return True
+    return head is not None

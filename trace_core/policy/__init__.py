@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from .engine import Decision, ProviderArg, decisions
 from .runner import PolicyRunner, run, suspended
-from .spec import ACTIONS, Policy, declared, load
+from .spec import ACTIONS, Policy, load
 
 if TYPE_CHECKING:
     from ..state import RepoState
@@ -66,7 +66,7 @@ def enable_policies(repo: RepoState, provider: ProviderArg = None) -> PolicyRunn
     (nothing is registered: commits then cost what they cost without policies). A second call
     replaces the provider."""
     root: Any = getattr(repo, "_root", repo)
-    if not declared(root.config):
+    if not root.config.declares("policy."):
         return None
     for _event, cb in root.hooks._callbacks:
         if isinstance(cb, PolicyRunner):

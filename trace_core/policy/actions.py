@@ -16,7 +16,7 @@ from ..plumbing.commit import Change, commit_change, total_after
 from ..plumbing.refs import create_ref, delete_ref, set_ref, set_symbolic_ref
 from ..state import RepoState
 from .engine import Decision, ProviderArg, compress_span, hex_id, provider_of, valid_branch
-from .state import TANGENT_WALK, View
+from .state import TANGENT_WALK, View, first_parent
 
 HEADS = "refs/heads/"
 #: a summary keeps at least this fraction of what it replaces; when that does not reach the
@@ -211,18 +211,14 @@ def _carried(repo: RepoState, tangent: View, base: RepoState, mode: str,
     if mode != "rebase":
         return [Entry(bytes.fromhex(tangent.ids[-1]), 0)] if turn and tangent.ids else []
     appended: list[list[bytes]] = []
-    c: Commit | None = tangent.commit
     marker = None
-    for _ in range(TANGENT_WALK):
-        if c is None:
-            break
+    for c in first_parent(repo, tangent.commit, TANGENT_WALK):
         pol = c.meta.get("policy")
         if c.op == "policy" and isinstance(pol, dict) and pol.get("action") == "branch":
             marker = c
             break
         if c.op == "append":
             appended.append(list(c.blobs))
-        c = repo.get_commit(c.parents[0]) if c.parents else None
     if marker is None:
         raise OperationError("the tangent's first commit was not found; nothing was carried")
     first = repo.get_commit(marker.parents[0]) if marker.parents else None
@@ -248,13 +244,9 @@ def find_policy_commit(repo: RepoState, rev: str | None) -> Commit:
             raise OperationError(f"{rev} was not made by a policy")
         return named
     head = repo.head_commit()
-    c: Commit | None = repo.get_commit(head) if head is not None else None
-    for _ in range(UNDO_WALK):
-        if c is None:
-            break
+    for c in first_parent(repo, repo.get_commit(head) if head is not None else None, UNDO_WALK):
         if isinstance(c.meta.get("policy"), dict):
             return c
-        c = repo.get_commit(c.parents[0]) if c.parents else None
     raise OperationError(f"no commit made by a policy in the last {UNDO_WALK} commits of HEAD")
 
 
@@ -292,11 +284,10 @@ def undo(repo: RepoState, rev: str | None = None) -> dict:
     if action in ("compress", "pin", "mask", "drop"):
         if head == c.id and c.parents:
             first = c       # the action's earlier commits (a compression chain) go too
-            while first.parents:
-                parent = repo.get_commit(first.parents[0])
-                if not _same_decision(parent.meta.get("policy"), pol):
+            for older in first_parent(repo, c, UNDO_WALK):
+                if not _same_decision(older.meta.get("policy"), pol):
                     break
-                first = parent
+                first = older
             if not first.parents:
                 raise OperationError("the policy's commits start the branch: nothing to reset to")
             back = first.parents[0].hex()

@@ -10,8 +10,8 @@ from typing import Any
 from ..errors import ConfigError, TraceError
 from ..state import RepoState
 from . import signals
-from .spec import Policy, load
-from .state import View
+from .spec import Policy, find, load
+from .state import View, first_parent
 
 #: a user turn shorter than this many content words never counts as coming back to the task
 _RETURN_MIN_WORDS = 3
@@ -231,14 +231,10 @@ def _branch(repo, policy: Policy, view: View, d, prefixes, provider) -> Decision
 def _turn_commit(repo: RepoState, view: View) -> Any:
     """The append commit that added the newest message (HEAD, or under the policy commits
     made after it), if it appended only that message; else None."""
-    c = view.commit
-    for _ in range(16):
-        if c is None:
-            return None
+    for c in first_parent(repo, view.commit, 16):
         if not isinstance(c.meta.get("policy"), dict):
             blob = bytes.fromhex(view.ids[-1])
             return c if c.op == "append" and list(c.blobs) == [blob] and c.parents else None
-        c = repo.get_commit(c.parents[0]) if c.parents else None
     return None
 
 
@@ -357,10 +353,7 @@ def decisions(repo: RepoState, *, trigger: str = "manual", only: str | None = No
     declared = load(repo.config)
     policies = list(declared)
     if only is not None:
-        policies = [p for p in policies if p.name == only]
-        if not policies:
-            raise ConfigError(f"no policy named {only!r} (declare it with `trace config "
-                              f"policy.{only}.action compress|pin|branch|return`)")
+        policies = [find(declared, only)]
     if trigger == "commit":
         policies = [p for p in policies if p.on == "commit"]
     policies.sort(key=lambda p: ORDER.get(p.action or "", len(ORDER)))

@@ -51,11 +51,6 @@ class Policy(NamedTuple):
         return kinds
 
 
-def declared(config: Any) -> bool:
-    """Whether any settings layer holds a `policy.*` key (read without the schema: cheap)."""
-    return any(k[:7].lower() == "policy." for _n, cfg in config.layers for k, _v in cfg.items())
-
-
 def check_name(name: str) -> str:
     if not isinstance(name, str) or not _NAME.match(name):
         shown = str(name)[:40]
@@ -82,8 +77,9 @@ def load(config: Any) -> list[Policy]:
     return out
 
 
-def find(config: Any, name: str) -> Policy:
-    for p in load(config):
+def find(policies: list[Policy], name: str) -> Policy:
+    """The policy `name` among `policies` (ConfigError naming it when none is)."""
+    for p in policies:
         if p.name == name:
             return p
     raise ConfigError(f"no policy named {name!r} (declare it with `trace config "

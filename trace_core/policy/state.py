@@ -4,6 +4,7 @@ is on (docs/policy.md)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from ..context import _read
@@ -33,8 +34,7 @@ class View:
         else:
             self.msgs, self.ids, self.flags = _read(repo, repo.get_snapshot(self.commit.snapshot))
         self.total = self.commit.total_tokens if self.commit is not None else 0
-        self.max_tokens = budget(repo, self.branch).max_tokens if self.branch else \
-            repo.config.budget_for(None)[0]
+        self.max_tokens = budget(repo, self.branch).max_tokens
         self._tangent: Any = False
         #: "commit" (evaluated after a commit) or "manual"; the blob ids (hex) the triggering
         #: commit appended
@@ -57,16 +57,21 @@ class View:
             short = self.short_branch() or ""
             if not any(short.startswith(p + "/") for p in prefixes):
                 return None
-            c = self.commit
-            for _ in range(TANGENT_WALK):
-                if c is None:
-                    break
-                pol = c.meta.get("policy") if isinstance(c.meta, dict) else None
+            for c in first_parent(self.repo, self.commit, TANGENT_WALK):
+                pol = c.meta.get("policy")
                 if c.op == "policy" and isinstance(pol, dict):
                     if pol.get("action") == "branch":
                         self._tangent = c
                     break          # a return (or a branch) ends the search either way
-                if not c.parents:
-                    break
-                c = self.repo.get_commit(c.parents[0])
         return self._tangent
+
+
+def first_parent(repo: RepoState, commit: Commit | None, limit: int) -> Iterator[Commit]:
+    """`commit` and its first-parent ancestors, newest first, at most `limit` of them (the
+    bounded walks of the policies and the context manager)."""
+    c = commit
+    for _ in range(limit):
+        if c is None:
+            return
+        yield c
+        c = repo.get_commit(c.parents[0]) if c.parents else None
