@@ -16,6 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+pytest_plugins = ["s3server"]   # a SeaweedFS S3 server: the s3server, s3_options, s3_env fixtures
+
 # Child processes (the CLI run as users run it) cache byte code, as an installed trace does
 # (pip compiles it); with PYTHONDONTWRITEBYTECODE set, as on this project's machines, every child
 # compiled every module it imports again (a sixth of the suite's CPU time).

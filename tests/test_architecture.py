@@ -22,7 +22,7 @@ LAYERS = {
     # 2 storage, refs, index, and the leaf services they and everything above use
     "trace_core.storage": 2, "trace_core.refs": 2, "trace_core.index": 2,
     "trace_core.config": 2, "trace_core.settings": 2, "trace_core.tokens": 2,
-    "trace_core.llm": 2,
+    "trace_core.llm": 2, "trace_core.transport": 2,
     "trace_core.materialize": 2,
     # 3 repository state
     "trace_core.state": 3, "trace_core.hooks": 3,
@@ -35,7 +35,7 @@ LAYERS = {
     "trace_core.commitinfo": 5, "trace_core.notes": 5,
     "trace_core.compress": 5, "trace_core.reorder": 5, "trace_core.render": 5,
     "trace_core.agents": 5, "trace_core.inspect": 5, "trace_core.web": 5,
-    "trace_core.policy": 5, "trace_core.manage": 5,
+    "trace_core.policy": 5, "trace_core.manage": 5, "trace_core.remote": 5,
     # 6 facade
     "trace_core.repository": 6, "trace_core": 6,
     # 7 integrations, then the command line

@@ -39,6 +39,7 @@ GROUPS = (
                               "revert", "resolve")),
     ("Context management", ("compress", "reorder", "policy", "manage", "llm")),
     ("Sub-agents", ("spawn", "collapse", "abandon", "agents", "expand")),
+    ("Sharing", ("clone", "remote", "fetch", "push", "pull")),
     ("Inspection", ("graph", "blame", "audit", "web")),
     ("Integrations", ("mcp", "import", "export", "export-otel", "record-usage")),
     ("Maintenance", ("fsck", "gc", "repack", "prune", "reindex", "verify-pack",

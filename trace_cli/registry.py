@@ -67,6 +67,11 @@ COMMANDS = {
     "export-otel": (_C + "inspect_otel", "export_otel"),
     "web": (_C + "web", "web"),
     "mcp": (_C + "mcp", "mcp"),
+    "remote": (_C + "remote", "remote"),
+    "clone": (_C + "remote", "clone"),
+    "fetch": (_C + "remote", "fetch"),
+    "push": (_C + "remote", "push"),
+    "pull": (_C + "remote", "pull"),
 }
 
 # command name -> the first sentence of its help (what `trace --help` lists), so the top-level
@@ -157,6 +162,17 @@ SUMMARY = {
     "export-otel": ("Export the history as OpenTelemetry spans (GenAI semantic conventions), one "
                     "trace per agent tree."),
     "web": "Serve a read-only viewer of this repository on 127.0.0.1 until Ctrl-C.",
+    "remote": "List remotes, or add or remove one.",
+    "clone": "Clone the remote at URL into DIRECTORY (default: the URL's last part).",
+    "fetch": ("Download what REMOTE (default origin) has that this repository lacks, and move "
+              "the remote-tracking refs (refs/remotes/REMOTE/BRANCH, in every agent "
+              "namespace)."),
+    "push": ("Send what REMOTE (default origin) lacks, then update its refs: one conditional "
+             "write, so a concurrent push is never overwritten (yours is then judged again)."),
+    "pull": ("Fetch from REMOTE (default origin), then merge its BRANCH (default: the current "
+             "branch's name) into the current branch, or rebase onto it (--rebase): a "
+             "fast-forward when possible; conflicts stop as `trace merge` does (trace resolve, "
+             "then --continue)."),
     "mcp": ("Serve this repository to an MCP host (Claude Code, Cursor, the Agents SDK) as "
             "tools."),
     "llm": ("The LLM provider used by semantic merges and `compress --strategy llm` (see "

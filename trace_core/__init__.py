@@ -36,6 +36,10 @@ if TYPE_CHECKING:   # the lazy exports below, typed for mypy and IDEs
         RefConflict,
         RefError,
         RefNotFound,
+        RemoteConflict,
+        RemoteCorrupt,
+        RemoteError,
+        RemoteNotFound,
         RepackBusy,
         RepositoryError,
         RevisionError,
@@ -96,6 +100,10 @@ _EXPORTS = {
     "SymrefLoop": "trace_core.errors",
     "CorruptRef": "trace_core.errors",
     "UnsafePath": "trace_core.errors",
+    "RemoteError": "trace_core.errors",
+    "RemoteNotFound": "trace_core.errors",
+    "RemoteCorrupt": "trace_core.errors",
+    "RemoteConflict": "trace_core.errors",
     "TiktokenCounter": "trace_core.tokens",
     "CharCounter": "trace_core.tokens",
 }
@@ -106,10 +114,11 @@ __all__ = ["AmbiguousObjectId", "Blob", "BranchMoved", "BudgetExceeded", "CharCo
            "InvalidRefName", "LockError", "MalformedObject", "MergeConflict", "MergeInProgress",
            "MissingObject", "Node", "ObjectError", "ObjectTooLarge", "OperationError",
            "PackError", "ProviderError", "ProviderHTTPError", "ProviderResponseError",
-           "ProviderUnavailable", "RefConflict", "RefError", "RefNotFound", "RepackBusy",
-           "RepoState", "Repository", "RepositoryError", "RevisionError", "Snapshot",
-           "StateError", "SymrefLoop", "TiktokenCounter", "TraceError", "UnreadableObject",
-           "UnsafePath", "UnsupportedFormat"]
+           "ProviderUnavailable", "RefConflict", "RefError", "RefNotFound", "RemoteConflict",
+           "RemoteCorrupt", "RemoteError", "RemoteNotFound", "RepackBusy", "RepoState",
+           "Repository", "RepositoryError", "RevisionError", "Snapshot", "StateError",
+           "SymrefLoop", "TiktokenCounter", "TraceError", "UnreadableObject", "UnsafePath",
+           "UnsupportedFormat"]
 
 
 def __getattr__(name: str) -> Any:

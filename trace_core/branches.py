@@ -52,15 +52,22 @@ def branch_create(repo: RepoState, name: str, start: str = "HEAD", force: bool =
     return full
 
 
-def branches(repo: RepoState) -> list[dict]:
-    """Every branch: name, id, current (bool), summary of its tip."""
+def branches(repo: RepoState, remotes: bool = False, local: bool = True) -> list[dict]:
+    """Every branch: name, id, current (bool), summary of its tip; with `remotes`, the
+    remote-tracking branches too (named `origin/main`, with `remote: true`; docs/remotes.md),
+    and only them when `local` is False."""
     cur = repo.head_branch()
     out = []
-    for name, raw in repo.refs.list(HEADS):
-        if raw.startswith("ref:"):
-            continue
-        out.append({"name": name[len(HEADS):], "ref": name, "id": raw,
-                    "current": name == cur, "summary": _summary(repo, raw)})
+    prefixes = ([HEADS] if local else []) + (["refs/remotes/"] if remotes else [])
+    for prefix in prefixes:
+        for name, raw in repo.refs.list(prefix):
+            if raw.startswith("ref:"):
+                continue
+            row = {"name": name[len(prefix):], "ref": name, "id": raw,
+                   "current": name == cur, "summary": _summary(repo, raw)}
+            if remotes:
+                row["remote"] = prefix != HEADS
+            out.append(row)
     return out
 
 

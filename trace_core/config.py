@@ -597,6 +597,20 @@ KNOWN_KEYS: dict[str, KeySpec] = {
                                   "replay it onto the branch it left (rebase)"),
     "policy.<name>.llm": KeySpec("bool", False, "the policy may call the model (llm strategy "
                                  "or classifier); a trusted setting", source=TRUSTED),
+    # remotes (trace_core.remote, docs/remotes.md): where a repository's history is sent, so
+    # trusted; the object store's endpoint and credentials are the user's alone
+    "remote.<name>.url": KeySpec("str", None, "URL of the remote: a directory, file:// or "
+                                 "s3://bucket/prefix; a trusted setting", source=TRUSTED),
+    "s3.endpoint": KeySpec("url", None, "S3 endpoint URL (default: AWS_ENDPOINT_URL, else "
+                           "AWS)", source=USER_ONLY),
+    "s3.region": KeySpec("str", None, "S3 region (default: AWS_REGION)", source=USER_ONLY),
+    "s3.allow-http": KeySpec("bool", None, "allow a plain-http S3 endpoint (default: "
+                             "AWS_ALLOW_HTTP)", source=USER_ONLY),
+    "s3.access-key-id": KeySpec("str", None, "S3 access key id (default: AWS_ACCESS_KEY_ID)",
+                                source=USER_ONLY),
+    "s3.secret-access-key": KeySpec("str", None, "S3 secret key (default: "
+                                    "AWS_SECRET_ACCESS_KEY); keep your config file private",
+                                    source=USER_ONLY),
     "safe.directory": KeySpec("str", None,
                               "a repository the user trusts (the absolute path of its .trace "
                               "directory or of the directory holding it, or *); repeatable",
@@ -627,7 +641,8 @@ def schema_key(key: str) -> str | None:
 
 
 #: sections whose subsection is a name the schema stands in for (branch.<name>.max-tokens)
-_SUB_SECTIONS = {"branch": "name", "price": "model", "retention": "pattern", "policy": "name"}
+_SUB_SECTIONS = {"branch": "name", "price": "model", "retention": "pattern", "policy": "name",
+                 "remote": "name"}
 #: a retention pattern (docs/multiagent.md): fnmatch over agent paths, at most this long
 MAX_PATTERN = 256
 _PATTERN = r"[A-Za-z0-9._/*?!\[\]-]+\Z"

@@ -37,6 +37,10 @@
     │       ├── ProviderUnavailable    unreachable, timed out, or failing after retries
     │       ├── ProviderHTTPError      an HTTP error status not worth retrying
     │       └── ProviderResponseError  an answer that is not a valid completion
+    ├── RemoteError                a remote that cannot be reached, read or written
+    │   ├── RemoteNotFound         no remote of that name, or nothing at the URL
+    │   ├── RemoteCorrupt          remote data that fails its checks (names the remote key)
+    │   └── RemoteConflict         a conditional write lost: the remote object changed
     └── InputError                 user input that cannot be parsed (JSON, UTF-8, ranges)
 """
 
@@ -207,3 +211,19 @@ class MergeInProgress(OperationError):
 
 class StateError(OperationError):
     """MERGE_STATE exists but cannot be read (the message says how to get out)."""
+
+
+class RemoteError(TraceError):
+    """A remote (docs/remotes.md) that cannot be reached, read or written."""
+
+
+class RemoteNotFound(RemoteError):
+    """No remote of that name is configured, or no Trace remote is stored at the URL."""
+
+
+class RemoteCorrupt(RemoteError):
+    """Data read from a remote failed its checks (a checksum, a hash, the layout)."""
+
+
+class RemoteConflict(RemoteError):
+    """A conditional write lost: the object changed (or appeared) since it was read."""

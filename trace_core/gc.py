@@ -623,13 +623,21 @@ STALE_TEMP_S = 3600
 
 
 def _drop_stale_temp_packs(pack_dir: str, now: float) -> None:
-    """Unfinished packs a killed writer or sealer left (`tmp-<pid>-<random>.pack`, §8), once
-    they are an hour old; we hold repack.lock, and a live writer renames its file in seconds."""
+    """Unfinished packs a killed writer or sealer left (`tmp-<pid>-<random>.pack`, §8), and the
+    staging directories of a killed push or fetch (`tmp-<pid>-<random>.d`, §18), once they are
+    an hour old; we hold repack.lock, and a live writer renames its file in seconds."""
+    import shutil
+    import stat
     for f in os.listdir(pack_dir):
-        if f.startswith("tmp-") and f.endswith(".pack"):
+        if f.startswith("tmp-") and f.endswith((".pack", ".d")):
             path = os.path.join(pack_dir, f)
             with contextlib.suppress(FileNotFoundError):
-                if os.lstat(path).st_mtime < now - STALE_TEMP_S:
+                st = os.lstat(path)
+                if st.st_mtime >= now - STALE_TEMP_S:
+                    continue
+                if stat.S_ISDIR(st.st_mode):
+                    shutil.rmtree(path, ignore_errors=True)   # (rmtree never follows links)
+                else:
                     os.unlink(path)
 
 

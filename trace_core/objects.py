@@ -295,14 +295,21 @@ _COMMIT_KEYS = ("author", "blobs", "encoding", "message", "meta", "op", "parents
 
 
 def parse_object(data: bytes, max_len: int = MAX_OBJECT_SIZE, strict: bool = True) -> TraceObject:
-    """Decode canonical bytes into an object; raise MalformedObject for anything else."""
-    value = canonical.decode(data, max_len, strict)
+    """Decode canonical bytes into an object; raise MalformedObject for anything else.
+
+    (A node or snapshot holds no map and no float once `_build` accepts it, so its canonical
+    form is its plain re-encoding: the strict check is that comparison, without
+    canonical.normalize's copy of every entry.)"""
+    shallow = strict and data[1:6] in (b"\xa4node", b"\xa4snap")
+    value = canonical.decode(data, max_len, strict and not shallow)
     try:
         obj = _build(value)
     except InputError as exc:
         raise MalformedObject(str(exc)) from None
     except (TypeError, ValueError, IndexError, KeyError) as exc:
         raise MalformedObject(f"bad object structure: {type(exc).__name__}") from None
+    if shallow and canonical.encode(value) != data:
+        raise MalformedObject("not in canonical msgpack form")
     object.__setattr__(obj, "_bytes", bytes(data))
     return obj
 

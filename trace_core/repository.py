@@ -37,6 +37,7 @@ if TYPE_CHECKING:   # what the type checker sees: the modules themselves
     from . import manage as _manage
     from . import notes as _notes
     from . import policy as _policy
+    from . import remote as _remote
     from . import reorder as _reorder
     from . import retention as _retention
     from . import status as _status
@@ -107,6 +108,7 @@ if not TYPE_CHECKING:
     _budgets = _LazyModule("trace_core.plumbing.budgets")
     _commit = _LazyModule("trace_core.plumbing.commit")
     _revparse = _LazyModule("trace_core.plumbing.revparse")
+    _remote = _LazyModule("trace_core.remote")
 
 
 class Repository(RepoState):
@@ -210,3 +212,20 @@ class Repository(RepoState):
     # -- inspection: the web viewer (docs/web.md) ---------------------------------------------
     serve = _web_server.serve
     export_html = _web_export.export_html
+
+    # -- remotes (docs/remotes.md) ------------------------------------------------------------
+    remotes = _remote.remotes
+    remote_add = _remote.remote_add
+    remote_remove = _remote.remote_remove
+    push = _remote.push
+    fetch = _remote.fetch
+    pull = _remote.pull
+    remote_gc = _remote.remote_gc
+
+    @classmethod
+    def clone(cls, url: str, path: str = ".", **kwargs: Any) -> Repository:
+        """Clone the remote at `url` into a new repository at `path` (trace_core.remote.clone:
+        `name` of the remote, default origin; `s3` settings; `progress`; the rest as for
+        `init`)."""
+        from .remote import clone
+        return clone(cls, url, path, **kwargs)

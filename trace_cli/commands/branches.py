@@ -18,10 +18,14 @@ from .commit import strict_context, strict_option
          flag("-m", "--move", dest="move",
               help="Rename OLD to NEW (or the current branch to NAME)."),
          flag("-f", "--force", help="Reset an existing branch / overwrite on rename."),
+         flag("-r", "--remotes", dest="remotes",
+              help="List the remote-tracking branches (origin/main)."),
+         flag("-a", "--all", dest="all_branches",
+              help="List local and remote-tracking branches."),
          JSON,
          argument("names", nargs=-1), fast=True)
-def branch(obj, delete=False, force_delete=False, move=False, force=False, as_json=False,
-           names=()) -> None:
+def branch(obj, delete=False, force_delete=False, move=False, force=False, remotes=False,
+           all_branches=False, as_json=False, names=()) -> None:
     """List branches, or create NAME at START (default HEAD), delete or rename them.
 
     \b
@@ -29,6 +33,7 @@ def branch(obj, delete=False, force_delete=False, move=False, force=False, as_js
     trace branch explore HEAD~3    create 'explore' at HEAD~3
     trace branch -d explore        delete (refused if not merged into HEAD; -D forces)
     trace branch -m old new        rename, reflog included
+    trace branch -r                the remote-tracking branches (-a: with the local ones)
     """
     with open_repo(obj) as repo:
         if delete or force_delete:
@@ -56,13 +61,17 @@ def branch(obj, delete=False, force_delete=False, move=False, force=False, as_js
             tip = repo.refs.read(full)
             echo(f"Created branch {names[0]} at {tip[:12]}")
             return
-        rows = repo.branches()
+        if (remotes or all_branches) and (names or delete or force_delete or move):
+            fail("-r and -a only list branches", 2)
+        rows = repo.branches(remotes=remotes or all_branches, local=not remotes)
     if as_json:
         emit_json(rows)
         return
     for b in rows:
         mark = "*" if b["current"] else " "
-        name = style(b["name"], "green") if b["current"] else b["name"]
+        name = style(b["name"], "green") if b["current"] else \
+            (style(("remotes/" if all_branches else "") + b["name"], "red") if b.get("remote")
+             else b["name"])
         echo(f"{mark} {name} {b['id'][:12]} {b['summary']}")
 
 

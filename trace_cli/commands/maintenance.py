@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..declare import JSON, argument, command, flag, option
-from ..util import CommandExit, echo, emit_json, end_progress, open_repo, progress
+from ..util import CommandExit, echo, emit_json, end_progress, fail, open_repo, progress
 
 
 @command("fsck",
@@ -49,13 +49,25 @@ def repack(obj, dictionary=True) -> None:
               help="List the sub-agents the retention policies would prune; change nothing."),
          flag("--no-retention", dest="no_retention",
               help="Do not apply the retention policies (prune no sub-agent)."),
+         option("--remote", metavar="REMOTE",
+                help="Collect garbage on REMOTE instead (a name or URL): merge its packs "
+                     "older than the grace period, drop what its refs no longer reach and "
+                     "packs a killed push left (docs/remotes.md)."),
+         option("--expire", metavar="WHEN",
+                help="--remote: the grace period (default 1.day); younger packs are never "
+                     "touched."),
          JSON, fast=True)
 def gc(obj, prune_expire=None, aggressive=False, dry_run=False, no_retention=False,
-       as_json=False) -> None:
+       remote=None, expire=None, as_json=False) -> None:
     """Apply retention policies, repack reachable objects into one pack, prune old garbage."""
     from trace_core.config import parse_duration
     from trace_core.gc import gc as run_gc
 
+    if remote is not None:
+        _remote_gc(obj, remote, expire, dry_run, as_json)
+        return
+    if expire is not None:
+        fail("--expire is used with --remote (the local grace period is --prune)", 2)
     if dry_run:
         from trace_core.retention import apply_retention
         with open_repo(obj) as repo:
@@ -79,6 +91,24 @@ def gc(obj, prune_expire=None, aggressive=False, dry_run=False, no_retention=Fal
     else:
         for k, v in data.items():
             echo(f"{k}: {v}")
+
+
+def _remote_gc(obj, remote: str, expire, dry_run: bool, as_json: bool) -> None:
+    from trace_core.config import parse_duration
+
+    from .remote import s3_from_env
+    with open_repo(obj) as repo:
+        kw = {"expire_s": parse_duration(expire)} if expire is not None else {}
+        report = repo.remote_gc(remote, dry_run=dry_run, s3=s3_from_env(), **kw)
+    if as_json:
+        emit_json(report.as_dict())
+        return
+    verb = "would merge" if dry_run else "merged"
+    echo(f"{report.url}: {report.packs_before} packs; {verb} {len(report.merged)} "
+         f"({report.kept_objects} objects kept, {report.dropped_objects} unreachable dropped)"
+         + (f" into pack-{report.written}" if report.written else ""))
+    if report.incomplete_removed:
+        echo(f"removed {len(report.incomplete_removed)} incomplete pack(s) a killed push left")
 
 
 @command("prune",

@@ -65,16 +65,29 @@ def trust(obj, action=None, as_json: bool = False, path=None) -> None:
         update_file(gpath, edit)
         echo(f"No longer trusted: {', '.join(gone)}")
         return
-    value = "*" if path == "*" else os.path.realpath(repo_dir(obj, path))
-    from trace_core.settings import is_trusted
+    trust_path(obj, "*" if path == "*" else repo_dir(obj, path))
+
+
+def trust_path(obj, path: str, quiet: bool = False) -> None:
+    """Trust the repository whose .trace directory is `path` (or `*`): a safe.directory value in
+    the user's global config file, unless one already covers it; says which (unless quiet)."""
+    from trace_core.config import update_file
+    from trace_core.settings import TRUST_KEY, is_trusted
+
+    from ..settings import global_config_path, load_global
+
+    gpath = global_config_path()
+    value = "*" if path == "*" else os.path.realpath(path)
     current = load_global()
     if (value == "*" and "*" in (v.strip() for v in current.get_all(TRUST_KEY))) or \
             (value != "*" and is_trusted(current, value)):   # (`*`, the folder, a symlink)
-        echo(f"Already trusted: {value}")
+        if not quiet:
+            echo(f"Already trusted: {value}")
         return
     os.makedirs(os.path.dirname(gpath), exist_ok=True)
     update_file(gpath, lambda c: c.add(TRUST_KEY, value))
-    echo(f"Trusted {value} (recorded in {gpath})")
+    if not quiet:
+        echo(f"Trusted {value} (recorded in {gpath})")
 
 
 def _spellings(obj, path: str) -> set:

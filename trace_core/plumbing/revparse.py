@@ -54,7 +54,8 @@ def _split(expr: str) -> tuple:
 def ref_candidates(name: str) -> list:
     if name in PSEUDO or name.startswith("refs/"):
         return [name]
-    return [f"refs/{name}", f"refs/tags/{name}", f"refs/heads/{name}"]
+    return [f"refs/{name}", f"refs/tags/{name}", f"refs/heads/{name}", f"refs/remotes/{name}",
+            f"refs/remotes/{name}/HEAD"]
 
 
 def resolve_ref_name(repo: RepoState, name: str) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable
 
 from ..errors import InputError, PackError, TraceError
 from ..ids import hash_bytes, is_hex_id
@@ -58,11 +59,19 @@ def verify_pack(repo: RepoState, name: str) -> list:
     pack and its index, the index's structure (fan-out, order, block numbers, type codes, block
     table), every block, every object's hash, and that the index lists each object in the block
     and with the type it really has, no more and no fewer."""
+    name = pack_name(name)
+    return verify_pack_at(repo.store.pack_dir, name, repo.store.opts.max_object_size)
+
+
+def verify_pack_at(directory: str, name: str, max_object_size: int,
+                   each: Callable[[bytes, bytes], None] | None = None) -> list:
+    """verify_pack of the pack `name` in `directory` (a repository's, or the staging directory
+    of a pack received from a remote); `each(id, bytes)` is called for every object that hashes
+    to its id (and may raise)."""
     from ..objects import TYPE_CODES, object_tag
     from ..storage.pack import Pack
-    name = pack_name(name)
     try:
-        pack = Pack(repo.store.pack_dir, name)
+        pack = Pack(directory, name)
     except FileNotFoundError:
         raise InputError(f"no pack {name}") from None
     except (PackError, OSError, ValueError) as exc:
@@ -81,7 +90,7 @@ def verify_pack(repo: RepoState, name: str) -> list:
         seen = 0
         for b in range(pack.nblocks):
             try:
-                recs = pack.read_block(b, repo.store.opts.max_object_size)
+                recs = pack.read_block(b, max_object_size)
             except (TraceError, OSError) as exc:
                 problems.append(str(exc))
                 continue
@@ -103,6 +112,8 @@ def verify_pack(repo: RepoState, name: str) -> list:
                 if pack.type_of(slots[0]) != code:
                     problems.append(f"pack index {name} records object {oid.hex()} as type "
                                     f"{pack.type_of(slots[0])}, it is type {code}")
+                elif each is not None:
+                    each(oid, raw)
         if seen != pack.count:
             problems.append(f"pack index {name} lists {pack.count} objects, its blocks hold {seen}")
     finally:

@@ -136,7 +136,7 @@ def shorten(name: str, exists: Callable[[str], bool] | None = None, strict: bool
     (`--abbrev-ref=loose`) only the rules tried before it. Forms read as given (a pseudo-ref
     name, refs/...) are always refused; the others are checked only when `exists(full name) ->
     bool` is given. With a branch and a tag both named x: strict gives heads/x and tags/x; loose
-    gives heads/x and x. Trace has no remotes: refs/remotes/o/m is remotes/o/m. Unlike git,
+    gives heads/x and x. A remote-tracking ref refs/remotes/o/m is o/m. Unlike git,
     refs/heads/refs/z is heads/refs/z: Trace reads a name starting with refs/ only as given.
     """
     if not name.startswith("refs/"):
@@ -155,4 +155,6 @@ def shorten(name: str, exists: Callable[[str], bool] | None = None, strict: bool
     return name
 
 
-_RULES = ("refs/", "refs/tags/", "refs/heads/")     # revparse's lookup order after "as given"
+#: revparse's lookup order after "as given" (its last rule, refs/remotes/<n>/HEAD, shortens
+#: nothing: `origin` alone stands for refs/remotes/origin/HEAD, as in git)
+_RULES = ("refs/", "refs/tags/", "refs/heads/", "refs/remotes/")

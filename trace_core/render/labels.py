@@ -43,6 +43,8 @@ def ref_labels(repo: RepoState) -> dict:
             rank, label = (0, f"HEAD -> {short}") if name == head_branch else (2, short)
         elif name.startswith("refs/tags/"):
             rank, label = 1, f"tag: {name[len('refs/tags/'):]}"
+        elif name.startswith("refs/remotes/"):
+            rank, label = 2, name[len("refs/remotes/"):]
         else:
             rank, label = 3, name
         groups.setdefault(raw, []).append((rank, label))

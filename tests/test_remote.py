@@ -1,0 +1,310 @@
+"""Remotes (docs/remotes.md): push, fetch, clone and pull over both transports, a directory and a
+real S3 server (SeaweedFS, tests/s3server.py), with git's rules for refs; what a push sends and
+a fetch downloads; bad and corrupt remote data."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from trace_core import InputError, RemoteCorrupt, RemoteNotFound, Repository
+from trace_core.fsck import fsck
+from trace_core.remote.layout import RemoteStore, pack_key
+from trace_core.transport import open_backend
+
+
+def new_repo(path, **kw) -> Repository:
+    return Repository.init(str(path), encoding="chars/4", trusted=True, **kw)
+
+
+class Remote:
+    """A remote of one transport: its URL and the S3 settings the API takes."""
+
+    def __init__(self, url: str, s3=None) -> None:
+        self.url, self.s3 = url, s3
+
+    def store(self) -> RemoteStore:
+        return RemoteStore(open_backend(self.url, self.s3))
+
+
+@pytest.fixture(params=["dir", "s3"])
+def remote(request, tmp_path) -> Remote:
+    if request.param == "dir":
+        return Remote(str(tmp_path / "remote.trace-remote"))
+    server = request.getfixturevalue("s3server")
+    opts = request.getfixturevalue("s3_options")
+    return Remote(f"s3://{server.new_bucket()}/team/project", opts)
+
+
+def history(repo: Repository, n: int, text: str = "message") -> None:
+    for i in range(n):
+        (repo.user if i % 2 == 0 else repo.assistant)(f"{text} {i}: the parser returns 42")
+
+
+def same_context(a: Repository, b: Repository) -> bool:
+    return a.messages() == b.messages() and a.resolve("HEAD") == b.resolve("HEAD")
+
+
+# -- clone, incremental push and fetch ------------------------------------------------------
+def test_push_clone_and_incremental_transfer(remote, tmp_path):
+    a = new_repo(tmp_path / "a")
+    history(a, 20)
+    a.remote_add("origin", remote.url)
+    first = a.push("origin", s3=remote.s3)
+    assert first.ok and [u.status for u in first.updates] == ["new"]
+    assert first.objects >= 20 and len(first.packs) == 1
+    assert a.refs.read("refs/remotes/origin/main") == a.refs.read("refs/heads/main")
+
+    b = Repository.clone(remote.url, str(tmp_path / "b"), s3=remote.s3, encoding="chars/4",
+                         trusted=True)
+    assert same_context(a, b)
+    assert b.head_branch() == "refs/heads/main"
+    assert b.refs.read("refs/remotes/origin/HEAD") == "ref:refs/remotes/origin/main"
+    assert [f for f in fsck(b) if f.severity == "error"] == []
+
+    # one commit more: only what it adds travels, as one new pack
+    a.user("one more message")
+    again = a.push("origin", s3=remote.s3)
+    assert [u.status for u in again.updates] == ["fast-forward"]
+    assert 1 <= again.objects <= 5, again.objects       # blob, node(s), snapshot, commit
+    got = b.fetch("origin", s3=remote.s3)
+    assert got.packs == again.packs                     # the one new pack, nothing else
+    assert got.updates[0]["status"] == "fast-forward"
+    assert b.refs.read("refs/remotes/origin/main") == a.refs.read("refs/heads/main")
+    # nothing new: no pack is read at all
+    assert b.fetch("origin", s3=remote.s3).packs == []
+
+
+def test_non_fast_forward_is_refused_and_force_and_lease(remote, tmp_path):
+    a = new_repo(tmp_path / "a")
+    history(a, 3)
+    a.remote_add("origin", remote.url)
+    a.push("origin", s3=remote.s3)
+    b = Repository.clone(remote.url, str(tmp_path / "b"), s3=remote.s3, trusted=True)
+    b.user("b's work")
+    assert b.push("origin", s3=remote.s3).ok
+    a.user("a's work")
+    r = a.push("origin", s3=remote.s3)
+    assert not r.ok and r.updates[0].reason == "fetch first"     # a lacks b's commit
+    a.fetch("origin", s3=remote.s3)
+    r = a.push("origin", s3=remote.s3)
+    assert not r.ok and r.updates[0].reason == "non-fast-forward"
+    # a lease on a stale value is refused; on the fetched value it holds
+    b.user("b again")
+    b.push("origin", s3=remote.s3)
+    r = a.push("origin", force_with_lease=[""], s3=remote.s3)
+    assert not r.ok and r.updates[0].reason == "stale info"
+    a.fetch("origin", s3=remote.s3)
+    r = a.push("origin", force_with_lease=[""], s3=remote.s3)
+    assert r.ok and r.updates[0].status == "forced"
+    assert remote.store().read_refs().refs["refs/heads/main"] == a.refs.read("refs/heads/main")
+    # plain force
+    b.user("b overwrites")
+    assert not b.push("origin", s3=remote.s3).ok
+    assert b.push("origin", force=True, s3=remote.s3).updates[0].status == "forced"
+
+
+def test_refspecs_tags_delete_atomic_dry_run(remote, tmp_path):
+    a = new_repo(tmp_path / "a")
+    history(a, 4)
+    a.remote_add("origin", remote.url)
+    a.tag_create("v1")
+    a.branch_create("feature")
+    r = a.push("origin", ["main", "feature", "v1"], s3=remote.s3)
+    keys = {u.key: u.status for u in r.updates}
+    assert keys == {"refs/heads/main": "new", "refs/heads/feature": "new",
+                    "refs/tags/v1": "new"}
+    refs = remote.store().read_refs().refs
+    assert refs["HEAD"] == "ref:refs/heads/main"
+    # HEAD:review names the current branch's commit under another name
+    assert a.push("origin", ["HEAD:review"], s3=remote.s3).updates[0].key == "refs/heads/review"
+    # a tag is not moved without force
+    a.user("later")
+    a.tag_delete("v1")
+    a.tag_create("v1")
+    r = a.push("origin", ["v1"], s3=remote.s3)
+    assert not r.ok and r.updates[0].reason == "already exists"
+    # dry run: judged, nothing sent
+    before = remote.store().read_refs()
+    r = a.push("origin", ["main"], dry_run=True, s3=remote.s3)
+    assert r.updates[0].status == "fast-forward" and r.objects == 0
+    assert remote.store().read_refs().serial == before.serial
+    # atomic: one refusal keeps every other ref where it was
+    r = a.push("origin", ["main", "v1"], atomic=True, s3=remote.s3)
+    assert not r.ok and {u.status for u in r.updates} == {"rejected"}
+    assert remote.store().read_refs().serial == before.serial
+    # delete
+    r = a.push("origin", [":feature"], s3=remote.s3)
+    assert r.updates[0].status == "deleted"
+    assert "refs/heads/feature" not in remote.store().read_refs().refs
+    assert a.refs.read("refs/remotes/origin/feature") is None
+    assert not a.push("origin", [":nothing"], s3=remote.s3).ok
+
+
+def test_agent_namespaces_travel(remote, tmp_path):
+    a = new_repo(tmp_path / "a")
+    history(a, 2)
+    a.spawn(["researcher"], task="find the venue")
+    child = a.agent("researcher")
+    child.assistant("found: the venue is in Lisbon")
+    a.collapse("researcher")
+    a.remote_add("origin", remote.url)
+    r = a.push("origin", agents=True, s3=remote.s3)
+    keys = {u.key for u in r.updates}
+    assert "refs/heads/main" in keys and "agents/researcher/refs/heads/main" in keys
+    b = Repository.clone(remote.url, str(tmp_path / "b"), s3=remote.s3, trusted=True)
+    bc = b.agent("researcher")
+    assert bc.messages() == child.messages()
+    assert bc.refs.read("refs/remotes/origin/main") == child.refs.read("refs/heads/main")
+    assert b.messages() == a.messages()
+    # the sub-agent's own push from its namespace goes to its key
+    child.assistant("one more finding")
+    r = child.push("origin", s3=remote.s3)
+    assert [u.key for u in r.updates] == ["agents/researcher/refs/heads/main"]
+    b.fetch("origin", s3=remote.s3)
+    assert bc.refs.read("refs/remotes/origin/main") == child.refs.read("refs/heads/main")
+
+
+def test_pull_merges_or_rebases(remote, tmp_path):
+    a = new_repo(tmp_path / "a")
+    history(a, 2)
+    a.remote_add("origin", remote.url)
+    a.push("origin", s3=remote.s3)
+    b = Repository.clone(remote.url, str(tmp_path / "b"), s3=remote.s3, trusted=True)
+    b.user("from b")
+    b.push("origin", s3=remote.s3)
+    out = a.pull("origin", s3=remote.s3)               # a fast-forward
+    assert out["result"].status == "fast-forward"
+    assert a.messages() == b.messages()
+    a.user("from a")
+    b.user("from b again")
+    b.push("origin", s3=remote.s3)
+    out = a.pull("origin", s3=remote.s3)
+    assert out["result"].status == "merged"
+    assert a.push("origin", s3=remote.s3).ok
+    b.user("b, before rebasing")
+    out = b.pull("origin", rebase=True, s3=remote.s3)
+    assert out["result"].status == "rebased"
+    texts = [m["content"] for m in b.messages()]
+    assert texts[-1] == "b, before rebasing" and "from a" in texts
+
+
+# -- corrupt and hostile remotes --------------------------------------------------------------
+def _damage(remote: Remote, key: str, edit) -> None:
+    backend = remote.store().backend
+    data, _tag = backend.get(key)
+    backend.put(key, edit(data))
+
+
+def test_corrupt_pack_is_refused_before_anything_is_stored(remote, tmp_path):
+    a = new_repo(tmp_path / "a")
+    history(a, 10)
+    a.remote_add("origin", remote.url)
+    pack = a.push("origin", s3=remote.s3).packs[0]
+    _damage(remote, pack_key(pack, ".pack"),
+            lambda d: d[:200] + bytes([d[200] ^ 0xFF]) + d[201:])
+    with pytest.raises(RemoteCorrupt, match=pack[:16]) as err:
+        Repository.clone(remote.url, str(tmp_path / "b"), s3=remote.s3, trusted=True)
+    assert "\n" not in str(err.value)
+    assert not (tmp_path / "b").exists()                  # a failed clone leaves nothing
+    c = new_repo(tmp_path / "c")
+    with pytest.raises(RemoteCorrupt):
+        c.fetch(remote.url, s3=remote.s3)
+    assert c.refs.list("refs/") == [] and c.store.packs() == []
+    assert not [f for f in os.listdir(c.store.pack_dir) if f.startswith("tmp-")]
+
+
+@pytest.mark.parametrize("bad", ["truncated-manifest", "refs-json", "refs-key", "refs-value",
+                                 "missing-pack"])
+def test_damaged_remote_layout(remote, tmp_path, bad):
+    a = new_repo(tmp_path / "a")
+    history(a, 4)
+    a.remote_add("origin", remote.url)
+    pack = a.push("origin", s3=remote.s3).packs[0]
+    backend = remote.store().backend
+    if bad == "truncated-manifest":
+        _damage(remote, pack_key(pack, ".commits"), lambda d: d[:-7])
+    elif bad == "missing-pack":
+        backend.delete(pack_key(pack, ".pack"))
+    else:
+        doc = json.loads(backend.get("refs")[0])
+        if bad == "refs-json":
+            backend.put("refs", b"{not json")
+        elif bad == "refs-key":
+            doc["refs"]["../../etc/passwd"] = doc["refs"]["refs/heads/main"]
+            backend.put("refs", json.dumps(doc).encode())
+        else:
+            doc["refs"]["refs/heads/main"] = "ref:../../x"
+            backend.put("refs", json.dumps(doc).encode())
+    c = new_repo(tmp_path / "c")
+    with pytest.raises((RemoteCorrupt, RemoteNotFound)) as err:
+        c.fetch(remote.url, s3=remote.s3)
+    assert "\n" not in str(err.value)
+    assert c.refs.list("refs/") == []
+
+
+def test_bad_urls_and_names(tmp_path):
+    a = new_repo(tmp_path / "a")
+    for url in ("http://example.com/x", "s3://key:secret@bucket/p", "s3://b/p?x=1", "",
+                "ftp://x"):
+        with pytest.raises(InputError):
+            a.remote_add("x", url)
+    for name in ("", "a/b", "..", "-x", "x y", "HEAD.lock"):
+        with pytest.raises(InputError):
+            a.remote_add(name, str(tmp_path / "r"))
+    a.remote_add("origin", str(tmp_path / "r"))
+    with pytest.raises(InputError, match="already exists"):
+        a.remote_add("origin", str(tmp_path / "r2"))
+    with pytest.raises(RemoteNotFound, match="no remote named"):
+        a.push("nowhere")
+    with pytest.raises(RemoteNotFound, match="nothing was pushed"):
+        a.fetch("origin")
+
+
+def test_untrusted_repository_cannot_choose_where_data_goes(tmp_path):
+    """A repository made elsewhere names a remote: nothing is sent there until the user trusts
+    the repository (or gives the URL themselves)."""
+    a = new_repo(tmp_path / "a")
+    history(a, 2)
+    a.remote_add("origin", str(tmp_path / "exfil"))
+    a.close()
+    hostile = Repository.open(str(tmp_path / "a"))           # nobody's settings: untrusted
+    with pytest.raises(RemoteNotFound, match="not trusted"):
+        hostile.push("origin")
+    assert not (tmp_path / "exfil").exists()
+    assert hostile.remotes() == []
+    # the user's own URL works whatever the trust
+    assert hostile.push(str(tmp_path / "mine")).ok
+
+
+def test_remote_remove_drops_tracking_refs(tmp_path):
+    a = new_repo(tmp_path / "a")
+    history(a, 2)
+    a.remote_add("origin", str(tmp_path / "r"))
+    a.push("origin")
+    assert a.remotes() == [("origin", str(tmp_path / "r"))]
+    assert a.remote_remove("origin") == 1
+    assert a.remotes() == [] and a.refs.read("refs/remotes/origin/main") is None
+
+
+def test_remote_gc_merges_old_packs_and_keeps_young_ones(remote, tmp_path):
+    a = new_repo(tmp_path / "a")
+    a.remote_add("origin", remote.url)
+    for i in range(4):
+        history(a, 2, f"round {i}")
+        a.push("origin", s3=remote.s3)
+    a.branch_create("doomed")
+    a.worktree("doomed").user("only on doomed")
+    a.push("origin", ["doomed"], s3=remote.s3)
+    store = remote.store()
+    assert len(store.listing()) == 5
+    young = a.remote_gc("origin", s3=remote.s3)          # default grace: everything is young
+    assert young.merged == [] and len(store.listing()) == 5
+    a.push("origin", [":doomed"], s3=remote.s3)
+    done = a.remote_gc("origin", expire_s=0, s3=remote.s3)
+    assert len(done.merged) == 5 and done.written and done.dropped_objects >= 1
+    assert list(store.listing()) == [done.written]
+    b = Repository.clone(remote.url, str(tmp_path / "b"), s3=remote.s3, trusted=True)
+    assert b.messages() == a.messages()
