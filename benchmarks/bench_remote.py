@@ -51,7 +51,14 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
-from run import _installed_env, dir_bytes, git, messages, trace_cmd  # noqa: E402
+from run import (  # noqa: E402
+    _installed_env,
+    build_history,
+    dir_bytes,
+    git,
+    messages,
+    trace_cmd,
+)
 
 PER_DIR = 100
 
@@ -59,18 +66,6 @@ PER_DIR = 100
 # -- building -----------------------------------------------------------------------------------
 def git_path(i: int) -> str:
     return f"messages/{i // PER_DIR:03d}/{i:05d}.txt"
-
-
-def build_trace(path: str, msgs: list) -> float:
-    from trace_core import Repository
-    t = time.perf_counter()
-    repo = Repository.init(path)
-    with repo.transaction():
-        for role, text in msgs:
-            repo.append({"role": role, "content": text})
-    repo.flush_token_cache()
-    repo.close()
-    return time.perf_counter() - t
 
 
 def build_git(path: str, msgs: list) -> float:
@@ -146,7 +141,7 @@ def measure(root: str, n: int, repeat: int, use_s3: bool) -> dict:
                  "message_chars": sum(len(t) for _, t in msgs) / n, "rows": []}
     tpath = os.path.join(root, "trace")
     gpath = os.path.join(root, "git")
-    res["build_trace_s"] = build_trace(tpath, msgs)
+    res["build_trace_s"] = build_history(tpath, msgs)
     res["build_git_s"] = build_git(gpath, msgs)
     trace_dir = os.path.join(tpath, ".trace")
     counter = iter(range(len(extra)))

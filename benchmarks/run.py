@@ -47,6 +47,20 @@ def messages(n: int, seed: int = 7, size: int = 400) -> list:
     return out
 
 
+def build_history(path: str, msgs: list) -> float:
+    """A Trace repository at `path` holding `msgs` ((role, text) pairs), one commit each, written
+    in one transaction (one pack, as `git fast-import` writes); seconds it took."""
+    from trace_core import Repository
+    t = time.perf_counter()
+    repo = Repository.init(path)
+    with repo.transaction():
+        for role, text in msgs:
+            repo.append({"role": role, "content": text})
+    repo.flush_token_cache()
+    repo.close()
+    return time.perf_counter() - t
+
+
 def timed(fn, repeat: int = 1):
     best = []
     for _ in range(repeat):

@@ -217,7 +217,7 @@ def test_corrupt_pack_is_refused_before_anything_is_stored(remote, tmp_path):
 
 
 @pytest.mark.parametrize("bad", ["truncated-manifest", "refs-json", "refs-key", "refs-value",
-                                 "missing-pack"])
+                                 "missing-pack", "head-target", "renamed-pack"])
 def test_damaged_remote_layout(remote, tmp_path, bad):
     a = new_repo(tmp_path / "a")
     history(a, 4)
@@ -226,12 +226,24 @@ def test_damaged_remote_layout(remote, tmp_path, bad):
     backend = remote.store().backend
     if bad == "truncated-manifest":
         _damage(remote, pack_key(pack, ".commits"), lambda d: d[:-7])
+    elif bad == "renamed-pack":     # a whole valid pack under another name
+        from trace_core.remote.layout import encode_manifest
+        fake = "ab" * 32
+        for ext in (".pack", ".idx"):
+            backend.put(pack_key(fake, ext), backend.get(pack_key(pack, ext))[0])
+        commits = remote.store().manifest(pack)
+        backend.put(pack_key(fake, ".commits"), encode_manifest(commits, bytes.fromhex(fake)))
+        for ext in (".commits", ".idx", ".pack"):
+            backend.delete(pack_key(pack, ext))
     elif bad == "missing-pack":
         backend.delete(pack_key(pack, ".pack"))
     else:
         doc = json.loads(backend.get("refs")[0])
         if bad == "refs-json":
             backend.put("refs", b"{not json")
+        elif bad == "head-target":
+            doc["refs"]["HEAD"] = "ref:refs/heads/../../../x"
+            backend.put("refs", json.dumps(doc).encode())
         elif bad == "refs-key":
             doc["refs"]["../../etc/passwd"] = doc["refs"]["refs/heads/main"]
             backend.put("refs", json.dumps(doc).encode())

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 
 import pytest
+from conftest import closed_port
 
 from trace_core.errors import (
     InputError,
@@ -48,14 +48,6 @@ def one_line(e: BaseException) -> str:
     text = str(e)
     assert text and "\n" not in text and "\r" not in text, repr(text)
     return text
-
-
-def closed_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 # ---------------------------------------------------------------------------------------------

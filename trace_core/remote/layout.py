@@ -85,10 +85,19 @@ def _check_refs(url: str, doc: object) -> RemoteRefs:
         except (ValueError, TraceError) as exc:
             raise RemoteCorrupt(f"{where}: bad ref {key!r:.80}: {exc}") from None
         ok = (isinstance(value, str) and value.startswith("ref:refs/heads/")
-              if name == "HEAD" else is_hex_id(value))
+              and _valid_ref(value[4:]) if name == "HEAD" else is_hex_id(value))
         if not ok:
             raise RemoteCorrupt(f"{where}: ref {key!r:.80} has a bad value {value!r:.80}")
     return RemoteRefs(dict(refs), serial)
+
+
+def _valid_ref(name: str) -> bool:
+    from ..refs import check_ref_format
+    try:
+        check_ref_format(name)
+    except TraceError:
+        return False
+    return True
 
 
 # -- manifests --------------------------------------------------------------------------------

@@ -169,6 +169,12 @@ class Received:
                 self.links.setdefault(k, oid)
 
         problems = verify_pack_at(self.directory, name, limit, each)
+        if not problems:
+            from ..storage.pack import Pack
+            pack = Pack(self.directory, name)
+            if pack.checksum.hex() != name:     # (a pack's name is its checksum, §8)
+                problems.append(f"its checksum is {pack.checksum.hex()[:16]}, not its name")
+            pack.close()
         if problems:
             raise RemoteCorrupt(f"{self.url}: pack {name[:16]} is damaged: {problems[0]}")
         self.names.append(name)
