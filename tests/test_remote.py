@@ -320,3 +320,121 @@ def test_remote_gc_merges_old_packs_and_keeps_young_ones(remote, tmp_path):
     assert list(store.listing()) == [done.written]
     b = Repository.clone(remote.url, str(tmp_path / "b"), s3=remote.s3, trusted=True)
     assert b.messages() == a.messages()
+
+
+def test_progress_is_reported(tmp_path):
+    a = new_repo(tmp_path / "a")
+    history(a, 6)
+    seen = []
+    a.push(str(tmp_path / "r"), progress=lambda stage, done, total: seen.append(stage))
+    assert "Writing objects" in seen
+    b = new_repo(tmp_path / "b")
+    got = []
+    b.fetch(str(tmp_path / "r"), progress=lambda stage, done, total: got.append((stage, total)))
+    assert got and got[0][0] == "Receiving packs" and got[0][1] > 0
+    with pytest.raises(InputError, match="no commits yet"):
+        new_repo(tmp_path / "c").push(str(tmp_path / "r"))
+
+
+# -- what review found: refs a push or fetch must refuse --------------------------------------
+def test_push_never_writes_a_remote_head_or_clashing_names(remote, tmp_path):
+    a = new_repo(tmp_path / "a")
+    history(a, 2)
+    a.remote_add("origin", remote.url)
+    assert a.push("origin", s3=remote.s3).ok
+    for spec in ("main:HEAD", ":HEAD", "main:agents/x/HEAD"):
+        with pytest.raises(InputError, match="cannot push to"):
+            a.push("origin", [spec], s3=remote.s3)
+    assert remote.store().read_refs().refs["HEAD"] == "ref:refs/heads/main"
+    # refs/heads/main/x next to refs/heads/main: refused, the rest of the push done
+    a.branch_create("side")
+    r = a.push("origin", ["side", "side:main/x"], s3=remote.s3)
+    got = {u.key: (u.status, u.reason) for u in r.updates}
+    assert got["refs/heads/side"][0] == "new"
+    assert got["refs/heads/main/x"] == ("rejected", "conflicts with refs/heads/main on the "
+                                                    "remote")
+    assert "refs/heads/main/x" not in remote.store().read_refs().refs
+
+
+def test_fetch_refspec_destinations(remote, tmp_path):
+    a = new_repo(tmp_path / "a")
+    history(a, 2)
+    a.remote_add("origin", remote.url)
+    a.push("origin", s3=remote.s3)
+    b = new_repo(tmp_path / "b")
+    b.user("b's own")
+    b.remote_add("origin", remote.url)
+    # HEAD:foo makes foo an ordinary branch at the remote HEAD's commit, not a symbolic ref
+    b.fetch("origin", ["HEAD:foo"], s3=remote.s3)
+    assert b.refs.read("refs/heads/foo") == a.refs.read("refs/heads/main")
+    # never into the branch checked out here, never into HEAD
+    for spec in ("+main:main", "main:HEAD"):
+        with pytest.raises(InputError):
+            b.fetch("origin", [spec], s3=remote.s3)
+    assert b.messages()[-1]["content"] == "b's own"
+    # a dry run when the remote moved: reported, nothing downloaded
+    b.fetch("origin", s3=remote.s3)
+    a.user("moved on")
+    a.push("origin", s3=remote.s3)
+    dry = b.fetch("origin", dry_run=True, s3=remote.s3)
+    assert [r["status"] for r in dry.updates if r["remote_ref"] == "refs/heads/main"] == \
+        ["updated"]
+    assert not b.store.has(bytes.fromhex(a.refs.read("refs/heads/main")))
+
+
+def test_leases_without_tracking_refs_and_detached_head(remote, tmp_path):
+    a = new_repo(tmp_path / "a")
+    history(a, 2)
+    a.tag_create("v1")
+    # a URL has no remote-tracking refs: a bare lease expects every ref to be absent
+    r = a.push(remote.url, ["main", "v1"], force_with_lease=[""], s3=remote.s3)
+    assert r.ok and {u.status for u in r.updates} == {"new"}
+    a.user("more")
+    r = a.push(remote.url, ["main"], force_with_lease=[""], s3=remote.s3)
+    assert not r.ok and r.updates[0].reason == "stale info"
+    a.checkout("HEAD~1")                            # detached: HEAD:review still works
+    r = a.push(remote.url, ["HEAD:review"], s3=remote.s3)
+    assert r.ok and r.updates[0].key == "refs/heads/review"
+
+
+def test_a_pack_removed_before_the_refs_write_is_sent_again(remote, tmp_path, monkeypatch):
+    """A remote gc may delete a pack that is byte for byte one a killed push left (a pack is
+    named by its bytes) while this push is between its upload and its refs write."""
+    from trace_core.remote.layout import RemoteStore as Store
+    a = new_repo(tmp_path / "a")
+    history(a, 3)
+    real = Store.write_refs
+
+    def gc_strikes(self, refs, old):
+        for name, parts in self.listing().items():
+            self.delete_pack(name, parts)
+        return real(self, refs, old)
+
+    monkeypatch.setattr(Store, "write_refs", gc_strikes)
+    assert a.push(remote.url, s3=remote.s3).ok
+    monkeypatch.setattr(Store, "write_refs", real)
+    b = Repository.clone(remote.url, str(tmp_path / "b"), s3=remote.s3, trusted=True)
+    assert b.messages() == a.messages()
+
+
+def test_a_failed_fetch_stores_no_pack_and_bounds_what_it_reads(remote, tmp_path, monkeypatch):
+    a = new_repo(tmp_path / "a")
+    history(a, 2)
+    a.push(remote.url, s3=remote.s3)
+    backend = remote.store().backend
+    doc = json.loads(backend.get("refs")[0])
+    doc["refs"]["refs/heads/ghost"] = "ab" * 32             # a commit no pack holds
+    backend.put("refs", json.dumps(doc).encode())
+    c = new_repo(tmp_path / "c")
+    with pytest.raises(RemoteCorrupt, match="no pack of the remote holds"):
+        c.fetch(remote.url, s3=remote.s3)
+    assert c.store.packs() == [] and c.refs.list("refs/") == []
+    import trace_core.remote.layout as layout
+    monkeypatch.setattr(layout, "MAX_REFS_BYTES", 64)
+    with pytest.raises(RemoteCorrupt, match="larger than 64 bytes"):
+        c.fetch(remote.url, s3=remote.s3)
+    monkeypatch.undo()
+    doc["refs"] = {"/".join(["agents", "x"] * 40) + "/refs/heads/main": "ab" * 32}
+    backend.put("refs", json.dumps(doc).encode())
+    with pytest.raises(RemoteCorrupt, match="bad ref"):
+        c.fetch(remote.url, s3=remote.s3)

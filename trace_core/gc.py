@@ -633,7 +633,12 @@ def _drop_stale_temp_packs(pack_dir: str, now: float) -> None:
             path = os.path.join(pack_dir, f)
             with contextlib.suppress(FileNotFoundError):
                 st = os.lstat(path)
-                if st.st_mtime >= now - STALE_TEMP_S:
+                newest = st.st_mtime
+                if stat.S_ISDIR(st.st_mode):      # (a transfer writing a file inside is live)
+                    for f2 in os.listdir(path):
+                        with contextlib.suppress(FileNotFoundError):
+                            newest = max(newest, os.lstat(os.path.join(path, f2)).st_mtime)
+                if newest >= now - STALE_TEMP_S:
                     continue
                 if stat.S_ISDIR(st.st_mode):
                     shutil.rmtree(path, ignore_errors=True)   # (rmtree never follows links)

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InputError, RemoteCorrupt, RemoteError, RemoteNotFound
+from ..errors import InputError, RefError, RemoteCorrupt, RemoteError, RemoteNotFound
 from ..ids import from_hex, is_hex_id
 from ..state import RepoState
 from .layout import RemoteRefs, RemoteStore, remote_key, split_key
@@ -89,14 +89,14 @@ def _download(repo: RepoState, store: RemoteStore, tips: Sequence[bytes], report
             oid, by = lost[0]
             raise RemoteCorrupt(f"{store.url}: object {oid.hex()[:16]} (named by "
                                 f"{by.hex()[:16]}) is in no pack of the remote")
+        for t in tips:
+            if t not in got.commits and not has(t):
+                raise RemoteCorrupt(f"{store.url}: a ref names commit {t.hex()[:16]}, which "
+                                    "no pack of the remote holds")
         report.objects += len(got.ids)
         got.install()
     finally:
         remove_staging(tmp)
-    for t in tips:
-        if not has(t):
-            raise RemoteCorrupt(f"{store.url}: a ref names commit {t.hex()[:16]}, which no "
-                                "pack of the remote holds")
     return True
 
 
@@ -126,9 +126,24 @@ def _selected(repo: RepoState, doc: RemoteRefs, refspecs: Sequence[str]) -> list
                     break
         if found is None or found not in doc.refs:
             raise RemoteNotFound(f"no ref {rs.src!r:.80} on the remote")
-        out.append((found, split_key(found)[0], checked(rs.dst) if rs.dst else None,
-                    rs.force))
+        agent = split_key(found)[0]
+        dst = _fetch_dest(repo, agent, rs.dst) if rs.dst else None
+        out.append((found, agent, dst, rs.force))
     return out
+
+
+def _fetch_dest(repo: RepoState, agent: str | None, dst: str) -> str:
+    """The local ref a refspec's DST names; InputError for a HEAD, a name outside refs/, or
+    the branch checked out in that namespace (a fetch never moves it: pull merges into it)."""
+    full = checked(dst)
+    if not full.startswith("refs/"):
+        raise InputError(f"cannot fetch into {dst!r:.80}: not a ref under refs/")
+    view = repo._root if agent is None else repo._root.agent(agent, create=True)
+    if full == view.head_branch():
+        raise InputError(f"refusing to fetch into {full}, the branch checked out "
+                         f"{'in agent ' + agent if agent else 'here'} (trace pull merges into "
+                         "it)")
+    return full
 
 
 def _update_refs(repo: RepoState, remote: str | None, doc: RemoteRefs, chosen: list[tuple],
@@ -156,10 +171,15 @@ def _update_refs(repo: RepoState, remote: str | None, doc: RemoteRefs, chosen: l
             continue
         v = view(agent)
         if value.startswith("ref:"):
-            target = tracking_name(remote, value[4:]) if remote else None
-            if target and v.refs.read(local) != "ref:" + target:
-                symrefs.append((v, local, target))
-            continue
+            if dst is not None:        # a named destination gets the commit, never a symref
+                value = doc.refs.get(remote_key(agent, value[4:]), "")
+                if not is_hex_id(value):
+                    raise RemoteNotFound(f"the remote's {key} names no branch it has")
+            else:
+                target = tracking_name(remote, value[4:]) if remote else None
+                if target and v.refs.read(local) != "ref:" + target:
+                    symrefs.append((v, local, target))
+                continue
         old = v.refs.read(local)
         row = {"remote_ref": key, "local_ref": (f"agents/{agent}: " if agent else "") + local,
                "old": old, "new": value, "status": ""}
@@ -169,16 +189,20 @@ def _update_refs(repo: RepoState, remote: str | None, doc: RemoteRefs, chosen: l
             row["status"] = "up-to-date"
         elif old is None:
             row["status"] = "new"
-        elif is_tracking or forced or force:
-            row["status"] = "forced" if not _descends(repo, old, value) else "fast-forward"
-        elif local.startswith("refs/tags/"):
+        elif local.startswith("refs/tags/") and not (forced or force):
             row["status"], row["reason"] = "rejected", "would clobber existing tag"
-        elif _descends(repo, old, value):
-            row["status"] = "fast-forward"
         else:
-            row["status"], row["reason"] = "rejected", "non-fast-forward"
+            ff = _descends(repo, old, value)
+            if ff is None:                 # (a dry run: the new commit is not here to tell)
+                row["status"] = "updated"
+            elif ff:
+                row["status"] = "fast-forward"
+            elif is_tracking or forced or force:
+                row["status"] = "forced"
+            else:
+                row["status"], row["reason"] = "rejected", "non-fast-forward"
         if row["status"] not in ("up-to-date", "rejected"):
-            moves.setdefault(agent, []).append((local, old, value, f"fetch {key}"))
+            moves.setdefault(agent, []).append((local, old, value, f"fetch {key}", row))
     if prune and remote is not None:
         from ..gc import namespaces
         for prefix, refs in namespaces(repo._root):
@@ -193,14 +217,21 @@ def _update_refs(repo: RepoState, remote: str | None, doc: RemoteRefs, chosen: l
                     delete_ref(view(agent), local, old, message="fetch --prune", deref=False)
     if not dry_run:
         for agent, items in moves.items():
-            move_refs(view(agent), items, f"fetch {remote or 'url'}")
+            for local, old, value, message, row in items:
+                try:      # (one by one: a ref that cannot be created here is refused alone)
+                    move_refs(view(agent), [(local, old, value, message)], message)
+                except RefError as exc:
+                    row["status"], row["reason"] = "rejected", str(exc)
         for v, local, target in symrefs:
             if v.refs.read(target) is not None:
                 set_symbolic_ref(v, local, target, message="fetch")
     return rows
 
 
-def _descends(repo: RepoState, old: str, new: str) -> bool:
+def _descends(repo: RepoState, old: str, new: str) -> bool | None:
+    """Whether commit `new` descends from `old`; None when `new` is not here (a dry run)."""
+    if not repo.store.has(from_hex(new)):
+        return None
     if old.startswith("ref:") or not is_hex_id(old) or not repo.store.has(from_hex(old)):
         return False
     return repo.index.is_ancestor(from_hex(old), from_hex(new))

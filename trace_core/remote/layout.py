@@ -55,12 +55,14 @@ def remote_key(agent: str | None, name: str) -> str:
 def split_key(key: str) -> tuple[str | None, str]:
     """(agent path or None, ref name) of a refs document key; ValueError when it is not one."""
     from ..refs import check_ref_format
-    from ..refs.names import check_agent_name
+    from ..refs.names import check_agent_name, check_agent_path
     parts = key.split("/")
     agents = []
     while len(parts) >= 3 and parts[0] == "agents":
         agents.append(check_agent_name(parts[1]))
         parts = parts[2:]
+    if agents:
+        check_agent_path("/".join(agents))      # (its depth too)
     name = "/".join(parts)
     if name != "HEAD":
         if not name.startswith("refs/"):
@@ -131,12 +133,10 @@ class RemoteStore:
 
     def read_refs(self) -> RemoteRefs | None:
         """The refs document, checked; None when the remote has none (nothing pushed yet)."""
-        got = self.backend.get(REFS_KEY)
+        got = self.backend.get(REFS_KEY, MAX_REFS_BYTES)
         if got is None:
             return None
         data, tag = got
-        if len(data) > MAX_REFS_BYTES:
-            raise RemoteCorrupt(f"{self.url}/{REFS_KEY} is larger than {MAX_REFS_BYTES} bytes")
         try:
             doc = json.loads(data)
         except (ValueError, RecursionError):
@@ -151,6 +151,7 @@ class RemoteStore:
         another writer changed it first; nothing is written then."""
         doc = {"format": FORMAT, "version": VERSION, "serial": old.serial + 1,
                "refs": dict(sorted(refs.items()))}
+        _check_refs(self.url, doc)      # (never write what a reader would refuse)
         data = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
         tag = self.backend.put(REFS_KEY, data, expect=old.tag or CREATE)
         return RemoteRefs(dict(refs), old.serial + 1, tag)
@@ -171,11 +172,9 @@ class RemoteStore:
     def manifest(self, name: str) -> list[bytes] | None:
         """The commit ids of pack `name` (None: its manifest is gone: a gc removed it)."""
         key = pack_key(name, ".commits")
-        got = self.backend.get(key)
+        got = self.backend.get(key, MAX_MANIFEST_BYTES)
         if got is None:
             return None
-        if len(got[0]) > MAX_MANIFEST_BYTES:
-            raise RemoteCorrupt(f"{self.url}/{key} is too large")
         return decode_manifest(got[0], name, f"{self.url}/{key}")
 
     def upload_pack(self, pack_dir: str, name: str, commits: Sequence[bytes]) -> None:
@@ -196,6 +195,16 @@ class RemoteStore:
         return (self.backend.download(pack_key(name, ".pack"), base + ".pack", MAX_PACK_BYTES)
                 and self.backend.download(pack_key(name, ".idx"), base + ".idx",
                                           MAX_PACK_BYTES))
+
+    def pack_exists(self, name: str) -> bool:
+        """Whether pack `name` and its index are both stored."""
+        have = {item.key for item in self.backend.list(pack_key(name, ""))}
+        return {pack_key(name, ".pack"), pack_key(name, ".idx")} <= have
+
+    def pack_mtime(self, name: str) -> float | None:
+        """The newest modification time of pack `name`'s files (None: none is left)."""
+        times = [item.mtime for item in self.backend.list(pack_key(name, ""))]
+        return max(times) if times else None
 
     def delete_pack(self, name: str, parts: dict) -> None:
         """Remove a pack: its manifest first (it stops being visible), then the rest."""

@@ -118,8 +118,12 @@ def remote_gc(repo: RepoState, remote: str = "origin", *, expire_s: float = GRAC
             store.upload_pack(out_dir, name, [o for o, t, _ in kept if t == TYPE_CODES["commit"]])
             report.written = name
         for name in old:
-            if name != report.written:
-                store.delete_pack(name, complete[name])
+            if name == report.written:
+                continue
+            newest = store.pack_mtime(name)   # (written again since it was listed: a push
+            if newest is not None and newest >= cutoff:   # re-sent the same pack; keep it)
+                continue
+            store.delete_pack(name, complete[name])
     except TraceError as exc:
         if isinstance(exc, (RemoteError, RemoteCorrupt)):
             raise

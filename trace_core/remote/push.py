@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InputError, RemoteConflict, RemoteError
+from ..errors import InputError, RemoteConflict, RemoteError, TraceError
 from ..ids import from_hex, is_hex_id
 from ..objects import TYPE_CODES
 from ..state import RepoState
@@ -93,27 +93,35 @@ def _from_refspec(repo: RepoState, spec: str) -> RefUpdate:
     rs = parse_refspec(spec)
     agent = repo.agent_name
     if not rs.src:                                     # :DST deletes
-        return RefUpdate(remote_key(agent, checked(rs.dst or "")), None, None, rs.force)
-    local = _current_branch(repo) if rs.src == "HEAD" else resolve_ref_name(repo, rs.src)
+        return RefUpdate(_dest_key(agent, rs.dst or "", "refs/heads/"), None, None, rs.force)
+    if rs.src == "HEAD":
+        local = repo.head_branch() if rs.dst is not None else _current_branch(repo)
+    else:
+        local = resolve_ref_name(repo, rs.src)
     value = resolve_revision(repo, rs.src).hex()
     if rs.dst is None:
         if local is None or not local.startswith("refs/"):
             raise InputError(f"{rs.src} is not a branch or tag here: say where it goes "
                              f"(trace push REMOTE {rs.src}:BRANCH)")
-        dst = local
-    else:
-        like = "refs/tags/" if local and local.startswith("refs/tags/") else "refs/heads/"
-        dst = checked(full_name(rs.dst, like)) if not rs.dst.startswith("agents/") else rs.dst
-    key = dst if dst.startswith("agents/") else remote_key(agent, dst)
-    split_key_checked(key)
-    return RefUpdate(key, local, value, rs.force)
+        return RefUpdate(_dest_key(agent, local, ""), local, value, rs.force)
+    like = "refs/tags/" if local and local.startswith("refs/tags/") else "refs/heads/"
+    return RefUpdate(_dest_key(agent, rs.dst, like), local, value, rs.force)
 
 
-def split_key_checked(key: str) -> tuple[str | None, str]:
+def _dest_key(agent: str | None, dst: str, like: str) -> str:
+    """The remote key a push writes for destination `dst` (a short name under `like`, a full
+    `refs/...` name, or an `agents/...` key); InputError for anything else: a HEAD, or a name
+    outside refs/ (the remote's HEADs are set only as symbolic refs, by the push itself)."""
     try:
-        return split_key(key)
-    except (ValueError, Exception) as exc:
-        raise InputError(f"cannot push to {key!r:.80}: {exc}") from None
+        key = dst if dst.startswith("agents/") else remote_key(agent, checked(full_name(dst,
+                                                                                        like)))
+        name = split_key(key)[1]
+    except (ValueError, TraceError) as exc:
+        raise InputError(f"cannot push to {dst!r:.80}: {exc}") from None
+    if not name.startswith("refs/"):
+        raise InputError(f"cannot push to {dst!r:.80}: not a branch, tag or other ref under "
+                         "refs/ (a remote's HEAD follows its first branch pushed)")
+    return key
 
 
 def plan_updates(repo: RepoState, refspecs: Sequence[str] = (), all_branches: bool = False,
@@ -175,9 +183,8 @@ def _lease_value(repo: RepoState, remote: str | None, u: RefUpdate) -> str | Non
         return u.lease or None
     agent, name = split_key(u.key)
     track = tracking_name(remote, name) if remote else None
-    if track is None:
-        raise InputError(f"--force-with-lease without a value needs a remote-tracking ref for "
-                         f"{u.key}: give one (--force-with-lease={u.key}:VALUE)")
+    if track is None:            # no remote-tracking ref (a tag, a URL): expect no ref, as git
+        return None
     view = repo._root if agent is None else repo._root.agent(agent, create=True)
     return view.refs.read(track)
 
@@ -244,6 +251,18 @@ def push(repo: RepoState, remote: str = "origin", refspecs: Sequence[str] = (), 
         raise InputError("nothing to push")
     _apply_leases(repo, updates, force, force_with_lease)
     report = PushReport(store.url, name, updates, dry_run=dry_run)
+    staged: list[tuple[str, str, list]] = []       # (staging dir, pack, its commits) sent
+    try:
+        return _push(repo, name, store, updates, atomic, dry_run, report, staged, progress)
+    finally:
+        from .transfer import remove_staging
+        for tmp, _pack, _commits in staged:
+            remove_staging(tmp)
+
+
+def _push(repo: RepoState, name: str | None, store: RemoteStore, updates: list[RefUpdate],
+          atomic: bool, dry_run: bool, report: PushReport, staged: list, progress
+          ) -> PushReport:
     sent: set[bytes] = set()
     # updates of a write that raised RemoteConflict: it may have landed all the same (a
     # conditional write retried by the client after a lost answer gets 412 for its own write)
@@ -259,6 +278,8 @@ def push(repo: RepoState, remote: str = "origin", refspecs: Sequence[str] = (), 
                 _judge(repo, name, u, doc)
         moving = [u for u in updates
                   if u.status not in ("rejected", "up-to-date") and u not in landed]
+        _refuse_name_clashes(doc, moving)
+        moving = [u for u in moving if u.status != "rejected"]
         if atomic and not report.ok:
             for u in moving:
                 u.status, u.reason = "rejected", "atomic push failed"
@@ -267,7 +288,7 @@ def push(repo: RepoState, remote: str = "origin", refspecs: Sequence[str] = (), 
             if name is not None and landed:
                 _track(repo, name, landed)
             return report
-        _send(repo, store, doc, moving, sent, report, progress)
+        _send(repo, store, doc, moving, sent, report, staged, progress)
         refs = dict(doc.refs)
         for u in moving:
             if u.new is None:
@@ -282,11 +303,34 @@ def push(repo: RepoState, remote: str = "origin", refspecs: Sequence[str] = (), 
             maybe = {u.key: (u.status, u.old) for u in moving}
             time.sleep(min(0.5, 0.005 * 2 ** min(attempt, 7)) * random.random())
             continue
+        _still_there(store, staged)
         if name is not None:
             _track(repo, name, moving + landed)
         return report
     raise RemoteError(f"{store.url}: the refs kept changing under this push ({MAX_ATTEMPTS} "
                       "attempts); nothing was changed by it")
+
+
+def _refuse_name_clashes(doc: RemoteRefs, moving: list[RefUpdate]) -> None:
+    """Refuse a new ref whose name is a directory of another ref's, or the reverse, once this
+    push's updates are applied (refs/heads/a and refs/heads/a/b cannot both exist: no
+    repository could fetch them, as git's receive-pack refuses)."""
+    keys = set(doc.refs)
+    for u in moving:
+        if u.new is None:
+            keys.discard(u.key)
+        else:
+            keys.add(u.key)
+    for u in moving:
+        if u.new is None or u.old is not None:
+            continue
+        parts = u.key.split("/")
+        clash = next((k for k in ("/".join(parts[:i]) for i in range(1, len(parts)))
+                      if k in keys), None)
+        if clash is None:
+            clash = next((k for k in keys if k.startswith(u.key + "/")), None)
+        if clash is not None:
+            u.status, u.reason = "rejected", f"conflicts with {clash} on the remote"
 
 
 def _apply_leases(repo: RepoState, updates: list[RefUpdate], force: bool,
@@ -317,12 +361,12 @@ def _apply_leases(repo: RepoState, updates: list[RefUpdate], force: bool,
 
 
 def _send(repo: RepoState, store: RemoteStore, doc: RemoteRefs, moving: list[RefUpdate],
-          sent: set[bytes], report: PushReport, progress) -> None:
+          sent: set[bytes], report: PushReport, staged: list, progress) -> None:
     """Upload, as one pack, what the updates need and the remote's refs do not reach (and this
-    push has not sent already)."""
+    push has not sent already). The pack stays staged until the push ends (`_still_there`)."""
     import os
 
-    from .transfer import objects_to_send, remove_staging, staging_dir, write_outgoing
+    from .transfer import objects_to_send, staging_dir, write_outgoing
     want = [from_hex(u.new) for u in moving if u.new is not None]
     have = [from_hex(v) for v in doc.refs.values() if is_hex_id(v)]
     if progress:
@@ -331,18 +375,26 @@ def _send(repo: RepoState, store: RemoteStore, doc: RemoteRefs, moving: list[Ref
     if not objs:
         return
     tmp = staging_dir(repo)
-    try:
-        pack = write_outgoing(repo, objs, tmp)
-        commits = [o[0] for o in objs if o[1] == TYPE_CODES["commit"]]
-        if progress:
-            progress("Writing objects", len(objs), len(objs))
-        store.upload_pack(tmp, pack, commits)
-        report.bytes += os.path.getsize(os.path.join(tmp, f"pack-{pack}.pack"))
-    finally:
-        remove_staging(tmp)
+    commits = [o[0] for o in objs if o[1] == TYPE_CODES["commit"]]
+    pack = write_outgoing(repo, objs, tmp)
+    staged.append((tmp, pack, commits))
+    if progress:
+        progress("Writing objects", len(objs), len(objs))
+    store.upload_pack(tmp, pack, commits)
+    report.bytes += os.path.getsize(os.path.join(tmp, f"pack-{pack}.pack"))
     sent.update(o[0] for o in objs)
     report.objects += len(objs)
     report.packs.append(pack)
+
+
+def _still_there(store: RemoteStore, staged: list) -> None:
+    """After the refs write: upload again any pack of this push a remote gc removed meanwhile.
+    (A pack is named by its bytes: the same objects pushed again against the same remote make
+    the same pack, so a push can re-upload the pack a killed push left, which a gc that listed
+    it as old may then delete.)"""
+    for tmp, pack, commits in staged:
+        if store.manifest(pack) is None or not store.pack_exists(pack):
+            store.upload_pack(tmp, pack, commits)
 
 
 def _track(repo: RepoState, remote: str, moving: list[RefUpdate]) -> None:

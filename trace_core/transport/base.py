@@ -36,8 +36,9 @@ class Backend(Protocol):
     #: what users see in messages: the URL with no credentials
     url: str
 
-    def get(self, key: str) -> tuple[bytes, str] | None:
-        """(bytes, tag) of `key`, or None when there is no such object."""
+    def get(self, key: str, limit: int | None = None) -> tuple[bytes, str] | None:
+        """(bytes, tag) of `key`, or None when there is no such object; RemoteCorrupt when it
+        is larger than `limit` bytes (checked before it is read)."""
         ...
 
     def put(self, key: str, data: bytes, expect: str | None = None) -> str:
@@ -56,7 +57,7 @@ class Backend(Protocol):
         ...
 
     def list(self, prefix: str) -> list[Listed]:
-        """Every object whose key starts with `prefix` (a directory-like prefix ending in `/`)."""
+        """Every object whose key starts with `prefix` (`packs/`, or `packs/pack-NAME`)."""
         ...
 
     def delete(self, key: str) -> None:

@@ -62,12 +62,18 @@ class LocalBackend:
             raise RemoteCorrupt(f"{key} in {self.url} is not a regular file")
         return fd
 
-    def get(self, key: str) -> tuple[bytes, str] | None:
+    def get(self, key: str, limit: int | None = None) -> tuple[bytes, str] | None:
         fd = self._open(key)
         if fd is None:
             return None
         with os.fdopen(fd, "rb") as f:
-            data = f.read()
+            if limit is not None and os.fstat(f.fileno()).st_size > limit:
+                raise RemoteCorrupt(f"remote object {key} in {self.url} is larger than "
+                                    f"{limit} bytes")
+            data = f.read(limit + 1 if limit is not None else -1)
+            if limit is not None and len(data) > limit:
+                raise RemoteCorrupt(f"remote object {key} in {self.url} is larger than "
+                                    f"{limit} bytes")
         return data, hash_bytes(data).hex()
 
     def download(self, key: str, path: str, limit: int) -> bool:
@@ -84,7 +90,8 @@ class LocalBackend:
         return True
 
     def list(self, prefix: str) -> list[Listed]:
-        base = os.path.join(self.root, *[p for p in prefix.split("/") if p])
+        folder = prefix.rpartition("/")[0]      # (a prefix may end inside a name)
+        base = os.path.join(self.root, *[p for p in folder.split("/") if p])
         out = []
         for dirpath, dirnames, filenames in os.walk(base):
             dirnames[:] = [d for d in dirnames if not d.startswith(".")]

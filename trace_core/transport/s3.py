@@ -145,16 +145,20 @@ class S3Backend:
 
     # -- the Backend protocol ----------------------------------------------------------------
 
-    def get(self, key: str) -> tuple[bytes, str] | None:
+    def get(self, key: str, limit: int | None = None) -> tuple[bytes, str] | None:
         path = self._path(key)
         try:
             result = obstore.get(self._store, path)
-            data = bytes(result.bytes())
+            too_big = limit is not None and result.meta["size"] > limit
+            data = b"" if too_big else bytes(result.bytes())
         except FileNotFoundError as e:
             self._not_found(e, key)
             return None
         except Exception as e:
             self._fail("read", key, e)
+        if too_big:
+            raise RemoteCorrupt(f"remote object {key} of {self.url} is larger than {limit} "
+                                "bytes")
         return data, self._tag(result.meta.get("e_tag"), key)
 
     def put(self, key: str, data: bytes, expect: str | None = None) -> str:
