@@ -438,3 +438,226 @@ def test_a_failed_fetch_stores_no_pack_and_bounds_what_it_reads(remote, tmp_path
     backend.put("refs", json.dumps(doc).encode())
     with pytest.raises(RemoteCorrupt, match="bad ref"):
         c.fetch(remote.url, s3=remote.s3)
+
+
+# -- hostile packs: each check of a received pack, alone ---------------------------------------
+def _plant(remote: Remote, repo: Repository, triples: list, tip: str) -> None:
+    """Upload `triples` (id, type code, bytes) as a pack with its manifest, and point the remote's
+    main at `tip`: a remote whose pack and manifest checksums are all valid."""
+    import tempfile
+
+    from trace_core.objects import TYPE_CODES
+    from trace_core.remote.transfer import write_outgoing
+    store = remote.store()
+    d = tempfile.mkdtemp()
+    name = write_outgoing(repo, triples, d)
+    store.upload_pack(d, name, [t[0] for t in triples if t[1] == TYPE_CODES["commit"]])
+    from trace_core.remote.layout import RemoteRefs
+    store.write_refs({"refs/heads/main": tip}, store.read_refs() or RemoteRefs())
+
+
+def _triples(repo: Repository) -> list:
+    from trace_core.remote.transfer import objects_to_send
+    return objects_to_send(repo, [bytes.fromhex(repo.refs.read("refs/heads/main"))], [])
+
+
+@pytest.mark.parametrize("lie", ["missing-blob", "wrong-id", "malformed"])
+def test_a_consistent_pack_that_lies_is_refused(remote, tmp_path, lie):
+    from trace_core.ids import hash_bytes
+    from trace_core.objects import TYPE_CODES
+    a = new_repo(tmp_path / "a")
+    history(a, 3)
+    triples = _triples(a)
+    blob = next(i for i, t in enumerate(triples) if t[1] == TYPE_CODES["blob"])
+    if lie == "missing-blob":
+        del triples[blob]
+    elif lie == "wrong-id":                # another object's bytes under a blob's id
+        oid, code, data = triples[blob]
+        other = next(t for t in triples if t[1] == TYPE_CODES["blob"] and t[0] != oid)
+        triples[blob] = (oid, code, other[2])
+    else:                                  # hashes right, but not canonical msgpack
+        bad = b"\x92\xa4blob\x81\xa4role\xd9\x04user"     # str8 where fixstr is canonical
+        triples.append((hash_bytes(bad), TYPE_CODES["blob"], bad))
+    tip = a.refs.read("refs/heads/main")
+    _plant(remote, a, triples, tip)
+    c = new_repo(tmp_path / "c")
+    want = {"missing-blob": "is in no pack", "wrong-id": "does not hash",
+            "malformed": "malformed"}[lie]
+    with pytest.raises(RemoteCorrupt, match=want) as err:
+        c.fetch(remote.url, s3=remote.s3)
+    assert "\n" not in str(err.value)
+    assert c.store.packs() == [] and c.refs.list("refs/") == []
+
+
+@pytest.mark.parametrize("bad", ["flipped", "other-pack"])
+def test_damaged_manifests(remote, tmp_path, bad):
+    from trace_core.remote.layout import encode_manifest
+    a = new_repo(tmp_path / "a")
+    history(a, 3)
+    pack = a.push(remote.url, s3=remote.s3).packs[0]
+    backend = remote.store().backend
+    if bad == "flipped":
+        _damage(remote, pack_key(pack, ".commits"), lambda d: d[:14] + bytes([d[14] ^ 1]) + d[15:])
+        want = "not a valid pack manifest"
+    else:
+        commits = remote.store().manifest(pack)
+        backend.put(pack_key(pack, ".commits"), encode_manifest(commits, b"\x01" * 32))
+        want = "describes another pack"
+    with pytest.raises(RemoteCorrupt, match=want):
+        new_repo(tmp_path / "c").fetch(remote.url, s3=remote.s3)
+
+
+def test_refs_document_checks(tmp_path):
+    url = str(tmp_path / "r")
+    a = new_repo(tmp_path / "a")
+    history(a, 2)
+    a.push(url)
+    backend = open_backend(url)
+    doc = json.loads(backend.get("refs")[0])
+    for edit, want in ((lambda d: d.update(version=2), "unsupported version 2"),
+                       (lambda d: d.update(format="x"), "not a trace remote's refs"),
+                       (lambda d: d.update(serial=-1), "no serial")):
+        changed = json.loads(json.dumps(doc))
+        edit(changed)
+        backend.put("refs", json.dumps(changed).encode())
+        with pytest.raises(RemoteCorrupt, match=want) as err:
+            new_repo(tmp_path / f"c{want[:3]}").fetch(url)
+        assert f"{url}/refs" in str(err.value)
+    backend.put("refs", b"{not json")
+    with pytest.raises(RemoteCorrupt, match="refs is not JSON"):
+        a.fetch(url)
+
+
+def test_root_push_carries_the_sub_agent_history_its_meta_names(tmp_path):
+    """Only main is pushed; its collapse commit's meta names the child's commits, which
+    travel with it (a blame or expand in the clone reads them)."""
+    a = new_repo(tmp_path / "a")
+    history(a, 2)
+    a.spawn(["kid"], task="look it up")
+    kid = a.agent("kid")
+    kid.assistant("the answer is 42")
+    a.collapse("kid")
+    tip = bytes.fromhex(kid.refs.read("refs/heads/main"))
+    a.push(str(tmp_path / "r"))
+    b = Repository.clone(str(tmp_path / "r"), str(tmp_path / "b"), trusted=True)
+    assert b.store.has(tip)
+    assert "the answer is 42" in json.dumps(b.expand("HEAD").context("json"))
+
+
+def test_fetch_rules_for_tags_prune_and_destinations(tmp_path):
+    url = str(tmp_path / "r")
+    a = new_repo(tmp_path / "a")
+    history(a, 3)
+    a.tag_create("v1", "HEAD~1")
+    a.branch_create("gone")
+    a.push(url, ["main", "v1", "gone"])
+    b = new_repo(tmp_path / "b")
+    b.user("b")
+    b.remote_add("origin", url)
+    b.fetch("origin")
+    assert b.refs.read("refs/tags/v1") == a.refs.read("refs/tags/v1")
+    # the tag moves on the remote: refused here unless forced
+    a.tag_delete("v1")
+    a.tag_create("v1")
+    assert a.push(url, ["v1"], force=True).ok
+    r = b.fetch("origin")
+    row = next(u for u in r.updates if u["remote_ref"] == "refs/tags/v1")
+    assert not r.ok and row["reason"] == "would clobber existing tag"
+    assert b.fetch("origin", force=True).ok
+    assert b.refs.read("refs/tags/v1") == a.refs.read("refs/tags/v1")
+    # a remote-tracking ref follows a forced update; a named destination does not
+    b.fetch("origin", ["main:mirror"])
+    a.reset("HEAD~1", "hard")
+    a.user("rewritten")
+    assert a.push(url, force=True).ok
+    r = b.fetch("origin")
+    assert next(u for u in r.updates if u["remote_ref"] == "refs/heads/main")["status"] \
+        == "forced"
+    assert not b.fetch("origin", ["main:mirror"]).ok
+    assert b.fetch("origin", ["+main:mirror"]).ok
+    # --prune
+    a.push(url, [":gone"])
+    b.fetch("origin", prune=True)
+    assert b.refs.read("refs/remotes/origin/gone") is None
+    assert b.refs.read("refs/remotes/origin/main") is not None
+
+
+def test_a_write_that_landed_before_its_answer_was_lost(tmp_path, monkeypatch):
+    """An S3 client may retry a conditional write whose first attempt landed: the retry fails
+    its precondition. The push finds its own values and reports them done."""
+    from trace_core.errors import RemoteConflict
+    from trace_core.remote.layout import RemoteStore as Store
+    a = new_repo(tmp_path / "a")
+    history(a, 2)
+    a.remote_add("origin", str(tmp_path / "r"))
+    a.push("origin")
+    a.user("more")
+    real = Store.write_refs
+    calls = []
+
+    def lands_then_fails(self, refs, old):
+        calls.append(1)
+        real(self, refs, old)
+        if len(calls) == 1:
+            raise RemoteConflict("precondition failed (a retry of a write that landed)")
+
+    monkeypatch.setattr(Store, "write_refs", lands_then_fails)
+    r = a.push("origin")
+    assert r.ok and r.updates[0].status == "fast-forward" and len(calls) == 1
+    assert a.refs.read("refs/remotes/origin/main") == a.refs.read("refs/heads/main")
+
+
+def test_upload_order_pack_index_manifest_then_refs(tmp_path, monkeypatch):
+    from trace_core.transport.local import LocalBackend
+    order = []
+    real_upload, real_put = LocalBackend.upload, LocalBackend.put
+    monkeypatch.setattr(LocalBackend, "upload",
+                        lambda self, key, path: (order.append(key), real_upload(self, key,
+                                                                                 path))[1])
+    monkeypatch.setattr(LocalBackend, "put",
+                        lambda self, key, data, expect=None: (order.append(key),
+                                                              real_put(self, key, data,
+                                                                       expect))[1])
+    a = new_repo(tmp_path / "a")
+    history(a, 2)
+    a.push(str(tmp_path / "r"))
+    assert [k.rsplit(".", 1)[-1] if "." in k else k for k in order] == \
+        ["pack", "idx", "commits", "refs"]
+
+
+def test_remote_gc_keeps_what_it_must(tmp_path):
+    url = str(tmp_path / "r")
+    a = new_repo(tmp_path / "a")
+    history(a, 2)
+    a.spawn(["kid"], task="t")
+    a.agent("kid").assistant("kid's finding")
+    a.collapse("kid")
+    a.push(url)                                      # main only: the kid's commits by meta
+    a.user("second")
+    a.push(url)
+    store = RemoteStore(open_backend(url))
+    incomplete = "cd" * 32
+    store.backend.put(pack_key(incomplete, ".pack"), b"partial")   # a push killed just now
+    before = sorted(store.listing())
+    dry = a.remote_gc(url, expire_s=0, dry_run=True, now=None)
+    assert sorted(store.listing()) == before and len(dry.merged) == 2
+    done = a.remote_gc(url, expire_s=3600, now=__import__("time").time() + 7200)
+    assert len(done.merged) == 2 and done.incomplete_removed == [incomplete]
+    b = Repository.clone(url, str(tmp_path / "b"), trusted=True)
+    assert "kid's finding" in json.dumps(b.expand("HEAD~1").context("json"))
+    store.backend.put(pack_key(incomplete, ".pack"), b"partial")
+    young = a.remote_gc(url, expire_s=3600)
+    assert young.incomplete_removed == [] and incomplete in store.listing()
+
+
+def test_s3_settings_the_environment_wins_over_the_users_config(tmp_path):
+    from trace_core.config import Config
+    from trace_core.remote.remotes import s3_options
+    from trace_core.transport.options import S3Options
+    user = Config.parse("[s3]\n\tendpoint = http://config:1\n\tregion = eu\n"
+                        "\tallow-http = true\n", origin="user")
+    a = Repository.init(str(tmp_path / "a"), user_config=user, trusted=True)
+    got = s3_options(a, S3Options(endpoint="http://env:2", allow_http=False))
+    assert (got.endpoint, got.region, got.allow_http) == ("http://env:2", "eu", False)
+    assert s3_options(a, None).allow_http is True
+    assert "hunter2-7" not in repr(S3Options(secret_access_key="hunter2-7"))

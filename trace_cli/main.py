@@ -106,7 +106,8 @@ def __getattr__(name: str):
 def _git_style_args(argv: list) -> list:
     """Command lines as git reads them: `trace help [COMMAND...]` is `trace [COMMAND...]
     --help`; a bare global `--color` means --color=always; `rev-parse --short REV`: a bare
-    --short means 12 digits (click would otherwise take REV as its value)."""
+    --short means 12 digits (click would otherwise take REV as its value); `push
+    --force-with-lease REMOTE`: a bare lease is for every ref (its value only after `=`)."""
     i = 0
     while i < len(argv) and argv[i].startswith("-") and argv[i] not in ("-", "--"):
         if argv[i] == "--color" and (i + 1 == len(argv) or argv[i + 1] not in COLOR_MODES):
@@ -117,6 +118,9 @@ def _git_style_args(argv: list) -> list:
     if "rev-parse" in argv:
         i = argv.index("rev-parse")
         argv = argv[:i + 1] + ["--short=12" if a == "--short" else a for a in argv[i + 1:]]
+    elif i < len(argv) and argv[i] == "push":   # a bare --force-with-lease takes no word
+        argv = argv[:i + 1] + ["--force-with-lease=" if a == "--force-with-lease" else a
+                               for a in argv[i + 1:]]
     return argv
 
 

@@ -601,15 +601,16 @@ KNOWN_KEYS: dict[str, KeySpec] = {
     # trusted; the object store's endpoint and credentials are the user's alone
     "remote.<name>.url": KeySpec("str", None, "URL of the remote: a directory, file:// or "
                                  "s3://bucket/prefix; a trusted setting", source=TRUSTED),
-    "s3.endpoint": KeySpec("url", None, "S3 endpoint URL (default: AWS_ENDPOINT_URL, else "
-                           "AWS)", source=USER_ONLY),
-    "s3.region": KeySpec("str", None, "S3 region (default: AWS_REGION)", source=USER_ONLY),
-    "s3.allow-http": KeySpec("bool", None, "allow a plain-http S3 endpoint (default: "
-                             "AWS_ALLOW_HTTP)", source=USER_ONLY),
-    "s3.access-key-id": KeySpec("str", None, "S3 access key id (default: AWS_ACCESS_KEY_ID)",
-                                source=USER_ONLY),
-    "s3.secret-access-key": KeySpec("str", None, "S3 secret key (default: "
-                                    "AWS_SECRET_ACCESS_KEY); keep your config file private",
+    "s3.endpoint": KeySpec("url", None, "S3 endpoint URL when AWS_ENDPOINT_URL is not set "
+                           "(else AWS)", source=USER_ONLY),
+    "s3.region": KeySpec("str", None, "S3 region when AWS_REGION is not set",
+                         source=USER_ONLY),
+    "s3.allow-http": KeySpec("bool", None, "allow a plain-http S3 endpoint when AWS_ALLOW_HTTP "
+                             "is not set", source=USER_ONLY),
+    "s3.access-key-id": KeySpec("str", None, "S3 access key id when AWS_ACCESS_KEY_ID is not "
+                                "set", source=USER_ONLY),
+    "s3.secret-access-key": KeySpec("str", None, "S3 secret key when AWS_SECRET_ACCESS_KEY is "
+                                    "not set; keep your config file private",
                                     source=USER_ONLY),
     "safe.directory": KeySpec("str", None,
                               "a repository the user trusts (the absolute path of its .trace "

@@ -46,7 +46,8 @@ def repack(obj, dictionary=True) -> None:
                 help="Drop unreachable objects older than WHEN (e.g. 2.weeks, 1d, now)."),
          flag("--aggressive", help="Compress harder."),
          flag("--dry-run", "-n", dest="dry_run",
-              help="List the sub-agents the retention policies would prune; change nothing."),
+              help="List the sub-agents the retention policies would prune (with --remote: "
+                   "what the remote's gc would merge); change nothing."),
          flag("--no-retention", dest="no_retention",
               help="Do not apply the retention policies (prune no sub-agent)."),
          option("--remote", metavar="REMOTE",
@@ -64,7 +65,11 @@ def gc(obj, prune_expire=None, aggressive=False, dry_run=False, no_retention=Fal
     from trace_core.gc import gc as run_gc
 
     if remote is not None:
-        _remote_gc(obj, remote, expire, dry_run, as_json)
+        if prune_expire is not None or aggressive or no_retention:
+            fail("--remote takes --expire and --dry-run, not --prune, --aggressive or "
+                 "--no-retention (they are this repository's)", 2)
+        from .remote import where
+        _remote_gc(obj, where(obj, remote), expire, dry_run, as_json)
         return
     if expire is not None:
         fail("--expire is used with --remote (the local grace period is --prune)", 2)
@@ -104,7 +109,8 @@ def _remote_gc(obj, remote: str, expire, dry_run: bool, as_json: bool) -> None:
         emit_json(report.as_dict())
         return
     verb = "would merge" if dry_run else "merged"
-    echo(f"{report.url}: {report.packs_before} packs; {verb} {len(report.merged)} "
+    echo(f"{report.url}: {report.packs_before} pack{'s' * (report.packs_before != 1)}; "
+         f"{verb} {len(report.merged)} "
          f"({report.kept_objects} objects kept, {report.dropped_objects} unreachable dropped)"
          + (f" into pack-{report.written}" if report.written else ""))
     if report.incomplete_removed:

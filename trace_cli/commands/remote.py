@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 import sys
 
+from trace_core.remote.layout import split_key
+
 from ..declare import JSON, argument, command, flag, option
 from ..util import CommandExit, echo, emit_json, fail, open_repo
 
@@ -29,7 +31,8 @@ def s3_from_env():
         access_key_id=env.get("AWS_ACCESS_KEY_ID") or None,
         secret_access_key=env.get("AWS_SECRET_ACCESS_KEY") or None,
         session_token=env.get("AWS_SESSION_TOKEN") or None,
-        allow_http=env.get("AWS_ALLOW_HTTP", "").strip().lower() in _TRUE)
+        allow_http=(env["AWS_ALLOW_HTTP"].strip().lower() in _TRUE
+                    if env.get("AWS_ALLOW_HTTP") else None))
 
 
 def _progress():
@@ -55,6 +58,17 @@ def _progress():
 def _end(cb) -> None:
     if cb is not None and cb.state["stage"] is not None:
         sys.stderr.write("\n")
+
+
+def where(obj, value: str | None) -> str | None:
+    """A remote name or URL as typed: a relative path is taken from the -C directory, as git
+    does (git -C DIR runs as if started in DIR)."""
+    base = obj.get("directory") if isinstance(obj, dict) else None
+    if not value or not base or "://" in value or os.path.isabs(value):
+        return value
+    if "/" in value or value.startswith("."):
+        return os.path.join(base, value)
+    return value
 
 
 def _short(name: str | None) -> str:
@@ -105,6 +119,10 @@ def remote(obj, verbose=False, as_json=False, action=None, name=None, url=None) 
     with open_repo(obj) as repo:
         if action is None:
             rows = repo.remotes()
+            if not repo.trusted and repo.repo_config.subsections("remote"):
+                from ..util import warn
+                warn(f"this repository is not trusted: the remotes its config names are "
+                     f"ignored (trust it with 'trace trust {repo.trace_dir}')")
             if as_json:
                 emit_json([{"name": n, "url": u} for n, u in rows])
                 return
@@ -114,7 +132,8 @@ def remote(obj, verbose=False, as_json=False, action=None, name=None, url=None) 
         if action == "add":
             if not name or not url:
                 fail("usage: trace remote add NAME URL", 2)
-            stored = repo.remote_add(name, url)
+            stored = repo.remote_add(name, where(obj, url if "/" in url or url.startswith(".")
+                                                 else "./" + url))
             if as_json:
                 emit_json({"name": name, "url": stored})
         elif action in ("remove", "rm"):
@@ -157,7 +176,10 @@ def clone(obj, name="origin", no_trust=False, as_json=False, url=None, directory
     user, overrides = user_settings(obj)
     cb = _progress()
     try:
-        repo = Repository.clone(url, target, name=name, s3=s3_from_env(), progress=cb,
+        repo = Repository.clone(where(obj, url), where(obj, target if "/" in target
+                                                      or target.startswith(".")
+                                                      else "./" + target),
+                                name=name, s3=s3_from_env(), progress=cb,
                                 user_config=user, overrides=overrides)
     finally:
         _end(cb)
@@ -182,7 +204,7 @@ def _fetch_lines(rows: list) -> None:
         dst = _short(r.get("local_ref"))
         why = f"  ({r['reason']})" if r.get("reason") else \
             ("  (forced update)" if r["status"] == "forced" else "")
-        if r["status"] != "up-to-date":
+        if r["status"] not in ("up-to-date", "kept"):
             echo(f" {ch} {summary:<17} {src} -> {dst}{why}", err=True)
 
 
@@ -205,7 +227,7 @@ def fetch(obj, prune=False, force=False, dry_run=False, as_json=False, remote=No
     with open_repo(obj) as repo:
         cb = _progress()
         try:
-            report = repo.fetch(remote or "origin", refspecs, prune=prune, force=force,
+            report = repo.fetch(where(obj, remote) or "origin", refspecs, prune=prune, force=force,
                                 dry_run=dry_run, s3=s3_from_env(), progress=cb)
         finally:
             _end(cb)
@@ -237,7 +259,7 @@ _HINTS = {
                                "one."),
          flag("-f", "--force", dest="force",
               help="Allow non-fast-forward updates (and moving tags)."),
-         option("--force-with-lease", dest="lease", metavar="REF[:VALUE]", multiple=True,
+         option("--force-with-lease", dest="lease", metavar="[=REF[:VALUE]]", multiple=True,
                 optional_value=True, flag_value="",
                 help="Force, but only while the remote's ref still holds VALUE (default: its "
                      "remote-tracking ref); alone: for every ref pushed."),
@@ -263,7 +285,7 @@ def push(obj, all_branches=False, tags=False, agents=False, force=False, lease=(
     with open_repo(obj) as repo:
         cb = _progress()
         try:
-            report = repo.push(remote or "origin", refspecs, all_branches=all_branches,
+            report = repo.push(where(obj, remote) or "origin", refspecs, all_branches=all_branches,
                                tags=tags, agents=agents, force=force,
                                force_with_lease=list(lease) if lease else None, atomic=atomic,
                                dry_run=dry_run, s3=s3_from_env(), progress=cb)
@@ -274,11 +296,17 @@ def push(obj, all_branches=False, tags=False, agents=False, force=False, lease=(
     else:
         echo(f"To {report.url}", err=True)
         for u in report.updates:
+            if u.status == "up-to-date":
+                continue
             ch, summary = _flag(u.status, u.old, u.new, u.key)
-            src = _short(u.local) if u.local else ("(delete)" if u.new is None else u.new[:7])
+            ns = u.key[:len(u.key) - len(split_key(u.key)[1])]    # agents/NAME/ or ""
+            src = ns + _short(u.local) if u.local else ("" if u.new is None else u.new[:7])
             why = f" ({u.reason})" if u.reason else \
                 (" (forced update)" if u.status == "forced" else "")
-            echo(f" {ch} {summary:<17} {src} -> {_short(u.key)}{why}", err=True)
+            echo(f" {ch} {summary:<17} {src + ' -> ' if src else ''}{_short(u.key)}{why}",
+                 err=True)
+        if all(u.status == "up-to-date" for u in report.updates):
+            echo("Everything up-to-date", err=True)
         if dry_run:
             echo("(dry run: nothing was sent)", err=True)
     if not report.ok:
@@ -304,7 +332,7 @@ def pull(obj, rebase=False, as_json=False, remote=None, branch=None) -> None:
     with open_repo(obj) as repo:
         cb = _progress()
         try:
-            out = repo.pull(remote or "origin", branch, rebase=rebase, s3=s3_from_env(),
+            out = repo.pull(where(obj, remote) or "origin", branch, rebase=rebase, s3=s3_from_env(),
                             progress=cb)
         finally:
             _end(cb)

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 from ..errors import InputError, RefError, RemoteCorrupt, RemoteError, RemoteNotFound
 from ..ids import from_hex, is_hex_id
 from ..state import RepoState
-from .layout import RemoteRefs, RemoteStore, remote_key, split_key
+from .layout import STATUS_REFS, RemoteRefs, RemoteStore, remote_key, split_key
 from .refspecs import checked, full_name, parse_refspec, tracking_name
+from .remotes import namespace
 
 if TYPE_CHECKING:
     from ..transport.options import S3Options
@@ -110,7 +111,7 @@ def _selected(repo: RepoState, doc: RemoteRefs, refspecs: Sequence[str]) -> list
     if not refspecs:
         for key in doc.refs:
             agent, name = split_key(key)
-            if name == "HEAD" or name.startswith(("refs/heads/", "refs/tags/")):
+            if name in ("HEAD", *STATUS_REFS) or name.startswith(("refs/heads/", "refs/tags/")):
                 out.append((key, agent, None, False))
         return out
     for spec in refspecs:
@@ -138,7 +139,7 @@ def _fetch_dest(repo: RepoState, agent: str | None, dst: str) -> str:
     full = checked(dst)
     if not full.startswith("refs/"):
         raise InputError(f"cannot fetch into {dst!r:.80}: not a ref under refs/")
-    view = repo._root if agent is None else repo._root.agent(agent, create=True)
+    view = namespace(repo, agent)
     if full == view.head_branch():
         raise InputError(f"refusing to fetch into {full}, the branch checked out "
                          f"{'in agent ' + agent if agent else 'here'} (trace pull merges into "
@@ -154,7 +155,7 @@ def _update_refs(repo: RepoState, remote: str | None, doc: RemoteRefs, chosen: l
 
     def view(agent: str | None) -> RepoState:
         if agent not in views:
-            views[agent] = repo._root if agent is None else repo._root.agent(agent, create=True)
+            views[agent] = namespace(repo, agent)
         return views[agent]
 
     moves: dict = {}
@@ -163,7 +164,7 @@ def _update_refs(repo: RepoState, remote: str | None, doc: RemoteRefs, chosen: l
         value = doc.refs[key]
         name = split_key(key)[1]
         local = dst or (tracking_name(remote, name) if remote else None)
-        if local is None and name.startswith("refs/tags/"):
+        if local is None and (name.startswith("refs/tags/") or name in STATUS_REFS):
             local = name
         if local is None:
             rows.append({"remote_ref": key, "local_ref": None, "old": None, "new": value,
@@ -189,6 +190,8 @@ def _update_refs(repo: RepoState, remote: str | None, doc: RemoteRefs, chosen: l
             row["status"] = "up-to-date"
         elif old is None:
             row["status"] = "new"
+        elif name in STATUS_REFS:      # this namespace's own record of the sub-agent stays
+            row["status"], row["reason"] = "kept", "this namespace has its own"
         elif local.startswith("refs/tags/") and not (forced or force):
             row["status"], row["reason"] = "rejected", "would clobber existing tag"
         else:
@@ -201,11 +204,11 @@ def _update_refs(repo: RepoState, remote: str | None, doc: RemoteRefs, chosen: l
                 row["status"] = "forced"
             else:
                 row["status"], row["reason"] = "rejected", "non-fast-forward"
-        if row["status"] not in ("up-to-date", "rejected"):
+        if row["status"] not in ("up-to-date", "rejected", "kept"):
             moves.setdefault(agent, []).append((local, old, value, f"fetch {key}", row))
     if prune and remote is not None:
         from ..gc import namespaces
-        for prefix, refs in namespaces(repo._root):
+        for prefix, refs in namespaces(repo):
             agent = "/".join(prefix.strip("/").split("/")[1::2]) or None
             for local, old in refs.list(f"refs/remotes/{remote}/"):
                 branch = "refs/heads/" + local[len(f"refs/remotes/{remote}/"):]
@@ -314,7 +317,7 @@ def _checkout_heads(repo: RepoState, name: str, doc: RemoteRefs) -> None:
         tip = doc.refs.get(remote_key(agent, branch))
         if tip is None or not repo.store.has(from_hex(tip)):
             continue
-        view = repo._root if agent is None else repo._root.agent(agent, create=True)
+        view = namespace(repo, agent)
         if view.refs.read(branch) is None:
             move_refs(view, [(branch, None, tip, f"clone: from {name}")], "clone")
         set_symbolic_ref(view, "HEAD", branch, message="clone")
@@ -330,14 +333,21 @@ def pull(repo: RepoState, remote: str = "origin", branch: str | None = None, *,
     Returns {"fetch": FetchReport dict, "upstream": ref, "result": the merge's or rebase's}."""
     from ..merge.ops import merge
     from ..merge.replay import rebase as do_rebase
-    report = fetch(repo, remote, s3=s3, progress=progress)
-    if report.remote is None:
-        raise InputError("pull needs a configured remote (trace remote add NAME URL)")
+    from .remotes import open_remote
+    name, store = open_remote(repo, remote, s3)
+    if name is None:
+        raise InputError("pull needs a configured remote (trace remote add NAME URL), whose "
+                         "remote-tracking branch it merges")
     current = repo.head_branch()
     if branch is None:
         if current is None:
             raise InputError("HEAD is detached: name the remote branch to pull")
         branch = current[11:] if current.startswith("refs/heads/") else current
+    report = _fetch(repo, name, store, (), False, False, False, progress)[0]
+    if not report.ok:
+        bad = next(u for u in report.updates if u["status"] == "rejected")
+        raise RemoteError(f"the fetch refused {bad['local_ref']} ({bad.get('reason')}); "
+                          "nothing merged (see trace fetch)")
     upstream = f"refs/remotes/{report.remote}/{branch}"
     if repo.refs.read(upstream) is None:
         raise RemoteNotFound(f"{report.remote} has no branch {branch} here "

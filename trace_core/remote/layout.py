@@ -10,7 +10,9 @@ and commit manifests, over any transport Backend.
 
 A KEY is a ref of the root namespace (`HEAD`, `refs/heads/main`) or of an agent namespace, whose
 path comes first as it does inside `.trace` (`agents/a/agents/b/refs/heads/main` for agent a/b).
-A VALUE is a 64-digit hex commit id, or `ref:<refs/heads/...>` for a HEAD.
+A KEY may also name a sub-agent's status pseudo-ref (`agents/a/SPAWNED`, `COLLAPSED`,
+`ABANDONED`: FORMAT.md §10.1). A VALUE is a 64-digit hex commit id, or `ref:<refs/heads/...>`
+for a HEAD.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ MANIFEST_MAGIC = b"TRMANI\x00\x01"
 MAX_REFS_BYTES = 64 << 20
 MAX_MANIFEST_BYTES = 8 + 4 + 32 * 4_000_000 + 64
 MAX_PACK_BYTES = 16 << 30
+#: a sub-agent's status pseudo-refs (§10.1), carried with its branches
+STATUS_REFS = ("SPAWNED", "COLLAPSED", "ABANDONED")
 _U32 = struct.Struct(">I")
 
 
@@ -64,6 +68,8 @@ def split_key(key: str) -> tuple[str | None, str]:
     if agents:
         check_agent_path("/".join(agents))      # (its depth too)
     name = "/".join(parts)
+    if name in STATUS_REFS and agents:
+        return "/".join(agents), name
     if name != "HEAD":
         if not name.startswith("refs/"):
             raise ValueError(f"{key!r:.80} is not a ref")

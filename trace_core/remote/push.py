@@ -15,8 +15,9 @@ from ..errors import InputError, RemoteConflict, RemoteError, TraceError
 from ..ids import from_hex, is_hex_id
 from ..objects import TYPE_CODES
 from ..state import RepoState
-from .layout import RemoteRefs, RemoteStore, remote_key, split_key
+from .layout import STATUS_REFS, RemoteRefs, RemoteStore, remote_key, split_key
 from .refspecs import checked, full_name, parse_refspec, tracking_name
+from .remotes import namespace
 
 if TYPE_CHECKING:
     from ..transport.options import S3Options
@@ -75,7 +76,7 @@ def _namespaces_below(repo: RepoState) -> list[tuple[str | None, Any]]:
     from ..gc import namespaces
     here = remote_key(repo.agent_name, "")
     out = []
-    for prefix, store in namespaces(repo._root):
+    for prefix, store in namespaces(repo):
         if prefix.startswith(here):
             out.append(("/".join(prefix.strip("/").split("/")[1::2]) or None, store))
     return out
@@ -151,6 +152,11 @@ def plan_updates(repo: RepoState, refspecs: Sequence[str] = (), all_branches: bo
             if pick:
                 key = remote_key(agent, name)
                 out.setdefault(key, RefUpdate(key, name, value))
+        for name in STATUS_REFS if agents and agent is not None else ():
+            value = store.read(name)
+            if value is not None and is_hex_id(value):
+                key = remote_key(agent, name)
+                out.setdefault(key, RefUpdate(key, name, value))
     return list(out.values())
 
 
@@ -166,7 +172,7 @@ def _heads(repo: RepoState, updates: list[RefUpdate], doc: dict) -> dict[str, st
         if head in doc or head in out:
             continue
         try:
-            view = repo._root if agent is None else repo._root.agent(agent)
+            view = namespace(repo, agent, create=False)
             mine = view.refs.read("HEAD")
         except Exception:
             mine = None
@@ -185,7 +191,7 @@ def _lease_value(repo: RepoState, remote: str | None, u: RefUpdate) -> str | Non
     track = tracking_name(remote, name) if remote else None
     if track is None:            # no remote-tracking ref (a tag, a URL): expect no ref, as git
         return None
-    view = repo._root if agent is None else repo._root.agent(agent, create=True)
+    view = namespace(repo, agent)
     return view.refs.read(track)
 
 
@@ -210,6 +216,9 @@ def _judge(repo: RepoState, remote: str | None, u: RefUpdate, doc: RemoteRefs) -
         return
     if u.old is None:
         u.status = "new"
+        return
+    if name in STATUS_REFS:        # a sub-agent's state, not a history: the pushed one holds
+        u.status = "updated"
         return
     forced = u.force or u.lease is not None
     if name.startswith("refs/tags/") and not forced:
@@ -404,7 +413,7 @@ def _track(repo: RepoState, remote: str, moving: list[RefUpdate]) -> None:
     for u in moving:
         by_agent.setdefault(split_key(u.key)[0], []).append(u)
     for agent, items in by_agent.items():
-        view = repo._root if agent is None else repo._root.agent(agent, create=True)
+        view = namespace(repo, agent)
         moves = []
         for u in items:
             track = tracking_name(remote, split_key(u.key)[1])

@@ -28,6 +28,19 @@ def check_remote_name(name: str) -> str:
     return name
 
 
+def namespace(repo: RepoState, agent: str | None, create: bool = True) -> RepoState:
+    """The view of namespace `agent` (None: the top one) of `repo`'s repository, whichever
+    namespace `repo` itself is a view of (one opened at an agent, `Repository.open(path,
+    agent=...)` as `trace --agent` does, is its own `_root`)."""
+    if agent == repo.agent_name:
+        return repo
+    root = repo._root
+    if root.agent_name is not None:
+        root = type(repo)(repo.trace_dir, user_config=repo.user_config,
+                          overrides=repo.overrides, trusted=repo.trusted)
+    return root if agent is None else root.agent(agent, create=create)
+
+
 def remotes(repo: RepoState) -> list[tuple[str, str]]:
     """(name, url) of every remote the effective settings name (a repository's own remotes
     count only when it is trusted), sorted by name."""
@@ -68,7 +81,7 @@ def remote_remove(repo: RepoState, name: str) -> int:
     n = 0
     for prefix, store in namespaces(repo):
         agent = "/".join(prefix.strip("/").split("/")[1::2]) or None
-        view = repo._root if agent is None else repo._root.agent(agent)
+        view = namespace(repo, agent, create=False)
         for ref, value in store.list(f"refs/remotes/{name}/"):
             delete_ref(view, ref, value, message=f"remote remove {name}", deref=False)
             n += 1
@@ -85,11 +98,11 @@ def s3_options(repo: RepoState, given: S3Options | None) -> S3Options:
         endpoint=cfg.get("s3.endpoint"), region=cfg.get("s3.region"),
         access_key_id=cfg.get("s3.access-key-id"),
         secret_access_key=cfg.get("s3.secret-access-key"),
-        allow_http=bool(cfg.get_bool("s3.allow-http", False)))
+        allow_http=cfg.get_bool("s3.allow-http", None))
     if given is None:
         return from_config
     merged = {f.name: getattr(given, f.name) for f in dataclasses.fields(given)
-              if getattr(given, f.name) not in (None, False)}
+              if getattr(given, f.name) is not None}
     return dataclasses.replace(from_config, **merged)
 
 

@@ -27,15 +27,21 @@ def parse_url(url: str, base: str | None = None) -> tuple[str, Any]:
     if url.startswith("s3://"):
         parts = urlsplit(url)
         if parts.query or parts.fragment or "@" in parts.netloc:
-            raise InputError(f"bad s3 URL {url!r}: s3://BUCKET/PREFIX, with no credentials, "
-                             "query or fragment (the endpoint and credentials come from your "
-                             "environment or config)")
+            shown = "s3://" + parts.netloc.rpartition("@")[2] + parts.path
+            raise InputError(f"bad s3 URL {shown[:80]!r} (credentials left out): "
+                             "s3://BUCKET/PREFIX, with no credentials, query or fragment (the "
+                             "endpoint and credentials come from your environment or config)")
         if not _BUCKET.fullmatch(parts.netloc) or ".." in parts.netloc:
             raise InputError(f"bad s3 URL {url!r:.80}: the bucket name must be 3 to 63 "
                              "lowercase letters, digits, dots and hyphens")
         prefix = parts.path.strip("/")
         if prefix:
-            check_key(prefix)
+            try:
+                check_key(prefix)
+            except InputError:
+                raise InputError(f"bad s3 URL {url[:80]!r}: the prefix must be names of "
+                                 "letters, digits, '.', '_' and '-' separated by single "
+                                 "'/'") from None
         return "s3", (parts.netloc, prefix)
     if url.startswith("file://"):
         parts = urlsplit(url)
@@ -56,6 +62,11 @@ def open_backend(url: str, s3: S3Options | None = None, base: str | None = None)
     kind, where = parse_url(url, base)
     if kind == "file":
         from .local import LocalBackend
+        if os.path.isfile(os.path.join(where, "format")) or \
+                os.path.isdir(os.path.join(where, ".trace")):
+            raise InputError(f"{where} is a trace repository, not a remote: a remote is a "
+                             "directory of its own (docs/remotes.md); to copy a repository, "
+                             "push from it to a new directory")
         return LocalBackend(where)
     try:
         from .s3 import S3Backend

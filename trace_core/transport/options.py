@@ -17,7 +17,8 @@ class S3Options:
     access_key_id: str | None = None
     secret_access_key: str | None = None
     session_token: str | None = None
-    allow_http: bool = False             #: plain-HTTP endpoints (never for real credentials)
+    allow_http: bool | None = None       #: plain-HTTP endpoints (never for real credentials);
+    #: None: not said (False, unless a lower settings layer says otherwise)
 
     def __repr__(self) -> str:
         parts = []

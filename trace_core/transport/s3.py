@@ -133,7 +133,7 @@ class S3Backend:
             config["secret_access_key"] = options.secret_access_key
         if options.session_token is not None:
             config["session_token"] = options.session_token
-        client: ClientConfig = {**_CLIENT, "allow_http": options.allow_http}
+        client: ClientConfig = {**_CLIENT, "allow_http": bool(options.allow_http)}
         try:
             self._store = S3Store(bucket, config=config, client_options=client,
                                   retry_config=_RETRY)
