@@ -36,21 +36,22 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
-from run import _installed_env, fast_import_stream, git, messages, trace_cmd  # noqa: E402
+from run import (  # noqa: E402
+    _installed_env,
+    build_history,
+    fast_import_stream,
+    git,
+    messages,
+    trace_cmd,
+)
 
 CHILD_COMMITS = 20      # commits a child makes before it is collapsed
 
 
 # -- (a) latency ------------------------------------------------------------------------------
 def build_parent(root: str, msgs: list) -> str:
-    from trace_core.repository import Repository
     path = os.path.join(root, "parent")
-    repo = Repository.init(path)
-    with repo.transaction():
-        for role, text in msgs:
-            repo.append({"role": role, "content": text})
-    repo.flush_token_cache()
-    repo.close()
+    build_history(path, msgs)
     return path
 
 

@@ -55,7 +55,15 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 
-from run import _installed_env, fast_import_stream, git, messages, proc_time, trace_cmd  # noqa: E402
+from run import (  # noqa: E402
+    _installed_env,
+    build_history,
+    fast_import_stream,
+    git,
+    messages,
+    proc_time,
+    trace_cmd,
+)
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -71,12 +79,7 @@ def build_trace(path: str, msgs: list) -> float:
     from trace_core.web import data
 
     t = time.perf_counter()
-    repo = Repository.init(path)
-    with repo.transaction():
-        for role, text in msgs:
-            repo.append({"role": role, "content": text})
-    repo.flush_token_cache()
-    repo.close()
+    build_history(path, msgs)
     subprocess.run([*trace_cmd(), "reindex"], cwd=path, check=True, capture_output=True,
                    env=_installed_env())
     repo = Repository.open(path)
