@@ -661,3 +661,10 @@ def test_s3_settings_the_environment_wins_over_the_users_config(tmp_path):
     assert (got.endpoint, got.region, got.allow_http) == ("http://env:2", "eu", False)
     assert s3_options(a, None).allow_http is True
     assert "hunter2-7" not in repr(S3Options(secret_access_key="hunter2-7"))
+
+
+def test_ssh_style_urls_are_refused(tmp_path):
+    a = new_repo(tmp_path / "a")
+    for url in ("git@example.com:team/project", "host:path/x", "ssh://host/x"):
+        with pytest.raises(InputError, match="unsupported remote URL"):
+            a.remote_add("x", url)

@@ -236,6 +236,8 @@ def fetch(obj, prune=False, force=False, dry_run=False, as_json=False, remote=No
     elif any(r["status"] != "up-to-date" for r in report.updates):
         echo(f"From {report.url}", err=True)
         _fetch_lines(report.updates)
+    if dry_run and not as_json:
+        echo("(dry run: nothing was downloaded or changed)", err=True)
     if not report.ok:
         raise CommandExit(1)
 

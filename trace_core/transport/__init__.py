@@ -48,7 +48,7 @@ def parse_url(url: str, base: str | None = None) -> tuple[str, Any]:
         if parts.netloc not in ("", "localhost"):
             raise InputError(f"bad file URL {url!r}: file:///absolute/path")
         path = unquote(parts.path)
-    elif re.match(r"[A-Za-z][A-Za-z0-9+.-]*:", url):
+    elif re.match(r"[A-Za-z][A-Za-z0-9+.-]*:", url) or re.match(r"[^/]*@[^/]*:", url):
         raise InputError(f"unsupported remote URL {url!r:.80}: a directory path, file:// or "
                          "s3://")
     else:
