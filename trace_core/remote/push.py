@@ -172,9 +172,8 @@ def _heads(repo: RepoState, updates: list[RefUpdate], doc: dict) -> dict[str, st
         if head in doc or head in out:
             continue
         try:
-            view = namespace(repo, agent, create=False)
-            mine = view.refs.read("HEAD")
-        except Exception:
+            mine = namespace(repo, agent, create=False).refs.read("HEAD")
+        except TraceError:            # (no such namespace here: a refspec naming another's)
             mine = None
         pushed = {split_key(v.key)[1] for v in updates
                   if v.new is not None and split_key(v.key)[0] == agent}
