@@ -84,6 +84,12 @@ class GcReport:
 
 
 # -- refs of every namespace --------------------------------------------------------------------
+def agent_of(prefix: str) -> str | None:
+    """The agent path of a `namespaces` prefix: `agents/a/agents/b/` -> `a/b`; "" -> None (the
+    root namespace)."""
+    return "/".join(prefix.strip("/").split("/")[1::2]) or None
+
+
 def namespaces(repo: RepoState) -> list[tuple[str, RefStore]]:
     """(path prefix, RefStore) of the root namespace and every agent namespace, recursively."""
     from .refs import MAX_AGENT_DEPTH, RefStore, check_agent_name

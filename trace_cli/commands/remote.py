@@ -36,39 +36,41 @@ def s3_from_env():
 
 
 def _progress():
-    """A progress callback (stage, done, total) drawing on a terminal's stderr, else None."""
+    """A progress callback (stage, done, total): util.progress's bar on a terminal's stderr,
+    one line a stage; None when stderr is not a terminal."""
     if not sys.stderr.isatty():
         return None
-    state = {"stage": None}
+    from ..util import end_progress, progress
+    bars: dict = {}
 
     def update(stage: str, done: int, total: int | None) -> None:
-        if state["stage"] not in (None, stage):
-            sys.stderr.write("\n")
-        state["stage"] = stage
-        if total:
-            pct = min(100, int(done * 100 / total))
-            sys.stderr.write(f"\r{stage}: {pct:3d}% ({done}/{total})")
-        else:
-            sys.stderr.write(f"\r{stage}...")
-        sys.stderr.flush()
-    update.state = state  # type: ignore[attr-defined]
+        if stage not in bars:
+            for bar in bars.values():
+                end_progress(bar)
+            bars.clear()
+            bars[stage] = progress(stage)
+        bars[stage](done, total)
+    update.bars = bars  # type: ignore[attr-defined]
     return update
 
 
 def _end(cb) -> None:
-    if cb is not None and cb.state["stage"] is not None:
-        sys.stderr.write("\n")
+    if cb is not None:
+        from ..util import end_progress
+        for bar in cb.bars.values():
+            end_progress(bar)
 
 
-def where(obj, value: str | None) -> str | None:
+def where(obj, value: str | None, path: bool = False) -> str | None:
     """A remote name or URL as typed: a relative path is taken from the -C directory, as git
-    does (git -C DIR runs as if started in DIR)."""
+    does (git -C DIR runs as if started in DIR). `path`: a bare word is a path too (a URL
+    argument); otherwise it may be a remote's name."""
     base = obj.get("directory") if isinstance(obj, dict) else None
-    if not value or not base or "://" in value or os.path.isabs(value):
+    if not value or "://" in value or os.path.isabs(value):
         return value
-    if "/" in value or value.startswith("."):
-        return os.path.join(base, value)
-    return value
+    if not ("/" in value or value.startswith(".") or path):
+        return value
+    return os.path.join(base or ".", value)
 
 
 def _short(name: str | None) -> str:
@@ -132,8 +134,7 @@ def remote(obj, verbose=False, as_json=False, action=None, name=None, url=None) 
         if action == "add":
             if not name or not url:
                 fail("usage: trace remote add NAME URL", 2)
-            stored = repo.remote_add(name, where(obj, url if "/" in url or url.startswith(".")
-                                                 else "./" + url))
+            stored = repo.remote_add(name, where(obj, url, path=True))
             if as_json:
                 emit_json({"name": name, "url": stored})
         elif action in ("remove", "rm"):
@@ -176,9 +177,7 @@ def clone(obj, name="origin", no_trust=False, as_json=False, url=None, directory
     user, overrides = user_settings(obj)
     cb = _progress()
     try:
-        repo = Repository.clone(where(obj, url), where(obj, target if "/" in target
-                                                      or target.startswith(".")
-                                                      else "./" + target),
+        repo = Repository.clone(where(obj, url, path=True), where(obj, target, path=True),
                                 name=name, s3=s3_from_env(), progress=cb,
                                 user_config=user, overrides=overrides)
     finally:

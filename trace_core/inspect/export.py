@@ -82,18 +82,12 @@ def _ref_line(agent: str | None, name: str, raw: str) -> dict:
     return {"type": "ref", "agent": agent, "name": name, "id": raw}
 
 
-def _agent_of(prefix: str) -> str | None:
-    """`agents/a/agents/b/` (gc.namespaces) -> `a/b`; "" -> None (the root namespace)."""
-    parts = prefix.strip("/").split("/")
-    return "/".join(parts[1::2]) or None
-
-
 def all_refs(repo: RepoState) -> list[dict]:
     """Ref lines of every ref of every namespace (transient pseudo refs left out)."""
-    from ..gc import namespaces
+    from ..gc import agent_of, namespaces
     out = []
     for prefix, refs in sorted(namespaces(repo), key=lambda p: p[0]):
-        agent = _agent_of(prefix)
+        agent = agent_of(prefix)
         for name, raw in refs.list(""):
             if name not in TRANSIENT_REFS:
                 out.append(_ref_line(agent, name, raw))

@@ -169,7 +169,7 @@ def commit_change(repo: RepoState, build: Build, author: str | None = None) -> C
         return repo.open_transaction.apply(build, author)
     for attempt in range(MAX_RETRIES):
         if attempt >= 2:  # contention: back off (randomized) so that a writer rebuilding a
-            _backoff(attempt)  # large change is not beaten by a tight append loop forever
+            backoff(attempt)  # large change is not beaten by a tight append loop forever
         with _turn(repo, exclusive=attempt >= EXCLUSIVE_AFTER):
             target, cid, parent, snap = tip(repo)
             change = build(parent, snap)
@@ -230,9 +230,11 @@ class _turn:
 TURN_LOCK = "commit.lock"
 
 
-def _backoff(attempt: int) -> None:
+def backoff(attempt: int, cap: float = BACKOFF_CAP) -> None:
+    """Sleep a random time, growing with `attempt`, up to `cap` seconds: between the attempts
+    of an operation that lost a compare-and-swap (a commit here, a remote's refs in a push)."""
     import random
-    time.sleep(random.uniform(0, min(BACKOFF_CAP, 0.0005 * 2 ** attempt)))
+    time.sleep(random.uniform(0, min(cap, 0.0005 * 2 ** attempt)))
 
 
 def maybe_seal(repo: RepoState) -> None:

@@ -56,9 +56,10 @@ def pack_names(repo: RepoState) -> list:
 
 def verify_pack(repo: RepoState, name: str) -> list:
     """Problems found in one pack, each one line naming it ([] if sound): the checksums of the
-    pack and its index, the index's structure (fan-out, order, block numbers, type codes, block
-    table), every block, every object's hash, and that the index lists each object in the block
-    and with the type it really has, no more and no fewer."""
+    pack and its index, that the checksum is the pack's name, the index's structure (fan-out,
+    order, block numbers, type codes, block table), every block, every object's hash, and that
+    the index lists each object in the block and with the type it really has, no more and no
+    fewer."""
     name = pack_name(name)
     return verify_pack_at(repo.store.pack_dir, name, repo.store.opts.max_object_size)
 
@@ -86,6 +87,8 @@ def verify_pack_at(directory: str, name: str, max_object_size: int,
             pack.zdict()
         except (TraceError, OSError) as exc:
             return [*problems, str(exc)]
+        if pack.checksum.hex() != name:      # (its name is its checksum, FORMAT.md §8)
+            problems.append(f"pack {name} has the checksum {pack.checksum.hex()}, not its name")
         problems += pack.check_structure()
         seen = 0
         for b in range(pack.nblocks):

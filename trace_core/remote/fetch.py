@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import InputError, RefError, RemoteCorrupt, RemoteError, RemoteNotFound
 from ..ids import from_hex, is_hex_id
 from ..state import RepoState
-from .layout import STATUS_REFS, RemoteRefs, RemoteStore, remote_key, split_key
+from .layout import STATUS_REFS, RemoteRefs, RemoteStore, complete, remote_key, split_key
 from .refspecs import checked, full_name, parse_refspec, tracking_name
 from .remotes import namespace
 
@@ -57,8 +57,7 @@ def _download(repo: RepoState, store: RemoteStore, tips: Sequence[bytes], report
     has = repo.store.has
     if all(has(t) for t in tips):
         return True
-    listing = {n: parts for n, parts in store.listing().items()
-               if {".pack", ".idx", ".commits"} <= parts.keys()}
+    listing = {n: parts for n, parts in store.listing().items() if complete(parts)}
     local = repo.store.pack_dir
     manifests: dict[str, list[bytes]] = {}
     for name in listing:
@@ -73,18 +72,20 @@ def _download(repo: RepoState, store: RemoteStore, tips: Sequence[bytes], report
     tmp = staging_dir(repo)
     try:
         got = Received(repo, tmp, store.url)
-        total = sum(listing[n][".pack"].size for n in manifests)
+        total = sum(listing[n][".pack"].size + listing[n][".idx"].size for n in manifests)
+        size = 0
         for batch in (wanted, rest):
             for name in batch:
                 if progress:
-                    progress("Receiving packs", report.bytes, total)
+                    progress("Receiving packs", size, total)
                 if not store.download_pack(name, tmp):
                     return False
                 got.check(name)
-                report.bytes += listing[name][".pack"].size + listing[name][".idx"].size
-                report.packs.append(name)
+                size += listing[name][".pack"].size + listing[name][".idx"].size
             if not got.missing():
                 break
+        if progress:
+            progress("Receiving packs", size, total)
         lost = got.missing()
         if lost:
             oid, by = lost[0]
@@ -94,8 +95,8 @@ def _download(repo: RepoState, store: RemoteStore, tips: Sequence[bytes], report
             if t not in got.commits and not has(t):
                 raise RemoteCorrupt(f"{store.url}: a ref names commit {t.hex()[:16]}, which "
                                     "no pack of the remote holds")
-        report.objects += len(got.ids)
         got.install()
+        report.objects, report.bytes, report.packs = len(got.ids), size, list(got.names)
     finally:
         remove_staging(tmp)
     return True
@@ -207,9 +208,9 @@ def _update_refs(repo: RepoState, remote: str | None, doc: RemoteRefs, chosen: l
         if row["status"] not in ("up-to-date", "rejected", "kept"):
             moves.setdefault(agent, []).append((local, old, value, f"fetch {key}", row))
     if prune and remote is not None:
-        from ..gc import namespaces
+        from ..gc import agent_of, namespaces
         for prefix, refs in namespaces(repo):
-            agent = "/".join(prefix.strip("/").split("/")[1::2]) or None
+            agent = agent_of(prefix)
             for local, old in refs.list(f"refs/remotes/{remote}/"):
                 branch = "refs/heads/" + local[len(f"refs/remotes/{remote}/"):]
                 if local.endswith("/HEAD") or remote_key(agent, branch) in doc.refs:
@@ -282,10 +283,10 @@ def clone(factory: Any, url: str, path: str, *, name: str = "origin",
     removes what it created. (The URL is the caller's: it is used whether or not the new
     repository is trusted.)"""
     from ..state import TRACE_DIR
-    from ..transport import open_backend, parse_url
-    from .remotes import check_remote_name, s3_options
+    from ..transport import parse_url
+    from .remotes import check_remote_name, remote_add, store_for
     check_remote_name(name)
-    kind, where = parse_url(url)
+    parse_url(url)                   # (a bad URL is refused before anything is created)
     target = os.path.abspath(path)
     trace_dir = target if os.path.basename(target) == TRACE_DIR else \
         os.path.join(target, TRACE_DIR)
@@ -294,9 +295,8 @@ def clone(factory: Any, url: str, path: str, *, name: str = "origin",
     made_top = not os.path.exists(target)
     repo = factory.init(target, **open_args)
     try:
-        repo.set_config(f"remote.{name}.url", where if kind == "file" else url)
-        store = RemoteStore(open_backend(url, s3_options(repo, s3) if kind == "s3" else None))
-        _report, doc = _fetch(repo, name, store, (), False, False, False, progress)
+        _report, doc = _fetch(repo, name, store_for(repo, remote_add(repo, name, url), s3), (),
+                              False, False, False, progress)
         _checkout_heads(repo, name, doc)
     except BaseException:
         repo.close()

@@ -18,11 +18,12 @@ for a HEAD.
 from __future__ import annotations
 
 import json
+import os
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ..errors import RemoteConflict, RemoteCorrupt, TraceError
+from ..errors import RemoteCorrupt, TraceError
 from ..ids import ID_LEN, hash_bytes, is_hex_id
 from ..transport import CREATE, Backend, Listed
 
@@ -129,6 +130,16 @@ def pack_key(name: str, ext: str) -> str:
     return f"{PACKS}pack-{name}{ext}"
 
 
+def complete(parts: dict[str, Listed]) -> bool:
+    """Whether a pack's listed files (`RemoteStore.listing`) are all there: visible to readers."""
+    return {".pack", ".idx", ".commits"} <= parts.keys()
+
+
+def newest(parts: dict[str, Listed]) -> float:
+    """The modification time of a pack's newest file (seconds; 0 for none)."""
+    return max((x.mtime for x in parts.values()), default=0.0)
+
+
 # -- the store --------------------------------------------------------------------------------
 class RemoteStore:
     """A remote's layout over a Backend."""
@@ -162,11 +173,11 @@ class RemoteStore:
         tag = self.backend.put(REFS_KEY, data, expect=old.tag or CREATE)
         return RemoteRefs(dict(refs), old.serial + 1, tag)
 
-    def listing(self) -> dict[str, dict[str, Listed]]:
-        """{pack name: {extension: listed object}} of every file under packs/ (complete packs
-        have all three of .pack, .idx, .commits)."""
+    def listing(self, name: str | None = None) -> dict[str, dict[str, Listed]]:
+        """{pack name: {extension: listed object}} of every file under packs/ (or only pack
+        `name`'s); `complete` tells a pack with all three files."""
         out: dict[str, dict[str, Listed]] = {}
-        for item in self.backend.list(PACKS):
+        for item in self.backend.list(PACKS if name is None else pack_key(name, "")):
             base = item.key[len(PACKS):]
             stem, dot, ext = base.partition(".")
             name = stem[5:]
@@ -186,7 +197,6 @@ class RemoteStore:
     def upload_pack(self, pack_dir: str, name: str, commits: Sequence[bytes]) -> None:
         """Upload pack `name` from `pack_dir`: the pack, its index, then its manifest (the
         manifest makes it visible, so a reader never meets half of one)."""
-        import os
         base = os.path.join(pack_dir, f"pack-{name}")
         self.backend.upload(pack_key(name, ".pack"), base + ".pack")
         self.backend.upload(pack_key(name, ".idx"), base + ".idx")
@@ -196,21 +206,10 @@ class RemoteStore:
     def download_pack(self, name: str, directory: str) -> bool:
         """Pack `name` and its index into `directory` (as `pack-<name>.pack` / `.idx`); False
         when either is gone (a remote gc consolidated it)."""
-        import os
         base = os.path.join(directory, f"pack-{name}")
         return (self.backend.download(pack_key(name, ".pack"), base + ".pack", MAX_PACK_BYTES)
                 and self.backend.download(pack_key(name, ".idx"), base + ".idx",
                                           MAX_PACK_BYTES))
-
-    def pack_exists(self, name: str) -> bool:
-        """Whether pack `name` and its index are both stored."""
-        have = {item.key for item in self.backend.list(pack_key(name, ""))}
-        return {pack_key(name, ".pack"), pack_key(name, ".idx")} <= have
-
-    def pack_mtime(self, name: str) -> float | None:
-        """The newest modification time of pack `name`'s files (None: none is left)."""
-        times = [item.mtime for item in self.backend.list(pack_key(name, ""))]
-        return max(times) if times else None
 
     def delete_pack(self, name: str, parts: dict) -> None:
         """Remove a pack: its manifest first (it stops being visible), then the rest."""
@@ -219,4 +218,4 @@ class RemoteStore:
                 self.backend.delete(pack_key(name, ext))
 
 
-__all__ = ["RemoteConflict", "RemoteRefs", "RemoteStore", "remote_key", "split_key"]
+__all__ = ["RemoteRefs", "RemoteStore", "complete", "newest", "remote_key", "split_key"]

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING
 
 from ..errors import RemoteCorrupt, RemoteError, TraceError
 from ..ids import from_hex, is_hex_id
-from ..objects import TYPE_CODES, Commit, object_tag, parse_object
+from ..objects import TYPE_CODES
 from ..state import RepoState
+from .layout import complete, newest
 
 if TYPE_CHECKING:
     from ..transport.options import S3Options
@@ -46,9 +47,6 @@ def remote_gc(repo: RepoState, remote: str = "origin", *, expire_s: float = GRAC
     commit meta names), write it as one pack, then remove the old packs it replaces (manifest
     first). Packs younger than `expire_s` stay as they are; incomplete ones older than it are
     removed. `dry_run`: report only."""
-    from ..gc import meta_ids
-    from ..inspect.export import links
-    from ..storage.pack import Pack
     from .remotes import open_remote
     from .transfer import Received, remove_staging, staging_dir, write_outgoing
     if not isinstance(expire_s, (int, float)) or expire_s < 0:
@@ -62,33 +60,24 @@ def remote_gc(repo: RepoState, remote: str = "origin", *, expire_s: float = GRAC
         raise RemoteError(f"no trace remote at {store.url}")
     listing = store.listing()
     report.packs_before = len(listing)
-    complete = {n: p for n, p in listing.items() if {".pack", ".idx", ".commits"} <= p.keys()}
+    whole = {n: p for n, p in listing.items() if complete(p)}
     for name, parts in listing.items():
-        if name not in complete and max(x.mtime for x in parts.values()) < cutoff:
+        if name not in whole and newest(parts) < cutoff:
             report.incomplete_removed.append(name)
             if not dry_run:
                 store.delete_pack(name, parts)
-    old = [n for n, p in complete.items() if max(x.mtime for x in p.values()) < cutoff]
+    old = [n for n, p in whole.items() if newest(p) < cutoff]
     if not old:
         return report
     tmp = staging_dir(repo)
     try:
-        objects: dict[bytes, bytes] = {}
-        origin: dict[bytes, str] = {}
-        got = Received(repo, tmp, store.url)
-        for name in complete:
+        got = Received(repo, tmp, store.url, keep=True)
+        for name in whole:
             if not store.download_pack(name, tmp):
                 raise RemoteError(f"{store.url}: pack {name[:16]} vanished during gc (another "
                                   "gc?); nothing was removed")
             got.check(name)
-            pack = Pack(tmp, name)
-            try:
-                for _b, recs in pack.iter_blocks(repo.store.opts.max_object_size):
-                    for oid, data in recs.items():
-                        objects.setdefault(oid, bytes(data))
-                        origin.setdefault(oid, name)
-            finally:
-                pack.close()
+        objects = got.objects or {}
         keep: set[bytes] = set()
         stack: list[bytes] = [from_hex(v) for v in doc.refs.values() if is_hex_id(v)]
         while stack:
@@ -96,14 +85,10 @@ def remote_gc(repo: RepoState, remote: str = "origin", *, expire_s: float = GRAC
             if oid in keep or oid not in objects:
                 continue
             keep.add(oid)
-            obj = parse_object(objects[oid])
-            stack.extend(links(obj))
-            if isinstance(obj, Commit):
-                stack.extend(meta_ids(obj.meta))
+            stack.extend(objects[oid][2])
         old_set = set(old)
-        from_old = [oid for oid, name in origin.items() if name in old_set]
-        kept = [(o, TYPE_CODES[object_tag(objects[o])], objects[o]) for o in from_old
-                if o in keep]
+        from_old = [oid for oid, o in objects.items() if o[3] in old_set]
+        kept = [(o, objects[o][1], objects[o][0]) for o in from_old if o in keep]
         report.kept_objects = len(kept)
         report.dropped_objects = len(from_old) - len(kept)
         if len(old) < 2 and not report.dropped_objects:
@@ -120,13 +105,12 @@ def remote_gc(repo: RepoState, remote: str = "origin", *, expire_s: float = GRAC
         for name in old:
             if name == report.written:
                 continue
-            newest = store.pack_mtime(name)   # (written again since it was listed: a push
-            if newest is not None and newest >= cutoff:   # re-sent the same pack; keep it)
-                continue
-            store.delete_pack(name, complete[name])
+            if newest(store.listing(name).get(name, {})) >= cutoff:
+                continue      # (written again since it was listed: a push re-sent it)
+            store.delete_pack(name, whole[name])
+    except RemoteError:
+        raise
     except TraceError as exc:
-        if isinstance(exc, (RemoteError, RemoteCorrupt)):
-            raise
         raise RemoteCorrupt(f"{store.url}: {exc}") from None
     finally:
         remove_staging(tmp)

@@ -5,8 +5,6 @@ expected-value lease (`--force-with-lease`) must hold, a tag is never moved unle
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -14,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 from ..errors import InputError, RemoteConflict, RemoteError, TraceError
 from ..ids import from_hex, is_hex_id
 from ..objects import TYPE_CODES
+from ..plumbing.commit import backoff
 from ..state import RepoState
-from .layout import STATUS_REFS, RemoteRefs, RemoteStore, remote_key, split_key
+from .layout import STATUS_REFS, RemoteRefs, RemoteStore, complete, remote_key, split_key
 from .refspecs import checked, full_name, parse_refspec, tracking_name
 from .remotes import namespace
 
@@ -73,12 +72,12 @@ class PushReport:
 # -- what to push -----------------------------------------------------------------------------
 def _namespaces_below(repo: RepoState) -> list[tuple[str | None, Any]]:
     """(agent path, RefStore) of this namespace and every agent namespace below it."""
-    from ..gc import namespaces
+    from ..gc import agent_of, namespaces
     here = remote_key(repo.agent_name, "")
     out = []
     for prefix, store in namespaces(repo):
         if prefix.startswith(here):
-            out.append(("/".join(prefix.strip("/").split("/")[1::2]) or None, store))
+            out.append((agent_of(prefix), store))
     return out
 
 
@@ -309,7 +308,7 @@ def _push(repo: RepoState, name: str | None, store: RemoteStore, updates: list[R
         except RemoteConflict:
             report.retries += 1
             maybe = {u.key: (u.status, u.old) for u in moving}
-            time.sleep(min(0.5, 0.005 * 2 ** min(attempt, 7)) * random.random())
+            backoff(attempt, cap=0.5)     # (a round trip to the remote is ms, not µs)
             continue
         _still_there(store, staged)
         if name is not None:
@@ -377,9 +376,9 @@ def _send(repo: RepoState, store: RemoteStore, doc: RemoteRefs, moving: list[Ref
     from .transfer import objects_to_send, staging_dir, write_outgoing
     want = [from_hex(u.new) for u in moving if u.new is not None]
     have = [from_hex(v) for v in doc.refs.values() if is_hex_id(v)]
-    if progress:
-        progress("Counting objects", 0, None)
     objs = [o for o in objects_to_send(repo, want, have) if o[0] not in sent]
+    if progress:
+        progress("Counting objects", len(objs), None)
     if not objs:
         return
     tmp = staging_dir(repo)
@@ -401,7 +400,7 @@ def _still_there(store: RemoteStore, staged: list) -> None:
     the same pack, so a push can re-upload the pack a killed push left, which a gc that listed
     it as old may then delete.)"""
     for tmp, pack, commits in staged:
-        if store.manifest(pack) is None or not store.pack_exists(pack):
+        if not complete(store.listing(pack).get(pack, {})):
             store.upload_pack(tmp, pack, commits)
 
 

@@ -50,10 +50,6 @@ def tracking_name(remote: str, name: str) -> str | None:
     return None
 
 
-def is_branch_or_tag(name: str) -> bool:
-    return name.startswith(("refs/heads/", "refs/tags/"))
-
-
 def checked(name: str) -> str:
     """`name` if it is a valid full ref name, else InputError (one line)."""
     try:

@@ -71,7 +71,7 @@ def remote_add(repo: RepoState, name: str, url: str) -> str:
 def remote_remove(repo: RepoState, name: str) -> int:
     """Remove remote `name` from this repository's config and delete its remote-tracking
     refs (`refs/remotes/<name>/...`) in every namespace; how many refs were deleted."""
-    from ..gc import namespaces
+    from ..gc import agent_of, namespaces
     from ..plumbing.refs import delete_ref
     check_remote_name(name)
     root = repo._root
@@ -80,8 +80,7 @@ def remote_remove(repo: RepoState, name: str) -> int:
     root.unset_config(f"remote.{name}.url")
     n = 0
     for prefix, store in namespaces(repo):
-        agent = "/".join(prefix.strip("/").split("/")[1::2]) or None
-        view = namespace(repo, agent, create=False)
+        view = namespace(repo, agent_of(prefix), create=False)
         for ref, value in store.list(f"refs/remotes/{name}/"):
             delete_ref(view, ref, value, message=f"remote remove {name}", deref=False)
             n += 1
@@ -110,7 +109,6 @@ def open_remote(repo: RepoState, remote: str, s3: S3Options | None = None
                 ) -> tuple[str | None, RemoteStore]:
     """(remote name or None, its store) of `remote`: a configured remote's name, else a URL or
     path (which has no remote-tracking refs)."""
-    from ..transport import open_backend
     root = repo._root          # (remotes belong to the repository, not to one namespace's view)
     url = root.config.get(f"remote.{remote}.url") if _NAME.match(remote or "") else None
     name: str | None = remote
@@ -125,5 +123,11 @@ def open_remote(repo: RepoState, remote: str, s3: S3Options | None = None
             raise RemoteNotFound(f"no remote named {remote!r:.80} (add one with 'trace remote "
                                  "add NAME URL', or give a URL or path)")
         url, name = remote, None
-    s3 = s3_options(repo, s3) if url.startswith("s3://") else None
-    return name, RemoteStore(open_backend(url, s3))
+    return name, store_for(repo, url, s3)
+
+
+def store_for(repo: RepoState, url: str, s3: S3Options | None = None) -> RemoteStore:
+    """The store at `url`, with the S3 settings of `s3_options` for an s3:// URL."""
+    from ..transport import open_backend
+    return RemoteStore(open_backend(url, s3_options(repo, s3) if url.startswith("s3://")
+                                    else None))

@@ -32,7 +32,7 @@ def _new_commits(repo: RepoState, want: list[bytes], have: list[bytes],
             info[cid] = _commit_links(store, cid)
         for cid in batch:
             for m in meta_ids(info[cid][3]):
-                if m not in info and store.has(m) and store.get(m).tag == "commit":
+                if m not in info and store.has(m) and object_tag(store.get_bytes(m)) == "commit":
                     starts.append(m)
     return order
 
@@ -105,7 +105,7 @@ def objects_to_send(repo: RepoState, want: Iterable[bytes], have: Iterable[bytes
             _closure(store, b, _BLOB, done, out)
         for m in meta_ids(meta):      # meta blobs (a LangGraph checkpoint's state)
             if m not in done and m not in info and store.has(m) and \
-                    store.get(m).tag == "blob":
+                    object_tag(store.get_bytes(m)) == "blob":
                 _closure(store, m, _BLOB, done, out)
         done.add(cid)
         out.append((cid, _COMMIT, data))
@@ -141,7 +141,7 @@ class Received:
     verify-pack's checks, and every link of every object (parents, snapshot, nodes, blobs) is
     in these packs or already in the repository."""
 
-    def __init__(self, repo: RepoState, directory: str, url: str) -> None:
+    def __init__(self, repo: RepoState, directory: str, url: str, keep: bool = False) -> None:
         self.repo = repo
         self.directory = directory
         self.url = url
@@ -149,12 +149,17 @@ class Received:
         self.links: dict[bytes, bytes] = {}     # a linked id -> the object naming it
         self.ids: set[bytes] = set()
         self.commits: set[bytes] = set()
+        #: with `keep` (the remote's gc): id -> (bytes, type code, the ids it reaches: its
+        #: links and the ids its meta names, pack name) of every object received
+        self.objects: dict[bytes, tuple] | None = {} if keep else None
 
     def check(self, name: str) -> None:
         """Verify pack `name` (downloaded into the directory); RemoteCorrupt naming it."""
+        from ..gc import meta_ids
         from ..inspect.export import links
         from ..plumbing.storage import verify_pack_at
         limit = self.repo.store.opts.max_object_size
+        objects = self.objects
 
         def each(oid: bytes, raw: bytes) -> None:
             try:
@@ -163,18 +168,16 @@ class Received:
                 raise RemoteCorrupt(f"{self.url}: pack {name[:16]}: object {oid.hex()[:16]} "
                                     f"is malformed: {exc}") from None
             self.ids.add(oid)
+            linked = links(obj)
             if isinstance(obj, Commit):
                 self.commits.add(oid)
-            for k in links(obj):
+            for k in linked:
                 self.links.setdefault(k, oid)
+            if objects is not None and oid not in objects:
+                reach = [*linked, *meta_ids(obj.meta)] if isinstance(obj, Commit) else linked
+                objects[oid] = (raw, TYPE_CODES[obj.tag], reach, name)
 
         problems = verify_pack_at(self.directory, name, limit, each)
-        if not problems:
-            from ..storage.pack import Pack
-            pack = Pack(self.directory, name)
-            if pack.checksum.hex() != name:     # (a pack's name is its checksum, §8)
-                problems.append(f"its checksum is {pack.checksum.hex()[:16]}, not its name")
-            pack.close()
         if problems:
             raise RemoteCorrupt(f"{self.url}: pack {name[:16]} is damaged: {problems[0]}")
         self.names.append(name)
